@@ -1,0 +1,88 @@
+//! den-image: images in the local store and in registries (pull, images).
+
+use clap::{Parser, Subcommand};
+use den::cli::{GlobalArgs, ImagesArgs, PullArgs};
+use den::ops::{self, Ctx};
+
+#[path = "common.rs"]
+mod common;
+
+#[derive(Parser)]
+#[command(
+    name = "den-image",
+    version,
+    about = "Images: pull from registries, list the local store"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// List images
+    #[command(alias = "ls", alias = "list")]
+    Images(ImagesArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    common::init_logging(&cli.global.log_level);
+    common::exit_with(run(cli))
+}
+
+fn run(cli: Cli) -> den::Result<i32> {
+    match cli.verb {
+        Verb::Pull(a) => {
+            // Layers keep their owners only inside den's user namespace; enter it while
+            // this process is still single-threaded.
+            den::userns::enter(&den::sys::LinuxSys)?;
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            ctx.paths.export();
+            let report = den::cli::progress::PullReport::new(a.quiet, false);
+            ctx.note_ownership(&mut |t| den::cli::note(t))?;
+            let pulled = ops::pull::pull(
+                &ctx,
+                &ops::pull::PullOptions {
+                    reference: a.image.clone(),
+                    platform: a.platform.clone(),
+                },
+                &report,
+            )?;
+            let shown = if pulled.reference.tag().is_some() {
+                pulled.reference.canonical()
+            } else {
+                format!("{}@{}", pulled.reference.repo_name(), pulled.digest)
+            };
+            let familiar = shown.replacen(
+                &pulled.reference.repo_name(),
+                &pulled.reference.familiar_repo(),
+                1,
+            );
+            report.line(&if pulled.changed {
+                format!("Status: Downloaded newer image for {familiar}")
+            } else {
+                format!("Status: Image is up to date for {familiar}")
+            });
+            common::print(&format!("{shown}\n"));
+            Ok(0)
+        }
+        Verb::Images(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let out = ops::images::images(
+                &ctx,
+                &ops::images::ImagesOptions {
+                    quiet: a.quiet,
+                    no_trunc: a.no_trunc,
+                    filter: a.repository.clone(),
+                },
+            )?;
+            common::print(&out);
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! den-run: containers (run, info).
+
+use clap::{Parser, Subcommand};
+use den::cli::{GlobalArgs, RunArgs};
+use den::ops::{self, Ctx};
+
+#[path = "common.rs"]
+mod common;
+
+#[derive(Parser)]
+#[command(name = "den-run", version, about = "Containers: run them rootless")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Create and run a container from an image
+    Run(RunArgs),
+    /// Show what den does on this machine, and why
+    Info,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    common::init_logging(&cli.global.log_level);
+    common::exit_with(run(cli))
+}
+
+fn run(cli: Cli) -> den::Result<i32> {
+    // Resolve paths before entering the user namespace (inside, den is uid 0 and would pick
+    // the wrong runtime directory) and pass them on through the environment.
+    let ctx = Ctx::new(cli.global.root.as_deref())?;
+    ctx.paths.export();
+    den::userns::enter(&den::sys::LinuxSys)?;
+    let ctx = Ctx::new(cli.global.root.as_deref())?;
+    match cli.verb {
+        Verb::Run(a) => {
+            let report = den::cli::progress::PullReport::new(false, true);
+            ctx.note_ownership(&mut |t| den::cli::note(t))?;
+            ops::run::run(&ctx, &a.options(), &report)
+        }
+        Verb::Info => {
+            common::print(&ops::info::info(&ctx)?);
+            Ok(0)
+        }
+    }
+}

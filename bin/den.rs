@@ -1,0 +1,158 @@
+//! den: the docker-compatible front. It maps each verb to the den-* tool that serves it and
+//! execs that tool with the arguments unchanged, so `den run ...` and `den-run run ...` parse the
+//! same flags the same way. The tools are looked up next to this executable, then on PATH.
+
+use std::ffi::OsString;
+
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+
+/// verb -> (tool, the tool's verb)
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("pull", "den-image", "pull"),
+    ("images", "den-image", "images"),
+    ("run", "den-run", "run"),
+    ("info", "den-run", "info"),
+];
+
+/// `den image VERB` and `den container VERB`, docker's management commands.
+const GROUPS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "image",
+        &[("ls", "images"), ("list", "images"), ("pull", "pull")],
+    ),
+    ("container", &[("run", "run")]),
+    ("system", &[("info", "info")]),
+];
+
+const HELP: &str = "\
+Usage:  den [OPTIONS] COMMAND
+
+A rootless, daemonless container toolkit with docker's workflow
+
+Common Commands:
+  run         Create and run a new container from an image
+  pull        Download an image from a registry
+  images      List images
+  info        Show what den does on this machine, and why
+
+Management Commands:
+  image       Manage images (ls, pull)
+  container   Manage containers (run)
+  system      Manage den (info)
+
+Global Options:
+      --root DIR          Store root (env DEN_ROOT) [default: ~/.local/share/den]
+      --log-level LEVEL   error, warn, info, debug, trace (env DEN_LOG) [default: warn]
+  -v, --version           Print version information and quit
+  -h, --help              Print this help
+
+Run 'den COMMAND --help' for more information on a command.
+";
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let mut i = 0;
+    // Global options before the verb travel to the tool through the environment.
+    while i < args.len() {
+        let a = args[i].to_string_lossy().into_owned();
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        };
+        let env = match flag.as_str() {
+            "--root" => "DEN_ROOT",
+            "--log-level" => "DEN_LOG",
+            "-h" | "--help" => {
+                common::print(HELP);
+                return std::process::ExitCode::SUCCESS;
+            }
+            "-v" | "--version" => {
+                common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
+                return std::process::ExitCode::SUCCESS;
+            }
+            _ if a.starts_with('-') => return usage_error(&format!("unknown flag: {a}")),
+            _ => break,
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                i += 1;
+                match args.get(i) {
+                    Some(v) => v.to_string_lossy().into_owned(),
+                    None => return usage_error(&format!("flag needs an argument: {flag}")),
+                }
+            }
+        };
+        let value = if env == "DEN_ROOT" {
+            absolute(&value)
+        } else {
+            value
+        };
+        // SAFETY of set_var: single-threaded, before exec.
+        unsafe { std::env::set_var(env, value) };
+        i += 1;
+    }
+    let Some(verb) = args.get(i).map(|v| v.to_string_lossy().into_owned()) else {
+        common::print(HELP);
+        return std::process::ExitCode::SUCCESS;
+    };
+    let mut rest: Vec<OsString> = args[i + 1..].to_vec();
+    if verb == "version" {
+        common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
+        return std::process::ExitCode::SUCCESS;
+    }
+    if verb == "help" {
+        common::print(HELP);
+        return std::process::ExitCode::SUCCESS;
+    }
+    let verb = match GROUPS.iter().find(|(g, _)| *g == verb) {
+        Some((group, subs)) => {
+            let Some(sub) = rest.first().map(|s| s.to_string_lossy().into_owned()) else {
+                return usage_error(&format!(
+                    "'den {group}' needs a command: {}",
+                    subs.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", ")
+                ));
+            };
+            let Some((_, mapped)) = subs.iter().find(|(s, _)| *s == sub) else {
+                return usage_error(&format!("'{sub}' is not a den {group} command"));
+            };
+            rest.remove(0);
+            mapped.to_string()
+        }
+        None => verb,
+    };
+    let Some((_, tool, tool_verb)) = ROUTES.iter().find(|(v, _, _)| *v == verb) else {
+        eprintln!("den: '{verb}' is not a den command.\nSee 'den --help'");
+        return std::process::ExitCode::from(1);
+    };
+    let Some(path) = den::ops::tool_path(tool) else {
+        eprintln!(
+            "den: error: {tool} is not installed next to den or on PATH\nhint: install all den binaries together (make install)"
+        );
+        return std::process::ExitCode::from(125);
+    };
+    let mut argv: Vec<OsString> = vec![OsString::from(*tool_verb)];
+    argv.extend(rest);
+    // SAFETY of set_var: single-threaded, before exec. Tells the tool to call itself "den".
+    unsafe { std::env::set_var("_DEN_FRONT", "1") };
+    let err = den::sys::exec(&path, &argv);
+    eprintln!("den: error: {}: {}", err, err.source);
+    std::process::ExitCode::from(125)
+}
+
+fn absolute(p: &str) -> String {
+    let path = std::path::Path::new(p);
+    if path.is_absolute() {
+        return p.to_string();
+    }
+    std::env::current_dir()
+        .map(|d| d.join(path).display().to_string())
+        .unwrap_or_else(|_| p.to_string())
+}
+
+fn usage_error(msg: &str) -> std::process::ExitCode {
+    eprintln!("den: {msg}\nSee 'den --help'");
+    std::process::ExitCode::from(125)
+}

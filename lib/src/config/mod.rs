@@ -1,0 +1,377 @@
+//! Where den keeps things, and the user's configuration file.
+//!
+//! Entry points: [`Paths::resolve`] (store root, config file, runtime directory) and
+//! [`Config::load`] (`$XDG_CONFIG_HOME/den/config.toml`).
+//!
+//! Paths are resolved once, in the process the user started, and passed to den's own child
+//! processes through the environment (`DEN_ROOT`, `DEN_RUNTIME_DIR`, `DEN_CONFIG`): inside the user
+//! namespace den runs as uid 0, so `getuid()` there would name the wrong runtime directory.
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Diagnose;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot find a home directory: HOME is not set")]
+    NoHome,
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("runtime directory {path} cannot be used")]
+    RuntimeDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("runtime directory {path} is not private to uid {uid} (owner {owner}, mode {mode:o})")]
+    RuntimeDirNotPrivate {
+        path: PathBuf,
+        uid: u32,
+        owner: u32,
+        mode: u32,
+    },
+    #[error("unknown storage driver {0:?} in config or DEN_STORAGE_DRIVER")]
+    BadDriver(String),
+}
+
+impl Diagnose for ConfigError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ConfigError::NoHome => {
+                "set HOME, or give the store's place with --root or DEN_ROOT".into()
+            }
+            ConfigError::Read { .. } => {
+                "check that the file is readable, or remove it to use the defaults".into()
+            }
+            ConfigError::Parse { .. } => {
+                "fix the TOML syntax; see README.md, section Configuration, for the keys den reads"
+                    .into()
+            }
+            ConfigError::RuntimeDir { .. } => {
+                "set XDG_RUNTIME_DIR or DEN_RUNTIME_DIR to a writable directory private to you"
+                    .into()
+            }
+            ConfigError::RuntimeDirNotPrivate { path, .. } => format!(
+                "another user owns or can write {}: remove it, or set DEN_RUNTIME_DIR to a private directory",
+                path.display()
+            ),
+            ConfigError::BadDriver(_) => "use one of: auto, overlay, fuse-overlayfs, vfs".into(),
+        })
+    }
+}
+
+/// The places den reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The store: images, layers, containers. `--root`, `DEN_ROOT`, `$XDG_DATA_HOME/den`.
+    pub root: PathBuf,
+    /// The configuration file (may not exist).
+    pub config: PathBuf,
+    /// Per-user runtime state (sockets, libcontainer state): private, may vanish at reboot.
+    pub runtime: PathBuf,
+}
+
+/// The environment den's paths depend on, so tests can inject it.
+pub trait Env {
+    fn var(&self, key: &str) -> Option<String>;
+    fn uid(&self) -> u32;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+    fn uid(&self) -> u32 {
+        nix::unistd::getuid().as_raw()
+    }
+}
+
+impl Paths {
+    /// Resolve the paths from the flag, the environment and the XDG defaults. Does not create them.
+    pub fn resolve(root_flag: Option<&Path>, env: &dyn Env) -> Result<Paths, ConfigError> {
+        let home = || {
+            env.var("HOME")
+                .map(PathBuf::from)
+                .ok_or(ConfigError::NoHome)
+        };
+        let root = match (root_flag, env.var("DEN_ROOT"), env.var("XDG_DATA_HOME")) {
+            (Some(r), _, _) => absolute(r),
+            (None, Some(r), _) => absolute(Path::new(&r)),
+            (None, None, Some(x)) => PathBuf::from(x).join("den"),
+            (None, None, None) => home()?.join(".local/share/den"),
+        };
+        let config = match (env.var("DEN_CONFIG"), env.var("XDG_CONFIG_HOME")) {
+            (Some(c), _) => PathBuf::from(c),
+            (None, Some(x)) => PathBuf::from(x).join("den/config.toml"),
+            (None, None) => home()?.join(".config/den/config.toml"),
+        };
+        let runtime = match (env.var("DEN_RUNTIME_DIR"), env.var("XDG_RUNTIME_DIR")) {
+            (Some(r), _) => PathBuf::from(r),
+            (None, Some(x)) => PathBuf::from(x).join("den"),
+            // runuser/su sessions and HPC nodes without systemd have no XDG_RUNTIME_DIR.
+            (None, None) => PathBuf::from(format!("/tmp/den-{}", env.uid())),
+        };
+        Ok(Paths {
+            root,
+            config,
+            runtime,
+        })
+    }
+
+    /// Export the resolved paths so den's child processes (in or out of the user namespace)
+    /// see the same ones.
+    pub fn export(&self) {
+        // SAFETY of set_var: called while single-threaded, before any thread is spawned.
+        unsafe {
+            std::env::set_var("DEN_ROOT", &self.root);
+            std::env::set_var("DEN_CONFIG", &self.config);
+            std::env::set_var("DEN_RUNTIME_DIR", &self.runtime);
+        }
+    }
+
+    /// Create the runtime directory (0700) if needed and check it is ours alone.
+    pub fn ensure_runtime_dir(&self, uid: u32) -> Result<&Path, ConfigError> {
+        let path = &self.runtime;
+        let err = |source| ConfigError::RuntimeDir {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(path)
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(e)),
+        }
+        let md = std::fs::symlink_metadata(path).map_err(err)?;
+        if !md.is_dir() || md.uid() != uid || md.mode() & 0o077 != 0 {
+            return Err(ConfigError::RuntimeDirNotPrivate {
+                path: path.clone(),
+                uid,
+                owner: md.uid(),
+                mode: md.permissions().mode() & 0o7777,
+            });
+        }
+        Ok(path)
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// The storage driver used for container root filesystems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverChoice {
+    /// Kernel overlayfs, then fuse-overlayfs, then a copy: the first that works.
+    Auto,
+    Overlay,
+    FuseOverlayfs,
+    Vfs,
+}
+
+impl std::str::FromStr for DriverChoice {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Ok(match s {
+            "auto" | "" => DriverChoice::Auto,
+            "overlay" | "overlayfs" | "kernel" => DriverChoice::Overlay,
+            "fuse-overlayfs" | "fuse" => DriverChoice::FuseOverlayfs,
+            "vfs" | "copy" => DriverChoice::Vfs,
+            other => return Err(ConfigError::BadDriver(other.into())),
+        })
+    }
+}
+
+/// The contents of `config.toml`. Every key is optional.
+///
+/// ```toml
+/// [registry]
+/// mirrors = ["mirror.example.com"]      # tried in order for docker.io images, before docker.io
+/// insecure = ["registry.lan:5000"]      # plain http / unverified TLS allowed
+///
+/// [storage]
+/// driver = "auto"                       # auto | overlay | fuse-overlayfs | vfs
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub registry: RegistryConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Hosts (optionally with a scheme) that serve docker.io's content.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// Registries (host or host:port) reached over plain http or with unverified TLS.
+    #[serde(default)]
+    pub insecure: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default = "auto")]
+    pub driver: DriverChoice,
+}
+
+fn auto() -> DriverChoice {
+    DriverChoice::Auto
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            driver: DriverChoice::Auto,
+        }
+    }
+}
+
+impl Config {
+    /// Read the config file; a missing file means the defaults. `DEN_STORAGE_DRIVER` overrides
+    /// the storage driver.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg = match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        if let Some(d) = ProcessEnv.var("DEN_STORAGE_DRIVER") {
+            cfg.storage.driver = d.parse()?;
+        }
+        Ok(cfg)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, &'static str>, u32);
+    impl Env for FakeEnv {
+        fn var(&self, key: &str) -> Option<String> {
+            self.0.get(key).map(|s| s.to_string())
+        }
+        fn uid(&self) -> u32 {
+            self.1
+        }
+    }
+
+    #[test]
+    fn defaults_follow_xdg_with_home() {
+        let env = FakeEnv(HashMap::from([("HOME", "/home/a")]), 1000);
+        let p = Paths::resolve(None, &env).unwrap();
+        assert_eq!(p.root, PathBuf::from("/home/a/.local/share/den"));
+        assert_eq!(p.config, PathBuf::from("/home/a/.config/den/config.toml"));
+        assert_eq!(p.runtime, PathBuf::from("/tmp/den-1000"));
+    }
+
+    #[test]
+    fn flag_beats_env_beats_xdg() {
+        let env = FakeEnv(
+            HashMap::from([
+                ("HOME", "/h"),
+                ("DEN_ROOT", "/env-root"),
+                ("XDG_DATA_HOME", "/xdg"),
+                ("XDG_RUNTIME_DIR", "/run/user/7"),
+                ("XDG_CONFIG_HOME", "/cfg"),
+            ]),
+            7,
+        );
+        assert_eq!(
+            Paths::resolve(Some(Path::new("/flag")), &env).unwrap().root,
+            PathBuf::from("/flag")
+        );
+        let p = Paths::resolve(None, &env).unwrap();
+        assert_eq!(p.root, PathBuf::from("/env-root"));
+        assert_eq!(p.runtime, PathBuf::from("/run/user/7/den"));
+        assert_eq!(p.config, PathBuf::from("/cfg/den/config.toml"));
+    }
+
+    #[test]
+    fn no_home_is_an_error_with_a_hint() {
+        let env = FakeEnv(HashMap::new(), 1);
+        let e = Paths::resolve(None, &env).unwrap_err();
+        assert!(matches!(e, ConfigError::NoHome));
+        assert!(e.hint().unwrap().contains("DEN_ROOT"));
+    }
+
+    #[test]
+    fn runtime_dir_is_created_private_and_checked() {
+        let t = tempfile::tempdir().unwrap();
+        let uid = nix::unistd::getuid().as_raw();
+        let p = Paths {
+            root: t.path().into(),
+            config: t.path().into(),
+            runtime: t.path().join("rt"),
+        };
+        p.ensure_runtime_dir(uid).unwrap();
+        let mode = std::fs::metadata(t.path().join("rt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::set_permissions(t.path().join("rt"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        assert!(matches!(
+            p.ensure_runtime_dir(uid),
+            Err(ConfigError::RuntimeDirNotPrivate { .. })
+        ));
+    }
+
+    #[test]
+    fn config_file_parses_and_rejects_unknown_keys() {
+        let c = Config::parse(
+            Path::new("c.toml"),
+            "[registry]\nmirrors=[\"m.example\"]\ninsecure=[\"r:5000\"]\n[storage]\ndriver=\"fuse-overlayfs\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.registry.mirrors, vec!["m.example"]);
+        assert_eq!(c.storage.driver, DriverChoice::FuseOverlayfs);
+        let e = Config::parse(Path::new("c.toml"), "[registry]\nmirror=1\n").unwrap_err();
+        assert!(e.to_string().contains("c.toml"));
+    }
+}

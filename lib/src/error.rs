@@ -1,0 +1,166 @@
+//! How den reports failure: one `thiserror` enum per seam, gathered here into [`Error`].
+//!
+//! Every variant carries the input that failed (a reference, a path, a registry) so the message can
+//! name it. The binaries print an error once, at the edge, as
+//!
+//! ```text
+//! den: error: <message>: <cause>: <cause>
+//! hint: <what to do about it>
+//! ```
+//!
+//! and exit with [`Diagnose::exit_code`]: 125 when den itself failed, 126 when the container's
+//! command cannot be invoked, 127 when it is not found, as docker does.
+
+/// What a user-facing error knows beyond its message.
+pub trait Diagnose {
+    /// A sentence telling the user what to do, when there is something to do.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+    /// The process exit status this error should produce.
+    fn exit_code(&self) -> i32 {
+        EXIT_DEN
+    }
+}
+
+/// den itself failed (docker's 125).
+pub const EXIT_DEN: i32 = 125;
+/// The container's command was found but cannot be invoked (docker's 126).
+pub const EXIT_CANNOT_INVOKE: i32 = 126;
+/// The container's command was not found (docker's 127).
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// Every error the library returns to the binaries.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Reference(#[from] crate::image::ReferenceError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Unpack(#[from] crate::unpack::UnpackError),
+    #[error(transparent)]
+    Userns(#[from] crate::userns::UsernsError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// A den tool run as a child failed and has already said why; exit with its status.
+    #[error("a den tool failed with status {0}")]
+    Reported(i32),
+}
+
+/// A command line that parses but does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("invalid environment variable {0:?}")]
+    BadEnv(String),
+    #[error("invalid user {0:?}")]
+    BadUser(String),
+    #[error("cannot read env file {path}")]
+    EnvFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the input device is not a TTY")]
+    NotATty,
+    #[error("invalid platform {0:?}")]
+    BadPlatform(String),
+    #[error("network mode {0:?} is not supported")]
+    BadNetwork(String),
+    #[error("no command specified for image {0}")]
+    NoCommand(String),
+}
+
+impl Diagnose for UsageError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            UsageError::BadEnv(_) => {
+                "write it as KEY=VALUE, or KEY to pass the variable from den's environment".into()
+            }
+            UsageError::BadUser(_) => {
+                "use -u UID[:GID] or a user name from the image's /etc/passwd".into()
+            }
+            UsageError::EnvFile { .. } => "check the path given to --env-file".into(),
+            UsageError::NotATty => "drop -t, or run den from a terminal".into(),
+            UsageError::BadPlatform(_) => "write it as os/arch[/variant], e.g. linux/amd64".into(),
+            UsageError::BadNetwork(_) => "use --network host or --network none".into(),
+            UsageError::NoCommand(_) => {
+                "give a command after the image name, or use an image with CMD or ENTRYPOINT".into()
+            }
+        })
+    }
+}
+
+impl Diagnose for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Reference(e) => e.hint(),
+            Error::Image(e) => e.hint(),
+            Error::Registry(e) => e.hint(),
+            Error::Store(e) => e.hint(),
+            Error::Unpack(e) => e.hint(),
+            Error::Userns(e) => e.hint(),
+            Error::Runtime(e) => e.hint(),
+            Error::Config(e) => e.hint(),
+            Error::Sys(e) => e.hint(),
+            Error::Usage(e) => e.hint(),
+            Error::Reported(_) => None,
+        }
+    }
+    fn exit_code(&self) -> i32 {
+        match self {
+            Error::Runtime(e) => e.exit_code(),
+            Error::Reported(code) => *code,
+            _ => EXIT_DEN,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The message of an error and all its causes, joined by ": " (anyhow's `{:#}` for std errors).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        // Transparent wrappers repeat their inner message; say each thing once.
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer {0}")]
+    struct Outer(&'static str, #[source] std::io::Error);
+
+    #[test]
+    fn chain_joins_causes_once() {
+        let e = Outer("x", std::io::Error::other("inner"));
+        assert_eq!(chain(&e), "outer x: inner");
+    }
+
+    #[test]
+    fn usage_errors_have_hints() {
+        assert!(UsageError::NotATty.hint().unwrap().contains("-t"));
+        assert_eq!(UsageError::NotATty.exit_code(), EXIT_DEN);
+    }
+}

@@ -1,0 +1,75 @@
+//! Images as data: references, manifests and indexes, platforms, image configurations.
+//!
+//! Entry points: [`Reference::parse`], [`manifest::parse`], [`manifest::select`],
+//! [`Platform::parse`]. The types of the OCI image spec come from `oci-spec`; Docker's schema 2
+//! manifests and manifest lists have the same shape and parse into the same types.
+
+pub mod manifest;
+pub mod reference;
+
+pub use manifest::{Compression, Fetched, Platform};
+pub use reference::{Reference, ReferenceError, familiar_repo, parse_digest};
+
+use crate::error::Diagnose;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(
+        "no matching manifest for {platform} in the manifest list of {reference} (it has: {available})"
+    )]
+    NoMatchingPlatform {
+        reference: String,
+        platform: String,
+        available: String,
+    },
+    #[error("manifest of {reference} is not valid")]
+    BadManifest {
+        reference: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("manifest of {reference} has unsupported media type {media_type:?}")]
+    UnsupportedManifest {
+        reference: String,
+        media_type: String,
+    },
+    #[error("layer {digest} of {reference} has unsupported media type {media_type:?}")]
+    UnsupportedLayer {
+        reference: String,
+        digest: String,
+        media_type: String,
+    },
+    #[error("image configuration {digest} is not valid")]
+    BadConfig {
+        digest: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "image {reference} lists {layers} layers but its configuration lists {diff_ids} diff ids"
+    )]
+    LayerCountMismatch {
+        reference: String,
+        layers: usize,
+        diff_ids: usize,
+    },
+}
+
+impl Diagnose for ImageError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ImageError::NoMatchingPlatform { .. } => {
+                "choose one of the listed platforms with --platform os/arch".into()
+            }
+            ImageError::BadManifest { .. } | ImageError::BadConfig { .. } | ImageError::LayerCountMismatch { .. } => {
+                "the registry served a broken image; push it again or ask its maintainer".into()
+            }
+            ImageError::UnsupportedManifest { media_type, .. } if media_type.contains("v1+") => {
+                "this is a Docker schema 1 image, which is deprecated; push it again with a current tool".into()
+            }
+            ImageError::UnsupportedManifest { .. } | ImageError::UnsupportedLayer { .. } => {
+                "den reads OCI and Docker schema 2 images with tar, gzip or zstd layers".into()
+            }
+        })
+    }
+}

@@ -1,0 +1,31 @@
+//! den: a rootless, daemonless container toolkit with docker's workflow.
+//!
+//! This crate is the library the den binaries share. A map of it, one line per module with its
+//! entry point; dependencies point one way, from the top of this list to the bottom:
+//!
+//! - [`cli`]: clap flag structs shared by `den` and the den-* tools; [`cli::fail`] reports errors.
+//! - [`ops`]: one function per verb: [`ops::pull::pull`], [`ops::images::images`],
+//!   [`ops::run::run`], [`ops::info::info`].
+//! - [`image`]: references ([`image::Reference::parse`]), manifests, indexes and platforms.
+//! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`]).
+//! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]).
+//! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
+//! - [`runtime`]: running containers ([`runtime::run_foreground`]): mounts, spec, engine, tty.
+//! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]).
+//! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]).
+//! - [`error`]: the error type every verb returns, with hints and exit codes.
+//! - [`sys`]: the kernel seam, the only place with `unsafe` ([`sys::Sys`], [`sys::RecordingSys`]).
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod image;
+pub mod ops;
+pub mod registry;
+pub mod runtime;
+pub mod store;
+pub mod sys;
+pub mod unpack;
+pub mod userns;
+
+pub use error::{Error, Result};

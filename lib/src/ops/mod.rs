@@ -1,0 +1,128 @@
+//! One function per verb, each taking its `<Verb>Options`; the binaries are thin wrappers over
+//! these. Verbs that touch layers or run containers call [`crate::userns::enter`] first (the
+//! binaries do, while still single-threaded).
+//!
+//! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`].
+
+pub mod images;
+pub mod info;
+pub mod pull;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::config::{Config, Paths, ProcessEnv};
+use crate::error::Result;
+use crate::image::Reference;
+use crate::store::Store;
+use crate::userns::IdMap;
+
+/// What every verb needs: where things are, the configuration, the store, the id mapping.
+pub struct Ctx {
+    pub paths: Paths,
+    pub config: Config,
+    store: OnceLock<Store>,
+    idmap: IdMap,
+}
+
+impl Ctx {
+    /// Resolve paths (the `--root` flag first) and read the configuration.
+    pub fn new(root_flag: Option<&Path>) -> Result<Ctx> {
+        let paths = Paths::resolve(root_flag, &ProcessEnv)?;
+        let config = Config::load(&paths.config)?;
+        let idmap = crate::userns::current().unwrap_or_else(IdMap::for_current_user);
+        Ok(Ctx {
+            paths,
+            config,
+            store: OnceLock::new(),
+            idmap,
+        })
+    }
+
+    /// The store, opened (and created) on first use.
+    pub fn store(&self) -> Result<Store> {
+        if let Some(s) = self.store.get() {
+            return Ok(s.clone());
+        }
+        let s = Store::open(&self.paths.root)?;
+        let _ = self.store.set(s.clone());
+        Ok(s)
+    }
+
+    pub fn idmap(&self) -> &IdMap {
+        &self.idmap
+    }
+
+    /// The runtime directory, created private on first use. Inside the user namespace den is
+    /// uid 0, which is the user's own uid on the host.
+    pub fn runtime_dir(&self) -> Result<PathBuf> {
+        let uid = if crate::userns::current().is_some() {
+            0
+        } else {
+            self.idmap.host_uid()
+        };
+        Ok(self.paths.ensure_runtime_dir(uid)?.to_path_buf())
+    }
+
+    /// Say once per store that it uses single-uid mode, and warn when the mode changed.
+    pub fn note_ownership(&self, warn: &mut dyn FnMut(&str)) -> Result<()> {
+        let store = self.store()?;
+        let mode = self.idmap.ownership();
+        let first = store.ownership()?.is_none();
+        match store.note_ownership(mode)? {
+            Some(prev) => warn(&format!(
+                "this store's layers were unpacked in {prev:?} id mode, den now runs in {mode:?} mode: \
+                 file owners in containers may look wrong; use a separate --root for each mode"
+            )),
+            None if first => {
+                if let IdMap::Single { reason, .. } = &self.idmap {
+                    warn(&format!(
+                        "single-uid mode ({reason}): every file in containers belongs to you, and only root exists inside"
+                    ));
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Progress of one layer during a pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerEvent {
+    /// Will be downloaded; its size in bytes.
+    Waiting(u64),
+    AlreadyExists,
+    /// This many more bytes arrived.
+    Downloaded(u64),
+    Verified,
+    Extracting,
+    Complete,
+}
+
+/// Where verbs report progress; the binaries decide how it looks.
+pub trait Report: Sync {
+    fn pulling(&self, _reference: &Reference) {}
+    fn digest(&self, _digest: &str) {}
+    fn layer(&self, _short: &str, _event: LayerEvent) {}
+    /// A note for the user (stderr).
+    fn note(&self, _text: &str) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+impl Report for Silent {}
+
+/// The path of another den tool: next to this executable first, then on PATH.
+pub fn tool_path(name: &str) -> Option<PathBuf> {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    crate::userns::find_in_path(name)
+}

@@ -1,0 +1,332 @@
+//! `run`: create a container from an image (pulling it first if it is not local) and run it in
+//! the foreground. Must run inside den's user namespace.
+
+use chrono::Utc;
+use oci_spec::image::ImageConfiguration;
+
+use super::{Ctx, Report};
+use crate::error::{Error, Result, UsageError};
+use crate::runtime::{self, driver};
+use crate::store::{ContainerRecord, ContainerState, ImageRecord, RunSpec, Status, StoreError};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub image: String,
+    pub command: Vec<String>,
+    pub rm: bool,
+    pub interactive: bool,
+    pub tty: bool,
+    pub name: Option<String>,
+    pub env: Vec<String>,
+    pub env_files: Vec<std::path::PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub entrypoint: Option<String>,
+    pub hostname: Option<String>,
+    pub network: Option<String>,
+    pub platform: Option<String>,
+    pub read_only: bool,
+}
+
+/// The process-level configuration an image gives its containers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    pub env: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub workdir: String,
+    pub user: String,
+    pub stop_signal: Option<String>,
+}
+
+pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
+    let bytes = ctx.store()?.read_blob(&image.config)?;
+    let cfg: ImageConfiguration =
+        serde_json::from_slice(&bytes).map_err(|source| crate::image::ImageError::BadConfig {
+            digest: image.config.clone(),
+            source,
+        })?;
+    let c = cfg.config().clone().unwrap_or_default();
+    Ok(ImageDefaults {
+        env: c.env().clone().unwrap_or_default(),
+        entrypoint: c.entrypoint().clone().unwrap_or_default(),
+        cmd: c.cmd().clone().unwrap_or_default(),
+        workdir: c.working_dir().clone().unwrap_or_default(),
+        user: c.user().clone().unwrap_or_default(),
+        stop_signal: c.stop_signal().clone(),
+    })
+}
+
+/// docker's rule: `--entrypoint` replaces the image's entrypoint and drops its CMD; a command on
+/// the command line replaces CMD.
+pub fn command_line(
+    defaults: &ImageDefaults,
+    entrypoint: Option<&str>,
+    command: &[String],
+) -> Vec<String> {
+    let ep: Vec<String> = match entrypoint {
+        Some("") => vec![],
+        Some(e) => vec![e.to_string()],
+        None => defaults.entrypoint.clone(),
+    };
+    let cmd: Vec<String> = if !command.is_empty() {
+        command.to_vec()
+    } else if entrypoint.is_some() {
+        vec![]
+    } else {
+        defaults.cmd.clone()
+    };
+    ep.into_iter().chain(cmd).collect()
+}
+
+/// `-e K=V`, `-e K` (from den's own environment, skipped when unset) and `--env-file` lines.
+pub fn user_env(env: &[String], files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut add = |e: &str| -> Result<()> {
+        if e.is_empty() || e.starts_with('=') {
+            return Err(UsageError::BadEnv(e.into()).into());
+        }
+        if e.contains('=') {
+            out.push(e.to_string());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+        Ok(())
+    };
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|source| UsageError::EnvFile {
+            path: f.clone(),
+            source,
+        })?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            add(line)?;
+        }
+    }
+    for e in env {
+        add(e)?;
+    }
+    Ok(out)
+}
+
+/// Find the image, pulling it through `den-image` when it is not in the store.
+pub fn find_or_pull(
+    ctx: &Ctx,
+    image: &str,
+    platform: Option<&str>,
+    report: &dyn Report,
+) -> Result<ImageRecord> {
+    let store = ctx.store()?;
+    match store.find_image(image) {
+        Ok(i) => return Ok(i),
+        Err(StoreError::ImageUnknown(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let reference = crate::image::Reference::parse(image)?;
+    report.note(&format!(
+        "Unable to find image '{}' locally",
+        reference.canonical()
+    ));
+    let tool =
+        super::tool_path("den-image").ok_or_else(|| StoreError::ImageUnknown(image.into()))?;
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg("pull").arg(image);
+    if let Some(p) = platform {
+        cmd.arg("--platform").arg(p);
+    }
+    // docker prints the pull's progress on stderr when `run` pulls; stdout stays the container's.
+    let stderr = std::io::stderr();
+    let out = std::os::fd::AsFd::as_fd(&stderr)
+        .try_clone_to_owned()
+        .map_err(|e| StoreError::Io {
+            path: "stderr".into(),
+            source: e,
+        })?;
+    let status = cmd
+        .stdout(std::process::Stdio::from(out))
+        .status()
+        .map_err(|e| StoreError::Io {
+            path: "den-image".into(),
+            source: e,
+        })?;
+    if !status.success() {
+        // den-image said why; exit with its status.
+        return Err(Error::Reported(
+            status.code().unwrap_or(crate::error::EXIT_DEN),
+        ));
+    }
+    Ok(ctx.store()?.find_image(&reference.canonical())?)
+}
+
+/// Create the container record for `opts`.
+pub fn create(
+    ctx: &Ctx,
+    opts: &RunOptions,
+    report: &dyn Report,
+) -> Result<(ContainerRecord, ImageRecord)> {
+    if opts.tty
+        && opts.interactive
+        && !runtime::tty::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdin()))
+    {
+        return Err(UsageError::NotATty.into());
+    }
+    let network = opts.network.clone().unwrap_or_else(|| "host".into());
+    if !matches!(network.as_str(), "host" | "none") {
+        return Err(UsageError::BadNetwork(network).into());
+    }
+    let image = find_or_pull(ctx, &opts.image, opts.platform.as_deref(), report)?;
+    let defaults = image_defaults(ctx, &image)?;
+    let args = command_line(&defaults, opts.entrypoint.as_deref(), &opts.command);
+    if args.is_empty() {
+        return Err(UsageError::NoCommand(opts.image.clone()).into());
+    }
+    let mut env = defaults.env.clone();
+    env.extend(user_env(&opts.env, &opts.env_files)?);
+    let store = ctx.store()?;
+    let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
+    let spec = RunSpec {
+        args,
+        env,
+        cwd: opts.workdir.clone().filter(|w| !w.is_empty()).unwrap_or(
+            if defaults.workdir.is_empty() {
+                "/".into()
+            } else {
+                defaults.workdir.clone()
+            },
+        ),
+        user: opts.user.clone().unwrap_or(defaults.user.clone()),
+        hostname: String::new(),
+        tty: opts.tty,
+        stdin: opts.interactive,
+        network: network.clone(),
+        stop_signal: defaults.stop_signal.clone(),
+        read_only: opts.read_only,
+    };
+    let record = ContainerRecord {
+        id: String::new(),
+        name: String::new(),
+        image_id: image.id.clone(),
+        image: opts.image.clone(),
+        created: Utc::now(),
+        driver: choice.driver.name().into(),
+        spec,
+        auto_remove: opts.rm,
+    };
+    let _pin = store.lock_content_shared()?;
+    // Still pinned by the lock: the image cannot be removed between lookup and record.
+    store.find_image(&image.id)?;
+    let mut record = store.create_container(record, opts.name.as_deref())?;
+    record.spec.hostname = match (&opts.hostname, network.as_str()) {
+        (Some(h), _) => h.clone(),
+        (None, "host") => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| record.id[..12].into()),
+        (None, _) => record.id[..12].to_string(),
+    };
+    let cdir = store.container_dir(&record.id);
+    store.write_json(&cdir.join("container.json"), &record)?;
+    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    if let Err(e) = driver::prepare(choice.driver, &store, &layers, &cdir) {
+        let _ = store.remove_container(&record.id);
+        return Err(e.into());
+    }
+    Ok((record, image))
+}
+
+/// `run` in the foreground: returns the container's exit status.
+pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
+    let (record, image) = create(ctx, opts, report)?;
+    let store = ctx.store()?;
+    let runtime_dir = ctx.runtime_dir()?;
+    let rctx = runtime::Context {
+        sys: &crate::sys::LinuxSys,
+        store: &store,
+        map: ctx.idmap(),
+        runtime_dir: &runtime_dir,
+    };
+    let result = runtime::run_foreground(&rctx, &record, &image);
+    let finished = Utc::now();
+    let state = match &result {
+        Ok(code) => ContainerState {
+            status: Status::Exited,
+            pid: None,
+            exit_code: Some(*code),
+            started_at: store
+                .container_state(&record.id)
+                .ok()
+                .and_then(|s| s.started_at),
+            finished_at: Some(finished),
+            error: None,
+        },
+        Err(e) => ContainerState {
+            status: Status::Created,
+            pid: None,
+            exit_code: Some(crate::error::Diagnose::exit_code(e)),
+            started_at: None,
+            finished_at: None,
+            error: Some(crate::error::chain(e)),
+        },
+    };
+    if opts.rm {
+        if let Err(e) = store.remove_container(&record.id) {
+            report.note(&format!(
+                "could not remove container {}: {}",
+                record.name,
+                crate::error::chain(&e)
+            ));
+        }
+    } else {
+        store.set_container_state(&record.id, &state)?;
+    }
+    Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d() -> ImageDefaults {
+        ImageDefaults {
+            entrypoint: vec!["/entry".into()],
+            cmd: vec!["default".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn command_lines_follow_docker() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(command_line(&d(), None, &[]), s(&["/entry", "default"]));
+        assert_eq!(command_line(&d(), None, &s(&["x"])), s(&["/entry", "x"]));
+        assert_eq!(command_line(&d(), Some("sh"), &[]), s(&["sh"]));
+        assert_eq!(
+            command_line(&d(), Some("sh"), &s(&["-c", "x"])),
+            s(&["sh", "-c", "x"])
+        );
+        assert_eq!(command_line(&d(), Some(""), &s(&["echo"])), s(&["echo"]));
+    }
+
+    #[test]
+    fn env_from_flags_and_files() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("env");
+        std::fs::write(&f, "# comment\nA=1\n\nB=from file\n").unwrap();
+        // SAFETY of set_var: test-only, variable unique to this test.
+        unsafe { std::env::set_var("DEN_TEST_PASSED", "yes") };
+        let env = user_env(
+            &[
+                "C=3".into(),
+                "DEN_TEST_PASSED".into(),
+                "DEN_TEST_UNSET_XYZ".into(),
+            ],
+            &[f],
+        )
+        .unwrap();
+        assert_eq!(env, ["A=1", "B=from file", "C=3", "DEN_TEST_PASSED=yes"]);
+        assert!(user_env(&["=x".into()], &[]).is_err());
+        assert!(user_env(&[], &[t.path().join("missing")]).is_err());
+    }
+}

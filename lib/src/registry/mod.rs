@@ -1,0 +1,381 @@
+//! The distribution protocol client: manifests and blobs from OCI registries.
+//!
+//! Entry point: [`Registry::connect`]. The protocol (bearer-token escalation after a 401,
+//! Accept headers, blob streaming, uploads) is `oci-client`'s, the client the ORAS project
+//! maintains; den adds what docker users expect around it:
+//!
+//! * **Where to connect.** Loopback registries (`localhost`, 127.0.0.0/8, `::1`) and those listed
+//!   as insecure in the configuration are spoken to over plain http, as docker allows; everything
+//!   else over https, verified against the system's trust store. docker.io images go to the
+//!   configured mirrors first, then to docker.io.
+//! * **Verification.** Every byte is checked against its digest before den keeps it: manifests by
+//!   [`crate::store::Store::put_blob`], blobs by [`crate::store::BlobWriter`] while they stream.
+//! * **Errors that say what to do**: unreachable registry, unknown image, access denied.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_spec::image::Descriptor;
+
+use crate::config::RegistryConfig;
+use crate::error::Diagnose;
+use crate::image::Reference;
+use crate::store::{BlobWriter, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry}: {message}")]
+    Unreachable { registry: String, message: String },
+    #[error("{reference}: not found in the registry ({message})")]
+    NotFound { reference: String, message: String },
+    #[error("access to {reference} denied by the registry ({message})")]
+    Denied { reference: String, message: String },
+    #[error("registry {registry} answered {what} with an error: {message}")]
+    Protocol {
+        registry: String,
+        what: String,
+        message: String,
+    },
+    #[error("blob {digest} of {reference} does not match its digest")]
+    Tampered {
+        reference: String,
+        digest: String,
+        #[source]
+        source: crate::store::StoreError,
+    },
+    #[error("cannot store what {reference} sent")]
+    Store {
+        reference: String,
+        #[source]
+        source: crate::store::StoreError,
+    },
+}
+
+impl Diagnose for RegistryError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RegistryError::Unreachable { registry, .. } => format!(
+                "check that {registry} is the right address and is up; for a local registry, start it first; \
+                 behind a proxy, set HTTPS_PROXY"
+            ),
+            RegistryError::NotFound { .. } => "check the image's name and tag; `den images` lists what is local".into(),
+            RegistryError::Denied { reference, .. } => format!(
+                "the repository may not exist, or may require `den login {}`",
+                reference.split('/').next().unwrap_or_default()
+            ),
+            RegistryError::Protocol { .. } => "try again; if it persists, the registry is misbehaving".into(),
+            RegistryError::Tampered { .. } => {
+                "the registry's copy is corrupt or was tampered with; nothing was stored. Tell the registry's operator".into()
+            }
+            RegistryError::Store { source, .. } => return source.hint(),
+        })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, RegistryError>;
+
+/// Whether a registry host is on the loopback network (plain http allowed, as in docker).
+pub fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if registry.matches(':').count() == 1 {
+        registry.split(':').next().unwrap_or(registry)
+    } else {
+        registry
+    };
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Split a mirror entry (`https://m.example:5000/`, `m.example`) into host and plain-http flag.
+fn mirror_host(entry: &str) -> (String, bool) {
+    let http = entry.starts_with("http://");
+    let host = entry
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    (host.to_string(), http)
+}
+
+/// A connection to the registry serving one reference.
+pub struct Registry {
+    client: oci_client::Client,
+    /// The reference on the host actually used (a mirror's, for docker.io images).
+    pub reference: Reference,
+}
+
+fn client(registry: &str, plain_http: bool) -> oci_client::Client {
+    let protocol = if plain_http {
+        ClientProtocol::HttpsExcept(vec![registry.to_string()])
+    } else {
+        ClientProtocol::Https
+    };
+    let cfg = ClientConfig {
+        protocol,
+        connect_timeout: Some(Duration::from_secs(15)),
+        read_timeout: Some(Duration::from_secs(120)),
+        max_concurrent_download: 8,
+        ..Default::default()
+    };
+    oci_client::Client::new(cfg)
+}
+
+fn classify(reference: &Reference, what: &str, e: OciDistributionError) -> RegistryError {
+    let registry = reference.registry().to_string();
+    let r = reference.to_string();
+    match e {
+        OciDistributionError::RequestError(re) if re.is_connect() || re.is_timeout() => {
+            let mut msg = re.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&re);
+            while let Some(s) = src {
+                msg = s.to_string();
+                src = s.source();
+            }
+            RegistryError::Unreachable {
+                registry,
+                message: msg,
+            }
+        }
+        OciDistributionError::RequestError(re) => RegistryError::Unreachable {
+            registry,
+            message: crate::error::chain(&re),
+        },
+        OciDistributionError::ImageManifestNotFoundError(m) => RegistryError::NotFound {
+            reference: r,
+            message: m,
+        },
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => RegistryError::Denied {
+            reference: r,
+            message: "unauthorized".into(),
+        },
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+            let message = envelope
+                .errors
+                .iter()
+                .map(|e| format!("{:?}: {}", e.code, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if codes.iter().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                RegistryError::NotFound {
+                    reference: r,
+                    message,
+                }
+            } else if codes
+                .iter()
+                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+            {
+                RegistryError::Denied {
+                    reference: r,
+                    message,
+                }
+            } else {
+                RegistryError::Protocol {
+                    registry,
+                    what: what.into(),
+                    message,
+                }
+            }
+        }
+        OciDistributionError::ServerError {
+            code: 404, message, ..
+        } => RegistryError::NotFound {
+            reference: r,
+            message,
+        },
+        OciDistributionError::ServerError {
+            code: 401 | 403,
+            message,
+            ..
+        } => RegistryError::Denied {
+            reference: r,
+            message,
+        },
+        other => RegistryError::Protocol {
+            registry,
+            what: what.into(),
+            message: crate::error::chain(&other),
+        },
+    }
+}
+
+impl Registry {
+    /// Connect for `reference`, trying docker.io's mirrors first. Checks the first manifest
+    /// request, so a mirror that does not answer is skipped.
+    pub async fn connect(
+        reference: &Reference,
+        cfg: &RegistryConfig,
+        auth: RegistryAuth,
+    ) -> Result<(Registry, Vec<u8>, String)> {
+        let mut last_err = None;
+        if reference.registry() == crate::image::reference::DOCKER_HUB {
+            for m in &cfg.mirrors {
+                let (host, http) = mirror_host(m);
+                let r = Registry {
+                    client: client(&host, http || is_loopback(&host)),
+                    reference: reference.on_registry(&host),
+                };
+                match r.manifest(&r.reference.clone(), &auth).await {
+                    Ok((body, digest)) => return Ok((r, body, digest)),
+                    Err(e) => {
+                        tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next source");
+                        last_err = Some(e);
+                    }
+                }
+            }
+        }
+        let host = reference.registry();
+        let insecure = cfg.insecure.iter().any(|i| mirror_host(i).0 == host);
+        let r = Registry {
+            client: client(
+                reference.oci().resolve_registry(),
+                insecure || is_loopback(host),
+            ),
+            reference: reference.clone(),
+        };
+        match r.manifest(reference, &auth).await {
+            Ok((body, digest)) => Ok((r, body, digest)),
+            Err(e) => Err(if cfg.mirrors.is_empty() {
+                e
+            } else {
+                last_err.filter(|_| false).unwrap_or(e)
+            }),
+        }
+    }
+
+    /// Fetch the manifest (or index) `reference` names; returns its bytes and digest.
+    pub async fn manifest(
+        &self,
+        reference: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<(Vec<u8>, String)> {
+        let r = if reference.registry() == self.reference.registry() {
+            reference.clone()
+        } else {
+            reference.on_registry(self.reference.registry())
+        };
+        let (body, digest) = self
+            .client
+            .pull_manifest_raw(r.oci(), auth, crate::image::manifest::ACCEPTED)
+            .await
+            .map_err(|e| classify(reference, "a manifest request", e))?;
+        Ok((body.to_vec(), digest))
+    }
+
+    /// Stream the blob `desc` into the store, verifying its digest; `on_bytes` sees progress.
+    pub async fn blob(
+        &self,
+        store: &Store,
+        desc: &Descriptor,
+        mut on_bytes: impl FnMut(u64),
+    ) -> Result<std::path::PathBuf> {
+        let digest = desc.digest().to_string();
+        let reference = &self.reference;
+        let mut w: BlobWriter = store.blob_writer().map_err(|source| RegistryError::Store {
+            reference: reference.to_string(),
+            source,
+        })?;
+        let res = async {
+            let mut stream = self
+                .client
+                .pull_blob_stream(reference.oci(), digest.as_str())
+                .await
+                .map_err(|e| classify(reference, "a blob request", e))?;
+            while let Some(chunk) = stream.stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    // oci-client's own digest check fails the stream at its end.
+                    if e.to_string().to_lowercase().contains("digest") {
+                        RegistryError::Tampered {
+                            reference: reference.to_string(),
+                            digest: digest.clone(),
+                            source: crate::store::StoreError::DigestMismatch {
+                                digest: digest.clone(),
+                                actual: e.to_string(),
+                            },
+                        }
+                    } else {
+                        RegistryError::Unreachable {
+                            registry: reference.registry().into(),
+                            message: e.to_string(),
+                        }
+                    }
+                })?;
+                w.write(&chunk).map_err(|source| RegistryError::Store {
+                    reference: reference.to_string(),
+                    source,
+                })?;
+                on_bytes(chunk.len() as u64);
+            }
+            Ok::<(), RegistryError>(())
+        }
+        .await;
+        if let Err(e) = res {
+            w.abandon();
+            return Err(e);
+        }
+        w.commit(store, &digest).map_err(|source| match source {
+            crate::store::StoreError::DigestMismatch { .. } => RegistryError::Tampered {
+                reference: reference.to_string(),
+                digest: digest.clone(),
+                source,
+            },
+            other => RegistryError::Store {
+                reference: reference.to_string(),
+                source: other,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_may_use_plain_http() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "::1",
+            "x.localhost:80",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "registry.lan:5000",
+            "[fe80::1]:5000",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn mirror_entries_parse() {
+        assert_eq!(
+            mirror_host("https://m.example:5000/"),
+            ("m.example:5000".into(), false)
+        );
+        assert_eq!(mirror_host("http://m.local"), ("m.local".into(), true));
+        assert_eq!(mirror_host("m.example"), ("m.example".into(), false));
+    }
+}

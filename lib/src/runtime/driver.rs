@@ -1,0 +1,570 @@
+//! Storage drivers: how a container's root filesystem is made from image layers plus its own
+//! writable layer.
+//!
+//! * `overlay`: kernel overlayfs, mounted inside den's user namespace with `userxattr` (Linux 5.11
+//!   and later). Fastest; nothing is copied.
+//! * `fuse-overlayfs`: the same layout served by the fuse-overlayfs program, for kernels or
+//!   filesystems where the kernel's overlay cannot be mounted unprivileged. Needs `/dev/fuse`.
+//! * `vfs`: a plain copy of the layers into the container's directory, the last resort: always
+//!   works, costs the image's size per container and time to copy.
+//!
+//! With `auto` (the default) den probes the three in that order once per store and kernel, and
+//! remembers the result and the reason in `ROOT/driver.json`; `den info` shows both. A container
+//! keeps the driver it was created with, since its writable layer is in that driver's format.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::MsFlags;
+use serde::{Deserialize, Serialize};
+
+use super::RuntimeError;
+use crate::config::DriverChoice;
+use crate::store::Store;
+use crate::sys::{Mount, Sys};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Driver {
+    Overlay,
+    FuseOverlayfs,
+    Vfs,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Overlay => "overlay",
+            Driver::FuseOverlayfs => "fuse-overlayfs",
+            Driver::Vfs => "vfs",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Driver> {
+        match s {
+            "overlay" => Some(Driver::Overlay),
+            "fuse-overlayfs" => Some(Driver::FuseOverlayfs),
+            "vfs" => Some(Driver::Vfs),
+            _ => None,
+        }
+    }
+}
+
+/// The driver den uses and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    pub driver: Driver,
+    pub reason: String,
+    /// The kernel release the probe ran on.
+    #[serde(default)]
+    pub kernel: String,
+}
+
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Choose the driver for new containers. Must run inside den's user and mount namespace.
+pub fn choose(sys: &dyn Sys, store: &Store, want: DriverChoice) -> Choice {
+    let kernel = kernel_release();
+    match want {
+        DriverChoice::Overlay => {
+            return Choice {
+                driver: Driver::Overlay,
+                reason: "chosen in the configuration".into(),
+                kernel,
+            };
+        }
+        DriverChoice::FuseOverlayfs => {
+            return Choice {
+                driver: Driver::FuseOverlayfs,
+                reason: "chosen in the configuration".into(),
+                kernel,
+            };
+        }
+        DriverChoice::Vfs => {
+            return Choice {
+                driver: Driver::Vfs,
+                reason: "chosen in the configuration".into(),
+                kernel,
+            };
+        }
+        DriverChoice::Auto => {}
+    }
+    let cache = store.root().join("driver.json");
+    if let Ok(c) = store.read_json::<Choice>(&cache) {
+        if c.kernel == kernel {
+            return c;
+        }
+    }
+    let choice = probe(sys, store, kernel);
+    let _ = store.write_json(&cache, &choice);
+    choice
+}
+
+fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
+    let Ok(dir) = store.staging_dir("probe") else {
+        return Choice {
+            driver: Driver::Vfs,
+            reason: "the store's tmp directory is not writable".into(),
+            kernel,
+        };
+    };
+    let layout = |sub: &str| {
+        let d = dir.join(sub);
+        for p in ["lower", "upper", "work", "merged"] {
+            let _ = std::fs::create_dir_all(d.join(p));
+        }
+        d
+    };
+    let k = layout("kernel");
+    let kernel_err = match mount_kernel(
+        sys,
+        &[k.join("lower")],
+        &k.join("upper"),
+        &k.join("work"),
+        &k.join("merged"),
+    ) {
+        Ok(()) => {
+            let _ = sys.umount(&k.join("merged"), true);
+            let _ = crate::store::remove_tree(&dir);
+            return Choice {
+                driver: Driver::Overlay,
+                reason: "kernel overlayfs mounts in a user namespace here".into(),
+                kernel,
+            };
+        }
+        Err(e) => crate::error::chain(&e),
+    };
+    let f = layout("fuse");
+    let fuse = match fuse_usable() {
+        Err(why) => Err(why),
+        Ok(()) => match mount_fuse(
+            &[f.join("lower")],
+            &f.join("upper"),
+            &f.join("work"),
+            &f.join("merged"),
+        ) {
+            Ok(()) => {
+                let _ = unmount_fuse(sys, &f.join("merged"));
+                Ok(())
+            }
+            Err(e) => Err(crate::error::chain(&e)),
+        },
+    };
+    let _ = crate::store::remove_tree(&dir);
+    match fuse {
+        Ok(()) => Choice {
+            driver: Driver::FuseOverlayfs,
+            reason: format!("kernel overlayfs failed ({kernel_err}); fuse-overlayfs works"),
+            kernel,
+        },
+        Err(fuse_err) => Choice {
+            driver: Driver::Vfs,
+            reason: format!(
+                "kernel overlayfs failed ({kernel_err}); fuse-overlayfs unusable ({fuse_err}); copying layers"
+            ),
+            kernel,
+        },
+    }
+}
+
+/// Why fuse-overlayfs cannot be used, if it cannot.
+pub fn fuse_usable() -> Result<(), String> {
+    if crate::userns::find_in_path("fuse-overlayfs").is_none() {
+        return Err("fuse-overlayfs is not installed (package fuse-overlayfs)".into());
+    }
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse")
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "/dev/fuse cannot be opened ({e}); an administrator can run `chmod 0666 /dev/fuse`"
+        )),
+    }
+}
+
+fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+
+fn mount_kernel(
+    sys: &dyn Sys,
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<(), RuntimeError> {
+    let data = format!("{},userxattr", overlay_options(lowers, upper, work));
+    sys.mount(&Mount {
+        source: Some("overlay".into()),
+        target: merged.into(),
+        fstype: Some("overlay".into()),
+        flags: MsFlags::empty(),
+        data: Some(data),
+    })
+    .map_err(|source| RuntimeError::Mount {
+        driver: "overlay",
+        source: source.into(),
+    })
+}
+
+fn mount_fuse(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<(), RuntimeError> {
+    let out = std::process::Command::new("fuse-overlayfs")
+        .arg("-o")
+        .arg(overlay_options(lowers, upper, work))
+        .arg(merged)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| RuntimeError::Mount {
+            driver: "fuse-overlayfs",
+            source: e,
+        })?;
+    if !out.status.success() {
+        return Err(RuntimeError::Mount {
+            driver: "fuse-overlayfs",
+            source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        });
+    }
+    Ok(())
+}
+
+fn unmount_fuse(sys: &dyn Sys, merged: &Path) -> Result<(), RuntimeError> {
+    // We own the mount namespace, so umount(2) works and the daemon exits when its mount goes.
+    sys.umount(merged, false)
+        .map_err(|source| RuntimeError::Mount {
+            driver: "fuse-overlayfs",
+            source: source.into(),
+        })
+}
+
+/// The directories of a container's root filesystem under its directory `cdir`.
+pub struct Layout {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+    pub rootfs_copy: PathBuf,
+}
+
+impl Layout {
+    pub fn of(cdir: &Path) -> Layout {
+        Layout {
+            upper: cdir.join("upper"),
+            work: cdir.join("work"),
+            merged: cdir.join("merged"),
+            rootfs_copy: cdir.join("rootfs"),
+        }
+    }
+}
+
+/// Create the container's directories for `driver` (at create time).
+pub fn prepare(
+    driver: Driver,
+    store: &Store,
+    layers: &[String],
+    cdir: &Path,
+) -> Result<(), RuntimeError> {
+    let l = Layout::of(cdir);
+    let mk = |p: &Path| {
+        std::fs::create_dir_all(p).map_err(|e| RuntimeError::Io {
+            path: p.into(),
+            source: e,
+        })
+    };
+    match driver {
+        Driver::Overlay | Driver::FuseOverlayfs => {
+            mk(&l.upper)?;
+            mk(&l.work)?;
+            mk(&l.merged)
+        }
+        Driver::Vfs => {
+            if l.rootfs_copy.exists() {
+                return Ok(());
+            }
+            let staging = cdir.join("rootfs.tmp");
+            let _ = crate::store::remove_tree(&staging);
+            mk(&staging)?;
+            for diff_id in layers {
+                copy_layer(&store.layer_diff(diff_id), &staging)?;
+            }
+            std::fs::rename(&staging, &l.rootfs_copy).map_err(|e| RuntimeError::Io {
+                path: l.rootfs_copy.clone(),
+                source: e,
+            })
+        }
+    }
+}
+
+/// Mount the container's root filesystem; returns its path. Layers are bottom first.
+pub fn mount(
+    sys: &dyn Sys,
+    driver: Driver,
+    store: &Store,
+    layers: &[String],
+    cdir: &Path,
+) -> Result<PathBuf, RuntimeError> {
+    let l = Layout::of(cdir);
+    if driver == Driver::Vfs {
+        return Ok(l.rootfs_copy);
+    }
+    let mut lowers = Vec::with_capacity(layers.len().max(1));
+    for diff_id in layers.iter().rev() {
+        let link = store
+            .layer_link(diff_id)
+            .map_err(|e| RuntimeError::Store(Box::new(e)))?;
+        lowers.push(PathBuf::from(link));
+    }
+    if lowers.is_empty() {
+        let empty = cdir.join("empty");
+        std::fs::create_dir_all(&empty).map_err(|e| RuntimeError::Io {
+            path: empty.clone(),
+            source: e,
+        })?;
+        lowers.push(empty);
+    }
+    match driver {
+        Driver::Overlay => {
+            // Short lower paths relative to layers/l keep the options within one page.
+            let prev = std::env::current_dir().ok();
+            sys.chdir(&store.links_dir())
+                .map_err(|source| RuntimeError::Mount {
+                    driver: "overlay",
+                    source: source.into(),
+                })?;
+            let r = mount_kernel(sys, &lowers, &l.upper, &l.work, &l.merged);
+            if let Some(p) = prev {
+                let _ = sys.chdir(&p);
+            }
+            r?;
+        }
+        Driver::FuseOverlayfs => {
+            let abs: Vec<PathBuf> = lowers
+                .iter()
+                .map(|p| {
+                    if p.is_absolute() {
+                        p.clone()
+                    } else {
+                        store.links_dir().join(p)
+                    }
+                })
+                .collect();
+            mount_fuse(&abs, &l.upper, &l.work, &l.merged)?;
+        }
+        Driver::Vfs => unreachable!(),
+    }
+    Ok(l.merged)
+}
+
+/// Unmount what [`mount`] mounted (no-op for vfs).
+pub fn unmount(sys: &dyn Sys, driver: Driver, cdir: &Path) {
+    let merged = Layout::of(cdir).merged;
+    match driver {
+        Driver::Overlay => {
+            let _ = sys.umount(&merged, true);
+        }
+        Driver::FuseOverlayfs => {
+            if unmount_fuse(sys, &merged).is_err() {
+                let _ = sys.umount(&merged, true);
+            }
+        }
+        Driver::Vfs => {}
+    }
+}
+
+// ------------------------------------------------------------------------------- vfs copy
+
+/// Apply one unpacked layer (overlay format) onto `dest`: whiteouts delete, opaque directories
+/// are emptied first, everything else is copied with owner, mode, times and hard links kept.
+pub fn copy_layer(layer: &Path, dest: &Path) -> Result<(), RuntimeError> {
+    let mut links = std::collections::HashMap::new();
+    copy_dir(layer, dest, &mut links)
+}
+
+fn rt_io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
+    move |source| RuntimeError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+fn copy_dir(
+    src: &Path,
+    dst: &Path,
+    links: &mut std::collections::HashMap<(u64, u64), PathBuf>,
+) -> Result<(), RuntimeError> {
+    for e in std::fs::read_dir(src).map_err(rt_io(src))? {
+        let e = e.map_err(rt_io(src))?;
+        let (s, d) = (e.path(), dst.join(e.file_name()));
+        let md = std::fs::symlink_metadata(&s).map_err(rt_io(&s))?;
+        if crate::unpack::is_whiteout(&md) {
+            crate::store::remove_tree(&d).map_err(rt_io(&d))?;
+            continue;
+        }
+        let existing = std::fs::symlink_metadata(&d).ok();
+        if md.is_dir() {
+            let opaque = matches!(crate::sys::lgetxattr(&s, crate::unpack::OPAQUE_XATTR), Ok(Some(v)) if v == b"y");
+            match existing {
+                Some(x) if x.is_dir() && !opaque => {}
+                Some(_) => {
+                    crate::store::remove_tree(&d).map_err(rt_io(&d))?;
+                    std::fs::create_dir(&d).map_err(rt_io(&d))?;
+                }
+                None => std::fs::create_dir(&d).map_err(rt_io(&d))?,
+            }
+            copy_dir(&s, &d, links)?;
+            copy_meta(&md, &d)?;
+            continue;
+        }
+        if existing.is_some() {
+            crate::store::remove_tree(&d).map_err(rt_io(&d))?;
+        }
+        let key = (md.dev(), md.ino());
+        if md.nlink() > 1 && !md.is_dir() {
+            if let Some(first) = links.get(&key) {
+                std::fs::hard_link(first, &d).map_err(rt_io(&d))?;
+                continue;
+            }
+            links.insert(key, d.clone());
+        }
+        let ft = md.file_type();
+        if ft.is_symlink() {
+            let t = std::fs::read_link(&s).map_err(rt_io(&s))?;
+            std::os::unix::fs::symlink(t, &d).map_err(rt_io(&d))?;
+        } else if ft.is_file() {
+            std::fs::copy(&s, &d).map_err(rt_io(&d))?;
+        } else {
+            use std::os::unix::fs::FileTypeExt;
+            if ft.is_fifo() {
+                nix::unistd::mkfifo(&d, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|e| rt_io(&d)(e.into()))?;
+            } else {
+                continue; // devices and sockets are not in layers den writes
+            }
+        }
+        copy_meta(&md, &d)?;
+    }
+    Ok(())
+}
+
+fn copy_meta(md: &std::fs::Metadata, d: &Path) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = nix::unistd::fchownat(
+        None,
+        d,
+        Some(nix::unistd::Uid::from_raw(md.uid())),
+        Some(nix::unistd::Gid::from_raw(md.gid())),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    );
+    if !md.file_type().is_symlink() {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(md.mode() & 0o7777))
+            .map_err(rt_io(d))?;
+    }
+    let t = nix::sys::time::TimeSpec::new(md.mtime(), md.mtime_nsec());
+    let _ = nix::sys::stat::utimensat(
+        None,
+        d,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{Call, RecordingSys};
+
+    #[test]
+    fn vfs_copy_applies_whiteouts_and_opaque_dirs() {
+        let t = tempfile::tempdir().unwrap();
+        let (l1, l2, out) = (
+            t.path().join("l1"),
+            t.path().join("l2"),
+            t.path().join("out"),
+        );
+        for d in [&l1, &l2, &out] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::create_dir_all(l1.join("etc")).unwrap();
+        std::fs::write(l1.join("etc/a"), b"a").unwrap();
+        std::fs::write(l1.join("etc/b"), b"b").unwrap();
+        std::fs::create_dir_all(l1.join("opq")).unwrap();
+        std::fs::write(l1.join("opq/old"), b"o").unwrap();
+        std::fs::hard_link(l1.join("etc/a"), l1.join("etc/a2")).unwrap();
+        std::fs::create_dir_all(l2.join("etc")).unwrap();
+        nix::sys::stat::mknod(
+            &l2.join("etc/a"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        std::fs::create_dir(l2.join("opq")).unwrap();
+        crate::sys::lsetxattr(&l2.join("opq"), crate::unpack::OPAQUE_XATTR, b"y").unwrap();
+        std::fs::write(l2.join("opq/new"), b"n").unwrap();
+        copy_layer(&l1, &out).unwrap();
+        assert_eq!(
+            std::fs::metadata(out.join("etc/a")).unwrap().ino(),
+            std::fs::metadata(out.join("etc/a2")).unwrap().ino()
+        );
+        copy_layer(&l2, &out).unwrap();
+        assert!(!out.join("etc/a").exists());
+        assert!(out.join("etc/b").exists());
+        assert!(!out.join("opq/old").exists());
+        assert!(out.join("opq/new").exists());
+    }
+
+    #[test]
+    fn overlay_mounts_with_short_lowers_top_first() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+        let ids: Vec<String> = ["a", "b"]
+            .iter()
+            .map(|c| format!("sha256:{}", c.repeat(64)))
+            .collect();
+        for id in &ids {
+            let st = store.stage_layer().unwrap();
+            store.commit_layer(st, id, 0, 0).unwrap();
+        }
+        let cdir = t.path().join("c");
+        prepare(Driver::Overlay, &store, &ids, &cdir).unwrap();
+        let sys = RecordingSys::new();
+        let merged = mount(&sys, Driver::Overlay, &store, &ids, &cdir).unwrap();
+        assert_eq!(merged, cdir.join("merged"));
+        let mounts: Vec<Mount> = sys
+            .calls()
+            .into_iter()
+            .filter_map(|c| {
+                if let Call::Mount(m) = c {
+                    Some(m)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(mounts.len(), 1);
+        let data = mounts[0].data.clone().unwrap();
+        assert!(
+            data.starts_with(&format!("lowerdir={}:{},", "b".repeat(16), "a".repeat(16))),
+            "{data}"
+        );
+        assert!(data.ends_with(",userxattr"));
+        assert_eq!(sys.calls()[0], Call::Chdir(store.links_dir()));
+    }
+}

@@ -1,0 +1,180 @@
+//! The engine seam: what den needs from an OCI runtime, and its implementation on youki's
+//! libcontainer.
+//!
+//! [`Engine::create`] makes the container's processes and namespaces and parks its init before
+//! exec; [`Instance::start`] lets it run. The init is a child of the calling process (libcontainer
+//! clones it with CLONE_PARENT), so the caller waits for it with waitpid(2). Another runtime
+//! (crun, runc through its CLI) could implement the same two traits.
+//!
+//! libcontainer is driven the podman way: den has already made the user namespace and mounted
+//! the root filesystem; the spec has no user namespace, and libcontainer, seeing it runs inside
+//! one, switches to rootless mode. Two of its operations read the container's cgroup and fail
+//! without one: `kill(all)` and `delete(force)` on a running container. den signals the init
+//! only (its pid namespace takes the other processes with it) and deletes after it has exited.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use super::RuntimeError;
+
+/// The container's standard streams.
+pub enum Stdio {
+    /// These descriptors become the init's 0, 1 and 2.
+    Fds {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    /// The init gets a new pty; its master is sent to this unix socket.
+    Console { socket: PathBuf },
+}
+
+pub trait Engine {
+    /// Create the container described by `bundle/config.json`; its init waits for `start`.
+    fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: Stdio,
+    ) -> Result<Box<dyn Instance>, RuntimeError>;
+}
+
+pub trait Instance {
+    fn pid(&self) -> Pid;
+    fn start(&mut self) -> Result<(), RuntimeError>;
+    /// Signal the init process.
+    fn signal(&self, sig: Signal) -> Result<(), RuntimeError>;
+    /// Remove the runtime's state. The init must have exited.
+    fn delete(&mut self) -> Result<(), RuntimeError>;
+}
+
+/// libcontainer, with its state under `state_root`.
+pub struct Youki {
+    pub state_root: PathBuf,
+}
+
+impl Engine for Youki {
+    fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: Stdio,
+    ) -> Result<Box<dyn Instance>, RuntimeError> {
+        let err = |e: libcontainer::error::LibcontainerError| RuntimeError::Engine {
+            id: id.into(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.state_root).map_err(|e| RuntimeError::Io {
+            path: self.state_root.clone(),
+            source: e,
+        })?;
+        // State left behind by a den that was killed: the container is gone with its namespaces.
+        let stale = self.state_root.join(id);
+        if stale.exists() {
+            let _ = std::fs::remove_dir_all(&stale);
+        }
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(err)?
+            .with_executor(DenExecutor);
+        b = match stdio {
+            Stdio::Fds {
+                stdin,
+                stdout,
+                stderr,
+            } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
+            Stdio::Console { socket } => b.with_console_socket(Some(socket)),
+        };
+        let container = b
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(err)?;
+        let pid = container.pid().ok_or_else(|| RuntimeError::Engine {
+            id: id.into(),
+            message: "no init pid".into(),
+        })?;
+        Ok(Box::new(YoukiInstance { container, pid }))
+    }
+}
+
+struct YoukiInstance {
+    container: Container,
+    pid: Pid,
+}
+
+impl Instance for YoukiInstance {
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+    fn start(&mut self) -> Result<(), RuntimeError> {
+        self.container.start().map_err(|e| RuntimeError::Engine {
+            id: self.container.id().into(),
+            message: e.to_string(),
+        })
+    }
+    fn signal(&self, sig: Signal) -> Result<(), RuntimeError> {
+        nix::sys::signal::kill(self.pid, sig).map_err(|e| RuntimeError::Io {
+            path: format!("/proc/{}", self.pid).into(),
+            source: e.into(),
+        })
+    }
+    fn delete(&mut self) -> Result<(), RuntimeError> {
+        self.container
+            .delete(false)
+            .map_err(|e| RuntimeError::Engine {
+                id: self.container.id().into(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// Runs the container's command. It execs like execvp(3) and, when that fails, reports it the
+/// way docker does: a message on the container's stderr and status 127 (not found) or 126
+/// (cannot be invoked). den checks the command before it creates the container; this covers a
+/// command that vanished in between, and keeps libcontainer's own check (which only knows PATH
+/// from the host's view) out of the way.
+#[derive(Clone)]
+pub struct DenExecutor;
+
+impl Executor for DenExecutor {
+    fn exec(&self, spec: &oci_spec::runtime::Spec) -> Result<(), ExecutorError> {
+        let args = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref())
+            .ok_or(ExecutorError::InvalidArg)?;
+        let cargs: Vec<std::ffi::CString> = args
+            .iter()
+            .map(|a| std::ffi::CString::new(a.as_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ExecutorError::InvalidArg)?;
+        let Some(prog) = cargs.first() else {
+            return Err(ExecutorError::InvalidArg);
+        };
+        let err = nix::unistd::execvp(prog, &cargs).unwrap_err();
+        let code = match err {
+            nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => crate::error::EXIT_NOT_FOUND,
+            _ => crate::error::EXIT_CANNOT_INVOKE,
+        };
+        let what = if code == crate::error::EXIT_NOT_FOUND {
+            "executable file not found in $PATH"
+        } else {
+            err.desc()
+        };
+        eprintln!("den: exec: {:?}: {what}", args[0]);
+        std::process::exit(code);
+    }
+
+    fn validate(&self, _spec: &oci_spec::runtime::Spec) -> Result<(), ExecutorValidationError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! Running containers: the root filesystem, the OCI spec, the engine, stdio and signals.
+//!
+//! Entry point: [`run_foreground`] runs a created container attached to den's terminal and
+//! returns its exit status. It must be called inside den's user namespace ([`crate::userns::enter`]).
+//!
+//! Modules: [`rootfs`] (the mount plan that hides the host's cgroups), [`driver`] (overlay,
+//! fuse-overlayfs, vfs), [`spec`] (the OCI runtime spec), [`user`] (users and the command, read
+//! from the image), [`engine`] (the engine seam, on libcontainer), [`tty`] (pty and signals).
+
+pub mod driver;
+pub mod engine;
+pub mod rootfs;
+pub mod spec;
+pub mod tty;
+pub mod user;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use crate::error::{Diagnose, EXIT_CANNOT_INVOKE, EXIT_DEN, EXIT_NOT_FOUND};
+use crate::store::{ContainerRecord, ContainerState, ImageRecord, Status, Store};
+use crate::sys::Sys;
+use crate::userns::IdMap;
+use engine::Engine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("exec: {command:?}: executable file not found in $PATH")]
+    CommandNotFound { command: String },
+    #[error("exec: {command:?}: permission denied ({path} is not an executable file)")]
+    CommandNotExecutable { command: String, path: PathBuf },
+    #[error("unable to find {file} entry {user:?} in the image")]
+    UserUnknown { user: String, file: &'static str },
+    #[error("user {uid} does not exist in single-uid mode (only root, uid 0, is mapped)")]
+    UnmappedUser { uid: u32 },
+    #[error("cannot mount the container's root filesystem with {driver}")]
+    Mount {
+        driver: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the runtime failed for container {id}: {message}")]
+    Engine { id: String, message: String },
+    #[error("cannot hide the host's cgroups from the runtime")]
+    HideCgroups(#[source] crate::sys::SysError),
+    #[error(transparent)]
+    Store(Box<crate::store::StoreError>),
+    #[error("container {name} is {status}")]
+    NotStartable { name: String, status: String },
+}
+
+impl Diagnose for RuntimeError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RuntimeError::CommandNotFound { .. } => "check the command's name, or the image's PATH".into(),
+            RuntimeError::CommandNotExecutable { .. } => "give the file execute permission in the image, or run it through a shell".into(),
+            RuntimeError::UserUnknown { .. } => "use -u UID[:GID], or a name from the image's /etc/passwd".into(),
+            RuntimeError::UnmappedUser { .. } => {
+                "run as root (drop -u), or give your user a subordinate id range in /etc/subuid and /etc/subgid".into()
+            }
+            RuntimeError::Mount { driver: "overlay", .. } => {
+                "choose another storage driver: DEN_STORAGE_DRIVER=fuse-overlayfs or vfs (see `den info`)".into()
+            }
+            RuntimeError::Mount { .. } => "see `den info` for the storage driver and why it was chosen".into(),
+            RuntimeError::Io { .. } => "check that den's store and runtime directory are writable".into(),
+            RuntimeError::Engine { .. } => "run with --log-level debug for the runtime's own messages".into(),
+            RuntimeError::HideCgroups(_) => "this kernel refused a private mount; please report it with `den info`".into(),
+            RuntimeError::Store(e) => return e.hint(),
+            RuntimeError::NotStartable { .. } => "remove it with `den rm` and run it again".into(),
+        })
+    }
+    fn exit_code(&self) -> i32 {
+        match self {
+            RuntimeError::CommandNotFound { .. } => EXIT_NOT_FOUND,
+            RuntimeError::CommandNotExecutable { .. } => EXIT_CANNOT_INVOKE,
+            _ => EXIT_DEN,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for RuntimeError {
+    fn from(e: crate::store::StoreError) -> Self {
+        RuntimeError::Store(Box::new(e))
+    }
+}
+
+/// What a running den process knows about its environment.
+pub struct Context<'a> {
+    pub sys: &'a dyn Sys,
+    pub store: &'a Store,
+    pub map: &'a IdMap,
+    /// The runtime directory (sockets, libcontainer state).
+    pub runtime_dir: &'a Path,
+}
+
+/// Hide the host's cgroup hierarchies from the engine, once per process (see [`rootfs`]).
+pub fn hide_cgroups(ctx: &Context<'_>) -> Result<(), RuntimeError> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if !rootfs::cgroups_visible(&mountinfo) {
+        return Ok(());
+    }
+    let nr = ctx
+        .runtime_dir
+        .join(format!("newroot-{}", std::process::id()));
+    let plan = rootfs::hide_cgroups(&nr, &rootfs::list);
+    rootfs::apply(ctx.sys, &plan).map_err(RuntimeError::HideCgroups)
+}
+
+/// Files den provides in every container: /etc/hosts, /etc/hostname, /etc/resolv.conf.
+pub fn write_userdata(
+    cdir: &Path,
+    hostname: &str,
+    host_network: bool,
+) -> Result<Vec<spec::Bind>, RuntimeError> {
+    let dir = cdir.join("userdata");
+    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::Io {
+        path: dir.clone(),
+        source: e,
+    })?;
+    let hosts = if host_network {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n"
+        )
+    };
+    let resolv = std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_else(|_| "nameserver 8.8.8.8\n".into());
+    let mut binds = Vec::new();
+    for (name, content) in [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, content).map_err(|e| RuntimeError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        binds.push(spec::Bind {
+            source: p,
+            destination: format!("/etc/{name}"),
+            read_only: false,
+        });
+    }
+    Ok(binds)
+}
+
+/// The container's standard streams for a foreground run without a terminal.
+fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError> {
+    let dup = |fd: std::os::fd::BorrowedFd<'_>| -> Result<OwnedFd, RuntimeError> {
+        fd.try_clone_to_owned().map_err(|e| RuntimeError::Io {
+            path: "stdio".into(),
+            source: e,
+        })
+    };
+    let stdin = if attach_stdin {
+        dup(std::io::stdin().as_fd())?
+    } else {
+        std::fs::File::open("/dev/null")
+            .map_err(|e| RuntimeError::Io {
+                path: "/dev/null".into(),
+                source: e,
+            })?
+            .into()
+    };
+    Ok(engine::Stdio::Fds {
+        stdin,
+        stdout: dup(std::io::stdout().as_fd())?,
+        stderr: dup(std::io::stderr().as_fd())?,
+    })
+}
+
+/// Run a created container in the foreground and return its exit status.
+pub fn run_foreground(
+    ctx: &Context<'_>,
+    record: &ContainerRecord,
+    image: &ImageRecord,
+) -> Result<i32, RuntimeError> {
+    let store = ctx.store;
+    let cdir = store.container_dir(&record.id);
+    let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
+    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let s = &record.spec;
+
+    hide_cgroups(ctx)?;
+    let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir)?;
+    let result = (|| {
+        let host_network = s.network == "host";
+        let binds = write_userdata(&cdir, &s.hostname, host_network)?;
+        let user = user::resolve(&rootfs, &s.user)?;
+        if matches!(ctx.map, IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
+            return Err(RuntimeError::UnmappedUser {
+                uid: if user.uid != 0 { user.uid } else { user.gid },
+            });
+        }
+        let env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
+        let cwd = if s.cwd.is_empty() {
+            "/"
+        } else {
+            s.cwd.as_str()
+        };
+        let first = s.args.first().cloned().unwrap_or_default();
+        user::check_command(&rootfs, cwd, &env, &first)?;
+        let oci = spec::build(&spec::SpecInput {
+            rootfs: &rootfs,
+            args: &s.args,
+            env: &env,
+            cwd,
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids.clone(),
+            hostname: &s.hostname,
+            terminal: s.tty,
+            host_network,
+            read_only: s.read_only,
+            many_ids: ctx.map.size() > 1,
+            binds,
+        });
+        let config = cdir.join("config.json");
+        oci.save(&config).map_err(|e| RuntimeError::Io {
+            path: config.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+
+        let engine = engine::Youki {
+            state_root: ctx.runtime_dir.join("libcontainer"),
+        };
+        let console = if s.tty {
+            Some(tty::ConsoleSocket::bind(
+                &ctx.runtime_dir.join(format!("c-{}.sock", &record.id[..12])),
+            )?)
+        } else {
+            None
+        };
+        let stdio = match &console {
+            Some(c) => engine::Stdio::Console {
+                socket: c.path.clone(),
+            },
+            None => inherited_stdio(s.stdin)?,
+        };
+        let old_mask = tty::block_signals();
+        let res = (|| {
+            let mut inst = engine.create(&record.id, &cdir, stdio)?;
+            let pty = match &console {
+                Some(c) => Some(tty::Pty {
+                    master: c.receive()?,
+                    stdin: s.stdin,
+                }),
+                None => None,
+            };
+            let _raw = match (&pty, s.stdin) {
+                (Some(_), true) => tty::RawMode::enter(std::io::stdin().as_fd()),
+                _ => None,
+            };
+            store.set_container_state(
+                &record.id,
+                &ContainerState {
+                    status: Status::Running,
+                    pid: Some(inst.pid().as_raw()),
+                    exit_code: None,
+                    started_at: Some(Utc::now()),
+                    finished_at: None,
+                    error: None,
+                },
+            )?;
+            inst.start()?;
+            let code = tty::supervise(inst.pid(), pty)?;
+            if let Err(e) = inst.delete() {
+                tracing::debug!(error = %e, "runtime state not deleted");
+            }
+            Ok(code)
+        })();
+        tty::restore_signals(&old_mask);
+        res
+    })();
+    driver::unmount(ctx.sys, driver, &cdir);
+    result
+}

@@ -1,0 +1,325 @@
+//! Container records: `containers/<id>/container.json` (what to run, fixed at create) and
+//! `containers/<id>/state.json` (status, pid, exit code; rewritten atomically on each change).
+//!
+//! Names are claimed with symlink(2) under `names/`, which fails if the name exists: two den
+//! processes creating `--name web` at once cannot both win, and no lock is needed. `ps` reads the
+//! records without any lock.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, StoreError, io_err};
+
+/// What a container runs, resolved at create time from the image and the flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The command line: entrypoint followed by cmd.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// As given (`1000`, `1000:1000`, `nobody`), resolved in the rootfs at start; empty = root.
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub stdin: bool,
+    /// `none`, `host`, ...
+    pub network: String,
+    /// docker's STOPSIGNAL, if the image sets one.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    /// The image as the user named it (`busybox`), for `ps`.
+    pub image: String,
+    pub created: DateTime<Utc>,
+    /// Storage driver of the writable layer (`overlay`, `fuse-overlayfs`, `vfs`).
+    pub driver: String,
+    pub spec: RunSpec,
+    /// Remove when it exits (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: Status,
+    #[serde(default)]
+    pub pid: Option<i32>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it could not start, when it could not.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl ContainerState {
+    pub fn created() -> Self {
+        ContainerState {
+            status: Status::Created,
+            pid: None,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            error: None,
+        }
+    }
+}
+
+/// A valid container name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && name.len() <= 128
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "clever", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid",
+    "merry", "nifty", "proud", "quiet", "sharp", "sleepy", "stoic", "tender", "vivid", "witty",
+    "zealous",
+];
+const NAMES: &[&str] = &[
+    "babbage", "curie", "dijkstra", "euler", "feynman", "gauss", "hopper", "knuth", "lamport",
+    "lovelace", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wirth",
+    "wozniak",
+];
+
+fn generated_name(seed: &[u8]) -> String {
+    let a = ADJECTIVES[seed[0] as usize % ADJECTIVES.len()];
+    let n = NAMES[seed[1] as usize % NAMES.len()];
+    format!("{a}_{n}")
+}
+
+impl Store {
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// Create a container's record and directory, claiming its name. With no name, one is
+    /// generated as docker does (`adjective_surname`).
+    pub fn create_container(
+        &self,
+        mut record: ContainerRecord,
+        name: Option<&str>,
+    ) -> Result<ContainerRecord> {
+        record.id = super::random_hex(32);
+        let names = self.root.join("names");
+        let claimed = match name {
+            Some(n) => {
+                if !valid_name(n) {
+                    return Err(StoreError::BadName(n.into()));
+                }
+                self.claim_name(n, &record.id)?;
+                n.to_string()
+            }
+            None => {
+                let mut attempt = 0u32;
+                loop {
+                    let seed = hex::decode(super::random_hex(2)).expect("hex");
+                    let mut n = generated_name(&seed);
+                    if attempt > 8 {
+                        n = format!("{n}_{attempt}");
+                    }
+                    match self.claim_name(&n, &record.id) {
+                        Ok(()) => break n,
+                        Err(StoreError::NameInUse { .. }) => attempt += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+        record.name = claimed.clone();
+        let dir = self.container_dir(&record.id);
+        let res = (|| {
+            std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+            self.write_json(&dir.join("container.json"), &record)?;
+            self.set_container_state(&record.id, &ContainerState::created())
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(names.join(&claimed));
+            let _ = super::remove_tree(&dir);
+            return Err(e);
+        }
+        Ok(record)
+    }
+
+    fn claim_name(&self, name: &str, id: &str) -> Result<()> {
+        let link = self.root.join("names").join(name);
+        match std::os::unix::fs::symlink(id, &link) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = std::fs::read_link(&link)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                // A name left behind by a container whose directory is gone (a crash between
+                // the two steps of removal) is free again.
+                if !owner.is_empty() && !self.container_dir(&owner).exists() {
+                    let _ = std::fs::remove_file(&link);
+                    return self.claim_name(name, id);
+                }
+                Err(StoreError::NameInUse {
+                    name: name.into(),
+                    id: owner,
+                })
+            }
+            Err(e) => Err(io_err(&link)(e)),
+        }
+    }
+
+    pub fn container(&self, id: &str) -> Result<ContainerRecord> {
+        self.read_json(&self.container_dir(id).join("container.json"))
+    }
+
+    pub fn container_state(&self, id: &str) -> Result<ContainerState> {
+        self.read_json(&self.container_dir(id).join("state.json"))
+    }
+
+    pub fn set_container_state(&self, id: &str, state: &ContainerState) -> Result<()> {
+        self.write_json(&self.container_dir(id).join("state.json"), state)
+    }
+
+    /// The id of the container a user means: a name, a full id or a unique id prefix.
+    pub fn find_container(&self, input: &str) -> Result<String> {
+        let unknown = || StoreError::ContainerUnknown(input.to_string());
+        if input.is_empty() {
+            return Err(unknown());
+        }
+        if valid_name(input) {
+            if let Ok(id) = std::fs::read_link(self.root.join("names").join(input)) {
+                let id = id.to_string_lossy().into_owned();
+                if self.container_dir(&id).join("container.json").exists() {
+                    return Ok(id);
+                }
+            }
+        }
+        if !input.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(unknown());
+        }
+        let ids = self.container_ids()?;
+        let mut hits = ids.iter().filter(|id| id.starts_with(input));
+        match (hits.next(), hits.next()) {
+            (Some(id), None) => Ok(id.clone()),
+            (Some(_), Some(_)) => Err(StoreError::ContainerUnknown(format!(
+                "{input} (ambiguous prefix)"
+            ))),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// Ids of all containers with a complete record.
+    pub fn container_ids(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("containers");
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 && e.path().join("container.json").exists() {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Delete a container's record, name and files. The caller has made sure it is not running
+    /// and that its rootfs is unmounted.
+    pub fn remove_container(&self, id: &str) -> Result<()> {
+        let dir = self.container_dir(id);
+        let record = self.container(id).ok();
+        // Rename aside first: a container directory without its record is never listed.
+        let aside = self.root.join("tmp").join(format!(
+            "rm-{}-{}",
+            std::process::id(),
+            super::random_hex(4)
+        ));
+        std::fs::rename(&dir, &aside).map_err(io_err(&dir))?;
+        if let Some(r) = record {
+            let link = self.root.join("names").join(&r.name);
+            if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {
+                let _ = std::fs::remove_file(&link);
+            }
+        }
+        super::remove_tree(&aside).map_err(io_err(&aside))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> ContainerRecord {
+        ContainerRecord {
+            id: String::new(),
+            name: String::new(),
+            image_id: "i".into(),
+            image: "busybox".into(),
+            created: Utc::now(),
+            driver: "vfs".into(),
+            spec: RunSpec::default(),
+            auto_remove: false,
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_found() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let a = s.create_container(rec(), Some("web")).unwrap();
+        assert_eq!(a.id.len(), 64);
+        match s.create_container(rec(), Some("web")) {
+            Err(StoreError::NameInUse { name, id }) => {
+                assert_eq!(name, "web");
+                assert_eq!(id, a.id);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.find_container("web").unwrap(), a.id);
+        assert_eq!(s.find_container(&a.id[..12]).unwrap(), a.id);
+        assert!(s.find_container("nope").is_err());
+        assert_eq!(s.container_state(&a.id).unwrap().status, Status::Created);
+        s.remove_container(&a.id).unwrap();
+        assert!(s.find_container("web").is_err());
+        s.create_container(rec(), Some("web")).unwrap();
+    }
+
+    #[test]
+    fn generated_names_and_validation() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let a = s.create_container(rec(), None).unwrap();
+        assert!(a.name.contains('_'));
+        assert!(matches!(
+            s.create_container(rec(), Some("/bad")),
+            Err(StoreError::BadName(_))
+        ));
+        assert!(valid_name("a.b-c_1"));
+        assert!(!valid_name("-a"));
+    }
+
+    #[test]
+    fn stale_names_are_reclaimed() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        std::os::unix::fs::symlink("0".repeat(64), t.path().join("names/ghost")).unwrap();
+        s.create_container(rec(), Some("ghost")).unwrap();
+    }
+}

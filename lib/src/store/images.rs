@@ -1,0 +1,238 @@
+//! Image records: `images.json`, one file for all images so `den images` is one read.
+//!
+//! An image's id is the digest of its configuration blob, as docker's is. A name
+//! (`registry/repository:tag`) points at exactly one image; tagging a name onto a new image takes it
+//! from the old one, which stays, nameless ("dangling"), until pruned.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, StoreError};
+use crate::image::Reference;
+
+/// One layer of an image, as the manifest and the configuration describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    /// Digest of the uncompressed tar: names the unpacked layer in `layers/`.
+    pub diff_id: String,
+    /// Digest of the blob as distributed (compressed), kept in `blobs/`.
+    pub blob: String,
+    pub media_type: String,
+    /// Size of the blob in bytes.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Config digest hex (no `sha256:`).
+    pub id: String,
+    /// Canonical names, `docker.io/library/busybox:latest`.
+    pub names: Vec<String>,
+    /// `repo@sha256:...` for each repository this image was pulled from or pushed to.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+    /// Digest of the manifest blob (kept in `blobs/`), and its media type.
+    pub manifest: String,
+    pub manifest_media_type: String,
+    /// Digest of the config blob.
+    pub config: String,
+    pub layers: Vec<LayerRef>,
+    /// When the image was built (from its config), if it says.
+    pub created: Option<DateTime<Utc>>,
+    /// Sum of the layers' unpacked sizes.
+    pub size: u64,
+    pub os: String,
+    pub architecture: String,
+    /// When this store got it.
+    pub added: DateTime<Utc>,
+}
+
+impl ImageRecord {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", self.id)
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ImagesFile {
+    images: Vec<ImageRecord>,
+}
+
+impl Store {
+    fn images_path(&self) -> PathBuf {
+        self.root.join("images.json")
+    }
+
+    /// Every image, newest first. Reads one file; takes no lock (it is replaced atomically).
+    pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        let p = self.images_path();
+        if !p.exists() {
+            return Ok(Vec::new());
+        }
+        let f: ImagesFile = self.read_json(&p)?;
+        Ok(f.images)
+    }
+
+    /// Change the image records under the meta lock; the closure's result is returned.
+    pub fn update_images<T>(
+        &self,
+        f: impl FnOnce(&mut Vec<ImageRecord>) -> Result<T>,
+    ) -> Result<T> {
+        let _g = self.lock_meta()?;
+        let mut images = self.images()?;
+        let out = f(&mut images)?;
+        images.sort_by(|a, b| b.added.cmp(&a.added).then_with(|| a.id.cmp(&b.id)));
+        self.write_json(&self.images_path(), &ImagesFile { images })?;
+        Ok(out)
+    }
+
+    /// Add or update `record` and give it `name`, taking the name from any other image.
+    pub fn put_image(&self, mut record: ImageRecord, name: Option<&Reference>) -> Result<()> {
+        self.update_images(|images| {
+            let canonical = name.map(|n| n.canonical());
+            if let Some(c) = &canonical {
+                for other in images.iter_mut() {
+                    other.names.retain(|n| n != c);
+                }
+            }
+            match images.iter_mut().find(|i| i.id == record.id) {
+                Some(existing) => {
+                    if let Some(c) = canonical {
+                        existing.names.push(c);
+                    }
+                    for d in record.repo_digests.drain(..) {
+                        if !existing.repo_digests.contains(&d) {
+                            existing.repo_digests.push(d);
+                        }
+                    }
+                }
+                None => {
+                    if let Some(c) = canonical {
+                        if !record.names.contains(&c) {
+                            record.names.push(c);
+                        }
+                    }
+                    images.push(record);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The image a user means by `input`: a name (with docker's defaults), `sha256:<id>`, a full
+    /// id, or a unique id prefix of at least 3 hex digits.
+    pub fn find_image(&self, input: &str) -> Result<ImageRecord> {
+        let images = self.images()?;
+        find_in(&images, input)
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn find_in(images: &[ImageRecord], input: &str) -> Result<ImageRecord> {
+    let unknown = || StoreError::ImageUnknown(input.to_string());
+    if let Some(hex) = input.strip_prefix("sha256:") {
+        return by_id_prefix(images, hex, input)?.ok_or_else(unknown);
+    }
+    if let Ok(r) = Reference::parse(input) {
+        let canonical = r.canonical();
+        if let Some(i) = images.iter().find(|i| i.names.contains(&canonical)) {
+            return Ok(i.clone());
+        }
+        if r.digest().is_some() {
+            if let Some(i) = images.iter().find(|i| i.repo_digests.contains(&canonical)) {
+                return Ok(i.clone());
+            }
+        }
+    }
+    if input.len() >= 3 && input.len() <= 64 && is_hex(input) {
+        if let Some(i) = by_id_prefix(images, input, input)? {
+            return Ok(i);
+        }
+    }
+    Err(unknown())
+}
+
+fn by_id_prefix(images: &[ImageRecord], hex: &str, input: &str) -> Result<Option<ImageRecord>> {
+    let mut hits = images.iter().filter(|i| i.id.starts_with(hex));
+    match (hits.next(), hits.next()) {
+        (Some(i), None) => Ok(Some(i.clone())),
+        (Some(_), Some(_)) => Err(StoreError::ImageAmbiguous(input.into())),
+        (None, _) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn record(id: &str, names: &[&str]) -> ImageRecord {
+        ImageRecord {
+            id: id.into(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+            repo_digests: vec![],
+            manifest: "sha256:m".into(),
+            manifest_media_type: "m".into(),
+            config: format!("sha256:{id}"),
+            layers: vec![],
+            created: None,
+            size: 0,
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            added: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn find_by_name_id_and_prefix() {
+        let a = "a".repeat(64);
+        let ab = format!("ab{}", "0".repeat(62));
+        let images = vec![
+            record(&a, &["docker.io/library/busybox:latest"]),
+            record(&ab, &[]),
+        ];
+        assert_eq!(find_in(&images, "busybox").unwrap().id, a);
+        assert_eq!(
+            find_in(&images, "docker.io/library/busybox:latest")
+                .unwrap()
+                .id,
+            a
+        );
+        assert_eq!(find_in(&images, "ab0").unwrap().id, ab);
+        assert_eq!(find_in(&images, &format!("sha256:{a}")).unwrap().id, a);
+        assert!(matches!(find_in(&images, "aaa"), Ok(_)));
+        assert!(matches!(
+            find_in(&images, "busybox:1"),
+            Err(StoreError::ImageUnknown(_))
+        ));
+        assert!(matches!(
+            find_in(&images, "sha256:a"),
+            Err(StoreError::ImageAmbiguous(_))
+        ));
+    }
+
+    #[test]
+    fn naming_an_image_takes_the_name_from_the_old_one() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let name = Reference::parse("app:1").unwrap();
+        s.put_image(record(&"1".repeat(64), &[]), Some(&name))
+            .unwrap();
+        s.put_image(record(&"2".repeat(64), &[]), Some(&name))
+            .unwrap();
+        let images = s.images().unwrap();
+        assert_eq!(images.len(), 2);
+        let old = images.iter().find(|i| i.id.starts_with('1')).unwrap();
+        assert!(old.names.is_empty());
+        assert_eq!(s.find_image("app:1").unwrap().id, "2".repeat(64));
+    }
+}

@@ -1,0 +1,198 @@
+//! Unpacked layers: `layers/<diff id hex>/diff`, shared by every image and container that has
+//! the layer, never changed once in place.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, io_err};
+
+/// `layers/<hex>/layer.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    pub diff_id: String,
+    /// Bytes of file content in the layer (what docker counts as its size).
+    pub size: u64,
+    /// Number of tar entries.
+    pub entries: u64,
+    pub created: DateTime<Utc>,
+    /// Short name under `layers/l/`, for overlay's lowerdir.
+    pub link: String,
+}
+
+/// A layer being unpacked under `tmp/`; becomes visible only through [`Store::commit_layer`].
+#[derive(Debug)]
+pub struct StagedLayer {
+    pub dir: PathBuf,
+}
+
+impl StagedLayer {
+    /// Where the layer's files go.
+    pub fn diff(&self) -> PathBuf {
+        self.dir.join("diff")
+    }
+
+    /// Remove the staging directory (the unpack failed).
+    pub fn abandon(self) {
+        let _ = super::remove_tree(&self.dir);
+    }
+}
+
+fn hex_of(diff_id: &str) -> &str {
+    diff_id.strip_prefix("sha256:").unwrap_or(diff_id)
+}
+
+impl Store {
+    pub fn layer_dir(&self, diff_id: &str) -> PathBuf {
+        self.root.join("layers").join(hex_of(diff_id))
+    }
+
+    /// The unpacked files of a layer.
+    pub fn layer_diff(&self, diff_id: &str) -> PathBuf {
+        self.layer_dir(diff_id).join("diff")
+    }
+
+    /// Whether the layer is unpacked and complete (its directory only appears when it is).
+    pub fn has_layer(&self, diff_id: &str) -> bool {
+        self.layer_dir(diff_id).join("layer.json").exists()
+    }
+
+    pub fn layer_record(&self, diff_id: &str) -> Result<LayerRecord> {
+        self.read_json(&self.layer_dir(diff_id).join("layer.json"))
+    }
+
+    /// The short path of a layer's diff relative to `layers/l`, for overlay mount options.
+    pub fn layer_link(&self, diff_id: &str) -> Result<String> {
+        Ok(self.layer_record(diff_id)?.link)
+    }
+
+    pub fn links_dir(&self) -> PathBuf {
+        self.root.join("layers/l")
+    }
+
+    /// A fresh staging directory with an empty `diff/`.
+    pub fn stage_layer(&self) -> Result<StagedLayer> {
+        let dir = self.staging_dir("layer")?;
+        let diff = dir.join("diff");
+        std::fs::create_dir(&diff).map_err(io_err(&diff))?;
+        Ok(StagedLayer { dir })
+    }
+
+    /// Move a fully unpacked layer into place. If another den process committed the same layer
+    /// meanwhile, ours is dropped and theirs kept: both have the same content by construction.
+    pub fn commit_layer(
+        &self,
+        staged: StagedLayer,
+        diff_id: &str,
+        size: u64,
+        entries: u64,
+    ) -> Result<LayerRecord> {
+        let hex = hex_of(diff_id);
+        let link = self.free_link(hex)?;
+        let record = LayerRecord {
+            diff_id: diff_id.into(),
+            size,
+            entries,
+            created: Utc::now(),
+            link: link.clone(),
+        };
+        self.write_json(&staged.dir.join("layer.json"), &record)?;
+        let dest = self.layer_dir(diff_id);
+        match std::fs::rename(&staged.dir, &dest) {
+            Ok(()) => {}
+            Err(e) if dest.join("layer.json").exists() => {
+                tracing::debug!(%diff_id, error = %e, "layer committed by another process");
+                staged.abandon();
+                return self.layer_record(diff_id);
+            }
+            Err(e) => {
+                staged.abandon();
+                return Err(io_err(&dest)(e));
+            }
+        }
+        let link_path = self.links_dir().join(&link);
+        match std::os::unix::fs::symlink(Path::new("..").join(hex).join("diff"), &link_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(&link_path)(e)),
+        }
+        Ok(record)
+    }
+
+    /// A link name for `hex`: its first 16 digits, longer on the (unlikely) clash.
+    fn free_link(&self, hex: &str) -> Result<String> {
+        for len in [16, 24, 32, 64] {
+            let name = &hex[..len.min(hex.len())];
+            let p = self.links_dir().join(name);
+            match std::fs::read_link(&p) {
+                Err(_) => return Ok(name.into()),
+                Ok(t) if t == Path::new("..").join(hex).join("diff") => return Ok(name.into()),
+                Ok(_) => continue,
+            }
+        }
+        Ok(hex.into())
+    }
+
+    /// Remove a layer (its record, files and link). The caller holds the content lock
+    /// exclusively and knows no image uses it.
+    pub fn remove_layer(&self, diff_id: &str) -> Result<()> {
+        let dir = self.layer_dir(diff_id);
+        if let Ok(rec) = self.layer_record(diff_id) {
+            let _ = std::fs::remove_file(self.links_dir().join(rec.link));
+        }
+        // Rename aside first so a half-deleted layer is never mistaken for a complete one.
+        let aside = self.root.join("tmp").join(format!(
+            "rm-{}-{}",
+            std::process::id(),
+            super::random_hex(4)
+        ));
+        std::fs::rename(&dir, &aside).map_err(io_err(&dir))?;
+        super::remove_tree(&aside).map_err(io_err(&aside))
+    }
+
+    /// Diff ids of every layer in the store.
+    pub fn layer_ids(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("layers");
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 {
+                out.push(format!("sha256:{name}"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_layers_appear_only_when_committed() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let id = format!("sha256:{}", "c".repeat(64));
+        let st = s.stage_layer().unwrap();
+        std::fs::write(st.diff().join("f"), b"x").unwrap();
+        assert!(!s.has_layer(&id));
+        let rec = s.commit_layer(st, &id, 1, 1).unwrap();
+        assert!(s.has_layer(&id));
+        assert_eq!(rec.link, "c".repeat(16));
+        assert_eq!(
+            std::fs::read(s.links_dir().join(&rec.link).join("f")).unwrap(),
+            b"x"
+        );
+
+        // A second commit of the same layer keeps the first.
+        let st = s.stage_layer().unwrap();
+        let rec2 = s.commit_layer(st, &id, 1, 1).unwrap();
+        assert_eq!(rec2.link, rec.link);
+        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+
+        s.remove_layer(&id).unwrap();
+        assert!(!s.has_layer(&id));
+        assert!(!s.links_dir().join(&rec.link).exists());
+    }
+}

@@ -1,0 +1,568 @@
+//! The store: everything den keeps under its root directory.
+//!
+//! ```text
+//! ROOT/
+//!   store.json              format version and the id mapping layers were unpacked with
+//!   locks/meta.lock         held (exclusive, briefly) to rewrite images.json
+//!   locks/content.lock      shared while content is added or pinned; exclusive to delete it
+//!   images.json             image records by id, with their names
+//!   blobs/sha256/<hex>      verified blobs as the registry sent them: manifests, configs,
+//!                           compressed layers (push and save need them byte for byte)
+//!   layers/<hex>/diff/      an unpacked layer, keyed by its diff id (overlay's own format:
+//!   layers/<hex>/layer.json whiteouts are 0/0 devices, opaque dirs have user.overlay.opaque)
+//!   layers/l/<short>        short links to diff dirs, so overlay's lowerdir= fits in a page
+//!   containers/<id>/        container.json, the writable layer (upper, work), merged, userdata
+//!   names/<name>            symlink to a container id: names are unique by symlink(2)
+//!   tmp/                    staging; renamed into place when complete
+//! ```
+//!
+//! Writes are atomic: a file is written under a temporary name, fsynced and renamed, and its
+//! directory fsynced; a layer is unpacked into `tmp/` and renamed into `layers/` whole. A killed
+//! pull therefore leaves nothing visible but garbage in `tmp/`, which the next writer removes. A
+//! diff directory is never modified once in place, so many containers and images share it.
+//!
+//! Entry point: [`Store::open`].
+
+mod containers;
+mod images;
+mod layers;
+mod lock;
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::Digest as _;
+
+pub use containers::{ContainerRecord, ContainerState, RunSpec, Status};
+pub use images::{ImageRecord, LayerRef};
+pub use layers::{LayerRecord, StagedLayer};
+pub use lock::Lock;
+
+use crate::error::Diagnose;
+
+/// The on-disk format version; bumped when the layout changes incompatibly.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use the store at {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store record {path} is damaged")]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("store at {path} has format {found}, this den reads format {FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+    #[error("no such image: {0}")]
+    ImageUnknown(String),
+    #[error("image id prefix {0:?} is ambiguous")]
+    ImageAmbiguous(String),
+    #[error("blob {digest} does not match its digest (got {actual})")]
+    DigestMismatch { digest: String, actual: String },
+    #[error("no such container: {0}")]
+    ContainerUnknown(String),
+    #[error("the container name \"/{name}\" is already in use by container {id}")]
+    NameInUse { name: String, id: String },
+    #[error("invalid container name {0:?}")]
+    BadName(String),
+}
+
+impl Diagnose for StoreError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
+                "the disk is full: free space, or remove unused images with `den image prune -a`".into()
+            }
+            StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::EACCES) => {
+                "the store belongs to another user, or was written by a process outside den's user \
+                 namespace; use your own --root"
+                    .into()
+            }
+            StoreError::Io { .. } => "check that the store's disk is writable; --root chooses another place".into(),
+            StoreError::Damaged { .. } => {
+                "a file in the store was changed by something other than den; remove it to rebuild it".into()
+            }
+            StoreError::Format { .. } => "use the den release that wrote this store, or a new --root".into(),
+            StoreError::ImageUnknown(_) => "pull it with `den pull NAME`, or list local images with `den images`".into(),
+            StoreError::ImageAmbiguous(_) => "give more characters of the id, or the image's name".into(),
+            StoreError::DigestMismatch { .. } => "the content was altered; it was not stored".into(),
+            StoreError::ContainerUnknown(_) => "list containers with `den ps -a`".into(),
+            StoreError::NameInUse { .. } => {
+                "remove or rename that container, or choose another name with --name".into()
+            }
+            StoreError::BadName(_) => "names may use [a-zA-Z0-9][a-zA-Z0-9_.-]*".into(),
+        })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// How layer files were given their owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ownership {
+    /// Owners kept as in the image, through a subordinate id range.
+    Mapped,
+    /// Everything owned by the user (no subordinate ids).
+    Single,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct StoreMeta {
+    format: u32,
+    #[serde(default)]
+    ownership: Option<Ownership>,
+}
+
+/// An open store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Open the store at `root`, creating its directories on first use.
+    pub fn open(root: &Path) -> Result<Store> {
+        let store = Store {
+            root: root.to_path_buf(),
+        };
+        if !root.join("store.json").exists() {
+            for d in [
+                "blobs/sha256",
+                "layers/l",
+                "containers",
+                "names",
+                "tmp",
+                "locks",
+                "volumes",
+            ] {
+                let p = root.join(d);
+                std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+            }
+            let meta = StoreMeta {
+                format: FORMAT,
+                ownership: None,
+            };
+            store.write_json(&root.join("store.json"), &meta)?;
+        } else {
+            let meta: StoreMeta = store.read_json(&root.join("store.json"))?;
+            if meta.format != FORMAT {
+                return Err(StoreError::Format {
+                    path: root.into(),
+                    found: meta.format,
+                });
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The ownership mode layers in this store were unpacked with, if any layer was.
+    pub fn ownership(&self) -> Result<Option<Ownership>> {
+        let meta: StoreMeta = self.read_json(&self.root.join("store.json"))?;
+        Ok(meta.ownership)
+    }
+
+    /// Record the ownership mode on first unpack. Returns the mode recorded before, if it differs.
+    pub fn note_ownership(&self, mode: Ownership) -> Result<Option<Ownership>> {
+        let _g = self.lock_meta()?;
+        let path = self.root.join("store.json");
+        let mut meta: StoreMeta = self.read_json(&path)?;
+        match meta.ownership {
+            Some(m) if m == mode => Ok(None),
+            Some(m) => Ok(Some(m)),
+            None => {
+                meta.ownership = Some(mode);
+                self.write_json(&path, &meta)?;
+                Ok(None)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ locks
+
+    /// The lock for read-modify-write of the record files.
+    pub fn lock_meta(&self) -> Result<Lock> {
+        Lock::exclusive(&self.root.join("locks/meta.lock"))
+    }
+
+    /// Held shared while content is added or pinned (a pull, a container being created).
+    pub fn lock_content_shared(&self) -> Result<Lock> {
+        Lock::shared(&self.root.join("locks/content.lock"))
+    }
+
+    /// Held exclusive while unreferenced content is deleted.
+    pub fn lock_content_exclusive(&self) -> Result<Lock> {
+        Lock::exclusive(&self.root.join("locks/content.lock"))
+    }
+
+    // ------------------------------------------------------------------ files
+
+    /// Write `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync dir.
+    pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        write_atomic(path, bytes)
+    }
+
+    pub fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(value).expect("store records serialize");
+        bytes.push(b'\n');
+        write_atomic(path, &bytes)
+    }
+
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T> {
+        let bytes = std::fs::read(path).map_err(io_err(path))?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Damaged {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// A new private staging directory under `tmp/`, named so that a later sweep can tell
+    /// whether its owner still runs.
+    pub fn staging_dir(&self, kind: &str) -> Result<PathBuf> {
+        let p =
+            self.root
+                .join("tmp")
+                .join(format!("{kind}-{}-{}", std::process::id(), random_hex(6)));
+        std::fs::create_dir(&p).map_err(io_err(&p))?;
+        Ok(p)
+    }
+
+    /// Remove staging entries left by den processes that no longer run (a killed pull).
+    pub fn sweep_tmp(&self) {
+        let tmp = self.root.join("tmp");
+        let Ok(rd) = std::fs::read_dir(&tmp) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').nth(1).and_then(|p| p.parse::<i32>().ok());
+            let alive = pid.is_some_and(|p| {
+                !matches!(
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None),
+                    Err(nix::errno::Errno::ESRCH)
+                )
+            });
+            if !alive {
+                tracing::debug!(path = %e.path().display(), "removing stale staging entry");
+                let _ = remove_tree(&e.path());
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ blobs
+
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.root.join("blobs/sha256").join(hex)
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).exists()
+    }
+
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let p = self.blob_path(digest);
+        std::fs::read(&p).map_err(io_err(&p))
+    }
+
+    /// Store `bytes` as the blob `digest`, after checking that they are.
+    pub fn put_blob(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+        let actual = sha256_digest(bytes);
+        if actual != digest {
+            return Err(StoreError::DigestMismatch {
+                digest: digest.into(),
+                actual,
+            });
+        }
+        let p = self.blob_path(digest);
+        if p.exists() {
+            return Ok(());
+        }
+        write_atomic(&p, bytes)
+    }
+
+    /// A writer for a blob whose content arrives in pieces; see [`BlobWriter::commit`].
+    pub fn blob_writer(&self) -> Result<BlobWriter> {
+        let path =
+            self.root
+                .join("tmp")
+                .join(format!("blob-{}-{}", std::process::id(), random_hex(6)));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(BlobWriter {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            path,
+            hasher: sha2::Sha256::new(),
+            len: 0,
+        })
+    }
+
+    /// Total size of the blobs directory (for `den info`), best effort.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
+    }
+}
+
+/// A blob being written; it appears in the store only if its digest is right.
+pub struct BlobWriter {
+    file: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    hasher: sha2::Sha256,
+    len: u64,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        self.file.write_all(chunk).map_err(io_err(&self.path))
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Check the digest and move the blob into place. The file is not fsynced here: callers
+    /// that publish records pointing at it sync the filesystem once for all their blobs.
+    pub fn commit(self, store: &Store, expected: &str) -> Result<PathBuf> {
+        let actual = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        let file = self.file.into_inner().map_err(|e| StoreError::Io {
+            path: self.path.clone(),
+            source: e.into_error(),
+        })?;
+        drop(file);
+        if actual != expected {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(StoreError::DigestMismatch {
+                digest: expected.into(),
+                actual,
+            });
+        }
+        let dest = store.blob_path(expected);
+        std::fs::rename(&self.path, &dest).map_err(io_err(&dest))?;
+        Ok(dest)
+    }
+
+    /// Throw the partial blob away.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// sha256 of `bytes`, as `sha256:<hex>`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// `n` random bytes as hex, from the kernel.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    let mut f = std::fs::File::open("/dev/urandom").expect("/dev/urandom exists on Linux");
+    std::io::Read::read_exact(&mut f, &mut buf).expect("/dev/urandom never runs dry");
+    hex::encode(buf)
+}
+
+/// Write `bytes` to `path` atomically and durably.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("store paths have a parent");
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        path.file_name().expect("file name").to_string_lossy(),
+        std::process::id(),
+        random_hex(4)
+    ));
+    let res = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(io_err(path))
+}
+
+/// Sync the filesystem holding `path` (one call instead of an fsync per file).
+pub fn sync_fs(path: &Path) -> Result<()> {
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)).map_err(|e| StoreError::Io {
+        path: path.into(),
+        source: e.into(),
+    })
+}
+
+/// Remove a tree, making read-only directories writable on the way (image layers have them).
+pub fn remove_tree(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+        Ok(md) if !md.is_dir() => return std::fs::remove_file(path),
+        Ok(_) => {}
+    }
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) => {
+            make_writable(path);
+            std::fs::remove_dir_all(path)
+        }
+    }
+}
+
+fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::symlink_metadata(path) {
+        if md.is_dir() {
+            let mode = md.permissions().mode();
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o700));
+            if let Ok(rd) = std::fs::read_dir(path) {
+                for e in rd.flatten() {
+                    make_writable(&e.path());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_the_layout_once() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        for d in [
+            "blobs/sha256",
+            "layers/l",
+            "containers",
+            "names",
+            "tmp",
+            "locks",
+        ] {
+            assert!(t.path().join(d).is_dir(), "{d}");
+        }
+        assert_eq!(s.ownership().unwrap(), None);
+        Store::open(t.path()).unwrap();
+    }
+
+    #[test]
+    fn refuses_other_formats() {
+        let t = tempfile::tempdir().unwrap();
+        Store::open(t.path()).unwrap();
+        std::fs::write(t.path().join("store.json"), r#"{"format":99}"#).unwrap();
+        assert!(matches!(
+            Store::open(t.path()),
+            Err(StoreError::Format { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn blob_writer_keeps_only_verified_blobs() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let good = sha256_digest(b"hello");
+        let mut w = s.blob_writer().unwrap();
+        w.write(b"hel").unwrap();
+        w.write(b"lo").unwrap();
+        w.commit(&s, &good).unwrap();
+        assert_eq!(s.read_blob(&good).unwrap(), b"hello");
+
+        let mut w = s.blob_writer().unwrap();
+        w.write(b"tampered").unwrap();
+        let other = sha256_digest(b"other");
+        assert!(matches!(
+            w.commit(&s, &other),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        assert!(!s.has_blob(&other));
+        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn put_blob_verifies() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        assert!(s.put_blob(&sha256_digest(b"a"), b"b").is_err());
+        s.put_blob(&sha256_digest(b"a"), b"a").unwrap();
+    }
+
+    #[test]
+    fn ownership_is_recorded_once() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        assert_eq!(s.note_ownership(Ownership::Mapped).unwrap(), None);
+        assert_eq!(s.note_ownership(Ownership::Mapped).unwrap(), None);
+        assert_eq!(
+            s.note_ownership(Ownership::Single).unwrap(),
+            Some(Ownership::Mapped)
+        );
+        assert_eq!(s.ownership().unwrap(), Some(Ownership::Mapped));
+    }
+
+    #[test]
+    fn sweep_removes_dead_owners_only() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let mine = s.staging_dir("pull").unwrap();
+        let dead = t.path().join("tmp/pull-999999999-abc");
+        std::fs::create_dir(&dead).unwrap();
+        s.sweep_tmp();
+        assert!(mine.exists());
+        assert!(!dead.exists());
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole_files() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn remove_tree_handles_read_only_dirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d/e");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("f"), b"x").unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o555)).unwrap();
+        remove_tree(&t.path().join("d")).unwrap();
+        assert!(!t.path().join("d").exists());
+    }
+}

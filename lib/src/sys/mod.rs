@@ -1,0 +1,526 @@
+//! The kernel seam: the only module with raw syscalls and `unsafe`.
+//!
+//! Namespace, mount and identity calls go through the [`Sys`] trait so that plans (the rootfs plan,
+//! the user namespace set-up) can be applied to [`RecordingSys`] in unit tests and read back as typed
+//! [`Call`]s, without root. [`LinuxSys`] is the real implementation. Everything else here is a small
+//! safe wrapper around one `unsafe` call, each with the reason it holds.
+//!
+//! Plain file operations (open, read, mkdir in the store) use `std` and `nix` directly; they need
+//! no fake because unit tests run them in a temporary directory.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+
+use crate::error::Diagnose;
+
+/// A failed system call, with what it was asked to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{call} failed")]
+pub struct SysError {
+    /// The call and its main argument, e.g. `mount overlay on /x`.
+    pub call: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl SysError {
+    pub fn new(call: impl Into<String>, errno: nix::errno::Errno) -> Self {
+        SysError {
+            call: call.into(),
+            source: std::io::Error::from_raw_os_error(errno as i32),
+        }
+    }
+    pub fn io(call: impl Into<String>, source: std::io::Error) -> Self {
+        SysError {
+            call: call.into(),
+            source,
+        }
+    }
+    /// The errno behind this error, when there is one.
+    pub fn errno(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+}
+
+impl Diagnose for SysError {}
+
+impl From<SysError> for std::io::Error {
+    fn from(e: SysError) -> std::io::Error {
+        std::io::Error::new(e.source.kind(), e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SysError>;
+
+/// One mount(2) call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: Option<PathBuf>,
+    pub target: PathBuf,
+    pub fstype: Option<String>,
+    pub flags: MsFlags,
+    pub data: Option<String>,
+}
+
+impl Mount {
+    /// A recursive bind mount of `source` on `target`.
+    pub fn rbind(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        Mount {
+            source: Some(source.into()),
+            target: target.into(),
+            fstype: None,
+            flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+            data: None,
+        }
+    }
+    /// A fresh tmpfs on `target` with the given options.
+    pub fn tmpfs(target: impl Into<PathBuf>, flags: MsFlags, data: &str) -> Self {
+        Mount {
+            source: Some("tmpfs".into()),
+            target: target.into(),
+            fstype: Some("tmpfs".into()),
+            flags,
+            data: Some(data.into()),
+        }
+    }
+    /// Make the mount at `target` and everything below it private (no propagation either way).
+    pub fn make_rprivate(target: impl Into<PathBuf>) -> Self {
+        Mount {
+            source: None,
+            target: target.into(),
+            fstype: None,
+            flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            data: None,
+        }
+    }
+}
+
+/// A call made through [`Sys`], as [`RecordingSys`] records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Unshare(CloneFlags),
+    Mount(Mount),
+    Umount { target: PathBuf, detach: bool },
+    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    ReadonlyRecursive(PathBuf),
+    Chdir(PathBuf),
+    Mkdir(PathBuf),
+    Rmdir(PathBuf),
+    Symlink { target: PathBuf, link: PathBuf },
+    BecomeRoot,
+}
+
+/// The namespace, mount and identity calls den makes.
+pub trait Sys {
+    fn unshare(&self, flags: CloneFlags) -> Result<()>;
+    fn mount(&self, m: &Mount) -> Result<()>;
+    fn umount(&self, target: &Path, detach: bool) -> Result<()>;
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()>;
+    /// Make `path` and every mount below it read-only (mount_setattr with AT_RECURSIVE).
+    fn readonly_recursive(&self, path: &Path) -> Result<()>;
+    fn chdir(&self, path: &Path) -> Result<()>;
+    fn mkdir(&self, path: &Path) -> Result<()>;
+    fn rmdir(&self, path: &Path) -> Result<()>;
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
+    /// setresgid(0,0,0) and setresuid(0,0,0) inside a fresh user namespace.
+    fn become_root(&self) -> Result<()>;
+}
+
+/// The real kernel.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LinuxSys;
+
+fn describe(m: &Mount) -> String {
+    match (&m.fstype, &m.source) {
+        (Some(t), _) => format!("mount {t} on {}", m.target.display()),
+        (None, Some(s)) if m.flags.contains(MsFlags::MS_BIND) => {
+            format!("bind mount {} on {}", s.display(), m.target.display())
+        }
+        _ => format!("mount change of {}", m.target.display()),
+    }
+}
+
+impl Sys for LinuxSys {
+    fn unshare(&self, flags: CloneFlags) -> Result<()> {
+        nix::sched::unshare(flags).map_err(|e| SysError::new(format!("unshare({flags:?})"), e))
+    }
+
+    fn mount(&self, m: &Mount) -> Result<()> {
+        nix::mount::mount(
+            m.source.as_deref(),
+            &m.target,
+            m.fstype.as_deref(),
+            m.flags,
+            m.data.as_deref(),
+        )
+        .map_err(|e| SysError::new(describe(m), e))
+    }
+
+    fn umount(&self, target: &Path, detach: bool) -> Result<()> {
+        let flags = if detach {
+            MntFlags::MNT_DETACH
+        } else {
+            MntFlags::empty()
+        };
+        nix::mount::umount2(target, flags)
+            .map_err(|e| SysError::new(format!("umount {}", target.display()), e))
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {
+        nix::unistd::pivot_root(new_root, put_old)
+            .map_err(|e| SysError::new(format!("pivot_root to {}", new_root.display()), e))
+    }
+
+    fn readonly_recursive(&self, path: &Path) -> Result<()> {
+        // struct mount_attr from <linux/mount.h>; libc does not export it on every target.
+        #[repr(C)]
+        struct MountAttr {
+            attr_set: u64,
+            attr_clr: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        const MOUNT_ATTR_RDONLY: u64 = 0x1;
+        const AT_RECURSIVE: libc::c_uint = 0x8000;
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        let c = cstring(path)?;
+        // SAFETY: `c` is a valid NUL-terminated path and `attr` a properly sized, initialised
+        // struct mount_attr that outlives the call; the kernel only reads both.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                AT_RECURSIVE,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        if r != 0 {
+            return Err(SysError::io(
+                format!("mount_setattr(read-only, recursive) on {}", path.display()),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn chdir(&self, path: &Path) -> Result<()> {
+        nix::unistd::chdir(path).map_err(|e| SysError::new(format!("chdir {}", path.display()), e))
+    }
+
+    fn mkdir(&self, path: &Path) -> Result<()> {
+        match std::fs::create_dir(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(SysError::io(format!("mkdir {}", path.display()), e)),
+        }
+    }
+
+    fn rmdir(&self, path: &Path) -> Result<()> {
+        std::fs::remove_dir(path).map_err(|e| SysError::io(format!("rmdir {}", path.display()), e))
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        std::os::unix::fs::symlink(target, link)
+            .map_err(|e| SysError::io(format!("symlink {}", link.display()), e))
+    }
+
+    fn become_root(&self) -> Result<()> {
+        let root_g = nix::unistd::Gid::from_raw(0);
+        let root_u = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresgid(root_g, root_g, root_g)
+            .map_err(|e| SysError::new("setresgid(0)", e))?;
+        nix::unistd::setresuid(root_u, root_u, root_u).map_err(|e| SysError::new("setresuid(0)", e))
+    }
+}
+
+/// A fake kernel that records every call and fails the ones it is told to.
+#[derive(Debug, Default)]
+pub struct RecordingSys {
+    calls: Mutex<Vec<Call>>,
+    failures: Mutex<Vec<(Call, nix::errno::Errno)>>,
+}
+
+impl RecordingSys {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Make the first call equal to `call` fail with `errno` (once).
+    pub fn fail_on(&self, call: Call, errno: nix::errno::Errno) {
+        self.failures.lock().expect("fake lock").push((call, errno));
+    }
+    /// Every call made so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("fake lock").clone()
+    }
+    fn record(&self, call: Call) -> Result<()> {
+        self.calls.lock().expect("fake lock").push(call.clone());
+        let mut failures = self.failures.lock().expect("fake lock");
+        if let Some(i) = failures.iter().position(|(c, _)| *c == call) {
+            let (_, errno) = failures.remove(i);
+            return Err(SysError::new(format!("{call:?}"), errno));
+        }
+        Ok(())
+    }
+}
+
+impl Sys for RecordingSys {
+    fn unshare(&self, flags: CloneFlags) -> Result<()> {
+        self.record(Call::Unshare(flags))
+    }
+    fn mount(&self, m: &Mount) -> Result<()> {
+        self.record(Call::Mount(m.clone()))
+    }
+    fn umount(&self, target: &Path, detach: bool) -> Result<()> {
+        self.record(Call::Umount {
+            target: target.into(),
+            detach,
+        })
+    }
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {
+        self.record(Call::PivotRoot {
+            new_root: new_root.into(),
+            put_old: put_old.into(),
+        })
+    }
+    fn readonly_recursive(&self, path: &Path) -> Result<()> {
+        self.record(Call::ReadonlyRecursive(path.into()))
+    }
+    fn chdir(&self, path: &Path) -> Result<()> {
+        self.record(Call::Chdir(path.into()))
+    }
+    fn mkdir(&self, path: &Path) -> Result<()> {
+        self.record(Call::Mkdir(path.into()))
+    }
+    fn rmdir(&self, path: &Path) -> Result<()> {
+        self.record(Call::Rmdir(path.into()))
+    }
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        self.record(Call::Symlink {
+            target: target.into(),
+            link: link.into(),
+        })
+    }
+    fn become_root(&self) -> Result<()> {
+        self.record(Call::BecomeRoot)
+    }
+}
+
+fn cstring(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        SysError::io(
+            format!("path {}", path.display()),
+            std::io::Error::other("contains a NUL byte"),
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process calls that are not part of any plan.
+
+/// The result of [`fork`].
+pub enum Forked {
+    Parent(nix::unistd::Pid),
+    Child,
+}
+
+/// fork(2).
+///
+/// # Safety
+/// The caller must be single-threaded, or the child must only make async-signal-safe calls
+/// until it execs: after fork only the calling thread exists, and locks held by other threads
+/// (the allocator's among them) stay locked forever in the child.
+pub unsafe fn fork() -> Result<Forked> {
+    // SAFETY: the contract is passed on to our caller, see above.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
+        Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
+        Err(e) => Err(SysError::new("fork", e)),
+    }
+}
+
+/// How many threads this process has (from /proc/self/status), to assert the
+/// single-threaded precondition of user namespace creation.
+pub fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Threads:")
+                    .map(|v| v.trim().parse().unwrap_or(1))
+            })
+        })
+        .unwrap_or(1)
+}
+
+/// Ask the kernel to make this process the reaper of its orphaned descendants.
+pub fn set_child_subreaper() -> Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer argument and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if r != 0 {
+        return Err(SysError::io(
+            "prctl(PR_SET_CHILD_SUBREAPER)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Deliver `sig` to this process when its parent dies.
+pub fn set_parent_death_signal(sig: nix::sys::signal::Signal) -> Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    if r != 0 {
+        return Err(SysError::io(
+            "prctl(PR_SET_PDEATHSIG)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WinSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// The size of the terminal on `fd`, if it is one.
+pub fn get_winsize(fd: BorrowedFd<'_>) -> Option<WinSize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one struct winsize into `ws`, which is valid and writable.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some(WinSize {
+        rows: ws.ws_row,
+        cols: ws.ws_col,
+    })
+}
+
+/// Set the size of the terminal on `fd` (the container's pty master).
+pub fn set_winsize(fd: BorrowedFd<'_>, size: WinSize) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one struct winsize from `ws`, which is valid for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    if r != 0 {
+        return Err(SysError::io(
+            "ioctl(TIOCSWINSZ)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Set an extended attribute on `path` itself (not what a symlink points to).
+pub fn lsetxattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    let p = cstring(path)?;
+    let n = CString::new(name)
+        .map_err(|_| SysError::io("xattr name", std::io::Error::other("NUL byte")))?;
+    // SAFETY: both strings are NUL-terminated and live across the call; `value` is a valid
+    // slice whose pointer and length are passed together; the kernel only reads them.
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(SysError::io(
+            format!("setxattr {name} on {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Read an extended attribute of `path` itself; `None` when it is not set.
+pub fn lgetxattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    let p = cstring(path)?;
+    let n = CString::new(name)
+        .map_err(|_| SysError::io("xattr name", std::io::Error::other("NUL byte")))?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: strings as above; `buf` is writable for `buf.len()` bytes and the kernel writes
+    // at most that many.
+    let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENODATA) {
+            return Ok(None);
+        }
+        return Err(SysError::io(
+            format!("getxattr {name} on {}", path.display()),
+            e,
+        ));
+    }
+    buf.truncate(r as usize);
+    Ok(Some(buf))
+}
+
+/// Replace this process with `path`, keeping the environment.
+pub fn exec(path: &Path, args: &[std::ffi::OsString]) -> SysError {
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(path).args(args).exec();
+    SysError::io(format!("exec {}", path.display()), err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_sys_records_in_order_and_fails_on_request() {
+        let sys = RecordingSys::new();
+        sys.fail_on(Call::Chdir("/b".into()), nix::errno::Errno::ENOENT);
+        sys.mkdir(Path::new("/a")).unwrap();
+        let err = sys.chdir(Path::new("/b")).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOENT));
+        sys.chdir(Path::new("/b")).unwrap(); // a failure fires once
+        assert_eq!(
+            sys.calls(),
+            vec![
+                Call::Mkdir("/a".into()),
+                Call::Chdir("/b".into()),
+                Call::Chdir("/b".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn mount_descriptions_name_the_target() {
+        assert_eq!(describe(&Mount::rbind("/a", "/b")), "bind mount /a on /b");
+        assert_eq!(
+            describe(&Mount::tmpfs("/t", MsFlags::empty(), "")),
+            "mount tmpfs on /t"
+        );
+    }
+
+    #[test]
+    fn thread_count_sees_this_test_thread() {
+        assert!(thread_count() >= 1);
+    }
+}
