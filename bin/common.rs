@@ -3,13 +3,28 @@
 use den::error::Error;
 
 /// Install the log subscriber: plain lines on stderr, at the `--log-level` given.
+///
+/// At the default level libcontainer's own warnings are left out: on hosts without cgroup
+/// delegation it warns about every controller, and den runs without cgroups on purpose there.
 pub fn init_logging(level: &str) {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(den::cli::log_level(level))
+    let lvl = den::cli::log_level(level);
+    let filter = if lvl <= tracing::Level::WARN {
+        format!("{lvl},libcontainer=error,libcgroups=error")
+    } else {
+        lvl.to_string()
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    // Timestamps (time since start) only when debugging: they show where time goes.
+    let _ = if lvl >= tracing::Level::DEBUG {
+        builder
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 /// Turn a verb's result into the process exit status, reporting an error once.

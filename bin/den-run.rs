@@ -35,12 +35,15 @@ fn run(cli: Cli) -> den::Result<i32> {
     // the wrong runtime directory) and pass them on through the environment.
     let ctx = Ctx::new(cli.global.root.as_deref())?;
     ctx.paths.export();
+    tracing::debug!("entering the user namespace");
     den::userns::enter(&den::sys::LinuxSys)?;
+    tracing::debug!("inside the user namespace");
     let ctx = Ctx::new(cli.global.root.as_deref())?;
     match cli.verb {
         Verb::Run(a) => {
             let report = den::cli::progress::PullReport::new(false, true);
             ctx.note_ownership(&mut |t| den::cli::note(t))?;
+            tracing::debug!("store opened");
             ops::run::run(&ctx, &a.options(), &report)
         }
         Verb::Info => {

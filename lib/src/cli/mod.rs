@@ -59,7 +59,11 @@ pub struct ImagesArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// Print help (docker's -h is --hostname)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,

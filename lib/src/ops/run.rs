@@ -178,6 +178,7 @@ pub fn create(
         return Err(UsageError::BadNetwork(network).into());
     }
     let image = find_or_pull(ctx, &opts.image, opts.platform.as_deref(), report)?;
+    tracing::debug!("image found");
     let defaults = image_defaults(ctx, &image)?;
     let args = command_line(&defaults, opts.entrypoint.as_deref(), &opts.command);
     if args.is_empty() {
@@ -186,7 +187,9 @@ pub fn create(
     let mut env = defaults.env.clone();
     env.extend(user_env(&opts.env, &opts.env_files)?);
     let store = ctx.store()?;
+    tracing::debug!("image config read");
     let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
+    tracing::debug!("driver chosen");
     let spec = RunSpec {
         args,
         env,
@@ -239,6 +242,7 @@ pub fn create(
 /// `run` in the foreground: returns the container's exit status.
 pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     let (record, image) = create(ctx, opts, report)?;
+    tracing::debug!(id = %record.id, "container record created");
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = runtime::Context {
@@ -270,6 +274,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
             error: Some(crate::error::chain(e)),
         },
     };
+    tracing::debug!("state recorded");
     if opts.rm {
         if let Err(e) = store.remove_container(&record.id) {
             report.note(&format!(

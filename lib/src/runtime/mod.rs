@@ -192,7 +192,9 @@ pub fn run_foreground(
     let s = &record.spec;
 
     hide_cgroups(ctx)?;
+    tracing::debug!("cgroups hidden");
     let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir)?;
+    tracing::debug!(driver = driver.name(), "rootfs mounted");
     let result = (|| {
         let host_network = s.network == "host";
         let binds = write_userdata(&cdir, &s.hostname, host_network)?;
@@ -225,6 +227,7 @@ pub fn run_foreground(
             many_ids: ctx.map.size() > 1,
             binds,
         });
+        tracing::debug!("user and command resolved");
         let config = cdir.join("config.json");
         oci.save(&config).map_err(|e| RuntimeError::Io {
             path: config.clone(),
@@ -249,12 +252,18 @@ pub fn run_foreground(
         };
         let old_mask = tty::block_signals();
         let res = (|| {
+            tracing::debug!("spec written");
             let mut inst = engine.create(&record.id, &cdir, stdio)?;
+            tracing::debug!("container created");
             let pty = match &console {
-                Some(c) => Some(tty::Pty {
-                    master: c.receive()?,
-                    stdin: s.stdin,
-                }),
+                Some(c) => {
+                    let master = c.receive()?;
+                    tty::copy_winsize(master.as_fd());
+                    Some(tty::Pty {
+                        master,
+                        stdin: s.stdin,
+                    })
+                }
                 None => None,
             };
             let _raw = match (&pty, s.stdin) {
@@ -273,7 +282,9 @@ pub fn run_foreground(
                 },
             )?;
             inst.start()?;
+            tracing::debug!("container started");
             let code = tty::supervise(inst.pid(), pty)?;
+            tracing::debug!(code, "container exited");
             if let Err(e) = inst.delete() {
                 tracing::debug!(error = %e, "runtime state not deleted");
             }

@@ -181,7 +181,6 @@ pub fn supervise(pid: Pid, pty: Option<Pty>) -> Result<i32, RuntimeError> {
     let mut master_open = pty.is_some();
     let mut buf = vec![0u8; 64 * 1024];
     if let Some(p) = &pty {
-        copy_winsize(p.master.as_fd());
         set_nonblocking(p.master.as_fd());
     }
     let mut status: Option<i32> = None;
@@ -312,11 +311,18 @@ fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Give the pty the size of den's own terminal (stdout, else stdin).
-fn copy_winsize(master: BorrowedFd<'_>) {
+/// Give the pty the size of den's own terminal (stdout, else stdin). Called before the container
+/// starts, so its first `stty size` sees the right size, and on every SIGWINCH.
+pub fn copy_winsize(master: BorrowedFd<'_>) {
     let size = crate::sys::get_winsize(std::io::stdout().as_fd())
         .or_else(|| crate::sys::get_winsize(std::io::stdin().as_fd()));
-    if let Some(s) = size {
-        let _ = crate::sys::set_winsize(master, s);
+    match size {
+        Some(s) => {
+            tracing::debug!(rows = s.rows, cols = s.cols, "window size");
+            if let Err(e) = crate::sys::set_winsize(master, s) {
+                tracing::debug!(error = %e, "window size not set");
+            }
+        }
+        None => tracing::debug!("den's output is not a terminal: no window size to pass on"),
     }
 }
