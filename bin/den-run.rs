@@ -22,6 +22,12 @@ enum Verb {
     Run(RunArgs),
     /// Show what den does on this machine, and why
     Info,
+    /// Remove all of den's containers, images and layers for this user
+    Reset {
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +54,21 @@ fn run(cli: Cli) -> den::Result<i32> {
         }
         Verb::Info => {
             common::print(&ops::info::info(&ctx)?);
+            Ok(0)
+        }
+        Verb::Reset { force } => {
+            if !force {
+                eprint!(
+                    "This removes every container, image and layer in {}.\nAre you sure you want to continue? [y/N] ",
+                    ctx.paths.root.display()
+                );
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    return Ok(1);
+                }
+            }
+            ops::system::reset(&ctx)?;
             Ok(0)
         }
     }

@@ -14,6 +14,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("images", "den-image", "images"),
     ("run", "den-run", "run"),
     ("info", "den-run", "info"),
+    ("reset", "den-run", "reset"),
 ];
 
 /// `den image VERB` and `den container VERB`, docker's management commands.
@@ -23,7 +24,7 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
         &[("ls", "images"), ("list", "images"), ("pull", "pull")],
     ),
     ("container", &[("run", "run")]),
-    ("system", &[("info", "info")]),
+    ("system", &[("info", "info"), ("reset", "reset")]),
 ];
 
 const HELP: &str = "\
@@ -40,7 +41,7 @@ Common Commands:
 Management Commands:
   image       Manage images (ls, pull)
   container   Manage containers (run)
-  system      Manage den (info)
+  system      Manage den (info, reset)
 
 Global Options:
       --root DIR          Store root (env DEN_ROOT) [default: ~/.local/share/den]

@@ -8,6 +8,7 @@ pub mod images;
 pub mod info;
 pub mod pull;
 pub mod run;
+pub mod system;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -114,7 +114,6 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         store
             .put_blob(&manifest_digest, &manifest_bytes)
             .map_err(tamper(&manifest_digest))?;
-        report.digest(&manifest_digest);
 
         // The configuration (small): fetch unless already here.
         let config_desc = manifest.config().clone();
@@ -187,6 +186,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         for r in results {
             r?;
         }
+        report.digest(&manifest_digest);
 
         let mut layer_refs = Vec::new();
         let mut size = 0;

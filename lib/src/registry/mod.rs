@@ -222,7 +222,6 @@ impl Registry {
         cfg: &RegistryConfig,
         auth: RegistryAuth,
     ) -> Result<(Registry, Vec<u8>, String)> {
-        let mut last_err = None;
         if reference.registry() == crate::image::reference::DOCKER_HUB {
             for m in &cfg.mirrors {
                 let (host, http) = mirror_host(m);
@@ -234,7 +233,6 @@ impl Registry {
                     Ok((body, digest)) => return Ok((r, body, digest)),
                     Err(e) => {
                         tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next source");
-                        last_err = Some(e);
                     }
                 }
             }
@@ -248,14 +246,9 @@ impl Registry {
             ),
             reference: reference.clone(),
         };
-        match r.manifest(reference, &auth).await {
-            Ok((body, digest)) => Ok((r, body, digest)),
-            Err(e) => Err(if cfg.mirrors.is_empty() {
-                e
-            } else {
-                last_err.filter(|_| false).unwrap_or(e)
-            }),
-        }
+        // The registry's own answer is the one to report: a mirror's failure was logged.
+        let (body, digest) = r.manifest(reference, &auth).await?;
+        Ok((r, body, digest))
     }
 
     /// Fetch the manifest (or index) `reference` names; returns its bytes and digest.

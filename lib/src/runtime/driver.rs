@@ -126,6 +126,7 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
         &k.join("upper"),
         &k.join("work"),
         &k.join("merged"),
+        false,
     ) {
         Ok(()) => {
             let _ = sys.umount(&k.join("merged"), true);
@@ -204,8 +205,14 @@ fn mount_kernel(
     upper: &Path,
     work: &Path,
     merged: &Path,
+    volatile: bool,
 ) -> Result<(), RuntimeError> {
-    let data = format!("{},userxattr", overlay_options(lowers, upper, work));
+    let mut data = format!("{},userxattr", overlay_options(lowers, upper, work));
+    if volatile {
+        // No sync of the upper layer at unmount (20 ms here): for containers thrown away
+        // on exit (--rm), as podman does.
+        data.push_str(",volatile");
+    }
     sys.mount(&Mount {
         source: Some("overlay".into()),
         target: merged.into(),
@@ -311,12 +318,14 @@ pub fn prepare(
 }
 
 /// Mount the container's root filesystem; returns its path. Layers are bottom first.
+/// `volatile`: the writable layer is discarded after this run, so it need not be synced.
 pub fn mount(
     sys: &dyn Sys,
     driver: Driver,
     store: &Store,
     layers: &[String],
     cdir: &Path,
+    volatile: bool,
 ) -> Result<PathBuf, RuntimeError> {
     let l = Layout::of(cdir);
     if driver == Driver::Vfs {
@@ -346,7 +355,7 @@ pub fn mount(
                     driver: "overlay",
                     source: source.into(),
                 })?;
-            let r = mount_kernel(sys, &lowers, &l.upper, &l.work, &l.merged);
+            let r = mount_kernel(sys, &lowers, &l.upper, &l.work, &l.merged, volatile);
             if let Some(p) = prev {
                 let _ = sys.chdir(&p);
             }
@@ -545,7 +554,7 @@ mod tests {
         let cdir = t.path().join("c");
         prepare(Driver::Overlay, &store, &ids, &cdir).unwrap();
         let sys = RecordingSys::new();
-        let merged = mount(&sys, Driver::Overlay, &store, &ids, &cdir).unwrap();
+        let merged = mount(&sys, Driver::Overlay, &store, &ids, &cdir, false).unwrap();
         assert_eq!(merged, cdir.join("merged"));
         let mounts: Vec<Mount> = sys
             .calls()

@@ -160,6 +160,7 @@ impl Executor for DenExecutor {
         let Some(prog) = cargs.first() else {
             return Err(ExecutorError::InvalidArg);
         };
+        crate::sys::reset_signals();
         let err = nix::unistd::execvp(prog, &cargs).unwrap_err();
         let code = match err {
             nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => crate::error::EXIT_NOT_FOUND,

@@ -154,6 +154,23 @@ pub fn write_userdata(
     Ok(binds)
 }
 
+/// Create the working directory in the container if the image lacks it, as docker does.
+fn ensure_workdir(rootfs: &Path, cwd: &str) -> Result<(), RuntimeError> {
+    let host = crate::unpack::scope::resolve(rootfs, Path::new(cwd), true).map_err(|e| {
+        RuntimeError::Io {
+            path: cwd.into(),
+            source: e,
+        }
+    })?;
+    if !host.is_dir() {
+        std::fs::create_dir_all(&host).map_err(|e| RuntimeError::Io {
+            path: cwd.into(),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
+
 /// The container's standard streams for a foreground run without a terminal.
 fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError> {
     let dup = |fd: std::os::fd::BorrowedFd<'_>| -> Result<OwnedFd, RuntimeError> {
@@ -193,7 +210,7 @@ pub fn run_foreground(
 
     hide_cgroups(ctx)?;
     tracing::debug!("cgroups hidden");
-    let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir)?;
+    let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir, record.auto_remove)?;
     tracing::debug!(driver = driver.name(), "rootfs mounted");
     let result = (|| {
         let host_network = s.network == "host";
@@ -210,6 +227,7 @@ pub fn run_foreground(
         } else {
             s.cwd.as_str()
         };
+        ensure_workdir(&rootfs, cwd)?;
         let first = s.args.first().cloned().unwrap_or_default();
         user::check_command(&rootfs, cwd, &env, &first)?;
         let oci = spec::build(&spec::SpecInput {
@@ -288,11 +306,13 @@ pub fn run_foreground(
             if let Err(e) = inst.delete() {
                 tracing::debug!(error = %e, "runtime state not deleted");
             }
+            tracing::debug!("runtime state deleted");
             Ok(code)
         })();
         tty::restore_signals(&old_mask);
         res
     })();
     driver::unmount(ctx.sys, driver, &cdir);
+    tracing::debug!("rootfs unmounted");
     result
 }

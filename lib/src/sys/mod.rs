@@ -481,6 +481,29 @@ pub fn lgetxattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
+/// Give this process a clean signal state: every signal unblocked and at its default action.
+/// Signal masks and ignored signals survive fork and exec; a container's command must not
+/// inherit den's (den blocks the signals it proxies; Rust ignores SIGPIPE).
+pub fn reset_signals() {
+    for sig in nix::sys::signal::Signal::iterator() {
+        if matches!(
+            sig,
+            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP
+        ) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        unsafe {
+            let _ = nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl);
+        }
+    }
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+}
+
 /// Replace this process with `path`, keeping the environment.
 pub fn exec(path: &Path, args: &[std::ffi::OsString]) -> SysError {
     use std::os::unix::process::CommandExt;

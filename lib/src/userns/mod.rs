@@ -405,48 +405,33 @@ pub fn enter(sys: &dyn Sys) -> Result<Inside> {
         Forked::Parent(pid) => {
             drop(to_parent_w);
             drop(to_child_r);
-            let mut b = [0u8; 1];
-            let unshared =
-                std::fs::File::from(to_parent_r).read_exact(&mut b).is_ok() && b[0] == b'u';
-            let mapped = if unshared {
-                map.apply(pid.as_raw())
-            } else {
-                Ok(())
-            };
-            let mut w = std::fs::File::from(to_child_w);
-            match (&mapped, unshared) {
-                (Ok(()), true) => {
-                    let _ = w.write_all(b"m");
-                }
+            // The child says "u" once unshared, or "e" and the errno of a failed unshare.
+            let mut msg = Vec::new();
+            let _ = std::fs::File::from(to_parent_r).read_to_end(&mut msg);
+            let mapped = match msg.first() {
+                Some(b'u') => map.apply(pid.as_raw()),
                 _ => {
-                    let _ = w.write_all(b"x");
+                    let errno = msg
+                        .get(1..5)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(libc::EPERM);
+                    Err(UsernsError::Unshare(crate::sys::SysError::new(
+                        "unshare(CLONE_NEWUSER)",
+                        nix::errno::Errno::from_raw(errno),
+                    )))
                 }
-            }
-            drop(w);
+            };
+            let _ =
+                std::fs::File::from(to_child_w).write_all(if mapped.is_ok() { b"m" } else { b"x" });
             if let Err(e) = mapped {
                 let _ = nix::sys::wait::waitpid(pid, None);
                 restore_mask(&old);
                 return Err(e);
             }
-            if !unshared {
-                // The child reported the failure itself (the errno of unshare) via its status.
-                let code = wait_and_forward(pid, &sigs);
-                if code == CHILD_UNSHARE_FAILED {
-                    restore_mask(&old);
-                    return Err(UsernsError::Unshare(crate::sys::SysError::new(
-                        "unshare(CLONE_NEWUSER)",
-                        nix::errno::Errno::EPERM,
-                    )));
-                }
-                std::process::exit(code);
-            }
             std::process::exit(wait_and_forward(pid, &sigs));
         }
     }
 }
-
-/// Exit status of the child when unshare failed before anything else happened.
-const CHILD_UNSHARE_FAILED: i32 = 121;
 
 /// The signals a user sends to den that should reach the container's side.
 const FORWARDED: &[Signal] = &[
@@ -474,11 +459,11 @@ fn child(
     old_mask: &SigSet,
 ) -> ! {
     let mut w = std::fs::File::from(to_parent);
-    if sys
-        .unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
-        .is_err()
-    {
-        std::process::exit(CHILD_UNSHARE_FAILED);
+    if let Err(e) = sys.unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS) {
+        let mut msg = vec![b'e'];
+        msg.extend_from_slice(&e.errno().unwrap_or(libc::EPERM).to_le_bytes());
+        let _ = w.write_all(&msg);
+        std::process::exit(crate::error::EXIT_DEN);
     }
     let _ = w.write_all(b"u");
     drop(w);
