@@ -2,6 +2,24 @@
 
 use den::error::Error;
 
+/// Parse the command line; a usage error exits 125 as docker's do (help and version exit 0).
+/// Called by `den VERB`, the tool names itself "den" in its messages.
+pub fn parse<C: clap::Parser>() -> C {
+    let mut cmd = C::command();
+    if std::env::var_os("_DEN_FRONT").is_some() {
+        cmd = cmd.bin_name("den").name("den");
+    }
+    let matches = cmd.try_get_matches().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { 125 } else { 0 };
+        let _ = e.print();
+        std::process::exit(code)
+    });
+    C::from_arg_matches(&matches).unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(125)
+    })
+}
+
 /// Install the log subscriber: plain lines on stderr, at the `--log-level` given.
 ///
 /// At the default level libcontainer's own warnings are left out: on hosts without cgroup

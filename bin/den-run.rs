@@ -31,7 +31,7 @@ enum Verb {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = common::parse();
     common::init_logging(&cli.global.log_level);
     common::exit_with(run(cli))
 }

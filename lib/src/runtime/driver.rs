@@ -105,13 +105,14 @@ pub fn choose(sys: &dyn Sys, store: &Store, want: DriverChoice) -> Choice {
 }
 
 fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
-    let Ok(dir) = store.staging_dir("probe") else {
+    let Ok(staging) = store.staging_dir("probe") else {
         return Choice {
             driver: Driver::Vfs,
             reason: "the store's tmp directory is not writable".into(),
             kernel,
         };
     };
+    let dir = staging.path.clone();
     let layout = |sub: &str| {
         let d = dir.join(sub);
         for p in ["lower", "upper", "work", "merged"] {

@@ -237,7 +237,14 @@ pub fn run_foreground(
             cwd,
             uid: user.uid,
             gid: user.gid,
-            additional_gids: user.additional_gids.clone(),
+            // setgroups(2) is denied in single-uid mode; elsewhere the process gets exactly its
+            // groups (libcontainer keeps root's group 0 when the list is empty).
+            additional_gids: match ctx.map {
+                IdMap::Single { .. } => vec![],
+                _ => std::iter::once(user.gid)
+                    .chain(user.additional_gids.iter().copied())
+                    .collect(),
+            },
             hostname: &s.hostname,
             terminal: s.tty,
             host_network,

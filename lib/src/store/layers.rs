@@ -25,6 +25,7 @@ pub struct LayerRecord {
 #[derive(Debug)]
 pub struct StagedLayer {
     pub dir: PathBuf,
+    _staging: super::Staging,
 }
 
 impl StagedLayer {
@@ -73,10 +74,13 @@ impl Store {
 
     /// A fresh staging directory with an empty `diff/`.
     pub fn stage_layer(&self) -> Result<StagedLayer> {
-        let dir = self.staging_dir("layer")?;
-        let diff = dir.join("diff");
+        let staging = self.staging_dir("layer")?;
+        let diff = staging.path.join("diff");
         std::fs::create_dir(&diff).map_err(io_err(&diff))?;
-        Ok(StagedLayer { dir })
+        Ok(StagedLayer {
+            dir: staging.path.clone(),
+            _staging: staging,
+        })
     }
 
     /// Move a fully unpacked layer into place. If another den process committed the same layer

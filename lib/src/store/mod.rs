@@ -236,13 +236,14 @@ impl Store {
 
     /// A new private staging directory under `tmp/`, named so that a later sweep can tell
     /// whether its owner still runs.
-    pub fn staging_dir(&self, kind: &str) -> Result<PathBuf> {
-        let p =
+    pub fn staging_dir(&self, kind: &str) -> Result<Staging> {
+        let path =
             self.root
                 .join("tmp")
                 .join(format!("{kind}-{}-{}", std::process::id(), random_hex(6)));
-        std::fs::create_dir(&p).map_err(io_err(&p))?;
-        Ok(p)
+        std::fs::create_dir(&path).map_err(io_err(&path))?;
+        let lock = hold(&path)?;
+        Ok(Staging { path, _lock: lock })
     }
 
     /// Remove staging entries left by den processes that no longer run (a killed pull).
@@ -252,15 +253,15 @@ impl Store {
             return;
         };
         for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let pid = name.split('-').nth(1).and_then(|p| p.parse::<i32>().ok());
-            let alive = pid.is_some_and(|p| {
-                !matches!(
-                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None),
-                    Err(nix::errno::Errno::ESRCH)
-                )
-            });
-            if !alive {
+            // Every staging entry is flock'ed by the process writing it, and the kernel drops
+            // the lock when that process dies (even before it is reaped): an entry we can lock
+            // is garbage.
+            let Ok(f) = std::fs::File::open(e.path()) else {
+                continue;
+            };
+            if let Ok(_stale) =
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            {
                 tracing::debug!(path = %e.path().display(), "removing stale staging entry");
                 let _ = remove_tree(&e.path());
             }
@@ -311,8 +312,10 @@ impl Store {
             .mode(0o644)
             .open(&path)
             .map_err(io_err(&path))?;
+        let lock = hold(&path)?;
         Ok(BlobWriter {
             file: std::io::BufWriter::with_capacity(1 << 20, file),
+            _lock: lock,
             path,
             hasher: sha2::Sha256::new(),
             len: 0,
@@ -328,6 +331,7 @@ impl Store {
 /// A blob being written; it appears in the store only if its digest is right.
 pub struct BlobWriter {
     file: std::io::BufWriter<std::fs::File>,
+    _lock: nix::fcntl::Flock<std::fs::File>,
     path: PathBuf,
     hasher: sha2::Sha256,
     len: u64,
@@ -373,6 +377,25 @@ impl BlobWriter {
     pub fn abandon(self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// A staging directory under `tmp/`, locked for as long as this value lives (see
+/// [`Store::sweep_tmp`]).
+#[derive(Debug)]
+pub struct Staging {
+    pub path: PathBuf,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// An exclusive flock on `path` (a file or a directory), held by the returned value.
+fn hold(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        StoreError::Io {
+            path: path.into(),
+            source: e.into(),
+        }
+    })
 }
 
 /// sha256 of `bytes`, as `sha256:<hex>`.
@@ -539,9 +562,15 @@ mod tests {
         let mine = s.staging_dir("pull").unwrap();
         let dead = t.path().join("tmp/pull-999999999-abc");
         std::fs::create_dir(&dead).unwrap();
+        let writer = s.blob_writer().unwrap();
         s.sweep_tmp();
-        assert!(mine.exists());
-        assert!(!dead.exists());
+        assert!(mine.path.exists(), "held entries stay");
+        assert!(!dead.exists(), "unheld entries go");
+        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 2);
+        writer.abandon();
+        drop(mine);
+        s.sweep_tmp();
+        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]
