@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Verb {
     /// Create and run a container from an image
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show what den does on this machine, and why
     Info,
     /// Remove all of den's containers, images and layers for this user

@@ -26,8 +26,8 @@ pub const ACCEPTED: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER
 /// A manifest document as fetched.
 #[derive(Debug, Clone)]
 pub enum Fetched {
-    Index(ImageIndex),
-    Manifest(ImageManifest),
+    Index(Box<ImageIndex>),
+    Manifest(Box<ImageManifest>),
 }
 
 #[derive(serde::Deserialize)]
@@ -76,11 +76,13 @@ pub fn parse(
         }
     };
     if is_index {
-        Ok(Fetched::Index(serde_json::from_slice(bytes).map_err(bad)?))
-    } else {
-        Ok(Fetched::Manifest(
+        Ok(Fetched::Index(Box::new(
             serde_json::from_slice(bytes).map_err(bad)?,
-        ))
+        )))
+    } else {
+        Ok(Fetched::Manifest(Box::new(
+            serde_json::from_slice(bytes).map_err(bad)?,
+        )))
     }
 }
 

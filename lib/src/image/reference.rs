@@ -259,10 +259,10 @@ fn valid_host(h: &str) -> bool {
             None => (Some(h), None),
         }
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
     }
     host.is_none_or(|host| {
         !host.is_empty()

@@ -48,10 +48,10 @@ pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
             names.push(("<none>".into(), "<none>".into()));
         }
         for (repo, tag) in names {
-            if let Some((wrepo, wtag)) = &want {
-                if &repo != wrepo || wtag.as_ref().is_some_and(|t| t != &tag) {
-                    continue;
-                }
+            if let Some((wrepo, wtag)) = &want
+                && (&repo != wrepo || wtag.as_ref().is_some_and(|t| t != &tag))
+            {
+                continue;
             }
             let repository = if repo == "<none>" {
                 repo

@@ -81,7 +81,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                             source,
                         }
                     })?;
-                    let by_digest = reference.with_digest(&entry.digest().to_string());
+                    let by_digest = reference.with_digest(entry.digest().as_ref());
                     let (b, d) = registry.manifest(&by_digest, &auth).await?;
                     match manifest::parse(&by_digest.to_string(), &b, None)? {
                         Fetched::Manifest(m) => (m, b, d),
@@ -200,10 +200,10 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             });
         }
         let repo_digest = format!("{}@{}", reference.repo_name(), manifest_digest);
-        if let Some(e) = &existing {
-            if !e.names.contains(&reference.canonical()) || !e.repo_digests.contains(&repo_digest) {
-                changed = true;
-            }
+        if let Some(e) = &existing
+            && (!e.names.contains(&reference.canonical()) || !e.repo_digests.contains(&repo_digest))
+        {
+            changed = true;
         }
         let record = ImageRecord {
             id,

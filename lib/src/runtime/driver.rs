@@ -94,10 +94,10 @@ pub fn choose(sys: &dyn Sys, store: &Store, want: DriverChoice) -> Choice {
         DriverChoice::Auto => {}
     }
     let cache = store.root().join("driver.json");
-    if let Ok(c) = store.read_json::<Choice>(&cache) {
-        if c.kernel == kernel {
-            return c;
-        }
+    if let Ok(c) = store.read_json::<Choice>(&cache)
+        && c.kernel == kernel
+    {
+        return c;
     }
     let choice = probe(sys, store, kernel);
     let _ = store.write_json(&cache, &choice);

@@ -200,10 +200,10 @@ pub fn merge_env(
     for e in user {
         set(e);
     }
-    if let Some(h) = home {
-        if !out.iter().any(|(k, _)| k == "HOME") {
-            out.push(("HOME".into(), h.into()));
-        }
+    if let Some(h) = home
+        && !out.iter().any(|(k, _)| k == "HOME")
+    {
+        out.push(("HOME".into(), h.into()));
     }
     out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }

@@ -72,12 +72,12 @@ impl ConsoleSocket {
         )
         .map_err(|e| io(e.into()))?;
         for c in msg.cmsgs().map_err(|e| io(e.into()))? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(fd) = fds.first() {
-                    // SAFETY: the kernel just installed this descriptor in our table for us
-                    // (SCM_RIGHTS); nothing else owns it.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-                }
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c
+                && let Some(fd) = fds.first()
+            {
+                // SAFETY: the kernel just installed this descriptor in our table for us
+                // (SCM_RIGHTS); nothing else owns it.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
             }
         }
         Err(io(std::io::Error::other("no pty master received")))
@@ -188,10 +188,10 @@ pub fn supervise(pid: Pid, pty: Option<Pty>) -> Result<i32, RuntimeError> {
         if status.is_none() {
             status = reap(pid);
         }
-        if let Some(code) = status {
-            if !master_open {
-                return Ok(code);
-            }
+        if let Some(code) = status
+            && !master_open
+        {
+            return Ok(code);
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         let master_idx = match (&pty, master_open) {

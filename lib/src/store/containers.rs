@@ -205,12 +205,12 @@ impl Store {
         if input.is_empty() {
             return Err(unknown());
         }
-        if valid_name(input) {
-            if let Ok(id) = std::fs::read_link(self.root.join("names").join(input)) {
-                let id = id.to_string_lossy().into_owned();
-                if self.container_dir(&id).join("container.json").exists() {
-                    return Ok(id);
-                }
+        if valid_name(input)
+            && let Ok(id) = std::fs::read_link(self.root.join("names").join(input))
+        {
+            let id = id.to_string_lossy().into_owned();
+            if self.container_dir(&id).join("container.json").exists() {
+                return Ok(id);
             }
         }
         if !input.bytes().all(|b| b.is_ascii_hexdigit()) {

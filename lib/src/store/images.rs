@@ -112,10 +112,10 @@ impl Store {
                     }
                 }
                 None => {
-                    if let Some(c) = canonical {
-                        if !record.names.contains(&c) {
-                            record.names.push(c);
-                        }
+                    if let Some(c) = canonical
+                        && !record.names.contains(&c)
+                    {
+                        record.names.push(c);
                     }
                     images.push(record);
                 }
@@ -148,16 +148,18 @@ fn find_in(images: &[ImageRecord], input: &str) -> Result<ImageRecord> {
         if let Some(i) = images.iter().find(|i| i.names.contains(&canonical)) {
             return Ok(i.clone());
         }
-        if r.digest().is_some() {
-            if let Some(i) = images.iter().find(|i| i.repo_digests.contains(&canonical)) {
-                return Ok(i.clone());
-            }
+        if r.digest().is_some()
+            && let Some(i) = images.iter().find(|i| i.repo_digests.contains(&canonical))
+        {
+            return Ok(i.clone());
         }
     }
-    if input.len() >= 3 && input.len() <= 64 && is_hex(input) {
-        if let Some(i) = by_id_prefix(images, input, input)? {
-            return Ok(i);
-        }
+    if input.len() >= 3
+        && input.len() <= 64
+        && is_hex(input)
+        && let Some(i) = by_id_prefix(images, input, input)?
+    {
+        return Ok(i);
     }
     Err(unknown())
 }

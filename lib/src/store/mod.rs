@@ -466,14 +466,14 @@ pub fn remove_tree(path: &Path) -> std::io::Result<()> {
 
 fn make_writable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(md) = std::fs::symlink_metadata(path) {
-        if md.is_dir() {
-            let mode = md.permissions().mode();
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o700));
-            if let Ok(rd) = std::fs::read_dir(path) {
-                for e in rd.flatten() {
-                    make_writable(&e.path());
-                }
+    if let Ok(md) = std::fs::symlink_metadata(path)
+        && md.is_dir()
+    {
+        let mode = md.permissions().mode();
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o700));
+        if let Ok(rd) = std::fs::read_dir(path) {
+            for e in rd.flatten() {
+                make_writable(&e.path());
             }
         }
     }

@@ -129,13 +129,13 @@ pub fn unpack_blob(
     let hashed = reader.hasher.clone();
     let mut stats = apply(reader, dest, opts)?;
     stats.diff_id = hashed.finish()?;
-    if let Some(expected) = expected_diff_id {
-        if expected != stats.diff_id {
-            return Err(UnpackError::DiffIdMismatch {
-                expected: expected.into(),
-                actual: stats.diff_id,
-            });
-        }
+    if let Some(expected) = expected_diff_id
+        && expected != stats.diff_id
+    {
+        return Err(UnpackError::DiffIdMismatch {
+            expected: expected.into(),
+            actual: stats.diff_id,
+        });
     }
     Ok(stats)
 }

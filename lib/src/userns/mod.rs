@@ -507,10 +507,10 @@ fn wait_and_forward(pid: nix::unistd::Pid, sigs: &SigSet) -> i32 {
                     continue;
                 }
                 // si_code <= 0: sent by kill(2)/sigqueue(2); SI_KERNEL: from the terminal driver.
-                if info.ssi_code <= 0 {
-                    if let Ok(s) = Signal::try_from(signo) {
-                        let _ = nix::sys::signal::kill(pid, s);
-                    }
+                if info.ssi_code <= 0
+                    && let Ok(s) = Signal::try_from(signo)
+                {
+                    let _ = nix::sys::signal::kill(pid, s);
                 }
             }
             Ok(None) => {}

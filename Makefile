@@ -1,0 +1,33 @@
+# den: the README's commands live here.
+#   make demo    build den and show the docker workflow on a local example
+#   make test    lint, unit tests, end-to-end tests as unprivileged users (sets them up as root)
+#   make bench   den and podman side by side, with ratios
+PREFIX ?= $(HOME)/.local
+BINS = den den-image den-run
+
+.PHONY: all build test demo bench install lint clean
+
+all: build
+
+build:
+	cargo build --release --bins
+
+test:
+	./integration/run.sh
+
+demo: build
+	./integration/demo.sh
+
+bench: build
+	./bench/bench.sh
+
+install: build
+	install -d $(PREFIX)/bin
+	install -m 0755 $(addprefix target/release/,$(BINS)) $(PREFIX)/bin/
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+clean:
+	cargo clean

@@ -1,0 +1,178 @@
+#!/bin/bash
+# `make bench`: den and podman side by side, in one run, as the same unprivileged user, with
+# ratios. Absolute times drift on shared machines; the ratios are the result.
+#
+#   run --rm busybox true                 goal: den <= 1/10 of podman
+#   pull busybox into an empty store      goal: den <= 1/4 of podman
+#   pull a Debian image (several layers,  goal: den <= 1/4 of podman, and no slower than
+#   300+ MB compressed) into an empty        `tar -xzf` of the same layers
+#   store
+#
+# As root it installs podman and hyperfine, sets up the den-test user and runs as that user.
+# The Debian image is made once with mmdebstrap (a few minutes) and cached in
+# $DEN_BENCH_CACHE (default /var/tmp/den-bench). podman runs with the configuration
+# ENVIRONMENT.md gives (runc, cgroupfs, overlay), in a private HOME so a user's own is untouched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+cache=${DEN_BENCH_CACHE:-/var/tmp/den-bench}
+RUNS=${BENCH_RUNS:-20}
+
+if [ "$(id -u)" = 0 ]; then
+    ./integration/setup.sh
+    need=()
+    for p in podman hyperfine mmdebstrap runc; do command -v "$p" >/dev/null || need+=("$p"); done
+    if [ ${#need[@]} -gt 0 ]; then
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    mkdir -p "$cache"; chown den-test: "$cache"
+    stage=$(mktemp -d /tmp/den-bench-bin.XXXXXX)
+    cp target/release/den target/release/den-image target/release/den-run "$stage/"
+    cp -r bench integration "$stage/"
+    chmod -R a+rX "$stage"; chmod 0755 "$stage"
+    exec runuser -u den-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+        HOME="$(getent passwd den-test | cut -d: -f6)" USER=den-test DEN_BENCH_CACHE="$cache" \
+        DEN_BENCH_STAGE="$stage" BENCH_RUNS="$RUNS" bash "$stage/bench/bench.sh"
+fi
+
+for t in podman hyperfine mmdebstrap docker-registry skopeo python3; do
+    command -v "$t" >/dev/null || { echo "bench: $t is missing; run 'make bench' as root once to install it" >&2; exit 1; }
+done
+stage=${DEN_BENCH_STAGE:-$repo}
+bin=${DEN_BENCH_STAGE:-$repo/target/release}
+fixtures=$stage/integration/fixtures
+mkdir -p "$cache"
+
+work=$(mktemp -d /tmp/den-bench.XXXXXX)
+home=$work/home
+mkdir -p "$home/.config/containers"
+export PATH="$bin:$PATH" HOME="$home" XDG_CONFIG_HOME="$home/.config" XDG_DATA_HOME="$home/.local/share"
+unset XDG_RUNTIME_DIR
+registry_pid=
+cleanup() {
+    [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null
+    den system reset --force >/dev/null 2>&1 || true
+    podman system reset --force >/dev/null 2>&1 || true
+    rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# --- fixtures ----------------------------------------------------------------------------------
+if [ ! -f "$cache/busybox/index.json" ]; then
+    python3 "$fixtures/mkimage.py" "$cache/busybox" busybox
+fi
+if [ ! -f "$cache/debian/index.json" ]; then
+    if [ ! -f "$cache/debian.tar" ]; then
+        echo "bench: making a Debian userland with mmdebstrap (once; a few minutes)..."
+        mmdebstrap --quiet --mode=unshare --variant=apt \
+            --include=nodejs,npm,build-essential,python3,python3-pip,git,curl,perl,gfortran,vim \
+            bookworm "$cache/debian.tar.tmp"
+        mv "$cache/debian.tar.tmp" "$cache/debian.tar"
+    fi
+    echo "bench: splitting it into 6 gzip layers (once)..."
+    python3 "$fixtures/mkimage.py" "$cache/debian.tmp" rootfs "$cache/debian.tar" --layers 6
+    mv "$cache/debian.tmp" "$cache/debian"
+fi
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+registry=127.0.0.1:$port
+cat > "$work/registry.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/registry}}
+http: {addr: $registry}
+EOF
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://$registry/v2/')" 2>/dev/null && break; sleep 0.1; done
+for img in busybox debian; do
+    skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$cache/$img:latest" "docker://$registry/bench/$img:latest"
+done
+busybox=$registry/bench/busybox:latest
+debian=$registry/bench/debian:latest
+
+# --- podman, configured as ENVIRONMENT.md says ---------------------------------------------------
+cat > "$home/.config/containers/containers.conf" <<EOF
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+cat > "$home/.config/containers/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+EOF
+cat > "$home/.config/containers/registries.conf" <<EOF
+[[registry]]
+location = "$registry"
+insecure = true
+EOF
+
+# --- measurements ------------------------------------------------------------------------------
+results=$work/results.txt
+: > "$results"
+# bench NAME RUNS PREPARE_DEN CMD_DEN PREPARE_PODMAN CMD_PODMAN [PREPARE_TAR CMD_TAR]
+bench() {
+    local name=$1 runs=$2
+    shift 2
+    local args=(--runs "$runs" --export-json "$work/h.json" --style basic --shell=bash)
+    local i=0 cmds=()
+    while [ $# -gt 0 ]; do
+        args+=(--prepare "$1")
+        cmds+=("$2")
+        shift 2
+    done
+    echo
+    echo "== $name"
+    hyperfine "${args[@]}" "${cmds[@]}" >/dev/null 2>"$work/hyperfine.err" || { cat "$work/hyperfine.err"; exit 1; }
+    python3 - "$work/h.json" "$name" >> "$results" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+print(sys.argv[2] + "\t" + "\t".join("%.4f" % x["median"] for x in r))
+EOF
+    tail -1 "$results"
+}
+
+den pull -q "$busybox" >/dev/null
+podman pull -q "$busybox" >/dev/null
+bench "run --rm busybox true" "$RUNS" \
+    "true" "den run --rm $busybox true" \
+    "true" "podman run --rm $busybox true"
+
+bench "pull busybox into an empty store" "$RUNS" \
+    "den system reset --force" "den pull -q $busybox" \
+    "podman system reset --force" "podman pull -q $busybox"
+
+# tar -xzf of the same layer blobs, one after another, as a shell would.
+layers=$(python3 - "$cache/debian" <<'EOF'
+import json, sys, os
+d = sys.argv[1]
+idx = json.load(open(os.path.join(d, "index.json")))
+m = json.load(open(os.path.join(d, "blobs/sha256", idx["manifests"][0]["digest"][7:])))
+print(" ".join(os.path.join(d, "blobs/sha256", l["digest"][7:]) for l in m["layers"]))
+EOF
+)
+size=$(du -cb $layers | tail -1 | cut -f1)
+tarcmd="mkdir -p $work/tar && for l in $layers; do tar -xzf \$l -C $work/tar; done"
+bench "pull debian ($(( size / 1000000 )) MB compressed, 6 layers) into an empty store" 3 \
+    "den system reset --force" "den pull -q $debian" \
+    "podman system reset --force" "podman pull -q $debian" \
+    "rm -rf $work/tar" "$tarcmd"
+
+# --- report ------------------------------------------------------------------------------------
+echo
+python3 - "$results" <<'EOF'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+goals = {"run": 0.10, "pull": 0.25}
+print(f"{'benchmark':60} {'den':>9} {'podman':>9} {'den/podman':>11}  goal")
+for r in rows:
+    name, den, podman = r[0], float(r[1]), float(r[2])
+    goal = goals["run" if name.startswith("run") else "pull"]
+    ratio = den / podman
+    verdict = "met" if ratio <= goal else "NOT met"
+    print(f"{name:60} {den:8.3f}s {podman:8.3f}s {ratio:11.3f}  <= {goal:.2f} {verdict}")
+    if len(r) > 3:
+        tar = float(r[3])
+        print(f"{'  the same layers with tar -xzf, one after another':60} {den:8.3f}s {tar:8.3f}s {den/tar:11.3f}  <= 1.00 {'met' if den <= tar else 'NOT met'}  (den/tar)")
+EOF

@@ -1,0 +1,47 @@
+#!/bin/bash
+# Prepare a machine for den's tests, demo and benchmarks.
+#
+# As root: install the Debian packages den's tests use, make /dev/fuse and /dev/net/tun usable
+# by unprivileged users as on a normal distribution, and create the test users:
+#   den-test         an ordinary user with a subordinate id range (useradd gives one)
+#   den-test-single  a user without one (den's single-uid mode)
+# As another user: check what is installed and say what is missing.
+set -euo pipefail
+
+PACKAGES=(docker-registry skopeo uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
+          python3 zstd util-linux procps ca-certificates)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "$(id -u)" != 0 ]; then
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "setup: missing Debian packages: ${missing[*]}" >&2
+        echo "setup: install them with: sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    exit 0
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Distributions ship these 0666; some VMs (these among them) have 0600.
+chmod 0666 /dev/fuse /dev/net/tun 2>/dev/null || true
+
+if ! id den-test >/dev/null 2>&1; then
+    useradd -m -s /bin/bash den-test
+fi
+if ! grep -q '^den-test:' /etc/subuid; then
+    usermod --add-subuids 200000-265535 --add-subgids 200000-265535 den-test
+fi
+if ! id den-test-single >/dev/null 2>&1; then
+    useradd -m -s /bin/bash den-test-single
+fi
+sed -i '/^den-test-single:/d' /etc/subuid /etc/subgid
