@@ -21,7 +21,7 @@ RUNS=${BENCH_RUNS:-20}
 if [ "$(id -u)" = 0 ]; then
     ./integration/setup.sh
     need=()
-    for p in podman hyperfine mmdebstrap runc; do command -v "$p" >/dev/null || need+=("$p"); done
+    for p in podman hyperfine mmdebstrap runc bc; do command -v "$p" >/dev/null || need+=("$p"); done
     if [ ${#need[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
@@ -51,6 +51,10 @@ unset XDG_RUNTIME_DIR
 registry_pid=
 cleanup() {
     [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null
+    for d in "$work"/den-*; do [ -d "$d" ] && den --root "$d" system reset --force >/dev/null 2>&1; done
+    for d in "$work"/podman-*; do
+        [ -d "$d" ] && HOME=$d XDG_CONFIG_HOME=$d/.config XDG_DATA_HOME=$d/.local/share podman system reset --force >/dev/null 2>&1
+    done
     den system reset --force >/dev/null 2>&1 || true
     podman system reset --force >/dev/null 2>&1 || true
     rm -rf "$work" 2>/dev/null || true
@@ -139,9 +143,50 @@ bench "run --rm busybox true" "$RUNS" \
     "true" "den run --rm $busybox true" \
     "true" "podman run --rm $busybox true"
 
-bench "pull busybox into an empty store" "$RUNS" \
-    "den system reset --force" "den pull -q $busybox" \
-    "podman system reset --force" "podman pull -q $busybox"
+# Pulls into empty stores, the tools taking turns, each run in a new directory: deleting a
+# large tree right before unpacking one makes ext4's inode allocation several times slower
+# (recently_deleted() scans), which would measure the filesystem, not the tools. Stores are
+# removed at the end.
+# interleave NAME RUNS CMD... : each CMD may use $N (the run number); median seconds per CMD.
+interleave() {
+    local name=$1 runs=$2
+    shift 2
+    echo
+    echo "== $name"
+    local times=() n i
+    for ((n = 1; n <= runs; n++)); do
+        for ((i = 1; i <= $#; i++)); do
+            local cmd=${!i} t0 t1
+            sync
+            t0=$(date +%s.%N)
+            N=$n bash -c "$cmd" >/dev/null 2>"$work/err" || { echo "failed: $cmd" >&2; cat "$work/err" >&2; exit 1; }
+            t1=$(date +%s.%N)
+            times[i]+="$(echo "$t1 - $t0" | bc) "
+        done
+    done
+    local line="$name"
+    for ((i = 1; i <= $#; i++)); do
+        line+=$'\t'$(echo "${times[i]}" | tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    done
+    echo "$line" | tee -a "$results"
+}
+
+# A fresh den store is a fresh --root. podman keeps its database under the user's data home
+# whatever --root says, so each podman run gets a home of its own, with the same configuration.
+for ((n = 1; n <= RUNS; n++)); do
+    for kind in bb deb; do
+        mkdir -p "$work/podman-$kind-$n/.config" "$work/podman-$kind-$n/.local/share"
+        cp -r "$home/.config/containers" "$work/podman-$kind-$n/.config/"
+    done
+done
+den_fresh() { echo "den --root $work/den-$1-\$N"; }
+podman_fresh() {
+    local d="$work/podman-$1-\$N"
+    echo "HOME=$d XDG_CONFIG_HOME=$d/.config XDG_DATA_HOME=$d/.local/share podman"
+}
+interleave "pull busybox into an empty store" "$RUNS" \
+    "$(den_fresh bb) pull -q $busybox" \
+    "$(podman_fresh bb) pull -q $busybox"
 
 # tar -xzf of the same layer blobs, one after another, as a shell would.
 layers=$(python3 - "$cache/debian" <<'EOF'
@@ -153,11 +198,11 @@ print(" ".join(os.path.join(d, "blobs/sha256", l["digest"][7:]) for l in m["laye
 EOF
 )
 size=$(du -cb $layers | tail -1 | cut -f1)
-tarcmd="mkdir -p $work/tar && for l in $layers; do tar -xzf \$l -C $work/tar; done"
-bench "pull debian ($(( size / 1000000 )) MB compressed, 6 layers) into an empty store" 3 \
-    "den system reset --force" "den pull -q $debian" \
-    "podman system reset --force" "podman pull -q $debian" \
-    "rm -rf $work/tar" "$tarcmd"
+tarcmd='mkdir -p '"$work"'/tar-$N && for l in '"$layers"'; do tar -xzf $l -C '"$work"'/tar-$N; done'
+interleave "pull debian ($(( size / 1000000 )) MB compressed, 6 layers) into an empty store" "${BENCH_PULL_RUNS:-3}" \
+    "$(den_fresh deb) pull -q $debian" \
+    "$(podman_fresh deb) pull -q $debian" \
+    "$tarcmd"
 
 # --- report ------------------------------------------------------------------------------------
 echo

@@ -82,7 +82,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                         }
                     })?;
                     let by_digest = reference.with_digest(entry.digest().as_ref());
-                    let (b, d) = registry.manifest(&by_digest, &auth).await?;
+                    let (b, d) = registry.manifest(&by_digest).await?;
                     match manifest::parse(&by_digest.to_string(), &b, None)? {
                         Fetched::Manifest(m) => (m, b, d),
                         Fetched::Index(_) => {
@@ -166,6 +166,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                             report.layer(&short, LayerEvent::Downloaded(n))
                         })
                         .await?;
+                    tracing::debug!(layer = %short, "downloaded");
                 }
                 report.layer(&short, LayerEvent::Verified);
                 if !store.has_layer(&diff_id) {
@@ -178,6 +179,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                         .await
                         .expect("unpack thread does not panic")?;
                 }
+                tracing::debug!(layer = %short, "unpacked");
                 report.layer(&short, LayerEvent::Complete);
                 Ok::<(), Error>(())
             });
@@ -228,7 +230,9 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             added: existing.as_ref().map(|e| e.added).unwrap_or_else(Utc::now),
         };
         // One sync for every blob and file this pull wrote, then the record that makes it visible.
+        tracing::debug!("layers unpacked; syncing the store's filesystem");
         crate::store::sync_fs(store.root())?;
+        tracing::debug!("synced");
         let name = if reference.tag().is_some() {
             Some(&reference)
         } else {
@@ -288,11 +292,7 @@ pub fn unpack_layer(
     opts: Options,
 ) -> Result<()> {
     let staged = store.stage_layer()?;
-    let file = std::fs::File::open(blob).map_err(|e| crate::store::StoreError::Io {
-        path: blob.into(),
-        source: e,
-    })?;
-    match crate::unpack::unpack_blob(file, &staged.diff(), opts, Some(diff_id)) {
+    match crate::unpack::unpack_file(blob, &staged.diff(), opts, Some(diff_id)) {
         Ok(stats) => {
             store.commit_layer(staged, diff_id, stats.size, stats.entries)?;
             Ok(())

@@ -106,16 +106,18 @@ fn mirror_host(entry: &str) -> (String, bool) {
 /// A connection to the registry serving one reference.
 pub struct Registry {
     client: oci_client::Client,
+    /// Plain HTTP for blob downloads (see [`Registry::blob`]).
+    http: reqwest::Client,
+    scheme: &'static str,
+    auth: RegistryAuth,
+    /// The Authorization header for blob requests, once known.
+    authorization: tokio::sync::OnceCell<Option<String>>,
     /// The reference on the host actually used (a mirror's, for docker.io images).
     pub reference: Reference,
 }
 
 fn client(registry: &str, plain_http: bool) -> oci_client::Client {
-    let protocol = if plain_http {
-        ClientProtocol::HttpsExcept(vec![registry.to_string()])
-    } else {
-        ClientProtocol::Https
-    };
+    let protocol = if plain_http { ClientProtocol::HttpsExcept(vec![registry.to_string()]) } else { ClientProtocol::Https };
     let cfg = ClientConfig {
         protocol,
         connect_timeout: Some(Duration::from_secs(15)),
@@ -124,6 +126,26 @@ fn client(registry: &str, plain_http: bool) -> oci_client::Client {
         ..Default::default()
     };
     oci_client::Client::new(cfg)
+}
+
+impl Registry {
+    fn new(reference: Reference, plain_http: bool, auth: RegistryAuth) -> Registry {
+        let host = reference.oci().resolve_registry().to_string();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("den/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a default HTTP client builds");
+        Registry {
+            client: client(&host, plain_http),
+            http,
+            scheme: if plain_http { "http" } else { "https" },
+            auth,
+            authorization: tokio::sync::OnceCell::new(),
+            reference,
+        }
+    }
 }
 
 fn classify(reference: &Reference, what: &str, e: OciDistributionError) -> RegistryError {
@@ -217,120 +239,104 @@ fn classify(reference: &Reference, what: &str, e: OciDistributionError) -> Regis
 impl Registry {
     /// Connect for `reference`, trying docker.io's mirrors first. Checks the first manifest
     /// request, so a mirror that does not answer is skipped.
-    pub async fn connect(
-        reference: &Reference,
-        cfg: &RegistryConfig,
-        auth: RegistryAuth,
-    ) -> Result<(Registry, Vec<u8>, String)> {
+    pub async fn connect(reference: &Reference, cfg: &RegistryConfig, auth: RegistryAuth) -> Result<(Registry, Vec<u8>, String)> {
         if reference.registry() == crate::image::reference::DOCKER_HUB {
             for m in &cfg.mirrors {
                 let (host, http) = mirror_host(m);
-                let r = Registry {
-                    client: client(&host, http || is_loopback(&host)),
-                    reference: reference.on_registry(&host),
-                };
-                match r.manifest(&r.reference.clone(), &auth).await {
+                let r = Registry::new(reference.on_registry(&host), http || is_loopback(&host), auth.clone());
+                match r.manifest(&r.reference.clone()).await {
                     Ok((body, digest)) => return Ok((r, body, digest)),
-                    Err(e) => {
-                        tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next source");
-                    }
+                    Err(e) => tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next source"),
                 }
             }
         }
         let host = reference.registry();
         let insecure = cfg.insecure.iter().any(|i| mirror_host(i).0 == host);
-        let r = Registry {
-            client: client(
-                reference.oci().resolve_registry(),
-                insecure || is_loopback(host),
-            ),
-            reference: reference.clone(),
-        };
+        let r = Registry::new(reference.clone(), insecure || is_loopback(host), auth);
         // The registry's own answer is the one to report: a mirror's failure was logged.
-        let (body, digest) = r.manifest(reference, &auth).await?;
+        let (body, digest) = r.manifest(reference).await?;
         Ok((r, body, digest))
     }
 
     /// Fetch the manifest (or index) `reference` names; returns its bytes and digest.
-    pub async fn manifest(
-        &self,
-        reference: &Reference,
-        auth: &RegistryAuth,
-    ) -> Result<(Vec<u8>, String)> {
-        let r = if reference.registry() == self.reference.registry() {
-            reference.clone()
-        } else {
-            reference.on_registry(self.reference.registry())
-        };
+    pub async fn manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String)> {
+        let r = if reference.registry() == self.reference.registry() { reference.clone() } else { reference.on_registry(self.reference.registry()) };
         let (body, digest) = self
             .client
-            .pull_manifest_raw(r.oci(), auth, crate::image::manifest::ACCEPTED)
+            .pull_manifest_raw(r.oci(), &self.auth, crate::image::manifest::ACCEPTED)
             .await
             .map_err(|e| classify(reference, "a manifest request", e))?;
         Ok((body.to_vec(), digest))
     }
 
-    /// Stream the blob `desc` into the store, verifying its digest; `on_bytes` sees progress.
-    pub async fn blob(
-        &self,
-        store: &Store,
-        desc: &Descriptor,
-        mut on_bytes: impl FnMut(u64),
-    ) -> Result<std::path::PathBuf> {
+    /// The Authorization header for this repository: a bearer token from the registry's token
+    /// service (oci-client runs the challenge), basic credentials, or none.
+    async fn authorization(&self) -> Result<Option<String>> {
+        let r = &self.reference;
+        self.authorization
+            .get_or_try_init(|| async {
+                match &self.auth {
+                    RegistryAuth::Basic(user, pass) => {
+                        use base64::Engine;
+                        Ok(Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))))
+                    }
+                    RegistryAuth::Bearer(token) => Ok(Some(format!("Bearer {token}"))),
+                    RegistryAuth::Anonymous => {
+                        let token = self
+                            .client
+                            .auth(r.oci(), &self.auth, oci_client::RegistryOperation::Pull)
+                            .await
+                            .map_err(|e| classify(r, "a token request", e))?;
+                        Ok(token.map(|t| format!("Bearer {t}")))
+                    }
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// Stream the blob `desc` into the store, verifying its digest as it arrives; `on_bytes`
+    /// sees progress. The request is den's own (oci-client would hash the stream a second time).
+    pub async fn blob(&self, store: &Store, desc: &Descriptor, mut on_bytes: impl FnMut(u64)) -> Result<std::path::PathBuf> {
         let digest = desc.digest().to_string();
         let reference = &self.reference;
-        let mut w: BlobWriter = store.blob_writer().map_err(|source| RegistryError::Store {
-            reference: reference.to_string(),
-            source,
-        })?;
-        let res = async {
-            let mut stream = self
-                .client
-                .pull_blob_stream(reference.oci(), digest.as_str())
-                .await
-                .map_err(|e| classify(reference, "a blob request", e))?;
-            while let Some(chunk) = stream.stream.next().await {
-                let chunk = chunk.map_err(|e| {
-                    // oci-client's own digest check fails the stream at its end.
-                    if e.to_string().to_lowercase().contains("digest") {
-                        RegistryError::Tampered {
-                            reference: reference.to_string(),
-                            digest: digest.clone(),
-                            source: crate::store::StoreError::DigestMismatch {
-                                digest: digest.clone(),
-                                actual: e.to_string(),
-                            },
-                        }
-                    } else {
-                        RegistryError::Unreachable {
-                            registry: reference.registry().into(),
-                            message: e.to_string(),
-                        }
-                    }
-                })?;
-                w.write(&chunk).map_err(|source| RegistryError::Store {
-                    reference: reference.to_string(),
-                    source,
-                })?;
-                on_bytes(chunk.len() as u64);
-            }
-            Ok::<(), RegistryError>(())
+        let store_err = |source| RegistryError::Store { reference: reference.to_string(), source };
+        let url = format!("{}://{}/v2/{}/blobs/{digest}", self.scheme, reference.oci().resolve_registry(), reference.repository());
+        let mut req = self.http.get(&url);
+        if let Some(h) = self.authorization().await? {
+            req = req.header(reqwest::header::AUTHORIZATION, h);
         }
-        .await;
-        if let Err(e) = res {
-            w.abandon();
-            return Err(e);
+        let unreachable = |e: reqwest::Error| RegistryError::Unreachable { registry: reference.registry().into(), message: crate::error::chain(&e) };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            let message = format!("{status}: {}", body.trim());
+            return Err(match status.as_u16() {
+                404 => RegistryError::NotFound { reference: format!("{reference} blob {digest}"), message },
+                401 | 403 => RegistryError::Denied { reference: reference.to_string(), message },
+                _ => RegistryError::Protocol { registry: reference.registry().into(), what: format!("blob {digest}"), message },
+            });
+        }
+        let mut w: BlobWriter = store.blob_writer().map_err(store_err)?;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    w.abandon();
+                    return Err(unreachable(e));
+                }
+            };
+            if let Err(e) = w.write(&chunk) {
+                w.abandon();
+                return Err(store_err(e));
+            }
+            on_bytes(chunk.len() as u64);
         }
         w.commit(store, &digest).map_err(|source| match source {
-            crate::store::StoreError::DigestMismatch { .. } => RegistryError::Tampered {
-                reference: reference.to_string(),
-                digest: digest.clone(),
-                source,
-            },
-            other => RegistryError::Store {
-                reference: reference.to_string(),
-                source: other,
-            },
+            crate::store::StoreError::DigestMismatch { .. } => RegistryError::Tampered { reference: reference.to_string(), digest: digest.clone(), source },
+            other => store_err(other),
         })
     }
 }

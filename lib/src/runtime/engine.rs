@@ -58,6 +58,10 @@ pub trait Instance {
 /// libcontainer, with its state under `state_root`.
 pub struct Youki {
     pub state_root: PathBuf,
+    /// Whether the engine sees cgroups. When den has hidden them, deleting a container is
+    /// removing its state directory: libcontainer's delete would build a cgroup manager only to
+    /// find nothing to remove (5 ms of a 30 ms run).
+    pub cgroups: bool,
 }
 
 impl Engine for Youki {
@@ -102,13 +106,15 @@ impl Engine for Youki {
             id: id.into(),
             message: "no init pid".into(),
         })?;
-        Ok(Box::new(YoukiInstance { container, pid }))
+        Ok(Box::new(YoukiInstance { container, pid, cgroups: self.cgroups, state_dir: self.state_root.join(id) }))
     }
 }
 
 struct YoukiInstance {
     container: Container,
     pid: Pid,
+    cgroups: bool,
+    state_dir: PathBuf,
 }
 
 impl Instance for YoukiInstance {
@@ -128,6 +134,9 @@ impl Instance for YoukiInstance {
         })
     }
     fn delete(&mut self) -> Result<(), RuntimeError> {
+        if !self.cgroups {
+            return std::fs::remove_dir_all(&self.state_dir).map_err(|e| RuntimeError::Io { path: self.state_dir.clone(), source: e });
+        }
         self.container
             .delete(false)
             .map_err(|e| RuntimeError::Engine {

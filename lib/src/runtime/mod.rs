@@ -102,6 +102,7 @@ pub struct Context<'a> {
 }
 
 /// Hide the host's cgroup hierarchies from the engine, once per process (see [`rootfs`]).
+/// Afterwards the engine sees no cgroups.
 pub fn hide_cgroups(ctx: &Context<'_>) -> Result<(), RuntimeError> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     if !rootfs::cgroups_visible(&mountinfo) {
@@ -259,9 +260,7 @@ pub fn run_foreground(
             source: std::io::Error::other(e.to_string()),
         })?;
 
-        let engine = engine::Youki {
-            state_root: ctx.runtime_dir.join("libcontainer"),
-        };
+        let engine = engine::Youki { state_root: ctx.runtime_dir.join("libcontainer"), cgroups: false };
         let console = if s.tty {
             Some(tty::ConsoleSocket::bind(
                 &ctx.runtime_dir.join(format!("c-{}.sock", &record.id[..12])),

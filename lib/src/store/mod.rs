@@ -32,7 +32,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use sha2::Digest as _;
 
 pub use containers::{ContainerRecord, ContainerState, RunSpec, Status};
 pub use images::{ImageRecord, LayerRef};
@@ -317,7 +316,7 @@ impl Store {
             file: std::io::BufWriter::with_capacity(1 << 20, file),
             _lock: lock,
             path,
-            hasher: sha2::Sha256::new(),
+            hasher: Sha256::new(),
             len: 0,
         })
     }
@@ -333,7 +332,7 @@ pub struct BlobWriter {
     file: std::io::BufWriter<std::fs::File>,
     _lock: nix::fcntl::Flock<std::fs::File>,
     path: PathBuf,
-    hasher: sha2::Sha256,
+    hasher: Sha256,
     len: u64,
 }
 
@@ -355,7 +354,7 @@ impl BlobWriter {
     /// Check the digest and move the blob into place. The file is not fsynced here: callers
     /// that publish records pointing at it sync the filesystem once for all their blobs.
     pub fn commit(self, store: &Store, expected: &str) -> Result<PathBuf> {
-        let actual = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        let actual = self.hasher.finish();
         let file = self.file.into_inner().map_err(|e| StoreError::Io {
             path: self.path.clone(),
             source: e.into_error(),
@@ -398,9 +397,33 @@ fn hold(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
     })
 }
 
+/// An incremental SHA-256 (aws-lc-rs: assembly with AVX2 or SHA-NI where the CPU has them).
+pub struct Sha256(aws_lc_rs::digest::Context);
+
+impl Sha256 {
+    pub fn new() -> Sha256 {
+        Sha256(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256))
+    }
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    /// `sha256:<hex>`.
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finish().as_ref()))
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Sha256::new()
+    }
+}
+
 /// sha256 of `bytes`, as `sha256:<hex>`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.finish()
 }
 
 /// `n` random bytes as hex, from the kernel.

@@ -28,7 +28,6 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag};
-use sha2::Digest as _;
 
 use crate::error::Diagnose;
 use crate::image::Compression;
@@ -119,34 +118,113 @@ pub struct Stats {
 
 /// Decompress `blob` (compression sniffed from its first bytes), apply it to `dest` (an empty
 /// directory) and return its stats. When `expected_diff_id` is given, a mismatch is an error.
-pub fn unpack_blob(
-    blob: impl Read + Send + 'static,
-    dest: &Path,
-    opts: Options,
-    expected_diff_id: Option<&str>,
-) -> Result<Stats> {
+/// Streams: see [`unpack_file`] for the faster path from a file.
+pub fn unpack_blob(blob: impl Read + Send + 'static, dest: &Path, opts: Options, expected_diff_id: Option<&str>) -> Result<Stats> {
     let reader = spawn_reader(blob)?;
     let hashed = reader.hasher.clone();
     let mut stats = apply(reader, dest, opts)?;
     stats.diff_id = hashed.finish()?;
-    if let Some(expected) = expected_diff_id
-        && expected != stats.diff_id
-    {
-        return Err(UnpackError::DiffIdMismatch {
-            expected: expected.into(),
-            actual: stats.diff_id,
-        });
+    check_diff_id(stats, expected_diff_id)
+}
+
+fn check_diff_id(stats: Stats, expected: Option<&str>) -> Result<Stats> {
+    match expected {
+        Some(e) if e != stats.diff_id => Err(UnpackError::DiffIdMismatch { expected: e.into(), actual: stats.diff_id }),
+        _ => Ok(stats),
     }
-    Ok(stats)
+}
+
+/// The largest layer (compressed plus uncompressed bytes) inflated whole in memory.
+const WHOLE_MAX: u64 = 1 << 30;
+
+/// Apply the layer blob in the file `blob` to `dest`.
+///
+/// A gzip layer that fits in memory is inflated in one call to libdeflate (twice zlib's speed),
+/// then hashed on one thread while its entries are written on another. Anything else (zstd,
+/// plain tar, very large or multi-member gzip) streams through [`unpack_blob`].
+pub fn unpack_file(blob: &Path, dest: &Path, opts: Options, expected_diff_id: Option<&str>) -> Result<Stats> {
+    let io = |e| UnpackError::Io { path: blob.display().to_string(), source: e };
+    let mut f = std::fs::File::open(blob).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut head = [0u8; 4];
+    let n = f.read(&mut head).map_err(io)?;
+    if Compression::sniff(&head[..n]) == Compression::Gzip && len >= 18 {
+        use std::io::{Seek, SeekFrom};
+        let mut tail = [0u8; 4];
+        f.seek(SeekFrom::End(-4)).and_then(|_| f.read_exact(&mut tail)).map_err(io)?;
+        // ISIZE: the uncompressed size modulo 2^32 (exact below 4 GiB).
+        let isize = u32::from_le_bytes(tail) as u64;
+        if len + isize <= WHOLE_MAX.min(available_memory() / 4) {
+            let compressed = std::fs::read(blob).map_err(io)?;
+            let mut out = vec![0u8; isize as usize];
+            let inflated = libdeflater::Decompressor::new().gzip_decompress(&compressed, &mut out);
+            drop(compressed);
+            if let Ok(n) = inflated {
+                if n as u64 == isize {
+                    match unpack_buffer(&out[..n], dest, opts, expected_diff_id) {
+                        // A gzip stream of several members decodes its first one only and
+                        // fails the diff id check: start over, streaming.
+                        Err(UnpackError::DiffIdMismatch { .. }) => clear_dir(dest).map_err(io)?,
+                        other => return other,
+                    }
+                }
+            }
+            tracing::debug!(blob = %blob.display(), "gzip layer not decoded whole; streaming it");
+        }
+    }
+    f.seek_to_start().map_err(io)?;
+    unpack_blob(f, dest, opts, expected_diff_id)
+}
+
+trait SeekStart {
+    fn seek_to_start(&mut self) -> std::io::Result<()>;
+}
+impl SeekStart for std::fs::File {
+    fn seek_to_start(&mut self) -> std::io::Result<()> {
+        use std::io::Seek;
+        self.seek(std::io::SeekFrom::Start(0)).map(|_| ())
+    }
+}
+
+/// Hash an uncompressed layer on one thread while its entries are applied on this one.
+fn unpack_buffer(tar: &[u8], dest: &Path, opts: Options, expected: Option<&str>) -> Result<Stats> {
+    let (stats, digest) = std::thread::scope(|s| {
+        let hasher = s.spawn(|| crate::store::sha256_digest(tar));
+        let stats = apply(tar, dest, opts);
+        (stats, hasher.join().expect("hashing does not panic"))
+    });
+    let mut stats = stats?;
+    stats.diff_id = digest;
+    check_diff_id(stats, expected)
+}
+
+fn clear_dir(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        crate::store::remove_tree(&e?.path())?;
+    }
+    Ok(())
+}
+
+/// MemAvailable from /proc/meminfo, in bytes (a generous guess if it cannot be read).
+fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| l.strip_prefix("MemAvailable:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()))
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(4 << 30)
 }
 
 // -------------------------------------------------------------------------------------------
 // The decompressing, hashing reader thread.
 
 /// The uncompressed stream, produced by a thread that decompresses and hashes, so that the
-/// file writes on the caller's thread overlap with inflating on another core.
+/// file writes on the caller's thread overlap with inflating on another core. Buffers go back
+/// to the producer once read, so a layer costs a few megabytes of memory however large it is.
 pub struct ChannelReader {
     rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     hasher: HashHandle,
@@ -162,18 +240,18 @@ impl HashHandle {
         match self.0.lock().expect("hash lock").take() {
             Some(Ok(d)) => Ok(d),
             Some(Err(e)) => Err(UnpackError::Tar(e)),
-            None => Err(UnpackError::Tar(std::io::Error::other(
-                "layer stream ended early",
-            ))),
+            None => Err(UnpackError::Tar(std::io::Error::other("layer stream ended early"))),
         }
     }
 }
 
 const CHUNK: usize = 1 << 20;
+const IN_FLIGHT: usize = 4;
 
 /// Start the reader thread over a compressed (or plain) tar blob.
 pub fn spawn_reader(mut blob: impl Read + Send + 'static) -> Result<ChannelReader> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(IN_FLIGHT);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
     let handle = HashHandle(Default::default());
     let out = handle.clone();
     std::thread::Builder::new()
@@ -191,15 +269,14 @@ pub fn spawn_reader(mut blob: impl Read + Send + 'static) -> Result<ChannelReade
                 }
                 let chained = std::io::Cursor::new(head[..n].to_vec()).chain(blob);
                 let mut inner: Box<dyn Read> = match Compression::sniff(&head[..n]) {
-                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
-                        std::io::BufReader::with_capacity(CHUNK, chained),
-                    )),
+                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(CHUNK, chained))),
                     Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chained)?),
                     Compression::None => Box::new(chained),
                 };
-                let mut hasher = sha2::Sha256::new();
+                let mut hasher = crate::store::Sha256::new();
                 loop {
-                    let mut buf = vec![0u8; CHUNK];
+                    let mut buf = back_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                    buf.resize(CHUNK, 0);
                     let mut filled = 0;
                     while filled < CHUNK {
                         match inner.read(&mut buf[filled..]) {
@@ -219,27 +296,16 @@ pub fn spawn_reader(mut blob: impl Read + Send + 'static) -> Result<ChannelReade
                         return Err(std::io::Error::other("unpack stopped"));
                     }
                 }
-                Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+                Ok(hasher.finish())
             })();
-            let err_copy = res
-                .as_ref()
-                .err()
-                .map(|e| std::io::Error::new(e.kind(), e.to_string()));
+            let err_copy = res.as_ref().err().map(|e| std::io::Error::new(e.kind(), e.to_string()));
             *out.0.lock().expect("hash lock") = Some(res);
             if let Some(e) = err_copy {
                 let _ = tx.send(Err(e));
             }
         })
-        .map_err(|e| UnpackError::Io {
-            path: "<thread>".into(),
-            source: e,
-        })?;
-    Ok(ChannelReader {
-        rx,
-        cur: Vec::new(),
-        pos: 0,
-        hasher: handle,
-    })
+        .map_err(|e| UnpackError::Io { path: "<thread>".into(), source: e })?;
+    Ok(ChannelReader { rx, back: back_tx, cur: Vec::new(), pos: 0, hasher: handle })
 }
 
 impl Read for ChannelReader {
@@ -247,7 +313,10 @@ impl Read for ChannelReader {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.cur = chunk;
+                    let spent = std::mem::replace(&mut self.cur, chunk);
+                    if spent.capacity() > 0 {
+                        let _ = self.back.try_send(spent);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),

@@ -280,8 +280,11 @@ impl IdMap {
                 uids,
                 gids,
             } => {
-                run_helper("newuidmap", pid, &IdMap::helper_args(*uid, uids))?;
-                run_helper("newgidmap", pid, &IdMap::helper_args(*gid, gids))
+                // Both setuid helpers at once: each costs an exec of a setuid binary.
+                let u = spawn_helper("newuidmap", pid, &IdMap::helper_args(*uid, uids))?;
+                let g = spawn_helper("newgidmap", pid, &IdMap::helper_args(*gid, gids));
+                let ur = finish_helper(u);
+                ur.and(g.and_then(finish_helper))
             }
             IdMap::Single { uid, gid, .. } => {
                 let w = |file: &str, text: String| {
@@ -296,21 +299,32 @@ impl IdMap {
     }
 }
 
-fn run_helper(helper: &str, pid: i32, args: &[String]) -> Result<()> {
-    let out = std::process::Command::new(helper)
+struct Helper {
+    name: &'static str,
+    pid: i32,
+    args: Vec<String>,
+    child: std::process::Child,
+}
+
+fn spawn_helper(name: &'static str, pid: i32, args: &[String]) -> Result<Helper> {
+    let child = std::process::Command::new(name)
         .arg(pid.to_string())
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|source| UsernsError::HelperMissing {
-            helper: helper.into(),
-            source,
-        })?;
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| UsernsError::HelperMissing { helper: name.into(), source })?;
+    Ok(Helper { name, pid, args: args.to_vec(), child })
+}
+
+fn finish_helper(h: Helper) -> Result<()> {
+    let out = h.child.wait_with_output().map_err(|source| UsernsError::HelperMissing { helper: h.name.into(), source })?;
     if !out.status.success() {
         return Err(UsernsError::Helper {
-            helper: helper.into(),
-            pid,
-            ranges: args.join(" "),
+            helper: h.name.into(),
+            pid: h.pid,
+            ranges: h.args.join(" "),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
