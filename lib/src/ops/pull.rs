@@ -135,10 +135,12 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         let existing = store.images()?.into_iter().find(|i| i.id == id);
         let mut changed = existing.is_none();
 
-        // Layers: download what is missing, unpack what is not unpacked, in parallel.
+        // Layers: all downloads at once; each verified layer is unpacked as soon as a worker is
+        // free, largest first (the last layer to finish sets the pace on two cores).
         let opts = Options { owners };
-        let unpack_slots = Arc::new(tokio::sync::Semaphore::new(workers));
-        let mut tasks = Vec::new();
+        let mut downloads = futures_util::stream::FuturesUnordered::new();
+        let mut unpacks = futures_util::stream::FuturesUnordered::new();
+        let mut ready: Vec<(u64, String, String, String)> = Vec::new(); // size, short, blob, diff id
         let mut seen = std::collections::HashSet::new();
         for (desc, diff_id) in layers.iter().zip(diff_ids.iter()) {
             if !seen.insert(diff_id.clone()) {
@@ -151,16 +153,15 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             }
             changed = true;
             report.layer(&short, LayerEvent::Waiting(desc.size()));
-            let (registry, store, desc, diff_id, slots) = (
+            let (registry, store, desc, diff_id) = (
                 registry.clone(),
                 store.clone(),
                 desc.clone(),
                 diff_id.clone(),
-                unpack_slots.clone(),
             );
-            tasks.push(async move {
-                let blob_digest = desc.digest().to_string();
-                if !store.has_blob(&blob_digest) {
+            downloads.push(async move {
+                let blob = desc.digest().to_string();
+                if !store.has_blob(&blob) {
                     registry
                         .blob(&store, &desc, |n| {
                             report.layer(&short, LayerEvent::Downloaded(n))
@@ -169,24 +170,47 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                     tracing::debug!(layer = %short, "downloaded");
                 }
                 report.layer(&short, LayerEvent::Verified);
-                if !store.has_layer(&diff_id) {
-                    let _slot = slots.acquire().await.expect("semaphore never closed");
-                    report.layer(&short, LayerEvent::Extracting);
-                    let blob_path = store.blob_path(&blob_digest);
-                    let s2 = store.clone();
-                    let did = diff_id.clone();
-                    tokio::task::spawn_blocking(move || unpack_layer(&s2, &blob_path, &did, opts))
-                        .await
-                        .expect("unpack thread does not panic")?;
-                }
-                tracing::debug!(layer = %short, "unpacked");
-                report.layer(&short, LayerEvent::Complete);
-                Ok::<(), Error>(())
+                Ok::<_, Error>((desc.size(), short, blob, diff_id))
             });
         }
-        let results = futures_util::future::join_all(tasks).await;
-        for r in results {
-            r?;
+        use futures_util::StreamExt;
+        loop {
+            while unpacks.len() < workers && !ready.is_empty() {
+                let largest = (0..ready.len())
+                    .max_by_key(|&i| ready[i].0)
+                    .expect("not empty");
+                let (_, short, blob, diff_id) = ready.swap_remove(largest);
+                report.layer(&short, LayerEvent::Extracting);
+                let (s2, path) = (store.clone(), store.blob_path(&blob));
+                unpacks.push(async move {
+                    tokio::task::spawn_blocking(move || unpack_layer(&s2, &path, &diff_id, opts))
+                        .await
+                        .expect("unpack thread does not panic")?;
+                    Ok::<_, Error>(short)
+                });
+            }
+            if downloads.is_empty() && unpacks.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(done) = downloads.next(), if !downloads.is_empty() => {
+                    let job = done?;
+                    if store.has_layer(&job.3) {
+                        report.layer(&job.1, LayerEvent::Complete);
+                    } else {
+                        ready.push(job);
+                    }
+                }
+                Some(done) = unpacks.next(), if !unpacks.is_empty() => {
+                    let short = done?;
+                    tracing::debug!(layer = %short, "unpacked");
+                    report.layer(&short, LayerEvent::Complete);
+                    // Start writing this layer to disk now, while others unpack, so the final
+                    // sync has little left to do.
+                    let root = store.root().to_path_buf();
+                    tokio::task::spawn_blocking(move || crate::store::sync_fs(&root));
+                }
+            }
         }
         report.digest(&manifest_digest);
 

@@ -117,7 +117,11 @@ pub struct Registry {
 }
 
 fn client(registry: &str, plain_http: bool) -> oci_client::Client {
-    let protocol = if plain_http { ClientProtocol::HttpsExcept(vec![registry.to_string()]) } else { ClientProtocol::Https };
+    let protocol = if plain_http {
+        ClientProtocol::HttpsExcept(vec![registry.to_string()])
+    } else {
+        ClientProtocol::Https
+    };
     let cfg = ClientConfig {
         protocol,
         connect_timeout: Some(Duration::from_secs(15)),
@@ -239,14 +243,24 @@ fn classify(reference: &Reference, what: &str, e: OciDistributionError) -> Regis
 impl Registry {
     /// Connect for `reference`, trying docker.io's mirrors first. Checks the first manifest
     /// request, so a mirror that does not answer is skipped.
-    pub async fn connect(reference: &Reference, cfg: &RegistryConfig, auth: RegistryAuth) -> Result<(Registry, Vec<u8>, String)> {
+    pub async fn connect(
+        reference: &Reference,
+        cfg: &RegistryConfig,
+        auth: RegistryAuth,
+    ) -> Result<(Registry, Vec<u8>, String)> {
         if reference.registry() == crate::image::reference::DOCKER_HUB {
             for m in &cfg.mirrors {
                 let (host, http) = mirror_host(m);
-                let r = Registry::new(reference.on_registry(&host), http || is_loopback(&host), auth.clone());
+                let r = Registry::new(
+                    reference.on_registry(&host),
+                    http || is_loopback(&host),
+                    auth.clone(),
+                );
                 match r.manifest(&r.reference.clone()).await {
                     Ok((body, digest)) => return Ok((r, body, digest)),
-                    Err(e) => tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next source"),
+                    Err(e) => {
+                        tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next source")
+                    }
                 }
             }
         }
@@ -260,7 +274,11 @@ impl Registry {
 
     /// Fetch the manifest (or index) `reference` names; returns its bytes and digest.
     pub async fn manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String)> {
-        let r = if reference.registry() == self.reference.registry() { reference.clone() } else { reference.on_registry(self.reference.registry()) };
+        let r = if reference.registry() == self.reference.registry() {
+            reference.clone()
+        } else {
+            reference.on_registry(self.reference.registry())
+        };
         let (body, digest) = self
             .client
             .pull_manifest_raw(r.oci(), &self.auth, crate::image::manifest::ACCEPTED)
@@ -278,7 +296,11 @@ impl Registry {
                 match &self.auth {
                     RegistryAuth::Basic(user, pass) => {
                         use base64::Engine;
-                        Ok(Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))))
+                        Ok(Some(format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD
+                                .encode(format!("{user}:{pass}"))
+                        )))
                     }
                     RegistryAuth::Bearer(token) => Ok(Some(format!("Bearer {token}"))),
                     RegistryAuth::Anonymous => {
@@ -297,25 +319,51 @@ impl Registry {
 
     /// Stream the blob `desc` into the store, verifying its digest as it arrives; `on_bytes`
     /// sees progress. The request is den's own (oci-client would hash the stream a second time).
-    pub async fn blob(&self, store: &Store, desc: &Descriptor, mut on_bytes: impl FnMut(u64)) -> Result<std::path::PathBuf> {
+    pub async fn blob(
+        &self,
+        store: &Store,
+        desc: &Descriptor,
+        mut on_bytes: impl FnMut(u64),
+    ) -> Result<std::path::PathBuf> {
         let digest = desc.digest().to_string();
         let reference = &self.reference;
-        let store_err = |source| RegistryError::Store { reference: reference.to_string(), source };
-        let url = format!("{}://{}/v2/{}/blobs/{digest}", self.scheme, reference.oci().resolve_registry(), reference.repository());
+        let store_err = |source| RegistryError::Store {
+            reference: reference.to_string(),
+            source,
+        };
+        let url = format!(
+            "{}://{}/v2/{}/blobs/{digest}",
+            self.scheme,
+            reference.oci().resolve_registry(),
+            reference.repository()
+        );
         let mut req = self.http.get(&url);
         if let Some(h) = self.authorization().await? {
             req = req.header(reqwest::header::AUTHORIZATION, h);
         }
-        let unreachable = |e: reqwest::Error| RegistryError::Unreachable { registry: reference.registry().into(), message: crate::error::chain(&e) };
+        let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
+            registry: reference.registry().into(),
+            message: crate::error::chain(&e),
+        };
         let resp = req.send().await.map_err(unreachable)?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
             let message = format!("{status}: {}", body.trim());
             return Err(match status.as_u16() {
-                404 => RegistryError::NotFound { reference: format!("{reference} blob {digest}"), message },
-                401 | 403 => RegistryError::Denied { reference: reference.to_string(), message },
-                _ => RegistryError::Protocol { registry: reference.registry().into(), what: format!("blob {digest}"), message },
+                404 => RegistryError::NotFound {
+                    reference: format!("{reference} blob {digest}"),
+                    message,
+                },
+                401 | 403 => RegistryError::Denied {
+                    reference: reference.to_string(),
+                    message,
+                },
+                _ => RegistryError::Protocol {
+                    registry: reference.registry().into(),
+                    what: format!("blob {digest}"),
+                    message,
+                },
             });
         }
         let mut w: BlobWriter = store.blob_writer().map_err(store_err)?;
@@ -335,7 +383,11 @@ impl Registry {
             on_bytes(chunk.len() as u64);
         }
         w.commit(store, &digest).map_err(|source| match source {
-            crate::store::StoreError::DigestMismatch { .. } => RegistryError::Tampered { reference: reference.to_string(), digest: digest.clone(), source },
+            crate::store::StoreError::DigestMismatch { .. } => RegistryError::Tampered {
+                reference: reference.to_string(),
+                digest: digest.clone(),
+                source,
+            },
             other => store_err(other),
         })
     }

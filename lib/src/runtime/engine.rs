@@ -106,7 +106,12 @@ impl Engine for Youki {
             id: id.into(),
             message: "no init pid".into(),
         })?;
-        Ok(Box::new(YoukiInstance { container, pid, cgroups: self.cgroups, state_dir: self.state_root.join(id) }))
+        Ok(Box::new(YoukiInstance {
+            container,
+            pid,
+            cgroups: self.cgroups,
+            state_dir: self.state_root.join(id),
+        }))
     }
 }
 
@@ -135,7 +140,10 @@ impl Instance for YoukiInstance {
     }
     fn delete(&mut self) -> Result<(), RuntimeError> {
         if !self.cgroups {
-            return std::fs::remove_dir_all(&self.state_dir).map_err(|e| RuntimeError::Io { path: self.state_dir.clone(), source: e });
+            return std::fs::remove_dir_all(&self.state_dir).map_err(|e| RuntimeError::Io {
+                path: self.state_dir.clone(),
+                source: e,
+            });
         }
         self.container
             .delete(false)

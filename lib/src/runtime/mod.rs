@@ -260,7 +260,10 @@ pub fn run_foreground(
             source: std::io::Error::other(e.to_string()),
         })?;
 
-        let engine = engine::Youki { state_root: ctx.runtime_dir.join("libcontainer"), cgroups: false };
+        let engine = engine::Youki {
+            state_root: ctx.runtime_dir.join("libcontainer"),
+            cgroups: false,
+        };
         let console = if s.tty {
             Some(tty::ConsoleSocket::bind(
                 &ctx.runtime_dir.join(format!("c-{}.sock", &record.id[..12])),

@@ -32,7 +32,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-
 pub use containers::{ContainerRecord, ContainerState, RunSpec, Status};
 pub use images::{ImageRecord, LayerRef};
 pub use layers::{LayerRecord, StagedLayer};
@@ -316,8 +315,9 @@ impl Store {
             file: std::io::BufWriter::with_capacity(1 << 20, file),
             _lock: lock,
             path,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             len: 0,
+            committed: false,
         })
     }
 
@@ -332,13 +332,17 @@ pub struct BlobWriter {
     file: std::io::BufWriter<std::fs::File>,
     _lock: nix::fcntl::Flock<std::fs::File>,
     path: PathBuf,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     len: u64,
+    /// Moved into place: nothing to clean up on drop.
+    committed: bool,
 }
 
 impl BlobWriter {
     pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        self.hasher.update(chunk);
+        if let Some(h) = &mut self.hasher {
+            h.update(chunk);
+        }
         self.len += chunk.len() as u64;
         self.file.write_all(chunk).map_err(io_err(&self.path))
     }
@@ -353,15 +357,10 @@ impl BlobWriter {
 
     /// Check the digest and move the blob into place. The file is not fsynced here: callers
     /// that publish records pointing at it sync the filesystem once for all their blobs.
-    pub fn commit(self, store: &Store, expected: &str) -> Result<PathBuf> {
-        let actual = self.hasher.finish();
-        let file = self.file.into_inner().map_err(|e| StoreError::Io {
-            path: self.path.clone(),
-            source: e.into_error(),
-        })?;
-        drop(file);
+    pub fn commit(mut self, store: &Store, expected: &str) -> Result<PathBuf> {
+        let actual = self.hasher.take().expect("committed once").finish();
+        self.file.flush().map_err(io_err(&self.path))?;
         if actual != expected {
-            let _ = std::fs::remove_file(&self.path);
             return Err(StoreError::DigestMismatch {
                 digest: expected.into(),
                 actual,
@@ -369,12 +368,19 @@ impl BlobWriter {
         }
         let dest = store.blob_path(expected);
         std::fs::rename(&self.path, &dest).map_err(io_err(&dest))?;
+        self.committed = true;
         Ok(dest)
     }
 
-    /// Throw the partial blob away.
-    pub fn abandon(self) {
-        let _ = std::fs::remove_file(&self.path);
+    /// Throw the partial blob away (dropping it does the same).
+    pub fn abandon(self) {}
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -119,7 +119,12 @@ pub struct Stats {
 /// Decompress `blob` (compression sniffed from its first bytes), apply it to `dest` (an empty
 /// directory) and return its stats. When `expected_diff_id` is given, a mismatch is an error.
 /// Streams: see [`unpack_file`] for the faster path from a file.
-pub fn unpack_blob(blob: impl Read + Send + 'static, dest: &Path, opts: Options, expected_diff_id: Option<&str>) -> Result<Stats> {
+pub fn unpack_blob(
+    blob: impl Read + Send + 'static,
+    dest: &Path,
+    opts: Options,
+    expected_diff_id: Option<&str>,
+) -> Result<Stats> {
     let reader = spawn_reader(blob)?;
     let hashed = reader.hasher.clone();
     let mut stats = apply(reader, dest, opts)?;
@@ -129,7 +134,10 @@ pub fn unpack_blob(blob: impl Read + Send + 'static, dest: &Path, opts: Options,
 
 fn check_diff_id(stats: Stats, expected: Option<&str>) -> Result<Stats> {
     match expected {
-        Some(e) if e != stats.diff_id => Err(UnpackError::DiffIdMismatch { expected: e.into(), actual: stats.diff_id }),
+        Some(e) if e != stats.diff_id => Err(UnpackError::DiffIdMismatch {
+            expected: e.into(),
+            actual: stats.diff_id,
+        }),
         _ => Ok(stats),
     }
 }
@@ -142,8 +150,16 @@ const WHOLE_MAX: u64 = 1 << 30;
 /// A gzip layer that fits in memory is inflated in one call to libdeflate (twice zlib's speed),
 /// then hashed on one thread while its entries are written on another. Anything else (zstd,
 /// plain tar, very large or multi-member gzip) streams through [`unpack_blob`].
-pub fn unpack_file(blob: &Path, dest: &Path, opts: Options, expected_diff_id: Option<&str>) -> Result<Stats> {
-    let io = |e| UnpackError::Io { path: blob.display().to_string(), source: e };
+pub fn unpack_file(
+    blob: &Path,
+    dest: &Path,
+    opts: Options,
+    expected_diff_id: Option<&str>,
+) -> Result<Stats> {
+    let io = |e| UnpackError::Io {
+        path: blob.display().to_string(),
+        source: e,
+    };
     let mut f = std::fs::File::open(blob).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     let mut head = [0u8; 4];
@@ -151,23 +167,30 @@ pub fn unpack_file(blob: &Path, dest: &Path, opts: Options, expected_diff_id: Op
     if Compression::sniff(&head[..n]) == Compression::Gzip && len >= 18 {
         use std::io::{Seek, SeekFrom};
         let mut tail = [0u8; 4];
-        f.seek(SeekFrom::End(-4)).and_then(|_| f.read_exact(&mut tail)).map_err(io)?;
+        f.seek(SeekFrom::End(-4))
+            .and_then(|_| f.read_exact(&mut tail))
+            .map_err(io)?;
         // ISIZE: the uncompressed size modulo 2^32 (exact below 4 GiB).
         let isize = u32::from_le_bytes(tail) as u64;
         if len + isize <= WHOLE_MAX.min(available_memory() / 4) {
             let compressed = std::fs::read(blob).map_err(io)?;
-            let mut out = vec![0u8; isize as usize];
-            let inflated = libdeflater::Decompressor::new().gzip_decompress(&compressed, &mut out);
+            let mut out = BufferPool::take(isize as usize);
+            let inflated = libdeflater::Decompressor::new()
+                .gzip_decompress(&compressed, &mut out[..isize as usize]);
             drop(compressed);
-            if let Ok(n) = inflated {
-                if n as u64 == isize {
-                    match unpack_buffer(&out[..n], dest, opts, expected_diff_id) {
-                        // A gzip stream of several members decodes its first one only and
-                        // fails the diff id check: start over, streaming.
-                        Err(UnpackError::DiffIdMismatch { .. }) => clear_dir(dest).map_err(io)?,
-                        other => return other,
-                    }
+            let result = match inflated {
+                Ok(n) if n as u64 == isize => {
+                    Some(unpack_buffer(&out[..n], dest, opts, expected_diff_id))
                 }
+                _ => None,
+            };
+            BufferPool::give(out);
+            match result {
+                // A gzip stream of several members decodes its first one only and fails the
+                // diff id check: start over, streaming.
+                Some(Err(UnpackError::DiffIdMismatch { .. })) => clear_dir(dest).map_err(io)?,
+                Some(other) => return other,
+                None => {}
             }
             tracing::debug!(blob = %blob.display(), "gzip layer not decoded whole; streaming it");
         }
@@ -186,11 +209,36 @@ impl SeekStart for std::fs::File {
     }
 }
 
+/// Inflate buffers kept for the next layer of the same pull: fresh memory costs a page fault per
+/// 4 KiB, and libdeflate writes every byte of the buffer it is given, so reuse is safe.
+struct BufferPool;
+
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+impl BufferPool {
+    /// A buffer of at least `len` bytes (its contents are stale).
+    fn take(len: usize) -> Vec<u8> {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        match pool.iter().position(|b| b.len() >= len) {
+            Some(i) => pool.swap_remove(i),
+            None => vec![0u8; len],
+        }
+    }
+
+    fn give(buf: Vec<u8>) {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        pool.push(buf);
+        // Keep the largest few.
+        pool.sort_by_key(|b| std::cmp::Reverse(b.len()));
+        pool.truncate(2);
+    }
+}
+
 /// Hash an uncompressed layer on one thread while its entries are applied on this one.
 fn unpack_buffer(tar: &[u8], dest: &Path, opts: Options, expected: Option<&str>) -> Result<Stats> {
     let (stats, digest) = std::thread::scope(|s| {
         let hasher = s.spawn(|| crate::store::sha256_digest(tar));
-        let stats = apply(tar, dest, opts);
+        let stats = apply_whole(tar, dest, opts);
         (stats, hasher.join().expect("hashing does not panic"))
     });
     let mut stats = stats?;
@@ -210,7 +258,10 @@ fn available_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
-            m.lines().find_map(|l| l.strip_prefix("MemAvailable:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()))
+            m.lines().find_map(|l| {
+                l.strip_prefix("MemAvailable:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
         })
         .map(|kb| kb * 1024)
         .unwrap_or(4 << 30)
@@ -240,7 +291,9 @@ impl HashHandle {
         match self.0.lock().expect("hash lock").take() {
             Some(Ok(d)) => Ok(d),
             Some(Err(e)) => Err(UnpackError::Tar(e)),
-            None => Err(UnpackError::Tar(std::io::Error::other("layer stream ended early"))),
+            None => Err(UnpackError::Tar(std::io::Error::other(
+                "layer stream ended early",
+            ))),
         }
     }
 }
@@ -269,7 +322,9 @@ pub fn spawn_reader(mut blob: impl Read + Send + 'static) -> Result<ChannelReade
                 }
                 let chained = std::io::Cursor::new(head[..n].to_vec()).chain(blob);
                 let mut inner: Box<dyn Read> = match Compression::sniff(&head[..n]) {
-                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(CHUNK, chained))),
+                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+                        std::io::BufReader::with_capacity(CHUNK, chained),
+                    )),
                     Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chained)?),
                     Compression::None => Box::new(chained),
                 };
@@ -298,14 +353,26 @@ pub fn spawn_reader(mut blob: impl Read + Send + 'static) -> Result<ChannelReade
                 }
                 Ok(hasher.finish())
             })();
-            let err_copy = res.as_ref().err().map(|e| std::io::Error::new(e.kind(), e.to_string()));
+            let err_copy = res
+                .as_ref()
+                .err()
+                .map(|e| std::io::Error::new(e.kind(), e.to_string()));
             *out.0.lock().expect("hash lock") = Some(res);
             if let Some(e) = err_copy {
                 let _ = tx.send(Err(e));
             }
         })
-        .map_err(|e| UnpackError::Io { path: "<thread>".into(), source: e })?;
-    Ok(ChannelReader { rx, back: back_tx, cur: Vec::new(), pos: 0, hasher: handle })
+        .map_err(|e| UnpackError::Io {
+            path: "<thread>".into(),
+            source: e,
+        })?;
+    Ok(ChannelReader {
+        rx,
+        back: back_tx,
+        cur: Vec::new(),
+        pos: 0,
+        hasher: handle,
+    })
 }
 
 impl Read for ChannelReader {
@@ -374,6 +441,8 @@ pub fn symlink_target_inside(link: &[OsString], target: &[u8]) -> bool {
 
 struct Applier<'a> {
     root: &'a Path,
+    /// The whole uncompressed layer, when it is in memory (see [`apply_whole`]).
+    whole: Option<&'a [u8]>,
     opts: Options,
     /// Resolved real directories, by cleaned path; cleared whenever a node is replaced.
     dirs: HashMap<Vec<OsString>, PathBuf>,
@@ -381,6 +450,14 @@ struct Applier<'a> {
     dir_times: Vec<(PathBuf, i64)>,
     stats: Stats,
     buf: Vec<u8>,
+}
+
+/// The error for a failed write of the entry at `parts` (built only when there is one).
+fn io_err(parts: &[OsString], source: std::io::Error) -> UnpackError {
+    UnpackError::Io {
+        path: show_path(parts),
+        source,
+    }
 }
 
 fn show_path(parts: &[OsString]) -> String {
@@ -396,6 +473,7 @@ pub fn apply(reader: impl Read, root: &Path, opts: Options) -> Result<Stats> {
     let mut archive = tar::Archive::new(reader);
     let mut a = Applier {
         root,
+        whole: None,
         opts,
         dirs: HashMap::new(),
         dir_times: Vec::new(),
@@ -410,10 +488,37 @@ pub fn apply(reader: impl Read, root: &Path, opts: Options) -> Result<Stats> {
     // Read what follows the end-of-archive blocks so the diff id covers the whole stream.
     let mut rest = archive.into_inner();
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(UnpackError::Tar)?;
-    for (dir, mtime) in a.dir_times.iter().rev() {
-        set_times(dir, *mtime);
+    Ok(a.finish())
+}
+
+/// Apply a whole uncompressed layer held in memory: entries are found by seeking and file
+/// contents written straight from `tar`.
+pub fn apply_whole(tar: &[u8], root: &Path, opts: Options) -> Result<Stats> {
+    let mut archive = tar::Archive::new(std::io::Cursor::new(tar));
+    let mut a = Applier {
+        root,
+        whole: Some(tar),
+        opts,
+        dirs: HashMap::new(),
+        dir_times: Vec::new(),
+        stats: Stats::default(),
+        buf: vec![0u8; 64 * 1024],
+    };
+    for entry in archive.entries_with_seek().map_err(UnpackError::Tar)? {
+        let mut entry = entry.map_err(UnpackError::Tar)?;
+        a.entry(&mut entry)?;
     }
-    Ok(a.stats)
+    Ok(a.finish())
+}
+
+impl Applier<'_> {
+    /// Set directory times last: creating their children changed them.
+    fn finish(self) -> Stats {
+        for (dir, mtime) in self.dir_times.iter().rev() {
+            set_times(dir, *mtime);
+        }
+        self.stats
+    }
 }
 
 fn set_times(path: &Path, mtime: i64) {
@@ -428,11 +533,6 @@ fn set_times(path: &Path, mtime: i64) {
 }
 
 impl Applier<'_> {
-    fn io(&self, parts: &[OsString]) -> impl FnOnce(std::io::Error) -> UnpackError + use<> {
-        let path = show_path(parts);
-        move |source| UnpackError::Io { path, source }
-    }
-
     /// The real directory for `parts` inside the root, following symlinks in scope and creating
     /// missing directories (0755, owned by the unpacking user) on the way.
     fn resolve_dir(&mut self, parts: &[OsString]) -> Result<PathBuf> {
@@ -462,7 +562,7 @@ impl Applier<'_> {
                             path: show_path(parts),
                         });
                     }
-                    let target = std::fs::read_link(&p).map_err(self.io(parts))?;
+                    let target = std::fs::read_link(&p).map_err(|e| io_err(parts, e))?;
                     let tb = target.as_os_str().as_bytes();
                     if tb.starts_with(b"/") {
                         cur.clear();
@@ -482,16 +582,34 @@ impl Applier<'_> {
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir(&p).map_err(self.io(parts))?;
+                    std::fs::create_dir(&p).map_err(|e| io_err(parts, e))?;
                     cur.push(c);
                 }
-                Err(e) => return Err(self.io(parts)(e)),
+                Err(e) => return Err(io_err(parts, e)),
             }
         }
         let mut real = self.root.to_path_buf();
         real.extend(&cur);
         self.dirs.insert(parts.to_vec(), real.clone());
         Ok(real)
+    }
+
+    /// Create a node at `path` with `op`; if something is there already, remove it and retry
+    /// (a later entry replaces an earlier one). Trying first saves an lstat per entry.
+    fn create<T>(
+        &mut self,
+        path: &Path,
+        parts: &[OsString],
+        op: impl Fn(&Path) -> std::io::Result<T>,
+    ) -> Result<T> {
+        match op(path) {
+            Ok(v) => Ok(v),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                self.clear(path, false, parts)?;
+                op(path).map_err(|e| io_err(parts, e))
+            }
+            Err(e) => Err(io_err(parts, e)),
+        }
     }
 
     /// Remove whatever is at `path` (not following a symlink), unless it is a directory and
@@ -501,15 +619,15 @@ impl Applier<'_> {
             Ok(md) if md.is_dir() && keep_dir => Ok(true),
             Ok(md) => {
                 if md.is_dir() {
-                    crate::store::remove_tree(path).map_err(self.io(parts))?;
+                    crate::store::remove_tree(path).map_err(|e| io_err(parts, e))?;
                 } else {
-                    std::fs::remove_file(path).map_err(self.io(parts))?;
+                    std::fs::remove_file(path).map_err(|e| io_err(parts, e))?;
                 }
                 self.dirs.clear();
                 Ok(false)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(self.io(parts)(e)),
+            Err(e) => Err(io_err(parts, e)),
         }
     }
 
@@ -556,36 +674,54 @@ impl Applier<'_> {
 
         match kind {
             tar::EntryType::Directory => {
-                let kept = self.clear(&path, true, &parts)?;
-                if !kept {
-                    std::fs::create_dir(&path).map_err(self.io(&parts))?;
+                match std::fs::create_dir(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if !self.clear(&path, true, &parts)? {
+                            std::fs::create_dir(&path).map_err(|e| io_err(&parts, e))?;
+                        }
+                    }
+                    Err(e) => return Err(io_err(&parts, e)),
                 }
                 self.dirs.remove(&parts);
                 self.owner(&path, uid, gid, &parts)?;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                    .map_err(self.io(&parts))?;
+                    .map_err(|e| io_err(&parts, e))?;
                 self.xattrs(entry, &path, &parts)?;
                 self.dir_times.push((path, mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                self.clear(&path, false, &parts)?;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(self.io(&parts))?;
+                let open = |p: &Path| {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                        .mode(0o600)
+                        .open(p)
+                };
+                let mut f = self.create(&path, &parts, open)?;
                 let mut written = 0u64;
-                loop {
-                    let n = match entry.read(&mut self.buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(UnpackError::Tar(e)),
-                    };
-                    f.write_all(&self.buf[..n]).map_err(self.io(&parts))?;
-                    written += n as u64;
+                // A layer inflated whole: write the file's bytes from the buffer, no copy.
+                let whole = self.whole.filter(|_| kind != tar::EntryType::GNUSparse);
+                if let Some(buf) = whole {
+                    let start = entry.raw_file_position() as usize;
+                    let end = start + entry.size() as usize;
+                    let data = buf.get(start..end).ok_or_else(|| {
+                        UnpackError::Tar(std::io::Error::other("entry beyond the archive"))
+                    })?;
+                    f.write_all(data).map_err(|e| io_err(&parts, e))?;
+                    written = data.len() as u64;
+                } else {
+                    loop {
+                        let n = match entry.read(&mut self.buf) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(UnpackError::Tar(e)),
+                        };
+                        f.write_all(&self.buf[..n]).map_err(|e| io_err(&parts, e))?;
+                        written += n as u64;
+                    }
                 }
                 self.stats.size += written;
                 if self.opts.owners == Owners::Keep {
@@ -598,10 +734,11 @@ impl Applier<'_> {
                 }
                 // After chown, which clears set-id bits.
                 f.set_permissions(std::fs::Permissions::from_mode(mode))
-                    .map_err(self.io(&parts))?;
+                    .map_err(|e| io_err(&parts, e))?;
+                let t = nix::sys::time::TimeSpec::new(mtime, 0);
+                let _ = nix::sys::stat::futimens(std::os::fd::AsRawFd::as_raw_fd(&f), &t, &t);
                 drop(f);
                 self.xattrs(entry, &path, &parts)?;
-                set_times(&path, mtime);
             }
             tar::EntryType::Symlink => {
                 let target = entry
@@ -614,9 +751,9 @@ impl Applier<'_> {
                         target: String::from_utf8_lossy(&target).into_owned(),
                     });
                 }
-                self.clear(&path, false, &parts)?;
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
-                    .map_err(self.io(&parts))?;
+                self.create(&path, &parts, |p| {
+                    std::os::unix::fs::symlink(OsStr::from_bytes(&target), p)
+                })?;
                 self.owner(&path, uid, gid, &parts)?;
                 set_times(&path, mtime);
             }
@@ -642,9 +779,8 @@ impl Applier<'_> {
                 if src == path {
                     return Ok(());
                 }
-                self.clear(&path, false, &parts)?;
                 // link(2) does not follow a symlink at `src`: the link is to the node itself.
-                std::fs::hard_link(&src, &path).map_err(self.io(&parts))?;
+                self.create(&path, &parts, |p| std::fs::hard_link(&src, p))?;
             }
             tar::EntryType::Fifo => {
                 self.clear(&path, false, &parts)?;

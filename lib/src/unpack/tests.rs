@@ -298,3 +298,91 @@ fn lexical_helpers() {
     assert!(symlink_target_inside(&parts("a"), b"/anything/../.."));
     assert!(symlink_target_inside(&parts("a/b"), b"x/../../c"));
 }
+
+fn listing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let content = if md.is_file() {
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "{rel} {:o} {} {content}",
+                md.permissions().mode(),
+                md.mtime()
+            ));
+            if md.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn sample_tar() -> Vec<u8> {
+    tar_of(&[
+        E::Dir("etc/", 0o755),
+        E::File("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644),
+        E::File("bin/tool", b"#!/bin/sh\n", 0o4755),
+        E::Symlink("bin/sh", "/bin/busybox"),
+        E::Hardlink("etc/passwd.bak", "etc/passwd"),
+        E::File("big", &vec![7u8; 300_000], 0o600),
+        E::File("x/.wh.gone", b"", 0o644),
+        E::File("x", b"replaced dir by file", 0o644),
+    ])
+}
+
+#[test]
+fn whole_buffer_and_streaming_unpacks_agree() {
+    let tar = sample_tar();
+    let diff_id = crate::store::sha256_digest(&tar);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let blob = t.path().join("blob");
+    std::fs::write(&blob, gz.finish().unwrap()).unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let whole = unpack_file(&blob, &a, OPTS, Some(&diff_id)).unwrap();
+    let streamed = unpack_blob(
+        std::fs::File::open(&blob).unwrap(),
+        &b,
+        OPTS,
+        Some(&diff_id),
+    )
+    .unwrap();
+    assert_eq!(whole, streamed);
+    assert_eq!(listing(&a), listing(&b));
+    assert_eq!(std::fs::read(a.join("x")).unwrap(), b"replaced dir by file");
+}
+
+#[test]
+fn multi_member_gzip_falls_back_to_streaming() {
+    let tar = sample_tar();
+    let diff_id = crate::store::sha256_digest(&tar);
+    let mut blob = Vec::new();
+    for part in [&tar[..1024], &tar[1024..]] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(part).unwrap();
+        blob.extend(gz.finish().unwrap());
+    }
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("blob");
+    std::fs::write(&path, blob).unwrap();
+    let dest = t.path().join("d");
+    std::fs::create_dir(&dest).unwrap();
+    let stats = unpack_file(&path, &dest, OPTS, Some(&diff_id)).unwrap();
+    assert_eq!(stats.diff_id, diff_id);
+    assert_eq!(
+        std::fs::read(dest.join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
+}

@@ -314,12 +314,26 @@ fn spawn_helper(name: &'static str, pid: i32, args: &[String]) -> Result<Helper>
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|source| UsernsError::HelperMissing { helper: name.into(), source })?;
-    Ok(Helper { name, pid, args: args.to_vec(), child })
+        .map_err(|source| UsernsError::HelperMissing {
+            helper: name.into(),
+            source,
+        })?;
+    Ok(Helper {
+        name,
+        pid,
+        args: args.to_vec(),
+        child,
+    })
 }
 
 fn finish_helper(h: Helper) -> Result<()> {
-    let out = h.child.wait_with_output().map_err(|source| UsernsError::HelperMissing { helper: h.name.into(), source })?;
+    let out = h
+        .child
+        .wait_with_output()
+        .map_err(|source| UsernsError::HelperMissing {
+            helper: h.name.into(),
+            source,
+        })?;
     if !out.status.success() {
         return Err(UsernsError::Helper {
             helper: h.name.into(),
