@@ -41,6 +41,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             // Layers keep their owners only inside den's user namespace; enter it while
             // this process is still single-threaded.
             den::userns::enter(&den::sys::LinuxSys)?;
+            tracing::debug!("inside the user namespace");
             let ctx = Ctx::new(cli.global.root.as_deref())?;
             ctx.paths.export();
             let report = den::cli::progress::PullReport::new(a.quiet, false);

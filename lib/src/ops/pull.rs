@@ -64,6 +64,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             source: e,
         })?;
     let registry_cfg = ctx.config.registry.clone();
+    tracing::debug!("runtime started");
     rt.block_on(async move {
         report.pulling(&reference);
         let auth = RegistryAuth::Anonymous;

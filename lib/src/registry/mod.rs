@@ -108,6 +108,9 @@ pub struct Registry {
     client: oci_client::Client,
     /// Plain HTTP for blob downloads (see [`Registry::blob`]).
     http: reqwest::Client,
+    /// With the system's CA certificates, made on first use when a plain-http registry
+    /// redirects a blob to an https address.
+    tls: std::sync::OnceLock<reqwest::Client>,
     scheme: &'static str,
     auth: RegistryAuth,
     /// The Authorization header for blob requests, once known.
@@ -116,14 +119,29 @@ pub struct Registry {
     pub reference: Reference,
 }
 
+/// A self-signed certificate whose private key was thrown away when it was made: the whole trust
+/// store of clients that only speak plain http. Building an HTTP client loads and parses the
+/// system's CA certificates (10 ms each time, two clients per pull); a registry reached over
+/// plain http never needs them, and oci-client has no other way to say so.
+const PLACEHOLDER_CA: &[u8] = include_bytes!("placeholder-ca.der");
+
 fn client(registry: &str, plain_http: bool) -> oci_client::Client {
     let protocol = if plain_http {
         ClientProtocol::HttpsExcept(vec![registry.to_string()])
     } else {
         ClientProtocol::Https
     };
+    let tls_certs_only = if plain_http {
+        vec![oci_client::client::Certificate {
+            encoding: oci_client::client::CertificateEncoding::Der,
+            data: PLACEHOLDER_CA.to_vec(),
+        }]
+    } else {
+        vec![]
+    };
     let cfg = ClientConfig {
         protocol,
+        tls_certs_only,
         connect_timeout: Some(Duration::from_secs(15)),
         read_timeout: Some(Duration::from_secs(120)),
         max_concurrent_download: 8,
@@ -132,18 +150,30 @@ fn client(registry: &str, plain_http: bool) -> oci_client::Client {
     oci_client::Client::new(cfg)
 }
 
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(120))
+        .user_agent(concat!("den/", env!("CARGO_PKG_VERSION")))
+}
+
 impl Registry {
     fn new(reference: Reference, plain_http: bool, auth: RegistryAuth) -> Registry {
         let host = reference.oci().resolve_registry().to_string();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("den/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a default HTTP client builds");
+        let mut b = http_builder();
+        if plain_http {
+            // Redirects are followed by hand (see `blob`): one to https needs the real roots.
+            let placeholder = reqwest::Certificate::from_der(PLACEHOLDER_CA)
+                .expect("valid placeholder certificate");
+            b = b
+                .tls_certs_only([placeholder])
+                .redirect(reqwest::redirect::Policy::none());
+        }
+        let http = b.build().expect("an HTTP client builds");
         Registry {
             client: client(&host, plain_http),
             http,
+            tls: std::sync::OnceLock::new(),
             scheme: if plain_http { "http" } else { "https" },
             auth,
             authorization: tokio::sync::OnceCell::new(),
@@ -267,6 +297,7 @@ impl Registry {
         let host = reference.registry();
         let insecure = cfg.insecure.iter().any(|i| mirror_host(i).0 == host);
         let r = Registry::new(reference.clone(), insecure || is_loopback(host), auth);
+        tracing::debug!("clients made");
         // The registry's own answer is the one to report: a mirror's failure was logged.
         let (body, digest) = r.manifest(reference).await?;
         Ok((r, body, digest))
@@ -337,15 +368,47 @@ impl Registry {
             reference.oci().resolve_registry(),
             reference.repository()
         );
-        let mut req = self.http.get(&url);
-        if let Some(h) = self.authorization().await? {
-            req = req.header(reqwest::header::AUTHORIZATION, h);
-        }
         let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
             registry: reference.registry().into(),
             message: crate::error::chain(&e),
         };
-        let resp = req.send().await.map_err(unreachable)?;
+        let authorization = self.authorization().await?;
+        let mut url = reqwest::Url::parse(&url).map_err(|e| RegistryError::Protocol {
+            registry: reference.registry().into(),
+            what: url.clone(),
+            message: e.to_string(),
+        })?;
+        let origin = url.origin();
+        let mut hops = 0;
+        let resp = loop {
+            let client = if url.scheme() == "https" && self.scheme == "http" {
+                self.tls
+                    .get_or_init(|| http_builder().build().expect("an HTTP client builds"))
+            } else {
+                &self.http
+            };
+            let mut req = client.get(url.clone());
+            // Credentials go to the registry only, never to where it redirects (CVE-2020-15157).
+            if let (Some(h), true) = (&authorization, url.origin() == origin) {
+                req = req.header(reqwest::header::AUTHORIZATION, h);
+            }
+            let resp = req.send().await.map_err(unreachable)?;
+            match resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+            {
+                Some(loc) if resp.status().is_redirection() && hops < 10 => {
+                    hops += 1;
+                    url = url.join(loc).map_err(|e| RegistryError::Protocol {
+                        registry: reference.registry().into(),
+                        what: loc.into(),
+                        message: e.to_string(),
+                    })?;
+                }
+                _ => break resp,
+            }
+        };
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
