@@ -9,7 +9,8 @@ pub fn parse<C: clap::Parser>() -> C {
     if std::env::var_os("_DEN_FRONT").is_some() {
         cmd = cmd.bin_name("den").name("den");
     }
-    let matches = cmd.try_get_matches().unwrap_or_else(|e| {
+    let args = den::cli::end_options_after_image(&cmd, std::env::args_os().collect());
+    let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| {
         let code = if e.use_stderr() { 125 } else { 0 };
         let _ = e.print();
         std::process::exit(code)

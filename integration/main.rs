@@ -6,6 +6,7 @@
 //! outcome depends on the id mapping ask `den info` which mode they are in.
 
 mod sandbox;
+mod token;
 
 mod drivers;
 mod pull;

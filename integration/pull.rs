@@ -247,3 +247,84 @@ fn docker_hub_names_go_to_the_configured_mirror() {
         "via mirror\n"
     );
 }
+
+#[test]
+fn registries_with_bearer_tokens() {
+    let sb = Sandbox::new();
+    let tokens = crate::token::TokenService::start(
+        &crate::sandbox::env().tmp.join("tokens-pull"),
+        &[("pusher", "secret")],
+    );
+    let reg = Registry::start_with("bearer", &tokens.registry_config(), Some("pusher:secret"));
+    reg.push("busybox", "library/busybox");
+    // Without a token the registry refuses even to list.
+    let direct = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import urllib.request,sys\ntry:\n  urllib.request.urlopen('http://{}/v2/library/busybox/manifests/latest')\nexcept Exception as e:\n  print(e)",
+            reg.addr
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&direct.stdout).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&direct.stdout)
+    );
+    let img = reg.image("library/busybox");
+    sb.den(&["pull", &img]).ok();
+    assert_eq!(
+        sb.den(&["run", "--rm", &img, "echo", "token ok"]).ok(),
+        "token ok\n"
+    );
+}
+
+#[test]
+fn docker_manifest_lists_pick_the_platform() {
+    let sb = Sandbox::new();
+    sb.den(&["pull", &registry().image("test/multi-v2s2")]).ok();
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sb.root.join("images.json")).unwrap()).unwrap();
+    assert_eq!(v["images"][0]["architecture"], "amd64");
+    assert_eq!(
+        v["images"][0]["manifest_media_type"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+}
+
+#[test]
+fn single_uid_mode_is_announced_once() {
+    let sb = Sandbox::new();
+    let first = sb.den(&["pull", &registry().image("library/busybox")]);
+    first.ok();
+    let second = sb.den(&["pull", &registry().image("test/layered")]);
+    second.ok();
+    if sb.mapped() {
+        assert!(!first.stderr.contains("single-uid"), "{}", first.stderr);
+    } else {
+        assert_eq!(
+            first.stderr.matches("single-uid mode").count(),
+            1,
+            "{}",
+            first.stderr
+        );
+        assert!(!second.stderr.contains("single-uid"), "{}", second.stderr);
+    }
+}
+
+#[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    let sb = Sandbox::new();
+    let out = sb.den_pty(
+        &["--cols", "120"],
+        &["pull", &registry().image("test/layered")],
+    );
+    assert_eq!(out.code, 0, "{}", out.out());
+    let text = out.out();
+    assert!(text.contains("Pull complete"), "{text}");
+    assert!(text.contains("Status: Downloaded newer image"), "{text}");
+    // On a pipe the same pull prints plain lines, no escape sequences.
+    let sb = Sandbox::new();
+    let plain = sb.den(&["pull", &registry().image("test/layered")]).ok();
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+}

@@ -519,3 +519,84 @@ fn layer_contents_whiteouts_links_and_owners() {
         );
     }
 }
+
+#[test]
+fn the_image_entrypoint_cmd_user_and_workdir() {
+    let sb = Sandbox::new();
+    let img = registry().image("test/entrypoint");
+    sb.den(&["pull", "-q", &img]).ok();
+    if sb.mapped() {
+        assert_eq!(
+            sb.den(&["run", "--rm", &img]).ok(),
+            "from-entrypoint default-cmd\n"
+        );
+        assert_eq!(
+            sb.den(&["run", "--rm", &img, "given"]).ok(),
+            "from-entrypoint given\n"
+        );
+        assert_eq!(
+            sb.den(&["run", "--rm", "--entrypoint", "", &img, "id", "-u"])
+                .ok(),
+            "1000\n"
+        );
+        assert_eq!(
+            sb.den(&[
+                "run",
+                "--rm",
+                "--entrypoint",
+                "sh",
+                &img,
+                "-c",
+                "pwd; echo $IMAGE_ENV; echo $HOME"
+            ])
+            .ok(),
+            "/home/app\nset\n/home/app\n"
+        );
+        assert_eq!(
+            sb.den(&["run", "--rm", "-u", "0", "--entrypoint", "id", &img, "-u"])
+                .ok(),
+            "0\n"
+        );
+    } else {
+        // The image runs as uid 1000, which single-uid mode cannot provide; -u 0 can.
+        sb.den(&["run", "--rm", &img])
+            .fails_with(125, "single-uid mode");
+        assert_eq!(
+            sb.den(&["run", "--rm", "-u", "0", &img, "x"]).ok(),
+            "from-entrypoint x\n"
+        );
+    }
+}
+
+#[test]
+fn works_without_xdg_runtime_dir() {
+    let mut sb = Sandbox::new();
+    let img = busybox();
+    sb.den(&["pull", "-q", &img]).ok();
+    let mut c = sb.cmd("den", &["run", "--rm", &img, "echo", "no runtime dir"]);
+    c.env_remove("XDG_RUNTIME_DIR");
+    let out = crate::sandbox::run(c);
+    assert_eq!(out.ok(), "no runtime dir\n");
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let dir = std::path::PathBuf::from(format!("/tmp/den-{uid}"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // A runtime directory others can write is refused.
+    let open = sb.dir.join("open-rt");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    sb.set_env("DEN_RUNTIME_DIR", open.to_str().unwrap());
+    sb.den(&["run", "--rm", &img, "true"])
+        .fails_with(125, "is not private");
+}

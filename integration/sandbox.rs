@@ -60,6 +60,7 @@ pub fn env() -> &'static Env {
         let tmp = base.join(format!("den-it-{}-{}", std::process::id(), uid()));
         std::fs::create_dir_all(&tmp).expect("scratch dir");
         for tool in [
+            "openssl",
             "docker-registry",
             "skopeo",
             "python3",
@@ -319,11 +320,18 @@ pub struct Registry {
     pub addr: String,
     pub storage: PathBuf,
     child: Option<Child>,
+    creds: Option<String>,
 }
 
 impl Registry {
     /// Start a registry with its own storage. It dies with the test process.
     pub fn start(name: &str) -> Registry {
+        Registry::start_with(name, "", None)
+    }
+
+    /// Start a registry with extra configuration (an `auth:` section); `creds` (user:password)
+    /// are what skopeo pushes fixtures with.
+    pub fn start_with(name: &str, extra_config: &str, creds: Option<&str>) -> Registry {
         let e = env();
         let dir = e.tmp.join(format!("registry-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -334,7 +342,7 @@ impl Registry {
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_config}",
                 storage.display()
             ),
         )
@@ -365,6 +373,7 @@ impl Registry {
             addr,
             storage,
             child: Some(child),
+            creds: creds.map(String::from),
         }
     }
 
@@ -393,6 +402,9 @@ impl Registry {
         ]);
         if let Some(f) = format {
             c.args(["--format", f]);
+        }
+        if let Some(creds) = &self.creds {
+            c.arg("--dest-creds").arg(creds);
         }
         c.arg(format!("oci:{}:latest", layout.display()))
             .arg(format!("docker://{}/{repo}:latest", self.addr))
@@ -432,6 +444,8 @@ pub fn registry() -> &'static Registry {
         r.push("layered", "test/layered");
         r.push("multiarch", "test/multi");
         r.push_format("busybox", "test/busybox-v2s2", Some("v2s2"));
+        r.push_format("multiarch", "test/multi-v2s2", Some("v2s2"));
+        r.push("entrypoint", "test/entrypoint");
         for evil in ["evil-dotdot", "evil-symlink", "evil-hardlink"] {
             r.push(evil, &format!("test/{evil}"));
         }

@@ -8,7 +8,7 @@
 # As another user: check what is installed and say what is missing.
 set -euo pipefail
 
-PACKAGES=(docker-registry skopeo uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
+PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
           python3 zstd util-linux procps ca-certificates)
 
 missing=()

@@ -137,6 +137,74 @@ impl RunArgs {
     }
 }
 
+/// Verbs whose first positional argument is an image followed by the container's command.
+const IMAGE_THEN_COMMAND: &[&str] = &["run"];
+
+/// docker stops reading options at the image: in `den run busybox ls -l`, `-l` is the command's.
+/// clap would take a flag it knows (`den run busybox id -u`) for den's own, so an `--` is put
+/// after the image of those verbs. Which options take values comes from `cmd` itself, so every
+/// flag added later is handled. Arguments are returned unchanged when there is no such verb.
+pub fn end_options_after_image(
+    cmd: &clap::Command,
+    args: Vec<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let strs: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let Some(vpos) = strs
+        .iter()
+        .skip(1)
+        .position(|a| IMAGE_THEN_COMMAND.contains(&a.as_str()))
+        .map(|p| p + 1)
+    else {
+        return args;
+    };
+    let Some(sub) = cmd.find_subcommand(&strs[vpos]) else {
+        return args;
+    };
+    let takes_value_long = |name: &str| {
+        sub.get_arguments().chain(cmd.get_arguments()).any(|a| {
+            (a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name)))
+                && a.get_action().takes_values()
+        })
+    };
+    let takes_value_short = |c: char| {
+        sub.get_arguments()
+            .chain(cmd.get_arguments())
+            .any(|a| a.get_short() == Some(c) && a.get_action().takes_values())
+    };
+    let mut i = vpos + 1;
+    while i < strs.len() {
+        let a = &strs[i];
+        if a == "--" {
+            return args; // already explicit
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            if !long.contains('=') && takes_value_long(long) {
+                i += 1;
+            }
+        } else if a.len() > 1 && a.starts_with('-') {
+            for (k, c) in a.chars().skip(1).enumerate() {
+                if takes_value_short(c) {
+                    // The value is the rest of this argument, or the next one.
+                    if k + 2 == a.chars().count() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            // The image: what follows is the command.
+            let mut out = args;
+            out.insert(i + 1, "--".into());
+            return out;
+        }
+        i += 1;
+    }
+    args
+}
+
 /// The tracing level for a `--log-level` value (the binaries install the subscriber).
 pub fn log_level(level: &str) -> tracing::Level {
     match level {
@@ -163,4 +231,64 @@ pub fn fail(err: &crate::error::Error) -> i32 {
 /// Print a note for the user on stderr.
 pub fn note(text: &str) {
     eprintln!("den: {text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser, Subcommand};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(subcommand)]
+        verb: Verb,
+    }
+
+    #[derive(Subcommand)]
+    enum Verb {
+        Run(Box<RunArgs>),
+    }
+
+    fn parse(args: &[&str]) -> RunArgs {
+        let argv: Vec<std::ffi::OsString> = std::iter::once("den-run")
+            .chain(args.iter().copied())
+            .map(Into::into)
+            .collect();
+        let argv = end_options_after_image(&Cli::command(), argv);
+        match Cli::try_parse_from(argv).unwrap().verb {
+            Verb::Run(r) => *r,
+        }
+    }
+
+    #[test]
+    fn options_stop_at_the_image() {
+        let r = parse(&[
+            "run", "--rm", "-u", "0", "-e", "A=1", "-it", "busybox", "id", "-u", "--rm",
+        ]);
+        assert!(r.rm && r.interactive && r.tty);
+        assert_eq!(r.user.as_deref(), Some("0"));
+        assert_eq!(r.image, "busybox");
+        assert_eq!(r.command, ["id", "-u", "--rm"]);
+        let r = parse(&[
+            "--root",
+            "/x",
+            "run",
+            "--name=web",
+            "-eB=2",
+            "--entrypoint",
+            "sh",
+            "img",
+            "-c",
+            "echo",
+        ]);
+        assert_eq!(
+            (r.name.as_deref(), r.env.clone(), r.image.as_str()),
+            (Some("web"), vec!["B=2".to_string()], "img")
+        );
+        assert_eq!(r.command, ["-c", "echo"]);
+        let r = parse(&["run", "img"]);
+        assert!(r.command.is_empty());
+    }
 }
