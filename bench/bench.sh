@@ -143,6 +143,12 @@ bench "run --rm busybox true" "$RUNS" \
     "true" "den run --rm $busybox true" \
     "true" "podman run --rm $busybox true"
 
+# Let the filesystem settle first: for a minute or two after many files were deleted (an earlier
+# run's stores), ext4 allocates new inodes several times slower for every tool alike.
+echo "bench: letting the filesystem settle for 60 s before the pull measurements..."
+sync
+sleep 60
+
 # Pulls into empty stores, the tools taking turns, each run in a new directory: deleting a
 # large tree right before unpacking one makes ext4's inode allocation several times slower
 # (recently_deleted() scans), which would measure the filesystem, not the tools. Stores are
