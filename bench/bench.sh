@@ -7,6 +7,10 @@
 #   pull a Debian image (several layers,  goal: den <= 1/4 of podman, and no slower than
 #   300+ MB compressed) into an empty        `tar -xzf` of the same layers
 #   store
+#   ps -a with 100 containers             goal: den <= 1/10 of podman
+#   run -d + rm -f round trip             (side by side)
+#   logs of a 10 MB log                   (side by side)
+#   helper RSS per running container      goal: <= 4 MiB (den's monitor; podman's conmon)
 #
 # As root it installs podman and hyperfine, sets up the den-test user and runs as that user.
 # The Debian image is made once with mmdebstrap (a few minutes) and cached in
@@ -51,9 +55,9 @@ unset XDG_RUNTIME_DIR
 registry_pid=
 cleanup() {
     [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null
-    for d in "$work"/den-*; do [ -d "$d" ] && den --root "$d" system reset --force >/dev/null 2>&1; done
+    for d in "$work"/den-*; do [ -d "$d" ] && { den --root "$d" system reset --force >/dev/null 2>&1 || true; }; done
     for d in "$work"/podman-*; do
-        [ -d "$d" ] && HOME=$d XDG_CONFIG_HOME=$d/.config XDG_DATA_HOME=$d/.local/share podman system reset --force >/dev/null 2>&1
+        [ -d "$d" ] && { HOME=$d XDG_CONFIG_HOME=$d/.config XDG_DATA_HOME=$d/.local/share podman system reset --force >/dev/null 2>&1 || true; }
     done
     den system reset --force >/dev/null 2>&1 || true
     podman system reset --force >/dev/null 2>&1 || true
@@ -69,9 +73,9 @@ if [ ! -f "$cache/debian/index.json" ]; then
     if [ ! -f "$cache/debian.tar" ]; then
         echo "bench: making a Debian userland with mmdebstrap (once; a few minutes)..."
         mmdebstrap --quiet --mode=unshare --variant=apt \
-            --include=nodejs,npm,build-essential,python3,python3-pip,git,curl,perl,gfortran,vim \
-            bookworm "$cache/debian.tar.tmp"
-        mv "$cache/debian.tar.tmp" "$cache/debian.tar"
+            --include=nodejs,npm,build-essential,python3,python3-pip,git,curl,perl,gfortran,vim,golang-go \
+            bookworm "$cache/debian.tmp.tar"
+        mv "$cache/debian.tmp.tar" "$cache/debian.tar"
     fi
     echo "bench: splitting it into 6 gzip layers (once)..."
     python3 "$fixtures/mkimage.py" "$cache/debian.tmp" rootfs "$cache/debian.tar" --layers 6
@@ -142,6 +146,43 @@ podman pull -q "$busybox" >/dev/null
 bench "run --rm busybox true" "$RUNS" \
     "true" "den run --rm $busybox true" \
     "true" "podman run --rm $busybox true"
+
+# --- containers (issue 3) ------------------------------------------------------------------------
+# ps -a with 100 containers; run -d + rm -f; logs of a 10 MB log; helper memory per container.
+for i in $(seq 100); do
+    den create --name "c$i" "$busybox" true >/dev/null
+    podman create --name "c$i" "$busybox" true >/dev/null
+done
+bench "ps -a with 100 containers" "$RUNS" \
+    "true" "den ps -a" \
+    "true" "podman ps -a"
+den container prune -f >/dev/null
+podman container prune -f >/dev/null
+bench "run -d + rm -f round trip" "$RUNS" \
+    "true" "den rm -f \$(den run -d $busybox sleep 100)" \
+    "true" "podman rm -f -t 0 \$(podman run -d $busybox sleep 100)"
+big="head -c 10000000 /dev/zero | tr '\\0' a | fold -w 100; echo"
+den run -d --name big "$busybox" sh -c "$big" >/dev/null
+podman run -d --name big "$busybox" sh -c "$big" >/dev/null
+den wait big >/dev/null
+podman wait big >/dev/null
+bench "logs of a 10 MB log" "$RUNS" \
+    "true" "den logs big >/dev/null" \
+    "true" "podman logs big >/dev/null"
+den rm -f big >/dev/null
+podman rm -f big >/dev/null
+# Memory: the resident set of the processes each tool keeps per running container (den's
+# monitor; podman's conmon), the container's own processes excluded.
+rss_of() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+den run -d --name mem "$busybox" sleep 1000 >/dev/null
+podman run -d --name mem "$busybox" sleep 1000 >/dev/null
+sleep 1
+den_mon=$(pgrep -u "$(id -u)" -f "den-run __monitor $(den inspect -f '{{.Id}}' mem)" | head -1)
+pod_mon=$(pgrep -u "$(id -u)" -f "conmon.*$(podman inspect -f '{{.Id}}' mem)" | head -1)
+den_kb=$(rss_of "$den_mon"); pod_kb=$(rss_of "$pod_mon")
+printf 'helper RSS per running container (KiB)\t%s\t%s\n' "$den_kb" "$pod_kb" | tee -a "$results"
+den rm -f mem >/dev/null
+podman rm -f -t 0 mem >/dev/null
 
 # Let the filesystem settle first: for a minute or two after many files were deleted (an earlier
 # run's stores), ext4 allocates new inodes several times slower for every tool alike.
@@ -215,11 +256,18 @@ echo
 python3 - "$results" <<'EOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-goals = {"run": 0.10, "pull": 0.25}
+goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10}
 print(f"{'benchmark':60} {'den':>9} {'podman':>9} {'den/podman':>11}  goal")
 for r in rows:
     name, den, podman = r[0], float(r[1]), float(r[2])
-    goal = goals["run" if name.startswith("run") else "pull"]
+    if name.startswith("helper RSS"):
+        verdict = "met" if den <= 4096 else "NOT met"
+        print(f"{name:60} {den/1024:7.2f}Mi {podman/1024:7.2f}Mi {den/podman:11.3f}  <= 4 MiB {verdict}")
+        continue
+    goal = next((g for k, g in goals.items() if name.startswith(k)), None)
+    if goal is None:
+        print(f"{name:60} {den:8.3f}s {podman:8.3f}s {den/podman:11.3f}  (no goal)")
+        continue
     ratio = den / podman
     verdict = "met" if ratio <= goal else "NOT met"
     print(f"{name:60} {den:8.3f}s {podman:8.3f}s {ratio:11.3f}  <= {goal:.2f} {verdict}")

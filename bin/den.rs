@@ -13,6 +13,21 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("pull", "den-image", "pull"),
     ("images", "den-image", "images"),
     ("run", "den-run", "run"),
+    ("create", "den-run", "create"),
+    ("start", "den-run", "start"),
+    ("stop", "den-run", "stop"),
+    ("restart", "den-run", "restart"),
+    ("kill", "den-run", "kill"),
+    ("wait", "den-run", "wait"),
+    ("ps", "den-run", "ps"),
+    ("logs", "den-run", "logs"),
+    ("attach", "den-run", "attach"),
+    ("exec", "den-run", "exec"),
+    ("cp", "den-run", "cp"),
+    ("rm", "den-run", "rm"),
+    ("inspect", "den-run", "inspect"),
+    ("volume", "den-run", "volume"),
+    ("container prune", "den-run", "prune"),
     ("info", "den-run", "info"),
     ("reset", "den-run", "reset"),
 ];
@@ -23,7 +38,28 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
         "image",
         &[("ls", "images"), ("list", "images"), ("pull", "pull")],
     ),
-    ("container", &[("run", "run")]),
+    (
+        "container",
+        &[
+            ("run", "run"),
+            ("create", "create"),
+            ("start", "start"),
+            ("stop", "stop"),
+            ("restart", "restart"),
+            ("kill", "kill"),
+            ("wait", "wait"),
+            ("ls", "ps"),
+            ("list", "ps"),
+            ("ps", "ps"),
+            ("logs", "logs"),
+            ("attach", "attach"),
+            ("exec", "exec"),
+            ("cp", "cp"),
+            ("rm", "rm"),
+            ("inspect", "inspect"),
+            ("prune", "container prune"),
+        ],
+    ),
     ("system", &[("info", "info"), ("reset", "reset")]),
 ];
 
@@ -34,13 +70,29 @@ A rootless, daemonless container toolkit with docker's workflow
 
 Common Commands:
   run         Create and run a new container from an image
+  exec        Run a command in a running container
+  ps          List containers
   pull        Download an image from a registry
   images      List images
   info        Show what den does on this machine, and why
 
+Container Commands:
+  attach      Attach to a running container's output and input
+  cp          Copy files between a container and the host
+  create      Create a container
+  inspect     Show a container's details as JSON
+  kill        Send a signal to running containers
+  logs        Print a container's logs
+  restart     Restart containers
+  rm          Remove containers
+  start       Start stopped containers
+  stop        Stop running containers
+  wait        Wait for containers to stop, print their exit codes
+
 Management Commands:
   image       Manage images (ls, pull)
-  container   Manage containers (run)
+  container   Manage containers (run, ls, start, stop, logs, exec, cp, rm, prune, ...)
+  volume      Manage volumes (create, ls, rm, inspect, prune)
   system      Manage den (info, reset)
 
 Global Options:

@@ -8,6 +8,7 @@
 mod sandbox;
 mod token;
 
+mod containers;
 mod drivers;
 mod pull;
 mod run;

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 echo "== lint"
 cargo fmt --all -- --check
-cargo clippy --release --all-targets --quiet -- -D warnings
+cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 
 echo "== unit tests"
 cargo test --release --quiet -p den --lib

@@ -108,6 +108,12 @@ impl Out {
         );
         self.out()
     }
+    /// Assert success and return stdout's bytes.
+    #[track_caller]
+    pub fn ok_bytes(&self) -> &[u8] {
+        self.ok();
+        &self.stdout
+    }
     /// Assert failure with `code` and a den error report (one error line, one hint line).
     #[track_caller]
     pub fn fails_with(&self, code: i32, needle: &str) -> &Self {

@@ -79,6 +79,28 @@ pub enum UsageError {
     BadNetwork(String),
     #[error("no command specified for image {0}")]
     NoCommand(String),
+    #[error("invalid restart policy {0:?}")]
+    BadRestart(String),
+    #[error("conflicting options: --restart and --rm")]
+    RmWithRestart,
+    #[error(transparent)]
+    Volume(crate::volume::VolumeError),
+    #[error("duplicate mount point: {0}")]
+    DuplicateMount(String),
+    #[error("invalid signal {0:?}")]
+    BadSignal(String),
+    #[error("invalid --format template")]
+    Format(#[source] crate::cli::template::TemplateError),
+    #[error("invalid filter {0:?}")]
+    BadFilter(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("cannot remove container {0}: container is running")]
+    RemoveRunning(String),
+    #[error("invalid copy paths: {0}")]
+    BadCopyPaths(String),
+    #[error(transparent)]
+    Copy(crate::copy::CopyError),
 }
 
 impl Diagnose for UsageError {
@@ -97,6 +119,27 @@ impl Diagnose for UsageError {
             UsageError::NoCommand(_) => {
                 "give a command after the image name, or use an image with CMD or ENTRYPOINT".into()
             }
+            UsageError::BadRestart(_) => {
+                "use no, always, unless-stopped or on-failure[:MAX-RETRIES]".into()
+            }
+            UsageError::RmWithRestart => "drop --rm, or use --restart no".into(),
+            UsageError::Volume(e) => return e.hint(),
+            UsageError::DuplicateMount(_) => "mount each container path once".into(),
+            UsageError::BadSignal(_) => "use a signal name (TERM, SIGHUP) or number (15)".into(),
+            UsageError::Format(_) => {
+                "see docker's --format documentation: {{.Field}}, {{json .}}, table ...".into()
+            }
+            UsageError::BadFilter(_) => {
+                "use KEY=VALUE with status, name, id, label, exited or ancestor".into()
+            }
+            UsageError::NotRunning(_) => "start it first with `den start`".into(),
+            UsageError::RemoveRunning(_) => {
+                "stop the container before removing it, or force it with `den rm -f`".into()
+            }
+            UsageError::BadCopyPaths(_) => {
+                "one of the paths must name a container: CONTAINER:PATH".into()
+            }
+            UsageError::Copy(e) => return e.hint(),
         })
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod image;
 pub mod ops;
@@ -27,5 +28,6 @@ pub mod store;
 pub mod sys;
 pub mod unpack;
 pub mod userns;
+pub mod volume;
 
 pub use error::{Error, Result};

@@ -4,7 +4,9 @@
 //! `den VERB ...` passes its arguments unchanged to that tool, so both parse the same flags the
 //! same way. [`fail`] prints an error once, docker-style, with its hint.
 
+pub mod container;
 pub mod progress;
+pub mod template;
 
 use std::path::PathBuf;
 
@@ -67,6 +69,30 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Run in the background and print the container's id
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Bind mount or volume: HOST-DIR:CTR-DIR[:ro], NAME:CTR-DIR, or CTR-DIR (anonymous)
+    #[arg(short, long = "volume", value_name = "SRC:DST[:OPTS]")]
+    pub volume: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]
+    #[arg(long, value_name = "SPEC")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs: CTR-DIR[:OPTIONS]
+    #[arg(long, value_name = "DIR[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:N]
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
+    /// Set a label (KEY=VALUE)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Seconds `stop` waits before killing the container
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u32>,
+    /// Signal `stop` sends (default: the image's STOPSIGNAL, else SIGTERM)
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
     /// Keep stdin open and pass it to the container
     #[arg(short, long)]
     pub interactive: bool,
@@ -121,6 +147,14 @@ impl RunArgs {
             image: self.image.clone(),
             command: self.command.clone(),
             rm: self.rm,
+            detach: self.detach,
+            volumes: self.volume.clone(),
+            mounts: self.mount.clone(),
+            tmpfs: self.tmpfs.clone(),
+            restart: self.restart.clone(),
+            labels: self.label.clone(),
+            stop_timeout: self.stop_timeout,
+            stop_signal: self.stop_signal.clone(),
             interactive: self.interactive,
             tty: self.tty,
             name: self.name.clone(),
@@ -138,7 +172,7 @@ impl RunArgs {
 }
 
 /// Verbs whose first positional argument is an image followed by the container's command.
-const IMAGE_THEN_COMMAND: &[&str] = &["run"];
+const IMAGE_THEN_COMMAND: &[&str] = &["run", "create", "exec"];
 
 /// docker stops reading options at the image: in `den run busybox ls -l`, `-l` is the command's.
 /// clap would take a flag it knows (`den run busybox id -u`) for den's own, so an `--` is put

@@ -4,11 +4,15 @@
 //!
 //! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`].
 
+pub mod container;
+pub mod cp;
+pub mod exec;
 pub mod images;
 pub mod info;
 pub mod pull;
 pub mod run;
 pub mod system;
+pub mod volume;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

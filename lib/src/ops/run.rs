@@ -7,13 +7,23 @@ use oci_spec::image::ImageConfiguration;
 use super::{Ctx, Report};
 use crate::error::{Error, Result, UsageError};
 use crate::runtime::{self, driver};
-use crate::store::{ContainerRecord, ContainerState, ImageRecord, RunSpec, Status, StoreError};
+use crate::store::{
+    ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, StoreError,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub image: String,
     pub command: Vec<String>,
     pub rm: bool,
+    pub detach: bool,
+    pub volumes: Vec<String>,
+    pub mounts: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub restart: String,
+    pub labels: Vec<String>,
+    pub stop_timeout: Option<u32>,
+    pub stop_signal: Option<String>,
     pub interactive: bool,
     pub tty: bool,
     pub name: Option<String>,
@@ -177,6 +187,17 @@ pub fn create(
     if !matches!(network.as_str(), "host" | "none") {
         return Err(UsageError::BadNetwork(network).into());
     }
+    let restart = RestartPolicy::parse(&opts.restart)
+        .ok_or_else(|| UsageError::BadRestart(opts.restart.clone()))?;
+    if opts.rm && restart != RestartPolicy::No {
+        return Err(UsageError::RmWithRestart.into());
+    }
+    let mounts = parse_mounts(opts)?;
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &opts.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
     let image = find_or_pull(ctx, &opts.image, opts.platform.as_deref(), report)?;
     tracing::debug!("image found");
     let defaults = image_defaults(ctx, &image)?;
@@ -205,8 +226,24 @@ pub fn create(
         tty: opts.tty,
         stdin: opts.interactive,
         network: network.clone(),
-        stop_signal: defaults.stop_signal.clone(),
+        stop_signal: opts.stop_signal.clone().or(defaults.stop_signal.clone()),
         read_only: opts.read_only,
+        entrypoint: match opts.entrypoint.as_deref() {
+            Some("") => vec![],
+            Some(e) => vec![e.to_string()],
+            None => defaults.entrypoint.clone(),
+        },
+        cmd: if !opts.command.is_empty() {
+            opts.command.clone()
+        } else if opts.entrypoint.is_some() {
+            vec![]
+        } else {
+            defaults.cmd.clone()
+        },
+        mounts,
+        restart,
+        stop_timeout: opts.stop_timeout,
+        labels,
     };
     let record = ContainerRecord {
         id: String::new(),
@@ -239,6 +276,49 @@ pub fn create(
     Ok((record, image))
 }
 
+/// `-v`, `--mount` and `--tmpfs`, in that order, as mounts; bind sources made absolute against
+/// the current directory.
+fn parse_mounts(opts: &RunOptions) -> Result<Vec<crate::volume::MountSpec>> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    let mut out = Vec::new();
+    for v in &opts.volumes {
+        out.push(crate::volume::parse_volume_flag(v, &cwd).map_err(UsageError::Volume)?);
+    }
+    for m in &opts.mounts {
+        out.push(crate::volume::parse_mount_flag(m, &cwd).map_err(UsageError::Volume)?);
+    }
+    for t in &opts.tmpfs {
+        out.push(crate::volume::parse_tmpfs_flag(t).map_err(UsageError::Volume)?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for m in &out {
+        if !seen.insert(m.destination.clone()) {
+            return Err(UsageError::DuplicateMount(m.destination.clone()).into());
+        }
+    }
+    Ok(out)
+}
+
+/// `run -d`: create the container, start it under a monitor, return its id.
+pub fn run_detached(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<String> {
+    let (record, _image) = create(ctx, opts, report)?;
+    let store = ctx.store()?;
+    let runtime_dir = ctx.runtime_dir()?;
+    let rctx = runtime::Context {
+        sys: &crate::sys::LinuxSys,
+        store: &store,
+        map: ctx.idmap(),
+        runtime_dir: &runtime_dir,
+    };
+    if let Err(e) = runtime::monitor::launch(&rctx, &record.id, false) {
+        if opts.rm {
+            let _ = store.remove_container(&record.id);
+        }
+        return Err(e.into());
+    }
+    Ok(record.id)
+}
+
 /// `run` in the foreground: returns the container's exit status.
 pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     let (record, image) = create(ctx, opts, report)?;
@@ -263,7 +343,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
                 .ok()
                 .and_then(|s| s.started_at),
             finished_at: Some(finished),
-            error: None,
+            ..ContainerState::created()
         },
         Err(e) => ContainerState {
             status: Status::Created,
@@ -272,6 +352,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
             started_at: None,
             finished_at: None,
             error: Some(crate::error::chain(e)),
+            ..ContainerState::created()
         },
     };
     tracing::debug!("state recorded");

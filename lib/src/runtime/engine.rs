@@ -46,6 +46,26 @@ pub trait Engine {
     ) -> Result<Box<dyn Instance>, RuntimeError>;
 }
 
+/// A process to run in a running container (`exec`).
+#[derive(Debug, Clone)]
+pub struct ExecProcess {
+    pub args: Vec<String>,
+    /// The whole environment.
+    pub env: Vec<String>,
+    pub terminal: bool,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// Keep running when the calling process exits (`exec -d`).
+    pub detached: bool,
+}
+
+/// Run `process` in the running container `id`; its pid (a child of the caller).
+pub trait Exec {
+    fn exec(&self, id: &str, process: &ExecProcess, stdio: Stdio) -> Result<Pid, RuntimeError>;
+}
+
 pub trait Instance {
     fn pid(&self) -> Pid;
     fn start(&mut self) -> Result<(), RuntimeError>;
@@ -87,7 +107,9 @@ impl Engine for Youki {
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_root)
             .map_err(err)?
-            .with_executor(DenExecutor);
+            .with_executor(DenExecutor {
+                die_with_parent: true,
+            });
         b = match stdio {
             Stdio::Fds {
                 stdin,
@@ -112,6 +134,58 @@ impl Engine for Youki {
             cgroups: self.cgroups,
             state_dir: self.state_root.join(id),
         }))
+    }
+}
+
+impl Exec for Youki {
+    fn exec(&self, id: &str, p: &ExecProcess, stdio: Stdio) -> Result<Pid, RuntimeError> {
+        let err = |e: libcontainer::error::LibcontainerError| RuntimeError::Engine {
+            id: id.into(),
+            message: e.to_string(),
+        };
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(err)?
+            .with_executor(DenExecutor {
+                die_with_parent: !p.detached,
+            });
+        b = match stdio {
+            Stdio::Fds {
+                stdin,
+                stdout,
+                stderr,
+            } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
+            Stdio::Console { socket } => b.with_console_socket(Some(socket)),
+        };
+        // The whole process goes in as a process.json, as `runc exec --process` takes it: only
+        // that way can it ask for a terminal.
+        let caps = super::spec::DEFAULT_CAPS;
+        let process = serde_json::json!({
+            "terminal": p.terminal,
+            "user": { "uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids },
+            "args": p.args,
+            "env": p.env,
+            "cwd": p.cwd,
+            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+            "noNewPrivileges": false
+        });
+        let path = self.state_root.join(format!(
+            "exec-{}-{}.json",
+            std::process::id(),
+            &id[..12.min(id.len())]
+        ));
+        std::fs::write(&path, process.to_string()).map_err(|e| RuntimeError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let res = b
+            .as_tenant()
+            .with_detach(true)
+            .with_process(Some(&path))
+            .build()
+            .map_err(err);
+        let _ = std::fs::remove_file(&path);
+        res
     }
 }
 
@@ -160,7 +234,10 @@ impl Instance for YoukiInstance {
 /// command that vanished in between, and keeps libcontainer's own check (which only knows PATH
 /// from the host's view) out of the way.
 #[derive(Clone)]
-pub struct DenExecutor;
+pub struct DenExecutor {
+    /// Give the process a parent-death signal: it dies with the process that holds it.
+    pub die_with_parent: bool,
+}
 
 impl Executor for DenExecutor {
     fn exec(&self, spec: &oci_spec::runtime::Spec) -> Result<(), ExecutorError> {
@@ -178,6 +255,11 @@ impl Executor for DenExecutor {
             return Err(ExecutorError::InvalidArg);
         };
         crate::sys::reset_signals();
+        // The container dies with the process that holds it (den's monitor, or den itself in
+        // the foreground), so nothing runs unaccounted for.
+        if self.die_with_parent {
+            let _ = crate::sys::set_parent_death_signal(Signal::SIGKILL);
+        }
         let err = nix::unistd::execvp(prog, &cargs).unwrap_err();
         let code = match err {
             nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => crate::error::EXIT_NOT_FOUND,

@@ -7,8 +7,11 @@
 //! fuse-overlayfs, vfs), [`spec`] (the OCI runtime spec), [`user`] (users and the command, read
 //! from the image), [`engine`] (the engine seam, on libcontainer), [`tty`] (pty and signals).
 
+pub mod attach;
 pub mod driver;
 pub mod engine;
+pub mod logs;
+pub mod monitor;
 pub mod rootfs;
 pub mod spec;
 pub mod tty;
@@ -55,6 +58,15 @@ pub enum RuntimeError {
     Store(Box<crate::store::StoreError>),
     #[error("container {name} is {status}")]
     NotStartable { name: String, status: String },
+    #[error(transparent)]
+    Volume(crate::volume::VolumeError),
+    /// An error another den process (the monitor) reported.
+    #[error("{message}")]
+    Failed {
+        message: String,
+        hint: Option<String>,
+        code: i32,
+    },
 }
 
 impl Diagnose for RuntimeError {
@@ -75,12 +87,15 @@ impl Diagnose for RuntimeError {
             RuntimeError::HideCgroups(_) => "this kernel refused a private mount; please report it with `den info`".into(),
             RuntimeError::Store(e) => return e.hint(),
             RuntimeError::NotStartable { .. } => "remove it with `den rm` and run it again".into(),
+            RuntimeError::Volume(e) => return e.hint(),
+            RuntimeError::Failed { hint, .. } => return hint.clone(),
         })
     }
     fn exit_code(&self) -> i32 {
         match self {
             RuntimeError::CommandNotFound { .. } => EXIT_NOT_FOUND,
             RuntimeError::CommandNotExecutable { .. } => EXIT_CANNOT_INVOKE,
+            RuntimeError::Failed { code, .. } => *code,
             _ => EXIT_DEN,
         }
     }
@@ -173,7 +188,7 @@ fn ensure_workdir(rootfs: &Path, cwd: &str) -> Result<(), RuntimeError> {
 }
 
 /// The container's standard streams for a foreground run without a terminal.
-fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError> {
+pub fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError> {
     let dup = |fd: std::os::fd::BorrowedFd<'_>| -> Result<OwnedFd, RuntimeError> {
         fd.try_clone_to_owned().map_err(|e| RuntimeError::Io {
             path: "stdio".into(),
@@ -197,6 +212,119 @@ fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError> {
     })
 }
 
+/// Write the container's OCI spec (`config.json` in its directory) for its root filesystem
+/// mounted at `rootfs`: den's files, the user and command resolved in the image, the mounts.
+pub fn write_spec(
+    ctx: &Context<'_>,
+    record: &ContainerRecord,
+    rootfs: &Path,
+) -> Result<(), RuntimeError> {
+    let s = &record.spec;
+    let cdir = ctx.store.container_dir(&record.id);
+    let host_network = s.network == "host";
+    let binds = write_userdata(&cdir, &s.hostname, host_network)?;
+    let user = user::resolve(rootfs, &s.user)?;
+    if matches!(ctx.map, IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
+        return Err(RuntimeError::UnmappedUser {
+            uid: if user.uid != 0 { user.uid } else { user.gid },
+        });
+    }
+    let env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
+    let cwd = if s.cwd.is_empty() {
+        "/"
+    } else {
+        s.cwd.as_str()
+    };
+    ensure_workdir(rootfs, cwd)?;
+    let first = s.args.first().cloned().unwrap_or_default();
+    user::check_command(rootfs, cwd, &env, &first)?;
+    let mounts = volume_mounts(ctx, record, rootfs)?;
+    let oci = spec::build(&spec::SpecInput {
+        rootfs,
+        args: &s.args,
+        env: &env,
+        cwd,
+        uid: user.uid,
+        gid: user.gid,
+        // setgroups(2) is denied in single-uid mode; elsewhere the process gets exactly its
+        // groups (libcontainer keeps root's group 0 when the list is empty).
+        additional_gids: match ctx.map {
+            IdMap::Single { .. } => vec![],
+            _ => std::iter::once(user.gid)
+                .chain(user.additional_gids.iter().copied())
+                .collect(),
+        },
+        hostname: &s.hostname,
+        terminal: s.tty,
+        host_network,
+        read_only: s.read_only,
+        many_ids: ctx.map.size() > 1,
+        binds,
+        mounts,
+    });
+    let config = cdir.join("config.json");
+    oci.save(&config).map_err(|e| RuntimeError::Io {
+        path: config.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// The container's `-v`, `--mount` and `--tmpfs` mounts as spec mounts. Named volumes are
+/// created on first use and, when empty, filled from the image's directory (docker's copy-up).
+fn volume_mounts(
+    ctx: &Context<'_>,
+    record: &ContainerRecord,
+    rootfs: &Path,
+) -> Result<Vec<spec::SpecMount>, RuntimeError> {
+    let volumes = crate::volume::Volumes::new(&ctx.store.root().join("volumes"));
+    let mut out = Vec::new();
+    for m in &record.spec.mounts {
+        let options = crate::volume::oci_options(m);
+        let (kind, source) = match m.kind {
+            crate::volume::MountKind::Bind => {
+                crate::volume::prepare_bind(m, m.from_mount_flag).map_err(RuntimeError::Volume)?;
+                ("none", PathBuf::from(&m.source))
+            }
+            crate::volume::MountKind::Volume => {
+                let fresh = !volumes.data_dir(&m.source).exists();
+                volumes
+                    .get_or_create(&m.source, m.anonymous)
+                    .map_err(RuntimeError::Volume)?;
+                let data = volumes.data_dir(&m.source);
+                let empty = std::fs::read_dir(&data)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if fresh || empty {
+                    let image_dir =
+                        crate::unpack::scope::resolve(rootfs, Path::new(&m.destination), true)
+                            .map_err(|e| RuntimeError::Io {
+                                path: m.destination.clone().into(),
+                                source: e,
+                            })?;
+                    if image_dir.is_dir() {
+                        crate::volume::copy_up(&image_dir, &data).map_err(RuntimeError::Volume)?;
+                    }
+                }
+                ("none", data)
+            }
+            crate::volume::MountKind::Tmpfs => ("tmpfs", PathBuf::from("tmpfs")),
+        };
+        out.push(spec::SpecMount {
+            destination: m.destination.clone(),
+            kind: kind.into(),
+            source,
+            options,
+        });
+    }
+    Ok(out)
+}
+
+/// The process that holds a container: this one, and when it started.
+pub fn this_process() -> Option<(i32, u64)> {
+    let pid = std::process::id() as i32;
+    crate::store::process_start_time(pid).map(|t| (pid, t))
+}
+
 /// Run a created container in the foreground and return its exit status.
 pub fn run_foreground(
     ctx: &Context<'_>,
@@ -214,52 +342,8 @@ pub fn run_foreground(
     let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir, record.auto_remove)?;
     tracing::debug!(driver = driver.name(), "rootfs mounted");
     let result = (|| {
-        let host_network = s.network == "host";
-        let binds = write_userdata(&cdir, &s.hostname, host_network)?;
-        let user = user::resolve(&rootfs, &s.user)?;
-        if matches!(ctx.map, IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
-            return Err(RuntimeError::UnmappedUser {
-                uid: if user.uid != 0 { user.uid } else { user.gid },
-            });
-        }
-        let env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
-        let cwd = if s.cwd.is_empty() {
-            "/"
-        } else {
-            s.cwd.as_str()
-        };
-        ensure_workdir(&rootfs, cwd)?;
-        let first = s.args.first().cloned().unwrap_or_default();
-        user::check_command(&rootfs, cwd, &env, &first)?;
-        let oci = spec::build(&spec::SpecInput {
-            rootfs: &rootfs,
-            args: &s.args,
-            env: &env,
-            cwd,
-            uid: user.uid,
-            gid: user.gid,
-            // setgroups(2) is denied in single-uid mode; elsewhere the process gets exactly its
-            // groups (libcontainer keeps root's group 0 when the list is empty).
-            additional_gids: match ctx.map {
-                IdMap::Single { .. } => vec![],
-                _ => std::iter::once(user.gid)
-                    .chain(user.additional_gids.iter().copied())
-                    .collect(),
-            },
-            hostname: &s.hostname,
-            terminal: s.tty,
-            host_network,
-            read_only: s.read_only,
-            many_ids: ctx.map.size() > 1,
-            binds,
-        });
-        tracing::debug!("user and command resolved");
-        let config = cdir.join("config.json");
-        oci.save(&config).map_err(|e| RuntimeError::Io {
-            path: config.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-
+        write_spec(ctx, record, &rootfs)?;
+        tracing::debug!("spec written");
         let engine = engine::Youki {
             state_root: ctx.runtime_dir.join("libcontainer"),
             cgroups: false,
@@ -279,7 +363,6 @@ pub fn run_foreground(
         };
         let old_mask = tty::block_signals();
         let res = (|| {
-            tracing::debug!("spec written");
             let mut inst = engine.create(&record.id, &cdir, stdio)?;
             tracing::debug!("container created");
             let pty = match &console {
@@ -302,10 +385,9 @@ pub fn run_foreground(
                 &ContainerState {
                     status: Status::Running,
                     pid: Some(inst.pid().as_raw()),
-                    exit_code: None,
                     started_at: Some(Utc::now()),
-                    finished_at: None,
-                    error: None,
+                    monitor: this_process(),
+                    ..ContainerState::created()
                 },
             )?;
             inst.start()?;
@@ -315,7 +397,6 @@ pub fn run_foreground(
             if let Err(e) = inst.delete() {
                 tracing::debug!(error = %e, "runtime state not deleted");
             }
-            tracing::debug!("runtime state deleted");
             Ok(code)
         })();
         tty::restore_signals(&old_mask);

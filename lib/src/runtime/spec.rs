@@ -78,6 +78,18 @@ pub struct SpecInput<'a> {
     /// The id mapping has more than one id (so gid 5 for /dev/pts exists).
     pub many_ids: bool,
     pub binds: Vec<Bind>,
+    /// The user's mounts (`-v`, `--mount`, `--tmpfs`), after den's own.
+    pub mounts: Vec<SpecMount>,
+}
+
+/// A mount of any kind, as the spec has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecMount {
+    pub destination: String,
+    /// `none` for binds, `tmpfs`, ...
+    pub kind: String,
+    pub source: PathBuf,
+    pub options: Vec<String>,
 }
 
 fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Value {
@@ -138,6 +150,9 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
             opts.push("ro");
         }
         mounts.push(json!({ "destination": b.destination, "type": "none", "source": b.source, "options": opts }));
+    }
+    for m in &i.mounts {
+        mounts.push(json!({ "destination": m.destination, "type": m.kind, "source": m.source, "options": m.options }));
     }
     let mut namespaces = vec![
         json!({"type": "pid"}),
@@ -230,6 +245,12 @@ mod tests {
                 source: "/x/hosts".into(),
                 destination: "/etc/hosts".into(),
                 read_only: false,
+            }],
+            mounts: vec![SpecMount {
+                destination: "/scratch".into(),
+                kind: "tmpfs".into(),
+                source: "tmpfs".into(),
+                options: vec!["nosuid".into()],
             }],
         }
     }

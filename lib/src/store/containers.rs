@@ -31,6 +31,81 @@ pub struct RunSpec {
     pub stop_signal: Option<String>,
     #[serde(default)]
     pub read_only: bool,
+    /// The image's entrypoint and cmd as applied (for `inspect`; `args` is what runs).
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// Bind mounts, volumes and tmpfs (`-v`, `--mount`, `--tmpfs`).
+    #[serde(default)]
+    pub mounts: Vec<crate::volume::MountSpec>,
+    /// `--restart`: the monitor restarts the container by this policy while it lives.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// `--stop-timeout`: seconds `stop` waits before SIGKILL (docker's default 10).
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
+    /// `--label`.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// docker's `--restart` policies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "name")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure {
+        /// 0: no limit.
+        max_retries: u32,
+    },
+}
+
+impl RestartPolicy {
+    /// Parse `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+    pub fn parse(s: &str) -> Option<RestartPolicy> {
+        Some(match s.split_once(':') {
+            None => match s {
+                "" | "no" => RestartPolicy::No,
+                "always" => RestartPolicy::Always,
+                "unless-stopped" => RestartPolicy::UnlessStopped,
+                "on-failure" => RestartPolicy::OnFailure { max_retries: 0 },
+                _ => return None,
+            },
+            Some(("on-failure", n)) => RestartPolicy::OnFailure {
+                max_retries: n.parse().ok()?,
+            },
+            Some(_) => return None,
+        })
+    }
+
+    /// docker's name for it (`HostConfig.RestartPolicy.Name`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+            RestartPolicy::OnFailure { .. } => "on-failure",
+        }
+    }
+
+    /// Whether a container that exited with `code`, after `restarts` restarts, runs again.
+    /// `stopped`: a user stopped or killed it.
+    pub fn restarts(&self, code: i32, restarts: u32, stopped: bool) -> bool {
+        if stopped {
+            return false;
+        }
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure { max_retries } => {
+                code != 0 && (*max_retries == 0 || restarts < *max_retries)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +146,13 @@ pub struct ContainerState {
     /// Why it could not start, when it could not.
     #[serde(default)]
     pub error: Option<String>,
+    /// The process that holds the container (den's monitor, or the foreground den), and its
+    /// start time in clock ticks since boot (/proc/PID/stat field 22), so a reused pid is not
+    /// mistaken for it.
+    #[serde(default)]
+    pub monitor: Option<(i32, u64)>,
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 impl ContainerState {
@@ -82,8 +164,60 @@ impl ContainerState {
             started_at: None,
             finished_at: None,
             error: None,
+            monitor: None,
+            restart_count: 0,
         }
     }
+
+    /// The state as it really is: a record that says running whose monitor is gone (killed,
+    /// or the machine rebooted) is exited. The container's init dies with its monitor (den
+    /// gives it a parent-death signal), so "running" can only be true while the monitor lives.
+    pub fn observed(mut self) -> ContainerState {
+        if self.status == Status::Running
+            && !self.monitor.is_some_and(|(pid, start)| alive(pid, start))
+        {
+            self.status = Status::Exited;
+            self.pid = None;
+            if self.exit_code.is_none() {
+                self.exit_code = Some(137);
+            }
+            if self.error.is_none() {
+                self.error = Some(
+                    "den's monitor for this container was killed; the container was killed with it"
+                        .into(),
+                );
+            }
+            if self.finished_at.is_none() {
+                self.finished_at = Some(Utc::now());
+            }
+        }
+        self
+    }
+}
+
+/// A process's start time (clock ticks after boot), from /proc/PID/stat.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: fields after it are counted
+    // from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process `pid` that started at `start` still runs (and is not a zombie).
+pub fn alive(pid: i32, start: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let mut f = stat[close + 1..].split_whitespace();
+    let state = f.next().unwrap_or("");
+    if state == "Z" || state == "X" {
+        return false;
+    }
+    f.nth(18).and_then(|s| s.parse::<u64>().ok()) == Some(start)
 }
 
 /// A valid container name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

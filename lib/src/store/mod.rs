@@ -32,7 +32,9 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-pub use containers::{ContainerRecord, ContainerState, RunSpec, Status};
+pub use containers::{
+    ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive, process_start_time,
+};
 pub use images::{ImageRecord, LayerRef};
 pub use layers::{LayerRecord, StagedLayer};
 pub use lock::Lock;

@@ -378,6 +378,33 @@ pub fn set_child_subreaper() -> Result<()> {
     Ok(())
 }
 
+/// Join the user and mount namespaces of process `pid` (a container's monitor), as nsenter
+/// does. The caller must be single-threaded (setns(2) refuses a user namespace to a threaded
+/// process). Afterwards its root and working directory are the namespace's root.
+pub fn join_namespaces(pid: i32) -> Result<()> {
+    use nix::sched::{CloneFlags, setns};
+    let open = |ns: &str| {
+        let p = format!("/proc/{pid}/ns/{ns}");
+        std::fs::File::open(&p).map_err(|e| SysError::io(format!("open {p}"), e))
+    };
+    let user = open("user")?;
+    let mnt = open("mnt")?;
+    setns(&user, CloneFlags::CLONE_NEWUSER).map_err(|e| SysError::new("setns(user)", e))?;
+    setns(&mnt, CloneFlags::CLONE_NEWNS).map_err(|e| SysError::new("setns(mnt)", e))?;
+    Ok(())
+}
+
+/// Make a descriptor non-blocking.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    if let Ok(flags) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
+        let _ = fcntl(
+            fd.as_raw_fd(),
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        );
+    }
+}
+
 /// Deliver `sig` to this process when its parent dies.
 pub fn set_parent_death_signal(sig: nix::sys::signal::Signal) -> Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.

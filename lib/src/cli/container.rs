@@ -1,0 +1,237 @@
+//! Flags of the container verbs after `run`: ps, logs, start, stop, kill, wait, attach, exec,
+//! cp, rm, inspect, prune, volume.
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show the last N created containers (includes all states)
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Filter: status=, name=, id=, label=, exited=, ancestor=
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Format: table, json, or a Go template such as '{{.Names}}'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Display total file sizes (accepted; sizes are not computed)
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Follow log output until the container stops
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Number of lines to show from the end ("all" for every line)
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub tail: String,
+    /// Show logs since a time (RFC 3339) or a duration ago (10s, 5m, 1h)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Show logs before a time (RFC 3339) or a duration ago
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Container
+    pub container: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    /// Attach stdout and stderr and return the container's exit status
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach stdin
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout", value_name = "SECONDS")]
+    pub time: Option<u32>,
+    /// Signal to send (default: the container's stop signal)
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KillArgs {
+    /// Signal to send
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ContainersArgs {
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AttachArgs {
+    /// Do not attach stdin
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy received signals to the container (accepted; always on)
+    #[arg(long, default_value_t = true)]
+    pub sig_proxy: bool,
+    /// Container
+    pub container: String,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
+pub struct ExecArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Run in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set an environment variable
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User: UID[:GID] or NAME[:GROUP]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Give extended privileges (accepted; the container's root is the user's own anyway)
+    #[arg(long)]
+    pub privileged: bool,
+    /// Container
+    pub container: String,
+    /// Command and arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CpArgs {
+    /// Always follow symbolic links in SRC_PATH
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// Archive mode (accepted; ownership is that of the container's root)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Suppress progress output (accepted; den prints none)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH or a host path, or - for a tar on stdin
+    pub src: String,
+    /// CONTAINER:DEST_PATH or a host path, or - for a tar on stdout
+    pub dest: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RmArgs {
+    /// Kill and remove a running container
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes of the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// Format the output with a Go template
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Display total file sizes (accepted)
+    #[arg(short, long)]
+    pub size: bool,
+    /// Type of object (container, volume)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Containers
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Filter (accepted: until=, label=)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+impl LogsArgs {
+    pub fn options(&self) -> crate::Result<crate::ops::container::LogsOptions> {
+        use crate::error::UsageError;
+        let now = chrono::Utc::now();
+        let time = |s: &Option<String>| -> crate::Result<Option<chrono::DateTime<chrono::Utc>>> {
+            match s {
+                None => Ok(None),
+                Some(t) => crate::ops::container::parse_time(t, now)
+                    .map(Some)
+                    .ok_or_else(|| UsageError::BadFilter(t.clone()).into()),
+            }
+        };
+        let tail = match self.tail.as_str() {
+            "all" | "-1" => None,
+            n => Some(
+                n.parse()
+                    .map_err(|_| UsageError::BadFilter(format!("--tail {n}")))?,
+            ),
+        };
+        Ok(crate::ops::container::LogsOptions {
+            follow: self.follow,
+            read: crate::runtime::logs::ReadOptions {
+                timestamps: self.timestamps,
+                tail,
+                since: time(&self.since)?,
+                until: time(&self.until)?,
+            },
+        })
+    }
+}

@@ -1,0 +1,839 @@
+//! Verbs on existing containers: ps, logs, start, stop, restart, kill, wait, attach, rm,
+//! inspect, prune.
+//!
+//! Which process does what: `ps`, `logs`, `inspect`, `wait`, `attach`, `stop` and `kill` run
+//! as the user on the host. A signal reaches a container's processes from there, because the
+//! container's user namespace is a child of the host's and owned by the user (so the user holds
+//! CAP_KILL over it). `start` runs inside a den user namespace, where the monitor it launches
+//! lives; `rm` and `prune` too, since a container's files may belong to subordinate ids.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use super::Ctx;
+use crate::cli::template::{self, Template};
+use crate::error::{Result, UsageError};
+use crate::runtime::{self, attach, logs, monitor};
+use crate::store::{ContainerRecord, ContainerState, Status, Store};
+
+/// A container's record with its state as it really is.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub record: ContainerRecord,
+    pub state: ContainerState,
+}
+
+pub fn load(store: &Store, id: &str) -> Result<Container> {
+    let record = store.container(id)?;
+    let state = store
+        .container_state(id)
+        .unwrap_or_else(|_| ContainerState::created())
+        .observed();
+    Ok(Container { record, state })
+}
+
+/// The container a user names (name, id, or id prefix).
+pub fn find(ctx: &Ctx, name: &str) -> Result<Container> {
+    let store = ctx.store()?;
+    let id = store.find_container(name)?;
+    load(&store, &id)
+}
+
+/// Every container, newest first.
+pub fn all(store: &Store) -> Result<Vec<Container>> {
+    let mut out: Vec<Container> = store
+        .container_ids()?
+        .iter()
+        .filter_map(|id| load(store, id).ok())
+        .collect();
+    out.sort_by_key(|c| std::cmp::Reverse(c.record.created));
+    Ok(out)
+}
+
+/// docker's signal syntax: `TERM`, `SIGTERM`, `15`.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || UsageError::BadSignal(s.to_string());
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad().into());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>().map_err(|_| bad().into())
+}
+
+// ------------------------------------------------------------------------------------------
+// ps
+
+#[derive(Debug, Clone, Default)]
+pub struct PsOptions {
+    pub all: bool,
+    pub quiet: bool,
+    pub no_trunc: bool,
+    pub last: Option<usize>,
+    pub filters: Vec<String>,
+    pub format: Option<String>,
+}
+
+fn status_text(c: &Container, now: DateTime<Utc>) -> String {
+    let ago = |t: Option<DateTime<Utc>>| super::images::human_duration(now - t.unwrap_or(now));
+    match c.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", ago(c.state.started_at)),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            ago(c.state.finished_at)
+        ),
+    }
+}
+
+fn state_name(s: Status) -> &'static str {
+    match s {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "exited",
+    }
+}
+
+/// docker's Ellipsis: at most `n` characters, the last one "…" when cut.
+fn ellipsis(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n - 1).collect();
+    out.push('…');
+    out
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The fields `ps --format` offers, as docker names them.
+fn ps_row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Value {
+    let r = &c.record;
+    let command = r.spec.args.join(" ");
+    let command = quote(&if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    });
+    let labels: Vec<String> = r
+        .spec
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mounts: Vec<String> = r
+        .spec
+        .mounts
+        .iter()
+        .map(|m| {
+            if trunc {
+                ellipsis(&m.source, 15)
+            } else {
+                m.source.clone()
+            }
+        })
+        .collect();
+    json!({
+        "Command": command,
+        "CreatedAt": r.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
+        "ID": if trunc { r.id[..12].to_string() } else { r.id.clone() },
+        "Image": r.image,
+        "Labels": labels.join(","),
+        "LocalVolumes": r.spec.mounts.iter().filter(|m| m.kind == crate::volume::MountKind::Volume).count().to_string(),
+        "Mounts": mounts.join(","),
+        "Names": r.name,
+        "Networks": r.spec.network,
+        "Ports": "",
+        "RunningFor": format!("{} ago", super::images::human_duration(now - r.created)),
+        "Size": "0B",
+        "State": state_name(c.state.status),
+        "Status": status_text(c, now),
+    })
+}
+
+fn matches_filter(c: &Container, f: &str) -> Result<bool> {
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| UsageError::BadFilter(f.into()))?;
+    Ok(match k {
+        "status" => state_name(c.state.status) == v,
+        "name" => c.record.name.contains(v),
+        "id" => c.record.id.starts_with(v),
+        "exited" => {
+            c.state.status == Status::Exited
+                && c.state.exit_code.map(|x| x.to_string()).as_deref() == Some(v)
+        }
+        "ancestor" => {
+            c.record.image == v
+                || c.record
+                    .image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(v.trim_start_matches("sha256:"))
+        }
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.record.spec.labels.get(lk).is_some_and(|x| x == lv),
+            None => c.record.spec.labels.contains_key(v),
+        },
+        _ => return Err(UsageError::BadFilter(f.into()).into()),
+    })
+}
+
+const PS_HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("Ports", "PORTS"),
+    ("Names", "NAMES"),
+    ("State", "STATE"),
+    ("Size", "SIZE"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+];
+
+const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<String> {
+    let store = ctx.store()?;
+    let mut list = all(&store)?;
+    let show_all = opts.all || opts.last.is_some() || !opts.filters.is_empty();
+    if !show_all {
+        list.retain(|c| c.state.status == Status::Running);
+    }
+    for f in &opts.filters {
+        let mut keep = Vec::new();
+        for c in list {
+            if matches_filter(&c, f)? {
+                keep.push(c);
+            }
+        }
+        list = keep;
+    }
+    if let Some(n) = opts.last {
+        list.truncate(n);
+    }
+    if opts.quiet {
+        return Ok(list
+            .iter()
+            .map(|c| {
+                let id = if opts.no_trunc {
+                    &c.record.id[..]
+                } else {
+                    &c.record.id[..12]
+                };
+                format!("{id}\n")
+            })
+            .collect());
+    }
+    let now = Utc::now();
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|c| ps_row(c, !opts.no_trunc, now))
+        .collect();
+    render_rows(opts.format.as_deref(), PS_TABLE, PS_HEADERS, &rows)
+}
+
+/// Rows as docker prints them for `--format`: a table (default), `json` (one object per line),
+/// or a template per row.
+pub fn render_rows(
+    format: Option<&str>,
+    default_table: &str,
+    headers: &[(&str, &str)],
+    rows: &[Value],
+) -> Result<String> {
+    let format = match format {
+        None | Some("") | Some("table") => default_table,
+        Some("json") => {
+            return Ok(rows.iter().map(|r| format!("{r}\n")).collect());
+        }
+        Some(f) => f,
+    };
+    let t = Template::parse(format).map_err(UsageError::Format)?;
+    if t.is_table() {
+        return Ok(template::render_table(&t, headers, rows).map_err(UsageError::Format)?);
+    }
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&t.render(r).map_err(UsageError::Format)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------------------------------
+// inspect
+
+/// docker's `inspect` object for a container.
+pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
+    let store = ctx.store()?;
+    let r = &c.record;
+    let s = &c.state;
+    let cdir = store.container_dir(&r.id);
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+    };
+    let volumes = crate::volume::Volumes::new(&store.root().join("volumes"));
+    let mounts: Vec<Value> = r
+        .spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let (kind, name, source) = match m.kind {
+                crate::volume::MountKind::Bind => ("bind", None, m.source.clone()),
+                crate::volume::MountKind::Volume => (
+                    "volume",
+                    Some(m.source.clone()),
+                    volumes.data_dir(&m.source).to_string_lossy().into_owned(),
+                ),
+                crate::volume::MountKind::Tmpfs => ("tmpfs", None, String::new()),
+            };
+            let mut v = json!({
+                "Type": kind,
+                "Source": source,
+                "Destination": m.destination,
+                "Mode": if m.read_only { "ro" } else { "" },
+                "RW": !m.read_only,
+                "Propagation": if kind == "bind" { "rprivate" } else { "" },
+            });
+            if let Some(n) = name {
+                v["Name"] = json!(n);
+                v["Driver"] = json!("local");
+            }
+            v
+        })
+        .collect();
+    let binds: Vec<String> = r
+        .spec
+        .mounts
+        .iter()
+        .filter(|m| m.kind != crate::volume::MountKind::Tmpfs)
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.destination,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    let tmpfs: serde_json::Map<String, Value> = r
+        .spec
+        .mounts
+        .iter()
+        .filter(|m| m.kind == crate::volume::MountKind::Tmpfs)
+        .map(|m| (m.destination.clone(), json!(m.options.join(","))))
+        .collect();
+    let max_retries = match r.spec.restart {
+        crate::store::RestartPolicy::OnFailure { max_retries } => max_retries,
+        _ => 0,
+    };
+    let userdata = cdir.join("userdata");
+    let path = r.spec.args.first().cloned().unwrap_or_default();
+    let args: Vec<String> = r.spec.args.iter().skip(1).cloned().collect();
+    let networks = if r.spec.network == "none" {
+        json!({ "none": {} })
+    } else {
+        json!({ "host": {} })
+    };
+    Ok(json!({
+        "Id": r.id,
+        "Created": time(Some(r.created)),
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": state_name(s.status),
+            "Running": s.status == Status::Running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": s.pid.unwrap_or(0),
+            "ExitCode": s.exit_code.unwrap_or(0),
+            "Error": s.error.clone().unwrap_or_default(),
+            "StartedAt": time(s.started_at),
+            "FinishedAt": time(s.finished_at),
+        },
+        "Image": r.image_id,
+        "ResolvConfPath": userdata.join("resolv.conf"),
+        "HostnamePath": userdata.join("hostname"),
+        "HostsPath": userdata.join("hosts"),
+        "LogPath": cdir.join(logs::LOG_FILE),
+        "Name": format!("/{}", r.name),
+        "RestartCount": s.restart_count,
+        "Driver": r.driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "HostConfig": {
+            "Binds": binds,
+            "NetworkMode": r.spec.network,
+            "PortBindings": {},
+            "RestartPolicy": { "Name": r.spec.restart.name(), "MaximumRetryCount": max_retries },
+            "AutoRemove": r.auto_remove,
+            "ReadonlyRootfs": r.spec.read_only,
+            "Tmpfs": tmpfs,
+        },
+        "GraphDriver": {
+            "Name": r.driver,
+            "Data": {
+                "UpperDir": cdir.join("upper"),
+                "WorkDir": cdir.join("work"),
+                "MergedDir": cdir.join("merged"),
+            }
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": r.spec.hostname,
+            "Domainname": "",
+            "User": r.spec.user,
+            "AttachStdin": false,
+            "AttachStdout": true,
+            "AttachStderr": true,
+            "Tty": r.spec.tty,
+            "OpenStdin": r.spec.stdin,
+            "StdinOnce": false,
+            "Env": r.spec.env,
+            "Cmd": r.spec.cmd,
+            "Image": r.image,
+            "Volumes": null,
+            "WorkingDir": r.spec.cwd,
+            "Entrypoint": if r.spec.entrypoint.is_empty() { Value::Null } else { json!(r.spec.entrypoint) },
+            "OnBuild": null,
+            "Labels": r.spec.labels,
+            "StopSignal": r.spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": r.spec.stop_timeout.unwrap_or(10),
+        },
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "Ports": {},
+            "IPAddress": "",
+            "MacAddress": "",
+            "Networks": networks,
+        }
+    }))
+}
+
+/// `inspect`: a JSON array, or the template applied to each object.
+pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Vec<crate::Error>) {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match find(ctx, n).and_then(|c| inspect_value(ctx, &c)) {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    let out = match format {
+        None | Some("") | Some("json") => {
+            let mut s = serde_json::to_string_pretty(&Value::Array(values)).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Some(f) => match Template::parse(f) {
+            Ok(t) => {
+                let mut s = String::new();
+                for v in &values {
+                    match t.render(v) {
+                        Ok(line) => {
+                            s.push_str(&line);
+                            s.push('\n');
+                        }
+                        Err(e) => errors.push(UsageError::Format(e).into()),
+                    }
+                }
+                s
+            }
+            Err(e) => {
+                errors.push(UsageError::Format(e).into());
+                String::new()
+            }
+        },
+    };
+    (out, errors)
+}
+
+// ------------------------------------------------------------------------------------------
+// logs
+
+/// A time for `--since`/`--until`: RFC 3339, a Unix timestamp, or a duration ago (`10m`).
+pub fn parse_time(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return DateTime::from_timestamp(secs as i64, ((secs.fract()) * 1e9) as u32);
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.')?);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => return None,
+    };
+    Some(now - chrono::Duration::milliseconds((secs * 1000.0) as i64))
+}
+
+pub struct LogsOptions {
+    pub follow: bool,
+    pub read: logs::ReadOptions,
+}
+
+/// `logs`: print the container's log; with `follow`, keep printing until it stops.
+pub fn logs(ctx: &Ctx, name: &str, opts: &LogsOptions) -> Result<()> {
+    let store = ctx.store()?;
+    let c = find(ctx, name)?;
+    let path = store.container_dir(&c.record.id).join(logs::LOG_FILE);
+    let io = |e: std::io::Error| crate::store::StoreError::Io {
+        path: path.clone(),
+        source: e,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let mut err = std::io::BufWriter::new(stderr.lock());
+    let mut sink = logs::Sink::new(&mut out, &mut err);
+    let mut offset = logs::start_offset(&path, &opts.read).map_err(io)?;
+    offset = logs::copy_from(&path, offset, &opts.read, &mut sink).map_err(io)?;
+    if opts.follow {
+        let mut idle = Duration::from_millis(10);
+        loop {
+            // Read the state before the log, so output written just before the exit is printed.
+            let running = load(&store, &c.record.id)
+                .map(|c| c.state.status == Status::Running)
+                .unwrap_or(false);
+            let next = match logs::copy_from(&path, offset, &opts.read, &mut sink) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(e) => return Err(io(e).into()),
+            };
+            if next != offset {
+                offset = next;
+                idle = Duration::from_millis(10);
+                continue;
+            }
+            if !running {
+                break;
+            }
+            if sink.flush().is_err() {
+                return Ok(());
+            }
+            std::thread::sleep(idle);
+            idle = (idle * 2).min(Duration::from_millis(200));
+        }
+    }
+    match sink.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(io(e).into()),
+        _ => Ok(()),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// stop, kill, wait
+
+/// Wait until the container is no longer running, at most `limit`. True when it stopped.
+pub fn wait_stopped(store: &Store, id: &str, limit: Option<Duration>) -> bool {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match load(store, id) {
+            Ok(c) if c.state.status == Status::Running => {}
+            _ => return true,
+        }
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn signal_init(c: &Container, sig: Signal) -> Result<()> {
+    if let Some(pid) = c.state.pid {
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => {
+                return Err(crate::store::StoreError::Io {
+                    path: format!("/proc/{pid}").into(),
+                    source: e.into(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mark_stopped(store: &Store, id: &str) {
+    let _ = std::fs::write(store.container_dir(id).join(monitor::STOP_MARK), b"");
+}
+
+/// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
+pub fn stop(ctx: &Ctx, name: &str, timeout: Option<u32>, signal: Option<&str>) -> Result<()> {
+    let store = ctx.store()?;
+    let c = find(ctx, name)?;
+    if c.state.status != Status::Running {
+        return Ok(());
+    }
+    mark_stopped(&store, &c.record.id);
+    let sig = match signal.or(c.record.spec.stop_signal.as_deref()) {
+        Some(s) => parse_signal(s)?,
+        None => Signal::SIGTERM,
+    };
+    let secs = timeout.or(c.record.spec.stop_timeout).unwrap_or(10);
+    signal_init(&c, sig)?;
+    if !wait_stopped(&store, &c.record.id, Some(Duration::from_secs(secs as u64))) {
+        signal_init(&c, Signal::SIGKILL)?;
+        wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
+    }
+    Ok(())
+}
+
+/// `kill`: a signal to the container's init.
+pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
+    let sig = parse_signal(signal)?;
+    let store = ctx.store()?;
+    let c = find(ctx, name)?;
+    if c.state.status != Status::Running {
+        return Err(UsageError::NotRunning(name.into()).into());
+    }
+    if sig == Signal::SIGKILL {
+        mark_stopped(&store, &c.record.id);
+    }
+    signal_init(&c, sig)?;
+    if sig == Signal::SIGKILL {
+        wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
+    }
+    Ok(())
+}
+
+/// `wait`: block until the container stops; its exit code.
+pub fn wait(ctx: &Ctx, name: &str) -> Result<i32> {
+    let store = ctx.store()?;
+    let c = find(ctx, name)?;
+    wait_stopped(&store, &c.record.id, None);
+    // The monitor may be restarting it; docker's wait returns at the first exit.
+    let c = load(&store, &c.record.id).unwrap_or(c);
+    Ok(c.state.exit_code.unwrap_or(0))
+}
+
+// ------------------------------------------------------------------------------------------
+// start, attach
+
+fn runtime_ctx<'a>(
+    ctx: &'a Ctx,
+    store: &'a Store,
+    runtime_dir: &'a std::path::Path,
+) -> runtime::Context<'a> {
+    runtime::Context {
+        sys: &crate::sys::LinuxSys,
+        store,
+        map: ctx.idmap(),
+        runtime_dir,
+    }
+}
+
+/// `start` (inside den's user namespace): launch a monitor for each container not running.
+/// With `attach` (one container), stay attached and return its exit status.
+pub fn start(
+    ctx: &Ctx,
+    names: &[String],
+    attach_to: bool,
+    interactive: bool,
+    out: &mut dyn Write,
+) -> Result<i32> {
+    let store = ctx.store()?;
+    let runtime_dir = ctx.runtime_dir()?;
+    let rctx = runtime_ctx(ctx, &store, &runtime_dir);
+    let mut failed: Option<crate::Error> = None;
+    for n in names {
+        let res = (|| -> Result<Option<i32>> {
+            let c = find(ctx, n)?;
+            if c.state.status == Status::Running {
+                if attach_to {
+                    return attach(ctx, n, !interactive).map(Some);
+                }
+                return Ok(None);
+            }
+            runtime::monitor::launch(&rctx, &c.record.id, attach_to)?;
+            if attach_to {
+                let path = attach::socket_path(&runtime_dir, &c.record.id);
+                let ended = attach::client(
+                    &path,
+                    &attach::ClientOptions {
+                        stdin: interactive && c.record.spec.stdin,
+                        tty: c.record.spec.tty,
+                    },
+                )?;
+                return Ok(Some(ended_code(&store, &c.record.id, ended)));
+            }
+            Ok(None)
+        })();
+        match res {
+            Ok(Some(code)) => return Ok(code),
+            Ok(None) => {
+                let _ = writeln!(out, "{n}");
+            }
+            Err(e) => {
+                if let Some(prev) = failed.take() {
+                    crate::cli::fail(&prev);
+                }
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+fn ended_code(store: &Store, id: &str, ended: attach::Ended) -> i32 {
+    match ended {
+        attach::Ended::Exited(code) => code,
+        attach::Ended::Detached => 0,
+        attach::Ended::Lost => {
+            wait_stopped(store, id, Some(Duration::from_secs(5)));
+            load(store, id)
+                .ok()
+                .and_then(|c| c.state.exit_code)
+                .unwrap_or(crate::error::EXIT_DEN)
+        }
+    }
+}
+
+/// `attach`: the running container's output (and stdin, if it was created with -i) until it
+/// exits; its exit status.
+pub fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> Result<i32> {
+    let store = ctx.store()?;
+    let c = find(ctx, name)?;
+    if c.state.status != Status::Running {
+        return Err(UsageError::NotRunning(name.into()).into());
+    }
+    let runtime_dir = ctx.runtime_dir()?;
+    let path = attach::socket_path(&runtime_dir, &c.record.id);
+    let ended = attach::client(
+        &path,
+        &attach::ClientOptions {
+            stdin: !no_stdin && c.record.spec.stdin,
+            tty: c.record.spec.tty,
+        },
+    )?;
+    Ok(ended_code(&store, &c.record.id, ended))
+}
+
+// ------------------------------------------------------------------------------------------
+// rm, prune
+
+/// Kill a running container before `rm -f` (on the host, before den enters its namespace).
+pub fn kill_for_removal(ctx: &Ctx, name: &str) -> Result<()> {
+    let store = ctx.store()?;
+    let c = find(ctx, name)?;
+    if c.state.status == Status::Running {
+        mark_stopped(&store, &c.record.id);
+        signal_init(&c, Signal::SIGKILL)?;
+        wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
+    }
+    Ok(())
+}
+
+/// Kill every running container (before `system reset`, on the host).
+pub fn kill_all(ctx: &Ctx) -> Result<()> {
+    let store = ctx.store()?;
+    for c in all(&store)? {
+        if c.state.status == Status::Running {
+            mark_stopped(&store, &c.record.id);
+            let _ = signal_init(&c, Signal::SIGKILL);
+            wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
+        }
+    }
+    Ok(())
+}
+
+/// `rm` (inside den's user namespace). With `volumes`, the container's anonymous volumes go too.
+pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
+    let store = ctx.store()?;
+    let c = find(ctx, name)?;
+    if c.state.status == Status::Running {
+        return Err(UsageError::RemoveRunning(name.into()).into());
+    }
+    // A foreground run or a monitor between restarts may still hold it; the record says who.
+    store.remove_container(&c.record.id)?;
+    if volumes {
+        let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
+        for m in &c.record.spec.mounts {
+            if m.kind == crate::volume::MountKind::Volume && m.anonymous {
+                let _ = vols.remove(&m.source, &[], true);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `container prune` (inside den's user namespace): remove every container not running.
+pub fn prune(ctx: &Ctx) -> Result<Vec<String>> {
+    let store = ctx.store()?;
+    let mut removed = Vec::new();
+    for c in all(&store)? {
+        if c.state.status != Status::Running && store.remove_container(&c.record.id).is_ok() {
+            removed.push(c.record.id);
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_as_docker_writes_them() {
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sighup").unwrap(), Signal::SIGHUP);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn commands_are_cut_as_docker_cuts_them() {
+        assert_eq!(ellipsis("httpd -f", 20), "httpd -f");
+        assert_eq!(
+            ellipsis("sh -c 'while true; do sleep 1; done'", 20)
+                .chars()
+                .count(),
+            20
+        );
+        assert!(ellipsis("sh -c 'while true; do sleep 1; done'", 20).ends_with('…'));
+    }
+
+    #[test]
+    fn times_parse() {
+        let now = Utc::now();
+        assert_eq!(
+            parse_time("10s", now),
+            Some(now - chrono::Duration::seconds(10))
+        );
+        assert!(parse_time("2026-01-02T03:04:05Z", now).is_some());
+        assert!(parse_time("yesterday", now).is_none());
+    }
+}

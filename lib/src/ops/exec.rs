@@ -1,0 +1,163 @@
+//! `exec`: run a process in a running container.
+//!
+//! den joins the user and mount namespaces of the container's monitor (where the container's
+//! root filesystem is mounted and its runtime state lives), then asks the engine to start a
+//! process in the container's own namespaces (libcontainer's tenant builder, as `runc exec`).
+//! Joining must happen while den is single-threaded, so the binary calls [`join`] first thing.
+
+use std::os::fd::AsFd;
+
+use super::Ctx;
+use super::container::{Container, find};
+use crate::error::{Result, UsageError};
+use crate::runtime::{self, engine, engine::Exec, tty};
+use crate::store::Status;
+use crate::userns::IdMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub interactive: bool,
+    pub tty: bool,
+    pub detach: bool,
+    pub env: Vec<String>,
+    pub env_files: Vec<std::path::PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub command: Vec<String>,
+}
+
+/// Find the running container and join its monitor's namespaces. Returns the container.
+pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
+    let c = find(ctx, name)?;
+    if c.state.status != Status::Running {
+        return Err(UsageError::NotRunning(name.into()).into());
+    }
+    let (pid, _) = c
+        .state
+        .monitor
+        .ok_or_else(|| UsageError::NotRunning(name.into()))?;
+    // Paths are resolved now, as the user; inside, den is uid 0 and would look elsewhere.
+    ctx.paths.export();
+    crate::sys::join_namespaces(pid)?;
+    // SAFETY of set_var: den is single-threaded here (join_namespaces required it).
+    unsafe { std::env::set_var(crate::userns::ENV_INSIDE, ctx.idmap().encode()) };
+    Ok(c)
+}
+
+/// Run the process; its exit status (0 at once with `detach`).
+pub fn exec(
+    ctx: &Ctx,
+    c: &Container,
+    runtime_dir: &std::path::Path,
+    opts: &ExecOptions,
+) -> Result<i32> {
+    if opts.tty && opts.interactive && !tty::is_tty(std::io::stdin().as_fd()) {
+        return Err(UsageError::NotATty.into());
+    }
+    let store = ctx.store()?;
+    let r = &c.record;
+    let rootfs = store.container_dir(&r.id).join("merged");
+    let user = runtime::user::resolve(&rootfs, opts.user.as_deref().unwrap_or(&r.spec.user))?;
+    if matches!(ctx.idmap(), IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
+        return Err(runtime::RuntimeError::UnmappedUser {
+            uid: if user.uid != 0 { user.uid } else { user.gid },
+        }
+        .into());
+    }
+    let env = runtime::spec::merge_env(
+        &r.spec.env,
+        &super::run::user_env(&opts.env, &opts.env_files)?,
+        &r.spec.hostname,
+        opts.tty,
+        Some(&user.home),
+    );
+    let cwd = opts
+        .workdir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| {
+            if r.spec.cwd.is_empty() {
+                "/".into()
+            } else {
+                r.spec.cwd.clone()
+            }
+        });
+    runtime::user::check_command(&rootfs, &cwd, &env, &opts.command[0])?;
+    let process = engine::ExecProcess {
+        args: opts.command.clone(),
+        env,
+        terminal: opts.tty,
+        cwd: cwd.into(),
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: match ctx.idmap() {
+            IdMap::Single { .. } => vec![],
+            _ => std::iter::once(user.gid)
+                .chain(user.additional_gids.iter().copied())
+                .collect(),
+        },
+        detached: opts.detach,
+    };
+    let youki = engine::Youki {
+        state_root: runtime_dir.join("libcontainer"),
+        cgroups: false,
+    };
+    let console = if opts.tty && !opts.detach {
+        Some(tty::ConsoleSocket::bind(&runtime_dir.join(format!(
+            "e-{}-{}.sock",
+            &r.id[..12],
+            std::process::id()
+        )))?)
+    } else {
+        None
+    };
+    let stdio = match &console {
+        Some(c) => engine::Stdio::Console {
+            socket: c.path.clone(),
+        },
+        None if opts.detach => {
+            let null = |w: bool| -> Result<std::os::fd::OwnedFd> {
+                Ok(std::fs::OpenOptions::new()
+                    .read(!w)
+                    .write(w)
+                    .open("/dev/null")
+                    .map_err(|e| crate::store::StoreError::Io {
+                        path: "/dev/null".into(),
+                        source: e,
+                    })?
+                    .into())
+            };
+            engine::Stdio::Fds {
+                stdin: null(false)?,
+                stdout: null(true)?,
+                stderr: null(true)?,
+            }
+        }
+        None => runtime::inherited_stdio(opts.interactive)?,
+    };
+    let old_mask = tty::block_signals();
+    let res = (|| -> Result<i32> {
+        let pid = youki.exec(&r.id, &process, stdio)?;
+        if opts.detach {
+            return Ok(0);
+        }
+        let pty = match &console {
+            Some(c) => {
+                let master = c.receive()?;
+                tty::copy_winsize(master.as_fd());
+                Some(tty::Pty {
+                    master,
+                    stdin: opts.interactive,
+                })
+            }
+            None => None,
+        };
+        let _raw = match (&pty, opts.interactive) {
+            (Some(_), true) => tty::RawMode::enter(std::io::stdin().as_fd()),
+            _ => None,
+        };
+        Ok(tty::supervise(pid, pty)?)
+    })();
+    tty::restore_signals(&old_mask);
+    res
+}

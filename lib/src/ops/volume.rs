@@ -1,0 +1,124 @@
+//! `volume create|ls|rm|inspect|prune`: named volumes under den's root (see [`crate::volume`]).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::container::{all, render_rows};
+use crate::error::{Result, UsageError};
+use crate::volume::{MountKind, Volume, Volumes};
+
+fn volumes(ctx: &Ctx) -> Result<Volumes> {
+    Ok(Volumes::new(&ctx.store()?.root().join("volumes")))
+}
+
+/// Names of the containers that mount volume `name`.
+fn users(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
+    Ok(all(&ctx.store()?)?
+        .into_iter()
+        .filter(|c| {
+            c.record
+                .spec
+                .mounts
+                .iter()
+                .any(|m| m.kind == MountKind::Volume && m.source == name)
+        })
+        .map(|c| c.record.name)
+        .collect())
+}
+
+pub fn create(ctx: &Ctx, name: Option<&str>, labels: &[String]) -> Result<Volume> {
+    let mut l = BTreeMap::new();
+    for kv in labels {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        l.insert(k.to_string(), v.to_string());
+    }
+    volumes(ctx)?
+        .create(name, l)
+        .map_err(|e| UsageError::Volume(e).into())
+}
+
+fn value(vols: &Volumes, v: &Volume) -> Value {
+    json!({
+        "CreatedAt": v.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "Driver": "local",
+        "Labels": v.labels,
+        "Mountpoint": vols.data_dir(&v.name),
+        "Name": v.name,
+        "Options": {},
+        "Scope": "local",
+    })
+}
+
+pub fn ls(ctx: &Ctx, quiet: bool, format: Option<&str>) -> Result<String> {
+    let vols = volumes(ctx)?;
+    let list = vols.list().map_err(UsageError::Volume)?;
+    if quiet {
+        return Ok(list.iter().map(|v| format!("{}\n", v.name)).collect());
+    }
+    let rows: Vec<Value> = list.iter().map(|v| value(&vols, v)).collect();
+    render_rows(
+        format,
+        "table {{.Driver}}\t{{.Name}}",
+        &[
+            ("Driver", "DRIVER"),
+            ("Name", "VOLUME NAME"),
+            ("Mountpoint", "MOUNTPOINT"),
+        ],
+        &rows,
+    )
+}
+
+pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Vec<crate::Error>) {
+    let mut values = Vec::new();
+    let mut errors: Vec<crate::Error> = Vec::new();
+    match volumes(ctx) {
+        Ok(vols) => {
+            for n in names {
+                match vols.inspect(n) {
+                    Ok(v) => values.push(value(&vols, &v)),
+                    Err(e) => errors.push(UsageError::Volume(e).into()),
+                }
+            }
+        }
+        Err(e) => errors.push(e),
+    }
+    match format {
+        None | Some("") | Some("json") => {
+            let mut s = serde_json::to_string_pretty(&Value::Array(values)).unwrap_or_default();
+            s.push('\n');
+            (s, errors)
+        }
+        Some(f) => match render_rows(Some(f), "", &[], &values) {
+            Ok(s) => (s, errors),
+            Err(e) => {
+                errors.push(e);
+                (String::new(), errors)
+            }
+        },
+    }
+}
+
+/// Remove a volume; refused while a container uses it, unless forced.
+pub fn rm(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
+    let used = users(ctx, name)?;
+    volumes(ctx)?
+        .remove(name, &used, force)
+        .map_err(|e| UsageError::Volume(e).into())
+}
+
+/// Remove the volumes no container uses (anonymous ones only, unless `all`).
+pub fn prune(ctx: &Ctx, all_volumes: bool) -> Result<Vec<String>> {
+    let vols = volumes(ctx)?;
+    let mut removed = Vec::new();
+    for v in vols.list().map_err(UsageError::Volume)? {
+        if (v.anonymous || all_volumes)
+            && users(ctx, &v.name)?.is_empty()
+            && vols.remove(&v.name, &[], false).is_ok()
+        {
+            removed.push(v.name);
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,622 @@
+//! The per-container monitor: conmon's role, for containers that outlive the command that
+//! started them (`run -d`, `start`).
+//!
+//! [`launch`] starts `den-run __monitor ID` (the same executable, re-executed so it starts small
+//! and single-threaded) in a new session, inside den's user and mount namespace, and waits until
+//! it reports the container started (or why not). The monitor then:
+//!
+//! - mounts the container's root filesystem in its mount namespace and keeps it mounted;
+//! - creates the container with pipes (or a pty) as its stdio, and is its init's parent; the
+//!   init gets a parent-death signal, so killing the monitor kills the container and `ps`
+//!   (which checks the monitor's pid and start time) never says "running" for a dead one;
+//! - writes the output to `ctr.log` ([`super::logs`]), stdout and stderr apart, timestamped;
+//! - serves attach clients on a unix socket ([`super::attach`]);
+//! - records the exit status and time, restarts by the `--restart` policy, and removes the
+//!   container on exit for `--rm`.
+//!
+//! One thread, one poll loop; no async runtime, so it stays a few MiB.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+
+use super::attach::{self, Decoder};
+use super::logs::{LogWriter, Stream};
+use super::{Context, RuntimeError, driver, engine, tty};
+use crate::error::Diagnose;
+use crate::store::{ContainerState, Status};
+use engine::Engine;
+
+/// The environment variable that passes the readiness pipe's descriptor to the monitor.
+pub const ENV_READY_FD: &str = "_DEN_READY_FD";
+/// A file in the container's directory: a user stopped or killed it, so no restart.
+pub const STOP_MARK: &str = "stopping";
+
+/// Start a monitor for container `id` and wait until its container runs. With `wait_attach`,
+/// the monitor creates the container and waits for the first attach client before starting
+/// it, so `start -a` sees all output.
+pub fn launch(ctx: &Context<'_>, id: &str, wait_attach: bool) -> Result<(), RuntimeError> {
+    let io = |path: &str| {
+        let path = path.to_string();
+        move |e: std::io::Error| RuntimeError::Io {
+            path: path.clone().into(),
+            source: e,
+        }
+    };
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io("pipe")(e.into()))?;
+    let exe = std::fs::read_link("/proc/self/exe").map_err(io("/proc/self/exe"))?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("__monitor").arg(id);
+    if wait_attach {
+        cmd.arg("--wait-attach");
+    }
+    let wfd = w.as_raw_fd();
+    cmd.env(ENV_READY_FD, wfd.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _ = ctx;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid and fcntl are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::fcntl(wfd, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(io("den-run __monitor"))?;
+    drop(w);
+    // One line: the container's processes may hold a copy of the pipe until they exec, so
+    // its end is not waited for.
+    let mut msg = String::new();
+    let _ = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::fs::File::from(r)),
+        &mut msg,
+    );
+    // The monitor stays; its parent (this process) exits soon and it is reparented. Reap it
+    // now if it already failed.
+    let _ = child.try_wait();
+    std::mem::forget(child);
+    let line = msg.lines().next().unwrap_or("");
+    if line == "ok" {
+        return Ok(());
+    }
+    let mut f = line.splitn(3, '\t');
+    let code = f
+        .next()
+        .and_then(|c| c.strip_prefix("err "))
+        .and_then(|c| c.parse().ok());
+    let message = f
+        .next()
+        .unwrap_or("the container's monitor exited before it started the container");
+    let hint = f.next().filter(|h| !h.is_empty()).map(String::from);
+    Err(RuntimeError::Failed {
+        message: message.into(),
+        hint,
+        code: code.unwrap_or(crate::error::EXIT_DEN),
+    })
+}
+
+/// Reports readiness once, to the launcher.
+struct Ready(Option<std::fs::File>);
+
+impl Ready {
+    fn from_env() -> Ready {
+        let fd = std::env::var(ENV_READY_FD)
+            .ok()
+            .and_then(|v| v.parse::<RawFd>().ok());
+        // SAFETY: the launcher passed this descriptor to us for this purpose; we own it now.
+        let file = fd
+            .filter(|fd| *fd > 2)
+            .map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
+        if let Some(f) = &file {
+            // Not for the container: the launcher waits for this pipe to close.
+            let _ = nix::fcntl::fcntl(
+                f.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+        Ready(file)
+    }
+    fn ok(&mut self) {
+        if let Some(mut f) = self.0.take() {
+            let _ = f.write_all(b"ok\n");
+        }
+    }
+    fn fail(&mut self, e: &RuntimeError) {
+        if let Some(mut f) = self.0.take() {
+            let msg = crate::error::chain(e).replace(['\t', '\n'], " ");
+            let hint = e.hint().unwrap_or_default().replace(['\t', '\n'], " ");
+            let _ = writeln!(f, "err {}\t{msg}\t{hint}", e.exit_code());
+        }
+    }
+}
+
+struct Client {
+    sock: UnixStream,
+    dec: Decoder,
+}
+
+/// The container's side of the monitor's streams for one run.
+struct Streams {
+    /// stdout and stderr pipes, or the pty master as stdout.
+    outs: Vec<(OwnedFd, Stream)>,
+    /// Where attach clients' input goes: a pipe, or the pty master.
+    stdin: Option<OwnedFd>,
+    pty: bool,
+}
+
+/// The monitor's main: returns its exit status (0 when the container ran, whatever its code).
+pub fn run(ctx: &Context<'_>, id: &str, wait_attach: bool) -> i32 {
+    let mut ready = Ready::from_env();
+    let _ = crate::sys::set_child_subreaper();
+    match monitor(ctx, id, wait_attach, &mut ready) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::debug!(error = %crate::error::chain(&e), "monitor failed");
+            ready.fail(&e);
+            let store = ctx.store;
+            if let Ok(mut st) = store.container_state(id)
+                && st.status != Status::Exited
+            {
+                st.status = if st.started_at.is_some() {
+                    Status::Exited
+                } else {
+                    Status::Created
+                };
+                st.pid = None;
+                st.exit_code = Some(e.exit_code());
+                st.error = Some(crate::error::chain(&e));
+                st.monitor = None;
+                let _ = store.set_container_state(id, &st);
+            }
+            1
+        }
+    }
+}
+
+fn monitor(
+    ctx: &Context<'_>,
+    id: &str,
+    wait_attach: bool,
+    ready: &mut Ready,
+) -> Result<(), RuntimeError> {
+    let store = ctx.store;
+    let record = store.container(id)?;
+    let image = store.find_image(&record.image_id)?;
+    let cdir = store.container_dir(id);
+    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
+    let _ = std::fs::remove_file(cdir.join(STOP_MARK));
+
+    super::hide_cgroups(ctx)?;
+    let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir, false)?;
+    let sock_path = attach::socket_path(ctx.runtime_dir, id);
+    let result = (|| {
+        if let Some(dir) = sock_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::Io {
+                path: dir.into(),
+                source: e,
+            })?;
+        }
+        let _ = std::fs::remove_file(&sock_path);
+        let listener = UnixListener::bind(&sock_path).map_err(|e| RuntimeError::Io {
+            path: sock_path.clone(),
+            source: e,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| RuntimeError::Io {
+                path: sock_path.clone(),
+                source: e,
+            })?;
+        let log_path = cdir.join(super::logs::LOG_FILE);
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| RuntimeError::Io {
+                path: log_path.clone(),
+                source: e,
+            })?;
+        let mut log = LogWriter::new(std::io::BufWriter::with_capacity(64 * 1024, log_file));
+        let mut clients: Vec<Client> = Vec::new();
+        let mut restarts = store
+            .container_state(id)
+            .map(|s| s.restart_count)
+            .unwrap_or(0);
+        let mut first = true;
+        loop {
+            super::write_spec(ctx, &record, &rootfs)?;
+            let (code, started_at) = run_once(
+                ctx,
+                &record,
+                &cdir,
+                &listener,
+                &mut clients,
+                &mut log,
+                restarts,
+                first && wait_attach,
+                ready,
+            )?;
+            first = false;
+            let stopped = cdir.join(STOP_MARK).exists();
+            let again =
+                !record.auto_remove && record.spec.restart.restarts(code, restarts, stopped);
+            store.set_container_state(
+                id,
+                &ContainerState {
+                    status: Status::Exited,
+                    exit_code: Some(code),
+                    started_at: Some(started_at),
+                    finished_at: Some(Utc::now()),
+                    restart_count: restarts,
+                    // Still held while it waits to restart.
+                    monitor: if again { super::this_process() } else { None },
+                    ..ContainerState::created()
+                },
+            )?;
+            for mut c in clients.drain(..) {
+                let _ = attach::write_frame(&mut c.sock, attach::EXIT, &code.to_be_bytes());
+            }
+            if !again {
+                break;
+            }
+            restarts += 1;
+            // docker's back-off: 100 ms doubling, reset after a run of 10 s; here capped at 5 s.
+            let delay =
+                Duration::from_millis(100u64 << restarts.min(6)).min(Duration::from_secs(5));
+            std::thread::sleep(delay);
+            if cdir.join(STOP_MARK).exists() {
+                break;
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&sock_path);
+    let _ = std::fs::remove_file(cdir.join(STOP_MARK));
+    driver::unmount(ctx.sys, driver, &cdir);
+    if result.is_ok() && record.auto_remove {
+        let _ = store.remove_container(id);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_once(
+    ctx: &Context<'_>,
+    record: &crate::store::ContainerRecord,
+    cdir: &Path,
+    listener: &UnixListener,
+    clients: &mut Vec<Client>,
+    log: &mut LogWriter<std::io::BufWriter<std::fs::File>>,
+    restarts: u32,
+    wait_attach: bool,
+    ready: &mut Ready,
+) -> Result<(i32, chrono::DateTime<Utc>), RuntimeError> {
+    let id = &record.id;
+    let s = &record.spec;
+    let io = |path: &str| {
+        let path = path.to_string();
+        move |e: nix::errno::Errno| RuntimeError::Io {
+            path: path.clone().into(),
+            source: e.into(),
+        }
+    };
+    let engine = engine::Youki {
+        state_root: ctx.runtime_dir.join("libcontainer"),
+        cgroups: false,
+    };
+    let console = if s.tty {
+        Some(tty::ConsoleSocket::bind(
+            &ctx.runtime_dir.join(format!("c-{}.sock", &id[..12])),
+        )?)
+    } else {
+        None
+    };
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let (stdio, mut streams) = match &console {
+        Some(c) => (
+            engine::Stdio::Console {
+                socket: c.path.clone(),
+            },
+            Streams {
+                outs: vec![],
+                stdin: None,
+                pty: true,
+            },
+        ),
+        None => {
+            let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(io("pipe"))?;
+            let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(io("pipe"))?;
+            let (stdin, keep) = if s.stdin {
+                let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(io("pipe"))?;
+                (in_r, Some(in_w))
+            } else {
+                let null = std::fs::File::open("/dev/null").map_err(|e| RuntimeError::Io {
+                    path: "/dev/null".into(),
+                    source: e,
+                })?;
+                (OwnedFd::from(null), None)
+            };
+            (
+                engine::Stdio::Fds {
+                    stdin,
+                    stdout: out_w,
+                    stderr: err_w,
+                },
+                Streams {
+                    outs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
+                    stdin: keep,
+                    pty: false,
+                },
+            )
+        }
+    };
+    let old_mask = tty::block_signals();
+    let sfd = SignalFd::with_flags(
+        &tty::supervised_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(io("signalfd"))?;
+    let mut inst = engine.create(id, cdir, stdio)?;
+    if let Some(c) = &console {
+        let master = c.receive()?;
+        let master2 = master.try_clone().map_err(|e| RuntimeError::Io {
+            path: "pty".into(),
+            source: e,
+        })?;
+        streams.outs.push((master, Stream::Stdout));
+        streams.stdin = Some(master2);
+    }
+    drop(console);
+    for (fd, _) in &streams.outs {
+        set_nonblocking(fd.as_raw_fd());
+    }
+    if wait_attach {
+        ready.ok();
+        // `start -a`: the client connects right after "ok"; give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while clients.is_empty() && Instant::now() < deadline {
+            accept(listener, clients);
+            if clients.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        // Apply a pty client's first window size before the program starts.
+        if streams.pty {
+            let mut b = [0u8; 64];
+            for c in clients.iter_mut() {
+                let _ = c.sock.set_read_timeout(Some(Duration::from_millis(50)));
+                if let Ok(n) = c.sock.read(&mut b) {
+                    c.dec.push(&b[..n]);
+                }
+                let _ = c.sock.set_read_timeout(None);
+            }
+            serve_clients(clients, &mut streams);
+        }
+    }
+    let started_at = Utc::now();
+    ctx.store.set_container_state(
+        id,
+        &ContainerState {
+            status: Status::Running,
+            pid: Some(inst.pid().as_raw()),
+            started_at: Some(started_at),
+            monitor: super::this_process(),
+            restart_count: restarts,
+            ..ContainerState::created()
+        },
+    )?;
+    inst.start()?;
+    ready.ok();
+    let pid = inst.pid();
+    let mut status: Option<i32> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        if status.is_none() {
+            status = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, c)) => Some(c),
+                Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+                Err(nix::errno::Errno::ECHILD) => Some(crate::error::EXIT_DEN),
+                _ => None,
+            };
+            if status.is_some() {
+                drain_deadline = Some(Instant::now() + Duration::from_secs(2));
+            }
+        }
+        // Reap any other child (a container process reparented to us as subreaper).
+        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+            waitpid(None, Some(WaitPidFlag::WNOHANG))
+        {}
+        if status.is_some()
+            && (streams.outs.is_empty() || drain_deadline.is_some_and(|d| Instant::now() > d))
+        {
+            break;
+        }
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+        ];
+        for (fd, _) in &streams.outs {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        for c in clients.iter() {
+            fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = if status.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(io("poll")(e)),
+        }
+        let revents: Vec<bool> = fds
+            .iter()
+            .map(|f| {
+                f.revents().is_some_and(|r| {
+                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
+            })
+            .collect();
+        drop(fds);
+        if revents[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) | Ok(Signal::SIGWINCH) | Err(_) => {}
+                    Ok(sig) => {
+                        let _ = inst.signal(sig);
+                    }
+                }
+            }
+        }
+        if revents[1] {
+            accept(listener, clients);
+        }
+        let nouts = streams.outs.len();
+        let mut closed = Vec::new();
+        for i in 0..nouts {
+            if !revents[2 + i] {
+                continue;
+            }
+            let (fd, stream) = (&streams.outs[i].0, streams.outs[i].1);
+            // Read until the pipe is empty, so a fast writer is logged in big records.
+            loop {
+                match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+                    Ok(0) | Err(nix::errno::Errno::EIO) => {
+                        closed.push(i);
+                        break;
+                    }
+                    Ok(n) => {
+                        let _ = log.write(stream, &buf[..n], Utc::now());
+                        broadcast(clients, stream, &buf[..n]);
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        for i in closed.into_iter().rev() {
+            streams.outs.remove(i);
+        }
+        let _ = log.flush();
+        let client_ready: Vec<bool> = revents[2 + nouts..].to_vec();
+        let mut gone = Vec::new();
+        for (i, c) in clients.iter_mut().enumerate() {
+            if client_ready.get(i) != Some(&true) {
+                continue;
+            }
+            match c.sock.read(&mut buf) {
+                Ok(0) | Err(_) => gone.push(i),
+                Ok(n) => c.dec.push(&buf[..n]),
+            }
+        }
+        for i in gone.into_iter().rev() {
+            clients.remove(i);
+        }
+        serve_clients(clients, &mut streams);
+    }
+    tty::restore_signals(&old_mask);
+    let _ = log.flush();
+    if let Err(e) = inst.delete() {
+        tracing::debug!(error = %e, "runtime state not deleted");
+    }
+    Ok((status.unwrap_or(crate::error::EXIT_DEN), started_at))
+}
+
+fn accept(listener: &UnixListener, clients: &mut Vec<Client>) {
+    while let Ok((sock, _)) = listener.accept() {
+        let _ = sock.set_nonblocking(false);
+        let _ = sock.set_write_timeout(Some(Duration::from_secs(5)));
+        clients.push(Client {
+            sock,
+            dec: Decoder::default(),
+        });
+    }
+}
+
+/// Act on what clients sent: stdin, its end, window sizes.
+fn serve_clients(clients: &mut [Client], streams: &mut Streams) {
+    for c in clients.iter_mut() {
+        while let Some((kind, data)) = c.dec.next_frame() {
+            match kind {
+                attach::IN => {
+                    if let Some(fd) = &streams.stdin {
+                        let _ = write_all(fd.as_raw_fd(), &data);
+                    }
+                }
+                attach::IN_EOF => {
+                    if streams.pty {
+                        if let Some(fd) = &streams.stdin {
+                            let _ = write_all(fd.as_raw_fd(), &[4]);
+                        }
+                    } else {
+                        streams.stdin = None;
+                    }
+                }
+                attach::RESIZE if data.len() == 4 => {
+                    if let (true, Some(fd)) = (streams.pty, &streams.stdin) {
+                        let size = crate::sys::WinSize {
+                            rows: u16::from_be_bytes([data[0], data[1]]),
+                            cols: u16::from_be_bytes([data[2], data[3]]),
+                        };
+                        let _ = crate::sys::set_winsize(fd.as_fd(), size);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn broadcast(clients: &mut Vec<Client>, stream: Stream, data: &[u8]) {
+    let kind = match stream {
+        Stream::Stdout => attach::OUT,
+        Stream::Stderr => attach::ERR,
+    };
+    clients.retain_mut(|c| attach::write_frame(&mut c.sock, kind, data).is_ok());
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on a descriptor we own, with integer arguments.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+fn write_all(fd: RawFd, mut data: &[u8]) -> std::io::Result<()> {
+    // SAFETY: `fd` is a descriptor we own for the duration of the call.
+    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(bfd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
