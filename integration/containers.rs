@@ -311,6 +311,24 @@ fn wait_and_kill_with_a_signal() {
     assert_eq!(sb.den(&["wait", "h"]).ok(), "5\n");
     assert_eq!(sb.den(&["logs", "h"]).ok(), "got-hup\n");
     sb.den(&["kill", "h"]).fails_with(1, "not running");
+    // stop sends the container's stop signal
+    detach(&sb, "s", &["--stop-signal", "USR1", &bb, "sh", "-c", "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.1; done"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    sb.den(&["stop", "s"]).ok();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(sb.den(&["logs", "s"]).ok(), "got-usr1\n");
+    assert_eq!(sb.den(&["inspect", "-f", "{{.Config.StopSignal}} {{.State.ExitCode}}", "s"]).ok(), "USR1 0\n");
+}
+
+#[test]
+fn attach_to_a_terminal_container() {
+    let sb = ready();
+    detach(&sb, "tty", &["-it", &busybox(), "sh"]);
+    let out = sb.den_pty(&["send:echo $((6*7))\r", "expect:42", "send:exit 6\r"], &["attach", "tty"]);
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert_eq!(status(&sb, "tty"), "exited");
+    assert!(sb.den(&["logs", "tty"]).ok().contains("42"));
 }
 
 #[test]

@@ -63,6 +63,19 @@ set +e; den run --rm "$image" sh -c 'exit 3'; echo $?; set -e
 run den run --rm "$image" sh -c 'echo "I am $(id -un) in $(hostname), pid $$"; ls /'
 step "den run --rm $image no-such-command; echo \$?"
 set +e; den run --rm "$image" no-such-command; echo $?; set -e
+
+echo
+echo "A container that outlives the command: a small web server in the background."
+mkdir -p "$DEN_ROOT/../site" && echo "hello from a detached container" > "$DEN_ROOT/../site/index.html"
+run den run -d --name web -v "$DEN_ROOT/../site:/www:ro" "$image" sh -c 'echo serving /www; exec httpd -f -v -p 127.0.0.1:18080 -h /www'
+run den ps
+run den exec web wget -qO- http://127.0.0.1:18080/
+run den logs -t web
+run den cp web:/etc/hostname "$DEN_ROOT/../hostname"
+run den inspect -f '{{.Name}} {{.State.Status}} pid {{.State.Pid}}' web
+run den stop web
+run den ps -a --format 'table {{.Names}}\t{{.Status}}'
+run den rm web
 if [ -t 0 ] && [ -t 1 ]; then
     step "den run -it --rm $image sh      (type commands; 'exit' to leave)"
     den run -it --rm "$image" sh || true

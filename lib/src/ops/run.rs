@@ -177,12 +177,6 @@ pub fn create(
     opts: &RunOptions,
     report: &dyn Report,
 ) -> Result<(ContainerRecord, ImageRecord)> {
-    if opts.tty
-        && opts.interactive
-        && !runtime::tty::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdin()))
-    {
-        return Err(UsageError::NotATty.into());
-    }
     let network = opts.network.clone().unwrap_or_else(|| "host".into());
     if !matches!(network.as_str(), "host" | "none") {
         return Err(UsageError::BadNetwork(network).into());
@@ -321,6 +315,13 @@ pub fn run_detached(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result
 
 /// `run` in the foreground: returns the container's exit status.
 pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
+    // Only a container attached to den's terminal needs one (`create -it`, `run -dit` do not).
+    if opts.tty
+        && opts.interactive
+        && !runtime::tty::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdin()))
+    {
+        return Err(UsageError::NotATty.into());
+    }
     let (record, image) = create(ctx, opts, report)?;
     tracing::debug!(id = %record.id, "container record created");
     let store = ctx.store()?;

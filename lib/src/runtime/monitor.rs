@@ -424,6 +424,10 @@ fn run_once(
     )?;
     inst.start()?;
     ready.ok();
+    // From here the monitor only copies bytes and waits: let go of the code that created the
+    // container (most of den-run's pages), so a monitor costs its loop's working set.
+    crate::sys::release_file_pages();
+    let _ = crate::sys::trim_heap();
     let pid = inst.pid();
     let mut status: Option<i32> = None;
     let mut buf = vec![0u8; 64 * 1024];
