@@ -43,6 +43,12 @@ enum Verb {
     Ps(PsArgs),
     /// Print a container's logs
     Logs(LogsArgs),
+    /// List a container's published ports
+    Port {
+        container: String,
+        /// PORT[/PROTO]
+        port: Option<String>,
+    },
     /// Attach to a running container's output (and input)
     Attach(AttachArgs),
     /// Run a command in a running container
@@ -234,6 +240,10 @@ fn run(cli: Cli) -> den::Result<i32> {
         }
         Verb::Logs(a) => {
             ops::container::logs(&ctx, &a.container, &a.options()?)?;
+            Ok(0)
+        }
+        Verb::Port { container, port } => {
+            common::print(&ops::container::port(&ctx, &container, port.as_deref())?);
             Ok(0)
         }
         Verb::Attach(a) => ops::container::attach(&ctx, &a.container, a.no_stdin),

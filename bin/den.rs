@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("ps", "den-run", "ps"),
     ("logs", "den-run", "logs"),
     ("attach", "den-run", "attach"),
+    ("port", "den-run", "port"),
     ("exec", "den-run", "exec"),
     ("cp", "den-run", "cp"),
     ("rm", "den-run", "rm"),
@@ -53,6 +54,7 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("ps", "ps"),
             ("logs", "logs"),
             ("attach", "attach"),
+            ("port", "port"),
             ("exec", "exec"),
             ("cp", "cp"),
             ("rm", "rm"),
@@ -83,6 +85,7 @@ Container Commands:
   inspect     Show a container's details as JSON
   kill        Send a signal to running containers
   logs        Print a container's logs
+  port        List a container's published ports
   restart     Restart containers
   rm          Remove containers
   start       Start stopped containers

@@ -460,6 +460,21 @@ fn cp_both_ways_running_and_stopped() {
     // a tar on stdout
     let tar = sb.den(&["cp", "cp:/etc/hostname", "-"]);
     assert!(tar.ok_bytes().windows(6).any(|w| w == b"cphost"));
+    // a tar on stdin, extracted into a directory
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o640);
+    h.set_cksum();
+    b.append_data(&mut h, "from-tar.txt", &b"tarred"[..])
+        .unwrap();
+    let archive = b.into_inner().unwrap();
+    sb.den_input(&["cp", "-", "cp:/tmp"], &archive).ok();
+    assert_eq!(
+        sb.den(&["exec", "cp", "stat", "-c", "%a %s", "/tmp/from-tar.txt"])
+            .ok(),
+        "640 6\n"
+    );
     // a stopped container
     sb.den(&["stop", "-t", "0", "cp"]).ok();
     std::fs::write(sb.dir.join("later"), "while stopped\n").unwrap();

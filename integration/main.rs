@@ -10,6 +10,7 @@ mod token;
 
 mod containers;
 mod drivers;
+mod network;
 mod pull;
 mod run;
 mod safety;

@@ -452,6 +452,7 @@ pub fn registry() -> &'static Registry {
         r.push_format("busybox", "test/busybox-v2s2", Some("v2s2"));
         r.push_format("multiarch", "test/multi-v2s2", Some("v2s2"));
         r.push("entrypoint", "test/entrypoint");
+        r.push("web", "test/web");
         for evil in ["evil-dotdot", "evil-symlink", "evil-hardlink"] {
             r.push(evil, &format!("test/{evil}"));
         }

@@ -53,6 +53,8 @@ pub enum Error {
     Sys(#[from] crate::sys::SysError),
     #[error(transparent)]
     Usage(#[from] UsageError),
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
     /// A den tool run as a child failed and has already said why; exit with its status.
     #[error("a den tool failed with status {0}")]
     Reported(i32),
@@ -87,6 +89,12 @@ pub enum UsageError {
     Volume(crate::volume::VolumeError),
     #[error("duplicate mount point: {0}")]
     DuplicateMount(String),
+    #[error("no public port {0:?} published for {1}")]
+    NoPort(String, String),
+    #[error("invalid --add-host {0:?}")]
+    BadAddHost(String),
+    #[error("ports cannot be published with --network {0}")]
+    PortsNeedNetwork(String),
     #[error("invalid signal {0:?}")]
     BadSignal(String),
     #[error("invalid --format template")]
@@ -115,7 +123,9 @@ impl Diagnose for UsageError {
             UsageError::EnvFile { .. } => "check the path given to --env-file".into(),
             UsageError::NotATty => "drop -t, or run den from a terminal".into(),
             UsageError::BadPlatform(_) => "write it as os/arch[/variant], e.g. linux/amd64".into(),
-            UsageError::BadNetwork(_) => "use --network host or --network none".into(),
+            UsageError::BadNetwork(_) => {
+                "use --network slirp4netns (the default), pasta, host or none".into()
+            }
             UsageError::NoCommand(_) => {
                 "give a command after the image name, or use an image with CMD or ENTRYPOINT".into()
             }
@@ -125,6 +135,11 @@ impl Diagnose for UsageError {
             UsageError::RmWithRestart => "drop --rm, or use --restart no".into(),
             UsageError::Volume(e) => return e.hint(),
             UsageError::DuplicateMount(_) => "mount each container path once".into(),
+            UsageError::NoPort(..) => "list the published ports with `den port CONTAINER`".into(),
+            UsageError::BadAddHost(_) => "write it as NAME:IP, e.g. --add-host db:10.0.2.2".into(),
+            UsageError::PortsNeedNetwork(_) => {
+                "drop --network to use the default userspace network, or drop -p".into()
+            }
             UsageError::BadSignal(_) => "use a signal name (TERM, SIGHUP) or number (15)".into(),
             UsageError::Format(_) => {
                 "see docker's --format documentation: {{.Field}}, {{json .}}, table ...".into()
@@ -157,6 +172,7 @@ impl Diagnose for Error {
             Error::Config(e) => e.hint(),
             Error::Sys(e) => e.hint(),
             Error::Usage(e) => e.hint(),
+            Error::Net(e) => e.hint(),
             Error::Reported(_) => None,
         }
     }

@@ -21,6 +21,7 @@ pub mod config;
 pub mod copy;
 pub mod error;
 pub mod image;
+pub mod net;
 pub mod ops;
 pub mod registry;
 pub mod runtime;

@@ -93,6 +93,18 @@ pub struct RunArgs {
     /// Signal `stop` sends (default: the image's STOPSIGNAL, else SIGTERM)
     #[arg(long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
+    /// Publish a container port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Add a line to /etc/hosts: NAME:IP
+    #[arg(long, value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// DNS server for /etc/resolv.conf
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
     /// Keep stdin open and pass it to the container
     #[arg(short, long)]
     pub interactive: bool,
@@ -120,7 +132,8 @@ pub struct RunArgs {
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
-    /// Network: host (the default for now) or none
+    /// Network: slirp4netns (the default; :allow_host_loopback=true to reach the host's
+    /// loopback at 10.0.2.2), pasta, host, or none
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// Platform to pull if the image is not local
@@ -155,6 +168,10 @@ impl RunArgs {
             labels: self.label.clone(),
             stop_timeout: self.stop_timeout,
             stop_signal: self.stop_signal.clone(),
+            publish: self.publish.clone(),
+            publish_all: self.publish_all,
+            add_hosts: self.add_host.clone(),
+            dns: self.dns.clone(),
             interactive: self.interactive,
             tty: self.tty,
             name: self.name.clone(),

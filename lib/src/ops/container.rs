@@ -154,7 +154,11 @@ fn ps_row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Value {
         "Mounts": mounts.join(","),
         "Names": r.name,
         "Networks": r.spec.network,
-        "Ports": "",
+        "Ports": if c.state.status == Status::Running {
+            c.state.ports.iter().map(|p| p.display()).collect::<Vec<_>>().join(", ")
+        } else {
+            String::new()
+        },
         "RunningFor": format!("{} ago", super::images::human_duration(now - r.created)),
         "Size": "0B",
         "State": state_name(c.state.status),
@@ -347,11 +351,31 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
     let userdata = cdir.join("userdata");
     let path = r.spec.args.first().cloned().unwrap_or_default();
     let args: Vec<String> = r.spec.args.iter().skip(1).cloned().collect();
-    let networks = if r.spec.network == "none" {
-        json!({ "none": {} })
-    } else {
-        json!({ "host": {} })
+    let network_name = crate::net::Network::parse(&r.spec.network)
+        .map(|n| n.name())
+        .unwrap_or("none");
+    let mut networks = serde_json::Map::new();
+    networks.insert(network_name.into(), json!({}));
+    let port_json = |ports: &[crate::net::PortMapping]| {
+        let mut m = serde_json::Map::new();
+        for p in ports {
+            let entry = m.entry(p.key()).or_insert_with(|| json!([]));
+            if let Value::Array(a) = entry {
+                a.push(json!({
+                    "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                    "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+                }));
+            }
+        }
+        Value::Object(m)
     };
+    let live_ports = if s.status == Status::Running {
+        port_json(&s.ports)
+    } else {
+        json!({})
+    };
+    let exposed: serde_json::Map<String, Value> =
+        r.spec.ports.iter().map(|p| (p.key(), json!({}))).collect();
     Ok(json!({
         "Id": r.id,
         "Created": time(Some(r.created)),
@@ -384,8 +408,8 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
         "AppArmorProfile": "",
         "HostConfig": {
             "Binds": binds,
-            "NetworkMode": r.spec.network,
-            "PortBindings": {},
+            "NetworkMode": network_name,
+            "PortBindings": port_json(&r.spec.ports),
             "RestartPolicy": { "Name": r.spec.restart.name(), "MaximumRetryCount": max_retries },
             "AutoRemove": r.auto_remove,
             "ReadonlyRootfs": r.spec.read_only,
@@ -414,6 +438,7 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
             "Cmd": r.spec.cmd,
             "Image": r.image,
             "Volumes": null,
+            "ExposedPorts": exposed,
             "WorkingDir": r.spec.cwd,
             "Entrypoint": if r.spec.entrypoint.is_empty() { Value::Null } else { json!(r.spec.entrypoint) },
             "OnBuild": null,
@@ -424,8 +449,8 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
         "NetworkSettings": {
             "Bridge": "",
             "SandboxID": "",
-            "Ports": {},
-            "IPAddress": "",
+            "Ports": live_ports,
+            "IPAddress": if network_name == "slirp4netns" { "10.0.2.100" } else { "" },
             "MacAddress": "",
             "Networks": networks,
         }
@@ -469,6 +494,49 @@ pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Ve
         },
     };
     (out, errors)
+}
+
+// ------------------------------------------------------------------------------------------
+// port
+
+/// `port`: the container's published ports (`80/tcp -> 0.0.0.0:3000`), or the host addresses
+/// of one (`80`, `80/udp`).
+pub fn port(ctx: &Ctx, name: &str, which: Option<&str>) -> Result<String> {
+    let c = find(ctx, name)?;
+    if c.state.status != Status::Running {
+        return Err(UsageError::NotRunning(name.into()).into());
+    }
+    let host = |p: &crate::net::PortMapping| {
+        let ip = match p.host_ip {
+            None => "0.0.0.0".to_string(),
+            Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+            Some(a) => a.to_string(),
+        };
+        format!("{ip}:{}", p.host_port)
+    };
+    let mut out = String::new();
+    match which {
+        None => {
+            for p in &c.state.ports {
+                out.push_str(&format!("{} -> {}\n", p.key(), host(p)));
+            }
+        }
+        Some(w) => {
+            let key = if w.contains('/') {
+                w.to_string()
+            } else {
+                format!("{w}/tcp")
+            };
+            let hits: Vec<_> = c.state.ports.iter().filter(|p| p.key() == key).collect();
+            if hits.is_empty() {
+                return Err(UsageError::NoPort(w.into(), name.into()).into());
+            }
+            for p in hits {
+                out.push_str(&format!("{}\n", host(p)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 // ------------------------------------------------------------------------------------------

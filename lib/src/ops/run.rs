@@ -24,6 +24,10 @@ pub struct RunOptions {
     pub labels: Vec<String>,
     pub stop_timeout: Option<u32>,
     pub stop_signal: Option<String>,
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub add_hosts: Vec<String>,
+    pub dns: Vec<String>,
     pub interactive: bool,
     pub tty: bool,
     pub name: Option<String>,
@@ -47,6 +51,7 @@ pub struct ImageDefaults {
     pub workdir: String,
     pub user: String,
     pub stop_signal: Option<String>,
+    pub exposed_ports: Vec<String>,
 }
 
 pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
@@ -64,6 +69,7 @@ pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
         workdir: c.working_dir().clone().unwrap_or_default(),
         user: c.user().clone().unwrap_or_default(),
         stop_signal: c.stop_signal().clone(),
+        exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
     })
 }
 
@@ -177,9 +183,11 @@ pub fn create(
     opts: &RunOptions,
     report: &dyn Report,
 ) -> Result<(ContainerRecord, ImageRecord)> {
-    let network = opts.network.clone().unwrap_or_else(|| "host".into());
-    if !matches!(network.as_str(), "host" | "none") {
-        return Err(UsageError::BadNetwork(network).into());
+    let network = choose_network(opts, report)?;
+    for h in &opts.add_hosts {
+        if !h.contains(':') && !h.contains('=') {
+            return Err(UsageError::BadAddHost(h.clone()).into());
+        }
     }
     let restart = RestartPolicy::parse(&opts.restart)
         .ok_or_else(|| UsageError::BadRestart(opts.restart.clone()))?;
@@ -198,6 +206,18 @@ pub fn create(
     let args = command_line(&defaults, opts.entrypoint.as_deref(), &opts.command);
     if args.is_empty() {
         return Err(UsageError::NoCommand(opts.image.clone()).into());
+    }
+    let mut ports = Vec::new();
+    for p in &opts.publish {
+        ports.extend(crate::net::ports::parse(p).map_err(crate::net::NetError::from)?);
+    }
+    if opts.publish_all {
+        ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
+    }
+    let parsed = crate::net::Network::parse(&network)
+        .ok_or_else(|| UsageError::BadNetwork(network.clone()))?;
+    if !ports.is_empty() && !parsed.needs_helper() {
+        return Err(UsageError::PortsNeedNetwork(parsed.name().into()).into());
     }
     let mut env = defaults.env.clone();
     env.extend(user_env(&opts.env, &opts.env_files)?);
@@ -238,6 +258,9 @@ pub fn create(
         restart,
         stop_timeout: opts.stop_timeout,
         labels,
+        ports: Vec::new(),
+        add_hosts: opts.add_hosts.clone(),
+        dns: opts.dns.clone(),
     };
     let record = ContainerRecord {
         id: String::new(),
@@ -253,6 +276,7 @@ pub fn create(
     // Still pinned by the lock: the image cannot be removed between lookup and record.
     store.find_image(&image.id)?;
     let mut record = store.create_container(record, opts.name.as_deref())?;
+    record.spec.ports = ports;
     record.spec.hostname = match (&opts.hostname, network.as_str()) {
         (Some(h), _) => h.clone(),
         (None, "host") => nix::unistd::gethostname()
@@ -268,6 +292,28 @@ pub fn create(
         return Err(e.into());
     }
     Ok((record, image))
+}
+
+/// The network: `--network`, else the userspace network where slirp4netns is installed, else
+/// the host's (with a note, unless ports are published: those need the userspace network).
+fn choose_network(opts: &RunOptions, report: &dyn Report) -> Result<String> {
+    if let Some(n) = &opts.network {
+        if crate::net::Network::parse(n).is_none() {
+            return Err(UsageError::BadNetwork(n.clone()).into());
+        }
+        return Ok(n.clone());
+    }
+    if crate::userns::find_in_path("slirp4netns").is_some() {
+        return Ok("slirp4netns".into());
+    }
+    if !opts.publish.is_empty() || opts.publish_all {
+        return Err(crate::net::NetError::Missing {
+            program: "slirp4netns".into(),
+        }
+        .into());
+    }
+    report.note("slirp4netns is not installed: the container shares the host's network (install slirp4netns for a private one)");
+    Ok("host".into())
 }
 
 /// `-v`, `--mount` and `--tmpfs`, in that order, as mounts; bind sources made absolute against

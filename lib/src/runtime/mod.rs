@@ -60,6 +60,8 @@ pub enum RuntimeError {
     NotStartable { name: String, status: String },
     #[error(transparent)]
     Volume(crate::volume::VolumeError),
+    #[error(transparent)]
+    Net(crate::net::NetError),
     /// An error another den process (the monitor) reported.
     #[error("{message}")]
     Failed {
@@ -88,6 +90,7 @@ impl Diagnose for RuntimeError {
             RuntimeError::Store(e) => return e.hint(),
             RuntimeError::NotStartable { .. } => "remove it with `den rm` and run it again".into(),
             RuntimeError::Volume(e) => return e.hint(),
+            RuntimeError::Net(e) => return e.hint(),
             RuntimeError::Failed { hint, .. } => return hint.clone(),
         })
     }
@@ -133,23 +136,68 @@ pub fn hide_cgroups(ctx: &Context<'_>) -> Result<(), RuntimeError> {
 /// Files den provides in every container: /etc/hosts, /etc/hostname, /etc/resolv.conf.
 pub fn write_userdata(
     cdir: &Path,
-    hostname: &str,
-    host_network: bool,
+    spec: &crate::store::RunSpec,
 ) -> Result<Vec<spec::Bind>, RuntimeError> {
     let dir = cdir.join("userdata");
     std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::Io {
         path: dir.clone(),
         source: e,
     })?;
-    let hosts = if host_network {
-        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-    } else {
-        format!(
+    let hostname = &spec.hostname;
+    let network = crate::net::Network::parse(&spec.network).unwrap_or(crate::net::Network::None);
+    let mut hosts = match network {
+        crate::net::Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        _ => format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n"
-        )
+        ),
     };
-    let resolv = std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_else(|_| "nameserver 8.8.8.8\n".into());
+    if let crate::net::Network::Slirp4netns {
+        allow_host_loopback: true,
+    } = network
+    {
+        hosts.push_str(&format!(
+            "{gw}\thost.containers.internal host.docker.internal\n",
+            gw = crate::net::SLIRP_GATEWAY
+        ));
+    }
+    for h in &spec.add_hosts {
+        if let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) {
+            let ip = if ip == "host-gateway" {
+                crate::net::SLIRP_GATEWAY
+            } else {
+                ip
+            };
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut resolv = String::new();
+    if !spec.dns.is_empty() {
+        for d in &spec.dns {
+            resolv.push_str(&format!("nameserver {d}\n"));
+        }
+    } else if matches!(network, crate::net::Network::Slirp4netns { .. }) {
+        // slirp4netns answers DNS at its own address and asks the host's resolvers.
+        resolv.push_str(&format!("nameserver {}\n", crate::net::SLIRP_DNS));
+    } else {
+        resolv.push_str(
+            &host_resolv
+                .lines()
+                .filter(|l| l.starts_with("nameserver"))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        );
+    }
+    for l in host_resolv
+        .lines()
+        .filter(|l| l.starts_with("search") || l.starts_with("options"))
+    {
+        resolv.push_str(l);
+        resolv.push('\n');
+    }
+    if resolv.is_empty() {
+        resolv.push_str("nameserver 8.8.8.8\n");
+    }
     let mut binds = Vec::new();
     for (name, content) in [
         ("hosts", hosts),
@@ -222,7 +270,7 @@ pub fn write_spec(
     let s = &record.spec;
     let cdir = ctx.store.container_dir(&record.id);
     let host_network = s.network == "host";
-    let binds = write_userdata(&cdir, &s.hostname, host_network)?;
+    let binds = write_userdata(&cdir, s)?;
     let user = user::resolve(rootfs, &s.user)?;
     if matches!(ctx.map, IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
         return Err(RuntimeError::UnmappedUser {
@@ -237,7 +285,15 @@ pub fn write_spec(
     };
     ensure_workdir(rootfs, cwd)?;
     let first = s.args.first().cloned().unwrap_or_default();
-    user::check_command(rootfs, cwd, &env, &first)?;
+    match user::check_command(rootfs, cwd, &env, &first) {
+        // The command may come from a mount (`-v /usr:/usr`), which the image does not show:
+        // the runtime's exec decides then, with the same exit codes.
+        Err(RuntimeError::CommandNotFound { .. } | RuntimeError::CommandNotExecutable { .. })
+            if !s.mounts.is_empty() => {}
+        r => {
+            r?;
+        }
+    }
     let mounts = volume_mounts(ctx, record, rootfs)?;
     let oci = spec::build(&spec::SpecInput {
         rootfs,
@@ -319,6 +375,24 @@ fn volume_mounts(
     Ok(out)
 }
 
+/// Start den-net for a container on the userspace network: the published ports are bound now,
+/// so a port in use fails before the container exists.
+pub fn network_helper(
+    record: &ContainerRecord,
+) -> Result<Option<crate::net::Helper>, RuntimeError> {
+    let network =
+        crate::net::Network::parse(&record.spec.network).unwrap_or(crate::net::Network::None);
+    if !network.needs_helper() {
+        return Ok(None);
+    }
+    crate::net::Helper::spawn(&crate::net::HelperConfig {
+        network,
+        ports: record.spec.ports.clone(),
+    })
+    .map(Some)
+    .map_err(RuntimeError::Net)
+}
+
 /// The process that holds a container: this one, and when it started.
 pub fn this_process() -> Option<(i32, u64)> {
     let pid = std::process::id() as i32;
@@ -361,10 +435,15 @@ pub fn run_foreground(
             },
             None => inherited_stdio(s.stdin)?,
         };
+        let mut net = network_helper(record)?;
         let old_mask = tty::block_signals();
         let res = (|| {
             let mut inst = engine.create(&record.id, &cdir, stdio)?;
             tracing::debug!("container created");
+            if let Some(n) = &mut net {
+                n.attach(inst.pid().as_raw()).map_err(RuntimeError::Net)?;
+                tracing::debug!("network up");
+            }
             let pty = match &console {
                 Some(c) => {
                     let master = c.receive()?;
@@ -387,6 +466,7 @@ pub fn run_foreground(
                     pid: Some(inst.pid().as_raw()),
                     started_at: Some(Utc::now()),
                     monitor: this_process(),
+                    ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
                     ..ContainerState::created()
                 },
             )?;

@@ -373,7 +373,11 @@ fn run_once(
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(io("signalfd"))?;
+    let mut net = super::network_helper(record)?;
     let mut inst = engine.create(id, cdir, stdio)?;
+    if let Some(n) = &mut net {
+        n.attach(inst.pid().as_raw()).map_err(RuntimeError::Net)?;
+    }
     if let Some(c) = &console {
         let master = c.receive()?;
         let master2 = master.try_clone().map_err(|e| RuntimeError::Io {
@@ -419,6 +423,7 @@ fn run_once(
             started_at: Some(started_at),
             monitor: super::this_process(),
             restart_count: restarts,
+            ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
             ..ContainerState::created()
         },
     )?;
@@ -545,6 +550,7 @@ fn run_once(
     if let Err(e) = inst.delete() {
         tracing::debug!(error = %e, "runtime state not deleted");
     }
+    drop(net);
     Ok((status.unwrap_or(crate::error::EXIT_DEN), started_at))
 }
 

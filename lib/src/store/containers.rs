@@ -48,6 +48,15 @@ pub struct RunSpec {
     /// `--label`.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `-p` and `-P`: the ports asked for (host port 0: any free one).
+    #[serde(default)]
+    pub ports: Vec<crate::net::PortMapping>,
+    /// `--add-host NAME:IP`.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
+    /// `--dns IP`.
+    #[serde(default)]
+    pub dns: Vec<String>,
 }
 
 /// docker's `--restart` policies.
@@ -153,6 +162,9 @@ pub struct ContainerState {
     pub monitor: Option<(i32, u64)>,
     #[serde(default)]
     pub restart_count: u32,
+    /// The published ports as bound while it runs.
+    #[serde(default)]
+    pub ports: Vec<crate::net::PortMapping>,
 }
 
 impl ContainerState {
@@ -166,6 +178,7 @@ impl ContainerState {
             error: None,
             monitor: None,
             restart_count: 0,
+            ports: Vec::new(),
         }
     }
 

@@ -443,6 +443,94 @@ pub fn release_file_pages() -> u64 {
     released
 }
 
+/// Move the calling thread into the network namespace `ns` (an open /proc/PID/ns/net).
+/// Network namespaces are per thread: sockets this thread creates afterwards live there.
+pub fn join_netns(ns: &std::fs::File) -> Result<()> {
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| SysError::new("setns(net)", e))
+}
+
+/// Copy everything from `from` to `to` through a pipe with splice(2), without bringing the
+/// bytes into user space. Returns the bytes copied when `from` reaches its end.
+pub fn splice_all(from: &impl AsRawFd, to: &impl AsRawFd) -> std::io::Result<u64> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    const CHUNK: usize = 1 << 20;
+    // SAFETY: F_SETPIPE_SZ takes an integer; a failure only leaves the default size.
+    unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
+    let mut total = 0u64;
+    loop {
+        // SAFETY: splice(2) on descriptors we hold, with null offsets (both are streams).
+        let n = unsafe {
+            libc::splice(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                w.as_raw_fd(),
+                std::ptr::null_mut(),
+                CHUNK,
+                libc::SPLICE_F_MOVE,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(total);
+        }
+        let mut left = n as usize;
+        while left > 0 {
+            // SAFETY: as above.
+            let m = unsafe {
+                libc::splice(
+                    r.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    to.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    left,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            if m < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            left -= m as usize;
+        }
+        total += n as u64;
+    }
+}
+
+/// Set up `cmd` so the child keeps descriptor `fd` across exec and is killed when the process
+/// that started it dies.
+pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: fcntl and prctl are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Return free heap memory to the kernel (glibc's malloc_trim).
 pub fn trim_heap() -> bool {
     // SAFETY: malloc_trim only walks the allocator's own free lists.

@@ -424,11 +424,12 @@ pub fn enter(sys: &dyn Sys) -> Result<Inside> {
 
     // SAFETY: checked single-threaded just above; the child only makes plain syscalls and then
     // execs (or exits).
+    let parent = nix::unistd::getpid();
     match unsafe { crate::sys::fork() }.map_err(UsernsError::Fork)? {
         Forked::Child => {
             drop(to_parent_r);
             drop(to_child_w);
-            child(sys, &map, to_parent_w, to_child_r, &old)
+            child(sys, &map, to_parent_w, to_child_r, &old, parent)
         }
         Forked::Parent(pid) => {
             drop(to_parent_w);
@@ -485,8 +486,16 @@ fn child(
     to_parent: OwnedFd,
     from_parent: OwnedFd,
     old_mask: &SigSet,
+    parent: nix::unistd::Pid,
 ) -> ! {
     let mut w = std::fs::File::from(to_parent);
+    // If the den the user started is killed (kill -9), this one goes too, and with it the
+    // container, its network helper and its ports. (A detached container's monitor is a
+    // process of its own, which this does not reach.)
+    let _ = crate::sys::set_parent_death_signal(Signal::SIGKILL);
+    if nix::unistd::getppid() != parent {
+        std::process::exit(crate::error::EXIT_DEN);
+    }
     if let Err(e) = sys.unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS) {
         let mut msg = vec![b'e'];
         msg.extend_from_slice(&e.errno().unwrap_or(libc::EPERM).to_le_bytes());

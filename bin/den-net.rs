@@ -1,0 +1,50 @@
+//! den-net: the userspace network and port forwarding of one container.
+//!
+//! Started by den-run for each container on the default network (never by hand): it binds the
+//! published ports, starts slirp4netns (or pasta) in the container's network namespace, and
+//! forwards connections until the container ends. It dies with the den process that started it.
+
+use clap::{Parser, Subcommand};
+
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+
+#[derive(Parser)]
+#[command(
+    name = "den-net",
+    version,
+    about = "Userspace network and port forwarding for one container"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: den::cli::GlobalArgs,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Serve one container (den-run starts this; the configuration comes in the environment)
+    Serve,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli: Cli = common::parse();
+    common::init_logging(&cli.global.log_level);
+    match cli.verb {
+        // A failure was reported to den-run over the control socket; den-run prints it.
+        Verb::Serve => match serve() {
+            Ok(_) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::debug!(error = %den::error::chain(&e), "den-net failed");
+                std::process::ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn serve() -> den::Result<i32> {
+    den::net::serve_from_env()?;
+    Ok(0)
+}

@@ -1,0 +1,497 @@
+//! The userspace network and port forwarding: `-p`, `-P`, `port`, outbound traffic, DNS files,
+//! errors, and cleanup.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::sandbox::{Sandbox, free_port, registry, wait_http};
+
+fn busybox() -> String {
+    registry().image("library/busybox")
+}
+
+fn ready() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.den(&["pull", "-q", &busybox()]).ok();
+    sb
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A web root with one page, served by busybox httpd on port 80 of a detached container.
+fn web(sb: &Sandbox, name: &str, publish: &str) {
+    let www = sb.dir.join(format!("www-{name}"));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), format!("hello from {name}\n")).unwrap();
+    let vol = format!("{}:/www:ro", www.display());
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        publish,
+        "-v",
+        &vol,
+        &busybox(),
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ])
+    .ok();
+}
+
+#[test]
+fn http_through_a_published_port() {
+    let sb = ready();
+    let port = free_port();
+    web(&sb, "web", &format!("{port}:80"));
+    let addr = format!("127.0.0.1:{port}");
+    wait_http(&addr, "/");
+    for _ in 0..20 {
+        let page = http_get(&addr, "/index.html");
+        assert!(
+            page.starts_with("HTTP/1.") && page.ends_with("hello from web\n"),
+            "{page}"
+        );
+    }
+    // ps, port and inspect show the mapping
+    let ps = sb.den(&["ps", "--format", "{{.Ports}}"]).ok();
+    assert_eq!(ps.trim(), format!("0.0.0.0:{port}->80/tcp"));
+    assert_eq!(
+        sb.den(&["port", "web"]).ok(),
+        format!("80/tcp -> 0.0.0.0:{port}\n")
+    );
+    assert_eq!(
+        sb.den(&["port", "web", "80"]).ok(),
+        format!("0.0.0.0:{port}\n")
+    );
+    let hp = sb
+        .den(&[
+            "inspect",
+            "-f",
+            "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}",
+            "web",
+        ])
+        .ok();
+    assert_eq!(hp.trim(), port.to_string());
+    // rm -f frees the port at once
+    sb.den(&["rm", "-f", "web"]).ok();
+    TcpListener::bind(("0.0.0.0", port)).expect("the port is free after rm -f");
+}
+
+#[test]
+fn one_connection_many_exchanges() {
+    let sb = ready();
+    let port = free_port();
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-p",
+        &format!("{port}:7"),
+        &busybox(),
+        "nc",
+        "-ll",
+        "-p",
+        "7",
+        "-e",
+        "cat",
+    ])
+    .ok();
+    let addr = format!("127.0.0.1:{port}");
+    let start = Instant::now();
+    let mut s = loop {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"hello\n").unwrap();
+        let mut b = [0u8; 6];
+        if s.read_exact(&mut b).is_ok() && &b == b"hello\n" {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "echo server never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for i in 0..200 {
+        let msg = format!("message {i}\n");
+        s.write_all(msg.as_bytes()).unwrap();
+        let mut b = vec![0u8; msg.len()];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(b, msg.as_bytes());
+    }
+    sb.den(&["rm", "-f", "echo"]).ok();
+}
+
+#[test]
+fn loopback_only_and_two_containers() {
+    let sb = ready();
+    let (p1, p2) = (free_port(), free_port());
+    web(&sb, "a", &format!("127.0.0.1:{p1}:80"));
+    web(&sb, "b", &format!("{p2}:80"));
+    wait_http(&format!("127.0.0.1:{p1}"), "/");
+    wait_http(&format!("127.0.0.1:{p2}"), "/");
+    assert!(http_get(&format!("127.0.0.1:{p1}"), "/").ends_with("hello from a\n"));
+    assert!(http_get(&format!("127.0.0.1:{p2}"), "/").ends_with("hello from b\n"));
+    assert!(http_get(&format!("127.0.0.2:{p2}"), "/").ends_with("hello from b\n"));
+    assert!(
+        TcpStream::connect(format!("127.0.0.2:{p1}")).is_err(),
+        "127.0.0.1:{p1} must not be reachable on 127.0.0.2"
+    );
+    let ports = sb.den(&["ps", "--format", "{{.Names}} {{.Ports}}"]).ok();
+    assert!(
+        ports.contains(&format!("a 127.0.0.1:{p1}->80/tcp")),
+        "{ports}"
+    );
+    // the same host port again: refused before the container starts, naming the port
+    let before = sb.den(&["ps", "-q"]).ok();
+    sb.den(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("{p2}:80"),
+        &busybox(),
+        "sleep",
+        "100",
+    ])
+    .fails_with(125, &format!("port {p2}"));
+    assert_eq!(sb.den(&["ps", "-q"]).ok(), before);
+    // a port held by another program
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = other.local_addr().unwrap().port();
+    sb.den(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{held}:80"),
+        &busybox(),
+        "true",
+    ])
+    .fails_with(125, "already in use");
+    sb.den(&["rm", "-f", "a", "b"]).ok();
+}
+
+#[test]
+fn publish_all_exposed_ports() {
+    let sb = ready();
+    let img = registry().image("test/web");
+    sb.den(&["run", "-d", "--name", "pa", "-P", &img]).ok();
+    let out = sb.den(&["port", "pa"]).ok();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("80/tcp -> 0.0.0.0:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(out.contains("7/tcp -> 0.0.0.0:"), "{out}");
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    wait_http(&format!("127.0.0.1:{port}"), "/hostname");
+    assert!(http_get(&format!("127.0.0.1:{port}"), "/hostname").starts_with("HTTP/1."));
+    sb.den(&["rm", "-f", "pa"]).ok();
+}
+
+#[test]
+fn udp_through_a_published_port() {
+    let sb = ready();
+    let port = free_port();
+    // A UDP echo server: the host's python, mounted read-only into the container.
+    let server = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',53))\nwhile True:\n d,a=s.recvfrom(65536)\n s.sendto(d.upper(),a)\n";
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        &format!("{port}:53/udp"),
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/lib64:/lib64:ro",
+        "-v",
+        "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro",
+        &busybox(),
+        "/usr/bin/python3",
+        "-c",
+        server,
+    ])
+    .ok();
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    loop {
+        s.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            assert_eq!(&buf[..n], b"PING");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "no UDP answer");
+    }
+    for i in 0..20 {
+        let msg = format!("datagram {i}");
+        s.send_to(msg.as_bytes(), ("127.0.0.1", port)).unwrap();
+        let (n, _) = s.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], msg.to_uppercase().as_bytes());
+    }
+    sb.den(&["rm", "-f", "udp"]).ok();
+}
+
+#[test]
+fn outbound_to_the_host_and_dns_files() {
+    let sb = ready();
+    let bb = busybox();
+    // a server on the host's loopback, reached through slirp's gateway address
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            let mut c = c;
+            let mut b = [0u8; 1024];
+            let _ = c.read(&mut b);
+            let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nfrom-host");
+        }
+    });
+    let net = "slirp4netns:allow_host_loopback=true";
+    assert_eq!(
+        sb.den(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            &bb,
+            "wget",
+            "-qO-",
+            &format!("http://10.0.2.2:{port}/")
+        ])
+        .ok(),
+        "from-host"
+    );
+    assert_eq!(
+        sb.den(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            &bb,
+            "wget",
+            "-qO-",
+            &format!("http://host.containers.internal:{port}/")
+        ])
+        .ok(),
+        "from-host"
+    );
+    // by default the host's loopback is out of reach
+    assert_ne!(
+        sb.den(&[
+            "run",
+            "--rm",
+            &bb,
+            "wget",
+            "-T",
+            "2",
+            "-qO-",
+            &format!("http://10.0.2.2:{port}/")
+        ])
+        .code,
+        0
+    );
+    // DNS and hosts
+    let resolv = sb
+        .den(&["run", "--rm", &bb, "cat", "/etc/resolv.conf"])
+        .ok();
+    assert!(resolv.contains("nameserver 10.0.2.3"), "{resolv}");
+    let resolv = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--dns",
+            "192.0.2.53",
+            &bb,
+            "cat",
+            "/etc/resolv.conf",
+        ])
+        .ok();
+    assert!(
+        resolv.contains("nameserver 192.0.2.53") && !resolv.contains("10.0.2.3"),
+        "{resolv}"
+    );
+    let hosts = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--add-host",
+            "db:192.0.2.7",
+            &bb,
+            "cat",
+            "/etc/hosts",
+        ])
+        .ok();
+    assert!(hosts.contains("192.0.2.7\tdb"), "{hosts}");
+    // the container has its own interface
+    let ip = sb
+        .den(&["run", "--rm", &bb, "ip", "-4", "addr", "show", "tap0"])
+        .ok();
+    assert!(ip.contains("10.0.2.100"), "{ip}");
+}
+
+#[test]
+fn a_gigabyte_through_a_forwarded_port() {
+    let sb = ready();
+    let port = free_port();
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "sink",
+        "-p",
+        &format!("{port}:9000"),
+        &busybox(),
+        "sh",
+        "-c",
+        "nc -l -p 9000 | sha256sum",
+    ])
+    .ok();
+    let start = Instant::now();
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // 1 GB of a deterministic, incompressible-looking pattern.
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut block = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for _ in 0..1000 {
+        for chunk in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        hasher.update(&block);
+        s.write_all(&block).unwrap();
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    drop(s);
+    assert_eq!(sb.den(&["wait", "sink"]).ok(), "0\n");
+    let sum = sb.den(&["logs", "sink"]).ok();
+    assert_eq!(
+        sum.split_whitespace().next().unwrap(),
+        hex::encode(hasher.finalize())
+    );
+}
+
+#[test]
+fn bad_specs_and_privileged_ports() {
+    let sb = ready();
+    let bb = busybox();
+    sb.den(&["run", "--rm", "-p", "80:eighty", &bb, "true"])
+        .fails_with(125, "eighty");
+    sb.den(&["run", "--rm", "-p", "8080:80/sctp", &bb, "true"])
+        .fails_with(125, "sctp");
+    sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "8080:80",
+        &bb,
+        "true",
+    ])
+    .fails_with(125, "none");
+    sb.den(&["run", "--rm", "--network", "bogus", &bb, "true"])
+        .fails_with(125, "bogus");
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024);
+    if start > 1 {
+        let low = (start - 1).min(1023);
+        sb.den(&["run", "--rm", "-p", &format!("{low}:80"), &bb, "true"])
+            .fails_with(125, "ip_unprivileged_port_start");
+    }
+}
+
+#[test]
+fn nothing_leaks_when_den_is_killed() {
+    let sb = ready();
+    let port = free_port();
+    let mut child = sb
+        .cmd(
+            "den",
+            &[
+                "run",
+                "--rm",
+                "-p",
+                &format!("{port}:80"),
+                &busybox(),
+                "sleep",
+                "7654321",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpListener::bind(("0.0.0.0", port)).is_ok() || sb.den(&["ps", "-q"]).out().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the container never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    while TcpListener::bind(("0.0.0.0", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the port stayed bound after kill -9 of den"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // and no process of this sandbox is left
+    std::thread::sleep(Duration::from_millis(300));
+    let me = std::process::id();
+    let root = sb.root.display().to_string();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = e.file_name().to_string_lossy().parse::<u32>().unwrap_or(0);
+        if pid == 0 || pid == me {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let env = String::from_utf8_lossy(&env);
+        assert!(
+            !env.contains(&root),
+            "process {pid} of the killed den is still running: {:?}",
+            String::from_utf8_lossy(
+                &std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            )
+        );
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            cmdline != b"sleep\x007654321\x00",
+            "the container of the killed den is still running"
+        );
+    }
+}

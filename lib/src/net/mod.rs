@@ -1,0 +1,450 @@
+//! Container networks: `none`, `host`, and the default, a private network namespace with a
+//! userspace stack (slirp4netns, or pasta) for outbound traffic, plus port forwarding.
+//!
+//! Entry points: [`Network::parse`] (the `--network` value), [`ports::parse`] (`-p`), and
+//! [`Helper`], den's side of `den-net`, the per-container helper that binds the published ports,
+//! starts and supervises slirp4netns, and forwards connections ([`serve`]).
+//!
+//! Forwarding does not go through the userspace stack: den-net listens on the host and, for each
+//! connection, opens a socket inside the container's network namespace (a thread joins it with
+//! setns(2)) and connects to the container port on its loopback; bytes move with splice(2). The
+//! server in the container therefore sees connections from 127.0.0.1, not the client's address
+//! (podman's rootlesskit port driver has the same limit; its slirp4netns driver keeps the
+//! address at a fraction of the speed).
+
+pub mod forward;
+pub mod ports;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+pub use ports::{PortMapping, Proto};
+
+use crate::error::Diagnose;
+
+/// slirp4netns's fixed addresses (its defaults with `--configure`).
+pub const SLIRP_GATEWAY: &str = "10.0.2.2";
+pub const SLIRP_DNS: &str = "10.0.2.3";
+pub const SLIRP_MTU: u32 = 65520;
+
+/// The `--network` value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Network {
+    Host,
+    None,
+    /// The default: a userspace stack.
+    Slirp4netns {
+        allow_host_loopback: bool,
+    },
+    Pasta,
+}
+
+impl Network {
+    /// `host`, `none`, `slirp4netns[:allow_host_loopback=true]`, `pasta`, or empty for the
+    /// default.
+    pub fn parse(s: &str) -> Option<Network> {
+        let (name, opts) = s.split_once(':').unwrap_or((s, ""));
+        Some(match name {
+            "host" => Network::Host,
+            "none" => Network::None,
+            "" | "default" | "bridge" | "private" | "slirp4netns" => {
+                let mut allow = false;
+                for o in opts.split(',').filter(|o| !o.is_empty()) {
+                    match o {
+                        "allow_host_loopback=true" => allow = true,
+                        "allow_host_loopback=false" => allow = false,
+                        _ => return None,
+                    }
+                }
+                Network::Slirp4netns {
+                    allow_host_loopback: allow,
+                }
+            }
+            "pasta" => Network::Pasta,
+            _ => return None,
+        })
+    }
+
+    /// The name docker shows (`NetworkMode`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Network::Host => "host",
+            Network::None => "none",
+            Network::Slirp4netns { .. } => "slirp4netns",
+            Network::Pasta => "pasta",
+        }
+    }
+
+    /// Whether the container has a network namespace of its own.
+    pub fn private(&self) -> bool {
+        !matches!(self, Network::Host)
+    }
+
+    /// Whether den-net runs for it.
+    pub fn needs_helper(&self) -> bool {
+        matches!(self, Network::Slirp4netns { .. } | Network::Pasta)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot publish port {port}: the address {addr} is already in use")]
+    PortInUse { port: u16, addr: String },
+    #[error("cannot publish port {port} on {addr}: permission denied")]
+    PrivilegedPort { port: u16, addr: String },
+    #[error("cannot publish {addr}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} is not installed")]
+    Missing { program: String },
+    #[error("{program} failed: {message}")]
+    Stack { program: String, message: String },
+    #[error("/dev/net/tun cannot be opened")]
+    Tun(#[source] std::io::Error),
+    #[error("{message}")]
+    Helper {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("den-net could not be started")]
+    Spawn(#[source] std::io::Error),
+    #[error(transparent)]
+    Port(#[from] ports::PortError),
+}
+
+impl Diagnose for NetError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            NetError::PortInUse { .. } => "choose another host port (-p OTHER:PORT), or stop what uses this one".into(),
+            NetError::PrivilegedPort { .. } => "ports below net.ipv4.ip_unprivileged_port_start (1024 by default) need root: \
+                 publish on a higher port (-p 8080:80), or ask your admin to lower it with sysctl"
+                .into(),
+            NetError::Bind { .. } => "check the address: it must be one of this host's".into(),
+            NetError::Missing { program } => format!(
+                "install the {program} package, or run with --network host or --network none"
+            ),
+            NetError::Stack { .. } => "run with --log-level debug for details, or use --network host".into(),
+            NetError::Tun(_) => "/dev/net/tun must be readable and writable by you (mode 0666), or use --network host".into(),
+            NetError::Helper { hint, .. } => return hint.clone(),
+            NetError::Spawn(_) => "install all den binaries together (make install)".into(),
+            NetError::Port(e) => return e.hint(),
+        })
+    }
+}
+
+/// What den-net is asked to do, passed as JSON in its environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HelperConfig {
+    pub network: Network,
+    pub ports: Vec<PortMapping>,
+}
+
+/// The environment variable carrying [`HelperConfig`] to den-net.
+pub const ENV_CONFIG: &str = "_DEN_NET_CONFIG";
+/// The environment variable naming den-net's control socket descriptor.
+pub const ENV_CONTROL_FD: &str = "_DEN_NET_FD";
+
+/// den's handle on a running den-net. Dropping it ends den-net (and with it slirp4netns and the
+/// published ports).
+pub struct Helper {
+    child: Child,
+    control: BufReader<UnixStream>,
+    /// The published ports as bound (free ports chosen).
+    pub ports: Vec<PortMapping>,
+}
+
+impl Helper {
+    /// Start den-net and let it bind the published ports. Fails (naming the port) when one
+    /// cannot be bound, before any container exists.
+    pub fn spawn(config: &HelperConfig) -> Result<Helper, NetError> {
+        let tool = crate::ops::tool_path("den-net").ok_or_else(|| NetError::Missing {
+            program: "den-net".into(),
+        })?;
+        let (ours, theirs) = UnixStream::pair().map_err(NetError::Spawn)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&theirs);
+        let mut cmd = Command::new(tool);
+        cmd.arg("serve")
+            .env(
+                ENV_CONFIG,
+                serde_json::to_string(config).unwrap_or_default(),
+            )
+            .env(ENV_CONTROL_FD, fd.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        crate::sys::keep_fd_and_die_with_parent(&mut cmd, fd);
+        let child = cmd.spawn().map_err(NetError::Spawn)?;
+        drop(theirs);
+        let mut h = Helper {
+            child,
+            control: BufReader::new(ours),
+            ports: Vec::new(),
+        };
+        let line = h.read_line()?;
+        let json = line
+            .strip_prefix("bound ")
+            .ok_or_else(|| h.failure(&line))?;
+        h.ports = serde_json::from_str(json).map_err(|e| NetError::Helper {
+            message: format!("bad reply {json:?}: {e}"),
+            hint: None,
+        })?;
+        Ok(h)
+    }
+
+    /// Give den-net the container's init: it starts the network stack in its namespace and
+    /// forwards the ports there. Returns when the network is up.
+    pub fn attach(&mut self, pid: i32) -> Result<(), NetError> {
+        let io = |e: std::io::Error| NetError::Helper {
+            message: e.to_string(),
+            hint: None,
+        };
+        writeln!(self.control.get_mut(), "pid {pid}").map_err(io)?;
+        let line = self.read_line()?;
+        if line == "ready" {
+            return Ok(());
+        }
+        Err(self.failure(&line))
+    }
+
+    fn read_line(&mut self) -> Result<String, NetError> {
+        let mut line = String::new();
+        let _ = self.control.read_line(&mut line);
+        Ok(line.trim_end().to_string())
+    }
+
+    /// The error den-net reported (`err CODE\tmessage\thint`), or that it died.
+    fn failure(&mut self, line: &str) -> NetError {
+        let mut f = line.strip_prefix("err ").unwrap_or("").splitn(2, '\t');
+        match (f.next(), f.next()) {
+            (Some(m), h) if !m.is_empty() => NetError::Helper {
+                message: m.to_string(),
+                hint: h.filter(|h| !h.is_empty()).map(String::from),
+            },
+            _ => {
+                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+                NetError::Helper {
+                    message: format!("den-net exited ({status})"),
+                    hint: Some("run with --log-level debug".into()),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// den-net's entry: the configuration and control socket den-run passed in the environment.
+pub fn serve_from_env() -> Result<(), NetError> {
+    let bad = |what: &str| NetError::Helper {
+        message: format!("den-net: {what}"),
+        hint: Some("den-net is started by den-run, not by hand".into()),
+    };
+    let config: HelperConfig = std::env::var(ENV_CONFIG)
+        .ok()
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .ok_or_else(|| bad("no configuration"))?;
+    let fd: i32 = std::env::var(ENV_CONTROL_FD)
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .filter(|f| *f > 2)
+        .ok_or_else(|| bad("no control socket"))?;
+    // SAFETY: den-run passed this descriptor, a unix socket, for this process to own.
+    let control = unsafe { <UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    serve(&config, control)
+}
+
+/// den-net's side: bind, wait for the container, start the stack, forward. Runs until the
+/// control socket closes (den is done with the container) or the container's init exits.
+pub fn serve(config: &HelperConfig, control: UnixStream) -> Result<(), NetError> {
+    let mut out = control.try_clone().map_err(NetError::Spawn)?;
+    let mut input = BufReader::new(control);
+    let report = |out: &mut UnixStream, e: &NetError| {
+        let msg = crate::error::chain(e).replace(['\t', '\n'], " ");
+        let hint = e.hint().unwrap_or_default().replace(['\t', '\n'], " ");
+        let _ = writeln!(out, "err {msg}\t{hint}");
+    };
+    let listeners = match forward::bind_all(&config.ports) {
+        Ok(l) => l,
+        Err(e) => {
+            report(&mut out, &e);
+            return Err(e);
+        }
+    };
+    let bound: Vec<PortMapping> = listeners.iter().map(|l| l.mapping.clone()).collect();
+    let _ = writeln!(
+        out,
+        "bound {}",
+        serde_json::to_string(&bound).unwrap_or_default()
+    );
+    let mut line = String::new();
+    let _ = input.read_line(&mut line);
+    let Some(pid) = line
+        .trim()
+        .strip_prefix("pid ")
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return Ok(());
+    };
+    let stack = match start_stack(&config.network, pid) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&mut out, &e);
+            return Err(e);
+        }
+    };
+    let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let ns = std::fs::File::open(&netns).map_err(|e| NetError::Bind {
+        addr: netns.display().to_string(),
+        source: e,
+    })?;
+    let ns = std::sync::Arc::new(ns);
+    for l in listeners {
+        forward::spawn(l, ns.clone());
+    }
+    let _ = writeln!(out, "ready");
+    // Until den closes the control socket or goes away.
+    let mut rest = String::new();
+    while input.read_line(&mut rest).map(|n| n > 0).unwrap_or(false) {
+        rest.clear();
+    }
+    drop(stack);
+    Ok(())
+}
+
+/// The running userspace stack; dropping it stops it.
+struct Stack {
+    child: Option<Child>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
+    match network {
+        Network::Slirp4netns {
+            allow_host_loopback,
+        } => {
+            if let Err(e) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/net/tun")
+            {
+                return Err(NetError::Tun(e));
+            }
+            let prog =
+                crate::userns::find_in_path("slirp4netns").ok_or_else(|| NetError::Missing {
+                    program: "slirp4netns".into(),
+                })?;
+            let (ready_r, ready_w) = std::io::pipe().map_err(NetError::Spawn)?;
+            let wfd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
+            let mut cmd = Command::new(&prog);
+            cmd.arg("--configure")
+                .arg(format!("--mtu={SLIRP_MTU}"))
+                .arg(format!("--ready-fd={wfd}"));
+            if !allow_host_loopback {
+                cmd.arg("--disable-host-loopback");
+            }
+            cmd.arg(pid.to_string())
+                .arg("tap0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            crate::sys::keep_fd_and_die_with_parent(&mut cmd, wfd);
+            let mut child = cmd.spawn().map_err(|_| NetError::Missing {
+                program: "slirp4netns".into(),
+            })?;
+            drop(ready_w);
+            let mut buf = [0u8; 1];
+            let n = std::io::Read::read(&mut { ready_r }, &mut buf).unwrap_or(0);
+            if n == 0 {
+                let out = child.wait_with_output().ok();
+                let message = out
+                    .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "exited before the network was up".into());
+                return Err(NetError::Stack {
+                    program: "slirp4netns".into(),
+                    message,
+                });
+            }
+            // Its stderr is not read from here on: let it go to nowhere rather than block.
+            drop(child.stderr.take());
+            Ok(Stack { child: Some(child) })
+        }
+        Network::Pasta => {
+            let prog = crate::userns::find_in_path("pasta").ok_or_else(|| NetError::Missing {
+                program: "passt (pasta)".into(),
+            })?;
+            let out = Command::new(prog)
+                .args(["--config-net", "--quiet", "--netns"])
+                .arg(format!("/proc/{pid}/ns/net"))
+                .args([
+                    "--no-map-gw",
+                    "-t",
+                    "none",
+                    "-u",
+                    "none",
+                    "-T",
+                    "none",
+                    "-U",
+                    "none",
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .map_err(NetError::Spawn)?;
+            if !out.status.success() {
+                return Err(NetError::Stack {
+                    program: "pasta".into(),
+                    message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
+            }
+            // pasta daemonizes and ends with the namespace.
+            Ok(Stack { child: None })
+        }
+        Network::Host | Network::None => Ok(Stack { child: None }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_modes() {
+        assert_eq!(
+            Network::parse(""),
+            Some(Network::Slirp4netns {
+                allow_host_loopback: false
+            })
+        );
+        assert_eq!(
+            Network::parse("slirp4netns:allow_host_loopback=true"),
+            Some(Network::Slirp4netns {
+                allow_host_loopback: true
+            })
+        );
+        assert_eq!(Network::parse("host"), Some(Network::Host));
+        assert_eq!(Network::parse("none"), Some(Network::None));
+        assert_eq!(Network::parse("pasta"), Some(Network::Pasta));
+        assert_eq!(Network::parse("weave"), None);
+        assert_eq!(Network::parse("slirp4netns:mtu=1"), None);
+        assert!(!Network::Host.private() && Network::None.private());
+    }
+}
