@@ -11,6 +11,8 @@
 #   run -d + rm -f round trip             (side by side)
 #   logs of a 10 MB log                   (side by side)
 #   helper RSS per running container      goal: <= 4 MiB (den's monitor; podman's conmon)
+#   requests/s and 1 GB through -p        goal: den >= 80% of the host and >= 3x podman
+#   container start, default network      goal: within 2x of --network none
 #
 # As root it installs podman and hyperfine, sets up the den-test user and runs as that user.
 # The Debian image is made once with mmdebstrap (a few minutes) and cached in
@@ -25,7 +27,8 @@ RUNS=${BENCH_RUNS:-20}
 if [ "$(id -u)" = 0 ]; then
     ./integration/setup.sh
     need=()
-    for p in podman hyperfine mmdebstrap runc bc; do command -v "$p" >/dev/null || need+=("$p"); done
+    for p in podman hyperfine mmdebstrap runc bc ab; do command -v "$p" >/dev/null || need+=("$p"); done
+    need=("${need[@]/#ab/apache2-utils}")
     if [ ${#need[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
@@ -82,7 +85,8 @@ if [ ! -f "$cache/debian/index.json" ]; then
     mv "$cache/debian.tmp" "$cache/debian"
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 registry=127.0.0.1:$port
 cat > "$work/registry.yml" <<EOF
 version: 0.1
@@ -184,6 +188,52 @@ printf 'helper RSS per running container (KiB)\t%s\t%s\n' "$den_kb" "$pod_kb" | 
 den rm -f mem >/dev/null
 podman rm -f -t 0 mem >/dev/null
 
+# --- network (issue 4) ---------------------------------------------------------------------------
+# Requests/s through -p and a 1 GB transfer: den, podman (its rootless default network), and the
+# same server on the host (the ceiling). busybox httpd closes each connection, so these are
+# requests without keep-alive. Container start with the default network against --network none.
+www=$work/www; mkdir -p "$www"; head -c 4096 /dev/zero | tr '\0' x > "$www/index.html"
+p_host=$(free_port); p_den=$(free_port); p_pod=$(free_port)
+busybox httpd -f -p "127.0.0.1:$p_host" -h "$www" & host_httpd=$!
+den run -d --name web -p "$p_den:80" -v "$www:/www:ro" "$busybox" httpd -f -p 80 -h /www >/dev/null
+podman run -d --name web -p "$p_pod:80" -v "$www:/www:ro" "$busybox" httpd -f -p 80 -h /www >/dev/null
+sleep 2
+rps() { ab -q -n "${BENCH_AB_N:-4000}" -c 8 "http://127.0.0.1:$1/index.html" 2>/dev/null | awk '/Requests per second/ {print $4}'; }
+r_den=$(rps "$p_den"); r_pod=$(rps "$p_pod"); r_host=$(rps "$p_host")
+printf 'requests/s through -p (ab -c 8, no keep-alive)\t%s\t%s\t%s\n' "$r_den" "$r_pod" "$r_host" | tee -a "$results"
+kill "$host_httpd" 2>/dev/null || true
+den rm -f web >/dev/null; podman rm -f -t 0 web >/dev/null
+# 1 GB from a container to the host through a published port.
+gb="nc -ll -p 9000 -e dd if=/dev/zero bs=1M count=1000"
+den run -d --name bulk -p "$p_den:9000" "$busybox" sh -c "$gb" >/dev/null
+podman run -d --name bulk -p "$p_pod:9000" "$busybox" sh -c "$gb" >/dev/null
+busybox nc -ll -p "$p_host" -e dd if=/dev/zero bs=1M count=1000 2>/dev/null & host_nc=$!
+sleep 2
+secs() {
+    python3 - "$1" <<'PY'
+import socket, sys, time
+t0 = time.monotonic()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+n = 0
+buf = bytearray(1 << 20)
+while True:
+    k = s.recv_into(buf)
+    if not k:
+        break
+    n += k
+assert n == 1000 * 1024 * 1024, n
+print(time.monotonic() - t0)
+PY
+}
+mbps() { echo "scale=1; 1048.576 / $1" | bc; }
+t_den=$(secs "$p_den"); t_pod=$(secs "$p_pod"); t_host=$(secs "$p_host")
+printf '1 GB through -p (MB/s)\t%s\t%s\t%s\n' "$(mbps "$t_den")" "$(mbps "$t_pod")" "$(mbps "$t_host")" | tee -a "$results"
+kill "$host_nc" 2>/dev/null || true
+den rm -f bulk >/dev/null; podman rm -f -t 0 bulk >/dev/null
+bench "container start: default network vs --network none" "$RUNS" \
+    "true" "den run --rm $busybox true" \
+    "true" "den run --rm --network none $busybox true"
+
 # Let the filesystem settle first: for a minute or two after many files were deleted (an earlier
 # run's stores), ext4 allocates new inodes several times slower for every tool alike.
 echo "bench: letting the filesystem settle for 60 s before the pull measurements..."
@@ -260,6 +310,14 @@ goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10}
 print(f"{'benchmark':60} {'den':>9} {'podman':>9} {'den/podman':>11}  goal")
 for r in rows:
     name, den, podman = r[0], float(r[1]), float(r[2])
+    if name.startswith("requests/s") or name.startswith("1 GB"):
+        host = float(r[3])
+        ok = den >= 0.8 * host and den >= 3 * podman
+        print(f"{name:60} {den:9.0f} {podman:9.0f} {den/podman:11.2f}  host {host:.0f}: den/host {den/host:.2f} (>= 0.80), den/podman (>= 3): {'met' if ok else 'NOT met'}")
+        continue
+    if name.startswith("container start"):
+        print(f"{name:60} {den:8.3f}s {podman:8.3f}s {den/podman:11.2f}  (default/none) <= 2.00 {'met' if den <= 2 * podman else 'NOT met'}")
+        continue
     if name.startswith("helper RSS"):
         verdict = "met" if den <= 4096 else "NOT met"
         print(f"{name:60} {den/1024:7.2f}Mi {podman/1024:7.2f}Mi {den/podman:11.3f}  <= 4 MiB {verdict}")

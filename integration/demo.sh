@@ -67,9 +67,14 @@ set +e; den run --rm "$image" no-such-command; echo $?; set -e
 echo
 echo "A container that outlives the command: a small web server in the background."
 mkdir -p "$DEN_ROOT/../site" && echo "hello from a detached container" > "$DEN_ROOT/../site/index.html"
-run den run -d --name web -v "$DEN_ROOT/../site:/www:ro" "$image" sh -c 'echo serving /www; exec httpd -f -v -p 127.0.0.1:18080 -h /www'
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+run den run -d --name web -p "$port:80" -v "$DEN_ROOT/../site:/www:ro" "$image" sh -c 'echo serving /www; exec httpd -f -v -p 80 -h /www'
 run den ps
-run den exec web wget -qO- http://127.0.0.1:18080/
+run den port web
+step "curl http://127.0.0.1:$port/      (from the host, through den-net)"
+sleep 0.5
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/').read().decode(), end='')"
+run den exec web wget -qO- http://127.0.0.1:80/
 run den logs -t web
 run den cp web:/etc/hostname "$DEN_ROOT/../hostname"
 run den inspect -f '{{.Name}} {{.State.Status}} pid {{.State.Pid}}' web

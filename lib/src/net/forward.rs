@@ -100,17 +100,29 @@ pub fn spawn(l: Listener, ns: Arc<std::fs::File>) {
     match l.socket {
         Socket::Tcp(listener) => {
             std::thread::spawn(move || {
+                // The accepting thread lives in the container's namespace: the common case,
+                // a server that is listening, costs one connect and no extra thread.
+                if crate::sys::join_netns(&ns).is_err() {
+                    return;
+                }
+                let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), cport);
                 for conn in listener.incoming() {
                     let Ok(client) = conn else { continue };
-                    let ns = ns.clone();
-                    std::thread::spawn(move || {
-                        if crate::sys::join_netns(&ns).is_err() {
-                            return;
+                    match TcpStream::connect(target) {
+                        Ok(server) => relay(client, server),
+                        // A server still starting: retry on a thread of its own.
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                            let ns = ns.clone();
+                            std::thread::spawn(move || {
+                                if crate::sys::join_netns(&ns).is_ok()
+                                    && let Some(server) = connect_inside(cport)
+                                {
+                                    relay(client, server);
+                                }
+                            });
                         }
-                        if let Some(server) = connect_inside(cport) {
-                            relay(client, server);
-                        }
-                    });
+                        Err(e) => tracing::debug!(error = %e, port = cport, "container port"),
+                    }
                 }
             });
         }

@@ -156,13 +156,14 @@ pub const ENV_CONTROL_FD: &str = "_DEN_NET_FD";
 pub struct Helper {
     child: Child,
     control: BufReader<UnixStream>,
-    /// The published ports as bound (free ports chosen).
+    /// The published ports as bound (free ports chosen), once den-net said so.
     pub ports: Vec<PortMapping>,
+    bound: bool,
 }
 
 impl Helper {
-    /// Start den-net and let it bind the published ports. Fails (naming the port) when one
-    /// cannot be bound, before any container exists.
+    /// Start den-net; it binds the published ports while den creates the container, and
+    /// [`Helper::attach`] reports a port that could not be bound before the container starts.
     pub fn spawn(config: &HelperConfig) -> Result<Helper, NetError> {
         let tool = crate::ops::tool_path("den-net").ok_or_else(|| NetError::Missing {
             program: "den-net".into(),
@@ -181,20 +182,29 @@ impl Helper {
         crate::sys::keep_fd_and_die_with_parent(&mut cmd, fd);
         let child = cmd.spawn().map_err(NetError::Spawn)?;
         drop(theirs);
-        let mut h = Helper {
+        Ok(Helper {
             child,
             control: BufReader::new(ours),
             ports: Vec::new(),
-        };
-        let line = h.read_line()?;
+            bound: false,
+        })
+    }
+
+    /// Wait until den-net has bound the published ports (or failed to).
+    pub fn wait_bound(&mut self) -> Result<(), NetError> {
+        if self.bound {
+            return Ok(());
+        }
+        let line = self.read_line()?;
         let json = line
             .strip_prefix("bound ")
-            .ok_or_else(|| h.failure(&line))?;
-        h.ports = serde_json::from_str(json).map_err(|e| NetError::Helper {
+            .ok_or_else(|| self.failure(&line))?;
+        self.ports = serde_json::from_str(json).map_err(|e| NetError::Helper {
             message: format!("bad reply {json:?}: {e}"),
             hint: None,
         })?;
-        Ok(h)
+        self.bound = true;
+        Ok(())
     }
 
     /// Give den-net the container's init: it starts the network stack in its namespace and
@@ -204,6 +214,7 @@ impl Helper {
             message: e.to_string(),
             hint: None,
         };
+        self.wait_bound()?;
         writeln!(self.control.get_mut(), "pid {pid}").map_err(io)?;
         let line = self.read_line()?;
         if line == "ready" {

@@ -393,6 +393,13 @@ pub fn network_helper(
     .map_err(RuntimeError::Net)
 }
 
+/// End a created container that will not be started (its init is parked before exec).
+pub fn discard(inst: &mut dyn engine::Instance) {
+    let _ = inst.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(inst.pid(), None);
+    let _ = inst.delete();
+}
+
 /// The process that holds a container: this one, and when it started.
 pub fn this_process() -> Option<(i32, u64)> {
     let pid = std::process::id() as i32;
@@ -440,10 +447,13 @@ pub fn run_foreground(
         let res = (|| {
             let mut inst = engine.create(&record.id, &cdir, stdio)?;
             tracing::debug!("container created");
-            if let Some(n) = &mut net {
-                n.attach(inst.pid().as_raw()).map_err(RuntimeError::Net)?;
-                tracing::debug!("network up");
+            if let Some(n) = &mut net
+                && let Err(e) = n.attach(inst.pid().as_raw())
+            {
+                discard(inst.as_mut());
+                return Err(RuntimeError::Net(e));
             }
+            tracing::debug!("network up");
             let pty = match &console {
                 Some(c) => {
                     let master = c.receive()?;

@@ -375,8 +375,12 @@ fn run_once(
     .map_err(io("signalfd"))?;
     let mut net = super::network_helper(record)?;
     let mut inst = engine.create(id, cdir, stdio)?;
-    if let Some(n) = &mut net {
-        n.attach(inst.pid().as_raw()).map_err(RuntimeError::Net)?;
+    if let Some(n) = &mut net
+        && let Err(e) = n.attach(inst.pid().as_raw())
+    {
+        super::discard(inst.as_mut());
+        tty::restore_signals(&old_mask);
+        return Err(RuntimeError::Net(e));
     }
     if let Some(c) = &console {
         let master = c.receive()?;
