@@ -141,21 +141,7 @@ pub fn exec(
         if opts.detach {
             return Ok(0);
         }
-        let pty = match &console {
-            Some(c) => {
-                let master = c.receive()?;
-                tty::copy_winsize(master.as_fd());
-                Some(tty::Pty {
-                    master,
-                    stdin: opts.interactive,
-                })
-            }
-            None => None,
-        };
-        let _raw = match (&pty, opts.interactive) {
-            (Some(_), true) => tty::RawMode::enter(std::io::stdin().as_fd()),
-            _ => None,
-        };
+        let (pty, _raw) = tty::open_pty(console.as_ref(), opts.interactive)?;
         Ok(tty::supervise(pid, pty)?)
     })();
     tty::restore_signals(&old_mask);

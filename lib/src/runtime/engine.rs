@@ -104,20 +104,7 @@ impl Engine for Youki {
         if stale.exists() {
             let _ = std::fs::remove_dir_all(&stale);
         }
-        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(&self.state_root)
-            .map_err(err)?
-            .with_executor(DenExecutor {
-                die_with_parent: true,
-            });
-        b = match stdio {
-            Stdio::Fds {
-                stdin,
-                stdout,
-                stderr,
-            } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
-            Stdio::Console { socket } => b.with_console_socket(Some(socket)),
-        };
+        let b = self.builder(id, stdio, true)?;
         let container = b
             .as_init(bundle)
             .with_systemd(false)
@@ -137,26 +124,39 @@ impl Engine for Youki {
     }
 }
 
-impl Exec for Youki {
-    fn exec(&self, id: &str, p: &ExecProcess, stdio: Stdio) -> Result<Pid, RuntimeError> {
-        let err = |e: libcontainer::error::LibcontainerError| RuntimeError::Engine {
-            id: id.into(),
-            message: e.to_string(),
-        };
-        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+impl Youki {
+    /// libcontainer's builder for container `id`: den's state root, executor and stdio.
+    fn builder(
+        &self,
+        id: &str,
+        stdio: Stdio,
+        die_with_parent: bool,
+    ) -> Result<ContainerBuilder, RuntimeError> {
+        let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_root)
-            .map_err(err)?
-            .with_executor(DenExecutor {
-                die_with_parent: !p.detached,
-            });
-        b = match stdio {
+            .map_err(|e| RuntimeError::Engine {
+                id: id.into(),
+                message: e.to_string(),
+            })?
+            .with_executor(DenExecutor { die_with_parent });
+        Ok(match stdio {
             Stdio::Fds {
                 stdin,
                 stdout,
                 stderr,
             } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
             Stdio::Console { socket } => b.with_console_socket(Some(socket)),
+        })
+    }
+}
+
+impl Exec for Youki {
+    fn exec(&self, id: &str, p: &ExecProcess, stdio: Stdio) -> Result<Pid, RuntimeError> {
+        let err = |e: libcontainer::error::LibcontainerError| RuntimeError::Engine {
+            id: id.into(),
+            message: e.to_string(),
         };
+        let b = self.builder(id, stdio, !p.detached)?;
         // The whole process goes in as a process.json, as `runc exec --process` takes it: only
         // that way can it ask for a terminal.
         let caps = super::spec::DEFAULT_CAPS;

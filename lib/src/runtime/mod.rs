@@ -454,21 +454,7 @@ pub fn run_foreground(
                 return Err(RuntimeError::Net(e));
             }
             tracing::debug!("network up");
-            let pty = match &console {
-                Some(c) => {
-                    let master = c.receive()?;
-                    tty::copy_winsize(master.as_fd());
-                    Some(tty::Pty {
-                        master,
-                        stdin: s.stdin,
-                    })
-                }
-                None => None,
-            };
-            let _raw = match (&pty, s.stdin) {
-                (Some(_), true) => tty::RawMode::enter(std::io::stdin().as_fd()),
-                _ => None,
-            };
+            let (pty, _raw) = tty::open_pty(console.as_ref(), s.stdin)?;
             store.set_container_state(
                 &record.id,
                 &ContainerState {

@@ -119,6 +119,25 @@ impl Drop for RawMode {
     }
 }
 
+/// For a container on a pty: receive its master, give it den's window size, and put den's
+/// terminal in raw mode when stdin is attached. Keep both for as long as the container runs.
+pub fn open_pty(
+    console: Option<&ConsoleSocket>,
+    stdin: bool,
+) -> Result<(Option<Pty>, Option<RawMode>), RuntimeError> {
+    let Some(c) = console else {
+        return Ok((None, None));
+    };
+    let master = c.receive()?;
+    copy_winsize(master.as_fd());
+    let raw = if stdin {
+        RawMode::enter(std::io::stdin().as_fd())
+    } else {
+        None
+    };
+    Ok((Some(Pty { master, stdin }), raw))
+}
+
 /// Whether a descriptor is a terminal.
 pub fn is_tty(fd: BorrowedFd<'_>) -> bool {
     nix::unistd::isatty(fd.as_raw_fd()).unwrap_or(false)
