@@ -5,12 +5,19 @@
 //!
 //! - [`cli`]: clap flag structs shared by `den` and the den-* tools; [`cli::fail`] reports errors.
 //! - [`ops`]: one function per verb: [`ops::pull::pull`], [`ops::images::images`],
-//!   [`ops::run::run`], [`ops::info::info`].
+//!   [`ops::run::run`], [`ops::run::run_detached`], [`ops::container`] (ps, logs, start, stop,
+//!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
+//!   [`ops::info::info`].
 //! - [`image`]: references ([`image::Reference::parse`]), manifests, indexes and platforms.
 //! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`]).
 //! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]).
 //! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
-//! - [`runtime`]: running containers ([`runtime::run_foreground`]): mounts, spec, engine, tty.
+//! - [`runtime`]: running containers ([`runtime::run_foreground`], the per-container monitor
+//!   [`runtime::monitor::run`]): mounts, spec, engine, tty, logs, attach.
+//! - [`net`]: networks and port forwarding ([`net::Network::parse`], [`net::ports::parse`],
+//!   den-net's [`net::serve`]).
+//! - [`volume`]: `-v`/`--mount`/`--tmpfs` and named volumes ([`volume::Volumes`]).
+//! - [`copy`]: `cp`'s rules over a container's root ([`copy::copy_out`], [`copy::copy_in`]).
 //! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]).
 //! - [`error`]: the error type every verb returns, with hints and exit codes.
