@@ -78,7 +78,7 @@ run den exec web wget -qO- http://127.0.0.1:80/
 run den logs -t web
 run den cp web:/etc/hostname "$DEN_ROOT/../hostname"
 run den inspect -f '{{.Name}} {{.State.Status}} pid {{.State.Pid}}' web
-run den stop web
+run den stop -t 1 web
 run den ps -a --format 'table {{.Names}}\t{{.Status}}'
 run den rm web
 if [ -t 0 ] && [ -t 1 ]; then
