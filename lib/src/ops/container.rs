@@ -708,7 +708,7 @@ pub fn wait(ctx: &Ctx, name: &str) -> Result<i32> {
 // ------------------------------------------------------------------------------------------
 // start, attach
 
-fn runtime_ctx<'a>(
+pub(super) fn runtime_ctx<'a>(
     ctx: &'a Ctx,
     store: &'a Store,
     runtime_dir: &'a std::path::Path,
@@ -818,10 +818,16 @@ pub fn kill_for_removal(ctx: &Ctx, name: &str) -> Result<()> {
     let store = ctx.store()?;
     let c = find(ctx, name)?;
     if c.state.status == Status::Running {
-        mark_stopped(&store, &c.record.id);
-        signal_init(&c, Signal::SIGKILL)?;
-        wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
+        kill_now(&store, &c)?;
     }
+    Ok(())
+}
+
+/// SIGKILL a running container as a user's stop (no restart), and wait until it is down.
+fn kill_now(store: &Store, c: &Container) -> Result<()> {
+    mark_stopped(store, &c.record.id);
+    signal_init(c, Signal::SIGKILL)?;
+    wait_stopped(store, &c.record.id, Some(Duration::from_secs(10)));
     Ok(())
 }
 
@@ -830,9 +836,7 @@ pub fn kill_all(ctx: &Ctx) -> Result<()> {
     let store = ctx.store()?;
     for c in all(&store)? {
         if c.state.status == Status::Running {
-            mark_stopped(&store, &c.record.id);
-            let _ = signal_init(&c, Signal::SIGKILL);
-            wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
+            let _ = kill_now(&store, &c);
         }
     }
     Ok(())

@@ -344,12 +344,7 @@ pub fn run_detached(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result
     let (record, _image) = create(ctx, opts, report)?;
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
-    let rctx = runtime::Context {
-        sys: &crate::sys::LinuxSys,
-        store: &store,
-        map: ctx.idmap(),
-        runtime_dir: &runtime_dir,
-    };
+    let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
     if let Err(e) = runtime::monitor::launch(&rctx, &record.id, false) {
         if opts.rm {
             let _ = store.remove_container(&record.id);
@@ -372,12 +367,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     tracing::debug!(id = %record.id, "container record created");
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
-    let rctx = runtime::Context {
-        sys: &crate::sys::LinuxSys,
-        store: &store,
-        map: ctx.idmap(),
-        runtime_dir: &runtime_dir,
-    };
+    let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
     let result = runtime::run_foreground(&rctx, &record, &image);
     let finished = Utc::now();
     let state = match &result {

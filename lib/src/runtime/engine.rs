@@ -159,15 +159,14 @@ impl Exec for Youki {
         let b = self.builder(id, stdio, !p.detached)?;
         // The whole process goes in as a process.json, as `runc exec --process` takes it: only
         // that way can it ask for a terminal.
-        let caps = super::spec::DEFAULT_CAPS;
-        let process = serde_json::json!({
-            "terminal": p.terminal,
-            "user": { "uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids },
-            "args": p.args,
-            "env": p.env,
-            "cwd": p.cwd,
-            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-            "noNewPrivileges": false
+        let process = super::spec::process(&super::spec::Process {
+            terminal: p.terminal,
+            uid: p.uid,
+            gid: p.gid,
+            additional_gids: &p.additional_gids,
+            args: &p.args,
+            env: &p.env,
+            cwd: &p.cwd.to_string_lossy(),
         });
         let path = self.state_root.join(format!(
             "exec-{}-{}.json",

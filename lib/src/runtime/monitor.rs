@@ -393,7 +393,7 @@ fn run_once(
     }
     drop(console);
     for (fd, _) in &streams.outs {
-        set_nonblocking(fd.as_raw_fd());
+        crate::sys::set_nonblocking(fd.as_fd());
     }
     if wait_attach {
         ready.ok();
@@ -576,13 +576,13 @@ fn serve_clients(clients: &mut [Client], streams: &mut Streams) {
             match kind {
                 attach::IN => {
                     if let Some(fd) = &streams.stdin {
-                        let _ = write_all(fd.as_raw_fd(), &data);
+                        let _ = tty::write_all_fd(fd.as_fd(), &data);
                     }
                 }
                 attach::IN_EOF => {
                     if streams.pty {
                         if let Some(fd) = &streams.stdin {
-                            let _ = write_all(fd.as_raw_fd(), &[4]);
+                            let _ = tty::write_all_fd(fd.as_fd(), &[4]);
                         }
                     } else {
                         streams.stdin = None;
@@ -609,28 +609,4 @@ fn broadcast(clients: &mut Vec<Client>, stream: Stream, data: &[u8]) {
         Stream::Stderr => attach::ERR,
     };
     clients.retain_mut(|c| attach::write_frame(&mut c.sock, kind, data).is_ok());
-}
-
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: fcntl on a descriptor we own, with integer arguments.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
-    }
-}
-
-fn write_all(fd: RawFd, mut data: &[u8]) -> std::io::Result<()> {
-    // SAFETY: `fd` is a descriptor we own for the duration of the call.
-    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    while !data.is_empty() {
-        match nix::unistd::write(bfd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(nix::errno::Errno::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }

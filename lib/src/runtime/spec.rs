@@ -96,6 +96,31 @@ fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Value {
     json!({ "destination": dest, "type": kind, "source": source, "options": options })
 }
 
+/// A process of the container: the init, or one `exec` adds.
+pub struct Process<'a> {
+    pub terminal: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: &'a [u32],
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub cwd: &'a str,
+}
+
+/// The spec's `process` object, with docker's capabilities for the container's root.
+pub fn process(p: &Process<'_>) -> Value {
+    let caps = DEFAULT_CAPS;
+    json!({
+        "terminal": p.terminal,
+        "user": { "uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids },
+        "args": p.args,
+        "env": p.env,
+        "cwd": p.cwd,
+        "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+        "noNewPrivileges": false
+    })
+}
+
 /// Build the spec.
 pub fn build(i: &SpecInput<'_>) -> Spec {
     let pts_opts: Vec<&str> = if i.many_ids {
@@ -163,18 +188,17 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
     if !i.host_network {
         namespaces.push(json!({"type": "network"}));
     }
-    let caps = DEFAULT_CAPS;
     let spec = json!({
         "ociVersion": "1.0.2",
-        "process": {
-            "terminal": i.terminal,
-            "user": { "uid": i.uid, "gid": i.gid, "additionalGids": i.additional_gids },
-            "args": i.args,
-            "env": i.env,
-            "cwd": i.cwd,
-            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-            "noNewPrivileges": false
-        },
+        "process": process(&Process {
+            terminal: i.terminal,
+            uid: i.uid,
+            gid: i.gid,
+            additional_gids: &i.additional_gids,
+            args: i.args,
+            env: i.env,
+            cwd: i.cwd,
+        }),
         "root": { "path": i.rootfs, "readonly": i.read_only },
         "hostname": i.hostname,
         "mounts": mounts,

@@ -200,7 +200,7 @@ pub fn supervise(pid: Pid, pty: Option<Pty>) -> Result<i32, RuntimeError> {
     let mut master_open = pty.is_some();
     let mut buf = vec![0u8; 64 * 1024];
     if let Some(p) = &pty {
-        set_nonblocking(p.master.as_fd());
+        crate::sys::set_nonblocking(p.master.as_fd());
     }
     let mut status: Option<i32> = None;
     loop {
@@ -306,17 +306,7 @@ fn reap(pid: Pid) -> Option<i32> {
     }
 }
 
-fn set_nonblocking(fd: BorrowedFd<'_>) {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    if let Ok(flags) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
-        let _ = fcntl(
-            fd.as_raw_fd(),
-            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-        );
-    }
-}
-
-fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> std::io::Result<()> {
+pub fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> std::io::Result<()> {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
             Ok(n) => data = &data[n..],
