@@ -1,7 +1,7 @@
 //! The userspace network and port forwarding: `-p`, `-P`, `port`, outbound traffic, DNS files,
 //! errors, and cleanup.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -137,6 +137,65 @@ fn one_connection_many_exchanges() {
     sb.den(&["rm", "-f", "echo"]).ok();
 }
 
+/// The mounts that let busybox run the host's python (a server with keep-alive and UDP).
+const HOST_PYTHON: [&str; 6] = [
+    "-v",
+    "/usr:/usr:ro",
+    "-v",
+    "/lib64:/lib64:ro",
+    "-v",
+    "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro",
+];
+
+/// Read one HTTP/1.1 response with a Content-Length body from a kept-alive connection.
+fn read_response(s: &mut impl BufRead) -> (String, String) {
+    let mut head = String::new();
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        assert!(
+            s.read_line(&mut line).unwrap() > 0,
+            "connection closed mid-response"
+        );
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head, String::from_utf8(body).unwrap())
+}
+
+#[test]
+fn http_keep_alive_to_a_server_still_starting() {
+    let sb = ready();
+    let port = free_port();
+    // An HTTP/1.1 server that keeps connections open, listening only after half a second:
+    // a connection made at once waits for it instead of being refused.
+    let server = "import time, http.server as h\ntime.sleep(0.5)\nclass H(h.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.1'\n def do_GET(self):\n  b=('page '+self.path).encode()\n  self.send_response(200)\n  self.send_header('Content-Length',str(len(b)))\n  self.end_headers()\n  self.wfile.write(b)\nh.HTTPServer(('0.0.0.0',8000),H).serve_forever()\n";
+    let publish = format!("{port}:8000");
+    let mut args = vec!["run", "-d", "--name", "ka", "-p", &publish];
+    args.extend(HOST_PYTHON);
+    let image = busybox();
+    args.extend([image.as_str(), "/usr/bin/python3", "-c", server]);
+    sb.den(&args).ok();
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(s);
+    for i in 0..50 {
+        write!(w, "GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let (head, body) = read_response(&mut r);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, format!("page /{i}"));
+    }
+    sb.den(&["rm", "-f", "ka"]).ok();
+}
+
 #[test]
 fn loopback_only_and_two_containers() {
     let sb = ready();
@@ -208,25 +267,12 @@ fn udp_through_a_published_port() {
     let port = free_port();
     // A UDP echo server: the host's python, mounted read-only into the container.
     let server = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',53))\nwhile True:\n d,a=s.recvfrom(65536)\n s.sendto(d.upper(),a)\n";
-    sb.den(&[
-        "run",
-        "-d",
-        "--name",
-        "udp",
-        "-p",
-        &format!("{port}:53/udp"),
-        "-v",
-        "/usr:/usr:ro",
-        "-v",
-        "/lib64:/lib64:ro",
-        "-v",
-        "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro",
-        &busybox(),
-        "/usr/bin/python3",
-        "-c",
-        server,
-    ])
-    .ok();
+    let publish = format!("{port}:53/udp");
+    let mut args = vec!["run", "-d", "--name", "udp", "-p", &publish];
+    args.extend(HOST_PYTHON);
+    let image = busybox();
+    args.extend([image.as_str(), "/usr/bin/python3", "-c", server]);
+    sb.den(&args).ok();
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();

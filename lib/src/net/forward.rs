@@ -1,14 +1,14 @@
 //! Port forwarding in den-net: host sockets bound before the container starts, connections
 //! relayed into the container's network namespace.
 //!
-//! TCP: one thread per listener accepts; it has joined the container's network namespace
-//! (setns(2) applies to the calling thread only), so the socket it opens for each connection is
-//! inside the container and connects to the container port on its loopback. Two threads per
-//! connection move bytes with splice(2), passing half-closes on. UDP: one thread per published
-//! port keeps a socket in the container per client address and relays datagrams both ways.
+//! TCP: one thread runs [`super::relay::Relay`], an epoll loop that has joined the container's
+//! network namespace (setns(2) applies to the calling thread only), so the socket it opens for
+//! each connection is inside the container and connects to the container port on its loopback;
+//! splice(2) moves the bytes. UDP: one thread per published port keeps a socket in the
+//! container per client address and relays datagrams both ways.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -94,89 +94,36 @@ pub fn bind_all(ports: &[PortMapping]) -> Result<Vec<Listener>, NetError> {
     Ok(out)
 }
 
-/// Serve one listener on its own thread, connecting into the network namespace `ns`.
-pub fn spawn(l: Listener, ns: Arc<std::fs::File>) {
-    let cport = l.mapping.container_port;
-    match l.socket {
-        Socket::Tcp(listener) => {
-            std::thread::spawn(move || {
-                // The accepting thread lives in the container's namespace: the common case,
-                // a server that is listening, costs one connect and no extra thread.
-                if crate::sys::join_netns(&ns).is_err() {
-                    return;
-                }
-                let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), cport);
-                for conn in listener.incoming() {
-                    let Ok(client) = conn else { continue };
-                    match TcpStream::connect(target) {
-                        Ok(server) => relay(client, server),
-                        // A server still starting: retry on a thread of its own.
-                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                            let ns = ns.clone();
-                            std::thread::spawn(move || {
-                                if crate::sys::join_netns(&ns).is_ok()
-                                    && let Some(server) = connect_inside(cport)
-                                {
-                                    relay(client, server);
-                                }
-                            });
-                        }
-                        Err(e) => tracing::debug!(error = %e, port = cport, "container port"),
+/// Serve the listeners: every TCP port on one relay thread, each UDP port on a thread of its
+/// own. The threads join the container's network namespace `ns` first.
+pub fn spawn_all(listeners: Vec<Listener>, ns: Arc<std::fs::File>) {
+    let mut tcp = Vec::new();
+    for l in listeners {
+        let cport = l.mapping.container_port;
+        match l.socket {
+            Socket::Tcp(listener) => tcp.push((listener, cport)),
+            Socket::Udp(host) => {
+                let ns = ns.clone();
+                std::thread::spawn(move || {
+                    if crate::sys::join_netns(&ns).is_ok() {
+                        udp_relay(host, cport);
                     }
-                }
-            });
-        }
-        Socket::Udp(host) => {
-            std::thread::spawn(move || {
-                if crate::sys::join_netns(&ns).is_err() {
-                    return;
-                }
-                udp_relay(host, cport);
-            });
-        }
-    }
-}
-
-/// Connect to the container port on the container's loopback. A server still starting is
-/// given two seconds before the client is turned away.
-fn connect_inside(cport: u16) -> Option<TcpStream> {
-    let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), cport);
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let mut pause = Duration::from_millis(5);
-    loop {
-        match TcpStream::connect(target) {
-            Ok(s) => return Some(s),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::ConnectionRefused
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, port = cport, "container port refused");
-                return None;
+                });
             }
         }
     }
-}
-
-/// Copy both ways until both sides are done.
-fn relay(client: TcpStream, server: TcpStream) {
-    let _ = client.set_nodelay(true);
-    let _ = server.set_nodelay(true);
-    let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+    if tcp.is_empty() {
         return;
-    };
-    std::thread::spawn(move || pump(c2, s2));
-    std::thread::spawn(move || pump(server, client));
-}
-
-/// One direction: splice from `from` to `to`, then pass the end of data on.
-fn pump(from: TcpStream, to: TcpStream) {
-    let _ = crate::sys::splice_all(&from, &to);
-    let _ = to.shutdown(std::net::Shutdown::Write);
-    let _ = from.shutdown(std::net::Shutdown::Read);
+    }
+    std::thread::spawn(move || {
+        if crate::sys::join_netns(&ns).is_err() {
+            return;
+        }
+        match super::relay::Relay::new(tcp, ns) {
+            Ok(relay) => relay.run(),
+            Err(e) => tracing::error!(error = %e, "port forwarding"),
+        }
+    });
 }
 
 /// UDP: a socket in the container per client; replies go back from the published port.

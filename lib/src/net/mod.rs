@@ -14,6 +14,7 @@
 
 pub mod forward;
 pub mod ports;
+mod relay;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -320,9 +321,7 @@ pub fn serve(config: &HelperConfig, control: UnixStream) -> Result<(), NetError>
         source: e,
     })?;
     let ns = std::sync::Arc::new(ns);
-    for l in listeners {
-        forward::spawn(l, ns.clone());
-    }
+    forward::spawn_all(listeners, ns);
     let _ = writeln!(out, "ready");
     // Until den closes the control socket or goes away.
     let mut rest = String::new();

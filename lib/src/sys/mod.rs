@@ -450,67 +450,51 @@ pub fn join_netns(ns: &std::fs::File) -> Result<()> {
         .map_err(|e| SysError::new("setns(net)", e))
 }
 
-/// Copy everything from `from` to `to` through a pipe with splice(2), without bringing the
-/// bytes into user space. Returns the bytes copied when `from` reaches its end.
-pub fn splice_all(from: &impl AsRawFd, to: &impl AsRawFd) -> std::io::Result<u64> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    // The pipe starts at the default 64 KiB (a larger one costs its pages on every short
-    // connection) and grows to 1 MiB once a transfer turns out to be bulk: fewer calls per byte.
-    const BIG: usize = 1 << 20;
-    let mut chunk = 64 * 1024;
-    let mut total = 0u64;
+/// One splice(2) call between a stream and a pipe, without blocking on the pipe (the socket
+/// side should be non-blocking too). Returns the bytes moved; 0 means `from` reached its end.
+pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> std::io::Result<usize> {
     loop {
-        if chunk < BIG && total >= 4 * BIG as u64 {
-            // SAFETY: F_SETPIPE_SZ takes an integer; on failure the pipe keeps its size.
-            if unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, BIG as libc::c_int) } >= 0 {
-                chunk = BIG;
-            }
-        }
-        // SAFETY: splice(2) on descriptors we hold, with null offsets (both are streams).
+        // SAFETY: splice(2) on descriptors the caller holds, with null offsets (streams and
+        // pipes have none).
         let n = unsafe {
             libc::splice(
                 from.as_raw_fd(),
                 std::ptr::null_mut(),
-                w.as_raw_fd(),
+                to.as_raw_fd(),
                 std::ptr::null_mut(),
-                chunk,
-                libc::SPLICE_F_MOVE,
+                len,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
             )
         };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
             return Err(e);
         }
-        if n == 0 {
-            return Ok(total);
-        }
-        let mut left = n as usize;
-        while left > 0 {
-            // SAFETY: as above.
-            let m = unsafe {
-                libc::splice(
-                    r.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    to.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    left,
-                    libc::SPLICE_F_MOVE,
-                )
-            };
-            if m < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            left -= m as usize;
-        }
-        total += n as u64;
     }
+}
+
+/// Accept a connection as a non-blocking, close-on-exec socket in one call (accept4(2)).
+pub fn accept_nonblocking(l: &std::net::TcpListener) -> std::io::Result<std::net::TcpStream> {
+    use nix::sys::socket::{SockFlag, accept4};
+    let fd = accept4(
+        l.as_raw_fd(),
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+    )?;
+    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+    Ok(std::net::TcpStream::from(unsafe {
+        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    }))
+}
+
+/// Resize a pipe (F_SETPIPE_SZ); returns the new capacity, or None when the kernel refuses
+/// (the per-user pipe budget is spent): the pipe keeps its size.
+pub fn set_pipe_size(pipe: BorrowedFd<'_>, size: usize) -> Option<usize> {
+    // SAFETY: F_SETPIPE_SZ takes an integer and returns the new size or -1.
+    let n = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
+    (n > 0).then_some(n as usize)
 }
 
 /// Set up `cmd` so the child keeps descriptor `fd` across exec and is killed when the process
