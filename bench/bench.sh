@@ -27,8 +27,8 @@ RUNS=${BENCH_RUNS:-20}
 if [ "$(id -u)" = 0 ]; then
     ./integration/setup.sh
     need=()
-    for p in podman hyperfine mmdebstrap runc bc ab; do command -v "$p" >/dev/null || need+=("$p"); done
-    need=("${need[@]/#ab/apache2-utils}")
+    for p in podman hyperfine mmdebstrap runc bc ab node; do command -v "$p" >/dev/null || need+=("$p"); done
+    need=("${need[@]/#ab/apache2-utils}"); need=("${need[@]/#node/nodejs}")
     if [ ${#need[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
@@ -39,10 +39,10 @@ if [ "$(id -u)" = 0 ]; then
     chmod -R a+rX "$stage"; chmod 0755 "$stage"
     exec runuser -u den-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
         HOME="$(getent passwd den-test | cut -d: -f6)" USER=den-test DEN_BENCH_CACHE="$cache" \
-        DEN_BENCH_STAGE="$stage" BENCH_RUNS="$RUNS" bash "$stage/bench/bench.sh"
+        DEN_BENCH_STAGE="$stage" BENCH_RUNS="$RUNS" BENCH_ONLY="${BENCH_ONLY:-}" bash "$stage/bench/bench.sh"
 fi
 
-for t in podman hyperfine mmdebstrap docker-registry skopeo python3; do
+for t in podman hyperfine mmdebstrap docker-registry skopeo python3 node ab; do
     command -v "$t" >/dev/null || { echo "bench: $t is missing; run 'make bench' as root once to install it" >&2; exit 1; }
 done
 stage=${DEN_BENCH_STAGE:-$repo}
@@ -145,13 +145,20 @@ EOF
     tail -1 "$results"
 }
 
+# BENCH_ONLY="run containers network pulls build" (any subset) picks sections; default all.
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
 den pull -q "$busybox" >/dev/null
 podman pull -q "$busybox" >/dev/null
+if want run; then
 bench "run --rm busybox true" "$RUNS" \
     "true" "den run --rm $busybox true" \
     "true" "podman run --rm $busybox true"
 
+fi
+
 # --- containers (issue 3) ------------------------------------------------------------------------
+if want containers; then
 # ps -a with 100 containers; run -d + rm -f; logs of a 10 MB log; helper memory per container.
 for i in $(seq 100); do
     den create --name "c$i" "$busybox" true >/dev/null
@@ -188,10 +195,14 @@ printf 'helper RSS per running container (KiB)\t%s\t%s\n' "$den_kb" "$pod_kb" | 
 den rm -f mem >/dev/null
 podman rm -f -t 0 mem >/dev/null
 
+fi
+
 # --- network (issue 4) ---------------------------------------------------------------------------
+if want network; then
 # Requests/s through -p and a 1 GB transfer: den, podman (its rootless default network), and the
-# same server on the host (the ceiling). busybox httpd closes each connection, so these are
-# requests without keep-alive. Container start with the default network against --network none.
+# same server on the host (the ceiling). busybox httpd closes each connection (requests without
+# keep-alive); node's http server keeps them open (ab -k). Container start with the default
+# network against --network none.
 www=$work/www; mkdir -p "$www"; head -c 4096 /dev/zero | tr '\0' x > "$www/index.html"
 p_host=$(free_port); p_den=$(free_port); p_pod=$(free_port)
 busybox httpd -f -p "127.0.0.1:$p_host" -h "$www" & host_httpd=$!
@@ -203,6 +214,18 @@ r_den=$(rps "$p_den"); r_pod=$(rps "$p_pod"); r_host=$(rps "$p_host")
 printf 'requests/s through -p (ab -c 8, no keep-alive)\t%s\t%s\t%s\n' "$r_den" "$r_pod" "$r_host" | tee -a "$results"
 kill "$host_httpd" 2>/dev/null || true
 den rm -f web >/dev/null; podman rm -f -t 0 web >/dev/null
+# With keep-alive: node's http server (the host's node, mounted into busybox), ab -k.
+js="const b='x'.repeat(4096);require('http').createServer((q,r)=>r.end(b)).listen(+process.argv[1],process.argv[2])"
+hostlibs=(-v /usr:/usr:ro -v /lib64:/lib64:ro -v /usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro)
+node -e "$js" "$p_host" 127.0.0.1 & host_node=$!
+den run -d --name ka -p "$p_den:80" "${hostlibs[@]}" "$busybox" /usr/bin/node -e "$js" 80 0.0.0.0 >/dev/null
+podman run -d --name ka -p "$p_pod:80" "${hostlibs[@]}" "$busybox" /usr/bin/node -e "$js" 80 0.0.0.0 >/dev/null
+sleep 2
+rpsk() { ab -k -q -n "${BENCH_AB_KN:-20000}" -c 8 "http://127.0.0.1:$1/" 2>/dev/null | awk '/Requests per second/ {print $4}'; }
+r_den=$(rpsk "$p_den"); r_pod=$(rpsk "$p_pod"); r_host=$(rpsk "$p_host")
+printf 'requests/s through -p (ab -k -c 8, keep-alive, node)\t%s\t%s\t%s\n' "$r_den" "$r_pod" "$r_host" | tee -a "$results"
+kill "$host_node" 2>/dev/null || true
+den rm -f ka >/dev/null; podman rm -f -t 0 ka >/dev/null
 # 1 GB from a container to the host through a published port.
 gb="nc -ll -p 9000 -e dd if=/dev/zero bs=1M count=1000"
 den run -d --name bulk -p "$p_den:9000" "$busybox" sh -c "$gb" >/dev/null
@@ -233,7 +256,9 @@ den rm -f bulk >/dev/null; podman rm -f -t 0 bulk >/dev/null
 bench "container start: default network vs --network none" "$RUNS" \
     "true" "den run --rm $busybox true" \
     "true" "den run --rm --network none $busybox true"
+fi
 
+if want pulls; then
 # Let the filesystem settle first: for a minute or two after many files were deleted (an earlier
 # run's stores), ext4 allocates new inodes several times slower for every tool alike.
 echo "bench: letting the filesystem settle for 60 s before the pull measurements..."
@@ -300,6 +325,7 @@ interleave "pull debian ($(( size / 1000000 )) MB compressed, 6 layers) into an 
     "$(den_fresh deb) pull -q $debian" \
     "$(podman_fresh deb) pull -q $debian" \
     "$tarcmd"
+fi
 
 # --- report ------------------------------------------------------------------------------------
 echo
