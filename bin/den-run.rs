@@ -81,6 +81,9 @@ enum Verb {
         #[arg(long)]
         wait_attach: bool,
     },
+    /// Run a created container in the foreground and exit with its status (den-build's RUN).
+    #[command(name = "__run-created", hide = true)]
+    RunCreated { id: String },
 }
 
 #[derive(Subcommand)]
@@ -341,6 +344,10 @@ fn run(cli: Cli) -> den::Result<i32> {
             }
             ops::system::reset(&ctx)?;
             Ok(0)
+        }
+        Verb::RunCreated { id } => {
+            let ctx = enter(&ctx, root)?;
+            ops::run::run_created(&ctx, &id)
         }
         Verb::Monitor { id, wait_attach } => {
             let ctx = enter(&ctx, root)?;

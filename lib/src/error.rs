@@ -55,6 +55,8 @@ pub enum Error {
     Usage(#[from] UsageError),
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// A den tool run as a child failed and has already said why; exit with its status.
     #[error("a den tool failed with status {0}")]
     Reported(i32),
@@ -173,12 +175,14 @@ impl Diagnose for Error {
             Error::Sys(e) => e.hint(),
             Error::Usage(e) => e.hint(),
             Error::Net(e) => e.hint(),
+            Error::Build(e) => e.hint(),
             Error::Reported(_) => None,
         }
     }
     fn exit_code(&self) -> i32 {
         match self {
             Error::Runtime(e) => e.exit_code(),
+            Error::Build(e) => e.exit_code(),
             Error::Reported(code) => *code,
             _ => EXIT_DEN,
         }

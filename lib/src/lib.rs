@@ -8,6 +8,7 @@
 //!   [`ops::run::run`], [`ops::run::run_detached`], [`ops::container`] (ps, logs, start, stop,
 //!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
 //!   [`ops::info::info`].
+//! - [`build`]: the Dockerfile front end, build layers and the build cache (`den build`).
 //! - [`image`]: references ([`image::Reference::parse`]), manifests, indexes and platforms.
 //! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`]).
 //! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]).
@@ -23,6 +24,7 @@
 //! - [`error`]: the error type every verb returns, with hints and exit codes.
 //! - [`sys`]: the kernel seam, the only place with `unsafe` ([`sys::Sys`], [`sys::RecordingSys`]).
 
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod copy;

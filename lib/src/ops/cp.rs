@@ -114,8 +114,7 @@ pub fn cp(ctx: &Ctx, plan: &CpPlan) -> Result<()> {
         None
     } else {
         let record = store.container(&plan.id)?;
-        let image = store.find_image(&record.image_id)?;
-        let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+        let layers = store.rootfs_layers(&record)?;
         let d = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
         driver::mount(&crate::sys::LinuxSys, d, &store, &layers, &cdir, false)
             .map_err(crate::Error::from)?;

@@ -271,6 +271,7 @@ pub fn create(
         driver: choice.driver.name().into(),
         spec,
         auto_remove: opts.rm,
+        layers: Vec::new(),
     };
     let _pin = store.lock_content_shared()?;
     // Still pinned by the lock: the image cannot be removed between lookup and record.
@@ -368,7 +369,8 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
-    let result = runtime::run_foreground(&rctx, &record, &image);
+    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let result = runtime::run_foreground(&rctx, &record, &layers);
     let finished = Utc::now();
     let state = match &result {
         Ok(code) => ContainerState {
@@ -405,6 +407,28 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
         store.set_container_state(&record.id, &state)?;
     }
     Ok(result?)
+}
+
+/// Run a container created earlier (by `den-build`, for a RUN step) in the foreground with
+/// den's standard streams; returns its exit status. The container stays, for its writable
+/// layer to be read.
+pub fn run_created(ctx: &Ctx, id: &str) -> Result<i32> {
+    let store = ctx.store()?;
+    let record = store.container(id)?;
+    let layers = store.rootfs_layers(&record)?;
+    let runtime_dir = ctx.runtime_dir()?;
+    let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
+    let code = runtime::run_foreground(&rctx, &record, &layers)?;
+    store.set_container_state(
+        id,
+        &ContainerState {
+            status: Status::Exited,
+            exit_code: Some(code),
+            finished_at: Some(Utc::now()),
+            ..ContainerState::created()
+        },
+    )?;
+    Ok(code)
 }
 
 #[cfg(test)]

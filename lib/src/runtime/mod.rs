@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::error::{Diagnose, EXIT_CANNOT_INVOKE, EXIT_DEN, EXIT_NOT_FOUND};
-use crate::store::{ContainerRecord, ContainerState, ImageRecord, Status, Store};
+use crate::store::{ContainerRecord, ContainerState, Status, Store};
 use crate::sys::Sys;
 use crate::userns::IdMap;
 use engine::Engine;
@@ -407,20 +407,20 @@ pub fn this_process() -> Option<(i32, u64)> {
 }
 
 /// Run a created container in the foreground and return its exit status.
+/// `layers` are the root filesystem's, bottom first.
 pub fn run_foreground(
     ctx: &Context<'_>,
     record: &ContainerRecord,
-    image: &ImageRecord,
+    layers: &[String],
 ) -> Result<i32, RuntimeError> {
     let store = ctx.store;
     let cdir = store.container_dir(&record.id);
     let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
-    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
     let s = &record.spec;
 
     hide_cgroups(ctx)?;
     tracing::debug!("cgroups hidden");
-    let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir, record.auto_remove)?;
+    let rootfs = driver::mount(ctx.sys, driver, store, layers, &cdir, record.auto_remove)?;
     tracing::debug!(driver = driver.name(), "rootfs mounted");
     let result = (|| {
         write_spec(ctx, record, &rootfs)?;

@@ -197,9 +197,8 @@ fn monitor(
 ) -> Result<(), RuntimeError> {
     let store = ctx.store;
     let record = store.container(id)?;
-    let image = store.find_image(&record.image_id)?;
     let cdir = store.container_dir(id);
-    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let layers = store.rootfs_layers(&record)?;
     let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
     let _ = std::fs::remove_file(cdir.join(STOP_MARK));
 

@@ -131,6 +131,10 @@ pub struct ContainerRecord {
     /// Remove when it exits (`--rm`).
     #[serde(default)]
     pub auto_remove: bool,
+    /// The root filesystem's layers (diff ids, bottom first) when they are not the image's:
+    /// a build step's container, whose parent is the build so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +336,16 @@ impl Store {
             }
             Err(e) => Err(io_err(&link)(e)),
         }
+    }
+
+    /// The layers of a container's root filesystem, bottom first: its own list (a build
+    /// step's), else its image's.
+    pub fn rootfs_layers(&self, record: &ContainerRecord) -> Result<Vec<String>> {
+        if !record.layers.is_empty() {
+            return Ok(record.layers.clone());
+        }
+        let image = self.find_image(&record.image_id)?;
+        Ok(image.layers.iter().map(|l| l.diff_id.clone()).collect())
     }
 
     pub fn container(&self, id: &str) -> Result<ContainerRecord> {

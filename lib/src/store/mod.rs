@@ -374,6 +374,14 @@ impl BlobWriter {
         Ok(dest)
     }
 
+    /// Move the blob into place under the digest of what was written (content den made itself,
+    /// with nothing to check it against); returns the digest.
+    pub fn commit_new(self, store: &Store) -> Result<String> {
+        let digest = self.hasher.clone().expect("committed once").finish();
+        self.commit(store, &digest)?;
+        Ok(digest)
+    }
+
     /// Throw the partial blob away (dropping it does the same).
     pub fn abandon(self) {}
 }
@@ -406,6 +414,7 @@ fn hold(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
 }
 
 /// An incremental SHA-256 (aws-lc-rs: assembly with AVX2 or SHA-NI where the CPU has them).
+#[derive(Clone)]
 pub struct Sha256(aws_lc_rs::digest::Context);
 
 impl Sha256 {
