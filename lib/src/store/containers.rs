@@ -437,6 +437,7 @@ mod tests {
             driver: "vfs".into(),
             spec: RunSpec::default(),
             auto_remove: false,
+            layers: Vec::new(),
         }
     }
 
