@@ -3,7 +3,7 @@
 #   make test    lint, unit tests, end-to-end tests as unprivileged users (sets them up as root)
 #   make bench   den and podman side by side, with ratios
 PREFIX ?= $(HOME)/.local
-BINS = den den-image den-run den-net
+BINS = den den-build den-image den-run den-net
 
 .PHONY: all build test demo bench install lint clean
 

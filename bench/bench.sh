@@ -34,7 +34,7 @@ if [ "$(id -u)" = 0 ]; then
     fi
     mkdir -p "$cache"; chown den-test: "$cache"
     stage=$(mktemp -d /tmp/den-bench-bin.XXXXXX)
-    cp target/release/den target/release/den-image target/release/den-run target/release/den-net "$stage/"
+    cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build "$stage/"
     cp -r bench integration "$stage/"
     chmod -R a+rX "$stage"; chmod 0755 "$stage"
     exec runuser -u den-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \

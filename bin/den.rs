@@ -31,13 +31,22 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("container prune", "den-run", "prune"),
     ("info", "den-run", "info"),
     ("reset", "den-run", "reset"),
+    ("build", "den-build", "build"),
+    ("builder prune", "den-build", "prune"),
+    ("image inspect", "den-image", "inspect"),
 ];
 
 /// `den image VERB` and `den container VERB`, docker's management commands.
 const GROUPS: &[(&str, &[(&str, &str)])] = &[
     (
         "image",
-        &[("ls", "images"), ("list", "images"), ("pull", "pull")],
+        &[
+            ("ls", "images"),
+            ("list", "images"),
+            ("pull", "pull"),
+            ("build", "build"),
+            ("inspect", "image inspect"),
+        ],
     ),
     (
         "container",
@@ -63,6 +72,7 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("system", &[("info", "info"), ("reset", "reset")]),
+    ("builder", &[("prune", "builder prune")]),
 ];
 
 const HELP: &str = "\
@@ -75,6 +85,7 @@ Common Commands:
   exec        Run a command in a running container
   ps          List containers
   pull        Download an image from a registry
+  build       Build an image from a Dockerfile
   images      List images
   info        Show what den does on this machine, and why
 
@@ -93,7 +104,8 @@ Container Commands:
   wait        Wait for containers to stop, print their exit codes
 
 Management Commands:
-  image       Manage images (ls, pull)
+  image       Manage images (ls, pull, build, inspect)
+  builder     Manage the build cache (prune)
   container   Manage containers (run, ls, start, stop, logs, exec, cp, rm, prune, ...)
   volume      Manage volumes (create, ls, rm, inspect, prune)
   system      Manage den (info, reset)

@@ -11,7 +11,7 @@ repo=$(pwd)
 if [ "$(id -u)" = 0 ]; then
     ./integration/setup.sh
     stage=$(mktemp -d /tmp/den-demo-bin.XXXXXX)
-    cp target/release/den target/release/den-image target/release/den-run target/release/den-net integration/demo.sh "$stage/"
+    cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build integration/demo.sh "$stage/"
     cp integration/fixtures/mkimage.py "$stage/"
     chmod -R a+rX "$stage"; chmod 0755 "$stage"
     exec runuser -u den-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd den-test | cut -d: -f6)" \

@@ -4,6 +4,7 @@
 //!
 //! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`].
 
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod exec;

@@ -146,6 +146,12 @@ pub fn find_or_pull(
         "Unable to find image '{}' locally",
         reference.canonical()
     ));
+    pull_image(ctx, image, platform)
+}
+
+/// Pull `image` through `den-image` (its progress on stderr) and return its record.
+pub fn pull_image(ctx: &Ctx, image: &str, platform: Option<&str>) -> Result<ImageRecord> {
+    let reference = crate::image::Reference::parse(image)?;
     let tool =
         super::tool_path("den-image").ok_or_else(|| StoreError::ImageUnknown(image.into()))?;
     let mut cmd = std::process::Command::new(tool);

@@ -1,0 +1,165 @@
+//! den-build: images from Dockerfiles (`build`), and the build cache (`prune`).
+//!
+//! Runs inside den's user namespace, where the files of layers keep their owners; the
+//! containers of RUN steps are den-run's.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use den::cli::GlobalArgs;
+use den::ops::{self, Ctx};
+
+#[path = "common.rs"]
+mod common;
+
+#[derive(Parser)]
+#[command(name = "den-build", version, about = "Build images from Dockerfiles")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Remove the build cache
+    Prune {
+        /// Remove everything (the only mode: the cache holds no more than step results)
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The build context: a directory, or - for a Dockerfile on stdin and no context
+    #[arg(value_name = "PATH | -")]
+    context: String,
+    /// Name and optionally a tag (name:tag); may be given more than once
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// The Dockerfile (default: PATH/Dockerfile); - reads it from stdin
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Set a build-time variable (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// Build this stage and stop
+    #[arg(long)]
+    target: Option<String>,
+    /// Print only the image id
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Write the image id to this file (left untouched when the id is the same)
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// Run every step; use no cached result
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull the base images even when they are in the store
+    #[arg(long, num_args = 0..=1, default_missing_value = "always", require_equals = true)]
+    pull: Option<String>,
+    /// Network for RUN steps: default, none, host
+    #[arg(long)]
+    network: Option<String>,
+    /// Platform of the base images
+    #[arg(long)]
+    platform: Option<String>,
+    /// Set a label on the image (KEY=VALUE)
+    #[arg(long = "label")]
+    labels: Vec<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli: Cli = common::parse();
+    common::init_logging(&cli.global.log_level);
+    common::exit_with(run(cli))
+}
+
+fn run(cli: Cli) -> den::Result<i32> {
+    let root = cli.global.root.clone();
+    let ctx = Ctx::new(root.as_deref())?;
+    // Paths are resolved outside and passed on: inside, den is uid 0.
+    ctx.paths.export();
+    den::userns::enter(&den::sys::LinuxSys)?;
+    let ctx = Ctx::new(root.as_deref())?;
+    match cli.verb {
+        Verb::Build(a) => build(&ctx, a),
+        Verb::Prune { .. } => {
+            let store = ctx.store()?;
+            let freed = den::build::cache::prune(&store)?;
+            common::print(&format!(
+                "Total reclaimed space: {}\n",
+                den::ops::images::human_size(freed)
+            ));
+            Ok(0)
+        }
+    }
+}
+
+fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
+    let stdin_text = if a.context == "-" || a.file.as_deref() == Some(std::path::Path::new("-")) {
+        let mut t = String::new();
+        std::io::stdin()
+            .read_to_string(&mut t)
+            .map_err(|e| den::build::BuildError::Read {
+                path: "stdin".into(),
+                source: e,
+            })?;
+        Some(t)
+    } else {
+        None
+    };
+    let context = if a.context == "-" {
+        None
+    } else {
+        let p = PathBuf::from(&a.context);
+        Some(std::fs::canonicalize(&p).map_err(|e| den::build::BuildError::Read {
+            path: a.context.clone(),
+            source: e,
+        })?)
+    };
+    let opts = ops::build::BuildOptions {
+        context,
+        file: a.file.filter(|f| f != std::path::Path::new("-")),
+        stdin_text,
+        tags: a.tags,
+        build_args: a.build_args,
+        target: a.target,
+        no_cache: a.no_cache,
+        pull: a.pull.is_some_and(|p| p != "false" && p != "never" && p != "missing"),
+        network: a.network.filter(|n| n != "default"),
+        platform: a.platform,
+        labels: a.labels,
+        quiet: a.quiet,
+    };
+    let quiet = a.quiet;
+    let say = move |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let id = ops::build::build(ctx, &opts, &say)?;
+    let full = format!("sha256:{id}");
+    if !quiet {
+        eprintln!("--> {}", &id[..12]);
+        for t in &opts.tags {
+            eprintln!("Successfully tagged {t}");
+        }
+    }
+    if let Some(path) = &a.iidfile {
+        // Rewritten only when the id changes, so make sees nothing new after a no-op rebuild.
+        if std::fs::read_to_string(path).ok().as_deref() != Some(full.as_str()) {
+            den::store::write_atomic(path, full.as_bytes())?;
+        }
+    }
+    common::print(&format!("{full}\n"));
+    Ok(0)
+}
