@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Verb {
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Remove the build cache
     Prune {
         /// Remove everything (the only mode: the cache holds no more than step results)
@@ -91,7 +91,7 @@ fn run(cli: Cli) -> den::Result<i32> {
     den::userns::enter(&den::sys::LinuxSys)?;
     let ctx = Ctx::new(root.as_deref())?;
     match cli.verb {
-        Verb::Build(a) => build(&ctx, a),
+        Verb::Build(a) => build(&ctx, *a),
         Verb::Prune { .. } => {
             let store = ctx.store()?;
             let freed = den::build::cache::prune(&store)?;
@@ -121,10 +121,12 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
         None
     } else {
         let p = PathBuf::from(&a.context);
-        Some(std::fs::canonicalize(&p).map_err(|e| den::build::BuildError::Read {
-            path: a.context.clone(),
-            source: e,
-        })?)
+        Some(
+            std::fs::canonicalize(&p).map_err(|e| den::build::BuildError::Read {
+                path: a.context.clone(),
+                source: e,
+            })?,
+        )
     };
     let opts = ops::build::BuildOptions {
         context,
@@ -134,7 +136,9 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
         build_args: a.build_args,
         target: a.target,
         no_cache: a.no_cache,
-        pull: a.pull.is_some_and(|p| p != "false" && p != "never" && p != "missing"),
+        pull: a
+            .pull
+            .is_some_and(|p| p != "false" && p != "never" && p != "missing"),
         network: a.network.filter(|n| n != "default"),
         platform: a.platform,
         labels: a.labels,

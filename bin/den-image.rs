@@ -27,6 +27,14 @@ enum Verb {
     /// List images
     #[command(alias = "ls", alias = "list")]
     Images(ImagesArgs),
+    /// Show images' details as JSON
+    Inspect {
+        /// Format the output with a Go template, or `json`
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +79,16 @@ fn run(cli: Cli) -> den::Result<i32> {
             });
             common::print(&format!("{shown}\n"));
             Ok(0)
+        }
+        Verb::Inspect { format, names } => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let (out, errors) = ops::images::inspect(&ctx, &names, format.as_deref());
+            common::print(&out);
+            let failed = !errors.is_empty();
+            for e in errors {
+                den::cli::fail(&e);
+            }
+            Ok(if failed { 1 } else { 0 })
         }
         Verb::Images(a) => {
             let ctx = Ctx::new(cli.global.root.as_deref())?;

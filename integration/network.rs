@@ -17,7 +17,7 @@ fn ready() -> Sandbox {
     sb
 }
 
-fn http_get(addr: &str, path: &str) -> String {
+pub fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
         .unwrap();

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
-          python3 zstd util-linux procps ca-certificates)
+          python3 zstd util-linux procps ca-certificates mmdebstrap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -45,3 +45,17 @@ if ! id den-test-single >/dev/null 2>&1; then
     useradd -m -s /bin/bash den-test-single
 fi
 sed -i '/^den-test-single:/d' /etc/subuid /etc/subgid
+
+# A Debian userland with Node.js and npm for the build tests (made once, about a minute), with
+# this machine's CA bundle: HTTPS to the package registries may pass an intercepting proxy whose
+# CA only the host trusts (ENVIRONMENT.md).
+fixtures=/var/tmp/den-fixtures
+if [ ! -f "$fixtures/node.tar" ]; then
+    echo "setup: making the Debian + Node.js userland for the build tests (once)"
+    mkdir -p "$fixtures"
+    mmdebstrap --quiet --variant=apt --include=nodejs,npm,ca-certificates \
+        --customize-hook='upload /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt' \
+        bookworm "$fixtures/node.tmp.tar"
+    mv "$fixtures/node.tmp.tar" "$fixtures/node.tar"
+fi
+chmod 0755 "$fixtures"; chmod 0644 "$fixtures/node.tar"

@@ -15,14 +15,50 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Expand one word (quotes removed, no splitting).
 pub fn word(s: &str, escape: char, lookup: Lookup<'_>) -> Result<String, String> {
-    let mut out = Lexer { chars: s.chars().collect(), pos: 0, escape, lookup }.run(false)?;
+    let mut out = Lexer {
+        chars: s.chars().collect(),
+        pos: 0,
+        escape,
+        lookup,
+    }
+    .run(false)?;
     Ok(out.pop().map(|w| w.text).unwrap_or_default())
 }
 
 /// Expand and split on unquoted whitespace (EXPOSE, VOLUME, `KEY=VALUE` lists).
 pub fn words(s: &str, escape: char, lookup: Lookup<'_>) -> Result<Vec<String>, String> {
-    let out = Lexer { chars: s.chars().collect(), pos: 0, escape, lookup }.run(true)?;
+    let out = Lexer {
+        chars: s.chars().collect(),
+        pos: 0,
+        escape,
+        lookup,
+    }
+    .run(true)?;
     Ok(out.into_iter().map(|w| w.text).collect())
+}
+
+/// Expand variables in free text (a COPY heredoc with an unquoted delimiter): quotes and
+/// everything else stay as they are; the escape character before `$` keeps it literal.
+pub fn text(s: &str, escape: char, lookup: Lookup<'_>) -> Result<String, String> {
+    let mut lx = Lexer {
+        chars: s.chars().collect(),
+        pos: 0,
+        escape,
+        lookup,
+    };
+    let mut out = String::new();
+    while let Some(c) = lx.peek() {
+        lx.pos += 1;
+        match c {
+            '$' => out.push_str(&lx.dollar()?),
+            e if e == escape && lx.peek() == Some('$') => {
+                out.push('$');
+                lx.pos += 1;
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
 }
 
 struct Word {
@@ -50,7 +86,9 @@ impl Lexer<'_> {
             match c {
                 c if split && c.is_whitespace() => {
                     if started {
-                        words.push(Word { text: std::mem::take(&mut cur) });
+                        words.push(Word {
+                            text: std::mem::take(&mut cur),
+                        });
                         started = false;
                     }
                 }
@@ -105,7 +143,9 @@ impl Lexer<'_> {
                     for ch in self.dollar()?.chars() {
                         if ch.is_whitespace() {
                             if started {
-                                words.push(Word { text: std::mem::take(&mut cur) });
+                                words.push(Word {
+                                    text: std::mem::take(&mut cur),
+                                });
                                 started = false;
                             }
                         } else {
@@ -258,15 +298,32 @@ mod tests {
         for (i, o) in cases {
             assert_eq!(w(i), o, "{i}");
         }
-        assert_eq!(word("${B:?must be set}", '\\', &env).unwrap_err(), "B: must be set");
+        assert_eq!(
+            word("${B:?must be set}", '\\', &env).unwrap_err(),
+            "B: must be set"
+        );
         assert_eq!(word("${A:?x}", '\\', &env).unwrap(), "a");
         assert_eq!(word("`$A", '`', &env).unwrap(), "$A");
     }
 
     #[test]
+    fn text_keeps_quotes() {
+        assert_eq!(
+            text("say \"$A\" '${B:-b}' \\$A\n", '\\', &env).unwrap(),
+            "say \"a\" 'b' $A\n"
+        );
+    }
+
+    #[test]
     fn words_split_outside_quotes_only() {
-        assert_eq!(words("80/tcp  $SP \"a b\" ''", '\\', &env).unwrap(), ["80/tcp", "x", "y", "a b", ""]);
-        assert_eq!(words("K=\"v 1\" L=$A", '\\', &env).unwrap(), ["K=v 1", "L=a"]);
+        assert_eq!(
+            words("80/tcp  $SP \"a b\" ''", '\\', &env).unwrap(),
+            ["80/tcp", "x", "y", "a b", ""]
+        );
+        assert_eq!(
+            words("K=\"v 1\" L=$A", '\\', &env).unwrap(),
+            ["K=v 1", "L=a"]
+        );
         assert!(words("'open", '\\', &env).is_err());
     }
 }

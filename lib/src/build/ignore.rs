@@ -93,9 +93,25 @@ impl Ignore {
         self.patterns.iter().any(|p| p.exception)
     }
 
-    /// Whether the walk keeps `rel`: not excluded, or a directory an exception may reach into.
+    /// Whether an exception could bring back something below the directory `rel` (moby's
+    /// walk skips an excluded directory otherwise).
+    pub fn may_include_below(&self, rel: &str) -> bool {
+        let dir = clean(rel);
+        self.patterns.iter().filter(|p| p.exception).any(|p| {
+            if p.parts.iter().any(|c| c == "**") {
+                return true;
+            }
+            p.parts.len() > dir.len()
+                && dir
+                    .iter()
+                    .zip(&p.parts)
+                    .all(|(d, pat)| glob(pat.as_bytes(), d.as_bytes()))
+        })
+    }
+
+    /// Whether the walk keeps `rel`: not excluded, or a directory an exception reaches into.
     pub fn keeps(&self, rel: &str, is_dir: bool) -> bool {
-        !self.excluded(rel) || (is_dir && self.has_exceptions())
+        !self.excluded(rel) || (is_dir && self.may_include_below(rel))
     }
 }
 
@@ -188,6 +204,16 @@ mod tests {
             assert_eq!(i.excluded(p), want, "{p}");
         }
         assert!(i.has_exceptions());
+        assert!(
+            !i.keeps("node_modules", true),
+            "no exception reaches into it"
+        );
+        let k = Ignore::parse("docs\n!docs/keep.md\n");
+        assert!(
+            k.keeps("docs", true)
+                && !k.keeps("docs/other.md", false)
+                && k.keeps("docs/keep.md", false)
+        );
         let j = Ignore::parse("dir\n");
         assert!(!j.keeps("dir", true));
         assert!(j.keeps("other", false));

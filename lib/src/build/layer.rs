@@ -56,9 +56,9 @@ pub fn write_tar(dir: &Path, out: impl Write) -> std::io::Result<TarStats> {
 }
 
 fn is_opaque(path: &Path) -> bool {
-    OPAQUE_MARKERS.iter().any(|name| {
-        matches!(crate::sys::lgetxattr(path, name), Ok(Some(v)) if v.as_slice() == b"y")
-    })
+    OPAQUE_MARKERS.iter().any(
+        |name| matches!(crate::sys::lgetxattr(path, name), Ok(Some(v)) if v.as_slice() == b"y"),
+    )
 }
 
 fn header(md: &std::fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Header {
@@ -73,13 +73,24 @@ fn header(md: &std::fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Heade
 }
 
 impl<W: Write> Walk<W> {
-    fn empty(&mut self, rel: &str, md: &std::fs::Metadata, kind: tar::EntryType) -> std::io::Result<()> {
+    fn empty(
+        &mut self,
+        rel: &str,
+        md: &std::fs::Metadata,
+        kind: tar::EntryType,
+    ) -> std::io::Result<()> {
         let mut hd = header(md, kind, 0);
         self.stats.entries += 1;
         self.tar.append_data(&mut hd, rel, std::io::empty())
     }
 
-    fn link(&mut self, rel: &str, md: &std::fs::Metadata, kind: tar::EntryType, target: &Path) -> std::io::Result<()> {
+    fn link(
+        &mut self,
+        rel: &str,
+        md: &std::fs::Metadata,
+        kind: tar::EntryType,
+        target: &Path,
+    ) -> std::io::Result<()> {
         let mut hd = header(md, kind, 0);
         self.stats.entries += 1;
         self.tar.append_link(&mut hd, rel, target)
@@ -92,7 +103,11 @@ impl<W: Write> Walk<W> {
         names.sort();
         if !prefix.is_empty() && is_opaque(dir) {
             let md = std::fs::symlink_metadata(dir)?;
-            self.empty(&format!("{prefix}.wh..wh..opq"), &md, tar::EntryType::Regular)?;
+            self.empty(
+                &format!("{prefix}.wh..wh..opq"),
+                &md,
+                tar::EntryType::Regular,
+            )?;
         }
         for name in names {
             let name = name.to_string_lossy().into_owned();

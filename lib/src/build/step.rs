@@ -136,7 +136,7 @@ pub fn mkdir_inside(root: &Path, path: &str, attrs: Attrs) -> crate::Result<Path
             }
         }
     }
-    Ok(crate::unpack::scope::resolve(root, Path::new(path), true).map_err(io(Path::new(path)))?)
+    crate::unpack::scope::resolve(root, Path::new(path), true).map_err(io(Path::new(path)))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {

@@ -15,8 +15,24 @@ use super::BuildError;
 
 /// Instructions a Dockerfile may use.
 pub const INSTRUCTIONS: [&str; 18] = [
-    "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",
-    "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
+    "FROM",
+    "RUN",
+    "CMD",
+    "LABEL",
+    "MAINTAINER",
+    "EXPOSE",
+    "ENV",
+    "ADD",
+    "COPY",
+    "ENTRYPOINT",
+    "VOLUME",
+    "USER",
+    "WORKDIR",
+    "ARG",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
 ];
 
 /// A heredoc: `<<NAME` on the instruction line, its body on the lines after.
@@ -102,7 +118,9 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, BuildError> {
     while i < lines.len() {
         let l = lines[i].trim();
         let Some(d) = l.strip_prefix('#') else { break };
-        let Some((k, v)) = d.split_once('=') else { break };
+        let Some((k, v)) = d.split_once('=') else {
+            break;
+        };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
         if k.contains(char::is_whitespace) {
             break;
@@ -112,7 +130,13 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, BuildError> {
                 escape = match v {
                     "\\" => '\\',
                     "`" => '`',
-                    _ => return Err(err(file, i + 1, format!("invalid escape token {v:?}: use \\ or `"))),
+                    _ => {
+                        return Err(err(
+                            file,
+                            i + 1,
+                            format!("invalid escape token {v:?}: use \\ or `"),
+                        ));
+                    }
                 }
             }
             "syntax" => syntax = Some(v.to_string()),
@@ -185,7 +209,11 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, BuildError> {
                 let mut body = String::new();
                 loop {
                     let Some(l) = lines.get(i) else {
-                        return Err(err(file, start + 1, format!("heredoc <<{hname} has no terminating line {hname}")));
+                        return Err(err(
+                            file,
+                            start + 1,
+                            format!("heredoc <<{hname} has no terminating line {hname}"),
+                        ));
                     };
                     i += 1;
                     let l = if strip { l.trim_start_matches('\t') } else { l };
@@ -237,10 +265,10 @@ fn heredoc_markers(rest: &str) -> Vec<(String, bool, bool)> {
             }
             if j > s {
                 let name = rest[s..j].to_string();
-                if let Some(q) = quote {
-                    if b.get(j) == Some(&q) {
-                        j += 1;
-                    }
+                if let Some(q) = quote
+                    && b.get(j) == Some(&q)
+                {
+                    j += 1;
                 }
                 out.push((name, strip, quote.is_none()));
                 i = j;
@@ -254,7 +282,13 @@ fn heredoc_markers(rest: &str) -> Vec<(String, bool, bool)> {
 
 /// Split off `--flag[=value]` words at the start (for the instructions that take flags), then
 /// the JSON form or the raw text.
-fn node(file: &str, line: usize, name: &str, rest: &str, original: &str) -> Result<Node, BuildError> {
+fn node(
+    file: &str,
+    line: usize,
+    name: &str,
+    rest: &str,
+    original: &str,
+) -> Result<Node, BuildError> {
     let mut flags = Vec::new();
     let mut rest = rest.trim_start();
     if matches!(name, "FROM" | "RUN" | "COPY" | "ADD" | "HEALTHCHECK") {
@@ -268,7 +302,10 @@ fn node(file: &str, line: usize, name: &str, rest: &str, original: &str) -> Resu
     }
     let args = match rest.trim_start() {
         r if r.starts_with('[')
-            && matches!(name, "RUN" | "CMD" | "ENTRYPOINT" | "SHELL" | "VOLUME" | "COPY" | "ADD") =>
+            && matches!(
+                name,
+                "RUN" | "CMD" | "ENTRYPOINT" | "SHELL" | "VOLUME" | "COPY" | "ADD"
+            ) =>
         {
             // Not valid JSON: the shell form, as docker does.
             match serde_json::from_str::<Vec<String>>(r) {
@@ -281,7 +318,7 @@ fn node(file: &str, line: usize, name: &str, rest: &str, original: &str) -> Resu
     if let Args::Raw(r) = &args
         && r.is_empty()
         && !matches!(name, "RUN" | "CMD" | "ENTRYPOINT")
-        && !(name == "HEALTHCHECK" && !flags.is_empty())
+        && (name != "HEALTHCHECK" || flags.is_empty())
     {
         return Err(err(file, line, format!("{name} needs an argument")));
     }
@@ -322,7 +359,9 @@ mod tests {
 
     #[test]
     fn lines_continuations_comments_and_flags() {
-        let d = p("# syntax=docker/dockerfile:1\nFROM --platform=linux/amd64 busybox AS base\n\n# c\nRUN echo a \\\n  # inside\n  && echo b\ncopy --chown=1:2 --from=x a b /d/\nCMD [\"sh\", \"-c\", \"x\"]\nCMD [bad json\n");
+        let d = p(
+            "# syntax=docker/dockerfile:1\nFROM --platform=linux/amd64 busybox AS base\n\n# c\nRUN echo a \\\n  # inside\n  && echo b\ncopy --chown=1:2 --from=x a b /d/\nCMD [\"sh\", \"-c\", \"x\"]\nCMD [bad json\n",
+        );
         assert_eq!(d.syntax.as_deref(), Some("docker/dockerfile:1"));
         let n = &d.nodes;
         assert_eq!(n[0].flag("platform"), Some("linux/amd64"));
@@ -330,18 +369,29 @@ mod tests {
         assert_eq!(n[1].line, 5);
         assert_eq!(n[1].args, Args::Raw("echo a && echo b".into()));
         assert_eq!(n[2].name, "COPY");
-        assert_eq!(n[2].flags, [("chown".into(), "1:2".into()), ("from".into(), "x".into())]);
-        assert_eq!(n[3].args, Args::Json(vec!["sh".into(), "-c".into(), "x".into()]));
+        assert_eq!(
+            n[2].flags,
+            [("chown".into(), "1:2".into()), ("from".into(), "x".into())]
+        );
+        assert_eq!(
+            n[3].args,
+            Args::Json(vec!["sh".into(), "-c".into(), "x".into()])
+        );
         assert_eq!(n[4].args, Args::Raw("[bad json".into()));
     }
 
     #[test]
     fn escape_directive_and_heredocs() {
-        let d = p("# escape=`\nFROM x\nRUN a `\n b\nRUN <<EOF\necho $A\nEOF\nCOPY <<-\"one\" <<two /x/\n\tfirst\n\tone\nsecond\ntwo\n");
+        let d = p(
+            "# escape=`\nFROM x\nRUN a `\n b\nRUN <<EOF\necho $A\nEOF\nCOPY <<-\"one\" <<two /x/\n\tfirst\n\tone\nsecond\ntwo\n",
+        );
         assert_eq!(d.escape, '`');
         assert_eq!(d.nodes[1].args, Args::Raw("a b".into()));
         let h = &d.nodes[2].heredocs;
-        assert_eq!((h[0].name.as_str(), h[0].body.as_str(), h[0].expand), ("EOF", "echo $A\n", true));
+        assert_eq!(
+            (h[0].name.as_str(), h[0].body.as_str(), h[0].expand),
+            ("EOF", "echo $A\n", true)
+        );
         let h = &d.nodes[3].heredocs;
         assert_eq!((h[0].body.as_str(), h[0].expand), ("first\n", false));
         assert_eq!(h[1].body, "second\n");

@@ -152,7 +152,11 @@ impl State {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -191,12 +195,12 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
     let df = crate::build::syntax::parse(&file, &text)?;
     let ignore = match &opts.context {
         Some(c) => match crate::build::ignore::find(c, dockerfile_path.as_deref()) {
-            Some(p) => Ignore::parse(&std::fs::read_to_string(&p).map_err(|e| {
-                BuildError::Read {
+            Some(p) => {
+                Ignore::parse(&std::fs::read_to_string(&p).map_err(|e| BuildError::Read {
                     path: p.display().to_string(),
                     source: e,
-                }
-            })?),
+                })?)
+            }
             None => Ignore::default(),
         },
         None => Ignore::default(),
@@ -224,7 +228,12 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
                 [_, kw, name] if kw.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
                 [_] => None,
                 _ => {
-                    return Err(step_err(&file, &node, "expected FROM IMAGE [AS NAME]", "write it as FROM image[:tag] [AS name]"));
+                    return Err(step_err(
+                        &file,
+                        &node,
+                        "expected FROM IMAGE [AS NAME]",
+                        "write it as FROM image[:tag] [AS name]",
+                    ));
                 }
             };
             stages.push(Stage {
@@ -236,7 +245,10 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
             s.nodes.push(node);
         } else if node.name == "ARG" {
             for (k, v) in arg_decls(&node, df.escape, &|n| {
-                build_args.get(n).cloned().or_else(|| global_args.get(n).cloned().flatten())
+                build_args
+                    .get(n)
+                    .cloned()
+                    .or_else(|| global_args.get(n).cloned().flatten())
             })
             .map_err(|m| step_err(&file, &node, &m, "check the ARG's quoting"))?
             {
@@ -244,7 +256,12 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
                 global_args.insert(k, v);
             }
         } else {
-            return Err(step_err(&file, &node, "no FROM before this instruction", "start the Dockerfile with FROM image (ARG may come before it)"));
+            return Err(step_err(
+                &file,
+                &node,
+                "no FROM before this instruction",
+                "start the Dockerfile with FROM image (ARG may come before it)",
+            ));
         }
     }
     if stages.is_empty() {
@@ -465,13 +482,24 @@ fn pairs(
     let parts = split_raw(text);
     if parts.first().is_some_and(|p| !p.contains('=')) {
         // ENV KEY the rest of the line
-        let (k, v) = text.trim().split_once(char::is_whitespace).ok_or("needs KEY=VALUE")?;
-        return Ok(vec![(k.to_string(), expand::word(v.trim(), escape, lookup)?)]);
+        let (k, v) = text
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or("needs KEY=VALUE")?;
+        return Ok(vec![(
+            k.to_string(),
+            expand::word(v.trim(), escape, lookup)?,
+        )]);
     }
     let mut out = Vec::new();
     for p in parts {
-        let (k, v) = p.split_once('=').ok_or_else(|| format!("{p:?} is not KEY=VALUE"))?;
-        out.push((expand::word(k, escape, lookup)?, expand::word(v, escape, lookup)?));
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("{p:?} is not KEY=VALUE"))?;
+        out.push((
+            expand::word(k, escape, lookup)?,
+            expand::word(v, escape, lookup)?,
+        ));
     }
     Ok(out)
 }
@@ -492,10 +520,18 @@ impl Build<'_> {
         self.announce(&from.original);
         let globals = self.global_args.clone();
         let lookup = |n: &str| globals.get(n).cloned().flatten();
-        let base = from.text().split_whitespace().next().unwrap_or("").to_string();
+        let base = from
+            .text()
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
         let base = expand::word(&base, self.escape, &lookup)
             .map_err(|m| self.err(from, &m, "check the FROM line's variables"))?;
-        let platform = from.flag("platform").map(String::from).or(self.opts.platform.clone());
+        let platform = from
+            .flag("platform")
+            .map(String::from)
+            .or(self.opts.platform.clone());
         let mut state = if base.eq_ignore_ascii_case("scratch") {
             State {
                 layers: Vec::new(),
@@ -584,7 +620,8 @@ impl Build<'_> {
         let snapshot = state.clone();
         let lookup = move |n: &str| snapshot.lookup(n);
         let word = |s: &str| {
-            expand::word(s, esc, &lookup).map_err(|m| self.err(node, &m, "check the variable's name and quoting"))
+            expand::word(s, esc, &lookup)
+                .map_err(|m| self.err(node, &m, "check the variable's name and quoting"))
         };
         let words = |s: &str| {
             expand::words(s, esc, &lookup).map_err(|m| self.err(node, &m, "check the quoting"))
@@ -609,7 +646,10 @@ impl Build<'_> {
             let digest = self.sources_digest(state, node, &word)?;
             key.add(&digest);
         }
-        if matches!(node.name.as_str(), "WORKDIR" | "ENV" | "LABEL" | "USER" | "EXPOSE" | "VOLUME" | "STOPSIGNAL") {
+        if matches!(
+            node.name.as_str(),
+            "WORKDIR" | "ENV" | "LABEL" | "USER" | "EXPOSE" | "VOLUME" | "STOPSIGNAL"
+        ) {
             key.add(&words(&node.text())?.join("\0"));
         }
         let key = key.finish();
@@ -640,16 +680,20 @@ impl Build<'_> {
                 state.push_layer(layer);
             }
             "ENV" => {
-                let kv = pairs(&text, esc, &lookup).map_err(|m| self.err(node, &m, "write ENV KEY=VALUE"))?;
+                let kv = pairs(&text, esc, &lookup)
+                    .map_err(|m| self.err(node, &m, "write ENV KEY=VALUE"))?;
                 let mut env = state.env();
                 for (k, v) in kv {
-                    env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k.as_str()) && e != &k);
+                    env.retain(|e| {
+                        e.split_once('=').map(|(ek, _)| ek) != Some(k.as_str()) && e != &k
+                    });
                     env.push(format!("{k}={v}"));
                 }
                 state.cfg().insert("Env".into(), json!(env));
             }
             "LABEL" => {
-                let kv = pairs(&text, esc, &lookup).map_err(|m| self.err(node, &m, "write LABEL key=value"))?;
+                let kv = pairs(&text, esc, &lookup)
+                    .map_err(|m| self.err(node, &m, "write LABEL key=value"))?;
                 let labels = state.cfg().entry("Labels").or_insert_with(|| json!({}));
                 if !labels.is_object() {
                     *labels = json!({});
@@ -672,16 +716,27 @@ impl Build<'_> {
                         None => num.parse::<u16>().ok().map(|a| (a, a)),
                     };
                     let Some((a, b)) = range.filter(|(a, b)| a <= b && *a > 0) else {
-                        return Err(self.err(node, &format!("invalid port {p:?}"), "write EXPOSE 80 or EXPOSE 53/udp"));
+                        return Err(self.err(
+                            node,
+                            &format!("invalid port {p:?}"),
+                            "write EXPOSE 80 or EXPOSE 53/udp",
+                        ));
                     };
                     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-                        return Err(self.err(node, &format!("invalid protocol in {p:?}"), "use tcp, udp or sctp"));
+                        return Err(self.err(
+                            node,
+                            &format!("invalid protocol in {p:?}"),
+                            "use tcp, udp or sctp",
+                        ));
                     }
                     for n in a..=b {
                         ports.push(format!("{n}/{proto}"));
                     }
                 }
-                let exposed = state.cfg().entry("ExposedPorts").or_insert_with(|| json!({}));
+                let exposed = state
+                    .cfg()
+                    .entry("ExposedPorts")
+                    .or_insert_with(|| json!({}));
                 if !exposed.is_object() {
                     *exposed = json!({});
                 }
@@ -713,7 +768,9 @@ impl Build<'_> {
                 } else {
                     format!("{}/{}", state.workdir().trim_end_matches('/'), w)
                 };
-                state.cfg().insert("WorkingDir".into(), Value::String(clean_abs(&path)));
+                state
+                    .cfg()
+                    .insert("WorkingDir".into(), Value::String(clean_abs(&path)));
             }
             "CMD" | "ENTRYPOINT" => {
                 let argv = match &node.args {
@@ -725,7 +782,11 @@ impl Build<'_> {
                         v
                     }
                 };
-                let field = if node.name == "CMD" { "Cmd" } else { "Entrypoint" };
+                let field = if node.name == "CMD" {
+                    "Cmd"
+                } else {
+                    "Entrypoint"
+                };
                 state.cfg().insert(field.into(), json!(argv));
                 if node.name == "CMD" {
                     state.cmd_set = true;
@@ -735,7 +796,11 @@ impl Build<'_> {
             }
             "SHELL" => {
                 let Args::Json(v) = &node.args else {
-                    return Err(self.err(node, "SHELL takes the JSON form", "write SHELL [\"/bin/bash\", \"-c\"]"));
+                    return Err(self.err(
+                        node,
+                        "SHELL takes the JSON form",
+                        "write SHELL [\"/bin/bash\", \"-c\"]",
+                    ));
                 };
                 state.cfg().insert("Shell".into(), json!(v));
             }
@@ -749,11 +814,21 @@ impl Build<'_> {
             }
             "ONBUILD" => {
                 let t = text.trim();
-                let first = t.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                let first = t
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
                 if matches!(first.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
-                    return Err(self.err(node, &format!("{first} is not allowed in ONBUILD"), "use another instruction"));
+                    return Err(self.err(
+                        node,
+                        &format!("{first} is not allowed in ONBUILD"),
+                        "use another instruction",
+                    ));
                 }
-                crate::build::syntax::parse(&self.file, &format!("{}\n", t)).map_err(|e| self.err(node, &e.to_string(), "check the triggered instruction"))?;
+                crate::build::syntax::parse(&self.file, &format!("{}\n", t)).map_err(|e| {
+                    self.err(node, &e.to_string(), "check the triggered instruction")
+                })?;
                 let list = state.cfg().entry("OnBuild").or_insert_with(|| json!([]));
                 if let Some(a) = list.as_array_mut() {
                     a.push(Value::String(t.to_string()));
@@ -781,8 +856,16 @@ impl Build<'_> {
         if text.trim().eq_ignore_ascii_case("none") {
             return Ok(json!({"Test": ["NONE"]}));
         }
-        let Some(rest) = text.trim().strip_prefix("CMD").or_else(|| text.trim().strip_prefix("cmd")) else {
-            return Err(self.err(node, "expected HEALTHCHECK [OPTIONS] CMD command, or NONE", "write HEALTHCHECK --interval=30s CMD curl -f http://localhost/"));
+        let Some(rest) = text
+            .trim()
+            .strip_prefix("CMD")
+            .or_else(|| text.trim().strip_prefix("cmd"))
+        else {
+            return Err(self.err(
+                node,
+                "expected HEALTHCHECK [OPTIONS] CMD command, or NONE",
+                "write HEALTHCHECK --interval=30s CMD curl -f http://localhost/",
+            ));
         };
         let rest = rest.trim();
         let test = match serde_json::from_str::<Vec<String>>(rest) {
@@ -808,7 +891,13 @@ impl Build<'_> {
                 }
                 other => return Err(self.err(node, &format!("unknown flag --{other}"), "HEALTHCHECK takes --interval, --timeout, --start-period, --start-interval and --retries")),
             };
-            let ns = parse_duration(v).ok_or_else(|| self.err(node, &format!("--{k}={v} is not a duration"), "write e.g. 30s, 1m30s or 500ms"))?;
+            let ns = parse_duration(v).ok_or_else(|| {
+                self.err(
+                    node,
+                    &format!("--{k}={v} is not a duration"),
+                    "write e.g. 30s, 1m30s or 500ms",
+                )
+            })?;
             hc[field] = json!(ns);
         }
         Ok(hc)
@@ -822,7 +911,11 @@ impl Build<'_> {
             Args::Raw(r) => {
                 let mut argv = state.shell();
                 let only_heredoc = node.heredocs.len() == 1
-                    && r.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == node.heredocs[0].name;
+                    && r.trim()
+                        .trim_start_matches("<<")
+                        .trim_start_matches('-')
+                        .trim_matches(|c| c == '"' || c == '\'')
+                        == node.heredocs[0].name;
                 if only_heredoc {
                     argv.push(node.heredocs[0].body.clone());
                 } else if node.heredocs.is_empty() {
@@ -851,7 +944,10 @@ impl Build<'_> {
         let mut env = state.env();
         for a in state.arg_pairs() {
             let k = a.split_once('=').map(|(k, _)| k).unwrap_or(&a);
-            if !env.iter().any(|e| e.split_once('=').map(|(ek, _)| ek) == Some(k)) {
+            if !env
+                .iter()
+                .any(|e| e.split_once('=').map(|(ek, _)| ek) == Some(k))
+            {
                 env.push(a.clone());
             }
         }
@@ -867,11 +963,23 @@ impl Build<'_> {
                     network = match v.as_str() {
                         "default" => self.network.clone(),
                         "none" | "host" => v.clone(),
-                        _ => return Err(self.err(node, &format!("--network={v} is not supported"), "use default, none or host")),
+                        _ => {
+                            return Err(self.err(
+                                node,
+                                &format!("--network={v} is not supported"),
+                                "use default, none or host",
+                            ));
+                        }
                     }
                 }
                 "security" if v == "sandbox" => {}
-                other => return Err(self.err(node, &format!("unknown flag --{other}"), "RUN takes --mount and --network")),
+                other => {
+                    return Err(self.err(
+                        node,
+                        &format!("unknown flag --{other}"),
+                        "RUN takes --mount and --network",
+                    ));
+                }
             }
         }
         let record = ContainerRecord {
@@ -885,7 +993,11 @@ impl Build<'_> {
                 args: argv,
                 env,
                 cwd: state.workdir(),
-                user: state.get("User").and_then(|u| u.as_str()).unwrap_or("").to_string(),
+                user: state
+                    .get("User")
+                    .and_then(|u| u.as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 hostname: String::new(),
                 tty: false,
                 stdin: false,
@@ -910,9 +1022,16 @@ impl Build<'_> {
         let _cleanup = RemoveContainer(&self.store, id.clone());
         record.spec.hostname = id[..12].to_string();
         let cdir = self.store.container_dir(&id);
-        self.store.write_json(&cdir.join("container.json"), &record)?;
+        self.store
+            .write_json(&cdir.join("container.json"), &record)?;
         driver::prepare(self.driver, &self.store, &record.layers, &cdir)?;
-        let tool = super::tool_path("den-run").ok_or_else(|| self.err(node, "den-run was not found", "install den-run next to den-build"))?;
+        let tool = super::tool_path("den-run").ok_or_else(|| {
+            self.err(
+                node,
+                "den-run was not found",
+                "install den-run next to den-build",
+            )
+        })?;
         let out: std::process::Stdio = if self.opts.quiet {
             std::process::Stdio::null()
         } else {
@@ -956,10 +1075,18 @@ impl Build<'_> {
             .or(kv.get("dst"))
             .or(kv.get("destination"))
             .cloned()
-            .ok_or_else(|| self.err(node, &format!("--mount={spec} has no target"), "add target=/path"))?;
+            .ok_or_else(|| {
+                self.err(
+                    node,
+                    &format!("--mount={spec} has no target"),
+                    "add target=/path",
+                )
+            })?;
         let kind = kv.get("type").map(String::as_str).unwrap_or("bind");
         let ro = |k: &BTreeMap<String, String>| {
-            k.get("ro").or(k.get("readonly")).is_some_and(|v| v != "false")
+            k.get("ro")
+                .or(k.get("readonly"))
+                .is_some_and(|v| v != "false")
         };
         let cwd = std::path::PathBuf::from("/");
         let flag = match kind {
@@ -970,45 +1097,96 @@ impl Build<'_> {
                     path: dir.clone(),
                     source: e,
                 })?;
-                format!("type=bind,source={},target={}{}", dir.display(), target, if ro(&kv) { ",readonly" } else { "" })
+                format!(
+                    "type=bind,source={},target={}{}",
+                    dir.display(),
+                    target,
+                    if ro(&kv) { ",readonly" } else { "" }
+                )
             }
             "bind" => {
-                let source = kv.get("source").or(kv.get("src")).cloned().unwrap_or_else(|| "/".into());
+                let source = kv
+                    .get("source")
+                    .or(kv.get("src"))
+                    .cloned()
+                    .unwrap_or_else(|| "/".into());
                 let host = if let Some(from) = kv.get("from") {
-                    return Err(self.err(node, &format!("--mount from={from} is not supported yet"), "COPY --from the files into the stage instead"));
+                    return Err(self.err(
+                        node,
+                        &format!("--mount from={from} is not supported yet"),
+                        "COPY --from the files into the stage instead",
+                    ));
                 } else {
-                    let ctxdir = self.context.as_ref().ok_or_else(|| self.err(node, "a bind mount needs a build context", "build with a context directory"))?;
-                    crate::unpack::scope::resolve(ctxdir, Path::new(&source), true).map_err(|e| self.err(node, &e.to_string(), "check the source path"))?
+                    let ctxdir = self.context.as_ref().ok_or_else(|| {
+                        self.err(
+                            node,
+                            "a bind mount needs a build context",
+                            "build with a context directory",
+                        )
+                    })?;
+                    crate::unpack::scope::resolve(ctxdir, Path::new(&source), true)
+                        .map_err(|e| self.err(node, &e.to_string(), "check the source path"))?
                 };
-                let rw = kv.get("rw").or(kv.get("readwrite")).is_some_and(|v| v != "false");
-                format!("type=bind,source={},target={}{}", host.display(), target, if rw { "" } else { ",readonly" })
+                let rw = kv
+                    .get("rw")
+                    .or(kv.get("readwrite"))
+                    .is_some_and(|v| v != "false");
+                format!(
+                    "type=bind,source={},target={}{}",
+                    host.display(),
+                    target,
+                    if rw { "" } else { ",readonly" }
+                )
             }
             "tmpfs" => format!("type=tmpfs,target={target}"),
-            other => return Err(self.err(node, &format!("--mount type={other} is not supported"), "use type=cache, bind or tmpfs")),
+            other => {
+                return Err(self.err(
+                    node,
+                    &format!("--mount type={other} is not supported"),
+                    "use type=cache, bind or tmpfs",
+                ));
+            }
         };
-        crate::volume::parse_mount_flag(&flag, &cwd).map_err(|e| self.err(node, &e.to_string(), "check the --mount options"))
+        crate::volume::parse_mount_flag(&flag, &cwd)
+            .map_err(|e| self.err(node, &e.to_string(), "check the --mount options"))
     }
 
     /// The sources of a COPY/ADD and its destination, expanded.
-    fn copy_args(&self, node: &Node, word: &dyn Fn(&str) -> Result<String>) -> Result<(Vec<String>, String)> {
+    fn copy_args(
+        &self,
+        node: &Node,
+        word: &dyn Fn(&str) -> Result<String>,
+    ) -> Result<(Vec<String>, String)> {
         let mut parts: Vec<String> = match &node.args {
             Args::Json(v) => v.iter().map(|s| word(s)).collect::<Result<_>>()?,
-            Args::Raw(r) => split_raw(r).iter().map(|s| word(s)).collect::<Result<_>>()?,
+            Args::Raw(r) => split_raw(r)
+                .iter()
+                .map(|s| word(s))
+                .collect::<Result<_>>()?,
         };
         if parts.len() < 2 {
-            return Err(self.err(node, "needs a source and a destination", &format!("write {} SRC... DEST", node.name)));
+            return Err(self.err(
+                node,
+                "needs a source and a destination",
+                &format!("write {} SRC... DEST", node.name),
+            ));
         }
         let dest = parts.pop().expect("two or more");
         Ok((parts, dest))
     }
 
     /// The digest of what a COPY/ADD would copy: names, modes and contents (not times).
-    fn sources_digest(&self, state: &State, node: &Node, word: &dyn Fn(&str) -> Result<String>) -> Result<String> {
+    fn sources_digest(
+        &self,
+        state: &State,
+        node: &Node,
+        word: &dyn Fn(&str) -> Result<String>,
+    ) -> Result<String> {
         let (srcs, _) = self.copy_args(node, word)?;
         let mut key = Key::new("sources");
         if let Some(from) = node.flag("from") {
             // Another stage's or image's files: its key (or id) decides them.
-            key.add(&self.from_key(node, from)?);
+            key.add(&self.source_key(node, from)?);
             for s in srcs {
                 key.add(&s);
             }
@@ -1017,7 +1195,10 @@ impl Build<'_> {
         let heredocs: Vec<&str> = node.heredocs.iter().map(|h| h.name.as_str()).collect();
         let _ = state;
         for s in &srcs {
-            let name = s.trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'');
+            let name = s
+                .trim_start_matches("<<")
+                .trim_start_matches('-')
+                .trim_matches(|c| c == '"' || c == '\'');
             if heredocs.contains(&name) {
                 continue;
             }
@@ -1032,12 +1213,26 @@ impl Build<'_> {
         Ok(key.finish())
     }
 
-    fn from_key(&self, node: &Node, from: &str) -> Result<String> {
+    fn source_key(&self, node: &Node, from: &str) -> Result<String> {
         match self.stage_index(from) {
-            Some(i) => Ok(self.done[i].as_ref().map(|s| s.key.clone()).unwrap_or_default()),
+            Some(i) => Ok(self.done[i]
+                .as_ref()
+                .map(|s| s.key.clone())
+                .unwrap_or_default()),
             None => {
-                let image = super::run::find_or_pull(self.ctx, from, self.opts.platform.as_deref(), &Notes(self.say))
-                    .map_err(|e| self.err(node, &crate::error::chain(&e), "name an earlier stage or an image"))?;
+                let image = super::run::find_or_pull(
+                    self.ctx,
+                    from,
+                    self.opts.platform.as_deref(),
+                    &Notes(self.say),
+                )
+                .map_err(|e| {
+                    self.err(
+                        node,
+                        &crate::error::chain(&e),
+                        "name an earlier stage or an image",
+                    )
+                })?;
                 Ok(format!("image:{}", image.id))
             }
         }
@@ -1055,26 +1250,53 @@ impl Build<'_> {
     /// Context paths a source pattern names, relative and absolute, sorted; ignored ones left out.
     fn matches(&self, node: &Node, src: &str) -> Result<Vec<(String, PathBuf)>> {
         let ctxdir = self.context.as_ref().ok_or_else(|| {
-            self.err(node, "there is no build context to copy from", "build with a context directory: den build -f - DIR")
+            self.err(
+                node,
+                "there is no build context to copy from",
+                "build with a context directory: den build -f - DIR",
+            )
         })?;
-        let clean: Vec<&str> = src.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let clean: Vec<&str> = src
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         if clean.contains(&"..") {
-            return Err(self.err(node, &format!("{src} is outside the build context"), "copy files from inside the context directory"));
+            return Err(self.err(
+                node,
+                &format!("{src} is outside the build context"),
+                "copy files from inside the context directory",
+            ));
         }
         let rel = clean.join("/");
         let mut out = Vec::new();
         if rel.contains(['*', '?', '[']) {
-            let pattern = format!("{}/{}", glob::Pattern::escape(&ctxdir.to_string_lossy()), rel);
-            let paths = glob::glob(&pattern).map_err(|e| self.err(node, &format!("bad pattern {src}: {e}"), "fix the pattern"))?;
+            let pattern = format!(
+                "{}/{}",
+                glob::Pattern::escape(&ctxdir.to_string_lossy()),
+                rel
+            );
+            let paths = glob::glob(&pattern).map_err(|e| {
+                self.err(node, &format!("bad pattern {src}: {e}"), "fix the pattern")
+            })?;
             for p in paths.flatten() {
-                let r = p.strip_prefix(ctxdir).unwrap_or(&p).to_string_lossy().into_owned();
+                let r = p
+                    .strip_prefix(ctxdir)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
                 if !self.ignore.excluded(&r) {
                     out.push((r, p));
                 }
             }
         } else {
-            let p = if rel.is_empty() { ctxdir.clone() } else { ctxdir.join(&rel) };
-            if std::fs::symlink_metadata(&p).is_ok() && (rel.is_empty() || !self.ignore.excluded(&rel)) {
+            let p = if rel.is_empty() {
+                ctxdir.clone()
+            } else {
+                ctxdir.join(&rel)
+            };
+            if std::fs::symlink_metadata(&p).is_ok()
+                && (rel.is_empty() || !self.ignore.excluded(&rel))
+            {
                 out.push((rel.clone(), p));
             }
         }
@@ -1090,7 +1312,12 @@ impl Build<'_> {
     }
 
     /// COPY/ADD: files into a mounted root; its writable layer is the new layer.
-    fn copy(&self, state: &State, node: &Node, word: &dyn Fn(&str) -> Result<String>) -> Result<LayerRef> {
+    fn copy(
+        &self,
+        state: &State,
+        node: &Node,
+        word: &dyn Fn(&str) -> Result<String>,
+    ) -> Result<LayerRef> {
         let (srcs, dest) = self.copy_args(node, word)?;
         let add = node.name == "ADD";
         let mut attrs = step::Attrs::default();
@@ -1101,11 +1328,21 @@ impl Build<'_> {
                 "chown" => attrs.owner = self.owner(state, node, &word(v)?)?,
                 "chmod" => {
                     attrs.mode = Some(u32::from_str_radix(&word(v)?, 8).map_err(|_| {
-                        self.err(node, &format!("--chmod={v} is not an octal mode"), "write e.g. --chmod=755")
+                        self.err(
+                            node,
+                            &format!("--chmod={v} is not an octal mode"),
+                            "write e.g. --chmod=755",
+                        )
                     })?)
                 }
                 "link" | "parents" | "keep-git-dir" | "checksum" | "exclude" => {}
-                other => return Err(self.err(node, &format!("unknown flag --{other}"), "COPY takes --from, --chown, --chmod and --link")),
+                other => {
+                    return Err(self.err(
+                        node,
+                        &format!("unknown flag --{other}"),
+                        "COPY takes --from, --chown, --chmod and --link",
+                    ));
+                }
             }
         }
         let dest_abs = if dest.starts_with('/') {
@@ -1120,7 +1357,12 @@ impl Build<'_> {
                 let layers = match self.stage_index(f) {
                     Some(i) => self.done[i].as_ref().expect("built").diff_ids(),
                     None => {
-                        let image = super::run::find_or_pull(self.ctx, f, self.opts.platform.as_deref(), &Notes(self.say))?;
+                        let image = super::run::find_or_pull(
+                            self.ctx,
+                            f,
+                            self.opts.platform.as_deref(),
+                            &Notes(self.say),
+                        )?;
                         image.layers.iter().map(|l| l.diff_id.clone()).collect()
                     }
                 };
@@ -1133,35 +1375,68 @@ impl Build<'_> {
             .map_err(|e| self.err(node, &e.to_string(), "check the destination"))?;
         let dest_is_dir = dest.ends_with('/') || many || dest_host.is_dir();
         if many && !dest.ends_with('/') && !dest_host.is_dir() {
-            return Err(self.err(node, &format!("with several sources the destination {dest} must end with /"), "add a / to the destination"));
+            return Err(self.err(
+                node,
+                &format!("with several sources the destination {dest} must end with /"),
+                "add a / to the destination",
+            ));
         }
         let into = |name: &str| -> Result<PathBuf> {
             if dest_is_dir {
                 let d = step::mkdir_inside(&root.merged, &dest_abs, attrs)?;
                 Ok(d.join(name))
             } else {
-                let parent = Path::new(&dest_abs).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or("/".into());
+                let parent = Path::new(&dest_abs)
+                    .parent()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or("/".into());
                 let d = step::mkdir_inside(&root.merged, &parent, attrs)?;
                 Ok(d.join(Path::new(&dest_abs).file_name().unwrap_or_default()))
             }
         };
         for s in &srcs {
-            let hname = s.trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'');
-            if s.starts_with("<<") && let Some(h) = node.heredocs.iter().find(|h| h.name == hname) {
+            let hname = s
+                .trim_start_matches("<<")
+                .trim_start_matches('-')
+                .trim_matches(|c| c == '"' || c == '\'');
+            if s.starts_with("<<")
+                && let Some(h) = node.heredocs.iter().find(|h| h.name == hname)
+            {
                 let target = into(hname)?;
-                std::fs::write(&target, &h.body).map_err(|e| self.err(node, &e.to_string(), "check the destination"))?;
-                let _ = std::os::unix::fs::lchown(&target, Some(attrs.owner.0), Some(attrs.owner.1));
+                let body = if h.expand {
+                    expand::text(&h.body, self.escape, &|n| state.lookup(n))
+                        .map_err(|m| self.err(node, &m, "check the heredoc's variables"))?
+                } else {
+                    h.body.clone()
+                };
+                std::fs::write(&target, body)
+                    .map_err(|e| self.err(node, &e.to_string(), "check the destination"))?;
+                let _ =
+                    std::os::unix::fs::lchown(&target, Some(attrs.owner.0), Some(attrs.owner.1));
                 use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o644)));
+                let _ = std::fs::set_permissions(
+                    &target,
+                    std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o644)),
+                );
                 continue;
             }
             if add && is_url(s) {
-                let name = s.trim_end_matches('/').rsplit('/').next().unwrap_or("download").to_string();
+                let name = s
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("download")
+                    .to_string();
                 let target = into(&name)?;
-                download(s, &target).map_err(|m| self.err(node, &m, "check the URL and the network"))?;
-                let _ = std::os::unix::fs::lchown(&target, Some(attrs.owner.0), Some(attrs.owner.1));
+                download(s, &target)
+                    .map_err(|m| self.err(node, &m, "check the URL and the network"))?;
+                let _ =
+                    std::os::unix::fs::lchown(&target, Some(attrs.owner.0), Some(attrs.owner.1));
                 use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o600)));
+                let _ = std::fs::set_permissions(
+                    &target,
+                    std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o600)),
+                );
                 continue;
             }
             let sources: Vec<(String, PathBuf)> = match &from_root {
@@ -1169,7 +1444,14 @@ impl Build<'_> {
                     let p = crate::unpack::scope::resolve(&fr.merged, Path::new(s), true)
                         .map_err(|e| self.err(node, &e.to_string(), "check the path"))?;
                     if std::fs::symlink_metadata(&p).is_err() {
-                        return Err(self.err(node, &format!("{s}: no such file or directory in {}", from.as_deref().unwrap_or("")), "check the path in that stage or image"));
+                        return Err(self.err(
+                            node,
+                            &format!(
+                                "{s}: no such file or directory in {}",
+                                from.as_deref().unwrap_or("")
+                            ),
+                            "check the path in that stage or image",
+                        ));
                     }
                     vec![(String::new(), p)]
                 }
@@ -1185,7 +1467,10 @@ impl Build<'_> {
                     let d = step::mkdir_inside(&root.merged, &dest_abs, attrs)?;
                     extract(&path, &d).map_err(|m| self.err(node, &m, "check the archive"))?;
                 } else {
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let target = into(&name)?;
                     step::copy_tree(&path, &rel, &target, attrs, &keep)?;
                 }
@@ -1212,21 +1497,30 @@ impl Build<'_> {
                 if let Ok(text) = std::fs::read_to_string(&p) {
                     return text.lines().find_map(|line| {
                         let f: Vec<&str> = line.split(':').collect();
-                        (f.first() == Some(&name) && f.len() > 3).then(|| {
-                            (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0))
-                        })
+                        (f.first() == Some(&name) && f.len() > 3)
+                            .then(|| (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0)))
                     });
                 }
             }
             None
         };
         let Some((uid, primary)) = lookup("etc/passwd", u) else {
-            return Err(self.err(node, &format!("user {u:?} is not in the image's /etc/passwd"), "use a numeric uid:gid"));
+            return Err(self.err(
+                node,
+                &format!("user {u:?} is not in the image's /etc/passwd"),
+                "use a numeric uid:gid",
+            ));
         };
         let gid = match g {
             Some(g) => match lookup("etc/group", g) {
                 Some((gid, _)) => gid,
-                None => return Err(self.err(node, &format!("group {g:?} is not in the image's /etc/group"), "use a numeric gid")),
+                None => {
+                    return Err(self.err(
+                        node,
+                        &format!("group {g:?} is not in the image's /etc/group"),
+                        "use a numeric gid",
+                    ));
+                }
             },
             None if u.parse::<u32>().is_ok() => uid,
             None => primary,
@@ -1276,10 +1570,14 @@ fn parse_duration(s: &str) -> Option<u64> {
     let mut rest = s;
     while !rest.is_empty() {
         num.clear();
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
         num.push_str(&rest[..digits]);
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let n: f64 = num.parse().ok()?;
@@ -1298,7 +1596,12 @@ fn parse_duration(s: &str) -> Option<u64> {
 }
 
 /// Hash a context tree for the cache: relative names, kinds, modes and contents.
-fn hash_tree(key: &mut Key, path: &Path, rel: &str, keep: &dyn Fn(&str, bool) -> bool) -> Result<()> {
+fn hash_tree(
+    key: &mut Key,
+    path: &Path,
+    rel: &str,
+    keep: &dyn Fn(&str, bool) -> bool,
+) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::symlink_metadata(path).map_err(|e| BuildError::Read {
         path: path.display().to_string(),
@@ -1382,7 +1685,7 @@ fn extract(path: &Path, dest: &Path) -> std::result::Result<(), String> {
     // unpack_in refuses entries that would land outside `dest`, through `..` or symlinks.
     for entry in ar.entries().map_err(|e| e.to_string())? {
         let mut entry = entry.map_err(|e| e.to_string())?;
-        entry.unpack_in(dest).map_err(|e| e.to_string())?;
+        entry.unpack_in(dest).map_err(|e| crate::error::chain(&e))?;
     }
     Ok(())
 }
@@ -1436,7 +1739,11 @@ fn commit_image(store: &Store, config: &Value, layers: &[LayerRef]) -> Result<Im
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map(|c| c.with_timezone(&Utc)),
         size,
-        os: config.get("os").and_then(|v| v.as_str()).unwrap_or("linux").into(),
+        os: config
+            .get("os")
+            .and_then(|v| v.as_str())
+            .unwrap_or("linux")
+            .into(),
         architecture: config
             .get("architecture")
             .and_then(|v| v.as_str())
@@ -1466,9 +1773,15 @@ mod tests {
         let l = |n: &str| (n == "A").then(|| "a".to_string());
         assert_eq!(
             pairs("K=\"v 1\" L=$A", '\\', &l).unwrap(),
-            [("K".to_string(), "v 1".to_string()), ("L".into(), "a".into())]
+            [
+                ("K".to_string(), "v 1".to_string()),
+                ("L".into(), "a".into())
+            ]
         );
-        assert_eq!(pairs("K the rest $A", '\\', &l).unwrap(), [("K".to_string(), "the rest a".to_string())]);
+        assert_eq!(
+            pairs("K the rest $A", '\\', &l).unwrap(),
+            [("K".to_string(), "the rest a".to_string())]
+        );
         assert!(pairs("K=1 junk", '\\', &l).is_err());
     }
 }

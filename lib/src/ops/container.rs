@@ -458,15 +458,33 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
 }
 
 /// `inspect`: a JSON array, or the template applied to each object.
+/// `inspect`: containers, or images when no container has the name (as docker's `inspect`).
 pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Vec<crate::Error>) {
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for n in names {
-        match find(ctx, n).and_then(|c| inspect_value(ctx, &c)) {
+        let found = match find(ctx, n) {
+            Err(crate::Error::Store(crate::store::StoreError::ContainerUnknown(_))) => ctx
+                .store()
+                .and_then(|s| Ok(s.find_image(n)?))
+                .and_then(|i| super::images::inspect_value(ctx, &i))
+                .map_err(|_| crate::store::StoreError::NoSuchObject(n.clone()).into()),
+            r => r.and_then(|c| inspect_value(ctx, &c)),
+        };
+        match found {
             Ok(v) => values.push(v),
             Err(e) => errors.push(e),
         }
     }
+    render_values(values, format, errors)
+}
+
+/// Values as `inspect` prints them: a JSON array, or `--format` applied to each.
+pub fn render_values(
+    values: Vec<Value>,
+    format: Option<&str>,
+    mut errors: Vec<crate::Error>,
+) -> (String, Vec<crate::Error>) {
     let out = match format {
         None | Some("") | Some("json") => {
             let mut s = serde_json::to_string_pretty(&Value::Array(values)).unwrap_or_default();

@@ -206,6 +206,61 @@ fn format_g3(v: f64) -> String {
     }
 }
 
+/// An image as `den image inspect` shows it: docker's shape.
+pub fn inspect_value(ctx: &Ctx, image: &crate::store::ImageRecord) -> Result<serde_json::Value> {
+    let store = ctx.store()?;
+    let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&image.config)?)
+        .map_err(|e| crate::image::ImageError::BadConfig {
+            digest: image.config.clone(),
+            source: e,
+        })?;
+    let tags: Vec<String> = image
+        .names
+        .iter()
+        .map(|n| match n.rsplit_once(':') {
+            Some((repo, tag)) if !repo.is_empty() => format!("{}:{tag}", familiar_repo(repo)),
+            _ => n.clone(),
+        })
+        .collect();
+    let get = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    Ok(serde_json::json!({
+        "Id": image.digest(),
+        "RepoTags": tags,
+        "RepoDigests": image.repo_digests,
+        "Parent": "",
+        "Comment": config.get("comment").cloned().unwrap_or(serde_json::json!("")),
+        "Created": get("created"),
+        "Author": config.get("author").cloned().unwrap_or(serde_json::json!("")),
+        "Config": get("config"),
+        "Architecture": image.architecture,
+        "Os": image.os,
+        "Size": image.size,
+        "RootFS": {
+            "Type": "layers",
+            "Layers": image.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(),
+        },
+        "History": config.get("history").cloned().unwrap_or(serde_json::json!([])),
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }))
+}
+
+/// `image inspect`.
+pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Vec<crate::Error>) {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match ctx
+            .store()
+            .and_then(|s| Ok(s.find_image(n)?))
+            .and_then(|i| inspect_value(ctx, &i))
+        {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    super::container::render_values(values, format, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

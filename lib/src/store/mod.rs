@@ -72,6 +72,8 @@ pub enum StoreError {
     NameInUse { name: String, id: String },
     #[error("invalid container name {0:?}")]
     BadName(String),
+    #[error("no such object: {0}")]
+    NoSuchObject(String),
 }
 
 impl Diagnose for StoreError {
@@ -98,6 +100,7 @@ impl Diagnose for StoreError {
                 "remove or rename that container, or choose another name with --name".into()
             }
             StoreError::BadName(_) => "names may use [a-zA-Z0-9][a-zA-Z0-9_.-]*".into(),
+            StoreError::NoSuchObject(_) => "list containers with `den ps -a` and images with `den images`".into(),
         })
     }
 }
