@@ -13,6 +13,9 @@
 #   helper RSS per running container      goal: <= 4 MiB (den's monitor; podman's conmon)
 #   requests/s and 1 GB through -p        goal: den >= 80% of the host and >= 3x podman
 #   container start, default network      goal: within 2x of --network none
+#   build of the node example: cold,       goals: cold <= 0.5x podman build, no-change rebuild
+#   no-change rebuild, edit rebuild          < 100 ms and <= 1/10 of podman, edit <= 0.3x podman
+#                                            (buildah bud --layers alongside)
 #
 # As root it installs podman and hyperfine, sets up the den-test user and runs as that user.
 # The Debian image is made once with mmdebstrap (a few minutes) and cached in
@@ -27,7 +30,7 @@ RUNS=${BENCH_RUNS:-20}
 if [ "$(id -u)" = 0 ]; then
     ./integration/setup.sh
     need=()
-    for p in podman hyperfine mmdebstrap runc bc ab node; do command -v "$p" >/dev/null || need+=("$p"); done
+    for p in podman buildah hyperfine mmdebstrap runc bc ab node; do command -v "$p" >/dev/null || need+=("$p"); done
     need=("${need[@]/#ab/apache2-utils}"); need=("${need[@]/#node/nodejs}")
     if [ ${#need[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -42,7 +45,7 @@ if [ "$(id -u)" = 0 ]; then
         DEN_BENCH_STAGE="$stage" BENCH_RUNS="$RUNS" BENCH_ONLY="${BENCH_ONLY:-}" bash "$stage/bench/bench.sh"
 fi
 
-for t in podman hyperfine mmdebstrap docker-registry skopeo python3 node ab; do
+for t in podman buildah hyperfine mmdebstrap docker-registry skopeo python3 node ab; do
     command -v "$t" >/dev/null || { echo "bench: $t is missing; run 'make bench' as root once to install it" >&2; exit 1; }
 done
 stage=${DEN_BENCH_STAGE:-$repo}
@@ -97,7 +100,12 @@ EOF
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://$registry/v2/')" 2>/dev/null && break; sleep 0.1; done
-for img in busybox debian; do
+if [ ! -f "$cache/node/index.json" ]; then
+    [ -f /var/tmp/den-fixtures/node.tar ] || { echo "bench: /var/tmp/den-fixtures/node.tar is missing; run 'make bench' as root once (integration/setup.sh makes it)" >&2; exit 1; }
+    python3 "$fixtures/mkimage.py" "$cache/node.tmp" node /var/tmp/den-fixtures/node.tar
+    mv "$cache/node.tmp" "$cache/node"
+fi
+for img in busybox debian node; do
     skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$cache/$img:latest" "docker://$registry/bench/$img:latest"
 done
 busybox=$registry/bench/busybox:latest
@@ -258,6 +266,41 @@ bench "container start: default network vs --network none" "$RUNS" \
     "true" "den run --rm --network none $busybox true"
 fi
 
+# --- build (issue 5) -----------------------------------------------------------------------------
+# The node example of WORKFLOW.md: COPY package.json, RUN npm install (from the npm registry,
+# through the container's network), COPY server.js. den, podman build and buildah bud --layers.
+if want build; then
+app=$work/app; mkdir -p "$app"
+cat > "$app/Dockerfile" <<DOCKERFILE
+FROM $registry/bench/node:latest
+WORKDIR /app
+COPY package.json ./
+RUN npm install --no-audit --no-fund --loglevel=error
+COPY server.js ./
+EXPOSE 80
+CMD ["node", "server.js"]
+DOCKERFILE
+echo '{"name":"app","version":"1.0.0","dependencies":{"ms":"2.1.3","left-pad":"1.3.0"}}' > "$app/package.json"
+echo "require('http').createServer((q, r) => r.end(require('ms')('2 days') + '\\n')).listen(80);" > "$app/server.js"
+den pull -q "$registry/bench/node:latest" >/dev/null
+podman pull -q "$registry/bench/node:latest" >/dev/null
+BUILD_RUNS=${BENCH_BUILD_RUNS:-5}
+bench "build node example, cold (base image local, no cache)" "$BUILD_RUNS" \
+    "true" "den build -q --no-cache -t app $app" \
+    "true" "podman build -q --no-cache -t app $app" \
+    "true" "buildah bud -q --layers --no-cache -t app $app"
+den build -q -t app "$app" >/dev/null; podman build -q -t app "$app" >/dev/null; buildah bud -q --layers -t app "$app" >/dev/null
+bench "build node example, no-change rebuild" "$RUNS" \
+    "true" "den build -q -t app $app" \
+    "true" "podman build -q -t app $app" \
+    "true" "buildah bud -q --layers -t app $app"
+edit="echo \"// \$RANDOM\$RANDOM\" >> $app/server.js"
+bench "build node example, rebuild after editing server.js" "$BUILD_RUNS" \
+    "$edit" "den build -q -t app $app" \
+    "$edit" "podman build -q -t app $app" \
+    "$edit" "buildah bud -q --layers -t app $app"
+fi
+
 if want pulls; then
 # Let the filesystem settle first: for a minute or two after many files were deleted (an earlier
 # run's stores), ext4 allocates new inodes several times slower for every tool alike.
@@ -332,7 +375,9 @@ echo
 python3 - "$results" <<'EOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10}
+goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10,
+         "build node example, cold": 0.5, "build node example, no-change": 0.10,
+         "build node example, rebuild": 0.3}
 print(f"{'benchmark':60} {'den':>9} {'podman':>9} {'den/podman':>11}  goal")
 for r in rows:
     name, den, podman = r[0], float(r[1]), float(r[2])
@@ -355,6 +400,11 @@ for r in rows:
     ratio = den / podman
     verdict = "met" if ratio <= goal else "NOT met"
     print(f"{name:60} {den:8.3f}s {podman:8.3f}s {ratio:11.3f}  <= {goal:.2f} {verdict}")
+    if name.startswith("build") and len(r) > 3:
+        bud = float(r[3])
+        extra = f" (and < 0.100 s: {'met' if den < 0.1 else 'NOT met'})" if "no-change" in name else ""
+        print(f"{'  buildah bud --layers, same build':60} {den:8.3f}s {bud:8.3f}s {den/bud:11.3f}  (den/buildah){extra}")
+        continue
     if len(r) > 3:
         tar = float(r[3])
         print(f"{'  the same layers with tar -xzf, one after another':60} {den:8.3f}s {tar:8.3f}s {den/tar:11.3f}  <= 1.00 {'met' if den <= tar else 'NOT met'}  (den/tar)")

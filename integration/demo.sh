@@ -81,6 +81,30 @@ run den inspect -f '{{.Name}} {{.State.Status}} pid {{.State.Pid}}' web
 run den stop -t 1 web
 run den ps -a --format 'table {{.Names}}\t{{.Status}}'
 run den rm web
+
+echo
+echo "Build an image from a Dockerfile, run it, reach it through -p; rebuild from the cache."
+app=$DEN_ROOT/../app
+mkdir -p "$app"
+cat > "$app/Dockerfile" <<DOCKERFILE
+FROM $image
+WORKDIR /www
+COPY index.html ./
+RUN echo "built at \$(date)" > built.txt
+EXPOSE 80
+CMD ["httpd", "-f", "-p", "80", "-h", "/www"]
+DOCKERFILE
+echo "hello from an image den built" > "$app/index.html"
+step "cat Dockerfile"
+cat "$app/Dockerfile"
+run den build -t demo-app:1 "$app"
+run den image inspect --format '{{.Config.Cmd}} {{.Config.ExposedPorts}}' demo-app:1
+run den run -d --name app -p "$port:80" demo-app:1
+step "curl http://127.0.0.1:$port/"
+sleep 0.5
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/').read().decode(), end='')"
+run den build -t demo-app:1 "$app"
+run den rm -f app
 if [ -t 0 ] && [ -t 1 ]; then
     step "den run -it --rm $image sh      (type commands; 'exit' to leave)"
     den run -it --rm "$image" sh || true

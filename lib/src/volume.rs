@@ -751,7 +751,7 @@ fn resolve_host_path(src: &str, cwd: &Path, home: Option<&Path>) -> Result<Strin
 }
 
 /// Lexical cleaning of an absolute path: no `.`, `..`, empty components or trailing slash.
-fn clean_path(p: &str) -> String {
+pub fn clean_path(p: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

@@ -154,6 +154,32 @@ fn chown(path: &Path, (uid, gid): (u32, u32)) {
     let _ = std::os::unix::fs::lchown(path, Some(uid), Some(gid));
 }
 
+/// The entries of directory `dir` (whose path in the context is `rel`) that `keep` accepts,
+/// sorted by name, as (context path, host path).
+pub fn kept_children(
+    dir: &Path,
+    rel: &str,
+    keep: &dyn Fn(&str, bool) -> bool,
+) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    Ok(names
+        .into_iter()
+        .filter_map(|n| {
+            let child_rel = if rel.is_empty() {
+                n.to_string_lossy().into_owned()
+            } else {
+                format!("{rel}/{}", n.to_string_lossy())
+            };
+            let child = dir.join(&n);
+            let is_dir = std::fs::symlink_metadata(&child).is_ok_and(|m| m.is_dir());
+            keep(&child_rel, is_dir).then_some((child_rel, child))
+        })
+        .collect())
+}
+
 /// Copy the host file or tree `src` to the host path `dst` inside the root, as COPY does:
 /// contents, modes (or `--chmod`), times and symlinks kept, owned by `attrs.owner`. `keep` says
 /// which context paths (relative to the context root, `rel` for `src`) are copied.
@@ -175,22 +201,8 @@ pub fn copy_tree(
             }
             Err(_) => std::fs::create_dir(dst).map_err(io(dst))?,
         }
-        let mut names: Vec<_> = std::fs::read_dir(src)
-            .map_err(io(src))?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for n in names {
-            let child_rel = if rel.is_empty() {
-                n.to_string_lossy().into_owned()
-            } else {
-                format!("{rel}/{}", n.to_string_lossy())
-            };
-            let child = src.join(&n);
-            let is_dir = std::fs::symlink_metadata(&child).is_ok_and(|m| m.is_dir());
-            if !keep(&child_rel, is_dir) {
-                continue;
-            }
+        for (child_rel, child) in kept_children(src, rel, keep).map_err(io(src))? {
+            let n = child.file_name().unwrap_or_default().to_os_string();
             copy_tree(&child, &child_rel, &dst.join(&n), attrs, keep)?;
         }
     } else if ft.is_symlink() {

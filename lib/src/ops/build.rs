@@ -1550,17 +1550,7 @@ fn is_url(s: &str) -> bool {
 }
 
 fn clean_abs(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
+    crate::volume::clean_path(p)
 }
 
 /// Go duration syntax (`1m30s`, `500ms`) in nanoseconds.
@@ -1610,25 +1600,12 @@ fn hash_tree(
     key.add(rel);
     key.add(&format!("{:o}", md.mode()));
     if md.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| BuildError::Read {
-                path: path.display().to_string(),
-                source: e,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for n in names {
-            let r = if rel.is_empty() {
-                n.to_string_lossy().into_owned()
-            } else {
-                format!("{rel}/{}", n.to_string_lossy())
-            };
-            let p = path.join(&n);
-            let d = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
-            if keep(&r, d) {
-                hash_tree(key, &p, &r, keep)?;
-            }
+        let children = step::kept_children(path, rel, keep).map_err(|e| BuildError::Read {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        for (r, p) in children {
+            hash_tree(key, &p, &r, keep)?;
         }
     } else if md.file_type().is_symlink() {
         let t = std::fs::read_link(path).unwrap_or_default();
