@@ -444,3 +444,47 @@ fn node_example_with_npm_install_through_the_network() {
         out.stderr
     );
 }
+
+#[test]
+fn add_of_a_url_and_a_fresh_base() {
+    let sb = Sandbox::new();
+    // A file served on the host's loopback; den-build fetches it itself.
+    let www = sb.dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("tool.txt"), "downloaded\n").unwrap();
+    let port = free_port();
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&www)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_http(&format!("127.0.0.1:{port}"), "/tool.txt");
+    let df = format!(
+        "FROM {}\nADD http://127.0.0.1:{port}/tool.txt /opt/\nRUN cat /opt/tool.txt && stat -c %a /opt/tool.txt\n",
+        busybox()
+    );
+    let dir = context(&sb, "ctx", &[("Dockerfile", &df)]);
+    // --pull fetches the base even though the store has none yet, and again when it has it.
+    let out = build(&sb, &dir, &["--pull", "-t", "url:1"]);
+    out.ok();
+    assert!(out.stderr.contains("downloaded\n600\n"), "{}", out.stderr);
+    build(&sb, &dir, &["--pull", "-q"]).ok();
+    // The URL's content decides the cache: a change is a miss.
+    let again = build(&sb, &dir, &[]);
+    again.ok();
+    assert!(again.stderr.contains("--> Using cache"), "{}", again.stderr);
+    std::fs::write(www.join("tool.txt"), "changed\n").unwrap();
+    let changed = build(&sb, &dir, &["-t", "url:2"]);
+    changed.ok();
+    assert!(changed.stderr.contains("changed\n"), "{}", changed.stderr);
+    let _ = server.kill();
+    let _ = server.wait();
+}

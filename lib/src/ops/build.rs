@@ -1203,7 +1203,11 @@ impl Build<'_> {
                 continue;
             }
             if is_url(s) {
+                // Fetched to learn its content, as docker does on every build.
                 key.add(s);
+                let bytes =
+                    fetch(s).map_err(|m| self.err(node, &m, "check the URL and the network"))?;
+                key.add_bytes(&bytes);
                 continue;
             }
             for (rel, path) in self.matches(node, s)? {
@@ -1428,8 +1432,10 @@ impl Build<'_> {
                     .unwrap_or("download")
                     .to_string();
                 let target = into(&name)?;
-                download(s, &target)
-                    .map_err(|m| self.err(node, &m, "check the URL and the network"))?;
+                let bytes =
+                    fetch(s).map_err(|m| self.err(node, &m, "check the URL and the network"))?;
+                std::fs::write(&target, bytes)
+                    .map_err(|e| self.err(node, &e.to_string(), "check the destination"))?;
                 let _ =
                     std::os::unix::fs::lchown(&target, Some(attrs.owner.0), Some(attrs.owner.1));
                 use std::os::unix::fs::PermissionsExt;
@@ -1667,20 +1673,24 @@ fn extract(path: &Path, dest: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// ADD of a URL: fetch it to `target`.
-fn download(url: &str, target: &Path) -> std::result::Result<(), String> {
+/// ADD of a URL: its bytes.
+fn fetch(url: &str) -> std::result::Result<Vec<u8>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let bytes = rt.block_on(async {
-        let resp = reqwest::get(url).await.map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let resp = reqwest::get(url)
+            .await
+            .map_err(|e| format!("{url}: {}", crate::error::chain(&e)))?;
         if !resp.status().is_success() {
             return Err(format!("{url}: HTTP {}", resp.status()));
         }
-        resp.bytes().await.map_err(|e| e.to_string())
-    })?;
-    std::fs::write(target, &bytes).map_err(|e| e.to_string())
+        resp.bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Write the image's config and manifest blobs and its record (no names yet).
