@@ -5,7 +5,8 @@
 //!
 //! - [`cli`]: clap flag structs shared by `den` and the den-* tools; [`cli::fail`] reports errors.
 //! - [`ops`]: one function per verb: [`ops::pull::pull`], [`ops::images::images`],
-//!   [`ops::run::run`], [`ops::run::run_detached`], [`ops::container`] (ps, logs, start, stop,
+//!   [`ops::run::run`], [`ops::run::run_detached`], [`ops::build::build`],
+//!   [`ops::container`] (ps, logs, start, stop,
 //!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
 //!   [`ops::info::info`].
 //! - [`build`]: the Dockerfile front end, build layers and the build cache (`den build`).
