@@ -147,6 +147,15 @@ const HOST_PYTHON: [&str; 6] = [
     "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro",
 ];
 
+/// `run -d --name NAME -p PUBLISH` of `script` under the host's python in busybox.
+fn python_container(sb: &Sandbox, name: &str, publish: &str, script: &str) {
+    let mut args = vec!["run", "-d", "--name", name, "-p", publish];
+    args.extend(HOST_PYTHON);
+    let image = busybox();
+    args.extend([image.as_str(), "/usr/bin/python3", "-c", script]);
+    sb.den(&args).ok();
+}
+
 /// Read one HTTP/1.1 response with a Content-Length body from a kept-alive connection.
 fn read_response(s: &mut impl BufRead) -> (String, String) {
     let mut head = String::new();
@@ -177,12 +186,7 @@ fn http_keep_alive_to_a_server_still_starting() {
     // An HTTP/1.1 server that keeps connections open, listening only after half a second:
     // a connection made at once waits for it instead of being refused.
     let server = "import time, http.server as h\ntime.sleep(0.5)\nclass H(h.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.1'\n def do_GET(self):\n  b=('page '+self.path).encode()\n  self.send_response(200)\n  self.send_header('Content-Length',str(len(b)))\n  self.end_headers()\n  self.wfile.write(b)\nh.HTTPServer(('0.0.0.0',8000),H).serve_forever()\n";
-    let publish = format!("{port}:8000");
-    let mut args = vec!["run", "-d", "--name", "ka", "-p", &publish];
-    args.extend(HOST_PYTHON);
-    let image = busybox();
-    args.extend([image.as_str(), "/usr/bin/python3", "-c", server]);
-    sb.den(&args).ok();
+    python_container(&sb, "ka", &format!("{port}:8000"), server);
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut w = s.try_clone().unwrap();
@@ -267,12 +271,7 @@ fn udp_through_a_published_port() {
     let port = free_port();
     // A UDP echo server: the host's python, mounted read-only into the container.
     let server = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',53))\nwhile True:\n d,a=s.recvfrom(65536)\n s.sendto(d.upper(),a)\n";
-    let publish = format!("{port}:53/udp");
-    let mut args = vec!["run", "-d", "--name", "udp", "-p", &publish];
-    args.extend(HOST_PYTHON);
-    let image = busybox();
-    args.extend([image.as_str(), "/usr/bin/python3", "-c", server]);
-    sb.den(&args).ok();
+    python_container(&sb, "udp", &format!("{port}:53/udp"), server);
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();

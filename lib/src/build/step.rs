@@ -149,6 +149,19 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
     }
 }
 
+/// Write a file COPY or ADD makes from bytes (a heredoc, a download): owned by
+/// `attrs.owner`, mode `--chmod` or `default_mode`.
+pub fn write_file(path: &Path, bytes: &[u8], attrs: Attrs, default_mode: u32) -> crate::Result<()> {
+    std::fs::write(path, bytes).map_err(io(path))?;
+    chown(path, attrs.owner);
+    std::fs::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(attrs.mode.unwrap_or(default_mode)),
+    )
+    .map_err(io(path))?;
+    Ok(())
+}
+
 /// lchown, tolerating ids the user namespace does not map (single-uid mode keeps root's).
 fn chown(path: &Path, (uid, gid): (u32, u32)) {
     let _ = std::os::unix::fs::lchown(path, Some(uid), Some(gid));

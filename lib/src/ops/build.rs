@@ -1413,15 +1413,7 @@ impl Build<'_> {
                 } else {
                     h.body.clone()
                 };
-                std::fs::write(&target, body)
-                    .map_err(|e| self.err(node, &e.to_string(), "check the destination"))?;
-                let _ =
-                    std::os::unix::fs::lchown(&target, Some(attrs.owner.0), Some(attrs.owner.1));
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(
-                    &target,
-                    std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o644)),
-                );
+                step::write_file(&target, body.as_bytes(), attrs, 0o644)?;
                 continue;
             }
             if add && is_url(s) {
@@ -1434,15 +1426,8 @@ impl Build<'_> {
                 let target = into(&name)?;
                 let bytes =
                     fetch(s).map_err(|m| self.err(node, &m, "check the URL and the network"))?;
-                std::fs::write(&target, bytes)
-                    .map_err(|e| self.err(node, &e.to_string(), "check the destination"))?;
-                let _ =
-                    std::os::unix::fs::lchown(&target, Some(attrs.owner.0), Some(attrs.owner.1));
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(
-                    &target,
-                    std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o600)),
-                );
+                // docker gives a download mode 0600.
+                step::write_file(&target, &bytes, attrs, 0o600)?;
                 continue;
             }
             let sources: Vec<(String, PathBuf)> = match &from_root {
