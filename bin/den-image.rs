@@ -27,6 +27,12 @@ enum Verb {
     /// List images
     #[command(alias = "ls", alias = "list")]
     Images(ImagesArgs),
+    /// Log in to a registry
+    Login(den::cli::registry::LoginArgs),
+    /// Log out from a registry
+    Logout(den::cli::registry::LogoutArgs),
+    /// Upload an image to a registry
+    Push(den::cli::registry::PushArgs),
     /// Show images' details as JSON
     Inspect {
         /// Format the output with a Go template, or `json`
@@ -78,6 +84,66 @@ fn run(cli: Cli) -> den::Result<i32> {
                 format!("Status: Image is up to date for {familiar}")
             });
             common::print(&format!("{shown}\n"));
+            Ok(0)
+        }
+        Verb::Login(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let registry = den::auth::registry_arg(a.server.as_deref());
+            let credentials = den::cli::registry::login_credentials(&a, &registry)?;
+            let opts = ops::login::LoginOptions {
+                registry: Some(registry),
+                credentials,
+                tls_verify: a.tls_verify,
+            };
+            match ops::login::login(&ctx, &opts) {
+                Ok(_) => {
+                    common::print("Login Succeeded\n");
+                    Ok(0)
+                }
+                // docker exits 1 on a refused login (125 is for den's own failures).
+                Err(e @ den::Error::Registry(_)) => Ok(den::cli::fail(&e).min(1)),
+                Err(e) => Err(e),
+            }
+        }
+        Verb::Logout(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            common::print(&ops::login::logout(&ctx, a.server.as_deref())?);
+            Ok(0)
+        }
+        Verb::Push(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            struct Lines(bool);
+            impl ops::push::PushReport for Lines {
+                fn line(&self, text: &str) {
+                    if !self.0 {
+                        eprintln!("{text}");
+                    }
+                }
+            }
+            let opts = ops::push::PushOptions {
+                image: a.image.clone(),
+                destination: a.destination.clone(),
+                tls_verify: a.tls_verify,
+            };
+            let pushed = match ops::push::push(&ctx, &opts, &Lines(a.quiet)) {
+                Ok(p) => p,
+                Err(e @ den::Error::Registry(_)) => return Ok(den::cli::fail(&e).min(1)),
+                Err(e) => return Err(e),
+            };
+            if let Some(f) = &a.digestfile {
+                std::fs::write(f, &pushed.digest).map_err(|source| {
+                    den::store::StoreError::Io {
+                        path: f.clone(),
+                        source,
+                    }
+                })?;
+            }
+            common::print(&format!(
+                "{}: digest: {} size: {}\n",
+                pushed.reference.tag().unwrap_or("latest"),
+                pushed.digest,
+                pushed.size
+            ));
             Ok(0)
         }
         Verb::Inspect { format, names } => {

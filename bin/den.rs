@@ -34,6 +34,9 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("build", "den-build", "build"),
     ("builder prune", "den-build", "prune"),
     ("image inspect", "den-image", "inspect"),
+    ("login", "den-image", "login"),
+    ("logout", "den-image", "logout"),
+    ("push", "den-image", "push"),
 ];
 
 /// `den image VERB` and `den container VERB`, docker's management commands.
@@ -44,6 +47,7 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("ls", "images"),
             ("list", "images"),
             ("pull", "pull"),
+            ("push", "push"),
             ("build", "build"),
             ("inspect", "image inspect"),
         ],
@@ -86,7 +90,10 @@ Common Commands:
   ps          List containers
   pull        Download an image from a registry
   build       Build an image from a Dockerfile
+  push        Upload an image to a registry
   images      List images
+  login       Log in to a registry
+  logout      Log out from a registry
   info        Show what den does on this machine, and why
 
 Container Commands:

@@ -13,5 +13,6 @@ mod containers;
 mod drivers;
 mod network;
 mod pull;
+mod push;
 mod run;
 mod safety;

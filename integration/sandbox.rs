@@ -348,7 +348,7 @@ impl Registry {
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_config}",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_config}",
                 storage.display()
             ),
         )
@@ -422,6 +422,25 @@ impl Registry {
     /// The reference of `repo:latest` on this registry.
     pub fn image(&self, repo: &str) -> String {
         format!("{}/{repo}:latest", self.addr)
+    }
+
+    /// The registry's log: its access log counts requests (blob uploads, mounts).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.storage.parent().unwrap().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Requests in the access log whose request line starts with `method` and contains `needle`,
+    /// answered with `status`.
+    pub fn requests(&self, method: &str, needle: &str, status: u16) -> usize {
+        self.log()
+            .lines()
+            .filter_map(|l| l.split_once(&format!("\"{method} ")).map(|(_, rest)| rest))
+            .filter(|rest| {
+                rest.split_once('"').is_some_and(|(line, after)| {
+                    line.contains(needle) && after.trim_start().starts_with(&status.to_string())
+                })
+            })
+            .count()
     }
 
     /// The registry's file holding blob `digest`.
@@ -548,4 +567,57 @@ impl SlowProxy {
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
+}
+
+// ------------------------------------------------------------------------------- podman
+
+/// podman as the test user, configured as ENVIRONMENT.md says, with a store of its own under a
+/// sandbox: round trips with the peer tool.
+pub struct Podman {
+    dir: PathBuf,
+}
+
+impl Podman {
+    pub fn new(sb: &Sandbox) -> Podman {
+        let dir = sb.dir.join("podman");
+        let conf = dir.join(".config/containers");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::write(
+            conf.join("containers.conf"),
+            "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+        )
+        .unwrap();
+        std::fs::write(conf.join("storage.conf"), "[storage]\ndriver = \"overlay\"\n").unwrap();
+        Podman { dir }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(which("podman").expect("podman"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()))
+            .env("HOME", &self.dir)
+            .env("XDG_CONFIG_HOME", self.dir.join(".config"))
+            .env("XDG_DATA_HOME", self.dir.join(".local/share"))
+            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            .env("USER", std::env::var("USER").unwrap_or_default())
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        run(self.cmd(args))
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd(&["system", "reset", "--force"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }

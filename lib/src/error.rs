@@ -57,6 +57,8 @@ pub enum Error {
     Net(#[from] crate::net::NetError),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// A den tool run as a child failed and has already said why; exit with its status.
     #[error("a den tool failed with status {0}")]
     Reported(i32),
@@ -65,6 +67,8 @@ pub enum Error {
 /// A command line that parses but does not make sense.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    #[error("cannot push to {0}: a push names a tag, not a digest")]
+    PushDigest(String),
     #[error("invalid environment variable {0:?}")]
     BadEnv(String),
     #[error("invalid user {0:?}")]
@@ -157,6 +161,7 @@ impl Diagnose for UsageError {
                 "one of the paths must name a container: CONTAINER:PATH".into()
             }
             UsageError::Copy(e) => return e.hint(),
+            UsageError::PushDigest(_) => "push to NAME:TAG; the registry computes the digest".into(),
         })
     }
 }
@@ -176,6 +181,7 @@ impl Diagnose for Error {
             Error::Usage(e) => e.hint(),
             Error::Net(e) => e.hint(),
             Error::Build(e) => e.hint(),
+            Error::Auth(e) => e.hint(),
             Error::Reported(_) => None,
         }
     }

@@ -11,7 +11,9 @@
 //!   [`ops::info::info`].
 //! - [`build`]: the Dockerfile front end, build layers and the build cache (`den build`).
 //! - [`image`]: references ([`image::Reference::parse`]), manifests, indexes and platforms.
-//! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`]).
+//! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`] to pull,
+//!   [`registry::session::Session`] to log in and push).
+//! - [`auth`]: registry credentials, den's auth.json and other tools' ([`auth::AuthFiles`]).
 //! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]).
 //! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
 //! - [`runtime`]: running containers ([`runtime::run_foreground`], the per-container monitor
@@ -25,6 +27,7 @@
 //! - [`error`]: the error type every verb returns, with hints and exit codes.
 //! - [`sys`]: the kernel seam, the only place with `unsafe` ([`sys::Sys`], [`sys::RecordingSys`]).
 
+pub mod auth;
 pub mod build;
 pub mod cli;
 pub mod config;

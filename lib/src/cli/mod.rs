@@ -5,6 +5,7 @@
 //! same way. [`fail`] prints an error once, docker-style, with its hint.
 
 pub mod container;
+pub mod registry;
 pub mod progress;
 pub mod template;
 

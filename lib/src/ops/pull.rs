@@ -64,10 +64,13 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             source: e,
         })?;
     let registry_cfg = ctx.config.registry.clone();
+    let auth = match super::login::credentials(ctx, reference.registry(), reference.repository())? {
+        Some(c) => RegistryAuth::Basic(c.username, c.password),
+        None => RegistryAuth::Anonymous,
+    };
     tracing::debug!("runtime started");
     rt.block_on(async move {
         report.pulling(&reference);
-        let auth = RegistryAuth::Anonymous;
         let (registry, body, digest) =
             Registry::connect(&reference, &registry_cfg, auth.clone()).await?;
         let registry = Arc::new(registry);

@@ -12,6 +12,8 @@
 //!   [`crate::store::Store::put_blob`], blobs by [`crate::store::BlobWriter`] while they stream.
 //! * **Errors that say what to do**: unreachable registry, unknown image, access denied.
 
+pub mod session;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -37,6 +39,18 @@ pub enum RegistryError {
     Protocol {
         registry: String,
         what: String,
+        message: String,
+    },
+    #[error("{registry} refused the user name or password of {user:?} ({message})")]
+    BadCredentials {
+        registry: String,
+        user: String,
+        message: String,
+    },
+    #[error("push to {reference} denied by the registry ({message})")]
+    PushDenied {
+        reference: String,
+        logged_in: bool,
         message: String,
     },
     #[error("blob {digest} of {reference} does not match its digest")]
@@ -66,6 +80,16 @@ impl Diagnose for RegistryError {
                 "the repository may not exist, or may require `den login {}`",
                 reference.split('/').next().unwrap_or_default()
             ),
+            RegistryError::BadCredentials { registry, .. } => format!(
+                "check the user name and password, then run `den login {registry}` again"
+            ),
+            RegistryError::PushDenied { reference, logged_in: false, .. } => format!(
+                "log in first with `den login {}`",
+                reference.split('/').next().unwrap_or_default()
+            ),
+            RegistryError::PushDenied { .. } => {
+                "your account may not push to this repository; check its name and your rights".into()
+            }
             RegistryError::Protocol { .. } => "try again; if it persists, the registry is misbehaving".into(),
             RegistryError::Tampered { .. } => {
                 "the registry's copy is corrupt or was tampered with; nothing was stored. Tell the registry's operator".into()
@@ -325,22 +349,26 @@ impl Registry {
         self.authorization
             .get_or_try_init(|| async {
                 match &self.auth {
-                    RegistryAuth::Basic(user, pass) => {
-                        use base64::Engine;
-                        Ok(Some(format!(
-                            "Basic {}",
-                            base64::engine::general_purpose::STANDARD
-                                .encode(format!("{user}:{pass}"))
-                        )))
-                    }
                     RegistryAuth::Bearer(token) => Ok(Some(format!("Bearer {token}"))),
-                    RegistryAuth::Anonymous => {
+                    // A token when the registry has a token service (credentials, if any, go
+                    // to it); else basic credentials, or nothing.
+                    RegistryAuth::Basic(..) | RegistryAuth::Anonymous => {
                         let token = self
                             .client
                             .auth(r.oci(), &self.auth, oci_client::RegistryOperation::Pull)
                             .await
                             .map_err(|e| classify(r, "a token request", e))?;
-                        Ok(token.map(|t| format!("Bearer {t}")))
+                        Ok(match (token, &self.auth) {
+                            (Some(t), _) => Some(format!("Bearer {t}")),
+                            (None, RegistryAuth::Basic(user, pass)) => Some(
+                                crate::auth::Credentials {
+                                    username: user.clone(),
+                                    password: pass.clone(),
+                                }
+                                .basic_header(),
+                            ),
+                            (None, _) => None,
+                        })
                     }
                 }
             })

@@ -74,6 +74,8 @@ pub enum StoreError {
     BadName(String),
     #[error("no such object: {0}")]
     NoSuchObject(String),
+    #[error("blob {digest} of image {image} is missing from the store")]
+    MissingBlob { image: String, digest: String },
 }
 
 impl Diagnose for StoreError {
@@ -100,6 +102,9 @@ impl Diagnose for StoreError {
                 "remove or rename that container, or choose another name with --name".into()
             }
             StoreError::BadName(_) => "names may use [a-zA-Z0-9][a-zA-Z0-9_.-]*".into(),
+            StoreError::MissingBlob { .. } => {
+                "remove the image with `den rmi` and pull or build it again".into()
+            }
             StoreError::NoSuchObject(_) => "list containers with `den ps -a` and images with `den images`".into(),
         })
     }
@@ -456,6 +461,12 @@ pub fn random_hex(n: usize) -> String {
 
 /// Write `bytes` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] with the file's mode (0600 for credentials: never readable by others,
+/// not even for the instant before a chmod).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().expect("store paths have a parent");
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{}",
@@ -467,7 +478,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(mode)
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;

@@ -1,0 +1,408 @@
+//! Registry credentials: where `den login` keeps them and where den looks for them.
+//!
+//! den writes only its own file, `$XDG_CONFIG_HOME/den/auth.json` (next to `config.toml`), in
+//! the format docker and podman share (`{"auths": {"HOST": {"auth": base64("user:password")}}}`),
+//! created with mode 0600 and replaced atomically. It reads, in order, its own file, the file
+//! named by `REGISTRY_AUTH_FILE`, podman's (`$XDG_RUNTIME_DIR/containers/auth.json`,
+//! `~/.config/containers/auth.json`) and docker's (`$DOCKER_CONFIG/config.json`,
+//! `~/.docker/config.json`), so a user who logged in with another tool is logged in for den too.
+//! Keys may be a host (`127.0.0.1:5000`), a URL (`https://index.docker.io/v1/`, docker's key for
+//! Docker Hub) or, as podman allows, a host with a repository prefix (`quay.io/team`): the
+//! longest matching prefix wins.
+//!
+//! Written by hand: the format is a dozen lines of JSON, and the crates that read docker's config
+//! also run credential helpers, which den does not (yet) support.
+//!
+//! Passwords never reach a log or an error message: [`Credentials`]' `Debug` hides them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Diagnose;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read credentials file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("credentials file {path} is not valid JSON: {message}")]
+    Damaged { path: PathBuf, message: String },
+    #[error("cannot write credentials file {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: crate::store::StoreError,
+    },
+    #[error("no password was given for {registry}")]
+    NoPassword { registry: String },
+    #[error("no user name was given for {registry}")]
+    NoUser { registry: String },
+}
+
+impl Diagnose for AuthError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            AuthError::Read { .. } => "check the file's permissions".into(),
+            AuthError::Damaged { path, .. } => {
+                format!("fix or remove {}; `den login` writes a new one", path.display())
+            }
+            AuthError::Write { source, .. } => return source.hint(),
+            AuthError::NoPassword { .. } => {
+                "pass it on standard input with --password-stdin (or -p, which shows it to other users)".into()
+            }
+            AuthError::NoUser { .. } => "give one with -u NAME".into(),
+        })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AuthError>;
+
+/// A user name and password (or identity token) for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// The value of an `Authorization: Basic` header.
+    pub fn basic_header(&self) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", self.username, self.password))
+        )
+    }
+
+    fn encode(&self) -> String {
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.username, self.password))
+    }
+
+    fn decode(auth: &str) -> Option<Credentials> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (u, p) = text.split_once(':')?;
+        Some(Credentials {
+            username: u.into(),
+            password: p.into(),
+        })
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct AuthFile {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    /// Everything else in the file (docker's config.json has much more) is kept as it was.
+    #[serde(flatten)]
+    rest: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct AuthEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<String>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, serde_json::Value>,
+}
+
+/// The key docker uses for Docker Hub.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// A key from any of the files, reduced to `host[/path]`.
+fn normalize_key(key: &str) -> String {
+    let k = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    match k {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            crate::image::reference::DOCKER_HUB.into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The key den writes for `registry`.
+fn key_for(registry: &str) -> String {
+    normalize_key(registry)
+}
+
+/// Where credentials are read from, den's own file first.
+#[derive(Debug, Clone)]
+pub struct AuthFiles {
+    /// den's file: the only one written.
+    pub own: PathBuf,
+    /// Other tools' files, read in order.
+    pub others: Vec<PathBuf>,
+}
+
+impl AuthFiles {
+    /// The files for this user: den's next to its config file, then podman's and docker's.
+    pub fn discover(den_config: &Path) -> AuthFiles {
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let home = env("HOME").map(PathBuf::from);
+        let own = den_config
+            .parent()
+            .map(|d| d.join("auth.json"))
+            .unwrap_or_else(|| PathBuf::from("auth.json"));
+        let mut others = Vec::new();
+        if let Some(f) = env("REGISTRY_AUTH_FILE") {
+            others.push(PathBuf::from(f));
+        }
+        if let Some(r) = env("XDG_RUNTIME_DIR") {
+            others.push(PathBuf::from(r).join("containers/auth.json"));
+        }
+        match (env("XDG_CONFIG_HOME"), &home) {
+            (Some(x), _) => others.push(PathBuf::from(x).join("containers/auth.json")),
+            (None, Some(h)) => others.push(h.join(".config/containers/auth.json")),
+            _ => {}
+        }
+        match (env("DOCKER_CONFIG"), &home) {
+            (Some(d), _) => others.push(PathBuf::from(d).join("config.json")),
+            (None, Some(h)) => others.push(h.join(".docker/config.json")),
+            _ => {}
+        }
+        others.retain(|p| p != &own);
+        AuthFiles { own, others }
+    }
+
+    /// Credentials for `repository` (`host/path/name`) on `registry`: the first file that has
+    /// any, and in it the longest key that is a prefix of the repository.
+    pub fn lookup(&self, registry: &str, repository: &str) -> Result<Option<Credentials>> {
+        let full = format!("{}/{}", key_for(registry), repository);
+        for path in std::iter::once(&self.own).chain(self.others.iter()) {
+            let Some(file) = read(path)? else { continue };
+            let mut best: Option<(usize, Credentials)> = None;
+            for (k, entry) in &file.auths {
+                let k = normalize_key(k);
+                let matches = full == k
+                    || full.starts_with(&format!("{k}/"))
+                    || k == key_for(registry);
+                if !matches {
+                    continue;
+                }
+                if let Some(c) = entry.auth.as_deref().and_then(Credentials::decode)
+                    && best.as_ref().is_none_or(|(len, _)| k.len() > *len)
+                {
+                    best = Some((k.len(), c));
+                }
+            }
+            if let Some((_, c)) = best {
+                tracing::debug!(file = %path.display(), registry, "credentials found");
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Store `creds` for `registry` in den's file (0600, atomic).
+    pub fn store(&self, registry: &str, creds: &Credentials) -> Result<()> {
+        let mut file = read(&self.own)?.unwrap_or_default();
+        let key = key_for(registry);
+        file.auths.retain(|k, _| normalize_key(k) != key);
+        file.auths.insert(
+            key,
+            AuthEntry {
+                auth: Some(creds.encode()),
+                rest: BTreeMap::new(),
+            },
+        );
+        write(&self.own, &file)
+    }
+
+    /// Remove `registry` from den's file; whether it was there.
+    pub fn remove(&self, registry: &str) -> Result<bool> {
+        let Some(mut file) = read(&self.own)? else {
+            return Ok(false);
+        };
+        let key = key_for(registry);
+        let before = file.auths.len();
+        file.auths.retain(|k, _| normalize_key(k) != key);
+        if file.auths.len() == before {
+            return Ok(false);
+        }
+        write(&self.own, &file)?;
+        Ok(true)
+    }
+
+    /// Other tools' files that hold credentials for `registry` (logout leaves them alone).
+    pub fn elsewhere(&self, registry: &str) -> Vec<PathBuf> {
+        let key = key_for(registry);
+        self.others
+            .iter()
+            .filter(|p| {
+                read(p).ok().flatten().is_some_and(|f| {
+                    f.auths.keys().any(|k| {
+                        let k = normalize_key(k);
+                        k == key || k.starts_with(&format!("{key}/"))
+                    })
+                })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+fn read(path: &Path) -> Result<Option<AuthFile>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(AuthError::Read {
+                path: path.into(),
+                source,
+            });
+        }
+    };
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Some(AuthFile::default()));
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| AuthError::Damaged {
+            path: path.into(),
+            message: e.to_string(),
+        })
+}
+
+fn write(path: &Path, file: &AuthFile) -> Result<()> {
+    let err = |source| AuthError::Write {
+        path: path.into(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| {
+            err(crate::store::StoreError::Io {
+                path: dir.into(),
+                source,
+            })
+        })?;
+    }
+    let mut bytes = serde_json::to_vec_pretty(file).expect("auth file serializes");
+    bytes.push(b'\n');
+    crate::store::write_atomic_mode(path, &bytes, 0o600).map_err(err)
+}
+
+/// `registry` as users name it in `den login`: a host, or docker's `https://index.docker.io/v1/`;
+/// no argument means Docker Hub.
+pub fn registry_arg(arg: Option<&str>) -> String {
+    match arg {
+        None => crate::image::reference::DOCKER_HUB.into(),
+        Some(a) if a == DOCKER_HUB_KEY => crate::image::reference::DOCKER_HUB.into(),
+        Some(a) => normalize_key(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn files(dir: &Path) -> AuthFiles {
+        AuthFiles {
+            own: dir.join("den/auth.json"),
+            others: vec![dir.join("docker/config.json")],
+        }
+    }
+
+    #[test]
+    fn login_writes_a_private_file_and_lookup_finds_it() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        let c = Credentials {
+            username: "alice".into(),
+            password: "s3cret".into(),
+        };
+        f.store("127.0.0.1:5000", &c).unwrap();
+        let md = std::fs::metadata(&f.own).unwrap();
+        assert_eq!(md.permissions().mode() & 0o777, 0o600);
+        assert_eq!(f.lookup("127.0.0.1:5000", "alice/app").unwrap(), Some(c));
+        assert_eq!(f.lookup("127.0.0.1:5001", "alice/app").unwrap(), None);
+        assert!(f.remove("127.0.0.1:5000").unwrap());
+        assert!(!f.remove("127.0.0.1:5000").unwrap());
+        assert_eq!(f.lookup("127.0.0.1:5000", "alice/app").unwrap(), None);
+    }
+
+    #[test]
+    fn docker_config_is_read_and_the_longest_prefix_wins() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        std::fs::create_dir_all(t.path().join("docker")).unwrap();
+        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        std::fs::write(
+            t.path().join("docker/config.json"),
+            format!(
+                r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{}"}},"quay.io":{{"auth":"{}"}},"quay.io/team":{{"auth":"{}"}}}},"credsStore":"desktop"}}"#,
+                enc("hub:1"),
+                enc("any:2"),
+                enc("team:3")
+            ),
+        )
+        .unwrap();
+        let user = |reg: &str, repo: &str| f.lookup(reg, repo).unwrap().map(|c| c.username);
+        assert_eq!(user("docker.io", "library/busybox").as_deref(), Some("hub"));
+        assert_eq!(user("quay.io", "team/app").as_deref(), Some("team"));
+        assert_eq!(user("quay.io", "other/app").as_deref(), Some("any"));
+        assert_eq!(
+            f.elsewhere("quay.io"),
+            vec![t.path().join("docker/config.json")]
+        );
+    }
+
+    #[test]
+    fn other_keys_in_den_file_survive_a_login() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        std::fs::create_dir_all(t.path().join("den")).unwrap();
+        std::fs::write(&f.own, r#"{"auths":{"a.example":{"auth":"eDp5"}},"other":1}"#).unwrap();
+        f.store(
+            "b.example",
+            &Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        )
+        .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&f.own).unwrap()).unwrap();
+        assert_eq!(v["other"], 1);
+        assert_eq!(v["auths"]["a.example"]["auth"], "eDp5");
+    }
+
+    #[test]
+    fn passwords_are_not_in_debug_output() {
+        let c = Credentials {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn registry_arguments_normalize() {
+        assert_eq!(registry_arg(None), "docker.io");
+        assert_eq!(registry_arg(Some("https://index.docker.io/v1/")), "docker.io");
+        assert_eq!(registry_arg(Some("http://127.0.0.1:5000/")), "127.0.0.1:5000");
+        assert_eq!(registry_arg(Some("127.0.0.1:5000")), "127.0.0.1:5000");
+    }
+}

@@ -1,0 +1,166 @@
+//! `push`: send an image's blobs, config and manifest to a registry.
+//!
+//! Every blob is checked with `HEAD` first, so a second push of the same image sends nothing but
+//! the manifest, and a push that was interrupted sends only what had not landed. A blob the
+//! registry holds in another repository the image came from or went to (its repo digests on the
+//! same registry) is mounted rather than uploaded. The manifest pushed is the one in the store,
+//! byte for byte, so the digest a pull reported stays the image's digest everywhere.
+//! Blobs go up four at a time, the config after the layers, the manifest last: a registry never
+//! holds a manifest whose blobs are missing.
+
+use futures_util::StreamExt;
+
+use super::Ctx;
+use crate::error::Result;
+use crate::image::Reference;
+use crate::registry::session::{Blob, Landed, Session};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// The local image: a name, or an id when `destination` is given.
+    pub image: String,
+    /// Where to push, when not the image's own name (podman's `push IMAGE DEST`).
+    pub destination: Option<String>,
+    pub tls_verify: Option<bool>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub reference: Reference,
+    pub digest: String,
+    pub size: usize,
+    /// Each blob's short digest and how it landed.
+    pub blobs: Vec<(String, Landed)>,
+}
+
+/// One line of progress (docker's `<id>: Pushed`).
+pub trait PushReport: Sync {
+    fn line(&self, text: &str);
+}
+
+pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pushed> {
+    let target = Reference::parse(opts.destination.as_deref().unwrap_or(&opts.image))?;
+    if target.digest().is_some() {
+        return Err(crate::error::UsageError::PushDigest(target.to_string()).into());
+    }
+    let store = ctx.store()?;
+    let image = store.find_image(&opts.image)?;
+    // Pinned: a prune waits until the push has read what it needs.
+    let _pin = store.lock_content_shared()?;
+    let registry = target.registry().to_string();
+    let repo = target.repository().to_string();
+    let tag = target.tag().unwrap_or("latest").to_string();
+
+    let mut blobs = Vec::new();
+    for l in &image.layers {
+        blobs.push(blob(&store, &image.id, &l.blob)?);
+    }
+    let config = blob(&store, &image.id, &image.config)?;
+    let manifest = store.read_blob(&image.manifest)?;
+
+    // Where on this registry each blob already is: the repositories of every local image that
+    // has the blob and was pulled from or pushed to this registry. Sources for mounts.
+    let prefix = format!("{registry}/");
+    let images = store.images()?;
+    let sources_of = |digest: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for i in &images {
+            if i.config != digest && !i.layers.iter().any(|l| l.blob == digest) {
+                continue;
+            }
+            for r in i
+                .repo_digests
+                .iter()
+                .filter_map(|d| d.strip_prefix(&prefix))
+                .filter_map(|d| d.split_once('@').map(|(r, _)| r.to_string()))
+            {
+                if r != repo && !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    };
+    let blobs: Vec<(Blob, Vec<String>)> = blobs
+        .into_iter()
+        .chain(std::iter::once(config))
+        .map(|b| {
+            let s = sources_of(&b.digest);
+            (b, s)
+        })
+        .collect();
+    let mut sources: Vec<String> = blobs.iter().flat_map(|(_, s)| s.clone()).collect();
+    sources.sort();
+    sources.dedup();
+    let creds = super::login::credentials(ctx, &registry, &repo)?;
+    let cfg = ctx.config.registry.clone();
+    report.line(&format!(
+        "The push refers to repository [{}]",
+        target.repo_name()
+    ));
+    let (digest, landed) = super::login::runtime()?.block_on(async {
+        let mut session = Session::open(&registry, &cfg, opts.tls_verify, creds).await?;
+        let mut scopes = vec![format!("repository:{repo}:pull,push")];
+        scopes.extend(sources.iter().map(|s| format!("repository:{s}:pull")));
+        session.set_scopes(scopes);
+        let session = &session;
+        let repo = &repo;
+        let put = |(b, sources): (Blob, Vec<String>)| async move {
+            let short = super::pull::short_digest(&b.digest);
+            let landed = session.put_blob(repo, &b, &sources, &|_| {}).await?;
+            report.line(&format!(
+                "{short}: {}",
+                match &landed {
+                    Landed::Exists => "Layer already exists".to_string(),
+                    Landed::Mounted(from) => format!("Mounted from {from}"),
+                    Landed::Pushed { .. } => "Pushed".to_string(),
+                }
+            ));
+            Ok::<_, crate::error::Error>((short, landed))
+        };
+        let mut blobs = blobs;
+        let config = blobs.pop().expect("the config is last");
+        let mut landed: Vec<(String, Landed)> = futures_util::stream::iter(blobs.into_iter().map(put))
+            .buffered(4)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_>>()?;
+        landed.push(put(config).await?);
+        let digest = session
+            .put_manifest(repo, &tag, &image.manifest_media_type, &manifest)
+            .await?;
+        Ok::<_, crate::error::Error>((digest, landed))
+    })?;
+    // Remember where the image now is (docker's RepoDigests; the source of later mounts).
+    let repo_digest = format!("{}@{digest}", target.repo_name());
+    store.update_images(|images| {
+        if let Some(i) = images.iter_mut().find(|i| i.id == image.id)
+            && !i.repo_digests.contains(&repo_digest)
+        {
+            i.repo_digests.push(repo_digest.clone());
+        }
+        Ok(())
+    })?;
+    Ok(Pushed {
+        reference: target,
+        digest,
+        size: manifest.len(),
+        blobs: landed,
+    })
+}
+
+fn blob(store: &crate::store::Store, image: &str, digest: &str) -> Result<Blob> {
+    let path = store.blob_path(digest);
+    let md = std::fs::metadata(&path).map_err(|_| StoreError::MissingBlob {
+        image: image[..12.min(image.len())].to_string(),
+        digest: digest.to_string(),
+    })?;
+    Ok(Blob {
+        digest: digest.to_string(),
+        size: md.len(),
+        path,
+    })
+}
