@@ -13,6 +13,8 @@
 #   helper RSS per running container      goal: <= 4 MiB (den's monitor; podman's conmon)
 #   requests/s and 1 GB through -p        goal: den >= 80% of the host and >= 3x podman
 #   container start, default network      goal: within 2x of --network none
+#   push node to an empty registry,       goal: den <= 1/2 of podman on each
+#   re-push, save | load through a pipe
 #   build of the node example: cold,       goals: cold <= 0.5x podman build, no-change rebuild
 #   no-change rebuild, edit rebuild          < 100 ms and <= 1/10 of podman, edit <= 0.3x podman
 #                                            (buildah bud --layers alongside)
@@ -154,7 +156,7 @@ EOF
     tail -1 "$results"
 }
 
-# BENCH_ONLY="run containers network pulls build" (any subset) picks sections; default all.
+# BENCH_ONLY="run containers network build share pulls" (any subset) picks sections; default all.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 den pull -q "$busybox" >/dev/null
@@ -315,6 +317,42 @@ bench "build node example, rebuild after editing server.js" "$BUILD_RUNS" \
     "$edit" "$buildah bud -q --layers -t app $app"
 fi
 
+if want share; then
+# Sharing images: push of the node image to an empty registry (a second registry, emptied before
+# each run), the same push again (every blob already there), and save | load through a pipe
+# into an empty store. podman pushes and saves from its own store, as den does.
+den pull -q "$registry/bench/node:latest" >/dev/null
+podman pull -q "$registry/bench/node:latest" >/dev/null
+node_img=$registry/bench/node:latest
+reg2=127.0.0.1:$(free_port)
+cat > "$work/registry2.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/registry2}, delete: {enabled: true}}
+http: {addr: $reg2}
+EOF
+docker-registry serve "$work/registry2.yml" >"$work/registry2.log" 2>&1 &
+registry2_pid=$!
+for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://$reg2/v2/')" 2>/dev/null && break; sleep 0.1; done
+SHARE_RUNS=${BENCH_SHARE_RUNS:-5}
+empty="rm -rf $work/registry2/docker"
+bench "push node to an empty registry" "$SHARE_RUNS" \
+    "$empty" "den push -q $node_img $reg2/den/node:1" \
+    "$empty" "podman push -q --tls-verify=false $node_img $reg2/podman/node:1"
+den push -q "$node_img" "$reg2/den/node:1" >/dev/null
+podman push -q --tls-verify=false "$node_img" "$reg2/podman/node:1" >/dev/null
+bench "re-push node (the registry has every blob)" "$SHARE_RUNS" \
+    "true" "den push -q $node_img $reg2/den/node:1" \
+    "true" "podman push -q --tls-verify=false $node_img $reg2/podman/node:1"
+kill "$registry2_pid" 2>/dev/null || true
+mkdir -p "$work/podman-load/.config" "$work/podman-load/.local/share"
+cp -r "$home/.config/containers" "$work/podman-load/.config/"
+pod_load="HOME=$work/podman-load XDG_CONFIG_HOME=$work/podman-load/.config XDG_DATA_HOME=$work/podman-load/.local/share podman"
+bench "save | load node through a pipe, into an empty store" "$SHARE_RUNS" \
+    "den --root $work/den-load system reset --force" "den save $node_img | den --root $work/den-load load -q" \
+    "$pod_load system reset --force" "podman save $node_img | $pod_load load -q"
+fi
+
 if want pulls; then
 # Let the filesystem settle first: for a minute or two after many files were deleted (an earlier
 # run's stores), ext4 allocates new inodes several times slower for every tool alike.
@@ -391,7 +429,8 @@ import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10,
          "build node example, cold": 0.5, "build node example, no-change": 0.10,
-         "build node example, rebuild": 0.3}
+         "build node example, rebuild": 0.3, "push node": 0.5, "re-push node": 0.5,
+         "save | load": 0.5}
 print(f"{'benchmark':60} {'den':>9} {'podman':>9} {'den/podman':>11}  goal")
 for r in rows:
     name, den, podman = r[0], float(r[1]), float(r[2])

@@ -239,3 +239,51 @@ fn pushed_images_run_in_podman_and_skopeo_pushed_ones_in_den() {
     let fresh = Sandbox::new();
     assert_eq!(fresh.den(&["run", "--rm", &copy]).ok(), "from-den\n");
 }
+
+#[test]
+fn an_interrupted_push_resumes_without_resending_what_landed() {
+    let sb = Sandbox::new();
+    let reg = Registry::start("resume");
+    reg.push("busybox", "library/busybox");
+    let app = format!("{}/r/app:1", reg.addr);
+    // Two new layers: a small one that lands at once and a large one that cannot in time.
+    build(
+        &sb,
+        &reg,
+        &app,
+        "RUN echo small > /small\nRUN head -c 3000000 /dev/urandom > /big",
+    );
+    let slow = crate::sandbox::SlowProxy::start_upload(&reg.addr, 200_000);
+    let via_proxy = format!("{}/r/app:1", slow.addr);
+    let mut c = sb.cmd("den", &["push", &app, &via_proxy]);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    // Wait until a blob has landed, then kill den mid-push.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while uploads(&reg, "r/app") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let landed = uploads(&reg, "r/app");
+    assert!(landed >= 1, "a blob landed before the kill: {}", reg.log());
+    assert!(landed < 4, "the push was interrupted: {}", reg.log());
+
+    // The re-run sends only what had not landed: no blob is uploaded twice.
+    let out = sb.den(&["push", &app]);
+    out.ok();
+    assert!(out.stderr.contains("Layer already exists"), "{}", out.stderr);
+    let log = reg.log();
+    let mut digests: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/r/app/blobs/uploads/") && l.contains("\" 201 "))
+        .filter_map(|l| l.split("digest=").nth(1))
+        .filter_map(|d| d.split(['&', ' ']).next())
+        .collect();
+    let all = digests.len();
+    digests.sort();
+    digests.dedup();
+    assert_eq!(digests.len(), all, "a blob went up twice: {log}");
+    assert_eq!(reg.requests("PUT", "/v2/r/app/manifests/1", 201), 1);
+}

@@ -526,7 +526,17 @@ pub struct SlowProxy {
 }
 
 impl SlowProxy {
+    /// Responses (downloads) at `bytes_per_sec`; requests pass at full speed.
     pub fn start(upstream: &str, bytes_per_sec: usize) -> SlowProxy {
+        SlowProxy::start_with(upstream, None, Some(bytes_per_sec))
+    }
+
+    /// Requests (uploads) at `bytes_per_sec`; responses pass at full speed.
+    pub fn start_upload(upstream: &str, bytes_per_sec: usize) -> SlowProxy {
+        SlowProxy::start_with(upstream, Some(bytes_per_sec), None)
+    }
+
+    fn start_with(upstream: &str, up: Option<usize>, down: Option<usize>) -> SlowProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let upstream = upstream.to_string();
@@ -535,32 +545,33 @@ impl SlowProxy {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                let (mut c_r, mut s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c_r, &mut s_w);
-                    let _ = s_w.shutdown(std::net::Shutdown::Write);
-                });
-                let (mut s_r, mut c_w) = (server, client);
-                std::thread::spawn(move || {
-                    let chunk = (bytes_per_sec / 20).max(1024);
-                    let mut buf = vec![0u8; chunk];
-                    loop {
-                        match s_r.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                if c_w.write_all(&buf[..n]).is_err() {
-                                    break;
-                                }
-                                std::thread::sleep(Duration::from_millis(50));
-                            }
-                        }
-                    }
-                    let _ = c_w.shutdown(std::net::Shutdown::Write);
-                });
+                let (c_r, s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pump(c_r, s_w, up));
+                std::thread::spawn(move || pump(server, client, down));
             }
         });
         SlowProxy { addr }
     }
+}
+
+/// Copy `from` to `to`, at `rate` bytes per second if given, then half-close `to`.
+fn pump(mut from: TcpStream, mut to: TcpStream, rate: Option<usize>) {
+    let chunk = rate.map(|r| (r / 20).max(1024)).unwrap_or(1 << 16);
+    let mut buf = vec![0u8; chunk];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                if rate.is_some() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
 /// sha256 of bytes, hex.
