@@ -1,6 +1,13 @@
-//! den-image: images in the local store and in registries (pull, images).
+//! den-image: images in the local store and in registries (pull, images, inspect, tag, rmi,
+//! prune, history, import), and the store as a whole (system df, system prune).
+//!
+//! Verbs that write or delete layer files (pull, rmi, prune, import, system prune) and `df`,
+//! which reads writable layers, enter den's user namespace first, while single-threaded.
 
 use clap::{Parser, Subcommand};
+use den::cli::image::{
+    DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,
+};
 use den::cli::{GlobalArgs, ImagesArgs, PullArgs};
 use den::ops::{self, Ctx};
 
@@ -41,6 +48,62 @@ enum Verb {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Remove images
+    #[command(alias = "rm", alias = "remove")]
+    Rmi(RmiArgs),
+    /// Remove unused images and the layers only they used
+    Prune(ImagePruneArgs),
+    /// Show the steps that made an image
+    History(HistoryArgs),
+    /// Make an image from a root filesystem tar
+    Import(ImportArgs),
+    /// Show how much space images, containers, volumes and the build cache use
+    Df(DfArgs),
+    /// Remove stopped containers, unused images and the build cache
+    #[command(name = "system-prune")]
+    SystemPrune(SystemPruneArgs),
+}
+
+/// Resolve paths as the user, then enter den's user namespace (single-threaded still).
+fn enter(root: Option<&std::path::Path>) -> den::Result<Ctx> {
+    let ctx = Ctx::new(root)?;
+    ctx.paths.export();
+    den::userns::enter(&den::sys::LinuxSys)?;
+    Ctx::new(root)
+}
+
+/// Errors about the image a user named exit 1, as docker's do; den's own failures 125.
+fn user_error(e: den::Error) -> den::Result<i32> {
+    use den::store::StoreError;
+    match e {
+        den::Error::Store(StoreError::ImageUnknown(_) | StoreError::ImageAmbiguous(_)) => {
+            den::cli::fail(&e);
+            Ok(1)
+        }
+        e => Err(e),
+    }
+}
+
+/// docker asks before pruning; den asks when a person can answer (stdin is a terminal) and
+/// proceeds in scripts.
+fn confirm(what: &str) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return true;
+    }
+    eprint!("WARNING! {what}\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+fn reclaimed(bytes: u64) -> String {
+    format!(
+        "Total reclaimed space: {}\n",
+        den::ops::system::human_size4(bytes)
+    )
 }
 
 fn main() -> std::process::ExitCode {
@@ -158,14 +221,165 @@ fn run(cli: Cli) -> den::Result<i32> {
         }
         Verb::Images(a) => {
             let ctx = Ctx::new(cli.global.root.as_deref())?;
-            let out = ops::images::images(
+            let listed = ops::images::images(
                 &ctx,
                 &ops::images::ImagesOptions {
                     quiet: a.quiet,
                     no_trunc: a.no_trunc,
                     filter: a.repository.clone(),
+                    filters: a.filter.clone(),
+                    format: a.format.clone(),
+                    digests: a.digests,
+                },
+            );
+            match listed {
+                Ok(out) => {
+                    common::print(&out);
+                    Ok(0)
+                }
+                Err(e) => user_error(e),
+            }
+        }
+        Verb::Tag(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            match ops::rmi::tag(&ctx, &a.source, &a.target) {
+                Ok(_) => Ok(0),
+                Err(e) => user_error(e),
+            }
+        }
+        Verb::Rmi(a) => {
+            let ctx = enter(cli.global.root.as_deref())?;
+            let report = ops::rmi::rmi(
+                &ctx,
+                &a.images,
+                ops::rmi::RmiOptions {
+                    force: a.force,
+                    no_prune: a.no_prune,
                 },
             )?;
+            let mut failed = false;
+            for (_, result) in report.results {
+                match result {
+                    Ok(lines) => common::print(
+                        &lines.iter().map(|l| format!("{}\n", l.line())).collect::<String>(),
+                    ),
+                    Err(e) => {
+                        den::cli::fail(&e);
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { 1 } else { 0 })
+        }
+        Verb::Prune(a) => {
+            let what = if a.all {
+                "This will remove all images without at least one container associated to them."
+            } else {
+                "This will remove all dangling images."
+            };
+            if !a.force && !confirm(what) {
+                return Ok(0);
+            }
+            let ctx = enter(cli.global.root.as_deref())?;
+            let pruned = ops::rmi::prune(
+                &ctx,
+                &ops::rmi::PruneOptions {
+                    all: a.all,
+                    filters: a.filter.clone(),
+                },
+            )?;
+            let mut out = String::new();
+            if !pruned.removed.is_empty() {
+                out.push_str("Deleted Images:\n");
+                for r in &pruned.removed {
+                    out.push_str(&r.prune_line());
+                    out.push('\n');
+                }
+                out.push('\n');
+            }
+            out.push_str(&reclaimed(pruned.reclaimed));
+            common::print(&out);
+            Ok(0)
+        }
+        Verb::History(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let opts = ops::history::HistoryOptions {
+                no_trunc: a.no_trunc,
+                quiet: a.quiet,
+                format: a.format.clone(),
+            };
+            match ops::history::history(&ctx, &a.image, &opts) {
+                Ok(out) => {
+                    common::print(&out);
+                    Ok(0)
+                }
+                Err(e) => user_error(e),
+            }
+        }
+        Verb::Import(a) => {
+            let ctx = enter(cli.global.root.as_deref())?;
+            ctx.note_ownership(&mut |t| den::cli::note(t))?;
+            let image = ops::import::import(
+                &ctx,
+                &ops::import::ImportOptions {
+                    source: a.source.clone(),
+                    reference: a.reference.clone(),
+                    changes: a.change.clone(),
+                    message: a.message.clone(),
+                },
+            )?;
+            common::print(&format!("{}\n", image.digest()));
+            Ok(0)
+        }
+        Verb::Df(a) => {
+            let ctx = enter(cli.global.root.as_deref())?;
+            common::print(&ops::system::df(&ctx, a.verbose, a.format.as_deref())?);
+            Ok(0)
+        }
+        Verb::SystemPrune(a) => {
+            let mut what = String::from(
+                "This will remove:\n  - all stopped containers\n",
+            );
+            if a.volumes {
+                what.push_str("  - all anonymous volumes not used by at least one container\n");
+            }
+            what.push_str(if a.all {
+                "  - all images without at least one container associated to them\n"
+            } else {
+                "  - all dangling images\n"
+            });
+            what.push_str("  - unused build cache\n");
+            if !a.force && !confirm(&what) {
+                return Ok(0);
+            }
+            let ctx = enter(cli.global.root.as_deref())?;
+            let pruned = ops::system::prune(
+                &ctx,
+                &ops::system::SystemPruneOptions {
+                    all: a.all,
+                    volumes: a.volumes,
+                    filters: a.filter.clone(),
+                },
+            )?;
+            let mut out = String::new();
+            let mut section = |title: &str, lines: Vec<String>| {
+                if !lines.is_empty() {
+                    out.push_str(title);
+                    out.push('\n');
+                    for l in lines {
+                        out.push_str(&l);
+                        out.push('\n');
+                    }
+                    out.push('\n');
+                }
+            };
+            section("Deleted Containers:", pruned.containers.clone());
+            section("Deleted Volumes:", pruned.volumes.clone());
+            section(
+                "Deleted Images:",
+                pruned.images.iter().map(|r| r.prune_line()).collect(),
+            );
+            out.push_str(&reclaimed(pruned.reclaimed));
             common::print(&out);
             Ok(0)
         }

@@ -1,5 +1,5 @@
 //! den-run: containers (run, create, start, stop, restart, kill, wait, ps, logs, attach, exec,
-//! cp, rm, inspect, prune), volumes, and `info`.
+//! cp, export, rm, inspect, prune), volumes, and `info`.
 //!
 //! The only den tool that enters namespaces. Verbs that only read records or send signals run
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
@@ -55,6 +55,8 @@ enum Verb {
     Exec(Box<ExecArgs>),
     /// Copy files between a container and the host
     Cp(CpArgs),
+    /// Write a container's filesystem as a tar archive
+    Export(den::cli::image::ExportArgs),
     /// Remove containers
     Rm(RmArgs),
     /// Show containers as JSON
@@ -274,6 +276,33 @@ fn run(cli: Cli) -> den::Result<i32> {
                 enter(&ctx, root)?
             };
             ops::cp::cp(&rootfs_ctx, &plan)?;
+            Ok(0)
+        }
+        Verb::Export(a) => {
+            use std::io::IsTerminal;
+            if a.output.is_none() && std::io::stdout().is_terminal() {
+                den::cli::fail(&den::error::UsageError::TarToTerminal.into());
+                return Ok(1);
+            }
+            let plan = ops::export::plan(&ctx, &a.container)?;
+            // Opened before entering namespaces: a relative path is the user's.
+            let sink: Box<dyn std::io::Write> = match &a.output {
+                Some(p) => Box::new(std::fs::File::create(p).map_err(|source| {
+                    den::error::UsageError::WriteOutput {
+                        path: p.clone(),
+                        source,
+                    }
+                })?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+            let rootfs_ctx = if plan.running {
+                ops::exec::join(&ctx, &plan.container)?;
+                Ctx::new(root)?
+            } else {
+                enter(&ctx, root)?
+            };
+            ops::export::export(&rootfs_ctx, &plan, &mut out)?;
             Ok(0)
         }
         Verb::Rm(a) => {

@@ -37,6 +37,14 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("login", "den-image", "login"),
     ("logout", "den-image", "logout"),
     ("push", "den-image", "push"),
+    ("tag", "den-image", "tag"),
+    ("rmi", "den-image", "rmi"),
+    ("history", "den-image", "history"),
+    ("import", "den-image", "import"),
+    ("image prune", "den-image", "prune"),
+    ("system df", "den-image", "df"),
+    ("system prune", "den-image", "system-prune"),
+    ("export", "den-run", "export"),
 ];
 
 /// `den image VERB` and `den container VERB`, docker's management commands.
@@ -50,6 +58,12 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("push", "push"),
             ("build", "build"),
             ("inspect", "image inspect"),
+            ("tag", "tag"),
+            ("rm", "rmi"),
+            ("remove", "rmi"),
+            ("prune", "image prune"),
+            ("history", "history"),
+            ("import", "import"),
         ],
     ),
     (
@@ -73,9 +87,18 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("rm", "rm"),
             ("inspect", "inspect"),
             ("prune", "container prune"),
+            ("export", "export"),
         ],
     ),
-    ("system", &[("info", "info"), ("reset", "reset")]),
+    (
+        "system",
+        &[
+            ("info", "info"),
+            ("reset", "reset"),
+            ("df", "system df"),
+            ("prune", "system prune"),
+        ],
+    ),
     ("builder", &[("prune", "builder prune")]),
 ];
 
@@ -96,10 +119,17 @@ Common Commands:
   logout      Log out from a registry
   info        Show what den does on this machine, and why
 
+Image Commands:
+  history     Show the steps that made an image
+  import      Make an image from a root filesystem tar
+  rmi         Remove images
+  tag         Give an image another name
+
 Container Commands:
   attach      Attach to a running container's output and input
   cp          Copy files between a container and the host
   create      Create a container
+  export      Write a container's filesystem as a tar archive
   inspect     Show a container's details as JSON
   kill        Send a signal to running containers
   logs        Print a container's logs
@@ -111,11 +141,11 @@ Container Commands:
   wait        Wait for containers to stop, print their exit codes
 
 Management Commands:
-  image       Manage images (ls, pull, build, inspect)
+  image       Manage images (ls, pull, build, inspect, tag, rm, prune, history, import)
   builder     Manage the build cache (prune)
-  container   Manage containers (run, ls, start, stop, logs, exec, cp, rm, prune, ...)
+  container   Manage containers (run, ls, start, stop, logs, exec, cp, export, rm, prune, ...)
   volume      Manage volumes (create, ls, rm, inspect, prune)
-  system      Manage den (info, reset)
+  system      Manage den (info, df, prune, reset)
 
 Global Options:
       --root DIR          Store root (env DEN_ROOT) [default: ~/.local/share/den]

@@ -11,6 +11,7 @@ mod token;
 mod build;
 mod containers;
 mod drivers;
+mod images;
 mod network;
 mod pull;
 mod push;

@@ -115,6 +115,47 @@ pub enum UsageError {
     BadCopyPaths(String),
     #[error(transparent)]
     Copy(crate::copy::CopyError),
+    #[error(
+        "unable to remove repository reference {reference:?} (must force) - container {container} is using its referenced image {image}"
+    )]
+    ImageNameInUse {
+        reference: String,
+        container: String,
+        image: String,
+    },
+    #[error(
+        "conflict: unable to delete {image} ({how}) - image is being used by {state} container {container}"
+    )]
+    ImageInUse {
+        image: String,
+        container: String,
+        /// `running` or `stopped`.
+        state: &'static str,
+        /// `must be forced`, or `cannot be forced` for a running container.
+        how: &'static str,
+    },
+    #[error(
+        "conflict: unable to delete {image} (must be forced) - image is referenced in multiple repositories"
+    )]
+    ImageMultipleNames { image: String },
+    #[error("invalid image filter {0:?}")]
+    BadImageFilter(String),
+    #[error("cowardly refusing to save to a terminal. Use the -o flag or redirect")]
+    TarToTerminal,
+    #[error("invalid --change {change:?}: {reason}")]
+    BadChange { change: String, reason: String },
+    #[error("cannot read {name}")]
+    ImportRead {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    WriteOutput {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Diagnose for UsageError {
@@ -162,6 +203,31 @@ impl Diagnose for UsageError {
             }
             UsageError::Copy(e) => return e.hint(),
             UsageError::PushDigest(_) => "push to NAME:TAG; the registry computes the digest".into(),
+            UsageError::ImageNameInUse { .. } => {
+                "remove the container first (`den rm`), or untag and keep the image with `den rmi -f`"
+                    .into()
+            }
+            UsageError::ImageInUse { state: "running", .. } => {
+                "stop and remove the container first (`den rm -f CONTAINER`)".into()
+            }
+            UsageError::ImageInUse { .. } => {
+                "remove the container first (`den rm`), or force it with `den rmi -f`; the container keeps its layers"
+                    .into()
+            }
+            UsageError::ImageMultipleNames { .. } => {
+                "remove the image by name (`den rmi NAME`), or all its names with `den rmi -f ID`".into()
+            }
+            UsageError::BadImageFilter(_) => {
+                "use dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE or until=TIME"
+                    .into()
+            }
+            UsageError::TarToTerminal => "add -o FILE, or redirect the output: den export c > c.tar".into(),
+            UsageError::BadChange { .. } => {
+                "use CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER or LABEL as in a Dockerfile, e.g. -c 'CMD [\"sh\"]'"
+                    .into()
+            }
+            UsageError::ImportRead { .. } => "give a tar file, a URL, or - to read it from stdin".into(),
+            UsageError::WriteOutput { .. } => "check that the output directory exists and is writable".into(),
         })
     }
 }

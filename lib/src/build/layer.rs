@@ -41,14 +41,27 @@ struct Walk<W: Write> {
     /// First path seen for each multiply-linked inode, for hard links.
     links: HashMap<(u64, u64), String>,
     stats: TarStats,
+    /// Write overlay's whiteouts and opaque markers as OCI whiteout entries (a layer), or
+    /// take the tree as a plain filesystem (a container's merged root, for `export`).
+    whiteouts: bool,
 }
 
 /// Write the tree under `dir` as a layer tar to `out`.
 pub fn write_tar(dir: &Path, out: impl Write) -> std::io::Result<TarStats> {
+    walk(dir, out, true)
+}
+
+/// Write a whole root filesystem (no layer below it) as a tar to `out`: `export`.
+pub fn write_rootfs_tar(dir: &Path, out: impl Write) -> std::io::Result<TarStats> {
+    walk(dir, out, false)
+}
+
+fn walk(dir: &Path, out: impl Write, whiteouts: bool) -> std::io::Result<TarStats> {
     let mut w = Walk {
         tar: tar::Builder::new(out),
         links: HashMap::new(),
         stats: TarStats::default(),
+        whiteouts,
     };
     w.dir(dir, "")?;
     w.tar.into_inner()?.flush()?;
@@ -101,7 +114,7 @@ impl<W: Write> Walk<W> {
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
         names.sort();
-        if !prefix.is_empty() && is_opaque(dir) {
+        if self.whiteouts && !prefix.is_empty() && is_opaque(dir) {
             let md = std::fs::symlink_metadata(dir)?;
             self.empty(
                 &format!("{prefix}.wh..wh..opq"),
@@ -115,7 +128,7 @@ impl<W: Write> Walk<W> {
             let rel = format!("{prefix}{name}");
             let md = std::fs::symlink_metadata(&path)?;
             let ft = md.file_type();
-            if crate::unpack::is_whiteout(&md) {
+            if self.whiteouts && crate::unpack::is_whiteout(&md) {
                 self.empty(&format!("{prefix}.wh.{name}"), &md, tar::EntryType::Regular)?;
             } else if ft.is_dir() {
                 self.empty(&format!("{rel}/"), &md, tar::EntryType::Directory)?;

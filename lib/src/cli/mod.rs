@@ -5,6 +5,7 @@
 //! same way. [`fail`] prints an error once, docker-style, with its hint.
 
 pub mod container;
+pub mod image;
 pub mod registry;
 pub mod progress;
 pub mod template;
@@ -59,6 +60,16 @@ pub struct ImagesArgs {
     /// Show all images (accepted for docker compatibility; den keeps no intermediate images)
     #[arg(short, long)]
     pub all: bool,
+    /// Filter: dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE,
+    /// since=IMAGE
+    #[arg(short, long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Format: table, json, or a Go template ({{.Repository}}:{{.Tag}})
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
 }
 
 #[derive(Debug, Clone, Args)]

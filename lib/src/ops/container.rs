@@ -104,7 +104,7 @@ fn state_name(s: Status) -> &'static str {
 }
 
 /// docker's Ellipsis: at most `n` characters, the last one "…" when cut.
-fn ellipsis(s: &str, n: usize) -> String {
+pub(crate) fn ellipsis(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         return s.to_string();
     }

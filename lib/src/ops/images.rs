@@ -1,11 +1,18 @@
-//! `images`: the local images, as docker lists them.
+//! `images`: the local images, as docker lists them, with docker's `--filter` and `--format`.
+//!
+//! Filters that concern a whole image (`dangling`, `label`, `before`, `since`) choose images;
+//! `reference` then chooses rows (one per name). Different filter keys must all match, several
+//! `reference` patterns any one. `--format` gets docker's fields for each row.
+
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 use super::Ctx;
-use crate::error::Result;
+use crate::error::{Result, UsageError};
 use crate::image::familiar_repo;
-use crate::store::ImageRecord;
+use crate::store::{ImageRecord, Store};
 
 #[derive(Debug, Clone, Default)]
 pub struct ImagesOptions {
@@ -13,6 +20,12 @@ pub struct ImagesOptions {
     pub no_trunc: bool,
     /// Only images in this repository (`busybox`, `127.0.0.1:5000/x`), optionally with a tag.
     pub filter: Option<String>,
+    /// `--filter KEY=VALUE`.
+    pub filters: Vec<String>,
+    /// `--format`: `table ...`, `json`, or a Go template per row.
+    pub format: Option<String>,
+    /// Show the DIGEST column.
+    pub digests: bool,
 }
 
 /// One row of the listing.
@@ -23,6 +36,8 @@ pub struct Row {
     pub id: String,
     pub created: Option<DateTime<Utc>>,
     pub size: u64,
+    /// The repository's digest for this image (`sha256:...`), if it was pulled or pushed.
+    pub digest: Option<String>,
 }
 
 pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
@@ -53,6 +68,10 @@ pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
             {
                 continue;
             }
+            let digest = i.repo_digests.iter().find_map(|d| {
+                let (r, digest) = d.split_once('@')?;
+                (r == repo).then(|| digest.to_string())
+            });
             let repository = if repo == "<none>" {
                 repo
             } else {
@@ -64,16 +83,251 @@ pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
                 id: i.id.clone(),
                 created: i.created,
                 size: i.size,
+                digest,
             });
         }
     }
     out
 }
 
+/// An image's labels (`config.Labels` in its configuration); empty when it has none.
+pub fn labels(ctx: &Ctx, image: &ImageRecord) -> BTreeMap<String, String> {
+    let Ok(store) = ctx.store() else {
+        return BTreeMap::new();
+    };
+    let Ok(bytes) = store.read_blob(&image.config) else {
+        return BTreeMap::new();
+    };
+    let config: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    config
+        .pointer("/config/Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A parsed `--filter` of `images`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Filter {
+    Dangling(bool),
+    Label(String, Option<String>),
+    Before(String),
+    Since(String),
+    Reference(String),
+}
+
+fn parse_filter(f: &str) -> Result<Filter> {
+    let bad = || UsageError::BadImageFilter(f.into());
+    let (k, v) = f.split_once('=').ok_or_else(bad)?;
+    Ok(match k {
+        "dangling" => match v.to_ascii_lowercase().as_str() {
+            "true" | "1" => Filter::Dangling(true),
+            "false" | "0" => Filter::Dangling(false),
+            _ => return Err(bad().into()),
+        },
+        "label" => {
+            let (k, v) = super::rmi::split_label(v);
+            Filter::Label(k, v)
+        }
+        "before" => Filter::Before(v.into()),
+        "since" => Filter::Since(v.into()),
+        "reference" => Filter::Reference(v.into()),
+        _ => return Err(bad().into()),
+    })
+}
+
+/// The images and rows `filters` keep, in listing order.
+fn select(
+    ctx: &Ctx,
+    store: &Store,
+    images: &[ImageRecord],
+    repository: Option<&str>,
+    filters: &[String],
+) -> Result<Vec<Row>> {
+    let parsed: Vec<Filter> = filters.iter().map(|f| parse_filter(f)).collect::<Result<_>>()?;
+    let created = |i: &ImageRecord| i.created.unwrap_or(i.added);
+    let mut kept = Vec::new();
+    'image: for i in images {
+        for f in &parsed {
+            let ok = match f {
+                Filter::Dangling(d) => i.names.is_empty() == *d,
+                Filter::Label(k, v) => {
+                    let labels = labels(ctx, i);
+                    match v {
+                        Some(v) => labels.get(k) == Some(v),
+                        None => labels.contains_key(k),
+                    }
+                }
+                Filter::Before(r) => created(i) < created(&store.find_image(r)?),
+                Filter::Since(r) => created(i) > created(&store.find_image(r)?),
+                Filter::Reference(_) => true,
+            };
+            if !ok {
+                continue 'image;
+            }
+        }
+        kept.push(i.clone());
+    }
+    let patterns: Vec<&str> = parsed
+        .iter()
+        .filter_map(|f| match f {
+            Filter::Reference(p) => Some(p.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut out = rows(&kept, repository);
+    if !patterns.is_empty() {
+        out.retain(|r| {
+            r.repository != "<none>"
+                && patterns.iter().any(|p| {
+                    glob_match(p, &format!("{}:{}", r.repository, r.tag))
+                        || glob_match(p, &r.repository)
+                })
+        });
+    }
+    Ok(out)
+}
+
+/// Go's `path.Match`: `*` is any run of characters but `/`, `?` one such character, `[...]` a
+/// class (`[^...]` negated, ranges `a-z`), `\` quotes the next character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    glob_at(&p, &n)
+}
+
+fn glob_at(p: &[char], n: &[char]) -> bool {
+    match p.first() {
+        None => n.is_empty(),
+        Some('*') => (0..=n.len())
+            .take_while(|&k| k == 0 || n[k - 1] != '/')
+            .any(|k| glob_at(&p[1..], &n[k..])),
+        Some('?') => n.first().is_some_and(|&c| c != '/') && glob_at(&p[1..], &n[1..]),
+        Some('[') => {
+            let Some(&c) = n.first() else { return false };
+            let Some(end) = p.iter().skip(2).position(|&x| x == ']').map(|e| e + 2) else {
+                return false;
+            };
+            let (negate, class) = match p[1] {
+                '^' => (true, &p[2..end]),
+                _ => (false, &p[1..end]),
+            };
+            let mut hit = false;
+            let mut k = 0;
+            while k < class.len() {
+                if k + 2 < class.len() && class[k + 1] == '-' {
+                    hit |= class[k] <= c && c <= class[k + 2];
+                    k += 3;
+                } else {
+                    hit |= class[k] == c;
+                    k += 1;
+                }
+            }
+            hit != negate && c != '/' && glob_at(&p[end + 1..], &n[1..])
+        }
+        Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && glob_at(&p[2..], &n[1..]),
+        Some(&c) => n.first() == Some(&c) && glob_at(&p[1..], &n[1..]),
+    }
+}
+
 pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<String> {
     let store = ctx.store()?;
-    let rows = rows(&store.images()?, opts.filter.as_deref());
-    Ok(render(&rows, opts, Utc::now()))
+    let images = store.images()?;
+    let rows = select(ctx, &store, &images, opts.filter.as_deref(), &opts.filters)?;
+    match opts.format.as_deref() {
+        Some(f) if !opts.quiet && !f.is_empty() && f != "table" => {
+            let values = row_values(ctx, &store, &images, &rows, opts.no_trunc)?;
+            super::container::render_rows(Some(f), IMAGES_TABLE, IMAGES_HEADERS, &values)
+        }
+        _ => Ok(render(&rows, opts, Utc::now())),
+    }
+}
+
+const IMAGES_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+const IMAGES_HEADERS: &[(&str, &str)] = &[
+    ("Containers", "CONTAINERS"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("SharedSize", "SHARED SIZE"),
+    ("Size", "SIZE"),
+    ("Tag", "TAG"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "SIZE"),
+];
+
+/// Bytes of each image's layers that other images share, and the containers using each image.
+pub struct Sharing {
+    pub shared: HashMap<String, u64>,
+    pub containers: HashMap<String, usize>,
+}
+
+/// [`Sharing`] for every image in the store.
+pub fn sharing(store: &Store, images: &[ImageRecord]) -> Result<Sharing> {
+    let mut users: HashMap<&str, usize> = HashMap::new();
+    for i in images {
+        let mut seen = std::collections::HashSet::new();
+        for l in &i.layers {
+            if seen.insert(&l.diff_id) {
+                *users.entry(&l.diff_id).or_default() += 1;
+            }
+        }
+    }
+    let mut shared = HashMap::new();
+    for i in images {
+        let mut seen = std::collections::HashSet::new();
+        let bytes = i
+            .layers
+            .iter()
+            .filter(|l| seen.insert(&l.diff_id) && users[l.diff_id.as_str()] > 1)
+            .map(|l| store.layer_record(&l.diff_id).map(|r| r.size).unwrap_or(0))
+            .sum();
+        shared.insert(i.id.clone(), bytes);
+    }
+    let mut containers = HashMap::new();
+    for c in super::container::all(store)? {
+        *containers.entry(c.record.image_id).or_default() += 1;
+    }
+    Ok(Sharing { shared, containers })
+}
+
+/// docker's `images --format` fields for each row.
+fn row_values(
+    _ctx: &Ctx,
+    store: &Store,
+    images: &[ImageRecord],
+    rows: &[Row],
+    no_trunc: bool,
+) -> Result<Vec<Value>> {
+    let now = Utc::now();
+    let sharing = sharing(store, images)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let shared = sharing.shared.get(&r.id).copied().unwrap_or(0);
+            json!({
+                "Containers": sharing.containers.get(&r.id).copied().unwrap_or(0).to_string(),
+                "CreatedAt": r.created.map(|c| c.format("%Y-%m-%d %H:%M:%S %z UTC").to_string()).unwrap_or_default(),
+                "CreatedSince": r.created.map(|c| format!("{} ago", human_duration(now - c))).unwrap_or_else(|| "N/A".into()),
+                "Digest": r.digest.clone().unwrap_or_else(|| "<none>".into()),
+                "ID": if no_trunc { format!("sha256:{}", r.id) } else { r.id[..12.min(r.id.len())].to_string() },
+                "Repository": r.repository,
+                "SharedSize": human_size(shared),
+                "Size": human_size(r.size),
+                "Tag": r.tag,
+                "UniqueSize": human_size(r.size.saturating_sub(shared)),
+                "VirtualSize": human_size(r.size),
+            })
+        })
+        .collect())
 }
 
 fn render(rows: &[Row], opts: &ImagesOptions, now: DateTime<Utc>) -> String {
@@ -92,27 +346,25 @@ fn render(rows: &[Row], opts: &ImagesOptions, now: DateTime<Utc>) -> String {
             .map(|r| format!("{}\n", id(r)))
             .collect();
     }
-    let mut table = vec![[
-        "REPOSITORY".to_string(),
-        "TAG".into(),
-        "IMAGE ID".into(),
-        "CREATED".into(),
-        "SIZE".into(),
-    ]];
+    let mut header = vec!["REPOSITORY".to_string(), "TAG".into()];
+    if opts.digests {
+        header.push("DIGEST".into());
+    }
+    header.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
+    let mut table = vec![header];
     for r in rows {
         let created = r
             .created
             .map(|c| format!("{} ago", human_duration(now - c)))
             .unwrap_or_else(|| "N/A".into());
-        table.push([
-            r.repository.clone(),
-            r.tag.clone(),
-            id(r),
-            created,
-            human_size(r.size),
-        ]);
+        let mut line = vec![r.repository.clone(), r.tag.clone()];
+        if opts.digests {
+            line.push(r.digest.clone().unwrap_or_else(|| "<none>".into()));
+        }
+        line.extend([id(r), created, human_size(r.size)]);
+        table.push(line);
     }
-    tabulate(&table)
+    crate::cli::template::align(&table)
 }
 
 /// Columns padded to the widest cell plus three spaces, as docker's tabwriter does.

@@ -1,10 +1,414 @@
-//! `system reset`: remove everything den stores for this user, as `podman system reset` does.
-//! Runs inside den's user namespace: files in image layers belong to subordinate ids, which
-//! only the user's own namespace can delete.
+//! `system df`, `system prune` and `system reset`.
+//!
+//! `df` counts what the store holds as docker does: images by the unique bytes of their layers
+//! (a layer two images share counts once), containers by their writable layers, volumes by
+//! their data, and the build cache by the layers only cache steps keep. Reclaimable is what a
+//! prune would free: layers no container's image needs, stopped containers, unused volumes,
+//! the whole cache.
+//!
+//! `prune` removes stopped containers, dangling (or, with `-a`, unused) images, the build cache
+//! and, with `--volumes`, unused anonymous volumes, then collects the layers and blobs nothing
+//! refers to any more: the same steps as `container prune`, `image prune` and `builder prune`,
+//! under one exclusive content lock.
+//!
+//! `reset` removes everything den stores for this user, as `podman system reset` does.
+//!
+//! All three run inside den's user namespace: files in layers and writable layers belong to
+//! subordinate ids, which only the user's own namespace can read and delete.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use serde_json::{Value, json};
 
 use super::Ctx;
+use super::container::Container;
 use crate::error::Result;
-use crate::store::StoreError;
+use crate::runtime::driver::Layout;
+use crate::store::{Status, Store, StoreError, disk_usage};
+
+/// One line of `system df`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub kind: &'static str,
+    pub total: usize,
+    pub active: usize,
+    pub size: u64,
+    pub reclaimable: u64,
+    /// Whether RECLAIMABLE shows a percentage (not for the build cache, as in docker).
+    pub percent: bool,
+}
+
+impl Usage {
+    fn reclaimable_text(&self) -> String {
+        let r = human_size4(self.reclaimable);
+        if self.percent && self.size > 0 {
+            format!("{r} ({}%)", self.reclaimable * 100 / self.size)
+        } else {
+            r
+        }
+    }
+
+    fn value(&self) -> Value {
+        json!({
+            "Type": self.kind,
+            "TotalCount": self.total.to_string(),
+            "Active": self.active.to_string(),
+            "Size": human_size4(self.size),
+            "Reclaimable": self.reclaimable_text(),
+        })
+    }
+}
+
+/// docker's `units.HumanSize`: four significant digits (`16.43MB`).
+pub fn human_size4(size: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = size as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let s = if v >= 1000.0 {
+        format!("{v:.0}")
+    } else if v >= 100.0 {
+        format!("{v:.1}")
+    } else if v >= 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", UNITS[i])
+}
+
+/// Bytes of a container's own files: its writable layer (the whole copy for vfs).
+fn container_size(store: &Store, c: &Container) -> u64 {
+    let l = Layout::of(&store.container_dir(&c.record.id));
+    if c.record.driver == "vfs" {
+        disk_usage(&l.rootfs_copy)
+    } else {
+        disk_usage(&l.upper)
+    }
+}
+
+/// Everything `df` reports, gathered once.
+pub struct DiskUsage {
+    pub lines: Vec<Usage>,
+    /// For `-v`: per image (id -> size, shared, containers), per container, per volume.
+    images: Vec<(crate::store::ImageRecord, u64, u64, usize)>,
+    containers: Vec<(Container, u64)>,
+    volumes: Vec<(String, usize, u64)>,
+    cache_entries: usize,
+}
+
+pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
+    let store = ctx.store()?;
+    let images = store.images()?;
+    let containers = super::container::all(&store)?;
+    let layer_size = |d: &str| store.layer_record(d).map(|r| r.size).unwrap_or(0);
+
+    // Images: unique layers; reclaimable unless a container's image or record needs them.
+    let image_layers: HashSet<&str> = images
+        .iter()
+        .flat_map(|i| i.layers.iter().map(|l| l.diff_id.as_str()))
+        .collect();
+    let used_ids: HashSet<&str> = containers
+        .iter()
+        .map(|c| c.record.image_id.as_str())
+        .collect();
+    let mut needed: HashSet<&str> = images
+        .iter()
+        .filter(|i| used_ids.contains(i.id.as_str()))
+        .flat_map(|i| i.layers.iter().map(|l| l.diff_id.as_str()))
+        .collect();
+    needed.extend(
+        containers
+            .iter()
+            .flat_map(|c| c.record.layers.iter().map(String::as_str)),
+    );
+    let sizes: HashMap<&str, u64> = image_layers.iter().map(|d| (*d, layer_size(d))).collect();
+    let images_size: u64 = sizes.values().sum();
+    let images_reclaimable: u64 = sizes
+        .iter()
+        .filter(|(d, _)| !needed.contains(*d))
+        .map(|(_, s)| s)
+        .sum();
+    let active_images = images
+        .iter()
+        .filter(|i| used_ids.contains(i.id.as_str()))
+        .count();
+
+    // Containers: writable layers.
+    let csizes: Vec<(Container, u64)> = containers
+        .iter()
+        .map(|c| (c.clone(), container_size(&store, c)))
+        .collect();
+    let running = |c: &Container| c.state.status == Status::Running;
+    let containers_size: u64 = csizes.iter().map(|(_, s)| s).sum();
+    let containers_reclaimable: u64 = csizes
+        .iter()
+        .filter(|(c, _)| !running(c))
+        .map(|(_, s)| s)
+        .sum();
+
+    // Volumes: data, reclaimable when no container mounts them.
+    let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
+    let mut volumes = Vec::new();
+    for v in vols.list().map_err(crate::error::UsageError::Volume)? {
+        let links = containers
+            .iter()
+            .filter(|c| {
+                c.record
+                    .spec
+                    .mounts
+                    .iter()
+                    .any(|m| m.kind == crate::volume::MountKind::Volume && m.source == v.name)
+            })
+            .count();
+        volumes.push((v.name.clone(), links, disk_usage(&vols.data_dir(&v.name))));
+    }
+
+    // Build cache: its records and mounts, and the layers only its steps keep.
+    let cache_dir = store.root().join("build-cache");
+    let keep = store.referenced()?;
+    let cached_only: u64 = keep
+        .layers
+        .iter()
+        .filter(|d| !image_layers.contains(d.as_str()) && !needed.contains(d.as_str()))
+        .map(|d| layer_size(d))
+        .sum();
+    let cache_entries = std::fs::read_dir(cache_dir.join("steps"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0);
+    let cache_size = disk_usage(&cache_dir) + cached_only;
+
+    let sharing = super::images::sharing(&store, &images)?;
+    let image_rows = images
+        .iter()
+        .map(|i| {
+            (
+                i.clone(),
+                i.size,
+                sharing.shared.get(&i.id).copied().unwrap_or(0),
+                sharing.containers.get(&i.id).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    let lines = vec![
+        Usage {
+            kind: "Images",
+            total: images.len(),
+            active: active_images,
+            size: images_size,
+            reclaimable: images_reclaimable,
+            percent: true,
+        },
+        Usage {
+            kind: "Containers",
+            total: containers.len(),
+            active: containers.iter().filter(|c| running(c)).count(),
+            size: containers_size,
+            reclaimable: containers_reclaimable,
+            percent: true,
+        },
+        Usage {
+            kind: "Local Volumes",
+            total: volumes.len(),
+            active: volumes.iter().filter(|v| v.1 > 0).count(),
+            size: volumes.iter().map(|v| v.2).sum(),
+            reclaimable: volumes.iter().filter(|v| v.1 == 0).map(|v| v.2).sum(),
+            percent: true,
+        },
+        Usage {
+            kind: "Build Cache",
+            total: cache_entries,
+            active: 0,
+            size: cache_size,
+            reclaimable: cache_size,
+            percent: false,
+        },
+    ];
+    Ok(DiskUsage {
+        lines,
+        images: image_rows,
+        containers: csizes,
+        volumes,
+        cache_entries,
+    })
+}
+
+const DF_TABLE: &str = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+const DF_HEADERS: &[(&str, &str)] = &[
+    ("Type", "TYPE"),
+    ("TotalCount", "TOTAL"),
+    ("Active", "ACTIVE"),
+    ("Size", "SIZE"),
+    ("Reclaimable", "RECLAIMABLE"),
+];
+
+/// `system df [-v] [--format]`.
+pub fn df(ctx: &Ctx, verbose: bool, format: Option<&str>) -> Result<String> {
+    let usage = disk_usage_of(ctx)?;
+    if !verbose {
+        let rows: Vec<Value> = usage.lines.iter().map(Usage::value).collect();
+        return super::container::render_rows(format, DF_TABLE, DF_HEADERS, &rows);
+    }
+    Ok(verbose_text(&usage))
+}
+
+fn verbose_text(u: &DiskUsage) -> String {
+    let now = Utc::now();
+    let ago = |t: Option<chrono::DateTime<Utc>>| {
+        t.map(|t| format!("{} ago", super::images::human_duration(now - t)))
+            .unwrap_or_else(|| "N/A".into())
+    };
+    let mut out = String::from("Images space usage:\n\n");
+    let mut t = vec![
+        [
+            "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE",
+            "CONTAINERS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (i, size, shared, ctrs) in &u.images {
+        let rows = super::images::rows(std::slice::from_ref(i), None);
+        for r in rows {
+            t.push(vec![
+                r.repository,
+                r.tag,
+                i.short_id().to_string(),
+                ago(i.created),
+                human_size4(*size),
+                human_size4(*shared),
+                human_size4(size.saturating_sub(*shared)),
+                ctrs.to_string(),
+            ]);
+        }
+    }
+    out.push_str(&crate::cli::template::align(&t));
+    out.push_str("\nContainers space usage:\n\n");
+    let mut t = vec![
+        [
+            "CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS",
+            "NAMES",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (c, size) in &u.containers {
+        let r = &c.record;
+        let vols = r
+            .spec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == crate::volume::MountKind::Volume)
+            .count();
+        let status = match c.state.status {
+            Status::Created => "Created".to_string(),
+            Status::Running => "Up".into(),
+            Status::Exited => format!("Exited ({})", c.state.exit_code.unwrap_or(0)),
+        };
+        t.push(vec![
+            r.id[..12].to_string(),
+            r.image.clone(),
+            format!(
+                "{:?}",
+                super::container::ellipsis(&r.spec.args.join(" "), 20)
+            ),
+            vols.to_string(),
+            human_size4(*size),
+            ago(Some(r.created)),
+            status,
+            r.name.clone(),
+        ]);
+    }
+    out.push_str(&crate::cli::template::align(&t));
+    out.push_str("\nLocal Volumes space usage:\n\n");
+    let mut t = vec![["VOLUME NAME", "LINKS", "SIZE"].map(String::from).to_vec()];
+    for (name, links, size) in &u.volumes {
+        t.push(vec![name.clone(), links.to_string(), human_size4(*size)]);
+    }
+    out.push_str(&crate::cli::template::align(&t));
+    let cache = u.lines.iter().find(|l| l.kind == "Build Cache");
+    out.push_str(&format!(
+        "\nBuild cache usage: {} ({} steps)\n",
+        human_size4(cache.map(|c| c.size).unwrap_or(0)),
+        u.cache_entries
+    ));
+    out
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SystemPruneOptions {
+    /// Every unused image, not only dangling ones.
+    pub all: bool,
+    /// Unused anonymous volumes too.
+    pub volumes: bool,
+    pub filters: Vec<String>,
+}
+
+/// What `system prune` removed.
+#[derive(Debug, Clone, Default)]
+pub struct SystemPruned {
+    pub containers: Vec<String>,
+    pub volumes: Vec<String>,
+    pub images: Vec<super::rmi::Removed>,
+    pub reclaimed: u64,
+}
+
+/// `system prune`: stopped containers, dangling or unused images, the build cache, unused
+/// anonymous volumes with `volumes`; then unreferenced layers and blobs.
+pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
+    let store = ctx.store()?;
+    let lock = store.lock_content_exclusive()?;
+    let mut out = SystemPruned::default();
+    let stopped: HashMap<String, u64> = super::container::all(&store)?
+        .iter()
+        .filter(|c| c.state.status != Status::Running)
+        .map(|c| (c.record.id.clone(), container_size(&store, c)))
+        .collect();
+    out.containers = super::container::prune(ctx)?;
+    out.reclaimed += out
+        .containers
+        .iter()
+        .filter_map(|id| stopped.get(id))
+        .sum::<u64>();
+    if opts.volumes {
+        let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
+        let sizes: HashMap<String, u64> = vols
+            .list()
+            .map_err(crate::error::UsageError::Volume)?
+            .into_iter()
+            .map(|v| {
+                let s = disk_usage(&vols.data_dir(&v.name));
+                (v.name, s)
+            })
+            .collect();
+        out.volumes = super::volume::prune(ctx, false)?;
+        out.reclaimed += out.volumes.iter().filter_map(|n| sizes.get(n)).sum::<u64>();
+    }
+    out.images = super::rmi::prune_records(
+        ctx,
+        &store,
+        &super::rmi::PruneOptions {
+            all: opts.all,
+            filters: opts.filters.clone(),
+        },
+    )?;
+    out.reclaimed += crate::build::cache::prune(&store)?;
+    out.reclaimed += store.collect_garbage_locked(&lock)?.bytes;
+    Ok(out)
+}
 
 /// Remove the store and the runtime state. The store is renamed aside first, so a reset that
 /// is interrupted leaves either the whole store or none of it.
@@ -32,4 +436,39 @@ pub fn reset(ctx: &Ctx) -> Result<()> {
         let _ = crate::store::remove_tree(&rt.join("libcontainer"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn df_sizes_have_four_digits() {
+        assert_eq!(human_size4(0), "0B");
+        assert_eq!(human_size4(16_430_000), "16.43MB");
+        assert_eq!(human_size4(4_261_000), "4.261MB");
+        assert_eq!(human_size4(212), "212B");
+        assert_eq!(human_size4(1_234_567_890), "1.235GB");
+    }
+
+    #[test]
+    fn reclaimable_shows_a_share_except_for_the_cache() {
+        let u = Usage {
+            kind: "Images",
+            total: 2,
+            active: 1,
+            size: 1000,
+            reclaimable: 250,
+            percent: true,
+        };
+        assert_eq!(u.value()["Reclaimable"], "250B (25%)");
+        let c = Usage {
+            kind: "Build Cache",
+            percent: false,
+            ..u.clone()
+        };
+        assert_eq!(c.value()["Reclaimable"], "250B");
+        let empty = Usage { size: 0, reclaimable: 0, ..u };
+        assert_eq!(empty.value()["Reclaimable"], "0B");
+    }
 }

@@ -124,6 +124,29 @@ impl Store {
         })
     }
 
+    /// Give the image `input` means the name `name` (taken from any other image), in one
+    /// read-modify-write of the records: an image removed meanwhile is not brought back.
+    pub fn tag_image(&self, input: &str, name: &Reference) -> Result<ImageRecord> {
+        self.update_images(|images| {
+            let id = find_in(images, input)?.id;
+            let canonical = name.canonical();
+            for other in images.iter_mut() {
+                other.names.retain(|n| n != &canonical);
+            }
+            let image = images
+                .iter_mut()
+                .find(|i| i.id == id)
+                .expect("found in the same list");
+            image.names.push(canonical);
+            Ok(image.clone())
+        })
+    }
+
+    /// The image `input` means, in a list already read (see [`Store::find_image`]).
+    pub fn find_in(images: &[ImageRecord], input: &str) -> Result<ImageRecord> {
+        find_in(images, input)
+    }
+
     /// The image a user means by `input`: a name (with docker's defaults), `sha256:<id>`, a full
     /// id, or a unique id prefix of at least 3 hex digits.
     pub fn find_image(&self, input: &str) -> Result<ImageRecord> {
@@ -132,7 +155,7 @@ impl Store {
     }
 }
 
-fn is_hex(s: &str) -> bool {
+pub(super) fn is_hex(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

@@ -21,9 +21,13 @@
 //! pull therefore leaves nothing visible but garbage in `tmp/`, which the next writer removes. A
 //! diff directory is never modified once in place, so many containers and images share it.
 //!
+//! Nothing is deleted where it is used: removing an image removes its record, and
+//! [`Store::collect_garbage`] then deletes the layers and blobs nothing refers to (see `gc`).
+//!
 //! Entry point: [`Store::open`].
 
 mod containers;
+mod gc;
 mod images;
 mod layers;
 mod lock;
@@ -35,6 +39,7 @@ use std::path::{Path, PathBuf};
 pub use containers::{
     ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive, process_start_time,
 };
+pub use gc::{Collected, Referenced, disk_usage};
 pub use images::{ImageRecord, LayerRef};
 pub use layers::{LayerRecord, StagedLayer};
 pub use lock::Lock;

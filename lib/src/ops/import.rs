@@ -1,0 +1,369 @@
+//! `import`: a one-layer image from a root filesystem tar (a file, a URL, or stdin), as
+//! `docker import` makes it.
+//!
+//! The tar may be plain, gzip or zstd (told by its first bytes). It is stored uncompressed, so
+//! the layer blob's digest is its diff id, and it is unpacked by the same unpacker as pulled
+//! layers, which refuses paths that would escape the layer. Until the unpack has succeeded the
+//! tar lives in a staging directory under `tmp/`: a malformed archive leaves the store as it
+//! was. Then come an OCI configuration (the host's os and architecture, the layer, one history
+//! entry, and the `--change` instructions applied) and an OCI manifest, written as `den build`
+//! writes its images.
+
+use std::io::{BufRead, Read, Write};
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use super::Ctx;
+use crate::error::{Result, UsageError};
+use crate::image::manifest::{Compression, Platform};
+use crate::store::{ImageRecord, LayerRef, Sha256};
+use crate::unpack::{Options, Owners};
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// A file, an http(s) URL, or `-` for stdin.
+    pub source: String,
+    /// `REPOSITORY[:TAG]` to name the image.
+    pub reference: Option<String>,
+    /// `--change` instructions: CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER, LABEL.
+    pub changes: Vec<String>,
+    /// `--message`: the history entry's comment.
+    pub message: Option<String>,
+}
+
+pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
+    let name = match &opts.reference {
+        Some(r) => Some(super::rmi::tag_target(r)?),
+        None => None,
+    };
+    let mut container_config = Map::new();
+    for c in &opts.changes {
+        apply_change(&mut container_config, c)?;
+    }
+    let store = ctx.store()?;
+    store.sweep_tmp();
+    // Content added below must not be collected before the record names it.
+    let _pin = store.lock_content_shared()?;
+    let staging = store.staging_dir("import")?;
+    let tar_path = staging.path.join("layer.tar");
+    let result = (|| {
+        let (diff_id, size) = stage_tar(&opts.source, &tar_path)?;
+        if !store.has_layer(&diff_id) {
+            let owners = match ctx.idmap() {
+                crate::userns::IdMap::Single { .. } => Owners::Ignore,
+                _ => Owners::Keep,
+            };
+            super::pull::unpack_layer(&store, &tar_path, &diff_id, Options { owners })?;
+        }
+        let blob = store.blob_path(&diff_id);
+        std::fs::rename(&tar_path, &blob).map_err(io_err(&blob))?;
+        Ok::<_, crate::Error>((diff_id, size))
+    })();
+    let _ = crate::store::remove_tree(&staging.path);
+    let (diff_id, size) = result?;
+    let layer = LayerRef {
+        diff_id: diff_id.clone(),
+        blob: diff_id.clone(),
+        media_type: crate::build::layer::TAR.into(),
+        size,
+    };
+    let config = image_config(&diff_id, container_config, &opts.source, opts.message.as_deref());
+    let record = super::build::commit_image(&store, &config, &[layer])?;
+    if let Some(n) = &name {
+        store.put_image(record.clone(), Some(n))?;
+    }
+    Ok(record)
+}
+
+fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> crate::store::StoreError + '_ {
+    move |source| crate::store::StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Read the source, decompress it and write the tar to `dest`; returns its digest and size.
+fn stage_tar(source: &str, dest: &std::path::Path) -> Result<(String, u64)> {
+    let read_err = |e: std::io::Error| UsageError::ImportRead {
+        name: source.to_string(),
+        source: e,
+    };
+    let input: Box<dyn Read> = if source == "-" {
+        Box::new(std::io::stdin().lock())
+    } else if source.starts_with("http://") || source.starts_with("https://") {
+        let downloaded = dest.with_extension("download");
+        download(source, &downloaded).map_err(read_err)?;
+        Box::new(std::fs::File::open(&downloaded).map_err(read_err)?)
+    } else {
+        Box::new(std::fs::File::open(source).map_err(read_err)?)
+    };
+    let mut input = std::io::BufReader::with_capacity(1 << 20, input);
+    let head = input.fill_buf().map_err(read_err)?.to_vec();
+    let mut tar: Box<dyn Read> = match Compression::sniff(&head) {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(read_err)?),
+        Compression::None => Box::new(input),
+    };
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(io_err(dest))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = match tar.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e).into()),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err(dest))?;
+        size += n as u64;
+    }
+    out.flush().map_err(io_err(dest))?;
+    let _ = std::fs::remove_file(dest.with_extension("download"));
+    Ok((hasher.finish(), size))
+}
+
+/// Fetch `url` into the file `dest`.
+fn download(url: &str, dest: &std::path::Path) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut resp = reqwest::get(url)
+            .await
+            .map_err(|e| std::io::Error::other(crate::error::chain(&e)))?;
+        if !resp.status().is_success() {
+            return Err(std::io::Error::other(format!("HTTP {}", resp.status())));
+        }
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dest)?);
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| std::io::Error::other(crate::error::chain(&e)))?
+        {
+            f.write_all(&chunk)?;
+        }
+        f.flush()
+    })
+}
+
+/// The image configuration of an imported root filesystem.
+fn image_config(diff_id: &str, config: Map<String, Value>, source: &str, message: Option<&str>) -> Value {
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let host = Platform::host();
+    let comment = message
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("Imported from {source}"));
+    let mut c = json!({
+        "created": now,
+        "architecture": host.arch,
+        "os": host.os,
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": now, "created_by": "den import", "comment": comment}],
+    });
+    if let Some(v) = host.variant {
+        c["variant"] = Value::String(v);
+    }
+    if let Some(m) = message {
+        c["comment"] = Value::String(m.into());
+    }
+    c
+}
+
+/// Apply one `--change` (a Dockerfile instruction) to a container configuration.
+pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()> {
+    let bad = |reason: &str| UsageError::BadChange {
+        change: change.into(),
+        reason: reason.into(),
+    };
+    let trimmed = change.trim();
+    let (word, rest) = trimmed
+        .split_once(char::is_whitespace)
+        .map(|(w, r)| (w, r.trim()))
+        .unwrap_or((trimmed, ""));
+    let word = word.to_ascii_uppercase();
+    if rest.is_empty() && word != "CMD" && word != "ENTRYPOINT" {
+        return Err(bad(&format!("{word} needs an argument")).into());
+    }
+    match word.as_str() {
+        "CMD" | "ENTRYPOINT" => {
+            let args: Vec<String> = match serde_json::from_str::<Vec<String>>(rest) {
+                Ok(a) => a,
+                Err(_) if rest.trim_start().starts_with('[') => {
+                    return Err(bad("the JSON form must be an array of strings").into());
+                }
+                Err(_) if rest.is_empty() => Vec::new(),
+                Err(_) => vec!["/bin/sh".into(), "-c".into(), rest.into()],
+            };
+            let key = if word == "CMD" { "Cmd" } else { "Entrypoint" };
+            config.insert(key.into(), json!(args));
+        }
+        "ENV" => {
+            let env = config.entry("Env").or_insert_with(|| json!([]));
+            let list = env.as_array_mut().expect("Env is a list");
+            for (k, v) in pairs(rest).map_err(|r| bad(r))? {
+                list.retain(|e| e.as_str().and_then(|e| e.split_once('=')).map(|(ek, _)| ek) != Some(k.as_str()));
+                list.push(Value::String(format!("{k}={v}")));
+            }
+        }
+        "LABEL" => {
+            let labels = config.entry("Labels").or_insert_with(|| json!({}));
+            for (k, v) in pairs(rest).map_err(|r| bad(r))? {
+                labels[k] = Value::String(v);
+            }
+        }
+        "WORKDIR" => {
+            config.insert("WorkingDir".into(), json!(unquote(rest)));
+        }
+        "USER" => {
+            config.insert("User".into(), json!(unquote(rest)));
+        }
+        "EXPOSE" => {
+            let ports = config.entry("ExposedPorts").or_insert_with(|| json!({}));
+            for p in rest.split_whitespace() {
+                let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                if num.parse::<u16>().is_err() || !["tcp", "udp", "sctp"].contains(&proto) {
+                    return Err(bad(&format!("invalid port {p:?}")).into());
+                }
+                ports[format!("{num}/{proto}")] = json!({});
+            }
+        }
+        "" => return Err(bad("empty").into()),
+        other => {
+            return Err(bad(&format!("{other} is not a valid change command")).into());
+        }
+    }
+    Ok(())
+}
+
+/// `K=V K2="v 2"` (or the legacy `K V...`) as pairs.
+fn pairs(s: &str) -> std::result::Result<Vec<(String, String)>, &'static str> {
+    let words = split_words(s)?;
+    let Some(first) = words.first() else {
+        return Err("needs KEY=VALUE");
+    };
+    if !first.contains('=') {
+        let (k, v) = s.split_once(char::is_whitespace).ok_or("needs KEY=VALUE")?;
+        return Ok(vec![(k.to_string(), unquote(v.trim()))]);
+    }
+    words
+        .into_iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err("every word must be KEY=VALUE"),
+        })
+        .collect()
+}
+
+/// Words split at blanks outside quotes; quotes removed, `\` escapes the next character.
+fn split_words(s: &str) -> std::result::Result<Vec<String>, &'static str> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"') | None, '\\') => {
+                cur.extend(chars.next());
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err("unterminated quote");
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+fn unquote(s: &str) -> String {
+    split_words(s)
+        .ok()
+        .filter(|w| w.len() == 1)
+        .and_then(|mut w| w.pop())
+        .unwrap_or_else(|| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(changes: &[&str]) -> Result<Value> {
+        let mut m = Map::new();
+        for c in changes {
+            apply_change(&mut m, c)?;
+        }
+        Ok(Value::Object(m))
+    }
+
+    #[test]
+    fn changes_apply_as_dockerfile_instructions() {
+        let c = apply(&[
+            r#"CMD ["sh", "-c", "echo hi"]"#,
+            "ENTRYPOINT /bin/init --x",
+            "ENV A=1 B=\"two words\"",
+            "env C 3 4",
+            "ENV A=5",
+            "WORKDIR /srv",
+            "USER 1000:1000",
+            "EXPOSE 80 53/udp",
+            "LABEL org.x=y z=\"w w\"",
+        ])
+        .unwrap();
+        assert_eq!(c["Cmd"], json!(["sh", "-c", "echo hi"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/bin/init --x"]));
+        assert_eq!(c["Env"], json!(["B=two words", "C=3 4", "A=5"]));
+        assert_eq!(c["WorkingDir"], "/srv");
+        assert_eq!(c["User"], "1000:1000");
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
+        assert_eq!(c["Labels"], json!({"org.x": "y", "z": "w w"}));
+    }
+
+    #[test]
+    fn bad_changes_name_the_input() {
+        for bad in ["RUN echo", "CMD [\"unterminated\"", "EXPOSE http", "ENV", "LABEL a=\"b", "FROM x"] {
+            match apply(&[bad]) {
+                Err(crate::Error::Usage(UsageError::BadChange { change, .. })) => assert_eq!(change, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn configs_have_the_layer_and_a_history_entry() {
+        let c = image_config("sha256:abc", Map::new(), "-", Some("msg"));
+        assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:abc"]));
+        assert_eq!(c["history"][0]["created_by"], "den import");
+        assert_eq!(c["history"][0]["comment"], "msg");
+        assert_eq!(c["os"], "linux");
+        let c = image_config("sha256:abc", Map::new(), "x.tar", None);
+        assert_eq!(c["history"][0]["comment"], "Imported from x.tar");
+    }
+}
