@@ -76,6 +76,8 @@ fn rootfs_tar(files: &[(&str, &str)]) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_size(content.len() as u64);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(1_700_000_000);
         h.set_cksum();
         b.append_data(&mut h, path, content.as_bytes()).unwrap();
@@ -560,5 +562,5 @@ fn export_then_import_round_trip() {
     let out = sb.den_pty(&[], &["export", "w"]);
     assert_eq!(out.code, 1, "{}", out.out());
     assert!(out.out().contains("cowardly refusing"), "{}", out.out());
-    sb.den(&["export", "nope"]).fails_with(125, "nope");
+    sb.den(&["export", "nope"]).fails_with(1, "no such container: nope");
 }
