@@ -195,7 +195,10 @@ fn run(cli: Cli) -> den::Result<i32> {
             for (_, result) in report.results {
                 match result {
                     Ok(lines) => common::print(
-                        &lines.iter().map(|l| format!("{}\n", l.line())).collect::<String>(),
+                        &lines
+                            .iter()
+                            .map(|l| format!("{}\n", l.line()))
+                            .collect::<String>(),
                     ),
                     Err(e) => {
                         den::cli::fail(&e);
@@ -271,9 +274,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             Ok(0)
         }
         Verb::SystemPrune(a) => {
-            let mut what = String::from(
-                "This will remove:\n  - all stopped containers\n",
-            );
+            let mut what = String::from("This will remove:\n  - all stopped containers\n");
             if a.volumes {
                 what.push_str("  - all anonymous volumes not used by at least one container\n");
             }
