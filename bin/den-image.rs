@@ -214,10 +214,11 @@ fn run(cli: Cli) -> den::Result<i32> {
             } else {
                 "This will remove all dangling images."
             };
+            // Asked inside: `enter` runs this program again in the namespace.
+            let ctx = enter(cli.global.root.as_deref())?;
             if !a.force && !confirm(what) {
                 return Ok(0);
             }
-            let ctx = enter(cli.global.root.as_deref())?;
             let pruned = ops::rmi::prune(
                 &ctx,
                 &ops::rmi::PruneOptions {
@@ -284,10 +285,10 @@ fn run(cli: Cli) -> den::Result<i32> {
                 "  - all dangling images\n"
             });
             what.push_str("  - unused build cache\n");
+            let ctx = enter(cli.global.root.as_deref())?;
             if !a.force && !confirm(&what) {
                 return Ok(0);
             }
-            let ctx = enter(cli.global.root.as_deref())?;
             let pruned = ops::system::prune(
                 &ctx,
                 &ops::system::SystemPruneOptions {

@@ -286,10 +286,31 @@ fn image_prune_dangling_then_all_unused() {
         ids(&sb, &[]),
         BTreeSet::from([lay_id.clone(), spare_id.clone()])
     );
-    // Nothing dangling is left: a second prune frees nothing.
+    // Nothing dangling is left: a second prune frees nothing. Without a terminal to ask on,
+    // prune proceeds without -f, as a script wants.
     assert_eq!(
-        sb.den(&["image", "prune", "--force"]).ok(),
+        sb.den(&["image", "prune"]).ok(),
         "Total reclaimed space: 0B\n"
+    );
+    // On a terminal it asks, once, and "n" keeps everything.
+    let asked = sb.den_pty(&["expect:[y/N]", "send:n\\n"], &["image", "prune", "-a"]);
+    assert_eq!(asked.code, 0, "{}", asked.out());
+    assert_eq!(
+        asked.out().matches("Are you sure").count(),
+        1,
+        "{}",
+        asked.out()
+    );
+    assert!(
+        asked
+            .out()
+            .contains("WARNING! This will remove all images without at least one container"),
+        "{}",
+        asked.out()
+    );
+    assert_eq!(
+        ids(&sb, &[]),
+        BTreeSet::from([lay_id.clone(), spare_id.clone()])
     );
 
     // -a: every image no container uses; the container's image survives.

@@ -35,10 +35,9 @@ pub fn tag_target(target: &str) -> Result<Reference, ReferenceError> {
     if r.digest().is_some() {
         return Err(bad("a tag cannot have a digest"));
     }
-    let repo =
-        target
-            .rsplit_once(':')
-            .map_or(target, |(r, t)| if t.contains('/') { target } else { r });
+    let repo = target
+        .rsplit_once(':')
+        .map_or(target, |(r, t)| if t.contains('/') { target } else { r });
     if repo.len() == 64 && repo.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad("cannot specify 64-byte hexadecimal strings"));
     }
