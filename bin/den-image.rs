@@ -261,7 +261,10 @@ fn run(cli: Cli) -> den::Result<i32> {
             for (_, result) in report.results {
                 match result {
                     Ok(lines) => common::print(
-                        &lines.iter().map(|l| format!("{}\n", l.line())).collect::<String>(),
+                        &lines
+                            .iter()
+                            .map(|l| format!("{}\n", l.line()))
+                            .collect::<String>(),
                     ),
                     Err(e) => {
                         den::cli::fail(&e);
@@ -277,10 +280,11 @@ fn run(cli: Cli) -> den::Result<i32> {
             } else {
                 "This will remove all dangling images."
             };
+            // Asked inside: `enter` runs this program again in the namespace.
+            let ctx = enter(cli.global.root.as_deref())?;
             if !a.force && !confirm(what) {
                 return Ok(0);
             }
-            let ctx = enter(cli.global.root.as_deref())?;
             let pruned = ops::rmi::prune(
                 &ctx,
                 &ops::rmi::PruneOptions {
@@ -337,9 +341,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             Ok(0)
         }
         Verb::SystemPrune(a) => {
-            let mut what = String::from(
-                "This will remove:\n  - all stopped containers\n",
-            );
+            let mut what = String::from("This will remove:\n  - all stopped containers\n");
             if a.volumes {
                 what.push_str("  - all anonymous volumes not used by at least one container\n");
             }
@@ -349,10 +351,10 @@ fn run(cli: Cli) -> den::Result<i32> {
                 "  - all dangling images\n"
             });
             what.push_str("  - unused build cache\n");
+            let ctx = enter(cli.global.root.as_deref())?;
             if !a.force && !confirm(&what) {
                 return Ok(0);
             }
-            let ctx = enter(cli.global.root.as_deref())?;
             let pruned = ops::system::prune(
                 &ctx,
                 &ops::system::SystemPruneOptions {

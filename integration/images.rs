@@ -33,7 +33,13 @@ fn id_of(sb: &Sandbox, image: &str) -> String {
 /// The diff ids (hex) of an image's layers.
 fn layers_of(sb: &Sandbox, image: &str) -> BTreeSet<String> {
     let out = sb
-        .den(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", image])
+        .den(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            image,
+        ])
         .ok();
     let v: Vec<String> = serde_json::from_str(out.trim()).unwrap();
     v.into_iter()
@@ -76,6 +82,8 @@ fn rootfs_tar(files: &[(&str, &str)]) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_size(content.len() as u64);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(1_700_000_000);
         h.set_cksum();
         b.append_data(&mut h, path, content.as_bytes()).unwrap();
@@ -98,7 +106,10 @@ fn assert_removed(out: &str, name: &str, id: &str) {
     let repo = name.rsplit_once(':').unwrap().0;
     assert_eq!(lines.len(), 3, "{out}");
     assert_eq!(lines[0], format!("Untagged: {name}"), "{out}");
-    assert!(lines[1].starts_with(&format!("Untagged: {repo}@sha256:")), "{out}");
+    assert!(
+        lines[1].starts_with(&format!("Untagged: {repo}@sha256:")),
+        "{out}"
+    );
     assert_eq!(lines[2], format!("Deleted: sha256:{id}"), "{out}");
 }
 
@@ -109,8 +120,13 @@ fn tag_by_name_and_id_and_bad_names() {
     let id = id_of(&sb, &bb);
     sb.den(&["tag", &bb, "app"]).ok();
     sb.den(&["tag", &id[..5], "app:2"]).ok();
-    sb.den(&["image", "tag", &format!("sha256:{id}"), "127.0.0.1:5999/x/app:3"])
-        .ok();
+    sb.den(&[
+        "image",
+        "tag",
+        &format!("sha256:{id}"),
+        "127.0.0.1:5999/x/app:3",
+    ])
+    .ok();
     let names = sb
         .den(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
         .ok();
@@ -173,7 +189,10 @@ fn rmi_untags_then_deletes_and_collects_content() {
     let lines = out.out();
     assert!(lines.contains("Untagged: app:1\n"), "{lines}");
     assert!(lines.contains(&format!("Untagged: {bb}\n")), "{lines}");
-    assert!(lines.ends_with(&format!("Deleted: sha256:{id}\n")), "{lines}");
+    assert!(
+        lines.ends_with(&format!("Deleted: sha256:{id}\n")),
+        "{lines}"
+    );
     assert!(stored_layers(&sb).is_empty());
 }
 
@@ -184,7 +203,15 @@ fn rmi_refuses_while_a_container_uses_the_image_unless_forced() {
     let id = id_of(&sb, &bb);
     let layers = layers_of(&sb, &bb);
     let cid = sb
-        .den(&["create", "--name", "keep", &bb, "sh", "-c", "cat /etc/os-release"])
+        .den(&[
+            "create",
+            "--name",
+            "keep",
+            &bb,
+            "sh",
+            "-c",
+            "cat /etc/os-release",
+        ])
         .ok()
         .trim()
         .to_string();
@@ -203,7 +230,11 @@ fn rmi_refuses_while_a_container_uses_the_image_unless_forced() {
         ),
     );
     sb.den(&["image", "prune", "-a", "-f"]).ok();
-    assert_eq!(ids(&sb, &[]), BTreeSet::from([id.clone()]), "prune -a keeps used images");
+    assert_eq!(
+        ids(&sb, &[]),
+        BTreeSet::from([id.clone()]),
+        "prune -a keeps used images"
+    );
 
     // -f: the image leaves the list; the container keeps its layers and still runs.
     let out = sb.den(&["rmi", "-f", &bb]).ok();
@@ -255,19 +286,47 @@ fn image_prune_dangling_then_all_unused() {
         ids(&sb, &[]),
         BTreeSet::from([lay_id.clone(), spare_id.clone()])
     );
-    // Nothing dangling is left: a second prune frees nothing.
+    // Nothing dangling is left: a second prune frees nothing. Without a terminal to ask on,
+    // prune proceeds without -f, as a script wants.
     assert_eq!(
-        sb.den(&["image", "prune", "--force"]).ok(),
+        sb.den(&["image", "prune"]).ok(),
         "Total reclaimed space: 0B\n"
+    );
+    // On a terminal it asks, once, and "n" keeps everything.
+    let asked = sb.den_pty(&["expect:[y/N]", "send:n\\n"], &["image", "prune", "-a"]);
+    assert_eq!(asked.code, 0, "{}", asked.out());
+    assert_eq!(
+        asked.out().matches("Are you sure").count(),
+        1,
+        "{}",
+        asked.out()
+    );
+    assert!(
+        asked
+            .out()
+            .contains("WARNING! This will remove all images without at least one container"),
+        "{}",
+        asked.out()
+    );
+    assert_eq!(
+        ids(&sb, &[]),
+        BTreeSet::from([lay_id.clone(), spare_id.clone()])
     );
 
     // -a: every image no container uses; the container's image survives.
     let out = sb.den(&["image", "prune", "-a", "-f"]).ok();
     assert!(out.contains("untagged: spare:1\n"), "{out}");
-    assert!(out.contains(&format!("deleted: sha256:{spare_id}\n")), "{out}");
+    assert!(
+        out.contains(&format!("deleted: sha256:{spare_id}\n")),
+        "{out}"
+    );
     assert_ne!(reclaimed(&out), "0B", "{out}");
     assert_eq!(ids(&sb, &[]), BTreeSet::from([lay_id.clone()]));
-    assert_eq!(stored_layers(&sb), lay_layers, "only the used image's layers remain");
+    assert_eq!(
+        stored_layers(&sb),
+        lay_layers,
+        "only the used image's layers remain"
+    );
     sb.den(&["start", "-a", "user"]).ok();
 }
 
@@ -277,7 +336,11 @@ fn system_df_and_system_prune() {
     let sb = Sandbox::new();
     let df = sb.den(&["system", "df"]).ok();
     let lines: Vec<Vec<&str>> = df.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines[0], ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], "{df}");
+    assert_eq!(
+        lines[0],
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        "{df}"
+    );
     assert_eq!(lines[1], ["Images", "0", "0", "0B", "0B"], "{df}");
     assert_eq!(lines[2], ["Containers", "0", "0", "0B", "0B"], "{df}");
     assert_eq!(lines[3], ["Local", "Volumes", "0", "0", "0B", "0B"], "{df}");
@@ -285,8 +348,16 @@ fn system_df_and_system_prune() {
 
     sb.den(&["pull", "-q", &bb]).ok();
     let id = id_of(&sb, &bb);
-    sb.den(&["run", "--name", "wrote", &bb, "sh", "-c", "head -c 5000 /bin/busybox > /blob"])
-        .ok();
+    sb.den(&[
+        "run",
+        "--name",
+        "wrote",
+        &bb,
+        "sh",
+        "-c",
+        "head -c 5000 /bin/busybox > /blob",
+    ])
+    .ok();
     sb.den(&["volume", "create", "data"]).ok();
     let size = sb.den(&["images", "--format", "{{.Size}}"]).ok();
     let rows: Vec<serde_json::Value> = sb
@@ -298,17 +369,34 @@ fn system_df_and_system_prune() {
     assert_eq!(rows.len(), 4);
     let images = &rows[0];
     assert_eq!(images["Type"], "Images");
-    assert_eq!((images["TotalCount"].as_str(), images["Active"].as_str()), (Some("1"), Some("1")));
+    assert_eq!(
+        (images["TotalCount"].as_str(), images["Active"].as_str()),
+        (Some("1"), Some("1"))
+    );
     // The same bytes as `images` shows (four digits here, three there).
     let df_size = images["Size"].as_str().unwrap();
-    assert!(df_size.ends_with("MB") && size.trim().ends_with("MB"), "{df_size} {size}");
+    assert!(
+        df_size.ends_with("MB") && size.trim().ends_with("MB"),
+        "{df_size} {size}"
+    );
     assert_eq!(
-        df_size.trim_end_matches("MB").parse::<f64>().unwrap().round(),
-        size.trim().trim_end_matches("MB").parse::<f64>().unwrap().round()
+        df_size
+            .trim_end_matches("MB")
+            .parse::<f64>()
+            .unwrap()
+            .round(),
+        size.trim()
+            .trim_end_matches("MB")
+            .parse::<f64>()
+            .unwrap()
+            .round()
     );
     assert_eq!(images["Reclaimable"], "0B (0%)");
     let ctrs = &rows[1];
-    assert_eq!((ctrs["TotalCount"].as_str(), ctrs["Active"].as_str()), (Some("1"), Some("0")));
+    assert_eq!(
+        (ctrs["TotalCount"].as_str(), ctrs["Active"].as_str()),
+        (Some("1"), Some("0"))
+    );
     let csize = ctrs["Size"].as_str().unwrap();
     assert_ne!(csize, "0B", "the writable layer holds a 5kB file");
     assert_eq!(ctrs["Reclaimable"], format!("{csize} (100%)"));
@@ -319,7 +407,13 @@ fn system_df_and_system_prune() {
         "Images=1\nContainers=1\nLocal Volumes=1\nBuild Cache=0\n"
     );
     let verbose = sb.den(&["system", "df", "-v"]).ok();
-    for part in ["Images space usage:", "Containers space usage:", "wrote", &id[..12], "data"] {
+    for part in [
+        "Images space usage:",
+        "Containers space usage:",
+        "wrote",
+        &id[..12],
+        "data",
+    ] {
         assert!(verbose.contains(part), "{part} in {verbose}");
     }
 
@@ -335,7 +429,11 @@ fn system_df_and_system_prune() {
     let df = sb.den(&["system", "df"]).ok();
     assert!(df.lines().nth(1).unwrap().starts_with("Images"), "{df}");
     assert_eq!(
-        df.lines().nth(1).unwrap().split_whitespace().collect::<Vec<_>>(),
+        df.lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
         ["Images", "0", "0", "0B", "0B"]
     );
 }
@@ -354,9 +452,15 @@ fn history_shows_the_steps_newest_first() {
     );
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[1].starts_with(&id[..12]), "{out}");
-    assert!(lines[1].contains("mkimage.py") && lines[1].contains(" ago "), "{out}");
+    assert!(
+        lines[1].contains("mkimage.py") && lines[1].contains(" ago "),
+        "{out}"
+    );
     assert!(lines[1].trim_end().ends_with("MB"), "{out}");
-    assert_eq!(sb.den(&["history", "-q", &bb]).ok(), format!("{}\n", &id[..12]));
+    assert_eq!(
+        sb.den(&["history", "-q", &bb]).ok(),
+        format!("{}\n", &id[..12])
+    );
 
     // Five layers: the top row carries the id, the others are <missing>.
     let rows: Vec<serde_json::Value> = sb
@@ -370,7 +474,8 @@ fn history_shows_the_steps_newest_first() {
     assert!(rows[1..].iter().all(|r| r["ID"] == "<missing>"));
     assert!(rows.iter().all(|r| r["CreatedBy"] == "mkimage.py"));
     assert_eq!(
-        sb.den(&["history", "--no-trunc", "--format", "{{.ID}}", &bb]).ok(),
+        sb.den(&["history", "--no-trunc", "--format", "{{.ID}}", &bb])
+            .ok(),
         format!("sha256:{id}\n")
     );
 
@@ -378,7 +483,8 @@ fn history_shows_the_steps_newest_first() {
     let ctx = sb.dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), format!("FROM {bb}\nENV A=1\n")).unwrap();
-    sb.den(&["build", "-q", "-t", "withenv", ctx.to_str().unwrap()]).ok();
+    sb.den(&["build", "-q", "-t", "withenv", ctx.to_str().unwrap()])
+        .ok();
     let rows: Vec<serde_json::Value> = sb
         .den(&["history", "--format", "json", "withenv"])
         .ok()
@@ -386,7 +492,10 @@ fn history_shows_the_steps_newest_first() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 2);
-    assert!(rows[0]["CreatedBy"].as_str().unwrap().contains("A=1"), "{rows:?}");
+    assert!(
+        rows[0]["CreatedBy"].as_str().unwrap().contains("A=1"),
+        "{rows:?}"
+    );
     assert_eq!(rows[0]["Size"], "0B");
     assert_eq!(rows[1]["ID"], "<missing>");
     sb.den(&["history", "nope:1"]).fails_with(1, "nope:1");
@@ -401,7 +510,13 @@ fn images_filters_and_formats() {
     let tar = sb.dir.join("l.tar");
     std::fs::write(&tar, rootfs_tar(&[("f", "x")])).unwrap();
     let labelled = sb
-        .den(&["import", "-c", "LABEL team=db tier=1", tar.to_str().unwrap(), "labelled:1"])
+        .den(&[
+            "import",
+            "-c",
+            "LABEL team=db tier=1",
+            tar.to_str().unwrap(),
+            "labelled:1",
+        ])
         .ok()
         .trim()
         .trim_start_matches("sha256:")
@@ -410,49 +525,101 @@ fn images_filters_and_formats() {
 
     // --format json: one object per row, docker's fields.
     let out = sb.den(&["images", "--format", "json"]).ok();
-    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 4, "{out}");
     for r in &rows {
         for k in [
-            "Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "SharedSize",
-            "Size", "Tag", "UniqueSize", "VirtualSize",
+            "Containers",
+            "CreatedAt",
+            "CreatedSince",
+            "Digest",
+            "ID",
+            "Repository",
+            "SharedSize",
+            "Size",
+            "Tag",
+            "UniqueSize",
+            "VirtualSize",
         ] {
             assert!(r.get(k).is_some(), "{k} in {r}");
         }
     }
     let second = rows.iter().find(|r| r["Repository"] == "second").unwrap();
-    assert_eq!((second["Tag"].as_str(), second["ID"].as_str()), (Some("1"), Some(&bb_id[..12])));
+    assert_eq!(
+        (second["Tag"].as_str(), second["ID"].as_str()),
+        (Some("1"), Some(&bb_id[..12]))
+    );
     assert_eq!(second["Digest"], "<none>");
-    let pulled_row = rows.iter().find(|r| r["Tag"] == "latest" && r["ID"] == bb_id[..12]).unwrap();
-    assert!(pulled_row["Digest"].as_str().unwrap().starts_with("sha256:"));
-    let table = sb.den(&["image", "ls", "--format", "table {{.Repository}}\t{{.Tag}}"]).ok();
+    let pulled_row = rows
+        .iter()
+        .find(|r| r["Tag"] == "latest" && r["ID"] == bb_id[..12])
+        .unwrap();
+    assert!(
+        pulled_row["Digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let table = sb
+        .den(&["image", "ls", "--format", "table {{.Repository}}\t{{.Tag}}"])
+        .ok();
     assert!(table.starts_with("REPOSITORY"), "{table}");
-    assert!(table.lines().any(|l| l.split_whitespace().eq(["labelled", "1"])), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().eq(["labelled", "1"])),
+        "{table}"
+    );
     let digests = sb.den(&["images", "--digests"]).ok();
-    assert!(digests.lines().next().unwrap().contains("DIGEST"), "{digests}");
+    assert!(
+        digests.lines().next().unwrap().contains("DIGEST"),
+        "{digests}"
+    );
 
     // dangling: busybox loses both names.
     sb.den(&["tag", &lay, &bb]).ok();
     sb.den(&["tag", &lay, "second:1"]).ok();
-    assert_eq!(ids(&sb, &["--filter", "dangling=true"]), BTreeSet::from([bb_id.clone()]));
+    assert_eq!(
+        ids(&sb, &["--filter", "dangling=true"]),
+        BTreeSet::from([bb_id.clone()])
+    );
     let dangling = sb.den(&["images", "-f", "dangling=true"]).ok();
     assert_eq!(dangling.lines().count(), 2, "{dangling}");
-    assert!(dangling.lines().nth(1).unwrap().starts_with("<none>"), "{dangling}");
+    assert!(
+        dangling.lines().nth(1).unwrap().starts_with("<none>"),
+        "{dangling}"
+    );
     assert_eq!(
         ids(&sb, &["--filter", "dangling=false"]),
         BTreeSet::from([lay_id.clone(), labelled.clone()])
     );
     // reference, label, since/before.
     assert_eq!(
-        sb.den(&["images", "--filter", "reference=lab*", "--format", "{{.Repository}}"]).ok(),
+        sb.den(&[
+            "images",
+            "--filter",
+            "reference=lab*",
+            "--format",
+            "{{.Repository}}"
+        ])
+        .ok(),
         "labelled\n"
     );
     assert_eq!(
         ids(&sb, &["--filter", "reference=*/library/*"]),
         BTreeSet::from([lay_id.clone()])
     );
-    assert_eq!(ids(&sb, &["--filter", "label=team=db"]), BTreeSet::from([labelled.clone()]));
-    assert_eq!(ids(&sb, &["--filter", "label=tier"]), BTreeSet::from([labelled.clone()]));
+    assert_eq!(
+        ids(&sb, &["--filter", "label=team=db"]),
+        BTreeSet::from([labelled.clone()])
+    );
+    assert_eq!(
+        ids(&sb, &["--filter", "label=tier"]),
+        BTreeSet::from([labelled.clone()])
+    );
     assert!(ids(&sb, &["--filter", "label=team=web"]).is_empty());
     assert_eq!(
         ids(&sb, &["--filter", "since=second:1"]),
@@ -499,8 +666,14 @@ fn export_then_import_round_trip() {
     assert_eq!(e["made"].1, b"made\n");
     assert!(e.contains_key("new/dir/"), "{:?}", e.keys());
     assert!(e.contains_key("bin/busybox"));
-    assert!(!e.contains_key("srv/root-owned"), "deleted in the container");
-    assert!(e.keys().all(|k| !k.contains(".wh.")), "no whiteouts in an export");
+    assert!(
+        !e.contains_key("srv/root-owned"),
+        "deleted in the container"
+    );
+    assert!(
+        e.keys().all(|k| !k.contains(".wh.")),
+        "no whiteouts in an export"
+    );
     // Owners as the container sees them.
     assert_eq!(e["bin/busybox"].0, 0);
     if sb.mapped() {
@@ -511,18 +684,37 @@ fn export_then_import_round_trip() {
     assert_eq!(piped.ok_bytes(), &tar[..]);
 
     // import: a new image with the container's files.
-    let out = sb.den(&["import", "-m", "round trip", file.to_str().unwrap(), "rt:1"]).ok();
-    assert!(out.starts_with("sha256:") && out.trim().len() == 71, "{out}");
-    assert_eq!(sb.den(&["run", "--rm", "rt:1", "cat", "/made"]).ok(), "made\n");
+    let out = sb
+        .den(&["import", "-m", "round trip", file.to_str().unwrap(), "rt:1"])
+        .ok();
+    assert!(
+        out.starts_with("sha256:") && out.trim().len() == 71,
+        "{out}"
+    );
     assert_eq!(
-        sb.den(&["run", "--rm", "rt:1", "sh", "-c", "test -e /srv/root-owned || echo gone"]).ok(),
+        sb.den(&["run", "--rm", "rt:1", "cat", "/made"]).ok(),
+        "made\n"
+    );
+    assert_eq!(
+        sb.den(&[
+            "run",
+            "--rm",
+            "rt:1",
+            "sh",
+            "-c",
+            "test -e /srv/root-owned || echo gone"
+        ])
+        .ok(),
         "gone\n"
     );
-    let hist = sb.den(&["history", "--format", "{{.CreatedBy}}|{{.Comment}}", "rt:1"]).ok();
+    let hist = sb
+        .den(&["history", "--format", "{{.CreatedBy}}|{{.Comment}}", "rt:1"])
+        .ok();
     assert_eq!(hist, "den import|round trip\n");
     if sb.mapped() {
         assert_eq!(
-            sb.den(&["run", "--rm", "rt:1", "stat", "-c", "%u", "/srv/app-owned"]).ok(),
+            sb.den(&["run", "--rm", "rt:1", "stat", "-c", "%u", "/srv/app-owned"])
+                .ok(),
             "1000\n"
         );
     }
@@ -532,7 +724,16 @@ fn export_then_import_round_trip() {
     std::io::Write::write_all(&mut gz, &tar).unwrap();
     let gz = gz.finish().unwrap();
     sb.den_input(
-        &["image", "import", "-c", "CMD [\"cat\", \"/made\"]", "-c", "ENV X=1", "-", "rt:gz"],
+        &[
+            "image",
+            "import",
+            "-c",
+            "CMD [\"cat\", \"/made\"]",
+            "-c",
+            "ENV X=1",
+            "-",
+            "rt:gz",
+        ],
         &gz,
     )
     .ok();
@@ -560,5 +761,6 @@ fn export_then_import_round_trip() {
     let out = sb.den_pty(&[], &["export", "w"]);
     assert_eq!(out.code, 1, "{}", out.out());
     assert!(out.out().contains("cowardly refusing"), "{}", out.out());
-    sb.den(&["export", "nope"]).fails_with(125, "nope");
+    sb.den(&["export", "nope"])
+        .fails_with(1, "no such container: nope");
 }

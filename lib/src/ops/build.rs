@@ -1679,7 +1679,11 @@ fn fetch(url: &str) -> std::result::Result<Vec<u8>, String> {
 }
 
 /// Write the image's config and manifest blobs and its record (no names yet).
-pub(crate) fn commit_image(store: &Store, config: &Value, layers: &[LayerRef]) -> Result<ImageRecord> {
+pub(crate) fn commit_image(
+    store: &Store,
+    config: &Value,
+    layers: &[LayerRef],
+) -> Result<ImageRecord> {
     use crate::image::manifest::{OCI_CONFIG, OCI_MANIFEST};
     let config_bytes = serde_json::to_vec(config).expect("config serializes");
     let config_digest = crate::store::sha256_digest(&config_bytes);

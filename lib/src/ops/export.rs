@@ -44,7 +44,14 @@ pub fn export(ctx: &Ctx, plan: &ExportPlan, out: &mut dyn Write) -> Result<()> {
     let d = Driver::from_name(&record.driver).unwrap_or(Driver::Vfs);
     let (root, mounted): (PathBuf, bool) = if plan.running {
         let l = Layout::of(&cdir);
-        (if d == Driver::Vfs { l.rootfs_copy } else { l.merged }, false)
+        (
+            if d == Driver::Vfs {
+                l.rootfs_copy
+            } else {
+                l.merged
+            },
+            false,
+        )
     } else {
         let layers = store.rootfs_layers(&record)?;
         let root = driver::mount(&crate::sys::LinuxSys, d, &store, &layers, &cdir, false)

@@ -46,7 +46,10 @@ pub fn steps(config: &Value, image: &ImageRecord, layer_size: &dyn Fn(&str) -> u
     let mut out: Vec<Step> = entries
         .iter()
         .map(|h| {
-            let empty = h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
+            let empty = h
+                .get("empty_layer")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let size = if empty {
                 0
             } else {
@@ -93,7 +96,12 @@ const HISTORY_HEADERS: &[(&str, &str)] = &[
 ];
 
 /// docker's rows, newest first.
-pub fn rows(image: &ImageRecord, steps: &[Step], opts: &HistoryOptions, now: DateTime<Utc>) -> Vec<Value> {
+pub fn rows(
+    image: &ImageRecord,
+    steps: &[Step],
+    opts: &HistoryOptions,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
     let id = if opts.no_trunc {
         image.digest()
     } else {
@@ -135,7 +143,12 @@ pub fn history(ctx: &Ctx, input: &str, opts: &HistoryOptions) -> Result<String> 
             .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
             .collect());
     }
-    super::container::render_rows(opts.format.as_deref(), HISTORY_TABLE, HISTORY_HEADERS, &rows)
+    super::container::render_rows(
+        opts.format.as_deref(),
+        HISTORY_TABLE,
+        HISTORY_HEADERS,
+        &rows,
+    )
 }
 
 fn layer_size(store: &Store, diff_id: &str) -> u64 {
@@ -182,8 +195,13 @@ mod tests {
         let img = image(&["sha256:one", "sha256:two"]);
         let size = |d: &str| if d == "sha256:one" { 4_261_000 } else { 12 };
         let steps = steps(&config, &img, &size);
-        assert_eq!(steps.iter().map(|s| s.size).collect::<Vec<_>>(), [4_261_000, 0, 12]);
-        let now = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        assert_eq!(
+            steps.iter().map(|s| s.size).collect::<Vec<_>>(),
+            [4_261_000, 0, 12]
+        );
+        let now = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let rows = rows(&img, &steps, &HistoryOptions::default(), now);
         assert_eq!(rows[0]["ID"], "ffffffffffff");
         assert_eq!(rows[1]["ID"], "<missing>");
@@ -194,9 +212,22 @@ mod tests {
         assert_eq!(rows[1]["Size"], "0B");
         assert_eq!(rows[2]["Size"], "4.26MB");
         assert_eq!(rows[2]["CreatedSince"], "2 years ago");
-        let full = super::rows(&img, &steps, &HistoryOptions { no_trunc: true, ..Default::default() }, now);
+        let full = super::rows(
+            &img,
+            &steps,
+            &HistoryOptions {
+                no_trunc: true,
+                ..Default::default()
+            },
+            now,
+        );
         assert_eq!(full[0]["ID"], format!("sha256:{}", "f".repeat(64)));
-        assert!(full[0]["CreatedBy"].as_str().unwrap().ends_with("characters"));
+        assert!(
+            full[0]["CreatedBy"]
+                .as_str()
+                .unwrap()
+                .ends_with("characters")
+        );
     }
 
     #[test]

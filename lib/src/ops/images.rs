@@ -148,7 +148,10 @@ fn select(
     repository: Option<&str>,
     filters: &[String],
 ) -> Result<Vec<Row>> {
-    let parsed: Vec<Filter> = filters.iter().map(|f| parse_filter(f)).collect::<Result<_>>()?;
+    let parsed: Vec<Filter> = filters
+        .iter()
+        .map(|f| parse_filter(f))
+        .collect::<Result<_>>()?;
     let created = |i: &ImageRecord| i.created.unwrap_or(i.added);
     let mut kept = Vec::new();
     'image: for i in images {
@@ -247,8 +250,7 @@ pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<String> {
     }
 }
 
-const IMAGES_TABLE: &str =
-    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 const IMAGES_HEADERS: &[(&str, &str)] = &[
     ("Containers", "CONTAINERS"),

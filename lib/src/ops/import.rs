@@ -68,7 +68,12 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
         media_type: crate::build::layer::TAR.into(),
         size,
     };
-    let config = image_config(&diff_id, container_config, &opts.source, opts.message.as_deref());
+    let config = image_config(
+        &diff_id,
+        container_config,
+        &opts.source,
+        opts.message.as_deref(),
+    );
     let record = super::build::commit_image(&store, &config, &[layer])?;
     if let Some(n) = &name {
         store.put_image(record.clone(), Some(n))?;
@@ -102,7 +107,9 @@ fn stage_tar(source: &str, dest: &std::path::Path) -> Result<(String, u64)> {
     let head = input.fill_buf().map_err(read_err)?.to_vec();
     let mut tar: Box<dyn Read> = match Compression::sniff(&head) {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(read_err)?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(read_err)?)
+        }
         Compression::None => Box::new(input),
     };
     let out = std::fs::OpenOptions::new()
@@ -155,7 +162,12 @@ fn download(url: &str, dest: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// The image configuration of an imported root filesystem.
-fn image_config(diff_id: &str, config: Map<String, Value>, source: &str, message: Option<&str>) -> Value {
+fn image_config(
+    diff_id: &str,
+    config: Map<String, Value>,
+    source: &str,
+    message: Option<&str>,
+) -> Value {
     let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let host = Platform::host();
     let comment = message
@@ -209,14 +221,16 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()>
         "ENV" => {
             let env = config.entry("Env").or_insert_with(|| json!([]));
             let list = env.as_array_mut().expect("Env is a list");
-            for (k, v) in pairs(rest).map_err(|r| bad(r))? {
-                list.retain(|e| e.as_str().and_then(|e| e.split_once('=')).map(|(ek, _)| ek) != Some(k.as_str()));
+            for (k, v) in pairs(rest).map_err(&bad)? {
+                list.retain(|e| {
+                    e.as_str().and_then(|e| e.split_once('=')).map(|(ek, _)| ek) != Some(k.as_str())
+                });
                 list.push(Value::String(format!("{k}={v}")));
             }
         }
         "LABEL" => {
             let labels = config.entry("Labels").or_insert_with(|| json!({}));
-            for (k, v) in pairs(rest).map_err(|r| bad(r))? {
+            for (k, v) in pairs(rest).map_err(&bad)? {
                 labels[k] = Value::String(v);
             }
         }
@@ -348,9 +362,18 @@ mod tests {
 
     #[test]
     fn bad_changes_name_the_input() {
-        for bad in ["RUN echo", "CMD [\"unterminated\"", "EXPOSE http", "ENV", "LABEL a=\"b", "FROM x"] {
+        for bad in [
+            "RUN echo",
+            "CMD [\"unterminated\"",
+            "EXPOSE http",
+            "ENV",
+            "LABEL a=\"b",
+            "FROM x",
+        ] {
             match apply(&[bad]) {
-                Err(crate::Error::Usage(UsageError::BadChange { change, .. })) => assert_eq!(change, bad),
+                Err(crate::Error::Usage(UsageError::BadChange { change, .. })) => {
+                    assert_eq!(change, bad)
+                }
                 other => panic!("{bad}: {other:?}"),
             }
         }

@@ -35,9 +35,9 @@ pub fn tag_target(target: &str) -> Result<Reference, ReferenceError> {
     if r.digest().is_some() {
         return Err(bad("a tag cannot have a digest"));
     }
-    let repo = target.rsplit_once(':').map_or(target, |(r, t)| {
-        if t.contains('/') { target } else { r }
-    });
+    let repo = target
+        .rsplit_once(':')
+        .map_or(target, |(r, t)| if t.contains('/') { target } else { r });
     if repo.len() == 64 && repo.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad("cannot specify 64-byte hexadecimal strings"));
     }
@@ -72,9 +72,11 @@ impl Removed {
 
 /// A stored name (`docker.io/library/busybox:latest`) as docker shows it (`busybox:latest`).
 pub fn familiar_name(canonical: &str) -> String {
-    let split = canonical
-        .find('@')
-        .or_else(|| canonical.rfind(':').filter(|&i| !canonical[i..].contains('/')));
+    let split = canonical.find('@').or_else(|| {
+        canonical
+            .rfind(':')
+            .filter(|&i| !canonical[i..].contains('/'))
+    });
     match split {
         Some(i) => format!("{}{}", familiar_repo(&canonical[..i]), &canonical[i..]),
         None => familiar_repo(canonical),
@@ -104,9 +106,10 @@ pub fn rmi(ctx: &Ctx, inputs: &[String], opts: RmiOptions) -> Result<RmiReport> 
             .and_then(|containers| remove_one(&store, input, opts, &containers));
         results.push((input.clone(), r));
     }
-    let deleted = results
-        .iter()
-        .any(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().any(|x| matches!(x, Removed::Deleted(_)))));
+    let deleted = results.iter().any(|(_, r)| {
+        r.as_ref()
+            .is_ok_and(|v| v.iter().any(|x| matches!(x, Removed::Deleted(_))))
+    });
     let reclaimed = if deleted && !opts.no_prune {
         store.collect_garbage_locked(&lock)?.bytes
     } else {
@@ -290,7 +293,11 @@ pub fn prune_records(ctx: &Ctx, store: &Store, opts: &PruneOptions) -> Result<Ve
 
 enum PruneFilter {
     Until(chrono::DateTime<chrono::Utc>),
-    Label { key: String, value: Option<String>, negate: bool },
+    Label {
+        key: String,
+        value: Option<String>,
+        negate: bool,
+    },
 }
 
 impl PruneFilter {
@@ -300,7 +307,11 @@ impl PruneFilter {
             && k == "label"
         {
             let (key, value) = split_label(v);
-            return Ok(PruneFilter::Label { key, value, negate: true });
+            return Ok(PruneFilter::Label {
+                key,
+                value,
+                negate: true,
+            });
         }
         let (k, v) = f.split_once('=').ok_or_else(bad)?;
         match k {
@@ -309,13 +320,21 @@ impl PruneFilter {
             )),
             "label" => {
                 let (key, value) = split_label(v);
-                Ok(PruneFilter::Label { key, value, negate: false })
+                Ok(PruneFilter::Label {
+                    key,
+                    value,
+                    negate: false,
+                })
             }
             _ => Err(bad().into()),
         }
     }
 
-    fn keeps(&self, image: &ImageRecord, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    fn keeps(
+        &self,
+        image: &ImageRecord,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
         match self {
             PruneFilter::Until(t) => image.created.unwrap_or(image.added) < *t,
             PruneFilter::Label { key, value, negate } => {

@@ -274,7 +274,13 @@ fn verbose_text(u: &DiskUsage) -> String {
     let mut out = String::from("Images space usage:\n\n");
     let mut t = vec![
         [
-            "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE",
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+            "SHARED SIZE",
+            "UNIQUE SIZE",
             "CONTAINERS",
         ]
         .map(String::from)
@@ -299,7 +305,13 @@ fn verbose_text(u: &DiskUsage) -> String {
     out.push_str("\nContainers space usage:\n\n");
     let mut t = vec![
         [
-            "CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS",
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "LOCAL VOLUMES",
+            "SIZE",
+            "CREATED",
+            "STATUS",
             "NAMES",
         ]
         .map(String::from)
@@ -468,7 +480,11 @@ mod tests {
             ..u.clone()
         };
         assert_eq!(c.value()["Reclaimable"], "250B");
-        let empty = Usage { size: 0, reclaimable: 0, ..u };
+        let empty = Usage {
+            size: 0,
+            reclaimable: 0,
+            ..u
+        };
         assert_eq!(empty.value()["Reclaimable"], "0B");
     }
 }

@@ -88,7 +88,8 @@ impl Store {
             };
             keep.layers.extend(record.layers.iter().cloned());
             if let Some(i) = images.iter().find(|i| i.id == record.image_id) {
-                keep.layers.extend(i.layers.iter().map(|l| l.diff_id.clone()));
+                keep.layers
+                    .extend(i.layers.iter().map(|l| l.diff_id.clone()));
             }
         }
         let steps = self.root.join("build-cache/steps");
@@ -302,7 +303,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path()).unwrap();
         let pin = s.lock_content_shared().unwrap();
-        assert!(Lock::try_exclusive(&t.path().join("locks/content.lock")).unwrap().is_none());
+        assert!(
+            Lock::try_exclusive(&t.path().join("locks/content.lock"))
+                .unwrap()
+                .is_none()
+        );
         drop(pin);
         assert!(s.collect_garbage().is_ok());
     }
