@@ -1,7 +1,7 @@
-//! den-image: images in the local store and in registries (pull, images).
+//! den-image: images in the local store and in registries (pull, images, save, load).
 
 use clap::{Parser, Subcommand};
-use den::cli::{GlobalArgs, ImagesArgs, PullArgs};
+use den::cli::{GlobalArgs, ImagesArgs, LoadArgs, PullArgs, SaveArgs};
 use den::ops::{self, Ctx};
 
 #[path = "common.rs"]
@@ -35,6 +35,10 @@ enum Verb {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Write images to a tar archive (docker-archive or oci-archive)
+    Save(SaveArgs),
+    /// Load images from a tar archive (docker's or OCI's, as save and podman write them)
+    Load(LoadArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +94,21 @@ fn run(cli: Cli) -> den::Result<i32> {
             }
             Ok(if failed { 1 } else { 0 })
         }
+        Verb::Save(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            user_verb(ops::archive::save(&ctx, &a.options()).map(|()| 0))
+        }
+        Verb::Load(a) => {
+            // Layers keep their owners only inside den's user namespace (as for pull).
+            den::userns::enter(&den::sys::LinuxSys)?;
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            ctx.paths.export();
+            ctx.note_ownership(&mut |t| den::cli::note(t))?;
+            user_verb(ops::archive::load(&ctx, &a.options()).map(|loaded| {
+                common::print(&ops::archive::report(&loaded));
+                0
+            }))
+        }
         Verb::Images(a) => {
             let ctx = Ctx::new(cli.global.root.as_deref())?;
             let out = ops::images::images(
@@ -103,5 +122,22 @@ fn run(cli: Cli) -> den::Result<i32> {
             common::print(&out);
             Ok(0)
         }
+    }
+}
+
+/// docker exits 1 when save or load fails (125 is for its usage errors); den's own failures
+/// there are the user's too (an unknown image, a damaged archive).
+fn user_verb(result: den::Result<i32>) -> den::Result<i32> {
+    match result {
+        Err(den::Error::Reported(code)) => Ok(code),
+        Err(e) => {
+            let code = den::cli::fail(&e);
+            Ok(if code == den::error::EXIT_DEN {
+                1
+            } else {
+                code
+            })
+        }
+        ok => ok,
     }
 }

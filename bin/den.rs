@@ -34,6 +34,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("build", "den-build", "build"),
     ("builder prune", "den-build", "prune"),
     ("image inspect", "den-image", "inspect"),
+    ("save", "den-image", "save"),
+    ("load", "den-image", "load"),
 ];
 
 /// `den image VERB` and `den container VERB`, docker's management commands.
@@ -46,6 +48,8 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("pull", "pull"),
             ("build", "build"),
             ("inspect", "image inspect"),
+            ("save", "save"),
+            ("load", "load"),
         ],
     ),
     (
@@ -103,8 +107,12 @@ Container Commands:
   stop        Stop running containers
   wait        Wait for containers to stop, print their exit codes
 
+Image Commands:
+  load        Load images from a tar archive or stdin
+  save        Save images to a tar archive (stdout by default)
+
 Management Commands:
-  image       Manage images (ls, pull, build, inspect)
+  image       Manage images (ls, pull, build, inspect, save, load)
   builder     Manage the build cache (prune)
   container   Manage containers (run, ls, start, stop, logs, exec, cp, rm, prune, ...)
   volume      Manage volumes (create, ls, rm, inspect, prune)

@@ -57,6 +57,8 @@ pub enum Error {
     Net(#[from] crate::net::NetError),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     /// A den tool run as a child failed and has already said why; exit with its status.
     #[error("a den tool failed with status {0}")]
     Reported(i32),
@@ -176,6 +178,7 @@ impl Diagnose for Error {
             Error::Usage(e) => e.hint(),
             Error::Net(e) => e.hint(),
             Error::Build(e) => e.hint(),
+            Error::Archive(e) => e.hint(),
             Error::Reported(_) => None,
         }
     }
@@ -183,6 +186,7 @@ impl Diagnose for Error {
         match self {
             Error::Runtime(e) => e.exit_code(),
             Error::Build(e) => e.exit_code(),
+            Error::Archive(e) => e.exit_code(),
             Error::Reported(code) => *code,
             _ => EXIT_DEN,
         }
