@@ -198,12 +198,9 @@ impl Diagnose for ArchiveError {
         })
     }
 
-    /// docker exits 1 when save or load fails; 125 is for its own usage errors.
+    /// docker exits 1 when save or load fails (125 is for its command-line errors).
     fn exit_code(&self) -> i32 {
-        match self {
-            ArchiveError::BadFormat(_) => crate::error::EXIT_DEN,
-            _ => 1,
-        }
+        1
     }
 }
 

@@ -65,8 +65,14 @@ pub struct SaveArgs {
     /// Write to a file instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Archive format: docker-archive or oci-archive
-    #[arg(long, value_name = "FORMAT", default_value = "docker-archive")]
+    /// Archive format: docker-archive (docker's, also an OCI layout) or oci-archive (blobs as
+    /// stored, compressed)
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "docker-archive",
+        value_parser = ["docker-archive", "oci-archive"]
+    )]
     pub format: String,
     /// Images to save: NAME[:TAG] (a bare NAME saves every tag of it) or ID
     #[arg(required = true, value_name = "IMAGE")]
