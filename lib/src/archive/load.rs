@@ -11,6 +11,7 @@ use chrono::Utc;
 use oci_spec::image::{ImageConfiguration, ImageIndex};
 
 use super::ArchiveError;
+use super::early::{self, EarlyUnpack};
 use super::format::{self, DockerManifest};
 use crate::build::layer::TAR;
 use crate::error::{Error, Result};
@@ -22,6 +23,8 @@ use crate::unpack::{self, UnpackError};
 const CHUNK: usize = 1 << 20;
 /// Entries up to this size are also kept in memory (the JSON files are read back).
 const SMALL: u64 = 1 << 20;
+/// Layers from this size on are unpacked while they stream in (see [`super::early`]).
+const EARLY_MIN: u64 = 256 << 10;
 const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// An image the archive held, as it is now in the store.
@@ -42,7 +45,7 @@ pub fn load(
     opts: unpack::Options,
 ) -> Result<Vec<Loaded>> {
     let _pin = store.lock_content_shared()?;
-    let spool = Spool::read(store, input, archive)?;
+    let spool = Spool::read(store, input, archive, opts)?;
     tracing::debug!(files = spool.files.len(), "archive spooled");
     let plan = if spool.get(format::MANIFEST_JSON).is_some() {
         spool.plan_docker()?
@@ -72,20 +75,33 @@ struct Spooled {
 /// Every file of the archive, by cleaned name, in a staging directory that is removed with it.
 struct Spool {
     archive: String,
+    store: Store,
+    opts: unpack::Options,
     staging: Staging,
     files: HashMap<String, Spooled>,
     /// Symbolic and hard links between entries (podman's `<id>/layer.tar -> ../<hex>.tar`).
     links: HashMap<String, String>,
+    /// Layers unpacked as they streamed in, by spooled file.
+    early: std::sync::Mutex<HashMap<PathBuf, EarlyUnpack>>,
 }
 
 impl Drop for Spool {
     fn drop(&mut self) {
+        let early = std::mem::take(self.early.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for (_, e) in early {
+            e.cancel();
+        }
         let _ = crate::store::remove_tree(&self.staging.path);
     }
 }
 
 impl Spool {
-    fn read(store: &Store, input: &mut dyn Read, archive: &str) -> Result<Spool> {
+    fn read(
+        store: &Store,
+        input: &mut dyn Read,
+        archive: &str,
+        opts: unpack::Options,
+    ) -> Result<Spool> {
         let read_err = |source| ArchiveError::Read {
             archive: archive.into(),
             source,
@@ -116,9 +132,12 @@ impl Spool {
         };
         let mut spool = Spool {
             archive: archive.into(),
+            store: store.clone(),
+            opts,
             staging: store.staging_dir("load")?,
             files: HashMap::new(),
             links: HashMap::new(),
+            early: Default::default(),
         };
         let mut tar = tar::Archive::new(stream);
         let mut buf = vec![0u8; CHUNK];
@@ -138,11 +157,12 @@ impl Spool {
                     };
                     // A symlink is relative to its directory, a hard link to the archive's root.
                     let mut full = Vec::new();
-                    if kind == tar::EntryType::Symlink && !target.starts_with(b"/") {
-                        if let Some((dir, _)) = name.rsplit_once('/') {
-                            full.extend_from_slice(dir.as_bytes());
-                            full.push(b'/');
-                        }
+                    if kind == tar::EntryType::Symlink
+                        && !target.starts_with(b"/")
+                        && let Some((dir, _)) = name.rsplit_once('/')
+                    {
+                        full.extend_from_slice(dir.as_bytes());
+                        full.push(b'/');
                     }
                     full.extend_from_slice(&target);
                     if let Some(t) = format::clean_name(&full) {
@@ -172,24 +192,29 @@ impl Spool {
             .map_err(io(&path))?;
         let mut hasher = Sha256::new();
         let mut bytes = (size <= SMALL).then(|| Vec::with_capacity(size as usize));
+        let mut early: Option<EarlyUnpack> = None;
         let mut head = Vec::new();
         let mut done = 0u64;
         loop {
-            let n = match src.read(buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(ArchiveError::Read {
-                        archive: self.archive.clone(),
-                        source,
-                    }
-                    .into());
-                }
-            };
+            let n = read_full(src, buf).map_err(|source| ArchiveError::Read {
+                archive: self.archive.clone(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
             let chunk = &buf[..n];
-            if head.len() < 4 {
-                head.extend_from_slice(&chunk[..chunk.len().min(4 - head.len())]);
+            if done == 0 {
+                head.extend_from_slice(&chunk[..n.min(4)]);
+                if size >= EARLY_MIN
+                    && self.worth_unpacking(&name)
+                    && let Some(plain) = early::looks_like_layer(chunk)
+                {
+                    early = EarlyUnpack::start(&self.store, plain, self.opts).ok();
+                }
+            }
+            if let Some(e) = &mut early {
+                e.feed(chunk);
             }
             hasher.update(chunk);
             file.write_all(chunk).map_err(io(&path))?;
@@ -197,6 +222,13 @@ impl Spool {
                 b.extend_from_slice(chunk);
             }
             done += n as u64;
+        }
+        if let Some(mut e) = early {
+            e.close();
+            self.early
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.clone(), e);
         }
         self.files.insert(
             name,
@@ -209,6 +241,36 @@ impl Spool {
             },
         );
         Ok(())
+    }
+
+    /// Whether to unpack the file `name` as it streams in: not when its name says it is a
+    /// layer or blob the store already has.
+    fn worth_unpacking(&self, name: &str) -> bool {
+        match format::digest_in_path(name) {
+            Some(d) => !self.store.has_layer(&d) && !self.store.has_blob(&d),
+            None => true,
+        }
+    }
+
+    /// The layer unpacked from `file` as it streamed in, if it has the diff id `diff_id`.
+    fn early_layer(
+        &self,
+        file: &std::path::Path,
+        digest: &str,
+        diff_id: &str,
+    ) -> Option<(StagedLayer, unpack::Stats)> {
+        let e = self
+            .early
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(file)?;
+        let (staged, stats) = e.finish(digest)?;
+        if stats.diff_id == diff_id {
+            Some((staged, stats))
+        } else {
+            staged.abandon();
+            None
+        }
     }
 
     /// The file `name` names, following links.
@@ -461,6 +523,20 @@ impl Spool {
     }
 }
 
+/// Read until `buf` is full or the input ends; returns how much was read.
+fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 // ------------------------------------------------------------------------------------- plan
 
 /// A layer of a planned image: where its blob is spooled and what it must turn out to be.
@@ -531,7 +607,25 @@ fn commit(
             verify_diff_id(spool, l)?;
         }
     }
-    let staged = unpack_all(store, spool, &jobs, opts)?;
+    // Layers unpacked while the archive streamed in, then the rest.
+    let mut staged = Vec::new();
+    let mut rest = Vec::new();
+    for l in jobs {
+        match spool.early_layer(&l.file, &l.blob, &l.diff_id) {
+            Some((layer, stats)) => staged.push((layer, l.diff_id.clone(), stats)),
+            None => rest.push(l),
+        }
+    }
+    match unpack_all(store, spool, &rest, opts) {
+        Ok(more) => staged.extend(more),
+        Err(e) => {
+            for (layer, _, _) in staged {
+                layer.abandon();
+            }
+            return Err(e);
+        }
+    }
+    tracing::debug!(layers = staged.len(), "layers unpacked");
 
     // Everything is verified: make it visible, blobs and layers first, the records last.
     let blob_io = |path: PathBuf| move |source| StoreError::Io { path, source };
@@ -555,7 +649,9 @@ fn commit(
     for (layer, diff_id, stats) in staged {
         store.commit_layer(layer, &diff_id, stats.size, stats.entries)?;
     }
+    tracing::debug!("blobs and layers in place; syncing the store's filesystem");
     crate::store::sync_fs(store.root())?;
+    tracing::debug!("synced");
 
     let mut records = Vec::new();
     for p in &new {

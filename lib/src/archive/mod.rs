@@ -37,15 +37,17 @@
 //! The archive (from a file or stdin; gzip or zstd compressed too, as docker accepts `docker
 //! save | gzip`) is read once, in order: its files can come in any order, so each regular file
 //! is spooled to a private staging directory under the store's `tmp/` as it streams past,
-//! hashed on the way. Then the index files are read and every blob is checked against what
-//! names it: a config against the digest in its path, a docker-archive layer against its diff
-//! id, an OCI blob against its descriptor. Layers are unpacked into staged layer directories
-//! (which verifies each diff id once more). Only when every image of the archive passed are the
+//! hashed on the way; a file that looks like a layer is unpacked into a staged layer directory
+//! at the same time (`early.rs`). Then the index files are read and every blob is checked
+//! against what names it: a config against the digest in its path, a docker-archive layer
+//! against its diff id, an OCI blob against its descriptor, and each unpacked layer against its
+//! diff id (layers not unpacked on the way are unpacked from the spool now). Only when every image of the archive passed are the
 //! spooled blobs renamed into `blobs/`, the layers committed, the filesystem synced once and the
 //! image records written. A refused archive leaves the store as it was. Entry names from the
 //! archive are only ever keys of a map, never paths: nothing in an archive can write outside
 //! the staging directory, and layer contents go through the unpacker's path rules.
 
+mod early;
 pub mod format;
 pub mod load;
 pub mod save;

@@ -128,7 +128,7 @@ fn save_docker(
             img,
             &digest,
             manifest.len() as u64,
-            &crate::image::manifest::OCI_MANIFEST.to_string(),
+            crate::image::manifest::OCI_MANIFEST,
         ));
         if let Some(top) = img.record.layers.last() {
             let hex = top.diff_id.trim_start_matches("sha256:").to_string();

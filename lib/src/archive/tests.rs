@@ -469,3 +469,45 @@ fn docker_archives_with_compressed_layer_files_load_and_are_checked() {
     );
     assert_eq!(listing(&c), before);
 }
+
+#[test]
+fn big_layers_are_unpacked_as_they_stream_in_and_refused_when_altered() {
+    let (_t, a, b) = stores();
+    // Hex digits of a simple generator: compressed, still well over the early-unpack size.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let big: String = (0..(1200 << 10))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x % 16) as u32, 16).unwrap()
+        })
+        .collect();
+    let img = put_image(
+        &a,
+        "big:1",
+        &[
+            (layer_tar(&[("big", &big)]), "plain"),
+            (layer_tar(&[("big2", &big)]), "gzip"),
+        ],
+    );
+    for format in [Format::Docker, Format::Oci] {
+        let archive = save_to_vec(&a, &[(&img, &["big:1"])], format);
+        let (_t2, _, c) = stores();
+        let before = listing(&c);
+        let layer = format::blob_path(match format {
+            Format::Docker => &img.layers[0].diff_id,
+            Format::Oci => &img.layers[1].blob,
+        });
+        let bad = tamper(&archive, &layer, 400 << 10);
+        assert!(load(&c, &mut &bad[..], "bad.tar", OPTS).is_err());
+        assert_eq!(listing(&c), before);
+
+        load(&b, &mut &archive[..], "test", OPTS).unwrap();
+        let got = b.find_image("big:1").unwrap();
+        assert_eq!(got.id, img.id);
+        assert_eq!(layer_file(&b, &img.layers[0].diff_id, "big").len(), big.len());
+        assert_eq!(layer_file(&b, &img.layers[1].diff_id, "big2"), big);
+        assert_eq!(std::fs::read_dir(b.root().join("tmp")).unwrap().count(), 0);
+    }
+}
