@@ -1,5 +1,6 @@
-//! den-image: images in the local store and in registries (pull, images, inspect, tag, rmi,
-//! prune, history, import), and the store as a whole (system df, system prune).
+//! den-image: images in the local store and in registries (pull, push, login, logout, images,
+//! inspect, tag, rmi, prune, history, import, save, load), and the store as a whole (system df,
+//! system prune).
 //!
 //! Verbs that write or delete layer files (pull, rmi, prune, import, system prune) and `df`,
 //! which reads writable layers, enter den's user namespace first, while single-threaded.
@@ -8,7 +9,7 @@ use clap::{Parser, Subcommand};
 use den::cli::image::{
     DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,
 };
-use den::cli::{GlobalArgs, ImagesArgs, PullArgs};
+use den::cli::{GlobalArgs, ImagesArgs, LoadArgs, PullArgs, SaveArgs};
 use den::ops::{self, Ctx};
 
 #[path = "common.rs"]
@@ -64,6 +65,10 @@ enum Verb {
     /// Remove stopped containers, unused images and the build cache
     #[command(name = "system-prune")]
     SystemPrune(SystemPruneArgs),
+    /// Write images to a tar archive (docker-archive or oci-archive)
+    Save(SaveArgs),
+    /// Load images from a tar archive (docker's or OCI's, as save and podman write them)
+    Load(LoadArgs),
 }
 
 /// Resolve paths as the user, then enter den's user namespace (single-threaded still).
@@ -194,11 +199,9 @@ fn run(cli: Cli) -> den::Result<i32> {
                 Err(e) => return Err(e),
             };
             if let Some(f) = &a.digestfile {
-                std::fs::write(f, &pushed.digest).map_err(|source| {
-                    den::store::StoreError::Io {
-                        path: f.clone(),
-                        source,
-                    }
+                std::fs::write(f, &pushed.digest).map_err(|source| den::store::StoreError::Io {
+                    path: f.clone(),
+                    source,
                 })?;
             }
             common::print(&format!(
@@ -218,6 +221,21 @@ fn run(cli: Cli) -> den::Result<i32> {
                 den::cli::fail(&e);
             }
             Ok(if failed { 1 } else { 0 })
+        }
+        Verb::Save(a) => {
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            user_verb(ops::archive::save(&ctx, &a.options()).map(|()| 0))
+        }
+        Verb::Load(a) => {
+            // Layers keep their owners only inside den's user namespace (as for pull).
+            den::userns::enter(&den::sys::LinuxSys)?;
+            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            ctx.paths.export();
+            ctx.note_ownership(&mut |t| den::cli::note(t))?;
+            user_verb(ops::archive::load(&ctx, &a.options()).map(|loaded| {
+                common::print(&ops::archive::report(&loaded));
+                0
+            }))
         }
         Verb::Images(a) => {
             let ctx = Ctx::new(cli.global.root.as_deref())?;
@@ -385,5 +403,22 @@ fn run(cli: Cli) -> den::Result<i32> {
             common::print(&out);
             Ok(0)
         }
+    }
+}
+
+/// docker exits 1 when save or load fails (125 is for its usage errors); den's own failures
+/// there are the user's too (an unknown image, a damaged archive).
+fn user_verb(result: den::Result<i32>) -> den::Result<i32> {
+    match result {
+        Err(den::Error::Reported(code)) => Ok(code),
+        Err(e) => {
+            let code = den::cli::fail(&e);
+            Ok(if code == den::error::EXIT_DEN {
+                1
+            } else {
+                code
+            })
+        }
+        ok => ok,
     }
 }

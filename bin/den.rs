@@ -45,6 +45,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("system df", "den-image", "df"),
     ("system prune", "den-image", "system-prune"),
     ("export", "den-run", "export"),
+    ("save", "den-image", "save"),
+    ("load", "den-image", "load"),
 ];
 
 /// `den image VERB` and `den container VERB`, docker's management commands.
@@ -64,6 +66,8 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("prune", "image prune"),
             ("history", "history"),
             ("import", "import"),
+            ("save", "save"),
+            ("load", "load"),
         ],
     ),
     (
@@ -140,8 +144,12 @@ Container Commands:
   stop        Stop running containers
   wait        Wait for containers to stop, print their exit codes
 
+Image Commands:
+  load        Load images from a tar archive or stdin
+  save        Save images to a tar archive (stdout by default)
+
 Management Commands:
-  image       Manage images (ls, pull, build, inspect, tag, rm, prune, history, import)
+  image       Manage images (ls, pull, push, build, inspect, tag, rm, prune, history, import, save, load)
   builder     Manage the build cache (prune)
   container   Manage containers (run, ls, start, stop, logs, exec, cp, export, rm, prune, ...)
   volume      Manage volumes (create, ls, rm, inspect, prune)

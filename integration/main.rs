@@ -8,6 +8,7 @@
 mod sandbox;
 mod token;
 
+mod archive;
 mod build;
 mod containers;
 mod drivers;

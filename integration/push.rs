@@ -86,8 +86,17 @@ fn login_push_and_pull_with_basic_auth() {
         out.starts_with("1: digest: sha256:") && out.contains(" size: "),
         "{out}"
     );
-    assert!(first.stderr.contains("Mounted from library/busybox"), "{}", first.stderr);
-    assert_eq!(uploads(&reg, "alice/app"), 2, "new layer and config: {}", reg.log());
+    assert!(
+        first.stderr.contains("Mounted from library/busybox"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(
+        uploads(&reg, "alice/app"),
+        2,
+        "new layer and config: {}",
+        reg.log()
+    );
 
     // Second push: nothing is uploaded.
     let again = sb.den(&["push", &app]);
@@ -106,7 +115,9 @@ fn login_push_and_pull_with_basic_auth() {
     login(&other, &reg, "alice", "s3cret").ok();
     other.den(&["pull", "-q", &app2]).ok();
     assert_eq!(
-        other.den(&["run", "--rm", &app2, "cat", "/one", "/two"]).ok(),
+        other
+            .den(&["run", "--rm", &app2, "cat", "/one", "/two"])
+            .ok(),
         "one\ntwo\n"
     );
 
@@ -140,7 +151,10 @@ fn docker_and_podman_credentials_are_used() {
     sb.den(&["pull", "-q", &reg.image("library/busybox")]).ok();
     // logout leaves other tools' files alone, and says so.
     let out = sb.den(&["logout", &reg.addr]).ok();
-    assert!(out.contains("Not logged in") && out.contains(".docker/config.json"), "{out}");
+    assert!(
+        out.contains("Not logged in") && out.contains(".docker/config.json"),
+        "{out}"
+    );
     std::fs::remove_dir_all(&docker).unwrap();
 
     // podman's file ($XDG_RUNTIME_DIR/containers/auth.json).
@@ -152,17 +166,21 @@ fn docker_and_podman_credentials_are_used() {
         format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.addr),
     )
     .unwrap();
-    other.den(&["pull", "-q", &reg.image("library/busybox")]).ok();
+    other
+        .den(&["pull", "-q", &reg.image("library/busybox")])
+        .ok();
 }
 
 #[test]
 fn bearer_tokens_login_push_and_mounts() {
     let mut sb = Sandbox::new();
-    let tokens = crate::token::TokenService::start(
-        &env().tmp.join("tokens-push"),
-        &[("alice", "s3cret")],
+    let tokens =
+        crate::token::TokenService::start(&env().tmp.join("tokens-push"), &[("alice", "s3cret")]);
+    let reg = Registry::start_with(
+        "bearer-push",
+        &tokens.registry_config(),
+        Some("alice:s3cret"),
     );
-    let reg = Registry::start_with("bearer-push", &tokens.registry_config(), Some("alice:s3cret"));
     reg.push("busybox", "library/busybox");
     let bb = reg.image("library/busybox");
 
@@ -174,7 +192,10 @@ fn bearer_tokens_login_push_and_mounts() {
         .fails_with(1, &format!("den login {}", reg.addr));
 
     login(&sb, &reg, "alice", "nope").fails_with(1, &reg.addr);
-    assert_eq!(login(&sb, &reg, "alice", "s3cret").ok(), "Login Succeeded\n");
+    assert_eq!(
+        login(&sb, &reg, "alice", "s3cret").ok(),
+        "Login Succeeded\n"
+    );
 
     // Small chunks: the new layer goes up in several PATCH requests.
     sb.set_env("DEN_PUSH_CHUNK_SIZE", "4096");
@@ -218,7 +239,12 @@ fn pushed_images_run_in_podman_and_skopeo_pushed_ones_in_den() {
     let reg = Registry::start("podman-trip");
     reg.push("busybox", "library/busybox");
     let app = format!("{}/trip/app:1", reg.addr);
-    build(&sb, &reg, &app, "RUN echo from-den > /made-by\nCMD [\"cat\", \"/made-by\"]");
+    build(
+        &sb,
+        &reg,
+        &app,
+        "RUN echo from-den > /made-by\nCMD [\"cat\", \"/made-by\"]",
+    );
     sb.den(&["push", &app]).ok();
 
     let podman = crate::sandbox::Podman::new(&sb);
@@ -229,10 +255,16 @@ fn pushed_images_run_in_podman_and_skopeo_pushed_ones_in_den() {
     let copy = format!("{}/trip/copy:1", reg.addr);
     run({
         let mut c = Command::new("skopeo");
-        c.args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false"])
-            .arg(format!("docker://{app}"))
-            .arg(format!("docker://{copy}"))
-            .env("HOME", env().tmp.join("skopeo-home"));
+        c.args([
+            "--insecure-policy",
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{app}"))
+        .arg(format!("docker://{copy}"))
+        .env("HOME", env().tmp.join("skopeo-home"));
         c
     })
     .ok();
@@ -273,7 +305,11 @@ fn an_interrupted_push_resumes_without_resending_what_landed() {
     // The re-run sends only what had not landed: no blob is uploaded twice.
     let out = sb.den(&["push", &app]);
     out.ok();
-    assert!(out.stderr.contains("Layer already exists"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Layer already exists"),
+        "{}",
+        out.stderr
+    );
     let log = reg.log();
     let mut digests: Vec<&str> = log
         .lines()

@@ -426,7 +426,8 @@ impl Registry {
 
     /// The registry's log: its access log counts requests (blob uploads, mounts).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.storage.parent().unwrap().join("registry.log")).unwrap_or_default()
+        std::fs::read_to_string(self.storage.parent().unwrap().join("registry.log"))
+            .unwrap_or_default()
     }
 
     /// Requests in the access log whose request line starts with `method` and contains `needle`,
@@ -599,7 +600,11 @@ impl Podman {
             "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
         )
         .unwrap();
-        std::fs::write(conf.join("storage.conf"), "[storage]\ndriver = \"overlay\"\n").unwrap();
+        std::fs::write(
+            conf.join("storage.conf"),
+            "[storage]\ndriver = \"overlay\"\n",
+        )
+        .unwrap();
         Podman { dir }
     }
 
@@ -607,7 +612,10 @@ impl Podman {
         let mut c = Command::new(which("podman").expect("podman"));
         c.args(args)
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()))
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            )
             .env("HOME", &self.dir)
             .env("XDG_CONFIG_HOME", self.dir.join(".config"))
             .env("XDG_DATA_HOME", self.dir.join(".local/share"))

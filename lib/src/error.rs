@@ -59,6 +59,8 @@ pub enum Error {
     Build(#[from] crate::build::BuildError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     /// A den tool run as a child failed and has already said why; exit with its status.
     #[error("a den tool failed with status {0}")]
     Reported(i32),
@@ -248,6 +250,7 @@ impl Diagnose for Error {
             Error::Net(e) => e.hint(),
             Error::Build(e) => e.hint(),
             Error::Auth(e) => e.hint(),
+            Error::Archive(e) => e.hint(),
             Error::Reported(_) => None,
         }
     }
@@ -255,6 +258,7 @@ impl Diagnose for Error {
         match self {
             Error::Runtime(e) => e.exit_code(),
             Error::Build(e) => e.exit_code(),
+            Error::Archive(e) => e.exit_code(),
             Error::Reported(code) => *code,
             _ => EXIT_DEN,
         }

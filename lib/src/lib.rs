@@ -9,6 +9,8 @@
 //!   [`ops::container`] (ps, logs, start, stop,
 //!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
 //!   [`ops::info::info`].
+//! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
+//!   ([`archive::save`], [`archive::load`]).
 //! - [`build`]: the Dockerfile front end, build layers and the build cache (`den build`).
 //! - [`image`]: references ([`image::Reference::parse`]), manifests, indexes and platforms.
 //! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`] to pull,
@@ -27,6 +29,7 @@
 //! - [`error`]: the error type every verb returns, with hints and exit codes.
 //! - [`sys`]: the kernel seam, the only place with `unsafe` ([`sys::Sys`], [`sys::RecordingSys`]).
 
+pub mod archive;
 pub mod auth;
 pub mod build;
 pub mod cli;

@@ -133,7 +133,10 @@ fn normalize_key(key: &str) -> String {
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    let k = k
+        .strip_suffix("/v1")
+        .or_else(|| k.strip_suffix("/v2"))
+        .unwrap_or(k);
     match k {
         "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
             crate::image::reference::DOCKER_HUB.into()
@@ -195,9 +198,8 @@ impl AuthFiles {
             let mut best: Option<(usize, Credentials)> = None;
             for (k, entry) in &file.auths {
                 let k = normalize_key(k);
-                let matches = full == k
-                    || full.starts_with(&format!("{k}/"))
-                    || k == key_for(registry);
+                let matches =
+                    full == k || full.starts_with(&format!("{k}/")) || k == key_for(registry);
                 if !matches {
                     continue;
                 }
@@ -374,7 +376,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = files(t.path());
         std::fs::create_dir_all(t.path().join("den")).unwrap();
-        std::fs::write(&f.own, r#"{"auths":{"a.example":{"auth":"eDp5"}},"other":1}"#).unwrap();
+        std::fs::write(
+            &f.own,
+            r#"{"auths":{"a.example":{"auth":"eDp5"}},"other":1}"#,
+        )
+        .unwrap();
         f.store(
             "b.example",
             &Credentials {
@@ -383,8 +389,7 @@ mod tests {
             },
         )
         .unwrap();
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&f.own).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f.own).unwrap()).unwrap();
         assert_eq!(v["other"], 1);
         assert_eq!(v["auths"]["a.example"]["auth"], "eDp5");
     }
@@ -401,8 +406,14 @@ mod tests {
     #[test]
     fn registry_arguments_normalize() {
         assert_eq!(registry_arg(None), "docker.io");
-        assert_eq!(registry_arg(Some("https://index.docker.io/v1/")), "docker.io");
-        assert_eq!(registry_arg(Some("http://127.0.0.1:5000/")), "127.0.0.1:5000");
+        assert_eq!(
+            registry_arg(Some("https://index.docker.io/v1/")),
+            "docker.io"
+        );
+        assert_eq!(
+            registry_arg(Some("http://127.0.0.1:5000/")),
+            "127.0.0.1:5000"
+        );
         assert_eq!(registry_arg(Some("127.0.0.1:5000")), "127.0.0.1:5000");
     }
 }

@@ -6,8 +6,8 @@
 
 pub mod container;
 pub mod image;
-pub mod registry;
 pub mod progress;
+pub mod registry;
 pub mod template;
 
 use std::path::PathBuf;
@@ -70,6 +70,53 @@ pub struct ImagesArgs {
     /// Show digests
     #[arg(long)]
     pub digests: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SaveArgs {
+    /// Write to a file instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Archive format: docker-archive (docker's, also an OCI layout) or oci-archive (blobs as
+    /// stored, compressed)
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "docker-archive",
+        value_parser = ["docker-archive", "oci-archive"]
+    )]
+    pub format: String,
+    /// Images to save: NAME[:TAG] (a bare NAME saves every tag of it) or ID
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+impl SaveArgs {
+    pub fn options(&self) -> crate::ops::archive::SaveOptions {
+        crate::ops::archive::SaveOptions {
+            images: self.images.clone(),
+            output: self.output.clone(),
+            format: Some(self.format.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Read from a file instead of stdin (plain, gzip or zstd compressed)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Print only the loaded images' names (den shows no progress either way)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl LoadArgs {
+    pub fn options(&self) -> crate::ops::archive::LoadOptions {
+        crate::ops::archive::LoadOptions {
+            input: self.input.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

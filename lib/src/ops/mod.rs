@@ -2,8 +2,10 @@
 //! these. Verbs that touch layers or run containers call [`crate::userns::enter`] first (the
 //! binaries do, while still single-threaded).
 //!
-//! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`].
+//! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`],
+//! [`archive::save`], [`archive::load`].
 
+pub mod archive;
 pub mod build;
 pub mod container;
 pub mod cp;

@@ -122,12 +122,13 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
         };
         let mut blobs = blobs;
         let config = blobs.pop().expect("the config is last");
-        let mut landed: Vec<(String, Landed)> = futures_util::stream::iter(blobs.into_iter().map(put))
-            .buffered(4)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_>>()?;
+        let mut landed: Vec<(String, Landed)> =
+            futures_util::stream::iter(blobs.into_iter().map(put))
+                .buffered(4)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_>>()?;
         landed.push(put(config).await?);
         let digest = session
             .put_manifest(repo, &tag, &image.manifest_media_type, &manifest)

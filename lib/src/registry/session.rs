@@ -52,7 +52,11 @@ pub fn parse_challenge(header: &str) -> Challenge {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let (value, after) = if let Some(q) = after.strip_prefix('"') {
             match q.find('"') {
                 Some(end) => (q[..end].to_string(), &q[end + 1..]),
@@ -315,10 +319,7 @@ impl Session {
 
     /// Send a request built by `make`, with authorization; a 401 fetches a new token and
     /// tries once more (tokens expire).
-    async fn send(
-        &self,
-        make: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response> {
+    async fn send(&self, make: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let mut reset = false;
         loop {
             let mut req = make();
@@ -455,14 +456,12 @@ impl Session {
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u32> {
         use tokio::io::AsyncReadExt;
-        let io = |source| {
-            RegistryError::Store {
-                reference: format!("{}/{repo}", self.registry),
-                source: crate::store::StoreError::Io {
-                    path: blob.path.clone(),
-                    source,
-                },
-            }
+        let io = |source| RegistryError::Store {
+            reference: format!("{}/{repo}", self.registry),
+            source: crate::store::StoreError::Io {
+                path: blob.path.clone(),
+                source,
+            },
         };
         let mut file = tokio::fs::File::open(&blob.path).await.map_err(io)?;
         let mut requests = 0;
