@@ -8,7 +8,9 @@
 //!   [`ops::run::run`], [`ops::run::run_detached`], [`ops::build::build`],
 //!   [`ops::container`] (ps, logs, start, stop,
 //!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
-//!   [`ops::info::info`].
+//!   [`ops::info::info`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
+//!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, reset),
+//!   [`ops::push::push`], [`ops::login`] (login, logout).
 //! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
 //!   ([`archive::save`], [`archive::load`]).
 //! - [`build`]: the Dockerfile front end, build layers and the build cache (`den build`).
@@ -16,7 +18,8 @@
 //! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`] to pull,
 //!   [`registry::session::Session`] to log in and push).
 //! - [`auth`]: registry credentials, den's auth.json and other tools' ([`auth::AuthFiles`]).
-//! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]).
+//! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]); unused
+//!   content is deleted by [`store::Store::collect_garbage`].
 //! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
 //! - [`runtime`]: running containers ([`runtime::run_foreground`], the per-container monitor
 //!   [`runtime::monitor::run`]): mounts, spec, engine, tty, logs, attach.
