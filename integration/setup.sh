@@ -9,7 +9,7 @@
 set -euo pipefail
 
 PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
-          python3 zstd util-linux procps ca-certificates mmdebstrap)
+          python3 zstd util-linux procps ca-certificates mmdebstrap podman runc)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
