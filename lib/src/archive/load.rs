@@ -34,6 +34,8 @@ pub struct Loaded {
     pub id: String,
     /// The names it was given, in the archive's order.
     pub names: Vec<Reference>,
+    /// Names taken from other images: (canonical name, the other image's id).
+    pub renamed: Vec<(String, String)>,
 }
 
 /// Load the archive read from `input` (`archive` names it in messages) into `store`. Layers are
@@ -222,6 +224,16 @@ impl Spool {
                 b.extend_from_slice(chunk);
             }
             done += n as u64;
+        }
+        if done != size {
+            return Err(ArchiveError::Read {
+                archive: self.archive.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the archive ends in the middle of {name}"),
+                ),
+            }
+            .into());
         }
         if let Some(mut e) = early {
             e.close();
@@ -664,6 +676,7 @@ fn commit(
             None => loaded.push(Loaded {
                 id: p.id().to_string(),
                 names: p.names.clone(),
+                renamed: Vec::new(),
             }),
         }
     }
@@ -677,8 +690,11 @@ fn commit(
             for n in &p.names {
                 let c = n.canonical();
                 for other in images.iter_mut() {
-                    if other.id != p.id() {
+                    if other.id != p.id() && other.names.contains(&c) {
                         other.names.retain(|x| x != &c);
+                        if let Some(l) = loaded.iter_mut().find(|l| l.id == p.id()) {
+                            l.renamed.push((c.clone(), other.id.clone()));
+                        }
                     }
                 }
             }

@@ -274,7 +274,11 @@ fn loading_again_only_names_and_a_name_moves_to_the_loaded_image() {
     let img = put_image(&a, "app:1", &[(layer_tar(&[("f", "x")]), "gzip")]);
     let archive = save_to_vec(&a, &[(&img, &["app:1"])], Format::Docker);
     let old = put_image(&b, "app:1", &[(layer_tar(&[("f", "old")]), "gzip")]);
-    load(&b, &mut &archive[..], "test", OPTS).unwrap();
+    let loaded = load(&b, &mut &archive[..], "test", OPTS).unwrap();
+    assert_eq!(
+        loaded[0].renamed,
+        [("docker.io/library/app:1".to_string(), old.id.clone())]
+    );
     assert_eq!(b.find_image("app:1").unwrap().id, img.id);
     assert!(b.find_image(&old.id).unwrap().names.is_empty());
     let before = listing(&b);
@@ -354,6 +358,12 @@ fn altered_archives_are_refused_and_leave_the_store_alone() {
     assert!(
         matches!(e, crate::Error::Archive(ArchiveError::StdinEmpty)),
         "{e:?}"
+    );
+    let cut = &docker[..docker.len() / 2];
+    let e = load(&b, &mut &cut[..], "cut.tar", OPTS).unwrap_err();
+    assert!(
+        crate::error::chain(&e).contains("ends in the middle"),
+        "{e}"
     );
     let e = load(&b, &mut &layer_tar(&[("x", "y")])[..], "x", OPTS).unwrap_err();
     assert!(

@@ -189,8 +189,8 @@ pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
     }
 }
 
-/// docker's report of a load: `Loaded image: NAME` per name, `Loaded image ID: ID` for an image
-/// without one.
+/// docker's report of a load: `Loaded image: NAME` per name (after a note when the name is
+/// taken from another image), `Loaded image ID: ID` for an image without one.
 pub fn report(loaded: &[Loaded]) -> String {
     let mut out = String::new();
     for l in loaded {
@@ -198,11 +198,13 @@ pub fn report(loaded: &[Loaded]) -> String {
             out.push_str(&format!("Loaded image ID: sha256:{}\n", l.id));
         }
         for n in &l.names {
-            out.push_str(&format!(
-                "Loaded image: {}:{}\n",
-                n.familiar_repo(),
-                n.tag().unwrap_or("latest")
-            ));
+            let familiar = format!("{}:{}", n.familiar_repo(), n.tag().unwrap_or("latest"));
+            if let Some((_, old)) = l.renamed.iter().find(|(c, _)| *c == n.canonical()) {
+                out.push_str(&format!(
+                    "The image {familiar} already exists, renaming the old one with ID sha256:{old} to empty string\n"
+                ));
+            }
+            out.push_str(&format!("Loaded image: {familiar}\n"));
         }
     }
     out
@@ -230,16 +232,20 @@ mod tests {
                     Reference::parse("busybox").unwrap(),
                     Reference::parse("127.0.0.1:5000/x/y:2").unwrap(),
                 ],
+                renamed: vec![("docker.io/library/busybox:latest".into(), "c".repeat(64))],
             },
             Loaded {
                 id: "b".repeat(64),
                 names: vec![],
+                renamed: vec![],
             },
         ];
         assert_eq!(
             report(&loaded),
             format!(
-                "Loaded image: busybox:latest\nLoaded image: 127.0.0.1:5000/x/y:2\nLoaded image ID: sha256:{}\n",
+                "The image busybox:latest already exists, renaming the old one with ID sha256:{} to empty string\n\
+                 Loaded image: busybox:latest\nLoaded image: 127.0.0.1:5000/x/y:2\nLoaded image ID: sha256:{}\n",
+                "c".repeat(64),
                 "b".repeat(64)
             )
         );
