@@ -205,6 +205,19 @@ fn a_killed_pull_leaves_no_image_and_the_next_one_completes() {
             .success()
     );
     let _ = child.wait();
+    // The whole group must be gone (den-image's child in the user namespace dies a moment after
+    // the parent is reaped) before the next pull sweeps what it left.
+    for _ in 0..100 {
+        let alive = std::process::Command::new("kill")
+            .args(["-0", "--", &format!("-{pgid}")])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !alive {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(
         sb.den(&["images", "-q"]).ok(),
         "",
