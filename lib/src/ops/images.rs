@@ -433,6 +433,12 @@ pub fn human_duration(d: chrono::Duration) -> String {
 
 /// docker's (go-units) HumanSizeWithPrecision(size, 3): decimal units, three significant digits.
 pub fn human_size(size: u64) -> String {
+    human_size_digits(size, 3)
+}
+
+/// go-units' HumanSizeWithPrecision: decimal units, `digits` significant digits as printf's
+/// `%.Ng` gives them for these values (no exponent; trailing zeros dropped).
+pub fn human_size_digits(size: u64, digits: usize) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut v = size as f64;
     let mut i = 0;
@@ -440,24 +446,19 @@ pub fn human_size(size: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    format!("{}{}", format_g3(v), UNITS[i])
-}
-
-/// printf's `%.3g` for the values human_size produces (0 <= v < 1000).
-fn format_g3(v: f64) -> String {
-    let s = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
+    let whole = match v {
+        v if v >= 1000.0 => 4,
+        v if v >= 100.0 => 3,
+        v if v >= 10.0 => 2,
+        _ => 1,
     };
-    // %g drops trailing zeros.
-    if s.contains('.') {
+    let s = format!("{v:.*}", digits.saturating_sub(whole));
+    let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
-    }
+    };
+    format!("{s}{}", UNITS[i])
 }
 
 /// An image as `den image inspect` shows it: docker's shape.
