@@ -22,7 +22,7 @@
 //!   content is deleted by [`store::Store::collect_garbage`].
 //! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
 //! - [`runtime`]: running containers ([`runtime::run_foreground`], the per-container monitor
-//!   [`runtime::monitor::run`]): mounts, spec, engine, tty, logs, attach.
+//!   [`runtime::monitor::run`]): mounts, spec, engine, tty, the foreground relay, logs, attach.
 //! - [`net`]: networks and port forwarding ([`net::Network::parse`], [`net::ports::parse`],
 //!   den-net's [`net::serve`]).
 //! - [`volume`]: `-v`/`--mount`/`--tmpfs` and named volumes ([`volume::Volumes`]).

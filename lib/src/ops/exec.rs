@@ -142,7 +142,20 @@ pub fn exec(
             return Ok(0);
         }
         let (pty, _raw) = tty::open_pty(console.as_ref(), opts.interactive)?;
-        Ok(tty::supervise(pid, pty)?)
+        let outputs = match &pty {
+            Some(p) => vec![runtime::relay::Output {
+                fd: p
+                    .master
+                    .try_clone()
+                    .map_err(|e| runtime::RuntimeError::Io {
+                        path: "pty".into(),
+                        source: e,
+                    })?,
+                stream: runtime::logs::Stream::Stdout,
+            }],
+            None => Vec::new(),
+        };
+        Ok(runtime::relay::supervise(pid, pty, outputs, None)?)
     })();
     tty::restore_signals(&old_mask);
     res

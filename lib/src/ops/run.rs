@@ -376,7 +376,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
     let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
-    let result = runtime::run_foreground(&rctx, &record, &layers);
+    let result = runtime::run_foreground(&rctx, &record, &layers, true);
     let finished = Utc::now();
     let state = match &result {
         Ok(code) => ContainerState {
@@ -424,7 +424,7 @@ pub fn run_created(ctx: &Ctx, id: &str) -> Result<i32> {
     let layers = store.rootfs_layers(&record)?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
-    let code = runtime::run_foreground(&rctx, &record, &layers)?;
+    let code = runtime::run_foreground(&rctx, &record, &layers, false)?;
     store.set_container_state(
         id,
         &ContainerState {

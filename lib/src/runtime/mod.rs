@@ -5,13 +5,16 @@
 //!
 //! Modules: [`rootfs`] (the mount plan that hides the host's cgroups), [`driver`] (overlay,
 //! fuse-overlayfs, vfs), [`spec`] (the OCI runtime spec), [`user`] (users and the command, read
-//! from the image), [`engine`] (the engine seam, on libcontainer), [`tty`] (pty and signals).
+//! from the image), [`engine`] (the engine seam, on libcontainer), [`tty`] (pty and signals),
+//! [`relay`] (a foreground container's output, input and signals), [`logs`], [`monitor`] and
+//! [`attach`] (detached containers).
 
 pub mod attach;
 pub mod driver;
 pub mod engine;
 pub mod logs;
 pub mod monitor;
+pub mod relay;
 pub mod rootfs;
 pub mod spec;
 pub mod tty;
@@ -235,7 +238,26 @@ fn ensure_workdir(rootfs: &Path, cwd: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// The container's standard streams for a foreground run without a terminal.
+/// The container's stdin for a run without a terminal: den's own (`-i`), else `/dev/null`.
+pub fn stdin_fd(attach_stdin: bool) -> Result<OwnedFd, RuntimeError> {
+    if attach_stdin {
+        return std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| RuntimeError::Io {
+                path: "stdin".into(),
+                source: e,
+            });
+    }
+    Ok(std::fs::File::open("/dev/null")
+        .map_err(|e| RuntimeError::Io {
+            path: "/dev/null".into(),
+            source: e,
+        })?
+        .into())
+}
+
+/// The container's standard streams for `exec` without a terminal: den's own descriptors.
 pub fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError> {
     let dup = |fd: std::os::fd::BorrowedFd<'_>| -> Result<OwnedFd, RuntimeError> {
         fd.try_clone_to_owned().map_err(|e| RuntimeError::Io {
@@ -243,21 +265,27 @@ pub fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError
             source: e,
         })
     };
-    let stdin = if attach_stdin {
-        dup(std::io::stdin().as_fd())?
-    } else {
-        std::fs::File::open("/dev/null")
-            .map_err(|e| RuntimeError::Io {
-                path: "/dev/null".into(),
-                source: e,
-            })?
-            .into()
-    };
     Ok(engine::Stdio::Fds {
-        stdin,
+        stdin: stdin_fd(attach_stdin)?,
         stdout: dup(std::io::stdout().as_fd())?,
         stderr: dup(std::io::stderr().as_fd())?,
     })
+}
+
+/// Open a container's log to append to (created private to the user).
+pub fn open_log(cdir: &Path) -> Result<relay::Log, RuntimeError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = cdir.join(logs::LOG_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| RuntimeError::Io { path, source: e })?;
+    Ok(logs::LogWriter::new(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        file,
+    )))
 }
 
 /// Write the container's OCI spec (`config.json` in its directory) for its root filesystem
@@ -407,11 +435,13 @@ pub fn this_process() -> Option<(i32, u64)> {
 }
 
 /// Run a created container in the foreground and return its exit status.
-/// `layers` are the root filesystem's, bottom first.
+/// `layers` are the root filesystem's, bottom first. With `keep_log`, the container's output is
+/// also appended to its log, for `den logs` (a build step's container has no use for one).
 pub fn run_foreground(
     ctx: &Context<'_>,
     record: &ContainerRecord,
     layers: &[String],
+    keep_log: bool,
 ) -> Result<i32, RuntimeError> {
     let store = ctx.store;
     let cdir = store.container_dir(&record.id);
@@ -425,6 +455,11 @@ pub fn run_foreground(
     let result = (|| {
         write_spec(ctx, record, &rootfs)?;
         tracing::debug!("spec written");
+        let mut log = if keep_log {
+            Some(open_log(&cdir)?)
+        } else {
+            None
+        };
         let engine = engine::Youki {
             state_root: ctx.runtime_dir.join("libcontainer"),
             cgroups: false,
@@ -436,11 +471,24 @@ pub fn run_foreground(
         } else {
             None
         };
-        let stdio = match &console {
-            Some(c) => engine::Stdio::Console {
-                socket: c.path.clone(),
-            },
-            None => inherited_stdio(s.stdin)?,
+        let (stdio, mut outputs) = match &console {
+            Some(c) => (
+                engine::Stdio::Console {
+                    socket: c.path.clone(),
+                },
+                Vec::new(),
+            ),
+            None => {
+                let ([stdout, stderr], outputs) = relay::output_pipes()?;
+                (
+                    engine::Stdio::Fds {
+                        stdin: stdin_fd(s.stdin)?,
+                        stdout,
+                        stderr,
+                    },
+                    outputs,
+                )
+            }
         };
         let mut net = network_helper(record)?;
         let old_mask = tty::block_signals();
@@ -455,6 +503,15 @@ pub fn run_foreground(
             }
             tracing::debug!("network up");
             let (pty, _raw) = tty::open_pty(console.as_ref(), s.stdin)?;
+            if let Some(p) = &pty {
+                outputs.push(relay::Output {
+                    fd: p.master.try_clone().map_err(|e| RuntimeError::Io {
+                        path: "pty".into(),
+                        source: e,
+                    })?,
+                    stream: logs::Stream::Stdout,
+                });
+            }
             store.set_container_state(
                 &record.id,
                 &ContainerState {
@@ -468,7 +525,8 @@ pub fn run_foreground(
             )?;
             inst.start()?;
             tracing::debug!("container started");
-            let code = tty::supervise(inst.pid(), pty)?;
+            let code =
+                relay::supervise(inst.pid(), pty, std::mem::take(&mut outputs), log.as_mut())?;
             tracing::debug!(code, "container exited");
             if let Err(e) = inst.delete() {
                 tracing::debug!(error = %e, "runtime state not deleted");

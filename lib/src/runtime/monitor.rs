@@ -154,7 +154,7 @@ struct Client {
 /// The container's side of the monitor's streams for one run.
 struct Streams {
     /// stdout and stderr pipes, or the pty master as stdout.
-    outs: Vec<(OwnedFd, Stream)>,
+    outs: Vec<super::relay::Output>,
     /// Where attach clients' input goes: a pipe, or the pty master.
     stdin: Option<OwnedFd>,
     pty: bool,
@@ -223,16 +223,7 @@ fn monitor(
                 path: sock_path.clone(),
                 source: e,
             })?;
-        let log_path = cdir.join(super::logs::LOG_FILE);
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| RuntimeError::Io {
-                path: log_path.clone(),
-                source: e,
-            })?;
-        let mut log = LogWriter::new(std::io::BufWriter::with_capacity(64 * 1024, log_file));
+        let mut log = super::open_log(&cdir)?;
         let mut clients: Vec<Client> = Vec::new();
         let mut restarts = store
             .container_state(id)
@@ -340,8 +331,7 @@ fn run_once(
             },
         ),
         None => {
-            let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(io("pipe"))?;
-            let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(io("pipe"))?;
+            let ([out_w, err_w], outs) = super::relay::output_pipes()?;
             let (stdin, keep) = if s.stdin {
                 let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(io("pipe"))?;
                 (in_r, Some(in_w))
@@ -359,7 +349,7 @@ fn run_once(
                     stderr: err_w,
                 },
                 Streams {
-                    outs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
+                    outs,
                     stdin: keep,
                     pty: false,
                 },
@@ -387,12 +377,15 @@ fn run_once(
             path: "pty".into(),
             source: e,
         })?;
-        streams.outs.push((master, Stream::Stdout));
+        streams.outs.push(super::relay::Output {
+            fd: master,
+            stream: Stream::Stdout,
+        });
         streams.stdin = Some(master2);
     }
     drop(console);
-    for (fd, _) in &streams.outs {
-        crate::sys::set_nonblocking(fd.as_fd());
+    for o in &streams.outs {
+        crate::sys::set_nonblocking(o.fd.as_fd());
     }
     if wait_attach {
         ready.ok();
@@ -465,8 +458,8 @@ fn run_once(
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
         ];
-        for (fd, _) in &streams.outs {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        for o in &streams.outs {
+            fds.push(PollFd::new(o.fd.as_fd(), PollFlags::POLLIN));
         }
         for c in clients.iter() {
             fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
@@ -508,7 +501,7 @@ fn run_once(
             if !revents[2 + i] {
                 continue;
             }
-            let (fd, stream) = (&streams.outs[i].0, streams.outs[i].1);
+            let (fd, stream) = (&streams.outs[i].fd, streams.outs[i].stream);
             // Read until the pipe is empty, so a fast writer is logged in big records.
             loop {
                 match nix::unistd::read(fd.as_raw_fd(), &mut buf) {

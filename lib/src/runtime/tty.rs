@@ -1,12 +1,10 @@
-//! A foreground container's terminal and signals: one poll loop, on one thread.
+//! A foreground container's terminal and signals.
 //!
-//! Without `-t` the container writes straight to den's own stdout and stderr (the descriptors are
-//! handed to it), so pipelines are byte-exact and cost nothing; den only waits and forwards the
-//! signals it receives (docker's sig-proxy). With `-t` the container gets a new pty: den receives
-//! its master over a console socket, puts its own terminal in raw mode, copies bytes both ways,
-//! and passes window-size changes on.
+//! With `-t` the container gets a new pty: den receives its master over a console socket
+//! ([`ConsoleSocket`]), puts its own terminal in raw mode ([`RawMode`]), and passes window-size
+//! changes on ([`copy_winsize`]); [`super::relay`] copies the bytes both ways. The signals den
+//! proxies to the container are blocked before it is created ([`block_signals`]), so none is lost.
 
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -14,7 +12,6 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -183,120 +180,8 @@ pub struct Pty {
     pub stdin: bool,
 }
 
-/// Wait for the container's init `pid` to exit, forwarding signals, and for a pty container
-/// copying its terminal. Returns the container's exit status (128+signal when killed).
-pub fn supervise(pid: Pid, pty: Option<Pty>) -> Result<i32, RuntimeError> {
-    let sfd = SignalFd::with_flags(
-        &supervised_signals(),
-        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-    )
-    .map_err(|e| RuntimeError::Io {
-        path: "signalfd".into(),
-        source: e.into(),
-    })?;
-    let stdin = std::io::stdin();
-    let stdout_fd = std::io::stdout();
-    let mut stdin_open = pty.as_ref().is_some_and(|p| p.stdin);
-    let mut master_open = pty.is_some();
-    let mut buf = vec![0u8; 64 * 1024];
-    if let Some(p) = &pty {
-        crate::sys::set_nonblocking(p.master.as_fd());
-    }
-    let mut status: Option<i32> = None;
-    loop {
-        if status.is_none() {
-            status = reap(pid);
-        }
-        if let Some(code) = status
-            && !master_open
-        {
-            return Ok(code);
-        }
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        let master_idx = match (&pty, master_open) {
-            (Some(p), true) => {
-                fds.push(PollFd::new(p.master.as_fd(), PollFlags::POLLIN));
-                Some(fds.len() - 1)
-            }
-            _ => None,
-        };
-        let stdin_idx = if stdin_open && status.is_none() {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            Some(fds.len() - 1)
-        } else {
-            None
-        };
-        // After the init exited, drain what is left on the master, then stop.
-        let timeout = if status.is_some() {
-            PollTimeout::from(50u16)
-        } else {
-            PollTimeout::NONE
-        };
-        match poll(&mut fds, timeout) {
-            Ok(0) if status.is_some() => master_open = false,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => {
-                return Err(RuntimeError::Io {
-                    path: "poll".into(),
-                    source: e.into(),
-                });
-            }
-        }
-        let ready = |i: Option<usize>| {
-            i.and_then(|i| fds[i].revents()).is_some_and(|r| {
-                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            })
-        };
-        let (sig_ready, m_ready, in_ready) = (ready(Some(0)), ready(master_idx), ready(stdin_idx));
-        drop(fds);
-        if sig_ready {
-            while let Ok(Some(info)) = sfd.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) => {}
-                    Ok(Signal::SIGWINCH) => {
-                        if let Some(p) = &pty {
-                            copy_winsize(p.master.as_fd());
-                        }
-                    }
-                    Ok(s) => {
-                        let _ = nix::sys::signal::kill(pid, s);
-                    }
-                    Err(_) => {}
-                }
-            }
-        }
-        if let (true, Some(p)) = (m_ready, &pty) {
-            match nix::unistd::read(p.master.as_raw_fd(), &mut buf) {
-                Ok(0) | Err(nix::errno::Errno::EIO) => master_open = false,
-                Ok(n) => {
-                    let mut out = stdout_fd.lock();
-                    if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
-                        master_open = false;
-                    }
-                }
-                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => master_open = false,
-            }
-        }
-        if let (true, Some(p)) = (in_ready, &pty) {
-            match stdin.lock().read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    // End of input: send the terminal's end-of-file character once.
-                    let _ = write_all_fd(p.master.as_fd(), &[4]);
-                    stdin_open = false;
-                }
-                Ok(n) => {
-                    if write_all_fd(p.master.as_fd(), &buf[..n]).is_err() {
-                        stdin_open = false;
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn reap(pid: Pid) -> Option<i32> {
+/// The container's exit status once its init `pid` has exited (128+signal when killed).
+pub(crate) fn reap(pid: Pid) -> Option<i32> {
     match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
         Ok(WaitStatus::Exited(_, c)) => Some(c),
         Ok(WaitStatus::Signaled(_, s, _)) => Some(128 + s as i32),

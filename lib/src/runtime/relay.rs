@@ -1,0 +1,332 @@
+//! A foreground container's streams: den's one loop that waits for the container, forwards the
+//! signals den receives (docker's sig-proxy), copies den's terminal to a pty container, and
+//! relays the container's output to den's own stdout and stderr while it writes the log.
+//!
+//! The container never holds den's stdout or stderr: it writes to pipes (or a pty) that den
+//! reads, as docker's and podman's monitors do. That is what keeps `den logs` true after a
+//! foreground run, and what lets `den run ... >/dev/null` work at all: libcontainer replaces any
+//! stdio descriptor that is `/dev/null` with the container's own `/dev/null`, opened read-only
+//! (libcontainer 0.7, `reopen_dev_null`), so a container handed den's `/dev/null` could not write.
+//!
+//! Relaying keeps the bytes exact and keeps back-pressure: den reads a stream only when it has
+//! written what it read before. den's output may be a pipe whose reader stalls; den's own
+//! descriptor is shared with its shell and must stay blocking, so a pipe is opened again through
+//! `/proc/self/fd` (a new open file description of the same pipe) and written without blocking:
+//! a stalled reader then never stops den from forwarding a signal. A reader that goes away
+//! (EPIPE) closes that stream: the container's next write to it fails as it would have, had it
+//! held den's pipe itself (`den run img yes | head -1` ends).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+
+use super::RuntimeError;
+use super::logs::{LogWriter, Stream};
+use super::tty::{Pty, copy_winsize, reap, supervised_signals, write_all_fd};
+
+/// The log a foreground container's output is appended to.
+pub type Log = LogWriter<std::io::BufWriter<std::fs::File>>;
+
+/// What the container's output is read from: its stdout and stderr pipes, or a pty master (as
+/// stdout; a terminal has one stream).
+pub struct Output {
+    pub fd: OwnedFd,
+    pub stream: Stream,
+}
+
+/// How long den goes on reading the container's output after its init exited: processes of
+/// the container die with it (its pid namespace), so the pipes close at once; this bounds the
+/// wait on a descriptor the container passed on to something outside.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// den's own stdout or stderr.
+enum Den {
+    Stdout(std::io::Stdout),
+    Stderr(std::io::Stderr),
+}
+
+impl AsFd for Den {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Den::Stdout(s) => s.as_fd(),
+            Den::Stderr(s) => s.as_fd(),
+        }
+    }
+}
+
+/// One of den's own output streams as the relay writes it.
+struct Sink {
+    den: Den,
+    /// A non-blocking descriptor of the same pipe, when den's stream is a pipe.
+    own: Option<std::fs::File>,
+    pending: Vec<u8>,
+    open: bool,
+}
+
+impl Sink {
+    fn new(den: Den) -> Sink {
+        use std::os::unix::fs::OpenOptionsExt;
+        let raw = den.as_fd().as_raw_fd();
+        let is_pipe =
+            nix::sys::stat::fstat(raw).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO);
+        // A new open file description of the same pipe, which den alone uses.
+        let own = is_pipe
+            .then(|| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(format!("/proc/self/fd/{raw}"))
+                    .ok()
+            })
+            .flatten();
+        Sink {
+            den,
+            own,
+            pending: Vec::new(),
+            open: true,
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.own {
+            Some(f) => f.as_fd(),
+            None => self.den.as_fd(),
+        }
+    }
+
+    /// Write `data` (after anything pending); what a non-blocking pipe does not take now stays
+    /// pending. A closed reader closes the sink.
+    fn push(&mut self, data: &[u8]) {
+        if !self.open {
+            return;
+        }
+        if self.own.is_none() {
+            if write_all_fd(self.fd(), data).is_err() {
+                self.open = false;
+            }
+            return;
+        }
+        self.pending.extend_from_slice(data);
+        self.flush();
+    }
+
+    /// Write what is pending, as far as the pipe takes it.
+    fn flush(&mut self) {
+        while self.open && !self.pending.is_empty() {
+            match nix::unistd::write(self.fd(), &self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.open = false;
+                    self.pending.clear();
+                }
+            }
+        }
+    }
+}
+
+/// Wait for the container's init `pid` to exit, forwarding signals; copy `outputs` to den's
+/// stdout and stderr and into `log`; for a pty container, copy den's terminal to it. Returns the
+/// container's exit status (128+signal when killed).
+pub fn supervise(
+    pid: Pid,
+    pty: Option<Pty>,
+    mut outputs: Vec<Output>,
+    mut log: Option<&mut Log>,
+) -> Result<i32, RuntimeError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |e: Errno| RuntimeError::Io {
+            path: what.clone().into(),
+            source: e.into(),
+        }
+    };
+    let sfd = SignalFd::with_flags(
+        &supervised_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(io("signalfd"))?;
+    let stdin = std::io::stdin();
+    let mut sinks = [
+        Sink::new(Den::Stdout(std::io::stdout())),
+        Sink::new(Den::Stderr(std::io::stderr())),
+    ];
+    let sink_of = |s: Stream| (s == Stream::Stderr) as usize;
+    let mut stdin_open = pty.as_ref().is_some_and(|p| p.stdin);
+    for o in &outputs {
+        crate::sys::set_nonblocking(o.fd.as_fd());
+    }
+    if let Some(p) = &pty {
+        crate::sys::set_nonblocking(p.master.as_fd());
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut status: Option<i32> = None;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if status.is_none() {
+            status = reap(pid);
+            if status.is_some() {
+                deadline = Some(Instant::now() + DRAIN);
+            }
+        }
+        if let Some(code) = status {
+            let drained = outputs.is_empty() && sinks.iter().all(|s| s.pending.is_empty());
+            if drained || deadline.is_some_and(|d| Instant::now() > d) {
+                if let Some(l) = log.as_deref_mut() {
+                    let _ = l.flush();
+                }
+                return Ok(code);
+            }
+        }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        // An output is read only once its sink has taken what was read before.
+        let mut polled_outs = Vec::new();
+        for (i, o) in outputs.iter().enumerate() {
+            if sinks[sink_of(o.stream)].pending.is_empty() {
+                fds.push(PollFd::new(o.fd.as_fd(), PollFlags::POLLIN));
+                polled_outs.push((fds.len() - 1, i));
+            }
+        }
+        let mut polled_sinks = Vec::new();
+        for (i, s) in sinks.iter().enumerate() {
+            if s.open && !s.pending.is_empty() {
+                fds.push(PollFd::new(s.fd(), PollFlags::POLLOUT));
+                polled_sinks.push((fds.len() - 1, i));
+            }
+        }
+        let stdin_idx = match (&pty, stdin_open && status.is_none()) {
+            (Some(_), true) => {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                Some(fds.len() - 1)
+            }
+            _ => None,
+        };
+        let timeout = if status.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(io("poll")(e)),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| {
+                f.revents().is_some_and(|r| {
+                    r.intersects(
+                        PollFlags::POLLIN
+                            | PollFlags::POLLOUT
+                            | PollFlags::POLLHUP
+                            | PollFlags::POLLERR,
+                    )
+                })
+            })
+            .collect();
+        drop(fds);
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) => {}
+                    Ok(Signal::SIGWINCH) => {
+                        if let Some(p) = &pty {
+                            copy_winsize(p.master.as_fd());
+                        }
+                    }
+                    Ok(s) => {
+                        let _ = nix::sys::signal::kill(pid, s);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        for (fi, si) in polled_sinks {
+            if ready[fi] {
+                sinks[si].flush();
+            }
+        }
+        let mut closed = Vec::new();
+        for (fi, oi) in polled_outs {
+            if !ready[fi] {
+                continue;
+            }
+            let o = &outputs[oi];
+            let sink = &mut sinks[sink_of(o.stream)];
+            match nix::unistd::read(o.fd.as_raw_fd(), &mut buf) {
+                // EIO: a pty whose last slave descriptor closed.
+                Ok(0) | Err(Errno::EIO) => closed.push(oi),
+                Ok(n) => {
+                    if let Some(l) = log.as_deref_mut() {
+                        let _ = l.write(o.stream, &buf[..n], Utc::now());
+                    }
+                    sink.push(&buf[..n]);
+                    if !sink.open {
+                        // den's reader went away: so does the container's stream.
+                        closed.push(oi);
+                    }
+                }
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(_) => closed.push(oi),
+            }
+        }
+        closed.sort_unstable();
+        closed.dedup();
+        for i in closed.into_iter().rev() {
+            outputs.remove(i);
+        }
+        if let Some(l) = log.as_deref_mut() {
+            let _ = l.flush();
+        }
+        if let (Some(i), Some(p)) = (stdin_idx, &pty)
+            && ready[i]
+        {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => {
+                    // End of input: send the terminal's end-of-file character once.
+                    let _ = write_all_fd(p.master.as_fd(), &[4]);
+                    stdin_open = false;
+                }
+                Ok(n) => {
+                    if write_all_fd(p.master.as_fd(), &buf[..n]).is_err() {
+                        stdin_open = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pipes for a container's stdout and stderr: the write ends for the container, the read ends
+/// for [`supervise`].
+pub fn output_pipes() -> Result<([OwnedFd; 2], Vec<Output>), RuntimeError> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Io {
+            path: "pipe".into(),
+            source: e.into(),
+        })
+    };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    Ok((
+        [out_w, err_w],
+        vec![
+            Output {
+                fd: out_r,
+                stream: Stream::Stdout,
+            },
+            Output {
+                fd: err_r,
+                stream: Stream::Stderr,
+            },
+        ],
+    ))
+}
