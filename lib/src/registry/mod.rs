@@ -4,10 +4,14 @@
 //! Accept headers, blob streaming, uploads) is `oci-client`'s, the client the ORAS project
 //! maintains; den adds what docker users expect around it:
 //!
-//! * **Where to connect.** Loopback registries (`localhost`, 127.0.0.0/8, `::1`) and those listed
-//!   as insecure in the configuration are spoken to over plain http, as docker allows; everything
-//!   else over https, verified against the system's trust store. docker.io images go to the
-//!   configured mirrors first, then to docker.io.
+//! * **Where to connect** ([`transports`]). https first, always. Insecure registries (loopback
+//!   ones: `localhost`, 127.0.0.0/8, `::1`; those listed as insecure in the configuration; any
+//!   with `--tls-verify=false`) are tried over https without verifying the certificate, then over
+//!   plain http, as docker does; everything else over https, verified against the system's trust
+//!   store. A pull probes `/v2/` once to choose; `login` and `push` take the first transport whose
+//!   `/v2/` answers as a registry does (2xx or 401), so a registry spoken to in the wrong protocol
+//!   is never taken for one. docker.io images go to the configured mirrors first, then to
+//!   docker.io.
 //! * **Verification.** Every byte is checked against its digest before den keeps it: manifests by
 //!   [`crate::store::Store::put_blob`], blobs by [`crate::store::BlobWriter`] while they stream.
 //! * **Errors that say what to do**: unreachable registry, unknown image, access denied.
@@ -41,6 +45,12 @@ pub enum RegistryError {
         what: String,
         message: String,
     },
+    #[error("{registry} does not answer as a registry: {url} gave {status}")]
+    NotARegistry {
+        registry: String,
+        url: String,
+        status: String,
+    },
     #[error("{registry} refused the user name or password of {user:?} ({message})")]
     BadCredentials {
         registry: String,
@@ -71,6 +81,11 @@ pub enum RegistryError {
 impl Diagnose for RegistryError {
     fn hint(&self) -> Option<String> {
         Some(match self {
+            RegistryError::Unreachable { registry, message } if message.contains("certificate") => format!(
+                "{registry}'s certificate is not trusted here: add its CA to the system's trust \
+                 store, or pass --tls-verify=false (or list it as insecure in den's config) to \
+                 skip the check"
+            ),
             RegistryError::Unreachable { registry, .. } => format!(
                 "check that {registry} is the right address and is up; for a local registry, start it first; \
                  behind a proxy, set HTTPS_PROXY"
@@ -79,6 +94,10 @@ impl Diagnose for RegistryError {
             RegistryError::Denied { reference, .. } => format!(
                 "the repository may not exist, or may require `den login {}`",
                 reference.split('/').next().unwrap_or_default()
+            ),
+            RegistryError::NotARegistry { registry, .. } => format!(
+                "check that {registry} is a registry's address (host[:port]); for one with a \
+                 self-signed certificate, add --tls-verify=false"
             ),
             RegistryError::BadCredentials { registry, .. } => format!(
                 "check the user name and password, then run `den login {registry}` again"
@@ -127,15 +146,52 @@ fn mirror_host(entry: &str) -> (String, bool) {
     (host.to_string(), http)
 }
 
+/// How den speaks to a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// https, verified against the system's trust store.
+    Https,
+    /// https without checking the certificate: registries the user called insecure.
+    HttpsUnverified,
+    /// Plain http: insecure registries that do not speak https.
+    Http,
+}
+
+impl Transport {
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Https | Transport::HttpsUnverified => "https",
+        }
+    }
+}
+
+/// The transports to try for `registry`, in docker's order: https first, and for an insecure
+/// registry (on the loopback network, listed in `insecure`, or `--tls-verify=false`) unverified
+/// https, then plain http. `--tls-verify=true` insists on verified https, even on loopback.
+pub fn transports(
+    registry: &str,
+    cfg: &RegistryConfig,
+    tls_verify: Option<bool>,
+) -> &'static [Transport] {
+    let listed = cfg.insecure.iter().any(|i| mirror_host(i).0 == registry);
+    match tls_verify {
+        Some(true) => &[Transport::Https],
+        Some(false) => &[Transport::HttpsUnverified, Transport::Http],
+        None if listed || is_loopback(registry) => &[Transport::HttpsUnverified, Transport::Http],
+        None => &[Transport::Https],
+    }
+}
+
 /// A connection to the registry serving one reference.
 pub struct Registry {
     client: oci_client::Client,
-    /// Plain HTTP for blob downloads (see [`Registry::blob`]).
+    /// For blob downloads (see [`Registry::blob`]); follows no redirects.
     http: reqwest::Client,
-    /// With the system's CA certificates, made on first use when a plain-http registry
-    /// redirects a blob to an https address.
+    /// With the system's CA certificates, made on first use when a blob is redirected to an
+    /// https address elsewhere.
     tls: std::sync::OnceLock<reqwest::Client>,
-    scheme: &'static str,
+    transport: Transport,
     auth: RegistryAuth,
     /// The Authorization header for blob requests, once known.
     authorization: tokio::sync::OnceCell<Option<String>>,
@@ -144,28 +200,28 @@ pub struct Registry {
 }
 
 /// A self-signed certificate whose private key was thrown away when it was made: the whole trust
-/// store of clients that only speak plain http. Building an HTTP client loads and parses the
+/// store of clients that never verify a certificate. Building an HTTP client loads and parses the
 /// system's CA certificates (10 ms each time, two clients per pull); a registry reached over
-/// plain http never needs them, and oci-client has no other way to say so.
+/// plain http or unverified https never needs them, and oci-client has no other way to say so.
 const PLACEHOLDER_CA: &[u8] = include_bytes!("placeholder-ca.der");
 
-fn client(registry: &str, plain_http: bool) -> oci_client::Client {
-    let protocol = if plain_http {
-        ClientProtocol::HttpsExcept(vec![registry.to_string()])
-    } else {
-        ClientProtocol::Https
+fn client(registry: &str, transport: Transport) -> oci_client::Client {
+    let protocol = match transport {
+        Transport::Http => ClientProtocol::HttpsExcept(vec![registry.to_string()]),
+        Transport::Https | Transport::HttpsUnverified => ClientProtocol::Https,
     };
-    let tls_certs_only = if plain_http {
+    let tls_certs_only = if transport == Transport::Https {
+        vec![]
+    } else {
         vec![oci_client::client::Certificate {
             encoding: oci_client::client::CertificateEncoding::Der,
             data: PLACEHOLDER_CA.to_vec(),
         }]
-    } else {
-        vec![]
     };
     let cfg = ClientConfig {
         protocol,
         tls_certs_only,
+        accept_invalid_certificates: transport == Transport::HttpsUnverified,
         connect_timeout: Some(Duration::from_secs(15)),
         read_timeout: Some(Duration::from_secs(120)),
         max_concurrent_download: 8,
@@ -181,24 +237,51 @@ fn http_builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("den/", env!("CARGO_PKG_VERSION")))
 }
 
-impl Registry {
-    fn new(reference: Reference, plain_http: bool, auth: RegistryAuth) -> Registry {
-        let host = reference.oci().resolve_registry().to_string();
-        let mut b = http_builder();
-        if plain_http {
-            // Redirects are followed by hand (see `blob`): one to https needs the real roots.
-            let placeholder = reqwest::Certificate::from_der(PLACEHOLDER_CA)
-                .expect("valid placeholder certificate");
-            b = b
-                .tls_certs_only([placeholder])
-                .redirect(reqwest::redirect::Policy::none());
+/// An HTTP client for `transport` that follows `redirects` (a limit; 0 for none).
+fn transport_client(transport: Transport, redirects: usize) -> reqwest::Client {
+    let mut b = http_builder().redirect(if redirects == 0 {
+        reqwest::redirect::Policy::none()
+    } else {
+        reqwest::redirect::Policy::limited(redirects)
+    });
+    if transport != Transport::Https {
+        let placeholder =
+            reqwest::Certificate::from_der(PLACEHOLDER_CA).expect("valid placeholder certificate");
+        b = b.tls_certs_only([placeholder]);
+    }
+    if transport == Transport::HttpsUnverified {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    b.build().expect("an HTTP client builds")
+}
+
+/// Which of `transports` reaches `host`: the first whose `/v2/` answers at all (a registry that
+/// does not speak https fails the TLS handshake at once).
+async fn probe(host: &str, transports: &[Transport]) -> Transport {
+    let (last, first) = transports.split_last().expect("at least one transport");
+    for t in first {
+        let url = format!("{}://{host}/v2/", t.scheme());
+        // A server that neither answers nor closes is not worth a pull's whole read timeout.
+        let req = transport_client(*t, 0)
+            .get(url)
+            .timeout(Duration::from_secs(5));
+        if req.send().await.is_ok() {
+            return *t;
         }
-        let http = b.build().expect("an HTTP client builds");
+    }
+    *last
+}
+
+impl Registry {
+    fn new(reference: Reference, transport: Transport, auth: RegistryAuth) -> Registry {
+        let host = reference.oci().resolve_registry().to_string();
+        // Redirects are followed by hand (see `blob`): credentials must not travel with them.
+        let http = transport_client(transport, 0);
         Registry {
-            client: client(&host, plain_http),
+            client: client(&host, transport),
             http,
             tls: std::sync::OnceLock::new(),
-            scheme: if plain_http { "http" } else { "https" },
+            transport,
             auth,
             authorization: tokio::sync::OnceCell::new(),
             reference,
@@ -305,11 +388,12 @@ impl Registry {
         if reference.registry() == crate::image::reference::DOCKER_HUB {
             for m in &cfg.mirrors {
                 let (host, http) = mirror_host(m);
-                let r = Registry::new(
-                    reference.on_registry(&host),
-                    http || is_loopback(&host),
-                    auth.clone(),
-                );
+                let transport = if http {
+                    Transport::Http
+                } else {
+                    probe(&host, transports(&host, cfg, None)).await
+                };
+                let r = Registry::new(reference.on_registry(&host), transport, auth.clone());
                 match r.manifest(&r.reference.clone()).await {
                     Ok((body, digest)) => return Ok((r, body, digest)),
                     Err(e) => {
@@ -319,8 +403,12 @@ impl Registry {
             }
         }
         let host = reference.registry();
-        let insecure = cfg.insecure.iter().any(|i| mirror_host(i).0 == host);
-        let r = Registry::new(reference.clone(), insecure || is_loopback(host), auth);
+        let transport = probe(
+            reference.oci().resolve_registry(),
+            transports(host, cfg, None),
+        )
+        .await;
+        let r = Registry::new(reference.clone(), transport, auth);
         tracing::debug!("clients made");
         // The registry's own answer is the one to report: a mirror's failure was logged.
         let (body, digest) = r.manifest(reference).await?;
@@ -392,7 +480,7 @@ impl Registry {
         };
         let url = format!(
             "{}://{}/v2/{}/blobs/{digest}",
-            self.scheme,
+            self.transport.scheme(),
             reference.oci().resolve_registry(),
             reference.repository()
         );
@@ -409,9 +497,14 @@ impl Registry {
         let origin = url.origin();
         let mut hops = 0;
         let resp = loop {
-            let client = if url.scheme() == "https" && self.scheme == "http" {
+            // Elsewhere (a redirect to a CDN), https is verified whatever the registry's
+            // transport.
+            let client = if url.scheme() == "https"
+                && (url.origin() != origin || self.transport == Transport::Http)
+                && self.transport != Transport::Https
+            {
                 self.tls
-                    .get_or_init(|| http_builder().build().expect("an HTTP client builds"))
+                    .get_or_init(|| transport_client(Transport::Https, 0))
             } else {
                 &self.http
             };
@@ -509,6 +602,23 @@ mod tests {
         ] {
             assert!(!is_loopback(h), "{h}");
         }
+    }
+
+    #[test]
+    fn https_comes_first_and_insecure_registries_may_fall_back() {
+        use Transport::*;
+        let cfg = RegistryConfig {
+            mirrors: vec![],
+            insecure: vec!["lan.example:5000".into()],
+        };
+        let insecure: &[Transport] = &[HttpsUnverified, Http];
+        assert_eq!(transports("127.0.0.1:5000", &cfg, None), insecure);
+        assert_eq!(transports("localhost", &cfg, None), insecure);
+        assert_eq!(transports("lan.example:5000", &cfg, None), insecure);
+        assert_eq!(transports("quay.io", &cfg, None), &[Https]);
+        assert_eq!(transports("quay.io", &cfg, Some(false)), insecure);
+        // Asked to verify, den never speaks plain http, even on loopback.
+        assert_eq!(transports("127.0.0.1:5000", &cfg, Some(true)), &[Https]);
     }
 
     #[test]

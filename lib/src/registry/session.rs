@@ -21,7 +21,7 @@
 use crate::auth::Credentials;
 use crate::config::RegistryConfig;
 
-use super::{RegistryError, Result, is_loopback};
+use super::{RegistryError, Result};
 
 /// What `GET /v2/` asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,19 +116,11 @@ pub struct Session {
     pub chunk_size: u64,
 }
 
-fn builder(verify: bool) -> reqwest::ClientBuilder {
-    let b = super::http_builder().redirect(reqwest::redirect::Policy::limited(5));
-    if verify {
-        b
-    } else {
-        b.tls_danger_accept_invalid_certs(true)
-    }
-}
-
 impl Session {
-    /// Reach `registry` and learn how it authenticates. Loopback registries and those listed
-    /// as insecure (or with `tls_verify` false) are tried over https without verifying the
-    /// certificate and then over plain http, as docker does; others over verified https.
+    /// Reach `registry` and learn how it authenticates, over the first of its
+    /// [`super::transports`] whose `/v2/` answers as a registry does: 2xx, or 401 with a
+    /// challenge. Anything else (a 400 from an https server spoken to in plain http, a 404 from
+    /// a web server) is no registry, and the next transport is tried.
     pub async fn open(
         registry: &str,
         cfg: &RegistryConfig,
@@ -140,53 +132,50 @@ impl Session {
         } else {
             registry
         };
-        let listed = cfg
-            .insecure
-            .iter()
-            .any(|i| super::mirror_host(i).0 == registry);
-        let insecure = tls_verify == Some(false) || listed || is_loopback(registry);
-        let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
-            registry: registry.into(),
-            message: crate::error::chain(&e),
-        };
-        let attempts: &[(&str, bool)] = if is_loopback(registry) {
-            &[("http", true)]
-        } else if insecure {
-            &[("https", false), ("http", true)]
-        } else {
-            &[("https", true)]
-        };
         let mut last = None;
-        for (scheme, verify) in attempts {
-            let http = builder(*verify).build().expect("an HTTP client builds");
-            let base = format!("{scheme}://{host}");
-            match http.get(format!("{base}/v2/")).send().await {
-                Ok(resp) => {
-                    let challenge = if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
-                        resp.headers()
-                            .get(reqwest::header::WWW_AUTHENTICATE)
-                            .and_then(|h| h.to_str().ok())
-                            .map(parse_challenge)
-                            .unwrap_or(Challenge::Basic)
-                    } else {
-                        Challenge::None
-                    };
-                    tracing::debug!(%base, ?challenge, "registry reached");
-                    return Ok(Session {
-                        http,
-                        base,
+        for transport in super::transports(registry, cfg, tls_verify) {
+            let http = super::transport_client(*transport, 5);
+            let base = format!("{}://{host}", transport.scheme());
+            let resp = match http.get(format!("{base}/v2/")).send().await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    last = Some(RegistryError::Unreachable {
                         registry: registry.into(),
-                        creds,
-                        challenge,
-                        scopes: Vec::new(),
-                        authorization: tokio::sync::Mutex::new(None),
-                        chunk_size: chunk_size(),
+                        message: crate::error::chain(&e),
                     });
+                    continue;
                 }
-                Err(e) => last = Some(unreachable(e)),
-            }
+            };
+            let challenge = match resp.status() {
+                s if s.is_success() => Challenge::None,
+                reqwest::StatusCode::UNAUTHORIZED => resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|h| h.to_str().ok())
+                    .map(parse_challenge)
+                    .unwrap_or(Challenge::Basic),
+                s => {
+                    last = Some(RegistryError::NotARegistry {
+                        registry: registry.into(),
+                        url: format!("{base}/v2/"),
+                        status: s.to_string(),
+                    });
+                    continue;
+                }
+            };
+            tracing::debug!(%base, ?challenge, "registry reached");
+            return Ok(Session {
+                http,
+                base,
+                registry: registry.into(),
+                creds,
+                challenge,
+                scopes: Vec::new(),
+                authorization: tokio::sync::Mutex::new(None),
+                chunk_size: chunk_size(),
+            });
         }
-        Err(last.expect("at least one attempt"))
+        Err(last.expect("at least one transport"))
     }
 
     pub fn challenge(&self) -> &Challenge {
