@@ -194,7 +194,7 @@ impl Diagnose for UsageError {
                 "see docker's --format documentation: {{.Field}}, {{json .}}, table ...".into()
             }
             UsageError::BadFilter(_) => {
-                "use KEY=VALUE with status, name, id, label, exited or ancestor".into()
+                "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited or ancestor".into()
             }
             UsageError::NotRunning(_) => "start it first with `den start`".into(),
             UsageError::RemoveRunning(_) => {

@@ -166,12 +166,53 @@ fn ps_row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Value {
     })
 }
 
+/// docker's combination: values of one key are alternatives (`name=a --filter name=b`), except
+/// labels, which must all match; different keys must all match.
+fn matches_filters(c: &Container, filters: &[String]) -> Result<bool> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for f in filters {
+        let (k, _) = f
+            .split_once('=')
+            .ok_or_else(|| UsageError::BadFilter(f.clone()))?;
+        by_key.entry(k).or_default().push(f);
+    }
+    for (key, fs) in by_key {
+        let mut hits = Vec::with_capacity(fs.len());
+        for f in fs {
+            hits.push(matches_filter(c, f)?);
+        }
+        let ok = if key == "label" {
+            hits.iter().all(|h| *h)
+        } else {
+            hits.iter().any(|h| *h)
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn matches_filter(c: &Container, f: &str) -> Result<bool> {
     let (k, v) = f
         .split_once('=')
         .ok_or_else(|| UsageError::BadFilter(f.into()))?;
     Ok(match k {
-        "status" => state_name(c.state.status) == v,
+        "status" => {
+            const STATES: &[&str] = &[
+                "created",
+                "restarting",
+                "running",
+                "removing",
+                "paused",
+                "exited",
+                "dead",
+            ];
+            if !STATES.contains(&v) {
+                return Err(UsageError::BadFilter(f.into()).into());
+            }
+            state_name(c.state.status) == v
+        }
         "name" => c.record.name.contains(v),
         "id" => c.record.id.starts_with(v),
         "exited" => {
@@ -216,19 +257,19 @@ const PS_TABLE: &str =
 pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<String> {
     let store = ctx.store()?;
     let mut list = all(&store)?;
-    let show_all = opts.all || opts.last.is_some() || !opts.filters.is_empty();
-    if !show_all {
+    // docker's rules: stopped containers are listed with -a, -n/-l, or a status filter (which
+    // names the states wanted); other filters narrow the running ones unless -a is given.
+    let by_status = opts.filters.iter().any(|f| f.starts_with("status="));
+    if !(opts.all || opts.last.is_some() || by_status) {
         list.retain(|c| c.state.status == Status::Running);
     }
-    for f in &opts.filters {
-        let mut keep = Vec::new();
-        for c in list {
-            if matches_filter(&c, f)? {
-                keep.push(c);
-            }
+    let mut keep = Vec::new();
+    for c in list {
+        if matches_filters(&c, &opts.filters)? {
+            keep.push(c);
         }
-        list = keep;
     }
+    let mut list = keep;
     if let Some(n) = opts.last {
         list.truncate(n);
     }
