@@ -193,15 +193,22 @@ pub fn kept_children(
         .collect())
 }
 
+/// Files one COPY instruction has copied that have other hard links: (device, inode) of the
+/// source, and the path it was copied to. A second name of the same file becomes a hard link to
+/// the first copy, as docker's COPY keeps them.
+pub type Links = std::collections::HashMap<(u64, u64), PathBuf>;
+
 /// Copy the host file or tree `src` to the host path `dst` inside the root, as COPY does:
-/// contents, modes (or `--chmod`), times and symlinks kept, owned by `attrs.owner`. `keep` says
-/// which context paths (relative to the context root, `rel` for `src`) are copied.
+/// contents, modes (or `--chmod`), times, symlinks and hard links (through `links`, one map per
+/// instruction) kept, owned by `attrs.owner`. `keep` says which context paths (relative to the
+/// context root, `rel` for `src`) are copied.
 pub fn copy_tree(
     src: &Path,
     rel: &str,
     dst: &Path,
     attrs: Attrs,
     keep: &dyn Fn(&str, bool) -> bool,
+    links: &mut Links,
 ) -> crate::Result<()> {
     let md = std::fs::symlink_metadata(src).map_err(io(src))?;
     let ft = md.file_type();
@@ -216,7 +223,7 @@ pub fn copy_tree(
         }
         for (child_rel, child) in kept_children(src, rel, keep).map_err(io(src))? {
             let n = child.file_name().unwrap_or_default().to_os_string();
-            copy_tree(&child, &child_rel, &dst.join(&n), attrs, keep)?;
+            copy_tree(&child, &child_rel, &dst.join(&n), attrs, keep, links)?;
         }
     } else if ft.is_symlink() {
         let target = std::fs::read_link(src).map_err(io(src))?;
@@ -232,6 +239,14 @@ pub fn copy_tree(
             .into());
         }
         let _ = std::fs::remove_file(dst);
+        if md.nlink() > 1 {
+            let key = (md.dev(), md.ino());
+            if let Some(first) = links.get(&key) {
+                // The first copy already has the owner, mode and times.
+                return std::fs::hard_link(first, dst).map_err(io(dst));
+            }
+            links.insert(key, dst.to_path_buf());
+        }
         std::fs::copy(src, dst).map_err(io(src))?;
     } else {
         // Devices, fifos and sockets in a build context are skipped, as docker's tar of the

@@ -12,7 +12,7 @@
 //! Layers are committed to the store as steps finish (they are whole and reusable); the image
 //! and its names only at the end, so a failed build leaves no tag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -1194,6 +1194,7 @@ impl Build<'_> {
         }
         let heredocs: Vec<&str> = node.heredocs.iter().map(|h| h.name.as_str()).collect();
         let _ = state;
+        let mut links = HashMap::new();
         for s in &srcs {
             let name = s
                 .trim_start_matches("<<")
@@ -1211,7 +1212,13 @@ impl Build<'_> {
                 continue;
             }
             for (rel, path) in self.matches(node, s)? {
-                hash_tree(&mut key, &path, &rel, &|r, d| self.ignore.keeps(r, d))?;
+                hash_tree(
+                    &mut key,
+                    &path,
+                    &rel,
+                    &|r, d| self.ignore.keeps(r, d),
+                    &mut links,
+                )?;
             }
         }
         Ok(key.finish())
@@ -1398,6 +1405,7 @@ impl Build<'_> {
                 Ok(d.join(Path::new(&dest_abs).file_name().unwrap_or_default()))
             }
         };
+        let mut links = step::Links::new();
         for s in &srcs {
             let hname = s
                 .trim_start_matches("<<")
@@ -1453,7 +1461,7 @@ impl Build<'_> {
                 let keep = |r: &str, d: bool| from_root.is_some() || self.ignore.keeps(r, d);
                 if is_dir {
                     let d = step::mkdir_inside(&root.merged, &dest_abs, attrs)?;
-                    step::copy_tree(&path, &rel, &d, attrs, &keep)?;
+                    step::copy_tree(&path, &rel, &d, attrs, &keep, &mut links)?;
                 } else if add && from_root.is_none() && is_archive(&path) {
                     let d = step::mkdir_inside(&root.merged, &dest_abs, attrs)?;
                     extract(&path, &d).map_err(|m| self.err(node, &m, "check the archive"))?;
@@ -1463,7 +1471,7 @@ impl Build<'_> {
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     let target = into(&name)?;
-                    step::copy_tree(&path, &rel, &target, attrs, &keep)?;
+                    step::copy_tree(&path, &rel, &target, attrs, &keep, &mut links)?;
                 }
             }
         }
@@ -1576,12 +1584,15 @@ fn parse_duration(s: &str) -> Option<u64> {
     Some(total as u64)
 }
 
-/// Hash a context tree for the cache: relative names, kinds, modes and contents.
+/// Hash a context tree for the cache: relative names, kinds, modes, contents, and which names
+/// are hard links to a file hashed before (`links`: (device, inode) to its first name), since
+/// COPY keeps them.
 fn hash_tree(
     key: &mut Key,
     path: &Path,
     rel: &str,
     keep: &dyn Fn(&str, bool) -> bool,
+    links: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::symlink_metadata(path).map_err(|e| BuildError::Read {
@@ -1596,12 +1607,23 @@ fn hash_tree(
             source: e,
         })?;
         for (r, p) in children {
-            hash_tree(key, &p, &r, keep)?;
+            hash_tree(key, &p, &r, keep, links)?;
         }
     } else if md.file_type().is_symlink() {
         let t = std::fs::read_link(path).unwrap_or_default();
         key.add(&t.to_string_lossy());
     } else if md.is_file() {
+        if md.nlink() > 1 {
+            match links.entry((md.dev(), md.ino())) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    key.add(&format!("hard link to {}", first.get()));
+                    return Ok(());
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(rel.to_string());
+                }
+            }
+        }
         let mut f = std::fs::File::open(path).map_err(|e| BuildError::Read {
             path: path.display().to_string(),
             source: e,
