@@ -171,7 +171,7 @@ pub fn copy_out(
     follow_link: bool,
     out: &mut dyn Write,
 ) -> Result<(), CopyError> {
-    let canon = canonical_root(root)?;
+    let canon = RootId::of(root)?;
     let spec = Spec::parse(OsStr::new(ctr_path), Path::new("/"));
     let ctr = spec.path();
     let not_found = || CopyError::NotFound {
@@ -203,11 +203,11 @@ pub fn copy_out(
         spec.comps.last().cloned()
     };
     let top = if md.is_dir() {
-        Top::Dir(open_in_root(root, &canon, &host, &ctr)?)
+        Top::Dir(open_in_root(root, canon, &host, &ctr)?)
     } else {
         let parent = host.parent().unwrap_or(root);
         Top::Named {
-            parent: open_in_root(root, &canon, parent, &ctr)?,
+            parent: open_in_root(root, canon, parent, &ctr)?,
             name: host.file_name().unwrap_or_default().to_owned(),
         }
     };
@@ -251,7 +251,7 @@ pub fn copy_in_with(
     input: &mut dyn Read,
     follow_link: bool,
 ) -> Result<(), CopyError> {
-    let canon = canonical_root(root)?;
+    let canon = RootId::of(root)?;
     match src {
         Source::Stdin => {
             let dst = container_dest(root, ctr_path)?;
@@ -552,8 +552,27 @@ fn container_path(root: &Path, host: &Path) -> PathBuf {
     Path::new("/").join(host.strip_prefix(root).unwrap_or(Path::new("")))
 }
 
-fn canonical_root(root: &Path) -> Result<PathBuf, CopyError> {
-    std::fs::canonicalize(root).map_err(|e| io_error(root, e))
+/// The root directory, as the file it is: its device and inode. `root` may be a running
+/// container's `/proc/PID/root`, whose path names nothing outside that process's mount namespace;
+/// the identity holds there too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RootId {
+    dev: u64,
+    ino: u64,
+}
+
+impl RootId {
+    fn of(root: &Path) -> Result<RootId, CopyError> {
+        let st = nix::sys::stat::stat(root).map_err(|e| io_error(root, e.into()))?;
+        Ok(RootId::from_stat(&st))
+    }
+
+    fn from_stat(st: &FileStat) -> RootId {
+        RootId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
 }
 
 fn current_dir() -> Result<PathBuf, CopyError> {
@@ -901,10 +920,10 @@ enum Base {
     /// A host directory: the user's own, its symlinks followed as the kernel does.
     Host(PathBuf),
     /// `dir`, an absolute container path, in the container whose root filesystem is at `root`
-    /// (`canon` is `root` with its symlinks resolved).
+    /// (`canon` is the root directory's identity).
     Container {
         root: PathBuf,
-        canon: PathBuf,
+        canon: RootId,
         dir: PathBuf,
     },
 }
@@ -962,7 +981,7 @@ impl DirSink {
             Base::Host(b) => (b.join(rel), b.as_path(), None),
             Base::Container { root, canon, dir } => {
                 let host = resolve_in(root, &dir.join(rel), true, &shown)?;
-                (host, root.as_path(), Some(canon.as_path()))
+                (host, root.as_path(), Some(*canon))
             }
         };
         // The deepest directory that exists, and the names missing below it.
@@ -1223,7 +1242,7 @@ fn open_at<P: ?Sized + NixPath>(
 }
 
 /// Open the directory `host` (under `root`) to read from, checked to be inside.
-fn open_in_root(root: &Path, canon: &Path, host: &Path, shown: &Path) -> Result<File, CopyError> {
+fn open_in_root(root: &Path, canon: RootId, host: &Path, shown: &Path) -> Result<File, CopyError> {
     let mut flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     if host != root {
         flags |= OFlag::O_NOFOLLOW;
@@ -1233,15 +1252,37 @@ fn open_in_root(root: &Path, canon: &Path, host: &Path, shown: &Path) -> Result<
     Ok(dir)
 }
 
-/// The open directory `dir` really is under `canon` (the root with its symlinks resolved): a
-/// running container may have swapped a directory for a symlink since the path was resolved.
-fn check_inside(dir: &File, canon: &Path, shown: &Path) -> Result<(), CopyError> {
-    match std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) {
-        Ok(real) if real.starts_with(canon) => Ok(()),
-        Ok(_) => Err(CopyError::Escape { path: shown.into() }),
-        // Without /proc, the scoped resolution is the guard.
-        Err(_) => Ok(()),
+/// The open directory `dir` really is under the root `canon`: a running container may have
+/// swapped a directory for a symlink since the path was resolved. Checked by climbing `..` from
+/// the descriptor itself until the root is met, or the top of the mount tree (whose `..` is
+/// itself): the walk follows the mounts the descriptor sits in, so it holds for a container's
+/// `/proc/PID/root` (its own mounts, tmpfs and binds included) as for a mounted root directory.
+fn check_inside(dir: &File, canon: RootId, shown: &Path) -> Result<(), CopyError> {
+    let io = |e: Errno| io_error(shown, e.into());
+    let mut here = nix::sys::stat::fstat(dir.as_raw_fd()).map_err(io)?;
+    let mut cur: Option<File> = None;
+    // Deeper than any path can be (PATH_MAX / 2): a loop is a refusal, not a hang.
+    for _ in 0..2048 {
+        if RootId::from_stat(&here) == canon {
+            return Ok(());
+        }
+        // O_PATH: a parent that is not readable (a host directory above a bind source) can
+        // still be named.
+        let up = open_at(
+            Some(cur.as_ref().unwrap_or(dir)),
+            "..",
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            0,
+        )
+        .map_err(|e| io_error(shown, e))?;
+        let st = nix::sys::stat::fstat(up.as_raw_fd()).map_err(io)?;
+        if (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino) {
+            break;
+        }
+        here = st;
+        cur = Some(up);
     }
+    Err(CopyError::Escape { path: shown.into() })
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1916,16 +1957,16 @@ mod tests {
     #[test]
     fn a_directory_outside_the_root_is_caught_once_opened() {
         let f = fx();
-        let canon = std::fs::canonicalize(&f.root).unwrap();
+        let canon = RootId::of(&f.root).unwrap();
         let inside = open_at(None, &f.root.join("data"), OFlag::O_RDONLY, 0).unwrap();
-        check_inside(&inside, &canon, Path::new("/data")).unwrap();
+        check_inside(&inside, canon, Path::new("/data")).unwrap();
         let outside = open_at(None, &f.host, OFlag::O_RDONLY, 0).unwrap();
-        let e = check_inside(&outside, &canon, Path::new("/x")).unwrap_err();
+        let e = check_inside(&outside, canon, Path::new("/x")).unwrap_err();
         assert!(matches!(e, CopyError::Escape { .. }), "{e:?}");
         // A sibling whose name merely starts like the root's is outside too.
         std::fs::create_dir(f.t.path().join("rootx")).unwrap();
         let sibling = open_at(None, &f.t.path().join("rootx"), OFlag::O_RDONLY, 0).unwrap();
-        assert!(check_inside(&sibling, &canon, Path::new("/x")).is_err());
+        assert!(check_inside(&sibling, canon, Path::new("/x")).is_err());
     }
 
     #[test]

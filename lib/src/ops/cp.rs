@@ -1,13 +1,14 @@
 //! `cp`: copy between a container and the host (or a tar stream), docker's rules in
 //! [`crate::copy`].
 //!
-//! A running container's root filesystem is the one its monitor has mounted: den joins the
-//! monitor's namespaces (see [`super::exec::join`]) and copies there. A stopped container's is
-//! mounted for the copy in a fresh den user namespace.
-//!
-//! Paths under the container's mounts (den's /etc/hosts, /etc/hostname, /etc/resolv.conf, bind
-//! mounts and volumes) are copied from and to the mount's source, as podman does, so `cp` sees
-//! what the container sees there. A tmpfs lives only in the container: it is not reached.
+//! A running container is seen as a process inside it sees itself: den joins its monitor's
+//! namespaces (see [`super::exec::join`]) and copies under `/proc/PID/root` of the container's
+//! init, a path that walks the container's own mount namespace, so its tmpfs mounts, binds,
+//! volumes and den's /etc files are the container's view, while the host's paths stay the
+//! host's. A stopped container's root filesystem is mounted for the copy in a fresh den user
+//! namespace; paths under its mounts (den's /etc/hosts, /etc/hostname, /etc/resolv.conf, bind
+//! mounts and volumes) are copied from and to the mount's source, as podman does. A stopped
+//! container has no tmpfs.
 
 use std::path::PathBuf;
 
@@ -30,6 +31,9 @@ pub struct CpPlan {
     pub container: String,
     pub id: String,
     pub running: bool,
+    /// The running container's init, whose `/proc/PID/root` is the container's view, and its
+    /// monitor.
+    pub pid: Option<(i32, i32)>,
     pub direction: Direction,
     pub follow_link: bool,
 }
@@ -101,6 +105,11 @@ pub fn plan(ctx: &Ctx, src: &str, dest: &str, follow_link: bool) -> Result<CpPla
         container: name.into(),
         id: c.record.id.clone(),
         running: c.state.status == Status::Running,
+        pid: c
+            .state
+            .pid
+            .zip(c.state.monitor.map(|(m, _)| m))
+            .filter(|_| c.state.status == Status::Running),
         direction,
         follow_link,
     })
@@ -120,7 +129,60 @@ pub fn cp(ctx: &Ctx, plan: &CpPlan) -> Result<()> {
             .map_err(crate::Error::from)?;
         Some(d)
     };
-    let record = store.container(&plan.id)?;
+    let ctr_of = |d: &Direction| match d {
+        Direction::Out { ctr, .. } | Direction::In { ctr, .. } => ctr.clone(),
+    };
+    // The init is the monitor's child: a pid reused since the state was read is not taken for
+    // the container.
+    let init = plan
+        .pid
+        .filter(|(pid, monitor)| crate::store::parent_pid(*pid) == Some(*monitor))
+        .map(|(pid, _)| PathBuf::from(format!("/proc/{pid}/root")));
+    let (root, ctr_path_routed) = match init {
+        // The container's own view, mounts and all.
+        Some(r) if plan.running && r.is_dir() => (r, ctr_of(&plan.direction)),
+        _ => {
+            let mounts = mount_sources(&store, &plan.id)?;
+            route(&mounts, &cdir.join("merged"), &ctr_of(&plan.direction))
+        }
+    };
+    let res = copy(plan, &root, &ctr_path_routed);
+    if let Some(d) = mounted {
+        driver::unmount(&crate::sys::LinuxSys, d, &cdir);
+    }
+    res
+}
+
+/// Copy in the direction `plan` says, with the container's root filesystem at `root`.
+fn copy(plan: &CpPlan, root: &std::path::Path, ctr_path: &str) -> Result<()> {
+    let c = UsageError::Copy;
+    match &plan.direction {
+        Direction::Out { host, .. } => {
+            let mut out = std::io::stdout().lock();
+            let dest = match host {
+                Some(p) => crate::copy::Dest::Path(p),
+                None => crate::copy::Dest::Stdout,
+            };
+            crate::copy::copy_out(root, ctr_path, dest, plan.follow_link, &mut out).map_err(c)?;
+        }
+        Direction::In { host, .. } => {
+            let mut input = std::io::stdin().lock();
+            let src = match host {
+                Some(p) => crate::copy::Source::Path(p),
+                None => crate::copy::Source::Stdin,
+            };
+            crate::copy::copy_in_with(root, src, ctr_path, &mut input, plan.follow_link)
+                .map_err(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// A stopped container's mounts that outlive it, as (destination, host source): den's /etc files,
+/// binds and volumes.
+fn mount_sources(store: &crate::store::Store, id: &str) -> Result<Vec<(String, PathBuf)>> {
+    let cdir = store.container_dir(id);
+    let record = store.container(id)?;
     let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
     let mut mounts: Vec<(String, PathBuf)> = ["hosts", "hostname", "resolv.conf"]
         .iter()
@@ -137,44 +199,7 @@ pub fn cp(ctx: &Ctx, plan: &CpPlan) -> Result<()> {
             crate::volume::MountKind::Tmpfs => {}
         }
     }
-    let ctr_of = |d: &Direction| match d {
-        Direction::Out { ctr, .. } | Direction::In { ctr, .. } => ctr.clone(),
-    };
-    let (root, ctr_path_routed) = route(&mounts, &cdir.join("merged"), &ctr_of(&plan.direction));
-    let res = (|| -> Result<()> {
-        let c = |e| UsageError::Copy(e);
-        match &plan.direction {
-            Direction::Out { host, .. } => {
-                let mut out = std::io::stdout().lock();
-                let dest = match host {
-                    Some(p) => crate::copy::Dest::Path(p),
-                    None => crate::copy::Dest::Stdout,
-                };
-                crate::copy::copy_out(&root, &ctr_path_routed, dest, plan.follow_link, &mut out)
-                    .map_err(c)?;
-            }
-            Direction::In { host, .. } => {
-                let mut input = std::io::stdin().lock();
-                let src = match host {
-                    Some(p) => crate::copy::Source::Path(p),
-                    None => crate::copy::Source::Stdin,
-                };
-                crate::copy::copy_in_with(
-                    &root,
-                    src,
-                    &ctr_path_routed,
-                    &mut input,
-                    plan.follow_link,
-                )
-                .map_err(c)?;
-            }
-        }
-        Ok(())
-    })();
-    if let Some(d) = mounted {
-        driver::unmount(&crate::sys::LinuxSys, d, &cdir);
-    }
-    res
+    Ok(mounts)
 }
 
 /// The host directory and path for container path `ctr`: under the longest mount destination

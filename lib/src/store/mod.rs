@@ -37,7 +37,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use containers::{
-    ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive, process_start_time,
+    ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive, parent_pid,
+    process_start_time,
 };
 pub use gc::{Collected, Referenced, disk_usage};
 pub use images::{ImageRecord, LayerRef};
