@@ -49,62 +49,128 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("load", "den-image", "load"),
 ];
 
-/// `den image VERB` and `den container VERB`, docker's management commands.
-const GROUPS: &[(&str, &[(&str, &str)])] = &[
-    (
-        "image",
-        &[
-            ("ls", "images"),
-            ("list", "images"),
-            ("pull", "pull"),
-            ("push", "push"),
-            ("build", "build"),
-            ("inspect", "image inspect"),
-            ("tag", "tag"),
-            ("rm", "rmi"),
-            ("remove", "rmi"),
-            ("prune", "image prune"),
-            ("history", "history"),
-            ("import", "import"),
-            ("save", "save"),
-            ("load", "load"),
+/// docker's management commands: `den GROUP VERB` is the verb it maps to. Each has a line of
+/// help for `den GROUP --help`.
+struct Group {
+    name: &'static str,
+    about: &'static str,
+    verbs: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const GROUPS: &[Group] = &[
+    Group {
+        name: "image",
+        about: "Manage images",
+        verbs: &[
+            ("build", "build", "Build an image from a Dockerfile"),
+            ("history", "history", "Show the steps that made an image"),
+            (
+                "import",
+                "import",
+                "Make an image from a root filesystem tar",
+            ),
+            ("inspect", "image inspect", "Show images' details as JSON"),
+            ("load", "load", "Load images from a tar archive or stdin"),
+            ("ls", "images", "List images"),
+            ("list", "images", ""),
+            ("prune", "image prune", "Remove unused images"),
+            ("pull", "pull", "Download an image from a registry"),
+            ("push", "push", "Upload an image to a registry"),
+            ("rm", "rmi", "Remove images"),
+            ("remove", "rmi", ""),
+            (
+                "save",
+                "save",
+                "Save images to a tar archive (stdout by default)",
+            ),
+            ("tag", "tag", "Give an image another name"),
         ],
-    ),
-    (
-        "container",
-        &[
-            ("run", "run"),
-            ("create", "create"),
-            ("start", "start"),
-            ("stop", "stop"),
-            ("restart", "restart"),
-            ("kill", "kill"),
-            ("wait", "wait"),
-            ("ls", "ps"),
-            ("list", "ps"),
-            ("ps", "ps"),
-            ("logs", "logs"),
-            ("attach", "attach"),
-            ("port", "port"),
-            ("exec", "exec"),
-            ("cp", "cp"),
-            ("rm", "rm"),
-            ("inspect", "inspect"),
-            ("prune", "container prune"),
-            ("export", "export"),
+    },
+    Group {
+        name: "container",
+        about: "Manage containers",
+        verbs: &[
+            (
+                "attach",
+                "attach",
+                "Attach to a running container's output and input",
+            ),
+            ("cp", "cp", "Copy files between a container and the host"),
+            ("create", "create", "Create a container"),
+            ("exec", "exec", "Run a command in a running container"),
+            (
+                "export",
+                "export",
+                "Write a container's filesystem as a tar archive",
+            ),
+            ("inspect", "inspect", "Show containers' details as JSON"),
+            ("kill", "kill", "Send a signal to running containers"),
+            ("logs", "logs", "Print a container's logs"),
+            ("ls", "ps", "List containers"),
+            ("list", "ps", ""),
+            ("ps", "ps", ""),
+            ("port", "port", "List a container's published ports"),
+            ("prune", "container prune", "Remove all stopped containers"),
+            ("restart", "restart", "Restart containers"),
+            ("rm", "rm", "Remove containers"),
+            ("run", "run", "Create and run a new container from an image"),
+            ("start", "start", "Start stopped containers"),
+            ("stop", "stop", "Stop running containers"),
+            (
+                "wait",
+                "wait",
+                "Wait for containers to stop, print their exit codes",
+            ),
         ],
-    ),
-    (
-        "system",
-        &[
-            ("info", "info"),
-            ("reset", "reset"),
-            ("df", "system df"),
-            ("prune", "system prune"),
+    },
+    Group {
+        name: "system",
+        about: "Manage den",
+        verbs: &[
+            ("df", "system df", "Show den's disk usage"),
+            (
+                "info",
+                "info",
+                "Show what den does on this machine, and why",
+            ),
+            (
+                "prune",
+                "system prune",
+                "Remove unused containers, images and build cache",
+            ),
+            (
+                "reset",
+                "reset",
+                "Remove every image and container of yours",
+            ),
         ],
-    ),
-    ("builder", &[("prune", "builder prune")]),
+    },
+    Group {
+        name: "builder",
+        about: "Manage the build cache",
+        verbs: &[("prune", "builder prune", "Remove the build cache")],
+    },
 ];
+
+/// `den GROUP --help`: docker's layout for a management command.
+fn group_help(g: &Group) -> String {
+    let mut out = format!(
+        "\nUsage:  den {} COMMAND\n\n{}\n\nCommands:\n",
+        g.name, g.about
+    );
+    for (verb, _, about) in g.verbs.iter().filter(|(_, _, a)| !a.is_empty()) {
+        out.push_str(&format!("  {verb:<11} {about}\n"));
+    }
+    out.push_str(&format!(
+        "\nRun 'den {} COMMAND --help' for more information on a command.\n",
+        g.name
+    ));
+    out
+}
+
+fn is_help(arg: &str) -> bool {
+    matches!(arg, "-h" | "--help" | "help")
+}
 
 const HELP: &str = "\
 Usage:  den [OPTIONS] COMMAND
@@ -126,7 +192,9 @@ Common Commands:
 Image Commands:
   history     Show the steps that made an image
   import      Make an image from a root filesystem tar
+  load        Load images from a tar archive or stdin
   rmi         Remove images
+  save        Save images to a tar archive (stdout by default)
   tag         Give an image another name
 
 Container Commands:
@@ -143,10 +211,6 @@ Container Commands:
   start       Start stopped containers
   stop        Stop running containers
   wait        Wait for containers to stop, print their exit codes
-
-Image Commands:
-  load        Load images from a tar archive or stdin
-  save        Save images to a tar archive (stdout by default)
 
 Management Commands:
   image       Manage images (ls, pull, push, build, inspect, tag, rm, prune, history, import, save, load)
@@ -211,30 +275,45 @@ fn main() -> std::process::ExitCode {
         common::print(HELP);
         return std::process::ExitCode::SUCCESS;
     };
-    let mut rest: Vec<OsString> = args[i + 1..].to_vec();
+    let rest: Vec<OsString> = args[i + 1..].to_vec();
     if verb == "version" {
         common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
         return std::process::ExitCode::SUCCESS;
     }
     if verb == "help" {
-        common::print(HELP);
-        return std::process::ExitCode::SUCCESS;
+        // `den help VERB` is `den VERB --help`, as in docker.
+        match rest.first().map(|v| v.to_string_lossy().into_owned()) {
+            Some(v) => return dispatch(&v, vec![OsString::from("--help")]),
+            None => {
+                common::print(HELP);
+                return std::process::ExitCode::SUCCESS;
+            }
+        }
     }
-    let verb = match GROUPS.iter().find(|(g, _)| *g == verb) {
-        Some((group, subs)) => {
-            let Some(sub) = rest.first().map(|s| s.to_string_lossy().into_owned()) else {
-                return usage_error(&format!(
-                    "'den {group}' needs a command: {}",
-                    subs.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", ")
-                ));
+    dispatch(&verb, rest)
+}
+
+/// Run `verb` (a group's verb is looked up in the group) with `rest`.
+fn dispatch(verb: &str, mut rest: Vec<OsString>) -> std::process::ExitCode {
+    let verb = match GROUPS.iter().find(|g| g.name == verb) {
+        Some(group) => {
+            // docker prints a management command's help for `den image`, `--help` and `help`.
+            let sub = rest.first().map(|s| s.to_string_lossy().into_owned());
+            let Some(sub) = sub.filter(|s| !is_help(s)) else {
+                common::print(&group_help(group));
+                return std::process::ExitCode::SUCCESS;
             };
-            let Some((_, mapped)) = subs.iter().find(|(s, _)| *s == sub) else {
-                return usage_error(&format!("'{sub}' is not a den {group} command"));
+            let Some((_, mapped, _)) = group.verbs.iter().find(|(s, _, _)| *s == sub) else {
+                eprintln!(
+                    "den: '{} {sub}' is not a den command.\nSee 'den {} --help'",
+                    group.name, group.name
+                );
+                return std::process::ExitCode::from(1);
             };
             rest.remove(0);
             mapped.to_string()
         }
-        None => verb,
+        None => verb.to_string(),
     };
     let Some((_, tool, tool_verb)) = ROUTES.iter().find(|(v, _, _)| *v == verb) else {
         eprintln!("den: '{verb}' is not a den command.\nSee 'den --help'");
