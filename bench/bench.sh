@@ -10,6 +10,9 @@
 #   ps -a with 100 containers             goal: den <= 1/10 of podman
 #   run -d + rm -f round trip             (side by side)
 #   logs of a 10 MB log                   (side by side)
+#   logs of 10 MB printed in the          goal: den <= 1/5 of podman
+#   foreground
+#   run --rm with output to /dev/null     goal: no slower than to a pipe
 #   helper RSS per running container      goal: <= 4 MiB (den's monitor; podman's conmon)
 #   requests/s and 1 GB through -p        goal: den >= 80% of the host and >= 3x podman
 #   container start, default network      goal: within 2x of --network none
@@ -193,6 +196,20 @@ bench "logs of a 10 MB log" "$RUNS" \
     "true" "podman logs big >/dev/null"
 den rm -f big >/dev/null
 podman rm -f big >/dev/null
+# A container run in the foreground keeps its log as a detached one does (issue 12).
+den run --name fgbig "$busybox" sh -c "$big" >/dev/null
+podman run --name fgbig "$busybox" sh -c "$big" >/dev/null
+bench "logs of 10 MB printed in the foreground" "$RUNS" \
+    "true" "den logs fgbig >/dev/null" \
+    "true" "podman logs fgbig >/dev/null"
+den rm -f fgbig >/dev/null
+podman rm -f fgbig >/dev/null
+# Output sent to /dev/null costs no more than output to a pipe (den relays both, and logs them).
+bench "output of run --rm (600 KB) to /dev/null, then to a pipe" "$RUNS" \
+    "true" "den run --rm $busybox seq 1 100000 >/dev/null" \
+    "true" "podman run --rm $busybox seq 1 100000 >/dev/null" \
+    "true" "den run --rm $busybox seq 1 100000 | cat >/dev/null" \
+    "true" "podman run --rm $busybox seq 1 100000 | cat >/dev/null"
 # Memory: the resident set of the processes each tool keeps per running container (den's
 # monitor; podman's conmon), the container's own processes excluded.
 rss_of() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -427,7 +444,7 @@ echo
 python3 - "$results" <<'EOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10,
+goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10, "logs of 10 MB printed in the foreground": 0.2,
          "build node example, cold": 0.5, "build node example, no-change": 0.10,
          "build node example, rebuild": 0.3, "push node": 0.5, "re-push node": 0.5,
          "save | load": 0.5}
@@ -438,6 +455,12 @@ for r in rows:
         host = float(r[3])
         ok = den >= 0.8 * host and den >= 3 * podman
         print(f"{name:60} {den:9.0f} {podman:9.0f} {den/podman:11.2f}  host {host:.0f}: den/host {den/host:.2f} (>= 0.80), den/podman (>= 3): {'met' if ok else 'NOT met'}")
+        continue
+    if name.startswith("output of run --rm"):
+        null, pipe = den, float(r[3])
+        print(f"{'output of run --rm (600 KB) to /dev/null':60} {den:8.3f}s {podman:8.3f}s {den/podman:11.3f}  (no goal)")
+        print(f"{'  the same to a pipe':60} {pipe:8.3f}s {float(r[4]):8.3f}s {pipe/float(r[4]):11.3f}  (no goal)")
+        print(f"{'  den: /dev/null against a pipe':60} {null:8.3f}s {pipe:8.3f}s {null/pipe:11.3f}  <= 1.00 (+5% noise) {'met' if null <= 1.05 * pipe else 'NOT met'}  (null/pipe)")
         continue
     if name.startswith("container start"):
         print(f"{name:60} {den:8.3f}s {podman:8.3f}s {den/podman:11.2f}  (default/none) <= 2.00 {'met' if den <= 2 * podman else 'NOT met'}")

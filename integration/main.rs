@@ -12,6 +12,7 @@ mod archive;
 mod build;
 mod containers;
 mod drivers;
+mod firsthour;
 mod images;
 mod network;
 mod pull;

@@ -225,6 +225,16 @@ impl Sandbox {
         run(self.cmd("den", args))
     }
 
+    /// Run a shell script with den's binaries first on PATH, as a Makefile recipe would.
+    pub fn sh(&self, script: &str) -> Out {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        self.apply_env(&mut c);
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        c.env("PATH", format!("{}:{path}", env().bin.display()));
+        run(c)
+    }
+
     /// Run `den ARGS` with `input` on stdin.
     pub fn den_input(&self, args: &[&str], input: &[u8]) -> Out {
         let mut c = self.cmd("den", args);
