@@ -350,7 +350,7 @@ fn run(cli: Cli) -> den::Result<i32> {
                     message: a.message.clone(),
                 },
             )?;
-            common::print(&format!("{}\n", image.digest()));
+            common::print(&format!("{}\n", image.id));
             Ok(0)
         }
         Verb::Df(a) => {

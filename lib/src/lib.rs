@@ -29,6 +29,7 @@
 //! - [`copy`]: `cp`'s rules over a container's root ([`copy::copy_out`], [`copy::copy_in`]).
 //! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]).
+//! - [`digest`]: [`digest::Digest`], a sha256 digest checked where it comes in (a leaf module).
 //! - [`error`]: the error type every verb returns, with hints and exit codes.
 //! - [`sys`]: the kernel seam, the only place with `unsafe` ([`sys::Sys`], [`sys::RecordingSys`]).
 
@@ -38,6 +39,7 @@ pub mod build;
 pub mod cli;
 pub mod config;
 pub mod copy;
+pub mod digest;
 pub mod error;
 pub mod image;
 pub mod net;

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 
+use crate::digest::Digest;
 use crate::image::Compression;
 use crate::store::{StagedLayer, Store, StoreError};
 use crate::unpack::{self, UnpackError};
@@ -23,7 +24,9 @@ use crate::unpack::{self, UnpackError};
 /// Chunks in flight between the spooling thread and the unpack.
 const IN_FLIGHT: usize = 8;
 
-type Outcome = Result<(StagedLayer, unpack::Stats), UnpackError>;
+/// The staged layer, what it held, and its diff id when the unpack computed it (a compressed
+/// layer; a plain tar's is the spooled file's digest).
+type Outcome = Result<(StagedLayer, unpack::Counts, Option<Digest>), UnpackError>;
 
 /// A layer being unpacked from chunks handed over by the spooling thread.
 pub(super) struct EarlyUnpack {
@@ -68,12 +71,19 @@ impl EarlyUnpack {
             .spawn(move || {
                 let diff = staged.diff();
                 let res = if plain {
-                    unpack::apply(reader, &diff, opts)
+                    unpack::apply(reader, &diff, opts).map(|c| (c, None))
                 } else {
-                    unpack::unpack_blob(reader, &diff, opts, None)
+                    unpack::unpack_blob(reader, &diff, opts, None).map(|s| {
+                        let counts = unpack::Counts {
+                            size: s.size,
+                            entries: s.entries,
+                            skipped_devices: s.skipped_devices,
+                        };
+                        (counts, Some(s.diff_id))
+                    })
                 };
                 match res {
-                    Ok(stats) => Ok((staged, stats)),
+                    Ok((counts, diff_id)) => Ok((staged, counts, diff_id)),
                     Err(e) => {
                         staged.abandon();
                         Err(e)
@@ -112,14 +122,12 @@ impl EarlyUnpack {
     }
 
     /// Wait for the unpack. `digest` is the spooled file's digest (a plain tar's diff id).
-    pub(super) fn finish(mut self, digest: &str) -> Option<(StagedLayer, unpack::Stats)> {
+    pub(super) fn finish(mut self, digest: &Digest) -> Option<(StagedLayer, unpack::Stats)> {
         self.tx = None;
         match self.handle.join() {
-            Ok(Ok((staged, mut stats))) => {
-                if self.plain {
-                    stats.diff_id = digest.to_string();
-                }
-                Some((staged, stats))
+            Ok(Ok((staged, counts, diff_id))) => {
+                let diff_id = if self.plain { digest.clone() } else { diff_id? };
+                Some((staged, counts.with_diff_id(diff_id)))
             }
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "early unpack failed; unpacking again from the spool");
@@ -133,7 +141,7 @@ impl EarlyUnpack {
     pub(super) fn cancel(mut self) {
         self.cancel.store(true, Ordering::SeqCst);
         self.tx = None;
-        if let Ok(Ok((staged, _))) = self.handle.join() {
+        if let Ok(Ok((staged, _, _))) = self.handle.join() {
             staged.abandon();
         }
     }
@@ -210,8 +218,9 @@ mod tests {
             e.feed(piece);
         }
         e.close();
-        let (staged, stats) = e.finish("sha256:x").unwrap();
-        assert_eq!(stats.diff_id, "sha256:x");
+        let x = Digest::of(b"x");
+        let (staged, stats) = e.finish(&x).unwrap();
+        assert_eq!(stats.diff_id, x);
         assert_eq!(
             std::fs::read(staged.diff().join("etc/hello")).unwrap(),
             b"hello"
@@ -221,7 +230,7 @@ mod tests {
         // Not a tar after all: nothing, and nothing left behind.
         let mut e = EarlyUnpack::start(&store, true, opts).unwrap();
         e.feed(&[7u8; 4096]);
-        assert!(e.finish("sha256:y").is_none());
+        assert!(e.finish(&Digest::of(b"y")).is_none());
         let e = EarlyUnpack::start(&store, false, opts).unwrap();
         e.cancel();
         assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::digest::Digest;
 use crate::image::Reference;
 use crate::image::manifest::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
 
@@ -35,26 +36,19 @@ pub struct DockerManifest {
 }
 
 /// The archive path of a blob: `blobs/sha256/<hex>`.
-pub fn blob_path(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algo, hex)) => format!("blobs/{algo}/{hex}"),
-        None => format!("blobs/sha256/{digest}"),
-    }
+pub fn blob_path(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
 }
 
 /// The digest an archive path names, if its last component is one: `blobs/sha256/<hex>`,
 /// `<hex>.json` (docker's older config files), `<hex>.tar` (podman's layers).
-pub fn digest_in_path(path: &str) -> Option<String> {
+pub fn digest_in_path(path: &str) -> Option<Digest> {
     let last = path.rsplit('/').next()?;
     let hex = last
         .strip_suffix(".json")
         .or_else(|| last.strip_suffix(".tar"))
         .unwrap_or(last);
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then(|| format!("sha256:{hex}"))
+    Digest::from_hex(hex).ok()
 }
 
 /// An archive entry's name in one canonical form (no `./`, no trailing `/`), or `None` for a
@@ -70,7 +64,11 @@ pub fn clean_name(raw: &[u8]) -> Option<String> {
 
 /// The OCI manifest den makes for a docker-archive image: the config and the layers as they are
 /// in the archive. Save and load make it the same way, so the same image gets the same digest.
-pub fn oci_manifest(config: &str, config_size: u64, layers: &[(String, String, u64)]) -> Vec<u8> {
+pub fn oci_manifest(
+    config: &Digest,
+    config_size: u64,
+    layers: &[(String, Digest, u64)],
+) -> Vec<u8> {
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -87,7 +85,7 @@ pub fn oci_manifest(config: &str, config_size: u64, layers: &[(String, String, u
 #[derive(Debug, Clone)]
 pub struct IndexEntry {
     pub media_type: String,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub platform: Option<(String, String)>,
     pub name: Option<Reference>,
@@ -153,11 +151,9 @@ mod tests {
     #[test]
     fn paths_and_the_digests_they_name() {
         let hex = "a".repeat(64);
-        assert_eq!(
-            blob_path(&format!("sha256:{hex}")),
-            format!("blobs/sha256/{hex}")
-        );
-        let want = Some(format!("sha256:{hex}"));
+        let d = Digest::from_hex(&hex).unwrap();
+        assert_eq!(blob_path(&d), format!("blobs/sha256/{hex}"));
+        let want = Some(d);
         assert_eq!(digest_in_path(&format!("blobs/sha256/{hex}")), want);
         assert_eq!(digest_in_path(&format!("{hex}.json")), want);
         assert_eq!(digest_in_path(&format!("{hex}.tar")), want);
@@ -197,7 +193,7 @@ mod tests {
         let n = Reference::parse("busybox:1.36").unwrap();
         let idx: serde_json::Value = serde_json::from_slice(&index_json(&[IndexEntry {
             media_type: OCI_MANIFEST.into(),
-            digest: "sha256:m".into(),
+            digest: Digest::of(b"m"),
             size: 3,
             platform: Some(("linux".into(), "amd64".into())),
             name: Some(n.clone()),

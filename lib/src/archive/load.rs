@@ -7,17 +7,19 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use chrono::Utc;
-use oci_spec::image::{ImageConfiguration, ImageIndex};
+use oci_spec::image::ImageIndex;
 
 use super::ArchiveError;
 use super::early::{self, EarlyUnpack};
 use super::format::{self, DockerManifest};
 use crate::build::layer::TAR;
+use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
-use crate::image::manifest::{self, OCI_LAYER_GZIP, OCI_MANIFEST};
-use crate::image::{Compression, Fetched, ImageError, Platform, Reference};
-use crate::store::{ImageRecord, LayerRef, Sha256, StagedLayer, Staging, Store, StoreError};
+use crate::image::checks::{self, Document};
+use crate::image::manifest::{OCI_LAYER_GZIP, OCI_MANIFEST};
+use crate::image::{Compression, ImageError, Platform, Reference};
+use crate::store::incoming::{self, RecordParts};
+use crate::store::{LayerRef, StagedLayer, Staging, Store, StoreError};
 use crate::unpack::{self, UnpackError};
 
 const CHUNK: usize = 1 << 20;
@@ -30,12 +32,12 @@ const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// An image the archive held, as it is now in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    /// The image id (config digest hex).
-    pub id: String,
+    /// The image id (the config's digest).
+    pub id: Digest,
     /// The names it was given, in the archive's order.
     pub names: Vec<Reference>,
     /// Names taken from other images: (canonical name, the other image's id).
-    pub renamed: Vec<(String, String)>,
+    pub renamed: Vec<(String, Digest)>,
 }
 
 /// Load the archive read from `input` (`archive` names it in messages) into `store`. Layers are
@@ -67,7 +69,7 @@ pub fn load(
 /// A regular file of the archive, copied to the staging directory.
 struct Spooled {
     path: PathBuf,
-    digest: String,
+    digest: Digest,
     size: u64,
     compression: Compression,
     /// The content, for small files.
@@ -192,7 +194,7 @@ impl Spool {
             .mode(0o644)
             .open(&path)
             .map_err(io(&path))?;
-        let mut hasher = Sha256::new();
+        let mut hasher = Hasher::new();
         let mut bytes = (size <= SMALL).then(|| Vec::with_capacity(size as usize));
         let mut early: Option<EarlyUnpack> = None;
         let mut head = Vec::new();
@@ -268,8 +270,8 @@ impl Spool {
     fn early_layer(
         &self,
         file: &std::path::Path,
-        digest: &str,
-        diff_id: &str,
+        digest: &Digest,
+        diff_id: &Digest,
     ) -> Option<(StagedLayer, unpack::Stats)> {
         let e = self
             .early
@@ -277,7 +279,7 @@ impl Spool {
             .unwrap_or_else(|p| p.into_inner())
             .remove(file)?;
         let (staged, stats) = e.finish(digest)?;
-        if stats.diff_id == diff_id {
+        if stats.diff_id == *diff_id {
             Some((staged, stats))
         } else {
             staged.abandon();
@@ -317,8 +319,15 @@ impl Spool {
         }
     }
 
+    /// The bytes of a JSON document of the archive (an index, a manifest, a config), refused
+    /// unread when larger than any such document may be.
+    fn document(&self, name: &str, f: &Spooled) -> Result<Vec<u8>> {
+        checks::size(&format!("{name} in {}", self.archive), f.size)?;
+        self.bytes(f)
+    }
+
     fn json<T: serde::de::DeserializeOwned>(&self, name: &str, f: &Spooled) -> Result<T> {
-        serde_json::from_slice(&self.bytes(f)?).map_err(|source| {
+        serde_json::from_slice(&self.document(name, f)?).map_err(|source| {
             ArchiveError::BadJson {
                 archive: self.archive.clone(),
                 entry: name.into(),
@@ -328,20 +337,20 @@ impl Spool {
         })
     }
 
-    fn mismatch(&self, entry: &str, expected: &str, actual: &str) -> ArchiveError {
+    fn mismatch(&self, entry: &str, expected: &Digest, actual: &Digest) -> ArchiveError {
         ArchiveError::Mismatch {
             archive: self.archive.clone(),
             entry: entry.into(),
-            expected: expected.into(),
-            actual: actual.into(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
         }
     }
 
     /// The OCI blob `digest`, checked.
-    fn blob(&self, digest: &str) -> Result<(String, &Spooled)> {
+    fn blob(&self, digest: &Digest) -> Result<(String, &Spooled)> {
         let name = format::blob_path(digest);
         let f = self.entry(&name)?;
-        if f.digest != digest {
+        if f.digest != *digest {
             return Err(self.mismatch(&name, digest, &f.digest).into());
         }
         Ok((name, f))
@@ -370,42 +379,41 @@ impl Spool {
             {
                 return Err(self.mismatch(&m.config, &want, &c.digest).into());
             }
-            let config_bytes = self.bytes(c)?;
-            let config = self.config(&m.config, &config_bytes)?;
-            let diff_ids = config.rootfs().diff_ids().to_vec();
-            if diff_ids.len() != m.layers.len() {
+            let source = format!("{} in {}", m.config, self.archive);
+            let config = checks::config(&source, &c.digest, &self.document(&m.config, c)?)?;
+            if config.diff_ids.len() != m.layers.len() {
                 return Err(ArchiveError::LayerCount {
                     archive: self.archive.clone(),
                     config: m.config.clone(),
                     layers: m.layers.len(),
-                    diff_ids: diff_ids.len(),
+                    diff_ids: config.diff_ids.len(),
                 }
                 .into());
             }
             let mut layers = Vec::new();
-            for (path, diff_id) in m.layers.iter().zip(diff_ids) {
+            for (path, diff_id) in m.layers.iter().zip(&config.diff_ids) {
                 let f = self.entry(path)?;
                 // A plain tar is its own diff id. docker also reads compressed layer files; their
                 // diff id is checked when they are inflated.
                 let (blob, media_type, verified) = match f.compression {
-                    _ if f.digest == diff_id => (diff_id.clone(), TAR, true),
+                    _ if f.digest == *diff_id => (diff_id.clone(), TAR, true),
                     Compression::Gzip => (f.digest.clone(), OCI_LAYER_GZIP, false),
                     Compression::Zstd => (f.digest.clone(), OCI_LAYER_ZSTD, false),
                     Compression::None => {
-                        return Err(self.mismatch(path, &diff_id, &f.digest).into());
+                        return Err(self.mismatch(path, diff_id, &f.digest).into());
                     }
                 };
                 layers.push(PlannedLayer {
                     entry: path.clone(),
                     file: f.path.clone(),
-                    diff_id,
+                    diff_id: diff_id.clone(),
                     blob,
                     media_type: media_type.into(),
                     size: f.size,
                     verified,
                 });
             }
-            let descs: Vec<(String, String, u64)> = layers
+            let descs: Vec<(String, Digest, u64)> = layers
                 .iter()
                 .map(|l| (l.media_type.clone(), l.blob.clone(), l.size))
                 .collect();
@@ -420,7 +428,7 @@ impl Spool {
                 config_digest: c.digest.clone(),
                 config_file: c.path.clone(),
                 config,
-                manifest_digest: crate::store::sha256_digest(&manifest),
+                manifest_digest: Digest::of(&manifest),
                 manifest_media_type: OCI_MANIFEST.into(),
                 manifest: ManifestBlob::Made(manifest),
                 layers,
@@ -444,60 +452,38 @@ impl Spool {
             {
                 continue;
             }
-            let (mut name, mut file) = self.blob(desc.digest().as_ref())?;
-            let mut digest = desc.digest().to_string();
-            let mut media_type = desc.media_type().to_string();
-            let mut parsed = manifest::parse(&name, &self.bytes(file)?, Some(&media_type))?;
-            if let Fetched::Index(idx) = &parsed {
-                let entry = manifest::select(&name, idx, &Platform::host())?;
-                digest = entry.digest().to_string();
-                media_type = entry.media_type().to_string();
+            let top = checks::blob(format::INDEX_JSON, desc)?;
+            let (mut name, mut file) = self.blob(&top.digest)?;
+            let mut digest = top.digest;
+            let mut media_type = top.media_type;
+            let mut parsed =
+                checks::document(&name, &self.document(&name, file)?, Some(&media_type))?;
+            if let Document::Index(idx) = &parsed {
+                let entry = checks::select(&name, idx, &Platform::host())?;
+                digest = entry.digest;
+                media_type = entry.media_type;
                 (name, file) = self.blob(&digest)?;
-                parsed = manifest::parse(&name, &self.bytes(file)?, Some(&media_type))?;
+                parsed = checks::document(&name, &self.document(&name, file)?, Some(&media_type))?;
             }
-            let Fetched::Manifest(m) = parsed else {
+            let Document::Manifest(m) = parsed else {
                 return Err(ImageError::UnsupportedManifest {
                     reference: name,
                     media_type: "nested index".into(),
                 }
                 .into());
             };
-            let media_type = m
-                .media_type()
-                .as_ref()
-                .map(|t| t.to_string())
-                .unwrap_or(media_type);
-            let (config_name, c) = self.blob(m.config().digest().as_ref())?;
-            let config = self.config(&config_name, &self.bytes(c)?)?;
-            let diff_ids = config.rootfs().diff_ids().to_vec();
-            if diff_ids.len() != m.layers().len() {
-                return Err(ArchiveError::LayerCount {
-                    archive: self.archive.clone(),
-                    config: config_name,
-                    layers: m.layers().len(),
-                    diff_ids: diff_ids.len(),
-                }
-                .into());
-            }
+            let (config_name, c) = self.blob(&m.config.digest)?;
+            let config = checks::config(&config_name, &c.digest, &self.document(&config_name, c)?)?;
             let mut layers = Vec::new();
-            for (l, diff_id) in m.layers().iter().zip(diff_ids) {
-                let lt = l.media_type().to_string();
-                if !manifest::layer_supported(&lt) {
-                    return Err(ImageError::UnsupportedLayer {
-                        reference: name.clone(),
-                        digest: l.digest().to_string(),
-                        media_type: lt,
-                    }
-                    .into());
-                }
-                let (entry, f) = self.blob(l.digest().as_ref())?;
+            for (l, diff_id) in checks::pair_layers(&config_name, &m.layers, &config)? {
+                let (entry, f) = self.blob(&l.digest)?;
                 layers.push(PlannedLayer {
                     entry,
                     file: f.path.clone(),
                     verified: f.digest == diff_id,
                     diff_id,
                     blob: f.digest.clone(),
-                    media_type: lt,
+                    media_type: l.media_type,
                     size: f.size,
                 });
             }
@@ -514,24 +500,13 @@ impl Spool {
                     .map(|n| format!("{}@{digest}", n.repo_name()))
                     .collect(),
                 manifest_digest: digest,
-                manifest_media_type: media_type,
+                manifest_media_type: m.media_type,
                 manifest: ManifestBlob::Spooled(file.path.clone()),
                 layers,
                 names,
             });
         }
         Ok(out)
-    }
-
-    fn config(&self, entry: &str, bytes: &[u8]) -> Result<ImageConfiguration> {
-        serde_json::from_slice(bytes).map_err(|source| {
-            ArchiveError::BadJson {
-                archive: self.archive.clone(),
-                entry: entry.into(),
-                source,
-            }
-            .into()
-        })
     }
 }
 
@@ -556,8 +531,8 @@ fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 struct PlannedLayer {
     entry: String,
     file: PathBuf,
-    diff_id: String,
-    blob: String,
+    diff_id: Digest,
+    blob: Digest,
     media_type: String,
     size: u64,
     /// Whether the spooled bytes are known to be the tar of `diff_id` already.
@@ -573,10 +548,10 @@ enum ManifestBlob {
 
 /// An image the archive holds, checked against its index but not yet in the store.
 struct Planned {
-    config_digest: String,
+    config_digest: Digest,
     config_file: PathBuf,
-    config: ImageConfiguration,
-    manifest_digest: String,
+    config: checks::Config,
+    manifest_digest: Digest,
     manifest_media_type: String,
     manifest: ManifestBlob,
     layers: Vec<PlannedLayer>,
@@ -585,8 +560,8 @@ struct Planned {
 }
 
 impl Planned {
-    fn id(&self) -> &str {
-        self.config_digest.trim_start_matches("sha256:")
+    fn id(&self) -> &Digest {
+        &self.config_digest
     }
 }
 
@@ -598,11 +573,11 @@ fn commit(
     plan: Vec<Planned>,
     opts: unpack::Options,
 ) -> Result<Vec<Loaded>> {
-    let known: HashSet<String> = store.images()?.into_iter().map(|i| i.id).collect();
+    let known: HashSet<Digest> = store.images()?.into_iter().map(|i| i.id).collect();
     let new: Vec<&Planned> = {
         let mut seen = HashSet::new();
         plan.iter()
-            .filter(|p| !known.contains(p.id()) && seen.insert(p.id().to_string()))
+            .filter(|p| !known.contains(p.id()) && seen.insert(p.id().clone()))
             .collect()
     };
     // Layers to unpack, once each; compressed layers the store already has unpacked are only
@@ -619,62 +594,38 @@ fn commit(
             verify_diff_id(spool, l)?;
         }
     }
-    // Layers unpacked while the archive streamed in, then the rest.
-    let mut staged = Vec::new();
+    // Layers unpacked while the archive streamed in, then the rest, all into the intake.
+    let incoming = store.incoming()?;
     let mut rest = Vec::new();
     for l in jobs {
         match spool.early_layer(&l.file, &l.blob, &l.diff_id) {
-            Some((layer, stats)) => staged.push((layer, l.diff_id.clone(), stats)),
+            Some((layer, stats)) => {
+                incoming.add_layer(layer, &l.diff_id, stats.size, stats.entries)
+            }
             None => rest.push(l),
         }
     }
-    match unpack_all(store, spool, &rest, opts) {
-        Ok(more) => staged.extend(more),
-        Err(e) => {
-            for (layer, _, _) in staged {
-                layer.abandon();
-            }
-            return Err(e);
-        }
+    for (layer, diff_id, stats) in unpack_all(store, spool, &rest, opts)? {
+        incoming.add_layer(layer, &diff_id, stats.size, stats.entries);
     }
-    tracing::debug!(layers = staged.len(), "layers unpacked");
-
-    // Everything is verified: make it visible, blobs and layers first, the records last.
-    let blob_io = |path: PathBuf| move |source| StoreError::Io { path, source };
-    let keep = |digest: &str, file: &PathBuf| -> Result<()> {
-        if !store.has_blob(digest) {
-            let dest = store.blob_path(digest);
-            std::fs::rename(file, &dest).map_err(blob_io(dest))?;
-        }
-        Ok(())
-    };
+    tracing::debug!("layers unpacked");
     for p in &new {
         for l in &p.layers {
-            keep(&l.blob, &l.file)?;
+            incoming.adopt_blob(&l.blob, &l.file);
         }
-        keep(&p.config_digest, &p.config_file)?;
+        incoming.adopt_blob(&p.config_digest, &p.config_file);
         match &p.manifest {
-            ManifestBlob::Spooled(file) => keep(&p.manifest_digest, file)?,
-            ManifestBlob::Made(bytes) => store.put_blob(&p.manifest_digest, bytes)?,
+            ManifestBlob::Spooled(file) => incoming.adopt_blob(&p.manifest_digest, file),
+            ManifestBlob::Made(bytes) => incoming.put_blob(&p.manifest_digest, bytes)?,
         }
     }
-    for (layer, diff_id, stats) in staged {
-        store.commit_layer(layer, &diff_id, stats.size, stats.entries)?;
-    }
-    tracing::debug!("blobs and layers in place; syncing the store's filesystem");
-    crate::store::sync_fs(store.root())?;
-    tracing::debug!("synced");
 
-    let mut records = Vec::new();
-    for p in &new {
-        records.push(record(store, p)?);
-    }
     let mut loaded: Vec<Loaded> = Vec::new();
     for p in &plan {
-        match loaded.iter_mut().find(|l| l.id == p.id()) {
+        match loaded.iter_mut().find(|l| l.id == *p.id()) {
             Some(l) => l.names.extend(p.names.iter().cloned()),
             None => loaded.push(Loaded {
-                id: p.id().to_string(),
+                id: p.id().clone(),
                 names: p.names.clone(),
                 renamed: Vec::new(),
             }),
@@ -684,22 +635,25 @@ fn commit(
         let mut seen = HashSet::new();
         l.names.retain(|n| seen.insert(n.canonical()));
     }
-    store.update_images(|images| {
-        images.extend(records);
+    // Everything is verified: make it visible, blobs and layers first, the records last.
+    incoming.finish(|images| {
+        for p in &new {
+            images.push(record(store, p));
+        }
         for p in &plan {
             for n in &p.names {
                 let c = n.canonical();
                 for other in images.iter_mut() {
-                    if other.id != p.id() && other.names.contains(&c) {
+                    if other.id != *p.id() && other.names.contains(&c) {
                         other.names.retain(|x| x != &c);
-                        if let Some(l) = loaded.iter_mut().find(|l| l.id == p.id()) {
+                        if let Some(l) = loaded.iter_mut().find(|l| l.id == *p.id()) {
                             l.renamed.push((c.clone(), other.id.clone()));
                         }
                     }
                 }
             }
             // (Gone only if removed meanwhile by another den process.)
-            let Some(image) = images.iter_mut().find(|i| i.id == p.id()) else {
+            let Some(image) = images.iter_mut().find(|i| i.id == *p.id()) else {
                 continue;
             };
             for n in &p.names {
@@ -719,39 +673,29 @@ fn commit(
     Ok(loaded)
 }
 
-fn record(store: &Store, p: &Planned) -> Result<ImageRecord> {
-    let mut size = 0;
-    for l in &p.layers {
-        size += store.layer_record(&l.diff_id).map(|r| r.size).unwrap_or(0);
-    }
-    Ok(ImageRecord {
-        id: p.id().to_string(),
-        names: Vec::new(),
-        repo_digests: Vec::new(),
-        manifest: p.manifest_digest.clone(),
-        manifest_media_type: p.manifest_media_type.clone(),
-        config: p.config_digest.clone(),
-        layers: p
-            .layers
-            .iter()
-            .map(|l| LayerRef {
-                diff_id: l.diff_id.clone(),
-                blob: l.blob.clone(),
-                media_type: l.media_type.clone(),
-                size: l.size,
-            })
-            .collect(),
-        created: p
-            .config
-            .created()
-            .as_ref()
-            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-            .map(|d| d.with_timezone(&Utc)),
-        size,
-        os: p.config.os().to_string(),
-        architecture: p.config.architecture().to_string(),
-        added: Utc::now(),
-    })
+fn record(store: &Store, p: &Planned) -> crate::store::ImageRecord {
+    incoming::record(
+        store,
+        RecordParts {
+            config: &p.config_digest,
+            manifest: &p.manifest_digest,
+            manifest_media_type: &p.manifest_media_type,
+            layers: p
+                .layers
+                .iter()
+                .map(|l| LayerRef {
+                    diff_id: l.diff_id.clone(),
+                    blob: l.blob.clone(),
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                })
+                .collect(),
+            created: p.config.created.as_deref(),
+            os: &p.config.os,
+            architecture: &p.config.architecture,
+            repo_digests: Vec::new(),
+        },
+    )
 }
 
 /// Inflate a compressed layer and check its diff id, without unpacking it.
@@ -762,7 +706,7 @@ fn verify_diff_id(spool: &Spool, l: &PlannedLayer) -> Result<()> {
         source: UnpackError::Tar(source),
     };
     let mut r = super::save::open_layer(&l.file).map_err(read_err)?;
-    let mut hasher = Sha256::new();
+    let mut hasher = Hasher::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
         match r.read(&mut buf) {
@@ -786,7 +730,7 @@ fn unpack_all(
     spool: &Spool,
     jobs: &[&PlannedLayer],
     opts: unpack::Options,
-) -> Result<Vec<(StagedLayer, String, unpack::Stats)>> {
+) -> Result<Vec<(StagedLayer, Digest, unpack::Stats)>> {
     let mut order: Vec<&PlannedLayer> = jobs.to_vec();
     order.sort_by_key(|l| std::cmp::Reverse(l.size));
     let workers = std::thread::available_parallelism()
@@ -830,7 +774,7 @@ fn unpack_one(
     spool: &Spool,
     l: &PlannedLayer,
     opts: unpack::Options,
-) -> Result<(StagedLayer, String, unpack::Stats)> {
+) -> Result<(StagedLayer, Digest, unpack::Stats)> {
     tracing::debug!(layer = %l.entry, size = l.size, "unpacking");
     let staged = store.stage_layer()?;
     match unpack::unpack_file(&l.file, &staged.diff(), opts, Some(&l.diff_id)) {

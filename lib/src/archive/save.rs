@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::format::{self, DockerManifest, IndexEntry};
 use super::{ArchiveError, Format};
 use crate::build::layer::TAR;
+use crate::digest::Digest;
 use crate::image::{Compression, Reference};
 use crate::store::{ImageRecord, Store};
 
@@ -45,12 +46,12 @@ pub fn save(
 
 /// A layer of a docker archive, written once however many images share it.
 struct Layer {
-    diff_id: String,
-    blob: String,
+    diff_id: Digest,
+    blob: Digest,
     path: PathBuf,
     /// The tar's size when the blob is the tar itself; counted otherwise.
     size: Option<u64>,
-    image: String,
+    image: Digest,
 }
 
 fn save_docker(
@@ -85,7 +86,7 @@ fn save_docker(
             .collect(),
     );
     let mut next = layers.iter();
-    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut sizes: HashMap<Digest, u64> = HashMap::new();
     let mut written = HashSet::new();
     let mut manifests = Vec::new();
     let mut entries = Vec::new();
@@ -114,8 +115,8 @@ fn save_docker(
             w.bytes(&config_name, &config)?;
         }
         let manifest = format::oci_manifest(&img.record.config, config.len() as u64, &descs);
-        let digest = crate::store::sha256_digest(&manifest);
-        if written.insert(digest.clone()) {
+        let digest = Digest::of(&manifest);
+        if written.insert(format::blob_path(&digest)) {
             w.bytes(&format::blob_path(&digest), &manifest)?;
         }
         manifests.push(DockerManifest {
@@ -131,8 +132,7 @@ fn save_docker(
             crate::image::manifest::OCI_MANIFEST,
         ));
         if let Some(top) = img.record.layers.last() {
-            let hex = top.diff_id.trim_start_matches("sha256:").to_string();
-            repos.push((img.names.clone(), hex));
+            repos.push((img.names.clone(), top.diff_id.hex().to_string()));
         }
     }
     w.bytes(format::INDEX_JSON, &format::index_json(&entries))?;
@@ -180,10 +180,10 @@ fn save_oci(store: &Store, images: &[SaveImage], w: &mut TarOut<'_>) -> Result<(
 }
 
 /// An image's entries in `index.json`: one per name, or one without a name.
-fn index_entries(img: &SaveImage, digest: &str, size: u64, media_type: &str) -> Vec<IndexEntry> {
+fn index_entries(img: &SaveImage, digest: &Digest, size: u64, media_type: &str) -> Vec<IndexEntry> {
     let entry = |name: Option<Reference>| IndexEntry {
         media_type: media_type.to_string(),
-        digest: digest.to_string(),
+        digest: digest.clone(),
         size,
         platform: Some((img.record.os.clone(), img.record.architecture.clone())),
         name,
@@ -195,7 +195,7 @@ fn index_entries(img: &SaveImage, digest: &str, size: u64, media_type: &str) -> 
     }
 }
 
-fn blob_error(record: &ImageRecord, digest: &str, source: std::io::Error) -> ArchiveError {
+fn blob_error(record: &ImageRecord, digest: &Digest, source: std::io::Error) -> ArchiveError {
     ArchiveError::ReadBlob {
         image: record.short_id().to_string(),
         digest: digest.to_string(),
@@ -203,7 +203,11 @@ fn blob_error(record: &ImageRecord, digest: &str, source: std::io::Error) -> Arc
     }
 }
 
-fn read_blob(store: &Store, record: &ImageRecord, digest: &str) -> Result<Vec<u8>, ArchiveError> {
+fn read_blob(
+    store: &Store,
+    record: &ImageRecord,
+    digest: &Digest,
+) -> Result<Vec<u8>, ArchiveError> {
     std::fs::read(store.blob_path(digest)).map_err(|e| blob_error(record, digest, e))
 }
 
@@ -266,8 +270,8 @@ fn spawn_counter(paths: Vec<PathBuf>) -> std::sync::mpsc::Receiver<std::io::Resu
 
 fn write_layer(w: &mut TarOut<'_>, layer: &Layer, size: u64) -> Result<(), ArchiveError> {
     let record_err = |e| ArchiveError::ReadBlob {
-        image: layer.image[..12.min(layer.image.len())].to_string(),
-        digest: layer.blob.clone(),
+        image: layer.image.short().to_string(),
+        digest: layer.blob.to_string(),
         source: e,
     };
     let mut src = open_layer(&layer.path).map_err(record_err)?;
@@ -277,7 +281,7 @@ fn write_layer(w: &mut TarOut<'_>, layer: &Layer, size: u64) -> Result<(), Archi
             ArchiveError::LayerChanged {
                 counted, written, ..
             } => ArchiveError::LayerChanged {
-                digest: layer.diff_id.clone(),
+                digest: layer.diff_id.to_string(),
                 counted,
                 written,
             },

@@ -4,9 +4,10 @@ use std::io::{Read, Write};
 
 use super::format::{self, DockerManifest};
 use super::*;
+use crate::digest::Digest;
 use crate::image::Reference;
 use crate::image::manifest::{OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
-use crate::store::{ImageRecord, LayerRef, Store, sha256_digest};
+use crate::store::{ImageRecord, LayerRef, Store};
 use crate::unpack::{Options, Owners};
 
 const OPTS: Options = Options {
@@ -43,10 +44,10 @@ fn put_image(store: &Store, name: &str, layers: &[(Vec<u8>, &str)]) -> ImageReco
             "zstd" => zstd::encode_all(&tar[..], 3).unwrap(),
             _ => tar.clone(),
         };
-        let digest = sha256_digest(&blob);
+        let digest = Digest::of(&blob);
         store.put_blob(&digest, &blob).unwrap();
         refs.push(LayerRef {
-            diff_id: sha256_digest(tar),
+            diff_id: Digest::of(tar),
             blob: digest,
             media_type: match *how {
                 "gzip" => OCI_LAYER_GZIP.into(),
@@ -62,7 +63,7 @@ fn put_image(store: &Store, name: &str, layers: &[(Vec<u8>, &str)]) -> ImageReco
         "rootfs": {"type": "layers", "diff_ids": refs.iter().map(|r| r.diff_id.clone()).collect::<Vec<_>>()},
     });
     let config = serde_json::to_vec(&config).unwrap();
-    let config_digest = sha256_digest(&config);
+    let config_digest = Digest::of(&config);
     store.put_blob(&config_digest, &config).unwrap();
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
@@ -70,10 +71,10 @@ fn put_image(store: &Store, name: &str, layers: &[(Vec<u8>, &str)]) -> ImageReco
         "layers": refs.iter().map(|r| serde_json::json!({"mediaType": r.media_type, "digest": r.blob, "size": r.size})).collect::<Vec<_>>(),
     }))
     .unwrap();
-    let manifest_digest = sha256_digest(&manifest);
+    let manifest_digest = Digest::of(&manifest);
     store.put_blob(&manifest_digest, &manifest).unwrap();
     let record = ImageRecord {
-        id: config_digest.trim_start_matches("sha256:").into(),
+        id: config_digest.clone(),
         names: vec![],
         repo_digests: vec![],
         manifest: manifest_digest,
@@ -133,7 +134,7 @@ fn file<'a>(entries: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
         .1
 }
 
-fn layer_file(store: &Store, diff_id: &str, path: &str) -> String {
+fn layer_file(store: &Store, diff_id: &Digest, path: &str) -> String {
     std::fs::read_to_string(store.layer_diff(diff_id).join(path)).unwrap()
 }
 
@@ -176,7 +177,7 @@ fn docker_archives_hold_plain_layers_named_by_diff_id_and_load_back() {
     assert_eq!(manifest[0].config, format::blob_path(&img.config));
     // Each layer is the uncompressed tar: its digest is the diff id.
     for (path, l) in manifest[0].layers.iter().zip(&img.layers) {
-        assert_eq!(sha256_digest(file(&e, path)), l.diff_id);
+        assert_eq!(Digest::of(file(&e, path)), l.diff_id);
     }
     // It is an OCI layout too, with docker 25's annotations.
     let index: serde_json::Value = serde_json::from_slice(file(&e, format::INDEX_JSON)).unwrap();
@@ -185,8 +186,8 @@ fn docker_archives_hold_plain_layers_named_by_diff_id_and_load_back() {
         index["manifests"][0]["annotations"][format::IMAGE_NAME],
         "docker.io/library/app:1"
     );
-    let m = index["manifests"][0]["digest"].as_str().unwrap();
-    assert_eq!(sha256_digest(file(&e, &format::blob_path(m))), m);
+    let m = Digest::parse(index["manifests"][0]["digest"].as_str().unwrap()).unwrap();
+    assert_eq!(Digest::of(file(&e, &format::blob_path(&m))), m);
     assert_eq!(file(&e, format::OCI_LAYOUT), format::OCI_LAYOUT_CONTENT);
     let repos: serde_json::Value = serde_json::from_slice(file(&e, format::REPOSITORIES)).unwrap();
     assert!(repos["docker.io/library/app"]["1"].is_string());
@@ -263,7 +264,7 @@ fn oci_archives_keep_the_blobs_and_the_manifest_digest() {
         got.repo_digests,
         [format!("docker.io/library/app@{}", img.manifest)]
     );
-    let unnamed = b.find_image(&other.id).unwrap();
+    let unnamed = b.find_image(other.id.as_str()).unwrap();
     assert!(unnamed.names.is_empty());
     assert_eq!(layer_file(&b, &other.layers[0].diff_id, "g"), "y");
 }
@@ -280,7 +281,7 @@ fn loading_again_only_names_and_a_name_moves_to_the_loaded_image() {
         [("docker.io/library/app:1".to_string(), old.id.clone())]
     );
     assert_eq!(b.find_image("app:1").unwrap().id, img.id);
-    assert!(b.find_image(&old.id).unwrap().names.is_empty());
+    assert!(b.find_image(old.id.as_str()).unwrap().names.is_empty());
     let before = listing(&b);
     let archive2 = save_to_vec(&a, &[(&img, &["app:2"])], Format::Docker);
     load(&b, &mut &archive2[..], "test", OPTS).unwrap();
@@ -380,15 +381,15 @@ fn podman_and_old_docker_layouts_load() {
     let (_t, _a, b) = stores();
     let tar1 = layer_tar(&[("bin/sh", "#!")]);
     let tar2 = layer_tar(&[("app", "v1")]);
-    let d1 = sha256_digest(&tar1);
-    let d2 = sha256_digest(&tar2);
+    let d1 = Digest::of(&tar1);
+    let d2 = Digest::of(&tar2);
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [d1, d2]},
     }))
     .unwrap();
-    let c = sha256_digest(&config);
-    let hex = |d: &str| d.trim_start_matches("sha256:").to_string();
+    let c = Digest::of(&config);
+    let hex = |d: &Digest| d.hex().to_string();
     let manifest = format!(
         r#"[{{"Config":"{}.json","RepoTags":["localhost/app:1","app:2"],"Layers":["{}.tar","v1id/layer.tar"]}}]"#,
         hex(&c),
@@ -414,9 +415,9 @@ fn podman_and_old_docker_layouts_load() {
         .unwrap();
     let archive = b2.into_inner().unwrap();
     let loaded = load(&b, &mut &archive[..], "podman.tar", OPTS).unwrap();
-    assert_eq!(loaded[0].id, hex(&c));
-    assert_eq!(b.find_image("localhost/app:1").unwrap().id, hex(&c));
-    assert_eq!(b.find_image("app:2").unwrap().id, hex(&c));
+    assert_eq!(loaded[0].id, c);
+    assert_eq!(b.find_image("localhost/app:1").unwrap().id, c);
+    assert_eq!(b.find_image("app:2").unwrap().id, c);
     assert_eq!(layer_file(&b, &d2, "app"), "v1");
 
     // A config whose file name is not its digest is refused.
@@ -441,9 +442,9 @@ fn podman_and_old_docker_layouts_load() {
 fn docker_archives_with_compressed_layer_files_load_and_are_checked() {
     let (_t, _a, b) = stores();
     let tar1 = layer_tar(&[("f", "gz")]);
-    let d1 = sha256_digest(&tar1);
+    let d1 = Digest::of(&tar1);
     let gz = gzip(&tar1);
-    let make = |diff_id: &str| {
+    let make = |diff_id: &Digest| {
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "amd64", "os": "linux",
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
@@ -465,13 +466,13 @@ fn docker_archives_with_compressed_layer_files_load_and_are_checked() {
     };
     load(&b, &mut &make(&d1)[..], "gz.tar", OPTS).unwrap();
     let got = b.find_image("gz:1").unwrap();
-    assert_eq!(got.layers[0].blob, sha256_digest(&gz));
+    assert_eq!(got.layers[0].blob, Digest::of(&gz));
     assert_eq!(got.layers[0].media_type, OCI_LAYER_GZIP);
     assert_eq!(layer_file(&b, &d1, "f"), "gz");
 
     let (_t2, _, c) = stores();
     let before = listing(&c);
-    let wrong = format!("sha256:{}", "1".repeat(64));
+    let wrong = Digest::from_hex(&"1".repeat(64)).unwrap();
     let msg = crate::error::chain(&load(&c, &mut &make(&wrong)[..], "gz.tar", OPTS).unwrap_err());
     assert!(
         msg.contains("l/layer.tar") && msg.contains("does not match"),

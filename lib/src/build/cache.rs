@@ -27,12 +27,12 @@ pub struct Entry {
 }
 
 /// A running digest of a step's inputs.
-pub struct Key(crate::store::Sha256);
+pub struct Key(crate::digest::Hasher);
 
 impl Key {
     /// A key that continues from `parent`.
     pub fn new(parent: &str) -> Key {
-        let mut h = crate::store::Sha256::new();
+        let mut h = crate::digest::Hasher::new();
         h.update(parent.as_bytes());
         h.update(b"\n");
         Key(h)
@@ -49,8 +49,9 @@ impl Key {
         self
     }
 
+    /// `sha256:<hex>`: den's own name for the step (never read from outside).
     pub fn finish(self) -> String {
-        self.0.finish()
+        self.0.finish().to_string()
     }
 }
 
@@ -60,11 +61,11 @@ fn steps_dir(store: &Store) -> PathBuf {
 
 /// Where `RUN --mount=type=cache,id=ID` keeps its files.
 pub fn mount_dir(store: &Store, id: &str) -> PathBuf {
-    let key = crate::store::sha256_digest(id.as_bytes());
+    let key = crate::digest::Digest::of(id.as_bytes());
     store
         .root()
         .join("build-cache/mounts")
-        .join(&key.trim_start_matches("sha256:")[..32])
+        .join(&key.hex()[..32])
 }
 
 fn entry_path(store: &Store, key: &str) -> PathBuf {

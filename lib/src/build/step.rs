@@ -24,7 +24,11 @@ pub struct StepRoot {
 
 impl StepRoot {
     /// Mount `layers` (bottom first) under a fresh writable layer in a staging directory.
-    pub fn mount(store: &Store, layers: &[String], driver: Driver) -> crate::Result<StepRoot> {
+    pub fn mount(
+        store: &Store,
+        layers: &[crate::digest::Digest],
+        driver: Driver,
+    ) -> crate::Result<StepRoot> {
         if driver == Driver::Vfs {
             return Err(BuildError::NeedsOverlay.into());
         }

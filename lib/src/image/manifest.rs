@@ -58,12 +58,21 @@ pub fn parse(
         .media_type
         .clone()
         .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_string()))
+        // A generic Content-Type says nothing about the document.
+        .filter(|t| {
+            !matches!(
+                t.as_str(),
+                "application/json" | "text/plain" | "application/octet-stream"
+            )
+        })
         .unwrap_or_default();
+    // The shape decides only when nothing names a media type (OCI allows leaving it out); a
+    // media type den does not know is refused, never read as if it were OCI.
     let is_index = match media_type.as_str() {
         OCI_INDEX | DOCKER_LIST => true,
         OCI_MANIFEST | DOCKER_MANIFEST => false,
-        _ if probe.schema_version == Some(2) && probe.manifests.is_some() => true,
-        _ if probe.schema_version == Some(2) && probe.layers.is_some() => false,
+        "" if probe.schema_version == Some(2) && probe.manifests.is_some() => true,
+        "" if probe.schema_version == Some(2) && probe.layers.is_some() => false,
         other => {
             return Err(ImageError::UnsupportedManifest {
                 reference: reference.into(),

@@ -4,6 +4,7 @@
 //! [`Platform::parse`]. The types of the OCI image spec come from `oci-spec`; Docker's schema 2
 //! manifests and manifest lists have the same shape and parse into the same types.
 
+pub mod checks;
 pub mod manifest;
 pub mod reference;
 
@@ -45,6 +46,16 @@ pub enum ImageError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{what} is {size} bytes, more than den reads ({limit})")]
+    TooLarge { what: String, size: u64, limit: u64 },
+    #[error("image {reference} has {count} layers, more than den mounts (500)")]
+    TooManyLayers { reference: String, count: usize },
+    #[error("image {reference} names a bad digest")]
+    BadDigest {
+        reference: String,
+        #[source]
+        source: crate::digest::DigestError,
+    },
     #[error(
         "image {reference} lists {layers} layers but its configuration lists {diff_ids} diff ids"
     )]
@@ -67,6 +78,12 @@ impl Diagnose for ImageError {
             ImageError::UnsupportedManifest { media_type, .. } if media_type.contains("v1+") => {
                 "this is a Docker schema 1 image, which is deprecated; push it again with a current tool".into()
             }
+            ImageError::TooLarge { .. } | ImageError::TooManyLayers { .. } => {
+                "the image is not one den can run safely; if it is yours, rebuild it with fewer, \
+                 larger layers"
+                    .into()
+            }
+            ImageError::BadDigest { source, .. } => source.hint(),
             ImageError::UnsupportedManifest { .. } | ImageError::UnsupportedLayer { .. } => {
                 "den reads OCI and Docker schema 2 images with tar, gzip or zstd layers".into()
             }

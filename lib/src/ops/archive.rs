@@ -195,13 +195,13 @@ pub fn report(loaded: &[Loaded]) -> String {
     let mut out = String::new();
     for l in loaded {
         if l.names.is_empty() {
-            out.push_str(&format!("Loaded image ID: sha256:{}\n", l.id));
+            out.push_str(&format!("Loaded image ID: {}\n", l.id));
         }
         for n in &l.names {
             let familiar = format!("{}:{}", n.familiar_repo(), n.tag().unwrap_or("latest"));
             if let Some((_, old)) = l.renamed.iter().find(|(c, _)| *c == n.canonical()) {
                 out.push_str(&format!(
-                    "The image {familiar} already exists, renaming the old one with ID sha256:{old} to empty string\n"
+                    "The image {familiar} already exists, renaming the old one with ID {old} to empty string\n"
                 ));
             }
             out.push_str(&format!("Loaded image: {familiar}\n"));
@@ -227,15 +227,18 @@ mod tests {
     fn reports_like_docker() {
         let loaded = vec![
             Loaded {
-                id: "a".repeat(64),
+                id: crate::digest::Digest::from_hex(&"a".repeat(64)).unwrap(),
                 names: vec![
                     Reference::parse("busybox").unwrap(),
                     Reference::parse("127.0.0.1:5000/x/y:2").unwrap(),
                 ],
-                renamed: vec![("docker.io/library/busybox:latest".into(), "c".repeat(64))],
+                renamed: vec![(
+                    "docker.io/library/busybox:latest".into(),
+                    crate::digest::Digest::from_hex(&"c".repeat(64)).unwrap(),
+                )],
             },
             Loaded {
-                id: "b".repeat(64),
+                id: crate::digest::Digest::from_hex(&"b".repeat(64)).unwrap(),
                 names: vec![],
                 renamed: vec![],
             },

@@ -58,7 +58,8 @@ struct State {
     /// Build arguments declared in this stage, with their values (None: declared, unset).
     args: BTreeMap<String, Option<String>>,
     /// The base image's id, for the containers of RUN steps.
-    base_id: String,
+    /// The base image's id; none for `FROM scratch`.
+    base_id: Option<crate::digest::Digest>,
     /// CMD was set in this stage (ENTRYPOINT then leaves it alone).
     cmd_set: bool,
 }
@@ -110,7 +111,7 @@ impl State {
         }
     }
 
-    fn diff_ids(&self) -> Vec<String> {
+    fn diff_ids(&self) -> Vec<crate::digest::Digest> {
         self.layers.iter().map(|l| l.diff_id.clone()).collect()
     }
 
@@ -144,7 +145,7 @@ impl State {
             .entry("rootfs")
             .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
         if let Some(ids) = rootfs.get_mut("diff_ids").and_then(|d| d.as_array_mut()) {
-            ids.push(Value::String(layer.diff_id.clone()));
+            ids.push(Value::String(layer.diff_id.to_string()));
         }
         self.layers.push(layer);
     }
@@ -332,7 +333,7 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
         let reference = crate::image::Reference::parse(t)?;
         store.put_image(image.clone(), Some(&reference))?;
     }
-    Ok(image.id)
+    Ok(image.id.hex().to_string())
 }
 
 /// The stages the target needs: itself and, transitively, the stages its FROM, COPY --from
@@ -544,7 +545,7 @@ impl Build<'_> {
                 }),
                 key: "scratch".into(),
                 args: BTreeMap::new(),
-                base_id: String::new(),
+                base_id: None,
                 cmd_set: false,
             }
         } else if let Some(i) = self
@@ -566,7 +567,7 @@ impl Build<'_> {
             let bytes = self.store.read_blob(&image.config)?;
             let config: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 crate::image::ImageError::BadConfig {
-                    digest: image.config.clone(),
+                    digest: image.config.to_string(),
                     source: e,
                 }
             })?;
@@ -575,7 +576,7 @@ impl Build<'_> {
                 config,
                 key: format!("image:{}", image.id),
                 args: BTreeMap::new(),
-                base_id: image.id.clone(),
+                base_id: Some(image.id.clone()),
                 cmd_set: false,
             }
         };
@@ -985,7 +986,11 @@ impl Build<'_> {
         let record = ContainerRecord {
             id: String::new(),
             name: String::new(),
-            image_id: state.base_id.clone(),
+            // A scratch stage has no base image; the empty digest names none.
+            image_id: state
+                .base_id
+                .clone()
+                .unwrap_or_else(|| crate::digest::Digest::of(b"")),
             image: "den-build".into(),
             created: Utc::now(),
             driver: self.driver.name().into(),
@@ -1706,52 +1711,7 @@ pub(crate) fn commit_image(
     config: &Value,
     layers: &[LayerRef],
 ) -> Result<ImageRecord> {
-    use crate::image::manifest::{OCI_CONFIG, OCI_MANIFEST};
-    let config_bytes = serde_json::to_vec(config).expect("config serializes");
-    let config_digest = crate::store::sha256_digest(&config_bytes);
-    store.put_blob(&config_digest, &config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
-        "layers": layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.blob, "size": l.size})).collect::<Vec<_>>(),
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-    let manifest_digest = crate::store::sha256_digest(&manifest_bytes);
-    store.put_blob(&manifest_digest, &manifest_bytes)?;
-    let size = layers
-        .iter()
-        .map(|l| store.layer_record(&l.diff_id).map(|r| r.size).unwrap_or(0))
-        .sum();
-    let record = ImageRecord {
-        id: config_digest.trim_start_matches("sha256:").to_string(),
-        names: Vec::new(),
-        repo_digests: Vec::new(),
-        manifest: manifest_digest,
-        manifest_media_type: OCI_MANIFEST.into(),
-        config: config_digest,
-        layers: layers.to_vec(),
-        created: config
-            .get("created")
-            .and_then(|c| c.as_str())
-            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-            .map(|c| c.with_timezone(&Utc)),
-        size,
-        os: config
-            .get("os")
-            .and_then(|v| v.as_str())
-            .unwrap_or("linux")
-            .into(),
-        architecture: config
-            .get("architecture")
-            .and_then(|v| v.as_str())
-            .unwrap_or("amd64")
-            .into(),
-        added: Utc::now(),
-    };
-    crate::store::sync_fs(&store.blobs_dir())?;
-    store.put_image(record.clone(), None)?;
-    Ok(record)
+    Ok(store.incoming()?.finish_local(config, layers, None)?)
 }
 
 #[cfg(test)]

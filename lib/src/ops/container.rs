@@ -223,7 +223,7 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
             c.record.image == v
                 || c.record
                     .image_id
-                    .trim_start_matches("sha256:")
+                    .hex()
                     .starts_with(v.trim_start_matches("sha256:"))
         }
         "label" => match v.split_once('=') {

@@ -31,7 +31,11 @@ pub struct Step {
 }
 
 /// The steps of `image`, oldest first. `layer_size` gives a layer's unpacked size.
-pub fn steps(config: &Value, image: &ImageRecord, layer_size: &dyn Fn(&str) -> u64) -> Vec<Step> {
+pub fn steps(
+    config: &Value,
+    image: &ImageRecord,
+    layer_size: &dyn Fn(&crate::digest::Digest) -> u64,
+) -> Vec<Step> {
     let mut layers = image.layers.iter();
     let entries = config
         .get("history")
@@ -103,7 +107,7 @@ pub fn rows(
     now: DateTime<Utc>,
 ) -> Vec<Value> {
     let id = if opts.no_trunc {
-        image.digest()
+        image.id.to_string()
     } else {
         image.short_id().to_string()
     };
@@ -130,11 +134,11 @@ pub fn history(ctx: &Ctx, input: &str, opts: &HistoryOptions) -> Result<String> 
     let image = store.find_image(input)?;
     let config: Value = serde_json::from_slice(&store.read_blob(&image.config)?).map_err(|e| {
         crate::image::ImageError::BadConfig {
-            digest: image.config.clone(),
+            digest: image.config.to_string(),
             source: e,
         }
     })?;
-    let size = |d: &str| layer_size(&store, d);
+    let size = |d: &crate::digest::Digest| layer_size(&store, d);
     let steps = steps(&config, &image, &size);
     let rows = rows(&image, &steps, opts, Utc::now());
     if opts.quiet {
@@ -151,38 +155,28 @@ pub fn history(ctx: &Ctx, input: &str, opts: &HistoryOptions) -> Result<String> 
     )
 }
 
-fn layer_size(store: &Store, diff_id: &str) -> u64 {
+fn layer_size(store: &Store, diff_id: &crate::digest::Digest) -> u64 {
     store.layer_record(diff_id).map(|r| r.size).unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
     use crate::store::LayerRef;
 
     fn image(layers: &[&str]) -> ImageRecord {
-        ImageRecord {
-            id: "f".repeat(64),
-            names: vec![],
-            repo_digests: vec![],
-            manifest: String::new(),
-            manifest_media_type: String::new(),
-            config: String::new(),
-            layers: layers
-                .iter()
-                .map(|d| LayerRef {
-                    diff_id: d.to_string(),
-                    blob: d.to_string(),
-                    media_type: String::new(),
-                    size: 0,
-                })
-                .collect(),
-            created: None,
-            size: 0,
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            added: Utc::now(),
-        }
+        let mut r = crate::store::test_image(&"f".repeat(64), &[]);
+        r.layers = layers
+            .iter()
+            .map(|d| LayerRef {
+                diff_id: Digest::of(d.as_bytes()),
+                blob: Digest::of(d.as_bytes()),
+                media_type: String::new(),
+                size: 0,
+            })
+            .collect();
+        r
     }
 
     #[test]
@@ -192,8 +186,9 @@ mod tests {
             {"created": "2024-01-02T03:04:06Z", "created_by": "ENV\tA=1", "empty_layer": true},
             {"created": "2024-01-02T03:04:07Z", "created_by": "RUN /bin/sh -c echo a very long command that docker cuts at forty-five characters", "comment": "c"},
         ]});
-        let img = image(&["sha256:one", "sha256:two"]);
-        let size = |d: &str| if d == "sha256:one" { 4_261_000 } else { 12 };
+        let img = image(&["one", "two"]);
+        let one = Digest::of(b"one");
+        let size = |d: &Digest| if *d == one { 4_261_000 } else { 12 };
         let steps = steps(&config, &img, &size);
         assert_eq!(
             steps.iter().map(|s| s.size).collect::<Vec<_>>(),

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::Ctx;
+use crate::digest::Digest;
 use crate::error::{Result, UsageError};
 use crate::image::familiar_repo;
 use crate::store::{ImageRecord, Store};
@@ -33,7 +34,7 @@ pub struct ImagesOptions {
 pub struct Row {
     pub repository: String,
     pub tag: String,
-    pub id: String,
+    pub id: Digest,
     pub created: Option<DateTime<Utc>>,
     pub size: u64,
     /// The repository's digest for this image (`sha256:...`), if it was pulled or pushed.
@@ -268,13 +269,13 @@ const IMAGES_HEADERS: &[(&str, &str)] = &[
 
 /// Bytes of each image's layers that other images share, and the containers using each image.
 pub struct Sharing {
-    pub shared: HashMap<String, u64>,
-    pub containers: HashMap<String, usize>,
+    pub shared: HashMap<Digest, u64>,
+    pub containers: HashMap<Digest, usize>,
 }
 
 /// [`Sharing`] for every image in the store.
 pub fn sharing(store: &Store, images: &[ImageRecord]) -> Result<Sharing> {
-    let mut users: HashMap<&str, usize> = HashMap::new();
+    let mut users: HashMap<&Digest, usize> = HashMap::new();
     for i in images {
         let mut seen = std::collections::HashSet::new();
         for l in &i.layers {
@@ -289,7 +290,7 @@ pub fn sharing(store: &Store, images: &[ImageRecord]) -> Result<Sharing> {
         let bytes = i
             .layers
             .iter()
-            .filter(|l| seen.insert(&l.diff_id) && users[l.diff_id.as_str()] > 1)
+            .filter(|l| seen.insert(&l.diff_id) && users[&l.diff_id] > 1)
             .map(|l| store.layer_record(&l.diff_id).map(|r| r.size).unwrap_or(0))
             .sum();
         shared.insert(i.id.clone(), bytes);
@@ -320,7 +321,7 @@ fn row_values(
                 "CreatedAt": r.created.map(|c| c.format("%Y-%m-%d %H:%M:%S %z UTC").to_string()).unwrap_or_default(),
                 "CreatedSince": r.created.map(|c| format!("{} ago", human_duration(now - c))).unwrap_or_else(|| "N/A".into()),
                 "Digest": r.digest.clone().unwrap_or_else(|| "<none>".into()),
-                "ID": if no_trunc { format!("sha256:{}", r.id) } else { r.id[..12.min(r.id.len())].to_string() },
+                "ID": if no_trunc { r.id.to_string() } else { r.id.short().to_string() },
                 "Repository": r.repository,
                 "SharedSize": human_size(shared),
                 "Size": human_size(r.size),
@@ -335,9 +336,9 @@ fn row_values(
 fn render(rows: &[Row], opts: &ImagesOptions, now: DateTime<Utc>) -> String {
     let id = |r: &Row| {
         if opts.no_trunc {
-            format!("sha256:{}", r.id)
+            r.id.to_string()
         } else {
-            r.id[..12.min(r.id.len())].to_string()
+            r.id.short().to_string()
         }
     };
     if opts.quiet {
@@ -466,7 +467,7 @@ pub fn inspect_value(ctx: &Ctx, image: &crate::store::ImageRecord) -> Result<ser
     let store = ctx.store()?;
     let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&image.config)?)
         .map_err(|e| crate::image::ImageError::BadConfig {
-            digest: image.config.clone(),
+            digest: image.config.to_string(),
             source: e,
         })?;
     let tags: Vec<String> = image
@@ -479,7 +480,7 @@ pub fn inspect_value(ctx: &Ctx, image: &crate::store::ImageRecord) -> Result<ser
         .collect();
     let get = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
     Ok(serde_json::json!({
-        "Id": image.digest(),
+        "Id": image.id.to_string(),
         "RepoTags": tags,
         "RepoDigests": image.repo_digests,
         "Parent": "",
@@ -547,20 +548,10 @@ mod tests {
     }
 
     fn img(id: &str, names: &[&str], size: u64) -> ImageRecord {
-        ImageRecord {
-            id: id.into(),
-            names: names.iter().map(|s| s.to_string()).collect(),
-            repo_digests: vec![],
-            manifest: String::new(),
-            manifest_media_type: String::new(),
-            config: String::new(),
-            layers: vec![],
-            created: Some(Utc::now() - chrono::Duration::days(3)),
-            size,
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            added: Utc::now(),
-        }
+        let mut r = crate::store::test_image(id, names);
+        r.created = Some(Utc::now() - chrono::Duration::days(3));
+        r.size = size;
+        r
     }
 
     #[test]

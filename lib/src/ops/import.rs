@@ -15,9 +15,10 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use crate::digest::{Digest, Hasher};
 use crate::error::{Result, UsageError};
 use crate::image::manifest::{Compression, Platform};
-use crate::store::{ImageRecord, LayerRef, Sha256};
+use crate::store::{ImageRecord, LayerRef};
 use crate::unpack::{Options, Owners};
 
 #[derive(Debug, Clone, Default)]
@@ -49,36 +50,32 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
     let tar_path = staging.path.join("layer.tar");
     let result = (|| {
         let (diff_id, size) = stage_tar(&opts.source, &tar_path)?;
+        let incoming = store.incoming()?;
         if !store.has_layer(&diff_id) {
             let owners = match ctx.idmap() {
                 crate::userns::IdMap::Single { .. } => Owners::Ignore,
                 _ => Owners::Keep,
             };
-            super::pull::unpack_layer(&store, &tar_path, &diff_id, Options { owners })?;
+            super::pull::unpack_layer(&incoming, &tar_path, &diff_id, Options { owners })?;
         }
-        let blob = store.blob_path(&diff_id);
-        std::fs::rename(&tar_path, &blob).map_err(io_err(&blob))?;
-        Ok::<_, crate::Error>((diff_id, size))
+        incoming.adopt_blob(&diff_id, &tar_path);
+        let layer = LayerRef {
+            diff_id: diff_id.clone(),
+            blob: diff_id.clone(),
+            media_type: crate::build::layer::TAR.into(),
+            size,
+        };
+        let config = image_config(
+            diff_id.as_str(),
+            container_config,
+            &opts.source,
+            opts.message.as_deref(),
+        );
+        let canonical = name.as_ref().map(|n| n.canonical());
+        Ok::<_, crate::Error>(incoming.finish_local(&config, &[layer], canonical.as_deref())?)
     })();
     let _ = crate::store::remove_tree(&staging.path);
-    let (diff_id, size) = result?;
-    let layer = LayerRef {
-        diff_id: diff_id.clone(),
-        blob: diff_id.clone(),
-        media_type: crate::build::layer::TAR.into(),
-        size,
-    };
-    let config = image_config(
-        &diff_id,
-        container_config,
-        &opts.source,
-        opts.message.as_deref(),
-    );
-    let record = super::build::commit_image(&store, &config, &[layer])?;
-    if let Some(n) = &name {
-        store.put_image(record.clone(), Some(n))?;
-    }
-    Ok(record)
+    result
 }
 
 fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> crate::store::StoreError + '_ {
@@ -89,7 +86,7 @@ fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> crate::store
 }
 
 /// Read the source, decompress it and write the tar to `dest`; returns its digest and size.
-fn stage_tar(source: &str, dest: &std::path::Path) -> Result<(String, u64)> {
+fn stage_tar(source: &str, dest: &std::path::Path) -> Result<(Digest, u64)> {
     let read_err = |e: std::io::Error| UsageError::ImportRead {
         name: source.to_string(),
         source: e,
@@ -118,7 +115,7 @@ fn stage_tar(source: &str, dest: &std::path::Path) -> Result<(String, u64)> {
         .open(dest)
         .map_err(io_err(dest))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    let mut hasher = Sha256::new();
+    let mut hasher = Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {

@@ -1,23 +1,31 @@
 //! `pull`: fetch an image's manifest, config and layers, verify and unpack them, and name it.
 //!
-//! Layers download concurrently; each is unpacked as soon as it has arrived and been verified,
-//! on a pool of one thread per core (each unpack itself runs inflate and file writes on two
-//! threads). Nothing becomes visible until it is complete: blobs appear under their digest only
-//! once verified, a layer's directory only once fully unpacked, and the image record last, after
-//! one filesystem sync for everything the pull wrote.
+//! Everything comes in through the store's one road ([`crate::store::incoming`]) after the
+//! image's checks ([`crate::image::checks`]): manifests and configs capped at 4 MiB, media types
+//! known, digests typed, at most 500 layers. At most [`IN_FLIGHT`] blobs download at a time, each
+//! read no further than its size and given up after 30 s without a byte; each verified layer is
+//! unpacked as soon as it has arrived, on a pool of one thread per core. Nothing becomes visible
+//! until everything is verified and unpacked: then the blobs and layers move into place, one
+//! filesystem sync, and the image record last. A refused or failed pull leaves the store exactly
+//! as it was.
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use oci_client::secrets::RegistryAuth;
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
 
 use super::{Ctx, LayerEvent, Report};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::image::{Fetched, ImageError, Platform, Reference, manifest};
+use crate::image::checks::{self, Document};
+use crate::image::{ImageError, Platform, Reference};
 use crate::registry::Registry;
-use crate::store::{ImageRecord, LayerRef, Store};
+use crate::store::incoming::{self, RecordParts};
+use crate::store::{ImageRecord, Incoming, LayerRef};
 use crate::unpack::{Options, Owners};
+
+/// Blobs downloading at once: enough to fill a link, few enough that an image of hundreds of
+/// layers does not open hundreds of connections.
+pub const IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
@@ -31,7 +39,7 @@ pub struct Pulled {
     pub image: ImageRecord,
     pub reference: Reference,
     /// The manifest digest (of the platform's manifest).
-    pub digest: String,
+    pub digest: Digest,
     /// Whether anything new was stored (docker's "Downloaded newer image" vs "up to date").
     pub changed: bool,
 }
@@ -71,25 +79,31 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
     tracing::debug!("runtime started");
     rt.block_on(async move {
         report.pulling(&reference);
-        let (registry, body, digest) =
-            Registry::connect(&reference, &registry_cfg, auth.clone()).await?;
+        let source = reference.to_string();
+        let (registry, first) = Registry::connect(&reference, &registry_cfg, auth.clone()).await?;
         let registry = Arc::new(registry);
-        let (manifest, manifest_bytes, manifest_digest) =
-            match manifest::parse(&reference.to_string(), &body, None)? {
-                Fetched::Manifest(m) => (m, body, digest),
-                Fetched::Index(index) => {
-                    let entry = manifest::select(&reference.to_string(), &index, &platform)?;
-                    store.put_blob(&digest, &body).map_err(|source| {
-                        crate::registry::RegistryError::Store {
-                            reference: reference.to_string(),
-                            source,
+        let incoming = Arc::new(store.incoming()?);
+        let (manifest, manifest_digest) =
+            match checks::document(&source, &first.bytes, first.content_type.as_deref())? {
+                Document::Manifest(m) => {
+                    incoming.put_blob(&first.digest, &first.bytes)?;
+                    (m, first.digest)
+                }
+                Document::Index(index) => {
+                    let entry = checks::select(&source, &index, &platform)?;
+                    incoming.put_blob(&first.digest, &first.bytes)?;
+                    let by_digest = reference.with_digest(entry.digest.as_str());
+                    let m = registry.manifest(&by_digest).await?;
+                    match checks::document(
+                        &by_digest.to_string(),
+                        &m.bytes,
+                        m.content_type.as_deref(),
+                    )? {
+                        Document::Manifest(man) => {
+                            incoming.put_blob(&m.digest, &m.bytes)?;
+                            (man, m.digest)
                         }
-                    })?;
-                    let by_digest = reference.with_digest(entry.digest().as_ref());
-                    let (b, d) = registry.manifest(&by_digest).await?;
-                    match manifest::parse(&by_digest.to_string(), &b, None)? {
-                        Fetched::Manifest(m) => (m, b, d),
-                        Fetched::Index(_) => {
+                        Document::Index(_) => {
                             return Err(Error::from(ImageError::UnsupportedManifest {
                                 reference: by_digest.to_string(),
                                 media_type: "nested index".into(),
@@ -98,109 +112,87 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                     }
                 }
             };
-        let tamper = |digest: &str| {
-            let reference = reference.to_string();
-            let digest = digest.to_string();
-            move |source: crate::store::StoreError| match source {
-                crate::store::StoreError::DigestMismatch { .. } => {
-                    crate::registry::RegistryError::Tampered {
-                        reference,
-                        digest,
-                        source,
-                    }
-                }
-                other => crate::registry::RegistryError::Store {
-                    reference,
-                    source: other,
-                },
-            }
-        };
-        store
-            .put_blob(&manifest_digest, &manifest_bytes)
-            .map_err(tamper(&manifest_digest))?;
 
         // The configuration (small): fetch unless already here.
-        let config_desc = manifest.config().clone();
-        let config_digest = config_desc.digest().to_string();
-        if !store.has_blob(&config_digest) {
-            registry.blob(&store, &config_desc, |_| {}).await?;
+        let config_digest = manifest.config.digest.clone();
+        if !incoming.has_blob(&config_digest) {
+            registry.blob(&incoming, &manifest.config, |_| {}).await?;
         }
-        let config_bytes = store.read_blob(&config_digest)?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&config_bytes).map_err(|source| ImageError::BadConfig {
-                digest: config_digest.clone(),
-                source,
-            })?;
-        let diff_ids: Vec<String> = config.rootfs().diff_ids().to_vec();
-        let layers: Vec<Descriptor> = manifest.layers().to_vec();
-        check_layers(&reference, &manifest, &diff_ids)?;
-
-        let id = config_digest.trim_start_matches("sha256:").to_string();
-        let existing = store.images()?.into_iter().find(|i| i.id == id);
+        let config = checks::config(
+            &source,
+            &config_digest,
+            &incoming.read_blob(&config_digest)?,
+        )?;
+        let pairs = checks::pair_layers(&source, &manifest.layers, &config)?;
+        let existing = store.images()?.into_iter().find(|i| i.id == config_digest);
         let mut changed = existing.is_none();
 
-        // Layers: all downloads at once; each verified layer is unpacked as soon as a worker is
-        // free, largest first (the last layer to finish sets the pace on two cores).
+        // Layers: at most IN_FLIGHT downloads at once; each verified layer is unpacked as soon
+        // as a worker is free, largest first (the last layer to finish sets the pace).
         let opts = Options { owners };
-        let mut downloads = futures_util::stream::FuturesUnordered::new();
-        let mut unpacks = futures_util::stream::FuturesUnordered::new();
-        let mut ready: Vec<(u64, String, String, String)> = Vec::new(); // size, short, blob, diff id
+        let mut waiting: std::collections::VecDeque<(checks::Blob, Digest)> = Default::default();
         let mut seen = std::collections::HashSet::new();
-        for (desc, diff_id) in layers.iter().zip(diff_ids.iter()) {
+        for (blob, diff_id) in &pairs {
             if !seen.insert(diff_id.clone()) {
                 continue;
             }
-            let short = short_digest(desc.digest().as_ref());
-            if store.has_layer(diff_id) && store.has_blob(desc.digest().as_ref()) {
+            let short = blob.digest.short().to_string();
+            if store.has_layer(diff_id) && store.has_blob(&blob.digest) {
                 report.layer(&short, LayerEvent::AlreadyExists);
                 continue;
             }
             changed = true;
-            report.layer(&short, LayerEvent::Waiting(desc.size()));
-            let (registry, store, desc, diff_id) = (
-                registry.clone(),
-                store.clone(),
-                desc.clone(),
-                diff_id.clone(),
-            );
-            downloads.push(async move {
-                let blob = desc.digest().to_string();
-                if !store.has_blob(&blob) {
-                    registry
-                        .blob(&store, &desc, |n| {
-                            report.layer(&short, LayerEvent::Downloaded(n))
-                        })
-                        .await?;
-                    tracing::debug!(layer = %short, "downloaded");
-                }
-                report.layer(&short, LayerEvent::Verified);
-                Ok::<_, Error>((desc.size(), short, blob, diff_id))
-            });
+            report.layer(&short, LayerEvent::Waiting(blob.size));
+            waiting.push_back((blob.clone(), diff_id.clone()));
         }
+        let mut downloads = futures_util::stream::FuturesUnordered::new();
+        let mut unpacks = futures_util::stream::FuturesUnordered::new();
+        let mut ready: Vec<(u64, checks::Blob, Digest)> = Vec::new();
         use futures_util::StreamExt;
         loop {
+            while downloads.len() < IN_FLIGHT
+                && let Some((blob, diff_id)) = waiting.pop_front()
+            {
+                let (registry, incoming) = (registry.clone(), incoming.clone());
+                downloads.push(async move {
+                    let short = blob.digest.short().to_string();
+                    if !incoming.has_blob(&blob.digest) {
+                        registry
+                            .blob(&incoming, &blob, |n| {
+                                report.layer(&short, LayerEvent::Downloaded(n))
+                            })
+                            .await?;
+                        tracing::debug!(layer = %short, "downloaded");
+                    }
+                    report.layer(&short, LayerEvent::Verified);
+                    Ok::<_, Error>((blob.size, blob, diff_id))
+                });
+            }
             while unpacks.len() < workers && !ready.is_empty() {
                 let largest = (0..ready.len())
                     .max_by_key(|&i| ready[i].0)
                     .expect("not empty");
-                let (_, short, blob, diff_id) = ready.swap_remove(largest);
+                let (_, blob, diff_id) = ready.swap_remove(largest);
+                let short = blob.digest.short().to_string();
                 report.layer(&short, LayerEvent::Extracting);
-                let (s2, path) = (store.clone(), store.blob_path(&blob));
+                let inc = incoming.clone();
                 unpacks.push(async move {
-                    tokio::task::spawn_blocking(move || unpack_layer(&s2, &path, &diff_id, opts))
-                        .await
-                        .expect("unpack thread does not panic")?;
+                    tokio::task::spawn_blocking(move || {
+                        unpack_layer(&inc, &inc.blob_path(&blob.digest), &diff_id, opts)
+                    })
+                    .await
+                    .expect("unpack thread does not panic")?;
                     Ok::<_, Error>(short)
                 });
             }
-            if downloads.is_empty() && unpacks.is_empty() {
+            if downloads.is_empty() && unpacks.is_empty() && waiting.is_empty() {
                 break;
             }
             tokio::select! {
                 Some(done) = downloads.next(), if !downloads.is_empty() => {
                     let job = done?;
-                    if store.has_layer(&job.3) {
-                        report.layer(&job.1, LayerEvent::Complete);
+                    if incoming.has_layer(&job.2) {
+                        report.layer(job.1.digest.short(), LayerEvent::Complete);
                     } else {
                         ready.push(job);
                     }
@@ -209,64 +201,49 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                     let short = done?;
                     tracing::debug!(layer = %short, "unpacked");
                     report.layer(&short, LayerEvent::Complete);
-                    // Start writing this layer to disk now, while others unpack, so the final
-                    // sync has little left to do.
-                    let root = store.root().to_path_buf();
-                    tokio::task::spawn_blocking(move || crate::store::sync_fs(&root));
                 }
             }
         }
-        report.digest(&manifest_digest);
+        report.digest(manifest_digest.as_str());
 
-        let mut layer_refs = Vec::new();
-        let mut size = 0;
-        for (desc, diff_id) in layers.iter().zip(diff_ids.iter()) {
-            size += store.layer_record(diff_id).map(|r| r.size).unwrap_or(0);
-            layer_refs.push(LayerRef {
-                diff_id: diff_id.clone(),
-                blob: desc.digest().to_string(),
-                media_type: desc.media_type().to_string(),
-                size: desc.size(),
-            });
-        }
         let repo_digest = format!("{}@{}", reference.repo_name(), manifest_digest);
         if let Some(e) = &existing
             && (!e.names.contains(&reference.canonical()) || !e.repo_digests.contains(&repo_digest))
         {
             changed = true;
         }
-        let record = ImageRecord {
-            id,
-            names: vec![],
-            repo_digests: vec![repo_digest],
-            manifest: manifest_digest.clone(),
-            manifest_media_type: manifest
-                .media_type()
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| manifest::OCI_MANIFEST.into()),
-            config: config_digest,
-            layers: layer_refs,
-            created: config
-                .created()
-                .as_ref()
-                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-                .map(|d| d.with_timezone(&Utc)),
-            size,
-            os: config.os().to_string(),
-            architecture: config.architecture().to_string(),
-            added: existing.as_ref().map(|e| e.added).unwrap_or_else(Utc::now),
-        };
-        // One sync for every blob and file this pull wrote, then the record that makes it visible.
-        tracing::debug!("layers unpacked; syncing the store's filesystem");
-        crate::store::sync_fs(store.root())?;
-        tracing::debug!("synced");
-        let name = if reference.tag().is_some() {
-            Some(&reference)
-        } else {
-            None
-        };
-        store.put_image(record, name)?;
+        let name = reference.tag().map(|_| reference.canonical());
+        let layers: Vec<LayerRef> = pairs
+            .into_iter()
+            .map(|(b, diff_id)| LayerRef {
+                diff_id,
+                blob: b.digest,
+                media_type: b.media_type,
+                size: b.size,
+            })
+            .collect();
+        let incoming = Arc::into_inner(incoming).expect("every task is done");
+        let store2 = store.clone();
+        incoming.finish(|images| {
+            let mut record = incoming::record(
+                &store2,
+                RecordParts {
+                    config: &config_digest,
+                    manifest: &manifest_digest,
+                    manifest_media_type: &manifest.media_type,
+                    layers,
+                    created: config.created.as_deref(),
+                    os: &config.os,
+                    architecture: &config.architecture,
+                    repo_digests: vec![repo_digest],
+                },
+            );
+            if let Some(e) = &existing {
+                record.added = e.added;
+            }
+            incoming::merge(images, record, name.as_deref());
+            Ok(())
+        })?;
         let image = store.find_image(&record_key(&reference, &manifest_digest))?;
         Ok(Pulled {
             image,
@@ -277,7 +254,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
     })
 }
 
-fn record_key(reference: &Reference, digest: &str) -> String {
+fn record_key(reference: &Reference, digest: &Digest) -> String {
     if reference.tag().is_some() {
         reference.canonical()
     } else {
@@ -285,44 +262,17 @@ fn record_key(reference: &Reference, digest: &str) -> String {
     }
 }
 
-fn check_layers(
-    reference: &Reference,
-    manifest: &ImageManifest,
-    diff_ids: &[String],
-) -> Result<()> {
-    if manifest.layers().len() != diff_ids.len() {
-        return Err(ImageError::LayerCountMismatch {
-            reference: reference.to_string(),
-            layers: manifest.layers().len(),
-            diff_ids: diff_ids.len(),
-        }
-        .into());
-    }
-    for l in manifest.layers() {
-        let mt = l.media_type().to_string();
-        if !manifest::layer_supported(&mt) {
-            return Err(ImageError::UnsupportedLayer {
-                reference: reference.to_string(),
-                digest: l.digest().to_string(),
-                media_type: mt,
-            }
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// Unpack a verified blob into a staged layer and commit it.
+/// Unpack a verified blob into a staged layer, checked against its diff id, for `incoming`.
 pub fn unpack_layer(
-    store: &Store,
+    incoming: &Incoming,
     blob: &std::path::Path,
-    diff_id: &str,
+    diff_id: &Digest,
     opts: Options,
 ) -> Result<()> {
-    let staged = store.stage_layer()?;
+    let staged = incoming.store().stage_layer()?;
     match crate::unpack::unpack_file(blob, &staged.diff(), opts, Some(diff_id)) {
         Ok(stats) => {
-            store.commit_layer(staged, diff_id, stats.size, stats.entries)?;
+            incoming.add_layer(staged, diff_id, stats.size, stats.entries);
             Ok(())
         }
         Err(e) => {
@@ -330,9 +280,4 @@ pub fn unpack_layer(
             Err(e.into())
         }
     }
-}
-
-/// docker's 12-hex form of a digest.
-pub fn short_digest(d: &str) -> String {
-    d.trim_start_matches("sha256:").chars().take(12).collect()
 }

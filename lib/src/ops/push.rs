@@ -11,6 +11,7 @@
 use futures_util::StreamExt;
 
 use super::Ctx;
+use crate::digest::Digest;
 use crate::error::Result;
 use crate::image::Reference;
 use crate::registry::session::{Blob, Landed, Session};
@@ -64,10 +65,10 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
     // has the blob and was pulled from or pushed to this registry. Sources for mounts.
     let prefix = format!("{registry}/");
     let images = store.images()?;
-    let sources_of = |digest: &str| -> Vec<String> {
+    let sources_of = |digest: &Digest| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for i in &images {
-            if i.config != digest && !i.layers.iter().any(|l| l.blob == digest) {
+            if i.config != *digest && !i.layers.iter().any(|l| l.blob == *digest) {
                 continue;
             }
             for r in i
@@ -108,7 +109,7 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
         let session = &session;
         let repo = &repo;
         let put = |(b, sources): (Blob, Vec<String>)| async move {
-            let short = super::pull::short_digest(&b.digest);
+            let short = b.digest.short().to_string();
             let landed = session.put_blob(repo, &b, &sources, &|_| {}).await?;
             report.line(&format!(
                 "{short}: {}",
@@ -153,14 +154,14 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
     })
 }
 
-fn blob(store: &crate::store::Store, image: &str, digest: &str) -> Result<Blob> {
+fn blob(store: &crate::store::Store, image: &Digest, digest: &Digest) -> Result<Blob> {
     let path = store.blob_path(digest);
     let md = std::fs::metadata(&path).map_err(|_| StoreError::MissingBlob {
-        image: image[..12.min(image.len())].to_string(),
+        image: image.short().to_string(),
         digest: digest.to_string(),
     })?;
     Ok(Blob {
-        digest: digest.to_string(),
+        digest: digest.clone(),
         size: md.len(),
         path,
     })

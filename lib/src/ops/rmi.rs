@@ -150,7 +150,7 @@ fn remove_one(
             return Err(UsageError::ImageNameInUse {
                 reference: input.into(),
                 container: short(&c.record.id),
-                image: short(&image.id),
+                image: image.id.short().to_string(),
             }
             .into());
         }
@@ -171,13 +171,13 @@ fn remove_one(
 
     if image.names.len() > 1 && !opts.force {
         return Err(UsageError::ImageMultipleNames {
-            image: short(&image.id),
+            image: image.id.short().to_string(),
         }
         .into());
     }
     if let Some(c) = running {
         return Err(UsageError::ImageInUse {
-            image: short(&image.id),
+            image: image.id.short().to_string(),
             container: short(&c.record.id),
             state: "running",
             how: "cannot be forced",
@@ -188,7 +188,7 @@ fn remove_one(
         && !opts.force
     {
         return Err(UsageError::ImageInUse {
-            image: short(&image.id),
+            image: image.id.short().to_string(),
             container: short(&c.record.id),
             state: "stopped",
             how: "must be forced",
@@ -224,7 +224,7 @@ fn delete(
         images.retain(|i| i.id != image.id);
         Ok(())
     })?;
-    out.push(Removed::Deleted(image.digest()));
+    out.push(Removed::Deleted(image.id.to_string()));
     Ok(out)
 }
 
@@ -271,7 +271,7 @@ pub fn prune_records(ctx: &Ctx, store: &Store, opts: &PruneOptions) -> Result<Ve
     for f in &opts.filters {
         checks.push(PruneFilter::parse(f, now)?);
     }
-    let used: std::collections::HashSet<String> = super::container::all(store)?
+    let used: std::collections::HashSet<crate::digest::Digest> = super::container::all(store)?
         .into_iter()
         .map(|c| c.record.image_id)
         .collect();

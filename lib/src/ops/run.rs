@@ -58,7 +58,7 @@ pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
     let bytes = ctx.store()?.read_blob(&image.config)?;
     let cfg: ImageConfiguration =
         serde_json::from_slice(&bytes).map_err(|source| crate::image::ImageError::BadConfig {
-            digest: image.config.clone(),
+            digest: image.config.to_string(),
             source,
         })?;
     let c = cfg.config().clone().unwrap_or_default();
@@ -281,7 +281,7 @@ pub fn create(
     };
     let _pin = store.lock_content_shared()?;
     // Still pinned by the lock: the image cannot be removed between lookup and record.
-    store.find_image(&image.id)?;
+    store.find_image(image.id.as_str())?;
     let mut record = store.create_container(record, opts.name.as_deref())?;
     record.spec.ports = ports;
     record.spec.hostname = match (&opts.hostname, network.as_str()) {
@@ -293,7 +293,8 @@ pub fn create(
     };
     let cdir = store.container_dir(&record.id);
     store.write_json(&cdir.join("container.json"), &record)?;
-    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let layers: Vec<crate::digest::Digest> =
+        image.layers.iter().map(|l| l.diff_id.clone()).collect();
     if let Err(e) = driver::prepare(choice.driver, &store, &layers, &cdir) {
         let _ = store.remove_container(&record.id);
         return Err(e.into());
@@ -375,7 +376,8 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
-    let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let layers: Vec<crate::digest::Digest> =
+        image.layers.iter().map(|l| l.diff_id.clone()).collect();
     let result = runtime::run_foreground(&rctx, &record, &layers, true);
     let finished = Utc::now();
     let state = match &result {

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use super::Ctx;
 use super::container::Container;
+use crate::digest::Digest;
 use crate::error::Result;
 use crate::runtime::driver::Layout;
 use crate::store::{Status, Store, StoreError, disk_usage};
@@ -89,38 +90,28 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
     let store = ctx.store()?;
     let images = store.images()?;
     let containers = super::container::all(&store)?;
-    let layer_size = |d: &str| store.layer_record(d).map(|r| r.size).unwrap_or(0);
+    let layer_size = |d: &Digest| store.layer_record(d).map(|r| r.size).unwrap_or(0);
 
     // Images: unique layers; reclaimable unless a container's image or record needs them.
-    let image_layers: HashSet<&str> = images
+    let image_layers: HashSet<&Digest> = images
         .iter()
-        .flat_map(|i| i.layers.iter().map(|l| l.diff_id.as_str()))
+        .flat_map(|i| i.layers.iter().map(|l| &l.diff_id))
         .collect();
-    let used_ids: HashSet<&str> = containers
+    let used_ids: HashSet<&Digest> = containers.iter().map(|c| &c.record.image_id).collect();
+    let mut needed: HashSet<&Digest> = images
         .iter()
-        .map(|c| c.record.image_id.as_str())
+        .filter(|i| used_ids.contains(&i.id))
+        .flat_map(|i| i.layers.iter().map(|l| &l.diff_id))
         .collect();
-    let mut needed: HashSet<&str> = images
-        .iter()
-        .filter(|i| used_ids.contains(i.id.as_str()))
-        .flat_map(|i| i.layers.iter().map(|l| l.diff_id.as_str()))
-        .collect();
-    needed.extend(
-        containers
-            .iter()
-            .flat_map(|c| c.record.layers.iter().map(String::as_str)),
-    );
-    let sizes: HashMap<&str, u64> = image_layers.iter().map(|d| (*d, layer_size(d))).collect();
+    needed.extend(containers.iter().flat_map(|c| c.record.layers.iter()));
+    let sizes: HashMap<&Digest, u64> = image_layers.iter().map(|d| (*d, layer_size(d))).collect();
     let images_size: u64 = sizes.values().sum();
     let images_reclaimable: u64 = sizes
         .iter()
         .filter(|(d, _)| !needed.contains(*d))
         .map(|(_, s)| s)
         .sum();
-    let active_images = images
-        .iter()
-        .filter(|i| used_ids.contains(i.id.as_str()))
-        .count();
+    let active_images = images.iter().filter(|i| used_ids.contains(&i.id)).count();
 
     // Containers: writable layers.
     let csizes: Vec<(Container, u64)> = containers
@@ -158,8 +149,8 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
     let cached_only: u64 = keep
         .layers
         .iter()
-        .filter(|d| !image_layers.contains(d.as_str()) && !needed.contains(d.as_str()))
-        .map(|d| layer_size(d))
+        .filter(|d| !image_layers.contains(d) && !needed.contains(d))
+        .map(layer_size)
         .sum();
     let cache_entries = std::fs::read_dir(cache_dir.join("steps"))
         .map(|rd| {

@@ -24,12 +24,13 @@ use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_spec::image::Descriptor;
 
 use crate::config::RegistryConfig;
+use crate::digest::Digest;
 use crate::error::Diagnose;
 use crate::image::Reference;
-use crate::store::{BlobWriter, Store};
+use crate::image::{checks, manifest};
+use crate::store::{BlobWriter, Incoming};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -70,6 +71,26 @@ pub enum RegistryError {
         #[source]
         source: crate::store::StoreError,
     },
+    #[error("{registry} sent nothing for {secs} s while den fetched {what}")]
+    Stalled {
+        registry: String,
+        what: String,
+        secs: u64,
+    },
+    #[error("{reference} sent more than the {size} bytes blob {digest} has")]
+    Oversized {
+        reference: String,
+        digest: String,
+        size: u64,
+    },
+    #[error("{reference}: the registry sent a manifest whose digest is {actual}, not {expected}")]
+    ManifestMismatch {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     #[error("cannot store what {reference} sent")]
     Store {
         reference: String,
@@ -113,7 +134,16 @@ impl Diagnose for RegistryError {
             RegistryError::Tampered { .. } => {
                 "the registry's copy is corrupt or was tampered with; nothing was stored. Tell the registry's operator".into()
             }
+            RegistryError::Stalled { .. } => {
+                "the network or the registry stalled; run the command again (a slow but moving \
+                 transfer is never cut off)"
+                    .into()
+            }
+            RegistryError::Oversized { .. } | RegistryError::ManifestMismatch { .. } => {
+                "the registry's copy is corrupt or was tampered with; nothing was stored. Tell the registry's operator".into()
+            }
             RegistryError::Store { source, .. } => return source.hint(),
+            RegistryError::Image(e) => return e.hint(),
         })
     }
 }
@@ -230,11 +260,62 @@ fn client(registry: &str, transport: Transport) -> oci_client::Client {
     oci_client::Client::new(cfg)
 }
 
+/// A transfer with no progress for this long is given up: a slow but moving link is fine, a
+/// server that stops sending (or sends a byte now and then to hold den) is not.
+pub const STALL: Duration = Duration::from_secs(30);
+
+/// The most of a server's error body den reads and shows.
+const SERVER_TEXT: usize = 300;
+
 fn http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(120))
+        .read_timeout(STALL)
         .user_agent(concat!("den/", env!("CARGO_PKG_VERSION")))
+}
+
+/// Text a server sent, made fit to print: at most [`SERVER_TEXT`] characters, control characters
+/// (terminal escape sequences among them) replaced, whitespace collapsed.
+pub fn server_text(raw: &str) -> String {
+    let mut out = String::new();
+    let mut space = false;
+    for c in raw.chars() {
+        if out.chars().count() >= SERVER_TEXT {
+            out.push('…');
+            break;
+        }
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(if c.is_control() { '?' } else { c });
+    }
+    out
+}
+
+/// The start of a response's body as [`server_text`], read no further than needed.
+pub async fn body_text(mut resp: reqwest::Response) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < 4 * SERVER_TEXT {
+        match tokio::time::timeout(STALL, resp.chunk()).await {
+            Ok(Ok(Some(c))) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    server_text(&String::from_utf8_lossy(&buf))
+}
+
+/// The status and what the server said about it.
+async fn failure_text(resp: reqwest::Response) -> String {
+    let status = resp.status();
+    match body_text(resp).await {
+        b if b.is_empty() => status.to_string(),
+        b => format!("{status}: {b}"),
+    }
 }
 
 /// An HTTP client for `transport` that follows `redirects` (a limit; 0 for none).
@@ -320,12 +401,15 @@ fn classify(reference: &Reference, what: &str, e: OciDistributionError) -> Regis
         },
         OciDistributionError::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-            let message = envelope
-                .errors
-                .iter()
-                .map(|e| format!("{:?}: {}", e.code, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let message = server_text(
+                &envelope
+                    .errors
+                    .iter()
+                    .take(5)
+                    .map(|e| format!("{:?}: {}", e.code, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
             if codes.iter().any(|c| {
                 matches!(
                     c,
@@ -359,7 +443,7 @@ fn classify(reference: &Reference, what: &str, e: OciDistributionError) -> Regis
             code: 404, message, ..
         } => RegistryError::NotFound {
             reference: r,
-            message,
+            message: server_text(&message),
         },
         OciDistributionError::ServerError {
             code: 401 | 403,
@@ -367,12 +451,12 @@ fn classify(reference: &Reference, what: &str, e: OciDistributionError) -> Regis
             ..
         } => RegistryError::Denied {
             reference: r,
-            message,
+            message: server_text(&message),
         },
         other => RegistryError::Protocol {
             registry,
             what: what.into(),
-            message: crate::error::chain(&other),
+            message: server_text(&crate::error::chain(&other)),
         },
     }
 }
@@ -384,7 +468,7 @@ impl Registry {
         reference: &Reference,
         cfg: &RegistryConfig,
         auth: RegistryAuth,
-    ) -> Result<(Registry, Vec<u8>, String)> {
+    ) -> Result<(Registry, Manifest)> {
         if reference.registry() == crate::image::reference::DOCKER_HUB {
             for m in &cfg.mirrors {
                 let (host, http) = mirror_host(m);
@@ -395,7 +479,7 @@ impl Registry {
                 };
                 let r = Registry::new(reference.on_registry(&host), transport, auth.clone());
                 match r.manifest(&r.reference.clone()).await {
-                    Ok((body, digest)) => return Ok((r, body, digest)),
+                    Ok(m) => return Ok((r, m)),
                     Err(e) => {
                         tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next source")
                     }
@@ -411,23 +495,129 @@ impl Registry {
         let r = Registry::new(reference.clone(), transport, auth);
         tracing::debug!("clients made");
         // The registry's own answer is the one to report: a mirror's failure was logged.
-        let (body, digest) = r.manifest(reference).await?;
-        Ok((r, body, digest))
+        let m = r.manifest(reference).await?;
+        Ok((r, m))
     }
 
-    /// Fetch the manifest (or index) `reference` names; returns its bytes and digest.
-    pub async fn manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String)> {
+    /// Fetch the manifest (or index) `reference` names: its bytes (at most
+    /// [`checks::MAX_DOCUMENT`]), their digest, and the server's Content-Type. Fetched by digest,
+    /// the bytes must have that digest.
+    pub async fn manifest(&self, reference: &Reference) -> Result<Manifest> {
         let r = if reference.registry() == self.reference.registry() {
             reference.clone()
         } else {
             reference.on_registry(self.reference.registry())
         };
-        let (body, digest) = self
-            .client
-            .pull_manifest_raw(r.oci(), &self.auth, crate::image::manifest::ACCEPTED)
-            .await
-            .map_err(|e| classify(reference, "a manifest request", e))?;
-        Ok((body.to_vec(), digest))
+        let what = reference.to_string();
+        let unreachable = |e: reqwest::Error| self.transfer_error(&what, e);
+        let tag_or_digest = r.digest().or(r.tag()).unwrap_or("latest");
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{tag_or_digest}",
+            self.transport.scheme(),
+            r.oci().resolve_registry(),
+            r.repository()
+        );
+        let mut req = self
+            .http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
+        if let Some(h) = self.authorization().await? {
+            req = req.header(reqwest::header::AUTHORIZATION, h);
+        }
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let message = failure_text(resp).await;
+            return Err(match status.as_u16() {
+                404 => RegistryError::NotFound {
+                    reference: what,
+                    message,
+                },
+                401 | 403 => RegistryError::Denied {
+                    reference: what,
+                    message,
+                },
+                _ => RegistryError::Protocol {
+                    registry: r.registry().into(),
+                    what: "a manifest request".into(),
+                    message,
+                },
+            });
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .map(String::from);
+        let too_large = |size| {
+            RegistryError::Image(crate::image::ImageError::TooLarge {
+                what: format!("the manifest of {what}"),
+                size,
+                limit: checks::MAX_DOCUMENT,
+            })
+        };
+        if let Some(n) = resp.content_length()
+            && n > checks::MAX_DOCUMENT
+        {
+            return Err(too_large(n));
+        }
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = self.next_chunk(&mut stream, &what).await? {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > checks::MAX_DOCUMENT {
+                return Err(too_large(body.len() as u64));
+            }
+        }
+        let digest = Digest::of(&body);
+        if let Some(want) = r.digest()
+            && digest != want
+        {
+            return Err(RegistryError::ManifestMismatch {
+                reference: what,
+                expected: want.into(),
+                actual: digest.to_string(),
+            });
+        }
+        Ok(Manifest {
+            bytes: body,
+            digest,
+            content_type,
+        })
+    }
+
+    /// The next chunk of a transfer, or the end; no chunk for [`STALL`] is an error.
+    async fn next_chunk(
+        &self,
+        stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+        what: &str,
+    ) -> Result<Option<bytes::Bytes>> {
+        match tokio::time::timeout(STALL, stream.next()).await {
+            Err(_) => Err(RegistryError::Stalled {
+                registry: self.reference.registry().into(),
+                what: what.into(),
+                secs: STALL.as_secs(),
+            }),
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(c))) => Ok(Some(c)),
+            Ok(Some(Err(e))) => Err(self.transfer_error(what, e)),
+        }
+    }
+
+    /// A failed request or transfer: stalled (no data for [`STALL`]), or unreachable.
+    fn transfer_error(&self, what: &str, e: reqwest::Error) -> RegistryError {
+        if e.is_timeout() {
+            RegistryError::Stalled {
+                registry: self.reference.registry().into(),
+                what: what.into(),
+                secs: STALL.as_secs(),
+            }
+        } else {
+            RegistryError::Unreachable {
+                registry: self.reference.registry().into(),
+                message: server_text(&crate::error::chain(&e)),
+            }
+        }
     }
 
     /// The Authorization header for this repository: a bearer token from the registry's token
@@ -464,30 +654,28 @@ impl Registry {
             .cloned()
     }
 
-    /// Stream the blob `desc` into the store, verifying its digest as it arrives; `on_bytes`
-    /// sees progress. The request is den's own (oci-client would hash the stream a second time).
+    /// Stream the blob `blob` into `incoming`, verifying its digest as it arrives and reading
+    /// no byte past its size; `on_bytes` sees progress. The request is den's own (oci-client
+    /// would hash the stream a second time).
     pub async fn blob(
         &self,
-        store: &Store,
-        desc: &Descriptor,
+        incoming: &Incoming,
+        blob: &checks::Blob,
         mut on_bytes: impl FnMut(u64),
     ) -> Result<std::path::PathBuf> {
-        let digest = desc.digest().to_string();
+        let digest = &blob.digest;
         let reference = &self.reference;
         let store_err = |source| RegistryError::Store {
             reference: reference.to_string(),
             source,
         };
+        let what = format!("blob {digest}");
         let url = format!(
             "{}://{}/v2/{}/blobs/{digest}",
             self.transport.scheme(),
             reference.oci().resolve_registry(),
             reference.repository()
         );
-        let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
-            registry: reference.registry().into(),
-            message: crate::error::chain(&e),
-        };
         let authorization = self.authorization().await?;
         let mut url = reqwest::Url::parse(&url).map_err(|e| RegistryError::Protocol {
             registry: reference.registry().into(),
@@ -513,7 +701,10 @@ impl Registry {
             if let (Some(h), true) = (&authorization, url.origin() == origin) {
                 req = req.header(reqwest::header::AUTHORIZATION, h);
             }
-            let resp = req.send().await.map_err(unreachable)?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| self.transfer_error(&what, e))?;
             match resp
                 .headers()
                 .get(reqwest::header::LOCATION)
@@ -523,7 +714,7 @@ impl Registry {
                     hops += 1;
                     url = url.join(loc).map_err(|e| RegistryError::Protocol {
                         registry: reference.registry().into(),
-                        what: loc.into(),
+                        what: server_text(loc),
                         message: e.to_string(),
                     })?;
                 }
@@ -532,8 +723,7 @@ impl Registry {
         };
         let status = resp.status();
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
-            let message = format!("{status}: {}", body.trim());
+            let message = failure_text(resp).await;
             return Err(match status.as_u16() {
                 404 => RegistryError::NotFound {
                     reference: format!("{reference} blob {digest}"),
@@ -545,36 +735,46 @@ impl Registry {
                 },
                 _ => RegistryError::Protocol {
                     registry: reference.registry().into(),
-                    what: format!("blob {digest}"),
+                    what: what.clone(),
                     message,
                 },
             });
         }
-        let mut w: BlobWriter = store.blob_writer().map_err(store_err)?;
+        let oversized = || RegistryError::Oversized {
+            reference: reference.to_string(),
+            digest: digest.to_string(),
+            size: blob.size,
+        };
+        if resp.content_length().is_some_and(|n| n > blob.size) {
+            return Err(oversized());
+        }
+        let mut w: BlobWriter = incoming.blob_writer().map_err(store_err)?;
         let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    w.abandon();
-                    return Err(unreachable(e));
-                }
-            };
-            if let Err(e) = w.write(&chunk) {
-                w.abandon();
-                return Err(store_err(e));
+        while let Some(chunk) = self.next_chunk(&mut stream, &what).await? {
+            if w.len() + chunk.len() as u64 > blob.size {
+                return Err(oversized());
             }
+            w.write(&chunk).map_err(store_err)?;
             on_bytes(chunk.len() as u64);
         }
-        w.commit(store, &digest).map_err(|source| match source {
-            crate::store::StoreError::DigestMismatch { .. } => RegistryError::Tampered {
-                reference: reference.to_string(),
-                digest: digest.clone(),
-                source,
-            },
-            other => store_err(other),
-        })
+        incoming
+            .commit_blob(w, digest)
+            .map_err(|source| match source {
+                crate::store::StoreError::DigestMismatch { .. } => RegistryError::Tampered {
+                    reference: reference.to_string(),
+                    digest: digest.to_string(),
+                    source,
+                },
+                other => store_err(other),
+            })
     }
+}
+
+/// A manifest or index as a registry served it.
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    pub digest: Digest,
+    pub content_type: Option<String>,
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub fn parse_challenge(header: &str) -> Challenge {
 /// A blob to upload: where it is in the store and what it is.
 #[derive(Debug, Clone)]
 pub struct Blob {
-    pub digest: String,
+    pub digest: crate::digest::Digest,
     pub size: u64,
     pub path: std::path::PathBuf,
 }
@@ -391,7 +391,7 @@ impl Session {
         sources: &[String],
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<Landed> {
-        if self.has_blob(repo, &blob.digest).await? {
+        if self.has_blob(repo, blob.digest.as_str()).await? {
             return Ok(Landed::Exists);
         }
         let uploads = self.url(&format!("/v2/{repo}/blobs/uploads/"));
@@ -490,7 +490,7 @@ impl Session {
         let len = body.len() as u64;
         location
             .query_pairs_mut()
-            .append_pair("digest", &blob.digest);
+            .append_pair("digest", blob.digest.as_str());
         let resp = self
             .send(|| {
                 self.http
@@ -510,7 +510,7 @@ impl Session {
         Ok(requests)
     }
 
-    /// Put a manifest under `tag`; returns the digest the registry reports.
+    /// Put a manifest under `tag`; returns its digest.
     pub async fn put_manifest(
         &self,
         repo: &str,
@@ -531,12 +531,8 @@ impl Session {
         if !resp.status().is_success() {
             return Err(self.failure(repo, "the manifest upload", resp).await);
         }
-        Ok(resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|d| d.to_str().ok())
-            .map(String::from)
-            .unwrap_or_else(|| crate::store::sha256_digest(bytes)))
+        // The manifest went byte for byte: its digest is ours to compute, not the server's to say.
+        Ok(crate::digest::Digest::of(bytes).to_string())
     }
 }
 

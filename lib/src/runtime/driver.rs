@@ -284,7 +284,7 @@ impl Layout {
 pub fn prepare(
     driver: Driver,
     store: &Store,
-    layers: &[String],
+    layers: &[crate::digest::Digest],
     cdir: &Path,
 ) -> Result<(), RuntimeError> {
     let l = Layout::of(cdir);
@@ -324,7 +324,7 @@ pub fn mount(
     sys: &dyn Sys,
     driver: Driver,
     store: &Store,
-    layers: &[String],
+    layers: &[crate::digest::Digest],
     cdir: &Path,
     volatile: bool,
 ) -> Result<PathBuf, RuntimeError> {
@@ -544,9 +544,9 @@ mod tests {
     fn overlay_mounts_with_short_lowers_top_first() {
         let t = tempfile::tempdir().unwrap();
         let store = Store::open(t.path()).unwrap();
-        let ids: Vec<String> = ["a", "b"]
+        let ids: Vec<crate::digest::Digest> = ["a", "b"]
             .iter()
-            .map(|c| format!("sha256:{}", c.repeat(64)))
+            .map(|c| crate::digest::Digest::from_hex(&c.repeat(64)).unwrap())
             .collect();
         for id in &ids {
             let st = store.stage_layer().unwrap();

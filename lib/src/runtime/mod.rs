@@ -440,7 +440,7 @@ pub fn this_process() -> Option<(i32, u64)> {
 pub fn run_foreground(
     ctx: &Context<'_>,
     record: &ContainerRecord,
-    layers: &[String],
+    layers: &[crate::digest::Digest],
     keep_log: bool,
 ) -> Result<i32, RuntimeError> {
     let store = ctx.store;

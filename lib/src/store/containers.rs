@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, io_err};
+use super::{Digest, Result, Store, StoreError, io_err};
 
 /// What a container runs, resolved at create time from the image and the flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,7 +121,8 @@ impl RestartPolicy {
 pub struct ContainerRecord {
     pub id: String,
     pub name: String,
-    pub image_id: String,
+    #[serde(with = "crate::digest::hex_only")]
+    pub image_id: Digest,
     /// The image as the user named it (`busybox`), for `ps`.
     pub image: String,
     pub created: DateTime<Utc>,
@@ -134,7 +135,7 @@ pub struct ContainerRecord {
     /// The root filesystem's layers (diff ids, bottom first) when they are not the image's:
     /// a build step's container, whose parent is the build so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub layers: Vec<String>,
+    pub layers: Vec<Digest>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,11 +348,11 @@ impl Store {
 
     /// The layers of a container's root filesystem, bottom first: its own list (a build
     /// step's), else its image's.
-    pub fn rootfs_layers(&self, record: &ContainerRecord) -> Result<Vec<String>> {
+    pub fn rootfs_layers(&self, record: &ContainerRecord) -> Result<Vec<Digest>> {
         if !record.layers.is_empty() {
             return Ok(record.layers.clone());
         }
-        let image = self.find_image(&record.image_id)?;
+        let image = self.find_image(record.image_id.as_str())?;
         Ok(image.layers.iter().map(|l| l.diff_id.clone()).collect())
     }
 
@@ -438,7 +439,7 @@ mod tests {
         ContainerRecord {
             id: String::new(),
             name: String::new(),
-            image_id: "i".into(),
+            image_id: Digest::of(b"i"),
             image: "busybox".into(),
             created: Utc::now(),
             driver: "vfs".into(),

@@ -26,20 +26,20 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{LayerRef, Lock, Result, Store, StoreError, io_err};
+use super::{Digest, LayerRef, Lock, Result, Store, StoreError, io_err};
 
-/// What something still uses: layers by diff id, blobs by digest (both `sha256:<hex>`).
+/// What something still uses: layers by diff id, blobs by digest.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Referenced {
-    pub layers: HashSet<String>,
-    pub blobs: HashSet<String>,
+    pub layers: HashSet<Digest>,
+    pub blobs: HashSet<Digest>,
 }
 
 /// What a collection removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Collected {
-    pub layers: Vec<String>,
-    pub blobs: Vec<String>,
+    pub layers: Vec<Digest>,
+    pub blobs: Vec<Digest>,
     /// Bytes freed: the layers' file content and the blobs' sizes.
     pub bytes: u64,
 }
@@ -70,8 +70,8 @@ impl Store {
                 keep.layer(l);
             }
             for d in &i.repo_digests {
-                if let Some((_, digest)) = d.split_once('@') {
-                    keep.blobs.insert(digest.to_string());
+                if let Some(digest) = d.split_once('@').and_then(|(_, d)| Digest::parse(d).ok()) {
+                    keep.blobs.insert(digest);
                 }
             }
         }
@@ -137,12 +137,10 @@ impl Store {
         }
         let dir = self.blobs_dir();
         for e in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
             // Only finished blobs: `write_atomic`'s temporary files start with a dot.
-            if name.len() != 64 || !super::images::is_hex(&name) {
+            let Ok(digest) = Digest::from_hex(&e.file_name().to_string_lossy()) else {
                 continue;
-            }
-            let digest = format!("sha256:{name}");
+            };
             if keep.blobs.contains(&digest) {
                 continue;
             }
@@ -188,11 +186,11 @@ pub fn disk_usage(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ContainerRecord, ImageRecord, RunSpec, sha256_digest};
+    use crate::store::{ContainerRecord, ImageRecord, RunSpec};
     use chrono::Utc;
 
     fn layer(s: &Store, content: &[u8]) -> LayerRef {
-        let blob = sha256_digest(content);
+        let blob = Digest::of(content);
         s.put_blob(&blob, content).unwrap();
         let staged = s.stage_layer().unwrap();
         std::fs::write(staged.diff().join("f"), content).unwrap();
@@ -208,13 +206,13 @@ mod tests {
 
     fn image(s: &Store, tag: &str, layers: Vec<LayerRef>) -> ImageRecord {
         let config = format!("{{\"tag\":\"{tag}\"}}");
-        let config_digest = sha256_digest(config.as_bytes());
+        let config_digest = Digest::of(config.as_bytes());
         s.put_blob(&config_digest, config.as_bytes()).unwrap();
         let manifest = format!("{{\"m\":\"{tag}\"}}");
-        let manifest_digest = sha256_digest(manifest.as_bytes());
+        let manifest_digest = Digest::of(manifest.as_bytes());
         s.put_blob(&manifest_digest, manifest.as_bytes()).unwrap();
         let r = ImageRecord {
-            id: config_digest.trim_start_matches("sha256:").into(),
+            id: config_digest.clone(),
             names: vec![],
             repo_digests: vec![],
             manifest: manifest_digest,
@@ -254,7 +252,7 @@ mod tests {
             ContainerRecord {
                 id: String::new(),
                 name: String::new(),
-                image_id: "gone".into(),
+                image_id: Digest::of(b"gone"),
                 image: "gone".into(),
                 created: Utc::now(),
                 driver: "vfs".into(),

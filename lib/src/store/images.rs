@@ -9,16 +9,16 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError};
+use super::{Digest, Result, Store, StoreError};
 use crate::image::Reference;
 
 /// One layer of an image, as the manifest and the configuration describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRef {
     /// Digest of the uncompressed tar: names the unpacked layer in `layers/`.
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// Digest of the blob as distributed (compressed), kept in `blobs/`.
-    pub blob: String,
+    pub blob: Digest,
     pub media_type: String,
     /// Size of the blob in bytes.
     pub size: u64,
@@ -26,18 +26,19 @@ pub struct LayerRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageRecord {
-    /// Config digest hex (no `sha256:`).
-    pub id: String,
+    /// The config's digest (written as its hex digits, docker's full image id).
+    #[serde(with = "crate::digest::hex_only")]
+    pub id: Digest,
     /// Canonical names, `docker.io/library/busybox:latest`.
     pub names: Vec<String>,
     /// `repo@sha256:...` for each repository this image was pulled from or pushed to.
     #[serde(default)]
     pub repo_digests: Vec<String>,
     /// Digest of the manifest blob (kept in `blobs/`), and its media type.
-    pub manifest: String,
+    pub manifest: Digest,
     pub manifest_media_type: String,
     /// Digest of the config blob.
-    pub config: String,
+    pub config: Digest,
     pub layers: Vec<LayerRef>,
     /// When the image was built (from its config), if it says.
     pub created: Option<DateTime<Utc>>,
@@ -51,10 +52,7 @@ pub struct ImageRecord {
 
 impl ImageRecord {
     pub fn short_id(&self) -> &str {
-        &self.id[..12.min(self.id.len())]
-    }
-    pub fn digest(&self) -> String {
-        format!("sha256:{}", self.id)
+        self.id.short()
     }
 }
 
@@ -92,34 +90,10 @@ impl Store {
     }
 
     /// Add or update `record` and give it `name`, taking the name from any other image.
-    pub fn put_image(&self, mut record: ImageRecord, name: Option<&Reference>) -> Result<()> {
+    pub fn put_image(&self, record: ImageRecord, name: Option<&Reference>) -> Result<()> {
+        let canonical = name.map(|n| n.canonical());
         self.update_images(|images| {
-            let canonical = name.map(|n| n.canonical());
-            if let Some(c) = &canonical {
-                for other in images.iter_mut() {
-                    other.names.retain(|n| n != c);
-                }
-            }
-            match images.iter_mut().find(|i| i.id == record.id) {
-                Some(existing) => {
-                    if let Some(c) = canonical {
-                        existing.names.push(c);
-                    }
-                    for d in record.repo_digests.drain(..) {
-                        if !existing.repo_digests.contains(&d) {
-                            existing.repo_digests.push(d);
-                        }
-                    }
-                }
-                None => {
-                    if let Some(c) = canonical
-                        && !record.names.contains(&c)
-                    {
-                        record.names.push(c);
-                    }
-                    images.push(record);
-                }
-            }
+            super::incoming::merge(images, record, canonical.as_deref());
             Ok(())
         })
     }
@@ -188,7 +162,7 @@ fn find_in(images: &[ImageRecord], input: &str) -> Result<ImageRecord> {
 }
 
 fn by_id_prefix(images: &[ImageRecord], hex: &str, input: &str) -> Result<Option<ImageRecord>> {
-    let mut hits = images.iter().filter(|i| i.id.starts_with(hex));
+    let mut hits = images.iter().filter(|i| i.id.hex().starts_with(hex));
     match (hits.next(), hits.next()) {
         (Some(i), None) => Ok(Some(i.clone())),
         (Some(_), Some(_)) => Err(StoreError::ImageAmbiguous(input.into())),
@@ -197,17 +171,18 @@ fn by_id_prefix(images: &[ImageRecord], hex: &str, input: &str) -> Result<Option
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn record(id: &str, names: &[&str]) -> ImageRecord {
+        let id = Digest::from_hex(id).unwrap();
         ImageRecord {
-            id: id.into(),
+            config: id.clone(),
+            id,
             names: names.iter().map(|s| s.to_string()).collect(),
             repo_digests: vec![],
-            manifest: "sha256:m".into(),
+            manifest: Digest::of(b"m"),
             manifest_media_type: "m".into(),
-            config: format!("sha256:{id}"),
             layers: vec![],
             created: None,
             size: 0,
@@ -225,15 +200,19 @@ mod tests {
             record(&a, &["docker.io/library/busybox:latest"]),
             record(&ab, &[]),
         ];
-        assert_eq!(find_in(&images, "busybox").unwrap().id, a);
+        assert_eq!(find_in(&images, "busybox").unwrap().id.hex(), a);
         assert_eq!(
             find_in(&images, "docker.io/library/busybox:latest")
                 .unwrap()
-                .id,
+                .id
+                .hex(),
             a
         );
-        assert_eq!(find_in(&images, "ab0").unwrap().id, ab);
-        assert_eq!(find_in(&images, &format!("sha256:{a}")).unwrap().id, a);
+        assert_eq!(find_in(&images, "ab0").unwrap().id.hex(), ab);
+        assert_eq!(
+            find_in(&images, &format!("sha256:{a}")).unwrap().id.hex(),
+            a
+        );
         assert!(find_in(&images, "aaa").is_ok());
         assert!(matches!(
             find_in(&images, "busybox:1"),
@@ -256,8 +235,8 @@ mod tests {
             .unwrap();
         let images = s.images().unwrap();
         assert_eq!(images.len(), 2);
-        let old = images.iter().find(|i| i.id.starts_with('1')).unwrap();
+        let old = images.iter().find(|i| i.id.hex().starts_with('1')).unwrap();
         assert!(old.names.is_empty());
-        assert_eq!(s.find_image("app:1").unwrap().id, "2".repeat(64));
+        assert_eq!(s.find_image("app:1").unwrap().id.hex(), "2".repeat(64));
     }
 }

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, io_err};
+use super::{Digest, Result, Store, StoreError, io_err};
 
 /// `layers/<hex>/layer.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRecord {
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// Bytes of file content in the layer (what docker counts as its size).
     pub size: u64,
     /// Number of tar entries.
@@ -40,31 +40,38 @@ impl StagedLayer {
     }
 }
 
-fn hex_of(diff_id: &str) -> &str {
-    diff_id.strip_prefix("sha256:").unwrap_or(diff_id)
-}
-
 impl Store {
-    pub fn layer_dir(&self, diff_id: &str) -> PathBuf {
-        self.root.join("layers").join(hex_of(diff_id))
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join("layers").join(diff_id.hex())
     }
 
     /// The unpacked files of a layer.
-    pub fn layer_diff(&self, diff_id: &str) -> PathBuf {
+    pub fn layer_diff(&self, diff_id: &Digest) -> PathBuf {
         self.layer_dir(diff_id).join("diff")
     }
 
     /// Whether the layer is unpacked and complete (its directory only appears when it is).
-    pub fn has_layer(&self, diff_id: &str) -> bool {
+    pub fn has_layer(&self, diff_id: &Digest) -> bool {
         self.layer_dir(diff_id).join("layer.json").exists()
     }
 
-    pub fn layer_record(&self, diff_id: &str) -> Result<LayerRecord> {
-        self.read_json(&self.layer_dir(diff_id).join("layer.json"))
+    /// The layer's record, checked: it names this layer, and its link is one of the layer's
+    /// own short names (the link becomes a path).
+    pub fn layer_record(&self, diff_id: &Digest) -> Result<LayerRecord> {
+        let path = self.layer_dir(diff_id).join("layer.json");
+        let record: LayerRecord = self.read_json(&path)?;
+        let link_ok = record.link.len() >= 16 && diff_id.hex().starts_with(&record.link);
+        if &record.diff_id != diff_id || !link_ok {
+            return Err(StoreError::Forged {
+                path,
+                what: "a layer record that names another layer".into(),
+            });
+        }
+        Ok(record)
     }
 
     /// The short path of a layer's diff relative to `layers/l`, for overlay mount options.
-    pub fn layer_link(&self, diff_id: &str) -> Result<String> {
+    pub fn layer_link(&self, diff_id: &Digest) -> Result<String> {
         Ok(self.layer_record(diff_id)?.link)
     }
 
@@ -88,14 +95,14 @@ impl Store {
     pub fn commit_layer(
         &self,
         staged: StagedLayer,
-        diff_id: &str,
+        diff_id: &Digest,
         size: u64,
         entries: u64,
     ) -> Result<LayerRecord> {
-        let hex = hex_of(diff_id);
+        let hex = diff_id.hex();
         let link = self.free_link(hex)?;
         let record = LayerRecord {
-            diff_id: diff_id.into(),
+            diff_id: diff_id.clone(),
             size,
             entries,
             created: Utc::now(),
@@ -140,7 +147,7 @@ impl Store {
 
     /// Remove a layer (its record, files and link). The caller holds the content lock
     /// exclusively and knows no image uses it.
-    pub fn remove_layer(&self, diff_id: &str) -> Result<()> {
+    pub fn remove_layer(&self, diff_id: &Digest) -> Result<()> {
         let dir = self.layer_dir(diff_id);
         if let Ok(rec) = self.layer_record(diff_id) {
             let _ = std::fs::remove_file(self.links_dir().join(rec.link));
@@ -156,13 +163,12 @@ impl Store {
     }
 
     /// Diff ids of every layer in the store.
-    pub fn layer_ids(&self) -> Result<Vec<String>> {
+    pub fn layer_ids(&self) -> Result<Vec<Digest>> {
         let dir = self.root.join("layers");
         let mut out = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.len() == 64 {
-                out.push(format!("sha256:{name}"));
+            if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy()) {
+                out.push(d);
             }
         }
         Ok(out)
@@ -177,7 +183,7 @@ mod tests {
     fn staged_layers_appear_only_when_committed() {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path()).unwrap();
-        let id = format!("sha256:{}", "c".repeat(64));
+        let id = Digest::from_hex(&"c".repeat(64)).unwrap();
         let st = s.stage_layer().unwrap();
         std::fs::write(st.diff().join("f"), b"x").unwrap();
         assert!(!s.has_layer(&id));

@@ -29,6 +29,7 @@
 mod containers;
 mod gc;
 mod images;
+pub mod incoming;
 mod layers;
 mod lock;
 
@@ -41,10 +42,15 @@ pub use containers::{
     process_start_time,
 };
 pub use gc::{Collected, Referenced, disk_usage};
+/// An image record for unit tests: id `hex` (64 hex digits), named `names`.
+#[cfg(test)]
+pub(crate) use images::tests::record as test_image;
 pub use images::{ImageRecord, LayerRef};
+pub use incoming::Incoming;
 pub use layers::{LayerRecord, StagedLayer};
 pub use lock::Lock;
 
+pub use crate::digest::{Digest, Hasher};
 use crate::error::Diagnose;
 
 /// The on-disk format version; bumped when the layout changes incompatibly.
@@ -71,7 +77,7 @@ pub enum StoreError {
     #[error("image id prefix {0:?} is ambiguous")]
     ImageAmbiguous(String),
     #[error("blob {digest} does not match its digest (got {actual})")]
-    DigestMismatch { digest: String, actual: String },
+    DigestMismatch { digest: Digest, actual: Digest },
     #[error("no such container: {0}")]
     ContainerUnknown(String),
     #[error("the container name \"/{name}\" is already in use by container {id}")]
@@ -80,6 +86,12 @@ pub enum StoreError {
     BadName(String),
     #[error("no such object: {0}")]
     NoSuchObject(String),
+    #[error("{path} holds {what}: it was not written by den")]
+    Forged { path: PathBuf, what: String },
+    #[error(transparent)]
+    Digest(#[from] crate::digest::DigestError),
+    #[error(transparent)]
+    Image(#[from] Box<crate::image::ImageError>),
     #[error("blob {digest} of image {image} is missing from the store")]
     MissingBlob { image: String, digest: String },
 }
@@ -111,12 +123,23 @@ impl Diagnose for StoreError {
             StoreError::MissingBlob { .. } => {
                 "remove the image with `den rmi` and pull or build it again".into()
             }
+            StoreError::Forged { .. } => {
+                "another program changed den's store; run `den system check --repair`".into()
+            }
+            StoreError::Digest(e) => e.hint(),
+            StoreError::Image(e) => return e.hint(),
             StoreError::NoSuchObject(_) => "list containers with `den ps -a` and images with `den images`".into(),
         })
     }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl From<crate::image::ImageError> for StoreError {
+    fn from(e: crate::image::ImageError) -> Self {
+        StoreError::Image(Box::new(e))
+    }
+}
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -284,26 +307,25 @@ impl Store {
 
     // ------------------------------------------------------------------ blobs
 
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join("blobs/sha256").join(hex)
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
     }
 
-    pub fn has_blob(&self, digest: &str) -> bool {
+    pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).exists()
     }
 
-    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let p = self.blob_path(digest);
         std::fs::read(&p).map_err(io_err(&p))
     }
 
     /// Store `bytes` as the blob `digest`, after checking that they are.
-    pub fn put_blob(&self, digest: &str, bytes: &[u8]) -> Result<()> {
-        let actual = sha256_digest(bytes);
-        if actual != digest {
+    pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
+        let actual = Digest::of(bytes);
+        if &actual != digest {
             return Err(StoreError::DigestMismatch {
-                digest: digest.into(),
+                digest: digest.clone(),
                 actual,
             });
         }
@@ -331,7 +353,7 @@ impl Store {
             file: std::io::BufWriter::with_capacity(1 << 20, file),
             _lock: lock,
             path,
-            hasher: Some(Sha256::new()),
+            hasher: Some(Hasher::new()),
             len: 0,
             committed: false,
         })
@@ -348,7 +370,7 @@ pub struct BlobWriter {
     file: std::io::BufWriter<std::fs::File>,
     _lock: nix::fcntl::Flock<std::fs::File>,
     path: PathBuf,
-    hasher: Option<Sha256>,
+    hasher: Option<Hasher>,
     len: u64,
     /// Moved into place: nothing to clean up on drop.
     committed: bool,
@@ -373,24 +395,30 @@ impl BlobWriter {
 
     /// Check the digest and move the blob into place. The file is not fsynced here: callers
     /// that publish records pointing at it sync the filesystem once for all their blobs.
-    pub fn commit(mut self, store: &Store, expected: &str) -> Result<PathBuf> {
+    pub fn commit(self, store: &Store, expected: &Digest) -> Result<PathBuf> {
+        let dest = store.blob_path(expected);
+        self.commit_to(&dest, expected)?;
+        Ok(dest)
+    }
+
+    /// Check the digest and move the blob to `dest` (on the store's filesystem).
+    pub fn commit_to(mut self, dest: &Path, expected: &Digest) -> Result<()> {
         let actual = self.hasher.take().expect("committed once").finish();
         self.file.flush().map_err(io_err(&self.path))?;
-        if actual != expected {
+        if &actual != expected {
             return Err(StoreError::DigestMismatch {
-                digest: expected.into(),
+                digest: expected.clone(),
                 actual,
             });
         }
-        let dest = store.blob_path(expected);
-        std::fs::rename(&self.path, &dest).map_err(io_err(&dest))?;
+        std::fs::rename(&self.path, dest).map_err(io_err(dest))?;
         self.committed = true;
-        Ok(dest)
+        Ok(())
     }
 
     /// Move the blob into place under the digest of what was written (content den made itself,
     /// with nothing to check it against); returns the digest.
-    pub fn commit_new(self, store: &Store) -> Result<String> {
+    pub fn commit_new(self, store: &Store) -> Result<Digest> {
         let digest = self.hasher.clone().expect("committed once").finish();
         self.commit(store, &digest)?;
         Ok(digest)
@@ -425,36 +453,6 @@ fn hold(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
             source: e.into(),
         }
     })
-}
-
-/// An incremental SHA-256 (aws-lc-rs: assembly with AVX2 or SHA-NI where the CPU has them).
-#[derive(Clone)]
-pub struct Sha256(aws_lc_rs::digest::Context);
-
-impl Sha256 {
-    pub fn new() -> Sha256 {
-        Sha256(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256))
-    }
-    pub fn update(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-    /// `sha256:<hex>`.
-    pub fn finish(self) -> String {
-        format!("sha256:{}", hex::encode(self.0.finish().as_ref()))
-    }
-}
-
-impl Default for Sha256 {
-    fn default() -> Self {
-        Sha256::new()
-    }
-}
-
-/// sha256 of `bytes`, as `sha256:<hex>`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    h.finish()
 }
 
 /// `n` random bytes as hex, from the kernel.
@@ -576,7 +574,7 @@ mod tests {
     fn blob_writer_keeps_only_verified_blobs() {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path()).unwrap();
-        let good = sha256_digest(b"hello");
+        let good = Digest::of(b"hello");
         let mut w = s.blob_writer().unwrap();
         w.write(b"hel").unwrap();
         w.write(b"lo").unwrap();
@@ -585,7 +583,7 @@ mod tests {
 
         let mut w = s.blob_writer().unwrap();
         w.write(b"tampered").unwrap();
-        let other = sha256_digest(b"other");
+        let other = Digest::of(b"other");
         assert!(matches!(
             w.commit(&s, &other),
             Err(StoreError::DigestMismatch { .. })
@@ -598,8 +596,8 @@ mod tests {
     fn put_blob_verifies() {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path()).unwrap();
-        assert!(s.put_blob(&sha256_digest(b"a"), b"b").is_err());
-        s.put_blob(&sha256_digest(b"a"), b"a").unwrap();
+        assert!(s.put_blob(&Digest::of(b"a"), b"b").is_err());
+        s.put_blob(&Digest::of(b"a"), b"a").unwrap();
     }
 
     #[test]

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag};
 
+use crate::digest::Digest;
 use crate::error::Diagnose;
 use crate::image::Compression;
 
@@ -58,7 +59,7 @@ pub enum UnpackError {
     #[error("layer is not a valid tar archive")]
     Tar(#[source] std::io::Error),
     #[error("layer does not match its diff id {expected} (got {actual})")]
-    DiffIdMismatch { expected: String, actual: String },
+    DiffIdMismatch { expected: Digest, actual: Digest },
     #[error("too many levels of symbolic links under {path:?}")]
     SymlinkLoop { path: String },
 }
@@ -104,11 +105,32 @@ pub struct Options {
     pub owners: Owners,
 }
 
-/// What [`unpack`] found.
+/// What applying a layer's entries found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Bytes of regular-file content.
+    pub size: u64,
+    pub entries: u64,
+    /// Device nodes that could not be created in a user namespace.
+    pub skipped_devices: u64,
+}
+
+impl Counts {
+    pub fn with_diff_id(self, diff_id: Digest) -> Stats {
+        Stats {
+            diff_id,
+            size: self.size,
+            entries: self.entries,
+            skipped_devices: self.skipped_devices,
+        }
+    }
+}
+
+/// What unpacking a layer found.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
-    /// `sha256:<hex>` of the uncompressed tar stream.
-    pub diff_id: String,
+    /// The digest of the uncompressed tar stream.
+    pub diff_id: Digest,
     /// Bytes of regular-file content.
     pub size: u64,
     pub entries: u64,
@@ -123,19 +145,18 @@ pub fn unpack_blob(
     blob: impl Read + Send + 'static,
     dest: &Path,
     opts: Options,
-    expected_diff_id: Option<&str>,
+    expected_diff_id: Option<&Digest>,
 ) -> Result<Stats> {
     let reader = spawn_reader(blob)?;
     let hashed = reader.hasher.clone();
-    let mut stats = apply(reader, dest, opts)?;
-    stats.diff_id = hashed.finish()?;
-    check_diff_id(stats, expected_diff_id)
+    let counts = apply(reader, dest, opts)?;
+    check_diff_id(counts.with_diff_id(hashed.finish()?), expected_diff_id)
 }
 
-fn check_diff_id(stats: Stats, expected: Option<&str>) -> Result<Stats> {
+fn check_diff_id(stats: Stats, expected: Option<&Digest>) -> Result<Stats> {
     match expected {
-        Some(e) if e != stats.diff_id => Err(UnpackError::DiffIdMismatch {
-            expected: e.into(),
+        Some(e) if *e != stats.diff_id => Err(UnpackError::DiffIdMismatch {
+            expected: e.clone(),
             actual: stats.diff_id,
         }),
         _ => Ok(stats),
@@ -154,7 +175,7 @@ pub fn unpack_file(
     blob: &Path,
     dest: &Path,
     opts: Options,
-    expected_diff_id: Option<&str>,
+    expected_diff_id: Option<&Digest>,
 ) -> Result<Stats> {
     let io = |e| UnpackError::Io {
         path: blob.display().to_string(),
@@ -235,15 +256,18 @@ impl BufferPool {
 }
 
 /// Hash an uncompressed layer on one thread while its entries are applied on this one.
-fn unpack_buffer(tar: &[u8], dest: &Path, opts: Options, expected: Option<&str>) -> Result<Stats> {
+fn unpack_buffer(
+    tar: &[u8],
+    dest: &Path,
+    opts: Options,
+    expected: Option<&Digest>,
+) -> Result<Stats> {
     let (stats, digest) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| crate::store::sha256_digest(tar));
+        let hasher = s.spawn(|| Digest::of(tar));
         let stats = apply_whole(tar, dest, opts);
         (stats, hasher.join().expect("hashing does not panic"))
     });
-    let mut stats = stats?;
-    stats.diff_id = digest;
-    check_diff_id(stats, expected)
+    check_diff_id(stats?.with_diff_id(digest), expected)
 }
 
 fn clear_dir(dir: &Path) -> std::io::Result<()> {
@@ -283,10 +307,10 @@ pub struct ChannelReader {
 
 /// The digest of everything the reader thread produced, available once it is done.
 #[derive(Clone)]
-pub struct HashHandle(std::sync::Arc<std::sync::Mutex<Option<std::io::Result<String>>>>);
+pub struct HashHandle(std::sync::Arc<std::sync::Mutex<Option<std::io::Result<Digest>>>>);
 
 impl HashHandle {
-    fn finish(&self) -> Result<String> {
+    fn finish(&self) -> Result<Digest> {
         // The producer sets this before it drops its sender, and the consumer reads to EOF first.
         match self.0.lock().expect("hash lock").take() {
             Some(Ok(d)) => Ok(d),
@@ -310,7 +334,7 @@ pub fn spawn_reader(mut blob: impl Read + Send + 'static) -> Result<ChannelReade
     std::thread::Builder::new()
         .name("den-inflate".into())
         .spawn(move || {
-            let res = (|| -> std::io::Result<String> {
+            let res = (|| -> std::io::Result<Digest> {
                 let mut head = [0u8; 4];
                 let mut n = 0;
                 while n < 4 {
@@ -328,7 +352,7 @@ pub fn spawn_reader(mut blob: impl Read + Send + 'static) -> Result<ChannelReade
                     Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chained)?),
                     Compression::None => Box::new(chained),
                 };
-                let mut hasher = crate::store::Sha256::new();
+                let mut hasher = crate::digest::Hasher::new();
                 loop {
                     let mut buf = back_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
                     buf.resize(CHUNK, 0);
@@ -448,7 +472,7 @@ struct Applier<'a> {
     dirs: HashMap<Vec<OsString>, PathBuf>,
     /// Directories whose mtime is set at the end (creating children changes it).
     dir_times: Vec<(PathBuf, i64)>,
-    stats: Stats,
+    stats: Counts,
     buf: Vec<u8>,
 }
 
@@ -469,7 +493,7 @@ fn show_path(parts: &[OsString]) -> String {
 }
 
 /// Apply the tar stream `reader` to the directory `root`.
-pub fn apply(reader: impl Read, root: &Path, opts: Options) -> Result<Stats> {
+pub fn apply(reader: impl Read, root: &Path, opts: Options) -> Result<Counts> {
     let mut archive = tar::Archive::new(reader);
     let mut a = Applier {
         root,
@@ -477,7 +501,7 @@ pub fn apply(reader: impl Read, root: &Path, opts: Options) -> Result<Stats> {
         opts,
         dirs: HashMap::new(),
         dir_times: Vec::new(),
-        stats: Stats::default(),
+        stats: Counts::default(),
         buf: vec![0u8; 256 * 1024],
     };
     let entries = archive.entries().map_err(UnpackError::Tar)?;
@@ -493,7 +517,7 @@ pub fn apply(reader: impl Read, root: &Path, opts: Options) -> Result<Stats> {
 
 /// Apply a whole uncompressed layer held in memory: entries are found by seeking and file
 /// contents written straight from `tar`.
-pub fn apply_whole(tar: &[u8], root: &Path, opts: Options) -> Result<Stats> {
+pub fn apply_whole(tar: &[u8], root: &Path, opts: Options) -> Result<Counts> {
     let mut archive = tar::Archive::new(std::io::Cursor::new(tar));
     let mut a = Applier {
         root,
@@ -501,7 +525,7 @@ pub fn apply_whole(tar: &[u8], root: &Path, opts: Options) -> Result<Stats> {
         opts,
         dirs: HashMap::new(),
         dir_times: Vec::new(),
-        stats: Stats::default(),
+        stats: Counts::default(),
         buf: vec![0u8; 64 * 1024],
     };
     for entry in archive.entries_with_seek().map_err(UnpackError::Tar)? {
@@ -513,7 +537,7 @@ pub fn apply_whole(tar: &[u8], root: &Path, opts: Options) -> Result<Stats> {
 
 impl Applier<'_> {
     /// Set directory times last: creating their children changed them.
-    fn finish(self) -> Stats {
+    fn finish(self) -> Counts {
         for (dir, mtime) in self.dir_times.iter().rev() {
             set_times(dir, *mtime);
         }

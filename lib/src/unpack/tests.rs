@@ -87,7 +87,7 @@ fn files_dirs_links_and_modes() {
     let stats = unpack_bytes(tar.clone(), t.path()).unwrap();
     assert_eq!(stats.entries, 7);
     assert_eq!(stats.size, 26 + 10 + 1);
-    assert_eq!(stats.diff_id, crate::store::sha256_digest(&tar));
+    assert_eq!(stats.diff_id, crate::digest::Digest::of(&tar));
     let p = t.path();
     assert_eq!(
         std::fs::read(p.join("etc/passwd")).unwrap(),
@@ -258,7 +258,7 @@ fn later_entries_replace_earlier_ones() {
 #[test]
 fn compressed_blobs_are_sniffed_and_diff_id_checked() {
     let tar = tar_of(&[E::File("f", b"hello", 0o644)]);
-    let diff_id = crate::store::sha256_digest(&tar);
+    let diff_id = crate::digest::Digest::of(&tar);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
     let gz = gz.finish().unwrap();
@@ -270,7 +270,13 @@ fn compressed_blobs_are_sniffed_and_diff_id_checked() {
         assert_eq!(std::fs::read(t.path().join("f")).unwrap(), b"hello");
     }
     let t = tempfile::tempdir().unwrap();
-    let e = unpack_blob(std::io::Cursor::new(tar), t.path(), OPTS, Some("sha256:00")).unwrap_err();
+    let e = unpack_blob(
+        std::io::Cursor::new(tar),
+        t.path(),
+        OPTS,
+        Some(&crate::digest::Digest::of(b"00")),
+    )
+    .unwrap_err();
     assert!(matches!(e, UnpackError::DiffIdMismatch { .. }));
 }
 
@@ -342,7 +348,7 @@ fn sample_tar() -> Vec<u8> {
 #[test]
 fn whole_buffer_and_streaming_unpacks_agree() {
     let tar = sample_tar();
-    let diff_id = crate::store::sha256_digest(&tar);
+    let diff_id = crate::digest::Digest::of(&tar);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&tar).unwrap();
     let t = tempfile::tempdir().unwrap();
@@ -367,7 +373,7 @@ fn whole_buffer_and_streaming_unpacks_agree() {
 #[test]
 fn multi_member_gzip_falls_back_to_streaming() {
     let tar = sample_tar();
-    let diff_id = crate::store::sha256_digest(&tar);
+    let diff_id = crate::digest::Digest::of(&tar);
     let mut blob = Vec::new();
     for part in [&tar[..1024], &tar[1024..]] {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
