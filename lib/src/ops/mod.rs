@@ -60,6 +60,12 @@ impl Ctx {
             return Ok(s.clone());
         }
         let s = Store::open(&self.paths.root)?;
+        if let Some(mode) = s.repaired() {
+            crate::cli::note(&format!(
+                "note: the store {} was open to other users (mode {mode:04o}); it is private (0700) again",
+                self.paths.root.display()
+            ));
+        }
         let _ = self.store.set(s.clone());
         Ok(s)
     }

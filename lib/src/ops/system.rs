@@ -396,6 +396,10 @@ pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
 /// is interrupted leaves either the whole store or none of it.
 pub fn reset(ctx: &Ctx) -> Result<()> {
     let root = &ctx.paths.root;
+    let empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_none());
+    if root.exists() && !empty && !crate::store::Store::is_store(root) {
+        return Err(StoreError::NotAStore { path: root.clone() }.into());
+    }
     if root.exists() {
         let aside = root.with_file_name(format!(
             ".{}.removing-{}",

@@ -135,8 +135,8 @@ impl Diagnose for RegistryError {
                 "the registry's copy is corrupt or was tampered with; nothing was stored. Tell the registry's operator".into()
             }
             RegistryError::Stalled { .. } => {
-                "the network or the registry stalled; run the command again (a slow but moving \
-                 transfer is never cut off)"
+                "the network or the registry stalled; run the command again (a transfer that brings \
+                 16 KiB every 30 s, however slow, is never cut off)"
                     .into()
             }
             RegistryError::Oversized { .. } | RegistryError::ManifestMismatch { .. } => {
@@ -260,9 +260,46 @@ fn client(registry: &str, transport: Transport) -> oci_client::Client {
     oci_client::Client::new(cfg)
 }
 
-/// A transfer with no progress for this long is given up: a slow but moving link is fine, a
-/// server that stops sending (or sends a byte now and then to hold den) is not.
-pub const STALL: Duration = Duration::from_secs(30);
+/// A transfer that brings less than [`MIN_PROGRESS`] bytes in this long is given up: a slow
+/// but moving link is fine, a server that stops sending (or drips a byte now and then to hold
+/// den) is not. `DEN_STALL_SECS` shortens it for tests.
+pub fn stall() -> Duration {
+    std::env::var("DEN_STALL_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(30))
+}
+
+/// The least a transfer must bring in each [`stall`] window: 16 KiB, half a kilobyte a second.
+pub const MIN_PROGRESS: u64 = 16 << 10;
+
+/// A transfer's progress, measured in windows of [`stall`].
+struct Progress {
+    window: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            window: tokio::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Count `n` bytes; false when a whole window brought too little.
+    fn moved(&mut self, n: usize) -> bool {
+        self.bytes += n as u64;
+        if self.window.elapsed() < stall() {
+            return true;
+        }
+        let enough = self.bytes >= MIN_PROGRESS;
+        *self = Progress::new();
+        enough
+    }
+}
 
 /// The most of a server's error body den reads and shows.
 const SERVER_TEXT: usize = 300;
@@ -270,7 +307,7 @@ const SERVER_TEXT: usize = 300;
 fn http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
-        .read_timeout(STALL)
+        .read_timeout(stall())
         .user_agent(concat!("den/", env!("CARGO_PKG_VERSION")))
 }
 
@@ -301,7 +338,7 @@ pub fn server_text(raw: &str) -> String {
 pub async fn body_text(mut resp: reqwest::Response) -> String {
     let mut buf = Vec::new();
     while buf.len() < 4 * SERVER_TEXT {
-        match tokio::time::timeout(STALL, resp.chunk()).await {
+        match tokio::time::timeout(stall(), resp.chunk()).await {
             Ok(Ok(Some(c))) => buf.extend_from_slice(&c),
             _ => break,
         }
@@ -563,7 +600,8 @@ impl Registry {
         }
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
-        while let Some(chunk) = self.next_chunk(&mut stream, &what).await? {
+        let mut progress = Progress::new();
+        while let Some(chunk) = self.next_chunk(&mut stream, &mut progress, &what).await? {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > checks::MAX_DOCUMENT {
                 return Err(too_large(body.len() as u64));
@@ -586,31 +624,35 @@ impl Registry {
         })
     }
 
-    /// The next chunk of a transfer, or the end; no chunk for [`STALL`] is an error.
+    /// The next chunk of a transfer, or the end; too little progress (see [`stall`]) is an
+    /// error.
     async fn next_chunk(
         &self,
         stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+        progress: &mut Progress,
         what: &str,
     ) -> Result<Option<bytes::Bytes>> {
-        match tokio::time::timeout(STALL, stream.next()).await {
-            Err(_) => Err(RegistryError::Stalled {
-                registry: self.reference.registry().into(),
-                what: what.into(),
-                secs: STALL.as_secs(),
-            }),
+        let stalled = || RegistryError::Stalled {
+            registry: self.reference.registry().into(),
+            what: what.into(),
+            secs: stall().as_secs(),
+        };
+        match tokio::time::timeout(stall(), stream.next()).await {
+            Err(_) => Err(stalled()),
             Ok(None) => Ok(None),
-            Ok(Some(Ok(c))) => Ok(Some(c)),
+            Ok(Some(Ok(c))) if progress.moved(c.len()) => Ok(Some(c)),
+            Ok(Some(Ok(_))) => Err(stalled()),
             Ok(Some(Err(e))) => Err(self.transfer_error(what, e)),
         }
     }
 
-    /// A failed request or transfer: stalled (no data for [`STALL`]), or unreachable.
+    /// A failed request or transfer: stalled (no data for [`stall`]), or unreachable.
     fn transfer_error(&self, what: &str, e: reqwest::Error) -> RegistryError {
         if e.is_timeout() {
             RegistryError::Stalled {
                 registry: self.reference.registry().into(),
                 what: what.into(),
-                secs: STALL.as_secs(),
+                secs: stall().as_secs(),
             }
         } else {
             RegistryError::Unreachable {
@@ -750,7 +792,8 @@ impl Registry {
         }
         let mut w: BlobWriter = incoming.blob_writer().map_err(store_err)?;
         let mut stream = resp.bytes_stream();
-        while let Some(chunk) = self.next_chunk(&mut stream, &what).await? {
+        let mut progress = Progress::new();
+        while let Some(chunk) = self.next_chunk(&mut stream, &mut progress, &what).await? {
             if w.len() + chunk.len() as u64 > blob.size {
                 return Err(oversized());
             }

@@ -346,11 +346,13 @@ pub fn write_spec(
         binds,
         mounts,
     });
+    // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");
-    oci.save(&config).map_err(|e| RuntimeError::Io {
+    let bytes = serde_json::to_vec(&oci).map_err(|e| RuntimeError::Io {
         path: config.clone(),
         source: std::io::Error::other(e.to_string()),
-    })
+    })?;
+    crate::store::write_private(&config, &bytes).map_err(|e| RuntimeError::Store(Box::new(e)))
 }
 
 /// The container's `-v`, `--mount` and `--tmpfs` mounts as spec mounts. Named volumes are

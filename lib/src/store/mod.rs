@@ -86,6 +86,8 @@ pub enum StoreError {
     BadName(String),
     #[error("no such object: {0}")]
     NoSuchObject(String),
+    #[error("{path} is not a den store (it has no store.json); den deletes only its own stores")]
+    NotAStore { path: PathBuf },
     #[error("{path} holds {what}: it was not written by den")]
     Forged { path: PathBuf, what: String },
     #[error(transparent)]
@@ -122,6 +124,9 @@ impl Diagnose for StoreError {
             StoreError::BadName(_) => "names may use [a-zA-Z0-9][a-zA-Z0-9_.-]*".into(),
             StoreError::MissingBlob { .. } => {
                 "remove the image with `den rmi` and pull or build it again".into()
+            }
+            StoreError::NotAStore { .. } => {
+                "check --root and DEN_ROOT: they name the store to reset".into()
             }
             StoreError::Forged { .. } => {
                 "another program changed den's store; run `den system check --repair`".into()
@@ -169,13 +174,36 @@ struct StoreMeta {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The root's mode before [`Store::open`] made it private, when it had to.
+    repaired: Option<u32>,
 }
 
 impl Store {
-    /// Open the store at `root`, creating its directories on first use.
+    /// Open the store at `root`, creating its directories on first use. The root is private to
+    /// its user (0700): records hold what containers were given (`-e DB_PASSWORD=...`), logs
+    /// what they printed. A root others can enter is made private again (see
+    /// [`Store::repaired`]); one that belongs to someone else is left as it is.
     pub fn open(root: &Path) -> Result<Store> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        match std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(root)
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(root)(e)),
+        }
+        let md = std::fs::metadata(root).map_err(io_err(root))?;
+        let mut repaired = None;
+        if md.mode() & 0o077 != 0 && md.uid() == nix::unistd::geteuid().as_raw() {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
+                .map_err(io_err(root))?;
+            repaired = Some(md.mode() & 0o7777);
+        }
         let store = Store {
             root: root.to_path_buf(),
+            repaired,
         };
         if !root.join("store.json").exists() {
             for d in [
@@ -209,6 +237,20 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The mode the root had when `open` found it open to others and made it 0700.
+    pub fn repaired(&self) -> Option<u32> {
+        self.repaired
+    }
+
+    /// Whether `root` holds a den store (its `store.json` says so): what `system reset` checks
+    /// before it deletes anything.
+    pub fn is_store(root: &Path) -> bool {
+        std::fs::read(root.join("store.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<StoreMeta>(&b).ok())
+            .is_some()
     }
 
     /// The ownership mode layers in this store were unpacked with, if any layer was.
@@ -463,9 +505,25 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(buf)
 }
 
-/// Write `bytes` to `path` atomically and durably.
+/// Write `bytes` to `path`, readable by the user alone, neither atomically nor durably: for
+/// files made again on every use (a container's spec).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))
+}
+
+/// Write `bytes` to `path` atomically and durably, readable by the user alone.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_mode(path, bytes, 0o644)
+    write_atomic_mode(path, bytes, 0o600)
 }
 
 /// [`write_atomic`] with the file's mode (0600 for credentials: never readable by others,

@@ -165,6 +165,10 @@ fn check_diff_id(stats: Stats, expected: Option<&Digest>) -> Result<Stats> {
 
 /// The largest layer (compressed plus uncompressed bytes) inflated whole in memory.
 const WHOLE_MAX: u64 = 1 << 30;
+/// The most a layer inflated whole may grow (uncompressed over compressed). Real layers grow
+/// 2-5 times; a gzip bomb grows a thousand times, and streams through a few MiB of buffers
+/// instead of asking for the size its trailer claims.
+const WHOLE_MAX_RATIO: u64 = 16;
 
 /// Apply the layer blob in the file `blob` to `dest`.
 ///
@@ -193,7 +197,9 @@ pub fn unpack_file(
             .map_err(io)?;
         // ISIZE: the uncompressed size modulo 2^32 (exact below 4 GiB).
         let isize = u32::from_le_bytes(tail) as u64;
-        if len + isize <= WHOLE_MAX.min(available_memory() / 4) {
+        if len + isize <= WHOLE_MAX.min(available_memory() / 4)
+            && isize <= len.saturating_mul(WHOLE_MAX_RATIO)
+        {
             let compressed = std::fs::read(blob).map_err(io)?;
             let mut out = BufferPool::take(isize as usize);
             let inflated = libdeflater::Decompressor::new()
@@ -681,6 +687,12 @@ impl Applier<'_> {
             if hidden.starts_with(WHITEOUT_PREFIX.as_bytes()) {
                 return Ok(()); // aufs bookkeeping (.wh..wh.plnk and the like)
             }
+            // `.wh.`, `.wh..` and `.wh...` would hide the directory itself or its parent.
+            if matches!(hidden, b"" | b"." | b"..") {
+                return Err(UnpackError::PathEscape {
+                    path: show_path(&parts),
+                });
+            }
             let target = parent.join(OsStr::from_bytes(hidden));
             self.clear(&target, false, &parts)?;
             return self.whiteout(&target, &parts);
@@ -802,6 +814,14 @@ impl Applier<'_> {
                 }
                 if src == path {
                     return Ok(());
+                }
+                // A symlink's target was checked where the symlink was made; a second name
+                // elsewhere gives a relative target another meaning, so it is checked again
+                // from here (`deep/.../link -> ../../etc` hard-linked at the top climbs out).
+                if let Ok(t) = std::fs::read_link(&src)
+                    && !symlink_target_inside(&parts, t.as_os_str().as_bytes())
+                {
+                    return Err(escape());
                 }
                 // link(2) does not follow a symlink at `src`: the link is to the node itself.
                 self.create(&path, &parts, |p| std::fs::hard_link(&src, p))?;

@@ -229,6 +229,60 @@ fn hard_links_must_point_inside_and_exist() {
 }
 
 #[test]
+fn a_hard_link_cannot_move_a_symlink_to_where_it_escapes() {
+    let t = tempfile::tempdir().unwrap();
+    let inner = t.path().join("layer");
+    std::fs::create_dir(&inner).unwrap();
+    // Inside where it was made (eight levels down), out of the layer once linked at the top.
+    let deep = "a/b/c/d/e/f/g/h/link";
+    let e = unpack_bytes(
+        tar_of(&[
+            E::Dir("a/b/c/d/e/f/g/h", 0o755),
+            E::Symlink(deep, "../../../../../../../../etc"),
+            E::Hardlink("hostetc", deep),
+        ]),
+        &inner,
+    )
+    .unwrap_err();
+    assert!(matches!(e, UnpackError::LinkEscape { .. }), "{e}");
+    assert!(std::fs::symlink_metadata(inner.join("hostetc")).is_err());
+    // A second name at the same depth is as safe as the first.
+    let inner2 = t.path().join("layer2");
+    std::fs::create_dir(&inner2).unwrap();
+    unpack_bytes(
+        tar_of(&[
+            E::Dir("x/y", 0o755),
+            E::Symlink("x/y/l", "../z"),
+            E::Hardlink("x/y/l2", "x/y/l"),
+        ]),
+        &inner2,
+    )
+    .unwrap();
+}
+
+#[test]
+fn whiteouts_of_the_directory_itself_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    for name in ["d/.wh.", "d/.wh..", "d/.wh..."] {
+        let inner = t.path().join(name.replace(['/', '.'], "_"));
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::write(t.path().join("keep"), b"k").unwrap();
+        let e = unpack_bytes(
+            tar_of(&[
+                E::Dir("d", 0o755),
+                E::File("d/f", b"x", 0o644),
+                E::File(name, b"", 0o644),
+            ]),
+            &inner,
+        )
+        .unwrap_err();
+        assert!(matches!(e, UnpackError::PathEscape { .. }), "{name}: {e}");
+        assert!(inner.join("d/f").exists(), "{name}");
+        assert!(t.path().join("keep").exists(), "{name}");
+    }
+}
+
+#[test]
 fn later_entries_replace_earlier_ones() {
     let t = tempfile::tempdir().unwrap();
     let tar = tar_of(&[
