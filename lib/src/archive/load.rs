@@ -23,8 +23,11 @@ use crate::store::{LayerRef, StagedLayer, Staging, Store, StoreError};
 use crate::unpack::{self, UnpackError};
 
 const CHUNK: usize = 1 << 20;
-/// Entries up to this size are also kept in memory (the JSON files are read back).
+/// Entries up to this size are also kept in memory (the JSON files are read back)...
 const SMALL: u64 = 1 << 20;
+/// ...up to this much in all: an archive of many small entries (a few hundred KiB once
+/// compressed) must not hold them all in memory. Past it, entries are read back from disk.
+const KEPT_MAX: u64 = 16 << 20;
 /// Layers from this size on are unpacked while they stream in (see [`super::early`]).
 const EARLY_MIN: u64 = 256 << 10;
 const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
@@ -87,6 +90,8 @@ struct Spool {
     links: HashMap<String, String>,
     /// Layers unpacked as they streamed in, by spooled file.
     early: std::sync::Mutex<HashMap<PathBuf, EarlyUnpack>>,
+    /// Bytes of entries kept in memory (at most [`KEPT_MAX`]).
+    kept: u64,
 }
 
 impl Drop for Spool {
@@ -142,6 +147,7 @@ impl Spool {
             files: HashMap::new(),
             links: HashMap::new(),
             early: Default::default(),
+            kept: 0,
         };
         let mut tar = tar::Archive::new(stream);
         let mut buf = vec![0u8; CHUNK];
@@ -195,7 +201,11 @@ impl Spool {
             .open(&path)
             .map_err(io(&path))?;
         let mut hasher = Hasher::new();
-        let mut bytes = (size <= SMALL).then(|| Vec::with_capacity(size as usize));
+        let keep = size <= SMALL && self.kept + size <= KEPT_MAX;
+        if keep {
+            self.kept += size;
+        }
+        let mut bytes = keep.then(|| Vec::with_capacity(size as usize));
         let mut early: Option<EarlyUnpack> = None;
         let mut head = Vec::new();
         let mut done = 0u64;

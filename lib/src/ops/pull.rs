@@ -18,7 +18,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::checks::{self, Document};
 use crate::image::{ImageError, Platform, Reference};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryError};
 use crate::store::incoming::{self, RecordParts};
 use crate::store::{ImageRecord, Incoming, LayerRef};
 use crate::unpack::{Options, Owners};
@@ -176,12 +176,22 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                 let short = blob.digest.short().to_string();
                 report.layer(&short, LayerEvent::Extracting);
                 let inc = incoming.clone();
+                let (reference, digest) = (source.clone(), blob.digest.to_string());
                 unpacks.push(async move {
                     tokio::task::spawn_blocking(move || {
                         unpack_layer(&inc, &inc.blob_path(&blob.digest), &diff_id, opts)
                     })
                     .await
-                    .expect("unpack thread does not panic")?;
+                    .expect("unpack thread does not panic")
+                    .map_err(|e| match e {
+                        // Which layer of which image, as `load` says which entry of an archive.
+                        Error::Unpack(source) => Error::from(RegistryError::Layer {
+                            reference,
+                            digest,
+                            source,
+                        }),
+                        other => other,
+                    })?;
                     Ok::<_, Error>(short)
                 });
             }

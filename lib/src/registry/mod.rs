@@ -71,7 +71,7 @@ pub enum RegistryError {
         #[source]
         source: crate::store::StoreError,
     },
-    #[error("{registry} sent nothing for {secs} s while den fetched {what}")]
+    #[error("{registry} sent less than 16 KiB in {secs} s while den fetched {what}")]
     Stalled {
         registry: String,
         what: String,
@@ -91,6 +91,13 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
+    #[error("layer {digest} of {reference} cannot be unpacked")]
+    Layer {
+        reference: String,
+        digest: String,
+        #[source]
+        source: crate::unpack::UnpackError,
+    },
     #[error("cannot store what {reference} sent")]
     Store {
         reference: String,
@@ -143,6 +150,7 @@ impl Diagnose for RegistryError {
                 "the registry's copy is corrupt or was tampered with; nothing was stored. Tell the registry's operator".into()
             }
             RegistryError::Store { source, .. } => return source.hint(),
+            RegistryError::Layer { source, .. } => return source.hint(),
             RegistryError::Image(e) => return e.hint(),
         })
     }
@@ -300,6 +308,9 @@ impl Progress {
         enough
     }
 }
+
+/// The most redirects a blob request follows (a registry redirects once, to its storage).
+const MAX_REDIRECTS: usize = 10;
 
 /// The most of a server's error body den reads and shows.
 const SERVER_TEXT: usize = 300;
@@ -673,11 +684,24 @@ impl Registry {
                     // A token when the registry has a token service (credentials, if any, go
                     // to it); else basic credentials, or nothing.
                     RegistryAuth::Basic(..) | RegistryAuth::Anonymous => {
-                        let token = self
-                            .client
-                            .auth(r.oci(), &self.auth, oci_client::RegistryOperation::Pull)
-                            .await
-                            .map_err(|e| classify(r, "a token request", e))?;
+                        // The challenge and the token are a few hundred bytes: a registry or
+                        // token service that takes a whole stall window over them (dripping
+                        // its headers, say) has stalled. oci-client's own limit is per read.
+                        let token = tokio::time::timeout(
+                            stall(),
+                            self.client.auth(
+                                r.oci(),
+                                &self.auth,
+                                oci_client::RegistryOperation::Pull,
+                            ),
+                        )
+                        .await
+                        .map_err(|_| RegistryError::Stalled {
+                            registry: r.registry().into(),
+                            what: "a token".into(),
+                            secs: stall().as_secs(),
+                        })?
+                        .map_err(|e| classify(r, "a token request", e))?;
                         Ok(match (token, &self.auth) {
                             (Some(t), _) => Some(format!("Bearer {t}")),
                             (None, RegistryAuth::Basic(user, pass)) => Some(
@@ -752,13 +776,28 @@ impl Registry {
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
             {
-                Some(loc) if resp.status().is_redirection() && hops < 10 => {
-                    hops += 1;
-                    url = url.join(loc).map_err(|e| RegistryError::Protocol {
+                Some(loc) if resp.status().is_redirection() => {
+                    let refused = |message: String| RegistryError::Protocol {
                         registry: reference.registry().into(),
-                        what: server_text(loc),
-                        message: e.to_string(),
+                        what: what.clone(),
+                        message,
+                    };
+                    if hops == MAX_REDIRECTS {
+                        return Err(refused(format!(
+                            "redirected more than {MAX_REDIRECTS} times, the last time to {}",
+                            server_text(loc)
+                        )));
+                    }
+                    hops += 1;
+                    url = url.join(loc).map_err(|e| {
+                        refused(format!("a bad redirect ({e}): {}", server_text(loc)))
                     })?;
+                    if !matches!(url.scheme(), "http" | "https") {
+                        return Err(refused(format!(
+                            "a redirect to {}, which is not an http or https address",
+                            server_text(url.as_str())
+                        )));
+                    }
                 }
                 _ => break resp,
             }

@@ -48,6 +48,8 @@ pub enum UnpackError {
     LinkEscape { path: String, target: String },
     #[error("layer entry {path:?} is a hard link to {target:?}, which the layer does not contain")]
     LinkMissing { path: String, target: String },
+    #[error("layer entry {path:?} is a hard link to the directory {target:?}")]
+    LinkToDir { path: String, target: String },
     #[error("layer entry {path:?} is owned by {uid}:{gid}, outside the ids den can map")]
     OwnerOutOfRange { path: String, uid: u64, gid: u64 },
     #[error("layer entry {path:?} cannot be written")]
@@ -67,7 +69,10 @@ pub enum UnpackError {
 impl Diagnose for UnpackError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            UnpackError::PathEscape { .. } | UnpackError::LinkEscape { .. } | UnpackError::LinkMissing { .. } => {
+            UnpackError::PathEscape { .. }
+            | UnpackError::LinkEscape { .. }
+            | UnpackError::LinkMissing { .. }
+            | UnpackError::LinkToDir { .. } => {
                 "this layer is malformed or malicious; nothing was stored. Rebuild the image with a \
                  standard tool"
                     .into()
@@ -79,6 +84,11 @@ impl Diagnose for UnpackError {
             }
             UnpackError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
                 "the disk is full: free space, or remove unused images with `den image prune -a`".into()
+            }
+            UnpackError::Io { source, .. } if source.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+                "the layer holds a path longer than this system allows (4096 bytes, 255 a name); \
+                 nothing was stored. Rebuild the image with shorter paths"
+                    .into()
             }
             UnpackError::Io { .. } => "check the store's filesystem; nothing was stored".into(),
             UnpackError::Tar(_) | UnpackError::DiffIdMismatch { .. } => {
@@ -475,11 +485,22 @@ struct Applier<'a> {
     whole: Option<&'a [u8]>,
     opts: Options,
     /// Resolved real directories, by cleaned path; cleared whenever a node is replaced.
-    dirs: HashMap<Vec<OsString>, PathBuf>,
+    dirs: HashMap<Vec<u8>, PathBuf>,
     /// Directories whose mtime is set at the end (creating children changes it).
     dir_times: Vec<(PathBuf, i64)>,
     stats: Counts,
     buf: Vec<u8>,
+}
+
+/// The key of [`Applier::dirs`] for cleaned components: their bytes joined by `/` (one
+/// allocation, where a list of components would make one per level of a deep tree).
+fn dir_key(parts: &[OsString]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for p in parts {
+        key.extend_from_slice(p.as_bytes());
+        key.push(b'/');
+    }
+    key
 }
 
 /// The error for a failed write of the entry at `parts` (built only when there is one).
@@ -490,13 +511,28 @@ fn io_err(parts: &[OsString], source: std::io::Error) -> UnpackError {
     }
 }
 
+/// An entry's path for a message (see [`shown`]): a hostile layer's path can be many kilobytes.
 fn show_path(parts: &[OsString]) -> String {
     let joined: Vec<_> = parts
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    joined.join("/")
+    shown(joined.join("/"))
 }
+
+/// A path or link target from a layer, cut in the middle to at most [`SHOWN`] characters.
+fn shown(full: String) -> String {
+    let n = full.chars().count();
+    if n <= SHOWN {
+        return full;
+    }
+    let head: String = full.chars().take(SHOWN / 2).collect();
+    let tail: String = full.chars().skip(n - SHOWN / 2).collect();
+    format!("{head}…{tail}")
+}
+
+/// The most characters of a path [`show_path`] shows.
+const SHOWN: usize = 200;
 
 /// Apply the tar stream `reader` to the directory `root`.
 pub fn apply(reader: impl Read, root: &Path, opts: Options) -> Result<Counts> {
@@ -566,25 +602,36 @@ impl Applier<'_> {
     /// The real directory for `parts` inside the root, following symlinks in scope and creating
     /// missing directories (0755, owned by the unpacking user) on the way.
     fn resolve_dir(&mut self, parts: &[OsString]) -> Result<PathBuf> {
-        if let Some(p) = self.dirs.get(parts) {
+        let key = dir_key(parts);
+        if let Some(p) = self.dirs.get(&key) {
             return Ok(p.clone());
         }
-        let mut cur: Vec<OsString> = Vec::new();
-        let mut queue: std::collections::VecDeque<OsString> = parts.iter().cloned().collect();
+        // Start from the parent's resolution when it is known, so that a deep tree costs one
+        // lookup per level rather than a walk from the root (cubic in the depth: a layer of
+        // 1,000 nested directories took seconds).
+        let (mut cur, todo) = match parts.split_last() {
+            Some((last, parent)) if !parent.is_empty() => match self.dirs.get(&dir_key(parent)) {
+                Some(real) => (real.clone(), std::slice::from_ref(last)),
+                None => (self.root.to_path_buf(), parts),
+            },
+            _ => (self.root.to_path_buf(), parts),
+        };
+        let mut queue: std::collections::VecDeque<OsString> = todo.iter().cloned().collect();
         let mut hops = 0;
         while let Some(c) = queue.pop_front() {
             if c == ".." {
-                cur.pop();
+                // `cur` is the root and plain components below it: never above the root.
+                if cur.as_path() != self.root {
+                    cur.pop();
+                }
                 continue;
             }
             if c.is_empty() || c == "." {
                 continue;
             }
-            let mut p = self.root.to_path_buf();
-            p.extend(&cur);
-            p.push(&c);
+            let p = cur.join(&c);
             match std::fs::symlink_metadata(&p) {
-                Ok(md) if md.is_dir() => cur.push(c),
+                Ok(md) if md.is_dir() => cur = p,
                 Ok(md) if md.file_type().is_symlink() => {
                     hops += 1;
                     if hops > 40 {
@@ -595,7 +642,7 @@ impl Applier<'_> {
                     let target = std::fs::read_link(&p).map_err(|e| io_err(parts, e))?;
                     let tb = target.as_os_str().as_bytes();
                     if tb.starts_with(b"/") {
-                        cur.clear();
+                        cur = self.root.to_path_buf();
                     }
                     let mut pre: Vec<OsString> = tb
                         .split(|b| *b == b'/')
@@ -613,15 +660,13 @@ impl Applier<'_> {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     std::fs::create_dir(&p).map_err(|e| io_err(parts, e))?;
-                    cur.push(c);
+                    cur = p;
                 }
                 Err(e) => return Err(io_err(parts, e)),
             }
         }
-        let mut real = self.root.to_path_buf();
-        real.extend(&cur);
-        self.dirs.insert(parts.to_vec(), real.clone());
-        Ok(real)
+        self.dirs.insert(key, cur.clone());
+        Ok(cur)
     }
 
     /// Create a node at `path` with `op`; if something is there already, remove it and retry
@@ -666,7 +711,7 @@ impl Applier<'_> {
         let raw = entry.path_bytes().into_owned();
         let Some(parts) = clean(&raw) else {
             return Err(UnpackError::PathEscape {
-                path: String::from_utf8_lossy(&raw).into_owned(),
+                path: shown(String::from_utf8_lossy(&raw).into_owned()),
             });
         };
         let Some((name, parent_parts)) = parts.split_last() else {
@@ -719,7 +764,7 @@ impl Applier<'_> {
                     }
                     Err(e) => return Err(io_err(&parts, e)),
                 }
-                self.dirs.remove(&parts);
+                self.dirs.remove(&dir_key(&parts));
                 self.owner(&path, uid, gid, &parts)?;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
                     .map_err(|e| io_err(&parts, e))?;
@@ -748,6 +793,10 @@ impl Applier<'_> {
                     f.write_all(data).map_err(|e| io_err(&parts, e))?;
                     written = data.len() as u64;
                 } else {
+                    // Runs of zeros become holes, as `tar --sparse` and `cp` make them: a sparse
+                    // entry (or a file of zeros) declaring gigabytes in a few bytes of layer
+                    // must not fill the disk with them.
+                    let mut holes = false;
                     loop {
                         let n = match entry.read(&mut self.buf) {
                             Ok(0) => break,
@@ -755,8 +804,19 @@ impl Applier<'_> {
                             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                             Err(e) => return Err(UnpackError::Tar(e)),
                         };
-                        f.write_all(&self.buf[..n]).map_err(|e| io_err(&parts, e))?;
+                        let chunk = &self.buf[..n];
+                        if chunk.iter().all(|b| *b == 0) {
+                            use std::io::Seek;
+                            f.seek(std::io::SeekFrom::Current(n as i64))
+                                .map_err(|e| io_err(&parts, e))?;
+                            holes = true;
+                        } else {
+                            f.write_all(chunk).map_err(|e| io_err(&parts, e))?;
+                        }
                         written += n as u64;
+                    }
+                    if holes {
+                        f.set_len(written).map_err(|e| io_err(&parts, e))?;
                     }
                 }
                 self.stats.size += written;
@@ -784,7 +844,7 @@ impl Applier<'_> {
                 if !symlink_target_inside(&parts, &target) {
                     return Err(UnpackError::LinkEscape {
                         path: show_path(&parts),
-                        target: String::from_utf8_lossy(&target).into_owned(),
+                        target: shown(String::from_utf8_lossy(&target).into_owned()),
                     });
                 }
                 self.create(&path, &parts, |p| {
@@ -800,17 +860,27 @@ impl Applier<'_> {
                     .unwrap_or_default();
                 let escape = || UnpackError::LinkEscape {
                     path: show_path(&parts),
-                    target: String::from_utf8_lossy(&target).into_owned(),
+                    target: shown(String::from_utf8_lossy(&target).into_owned()),
                 };
                 let tparts = clean(&target).ok_or_else(escape)?;
                 let (tname, tparent) = tparts.split_last().ok_or_else(escape)?;
                 let tdir = self.resolve_dir(tparent)?;
                 let src = tdir.join(tname);
-                if std::fs::symlink_metadata(&src).is_err() {
-                    return Err(UnpackError::LinkMissing {
-                        path: show_path(&parts),
-                        target: String::from_utf8_lossy(&target).into_owned(),
-                    });
+                match std::fs::symlink_metadata(&src) {
+                    Err(_) => {
+                        return Err(UnpackError::LinkMissing {
+                            path: show_path(&parts),
+                            target: shown(String::from_utf8_lossy(&target).into_owned()),
+                        });
+                    }
+                    // link(2) refuses (EPERM): say it is the layer's fault, not the store's.
+                    Ok(md) if md.is_dir() => {
+                        return Err(UnpackError::LinkToDir {
+                            path: show_path(&parts),
+                            target: shown(String::from_utf8_lossy(&target).into_owned()),
+                        });
+                    }
+                    Ok(_) => {}
                 }
                 if src == path {
                     return Ok(());

@@ -446,3 +446,72 @@ fn multi_member_gzip_falls_back_to_streaming() {
         b"root:x:0:0::/root:/bin/sh\n"
     );
 }
+
+#[test]
+fn hard_links_to_directories_are_the_layers_fault() {
+    let t = tempfile::tempdir().unwrap();
+    let tar = tar_of(&[E::Dir("d/", 0o755), E::Hardlink("hl", "d")]);
+    let e = unpack_bytes(tar, t.path()).unwrap_err();
+    assert!(matches!(e, UnpackError::LinkToDir { .. }), "{e}");
+    assert!(e.hint().unwrap().contains("malformed or malicious"));
+}
+
+#[test]
+fn runs_of_zeros_become_holes() {
+    let t = tempfile::tempdir().unwrap();
+    let mut data = vec![0u8; 8 << 20];
+    data.extend_from_slice(b"the end\n");
+    let tar = tar_of(&[E::File("zeros", &data, 0o644), E::File("empty", b"", 0o644)]);
+    let stats = unpack_bytes(tar, t.path()).unwrap();
+    assert_eq!(stats.size, data.len() as u64);
+    let f = t.path().join("zeros");
+    assert_eq!(std::fs::read(&f).unwrap(), data);
+    // Most of it is a hole (tmpfs and ext4 allocate only the last block or so).
+    assert!(std::fs::metadata(&f).unwrap().blocks() * 512 < 1 << 20);
+    assert_eq!(std::fs::metadata(t.path().join("empty")).unwrap().len(), 0);
+}
+
+#[test]
+fn long_paths_are_cut_in_messages() {
+    let long = "n".repeat(5000);
+    let s = shown(long.clone());
+    assert_eq!(s.chars().count(), SHOWN + 1);
+    assert!(s.contains('…'));
+    assert_eq!(shown("short".into()), "short");
+    let parts: Vec<OsString> = vec![long.into(), "tail".into()];
+    assert!(show_path(&parts).ends_with("nnnn/tail"));
+}
+
+/// Each level resolves from its parent (see `resolve_dir`): 300 levels, GNU long names.
+#[test]
+fn deep_trees_unpack() {
+    let t = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    let mut path = String::from("d");
+    for _ in 0..300 {
+        dirs.push(format!("{path}/"));
+        path.push_str("/d");
+    }
+    let file = format!("{path}/bottom");
+    let mut b = tar::Builder::new(Vec::new());
+    for d in &dirs {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, d, std::io::empty()).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(7);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, &file, &b"bottom\n"[..]).unwrap();
+    unpack_bytes(b.into_inner().unwrap(), t.path()).unwrap();
+    assert_eq!(std::fs::read(t.path().join(&file)).unwrap(), b"bottom\n");
+}
