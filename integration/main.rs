@@ -13,6 +13,7 @@ mod build;
 mod containers;
 mod drivers;
 mod firsthour;
+mod hostile_build;
 mod images;
 mod network;
 mod pull;

@@ -528,6 +528,26 @@ pub fn trim_heap() -> bool {
     unsafe { libc::malloc_trim(0) == 1 }
 }
 
+/// `openat(2)` relative to `dir` (the working directory when `None`), close-on-exec, as a
+/// `File` that owns the new descriptor. The `*at` calls with `O_NOFOLLOW` are how den writes
+/// and reads inside an image's root without a path the image could redirect.
+pub fn open_at<P: ?Sized + nix::NixPath>(
+    dir: Option<BorrowedFd<'_>>,
+    path: &P,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let fd = nix::fcntl::openat(
+        dir.map(|d| d.as_raw_fd()),
+        path,
+        flags | nix::fcntl::OFlag::O_CLOEXEC,
+        mode,
+    )?;
+    // SAFETY: openat just returned this descriptor; nothing else owns or closes it.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
 /// Make a descriptor non-blocking.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
