@@ -340,10 +340,18 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
     let needed = needed_stages(&stages, target, &names);
     let steps = needed.iter().map(|&i| 1 + stages[i].nodes.len()).sum();
     let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
+    // RUN steps get a network of their own; without slirp4netns there is none to give, and the
+    // host's is not a Dockerfile's to take unasked (see `host_network_allowed`).
     let network = match &opts.network {
         Some(n) => n.clone(),
         None if crate::userns::find_in_path("slirp4netns").is_some() => "slirp4netns".into(),
-        None => "host".into(),
+        None => {
+            say(
+                "note: slirp4netns is not installed: RUN steps have no network (install \
+                 slirp4netns, or build with --network host to give them the host's)",
+            );
+            "none".into()
+        }
     };
     let mut b = Build {
         ctx,
