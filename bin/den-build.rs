@@ -75,6 +75,9 @@ struct BuildArgs {
     /// Set a label on the image (KEY=VALUE)
     #[arg(long = "label")]
     labels: Vec<String>,
+    /// Allow an extra entitlement: network.host (RUN --network=host)
+    #[arg(long = "allow", value_delimiter = ',')]
+    allow: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -143,6 +146,7 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
         platform: a.platform,
         labels: a.labels,
         quiet: a.quiet,
+        allow: a.allow,
     };
     let quiet = a.quiet;
     let say = move |line: &str| {

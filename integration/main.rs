@@ -14,6 +14,7 @@ mod containers;
 mod drivers;
 mod firsthour;
 mod hostile;
+mod hostile_build;
 mod images;
 mod network;
 mod pull;

@@ -540,3 +540,301 @@ fn nothing_leaks_when_den_is_killed() {
         );
     }
 }
+
+// --- den-net under a hostile client: descriptor, thread and flow limits (issue 13) -----------
+
+/// A single-threaded HTTP/1.0 server (asyncio, the host's python) on port 8000: it holds any
+/// number of idle connections, answers a request line with "hello", and closes on EOF.
+const ASYNC_SERVER: &str = "import asyncio\nasync def h(r,w):\n try:\n  if await r.readline():\n   w.write(b'HTTP/1.0 200 OK\\r\\nContent-Length: 6\\r\\n\\r\\nhello\\n')\n   await w.drain()\n except Exception:\n  pass\n w.close()\nasync def main():\n s=await asyncio.start_server(h,'0.0.0.0',8000,backlog=1024)\n await s.serve_forever()\nasyncio.run(main())\n";
+
+/// One request with timeouts: a port that stopped answering fails instead of hanging.
+fn try_get(port: u16) -> std::io::Result<String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn wait_hello(port: u16) {
+    let start = Instant::now();
+    while !try_get(port).is_ok_and(|p| p.ends_with("hello\n")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the server never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn connect(port: u16) -> TcpStream {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .unwrap_or_else(|e| panic!("connect to port {port}: {e}"))
+}
+
+/// The den-net process of this sandbox's (one) container.
+fn den_net(sb: &Sandbox) -> u32 {
+    let home = format!("HOME={}\0", sb.home.display());
+    let start = Instant::now();
+    loop {
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let arg0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            if !arg0.ends_with(b"/den-net") {
+                continue;
+            }
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if env.windows(home.len()).any(|w| w == home.as_bytes()) {
+                return pid;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no den-net process for this sandbox"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Threads and open descriptors of process `pid`.
+fn usage(pid: u32) -> (usize, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+        .count();
+    (threads, fds)
+}
+
+#[test]
+fn many_idle_connections_do_not_stop_a_port() {
+    let sb = ready();
+    let port = free_port();
+    python_container(&sb, "idle", &format!("{port}:8000"), ASYNC_SERVER);
+    wait_hello(port);
+    let pid = den_net(&sb);
+    // More than the 1024 descriptors a process starts with could hold at 6 each.
+    let idle: Vec<TcpStream> = (0..450).map(|_| connect(port)).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let page = try_get(port).expect("the port answers a request with 450 idle connections open");
+    assert!(page.ends_with("hello\n"), "{page}");
+    // An idle connection holds its two sockets and no pipes.
+    let (_, fds) = usage(pid);
+    assert!(
+        fds < 450 * 3,
+        "den-net holds {fds} descriptors for 450 idle connections"
+    );
+    drop(idle);
+    sb.den(&["rm", "-f", "idle"]).ok();
+}
+
+#[test]
+fn connections_beyond_the_cap_are_reset_at_once() {
+    let mut sb = ready();
+    sb.set_env("DEN_NET_TCP_MAX_CONNECTIONS", "20");
+    let port = free_port();
+    python_container(&sb, "capped", &format!("{port}:8000"), ASYNC_SERVER);
+    wait_hello(port);
+    // The probe's connection is gone from den-net's table before the cap is filled.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut held: Vec<TcpStream> = (0..20).map(|_| connect(port)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let page = try_get(port);
+    assert!(
+        page.as_ref().map(|p| p.is_empty()).unwrap_or(true),
+        "a 21st connection was served: {page:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the 21st connection was left waiting instead of refused"
+    );
+    // The port answers again once some close.
+    held.truncate(15);
+    wait_hello(port);
+    drop(held);
+    sb.den(&["rm", "-f", "capped"]).ok();
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_timeout() {
+    let mut sb = ready();
+    sb.set_env("DEN_NET_TCP_IDLE_TIMEOUT", "2");
+    let port = free_port();
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-p",
+        &format!("{port}:7"),
+        &busybox(),
+        "nc",
+        "-ll",
+        "-p",
+        "7",
+        "-e",
+        "cat",
+    ])
+    .ok();
+    let exchange = |s: &mut TcpStream, msg: &[u8]| -> bool {
+        let mut b = vec![0u8; msg.len()];
+        s.write_all(msg).is_ok() && s.read_exact(&mut b).is_ok() && b == msg
+    };
+    let start = Instant::now();
+    let mut quiet = loop {
+        let mut s = connect(port);
+        s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        if exchange(&mut s, b"hello\n") {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no echo");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The quiet connection says nothing more; den-net closes it after two seconds.
+    let waiter = std::thread::spawn(move || {
+        let since = Instant::now();
+        let mut b = [0u8; 16];
+        let r = quiet.read(&mut b);
+        (r.map_err(|e| e.kind()), since.elapsed())
+    });
+    // A busy one, talking every half second, outlives it.
+    let mut busy = connect(port);
+    busy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        assert!(exchange(&mut busy, b"ping\n"), "the busy connection broke");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (read, after) = waiter.join().unwrap();
+    assert_eq!(read, Ok(0), "the idle connection was not closed");
+    assert!(
+        after >= Duration::from_millis(1900) && after < Duration::from_secs(4),
+        "closed after {after:?}, not the 2 s timeout"
+    );
+    assert!(exchange(&mut busy, b"still here\n"));
+    sb.den(&["rm", "-f", "echo"]).ok();
+    // A value that is not a number is refused, naming it.
+    let mut sb = ready();
+    sb.set_env("DEN_NET_TCP_IDLE_TIMEOUT", "10m");
+    sb.den(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("{}:80", free_port()),
+        &busybox(),
+        "true",
+    ])
+    .fails_with(125, "DEN_NET_TCP_IDLE_TIMEOUT=10m");
+}
+
+#[test]
+fn a_udp_flood_is_held_to_a_bounded_table() {
+    let mut sb = ready();
+    sb.set_env("DEN_NET_UDP_MAX_FLOWS", "50");
+    sb.set_env("DEN_NET_UDP_IDLE_TIMEOUT", "2");
+    let port = free_port();
+    let server = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',53))\nwhile True:\n d,a=s.recvfrom(65536)\n s.sendto(d.upper(),a)\n";
+    python_container(&sb, "udp", &format!("{port}:53/udp"), server);
+    let ask = |s: &UdpSocket, msg: &[u8]| -> bool {
+        let mut buf = [0u8; 64];
+        (0..20).any(|_| {
+            s.send_to(msg, ("127.0.0.1", port)).unwrap();
+            matches!(s.recv_from(&mut buf), Ok((n, _)) if buf[..n] == msg.to_ascii_uppercase())
+        })
+    };
+    let first = UdpSocket::bind("127.0.0.1:0").unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let start = Instant::now();
+    while !ask(&first, b"ping") {
+        assert!(start.elapsed() < Duration::from_secs(15), "no UDP answer");
+    }
+    let pid = den_net(&sb);
+    let (threads, fds) = usage(pid);
+    // A thousand source ports, one datagram each.
+    for i in 0..1000 {
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(b"flood", ("127.0.0.1", port)).unwrap();
+        if i % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (t, f) = usage(pid);
+    assert!(t <= threads, "den-net went from {threads} to {t} threads");
+    assert!(
+        f <= fds + 50,
+        "den-net went from {fds} to {f} descriptors with at most 50 flows"
+    );
+    // A new client is still answered: it takes the place of the oldest flow.
+    let fresh = UdpSocket::bind("127.0.0.1:0").unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(ask(&fresh, b"fresh"), "a new client got no answer");
+    // Idle flows are forgotten after two seconds, the first client's too.
+    let start = Instant::now();
+    while usage(pid).1 >= fds {
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "the flows never expired: {} descriptors",
+            usage(pid).1
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sb.den(&["rm", "-f", "udp"]).ok();
+}
+
+#[test]
+fn refused_connections_start_no_threads() {
+    let sb = ready();
+    let port = free_port();
+    // Nothing listens on the container port.
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "deaf",
+        "-p",
+        &format!("{port}:9"),
+        &busybox(),
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let pid = den_net(&sb);
+    let (threads, _) = usage(pid);
+    let conns: Vec<TcpStream> = (0..100).map(|_| connect(port)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (t, _) = usage(pid);
+    assert!(
+        t <= threads,
+        "100 refused connections took den-net from {threads} to {t} threads"
+    );
+    // Each is closed once its two seconds of retries are over.
+    let start = Instant::now();
+    for mut c in conns {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 8];
+        assert!(
+            matches!(c.read(&mut b), Ok(0)),
+            "a refused connection was left open"
+        );
+    }
+    assert!(start.elapsed() < Duration::from_secs(4));
+    sb.den(&["rm", "-f", "deaf"]).ok();
+}

@@ -161,6 +161,45 @@ impl Diagnose for CopyError {
     }
 }
 
+/// Extract the tar archive (plain, gzip or zstd) on `input` into the existing directory
+/// `ctr_path` of the container whose root filesystem is at `root`, as a build's ADD unpacks a
+/// local archive: docker's untar rules, where an existing entry is replaced unless both it and
+/// the archive's are directories (`cp` refuses to replace instead). Everything else is
+/// [`copy_in`]'s: paths resolved inside the root, writes through descriptors, the archive's
+/// owners kept as far as they are mapped.
+pub fn untar_in(root: &Path, ctr_path: &str, input: &mut dyn Read) -> Result<(), CopyError> {
+    untar(root, RootId::of(root)?, ctr_path, input, true)
+}
+
+fn untar(
+    root: &Path,
+    canon: RootId,
+    ctr_path: &str,
+    input: &mut dyn Read,
+    replace: bool,
+) -> Result<(), CopyError> {
+    let dst = container_dest(root, ctr_path)?;
+    if !dst.exists {
+        return Err(CopyError::NotFound {
+            path: ctr_path.into(),
+        });
+    }
+    if !dst.is_dir {
+        return Err(CopyError::ExtractTarget {
+            path: ctr_path.into(),
+        });
+    }
+    let base = Base::Container {
+        root: root.to_owned(),
+        canon,
+        dir: dst.path,
+    };
+    let mut sink = DirSink::new(base, Owners::Keep);
+    sink.replace = replace;
+    extract(input, &mut sink)?;
+    sink.finish()
+}
+
 /// Copy `ctr_path` (inside the container whose root filesystem is at `root`) to a host path, or
 /// to `out` as a tar archive (`out` is only used with [`Dest::Stdout`]). `follow_link` is `-L`:
 /// a symlink named as the source is followed, and its target copied under the link's name.
@@ -253,27 +292,7 @@ pub fn copy_in_with(
 ) -> Result<(), CopyError> {
     let canon = RootId::of(root)?;
     match src {
-        Source::Stdin => {
-            let dst = container_dest(root, ctr_path)?;
-            if !dst.exists {
-                return Err(CopyError::NotFound {
-                    path: ctr_path.into(),
-                });
-            }
-            if !dst.is_dir {
-                return Err(CopyError::ExtractTarget {
-                    path: ctr_path.into(),
-                });
-            }
-            let base = Base::Container {
-                root: root.to_owned(),
-                canon,
-                dir: dst.path,
-            };
-            let mut sink = DirSink::new(base, Owners::Keep);
-            extract(input, &mut sink)?;
-            sink.finish()
-        }
+        Source::Stdin => untar(root, canon, ctr_path, input, false),
         Source::Path(p) => {
             let spec = Spec::parse(p.as_os_str(), &current_dir()?);
             let missing = |e: io::Error| {
@@ -938,6 +957,8 @@ struct DirSink {
     dirs: Vec<(PathBuf, Meta)>,
     /// The last parent opened, by its relative path.
     parent: Option<(PathBuf, File)>,
+    /// Replace an existing entry of another kind (ADD's untar) instead of refusing (`cp`).
+    replace: bool,
 }
 
 impl DirSink {
@@ -947,6 +968,7 @@ impl DirSink {
             owners,
             dirs: Vec::new(),
             parent: None,
+            replace: false,
         }
     }
 
@@ -1058,6 +1080,11 @@ impl DirSink {
         if *kind == Kind::Dir {
             match existing {
                 Some(true) => {}
+                Some(false) if self.replace => {
+                    nix::unistd::unlinkat(Some(pfd), name, UnlinkatFlags::NoRemoveDir)
+                        .map_err(io)?;
+                    nix::sys::stat::mkdirat(Some(pfd), name, mode(0o700)).map_err(io)?
+                }
                 Some(false) => return Err(CopyError::OverwriteNonDir { path: shown }),
                 // Owner-only until `finish` sets its mode, so that it can be filled.
                 None => nix::sys::stat::mkdirat(Some(pfd), name, mode(0o700)).map_err(io)?,
@@ -1069,6 +1096,11 @@ impl DirSink {
             return Ok(());
         }
         match existing {
+            Some(true) if self.replace => {
+                // Through the parent's descriptor: no path above it is looked up again.
+                let p = PathBuf::from(format!("/proc/self/fd/{pfd}")).join(name);
+                crate::store::remove_tree(&p).map_err(|e| io_error(&shown, e))?
+            }
             Some(true) => return Err(CopyError::OverwriteDir { path: shown }),
             Some(false) => {
                 nix::unistd::unlinkat(Some(pfd), name, UnlinkatFlags::NoRemoveDir).map_err(io)?

@@ -23,6 +23,10 @@ pub enum BuildError {
     NeedsOverlay,
     #[error("{path} exists in the image and is not a directory")]
     NotADirectory { path: String },
+    #[error("{path} is a directory in the image; a file cannot replace it")]
+    IsADirectory { path: String },
+    #[error("--allow {name}: {reason}")]
+    Entitlement { name: String, reason: &'static str },
     #[error("{file}:{line}: {message}")]
     Syntax {
         file: String,
@@ -64,6 +68,8 @@ impl Diagnose for BuildError {
         Some(match self {
             BuildError::NeedsOverlay => "run `den info` to see why overlay is not usable here".into(),
             BuildError::NotADirectory { .. } => "copy to another path, or remove the file first".into(),
+            BuildError::IsADirectory { .. } => "copy into the directory (end the destination with /), or to another path".into(),
+            BuildError::Entitlement { .. } => "den build allows network.host (RUN --network=host); leave out the others".into(),
             BuildError::Syntax { .. } => "see https://docs.docker.com/reference/dockerfile/ for the instruction's form".into(),
             BuildError::UnknownInstruction { suggestion: Some(s), .. } => format!("did you mean {s}?"),
             BuildError::UnknownInstruction { .. } => format!("instructions are {}", syntax::INSTRUCTIONS.join(", ")),

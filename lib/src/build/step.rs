@@ -3,14 +3,32 @@
 //!
 //! A COPY step mounts the root in den-build's own mount namespace (den's user namespace, where
 //! files keep their image owners) and copies into it: overlay copies up the parent directories
-//! with their attributes, and symlinks in the image resolve inside the root. A RUN step's root
-//! is a container's, made by den-run; either way the new layer is the writable layer.
+//! with their attributes. A RUN step's root is a container's, made by den-run; either way the
+//! new layer is the writable layer.
+//!
+//! **Nothing outside the root is written.** The base image is not trusted: its symlinks (say
+//! `/etc/app.conf -> /home/you/.bashrc`) must not turn COPY into a write to a host file. A
+//! destination is resolved as docker resolves it, symlinks followed with the root as `/`
+//! ([`scope::resolve`]); then every directory on the way is opened from the root's descriptor
+//! one name at a time with `O_NOFOLLOW` ([`scope::open_beneath`]), and files, directories,
+//! links, owners, modes and times are made relative to those descriptors (`*at` calls,
+//! `O_CREAT|O_EXCL|O_NOFOLLOW`, `fchmod`/`fchown` on the open file). A symlink that appears on
+//! the way after resolving is an error, never followed.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+use nix::sys::time::TimeSpec;
 
 use crate::runtime::driver::{self, Driver, Layout};
 use crate::store::{LayerRef, Store};
+use crate::unpack::scope;
 
 use super::BuildError;
 
@@ -114,33 +132,28 @@ pub struct Attrs {
     pub mode: Option<u32>,
 }
 
-/// Create `path` (absolute, in the root) and its missing parents inside `root`, resolving the
-/// image's symlinks inside the root. New directories are root's, 0755 (docker's).
-pub fn mkdir_inside(root: &Path, path: &str, attrs: Attrs) -> crate::Result<PathBuf> {
-    let mut done = PathBuf::from("/");
-    for comp in Path::new(path).components() {
-        let std::path::Component::Normal(c) = comp else {
-            continue;
-        };
-        done.push(c);
-        let host = crate::unpack::scope::resolve(root, &done, true).map_err(io(&done))?;
-        match std::fs::metadata(&host) {
-            Ok(md) if md.is_dir() => {}
-            Ok(_) => {
-                return Err(BuildError::NotADirectory {
-                    path: done.display().to_string(),
-                }
-                .into());
-            }
-            Err(_) => {
-                std::fs::create_dir(&host).map_err(io(&host))?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))
-                    .map_err(io(&host))?;
-                chown(&host, attrs.owner);
-            }
-        }
+/// A directory inside the step root, open, reached from the root without following a symlink.
+pub struct Dir {
+    fd: File,
+    /// Its names below the root: its path in the image.
+    names: Vec<OsString>,
+}
+
+impl Dir {
+    /// Its path in the image, for messages and for [`crate::copy`].
+    pub fn path(&self) -> PathBuf {
+        let mut p = PathBuf::from("/");
+        p.extend(&self.names);
+        p
     }
-    crate::unpack::scope::resolve(root, Path::new(path), true).map_err(io(Path::new(path)))
+
+    fn shown(&self, name: &OsStr) -> String {
+        self.path().join(name).display().to_string()
+    }
+
+    fn raw(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
@@ -153,22 +166,183 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
     }
 }
 
-/// Write a file COPY or ADD makes from bytes (a heredoc, a download): owned by
-/// `attrs.owner`, mode `--chmod` or `default_mode`.
-pub fn write_file(path: &Path, bytes: &[u8], attrs: Attrs, default_mode: u32) -> crate::Result<()> {
-    std::fs::write(path, bytes).map_err(io(path))?;
-    chown(path, attrs.owner);
-    std::fs::set_permissions(
-        path,
-        std::fs::Permissions::from_mode(attrs.mode.unwrap_or(default_mode)),
+fn io_at(shown: &str) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
+    move |e| io(Path::new(shown))(e)
+}
+
+/// The directory `path` (absolute, in the image) inside `root`, and its missing parents, made
+/// as needed (root's, 0755, docker's; `attrs.owner` for those COPY makes), symlinks in the image
+/// followed inside the root.
+pub fn mkdir_inside(root: &Path, path: &Path, attrs: Attrs) -> crate::Result<Dir> {
+    let host = scope::resolve(root, path, true).map_err(io(path))?;
+    open_or_make(root, scope::names_below(root, &host), attrs)
+}
+
+/// Where COPY writes `path` (absolute, in the image): its directory (made as needed) and its
+/// name there. Every component, the last one too, is resolved inside the root as docker does:
+/// a symlink in the image is followed with the image's root as `/`.
+pub fn target_inside(root: &Path, path: &Path, attrs: Attrs) -> crate::Result<(Dir, OsString)> {
+    let host = scope::resolve(root, path, true).map_err(io(path))?;
+    let mut names = scope::names_below(root, &host);
+    let Some(name) = names.pop() else {
+        return Err(BuildError::IsADirectory {
+            path: path.display().to_string(),
+        }
+        .into());
+    };
+    Ok((open_or_make(root, names, attrs)?, name))
+}
+
+/// Walk `names` from the root's descriptor, making each missing directory.
+fn open_or_make(root: &Path, names: Vec<OsString>, attrs: Attrs) -> crate::Result<Dir> {
+    let mut dir = Dir {
+        fd: scope::open_root(root).map_err(io(root))?,
+        names: Vec::new(),
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+    for n in names {
+        let shown = dir.shown(&n);
+        if !scope::is_plain(&n) {
+            return Err(io_at(&shown)(std::io::Error::from_raw_os_error(
+                libc::EINVAL,
+            )));
+        }
+        let opened =
+            match crate::sys::open_at(Some(dir.fd.as_fd()), n.as_os_str(), flags, Mode::empty()) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    match nix::sys::stat::mkdirat(
+                        Some(dir.raw()),
+                        n.as_os_str(),
+                        Mode::from_bits_truncate(0o700),
+                    ) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(io_at(&shown)(e.into())),
+                    }
+                    let f = crate::sys::open_at(
+                        Some(dir.fd.as_fd()),
+                        n.as_os_str(),
+                        flags,
+                        Mode::empty(),
+                    );
+                    if let Ok(f) = &f {
+                        chown_fd(f, attrs.owner);
+                        nix::sys::stat::fchmod(f.as_raw_fd(), Mode::from_bits_truncate(0o755))
+                            .map_err(|e| io_at(&shown)(e.into()))?;
+                    }
+                    f
+                }
+                r => r,
+            };
+        let fd = match opened {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return Err(BuildError::NotADirectory { path: shown }.into());
+            }
+            Err(e) => return Err(io_at(&shown)(e)),
+        };
+        dir.fd = fd;
+        dir.names.push(n);
+    }
+    Ok(dir)
+}
+
+/// What is at `name` in `dir` now (not following a symlink): `Some(true)` for a directory.
+fn existing(dir: &Dir, name: &OsStr) -> crate::Result<Option<bool>> {
+    match nix::sys::stat::fstatat(Some(dir.raw()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(io_at(&dir.shown(name))(e.into())),
+    }
+}
+
+/// Remove what is at `name` in `dir`, a whole tree if it is a directory.
+fn remove_at(dir: &Dir, name: &OsStr, is_dir: bool) -> crate::Result<()> {
+    let shown = dir.shown(name);
+    if is_dir {
+        // Through the directory's descriptor: no path above it is looked up again.
+        let p = PathBuf::from(format!("/proc/self/fd/{}", dir.raw())).join(name);
+        crate::store::remove_tree(&p).map_err(io_at(&shown))
+    } else {
+        nix::unistd::unlinkat(
+            Some(dir.raw()),
+            name,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(|e| io_at(&shown)(e.into()))
+    }
+}
+
+/// Create the regular file `name` in `dir` for writing, replacing a non-directory there (a
+/// symlink is replaced, not followed; a FIFO is never opened).
+fn create_file(dir: &Dir, name: &OsStr) -> crate::Result<File> {
+    match existing(dir, name)? {
+        Some(true) => {
+            return Err(BuildError::IsADirectory {
+                path: dir.shown(name),
+            }
+            .into());
+        }
+        Some(false) => remove_at(dir, name, false)?,
+        None => {}
+    }
+    crate::sys::open_at(
+        Some(dir.fd.as_fd()),
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+        Mode::from_bits_truncate(0o600),
     )
-    .map_err(io(path))?;
+    .map_err(io_at(&dir.shown(name)))
+}
+
+/// Write a file COPY or ADD makes from bytes (a heredoc, a download) as `name` in `dir`: owned
+/// by `attrs.owner`, mode `--chmod` or `default_mode`.
+pub fn write_file(
+    dir: &Dir,
+    name: &OsStr,
+    bytes: &[u8],
+    attrs: Attrs,
+    default_mode: u32,
+) -> crate::Result<()> {
+    use std::io::Write;
+    let shown = dir.shown(name);
+    let mut f = create_file(dir, name)?;
+    f.write_all(bytes).map_err(io_at(&shown))?;
+    // Owner first: chown clears setuid and setgid.
+    chown_fd(&f, attrs.owner);
+    nix::sys::stat::fchmod(f.as_raw_fd(), mode(attrs.mode.unwrap_or(default_mode)))
+        .map_err(|e| io_at(&shown)(e.into()))?;
     Ok(())
 }
 
-/// lchown, tolerating ids the user namespace does not map (single-uid mode keeps root's).
-fn chown(path: &Path, (uid, gid): (u32, u32)) {
-    let _ = std::os::unix::fs::lchown(path, Some(uid), Some(gid));
+fn mode(bits: u32) -> Mode {
+    Mode::from_bits_truncate(bits & 0o7777)
+}
+
+/// fchown, tolerating ids the user namespace does not map (single-uid mode keeps root's).
+fn chown_fd(f: &File, (uid, gid): (u32, u32)) {
+    let _ = nix::unistd::fchown(
+        f.as_raw_fd(),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    );
+}
+
+/// The same for `name` in `dir` itself (a symlink is not followed).
+fn chown_at(dir: &Dir, name: &OsStr, (uid, gid): (u32, u32)) {
+    let _ = nix::unistd::fchownat(
+        Some(dir.raw()),
+        name,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    );
+}
+
+fn times(md: &std::fs::Metadata) -> [TimeSpec; 2] {
+    [
+        TimeSpec::new(md.atime(), md.atime_nsec()),
+        TimeSpec::new(md.mtime(), md.mtime_nsec()),
+    ]
 }
 
 /// The entries of directory `dir` (whose path in the context is `rel`) that `keep` accepts,
@@ -198,80 +372,174 @@ pub fn kept_children(
 }
 
 /// Files one COPY instruction has copied that have other hard links: (device, inode) of the
-/// source, and the path it was copied to. A second name of the same file becomes a hard link to
-/// the first copy, as docker's COPY keeps them.
-pub type Links = std::collections::HashMap<(u64, u64), PathBuf>;
+/// source, and the path (names below the root) it was copied to. A second name of the same file
+/// becomes a hard link to the first copy, as docker's COPY keeps them.
+pub struct Links {
+    root: File,
+    first: std::collections::HashMap<(u64, u64), Vec<OsString>>,
+}
 
-/// Copy the host file or tree `src` to the host path `dst` inside the root, as COPY does:
+impl Links {
+    /// An empty map for one instruction copying into `root`.
+    pub fn new(root: &Path) -> crate::Result<Links> {
+        Ok(Links {
+            root: scope::open_root(root).map_err(io(root))?,
+            first: Default::default(),
+        })
+    }
+
+    /// Link `name` in `dir` to the first copy of the file with `key`; false when this is the
+    /// first (which is then recorded).
+    fn link(&mut self, key: (u64, u64), dir: &Dir, name: &OsStr) -> crate::Result<bool> {
+        let Some(first) = self.first.get(&key) else {
+            let mut names = dir.names.clone();
+            names.push(name.to_os_string());
+            self.first.insert(key, names);
+            return Ok(false);
+        };
+        let (last, parent) = first.split_last().expect("a copied file has a name");
+        let shown = dir.shown(name);
+        let pdir = scope::open_beneath(&self.root, parent).map_err(io_at(&shown))?;
+        // No AT_SYMLINK_FOLLOW: the link is to the copy itself, whatever it is now.
+        nix::unistd::linkat(
+            Some(pdir.as_raw_fd()),
+            last.as_os_str(),
+            Some(dir.raw()),
+            name,
+            AtFlags::empty(),
+        )
+        .map_err(|e| io_at(&shown)(e.into()))?;
+        Ok(true)
+    }
+}
+
+/// Copy the contents of the host directory `src` (whose path in the context is `rel`) into the
+/// directory `dst` of the root, then give `dst` the source's owner, mode and times, as COPY does
+/// with a directory source.
+pub fn copy_dir_into(
+    src: &Path,
+    rel: &str,
+    dst: &Dir,
+    attrs: Attrs,
+    keep: &dyn Fn(&str, bool) -> bool,
+    links: &mut Links,
+) -> crate::Result<()> {
+    // A source named on the command line is followed (a symlink to a directory copies it).
+    let md = std::fs::metadata(src).map_err(io(src))?;
+    for (child_rel, child) in kept_children(src, rel, keep).map_err(io(src))? {
+        let n = child.file_name().unwrap_or_default().to_os_string();
+        copy_tree(&child, &child_rel, dst, &n, attrs, keep, links)?;
+    }
+    finish(&dst.fd, &dst.path().display().to_string(), &md, attrs)
+}
+
+/// Owner, mode (`--chmod` or the source's) and times for a file or directory COPY made.
+fn finish(f: &File, shown: &str, md: &std::fs::Metadata, attrs: Attrs) -> crate::Result<()> {
+    chown_fd(f, attrs.owner);
+    let m = attrs.mode.unwrap_or(md.mode() & 0o7777);
+    nix::sys::stat::fchmod(f.as_raw_fd(), mode(m)).map_err(|e| io_at(shown)(e.into()))?;
+    let [atime, mtime] = times(md);
+    let _ = nix::sys::stat::futimens(f.as_raw_fd(), &atime, &mtime);
+    Ok(())
+}
+
+/// Copy the host file or tree `src` to `name` in the directory `dir` of the root, as COPY does:
 /// contents, modes (or `--chmod`), times, symlinks and hard links (through `links`, one map per
 /// instruction) kept, owned by `attrs.owner`. `keep` says which context paths (relative to the
 /// context root, `rel` for `src`) are copied.
 pub fn copy_tree(
     src: &Path,
     rel: &str,
-    dst: &Path,
+    dir: &Dir,
+    name: &OsStr,
     attrs: Attrs,
     keep: &dyn Fn(&str, bool) -> bool,
     links: &mut Links,
 ) -> crate::Result<()> {
+    let shown = dir.shown(name);
     let md = std::fs::symlink_metadata(src).map_err(io(src))?;
     let ft = md.file_type();
+    let now = existing(dir, name)?;
     if ft.is_dir() {
-        match std::fs::symlink_metadata(dst) {
-            Ok(d) if d.is_dir() => {}
-            Ok(_) => {
-                std::fs::remove_file(dst).map_err(io(dst))?;
-                std::fs::create_dir(dst).map_err(io(dst))?;
+        match now {
+            Some(true) => {}
+            Some(false) => {
+                remove_at(dir, name, false)?;
+                mkdir_at(dir, name)?;
             }
-            Err(_) => std::fs::create_dir(dst).map_err(io(dst))?,
+            None => mkdir_at(dir, name)?,
         }
-        for (child_rel, child) in kept_children(src, rel, keep).map_err(io(src))? {
-            let n = child.file_name().unwrap_or_default().to_os_string();
-            copy_tree(&child, &child_rel, &dst.join(&n), attrs, keep, links)?;
+        let child = Dir {
+            fd: crate::sys::open_at(
+                Some(dir.fd.as_fd()),
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(io_at(&shown))?,
+            names: {
+                let mut n = dir.names.clone();
+                n.push(name.to_os_string());
+                n
+            },
+        };
+        for (child_rel, c) in kept_children(src, rel, keep).map_err(io(src))? {
+            let n = c.file_name().unwrap_or_default().to_os_string();
+            copy_tree(&c, &child_rel, &child, &n, attrs, keep, links)?;
         }
+        finish(&child.fd, &shown, &md, attrs)
     } else if ft.is_symlink() {
         let target = std::fs::read_link(src).map_err(io(src))?;
-        if std::fs::symlink_metadata(dst).is_ok() {
-            crate::store::remove_tree(dst).map_err(io(dst))?;
+        if let Some(is_dir) = now {
+            remove_at(dir, name, is_dir)?;
         }
-        std::os::unix::fs::symlink(&target, dst).map_err(io(dst))?;
+        nix::unistd::symlinkat(target.as_path(), Some(dir.raw()), name)
+            .map_err(|e| io_at(&shown)(e.into()))?;
+        chown_at(dir, name, attrs.owner);
+        let [atime, mtime] = times(&md);
+        let _ = nix::sys::stat::utimensat(
+            Some(dir.raw()),
+            name,
+            &atime,
+            &mtime,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        );
+        Ok(())
     } else if ft.is_file() {
-        if std::fs::symlink_metadata(dst).is_ok_and(|d| d.is_dir()) {
-            return Err(BuildError::NotADirectory {
-                path: dst.display().to_string(),
-            }
-            .into());
+        if now == Some(true) {
+            return Err(BuildError::IsADirectory { path: shown }.into());
         }
-        let _ = std::fs::remove_file(dst);
         if md.nlink() > 1 {
-            let key = (md.dev(), md.ino());
-            if let Some(first) = links.get(&key) {
-                // The first copy already has the owner, mode and times.
-                return std::fs::hard_link(first, dst).map_err(io(dst));
+            if now.is_some() {
+                remove_at(dir, name, false)?;
             }
-            links.insert(key, dst.to_path_buf());
+            // The first copy already has the owner, mode and times.
+            if links.link((md.dev(), md.ino()), dir, name)? {
+                return Ok(());
+            }
         }
-        std::fs::copy(src, dst).map_err(io(src))?;
+        // The source is opened without following a symlink, and never blocks on a FIFO put
+        // in its place (a --from stage's files are an image's).
+        let mut from = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(src)
+            .map_err(io(src))?;
+        if !from.metadata().map_err(io(src))?.is_file() {
+            return Ok(());
+        }
+        let mut to = create_file(dir, name)?;
+        std::io::copy(&mut from, &mut to).map_err(io_at(&shown))?;
+        finish(&to, &shown, &md, attrs)
     } else {
         // Devices, fifos and sockets in a build context are skipped, as docker's tar of the
         // context does for sockets.
-        return Ok(());
+        Ok(())
     }
-    chown(dst, attrs.owner);
-    if !ft.is_symlink() {
-        let mode = attrs.mode.unwrap_or(md.mode() & 0o7777);
-        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode)).map_err(io(dst))?;
-    }
-    let times = [
-        nix::sys::time::TimeSpec::new(md.atime(), md.atime_nsec()),
-        nix::sys::time::TimeSpec::new(md.mtime(), md.mtime_nsec()),
-    ];
-    let _ = nix::sys::stat::utimensat(
-        None,
-        dst,
-        &times[0],
-        &times[1],
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    );
-    Ok(())
+}
+
+/// A new directory `name` in `dir`, owner-only until [`finish`] gives it its mode.
+fn mkdir_at(dir: &Dir, name: &OsStr) -> crate::Result<()> {
+    nix::sys::stat::mkdirat(Some(dir.raw()), name, Mode::from_bits_truncate(0o700))
+        .map_err(|e| io_at(&dir.shown(name))(e.into()))
 }

@@ -1,17 +1,16 @@
 //! Port forwarding in den-net: host sockets bound before the container starts, connections
 //! relayed into the container's network namespace.
 //!
-//! TCP: one thread runs [`super::relay::Relay`], an epoll loop that has joined the container's
-//! network namespace (setns(2) applies to the calling thread only), so the socket it opens for
-//! each connection is inside the container and connects to the container port on its loopback;
-//! splice(2) moves the bytes. UDP: one thread per published port keeps a socket in the
-//! container per client address and relays datagrams both ways.
+//! One thread runs [`super::relay::Relay`], an epoll loop that has joined the container's
+//! network namespace (setns(2) applies to the calling thread only), so the sockets it opens are
+//! inside the container and reach the container port on its loopback. TCP: a socket per
+//! connection, bytes moved with splice(2). UDP: a socket in the container per client address
+//! ([`super::udp`]), datagrams relayed both ways. The loop's limits are [`super::limits`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
+use super::limits::Limits;
 use super::{NetError, PortMapping, Proto};
 
 /// A bound host socket and what it forwards to.
@@ -94,76 +93,29 @@ pub fn bind_all(ports: &[PortMapping]) -> Result<Vec<Listener>, NetError> {
     Ok(out)
 }
 
-/// Serve the listeners: every TCP port on one relay thread, each UDP port on a thread of its
-/// own. The threads join the container's network namespace `ns` first.
-pub fn spawn_all(listeners: Vec<Listener>, ns: Arc<std::fs::File>) {
+/// Serve the listeners on one thread, which joins the container's network namespace `ns`
+/// first: every TCP and UDP port of the container in one epoll loop ([`super::relay::Relay`]),
+/// within `limits`.
+pub fn spawn_all(listeners: Vec<Listener>, ns: Arc<std::fs::File>, limits: Limits) {
     let mut tcp = Vec::new();
+    let mut udp = Vec::new();
     for l in listeners {
         let cport = l.mapping.container_port;
         match l.socket {
             Socket::Tcp(listener) => tcp.push((listener, cport)),
-            Socket::Udp(host) => {
-                let ns = ns.clone();
-                std::thread::spawn(move || {
-                    if crate::sys::join_netns(&ns).is_ok() {
-                        udp_relay(host, cport);
-                    }
-                });
-            }
+            Socket::Udp(host) => udp.push((host, cport)),
         }
     }
-    if tcp.is_empty() {
+    if tcp.is_empty() && udp.is_empty() {
         return;
     }
     std::thread::spawn(move || {
         if crate::sys::join_netns(&ns).is_err() {
             return;
         }
-        match super::relay::Relay::new(tcp, ns) {
+        match super::relay::Relay::new(tcp, udp, limits) {
             Ok(relay) => relay.run(),
             Err(e) => tracing::error!(error = %e, "port forwarding"),
         }
     });
-}
-
-/// UDP: a socket in the container per client; replies go back from the published port.
-fn udp_relay(host: UdpSocket, cport: u16) {
-    let flows: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let Ok((n, client)) = host.recv_from(&mut buf) else {
-            continue;
-        };
-        let existing = flows.lock().ok().and_then(|f| f.get(&client).cloned());
-        let inner = match existing {
-            Some(s) => s,
-            None => {
-                let Ok(s) = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) else {
-                    continue;
-                };
-                if s.connect((Ipv4Addr::LOCALHOST, cport)).is_err() {
-                    continue;
-                }
-                let _ = s.set_read_timeout(Some(Duration::from_secs(120)));
-                let s = Arc::new(s);
-                if let Ok(mut f) = flows.lock() {
-                    f.insert(client, s.clone());
-                }
-                let (back, replies, flows) = (host.try_clone(), s.clone(), flows.clone());
-                std::thread::spawn(move || {
-                    let Ok(back) = back else { return };
-                    let mut buf = vec![0u8; 65536];
-                    // Until the flow is idle for the timeout.
-                    while let Ok(n) = replies.recv(&mut buf) {
-                        let _ = back.send_to(&buf[..n], client);
-                    }
-                    if let Ok(mut f) = flows.lock() {
-                        f.remove(&client);
-                    }
-                });
-                s
-            }
-        };
-        let _ = inner.send(&buf[..n]);
-    }
 }

@@ -11,10 +11,16 @@
 //! server in the container therefore sees connections from 127.0.0.1, not the client's address
 //! (podman's rootlesskit port driver has the same limit; its slirp4netns driver keeps the
 //! address at a fraction of the speed).
+//!
+//! A published port faces clients den does not trust, so what they can make den-net hold is
+//! bounded: descriptors, connections and UDP flows per port, idle time; and nothing a client
+//! does starts a thread ([`limits`]).
 
 pub mod forward;
+pub mod limits;
 pub mod ports;
 mod relay;
+mod udp;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -118,6 +124,8 @@ pub enum NetError {
     Spawn(#[source] std::io::Error),
     #[error(transparent)]
     Port(#[from] ports::PortError),
+    #[error("{var}={value} is not a whole number")]
+    Limit { var: &'static str, value: String },
 }
 
 impl Diagnose for NetError {
@@ -136,6 +144,9 @@ impl Diagnose for NetError {
             NetError::Helper { hint, .. } => return hint.clone(),
             NetError::Spawn(_) => "install all den binaries together (make install)".into(),
             NetError::Port(e) => return e.hint(),
+            NetError::Limit { var, .. } => format!(
+                "set {var} to a whole number (seconds for a timeout, 0 for none), or unset it"
+            ),
         })
     }
 }
@@ -286,6 +297,21 @@ pub fn serve(config: &HelperConfig, control: UnixStream) -> Result<(), NetError>
         let hint = e.hint().unwrap_or_default().replace(['\t', '\n'], " ");
         let _ = writeln!(out, "err {msg}\t{hint}");
     };
+    let nofile = crate::sys::raise_nofile_limit();
+    let count = |p: Proto| config.ports.iter().filter(|m| m.proto == p).count();
+    let limits = match limits::Limits::new(
+        |k| std::env::var(k).ok(),
+        nofile,
+        count(Proto::Tcp),
+        count(Proto::Udp),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            report(&mut out, &e);
+            return Err(e);
+        }
+    };
+    tracing::debug!(nofile, ?limits, "port forwarding limits");
     let listeners = match forward::bind_all(&config.ports) {
         Ok(l) => l,
         Err(e) => {
@@ -321,7 +347,7 @@ pub fn serve(config: &HelperConfig, control: UnixStream) -> Result<(), NetError>
         source: e,
     })?;
     let ns = std::sync::Arc::new(ns);
-    forward::spawn_all(listeners, ns);
+    forward::spawn_all(listeners, ns, limits);
     let _ = writeln!(out, "ready");
     // Until den closes the control socket or goes away.
     let mut rest = String::new();

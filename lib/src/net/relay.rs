@@ -1,28 +1,35 @@
-//! den-net's TCP relay: one thread, one epoll set, every published TCP port of a container.
+//! den-net's relay: one thread, one epoll set, every published port of a container.
 //!
 //! The thread has joined the container's network namespace, so the socket it opens for each
 //! accepted connection lives inside the container and connects to the container port on its
 //! loopback (the kernel's, not a userspace stack). Bytes move with splice(2) through a pipe per
-//! direction, never entering user space. Pipes come from a small pool, so a short connection
-//! costs accept, socket, connect and a few splices, not thread or pipe creation.
+//! direction, never entering user space. A direction holds a pipe only while bytes are queued in
+//! it (or once it has grown for a bulk transfer): pipes come from a small pool and go back to it
+//! as soon as they are empty, so a short connection costs accept, socket, connect and a few
+//! splices, and an idle one costs its two sockets and nothing else. UDP ports and their flows
+//! ([`super::udp`]) are served by the same loop.
 //!
 //! Written by hand rather than on an async runtime: the whole job is a dozen non-blocking
 //! calls per event, and tokio has no splice; a readiness loop over raw descriptors is what
 //! rootlessport, pasta and socat do as well. (The thread-per-connection relay this replaced
 //! served half the requests per second.)
 //!
-//! A connection the container refuses (its server is still starting) is retried for two seconds
-//! on a thread of its own, which hands the connected pair back through `incoming`.
+//! Nothing a client does starts a thread or holds descriptors without bound (see
+//! [`super::limits`]): each port has a cap on live connections, beyond which a connection is
+//! reset at once; a connection idle for the timeout is closed by a sweep of the loop; and a
+//! connection the container refuses (its server is still starting) is retried for two seconds
+//! from a timer of the loop, not on a thread of its own.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, connect, socket};
+
+use super::limits::Limits;
+use super::udp::Udp;
 
 /// Default pipe capacity; a direction that has moved [`BULK`] bytes grows its pipe to [`BIG`].
 const BIG: usize = 1 << 20;
@@ -31,12 +38,24 @@ const BULK: u64 = 4 * BIG as u64;
 const POOL: usize = 64;
 /// Rounds of splicing one event may do before others get a turn.
 const ROUNDS: usize = 16;
+/// Connections accepted per readiness report of a listener.
+const ACCEPTS: usize = 64;
+/// How long a connection the container refuses is retried (a server still starting), and the
+/// first and longest pause between tries.
+const RETRY_FOR: Duration = Duration::from_secs(2);
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MOST: Duration = Duration::from_millis(100);
 
-// Token layout in an epoll event: index << 2 | kind.
-const LISTENER: u64 = 0;
-const CLIENT: u64 = 1;
-const SERVER: u64 = 2;
-const WAKE: u64 = 3;
+// Token layout in an epoll event: generation << 32 | index << 3 | kind.
+pub(super) const LISTENER: u64 = 0;
+pub(super) const CLIENT: u64 = 1;
+pub(super) const SERVER: u64 = 2;
+pub(super) const UDP_PORT: u64 = 3;
+pub(super) const UDP_FLOW: u64 = 4;
+
+pub(super) fn token(idx: usize, generation: u32, kind: u64) -> u64 {
+    (generation as u64) << 32 | (idx as u64) << 3 | kind
+}
 
 /// A pipe (read end, write end) and its capacity.
 struct Pipe {
@@ -57,10 +76,19 @@ impl Pipe {
     }
 }
 
+/// Keep an empty pipe of the default size for reuse (a grown one would count its whole
+/// capacity against the user's pipe budget while it waits).
+fn recycle(pool: &mut Vec<Pipe>, pipe: Pipe) {
+    if pipe.cap < BIG && pool.len() < POOL {
+        pool.push(pipe);
+    }
+}
+
 /// One direction of a connection: bytes read from one socket, queued in a pipe, written to the
 /// other.
 struct Dir {
-    pipe: Pipe,
+    /// Held while bytes are queued, or once grown for a bulk transfer.
+    pipe: Option<Pipe>,
     queued: usize,
     moved: u64,
     eof: bool,
@@ -68,9 +96,9 @@ struct Dir {
 }
 
 impl Dir {
-    fn new(pipe: Pipe) -> Dir {
+    fn new() -> Dir {
         Dir {
-            pipe,
+            pipe: None,
             queued: 0,
             moved: 0,
             eof: false,
@@ -78,13 +106,41 @@ impl Dir {
         }
     }
 
-    /// Move what can be moved now from `src` to `dst`, until a side would block (the loop
-    /// is edge-triggered: readiness is reported again only after EAGAIN) or the round budget is
-    /// spent. An error ends the connection.
-    fn pump(&mut self, src: &TcpStream, dst: &TcpStream) -> std::io::Result<Flow> {
+    /// Move what can be moved now from `src` to `dst` through a pipe from `pool`, and give the
+    /// pipe back if it is left empty.
+    fn pump(
+        &mut self,
+        src: &TcpStream,
+        dst: &TcpStream,
+        pool: &mut Vec<Pipe>,
+    ) -> std::io::Result<Flow> {
+        if self.finished() {
+            return Ok(Flow::Drained);
+        }
+        let mut pipe = match self.pipe.take().or_else(|| pool.pop()) {
+            Some(p) => p,
+            None => Pipe::new()?,
+        };
+        let flow = self.pump_through(&mut pipe, src, dst);
+        if self.queued > 0 || pipe.cap >= BIG {
+            self.pipe = Some(pipe);
+        } else {
+            recycle(pool, pipe);
+        }
+        flow
+    }
+
+    /// Splice until a side would block (the loop is edge-triggered: readiness is reported again
+    /// only after EAGAIN) or the round budget is spent. An error ends the connection.
+    fn pump_through(
+        &mut self,
+        pipe: &mut Pipe,
+        src: &TcpStream,
+        dst: &TcpStream,
+    ) -> std::io::Result<Flow> {
         for _ in 0..ROUNDS {
             while self.queued > 0 {
-                match crate::sys::splice(self.pipe.r.as_fd(), dst.as_fd(), self.queued) {
+                match crate::sys::splice(pipe.r.as_fd(), dst.as_fd(), self.queued) {
                     Ok(n) => self.queued -= n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         return Ok(Flow::Blocked);
@@ -95,11 +151,11 @@ impl Dir {
             if self.eof {
                 return Ok(Flow::Drained);
             }
-            if self.pipe.cap < BIG && self.moved >= BULK {
+            if pipe.cap < BIG && self.moved >= BULK {
                 // Fewer calls per byte for a bulk transfer; a refusal keeps the pipe as it is.
-                self.pipe.cap = crate::sys::set_pipe_size(self.pipe.w.as_fd(), BIG).unwrap_or(BIG);
+                pipe.cap = crate::sys::set_pipe_size(pipe.w.as_fd(), BIG).unwrap_or(BIG);
             }
-            match crate::sys::splice(src.as_fd(), self.pipe.w.as_fd(), self.pipe.cap) {
+            match crate::sys::splice(src.as_fd(), pipe.w.as_fd(), pipe.cap) {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     self.queued += n;
@@ -136,10 +192,34 @@ struct Conn {
     generation: u32,
     /// The non-blocking connect into the container has not completed yet.
     connecting: bool,
-    cport: u16,
+    /// The published port (index into the relay's ports).
+    port: usize,
+    /// Until when a refusal by the container is retried.
+    until: Instant,
+    /// When the connection last had an event (bytes, or an end).
+    last: Instant,
     /// Client to server, and server to client.
     up: Dir,
     down: Dir,
+}
+
+/// A published TCP port.
+struct Port {
+    listener: TcpListener,
+    cport: u16,
+    /// Connections held: live, connecting, or waiting to retry.
+    live: usize,
+    /// Taken out of the epoll set after accept(2) ran out of descriptors.
+    paused: bool,
+}
+
+/// A connection the container refused, to be tried again at `at`.
+struct Retry {
+    client: TcpStream,
+    port: usize,
+    until: Instant,
+    at: Instant,
+    pause: Duration,
 }
 
 /// Readiness on either socket; sockets are registered once, edge-triggered, for both.
@@ -152,52 +232,62 @@ const INPUT: EpollFlags = EpollFlags::EPOLLIN
     .union(EpollFlags::EPOLLHUP)
     .union(EpollFlags::EPOLLERR);
 
-/// The relay's state: listeners, live connections (a slab indexed by token), the pipe pool.
+/// The relay's state: ports, live connections (a slab indexed by token), the pipe pool, the
+/// connections waiting to retry, the UDP flows.
 pub struct Relay {
     epoll: Epoll,
-    listeners: Vec<(TcpListener, u16)>,
+    limits: Limits,
+    ports: Vec<Port>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     generation: u32,
     /// Connections whose round budget ran out, driven again after the current batch.
     again: Vec<(usize, u32)>,
     pool: Vec<Pipe>,
-    wake: EventFd,
-    incoming: Arc<Mutex<Vec<(TcpStream, TcpStream, u16)>>>,
-    ns: Arc<std::fs::File>,
-}
-
-fn token(idx: usize, generation: u32, kind: u64) -> u64 {
-    (generation as u64) << 32 | (idx as u64) << 2 | kind
+    retries: Vec<Retry>,
+    udp: Udp,
+    /// The time of the current batch of events (one clock read per wake-up).
+    now: Instant,
+    next_sweep: Instant,
 }
 
 impl Relay {
-    /// A relay for `listeners` (host socket, container port), connecting into `ns`.
+    /// A relay for `tcp` and `udp` (host socket, container port), within `limits`.
     pub fn new(
-        listeners: Vec<(TcpListener, u16)>,
-        ns: Arc<std::fs::File>,
+        tcp: Vec<(TcpListener, u16)>,
+        udp: Vec<(UdpSocket, u16)>,
+        limits: Limits,
     ) -> std::io::Result<Relay> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        for (i, (l, _)) in listeners.iter().enumerate() {
-            l.set_nonblocking(true)?;
+        let mut ports = Vec::new();
+        for (i, (listener, cport)) in tcp.into_iter().enumerate() {
+            listener.set_nonblocking(true)?;
             epoll.add(
-                l,
+                &listener,
                 EpollEvent::new(EpollFlags::EPOLLIN, token(i, 0, LISTENER)),
             )?;
+            ports.push(Port {
+                listener,
+                cport,
+                live: 0,
+                paused: false,
+            });
         }
-        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
-        epoll.add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, WAKE))?;
+        let udp = Udp::new(udp, &epoll, limits)?;
+        let now = Instant::now();
         Ok(Relay {
             epoll,
-            listeners,
+            limits,
+            ports,
             conns: Vec::new(),
             free: Vec::new(),
             generation: 0,
             again: Vec::new(),
             pool: Vec::new(),
-            wake,
-            incoming: Arc::default(),
-            ns,
+            retries: Vec::new(),
+            udp,
+            now,
+            next_sweep: now + limits.sweep_every(),
         })
     }
 
@@ -207,7 +297,7 @@ impl Relay {
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
             let timeout = if self.again.is_empty() {
-                EpollTimeout::NONE
+                self.until_next_timer()
             } else {
                 EpollTimeout::ZERO
             };
@@ -219,51 +309,109 @@ impl Relay {
                     return;
                 }
             };
+            self.now = Instant::now();
             for ev in &events[..n] {
                 let data = ev.data();
-                let (idx, generation) = (((data & 0xffff_ffff) >> 2) as usize, (data >> 32) as u32);
-                match data & 3 {
+                let (idx, generation) = (((data & 0xffff_ffff) >> 3) as usize, (data >> 32) as u32);
+                match data & 7 {
                     LISTENER => self.accept(idx),
-                    WAKE => self.take_incoming(),
+                    UDP_PORT => self.udp.client_datagrams(idx, &self.epoll, self.now),
+                    UDP_FLOW => self.udp.server_datagrams(idx, generation, self.now),
                     kind => self.drive(idx, generation, kind, ev.events()),
                 }
             }
             for (idx, generation) in std::mem::take(&mut self.again) {
                 self.drive(idx, generation, CLIENT, INPUT | EpollFlags::EPOLLOUT);
             }
-        }
-    }
-
-    fn accept(&mut self, idx: usize) {
-        for _ in 0..64 {
-            let (listener, cport) = &self.listeners[idx];
-            let cport = *cport;
-            let client = match crate::sys::accept_nonblocking(listener) {
-                Ok(c) => c,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    // EMFILE and friends: leave the connection queued and let others finish.
-                    tracing::debug!(error = %e, "accept");
-                    return;
-                }
-            };
-            let _ = client.set_nodelay(true);
-            match connect_nonblocking(cport) {
-                Ok((server, connecting)) => self.insert(client, server, connecting, cport),
-                Err(Errno::ECONNREFUSED) => self.retry(client, cport),
-                Err(e) => tracing::debug!(error = %e, port = cport, "connect into the container"),
+            if !self.retries.is_empty() {
+                self.retry_due();
+            }
+            if self.now >= self.next_sweep {
+                self.sweep();
+                self.next_sweep = self.now + self.limits.sweep_every();
             }
         }
     }
 
-    fn pipe(&mut self) -> Option<Pipe> {
-        self.pool.pop().or_else(|| Pipe::new().ok())
+    /// The wait until the next retry or sweep is due.
+    fn until_next_timer(&self) -> EpollTimeout {
+        let next = self
+            .retries
+            .iter()
+            .map(|r| r.at)
+            .fold(self.next_sweep, Instant::min);
+        let wait = next.saturating_duration_since(Instant::now());
+        // Rounded up: waking a little early would only spin until the timer is due.
+        let ms = wait.as_micros().div_ceil(1000).min(u16::MAX as u128) as u16;
+        EpollTimeout::from(ms)
     }
 
-    fn insert(&mut self, client: TcpStream, server: TcpStream, connecting: bool, cport: u16) {
-        let (Some(a), Some(b)) = (self.pipe(), self.pipe()) else {
-            return;
-        };
+    fn accept(&mut self, p: usize) {
+        for _ in 0..ACCEPTS {
+            let client = match crate::sys::accept_nonblocking(&self.ports[p].listener) {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(e) => {
+                    // EMFILE and friends: the limits should make this impossible, but if it
+                    // happens, stop listening (the listener is level-triggered: it would spin)
+                    // until a connection closes or the next sweep.
+                    tracing::debug!(error = %e, "accept");
+                    self.pause(p);
+                    return;
+                }
+            };
+            if self.ports[p].live >= self.limits.tcp_max {
+                tracing::debug!(port = self.ports[p].cport, "connection cap reached");
+                refuse(client);
+                continue;
+            }
+            self.ports[p].live += 1;
+            let _ = client.set_nodelay(true);
+            self.open(client, p, self.now + RETRY_FOR, RETRY_FIRST);
+        }
+    }
+
+    /// Connect `client`'s connection on port `p` into the container; a refusal is tried again
+    /// after `pause` until `until`, then the client is closed.
+    fn open(&mut self, client: TcpStream, p: usize, until: Instant, pause: Duration) {
+        match connect_nonblocking(self.ports[p].cport) {
+            Ok((server, connecting)) => self.insert(client, server, connecting, p, until),
+            Err(Errno::ECONNREFUSED) if self.now < until => self.retries.push(Retry {
+                client,
+                port: p,
+                until,
+                at: self.now + pause,
+                pause: (pause * 2).min(RETRY_MOST),
+            }),
+            Err(e) => {
+                tracing::debug!(error = %e, port = self.ports[p].cport, "connect into the container");
+                self.release(p);
+            }
+        }
+    }
+
+    /// Try the connections whose pause is over.
+    fn retry_due(&mut self) {
+        let mut i = 0;
+        while i < self.retries.len() {
+            if self.retries[i].at <= self.now {
+                let r = self.retries.swap_remove(i);
+                self.open(r.client, r.port, r.until, r.pause);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn insert(
+        &mut self,
+        client: TcpStream,
+        server: TcpStream,
+        connecting: bool,
+        port: usize,
+        until: Instant,
+    ) {
         let idx = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -286,6 +434,7 @@ impl Relay {
                 .is_err()
         {
             self.free.push(idx);
+            self.release(port);
             return;
         }
         self.conns[idx] = Some(Conn {
@@ -293,43 +442,12 @@ impl Relay {
             server,
             generation,
             connecting,
-            cport,
-            up: Dir::new(a),
-            down: Dir::new(b),
+            port,
+            until,
+            last: self.now,
+            up: Dir::new(),
+            down: Dir::new(),
         });
-    }
-
-    /// A refused connection: retry on a thread for a server still starting.
-    fn retry(&self, client: TcpStream, cport: u16) {
-        let (ns, incoming) = (self.ns.clone(), self.incoming.clone());
-        let wake = self.wake.as_fd().try_clone_to_owned();
-        std::thread::spawn(move || {
-            if crate::sys::join_netns(&ns).is_err() {
-                return;
-            }
-            let Some(server) = connect_retrying(cport) else {
-                return;
-            };
-            let _ = server.set_nonblocking(true);
-            if let Ok(mut q) = incoming.lock() {
-                q.push((client, server, cport));
-            }
-            if let Ok(w) = wake {
-                let _ = nix::unistd::write(&w, &1u64.to_ne_bytes());
-            }
-        });
-    }
-
-    fn take_incoming(&mut self) {
-        let _ = self.wake.read();
-        let pending = self
-            .incoming
-            .lock()
-            .map(|mut q| std::mem::take(&mut *q))
-            .unwrap_or_default();
-        for (client, server, cport) in pending {
-            self.insert(client, server, false, cport);
-        }
     }
 
     /// Handle readiness `events` on one side (`kind`) of connection `idx`: pump the direction
@@ -341,6 +459,7 @@ impl Relay {
         if conn.generation != generation {
             return;
         }
+        conn.last = self.now;
         let (mut up, down) = match (
             kind,
             events.intersects(INPUT),
@@ -356,10 +475,18 @@ impl Relay {
             }
             if events.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP) {
                 let refused = matches!(conn.server.take_error(), Ok(Some(e)) if e.raw_os_error() == Some(libc::ECONNREFUSED));
-                let (client, cport) = self.remove(idx);
-                if refused {
+                let (client, port, until) = self.remove(idx);
+                if refused && self.now < until {
                     let _ = self.epoll.delete(&client);
-                    self.retry(client, cport);
+                    self.retries.push(Retry {
+                        client,
+                        port,
+                        until,
+                        at: self.now + RETRY_FIRST,
+                        pause: RETRY_FIRST * 2,
+                    });
+                } else {
+                    self.release(port);
                 }
                 return;
             }
@@ -370,20 +497,20 @@ impl Relay {
         }
         let mut flows = [Ok(Flow::Blocked), Ok(Flow::Blocked)];
         if up {
-            flows[0] = conn.up.pump(&conn.client, &conn.server);
+            flows[0] = conn.up.pump(&conn.client, &conn.server, &mut self.pool);
         }
         if down {
-            flows[1] = conn.down.pump(&conn.server, &conn.client);
+            flows[1] = conn.down.pump(&conn.server, &conn.client, &mut self.pool);
         }
         if flows.iter().any(|f| f.is_err()) {
-            self.remove(idx);
+            self.close(idx);
             return;
         }
         let more = flows.iter().any(|f| matches!(f, Ok(Flow::More)));
         match (conn.up.finished(), conn.down.finished()) {
             // Both ends are done: closing both sockets says all there is to say.
             (true, true) => {
-                self.remove(idx);
+                self.close(idx);
                 return;
             }
             // One end is done: pass the half-close on, once.
@@ -404,17 +531,85 @@ impl Relay {
 
     /// Take a connection out, keeping its pipes for reuse when they are empty. The server
     /// socket is closed (which also takes it out of the epoll set); the client socket is
-    /// returned, closed when the caller drops it.
-    fn remove(&mut self, idx: usize) -> (TcpStream, u16) {
+    /// returned, closed when the caller drops it, with its port and retry deadline. The port's
+    /// count still includes it: see [`Relay::close`].
+    fn remove(&mut self, idx: usize) -> (TcpStream, usize, Instant) {
         let conn = self.conns[idx].take().expect("live connection");
         self.free.push(idx);
         for d in [conn.up, conn.down] {
-            if d.queued == 0 && self.pool.len() < POOL {
-                self.pool.push(d.pipe);
+            if let Some(pipe) = d.pipe
+                && d.queued == 0
+            {
+                recycle(&mut self.pool, pipe);
             }
         }
-        (conn.client, conn.cport)
+        (conn.client, conn.port, conn.until)
     }
+
+    /// Close a connection and free its place under its port's cap.
+    fn close(&mut self, idx: usize) {
+        let (_, port, _) = self.remove(idx);
+        self.release(port);
+    }
+
+    /// A connection of port `p` is gone: count it out, and listen again where accept(2) had
+    /// run out of descriptors.
+    fn release(&mut self, p: usize) {
+        self.ports[p].live -= 1;
+        self.resume();
+    }
+
+    fn pause(&mut self, p: usize) {
+        let port = &mut self.ports[p];
+        if !port.paused && self.epoll.delete(&port.listener).is_ok() {
+            port.paused = true;
+        }
+    }
+
+    fn resume(&mut self) {
+        for (i, port) in self.ports.iter_mut().enumerate() {
+            if port.paused
+                && self
+                    .epoll
+                    .add(
+                        &port.listener,
+                        EpollEvent::new(EpollFlags::EPOLLIN, token(i, 0, LISTENER)),
+                    )
+                    .is_ok()
+            {
+                port.paused = false;
+            }
+        }
+    }
+
+    /// Close the connections and flows idle for their timeout; listen again on paused ports.
+    fn sweep(&mut self) {
+        if let Some(idle) = self.limits.tcp_idle {
+            for idx in 0..self.conns.len() {
+                if let Some(c) = &self.conns[idx]
+                    && self.now.saturating_duration_since(c.last) >= idle
+                {
+                    tracing::debug!(port = self.ports[c.port].cport, "idle connection closed");
+                    self.close(idx);
+                }
+            }
+        }
+        self.udp.sweep(self.now);
+        self.resume();
+    }
+}
+
+/// Turn a connection away beyond the cap: close it with a reset, which a client reports at once
+/// (a plain close would look like a server that answered nothing).
+fn refuse(client: TcpStream) {
+    let _ = nix::sys::socket::setsockopt(
+        &client,
+        nix::sys::socket::sockopt::Linger,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    );
 }
 
 /// Start a connection to the container port on the (container's) loopback without blocking:
@@ -436,30 +631,4 @@ fn connect_nonblocking(cport: u16) -> Result<(TcpStream, bool), Errno> {
     let stream = TcpStream::from(fd);
     let _ = stream.set_nodelay(true);
     Ok((stream, connecting))
-}
-
-/// Connect to the container port, giving a server still starting two seconds.
-fn connect_retrying(cport: u16) -> Option<TcpStream> {
-    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, cport));
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let mut pause = Duration::from_millis(5);
-    loop {
-        match TcpStream::connect(target) {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Some(s);
-            }
-            Err(e)
-                if e.kind() == std::io::ErrorKind::ConnectionRefused
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, port = cport, "container port refused");
-                return None;
-            }
-        }
-    }
 }

@@ -47,6 +47,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     pub labels: Vec<String>,
     pub quiet: bool,
+    /// `--allow`: entitlements granted to the Dockerfile (only `network.host`).
+    pub allow: Vec<String>,
 }
 
 /// The build so far, within one stage.
@@ -65,12 +67,24 @@ struct State {
 }
 
 impl State {
+    /// The image config's `config` object, made an empty one when it is missing, `null` or not
+    /// an object (images in the wild have `"config": null`).
     fn cfg(&mut self) -> &mut serde_json::Map<String, Value> {
-        let root = self.config.as_object_mut().expect("config is an object");
-        root.entry("config")
-            .or_insert_with(|| json!({}))
+        let c = self.root().entry("config").or_insert_with(|| json!({}));
+        if !c.is_object() {
+            *c = json!({});
+        }
+        c.as_object_mut().expect("made an object just above")
+    }
+
+    /// The image config itself (an object: [`base_config`] checked it, or den made it).
+    fn root(&mut self) -> &mut serde_json::Map<String, Value> {
+        if !self.config.is_object() {
+            self.config = json!({});
+        }
+        self.config
             .as_object_mut()
-            .expect("config.config is an object")
+            .expect("made an object just above")
     }
 
     fn get(&self, field: &str) -> Option<&Value> {
@@ -125,7 +139,7 @@ impl State {
 
     fn history(&mut self, created_by: &str, empty: bool) {
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let root = self.config.as_object_mut().expect("object");
+        let root = self.root();
         root.insert("created".into(), Value::String(now.clone()));
         let mut h = json!({"created": now, "created_by": created_by, "comment": "den build"});
         if empty {
@@ -140,15 +154,32 @@ impl State {
     }
 
     fn push_layer(&mut self, layer: LayerRef) {
-        let root = self.config.as_object_mut().expect("object");
-        let rootfs = root
-            .entry("rootfs")
-            .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
-        if let Some(ids) = rootfs.get_mut("diff_ids").and_then(|d| d.as_array_mut()) {
-            ids.push(Value::String(layer.diff_id.to_string()));
-        }
         self.layers.push(layer);
+        // The layers are the build's; the config lists exactly them.
+        let ids = self.diff_ids();
+        self.root()
+            .insert("rootfs".into(), json!({"type": "layers", "diff_ids": ids}));
     }
+}
+
+/// A base image's config: a JSON object (else the image is refused), whose `config` may be
+/// missing or `null` (an empty one then, as docker reads it).
+fn base_config(bytes: &[u8], digest: &str) -> Result<Value> {
+    let bad = |source| crate::image::ImageError::BadConfig {
+        digest: digest.to_string(),
+        source,
+    };
+    let mut config: Value = serde_json::from_slice(bytes).map_err(bad)?;
+    let Some(root) = config.as_object_mut() else {
+        return Err(bad(<serde_json::Error as serde::de::Error>::custom(
+            "the image config is not a JSON object",
+        ))
+        .into());
+    };
+    if !root.get("config").is_some_and(Value::is_object) {
+        root.insert("config".into(), json!({}));
+    }
+    Ok(config)
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -191,6 +222,25 @@ struct Build<'a> {
 
 /// Build the image `opts` describes; returns its id (config digest hex).
 pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
+    for a in &opts.allow {
+        match a.as_str() {
+            NETWORK_HOST => {}
+            "security.insecure" => {
+                return Err(BuildError::Entitlement {
+                    name: a.clone(),
+                    reason: "den does not run build steps with extra privileges",
+                }
+                .into());
+            }
+            _ => {
+                return Err(BuildError::Entitlement {
+                    name: a.clone(),
+                    reason: "not an entitlement den knows",
+                }
+                .into());
+            }
+        }
+    }
     let store = ctx.store()?;
     let (file, text, dockerfile_path) = read_dockerfile(opts)?;
     let df = crate::build::syntax::parse(&file, &text)?;
@@ -290,10 +340,18 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
     let needed = needed_stages(&stages, target, &names);
     let steps = needed.iter().map(|&i| 1 + stages[i].nodes.len()).sum();
     let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
+    // RUN steps get a network of their own; without slirp4netns there is none to give, and the
+    // host's is not a Dockerfile's to take unasked (see `host_network_allowed`).
     let network = match &opts.network {
         Some(n) => n.clone(),
         None if crate::userns::find_in_path("slirp4netns").is_some() => "slirp4netns".into(),
-        None => "host".into(),
+        None => {
+            say(
+                "note: slirp4netns is not installed: RUN steps have no network (install \
+                 slirp4netns, or build with --network host to give them the host's)",
+            );
+            "none".into()
+        }
     };
     let mut b = Build {
         ctx,
@@ -326,6 +384,9 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
     for l in &opts.labels {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         let labels = last.cfg().entry("Labels").or_insert_with(|| json!({}));
+        if !labels.is_object() {
+            *labels = json!({});
+        }
         labels[k] = Value::String(v.to_string());
     }
     let image = commit_image(&store, &last.config, &last.layers)?;
@@ -565,12 +626,7 @@ impl Build<'_> {
                 super::run::find_or_pull(self.ctx, &base, platform.as_deref(), &Notes(self.say))?
             };
             let bytes = self.store.read_blob(&image.config)?;
-            let config: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                crate::image::ImageError::BadConfig {
-                    digest: image.config.to_string(),
-                    source: e,
-                }
-            })?;
+            let config = base_config(&bytes, image.config.as_str())?;
             State {
                 layers: image.layers.clone(),
                 config,
@@ -704,8 +760,9 @@ impl Build<'_> {
                 }
             }
             "MAINTAINER" => {
-                let root = state.config.as_object_mut().expect("object");
-                root.insert("author".into(), Value::String(text.clone()));
+                state
+                    .root()
+                    .insert("author".into(), Value::String(text.clone()));
             }
             "EXPOSE" => {
                 let mut ports = Vec::new();
@@ -956,14 +1013,33 @@ impl Build<'_> {
             env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
         }
         let mut mounts = Vec::new();
+        // Indices of `rw` bind mounts, which get a throwaway layer.
+        let mut rw_binds = Vec::new();
         let mut network = self.network.clone();
         for (k, v) in &node.flags {
             match k.as_str() {
-                "mount" => mounts.push(self.run_mount(node, v)?),
+                "mount" => {
+                    let (m, rw) = self.run_mount(node, v)?;
+                    if rw {
+                        rw_binds.push(mounts.len());
+                    }
+                    mounts.push(m);
+                }
                 "network" => {
                     network = match v.as_str() {
                         "default" => self.network.clone(),
-                        "none" | "host" => v.clone(),
+                        "none" => v.clone(),
+                        // The host's network reaches its loopback services: docker's
+                        // entitlement, granted by the user, not the Dockerfile.
+                        "host" if self.host_network_allowed() => v.clone(),
+                        "host" => {
+                            return Err(self.err(
+                                node,
+                                "--network=host needs the network.host entitlement",
+                                "if you trust this Dockerfile with the host's network, build with \
+                                 `den build --allow network.host` (or --network host)",
+                            ));
+                        }
                         _ => {
                             return Err(self.err(
                                 node,
@@ -1027,6 +1103,8 @@ impl Build<'_> {
         let _cleanup = RemoveContainer(&self.store, id.clone());
         record.spec.hostname = id[..12].to_string();
         let cdir = self.store.container_dir(&id);
+        // Unmounted (dropped) before the container directory is removed.
+        let _binds = self.throwaway_binds(node, &cdir, &mut record.spec.mounts, &rw_binds)?;
         self.store
             .write_json(&cdir.join("container.json"), &record)?;
         driver::prepare(self.driver, &self.store, &record.layers, &cdir)?;
@@ -1068,8 +1146,57 @@ impl Build<'_> {
         step::commit_upper(&self.store, &Layout::of(&cdir).upper, self.driver)
     }
 
-    /// `--mount=type=cache|bind|tmpfs,...` as a container mount.
-    fn run_mount(&self, node: &Node, spec: &str) -> Result<crate::volume::MountSpec> {
+    /// Whether RUN may use the host's network: `den build --network host` or
+    /// `--allow network.host`.
+    fn host_network_allowed(&self) -> bool {
+        self.opts.network.as_deref() == Some("host")
+            || self.opts.allow.iter().any(|a| a == NETWORK_HOST)
+    }
+
+    /// `RUN --mount=type=bind,rw`: the step may write to the mount but, as with BuildKit, what
+    /// it writes is thrown away and never reaches the build context. Each such mount's source
+    /// gets a throwaway writable layer under the step's container directory (an overlay over a
+    /// directory, a copy of a file), and the container binds that instead.
+    fn throwaway_binds(
+        &self,
+        node: &Node,
+        cdir: &Path,
+        mounts: &mut [crate::volume::MountSpec],
+        which: &[usize],
+    ) -> Result<Throwaway> {
+        let mut t = Throwaway {
+            driver: self.driver,
+            dirs: Vec::new(),
+        };
+        for (n, &i) in which.iter().enumerate() {
+            let m = &mut mounts[i];
+            let src = PathBuf::from(&m.source);
+            let dir = cdir.join("binds").join(n.to_string());
+            let fail = |what: String| {
+                self.err(
+                    node,
+                    &format!("cannot give the rw bind mount of {} a throwaway layer: {what}", src.display()),
+                    "mount it read-only (leave out rw), or build from a context outside den's store",
+                )
+            };
+            if src.is_dir() {
+                let merged = driver::mount_over(&crate::sys::LinuxSys, self.driver, &src, &dir)
+                    .map_err(|e| fail(crate::error::chain(&e)))?;
+                t.dirs.push(dir);
+                m.source = merged.to_string_lossy().into_owned();
+            } else {
+                std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+                let copy = dir.join(src.file_name().unwrap_or_else(|| "file".as_ref()));
+                std::fs::copy(&src, &copy).map_err(|e| fail(e.to_string()))?;
+                m.source = copy.to_string_lossy().into_owned();
+            }
+        }
+        Ok(t)
+    }
+
+    /// `--mount=type=cache|bind|tmpfs,...` as a container mount, and whether it is a writable
+    /// bind mount (which needs a throwaway layer, see [`Self::throwaway_binds`]).
+    fn run_mount(&self, node: &Node, spec: &str) -> Result<(crate::volume::MountSpec, bool)> {
         let mut kv = BTreeMap::new();
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -1094,6 +1221,7 @@ impl Build<'_> {
                 .is_some_and(|v| v != "false")
         };
         let cwd = std::path::PathBuf::from("/");
+        let mut rw_bind = false;
         let flag = match kind {
             "cache" => {
                 let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
@@ -1132,7 +1260,7 @@ impl Build<'_> {
                     crate::unpack::scope::resolve(ctxdir, Path::new(&source), true)
                         .map_err(|e| self.err(node, &e.to_string(), "check the source path"))?
                 };
-                let rw = kv
+                rw_bind = kv
                     .get("rw")
                     .or(kv.get("readwrite"))
                     .is_some_and(|v| v != "false");
@@ -1140,7 +1268,7 @@ impl Build<'_> {
                     "type=bind,source={},target={}{}",
                     host.display(),
                     target,
-                    if rw { "" } else { ",readonly" }
+                    if rw_bind { "" } else { ",readonly" }
                 )
             }
             "tmpfs" => format!("type=tmpfs,target={target}"),
@@ -1153,6 +1281,7 @@ impl Build<'_> {
             }
         };
         crate::volume::parse_mount_flag(&flag, &cwd)
+            .map(|m| (m, rw_bind))
             .map_err(|e| self.err(node, &e.to_string(), "check the --mount options"))
     }
 
@@ -1338,10 +1467,11 @@ impl Build<'_> {
         let add = node.name == "ADD";
         let mut attrs = step::Attrs::default();
         let mut from = None;
+        let mut chown = None;
         for (k, v) in &node.flags {
             match k.as_str() {
                 "from" => from = Some(word(v)?),
-                "chown" => attrs.owner = self.owner(state, node, &word(v)?)?,
+                "chown" => chown = Some(word(v)?),
                 "chmod" => {
                     attrs.mode = Some(u32::from_str_radix(&word(v)?, 8).map_err(|_| {
                         self.err(
@@ -1361,12 +1491,17 @@ impl Build<'_> {
                 }
             }
         }
-        let dest_abs = if dest.starts_with('/') {
-            dest.clone()
+        // docker cleans the destination lexically (filepath.Join) before resolving it.
+        let dest_abs = PathBuf::from(if dest.starts_with('/') {
+            clean_abs(&dest)
         } else {
-            format!("{}/{}", state.workdir().trim_end_matches('/'), dest)
-        };
+            clean_abs(&format!("{}/{}", state.workdir(), dest))
+        });
         let mut root = step::StepRoot::mount(&self.store, &state.diff_ids(), self.driver)?;
+        if let Some(spec) = &chown {
+            // Names are looked up in the root as it is, all layers merged.
+            attrs.owner = self.owner(&root.merged, node, spec)?;
+        }
         // --from: the other stage's or image's files, mounted read-only beside.
         let from_root = match &from {
             Some(f) => {
@@ -1387,30 +1522,27 @@ impl Build<'_> {
             None => None,
         };
         let many = srcs.len() > 1 || srcs.iter().any(|s| s.contains(['*', '?', '[']));
-        let dest_host = crate::unpack::scope::resolve(&root.merged, Path::new(&dest_abs), true)
+        let dest_host = crate::unpack::scope::resolve(&root.merged, &dest_abs, true)
             .map_err(|e| self.err(node, &e.to_string(), "check the destination"))?;
-        let dest_is_dir = dest.ends_with('/') || many || dest_host.is_dir();
-        if many && !dest.ends_with('/') && !dest_host.is_dir() {
+        let dest_exists_as_dir = std::fs::symlink_metadata(&dest_host).is_ok_and(|m| m.is_dir());
+        let dest_is_dir = dest.ends_with('/') || many || dest_exists_as_dir;
+        if many && !dest.ends_with('/') && !dest_exists_as_dir {
             return Err(self.err(
                 node,
                 &format!("with several sources the destination {dest} must end with /"),
                 "add a / to the destination",
             ));
         }
-        let into = |name: &str| -> Result<PathBuf> {
-            if dest_is_dir {
-                let d = step::mkdir_inside(&root.merged, &dest_abs, attrs)?;
-                Ok(d.join(name))
+        // Where a source named `name` goes: its directory in the root, open, and its name there.
+        let into = |name: &std::ffi::OsStr| -> Result<(step::Dir, std::ffi::OsString)> {
+            let path = if dest_is_dir {
+                dest_abs.join(name)
             } else {
-                let parent = Path::new(&dest_abs)
-                    .parent()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or("/".into());
-                let d = step::mkdir_inside(&root.merged, &parent, attrs)?;
-                Ok(d.join(Path::new(&dest_abs).file_name().unwrap_or_default()))
-            }
+                dest_abs.clone()
+            };
+            step::target_inside(&root.merged, &path, attrs)
         };
-        let mut links = step::Links::new();
+        let mut links = step::Links::new(&root.merged)?;
         for s in &srcs {
             let hname = s
                 .trim_start_matches("<<")
@@ -1419,28 +1551,29 @@ impl Build<'_> {
             if s.starts_with("<<")
                 && let Some(h) = node.heredocs.iter().find(|h| h.name == hname)
             {
-                let target = into(hname)?;
+                let (dir, name) = into(hname.as_ref())?;
                 let body = if h.expand {
                     expand::text(&h.body, self.escape, &|n| state.lookup(n))
                         .map_err(|m| self.err(node, &m, "check the heredoc's variables"))?
                 } else {
                     h.body.clone()
                 };
-                step::write_file(&target, body.as_bytes(), attrs, 0o644)?;
+                step::write_file(&dir, &name, body.as_bytes(), attrs, 0o644)?;
                 continue;
             }
             if add && is_url(s) {
-                let name = s
+                let base = s
                     .trim_end_matches('/')
                     .rsplit('/')
                     .next()
+                    .filter(|b| crate::unpack::scope::is_plain(b.as_ref()))
                     .unwrap_or("download")
                     .to_string();
-                let target = into(&name)?;
+                let (dir, name) = into(base.as_ref())?;
                 let bytes =
                     fetch(s).map_err(|m| self.err(node, &m, "check the URL and the network"))?;
                 // docker gives a download mode 0600.
-                step::write_file(&target, &bytes, attrs, 0o600)?;
+                step::write_file(&dir, &name, &bytes, attrs, 0o600)?;
                 continue;
             }
             let sources: Vec<(String, PathBuf)> = match &from_root {
@@ -1466,49 +1599,67 @@ impl Build<'_> {
                 let keep = |r: &str, d: bool| from_root.is_some() || self.ignore.keeps(r, d);
                 if is_dir {
                     let d = step::mkdir_inside(&root.merged, &dest_abs, attrs)?;
-                    step::copy_tree(&path, &rel, &d, attrs, &keep, &mut links)?;
+                    step::copy_dir_into(&path, &rel, &d, attrs, &keep, &mut links)?;
                 } else if add && from_root.is_none() && is_archive(&path) {
                     let d = step::mkdir_inside(&root.merged, &dest_abs, attrs)?;
-                    extract(&path, &d).map_err(|m| self.err(node, &m, "check the archive"))?;
+                    self.extract(node, &path, &root.merged, &d)?;
                 } else {
-                    let name = path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let target = into(&name)?;
-                    step::copy_tree(&path, &rel, &target, attrs, &keep, &mut links)?;
+                    let (dir, name) = into(path.file_name().unwrap_or_default())?;
+                    step::copy_tree(&path, &rel, &dir, &name, attrs, &keep, &mut links)?;
                 }
             }
         }
+        drop(links);
         drop(from_root);
         root.unmount();
         step::commit_upper(&self.store, &root.upper(), self.driver)
     }
 
-    /// `--chown=user[:group]`: numbers, or names from the image's /etc/passwd and /etc/group.
-    fn owner(&self, state: &State, node: &Node, spec: &str) -> Result<(u32, u32)> {
+    /// ADD of a local archive: unpacked into the directory `dest` of the root by `cp`'s writer
+    /// ([`crate::copy::untar_in`]), which resolves the archive's paths inside the root and
+    /// writes through descriptors, with docker's untar rules; the archive's owners are kept.
+    fn extract(&self, node: &Node, archive: &Path, root: &Path, dest: &step::Dir) -> Result<()> {
+        let mut f = std::fs::File::open(archive).map_err(|e| BuildError::Read {
+            path: archive.display().to_string(),
+            source: e,
+        })?;
+        let dest = dest.path();
+        crate::copy::untar_in(root, &dest.to_string_lossy(), &mut f).map_err(|e| {
+            let hint =
+                crate::error::Diagnose::hint(&e).unwrap_or_else(|| "check the archive".into());
+            self.err(
+                node,
+                &format!("{}: {}", archive.display(), crate::error::chain(&e)),
+                &hint,
+            )
+        })
+    }
+
+    /// `--chown=user[:group]`: numbers, or names from the image's /etc/passwd and /etc/group,
+    /// read in the mounted root `root` (see [`crate::unpack::scope::read_small`]).
+    fn owner(&self, root: &Path, node: &Node, spec: &str) -> Result<(u32, u32)> {
         let (u, g) = match spec.split_once(':') {
             Some((u, g)) => (u, Some(g)),
             None => (spec, None),
         };
-        let lookup = |file: &str, name: &str| -> Option<(u32, u32)> {
+        let lookup = |file: &str, name: &str| -> Result<Option<(u32, u32)>> {
             if let Ok(n) = name.parse::<u32>() {
-                return Some((n, n));
+                return Ok(Some((n, n)));
             }
-            // Read the file from the top-most layer that has it.
-            for l in state.layers.iter().rev() {
-                let p = self.store.layer_diff(&l.diff_id).join(file);
-                if let Ok(text) = std::fs::read_to_string(&p) {
-                    return text.lines().find_map(|line| {
-                        let f: Vec<&str> = line.split(':').collect();
-                        (f.first() == Some(&name) && f.len() > 3)
-                            .then(|| (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0)))
-                    });
-                }
-            }
-            None
+            let bytes =
+                crate::unpack::scope::read_small(root, file, crate::unpack::scope::SMALL_FILE_CAP)
+                    .map_err(|e| {
+                        let hint = crate::error::Diagnose::hint(&e).unwrap_or_default();
+                        self.err(node, &e.to_string(), &hint)
+                    })?
+                    .unwrap_or_default();
+            Ok(String::from_utf8_lossy(&bytes).lines().find_map(|line| {
+                let f: Vec<&str> = line.split(':').collect();
+                (f.first() == Some(&name) && f.len() > 3)
+                    .then(|| (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0)))
+            }))
         };
-        let Some((uid, primary)) = lookup("etc/passwd", u) else {
+        let Some((uid, primary)) = lookup("/etc/passwd", u)? else {
             return Err(self.err(
                 node,
                 &format!("user {u:?} is not in the image's /etc/passwd"),
@@ -1516,7 +1667,7 @@ impl Build<'_> {
             ));
         };
         let gid = match g {
-            Some(g) => match lookup("etc/group", g) {
+            Some(g) => match lookup("/etc/group", g)? {
                 Some((gid, _)) => gid,
                 None => {
                     return Err(self.err(
@@ -1540,6 +1691,23 @@ impl super::Report for Notes<'_> {
         (self.0)(text)
     }
 }
+
+/// The throwaway layers of a RUN step's `rw` bind mounts, unmounted when the step ends
+/// (before its container directory, where their writes are, is removed).
+struct Throwaway {
+    driver: Driver,
+    dirs: Vec<PathBuf>,
+}
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            driver::unmount(&crate::sys::LinuxSys, self.driver, d);
+        }
+    }
+}
+
+/// docker's entitlement for `RUN --network=host` (`--allow network.host`).
+pub const NETWORK_HOST: &str = "network.host";
 
 /// Removes a build step's container when the step ends, whatever happened.
 struct RemoveContainer<'a>(&'a Store, String);
@@ -1661,30 +1829,6 @@ fn is_archive(path: &Path) -> bool {
         || (n >= 262 && &head[257..262] == b"ustar")
 }
 
-fn extract(path: &Path, dest: &Path) -> std::result::Result<(), String> {
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 4];
-    let _ = std::io::Read::read(&mut &f, &mut head);
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(f))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::new(f).map_err(|e| e.to_string())?)
-    } else {
-        Box::new(f)
-    };
-    let mut ar = tar::Archive::new(reader);
-    ar.set_preserve_permissions(true);
-    ar.set_preserve_ownerships(true);
-    ar.set_overwrite(true);
-    // unpack_in refuses entries that would land outside `dest`, through `..` or symlinks.
-    for entry in ar.entries().map_err(|e| e.to_string())? {
-        let mut entry = entry.map_err(|e| e.to_string())?;
-        entry.unpack_in(dest).map_err(|e| crate::error::chain(&e))?;
-    }
-    Ok(())
-}
-
 /// ADD of a URL: its bytes.
 fn fetch(url: &str) -> std::result::Result<Vec<u8>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1724,6 +1868,32 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(500_000_000));
         assert_eq!(parse_duration("3x"), None);
         assert_eq!(clean_abs("/app/../srv/./x/"), "/srv/x");
+    }
+
+    #[test]
+    fn a_null_or_missing_image_config_is_an_empty_one() {
+        for bytes in [
+            &br#"{"config":null}"#[..],
+            br#"{"os":"linux"}"#,
+            br#"{"config":7}"#,
+        ] {
+            let config = base_config(bytes, "sha256:x").unwrap();
+            let mut state = State {
+                layers: Vec::new(),
+                config,
+                key: String::new(),
+                args: BTreeMap::new(),
+                base_id: None,
+                cmd_set: false,
+            };
+            assert_eq!(state.env(), Vec::<String>::new());
+            state.cfg().insert("User".into(), json!("app"));
+            state.history("USER app", true);
+            assert_eq!(state.config["config"]["User"], "app");
+            assert_eq!(state.config["history"][0]["created_by"], "USER app");
+        }
+        assert!(base_config(b"[]", "sha256:x").is_err());
+        assert!(base_config(b"null", "sha256:x").is_err());
     }
 
     #[test]

@@ -63,12 +63,21 @@ fn host_path(p: &str) -> Option<PathBuf> {
     Some(abs)
 }
 
+/// A container path as docker takes it: absolute, `..` and `.` cleaned lexically first (so
+/// `/mnt/file/../bar` is `/mnt/bar`, and is routed as such, never to beside a bind-mounted
+/// file's source), with a trailing `/` or `/.` kept, since they matter to docker's rules
+/// (docker's `PreserveTrailingDotOrSeparator`).
 fn ctr_path(p: &str) -> String {
-    if p.starts_with('/') {
-        p.to_string()
-    } else {
-        format!("/{p}")
+    let mut clean = crate::volume::clean_path(p);
+    if p.ends_with("/.") || p == "." {
+        if !clean.ends_with('/') {
+            clean.push('/');
+        }
+        clean.push('.');
+    } else if p.ends_with('/') && !clean.ends_with('/') {
+        clean.push('/');
     }
+    clean
 }
 
 pub fn plan(ctx: &Ctx, src: &str, dest: &str, follow_link: bool) -> Result<CpPlan> {
@@ -254,6 +263,28 @@ mod tests {
         assert_eq!(split("/abs/x:y"), None);
         assert_eq!(split("-"), None);
         assert_eq!(split("file"), None);
+    }
+
+    #[test]
+    fn container_paths_are_cleaned_before_routing() {
+        assert_eq!(ctr_path("/mnt/file/../bar"), "/mnt/bar");
+        assert_eq!(ctr_path("mnt/./x/"), "/mnt/x/");
+        assert_eq!(ctr_path("/data/."), "/data/.");
+        assert_eq!(ctr_path("/data/sub/../."), "/data/.");
+        assert_eq!(ctr_path("/"), "/");
+        assert_eq!(ctr_path("/."), "/.");
+        assert_eq!(ctr_path("."), "/.");
+        assert_eq!(ctr_path("/a/.."), "/");
+        assert_eq!(ctr_path("../../etc/passwd"), "/etc/passwd");
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("file");
+        std::fs::write(&file, "f").unwrap();
+        let mounts = vec![("/mnt/file".to_string(), file)];
+        let rootfs = std::path::Path::new("/rootfs");
+        assert_eq!(
+            route(&mounts, rootfs, &ctr_path("/mnt/file/../bar")),
+            (rootfs.to_path_buf(), "/mnt/bar".into())
+        );
     }
 
     #[test]

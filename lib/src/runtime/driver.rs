@@ -380,6 +380,54 @@ pub fn mount(
     Ok(l.merged)
 }
 
+/// Mount a throwaway writable layer over the host directory `lower`: an overlay whose upper and
+/// work directories are under `dir`, mounted at `Layout::of(dir).merged` (returned). What is
+/// written there lands under `dir` and never in `lower`; undone by [`unmount`] with the same
+/// `dir`. A build's `RUN --mount=type=bind,rw` binds this instead of the build context, as
+/// BuildKit throws such writes away.
+pub fn mount_over(
+    sys: &dyn Sys,
+    driver: Driver,
+    lower: &Path,
+    dir: &Path,
+) -> Result<PathBuf, RuntimeError> {
+    use std::os::unix::ffi::OsStrExt;
+    let l = Layout::of(dir);
+    for p in [&l.upper, &l.work, &l.merged] {
+        std::fs::create_dir_all(p).map_err(|e| RuntimeError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+    }
+    // overlay's options separate layers with ':' and options with ','.
+    if lower
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| matches!(b, b':' | b',' | b'\\'))
+    {
+        return Err(RuntimeError::Mount {
+            driver: driver.name(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} has ':', ',' or '\\' in its path", lower.display()),
+            ),
+        });
+    }
+    let lowers = [lower.to_path_buf()];
+    match driver {
+        Driver::Overlay => mount_kernel(sys, &lowers, &l.upper, &l.work, &l.merged, true)?,
+        Driver::FuseOverlayfs => mount_fuse(&lowers, &l.upper, &l.work, &l.merged)?,
+        Driver::Vfs => {
+            return Err(RuntimeError::Mount {
+                driver: driver.name(),
+                source: std::io::Error::from(std::io::ErrorKind::Unsupported),
+            });
+        }
+    }
+    Ok(l.merged)
+}
+
 /// Unmount what [`mount`] mounted (no-op for vfs).
 pub fn unmount(sys: &dyn Sys, driver: Driver, cdir: &Path) {
     let merged = Layout::of(cdir).merged;

@@ -65,6 +65,8 @@ pub enum RuntimeError {
     Volume(crate::volume::VolumeError),
     #[error(transparent)]
     Net(crate::net::NetError),
+    #[error(transparent)]
+    ImageFile(#[from] crate::unpack::scope::ImageFileError),
     /// An error another den process (the monitor) reported.
     #[error("{message}")]
     Failed {
@@ -94,6 +96,7 @@ impl Diagnose for RuntimeError {
             RuntimeError::NotStartable { .. } => "remove it with `den rm` and run it again".into(),
             RuntimeError::Volume(e) => return e.hint(),
             RuntimeError::Net(e) => return e.hint(),
+            RuntimeError::ImageFile(e) => return e.hint(),
             RuntimeError::Failed { hint, .. } => return hint.clone(),
         })
     }

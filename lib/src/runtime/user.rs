@@ -23,11 +23,12 @@ struct Passwd {
     home: String,
 }
 
-fn read_in(rootfs: &Path, file: &str) -> String {
-    crate::unpack::scope::resolve(rootfs, Path::new(file), true)
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_default()
+/// An image's small text file, read safely (see [`crate::unpack::scope::read_small`]): empty
+/// when it does not exist, an error when it is not a regular file or is too large.
+fn read_in(rootfs: &Path, file: &str) -> Result<String, RuntimeError> {
+    let scope =
+        crate::unpack::scope::read_small(rootfs, file, crate::unpack::scope::SMALL_FILE_CAP)?;
+    Ok(String::from_utf8_lossy(&scope.unwrap_or_default()).into_owned())
 }
 
 fn passwd(text: &str) -> Vec<Passwd> {
@@ -67,8 +68,8 @@ fn groups(text: &str) -> Vec<(String, u32, Vec<String>)> {
 
 /// Resolve docker's `-u` forms: `""` (root), `uid`, `name`, `uid:gid`, `name:group`.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<User, RuntimeError> {
-    let users = passwd(&read_in(rootfs, "/etc/passwd"));
-    let grps = groups(&read_in(rootfs, "/etc/group"));
+    let users = passwd(&read_in(rootfs, "/etc/passwd")?);
+    let grps = groups(&read_in(rootfs, "/etc/group")?);
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -245,6 +246,26 @@ mod tests {
             resolve(r, "app:nogroup"),
             Err(RuntimeError::UserUnknown { file: "group", .. })
         ));
+    }
+
+    #[test]
+    fn a_fifo_or_huge_passwd_is_refused_not_read() {
+        let t = rootfs();
+        let r = t.path();
+        std::fs::remove_file(r.join("etc/passwd")).unwrap();
+        nix::unistd::mkfifo(
+            &r.join("etc/passwd"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let e = resolve(r, "").unwrap_err();
+        assert!(e.to_string().contains("/etc/passwd"), "{e}");
+        assert!(e.to_string().contains("fifo"), "{e}");
+        std::fs::remove_file(r.join("etc/passwd")).unwrap();
+        let f = std::fs::File::create(r.join("etc/passwd")).unwrap();
+        f.set_len(crate::unpack::scope::SMALL_FILE_CAP + 1).unwrap();
+        let e = resolve(r, "0").unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
     }
 
     #[test]

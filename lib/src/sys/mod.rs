@@ -522,10 +522,58 @@ pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: i32) {
     }
 }
 
+/// Raise this process's soft limit on open descriptors (RLIMIT_NOFILE) to its hard limit and
+/// return the limit now in force. The soft limit is 1024 by default for select(2)'s sake; a
+/// process that polls with epoll, as den-net does, has no reason to keep it (Go's runtime, and so
+/// podman's rootlessport, raises it the same way). The hard limit is the administrator's and is
+/// not touched. When the call is refused the soft limit stays and is returned.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we pass; raising the soft limit up to the hard one
+        // needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    lim.rlim_cur
+}
+
 /// Return free heap memory to the kernel (glibc's malloc_trim).
 pub fn trim_heap() -> bool {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe { libc::malloc_trim(0) == 1 }
+}
+
+/// `openat(2)` relative to `dir` (the working directory when `None`), close-on-exec, as a
+/// `File` that owns the new descriptor. The `*at` calls with `O_NOFOLLOW` are how den writes
+/// and reads inside an image's root without a path the image could redirect.
+pub fn open_at<P: ?Sized + nix::NixPath>(
+    dir: Option<BorrowedFd<'_>>,
+    path: &P,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let fd = nix::fcntl::openat(
+        dir.map(|d| d.as_raw_fd()),
+        path,
+        flags | nix::fcntl::OFlag::O_CLOEXEC,
+        mode,
+    )?;
+    // SAFETY: openat just returned this descriptor; nothing else owns or closes it.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 /// Make a descriptor non-blocking.
