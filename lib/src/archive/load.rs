@@ -23,6 +23,8 @@ use crate::store::{LayerRef, StagedLayer, Staging, Store, StoreError};
 use crate::unpack::{self, UnpackError};
 
 const CHUNK: usize = 1 << 20;
+/// The most entries an archive may have.
+const MAX_ENTRIES: usize = 20_000;
 /// Entries up to this size are also kept in memory (the JSON files are read back)...
 const SMALL: u64 = 1 << 20;
 /// ...up to this much in all: an archive of many small entries (a few hundred KiB once
@@ -151,7 +153,15 @@ impl Spool {
         };
         let mut tar = tar::Archive::new(stream);
         let mut buf = vec![0u8; CHUNK];
-        for entry in tar.entries().map_err(read_err)? {
+        for (n, entry) in tar.entries().map_err(read_err)?.enumerate() {
+            // 500 layers of a few files each fit many times over.
+            if n >= MAX_ENTRIES {
+                return Err(ArchiveError::TooManyEntries {
+                    archive: archive.into(),
+                    limit: MAX_ENTRIES,
+                }
+                .into());
+            }
             let mut entry = entry.map_err(read_err)?;
             let Some(name) = format::clean_name(&entry.path_bytes()) else {
                 continue;

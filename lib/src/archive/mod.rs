@@ -122,6 +122,8 @@ pub enum ArchiveError {
         "{archive} is not an image archive: it has no manifest.json, nor index.json and oci-layout"
     )]
     NotAnArchive { archive: String },
+    #[error("archive {archive} has more than {limit} entries")]
+    TooManyEntries { archive: String, limit: usize },
     #[error("archive {archive} lacks {entry}")]
     Missing { archive: String, entry: String },
     #[error("{entry} in archive {archive} is not valid")]
@@ -181,6 +183,11 @@ impl Diagnose for ArchiveError {
             ArchiveError::Write { .. } => "check that the destination is writable".into(),
             ArchiveError::ReadBlob { .. } | ArchiveError::LayerChanged { .. } => {
                 "the store is damaged: remove the image and pull or build it again".into()
+            }
+            ArchiveError::TooManyEntries { .. } => {
+                "an image archive holds a few files per layer; this one was not made by docker, \
+                 podman or den"
+                    .into()
             }
             ArchiveError::Read { .. } | ArchiveError::NotAnArchive { .. } => {
                 "den loads the tar files `docker save`, `podman save` and `den save` write (plain, \
