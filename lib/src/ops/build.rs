@@ -313,8 +313,13 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
         done: vec![None; stages.len()],
         names,
     };
+    // What killed dens left goes first (a killed build's layers and step containers among it).
+    store.sweep();
     // Layers being added must not be pruned meanwhile.
     let _pin = store.lock_content_shared()?;
+    // Held while the build runs: a build killed midway leaves it stale, and the next writer's
+    // sweep then collects what the build left (layers not yet cached, step containers).
+    let _running = store.staging_dir("build")?;
     for (i, stage) in stages.iter().enumerate() {
         if !needed.contains(&i) {
             continue;
@@ -1014,7 +1019,10 @@ impl Build<'_> {
                 mounts,
                 restart: RestartPolicy::No,
                 stop_timeout: None,
-                labels: BTreeMap::new(),
+                labels: BTreeMap::from([(
+                    crate::store::BUILD_STEP_LABEL.to_string(),
+                    std::process::id().to_string(),
+                )]),
                 ports: Vec::new(),
                 add_hosts: Vec::new(),
                 dns: Vec::new(),

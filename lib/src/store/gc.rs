@@ -40,15 +40,17 @@ pub struct Referenced {
 pub struct Collected {
     pub layers: Vec<Digest>,
     pub blobs: Vec<Digest>,
+    /// Containers left by killed dens: build steps' and half-created ones (ids).
+    pub containers: Vec<String>,
     /// Bytes freed: the layers' file content and the blobs' sizes.
     pub bytes: u64,
 }
 
 /// The part of a build-cache step that names content (the rest is build's business).
 #[derive(Deserialize)]
-struct CacheStep {
+pub(super) struct CacheStep {
     #[serde(default)]
-    layers: Vec<LayerRef>,
+    pub(super) layers: Vec<LayerRef>,
 }
 
 impl Referenced {
@@ -123,8 +125,12 @@ impl Store {
     pub fn collect_garbage_locked(&self, held: &Lock) -> Result<Collected> {
         debug_assert_eq!(held.path(), self.root.join("locks/content.lock"));
         self.sweep_tmp();
+        // Leftover containers first: a killed build's step container pins its layers.
+        let mut out = Collected {
+            containers: self.remove_leftover_containers()?,
+            ..Collected::default()
+        };
         let keep = self.referenced()?;
-        let mut out = Collected::default();
         for diff_id in self.layer_ids()? {
             if keep.layers.contains(&diff_id) {
                 continue;
@@ -155,6 +161,46 @@ impl Store {
         }
         self.remove_stale_links();
         Ok(out)
+    }
+
+    /// What killed dens left among the containers, removed under the exclusive content lock
+    /// (creators and builds hold it shared): directories without a record (a create killed
+    /// midway), the step containers of killed builds (unless a RUN step's den-run outlived its
+    /// build and still runs one), and names whose container is gone (a killed `rm`).
+    fn remove_leftover_containers(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for id in self.partial_containers() {
+            let dir = self.container_dir(&id);
+            let aside = self.staging_dir("rm")?;
+            std::fs::rename(&dir, aside.path.join("c")).map_err(io_err(&dir))?;
+            super::remove_tree(&aside.path).map_err(io_err(&aside.path))?;
+            removed.push(id);
+        }
+        for id in self.leftover_build_steps() {
+            self.remove_container(&id)?;
+            removed.push(id);
+        }
+        for (name, _) in self.dangling_names() {
+            let _ = std::fs::remove_file(self.root.join("names").join(name));
+        }
+        Ok(removed)
+    }
+
+    /// Step containers of builds that were killed (see [`super::BUILD_STEP_LABEL`]); only
+    /// meaningful under the exclusive content lock.
+    pub fn leftover_build_steps(&self) -> Vec<String> {
+        let Ok(ids) = self.container_ids() else {
+            return Vec::new();
+        };
+        ids.into_iter()
+            .filter(|id| {
+                self.container(id)
+                    .is_ok_and(|r| r.spec.labels.contains_key(super::BUILD_STEP_LABEL))
+                    && self
+                        .container_state(id)
+                        .map_or(true, |s| s.observed().status != super::Status::Running)
+            })
+            .collect()
     }
 
     /// Links under `layers/l` whose layer is gone (a removal killed between its steps).
