@@ -333,10 +333,16 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
         let labels = last.cfg().entry("Labels").or_insert_with(|| json!({}));
         labels[k] = Value::String(v.to_string());
     }
-    let image = commit_image(&store, &last.config, &last.layers)?;
-    for t in &opts.tags {
-        let reference = crate::image::Reference::parse(t)?;
-        store.put_image(image.clone(), Some(&reference))?;
+    let tags = opts
+        .tags
+        .iter()
+        .map(|t| crate::image::Reference::parse(t))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    // The first name comes with the record: a build killed here leaves no nameless image.
+    let first = tags.first().map(|t| t.canonical());
+    let image = commit_image(&store, &last.config, &last.layers, first.as_deref())?;
+    for reference in tags.iter().skip(1) {
+        store.put_image(image.clone(), Some(reference))?;
     }
     Ok(image.id.hex().to_string())
 }
@@ -1713,13 +1719,15 @@ fn fetch(url: &str) -> std::result::Result<Vec<u8>, String> {
     })
 }
 
-/// Write the image's config and manifest blobs and its record (no names yet).
+/// Write the image's config and manifest blobs and its record, named `name` (canonical) if
+/// given.
 pub(crate) fn commit_image(
     store: &Store,
     config: &Value,
     layers: &[LayerRef],
+    name: Option<&str>,
 ) -> Result<ImageRecord> {
-    Ok(store.incoming()?.finish_local(config, layers, None)?)
+    Ok(store.incoming()?.finish_local(config, layers, name)?)
 }
 
 #[cfg(test)]

@@ -395,6 +395,15 @@ pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
     Ok(out)
 }
 
+/// `builder prune`: the build cache, then the layers and blobs only it kept (under one
+/// exclusive content lock, as `system prune`). Returns the bytes freed.
+pub fn builder_prune(ctx: &Ctx) -> Result<u64> {
+    let store = ctx.store()?;
+    let lock = store.lock_content_exclusive()?;
+    let freed = crate::build::cache::prune(&store)?;
+    Ok(freed + store.collect_garbage_locked(&lock)?.bytes)
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CheckOptions {
     /// Remove what is wrong.

@@ -73,7 +73,7 @@ impl Store {
             }
             for d in &i.repo_digests {
                 if let Some(digest) = d.split_once('@').and_then(|(_, d)| Digest::parse(d).ok()) {
-                    keep.blobs.insert(digest);
+                    self.keep_manifest(&mut keep, digest, 2);
                 }
             }
         }
@@ -112,6 +112,44 @@ impl Store {
             }
         }
         Ok(keep)
+    }
+
+    /// Keep a manifest a repo digest names, and what it names in turn: the same image pulled
+    /// from a registry after it was loaded from an archive (or the other way round) has a
+    /// manifest and layer blobs of each source, all of which belong to it. An index names its
+    /// platforms' manifests (`depth` bounds the nesting); what is not in the store is skipped.
+    fn keep_manifest(&self, keep: &mut Referenced, digest: Digest, depth: u32) {
+        let Ok(bytes) = self.read_blob(&digest) else {
+            return;
+        };
+        keep.blobs.insert(digest);
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return;
+        };
+        let digests = |field: &str| -> Vec<Digest> {
+            doc.get(field)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.get("digest")?.as_str())
+                        .filter_map(|d| Digest::parse(d).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        keep.blobs.extend(digests("layers"));
+        if let Some(c) = doc
+            .pointer("/config/digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| Digest::parse(d).ok())
+        {
+            keep.blobs.insert(c);
+        }
+        if depth > 0 {
+            for m in digests("manifests") {
+                self.keep_manifest(keep, m, depth - 1);
+            }
+        }
     }
 
     /// Delete unreferenced layers and blobs, under the exclusive content lock.

@@ -535,11 +535,19 @@ impl Drop for BlobWriter {
 }
 
 /// A staging directory under `tmp/`, locked for as long as this value lives (see
-/// [`Store::sweep_tmp`]).
+/// [`Store::sweep_tmp`]), and removed when it goes (whatever is still in it: what was staged
+/// for the store has been moved into place by then).
 #[derive(Debug)]
 pub struct Staging {
     pub path: PathBuf,
     _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // Removed while still locked: the lock goes with the fields, after this.
+        let _ = remove_tree(&self.path);
+    }
 }
 
 /// The process that made a staging entry or a temporary file, from its name: staging entries
@@ -794,13 +802,17 @@ mod tests {
         assert!(!dead.exists(), "unheld entries go");
         assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 2);
         writer.abandon();
-        // Unlocked but named for a process that runs (an entry an instant before its lock, or
-        // a removal's aside): it stays until that process is gone.
+        // A staging directory goes with its value.
         let path = mine.path.clone();
         drop(mine);
+        assert!(!path.exists());
+        // Unlocked but named for a process that runs (an entry an instant before its lock, or
+        // a removal's aside): it stays until that process is gone.
+        let aside = t.path().join(format!("tmp/rm-{}-abcd", std::process::id()));
+        std::fs::create_dir(&aside).unwrap();
         assert_eq!(s.sweep_tmp(), 0);
-        assert!(path.exists());
-        std::fs::rename(&path, t.path().join("tmp/layer-999999999-abcd")).unwrap();
+        assert!(aside.exists());
+        std::fs::rename(&aside, t.path().join("tmp/layer-999999999-abcd")).unwrap();
         std::fs::write(t.path().join(".images.json.tmp-999999999-abcd"), b"{").unwrap();
         std::fs::write(t.path().join(".images.json.tmp-1-abcd"), b"{").unwrap();
         assert_eq!(s.sweep_tmp(), 2);
