@@ -13,13 +13,20 @@
 //!   layers/l/<short>        short links to diff dirs, so overlay's lowerdir= fits in a page
 //!   containers/<id>/        container.json, the writable layer (upper, work), merged, userdata
 //!   names/<name>            symlink to a container id: names are unique by symlink(2)
-//!   tmp/                    staging; renamed into place when complete
+//!   tmp/KIND-PID-RANDOM     staging, flock'ed by process PID; renamed into place when complete
+//!   volumes/, build-cache/  named volumes; build-cache steps and cache mounts (see `build::cache`)
+//!   driver.json             the storage driver chosen for this kernel
 //! ```
 //!
-//! Writes are atomic: a file is written under a temporary name, fsynced and renamed, and its
-//! directory fsynced; a layer is unpacked into `tmp/` and renamed into `layers/` whole. A killed
-//! pull therefore leaves nothing visible but garbage in `tmp/`, which the next writer removes. A
-//! diff directory is never modified once in place, so many containers and images share it.
+//! ([`check::TOP_LEVEL`] lists these names: a file at the top not among them was not den's.)
+//!
+//! Writes are atomic: a file is written under a temporary name (`.NAME.tmp-PID-RANDOM`), fsynced
+//! and renamed, and its directory fsynced; a layer is unpacked into `tmp/` and renamed into
+//! `layers/` whole, its short link made before it appears. A killed den therefore leaves nothing
+//! visible but leftovers: its staging in `tmp/`, a temporary file, content no record names yet.
+//! The next writer sweeps what dead processes left ([`Store::sweep`]) and, having found some,
+//! collects garbage; `den system check` (see `check`) lists leftovers and damage. A diff
+//! directory is never modified once in place, so many containers and images share it.
 //!
 //! Nothing is deleted where it is used: removing an image removes its record, and
 //! [`Store::collect_garbage`] then deletes the layers and blobs nothing refers to (see `gc`).
@@ -336,8 +343,8 @@ impl Store {
     }
 
     /// Remove what den processes that no longer run left behind (a killed pull, build or rm):
-    /// stale entries under `tmp/` (see [`stale_staging`]) and the temporary files of atomic
-    /// writes whose writer is gone (see [`stale_temp`]). Returns how many it removed.
+    /// stale entries under `tmp/` (see `stale_staging`) and the temporary files of atomic
+    /// writes whose writer is gone (see `stale_temp`). Returns how many it removed.
     pub fn sweep_tmp(&self) -> usize {
         let mut removed = 0;
         let tmp = self.root.join("tmp");
