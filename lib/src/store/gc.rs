@@ -381,6 +381,40 @@ mod tests {
     }
 
     #[test]
+    fn a_repo_digest_keeps_its_manifest_and_what_it_names() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let base = layer(&s, b"base");
+        let img = image(&s, "a", vec![base]);
+        // The same image pulled after it was loaded: the registry's manifest and layer blob.
+        let blob = Digest::of(b"compressed");
+        s.put_blob(&blob, b"compressed").unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "config": {"digest": img.config},
+            "layers": [{"digest": blob}],
+        }))
+        .unwrap();
+        let digest = Digest::of(&manifest);
+        s.put_blob(&digest, &manifest).unwrap();
+        // An index naming it, as a pull by a multi-platform tag keeps.
+        let index = serde_json::to_vec(&serde_json::json!({
+            "manifests": [{"digest": digest}, {"digest": Digest::of(b"absent")}],
+        }))
+        .unwrap();
+        let index_digest = Digest::of(&index);
+        s.put_blob(&index_digest, &index).unwrap();
+        s.update_images(|images| {
+            images[0]
+                .repo_digests
+                .push(format!("reg.example/a@{index_digest}"));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.collect_garbage().unwrap(), Collected::default());
+        assert!(s.has_blob(&blob) && s.has_blob(&digest) && s.has_blob(&index_digest));
+    }
+
+    #[test]
     fn collection_waits_for_content_being_added() {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path()).unwrap();
