@@ -27,7 +27,8 @@
 //!
 //! The check runs under the exclusive content lock, so it never sees a pull, a build or a
 //! container being created halfway (they hold the lock shared), and it runs inside den's user
-//! namespace like garbage collection: layer files belong to subordinate ids.
+//! namespace like garbage collection: layer files belong to subordinate ids. (`rm` takes no
+//! lock: a check that races one may see the removed container's name for an instant.)
 //!
 //! Not checked: the files inside an unpacked layer (no tar made from them would reproduce the
 //! layer's diff id, so there is nothing to re-hash them against), volumes' contents, the
