@@ -2,10 +2,11 @@
 #   make demo    build den and show the docker workflow on a local example
 #   make test    lint, unit tests, end-to-end tests as unprivileged users (sets them up as root)
 #   make bench   den and podman side by side, with ratios
+#   make stress  den killed at random moments (100 trials) and many dens on one store, with figures
 PREFIX ?= $(HOME)/.local
 BINS = den den-build den-image den-run den-net
 
-.PHONY: all build test demo bench install lint clean
+.PHONY: all build test demo bench stress install lint clean
 
 all: build
 
@@ -20,6 +21,9 @@ demo: build
 
 bench: build
 	./bench/bench.sh
+
+stress: build
+	./integration/stress.sh
 
 install: build
 	install -d $(PREFIX)/bin

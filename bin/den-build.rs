@@ -96,8 +96,7 @@ fn run(cli: Cli) -> den::Result<i32> {
     match cli.verb {
         Verb::Build(a) => build(&ctx, *a),
         Verb::Prune { .. } => {
-            let store = ctx.store()?;
-            let freed = den::build::cache::prune(&store)?;
+            let freed = den::ops::system::builder_prune(&ctx)?;
             common::print(&format!(
                 "Total reclaimed space: {}\n",
                 den::ops::images::human_size(freed)

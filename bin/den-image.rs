@@ -1,13 +1,14 @@
 //! den-image: images in the local store and in registries (pull, push, login, logout, images,
 //! inspect, tag, rmi, prune, history, import, save, load), and the store as a whole (system df,
-//! system prune).
+//! system prune, system check).
 //!
-//! Verbs that write or delete layer files (pull, rmi, prune, import, system prune) and `df`,
-//! which reads writable layers, enter den's user namespace first, while single-threaded.
+//! Verbs that write or delete layer files (pull, rmi, prune, import, system prune, system check)
+//! and `df`, which reads writable layers, enter den's user namespace first, while
+//! single-threaded.
 
 use clap::{Parser, Subcommand};
 use den::cli::image::{
-    DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,
+    CheckArgs, DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,
 };
 use den::cli::{GlobalArgs, ImagesArgs, LoadArgs, PullArgs, SaveArgs};
 use den::ops::{self, Ctx};
@@ -65,6 +66,9 @@ enum Verb {
     /// Remove stopped containers, unused images and the build cache
     #[command(name = "system-prune")]
     SystemPrune(SystemPruneArgs),
+    /// Check the store for leftovers and damage; --repair removes them
+    #[command(name = "system-check")]
+    SystemCheck(CheckArgs),
     /// Write images to a tar archive (docker-archive or oci-archive)
     Save(SaveArgs),
     /// Load images from a tar archive (docker's or OCI's, as save and podman write them)
@@ -77,6 +81,14 @@ fn enter(root: Option<&std::path::Path>) -> den::Result<Ctx> {
     ctx.paths.export();
     den::userns::enter(&den::sys::LinuxSys)?;
     Ctx::new(root)
+}
+
+/// Notes on stderr.
+struct Notes;
+impl ops::Report for Notes {
+    fn note(&self, text: &str) {
+        den::cli::note(text);
+    }
 }
 
 /// Errors about the image a user named exit 1, as docker's do; den's own failures 125.
@@ -357,6 +369,37 @@ fn run(cli: Cli) -> den::Result<i32> {
             let ctx = enter(cli.global.root.as_deref())?;
             common::print(&ops::system::df(&ctx, a.verbose, a.format.as_deref())?);
             Ok(0)
+        }
+        Verb::SystemCheck(a) => {
+            let ctx = enter(cli.global.root.as_deref())?;
+            let opts = ops::system::CheckOptions {
+                repair: a.repair,
+                full: a.full,
+            };
+            let report = ops::system::check(&ctx, &opts, &Notes)?;
+            let mut out = String::new();
+            for p in &report.fixed {
+                out.push_str(&format!("repaired: {p}\n"));
+            }
+            for p in &report.checked.problems {
+                out.push_str(&format!("{p}\n"));
+            }
+            let c = &report.checked;
+            if c.problems.is_empty() {
+                out.push_str(&format!(
+                    "{}: no problems ({} images, {} layers, {} blobs, {} containers)\n",
+                    report.root.display(),
+                    c.images,
+                    c.layers,
+                    c.blobs,
+                    c.containers
+                ));
+            }
+            common::print(&out);
+            Ok(match report.unclean() {
+                Some(e) => den::cli::fail(&e.into()).min(1),
+                None => 0,
+            })
         }
         Verb::SystemPrune(a) => {
             let mut what = String::from("This will remove:\n  - all stopped containers\n");

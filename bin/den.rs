@@ -44,6 +44,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("image prune", "den-image", "prune"),
     ("system df", "den-image", "df"),
     ("system prune", "den-image", "system-prune"),
+    ("system check", "den-image", "system-check"),
     ("export", "den-run", "export"),
     ("save", "den-image", "save"),
     ("load", "den-image", "load"),
@@ -127,6 +128,11 @@ const GROUPS: &[Group] = &[
         name: "system",
         about: "Manage den",
         verbs: &[
+            (
+                "check",
+                "system check",
+                "Check the store for leftovers and damage (--repair fixes them)",
+            ),
             ("df", "system df", "Show den's disk usage"),
             (
                 "info",
@@ -217,7 +223,7 @@ Management Commands:
   builder     Manage the build cache (prune)
   container   Manage containers (run, ls, start, stop, logs, exec, cp, export, rm, prune, ...)
   volume      Manage volumes (create, ls, rm, inspect, prune)
-  system      Manage den (info, df, prune, reset)
+  system      Manage den (info, df, prune, check, reset)
 
 Global Options:
       --root DIR          Store root (env DEN_ROOT) [default: ~/.local/share/den]

@@ -11,6 +11,7 @@ mod token;
 mod archive;
 mod build;
 mod containers;
+mod crash;
 mod drivers;
 mod firsthour;
 mod hostile;

@@ -9,7 +9,7 @@
 //!   [`ops::container`] (ps, logs, start, stop,
 //!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
 //!   [`ops::info::info`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
-//!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, reset),
+//!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check, reset),
 //!   [`ops::push::push`], [`ops::login`] (login, logout).
 //! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
 //!   ([`archive::save`], [`archive::load`]).
@@ -19,7 +19,8 @@
 //!   [`registry::session::Session`] to log in and push).
 //! - [`auth`]: registry credentials, den's auth.json and other tools' ([`auth::AuthFiles`]).
 //! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]); unused
-//!   content is deleted by [`store::Store::collect_garbage`].
+//!   content is deleted by [`store::Store::collect_garbage`], damage found by
+//!   [`store::Store::check`].
 //! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
 //! - [`runtime`]: running containers ([`runtime::run_foreground`], the per-container monitor
 //!   [`runtime::monitor::run`]): mounts, spec, engine, tty, the foreground relay, logs, attach.

@@ -99,10 +99,11 @@ pub fn prune(store: &Store) -> crate::Result<u64> {
     let root = store.root().join("build-cache");
     let bytes = du(&root);
     if root.exists() {
-        let aside = store
-            .root()
-            .join("tmp")
-            .join(format!("rm-cache-{}", crate::store::random_hex(4)));
+        let aside = store.root().join("tmp").join(format!(
+            "rm-cache-{}-{}",
+            std::process::id(),
+            crate::store::random_hex(4)
+        ));
         std::fs::rename(&root, &aside).map_err(|e| crate::store::StoreError::Io {
             path: root.clone(),
             source: e,

@@ -38,6 +38,9 @@ pub struct StepRoot {
     pub merged: PathBuf,
     driver: Driver,
     mounted: bool,
+    /// Locks `dir` (a staging entry under `tmp/`) so other dens' sweeps leave it alone; dropped
+    /// after `Drop::drop` has removed it.
+    _staging: crate::store::Staging,
 }
 
 impl StepRoot {
@@ -50,11 +53,8 @@ impl StepRoot {
         if driver == Driver::Vfs {
             return Err(BuildError::NeedsOverlay.into());
         }
-        let dir = store.root().join("tmp").join(format!(
-            "step-{}-{}",
-            std::process::id(),
-            crate::store::random_hex(4)
-        ));
+        let staging = store.staging_dir("step")?;
+        let dir = staging.path.clone();
         driver::prepare(driver, store, layers, &dir)?;
         let merged = driver::mount(&crate::sys::LinuxSys, driver, store, layers, &dir, false)?;
         Ok(StepRoot {
@@ -62,6 +62,7 @@ impl StepRoot {
             merged,
             driver,
             mounted: true,
+            _staging: staging,
         })
     }
 

@@ -102,6 +102,16 @@ pub struct SystemPruneArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Remove what is wrong (leftovers, broken records and layers, files den did not write)
+    #[arg(long)]
+    pub repair: bool,
+    /// Also re-hash every blob and compare each image's record with its manifest and config
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// Write to this file instead of stdout
     #[arg(short, long, value_name = "FILE")]

@@ -163,7 +163,7 @@ pub struct LoadOptions {
 /// Load an archive; the caller has entered den's user namespace (layer files keep their owners).
 pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
     let store = ctx.store()?;
-    store.sweep_tmp();
+    store.sweep();
     let unpack = crate::unpack::Options {
         owners: match ctx.idmap() {
             crate::userns::IdMap::Single { .. } => crate::unpack::Owners::Ignore,

@@ -371,8 +371,13 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
         done: vec![None; stages.len()],
         names,
     };
+    // What killed dens left goes first (a killed build's layers and step containers among it).
+    store.sweep();
     // Layers being added must not be pruned meanwhile.
     let _pin = store.lock_content_shared()?;
+    // Held while the build runs: a build killed midway leaves it stale, and the next writer's
+    // sweep then collects what the build left (layers not yet cached, step containers).
+    let _running = store.staging_dir("build")?;
     for (i, stage) in stages.iter().enumerate() {
         if !needed.contains(&i) {
             continue;
@@ -389,10 +394,16 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<String> {
         }
         labels[k] = Value::String(v.to_string());
     }
-    let image = commit_image(&store, &last.config, &last.layers)?;
-    for t in &opts.tags {
-        let reference = crate::image::Reference::parse(t)?;
-        store.put_image(image.clone(), Some(&reference))?;
+    let tags = opts
+        .tags
+        .iter()
+        .map(|t| crate::image::Reference::parse(t))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    // The first name comes with the record: a build killed here leaves no nameless image.
+    let first = tags.first().map(|t| t.canonical());
+    let image = commit_image(&store, &last.config, &last.layers, first.as_deref())?;
+    for reference in tags.iter().skip(1) {
+        store.put_image(image.clone(), Some(reference))?;
     }
     Ok(image.id.hex().to_string())
 }
@@ -1090,7 +1101,10 @@ impl Build<'_> {
                 mounts,
                 restart: RestartPolicy::No,
                 stop_timeout: None,
-                labels: BTreeMap::new(),
+                labels: BTreeMap::from([(
+                    crate::store::BUILD_STEP_LABEL.to_string(),
+                    std::process::id().to_string(),
+                )]),
                 ports: Vec::new(),
                 add_hosts: Vec::new(),
                 dns: Vec::new(),
@@ -1849,13 +1863,15 @@ fn fetch(url: &str) -> std::result::Result<Vec<u8>, String> {
     })
 }
 
-/// Write the image's config and manifest blobs and its record (no names yet).
+/// Write the image's config and manifest blobs and its record, named `name` (canonical) if
+/// given.
 pub(crate) fn commit_image(
     store: &Store,
     config: &Value,
     layers: &[LayerRef],
+    name: Option<&str>,
 ) -> Result<ImageRecord> {
-    Ok(store.incoming()?.finish_local(config, layers, None)?)
+    Ok(store.incoming()?.finish_local(config, layers, name)?)
 }
 
 #[cfg(test)]

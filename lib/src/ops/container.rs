@@ -902,9 +902,27 @@ pub fn kill_all(ctx: &Ctx) -> Result<()> {
 }
 
 /// `rm` (inside den's user namespace). With `volumes`, the container's anonymous volumes go too.
+///
+/// An `rm` killed midway leaves the container moved aside with its name still pointing at it;
+/// `rm` of that name finishes the removal (the name goes; the aside is swept).
 pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
     let store = ctx.store()?;
-    let c = find(ctx, name)?;
+    store.sweep();
+    let c = match find(ctx, name) {
+        Ok(c) => c,
+        Err(crate::Error::Store(e @ crate::store::StoreError::ContainerUnknown(_))) => {
+            // Under the exclusive lock: creators claim a name an instant before they make the
+            // container's directory, and hold the lock shared while they do.
+            if store.dangling_name(name) {
+                let _lock = store.lock_content_exclusive()?;
+                if store.remove_dangling_name(name) {
+                    return Ok(());
+                }
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e),
+    };
     if c.state.status == Status::Running {
         return Err(UsageError::RemoveRunning(name.into()).into());
     }

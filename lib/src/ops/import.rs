@@ -43,7 +43,7 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
         apply_change(&mut container_config, c)?;
     }
     let store = ctx.store()?;
-    store.sweep_tmp();
+    store.sweep();
     // Content added below must not be collected before the record names it.
     let _pin = store.lock_content_shared()?;
     let staging = store.staging_dir("import")?;

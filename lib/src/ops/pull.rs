@@ -53,7 +53,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         None => Platform::host(),
     };
     let store = ctx.store()?;
-    store.sweep_tmp();
+    store.sweep();
     let _pin = store.lock_content_shared()?;
     let owners = match ctx.idmap() {
         crate::userns::IdMap::Single { .. } => Owners::Ignore,

@@ -106,11 +106,10 @@ pub fn rmi(ctx: &Ctx, inputs: &[String], opts: RmiOptions) -> Result<RmiReport> 
             .and_then(|containers| remove_one(&store, input, opts, &containers));
         results.push((input.clone(), r));
     }
-    let deleted = results.iter().any(|(_, r)| {
-        r.as_ref()
-            .is_ok_and(|v| v.iter().any(|x| matches!(x, Removed::Deleted(_))))
-    });
-    let reclaimed = if deleted && !opts.no_prune {
+    // Collected even when nothing was deleted now: an `rmi` killed between removing records
+    // and collecting left content no record names, and running it again (the image is gone by
+    // then) finishes that collection.
+    let reclaimed = if !opts.no_prune {
         store.collect_garbage_locked(&lock)?.bytes
     } else {
         0

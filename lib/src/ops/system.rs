@@ -1,4 +1,4 @@
-//! `system df`, `system prune` and `system reset`.
+//! `system df`, `system prune`, `system check` and `system reset`.
 //!
 //! `df` counts what the store holds as docker does: images by the unique bytes of their layers
 //! (a layer two images share counts once), containers by their writable layers, volumes by
@@ -11,9 +11,12 @@
 //! refers to any more: the same steps as `container prune`, `image prune` and `builder prune`,
 //! under one exclusive content lock.
 //!
+//! `check` walks the store and reports what is wrong with it, one line per problem; with
+//! `--repair` it puts it right (the walk and the repairs are `store::check`'s).
+//!
 //! `reset` removes everything den stores for this user, as `podman system reset` does.
 //!
-//! All three run inside den's user namespace: files in layers and writable layers belong to
+//! All four run inside den's user namespace: files in layers and writable layers belong to
 //! subordinate ids, which only the user's own namespace can read and delete.
 
 use std::collections::{HashMap, HashSet};
@@ -390,6 +393,69 @@ pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
     out.reclaimed += crate::build::cache::prune(&store)?;
     out.reclaimed += store.collect_garbage_locked(&lock)?.bytes;
     Ok(out)
+}
+
+/// `builder prune`: the build cache, then the layers and blobs only it kept (under one
+/// exclusive content lock, as `system prune`). Returns the bytes freed.
+pub fn builder_prune(ctx: &Ctx) -> Result<u64> {
+    let store = ctx.store()?;
+    let lock = store.lock_content_exclusive()?;
+    let freed = crate::build::cache::prune(&store)?;
+    Ok(freed + store.collect_garbage_locked(&lock)?.bytes)
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// Remove what is wrong.
+    pub repair: bool,
+    /// Re-hash every blob; compare image records with their manifests and configs.
+    pub full: bool,
+}
+
+/// What `system check` found, and with `--repair` what it fixed.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    pub root: std::path::PathBuf,
+    /// Problems `--repair` fixed (empty without it).
+    pub fixed: Vec<crate::store::Problem>,
+    /// The store as it is now: what was looked at, and the problems left.
+    pub checked: crate::store::Checked,
+}
+
+impl CheckReport {
+    /// The error to report when problems are left: the store's path and how many.
+    pub fn unclean(&self) -> Option<StoreError> {
+        (!self.checked.problems.is_empty()).then(|| StoreError::Unclean {
+            path: self.root.clone(),
+            problems: self.checked.problems.len(),
+        })
+    }
+}
+
+/// `system check [--repair] [--full]`, under the exclusive content lock (it waits for pulls,
+/// builds and container creations in progress, and says so).
+pub fn check(ctx: &Ctx, opts: &CheckOptions, report: &dyn super::Report) -> Result<CheckReport> {
+    let store = ctx.store()?;
+    let path = store.root().join("locks/content.lock");
+    let lock = match crate::store::Lock::try_exclusive(&path)? {
+        Some(l) => l,
+        None => {
+            report.note("waiting for the other den commands using the store to finish");
+            store.lock_content_exclusive()?
+        }
+    };
+    let copts = crate::store::CheckOptions { full: opts.full };
+    let (fixed, checked) = if opts.repair {
+        let r = store.repair(&lock, copts)?;
+        (r.fixed, r.remaining)
+    } else {
+        (Vec::new(), store.check(&lock, copts)?)
+    };
+    Ok(CheckReport {
+        root: store.root().to_path_buf(),
+        fixed,
+        checked,
+    })
 }
 
 /// Remove the store and the runtime state. The store is renamed aside first, so a reset that

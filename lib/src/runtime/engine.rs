@@ -273,7 +273,14 @@ impl Executor for DenExecutor {
         std::process::exit(code);
     }
 
+    /// Runs in the container's init before it waits for `start`: from here on it dies with the
+    /// process that holds it, as it does once it runs. Without this, a den killed between
+    /// create and start (a build's RUN step, a `run`) leaves an init waiting forever for a start
+    /// that never comes.
     fn validate(&self, _spec: &oci_spec::runtime::Spec) -> Result<(), ExecutorValidationError> {
+        if self.die_with_parent {
+            let _ = crate::sys::set_parent_death_signal(Signal::SIGKILL);
+        }
         Ok(())
     }
 }

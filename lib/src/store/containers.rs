@@ -245,6 +245,19 @@ pub fn alive(pid: i32, start: u64) -> bool {
     f.nth(18).and_then(|s| s.parse::<u64>().ok()) == Some(start)
 }
 
+/// The label den-build gives the container of a RUN step. A build holds the content lock shared
+/// while its step containers exist, so one seen under the exclusive lock, not running, was left
+/// by a build that was killed.
+pub const BUILD_STEP_LABEL: &str = "den.build-step";
+
+/// A container id: 64 lowercase hex digits.
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A valid container name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -407,6 +420,58 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Names under `names/` whose container is gone, with the id each names: a removal killed
+    /// between moving the container aside and removing its name leaves one. (A name is also
+    /// claimed an instant before its container's directory is made: only a caller holding the
+    /// content lock exclusive, which creators hold shared, may take these for leftovers.)
+    pub fn dangling_names(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Ok(rd) = std::fs::read_dir(self.root.join("names")) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Ok(target) = std::fs::read_link(e.path()) {
+                let id = target.to_string_lossy().into_owned();
+                if valid_id(&id) && !self.container_dir(&id).join("container.json").exists() {
+                    out.push((name, id));
+                }
+            }
+        }
+        out
+    }
+
+    /// Remove the name `name` if it names a container that is gone (see
+    /// [`Store::dangling_names`]; the caller holds the content lock exclusive). Returns whether
+    /// it did: `rm` then finishes the removal a killed `rm` began.
+    pub fn remove_dangling_name(&self, name: &str) -> bool {
+        self.dangling_name(name) && std::fs::remove_file(self.root.join("names").join(name)).is_ok()
+    }
+
+    /// Whether `name` names a container that is gone.
+    pub fn dangling_name(&self, name: &str) -> bool {
+        valid_name(name)
+            && std::fs::read_link(self.root.join("names").join(name)).is_ok_and(|target| {
+                !self
+                    .container_dir(&target.to_string_lossy())
+                    .join("container.json")
+                    .exists()
+            })
+    }
+
+    /// Directories under `containers/` without a record: a create killed between making the
+    /// directory and writing its record (the caller holds the content lock exclusive, as for
+    /// [`Store::dangling_names`]).
+    pub fn partial_containers(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.root.join("containers")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|id| valid_id(id) && !self.container_dir(id).join("container.json").exists())
+            .collect()
     }
 
     /// Delete a container's record, name and files. The caller has made sure it is not running

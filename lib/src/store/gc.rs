@@ -40,15 +40,17 @@ pub struct Referenced {
 pub struct Collected {
     pub layers: Vec<Digest>,
     pub blobs: Vec<Digest>,
+    /// Containers left by killed dens: build steps' and half-created ones (ids).
+    pub containers: Vec<String>,
     /// Bytes freed: the layers' file content and the blobs' sizes.
     pub bytes: u64,
 }
 
 /// The part of a build-cache step that names content (the rest is build's business).
 #[derive(Deserialize)]
-struct CacheStep {
+pub(super) struct CacheStep {
     #[serde(default)]
-    layers: Vec<LayerRef>,
+    pub(super) layers: Vec<LayerRef>,
 }
 
 impl Referenced {
@@ -71,7 +73,7 @@ impl Store {
             }
             for d in &i.repo_digests {
                 if let Some(digest) = d.split_once('@').and_then(|(_, d)| Digest::parse(d).ok()) {
-                    keep.blobs.insert(digest);
+                    self.keep_manifest(&mut keep, digest, 2);
                 }
             }
         }
@@ -112,6 +114,44 @@ impl Store {
         Ok(keep)
     }
 
+    /// Keep a manifest a repo digest names, and what it names in turn: the same image pulled
+    /// from a registry after it was loaded from an archive (or the other way round) has a
+    /// manifest and layer blobs of each source, all of which belong to it. An index names its
+    /// platforms' manifests (`depth` bounds the nesting); what is not in the store is skipped.
+    fn keep_manifest(&self, keep: &mut Referenced, digest: Digest, depth: u32) {
+        let Ok(bytes) = self.read_blob(&digest) else {
+            return;
+        };
+        keep.blobs.insert(digest);
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return;
+        };
+        let digests = |field: &str| -> Vec<Digest> {
+            doc.get(field)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.get("digest")?.as_str())
+                        .filter_map(|d| Digest::parse(d).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        keep.blobs.extend(digests("layers"));
+        if let Some(c) = doc
+            .pointer("/config/digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| Digest::parse(d).ok())
+        {
+            keep.blobs.insert(c);
+        }
+        if depth > 0 {
+            for m in digests("manifests") {
+                self.keep_manifest(keep, m, depth - 1);
+            }
+        }
+    }
+
     /// Delete unreferenced layers and blobs, under the exclusive content lock.
     pub fn collect_garbage(&self) -> Result<Collected> {
         let lock = self.lock_content_exclusive()?;
@@ -123,8 +163,12 @@ impl Store {
     pub fn collect_garbage_locked(&self, held: &Lock) -> Result<Collected> {
         debug_assert_eq!(held.path(), self.root.join("locks/content.lock"));
         self.sweep_tmp();
+        // Leftover containers first: a killed build's step container pins its layers.
+        let mut out = Collected {
+            containers: self.remove_leftover_containers()?,
+            ..Collected::default()
+        };
         let keep = self.referenced()?;
-        let mut out = Collected::default();
         for diff_id in self.layer_ids()? {
             if keep.layers.contains(&diff_id) {
                 continue;
@@ -155,6 +199,46 @@ impl Store {
         }
         self.remove_stale_links();
         Ok(out)
+    }
+
+    /// What killed dens left among the containers, removed under the exclusive content lock
+    /// (creators and builds hold it shared): directories without a record (a create killed
+    /// midway), the step containers of killed builds (unless a RUN step's den-run outlived its
+    /// build and still runs one), and names whose container is gone (a killed `rm`).
+    fn remove_leftover_containers(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for id in self.partial_containers() {
+            let dir = self.container_dir(&id);
+            let aside = self.staging_dir("rm")?;
+            std::fs::rename(&dir, aside.path.join("c")).map_err(io_err(&dir))?;
+            super::remove_tree(&aside.path).map_err(io_err(&aside.path))?;
+            removed.push(id);
+        }
+        for id in self.leftover_build_steps() {
+            self.remove_container(&id)?;
+            removed.push(id);
+        }
+        for (name, _) in self.dangling_names() {
+            let _ = std::fs::remove_file(self.root.join("names").join(name));
+        }
+        Ok(removed)
+    }
+
+    /// Step containers of builds that were killed (see [`super::BUILD_STEP_LABEL`]); only
+    /// meaningful under the exclusive content lock.
+    pub fn leftover_build_steps(&self) -> Vec<String> {
+        let Ok(ids) = self.container_ids() else {
+            return Vec::new();
+        };
+        ids.into_iter()
+            .filter(|id| {
+                self.container(id)
+                    .is_ok_and(|r| r.spec.labels.contains_key(super::BUILD_STEP_LABEL))
+                    && self
+                        .container_state(id)
+                        .map_or(true, |s| s.observed().status != super::Status::Running)
+            })
+            .collect()
     }
 
     /// Links under `layers/l` whose layer is gone (a removal killed between its steps).
@@ -294,6 +378,40 @@ mod tests {
             3,
             "links of removed layers go with them"
         );
+    }
+
+    #[test]
+    fn a_repo_digest_keeps_its_manifest_and_what_it_names() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let base = layer(&s, b"base");
+        let img = image(&s, "a", vec![base]);
+        // The same image pulled after it was loaded: the registry's manifest and layer blob.
+        let blob = Digest::of(b"compressed");
+        s.put_blob(&blob, b"compressed").unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "config": {"digest": img.config},
+            "layers": [{"digest": blob}],
+        }))
+        .unwrap();
+        let digest = Digest::of(&manifest);
+        s.put_blob(&digest, &manifest).unwrap();
+        // An index naming it, as a pull by a multi-platform tag keeps.
+        let index = serde_json::to_vec(&serde_json::json!({
+            "manifests": [{"digest": digest}, {"digest": Digest::of(b"absent")}],
+        }))
+        .unwrap();
+        let index_digest = Digest::of(&index);
+        s.put_blob(&index_digest, &index).unwrap();
+        s.update_images(|images| {
+            images[0]
+                .repo_digests
+                .push(format!("reg.example/a@{index_digest}"));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.collect_garbage().unwrap(), Collected::default());
+        assert!(s.has_blob(&blob) && s.has_blob(&digest) && s.has_blob(&index_digest));
     }
 
     #[test]

@@ -109,26 +109,35 @@ impl Store {
             link: link.clone(),
         };
         self.write_json(&staged.dir.join("layer.json"), &record)?;
+        // The link first: a den killed between the two steps leaves a link to nothing (garbage
+        // that collection removes), never a layer in place without its link (which every
+        // container using it would fail to mount).
+        let link_path = self.links_dir().join(&link);
+        let made_link =
+            match std::os::unix::fs::symlink(Path::new("..").join(hex).join("diff"), &link_path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => {
+                    staged.abandon();
+                    return Err(io_err(&link_path)(e));
+                }
+            };
         let dest = self.layer_dir(diff_id);
         match std::fs::rename(&staged.dir, &dest) {
-            Ok(()) => {}
+            Ok(()) => Ok(record),
             Err(e) if dest.join("layer.json").exists() => {
                 tracing::debug!(%diff_id, error = %e, "layer committed by another process");
                 staged.abandon();
-                return self.layer_record(diff_id);
+                self.layer_record(diff_id)
             }
             Err(e) => {
                 staged.abandon();
-                return Err(io_err(&dest)(e));
+                if made_link {
+                    let _ = std::fs::remove_file(&link_path);
+                }
+                Err(io_err(&dest)(e))
             }
         }
-        let link_path = self.links_dir().join(&link);
-        match std::os::unix::fs::symlink(Path::new("..").join(hex).join("diff"), &link_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err(&link_path)(e)),
-        }
-        Ok(record)
     }
 
     /// A link name for `hex`: its first 16 digits, longer on the (unlikely) clash.
@@ -149,16 +158,19 @@ impl Store {
     /// exclusively and knows no image uses it.
     pub fn remove_layer(&self, diff_id: &Digest) -> Result<()> {
         let dir = self.layer_dir(diff_id);
-        if let Ok(rec) = self.layer_record(diff_id) {
-            let _ = std::fs::remove_file(self.links_dir().join(rec.link));
-        }
-        // Rename aside first so a half-deleted layer is never mistaken for a complete one.
+        let link = self.layer_record(diff_id).ok().map(|r| r.link);
+        // Rename aside first so a half-deleted layer is never mistaken for a complete one; its
+        // link goes after, so a killed removal leaves a link to nothing, never a layer without
+        // its link. The aside is named for this process: no sweep takes it while it runs.
         let aside = self.root.join("tmp").join(format!(
             "rm-{}-{}",
             std::process::id(),
             super::random_hex(4)
         ));
         std::fs::rename(&dir, &aside).map_err(io_err(&dir))?;
+        if let Some(link) = link {
+            let _ = std::fs::remove_file(self.links_dir().join(link));
+        }
         super::remove_tree(&aside).map_err(io_err(&aside))
     }
 

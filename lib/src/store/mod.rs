@@ -13,19 +13,27 @@
 //!   layers/l/<short>        short links to diff dirs, so overlay's lowerdir= fits in a page
 //!   containers/<id>/        container.json, the writable layer (upper, work), merged, userdata
 //!   names/<name>            symlink to a container id: names are unique by symlink(2)
-//!   tmp/                    staging; renamed into place when complete
+//!   tmp/KIND-PID-RANDOM     staging, flock'ed by process PID; renamed into place when complete
+//!   volumes/, build-cache/  named volumes; build-cache steps and cache mounts (see `build::cache`)
+//!   driver.json             the storage driver chosen for this kernel
 //! ```
 //!
-//! Writes are atomic: a file is written under a temporary name, fsynced and renamed, and its
-//! directory fsynced; a layer is unpacked into `tmp/` and renamed into `layers/` whole. A killed
-//! pull therefore leaves nothing visible but garbage in `tmp/`, which the next writer removes. A
-//! diff directory is never modified once in place, so many containers and images share it.
+//! ([`check::TOP_LEVEL`] lists these names: a file at the top not among them was not den's.)
+//!
+//! Writes are atomic: a file is written under a temporary name (`.NAME.tmp-PID-RANDOM`), fsynced
+//! and renamed, and its directory fsynced; a layer is unpacked into `tmp/` and renamed into
+//! `layers/` whole, its short link made before it appears. A killed den therefore leaves nothing
+//! visible but leftovers: its staging in `tmp/`, a temporary file, content no record names yet.
+//! The next writer sweeps what dead processes left ([`Store::sweep`]) and, having found some,
+//! collects garbage; `den system check` (see `check`) lists leftovers and damage. A diff
+//! directory is never modified once in place, so many containers and images share it.
 //!
 //! Nothing is deleted where it is used: removing an image removes its record, and
 //! [`Store::collect_garbage`] then deletes the layers and blobs nothing refers to (see `gc`).
 //!
 //! Entry point: [`Store::open`].
 
+pub mod check;
 mod containers;
 mod gc;
 mod images;
@@ -37,9 +45,10 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+pub use check::{CheckOptions, Checked, Problem, Repaired};
 pub use containers::{
-    ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive, parent_pid,
-    process_start_time,
+    BUILD_STEP_LABEL, ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive,
+    parent_pid, process_start_time,
 };
 pub use gc::{Collected, Referenced, disk_usage};
 /// An image record for unit tests: id `hex` (64 hex digits), named `names`.
@@ -96,6 +105,8 @@ pub enum StoreError {
     Image(#[from] Box<crate::image::ImageError>),
     #[error("blob {digest} of image {image} is missing from the store")]
     MissingBlob { image: String, digest: String },
+    #[error("the store at {path} has {problems} problem(s)")]
+    Unclean { path: PathBuf, problems: usize },
 }
 
 impl Diagnose for StoreError {
@@ -130,6 +141,12 @@ impl Diagnose for StoreError {
             }
             StoreError::Forged { .. } => {
                 "another program changed den's store; run `den system check --repair`".into()
+            }
+            StoreError::Unclean { .. } => {
+                "`den system check --repair` removes them (leftovers of a killed den also go at \
+                 its next pull, build or prune); an image or container it removes is pulled or \
+                 made again"
+                    .into()
             }
             StoreError::Digest(e) => e.hint(),
             StoreError::Image(e) => return e.hint(),
@@ -325,26 +342,72 @@ impl Store {
         Ok(Staging { path, _lock: lock })
     }
 
-    /// Remove staging entries left by den processes that no longer run (a killed pull).
-    pub fn sweep_tmp(&self) {
+    /// Remove what den processes that no longer run left behind (a killed pull, build or rm):
+    /// stale entries under `tmp/` (see `stale_staging`) and the temporary files of atomic
+    /// writes whose writer is gone (see `stale_temp`). Returns how many it removed.
+    pub fn sweep_tmp(&self) -> usize {
+        let mut removed = 0;
         let tmp = self.root.join("tmp");
-        let Ok(rd) = std::fs::read_dir(&tmp) else {
-            return;
-        };
-        for e in rd.flatten() {
-            // Every staging entry is flock'ed by the process writing it, and the kernel drops
-            // the lock when that process dies (even before it is reaped): an entry we can lock
-            // is garbage.
-            let Ok(f) = std::fs::File::open(e.path()) else {
-                continue;
-            };
-            if let Ok(_stale) =
-                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
-            {
-                tracing::debug!(path = %e.path().display(), "removing stale staging entry");
-                let _ = remove_tree(&e.path());
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                if let Some(_stale) = stale_staging(&e.path()) {
+                    tracing::debug!(path = %e.path().display(), "removing stale staging entry");
+                    if remove_tree(&e.path()).is_ok() {
+                        removed += 1;
+                    }
+                }
             }
         }
+        for dir in self.record_dirs() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if stale_temp(&e.file_name().to_string_lossy())
+                    && std::fs::remove_file(e.path()).is_ok()
+                {
+                    tracing::debug!(path = %e.path().display(), "removing a dead writer's temporary file");
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// What a writer does before it adds content (pull, load, import, build, rm): sweep what
+    /// dead den processes left. When it found something, a den was killed, and a den killed
+    /// while adding or removing content can also leave content that no record names (a pull
+    /// between moving its content in and writing its record, a build between committing a layer
+    /// and caching it): then garbage is collected too, if no other den uses the store right now
+    /// (never waiting: the next writer or `den system check --repair` does it otherwise).
+    pub fn sweep(&self) {
+        if self.sweep_tmp() == 0 {
+            return;
+        }
+        if let Ok(Some(lock)) = Lock::try_exclusive(&self.root.join("locks/content.lock")) {
+            match self.collect_garbage_locked(&lock) {
+                Ok(c) => tracing::debug!(
+                    layers = c.layers.len(),
+                    blobs = c.blobs.len(),
+                    "collected what a killed den left"
+                ),
+                Err(e) => tracing::debug!(error = %e, "could not collect what a killed den left"),
+            }
+        }
+    }
+
+    /// Directories where records are written atomically (and a killed writer can leave its
+    /// temporary file): the root, `blobs/sha256`, the build cache's steps, each container's.
+    fn record_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![
+            self.root.clone(),
+            self.blobs_dir(),
+            self.root.join("build-cache/steps"),
+        ];
+        if let Ok(rd) = std::fs::read_dir(self.root.join("containers")) {
+            dirs.extend(rd.flatten().map(|e| e.path()));
+        }
+        dirs
     }
 
     // ------------------------------------------------------------------ blobs
@@ -479,11 +542,73 @@ impl Drop for BlobWriter {
 }
 
 /// A staging directory under `tmp/`, locked for as long as this value lives (see
-/// [`Store::sweep_tmp`]).
+/// [`Store::sweep_tmp`]), and removed when it goes (whatever is still in it: what was staged
+/// for the store has been moved into place by then).
 #[derive(Debug)]
 pub struct Staging {
     pub path: PathBuf,
     _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // Removed while still locked: the lock goes with the fields, after this.
+        let _ = remove_tree(&self.path);
+    }
+}
+
+/// The process that made a staging entry or a temporary file, from its name: staging entries
+/// are `KIND-PID-RANDOM` ([`Store::staging_dir`], [`Store::blob_writer`], the asides of removals),
+/// temporary files `.NAME.tmp-PID-RANDOM` ([`write_atomic`]).
+fn owner_pid(name: &str) -> Option<i32> {
+    let mut parts = name.rsplitn(3, '-');
+    let random = parts.next()?;
+    let pid = parts.next()?;
+    parts.next()?;
+    if random.is_empty() || !random.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|p| *p > 0)
+}
+
+/// Whether the process `pid` runs (a zombie does not: its files, and so its flocks, are closed).
+pub(crate) fn running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
+}
+
+/// A staging entry under `tmp/` whose owner is gone, locked for its removal; `None` while it is
+/// in use. Two facts tell: the process named in the entry's name no longer runs (this covers the
+/// instant between making an entry and locking it, and the unlocked asides a removal deletes),
+/// and nobody holds the entry's flock (the kernel drops it when its holder dies, even before the
+/// holder is reaped). Where the name holds no pid, the flock alone decides.
+pub(crate) fn stale_staging(path: &Path) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let name = path.file_name()?.to_string_lossy();
+    if owner_pid(&name).is_some_and(running) {
+        return None;
+    }
+    let f = std::fs::File::open(path).ok()?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+}
+
+/// Whether `name` is a temporary file of [`write_atomic`] whose writer no longer runs.
+pub(crate) fn stale_temp(name: &str) -> bool {
+    temp_file(name) && !owner_pid(name).is_some_and(running)
+}
+
+/// Whether `name` is a temporary file of [`write_atomic`] (`.NAME.tmp-PID-RANDOM`).
+pub(crate) fn temp_file(name: &str) -> bool {
+    name.starts_with('.')
+        && owner_pid(name).is_some()
+        && name
+            .rsplitn(3, '-')
+            .nth(2)
+            .is_some_and(|s| s.ends_with(".tmp"))
 }
 
 /// An exclusive flock on `path` (a file or a directory), held by the returned value.
@@ -684,9 +809,39 @@ mod tests {
         assert!(!dead.exists(), "unheld entries go");
         assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 2);
         writer.abandon();
+        // A staging directory goes with its value.
+        let path = mine.path.clone();
         drop(mine);
-        s.sweep_tmp();
+        assert!(!path.exists());
+        // Unlocked but named for a process that runs (an entry an instant before its lock, or
+        // a removal's aside): it stays until that process is gone.
+        let aside = t.path().join(format!("tmp/rm-{}-abcd", std::process::id()));
+        std::fs::create_dir(&aside).unwrap();
+        assert_eq!(s.sweep_tmp(), 0);
+        assert!(aside.exists());
+        std::fs::rename(&aside, t.path().join("tmp/layer-999999999-abcd")).unwrap();
+        std::fs::write(t.path().join(".images.json.tmp-999999999-abcd"), b"{").unwrap();
+        std::fs::write(t.path().join(".images.json.tmp-1-abcd"), b"{").unwrap();
+        assert_eq!(s.sweep_tmp(), 2);
         assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+        assert!(
+            t.path().join(".images.json.tmp-1-abcd").exists(),
+            "a writer that runs keeps its file"
+        );
+    }
+
+    #[test]
+    fn names_of_staging_entries_and_temporary_files() {
+        assert_eq!(owner_pid("layer-1234-abcdef"), Some(1234));
+        assert_eq!(owner_pid("rm-cache-1234-abcdef"), Some(1234));
+        assert_eq!(owner_pid(".images.json.tmp-77-ab12"), Some(77));
+        assert_eq!(owner_pid("rm-cache-abcdef"), None);
+        assert_eq!(owner_pid("x-y-zz"), None);
+        assert!(temp_file(".state.json.tmp-77-ab12"));
+        assert!(!temp_file("state.json"));
+        assert!(!temp_file(".hidden-77-ab12"));
+        assert!(running(std::process::id() as i32));
+        assert!(!running(999_999_999));
     }
 
     #[test]
