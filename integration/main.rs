@@ -19,3 +19,4 @@ mod pull;
 mod push;
 mod run;
 mod safety;
+mod security;
