@@ -22,3 +22,4 @@ mod pull;
 mod push;
 mod run;
 mod safety;
+mod security;

@@ -31,7 +31,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/fixtures"
 cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build "$stage/bin/"
 cp "$test_bin" "$stage/bin/integration"
-cp integration/fixtures/*.py "$stage/fixtures/"
+cp integration/fixtures/*.py integration/fixtures/*.c "$stage/fixtures/"
 chmod -R a+rX "$stage"
 chmod 0755 "$stage"
 

@@ -10,7 +10,7 @@ set -euo pipefail
 
 PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
           python3 zstd util-linux procps ca-certificates mmdebstrap
-          apache2-utils podman runc time)
+          apache2-utils podman runc time libseccomp-dev pkg-config gcc libc6-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

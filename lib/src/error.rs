@@ -61,6 +61,8 @@ pub enum Error {
     Auth(#[from] crate::auth::AuthError),
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
     /// A den tool run as a child failed and has already said why; exit with its status.
     #[error("a den tool failed with status {0}")]
     Reported(i32),
@@ -251,6 +253,7 @@ impl Diagnose for Error {
             Error::Build(e) => e.hint(),
             Error::Auth(e) => e.hint(),
             Error::Archive(e) => e.hint(),
+            Error::Security(e) => e.hint(),
             Error::Reported(_) => None,
         }
     }
@@ -259,6 +262,7 @@ impl Diagnose for Error {
             Error::Runtime(e) => e.exit_code(),
             Error::Build(e) => e.exit_code(),
             Error::Archive(e) => e.exit_code(),
+            Error::Security(e) => e.exit_code(),
             Error::Reported(code) => *code,
             _ => EXIT_DEN,
         }

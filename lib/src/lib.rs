@@ -27,6 +27,7 @@
 //! - [`net`]: networks and port forwarding ([`net::Network::parse`], [`net::ports::parse`],
 //!   den-net's [`net::serve`]).
 //! - [`volume`]: `-v`/`--mount`/`--tmpfs` and named volumes ([`volume::Volumes`]).
+//! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
 //! - [`copy`]: `cp`'s rules over a container's root ([`copy::copy_out`], [`copy::copy_in`]).
 //! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]).
@@ -47,6 +48,7 @@ pub mod net;
 pub mod ops;
 pub mod registry;
 pub mod runtime;
+pub mod security;
 pub mod store;
 pub mod sys;
 pub mod unpack;

@@ -201,6 +201,20 @@ pub struct RunArgs {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// Security option: seccomp=unconfined, seccomp=PROFILE.json (docker's or OCI's format),
+    /// no-new-privileges
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Add a capability (NET_ADMIN, CAP_NET_ADMIN or ALL) to docker's default set
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (CHOWN, CAP_CHOWN or ALL) from docker's default set
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Every capability of den's user namespace, no seccomp filter, and the host devices you
+    /// may open (never more than your own user's rights)
+    #[arg(long)]
+    pub privileged: bool,
     /// Image to run
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -243,6 +257,10 @@ impl RunArgs {
             network: self.network.clone(),
             platform: self.platform.clone(),
             read_only: self.read_only,
+            security_opt: self.security_opt.clone(),
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
         }
     }
 }

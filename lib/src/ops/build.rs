@@ -1108,6 +1108,8 @@ impl Build<'_> {
                 ports: Vec::new(),
                 add_hosts: Vec::new(),
                 dns: Vec::new(),
+                // docker's defaults, as for `docker build`'s RUN.
+                security: Default::default(),
             },
             auto_remove: false,
             layers: state.diff_ids(),

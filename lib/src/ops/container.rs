@@ -417,6 +417,9 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
     };
     let exposed: serde_json::Map<String, Value> =
         r.spec.ports.iter().map(|p| (p.key(), json!({}))).collect();
+    // docker shows an empty list as null.
+    let sec = &r.spec.security;
+    let nonempty = |v: Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
     Ok(json!({
         "Id": r.id,
         "Created": time(Some(r.created)),
@@ -455,6 +458,10 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
             "AutoRemove": r.auto_remove,
             "ReadonlyRootfs": r.spec.read_only,
             "Tmpfs": tmpfs,
+            "Privileged": sec.privileged,
+            "CapAdd": nonempty(sec.cap_add.iter().map(|c| String::from(*c)).collect()),
+            "CapDrop": nonempty(sec.cap_drop.iter().map(|c| String::from(*c)).collect()),
+            "SecurityOpt": nonempty(sec.security_opt()),
         },
         "GraphDriver": {
             "Name": r.driver,

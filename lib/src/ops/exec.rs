@@ -82,7 +82,25 @@ pub fn exec(
                 r.spec.cwd.clone()
             }
         });
-    runtime::user::check_command(&rootfs, &cwd, &env, &opts.command[0])?;
+    match runtime::user::check_command(&rootfs, &cwd, &env, &opts.command[0]) {
+        // The command may come from one of the container's mounts, which the image does not
+        // show (as for `run`): the runtime's exec decides then, with the same exit codes.
+        Err(
+            runtime::RuntimeError::CommandNotFound { .. }
+            | runtime::RuntimeError::CommandNotExecutable { .. },
+        ) if !r.spec.mounts.is_empty() => {}
+        res => {
+            res?;
+        }
+    }
+    // The capabilities, no-new-privileges and seccomp filter the container's init got.
+    let config = store.container_dir(&r.id).join("config.json");
+    let security = std::fs::read_to_string(&config)
+        .and_then(|t| runtime::spec::exec_security(&t).map_err(std::io::Error::other))
+        .map_err(|e| runtime::RuntimeError::Io {
+            path: config.clone(),
+            source: e,
+        })?;
     let process = engine::ExecProcess {
         args: opts.command.clone(),
         env,
@@ -97,6 +115,7 @@ pub fn exec(
                 .collect(),
         },
         detached: opts.detach,
+        security,
     };
     let youki = engine::Youki {
         state_root: runtime_dir.join("libcontainer"),

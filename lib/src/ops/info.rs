@@ -8,7 +8,7 @@ use crate::userns::IdMap;
 pub fn info(ctx: &Ctx) -> Result<String> {
     let store = ctx.store()?;
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<18}{v}\n"));
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<20}{v}\n"));
     line("version:", env!("CARGO_PKG_VERSION").to_string());
     line("store:", ctx.paths.root.display().to_string());
     line("runtime dir:", ctx.paths.runtime.display().to_string());
@@ -74,6 +74,34 @@ pub fn info(ctx: &Ctx) -> Result<String> {
     line("slirp4netns:", tool("slirp4netns"));
     line("pasta:", tool("pasta"));
     line("newuidmap:", tool("newuidmap"));
+    line(
+        "seccomp:",
+        if crate::security::seccomp_available() {
+            "on: den's default profile, docker's policy (off with --security-opt seccomp=unconfined or --privileged)".into()
+        } else {
+            "off: this kernel has no seccomp filters".into()
+        },
+    );
+    line(
+        "no-new-privileges:",
+        "off (on with --security-opt no-new-privileges)".into(),
+    );
+    line(
+        "capabilities:",
+        format!(
+            "docker's default {}, in den's user namespace only: {}",
+            crate::security::DEFAULT_CAPS.len(),
+            crate::security::DEFAULT_CAPS
+                .iter()
+                .map(|c| c.name().trim_start_matches("CAP_"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    line(
+        "keyring:",
+        "a new session keyring per container: the user's keys stay out".into(),
+    );
     line(
         "kernel:",
         nix::sys::utsname::uname()

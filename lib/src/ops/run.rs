@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub network: Option<String>,
     pub platform: Option<String>,
     pub read_only: bool,
+    pub security_opt: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
 }
 
 /// The process-level configuration an image gives its containers.
@@ -201,6 +205,12 @@ pub fn create(
         return Err(UsageError::RmWithRestart.into());
     }
     let mounts = parse_mounts(opts)?;
+    let security = crate::security::Security::parse(&crate::security::SecurityFlags {
+        security_opt: &opts.security_opt,
+        cap_add: &opts.cap_add,
+        cap_drop: &opts.cap_drop,
+        privileged: opts.privileged,
+    })?;
     let mut labels = std::collections::BTreeMap::new();
     for l in &opts.labels {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
@@ -267,6 +277,7 @@ pub fn create(
         ports: Vec::new(),
         add_hosts: opts.add_hosts.clone(),
         dns: opts.dns.clone(),
+        security,
     };
     let record = ContainerRecord {
         id: String::new(),

@@ -11,6 +11,17 @@
 //! one, switches to rootless mode. Two of its operations read the container's cgroup and fail
 //! without one: `kill(all)` and `delete(force)` on a running container. den signals the init
 //! only (its pid namespace takes the other processes with it) and deletes after it has exited.
+//!
+//! Every container, and every process `exec` adds, gets a new session keyring (see
+//! [`crate::sys::join_new_session_keyring`]), joined by den just before libcontainer forks.
+//!
+//! libcontainer 0.7 drops the container's seccomp filter from the spec of an `exec`'d process
+//! (its tenant builder keeps only the namespaces), so such a process would run unfiltered. den
+//! applies the filter itself, in [`DenExecutor`], just before the process execs: the process is
+//! started with CAP_SYS_ADMIN and CAP_SETPCAP on top of the container's capabilities (loading a
+//! filter without no-new-privileges needs the first, dropping from the bounding set the second),
+//! loads the filter, then drops to exactly the container's capabilities. It never execs with
+//! either left over: a failure ends the process.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -59,6 +70,8 @@ pub struct ExecProcess {
     pub additional_gids: Vec<u32>,
     /// Keep running when the calling process exits (`exec -d`).
     pub detached: bool,
+    /// The container's capabilities, no-new-privileges and seccomp filter.
+    pub security: super::spec::ExecSecurity,
 }
 
 /// Run `process` in the running container `id`; its pid (a child of the caller).
@@ -104,7 +117,8 @@ impl Engine for Youki {
         if stale.exists() {
             let _ = std::fs::remove_dir_all(&stale);
         }
-        let b = self.builder(id, stdio, true)?;
+        new_session_keyring()?;
+        let b = self.builder(id, stdio, true, None)?;
         let container = b
             .as_init(bundle)
             .with_systemd(false)
@@ -131,6 +145,7 @@ impl Youki {
         id: &str,
         stdio: Stdio,
         die_with_parent: bool,
+        late: Option<LateSecurity>,
     ) -> Result<ContainerBuilder, RuntimeError> {
         let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_root)
@@ -138,7 +153,10 @@ impl Youki {
                 id: id.into(),
                 message: e.to_string(),
             })?
-            .with_executor(DenExecutor { die_with_parent });
+            .with_executor(DenExecutor {
+                die_with_parent,
+                late,
+            });
         Ok(match stdio {
             Stdio::Fds {
                 stdin,
@@ -156,7 +174,31 @@ impl Exec for Youki {
             id: id.into(),
             message: e.to_string(),
         };
-        let b = self.builder(id, stdio, !p.detached)?;
+        let sec = &p.security;
+        let late = match &sec.seccomp {
+            None => None,
+            Some(v) => Some(LateSecurity {
+                seccomp: serde_json::from_value(v.clone()).map_err(|e| RuntimeError::Engine {
+                    id: id.into(),
+                    message: format!("the container's seccomp filter: {e}"),
+                })?,
+                caps: capabilities(&sec.caps).map_err(|message| RuntimeError::Engine {
+                    id: id.into(),
+                    message,
+                })?,
+            }),
+        };
+        // Started with what loading the filter needs; DenExecutor drops it.
+        let mut caps: Vec<&str> = sec.caps.iter().map(String::as_str).collect();
+        if late.is_some() {
+            for extra in ["CAP_SYS_ADMIN", "CAP_SETPCAP"] {
+                if !caps.contains(&extra) {
+                    caps.push(extra);
+                }
+            }
+        }
+        new_session_keyring()?;
+        let b = self.builder(id, stdio, !p.detached, late)?;
         // The whole process goes in as a process.json, as `runc exec --process` takes it: only
         // that way can it ask for a terminal.
         let process = super::spec::process(&super::spec::Process {
@@ -167,6 +209,8 @@ impl Exec for Youki {
             args: &p.args,
             env: &p.env,
             cwd: &p.cwd.to_string_lossy(),
+            caps: &caps,
+            no_new_privileges: sec.no_new_privileges,
         });
         let path = self.state_root.join(format!(
             "exec-{}-{}.json",
@@ -236,6 +280,39 @@ impl Instance for YoukiInstance {
 pub struct DenExecutor {
     /// Give the process a parent-death signal: it dies with the process that holds it.
     pub die_with_parent: bool,
+    /// For an `exec`'d process: the filter to load and the capabilities to keep (see the
+    /// module doc). None for a container's init, which libcontainer filters itself.
+    late: Option<LateSecurity>,
+}
+
+#[derive(Clone)]
+struct LateSecurity {
+    seccomp: oci_spec::runtime::LinuxSeccomp,
+    caps: oci_spec::runtime::LinuxCapabilities,
+}
+
+/// Capabilities by name, as the spec has them.
+fn capabilities(names: &[String]) -> Result<oci_spec::runtime::LinuxCapabilities, String> {
+    let set: oci_spec::runtime::Capabilities =
+        serde_json::from_value(serde_json::json!(names)).map_err(|e| e.to_string())?;
+    // Every set given: the builder would fill the others with defaults of its own.
+    oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        .inheritable(oci_spec::runtime::Capabilities::new())
+        .ambient(oci_spec::runtime::Capabilities::new())
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Join a new session keyring; a kernel without keyrings has nothing to share.
+fn new_session_keyring() -> Result<(), RuntimeError> {
+    match crate::sys::join_new_session_keyring() {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno() == Some(libc::ENOSYS) => Ok(()),
+        Err(e) => Err(RuntimeError::Keyring(e)),
+    }
 }
 
 impl Executor for DenExecutor {
@@ -258,6 +335,19 @@ impl Executor for DenExecutor {
         // the foreground), so nothing runs unaccounted for.
         if self.die_with_parent {
             let _ = crate::sys::set_parent_death_signal(Signal::SIGKILL);
+        }
+        if let Some(late) = &self.late {
+            let applied = libcontainer::seccomp::initialize_seccomp(&late.seccomp)
+                .map_err(|e| format!("cannot load the container's seccomp filter: {e}"))
+                .and_then(|_| {
+                    let syscall = libcontainer::syscall::syscall::create_syscall();
+                    libcontainer::capabilities::drop_privileges(&late.caps, syscall.as_ref())
+                        .map_err(|e| format!("cannot drop to the container's capabilities: {e}"))
+                });
+            if let Err(e) = applied {
+                eprintln!("den: exec: {e}");
+                std::process::exit(crate::error::EXIT_DEN);
+            }
         }
         let err = nix::unistd::execvp(prog, &cargs).unwrap_err();
         let code = match err {

@@ -57,6 +57,8 @@ pub enum RuntimeError {
     Engine { id: String, message: String },
     #[error("cannot hide the host's cgroups from the runtime")]
     HideCgroups(#[source] crate::sys::SysError),
+    #[error("cannot give the container a session keyring of its own")]
+    Keyring(#[source] crate::sys::SysError),
     #[error(transparent)]
     Store(Box<crate::store::StoreError>),
     #[error("container {name} is {status}")]
@@ -92,6 +94,10 @@ impl Diagnose for RuntimeError {
             RuntimeError::Io { .. } => "check that den's store and runtime directory are writable".into(),
             RuntimeError::Engine { .. } => "run with --log-level debug for the runtime's own messages".into(),
             RuntimeError::HideCgroups(_) => "this kernel refused a private mount; please report it with `den info`".into(),
+            RuntimeError::Keyring(e) if e.errno() == Some(libc::EDQUOT) => {
+                "your user's key quota is spent (kernel.keys.maxkeys): stop some containers, or ask for a larger quota".into()
+            }
+            RuntimeError::Keyring(_) => "please report it with `den info`".into(),
             RuntimeError::Store(e) => return e.hint(),
             RuntimeError::NotStartable { .. } => "remove it with `den rm` and run it again".into(),
             RuntimeError::Volume(e) => return e.hint(),
@@ -326,6 +332,18 @@ pub fn write_spec(
         }
     }
     let mounts = volume_mounts(ctx, record, rootfs)?;
+    let security = &s.security;
+    let caps = security.capabilities(crate::security::last_cap());
+    // A kernel without seccomp (rare) runs every container unfiltered; `den info` says so.
+    let seccomp = if crate::security::seccomp_available() {
+        security.seccomp(&caps, &crate::security::seccomp::Machine::this())
+    } else {
+        None
+    };
+    let mut binds = binds;
+    if security.privileged {
+        binds.extend(spec::host_devices(Path::new("/dev")));
+    }
     let oci = spec::build(&spec::SpecInput {
         rootfs,
         args: &s.args,
@@ -348,6 +366,10 @@ pub fn write_spec(
         many_ids: ctx.map.size() > 1,
         binds,
         mounts,
+        caps: caps.iter().map(|c| c.name()).collect(),
+        no_new_privileges: security.no_new_privileges,
+        seccomp,
+        privileged: security.privileged,
     });
     // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");

@@ -6,29 +6,17 @@
 //! want the devices cgroup controller) and no cgroup namespace: den runs without cgroups where
 //! none are delegated. `/sys` is bound read-only from den's view of it (with the host's cgroup
 //! hierarchies hidden) because sysfs cannot be mounted for a network namespace den does not own.
+//!
+//! What the container may ask of the kernel (capabilities, seccomp, no-new-privileges) comes
+//! from [`crate::security`]; `noNewPrivileges` is left out rather than written `false`:
+//! libcontainer loads the seccomp filter early, while the init still holds CAP_SYS_ADMIN, only
+//! when the field is absent, and a filter loaded after the capabilities are dropped needs
+//! no-new-privileges.
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
-
-/// docker's default capability set for a container's root.
-pub const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 const MASKED: &[&str] = &[
     "/proc/asound",
@@ -80,6 +68,13 @@ pub struct SpecInput<'a> {
     pub binds: Vec<Bind>,
     /// The user's mounts (`-v`, `--mount`, `--tmpfs`), after den's own.
     pub mounts: Vec<SpecMount>,
+    /// The container's capabilities (bounding, effective and permitted).
+    pub caps: Vec<&'static str>,
+    pub no_new_privileges: bool,
+    /// The OCI `linux.seccomp` object, or none.
+    pub seccomp: Option<Value>,
+    /// `--privileged`: nothing under /proc and /sys is masked or made read-only.
+    pub privileged: bool,
 }
 
 /// A mount of any kind, as the spec has it.
@@ -105,20 +100,25 @@ pub struct Process<'a> {
     pub args: &'a [String],
     pub env: &'a [String],
     pub cwd: &'a str,
+    pub caps: &'a [&'a str],
+    pub no_new_privileges: bool,
 }
 
-/// The spec's `process` object, with docker's capabilities for the container's root.
+/// The spec's `process` object.
 pub fn process(p: &Process<'_>) -> Value {
-    let caps = DEFAULT_CAPS;
-    json!({
+    let mut v = json!({
         "terminal": p.terminal,
         "user": { "uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids },
         "args": p.args,
         "env": p.env,
         "cwd": p.cwd,
-        "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-        "noNewPrivileges": false
-    })
+        "capabilities": { "bounding": p.caps, "effective": p.caps, "permitted": p.caps },
+    });
+    // Absent, not false: see the module doc.
+    if p.no_new_privileges {
+        v["noNewPrivileges"] = json!(true);
+    }
+    v
 }
 
 /// Build the spec.
@@ -188,7 +188,7 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
     if !i.host_network {
         namespaces.push(json!({"type": "network"}));
     }
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process(&Process {
             terminal: i.terminal,
@@ -198,17 +198,95 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
             args: i.args,
             env: i.env,
             cwd: i.cwd,
+            caps: &i.caps,
+            no_new_privileges: i.no_new_privileges,
         }),
         "root": { "path": i.rootfs, "readonly": i.read_only },
         "hostname": i.hostname,
         "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "maskedPaths": MASKED,
-            "readonlyPaths": READONLY
-        }
+        "linux": { "namespaces": namespaces }
     });
+    if !i.privileged {
+        spec["linux"]["maskedPaths"] = json!(MASKED);
+        spec["linux"]["readonlyPaths"] = json!(READONLY);
+    }
+    if let Some(s) = &i.seccomp {
+        spec["linux"]["seccomp"] = s.clone();
+    }
     serde_json::from_value(spec).expect("den builds a valid runtime spec")
+}
+
+/// What a process `exec` adds to a running container must get of the container's settings,
+/// read from the spec its init was started with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecSecurity {
+    pub caps: Vec<String>,
+    pub no_new_privileges: bool,
+    /// The OCI `linux.seccomp` object, or none.
+    pub seccomp: Option<Value>,
+}
+
+/// [`ExecSecurity`] from a container's `config.json` text.
+pub fn exec_security(config: &str) -> Result<ExecSecurity, serde_json::Error> {
+    let v: Value = serde_json::from_str(config)?;
+    let p = &v["process"];
+    Ok(ExecSecurity {
+        caps: serde_json::from_value(p["capabilities"]["bounding"].clone()).unwrap_or_default(),
+        no_new_privileges: p["noNewPrivileges"].as_bool().unwrap_or(false),
+        seccomp: Some(v["linux"]["seccomp"].clone()).filter(|s| !s.is_null()),
+    })
+}
+
+/// Devices libcontainer makes in every container's /dev (binding the host's over them would
+/// change nothing), and directories of other mounts.
+const OWN_DEVICES: &[&str] = &[
+    "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", "pts", "shm", "mqueue",
+];
+
+/// At most this many devices are bound (a host has a few hundred).
+const MAX_DEVICES: usize = 4096;
+
+/// `--privileged`'s devices: the host's device nodes under `dev` that this process may open
+/// (read or write), as rootless podman binds them. A device only root may open stays out; one
+/// the user may open is theirs to use anyway.
+pub fn host_devices(dev: &Path) -> Vec<Bind> {
+    use std::os::unix::fs::FileTypeExt;
+    let may_open = |p: &Path| {
+        use nix::unistd::{AccessFlags, access};
+        access(p, AccessFlags::R_OK).is_ok() || access(p, AccessFlags::W_OK).is_ok()
+    };
+    let mut out = Vec::new();
+    // (directory on the host, its path in the container)
+    let mut dirs = vec![(dev.to_path_buf(), "/dev".to_string())];
+    while let Some((dir, inside)) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || (inside == "/dev" && OWN_DEVICES.contains(&name.as_str())) {
+                continue;
+            }
+            // The entry itself: a symlink is not followed.
+            let Ok(ft) = e.file_type() else { continue };
+            let dest = format!("{inside}/{name}");
+            if ft.is_dir() {
+                dirs.push((e.path(), dest));
+            } else if (ft.is_char_device() || ft.is_block_device())
+                && out.len() < MAX_DEVICES
+                && may_open(&e.path())
+            {
+                out.push(Bind {
+                    source: e.path(),
+                    destination: dest,
+                    read_only: false,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The environment of a container: the image's, then the user's, with PATH and HOSTNAME and
@@ -276,7 +354,89 @@ mod tests {
                 source: "tmpfs".into(),
                 options: vec!["nosuid".into()],
             }],
+            caps: vec!["CAP_CHOWN", "CAP_KILL"],
+            no_new_privileges: false,
+            seccomp: None,
+            privileged: false,
         }
+    }
+
+    #[test]
+    fn security_settings_reach_the_spec() {
+        let args = vec!["sh".to_string()];
+        let mut i = input(Path::new("/r"), &args, &[]);
+        let s = build(&i);
+        let p = s.process().as_ref().unwrap();
+        assert_eq!(p.no_new_privileges(), None, "absent, not false");
+        let caps = p.capabilities().as_ref().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 2);
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux.seccomp().is_none());
+        assert!(
+            linux
+                .masked_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/kcore".to_string())
+        );
+
+        i.no_new_privileges = true;
+        i.privileged = true;
+        i.seccomp = Some(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}));
+        let s = build(&i);
+        assert_eq!(
+            s.process().as_ref().unwrap().no_new_privileges(),
+            Some(true)
+        );
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().is_none() && linux.readonly_paths().is_none());
+        assert_eq!(
+            linux
+                .seccomp()
+                .as_ref()
+                .unwrap()
+                .syscalls()
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // `exec` reads back what the init got.
+        let text = serde_json::to_string(&s).unwrap();
+        let mut e = exec_security(&text).unwrap();
+        e.caps.sort();
+        assert_eq!(e.caps, ["CAP_CHOWN", "CAP_KILL"]);
+        assert!(e.no_new_privileges);
+        assert_eq!(e.seccomp.unwrap()["syscalls"][0]["names"][0], "keyctl");
+        i.seccomp = None;
+        i.no_new_privileges = false;
+        let e = exec_security(&serde_json::to_string(&build(&i)).unwrap()).unwrap();
+        assert!(e.seccomp.is_none() && !e.no_new_privileges);
+    }
+
+    #[test]
+    fn privileged_devices_are_the_hosts_this_process_may_open() {
+        let devs = host_devices(Path::new("/dev"));
+        for d in &devs {
+            use std::os::unix::fs::FileTypeExt;
+            let ft = std::fs::symlink_metadata(&d.source).unwrap().file_type();
+            assert!(ft.is_char_device() || ft.is_block_device(), "{d:?}");
+            assert_eq!(Path::new(&d.destination), d.source, "same path inside");
+        }
+        // libcontainer's own devices and the pts mount are not bound over.
+        for own in ["/dev/null", "/dev/tty", "/dev/ptmx"] {
+            assert!(!devs.iter().any(|d| d.destination == own));
+        }
+        assert!(!devs.iter().any(|d| d.destination.starts_with("/dev/pts/")));
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("/dev/null", t.path().join("link")).unwrap();
+        assert!(
+            host_devices(t.path()).is_empty(),
+            "files and symlinks are not devices"
+        );
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct RunSpec {
     /// `--dns IP`.
     #[serde(default)]
     pub dns: Vec<String>,
+    /// `--security-opt`, `--cap-add`, `--cap-drop`, `--privileged` (records from before these
+    /// existed read as docker's defaults).
+    #[serde(default)]
+    pub security: crate::security::Security,
 }
 
 /// docker's `--restart` policies.

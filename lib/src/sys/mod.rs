@@ -600,6 +600,35 @@ pub fn set_parent_death_signal(sig: nix::sys::signal::Signal) -> Result<()> {
     Ok(())
 }
 
+/// Give this process (and every process it starts afterwards) a new, empty, anonymous session
+/// keyring, as `keyctl new_session` does. Returns its serial.
+///
+/// The kernel's keyrings are not namespaced: without this a container inherits the user's
+/// session keyring, and with it the Kerberos or AFS tickets kept in `KEYRING:` caches. runc
+/// and crun do the same in the container's init; den does it in the process that creates the
+/// container, because libcontainer loads the seccomp filter (which refuses keyctl) before
+/// den's code runs in the init. The old keyring stays with the processes that hold it.
+pub fn join_new_session_keyring() -> Result<i32> {
+    // <linux/keyctl.h>
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a null name reads no memory of ours; it only
+    // replaces the calling thread's session keyring.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if r < 0 {
+        return Err(SysError::io(
+            "keyctl(KEYCTL_JOIN_SESSION_KEYRING)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(r as i32)
+}
+
 /// A terminal's size in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WinSize {
