@@ -6,11 +6,15 @@
 PREFIX ?= $(HOME)/.local
 BINS = den den-build den-image den-run den-net
 
-.PHONY: all build test demo bench stress install lint clean
+.PHONY: all deps build test demo bench stress install lint clean
 
 all: build
 
-build:
+# The Debian packages den builds and runs with (installed as root, else named).
+deps:
+	./integration/setup.sh --packages
+
+build: deps
 	cargo build --release --bins
 
 test:

@@ -6,6 +6,7 @@
 #   den-test         an ordinary user with a subordinate id range (useradd gives one)
 #   den-test-single  a user without one (den's single-uid mode)
 # As another user: check what is installed and say what is missing.
+# With --packages: only the packages (what building den needs too: libseccomp-dev, pkg-config).
 set -euo pipefail
 
 PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
@@ -32,6 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "${1:-}" = --packages ] && exit 0
 
 # Distributions ship these 0666; some VMs (these among them) have 0600.
 chmod 0666 /dev/fuse /dev/net/tun 2>/dev/null || true
