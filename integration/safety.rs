@@ -147,3 +147,98 @@ fn failed_runs_leave_the_store_as_it_was() {
     .fails_with(125, "not found");
     assert_eq!(sb.store_listing(), before);
 }
+
+/// The mode bits of a path.
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn the_store_is_private_to_its_user() {
+    let sb = Sandbox::new();
+    let bb = registry().image("library/busybox");
+    sb.den(&["pull", "-q", &bb]).ok();
+    assert_eq!(mode_of(&sb.root), 0o700, "the store's root");
+    sb.den(&[
+        "run",
+        "--name",
+        "secret",
+        "-e",
+        "DB_PASSWORD=hunter2",
+        &bb,
+        "echo",
+        "logged",
+    ])
+    .ok();
+    let id = sb
+        .den(&["inspect", "--format", "{{.Id}}", "secret"])
+        .ok()
+        .trim()
+        .to_string();
+    let cdir = sb.root.join("containers").join(&id);
+    // The spec and the record hold the password; the log holds what the container said.
+    let spec = cdir.join("config.json");
+    assert!(std::fs::read_to_string(&spec).unwrap().contains("hunter2"));
+    for f in [&spec, &cdir.join("container.json"), &cdir.join("ctr.log")] {
+        assert_eq!(mode_of(f), 0o600, "{}", f.display());
+    }
+    assert_eq!(mode_of(&sb.root.join("images.json")), 0o600);
+
+    // A store opened to others (by hand, an old den, a careless umask) is made private again,
+    // and den says so once.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sb.root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = sb.den(&["images", "-q"]);
+    out.ok();
+    assert!(
+        out.stderr.contains("was open to other users") && out.stderr.contains("0755"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(mode_of(&sb.root), 0o700);
+    assert!(
+        !sb.den(&["images", "-q"])
+            .stderr
+            .contains("open to other users")
+    );
+}
+
+#[test]
+fn system_reset_deletes_only_a_den_store() {
+    let sb = Sandbox::new();
+    // Something that is not a store: reset refuses and touches nothing.
+    let notes = sb.dir.join("my-notes");
+    std::fs::create_dir_all(notes.join("sub")).unwrap();
+    std::fs::write(notes.join("sub/thesis.tex"), "years of work").unwrap();
+    let root = notes.to_string_lossy().into_owned();
+    sb.den(&["--root", &root, "system", "reset", "--force"])
+        .fails_with(1, "is not a den store");
+    assert_eq!(
+        std::fs::read_to_string(notes.join("sub/thesis.tex")).unwrap(),
+        "years of work"
+    );
+    // An empty directory, or a real store, goes.
+    let empty = sb.dir.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    sb.den(&[
+        "--root",
+        &empty.to_string_lossy(),
+        "system",
+        "reset",
+        "--force",
+    ])
+    .ok();
+    let store = sb.dir.join("a-store");
+    let s = store.to_string_lossy().into_owned();
+    sb.den(&[
+        "--root",
+        &s,
+        "pull",
+        "-q",
+        &registry().image("library/busybox"),
+    ])
+    .ok();
+    sb.den(&["--root", &s, "system", "reset", "--force"]).ok();
+    assert!(!store.join("images.json").exists());
+}

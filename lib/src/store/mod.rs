@@ -95,7 +95,7 @@ pub enum StoreError {
     BadName(String),
     #[error("no such object: {0}")]
     NoSuchObject(String),
-    #[error("{path} is not a den store (it has no store.json); den deletes only its own stores")]
+    #[error("{path} is not a den store (it has no store.json) and is not empty")]
     NotAStore { path: PathBuf },
     #[error("{path} holds {what}: it was not written by den")]
     Forged { path: PathBuf, what: String },
@@ -137,7 +137,9 @@ impl Diagnose for StoreError {
                 "remove the image with `den rmi` and pull or build it again".into()
             }
             StoreError::NotAStore { .. } => {
-                "check --root and DEN_ROOT: they name the store to reset".into()
+                "check --root and DEN_ROOT: den makes its store in a new or empty directory, and \
+                 deletes only its own"
+                    .into()
             }
             StoreError::Forged { .. } => {
                 "another program changed den's store; run `den system check --repair`".into()
@@ -223,6 +225,12 @@ impl Store {
             repaired,
         };
         if !root.join("store.json").exists() {
+            // A store is made in a new or empty directory only: `--root ~` must not scatter
+            // den's files among the user's, nor make `system reset` take them for its own.
+            let mut entries = std::fs::read_dir(root).map_err(io_err(root))?;
+            if entries.next().is_some() {
+                return Err(StoreError::NotAStore { path: root.into() });
+            }
             for d in [
                 "blobs/sha256",
                 "layers/l",
