@@ -189,6 +189,84 @@ struct StoreMeta {
     ownership: Option<Ownership>,
 }
 
+/// Make a store at `root`, an existing directory: its skeleton is built beside it and renamed
+/// over it, so other den processes opening it at the same moment see it empty or whole, never
+/// half made. A store is made in a new or empty directory only: `--root ~` must not scatter
+/// den's files among the user's, nor make `system reset` take them for its own.
+fn init(root: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    // Through a symlinked root (`~/.local/share/den -> /scratch/den`) to the directory itself:
+    // the rename must replace the empty directory, not the user's link.
+    let root = std::fs::canonicalize(root).map_err(io_err(root))?;
+    let refuse = || StoreError::NotAStore { path: root.clone() };
+    if std::fs::read_dir(&root)
+        .map_err(io_err(&root))?
+        .next()
+        .is_some()
+    {
+        return if root.join("store.json").exists() {
+            Ok(())
+        } else {
+            Err(refuse())
+        };
+    }
+    let parent = root.parent().ok_or_else(refuse)?;
+    let name = root.file_name().ok_or_else(refuse)?.to_string_lossy();
+    let tmp = parent.join(format!(
+        ".{name}.init-{}-{}",
+        std::process::id(),
+        random_hex(4)
+    ));
+    let made = (|| {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(io_err(&tmp))?;
+        for d in [
+            "blobs/sha256",
+            "layers/l",
+            "containers",
+            "names",
+            "tmp",
+            "locks",
+            "volumes",
+        ] {
+            let p = tmp.join(d);
+            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        let meta = StoreMeta {
+            format: FORMAT,
+            ownership: None,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&meta).expect("store records serialize");
+        bytes.push(b'\n');
+        write_atomic(&tmp.join("store.json"), &bytes)
+    })();
+    if let Err(e) = made {
+        let _ = remove_tree(&tmp);
+        return Err(e);
+    }
+    match std::fs::rename(&tmp, &root) {
+        Ok(()) => Ok(()),
+        // Another den made it first (or something else appeared): theirs stands.
+        Err(_) if root.join("store.json").exists() => {
+            let _ = remove_tree(&tmp);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = remove_tree(&tmp);
+            if std::fs::read_dir(&root)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+            {
+                Err(refuse())
+            } else {
+                Err(io_err(&root)(e))
+            }
+        }
+    }
+}
+
 /// An open store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -225,29 +303,7 @@ impl Store {
             repaired,
         };
         if !root.join("store.json").exists() {
-            // A store is made in a new or empty directory only: `--root ~` must not scatter
-            // den's files among the user's, nor make `system reset` take them for its own.
-            let mut entries = std::fs::read_dir(root).map_err(io_err(root))?;
-            if entries.next().is_some() {
-                return Err(StoreError::NotAStore { path: root.into() });
-            }
-            for d in [
-                "blobs/sha256",
-                "layers/l",
-                "containers",
-                "names",
-                "tmp",
-                "locks",
-                "volumes",
-            ] {
-                let p = root.join(d);
-                std::fs::create_dir_all(&p).map_err(io_err(&p))?;
-            }
-            let meta = StoreMeta {
-                format: FORMAT,
-                ownership: None,
-            };
-            store.write_json(&root.join("store.json"), &meta)?;
+            init(root)?;
         } else {
             let meta: StoreMeta = store.read_json(&root.join("store.json"))?;
             if meta.format != FORMAT {
@@ -781,6 +837,30 @@ mod tests {
         ));
         assert!(!s.has_blob(&other));
         assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn stores_are_made_whole_once_and_only_in_empty_directories() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("s");
+        let opened: Vec<bool> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| sc.spawn(|| Store::open(&root).is_ok()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(opened.iter().all(|o| *o), "{opened:?}");
+        assert!(Store::is_store(&root));
+        // Nothing left beside it.
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+        let mine = t.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("notes"), "x").unwrap();
+        assert!(matches!(
+            Store::open(&mine),
+            Err(StoreError::NotAStore { .. })
+        ));
+        assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
     }
 
     #[test]
