@@ -87,13 +87,7 @@ impl Incoming {
 
     /// Keep `bytes` as the blob `digest`, after checking that they are.
     pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
-        let actual = Digest::of(bytes);
-        if &actual != digest {
-            return Err(StoreError::DigestMismatch {
-                digest: digest.clone(),
-                actual,
-            });
-        }
+        super::verify(digest, bytes)?;
         if self.has_blob(digest) {
             return Ok(());
         }

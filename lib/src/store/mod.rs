@@ -491,13 +491,7 @@ impl Store {
 
     /// Store `bytes` as the blob `digest`, after checking that they are.
     pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
-        let actual = Digest::of(bytes);
-        if &actual != digest {
-            return Err(StoreError::DigestMismatch {
-                digest: digest.clone(),
-                actual,
-            });
-        }
+        verify(digest, bytes)?;
         let p = self.blob_path(digest);
         if p.exists() {
             return Ok(());
@@ -532,6 +526,18 @@ impl Store {
     pub fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs/sha256")
     }
+}
+
+/// `bytes` are the blob `digest`.
+pub(crate) fn verify(digest: &Digest, bytes: &[u8]) -> Result<()> {
+    let actual = Digest::of(bytes);
+    if &actual != digest {
+        return Err(StoreError::DigestMismatch {
+            digest: digest.clone(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// A blob being written; it appears in the store only if its digest is right.
