@@ -65,3 +65,31 @@ pub fn print(text: &str) {
         eprintln!("den: error: cannot write output: {e}");
     }
 }
+
+/// Print what an `inspect` found (a JSON array, or `--format` per object), then report each
+/// error, the verb's then the format's; the exit status: 1 if there was any.
+#[allow(dead_code)] // den-build inspects nothing
+pub fn print_objects(
+    values: &[serde_json::Value],
+    format: Option<&str>,
+    mut errors: Vec<Error>,
+) -> i32 {
+    let (out, format_errors) = den::render::objects(values, format);
+    errors.extend(
+        format_errors
+            .into_iter()
+            .map(|e| den::error::UsageError::Format(e).into()),
+    );
+    print_and_fail(&out, errors)
+}
+
+/// Print `out`, then report each error; the exit status: 1 if there was any.
+#[allow(dead_code)] // den-build inspects nothing
+pub fn print_and_fail(out: &str, errors: Vec<Error>) -> i32 {
+    print(out);
+    let failed = !errors.is_empty();
+    for e in errors {
+        den::cli::fail(&e);
+    }
+    if failed { 1 } else { 0 }
+}

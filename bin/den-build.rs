@@ -88,18 +88,18 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> den::Result<i32> {
     let root = cli.global.root.clone();
-    let ctx = Ctx::new(root.as_deref())?;
+    let ctx = Ctx::new(root.as_deref(), &den::cli::Notes)?;
     // Paths are resolved outside and passed on: inside, den is uid 0.
     ctx.paths.export();
     den::userns::enter(&den::sys::LinuxSys)?;
-    let ctx = Ctx::new(root.as_deref())?;
+    let ctx = Ctx::new(root.as_deref(), &den::cli::Notes)?;
     match cli.verb {
         Verb::Build(a) => build(&ctx, *a),
         Verb::Prune { .. } => {
             let freed = den::ops::system::builder_prune(&ctx)?;
             common::print(&format!(
                 "Total reclaimed space: {}\n",
-                den::ops::images::human_size(freed)
+                den::render::units::human_size(freed)
             ));
             Ok(0)
         }

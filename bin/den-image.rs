@@ -11,7 +11,9 @@ use den::cli::image::{
     CheckArgs, DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,
 };
 use den::cli::{GlobalArgs, ImagesArgs, LoadArgs, PullArgs, SaveArgs};
+use den::error::UsageError;
 use den::ops::{self, Ctx};
+use den::render;
 
 #[path = "common.rs"]
 mod common;
@@ -77,18 +79,10 @@ enum Verb {
 
 /// Resolve paths as the user, then enter den's user namespace (single-threaded still).
 fn enter(root: Option<&std::path::Path>) -> den::Result<Ctx> {
-    let ctx = Ctx::new(root)?;
+    let ctx = Ctx::new(root, &den::cli::Notes)?;
     ctx.paths.export();
     den::userns::enter(&den::sys::LinuxSys)?;
-    Ctx::new(root)
-}
-
-/// Notes on stderr.
-struct Notes;
-impl ops::Report for Notes {
-    fn note(&self, text: &str) {
-        den::cli::note(text);
-    }
+    Ctx::new(root, &den::cli::Notes)
 }
 
 /// Errors about the image a user named exit 1, as docker's do; den's own failures 125.
@@ -119,7 +113,7 @@ fn confirm(what: &str) -> bool {
 fn reclaimed(bytes: u64) -> String {
     format!(
         "Total reclaimed space: {}\n",
-        den::ops::system::human_size4(bytes)
+        render::units::human_size4(bytes)
     )
 }
 
@@ -136,7 +130,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             // this process is still single-threaded.
             den::userns::enter(&den::sys::LinuxSys)?;
             tracing::debug!("inside the user namespace");
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
             ctx.paths.export();
             let report = den::cli::progress::PullReport::new(a.quiet, false);
             ctx.note_ownership(&mut |t| den::cli::note(t))?;
@@ -167,7 +161,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             Ok(0)
         }
         Verb::Login(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
             let registry = den::auth::registry_arg(a.server.as_deref());
             let credentials = den::cli::registry::login_credentials(&a, &registry)?;
             let opts = ops::login::LoginOptions {
@@ -186,12 +180,17 @@ fn run(cli: Cli) -> den::Result<i32> {
             }
         }
         Verb::Logout(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
-            common::print(&ops::login::logout(&ctx, a.server.as_deref())?);
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
+            let l = ops::login::logout(&ctx, a.server.as_deref())?;
+            common::print(&render::images::logout(
+                &l.registry,
+                l.removed,
+                &l.elsewhere,
+            ));
             Ok(0)
         }
         Verb::Push(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
             struct Lines(bool);
             impl ops::push::PushReport for Lines {
                 fn line(&self, text: &str) {
@@ -225,45 +224,45 @@ fn run(cli: Cli) -> den::Result<i32> {
             Ok(0)
         }
         Verb::Inspect { format, names } => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
-            let (out, errors) = ops::images::inspect(&ctx, &names, format.as_deref());
-            common::print(&out);
-            let failed = !errors.is_empty();
-            for e in errors {
-                den::cli::fail(&e);
-            }
-            Ok(if failed { 1 } else { 0 })
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
+            let (values, errors) = ops::images::inspect(&ctx, &names);
+            Ok(common::print_objects(&values, format.as_deref(), errors))
         }
         Verb::Save(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
             user_verb(ops::archive::save(&ctx, &a.options()).map(|()| 0))
         }
         Verb::Load(a) => {
             // Layers keep their owners only inside den's user namespace (as for pull).
             den::userns::enter(&den::sys::LinuxSys)?;
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
             ctx.paths.export();
             ctx.note_ownership(&mut |t| den::cli::note(t))?;
             user_verb(ops::archive::load(&ctx, &a.options()).map(|loaded| {
-                common::print(&ops::archive::report(&loaded));
+                common::print(&render::images::loaded(&loaded));
                 0
             }))
         }
         Verb::Images(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
+            let view = render::images::ImagesView {
+                quiet: a.quiet,
+                no_trunc: a.no_trunc,
+                digests: a.digests,
+                format: a.format.as_deref(),
+            };
             let listed = ops::images::images(
                 &ctx,
                 &ops::images::ImagesOptions {
-                    quiet: a.quiet,
-                    no_trunc: a.no_trunc,
                     filter: a.repository.clone(),
                     filters: a.filter.clone(),
-                    format: a.format.clone(),
-                    digests: a.digests,
+                    usage: view.custom_format().is_some(),
                 },
             );
             match listed {
-                Ok(out) => {
+                Ok(rows) => {
+                    let out = render::images::images(&rows, &view, chrono::Utc::now())
+                        .map_err(UsageError::Format)?;
                     common::print(&out);
                     Ok(0)
                 }
@@ -271,7 +270,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             }
         }
         Verb::Tag(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
             match ops::rmi::tag(&ctx, &a.source, &a.target) {
                 Ok(_) => Ok(0),
                 Err(e) => user_error(e),
@@ -336,14 +335,17 @@ fn run(cli: Cli) -> den::Result<i32> {
             Ok(0)
         }
         Verb::History(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref())?;
-            let opts = ops::history::HistoryOptions {
+            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
+            let view = render::images::HistoryView {
                 no_trunc: a.no_trunc,
                 quiet: a.quiet,
-                format: a.format.clone(),
+                format: a.format.as_deref(),
             };
-            match ops::history::history(&ctx, &a.image, &opts) {
-                Ok(out) => {
+            match ops::history::history(&ctx, &a.image) {
+                Ok(h) => {
+                    let out =
+                        render::images::history(&h.image.id, &h.steps, &view, chrono::Utc::now())
+                            .map_err(UsageError::Format)?;
                     common::print(&out);
                     Ok(0)
                 }
@@ -367,7 +369,11 @@ fn run(cli: Cli) -> den::Result<i32> {
         }
         Verb::Df(a) => {
             let ctx = enter(cli.global.root.as_deref())?;
-            common::print(&ops::system::df(&ctx, a.verbose, a.format.as_deref())?);
+            let usage = ops::system::df(&ctx)?;
+            let out =
+                render::system::df(&usage, a.verbose, a.format.as_deref(), chrono::Utc::now())
+                    .map_err(UsageError::Format)?;
+            common::print(&out);
             Ok(0)
         }
         Verb::SystemCheck(a) => {
@@ -376,7 +382,7 @@ fn run(cli: Cli) -> den::Result<i32> {
                 repair: a.repair,
                 full: a.full,
             };
-            let report = ops::system::check(&ctx, &opts, &Notes)?;
+            let report = ops::system::check(&ctx, &opts, &den::cli::Notes)?;
             let mut out = String::new();
             for p in &report.fixed {
                 out.push_str(&format!("repaired: {p}\n"));

@@ -8,7 +8,9 @@
 use clap::{Parser, Subcommand};
 use den::cli::container::*;
 use den::cli::{GlobalArgs, RunArgs};
+use den::error::UsageError;
 use den::ops::{self, Ctx};
+use den::render;
 
 #[path = "common.rs"]
 mod common;
@@ -154,7 +156,7 @@ fn enter(ctx: &Ctx, root: Option<&std::path::Path>) -> den::Result<Ctx> {
     // directory) and passed on through the environment.
     ctx.paths.export();
     den::userns::enter(&den::sys::LinuxSys)?;
-    Ctx::new(root)
+    Ctx::new(root, &den::cli::Notes)
 }
 
 /// Run `f` on each name: docker prints each success and reports each failure, and fails if any did.
@@ -179,7 +181,7 @@ fn each(
 fn run(cli: Cli) -> den::Result<i32> {
     let root = cli.global.root.clone();
     let root = root.as_deref();
-    let ctx = Ctx::new(root)?;
+    let ctx = Ctx::new(root, &den::cli::Notes)?;
     match cli.verb {
         Verb::Run(a) => {
             let ctx = enter(&ctx, root)?;
@@ -234,13 +236,19 @@ fn run(cli: Cli) -> den::Result<i32> {
         Verb::Ps(a) => {
             let opts = ops::container::PsOptions {
                 all: a.all,
-                quiet: a.quiet,
-                no_trunc: a.no_trunc,
                 last: if a.latest { Some(1) } else { a.last },
                 filters: a.filter.clone(),
-                format: a.format.clone(),
             };
-            common::print(&ops::container::ps(&ctx, &opts)?);
+            let list = ops::container::ps(&ctx, &opts)?;
+            let view = render::containers::PsView {
+                quiet: a.quiet,
+                no_trunc: a.no_trunc,
+                format: a.format.as_deref(),
+            };
+            let pairs: Vec<_> = list.iter().map(|c| (&c.record, &c.state)).collect();
+            let out = render::containers::ps(&pairs, &view, chrono::Utc::now())
+                .map_err(UsageError::Format)?;
+            common::print(&out);
             Ok(0)
         }
         Verb::Logs(a) => {
@@ -248,7 +256,8 @@ fn run(cli: Cli) -> den::Result<i32> {
             Ok(0)
         }
         Verb::Port { container, port } => {
-            common::print(&ops::container::port(&ctx, &container, port.as_deref())?);
+            let ports = ops::container::port(&ctx, &container, port.as_deref())?;
+            common::print(&render::containers::ports(&ports, port.is_some()));
             Ok(0)
         }
         Verb::Attach(a) => ops::container::attach(&ctx, &a.container, a.no_stdin),
@@ -271,7 +280,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             let plan = ops::cp::plan(&ctx, &a.src, &a.dest, a.follow_link)?;
             let rootfs_ctx = if plan.running {
                 ops::exec::join(&ctx, &plan.container)?;
-                Ctx::new(root)?
+                Ctx::new(root, &den::cli::Notes)?
             } else {
                 enter(&ctx, root)?
             };
@@ -298,7 +307,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
             let rootfs_ctx = if plan.running {
                 ops::exec::join(&ctx, &plan.container)?;
-                Ctx::new(root)?
+                Ctx::new(root, &den::cli::Notes)?
             } else {
                 enter(&ctx, root)?
             };
@@ -325,13 +334,8 @@ fn run(cli: Cli) -> den::Result<i32> {
             })
         }
         Verb::Inspect(a) => {
-            let (out, errors) = ops::container::inspect(&ctx, &a.names, a.format.as_deref());
-            common::print(&out);
-            let failed = !errors.is_empty();
-            for e in errors {
-                den::cli::fail(&e);
-            }
-            Ok(if failed { 1 } else { 0 })
+            let (values, errors) = ops::container::inspect(&ctx, &a.names);
+            Ok(common::print_objects(&values, a.format.as_deref(), errors))
         }
         Verb::Prune(a) => {
             if !a.force && !confirm("This will remove all stopped containers.") {
@@ -355,7 +359,7 @@ fn run(cli: Cli) -> den::Result<i32> {
         Verb::Volume { verb } => volume(ctx, root, verb),
         Verb::Info => {
             let ctx = enter(&ctx, root)?;
-            common::print(&ops::info::info(&ctx)?);
+            common::print(&render::system::info(&ops::info::info(&ctx)?));
             Ok(0)
         }
         Verb::Reset { force } => {
@@ -401,17 +405,22 @@ fn volume(ctx: Ctx, root: Option<&std::path::Path>, verb: VolumeVerb) -> den::Re
             Ok(0)
         }
         VolumeVerb::Ls { quiet, format } => {
-            common::print(&ops::volume::ls(&ctx, quiet, format.as_deref())?);
+            let values = ops::volume::ls(&ctx)?;
+            let out = render::containers::volumes(&values, quiet, format.as_deref())
+                .map_err(UsageError::Format)?;
+            common::print(&out);
             Ok(0)
         }
         VolumeVerb::Inspect { format, names } => {
-            let (out, errors) = ops::volume::inspect(&ctx, &names, format.as_deref());
-            common::print(&out);
-            let failed = !errors.is_empty();
-            for e in errors {
-                den::cli::fail(&e);
-            }
-            Ok(if failed { 1 } else { 0 })
+            let (values, mut errors) = ops::volume::inspect(&ctx, &names);
+            let out = match render::containers::volume_objects(&values, format.as_deref()) {
+                Ok(out) => out,
+                Err(e) => {
+                    errors.push(UsageError::Format(e).into());
+                    String::new()
+                }
+            };
+            Ok(common::print_and_fail(&out, errors))
         }
         VolumeVerb::Rm { force, names } => {
             let ctx = enter(&ctx, root)?;

@@ -108,7 +108,7 @@ pub enum UsageError {
     #[error("invalid signal {0:?}")]
     BadSignal(String),
     #[error("invalid --format template")]
-    Format(#[source] crate::cli::template::TemplateError),
+    Format(#[source] crate::render::TemplateError),
     #[error("invalid filter {0:?}")]
     BadFilter(String),
     #[error("container {0} is not running")]

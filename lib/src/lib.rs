@@ -4,13 +4,20 @@
 //! entry point; dependencies point one way, from the top of this list to the bottom:
 //!
 //! - [`cli`]: clap flag structs shared by `den` and the den-* tools; [`cli::fail`] reports errors.
-//! - [`ops`]: one function per verb: [`ops::pull::pull`], [`ops::images::images`],
+//! - [`ops`]: one function per verb, taking typed options and returning data (records, rows,
+//!   reports; never text), notes for the user through [`ops::Report`]: [`ops::pull::pull`],
+//!   [`ops::images::images`],
 //!   [`ops::run::run`], [`ops::run::run_detached`], [`ops::build::build`],
 //!   [`ops::container`] (ps, logs, start, stop,
 //!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
 //!   [`ops::info::info`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
 //!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check, reset),
 //!   [`ops::push::push`], [`ops::login`] (login, logout).
+//! - [`render`]: how the binaries show what verbs return, as docker does: the `--format`
+//!   engine ([`render::template::Template`]), tables, `json`, sizes and durations, and each
+//!   listing's fields ([`render::containers::ps`], [`render::images::images`],
+//!   [`render::system::df`]). It defines the shapes of the reports it draws, which the verbs
+//!   fill; it imports neither `ops` nor `cli`.
 //! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
 //!   ([`archive::save`], [`archive::load`]).
 //! - [`build`]: the Dockerfile front end, build layers and the build cache (`den build`).
@@ -47,6 +54,7 @@ pub mod image;
 pub mod net;
 pub mod ops;
 pub mod registry;
+pub mod render;
 pub mod runtime;
 pub mod security;
 pub mod store;

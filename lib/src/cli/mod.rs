@@ -8,7 +8,6 @@ pub mod container;
 pub mod image;
 pub mod progress;
 pub mod registry;
-pub mod template;
 
 use std::path::PathBuf;
 
@@ -359,6 +358,20 @@ pub fn fail(err: &crate::error::Error) -> i32 {
 /// Print a note for the user on stderr.
 pub fn note(text: &str) {
     eprintln!("den: {text}");
+}
+
+/// Notes and errors for the user on stderr, docker-style (`den: ...`, `den: error: ...` with
+/// its hint): the [`crate::ops::Report`] the binaries give [`crate::ops::Ctx`].
+pub struct Notes;
+
+impl crate::ops::Report for Notes {
+    fn note(&self, text: &str) {
+        note(text);
+    }
+
+    fn error(&self, err: &crate::error::Error) {
+        fail(err);
+    }
 }
 
 #[cfg(test)]

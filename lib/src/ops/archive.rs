@@ -189,27 +189,6 @@ pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
     }
 }
 
-/// docker's report of a load: `Loaded image: NAME` per name (after a note when the name is
-/// taken from another image), `Loaded image ID: ID` for an image without one.
-pub fn report(loaded: &[Loaded]) -> String {
-    let mut out = String::new();
-    for l in loaded {
-        if l.names.is_empty() {
-            out.push_str(&format!("Loaded image ID: {}\n", l.id));
-        }
-        for n in &l.names {
-            let familiar = format!("{}:{}", n.familiar_repo(), n.tag().unwrap_or("latest"));
-            if let Some((_, old)) = l.renamed.iter().find(|(c, _)| *c == n.canonical()) {
-                out.push_str(&format!(
-                    "The image {familiar} already exists, renaming the old one with ID {old} to empty string\n"
-                ));
-            }
-            out.push_str(&format!("Loaded image: {familiar}\n"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,36 +200,5 @@ mod tests {
         assert!(!name_only("busybox:1"));
         assert!(!name_only("127.0.0.1:5000/busybox:latest"));
         assert!(!name_only(&format!("busybox@sha256:{}", "a".repeat(64))));
-    }
-
-    #[test]
-    fn reports_like_docker() {
-        let loaded = vec![
-            Loaded {
-                id: crate::digest::Digest::from_hex(&"a".repeat(64)).unwrap(),
-                names: vec![
-                    Reference::parse("busybox").unwrap(),
-                    Reference::parse("127.0.0.1:5000/x/y:2").unwrap(),
-                ],
-                renamed: vec![(
-                    "docker.io/library/busybox:latest".into(),
-                    crate::digest::Digest::from_hex(&"c".repeat(64)).unwrap(),
-                )],
-            },
-            Loaded {
-                id: crate::digest::Digest::from_hex(&"b".repeat(64)).unwrap(),
-                names: vec![],
-                renamed: vec![],
-            },
-        ];
-        assert_eq!(
-            report(&loaded),
-            format!(
-                "The image busybox:latest already exists, renaming the old one with ID sha256:{} to empty string\n\
-                 Loaded image: busybox:latest\nLoaded image: 127.0.0.1:5000/x/y:2\nLoaded image ID: sha256:{}\n",
-                "c".repeat(64),
-                "b".repeat(64)
-            )
-        );
     }
 }

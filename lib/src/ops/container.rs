@@ -15,7 +15,6 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use crate::cli::template::{self, Template};
 use crate::error::{Result, UsageError};
 use crate::runtime::{self, attach, logs, monitor};
 use crate::store::{ContainerRecord, ContainerState, Status, Store};
@@ -72,98 +71,14 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 // ------------------------------------------------------------------------------------------
 // ps
 
+/// Which containers `ps` lists.
 #[derive(Debug, Clone, Default)]
 pub struct PsOptions {
+    /// Stopped ones too.
     pub all: bool,
-    pub quiet: bool,
-    pub no_trunc: bool,
+    /// The newest `n` (stopped ones too).
     pub last: Option<usize>,
     pub filters: Vec<String>,
-    pub format: Option<String>,
-}
-
-fn status_text(c: &Container, now: DateTime<Utc>) -> String {
-    let ago = |t: Option<DateTime<Utc>>| super::images::human_duration(now - t.unwrap_or(now));
-    match c.state.status {
-        Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", ago(c.state.started_at)),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            c.state.exit_code.unwrap_or(0),
-            ago(c.state.finished_at)
-        ),
-    }
-}
-
-fn state_name(s: Status) -> &'static str {
-    match s {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Exited => "exited",
-    }
-}
-
-/// docker's Ellipsis: at most `n` characters, the last one "…" when cut.
-pub(crate) fn ellipsis(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(n - 1).collect();
-    out.push('…');
-    out
-}
-
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-/// The fields `ps --format` offers, as docker names them.
-fn ps_row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Value {
-    let r = &c.record;
-    let command = r.spec.args.join(" ");
-    let command = quote(&if trunc {
-        ellipsis(&command, 20)
-    } else {
-        command
-    });
-    let labels: Vec<String> = r
-        .spec
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let mounts: Vec<String> = r
-        .spec
-        .mounts
-        .iter()
-        .map(|m| {
-            if trunc {
-                ellipsis(&m.source, 15)
-            } else {
-                m.source.clone()
-            }
-        })
-        .collect();
-    json!({
-        "Command": command,
-        "CreatedAt": r.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
-        "ID": if trunc { r.id[..12].to_string() } else { r.id.clone() },
-        "Image": r.image,
-        "Labels": labels.join(","),
-        "LocalVolumes": r.spec.mounts.iter().filter(|m| m.kind == crate::volume::MountKind::Volume).count().to_string(),
-        "Mounts": mounts.join(","),
-        "Names": r.name,
-        "Networks": r.spec.network,
-        "Ports": if c.state.status == Status::Running {
-            c.state.ports.iter().map(|p| p.display()).collect::<Vec<_>>().join(", ")
-        } else {
-            String::new()
-        },
-        "RunningFor": format!("{} ago", super::images::human_duration(now - r.created)),
-        "Size": "0B",
-        "State": state_name(c.state.status),
-        "Status": status_text(c, now),
-    })
 }
 
 /// docker's combination: values of one key are alternatives (`name=a --filter name=b`), except
@@ -211,7 +126,7 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
             if !STATES.contains(&v) {
                 return Err(UsageError::BadFilter(f.into()).into());
             }
-            state_name(c.state.status) == v
+            c.state.status.name() == v
         }
         "name" => c.record.name.contains(v),
         "id" => c.record.id.starts_with(v),
@@ -234,27 +149,8 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
     })
 }
 
-const PS_HEADERS: &[(&str, &str)] = &[
-    ("ID", "CONTAINER ID"),
-    ("Image", "IMAGE"),
-    ("Command", "COMMAND"),
-    ("CreatedAt", "CREATED AT"),
-    ("RunningFor", "CREATED"),
-    ("Status", "STATUS"),
-    ("Ports", "PORTS"),
-    ("Names", "NAMES"),
-    ("State", "STATE"),
-    ("Size", "SIZE"),
-    ("Labels", "LABELS"),
-    ("Mounts", "MOUNTS"),
-    ("Networks", "NETWORKS"),
-    ("LocalVolumes", "LOCAL VOLUMES"),
-];
-
-const PS_TABLE: &str =
-    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
-
-pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<String> {
+/// `ps`: the containers docker's rules list, newest first.
+pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Container>> {
     let store = ctx.store()?;
     let mut list = all(&store)?;
     // docker's rules: stopped containers are listed with -a, -n/-l, or a status filter (which
@@ -273,52 +169,7 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<String> {
     if let Some(n) = opts.last {
         list.truncate(n);
     }
-    if opts.quiet {
-        return Ok(list
-            .iter()
-            .map(|c| {
-                let id = if opts.no_trunc {
-                    &c.record.id[..]
-                } else {
-                    &c.record.id[..12]
-                };
-                format!("{id}\n")
-            })
-            .collect());
-    }
-    let now = Utc::now();
-    let rows: Vec<Value> = list
-        .iter()
-        .map(|c| ps_row(c, !opts.no_trunc, now))
-        .collect();
-    render_rows(opts.format.as_deref(), PS_TABLE, PS_HEADERS, &rows)
-}
-
-/// Rows as docker prints them for `--format`: a table (default), `json` (one object per line),
-/// or a template per row.
-pub fn render_rows(
-    format: Option<&str>,
-    default_table: &str,
-    headers: &[(&str, &str)],
-    rows: &[Value],
-) -> Result<String> {
-    let format = match format {
-        None | Some("") | Some("table") => default_table,
-        Some("json") => {
-            return Ok(rows.iter().map(|r| format!("{r}\n")).collect());
-        }
-        Some(f) => f,
-    };
-    let t = Template::parse(format).map_err(UsageError::Format)?;
-    if t.is_table() {
-        return Ok(template::render_table(&t, headers, rows).map_err(UsageError::Format)?);
-    }
-    let mut out = String::new();
-    for r in rows {
-        out.push_str(&t.render(r).map_err(UsageError::Format)?);
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(list)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -426,7 +277,7 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
         "Path": path,
         "Args": args,
         "State": {
-            "Status": state_name(s.status),
+            "Status": s.status.name(),
             "Running": s.status == Status::Running,
             "Paused": false,
             "Restarting": false,
@@ -505,9 +356,9 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
     }))
 }
 
-/// `inspect`: a JSON array, or the template applied to each object.
-/// `inspect`: containers, or images when no container has the name (as docker's `inspect`).
-pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Vec<crate::Error>) {
+/// `inspect`: docker's object for each container, or image when no container has the name (as
+/// docker's `inspect`), and the error for each name that is neither.
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<crate::Error>) {
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for n in names {
@@ -524,85 +375,37 @@ pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Ve
             Err(e) => errors.push(e),
         }
     }
-    render_values(values, format, errors)
-}
-
-/// Values as `inspect` prints them: a JSON array, or `--format` applied to each.
-pub fn render_values(
-    values: Vec<Value>,
-    format: Option<&str>,
-    mut errors: Vec<crate::Error>,
-) -> (String, Vec<crate::Error>) {
-    let out = match format {
-        None | Some("") | Some("json") => {
-            let mut s = serde_json::to_string_pretty(&Value::Array(values)).unwrap_or_default();
-            s.push('\n');
-            s
-        }
-        Some(f) => match Template::parse(f) {
-            Ok(t) => {
-                let mut s = String::new();
-                for v in &values {
-                    match t.render(v) {
-                        Ok(line) => {
-                            s.push_str(&line);
-                            s.push('\n');
-                        }
-                        Err(e) => errors.push(UsageError::Format(e).into()),
-                    }
-                }
-                s
-            }
-            Err(e) => {
-                errors.push(UsageError::Format(e).into());
-                String::new()
-            }
-        },
-    };
-    (out, errors)
+    (values, errors)
 }
 
 // ------------------------------------------------------------------------------------------
 // port
 
-/// `port`: the container's published ports (`80/tcp -> 0.0.0.0:3000`), or the host addresses
-/// of one (`80`, `80/udp`).
-pub fn port(ctx: &Ctx, name: &str, which: Option<&str>) -> Result<String> {
+/// `port`: the container's published ports, or those of one container port (`80`,
+/// `80/udp`).
+pub fn port(ctx: &Ctx, name: &str, which: Option<&str>) -> Result<Vec<crate::net::PortMapping>> {
     let c = find(ctx, name)?;
     if c.state.status != Status::Running {
         return Err(UsageError::NotRunning(name.into()).into());
     }
-    let host = |p: &crate::net::PortMapping| {
-        let ip = match p.host_ip {
-            None => "0.0.0.0".to_string(),
-            Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
-            Some(a) => a.to_string(),
-        };
-        format!("{ip}:{}", p.host_port)
+    let Some(w) = which else {
+        return Ok(c.state.ports);
     };
-    let mut out = String::new();
-    match which {
-        None => {
-            for p in &c.state.ports {
-                out.push_str(&format!("{} -> {}\n", p.key(), host(p)));
-            }
-        }
-        Some(w) => {
-            let key = if w.contains('/') {
-                w.to_string()
-            } else {
-                format!("{w}/tcp")
-            };
-            let hits: Vec<_> = c.state.ports.iter().filter(|p| p.key() == key).collect();
-            if hits.is_empty() {
-                return Err(UsageError::NoPort(w.into(), name.into()).into());
-            }
-            for p in hits {
-                out.push_str(&format!("{}\n", host(p)));
-            }
-        }
+    let key = if w.contains('/') {
+        w.to_string()
+    } else {
+        format!("{w}/tcp")
+    };
+    let hits: Vec<_> = c
+        .state
+        .ports
+        .into_iter()
+        .filter(|p| p.key() == key)
+        .collect();
+    if hits.is_empty() {
+        return Err(UsageError::NoPort(w.into(), name.into()).into());
     }
-    Ok(out)
+    Ok(hits)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -830,7 +633,7 @@ pub fn start(
             }
             Err(e) => {
                 if let Some(prev) = failed.take() {
-                    crate::cli::fail(&prev);
+                    ctx.notes().error(&prev);
                 }
                 failed = Some(e);
             }
@@ -968,18 +771,6 @@ mod tests {
         assert_eq!(parse_signal("sighup").unwrap(), Signal::SIGHUP);
         assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
         assert!(parse_signal("NOPE").is_err());
-    }
-
-    #[test]
-    fn commands_are_cut_as_docker_cuts_them() {
-        assert_eq!(ellipsis("httpd -f", 20), "httpd -f");
-        assert_eq!(
-            ellipsis("sh -c 'while true; do sleep 1; done'", 20)
-                .chars()
-                .count(),
-            20
-        );
-        assert!(ellipsis("sh -c 'while true; do sleep 1; done'", 20).ends_with('…'));
     }
 
     #[test]

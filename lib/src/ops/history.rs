@@ -1,33 +1,22 @@
-//! `history`: the steps that made an image, newest first, from its configuration's `history`.
+//! `history`: the steps that made an image, from its configuration's `history`.
 //!
 //! Each history entry either made a layer or was metadata only (`empty_layer`, e.g. ENV); the
 //! entries that made layers are matched, in order, with the image's layers, whose unpacked
-//! sizes are shown. Only the newest row carries the image's id: docker keeps no ids for the
-//! steps of a pulled image, and prints `<missing>`.
+//! sizes are shown ([`crate::render::images::history`] shows the steps as docker does).
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Ctx;
-use super::images::{human_duration, human_size};
 use crate::error::Result;
+use crate::render::images::Step;
 use crate::store::{ImageRecord, Store};
 
-#[derive(Debug, Clone, Default)]
-pub struct HistoryOptions {
-    pub no_trunc: bool,
-    pub quiet: bool,
-    pub format: Option<String>,
-}
-
-/// One step of an image's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub created: Option<DateTime<Utc>>,
-    pub created_by: String,
-    pub comment: String,
-    /// Unpacked bytes of the layer it made; 0 for a metadata step.
-    pub size: u64,
+/// An image and the steps that made it, oldest first.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub image: ImageRecord,
+    pub steps: Vec<Step>,
 }
 
 /// The steps of `image`, oldest first. `layer_size` gives a layer's unpacked size.
@@ -87,49 +76,8 @@ pub fn steps(
     out
 }
 
-const HISTORY_TABLE: &str =
-    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
-
-const HISTORY_HEADERS: &[(&str, &str)] = &[
-    ("ID", "IMAGE"),
-    ("CreatedSince", "CREATED"),
-    ("CreatedAt", "CREATED AT"),
-    ("CreatedBy", "CREATED BY"),
-    ("Size", "SIZE"),
-    ("Comment", "COMMENT"),
-];
-
-/// docker's rows, newest first.
-pub fn rows(
-    image: &ImageRecord,
-    steps: &[Step],
-    opts: &HistoryOptions,
-    now: DateTime<Utc>,
-) -> Vec<Value> {
-    let id = if opts.no_trunc {
-        image.id.to_string()
-    } else {
-        image.short_id().to_string()
-    };
-    steps
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(k, s)| {
-            let by = s.created_by.replace('\t', " ");
-            json!({
-                "ID": if k == 0 { id.clone() } else { "<missing>".into() },
-                "CreatedSince": s.created.map(|c| format!("{} ago", human_duration(now - c))).unwrap_or_else(|| "N/A".into()),
-                "CreatedAt": s.created.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
-                "CreatedBy": if opts.no_trunc { by } else { super::container::ellipsis(&by, 45) },
-                "Size": human_size(s.size),
-                "Comment": s.comment,
-            })
-        })
-        .collect()
-}
-
-pub fn history(ctx: &Ctx, input: &str, opts: &HistoryOptions) -> Result<String> {
+/// `history`: the image a user names, and its steps.
+pub fn history(ctx: &Ctx, input: &str) -> Result<History> {
     let store = ctx.store()?;
     let image = store.find_image(input)?;
     let config: Value = serde_json::from_slice(&store.read_blob(&image.config)?).map_err(|e| {
@@ -140,19 +88,7 @@ pub fn history(ctx: &Ctx, input: &str, opts: &HistoryOptions) -> Result<String> 
     })?;
     let size = |d: &crate::digest::Digest| layer_size(&store, d);
     let steps = steps(&config, &image, &size);
-    let rows = rows(&image, &steps, opts, Utc::now());
-    if opts.quiet {
-        return Ok(rows
-            .iter()
-            .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
-            .collect());
-    }
-    super::container::render_rows(
-        opts.format.as_deref(),
-        HISTORY_TABLE,
-        HISTORY_HEADERS,
-        &rows,
-    )
+    Ok(History { image, steps })
 }
 
 fn layer_size(store: &Store, diff_id: &crate::digest::Digest) -> u64 {
@@ -161,6 +97,8 @@ fn layer_size(store: &Store, diff_id: &crate::digest::Digest) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::digest::Digest;
     use crate::store::LayerRef;
@@ -180,7 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn layers_match_non_empty_entries_newest_first() {
+    fn layers_match_non_empty_entries() {
         let config = json!({"history": [
             {"created": "2024-01-02T03:04:05Z", "created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
             {"created": "2024-01-02T03:04:06Z", "created_by": "ENV\tA=1", "empty_layer": true},
@@ -194,34 +132,15 @@ mod tests {
             steps.iter().map(|s| s.size).collect::<Vec<_>>(),
             [4_261_000, 0, 12]
         );
-        let now = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let rows = rows(&img, &steps, &HistoryOptions::default(), now);
-        assert_eq!(rows[0]["ID"], "ffffffffffff");
-        assert_eq!(rows[1]["ID"], "<missing>");
-        assert_eq!(rows[0]["Size"], "12B");
-        assert_eq!(rows[0]["Comment"], "c");
-        assert_eq!(rows[0]["CreatedBy"].as_str().unwrap().chars().count(), 45);
-        assert_eq!(rows[1]["CreatedBy"], "ENV A=1");
-        assert_eq!(rows[1]["Size"], "0B");
-        assert_eq!(rows[2]["Size"], "4.26MB");
-        assert_eq!(rows[2]["CreatedSince"], "2 years ago");
-        let full = super::rows(
-            &img,
-            &steps,
-            &HistoryOptions {
-                no_trunc: true,
-                ..Default::default()
-            },
-            now,
-        );
-        assert_eq!(full[0]["ID"], format!("sha256:{}", "f".repeat(64)));
-        assert!(
-            full[0]["CreatedBy"]
-                .as_str()
-                .unwrap()
-                .ends_with("characters")
+        assert_eq!(steps[1].created_by, "ENV\tA=1");
+        assert_eq!(steps[2].comment, "c");
+        assert_eq!(
+            steps[0].created,
+            Some(
+                DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z")
+                    .unwrap()
+                    .with_timezone(&Utc)
+            )
         );
     }
 

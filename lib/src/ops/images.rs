@@ -2,93 +2,29 @@
 //!
 //! Filters that concern a whole image (`dangling`, `label`, `before`, `since`) choose images;
 //! `reference` then chooses rows (one per name). Different filter keys must all match, several
-//! `reference` patterns any one. `--format` gets docker's fields for each row.
+//! `reference` patterns any one. The rows are [`crate::render::images::Row`]s, which the
+//! binaries show as docker does.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Ctx;
 use crate::digest::Digest;
 use crate::error::{Result, UsageError};
 use crate::image::familiar_repo;
+use crate::render::images::{Row, rows};
 use crate::store::{ImageRecord, Store};
 
 #[derive(Debug, Clone, Default)]
 pub struct ImagesOptions {
-    pub quiet: bool,
-    pub no_trunc: bool,
     /// Only images in this repository (`busybox`, `127.0.0.1:5000/x`), optionally with a tag.
     pub filter: Option<String>,
     /// `--filter KEY=VALUE`.
     pub filters: Vec<String>,
-    /// `--format`: `table ...`, `json`, or a Go template per row.
-    pub format: Option<String>,
-    /// Show the DIGEST column.
-    pub digests: bool,
-}
-
-/// One row of the listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub repository: String,
-    pub tag: String,
-    pub id: Digest,
-    pub created: Option<DateTime<Utc>>,
-    pub size: u64,
-    /// The repository's digest for this image (`sha256:...`), if it was pulled or pushed.
-    pub digest: Option<String>,
-}
-
-pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
-    let want = filter.and_then(|f| {
-        crate::image::Reference::parse(f).ok().map(|r| {
-            (
-                r.repo_name(),
-                f.contains(':').then(|| r.tag().unwrap_or("").to_string()),
-            )
-        })
-    });
-    let mut out = Vec::new();
-    for i in images {
-        let mut names: Vec<(String, String)> = i
-            .names
-            .iter()
-            .filter_map(|n| {
-                let (repo, tag) = n.rsplit_once(':').filter(|(r, _)| !r.is_empty())?;
-                Some((repo.to_string(), tag.to_string()))
-            })
-            .collect();
-        if names.is_empty() {
-            names.push(("<none>".into(), "<none>".into()));
-        }
-        for (repo, tag) in names {
-            if let Some((wrepo, wtag)) = &want
-                && (&repo != wrepo || wtag.as_ref().is_some_and(|t| t != &tag))
-            {
-                continue;
-            }
-            let digest = i.repo_digests.iter().find_map(|d| {
-                let (r, digest) = d.split_once('@')?;
-                (r == repo).then(|| digest.to_string())
-            });
-            let repository = if repo == "<none>" {
-                repo
-            } else {
-                familiar_repo(&repo)
-            };
-            out.push(Row {
-                repository,
-                tag,
-                id: i.id.clone(),
-                created: i.created,
-                size: i.size,
-                digest,
-            });
-        }
-    }
-    out
+    /// Count each row's shared bytes and containers ([`Row::shared`], [`Row::containers`]),
+    /// which only some `--format`s show (it reads every layer and container record).
+    pub usage: bool,
 }
 
 /// An image's labels (`config.Labels` in its configuration); empty when it has none.
@@ -238,34 +174,20 @@ fn glob_at(p: &[char], n: &[char]) -> bool {
     }
 }
 
-pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<String> {
+/// `images`: a row per image and name, docker's filters applied, in the store's order.
+pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<Vec<Row>> {
     let store = ctx.store()?;
     let images = store.images()?;
-    let rows = select(ctx, &store, &images, opts.filter.as_deref(), &opts.filters)?;
-    match opts.format.as_deref() {
-        Some(f) if !opts.quiet && !f.is_empty() && f != "table" => {
-            let values = row_values(ctx, &store, &images, &rows, opts.no_trunc)?;
-            super::container::render_rows(Some(f), IMAGES_TABLE, IMAGES_HEADERS, &values)
+    let mut rows = select(ctx, &store, &images, opts.filter.as_deref(), &opts.filters)?;
+    if opts.usage {
+        let sharing = sharing(&store, &images)?;
+        for r in &mut rows {
+            r.shared = sharing.shared.get(&r.id).copied().unwrap_or(0);
+            r.containers = sharing.containers.get(&r.id).copied().unwrap_or(0);
         }
-        _ => Ok(render(&rows, opts, Utc::now())),
     }
+    Ok(rows)
 }
-
-const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
-
-const IMAGES_HEADERS: &[(&str, &str)] = &[
-    ("Containers", "CONTAINERS"),
-    ("CreatedAt", "CREATED AT"),
-    ("CreatedSince", "CREATED"),
-    ("Digest", "DIGEST"),
-    ("ID", "IMAGE ID"),
-    ("Repository", "REPOSITORY"),
-    ("SharedSize", "SHARED SIZE"),
-    ("Size", "SIZE"),
-    ("Tag", "TAG"),
-    ("UniqueSize", "UNIQUE SIZE"),
-    ("VirtualSize", "SIZE"),
-];
 
 /// Bytes of each image's layers that other images share, and the containers using each image.
 pub struct Sharing {
@@ -300,166 +222,6 @@ pub fn sharing(store: &Store, images: &[ImageRecord]) -> Result<Sharing> {
         *containers.entry(c.record.image_id).or_default() += 1;
     }
     Ok(Sharing { shared, containers })
-}
-
-/// docker's `images --format` fields for each row.
-fn row_values(
-    _ctx: &Ctx,
-    store: &Store,
-    images: &[ImageRecord],
-    rows: &[Row],
-    no_trunc: bool,
-) -> Result<Vec<Value>> {
-    let now = Utc::now();
-    let sharing = sharing(store, images)?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let shared = sharing.shared.get(&r.id).copied().unwrap_or(0);
-            json!({
-                "Containers": sharing.containers.get(&r.id).copied().unwrap_or(0).to_string(),
-                "CreatedAt": r.created.map(|c| c.format("%Y-%m-%d %H:%M:%S %z UTC").to_string()).unwrap_or_default(),
-                "CreatedSince": r.created.map(|c| format!("{} ago", human_duration(now - c))).unwrap_or_else(|| "N/A".into()),
-                "Digest": r.digest.clone().unwrap_or_else(|| "<none>".into()),
-                "ID": if no_trunc { r.id.to_string() } else { r.id.short().to_string() },
-                "Repository": r.repository,
-                "SharedSize": human_size(shared),
-                "Size": human_size(r.size),
-                "Tag": r.tag,
-                "UniqueSize": human_size(r.size.saturating_sub(shared)),
-                "VirtualSize": human_size(r.size),
-            })
-        })
-        .collect())
-}
-
-fn render(rows: &[Row], opts: &ImagesOptions, now: DateTime<Utc>) -> String {
-    let id = |r: &Row| {
-        if opts.no_trunc {
-            r.id.to_string()
-        } else {
-            r.id.short().to_string()
-        }
-    };
-    if opts.quiet {
-        let mut seen = std::collections::HashSet::new();
-        return rows
-            .iter()
-            .filter(|r| seen.insert(r.id.clone()))
-            .map(|r| format!("{}\n", id(r)))
-            .collect();
-    }
-    let mut header = vec!["REPOSITORY".to_string(), "TAG".into()];
-    if opts.digests {
-        header.push("DIGEST".into());
-    }
-    header.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
-    let mut table = vec![header];
-    for r in rows {
-        let created = r
-            .created
-            .map(|c| format!("{} ago", human_duration(now - c)))
-            .unwrap_or_else(|| "N/A".into());
-        let mut line = vec![r.repository.clone(), r.tag.clone()];
-        if opts.digests {
-            line.push(r.digest.clone().unwrap_or_else(|| "<none>".into()));
-        }
-        line.extend([id(r), created, human_size(r.size)]);
-        table.push(line);
-    }
-    crate::cli::template::align(&table)
-}
-
-/// Columns padded to the widest cell plus three spaces, as docker's tabwriter does.
-pub fn tabulate<const N: usize>(table: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in table {
-        for (i, c) in row.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in table {
-        let mut line = String::new();
-        for (i, c) in row.iter().enumerate() {
-            if i + 1 == N {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}", w = widths[i] + 3));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// docker's (go-units) HumanDuration.
-pub fn human_duration(d: chrono::Duration) -> String {
-    let secs = d.num_seconds();
-    if secs < 1 {
-        return "Less than a second".into();
-    }
-    if secs == 1 {
-        return "1 second".into();
-    }
-    if secs < 60 {
-        return format!("{secs} seconds");
-    }
-    let minutes = d.num_minutes();
-    if minutes == 1 {
-        return "About a minute".into();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = ((d.num_seconds() as f64) / 3600.0 + 0.5) as i64;
-    if hours == 1 {
-        return "About an hour".into();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", d.num_hours() / 24 / 365)
-}
-
-/// docker's (go-units) HumanSizeWithPrecision(size, 3): decimal units, three significant digits.
-pub fn human_size(size: u64) -> String {
-    human_size_digits(size, 3)
-}
-
-/// go-units' HumanSizeWithPrecision: decimal units, `digits` significant digits as printf's
-/// `%.Ng` gives them for these values (no exponent; trailing zeros dropped).
-pub fn human_size_digits(size: u64, digits: usize) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = size as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let whole = match v {
-        v if v >= 1000.0 => 4,
-        v if v >= 100.0 => 3,
-        v if v >= 10.0 => 2,
-        _ => 1,
-    };
-    let s = format!("{v:.*}", digits.saturating_sub(whole));
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
 }
 
 /// An image as `den image inspect` shows it: docker's shape.
@@ -500,8 +262,8 @@ pub fn inspect_value(ctx: &Ctx, image: &crate::store::ImageRecord) -> Result<ser
     }))
 }
 
-/// `image inspect`.
-pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Vec<crate::Error>) {
+/// `image inspect`: docker's object for each image, and the error for each name not found.
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<serde_json::Value>, Vec<crate::Error>) {
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for n in names {
@@ -514,82 +276,5 @@ pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Ve
             Err(e) => errors.push(e),
         }
     }
-    super::container::render_values(values, format, errors)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_like_docker() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(4_261_000), "4.26MB");
-        assert_eq!(human_size(77_800_000), "77.8MB");
-        assert_eq!(human_size(123_456_789), "123MB");
-        assert_eq!(human_size(1_200_000_000), "1.2GB");
-        assert_eq!(human_size(5_000), "5kB");
-    }
-
-    #[test]
-    fn durations_like_docker() {
-        let s = chrono::Duration::seconds;
-        assert_eq!(human_duration(s(0)), "Less than a second");
-        assert_eq!(human_duration(s(30)), "30 seconds");
-        assert_eq!(human_duration(s(90)), "About a minute");
-        assert_eq!(human_duration(s(600)), "10 minutes");
-        assert_eq!(human_duration(s(3600)), "About an hour");
-        assert_eq!(human_duration(s(5 * 3600)), "5 hours");
-        assert_eq!(human_duration(s(3 * 86400)), "3 days");
-        assert_eq!(human_duration(s(20 * 86400)), "2 weeks");
-        assert_eq!(human_duration(s(90 * 86400)), "3 months");
-        assert_eq!(human_duration(s(800 * 86400)), "2 years");
-    }
-
-    fn img(id: &str, names: &[&str], size: u64) -> ImageRecord {
-        let mut r = crate::store::test_image(id, names);
-        r.created = Some(Utc::now() - chrono::Duration::days(3));
-        r.size = size;
-        r
-    }
-
-    #[test]
-    fn listing_shows_familiar_names_and_dangling_images() {
-        let a = "a".repeat(64);
-        let b = "b".repeat(64);
-        let images = vec![
-            img(
-                &a,
-                &[
-                    "docker.io/library/busybox:latest",
-                    "127.0.0.1:5000/library/busybox:1",
-                ],
-                4_261_000,
-            ),
-            img(&b, &[], 10),
-        ];
-        let out = render(&rows(&images, None), &ImagesOptions::default(), Utc::now());
-        let lines: Vec<&str> = out.lines().collect();
-        assert!(lines[0].starts_with("REPOSITORY"), "{out}");
-        assert!(
-            lines[1].starts_with("busybox ")
-                && lines[1].contains("latest")
-                && lines[1].contains(&a[..12])
-        );
-        assert!(lines[1].contains("3 days ago") && lines[1].ends_with("4.26MB"));
-        assert!(lines[2].starts_with("127.0.0.1:5000/library/busybox"));
-        assert!(lines[3].starts_with("<none>"));
-        let q = render(
-            &rows(&images, None),
-            &ImagesOptions {
-                quiet: true,
-                ..Default::default()
-            },
-            Utc::now(),
-        );
-        assert_eq!(q, format!("{}\n{}\n", &a[..12], &b[..12]));
-        let filtered = rows(&images, Some("busybox"));
-        assert_eq!(filtered.len(), 1);
-    }
+    (values, errors)
 }

@@ -51,21 +51,25 @@ pub fn login(ctx: &Ctx, opts: &LoginOptions) -> Result<String> {
     Ok(registry)
 }
 
-/// What `logout` did, in docker's words.
-pub fn logout(ctx: &Ctx, registry: Option<&str>) -> Result<String> {
+/// What `logout` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logout {
+    pub registry: String,
+    /// Credentials were removed from den's file (else there were none).
+    pub removed: bool,
+    /// Other tools' files that also hold credentials for it, left alone.
+    pub elsewhere: Vec<std::path::PathBuf>,
+}
+
+/// `logout`: forget the credentials den keeps for `registry` (Docker Hub when `None`).
+pub fn logout(ctx: &Ctx, registry: Option<&str>) -> Result<Logout> {
     let registry = crate::auth::registry_arg(registry);
     let files = auth_files(ctx);
     let removed = files.remove(&registry)?;
-    let mut out = if removed {
-        format!("Removing login credentials for {registry}\n")
-    } else {
-        format!("Not logged in to {registry}\n")
-    };
-    for f in files.elsewhere(&registry) {
-        out.push_str(&format!(
-            "note: {} also holds credentials for {registry}; den left that file alone\n",
-            f.display()
-        ));
-    }
-    Ok(out)
+    let elsewhere = files.elsewhere(&registry);
+    Ok(Logout {
+        registry,
+        removed,
+        elsewhere,
+    })
 }

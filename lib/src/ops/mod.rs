@@ -1,6 +1,7 @@
-//! One function per verb, each taking its `<Verb>Options`; the binaries are thin wrappers over
-//! these. Verbs that touch layers or run containers call [`crate::userns::enter`] first (the
-//! binaries do, while still single-threaded).
+//! One function per verb, each taking its `<Verb>Options` and returning data (records, rows,
+//! reports), never text: the binaries show it with [`crate::render`]. Notes for the user go
+//! through a [`Report`]. Verbs that touch layers or run containers call
+//! [`crate::userns::enter`] first (the binaries do, while still single-threaded).
 //!
 //! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`],
 //! [`archive::save`], [`archive::load`].
@@ -32,17 +33,21 @@ use crate::image::Reference;
 use crate::store::Store;
 use crate::userns::IdMap;
 
-/// What every verb needs: where things are, the configuration, the store, the id mapping.
+/// What every verb needs: where things are, the configuration, the store, the id mapping, and
+/// where notes for the user go.
 pub struct Ctx {
     pub paths: Paths,
     pub config: Config,
     store: OnceLock<Store>,
     idmap: IdMap,
+    notes: &'static dyn Report,
 }
 
 impl Ctx {
-    /// Resolve paths (the `--root` flag first) and read the configuration.
-    pub fn new(root_flag: Option<&Path>) -> Result<Ctx> {
+    /// Resolve paths (the `--root` flag first) and read the configuration. `notes` hears what
+    /// verbs tell the user beside their result (a store made private again, the errors of
+    /// `start` before its last); the binaries print them on stderr.
+    pub fn new(root_flag: Option<&Path>, notes: &'static dyn Report) -> Result<Ctx> {
         let paths = Paths::resolve(root_flag, &ProcessEnv)?;
         let config = Config::load(&paths.config)?;
         let idmap = crate::userns::current().unwrap_or_else(IdMap::for_current_user);
@@ -51,6 +56,7 @@ impl Ctx {
             config,
             store: OnceLock::new(),
             idmap,
+            notes,
         })
     }
 
@@ -61,7 +67,7 @@ impl Ctx {
         }
         let s = Store::open(&self.paths.root)?;
         if let Some(mode) = s.repaired() {
-            crate::cli::note(&format!(
+            self.notes.note(&format!(
                 "note: the store {} was open to other users (mode {mode:04o}); it is private (0700) again",
                 self.paths.root.display()
             ));
@@ -72,6 +78,11 @@ impl Ctx {
 
     pub fn idmap(&self) -> &IdMap {
         &self.idmap
+    }
+
+    /// Where notes for the user go.
+    pub fn notes(&self) -> &dyn Report {
+        self.notes
     }
 
     /// The runtime directory, created private on first use. Inside the user namespace den is
@@ -128,6 +139,9 @@ pub trait Report: Sync {
     fn layer(&self, _short: &str, _event: LayerEvent) {}
     /// A note for the user (stderr).
     fn note(&self, _text: &str) {}
+    /// An error the verb reports and carries on past (a container `start` could not start,
+    /// before the next); the verb returns its last error itself.
+    fn error(&self, _err: &crate::Error) {}
 }
 
 /// Reports nothing.

@@ -16,6 +16,7 @@ use super::Ctx;
 use super::container::Container;
 use crate::error::{Result, UsageError};
 use crate::image::{Reference, ReferenceError, familiar_repo};
+use crate::render::images::Removed;
 use crate::store::{ImageRecord, Status, Store};
 
 /// `tag SOURCE TARGET`: name an image. TARGET is `NAME[:TAG]` (no digest).
@@ -42,32 +43,6 @@ pub fn tag_target(target: &str) -> Result<Reference, ReferenceError> {
         return Err(bad("cannot specify 64-byte hexadecimal strings"));
     }
     Ok(r)
-}
-
-/// One line of `rmi`'s and `prune`'s report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removed {
-    /// A familiar name: `busybox:latest`, `busybox@sha256:...`.
-    Untagged(String),
-    /// An image id, `sha256:<hex>`.
-    Deleted(String),
-}
-
-impl Removed {
-    /// As `rmi` prints it.
-    pub fn line(&self) -> String {
-        match self {
-            Removed::Untagged(n) => format!("Untagged: {n}"),
-            Removed::Deleted(d) => format!("Deleted: {d}"),
-        }
-    }
-    /// As `image prune` prints it.
-    pub fn prune_line(&self) -> String {
-        match self {
-            Removed::Untagged(n) => format!("untagged: {n}"),
-            Removed::Deleted(d) => format!("deleted: {d}"),
-        }
-    }
 }
 
 /// A stored name (`docker.io/library/busybox:latest`) as docker shows it (`busybox:latest`).

@@ -21,53 +21,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::Utc;
-use serde_json::{Value, json};
-
 use super::Ctx;
 use super::container::Container;
 use crate::digest::Digest;
 use crate::error::Result;
+use crate::render::system::{ContainerUsage, DiskUsage, ImageUsage, Usage, VolumeUsage};
 use crate::runtime::driver::Layout;
-use crate::store::{Status, Store, StoreError, disk_usage};
-
-/// One line of `system df`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Usage {
-    pub kind: &'static str,
-    pub total: usize,
-    pub active: usize,
-    pub size: u64,
-    pub reclaimable: u64,
-    /// Whether RECLAIMABLE shows a percentage (not for the build cache, as in docker).
-    pub percent: bool,
-}
-
-impl Usage {
-    fn reclaimable_text(&self) -> String {
-        let r = human_size4(self.reclaimable);
-        if self.percent && self.size > 0 {
-            format!("{r} ({}%)", self.reclaimable * 100 / self.size)
-        } else {
-            r
-        }
-    }
-
-    fn value(&self) -> Value {
-        json!({
-            "Type": self.kind,
-            "TotalCount": self.total.to_string(),
-            "Active": self.active.to_string(),
-            "Size": human_size4(self.size),
-            "Reclaimable": self.reclaimable_text(),
-        })
-    }
-}
-
-/// docker's `units.HumanSize`: four significant digits (`16.43MB`).
-pub fn human_size4(size: u64) -> String {
-    super::images::human_size_digits(size, 4)
-}
+use crate::store::{ContainerState, Status, Store, StoreError, disk_usage};
 
 /// Bytes of a container's own files: its writable layer (the whole copy for vfs).
 fn container_size(store: &Store, c: &Container) -> u64 {
@@ -79,17 +39,8 @@ fn container_size(store: &Store, c: &Container) -> u64 {
     }
 }
 
-/// Everything `df` reports, gathered once.
-pub struct DiskUsage {
-    pub lines: Vec<Usage>,
-    /// For `-v`: per image (id -> size, shared, containers), per container, per volume.
-    images: Vec<(crate::store::ImageRecord, u64, u64, usize)>,
-    containers: Vec<(Container, u64)>,
-    volumes: Vec<(String, usize, u64)>,
-    cache_entries: usize,
-}
-
-pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
+/// `system df`: what the store holds, and what a prune would free ([`DiskUsage`]).
+pub fn df(ctx: &Ctx) -> Result<DiskUsage> {
     let store = ctx.store()?;
     let images = store.images()?;
     let containers = super::container::all(&store)?;
@@ -117,16 +68,20 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
     let active_images = images.iter().filter(|i| used_ids.contains(&i.id)).count();
 
     // Containers: writable layers.
-    let csizes: Vec<(Container, u64)> = containers
+    let csizes: Vec<ContainerUsage> = containers
         .iter()
-        .map(|c| (c.clone(), container_size(&store, c)))
+        .map(|c| ContainerUsage {
+            record: c.record.clone(),
+            state: c.state.clone(),
+            size: container_size(&store, c),
+        })
         .collect();
-    let running = |c: &Container| c.state.status == Status::Running;
-    let containers_size: u64 = csizes.iter().map(|(_, s)| s).sum();
+    let running = |s: &ContainerState| s.status == Status::Running;
+    let containers_size: u64 = csizes.iter().map(|c| c.size).sum();
     let containers_reclaimable: u64 = csizes
         .iter()
-        .filter(|(c, _)| !running(c))
-        .map(|(_, s)| s)
+        .filter(|c| !running(&c.state))
+        .map(|c| c.size)
         .sum();
 
     // Volumes: data, reclaimable when no container mounts them.
@@ -143,7 +98,11 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
                     .any(|m| m.kind == crate::volume::MountKind::Volume && m.source == v.name)
             })
             .count();
-        volumes.push((v.name.clone(), links, disk_usage(&vols.data_dir(&v.name))));
+        volumes.push(VolumeUsage {
+            size: disk_usage(&vols.data_dir(&v.name)),
+            name: v.name,
+            links,
+        });
     }
 
     // Build cache: its records and mounts, and the layers only its steps keep.
@@ -167,13 +126,11 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
     let sharing = super::images::sharing(&store, &images)?;
     let image_rows = images
         .iter()
-        .map(|i| {
-            (
-                i.clone(),
-                i.size,
-                sharing.shared.get(&i.id).copied().unwrap_or(0),
-                sharing.containers.get(&i.id).copied().unwrap_or(0),
-            )
+        .map(|i| ImageUsage {
+            image: i.clone(),
+            size: i.size,
+            shared: sharing.shared.get(&i.id).copied().unwrap_or(0),
+            containers: sharing.containers.get(&i.id).copied().unwrap_or(0),
         })
         .collect();
     let lines = vec![
@@ -188,7 +145,7 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
         Usage {
             kind: "Containers",
             total: containers.len(),
-            active: containers.iter().filter(|c| running(c)).count(),
+            active: containers.iter().filter(|c| running(&c.state)).count(),
             size: containers_size,
             reclaimable: containers_reclaimable,
             percent: true,
@@ -196,9 +153,13 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
         Usage {
             kind: "Local Volumes",
             total: volumes.len(),
-            active: volumes.iter().filter(|v| v.1 > 0).count(),
-            size: volumes.iter().map(|v| v.2).sum(),
-            reclaimable: volumes.iter().filter(|v| v.1 == 0).map(|v| v.2).sum(),
+            active: volumes.iter().filter(|v| v.links > 0).count(),
+            size: volumes.iter().map(|v| v.size).sum(),
+            reclaimable: volumes
+                .iter()
+                .filter(|v| v.links == 0)
+                .map(|v| v.size)
+                .sum(),
             percent: true,
         },
         Usage {
@@ -219,120 +180,6 @@ pub fn disk_usage_of(ctx: &Ctx) -> Result<DiskUsage> {
     })
 }
 
-const DF_TABLE: &str = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
-const DF_HEADERS: &[(&str, &str)] = &[
-    ("Type", "TYPE"),
-    ("TotalCount", "TOTAL"),
-    ("Active", "ACTIVE"),
-    ("Size", "SIZE"),
-    ("Reclaimable", "RECLAIMABLE"),
-];
-
-/// `system df [-v] [--format]`.
-pub fn df(ctx: &Ctx, verbose: bool, format: Option<&str>) -> Result<String> {
-    let usage = disk_usage_of(ctx)?;
-    if !verbose {
-        let rows: Vec<Value> = usage.lines.iter().map(Usage::value).collect();
-        return super::container::render_rows(format, DF_TABLE, DF_HEADERS, &rows);
-    }
-    Ok(verbose_text(&usage))
-}
-
-fn verbose_text(u: &DiskUsage) -> String {
-    let now = Utc::now();
-    let ago = |t: Option<chrono::DateTime<Utc>>| {
-        t.map(|t| format!("{} ago", super::images::human_duration(now - t)))
-            .unwrap_or_else(|| "N/A".into())
-    };
-    let mut out = String::from("Images space usage:\n\n");
-    let mut t = vec![
-        [
-            "REPOSITORY",
-            "TAG",
-            "IMAGE ID",
-            "CREATED",
-            "SIZE",
-            "SHARED SIZE",
-            "UNIQUE SIZE",
-            "CONTAINERS",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for (i, size, shared, ctrs) in &u.images {
-        let rows = super::images::rows(std::slice::from_ref(i), None);
-        for r in rows {
-            t.push(vec![
-                r.repository,
-                r.tag,
-                i.short_id().to_string(),
-                ago(i.created),
-                human_size4(*size),
-                human_size4(*shared),
-                human_size4(size.saturating_sub(*shared)),
-                ctrs.to_string(),
-            ]);
-        }
-    }
-    out.push_str(&crate::cli::template::align(&t));
-    out.push_str("\nContainers space usage:\n\n");
-    let mut t = vec![
-        [
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "LOCAL VOLUMES",
-            "SIZE",
-            "CREATED",
-            "STATUS",
-            "NAMES",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for (c, size) in &u.containers {
-        let r = &c.record;
-        let vols = r
-            .spec
-            .mounts
-            .iter()
-            .filter(|m| m.kind == crate::volume::MountKind::Volume)
-            .count();
-        let status = match c.state.status {
-            Status::Created => "Created".to_string(),
-            Status::Running => "Up".into(),
-            Status::Exited => format!("Exited ({})", c.state.exit_code.unwrap_or(0)),
-        };
-        t.push(vec![
-            r.id[..12].to_string(),
-            r.image.clone(),
-            format!(
-                "{:?}",
-                super::container::ellipsis(&r.spec.args.join(" "), 20)
-            ),
-            vols.to_string(),
-            human_size4(*size),
-            ago(Some(r.created)),
-            status,
-            r.name.clone(),
-        ]);
-    }
-    out.push_str(&crate::cli::template::align(&t));
-    out.push_str("\nLocal Volumes space usage:\n\n");
-    let mut t = vec![["VOLUME NAME", "LINKS", "SIZE"].map(String::from).to_vec()];
-    for (name, links, size) in &u.volumes {
-        t.push(vec![name.clone(), links.to_string(), human_size4(*size)]);
-    }
-    out.push_str(&crate::cli::template::align(&t));
-    let cache = u.lines.iter().find(|l| l.kind == "Build Cache");
-    out.push_str(&format!(
-        "\nBuild cache usage: {} ({} steps)\n",
-        human_size4(cache.map(|c| c.size).unwrap_or(0)),
-        u.cache_entries
-    ));
-    out
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct SystemPruneOptions {
     /// Every unused image, not only dangling ones.
@@ -347,7 +194,7 @@ pub struct SystemPruneOptions {
 pub struct SystemPruned {
     pub containers: Vec<String>,
     pub volumes: Vec<String>,
-    pub images: Vec<super::rmi::Removed>,
+    pub images: Vec<crate::render::images::Removed>,
     pub reclaimed: u64,
 }
 
@@ -488,43 +335,4 @@ pub fn reset(ctx: &Ctx) -> Result<()> {
         let _ = crate::store::remove_tree(&rt.join("libcontainer"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn df_sizes_have_four_digits() {
-        assert_eq!(human_size4(0), "0B");
-        assert_eq!(human_size4(16_430_000), "16.43MB");
-        assert_eq!(human_size4(4_261_000), "4.261MB");
-        assert_eq!(human_size4(212), "212B");
-        assert_eq!(human_size4(1_234_567_890), "1.235GB");
-    }
-
-    #[test]
-    fn reclaimable_shows_a_share_except_for_the_cache() {
-        let u = Usage {
-            kind: "Images",
-            total: 2,
-            active: 1,
-            size: 1000,
-            reclaimable: 250,
-            percent: true,
-        };
-        assert_eq!(u.value()["Reclaimable"], "250B (25%)");
-        let c = Usage {
-            kind: "Build Cache",
-            percent: false,
-            ..u.clone()
-        };
-        assert_eq!(c.value()["Reclaimable"], "250B");
-        let empty = Usage {
-            size: 0,
-            reclaimable: 0,
-            ..u
-        };
-        assert_eq!(empty.value()["Reclaimable"], "0B");
-    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::container::{all, render_rows};
+use super::container::all;
 use crate::error::{Result, UsageError};
 use crate::volume::{MountKind, Volume, Volumes};
 
@@ -39,6 +39,7 @@ pub fn create(ctx: &Ctx, name: Option<&str>, labels: &[String]) -> Result<Volume
         .map_err(|e| UsageError::Volume(e).into())
 }
 
+/// docker's volume object (`volume inspect`, and `volume ls`'s fields).
 fn value(vols: &Volumes, v: &Volume) -> Value {
     json!({
         "CreatedAt": v.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -51,26 +52,15 @@ fn value(vols: &Volumes, v: &Volume) -> Value {
     })
 }
 
-pub fn ls(ctx: &Ctx, quiet: bool, format: Option<&str>) -> Result<String> {
+/// `volume ls`: docker's object for each volume.
+pub fn ls(ctx: &Ctx) -> Result<Vec<Value>> {
     let vols = volumes(ctx)?;
     let list = vols.list().map_err(UsageError::Volume)?;
-    if quiet {
-        return Ok(list.iter().map(|v| format!("{}\n", v.name)).collect());
-    }
-    let rows: Vec<Value> = list.iter().map(|v| value(&vols, v)).collect();
-    render_rows(
-        format,
-        "table {{.Driver}}\t{{.Name}}",
-        &[
-            ("Driver", "DRIVER"),
-            ("Name", "VOLUME NAME"),
-            ("Mountpoint", "MOUNTPOINT"),
-        ],
-        &rows,
-    )
+    Ok(list.iter().map(|v| value(&vols, v)).collect())
 }
 
-pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Vec<crate::Error>) {
+/// `volume inspect`: docker's object for each volume, and the error for each name not found.
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<crate::Error>) {
     let mut values = Vec::new();
     let mut errors: Vec<crate::Error> = Vec::new();
     match volumes(ctx) {
@@ -84,20 +74,7 @@ pub fn inspect(ctx: &Ctx, names: &[String], format: Option<&str>) -> (String, Ve
         }
         Err(e) => errors.push(e),
     }
-    match format {
-        None | Some("") | Some("json") => {
-            let mut s = serde_json::to_string_pretty(&Value::Array(values)).unwrap_or_default();
-            s.push('\n');
-            (s, errors)
-        }
-        Some(f) => match render_rows(Some(f), "", &[], &values) {
-            Ok(s) => (s, errors),
-            Err(e) => {
-                errors.push(e);
-                (String::new(), errors)
-            }
-        },
-    }
+    (values, errors)
 }
 
 /// Remove a volume; refused while a container uses it, unless forced.

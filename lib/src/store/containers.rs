@@ -150,6 +150,17 @@ pub enum Status {
     Exited,
 }
 
+impl Status {
+    /// docker's name for it (`State.Status`, `ps --filter status=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerState {
     pub status: Status,

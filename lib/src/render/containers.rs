@@ -1,0 +1,310 @@
+//! Containers and volumes as docker shows them: `ps` (its fields, headers and default table),
+//! `port`, `volume ls` and `volume inspect --format`.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::units::{ellipsis, human_duration};
+use super::{Listing, TemplateError};
+use crate::net::PortMapping;
+use crate::store::{ContainerRecord, ContainerState, Status};
+use crate::volume::MountKind;
+
+/// `ps`: docker's default columns and the header of every field it offers.
+pub const PS: Listing = Listing {
+    table: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+        ("State", "STATE"),
+        ("Size", "SIZE"),
+        ("Labels", "LABELS"),
+        ("Mounts", "MOUNTS"),
+        ("Networks", "NETWORKS"),
+        ("LocalVolumes", "LOCAL VOLUMES"),
+    ],
+};
+
+/// `volume ls`: docker's default columns and headers.
+pub const VOLUMES: Listing = Listing {
+    table: "table {{.Driver}}\t{{.Name}}",
+    headers: &[
+        ("Driver", "DRIVER"),
+        ("Name", "VOLUME NAME"),
+        ("Mountpoint", "MOUNTPOINT"),
+    ],
+};
+
+/// How `ps` shows its containers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PsView<'a> {
+    /// Ids only.
+    pub quiet: bool,
+    /// Full ids, commands and mount sources.
+    pub no_trunc: bool,
+    /// `--format`: `table ...`, `json`, or a Go template per row.
+    pub format: Option<&'a str>,
+}
+
+/// `ps`: the containers given, in their order, as `view` asks.
+pub fn ps(
+    list: &[(&ContainerRecord, &ContainerState)],
+    view: &PsView,
+    now: DateTime<Utc>,
+) -> Result<String, TemplateError> {
+    if view.quiet {
+        return Ok(list
+            .iter()
+            .map(|(r, _)| {
+                let id = if view.no_trunc {
+                    &r.id[..]
+                } else {
+                    &r.id[..12]
+                };
+                format!("{id}\n")
+            })
+            .collect());
+    }
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|(r, s)| ps_row(r, s, !view.no_trunc, now))
+        .collect();
+    super::rows(view.format, &PS, &rows)
+}
+
+/// docker's `STATUS`: `Created`, `Up 3 minutes`, `Exited (0) 2 hours ago`.
+fn status_text(state: &ContainerState, now: DateTime<Utc>) -> String {
+    let ago = |t: Option<DateTime<Utc>>| human_duration(now - t.unwrap_or(now));
+    match state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", ago(state.started_at)),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            state.exit_code.unwrap_or(0),
+            ago(state.finished_at)
+        ),
+    }
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The fields `ps --format` offers, as docker names them; `trunc` cuts ids, the command and
+/// mount sources as docker does without `--no-trunc`.
+pub fn ps_row(
+    r: &ContainerRecord,
+    state: &ContainerState,
+    trunc: bool,
+    now: DateTime<Utc>,
+) -> Value {
+    let command = r.spec.args.join(" ");
+    let command = quote(&if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    });
+    let labels: Vec<String> = r
+        .spec
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mounts: Vec<String> = r
+        .spec
+        .mounts
+        .iter()
+        .map(|m| {
+            if trunc {
+                ellipsis(&m.source, 15)
+            } else {
+                m.source.clone()
+            }
+        })
+        .collect();
+    json!({
+        "Command": command,
+        "CreatedAt": r.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
+        "ID": if trunc { r.id[..12].to_string() } else { r.id.clone() },
+        "Image": r.image,
+        "Labels": labels.join(","),
+        "LocalVolumes": r.spec.mounts.iter().filter(|m| m.kind == MountKind::Volume).count().to_string(),
+        "Mounts": mounts.join(","),
+        "Names": r.name,
+        "Networks": r.spec.network,
+        "Ports": if state.status == Status::Running {
+            state.ports.iter().map(|p| p.display()).collect::<Vec<_>>().join(", ")
+        } else {
+            String::new()
+        },
+        "RunningFor": format!("{} ago", human_duration(now - r.created)),
+        "Size": "0B",
+        "State": state.status.name(),
+        "Status": status_text(state, now),
+    })
+}
+
+/// `port`: each mapping as `80/tcp -> 0.0.0.0:3000`, or with `host_only` (one port asked
+/// for) its host address alone.
+pub fn ports(ports: &[PortMapping], host_only: bool) -> String {
+    let host = |p: &PortMapping| {
+        let ip = match p.host_ip {
+            None => "0.0.0.0".to_string(),
+            Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+            Some(a) => a.to_string(),
+        };
+        format!("{ip}:{}", p.host_port)
+    };
+    ports
+        .iter()
+        .map(|p| {
+            if host_only {
+                format!("{}\n", host(p))
+            } else {
+                format!("{} -> {}\n", p.key(), host(p))
+            }
+        })
+        .collect()
+}
+
+/// `volume ls`: docker's volume objects, names only with `quiet`.
+pub fn volumes(
+    values: &[Value],
+    quiet: bool,
+    format: Option<&str>,
+) -> Result<String, TemplateError> {
+    if quiet {
+        return Ok(values
+            .iter()
+            .map(|v| format!("{}\n", v["Name"].as_str().unwrap_or_default()))
+            .collect());
+    }
+    super::rows(format, &VOLUMES, values)
+}
+
+/// `volume inspect`: a JSON array, or `--format` per volume as `volume ls` applies it (a
+/// failure on any volume fails the whole, unlike container `inspect`).
+pub fn volume_objects(values: &[Value], format: Option<&str>) -> Result<String, TemplateError> {
+    match format {
+        None | Some("") | Some("json") => Ok(super::pretty_array(values)),
+        Some(f) => super::rows(Some(f), &super::NO_LISTING, values),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Proto;
+    use crate::store::RunSpec;
+
+    fn record(args: &[&str]) -> ContainerRecord {
+        ContainerRecord {
+            id: "0123456789ab".repeat(4),
+            name: "web".into(),
+            image_id: crate::digest::Digest::of(b"image"),
+            image: "busybox".into(),
+            created: DateTime::parse_from_rfc3339("2026-01-02T03:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            driver: "overlay".into(),
+            spec: RunSpec {
+                args: args.iter().map(|a| a.to_string()).collect(),
+                network: "slirp4netns".into(),
+                ..Default::default()
+            },
+            auto_remove: false,
+            layers: Vec::new(),
+        }
+    }
+
+    fn port(host_ip: Option<std::net::IpAddr>) -> PortMapping {
+        PortMapping {
+            host_ip,
+            host_port: 3000,
+            container_port: 80,
+            proto: Proto::Tcp,
+        }
+    }
+
+    #[test]
+    fn ps_rows_as_docker_shows_them() {
+        let r = record(&["sh", "-c", "while true; do sleep 1; done"]);
+        let now = r.created + chrono::Duration::minutes(10);
+        let mut running = ContainerState::created();
+        running.status = Status::Running;
+        running.started_at = Some(now - chrono::Duration::minutes(3));
+        running.ports = vec![port(None)];
+        let row = ps_row(&r, &running, true, now);
+        assert_eq!(row["ID"], "0123456789ab");
+        assert_eq!(row["Command"], "\"sh -c while true; d…\"");
+        assert_eq!(row["RunningFor"], "10 minutes ago");
+        assert_eq!(row["Status"], "Up 3 minutes");
+        assert_eq!(row["State"], "running");
+        assert_eq!(row["Ports"], "0.0.0.0:3000->80/tcp");
+        let full = ps_row(&r, &running, false, now);
+        assert_eq!(full["ID"], r.id.as_str());
+        assert_eq!(full["Command"], "\"sh -c while true; do sleep 1; done\"");
+        let mut exited = ContainerState::created();
+        exited.status = Status::Exited;
+        exited.exit_code = Some(3);
+        exited.finished_at = Some(now - chrono::Duration::hours(2));
+        exited.ports = vec![port(None)];
+        let row = ps_row(&r, &exited, true, now);
+        assert_eq!(row["Status"], "Exited (3) 2 hours ago");
+        assert_eq!(row["Ports"], "");
+        let created = ContainerState::created();
+        assert_eq!(ps_row(&r, &created, true, now)["Status"], "Created");
+    }
+
+    #[test]
+    fn ps_tables_and_ids() {
+        let r = record(&["httpd", "-f"]);
+        let now = r.created + chrono::Duration::seconds(30);
+        let s = ContainerState::created();
+        let list = [(&r, &s)];
+        let table = ps(&list, &PsView::default(), now).unwrap();
+        assert_eq!(
+            table,
+            "CONTAINER ID   IMAGE     COMMAND      CREATED          STATUS    PORTS     NAMES\n\
+             0123456789ab   busybox   \"httpd -f\"   30 seconds ago   Created             web\n"
+        );
+        let quiet = PsView {
+            quiet: true,
+            ..Default::default()
+        };
+        assert_eq!(ps(&list, &quiet, now).unwrap(), "0123456789ab\n");
+        let names = PsView {
+            format: Some("{{.Names}} {{.State}}"),
+            ..Default::default()
+        };
+        assert_eq!(ps(&list, &names, now).unwrap(), "web created\n");
+    }
+
+    #[test]
+    fn ports_as_port_prints_them() {
+        let v6 = Some("::1".parse().unwrap());
+        assert_eq!(
+            ports(&[port(None), port(v6)], false),
+            "80/tcp -> 0.0.0.0:3000\n80/tcp -> [::1]:3000\n"
+        );
+        assert_eq!(ports(&[port(None)], true), "0.0.0.0:3000\n");
+    }
+
+    #[test]
+    fn volume_listings() {
+        let v = vec![json!({"Driver": "local", "Name": "data", "Mountpoint": "/x"})];
+        assert_eq!(
+            volumes(&v, false, None).unwrap(),
+            "DRIVER    VOLUME NAME\nlocal     data\n"
+        );
+        assert_eq!(volumes(&v, true, None).unwrap(), "data\n");
+        assert_eq!(volume_objects(&v, Some("{{.Mountpoint}}")).unwrap(), "/x\n");
+        assert!(volume_objects(&v, None).unwrap().starts_with("[\n  {"));
+    }
+}

@@ -1,0 +1,538 @@
+//! Images as docker shows them: `images` (one row per name, familiar names, `<none>` for
+//! dangling images), `history`, and the reports of `rmi`, `load` and `logout`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::units::{ellipsis, human_duration, human_size};
+use super::{Listing, TemplateError};
+use crate::digest::Digest;
+use crate::image::familiar_repo;
+use crate::store::ImageRecord;
+
+/// One row of `images`: an image under one of its names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The familiar repository (`busybox`, `127.0.0.1:5000/x`), `<none>` for a dangling image.
+    pub repository: String,
+    pub tag: String,
+    pub id: Digest,
+    pub created: Option<DateTime<Utc>>,
+    pub size: u64,
+    /// The repository's digest for this image (`sha256:...`), if it was pulled or pushed.
+    pub digest: Option<String>,
+    /// Bytes of its layers other images share, and the containers using it: counted only when
+    /// asked for (`images --format` offers them), else 0.
+    pub shared: u64,
+    pub containers: usize,
+}
+
+/// The rows of `images`: each image once per name, in the images' order; with `filter`
+/// (`REPOSITORY[:TAG]`), only that repository (and tag).
+pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
+    let want = filter.and_then(|f| {
+        crate::image::Reference::parse(f).ok().map(|r| {
+            (
+                r.repo_name(),
+                f.contains(':').then(|| r.tag().unwrap_or("").to_string()),
+            )
+        })
+    });
+    let mut out = Vec::new();
+    for i in images {
+        let mut names: Vec<(String, String)> = i
+            .names
+            .iter()
+            .filter_map(|n| {
+                let (repo, tag) = n.rsplit_once(':').filter(|(r, _)| !r.is_empty())?;
+                Some((repo.to_string(), tag.to_string()))
+            })
+            .collect();
+        if names.is_empty() {
+            names.push(("<none>".into(), "<none>".into()));
+        }
+        for (repo, tag) in names {
+            if let Some((wrepo, wtag)) = &want
+                && (&repo != wrepo || wtag.as_ref().is_some_and(|t| t != &tag))
+            {
+                continue;
+            }
+            let digest = i.repo_digests.iter().find_map(|d| {
+                let (r, digest) = d.split_once('@')?;
+                (r == repo).then(|| digest.to_string())
+            });
+            let repository = if repo == "<none>" {
+                repo
+            } else {
+                familiar_repo(&repo)
+            };
+            out.push(Row {
+                repository,
+                tag,
+                id: i.id.clone(),
+                created: i.created,
+                size: i.size,
+                digest,
+                shared: 0,
+                containers: 0,
+            });
+        }
+    }
+    out
+}
+
+/// `images --format`: docker's default columns and the header of every field it offers.
+pub const IMAGES: Listing = Listing {
+    table: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    headers: &[
+        ("Containers", "CONTAINERS"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedSince", "CREATED"),
+        ("Digest", "DIGEST"),
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("SharedSize", "SHARED SIZE"),
+        ("Size", "SIZE"),
+        ("Tag", "TAG"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "SIZE"),
+    ],
+};
+
+/// How `images` shows its rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImagesView<'a> {
+    /// Image ids only, each once.
+    pub quiet: bool,
+    pub no_trunc: bool,
+    /// The DIGEST column.
+    pub digests: bool,
+    /// `--format`: `table ...`, `json`, or a Go template per row.
+    pub format: Option<&'a str>,
+}
+
+impl ImagesView<'_> {
+    /// The format that replaces docker's fixed listing, if one does (not with `-q`, and not
+    /// plain `table`). Only such a format shows [`Row::shared`] and [`Row::containers`].
+    pub fn custom_format(&self) -> Option<&str> {
+        self.format
+            .filter(|f| !self.quiet && !f.is_empty() && *f != "table")
+    }
+}
+
+/// `images`: the rows as `view` asks.
+pub fn images(
+    rows: &[Row],
+    view: &ImagesView,
+    now: DateTime<Utc>,
+) -> Result<String, TemplateError> {
+    match view.custom_format() {
+        Some(f) => super::rows(Some(f), &IMAGES, &row_values(rows, view.no_trunc, now)),
+        None => Ok(listing(rows, view, now)),
+    }
+}
+
+fn created_since(created: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    created
+        .map(|c| format!("{} ago", human_duration(now - c)))
+        .unwrap_or_else(|| "N/A".into())
+}
+
+/// docker's `images --format` fields for each row.
+pub fn row_values(rows: &[Row], no_trunc: bool, now: DateTime<Utc>) -> Vec<Value> {
+    rows.iter()
+        .map(|r| {
+            json!({
+                "Containers": r.containers.to_string(),
+                "CreatedAt": r.created.map(|c| c.format("%Y-%m-%d %H:%M:%S %z UTC").to_string()).unwrap_or_default(),
+                "CreatedSince": created_since(r.created, now),
+                "Digest": r.digest.clone().unwrap_or_else(|| "<none>".into()),
+                "ID": if no_trunc { r.id.to_string() } else { r.id.short().to_string() },
+                "Repository": r.repository,
+                "SharedSize": human_size(r.shared),
+                "Size": human_size(r.size),
+                "Tag": r.tag,
+                "UniqueSize": human_size(r.size.saturating_sub(r.shared)),
+                "VirtualSize": human_size(r.size),
+            })
+        })
+        .collect()
+}
+
+/// docker's fixed listing (no format, or `table`): ids only with `quiet`, the DIGEST column
+/// with `digests`.
+fn listing(rows: &[Row], view: &ImagesView, now: DateTime<Utc>) -> String {
+    let id = |r: &Row| {
+        if view.no_trunc {
+            r.id.to_string()
+        } else {
+            r.id.short().to_string()
+        }
+    };
+    if view.quiet {
+        let mut seen = std::collections::HashSet::new();
+        return rows
+            .iter()
+            .filter(|r| seen.insert(r.id.clone()))
+            .map(|r| format!("{}\n", id(r)))
+            .collect();
+    }
+    let mut header = vec!["REPOSITORY".to_string(), "TAG".into()];
+    if view.digests {
+        header.push("DIGEST".into());
+    }
+    header.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
+    let mut table = vec![header];
+    for r in rows {
+        let mut line = vec![r.repository.clone(), r.tag.clone()];
+        if view.digests {
+            line.push(r.digest.clone().unwrap_or_else(|| "<none>".into()));
+        }
+        line.extend([id(r), created_since(r.created, now), human_size(r.size)]);
+        table.push(line);
+    }
+    super::table::align(&table)
+}
+
+// ------------------------------------------------------------------------------------------
+// history
+
+/// One step of an image's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub created: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub comment: String,
+    /// Unpacked bytes of the layer it made; 0 for a metadata step.
+    pub size: u64,
+}
+
+/// `history`: docker's default columns and headers.
+pub const HISTORY: Listing = Listing {
+    table: "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+    headers: &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ],
+};
+
+/// How `history` shows the steps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryView<'a> {
+    pub no_trunc: bool,
+    /// The IMAGE column only.
+    pub quiet: bool,
+    pub format: Option<&'a str>,
+}
+
+/// docker's rows for the steps (oldest first) of image `id`, newest first. Only the newest
+/// carries the id: docker keeps none for the steps of a pulled image, and prints `<missing>`.
+pub fn history_rows(id: &Digest, steps: &[Step], no_trunc: bool, now: DateTime<Utc>) -> Vec<Value> {
+    let id = if no_trunc {
+        id.to_string()
+    } else {
+        id.short().to_string()
+    };
+    steps
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(k, s)| {
+            let by = s.created_by.replace('\t', " ");
+            json!({
+                "ID": if k == 0 { id.clone() } else { "<missing>".into() },
+                "CreatedSince": created_since(s.created, now),
+                "CreatedAt": s.created.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
+                "CreatedBy": if no_trunc { by } else { ellipsis(&by, 45) },
+                "Size": human_size(s.size),
+                "Comment": s.comment,
+            })
+        })
+        .collect()
+}
+
+/// `history`: the steps of image `id` as `view` asks.
+pub fn history(
+    id: &Digest,
+    steps: &[Step],
+    view: &HistoryView,
+    now: DateTime<Utc>,
+) -> Result<String, TemplateError> {
+    let rows = history_rows(id, steps, view.no_trunc, now);
+    if view.quiet {
+        return Ok(rows
+            .iter()
+            .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
+            .collect());
+    }
+    super::rows(view.format, &HISTORY, &rows)
+}
+
+// ------------------------------------------------------------------------------------------
+// rmi, load, logout
+
+/// What `rmi` and the prunes removed: one line of their reports each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    /// A familiar name: `busybox:latest`, `busybox@sha256:...`.
+    Untagged(String),
+    /// An image id, `sha256:<hex>`.
+    Deleted(String),
+}
+
+impl Removed {
+    /// As `rmi` prints it.
+    pub fn line(&self) -> String {
+        match self {
+            Removed::Untagged(n) => format!("Untagged: {n}"),
+            Removed::Deleted(d) => format!("Deleted: {d}"),
+        }
+    }
+    /// As `image prune` prints it.
+    pub fn prune_line(&self) -> String {
+        match self {
+            Removed::Untagged(n) => format!("untagged: {n}"),
+            Removed::Deleted(d) => format!("deleted: {d}"),
+        }
+    }
+}
+
+/// docker's report of a load: `Loaded image: NAME` per name (after a note when the name is
+/// taken from another image), `Loaded image ID: ID` for an image without one.
+pub fn loaded(loaded: &[crate::archive::Loaded]) -> String {
+    let mut out = String::new();
+    for l in loaded {
+        if l.names.is_empty() {
+            out.push_str(&format!("Loaded image ID: {}\n", l.id));
+        }
+        for n in &l.names {
+            let familiar = format!("{}:{}", n.familiar_repo(), n.tag().unwrap_or("latest"));
+            if let Some((_, old)) = l.renamed.iter().find(|(c, _)| *c == n.canonical()) {
+                out.push_str(&format!(
+                    "The image {familiar} already exists, renaming the old one with ID {old} to empty string\n"
+                ));
+            }
+            out.push_str(&format!("Loaded image: {familiar}\n"));
+        }
+    }
+    out
+}
+
+/// What `logout` did, in docker's words, and the other tools' files it left alone.
+pub fn logout(registry: &str, removed: bool, elsewhere: &[PathBuf]) -> String {
+    let mut out = if removed {
+        format!("Removing login credentials for {registry}\n")
+    } else {
+        format!("Not logged in to {registry}\n")
+    };
+    for f in elsewhere {
+        out.push_str(&format!(
+            "note: {} also holds credentials for {registry}; den left that file alone\n",
+            f.display()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::Reference;
+
+    fn img(id: &str, names: &[&str], size: u64) -> ImageRecord {
+        let mut r = crate::store::test_image(id, names);
+        r.created = Some(Utc::now() - chrono::Duration::days(3));
+        r.size = size;
+        r
+    }
+
+    #[test]
+    fn listing_shows_familiar_names_and_dangling_images() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let images = vec![
+            img(
+                &a,
+                &[
+                    "docker.io/library/busybox:latest",
+                    "127.0.0.1:5000/library/busybox:1",
+                ],
+                4_261_000,
+            ),
+            img(&b, &[], 10),
+        ];
+        let view = ImagesView::default();
+        let out = images_text(&images, &view);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("REPOSITORY"), "{out}");
+        assert!(
+            lines[1].starts_with("busybox ")
+                && lines[1].contains("latest")
+                && lines[1].contains(&a[..12])
+        );
+        assert!(lines[1].contains("3 days ago") && lines[1].ends_with("4.26MB"));
+        assert!(lines[2].starts_with("127.0.0.1:5000/library/busybox"));
+        assert!(lines[3].starts_with("<none>"));
+        let quiet = ImagesView {
+            quiet: true,
+            format: Some("{{.ID}}"),
+            ..Default::default()
+        };
+        assert_eq!(quiet.custom_format(), None);
+        assert_eq!(
+            images_text(&images, &quiet),
+            format!("{}\n{}\n", &a[..12], &b[..12])
+        );
+        let filtered = rows(&images, Some("busybox"));
+        assert_eq!(filtered.len(), 1);
+    }
+
+    fn images_text(images: &[ImageRecord], view: &ImagesView) -> String {
+        super::images(&rows(images, None), view, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn formats_offer_docker_fields() {
+        let mut r = rows(
+            &[img(&"a".repeat(64), &["docker.io/library/x:1"], 3000)],
+            None,
+        );
+        r[0].shared = 1000;
+        r[0].containers = 2;
+        let view = ImagesView {
+            format: Some(
+                "{{.Repository}}:{{.Tag}} {{.Size}} {{.SharedSize}} {{.UniqueSize}} {{.Containers}} {{.Digest}}",
+            ),
+            ..Default::default()
+        };
+        assert!(view.custom_format().is_some());
+        assert_eq!(
+            images(&r, &view, Utc::now()).unwrap(),
+            "x:1 3kB 1kB 2kB 2 <none>\n"
+        );
+        let table = ImagesView {
+            format: Some("table {{.ID}}\t{{.VirtualSize}}"),
+            ..Default::default()
+        };
+        assert_eq!(
+            images(&r, &table, Utc::now()).unwrap(),
+            format!("IMAGE ID       SIZE\n{}   3kB\n", &"a".repeat(12))
+        );
+    }
+
+    #[test]
+    fn history_rows_newest_first() {
+        let t = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+        let steps = [
+            Step {
+                created: t("2024-01-02T03:04:05Z"),
+                created_by: "/bin/sh -c #(nop) ADD file:abc in / ".into(),
+                comment: String::new(),
+                size: 4_261_000,
+            },
+            Step {
+                created: t("2024-01-02T03:04:06Z"),
+                created_by: "ENV\tA=1".into(),
+                comment: String::new(),
+                size: 0,
+            },
+            Step {
+                created: t("2024-01-02T03:04:07Z"),
+                created_by: "RUN /bin/sh -c echo a very long command that docker cuts at forty-five characters".into(),
+                comment: "c".into(),
+                size: 12,
+            },
+        ];
+        let id = Digest::from_hex(&"f".repeat(64)).unwrap();
+        let now = t("2026-01-02T03:04:05Z").unwrap();
+        let rows = history_rows(&id, &steps, false, now);
+        assert_eq!(rows[0]["ID"], "ffffffffffff");
+        assert_eq!(rows[1]["ID"], "<missing>");
+        assert_eq!(rows[0]["Size"], "12B");
+        assert_eq!(rows[0]["Comment"], "c");
+        assert_eq!(rows[0]["CreatedBy"].as_str().unwrap().chars().count(), 45);
+        assert_eq!(rows[1]["CreatedBy"], "ENV A=1");
+        assert_eq!(rows[1]["Size"], "0B");
+        assert_eq!(rows[2]["Size"], "4.26MB");
+        assert_eq!(rows[2]["CreatedSince"], "2 years ago");
+        let full = history_rows(&id, &steps, true, now);
+        assert_eq!(full[0]["ID"], format!("sha256:{}", "f".repeat(64)));
+        assert!(
+            full[0]["CreatedBy"]
+                .as_str()
+                .unwrap()
+                .ends_with("characters")
+        );
+        let quiet = HistoryView {
+            quiet: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            history(&id, &steps, &quiet, now).unwrap(),
+            "ffffffffffff\n<missing>\n<missing>\n"
+        );
+    }
+
+    #[test]
+    fn loads_report_like_docker() {
+        let loaded = vec![
+            crate::archive::Loaded {
+                id: Digest::from_hex(&"a".repeat(64)).unwrap(),
+                names: vec![
+                    Reference::parse("busybox").unwrap(),
+                    Reference::parse("127.0.0.1:5000/x/y:2").unwrap(),
+                ],
+                renamed: vec![(
+                    "docker.io/library/busybox:latest".into(),
+                    Digest::from_hex(&"c".repeat(64)).unwrap(),
+                )],
+            },
+            crate::archive::Loaded {
+                id: Digest::from_hex(&"b".repeat(64)).unwrap(),
+                names: vec![],
+                renamed: vec![],
+            },
+        ];
+        assert_eq!(
+            super::loaded(&loaded),
+            format!(
+                "The image busybox:latest already exists, renaming the old one with ID sha256:{} to empty string\n\
+                 Loaded image: busybox:latest\nLoaded image: 127.0.0.1:5000/x/y:2\nLoaded image ID: sha256:{}\n",
+                "c".repeat(64),
+                "b".repeat(64)
+            )
+        );
+    }
+
+    #[test]
+    fn removals_report_like_docker() {
+        let untagged = Removed::Untagged("busybox:latest".into());
+        let deleted = Removed::Deleted(format!("sha256:{}", "a".repeat(64)));
+        assert_eq!(untagged.line(), "Untagged: busybox:latest");
+        assert_eq!(untagged.prune_line(), "untagged: busybox:latest");
+        assert_eq!(
+            deleted.line(),
+            format!("Deleted: sha256:{}", "a".repeat(64))
+        );
+        assert_eq!(
+            deleted.prune_line(),
+            format!("deleted: sha256:{}", "a".repeat(64))
+        );
+    }
+
+    #[test]
+    fn logout_says_what_it_did() {
+        assert_eq!(
+            logout("r:5000", true, &[PathBuf::from("/h/.docker/config.json")]),
+            "Removing login credentials for r:5000\n\
+             note: /h/.docker/config.json also holds credentials for r:5000; den left that file alone\n"
+        );
+        assert_eq!(logout("r:5000", false, &[]), "Not logged in to r:5000\n");
+    }
+}

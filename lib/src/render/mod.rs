@@ -1,0 +1,179 @@
+//! How den shows what the verbs return: docker's listings, `--format` templates, tables,
+//! `json`, sizes and durations.
+//!
+//! The verbs in [`crate::ops`] return data (container records, image rows, disk usage, docker's
+//! inspect objects); the binaries hand it to this module and print the text. Keeping the two
+//! apart lets a verb be called by another program (or a test) without parsing its output, and
+//! keeps docker's presentation rules (column headers, `4.26MB`, `Up 3 minutes`, `…` at column
+//! 20) in one place, where unit tests pin them byte for byte.
+//!
+//! This module knows the seams' data types (records from [`crate::store`], ports from
+//! [`crate::net`]) and defines the shapes of the reports it draws ([`images::Row`],
+//! [`system::DiskUsage`], ...), which the verbs fill. It imports neither [`crate::ops`] nor
+//! [`crate::cli`]; errors are its own ([`TemplateError`]), turned into den's at the edge.
+//!
+//! - [`template`]: docker's `--format`, a Go `text/template` subset over JSON values.
+//! - [`table`]: columns aligned as docker's tabwriter aligns them, with a `table` header.
+//! - [`units`]: go-units' sizes and durations, docker's `Ellipsis`.
+//! - [`containers`], [`images`], [`system`]: each verb's listing: its fields, docker's headers
+//!   and default table.
+//! - [`rows`] and [`objects`]: a listing's rows, or inspected objects, in the format asked for.
+
+pub mod containers;
+pub mod images;
+pub mod system;
+pub mod table;
+pub mod template;
+pub mod units;
+
+use serde_json::Value;
+
+pub use template::{Template, TemplateError};
+
+/// A listing as docker prints it when no `--format` (or `table`) is given.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    /// The default format: `table` and the columns (`{{.ID}}\t{{.Image}}...`).
+    pub table: &'static str,
+    /// docker's column header for each field (`ID` -> `CONTAINER ID`); fields not listed get
+    /// their name upper-cased.
+    pub headers: &'static [(&'static str, &'static str)],
+}
+
+/// A listing without a default table or headers (`volume inspect --format 'table ...'`).
+pub const NO_LISTING: Listing = Listing {
+    table: "",
+    headers: &[],
+};
+
+/// Rows as docker prints them for `--format`: a table (the listing's, by default), `json` (one
+/// object per line), or a template per row. A template that fails on any row fails the whole.
+pub fn rows(
+    format: Option<&str>,
+    listing: &Listing,
+    rows: &[Value],
+) -> Result<String, TemplateError> {
+    let format = match format {
+        None | Some("") | Some("table") => listing.table,
+        Some("json") => {
+            return Ok(rows.iter().map(|r| format!("{r}\n")).collect());
+        }
+        Some(f) => f,
+    };
+    let t = Template::parse(format)?;
+    if t.is_table() {
+        return table::render_table(&t, listing.headers, rows);
+    }
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&t.render(r)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Objects as `inspect` prints them: a JSON array (no format, `json`), or the template applied
+/// to each. An object the template fails on is left out and its error returned with the text of
+/// the others, in order.
+pub fn objects(values: &[Value], format: Option<&str>) -> (String, Vec<TemplateError>) {
+    let mut errors = Vec::new();
+    let out = match format {
+        None | Some("") | Some("json") => pretty_array(values),
+        Some(f) => match Template::parse(f) {
+            Ok(t) => {
+                let mut s = String::new();
+                for v in values {
+                    match t.render(v) {
+                        Ok(line) => {
+                            s.push_str(&line);
+                            s.push('\n');
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
+                s
+            }
+            Err(e) => {
+                errors.push(e);
+                String::new()
+            }
+        },
+    };
+    (out, errors)
+}
+
+/// `values` as one indented JSON array and a newline, as `inspect` prints them.
+pub fn pretty_array(values: &[Value]) -> String {
+    let mut s = serde_json::to_string_pretty(values).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const LISTING: Listing = Listing {
+        table: "table {{.Name}}\t{{.Size}}",
+        headers: &[("Name", "NAME"), ("Size", "SIZE")],
+    };
+
+    fn values() -> Vec<Value> {
+        vec![
+            json!({"Name": "a", "Size": "1B"}),
+            json!({"Name": "bb", "Size": "22B"}),
+        ]
+    }
+
+    #[test]
+    fn rows_in_each_format() {
+        let table = "NAME      SIZE\na         1B\nbb        22B\n";
+        assert_eq!(rows(None, &LISTING, &values()).unwrap(), table);
+        assert_eq!(rows(Some("table"), &LISTING, &values()).unwrap(), table);
+        assert_eq!(rows(Some(""), &LISTING, &values()).unwrap(), table);
+        assert_eq!(
+            rows(Some("json"), &LISTING, &values()).unwrap(),
+            "{\"Name\":\"a\",\"Size\":\"1B\"}\n{\"Name\":\"bb\",\"Size\":\"22B\"}\n"
+        );
+        assert_eq!(
+            rows(Some("{{.Name}}={{.Size}}"), &LISTING, &values()).unwrap(),
+            "a=1B\nbb=22B\n"
+        );
+        assert_eq!(
+            rows(Some("table {{.Size}}"), &LISTING, &values()).unwrap(),
+            "SIZE\n1B\n22B\n"
+        );
+        assert_eq!(rows(None, &LISTING, &[]).unwrap(), "NAME      SIZE\n");
+        assert!(matches!(
+            rows(Some("{{.Name"), &LISTING, &values()),
+            Err(TemplateError::Parse { .. })
+        ));
+        assert!(matches!(
+            rows(Some("{{.Name.X}}"), &LISTING, &values()),
+            Err(TemplateError::Exec { .. })
+        ));
+    }
+
+    #[test]
+    fn objects_as_inspect_prints_them() {
+        let (out, errors) = objects(&values()[..1], None);
+        assert_eq!(
+            out,
+            "[\n  {\n    \"Name\": \"a\",\n    \"Size\": \"1B\"\n  }\n]\n"
+        );
+        assert!(errors.is_empty());
+        assert_eq!(objects(&[], Some("json")).0, "[]\n");
+        let mixed = vec![
+            json!({"A": {"B": 1}}),
+            json!({"A": "x"}),
+            json!({"A": {"B": 2}}),
+        ];
+        let (out, errors) = objects(&mixed, Some("{{.A.B}}"));
+        assert_eq!(out, "1\n2\n");
+        assert_eq!(errors.len(), 1);
+        let (out, errors) = objects(&mixed, Some("{{.A"));
+        assert_eq!((out.as_str(), errors.len()), ("", 1));
+    }
+}

@@ -1,0 +1,443 @@
+//! The store and the machine as den shows them: `system df` (and `-v`) and `info`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::table::align;
+use super::units::{ellipsis, human_duration, human_size4};
+use super::{Listing, TemplateError};
+use crate::store::{ContainerRecord, ContainerState, ImageRecord, Status};
+use crate::userns::IdMap;
+use crate::volume::MountKind;
+
+/// One line of `system df`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub kind: &'static str,
+    pub total: usize,
+    pub active: usize,
+    pub size: u64,
+    pub reclaimable: u64,
+    /// Whether RECLAIMABLE shows a percentage (not for the build cache, as in docker).
+    pub percent: bool,
+}
+
+impl Usage {
+    fn reclaimable_text(&self) -> String {
+        let r = human_size4(self.reclaimable);
+        if self.percent && self.size > 0 {
+            format!("{r} ({}%)", self.reclaimable * 100 / self.size)
+        } else {
+            r
+        }
+    }
+
+    /// The fields `system df --format` offers, as docker names them.
+    pub fn value(&self) -> Value {
+        json!({
+            "Type": self.kind,
+            "TotalCount": self.total.to_string(),
+            "Active": self.active.to_string(),
+            "Size": human_size4(self.size),
+            "Reclaimable": self.reclaimable_text(),
+        })
+    }
+}
+
+/// An image in `system df -v`: its size, the bytes of it other images share, the containers
+/// using it.
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    pub image: ImageRecord,
+    pub size: u64,
+    pub shared: u64,
+    pub containers: usize,
+}
+
+/// A container in `system df -v`, with the bytes of its own files.
+#[derive(Debug, Clone)]
+pub struct ContainerUsage {
+    pub record: ContainerRecord,
+    pub state: ContainerState,
+    pub size: u64,
+}
+
+/// A volume in `system df -v`: the containers that mount it, the bytes of its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeUsage {
+    pub name: String,
+    pub links: usize,
+    pub size: u64,
+}
+
+/// Everything `system df` reports.
+#[derive(Debug, Clone)]
+pub struct DiskUsage {
+    /// Images, Containers, Local Volumes, Build Cache.
+    pub lines: Vec<Usage>,
+    /// For `-v`.
+    pub images: Vec<ImageUsage>,
+    pub containers: Vec<ContainerUsage>,
+    pub volumes: Vec<VolumeUsage>,
+    pub cache_entries: usize,
+}
+
+/// `system df`: docker's default columns and headers.
+pub const DF: Listing = Listing {
+    table: "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    headers: &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ],
+};
+
+/// `system df [--format]`, or with `verbose` docker's four sections (`-v`, which takes no
+/// format).
+pub fn df(
+    usage: &DiskUsage,
+    verbose: bool,
+    format: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<String, TemplateError> {
+    if verbose {
+        return Ok(verbose_text(usage, now));
+    }
+    let rows: Vec<Value> = usage.lines.iter().map(Usage::value).collect();
+    super::rows(format, &DF, &rows)
+}
+
+/// `df -v`: a table per kind, then the build cache's line.
+fn verbose_text(u: &DiskUsage, now: DateTime<Utc>) -> String {
+    let mut out = String::from("Images space usage:\n\n");
+    out.push_str(&align(&images_table(&u.images, now)));
+    out.push_str("\nContainers space usage:\n\n");
+    out.push_str(&align(&containers_table(&u.containers, now)));
+    out.push_str("\nLocal Volumes space usage:\n\n");
+    let mut t = vec![header(&["VOLUME NAME", "LINKS", "SIZE"])];
+    for v in &u.volumes {
+        t.push(vec![
+            v.name.clone(),
+            v.links.to_string(),
+            human_size4(v.size),
+        ]);
+    }
+    out.push_str(&align(&t));
+    let cache = u.lines.iter().find(|l| l.kind == "Build Cache");
+    out.push_str(&format!(
+        "\nBuild cache usage: {} ({} steps)\n",
+        human_size4(cache.map(|c| c.size).unwrap_or(0)),
+        u.cache_entries
+    ));
+    out
+}
+
+fn header(cells: &[&str]) -> Vec<String> {
+    cells.iter().map(|c| c.to_string()).collect()
+}
+
+fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    t.map(|t| format!("{} ago", human_duration(now - t)))
+        .unwrap_or_else(|| "N/A".into())
+}
+
+fn images_table(images: &[ImageUsage], now: DateTime<Utc>) -> Vec<Vec<String>> {
+    let mut t = vec![header(&[
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE",
+        "SHARED SIZE",
+        "UNIQUE SIZE",
+        "CONTAINERS",
+    ])];
+    for i in images {
+        for r in super::images::rows(std::slice::from_ref(&i.image), None) {
+            t.push(vec![
+                r.repository,
+                r.tag,
+                i.image.short_id().to_string(),
+                ago(i.image.created, now),
+                human_size4(i.size),
+                human_size4(i.shared),
+                human_size4(i.size.saturating_sub(i.shared)),
+                i.containers.to_string(),
+            ]);
+        }
+    }
+    t
+}
+
+fn containers_table(containers: &[ContainerUsage], now: DateTime<Utc>) -> Vec<Vec<String>> {
+    let mut t = vec![header(&[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "LOCAL VOLUMES",
+        "SIZE",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ])];
+    for c in containers {
+        let r = &c.record;
+        let vols = r
+            .spec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+            .count();
+        let status = match c.state.status {
+            Status::Created => "Created".to_string(),
+            Status::Running => "Up".into(),
+            Status::Exited => format!("Exited ({})", c.state.exit_code.unwrap_or(0)),
+        };
+        t.push(vec![
+            r.id[..12].to_string(),
+            r.image.clone(),
+            format!("{:?}", ellipsis(&r.spec.args.join(" "), 20)),
+            vols.to_string(),
+            human_size4(c.size),
+            ago(Some(r.created), now),
+            status,
+            r.name.clone(),
+        ]);
+    }
+    t
+}
+
+// ------------------------------------------------------------------------------------------
+// info
+
+/// What `info` reports: what den will do on this machine, and why.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub version: &'static str,
+    pub store: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub config: PathBuf,
+    /// Whether the configuration file exists (else den uses its defaults).
+    pub config_exists: bool,
+    pub idmap: IdMap,
+    /// The storage driver den chose, and why.
+    pub driver: &'static str,
+    pub driver_reason: String,
+    /// Which cgroup hierarchies are mounted: (v1, v2).
+    pub cgroups: (bool, bool),
+    /// fuse-overlayfs's path (None: not installed), or why it cannot be used.
+    pub fuse_overlayfs: Result<Option<PathBuf>, String>,
+    pub slirp4netns: Option<PathBuf>,
+    pub pasta: Option<PathBuf>,
+    pub newuidmap: Option<PathBuf>,
+    /// Whether this kernel filters system calls (den's default profile applies).
+    pub seccomp: bool,
+    /// docker's default capabilities (`CAP_CHOWN`, ...).
+    pub capabilities: Vec<&'static str>,
+    /// The kernel's release.
+    pub kernel: String,
+}
+
+/// `info`: one line per fact, the names in a column of 20.
+pub fn info(i: &Info) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<20}{v}\n"));
+    let tool = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "not installed".into())
+    };
+    line("version:", i.version.to_string());
+    line("store:", i.store.display().to_string());
+    line("runtime dir:", i.runtime_dir.display().to_string());
+    let absent = if i.config_exists {
+        ""
+    } else {
+        " (absent: defaults)"
+    };
+    line("config file:", format!("{}{absent}", i.config.display()));
+    line("id mapping:", id_mapping(&i.idmap));
+    line(
+        "storage driver:",
+        format!("{} ({})", i.driver, i.driver_reason),
+    );
+    line(
+        "cgroups:",
+        match i.cgroups {
+            (true, true) => "hybrid (v1 + v2); not used: no delegation to this user, containers run without limits".into(),
+            (true, false) => "v1; not used: no delegation to this user, containers run without limits".into(),
+            (false, true) => "v2; not used yet: containers run without limits".into(),
+            (false, false) => "none mounted".into(),
+        },
+    );
+    line(
+        "fuse-overlayfs:",
+        match &i.fuse_overlayfs {
+            Ok(p) => tool(p),
+            Err(e) => e.clone(),
+        },
+    );
+    line("slirp4netns:", tool(&i.slirp4netns));
+    line("pasta:", tool(&i.pasta));
+    line("newuidmap:", tool(&i.newuidmap));
+    line(
+        "seccomp:",
+        if i.seccomp {
+            "on: den's default profile, docker's policy (off with --security-opt seccomp=unconfined or --privileged)".into()
+        } else {
+            "off: this kernel has no seccomp filters".into()
+        },
+    );
+    line(
+        "no-new-privileges:",
+        "off (on with --security-opt no-new-privileges)".into(),
+    );
+    line(
+        "capabilities:",
+        format!(
+            "docker's default {}, in den's user namespace only: {}",
+            i.capabilities.len(),
+            i.capabilities
+                .iter()
+                .map(|c| c.trim_start_matches("CAP_"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    line(
+        "keyring:",
+        "a new session keyring per container: the user's keys stay out".into(),
+    );
+    line("kernel:", i.kernel.clone());
+    out
+}
+
+fn id_mapping(idmap: &IdMap) -> String {
+    match idmap {
+        IdMap::Mapped { uid, uids, .. } => format!(
+            "subordinate ids: root is uid {uid}; {} more ids from {}",
+            uids.iter().map(|r| r.count as u64).sum::<u64>(),
+            uids.iter()
+                .map(|r| format!("{}+{}", r.start, r.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        IdMap::Single { uid, reason, .. } => {
+            format!("single-uid: only uid {uid} (root inside); {reason}")
+        }
+        IdMap::Root => "none: den runs as root".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage() -> Usage {
+        Usage {
+            kind: "Images",
+            total: 2,
+            active: 1,
+            size: 1000,
+            reclaimable: 250,
+            percent: true,
+        }
+    }
+
+    #[test]
+    fn reclaimable_shows_a_share_except_for_the_cache() {
+        let u = usage();
+        assert_eq!(u.value()["Reclaimable"], "250B (25%)");
+        let c = Usage {
+            kind: "Build Cache",
+            percent: false,
+            ..u.clone()
+        };
+        assert_eq!(c.value()["Reclaimable"], "250B");
+        let empty = Usage {
+            size: 0,
+            reclaimable: 0,
+            ..u
+        };
+        assert_eq!(empty.value()["Reclaimable"], "0B");
+    }
+
+    #[test]
+    fn df_table_and_sections() {
+        let cache = Usage {
+            kind: "Build Cache",
+            total: 3,
+            active: 0,
+            size: 16_430_000,
+            reclaimable: 16_430_000,
+            percent: false,
+        };
+        let u = DiskUsage {
+            lines: vec![usage(), cache],
+            images: Vec::new(),
+            containers: Vec::new(),
+            volumes: vec![VolumeUsage {
+                name: "data".into(),
+                links: 1,
+                size: 212,
+            }],
+            cache_entries: 3,
+        };
+        let now = Utc::now();
+        assert_eq!(
+            df(&u, false, None, now).unwrap(),
+            "TYPE          TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
+             Images        2         1         1kB       250B (25%)\n\
+             Build Cache   3         0         16.43MB   16.43MB\n"
+        );
+        assert_eq!(
+            df(&u, false, Some("{{.Type}}: {{.Size}}"), now).unwrap(),
+            "Images: 1kB\nBuild Cache: 16.43MB\n"
+        );
+        let v = df(&u, true, None, now).unwrap();
+        assert!(v.starts_with("Images space usage:\n\nREPOSITORY"), "{v}");
+        assert!(
+            v.contains("Local Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\ndata          1         212B\n"),
+            "{v}"
+        );
+        assert!(
+            v.ends_with("\nBuild cache usage: 16.43MB (3 steps)\n"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn info_lines_line_up() {
+        let i = Info {
+            version: "1.0",
+            store: "/s".into(),
+            runtime_dir: "/r".into(),
+            config: "/c.toml".into(),
+            config_exists: false,
+            idmap: IdMap::Root,
+            driver: "vfs",
+            driver_reason: "chosen".into(),
+            cgroups: (false, true),
+            fuse_overlayfs: Err("no /dev/fuse".into()),
+            slirp4netns: Some("/usr/bin/slirp4netns".into()),
+            pasta: None,
+            newuidmap: None,
+            seccomp: true,
+            capabilities: vec!["CAP_CHOWN", "CAP_KILL"],
+            kernel: "6.1".into(),
+        };
+        let text = info(&i);
+        assert!(text.starts_with("version:            1.0\nstore:              /s\n"));
+        assert!(text.contains("config file:        /c.toml (absent: defaults)\n"));
+        assert!(text.contains("id mapping:         none: den runs as root\n"));
+        assert!(text.contains("fuse-overlayfs:     no /dev/fuse\nslirp4netns:        /usr/bin/slirp4netns\npasta:              not installed\n"));
+        assert!(text.contains(
+            "capabilities:       docker's default 2, in den's user namespace only: CHOWN, KILL\n"
+        ));
+        assert!(text.ends_with("kernel:             6.1\n"));
+    }
+}
