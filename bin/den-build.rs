@@ -3,6 +3,7 @@
 //! Runs inside den's user namespace, where the files of layers keep their owners; the
 //! containers of RUN steps are den-run's.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -130,12 +131,23 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
             })?,
         )
     };
+    // Flags into types before the store is touched: a bad one leaves it as it was.
+    let allow = a
+        .allow
+        .iter()
+        .map(|e| ops::build::Entitlement::parse(e))
+        .collect::<Result<_, _>>()?;
+    let tags = a
+        .tags
+        .iter()
+        .map(|t| den::image::Reference::parse(t))
+        .collect::<Result<_, _>>()?;
     let opts = ops::build::BuildOptions {
         context,
         file: a.file.filter(|f| f != std::path::Path::new("-")),
         stdin_text,
-        tags: a.tags,
-        build_args: a.build_args,
+        tags,
+        build_args: build_args(&a.build_args),
         target: a.target,
         no_cache: a.no_cache,
         pull: a
@@ -143,9 +155,16 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
             .is_some_and(|p| p != "false" && p != "never" && p != "missing"),
         network: a.network.filter(|n| n != "default"),
         platform: a.platform,
-        labels: a.labels,
+        labels: a
+            .labels
+            .iter()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
         quiet: a.quiet,
-        allow: a.allow,
+        allow,
     };
     let quiet = a.quiet;
     let say = move |line: &str| {
@@ -154,10 +173,10 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
         }
     };
     let id = ops::build::build(ctx, &opts, &say)?;
-    let full = format!("sha256:{id}");
+    let full = id.to_string();
     if !quiet {
-        eprintln!("--> {}", &id[..12]);
-        for t in &opts.tags {
+        eprintln!("--> {}", id.short());
+        for t in &a.tags {
             eprintln!("Successfully tagged {t}");
         }
     }
@@ -169,4 +188,22 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
     }
     common::print(&format!("{full}\n"));
     Ok(0)
+}
+
+/// `--build-arg KEY=VALUE`, or `KEY` with its value from the environment (left out when unset).
+fn build_args(args: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    out.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    out
 }

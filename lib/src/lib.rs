@@ -20,7 +20,9 @@
 //!   fill; it imports neither `ops` nor `cli`.
 //! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
 //!   ([`archive::save`], [`archive::load`]).
-//! - [`build`]: the Dockerfile front end, build layers and the build cache (`den build`).
+//! - [`build`]: `den build`'s seam ([`build::build`]): a Dockerfile planned as data
+//!   ([`build::plan::Plan`], [`build::instruction::Step`]) and applied step by step, build layers
+//!   and the build cache; what it needs from `ops` comes through [`build::Host`].
 //! - [`image`]: references ([`image::Reference::parse`]), manifests, indexes and platforms.
 //! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`] to pull,
 //!   [`registry::session::Session`] to log in and push).

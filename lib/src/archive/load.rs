@@ -12,11 +12,10 @@ use oci_spec::image::ImageIndex;
 use super::ArchiveError;
 use super::early::{self, EarlyUnpack};
 use super::format::{self, DockerManifest};
-use crate::build::layer::TAR;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::image::checks::{self, Document};
-use crate::image::manifest::{OCI_LAYER_GZIP, OCI_MANIFEST};
+use crate::image::manifest::{OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crate::image::{Compression, ImageError, Platform, Reference};
 use crate::store::incoming::{self, RecordParts};
 use crate::store::{LayerRef, StagedLayer, Staging, Store, StoreError};
@@ -416,7 +415,7 @@ impl Spool {
                 // A plain tar is its own diff id. docker also reads compressed layer files; their
                 // diff id is checked when they are inflated.
                 let (blob, media_type, verified) = match f.compression {
-                    _ if f.digest == *diff_id => (diff_id.clone(), TAR, true),
+                    _ if f.digest == *diff_id => (diff_id.clone(), OCI_LAYER, true),
                     Compression::Gzip => (f.digest.clone(), OCI_LAYER_GZIP, false),
                     Compression::Zstd => (f.digest.clone(), OCI_LAYER_ZSTD, false),
                     Compression::None => {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::format::{self, DockerManifest, IndexEntry};
 use super::{ArchiveError, Format};
-use crate::build::layer::TAR;
 use crate::digest::Digest;
+use crate::image::manifest::OCI_LAYER;
 use crate::image::{Compression, Reference};
 use crate::store::{ImageRecord, Store};
 
@@ -107,7 +107,7 @@ fn save_docker(
                 write_layer(w, layer, size)?;
                 sizes.insert(l.diff_id.clone(), size);
             }
-            descs.push((TAR.to_string(), l.diff_id.clone(), sizes[&l.diff_id]));
+            descs.push((OCI_LAYER.to_string(), l.diff_id.clone(), sizes[&l.diff_id]));
         }
         let config = read_blob(store, &img.record, &img.record.config)?;
         let config_name = format::blob_path(&img.record.config);

@@ -52,7 +52,7 @@ fn put_image(store: &Store, name: &str, layers: &[(Vec<u8>, &str)]) -> ImageReco
             media_type: match *how {
                 "gzip" => OCI_LAYER_GZIP.into(),
                 "zstd" => "application/vnd.oci.image.layer.v1.tar+zstd".into(),
-                _ => crate::build::layer::TAR.into(),
+                _ => crate::image::manifest::OCI_LAYER.into(),
             },
             size: blob.len() as u64,
         });
@@ -212,7 +212,7 @@ fn docker_archives_hold_plain_layers_named_by_diff_id_and_load_back() {
     // Layers are stored as plain tars, named by their diff ids, and unpacked.
     for l in &got.layers {
         assert_eq!(l.blob, l.diff_id);
-        assert_eq!(l.media_type, crate::build::layer::TAR);
+        assert_eq!(l.media_type, crate::image::manifest::OCI_LAYER);
         assert!(b.has_blob(&l.blob) && b.has_layer(&l.diff_id));
     }
     assert_eq!(layer_file(&b, &got.layers[1].diff_id, "etc/two"), "2\n");

@@ -61,6 +61,70 @@ pub fn text(s: &str, escape: char, lookup: Lookup<'_>) -> Result<String, String>
     Ok(out)
 }
 
+/// Split on unquoted whitespace, keeping quotes (for expanding each part afterwards).
+pub fn split_raw(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    let mut esc = false;
+    for c in s.chars() {
+        if esc {
+            cur.push(c);
+            esc = false;
+            continue;
+        }
+        match (c, quote) {
+            ('\\', _) => {
+                cur.push(c);
+                esc = true;
+            }
+            ('"' | '\'', None) => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (c, Some(q)) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (c, None) if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            (c, _) => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `KEY=VALUE ...` pairs (ENV, LABEL), or the legacy `KEY VALUE` form.
+pub fn pairs(
+    text: &str,
+    escape: char,
+    lookup: Lookup<'_>,
+) -> Result<Vec<(String, String)>, String> {
+    let parts = split_raw(text);
+    if parts.first().is_some_and(|p| !p.contains('=')) {
+        // ENV KEY the rest of the line
+        let (k, v) = text
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or("needs KEY=VALUE")?;
+        return Ok(vec![(k.to_string(), word(v.trim(), escape, lookup)?)]);
+    }
+    let mut out = Vec::new();
+    for p in parts {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("{p:?} is not KEY=VALUE"))?;
+        out.push((word(k, escape, lookup)?, word(v, escape, lookup)?));
+    }
+    Ok(out)
+}
+
 struct Word {
     text: String,
 }
@@ -94,49 +158,11 @@ impl Lexer<'_> {
                 }
                 '\'' => {
                     started = true;
-                    loop {
-                        match self.peek() {
-                            None => return Err("unterminated single quote".into()),
-                            Some('\'') => {
-                                self.pos += 1;
-                                break;
-                            }
-                            Some(ch) => {
-                                cur.push(ch);
-                                self.pos += 1;
-                            }
-                        }
-                    }
+                    self.single_quoted(&mut cur)?;
                 }
                 '"' => {
                     started = true;
-                    loop {
-                        match self.peek() {
-                            None => return Err("unterminated double quote".into()),
-                            Some('"') => {
-                                self.pos += 1;
-                                break;
-                            }
-                            Some('$') => {
-                                self.pos += 1;
-                                cur.push_str(&self.dollar()?);
-                            }
-                            Some(e) if e == self.escape => {
-                                self.pos += 1;
-                                match self.peek() {
-                                    Some(n) if n == '"' || n == '$' || n == self.escape => {
-                                        cur.push(n);
-                                        self.pos += 1;
-                                    }
-                                    _ => cur.push(e),
-                                }
-                            }
-                            Some(ch) => {
-                                cur.push(ch);
-                                self.pos += 1;
-                            }
-                        }
-                    }
+                    self.double_quoted(&mut cur)?;
                 }
                 '$' if split => {
                     // An unquoted value splits on its whitespace, as the shell's would.
@@ -178,6 +204,55 @@ impl Lexer<'_> {
             words.push(Word { text: cur });
         }
         Ok(words)
+    }
+
+    /// After a `'`: the text up to the closing quote, as it is.
+    fn single_quoted(&mut self, cur: &mut String) -> Result<(), String> {
+        loop {
+            match self.peek() {
+                None => return Err("unterminated single quote".into()),
+                Some('\'') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(ch) => {
+                    cur.push(ch);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    /// After a `"`: the text up to the closing quote, variables expanded; the escape character
+    /// keeps a `"`, `$` or itself literal.
+    fn double_quoted(&mut self, cur: &mut String) -> Result<(), String> {
+        loop {
+            match self.peek() {
+                None => return Err("unterminated double quote".into()),
+                Some('"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some('$') => {
+                    self.pos += 1;
+                    cur.push_str(&self.dollar()?);
+                }
+                Some(e) if e == self.escape => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(n) if n == '"' || n == '$' || n == self.escape => {
+                            cur.push(n);
+                            self.pos += 1;
+                        }
+                        _ => cur.push(e),
+                    }
+                }
+                Some(ch) => {
+                    cur.push(ch);
+                    self.pos += 1;
+                }
+            }
+        }
     }
 
     /// After a `$`: a variable reference, or a literal `$`.
@@ -265,6 +340,24 @@ impl Lexer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_and_label_pairs() {
+        let l = |n: &str| (n == "A").then(|| "a".to_string());
+        assert_eq!(
+            pairs("K=\"v 1\" L=$A", '\\', &l).unwrap(),
+            [
+                ("K".to_string(), "v 1".to_string()),
+                ("L".into(), "a".into())
+            ]
+        );
+        assert_eq!(
+            pairs("K the rest $A", '\\', &l).unwrap(),
+            [("K".to_string(), "the rest a".to_string())]
+        );
+        assert!(pairs("K=1 junk", '\\', &l).is_err());
+        assert_eq!(split_raw(r#"a "b c"  d\ e"#), ["a", "\"b c\"", "d\\ e"]);
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {

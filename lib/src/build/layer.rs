@@ -19,8 +19,9 @@ use std::path::Path;
 
 use crate::store::{LayerRef, Store};
 
-/// Media type of the layers den builds.
-pub const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Media type of the layers den builds (an uncompressed OCI layer; the constant lives with the
+/// other media types, in [`crate::image::manifest`]).
+pub const TAR: &str = crate::image::manifest::OCI_LAYER;
 
 const OPAQUE_MARKERS: [&str; 3] = [
     crate::unpack::OPAQUE_XATTR,

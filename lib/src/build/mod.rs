@@ -1,19 +1,112 @@
-//! `den build`'s library side: the Dockerfile front end and the pieces the executor
-//! ([`crate::ops::build`]) is made of.
+//! `den build`'s library side: a Dockerfile into an image ([`build`]), planned as data first,
+//! then applied one cached step at a time, the way [`crate::runtime::rootfs`] plans its mounts.
 //!
-//! - [`layer`]: a directory in overlay's format written as a layer tar (deterministic).
-//! - [`step`]: a mounted root for COPY, COPY's file rules, a writable layer committed as a layer.
 //! - [`syntax`]: Dockerfile lines into instruction nodes (directives, continuations, heredocs).
+//! - [`plan`]: the nodes into a [`plan::Plan`]: stages, the ones `--target` needs, global ARGs.
+//! - [`instruction`]: one instruction as data ([`instruction::Step`]): what it does, its words
+//!   expanded, and the inputs of its cache key.
+//! - [`exec`]: the executor: each needed stage from its base, each step a cache hit or applied.
+//! - [`config`], [`run`], [`copy`]: the instruction families: config-only changes, RUN's
+//!   container, COPY and ADD.
+//! - [`state`]: the build so far within a stage (layers, image config, arguments, key).
 //! - [`expand`]: `$VAR` and `${VAR:-x}` in words, docker's way.
 //! - [`ignore`]: `.dockerignore` rules.
 //! - [`cache`]: step results keyed by their inputs.
+//! - [`step`]: a mounted root for COPY, COPY's file rules, a writable layer committed as a layer.
+//! - [`layer`]: a directory in overlay's format written as a layer tar (deterministic).
+//!
+//! The seam needs three things from above, which `ops` gives it through [`Host`]: images by
+//! name (found, or pulled by den-image), a RUN step's container run (by den-run: only the
+//! runtime enters namespaces), and the user's progress lines.
 
 pub mod cache;
+pub mod config;
+pub mod copy;
+pub mod exec;
 pub mod expand;
 pub mod ignore;
+pub mod instruction;
 pub mod layer;
+pub mod plan;
+pub mod run;
+pub mod state;
 pub mod step;
 pub mod syntax;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use exec::build;
+
+use crate::image::Reference;
+use crate::store::ImageRecord;
+
+/// What to build, as the user asked for it (flags read into types by the binary).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The context directory; None for `den build -` (a Dockerfile on stdin, no context).
+    pub context: Option<PathBuf>,
+    /// `-f`: the Dockerfile's path; default `Dockerfile` (or `Containerfile`) in the context.
+    pub file: Option<PathBuf>,
+    /// The Dockerfile's text when it came on stdin.
+    pub stdin_text: Option<String>,
+    /// `-t`: the image's names; the first comes with the image record.
+    pub tags: Vec<Reference>,
+    /// `--build-arg KEY=VALUE` (or `KEY`, its value taken from the environment).
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`: the stage to build and stop at.
+    pub target: Option<String>,
+    /// `--no-cache`: run every step.
+    pub no_cache: bool,
+    /// `--pull`: pull base images even when they are in the store.
+    pub pull: bool,
+    /// `--network`: RUN's network (None: slirp4netns when installed, else none).
+    pub network: Option<String>,
+    /// `--platform` of the base images.
+    pub platform: Option<String>,
+    /// `--label KEY=VALUE`, set on the image.
+    pub labels: Vec<(String, String)>,
+    /// `-q`: RUN's output goes nowhere (progress lines are the [`Host`]'s to drop).
+    pub quiet: bool,
+    /// `--allow`: entitlements granted to the Dockerfile.
+    pub allow: Vec<Entitlement>,
+}
+
+/// An entitlement `--allow` grants the Dockerfile (docker's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entitlement {
+    /// `network.host`: `RUN --network=host`.
+    NetworkHost,
+}
+
+impl Entitlement {
+    pub fn parse(name: &str) -> Result<Entitlement, BuildError> {
+        match name {
+            "network.host" => Ok(Entitlement::NetworkHost),
+            "security.insecure" => Err(BuildError::Entitlement {
+                name: name.to_string(),
+                reason: "den does not run build steps with extra privileges",
+            }),
+            _ => Err(BuildError::Entitlement {
+                name: name.to_string(),
+                reason: "not an entitlement den knows",
+            }),
+        }
+    }
+}
+
+/// What a build needs from above (`ops` implements it over its context).
+pub trait Host {
+    /// The image `name` from the store, pulled when it is missing (saying so first).
+    fn find_or_pull(&self, name: &str, platform: Option<&str>) -> crate::Result<ImageRecord>;
+    /// The image `name`, pulled even when it is in the store (`--pull`).
+    fn pull(&self, name: &str, platform: Option<&str>) -> crate::Result<ImageRecord>;
+    /// Run the created container `id` (a RUN step's) to its end, its output on stderr or,
+    /// when `quiet`, nowhere. Its exit status, or None when den-run is not installed.
+    fn run_container(&self, id: &str, quiet: bool) -> crate::Result<Option<i32>>;
+    /// A progress line or a note for the user.
+    fn say(&self, line: &str);
+}
 
 use crate::error::Diagnose;
 
@@ -61,6 +154,20 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl BuildError {
+    /// A step's mistake, at `node`'s line of `file`.
+    pub fn step(file: &str, node: &syntax::Node, message: &str, hint: &str) -> crate::Error {
+        BuildError::Step {
+            file: file.into(),
+            line: node.line,
+            instruction: node.name.clone(),
+            message: message.into(),
+            hint: hint.into(),
+        }
+        .into()
+    }
 }
 
 impl Diagnose for BuildError {

@@ -2,7 +2,8 @@
 //!
 //! A node is an instruction's name, its `--flag=value` options, its arguments (the JSON array
 //! form, or the raw rest of the line), its heredocs and its line number. What the arguments mean
-//! is the executor's business ([`crate::ops::build`]), with [`super::expand`] for variables.
+//! is the planner's and the executor's business ([`super::plan`], [`super::instruction`]), with
+//! [`super::expand`] for variables.
 //!
 //! Written by hand: the crates for Dockerfiles (`dockerfile-parser`, a pest grammar) predate
 //! heredocs and the `# escape` directive and drop line numbers of continuation lines; BuildKit's
@@ -111,10 +112,60 @@ fn err(file: &str, line: usize, message: impl Into<String>) -> BuildError {
 /// Parse `text`; `file` names it in errors (`Dockerfile`, `Dockerfile (stdin)`).
 pub fn parse(file: &str, text: &str) -> Result<Dockerfile, BuildError> {
     let lines: Vec<&str> = text.lines().collect();
+    let (escape, syntax, mut i) = directives(file, &lines)?;
+    let mut nodes = Vec::new();
+    while i < lines.len() {
+        let t = lines[i].trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let joined = join(&lines, &mut i, escape);
+        let (name, rest) = match joined.split_once(char::is_whitespace) {
+            Some((n, r)) => (n.to_string(), r.trim().to_string()),
+            None => (joined.clone(), String::new()),
+        };
+        let upper = name.to_ascii_uppercase();
+        if !INSTRUCTIONS.contains(&upper.as_str()) {
+            let near = INSTRUCTIONS
+                .iter()
+                .min_by_key(|k| distance(k, &upper))
+                .filter(|k| distance(k, &upper) <= 2);
+            return Err(BuildError::UnknownInstruction {
+                file: file.into(),
+                line: start + 1,
+                name,
+                suggestion: near.map(|s| s.to_string()),
+            });
+        }
+        let mut node = node(file, start + 1, &upper, &rest, &joined)?;
+        // Heredocs read the lines after the instruction, in order.
+        if matches!(upper.as_str(), "RUN" | "COPY" | "ADD") {
+            for (hname, strip, expand) in heredoc_markers(&rest) {
+                let body = heredoc_body(file, start + 1, &lines, &mut i, &hname, strip)?;
+                node.heredocs.push(Heredoc {
+                    name: hname,
+                    body,
+                    expand,
+                });
+            }
+        }
+        nodes.push(node);
+    }
+    Ok(Dockerfile {
+        escape,
+        syntax,
+        nodes,
+    })
+}
+
+/// Parser directives: `# key=value` lines at the very top, before anything else. Returns the
+/// escape character, the `syntax` directive and the index of the first line after them.
+fn directives(file: &str, lines: &[&str]) -> Result<(char, Option<String>, usize), BuildError> {
     let mut escape = '\\';
     let mut syntax = None;
     let mut i = 0;
-    // Parser directives: `# key=value` lines at the very top, before anything else.
     while i < lines.len() {
         let l = lines[i].trim();
         let Some(d) = l.strip_prefix('#') else { break };
@@ -144,99 +195,73 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, BuildError> {
         }
         i += 1;
     }
-    let mut nodes = Vec::new();
-    while i < lines.len() {
-        let raw = lines[i];
-        let t = raw.trim_start();
-        if t.is_empty() || t.starts_with('#') {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        // Join continuation lines; comment and empty lines inside are dropped, as BuildKit does.
-        let mut joined = String::new();
-        let mut cur = t.trim_end().to_string();
-        loop {
-            match cur.strip_suffix(escape) {
-                Some(head) if i + 1 < lines.len() => {
-                    joined.push_str(head);
-                    i += 1;
-                    while i < lines.len() {
-                        let n = lines[i].trim_start();
-                        if n.starts_with('#') || n.trim().is_empty() {
-                            i += 1;
-                            continue;
-                        }
-                        break;
+    Ok((escape, syntax, i))
+}
+
+/// The instruction starting at line `*i`, continuation lines joined; comment and empty lines
+/// inside are dropped, as BuildKit does. Leaves `*i` on the line after it.
+fn join(lines: &[&str], i: &mut usize, escape: char) -> String {
+    let mut joined = String::new();
+    let mut cur = lines[*i].trim_start().trim_end().to_string();
+    loop {
+        match cur.strip_suffix(escape) {
+            Some(head) if *i + 1 < lines.len() => {
+                joined.push_str(head);
+                *i += 1;
+                while *i < lines.len() {
+                    let n = lines[*i].trim_start();
+                    if n.starts_with('#') || n.trim().is_empty() {
+                        *i += 1;
+                        continue;
                     }
-                    if i >= lines.len() {
-                        break;
-                    }
-                    cur = lines[i].trim_start().trim_end().to_string();
-                }
-                Some(head) => {
-                    joined.push_str(head);
                     break;
                 }
-                None => {
-                    joined.push_str(&cur);
+                if *i >= lines.len() {
                     break;
                 }
+                cur = lines[*i].trim_start().trim_end().to_string();
+            }
+            Some(head) => {
+                joined.push_str(head);
+                break;
+            }
+            None => {
+                joined.push_str(&cur);
+                break;
             }
         }
-        i += 1;
-        let (name, rest) = match joined.split_once(char::is_whitespace) {
-            Some((n, r)) => (n.to_string(), r.trim().to_string()),
-            None => (joined.clone(), String::new()),
-        };
-        let upper = name.to_ascii_uppercase();
-        if !INSTRUCTIONS.contains(&upper.as_str()) {
-            let near = INSTRUCTIONS
-                .iter()
-                .min_by_key(|k| distance(k, &upper))
-                .filter(|k| distance(k, &upper) <= 2);
-            return Err(BuildError::UnknownInstruction {
-                file: file.into(),
-                line: start + 1,
-                name,
-                suggestion: near.map(|s| s.to_string()),
-            });
-        }
-        let mut node = node(file, start + 1, &upper, &rest, &joined)?;
-        // Heredocs read the lines after the instruction, in order.
-        if matches!(upper.as_str(), "RUN" | "COPY" | "ADD") {
-            for (hname, strip, expand) in heredoc_markers(&rest) {
-                let mut body = String::new();
-                loop {
-                    let Some(l) = lines.get(i) else {
-                        return Err(err(
-                            file,
-                            start + 1,
-                            format!("heredoc <<{hname} has no terminating line {hname}"),
-                        ));
-                    };
-                    i += 1;
-                    let l = if strip { l.trim_start_matches('\t') } else { l };
-                    if l == hname {
-                        break;
-                    }
-                    body.push_str(l);
-                    body.push('\n');
-                }
-                node.heredocs.push(Heredoc {
-                    name: hname,
-                    body,
-                    expand,
-                });
-            }
-        }
-        nodes.push(node);
     }
-    Ok(Dockerfile {
-        escape,
-        syntax,
-        nodes,
-    })
+    *i += 1;
+    joined
+}
+
+/// A heredoc's body: the lines from `*i` up to its terminator (`strip`: leading tabs removed);
+/// leaves `*i` after the terminator.
+fn heredoc_body(
+    file: &str,
+    line: usize,
+    lines: &[&str],
+    i: &mut usize,
+    name: &str,
+    strip: bool,
+) -> Result<String, BuildError> {
+    let mut body = String::new();
+    loop {
+        let Some(l) = lines.get(*i) else {
+            return Err(err(
+                file,
+                line,
+                format!("heredoc <<{name} has no terminating line {name}"),
+            ));
+        };
+        *i += 1;
+        let l = if strip { l.trim_start_matches('\t') } else { l };
+        if l == name {
+            return Ok(body);
+        }
+        body.push_str(l);
+        body.push('\n');
+    }
 }
 
 /// `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'` markers in an instruction line, in order:
