@@ -43,6 +43,7 @@ pub mod config;
 pub mod copy;
 pub mod digest;
 pub mod error;
+pub mod fs;
 pub mod image;
 pub mod net;
 pub mod ops;

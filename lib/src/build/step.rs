@@ -82,7 +82,7 @@ impl StepRoot {
 impl Drop for StepRoot {
     fn drop(&mut self) {
         self.unmount();
-        let _ = crate::store::remove_tree(&self.dir);
+        let _ = crate::fs::remove_tree(&self.dir);
     }
 }
 
@@ -90,7 +90,10 @@ impl Drop for StepRoot {
 /// the store as the unpacked layer (kernel overlay's upper is already in the store's format;
 /// another driver's is unpacked from the archive instead). Returns the layer's reference.
 pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> crate::Result<LayerRef> {
-    crate::store::sync_fs(upper)?;
+    crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
+        path: upper.to_path_buf(),
+        source,
+    })?;
     let (layer, stats) = super::layer::store_tar(store, upper)?;
     if store.has_layer(&layer.diff_id) {
         return Ok(layer);
@@ -262,7 +265,7 @@ fn remove_at(dir: &Dir, name: &OsStr, is_dir: bool) -> crate::Result<()> {
     if is_dir {
         // Through the directory's descriptor: no path above it is looked up again.
         let p = PathBuf::from(format!("/proc/self/fd/{}", dir.raw())).join(name);
-        crate::store::remove_tree(&p).map_err(io_at(&shown))
+        crate::fs::remove_tree(&p).map_err(io_at(&shown))
     } else {
         nix::unistd::unlinkat(
             Some(dir.raw()),

@@ -131,7 +131,7 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
     ) {
         Ok(()) => {
             let _ = sys.umount(&k.join("merged"), true);
-            let _ = crate::store::remove_tree(&dir);
+            let _ = crate::fs::remove_tree(&dir);
             return Choice {
                 driver: Driver::Overlay,
                 reason: "kernel overlayfs mounts in a user namespace here".into(),
@@ -156,7 +156,7 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
             Err(e) => Err(crate::error::chain(&e)),
         },
     };
-    let _ = crate::store::remove_tree(&dir);
+    let _ = crate::fs::remove_tree(&dir);
     match fuse {
         Ok(()) => Choice {
             driver: Driver::FuseOverlayfs,
@@ -305,7 +305,7 @@ pub fn prepare(
                 return Ok(());
             }
             let staging = cdir.join("rootfs.tmp");
-            let _ = crate::store::remove_tree(&staging);
+            let _ = crate::fs::remove_tree(&staging);
             mk(&staging)?;
             for diff_id in layers {
                 copy_layer(&store.layer_diff(diff_id), &staging)?;
@@ -470,7 +470,7 @@ fn copy_dir(
         let (s, d) = (e.path(), dst.join(e.file_name()));
         let md = std::fs::symlink_metadata(&s).map_err(rt_io(&s))?;
         if crate::unpack::is_whiteout(&md) {
-            crate::store::remove_tree(&d).map_err(rt_io(&d))?;
+            crate::fs::remove_tree(&d).map_err(rt_io(&d))?;
             continue;
         }
         let existing = std::fs::symlink_metadata(&d).ok();
@@ -479,7 +479,7 @@ fn copy_dir(
             match existing {
                 Some(x) if x.is_dir() && !opaque => {}
                 Some(_) => {
-                    crate::store::remove_tree(&d).map_err(rt_io(&d))?;
+                    crate::fs::remove_tree(&d).map_err(rt_io(&d))?;
                     std::fs::create_dir(&d).map_err(rt_io(&d))?;
                 }
                 None => std::fs::create_dir(&d).map_err(rt_io(&d))?,
@@ -489,7 +489,7 @@ fn copy_dir(
             continue;
         }
         if existing.is_some() {
-            crate::store::remove_tree(&d).map_err(rt_io(&d))?;
+            crate::fs::remove_tree(&d).map_err(rt_io(&d))?;
         }
         let key = (md.dev(), md.ino());
         if md.nlink() > 1 && !md.is_dir() {
