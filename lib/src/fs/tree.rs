@@ -163,18 +163,9 @@ pub enum Top {
 }
 
 impl Top {
-    /// The host path `path` as a walk's top: a directory (followed, the user named it) is
-    /// walked; anything else is the entry named in its parent, not followed.
-    pub fn open_host(path: &Path) -> io::Result<Top> {
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
-        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-            return Ok(Top::Dir(crate::sys::open_at(
-                None,
-                path,
-                flags,
-                Mode::empty(),
-            )?));
-        }
+    /// The entry at the host path `path`, not followed (a symlink is copied as one): its
+    /// parent directory, open, and its name.
+    pub fn named(path: &Path) -> io::Result<Top> {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         };
@@ -183,6 +174,7 @@ impl Top {
         } else {
             parent
         };
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
         Ok(Top::Named {
             parent: crate::sys::open_at(None, parent, flags, Mode::empty())?,
             name: name.to_owned(),
@@ -191,7 +183,7 @@ impl Top {
 }
 
 /// A filter on a walk's entries: (path relative to the source's base, is a directory) -> copy it.
-pub type Keep = dyn Fn(&str, bool) -> bool;
+pub type Keep<'a> = dyn Fn(&str, bool) -> bool + 'a;
 
 /// What a walk reads and passes on.
 #[derive(Clone, Copy, Default)]
@@ -199,7 +191,7 @@ pub struct Walk<'a> {
     /// Which entries below the top are copied (COPY's `.dockerignore`): called with the entry's
     /// path relative to the source's base (`keep_rel` for the top, `a/b`) and whether it is a
     /// directory. A directory left out is not entered.
-    pub keep: Option<&'a Keep>,
+    pub keep: Option<&'a Keep<'a>>,
     /// The top's path for `keep` (empty: the top is the base).
     pub keep_rel: &'a str,
     /// Pass FIFOs and device nodes on (`cp`, layers); otherwise they are skipped (COPY and
