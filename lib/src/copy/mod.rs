@@ -24,9 +24,10 @@
 //!   destination writes a tar whose first entry is the source's base name (`./` for `/.`).
 //!
 //! **Nothing outside `root` is read or written.** Container paths are resolved with
-//! [`scope::resolve`], symlinks followed with `root` as `/`, so a container's symlink to `/etc` or
-//! to `../../..` stays inside it, as it would for a process in the container. A running container
-//! can still swap a directory for a symlink while den works, so every directory den reads or writes
+//! [`crate::unpack::scope::resolve`], symlinks followed with `root` as `/`, so a container's
+//! symlink to `/etc` or to `../../..` stays inside it, as it would for a process in the
+//! container. A running container can still swap a directory for a symlink while den works, so
+//! every directory den reads or writes
 //! under `root` is opened (`O_NOFOLLOW`), then checked through `/proc/self/fd` to really be under
 //! `root`, and entries are then created relative to that descriptor (`*at` calls, `O_EXCL`,
 //! `O_NOFOLLOW`), never through a path the container could redirect. Tar entries with `..` are
@@ -37,8 +38,8 @@
 //! archive package and have no crate, and `tar`'s own unpacking writes by path, which cannot keep
 //! a live container's symlinks from redirecting it. So the planning is written here, over den's
 //! one tree copy ([`crate::fs`]): its walk reads the source through descriptors and feeds either
-//! a tar on stdout ([`tarball::TarSink`]) or its directory writer ([`crate::fs::Writer`]), which also
-//! takes a tar from stdin ([`tarball::extract`]). What is `cp`'s own:
+//! a tar on stdout (`tarball::TarSink`) or its directory writer ([`crate::fs::Writer`]), which also
+//! takes a tar from stdin (`tarball::extract`). What is `cp`'s own:
 //!
 //! - `paths`: docker's rules for reading the arguments and placing the copy;
 //! - `place`: reaching a directory in a container's root and checking the descriptor got there

@@ -1,5 +1,5 @@
 //! Filesystem helpers every seam shares: atomic and private writes, removing a tree, random
-//! names, and the one tree copy ([`tree`] walks a source, [`write`] writes what it meets).
+//! names, and the one tree copy ([`mod@tree`] walks a source, [`mod@write`] writes what it meets).
 //!
 //! This seam sits just above [`crate::sys`] and imports nothing else of den, so the store,
 //! volumes, unpacking, `cp`, COPY and the storage drivers can all use it. Its functions return

@@ -451,7 +451,7 @@ pub fn unmount(sys: &dyn Sys, driver: Driver, cdir: &Path) {
 /// Apply one unpacked layer (overlay format) onto `dest`: whiteouts delete, opaque directories
 /// are emptied first, everything else is copied with owner, mode, times and hard links kept,
 /// replacing what the layers below had at its name. The layer is read with the shared walk and
-/// written with the shared writer ([`crate::fs`]); [`Layer`] reads overlay's marks on the way.
+/// written with the shared writer ([`crate::fs`]); a small sink reads overlay's marks on the way.
 pub fn copy_layer(layer: &Path, dest: &Path) -> Result<(), RuntimeError> {
     let rt = |e: fs::TreeError| {
         let (path, source) = e.into_io();
