@@ -505,3 +505,152 @@ fn set_times_at(dir: &File, name: &OsStr, meta: &Meta) -> Result<(), Errno> {
     let flags = UtimensatFlags::NoFollowSymlink;
     nix::sys::stat::utimensat(Some(dir.as_raw_fd()), name, &atime, &mtime, flags)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    use super::*;
+    use crate::fs::{Links, Top, Walk, walk};
+
+    fn copy(
+        src: &Path,
+        rel: Option<&str>,
+        w: &mut Writer<HostDir>,
+        opts: Walk<'_>,
+        links: &mut Links,
+    ) -> Result<(), TreeError> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+        let top = crate::sys::open_at(None, src, flags, Mode::empty()).unwrap();
+        walk(Top::Dir(top), rel.map(PathBuf::from), src, opts, links, w)
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    /// src/{a (0640, two links: a and sub/a2), sub/ (0750), link -> /etc/passwd, fifo, skip/x}.
+    fn tree(t: &Path) -> (PathBuf, PathBuf) {
+        let (src, dst) = (t.join("src"), t.join("dst"));
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir_all(src.join("skip")).unwrap();
+        std::fs::create_dir(&dst).unwrap();
+        std::fs::write(src.join("a"), b"A").unwrap();
+        std::fs::write(src.join("skip/x"), b"x").unwrap();
+        std::fs::set_permissions(src.join("a"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::hard_link(src.join("a"), src.join("sub/a2")).unwrap();
+        std::fs::set_permissions(src.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        symlink("/etc/passwd", src.join("link")).unwrap();
+        nix::unistd::mkfifo(&src.join("fifo"), Mode::from_bits_truncate(0o644)).unwrap();
+        (src, dst)
+    }
+
+    #[test]
+    fn a_walk_copies_modes_symlinks_and_hard_links_through_the_filter() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = tree(t.path());
+        let keep = |rel: &str, _dir: bool| rel != "skip";
+        let opts = Walk {
+            keep: Some(&keep),
+            ..Default::default()
+        };
+        let mut w = Writer::new(HostDir(dst.clone()), Owners::Unchanged, Clash::Refuse);
+        let mut links = Links::new();
+        copy(&src, None, &mut w, opts, &mut links).unwrap();
+        w.finish().unwrap();
+        assert_eq!(std::fs::read(dst.join("a")).unwrap(), b"A");
+        assert_eq!(mode_of(&dst.join("a")), 0o640);
+        assert_eq!(mode_of(&dst.join("sub")), 0o750);
+        let ino = |p: &str| std::fs::metadata(dst.join(p)).unwrap().ino();
+        assert_eq!(ino("a"), ino("sub/a2"));
+        assert_eq!(
+            std::fs::read_link(dst.join("link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert!(!dst.join("skip").exists(), "filtered out");
+        assert!(!dst.join("fifo").exists(), "specials skipped unless asked");
+    }
+
+    #[test]
+    fn a_mode_override_and_the_base_itself() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = tree(t.path());
+        let mut w = Writer::new(HostDir(dst.clone()), Owners::Unchanged, Clash::Refuse)
+            .with_mode(Some(0o711));
+        let opts = Walk {
+            specials: true,
+            ..Default::default()
+        };
+        copy(&src, Some(""), &mut w, opts, &mut Links::new()).unwrap();
+        w.finish().unwrap();
+        assert_eq!(mode_of(&dst), 0o711, "the base is the top directory");
+        assert_eq!(mode_of(&dst.join("a")), 0o711);
+        assert_eq!(mode_of(&dst.join("sub")), 0o711);
+        assert_eq!(
+            mode_of(&dst.join("fifo")),
+            0o644,
+            "only files and directories"
+        );
+    }
+
+    #[test]
+    fn clashes_follow_the_policy() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = tree(t.path());
+        // A directory where the source has a file, a file where it has a directory.
+        std::fs::create_dir(dst.join("a")).unwrap();
+        std::fs::write(dst.join("sub"), b"file").unwrap();
+        let opts = Walk::default();
+        let mut w = Writer::new(HostDir(dst.clone()), Owners::Unchanged, Clash::Refuse);
+        let e = copy(&src, None, &mut w, opts, &mut Links::new()).unwrap_err();
+        assert!(matches!(e, TreeError::OverwriteDir { .. }), "{e:?}");
+        let mut w = Writer::new(
+            HostDir(dst.clone()),
+            Owners::Unchanged,
+            Clash::NoFileOverDir,
+        );
+        let e = copy(&src, None, &mut w, opts, &mut Links::new()).unwrap_err();
+        assert!(matches!(e, TreeError::OverwriteDir { .. }), "{e:?}");
+        let mut w = Writer::new(HostDir(dst.clone()), Owners::Unchanged, Clash::Replace);
+        copy(&src, None, &mut w, opts, &mut Links::new()).unwrap();
+        w.finish().unwrap();
+        assert!(dst.join("a").is_file() && dst.join("sub").is_dir());
+        // A file where the source has a directory: refused by cp's rule only.
+        std::fs::remove_dir_all(dst.join("sub")).unwrap();
+        std::fs::write(dst.join("sub"), b"file").unwrap();
+        let mut w = Writer::new(HostDir(dst.clone()), Owners::Unchanged, Clash::Refuse);
+        let e = copy(&src, None, &mut w, opts, &mut Links::new()).unwrap_err();
+        assert!(matches!(e, TreeError::OverwriteNonDir { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn links_span_walks_and_a_symlinked_parent_is_never_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = tree(t.path());
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let mut links = Links::new();
+        let opts = Walk::default();
+        let mut w = Writer::new(HostDir(dst.clone()), Owners::Unchanged, Clash::Replace);
+        copy(&src.join("sub"), Some("one"), &mut w, opts, &mut links).unwrap();
+        copy(&src, Some("two"), &mut w, opts, &mut links).unwrap();
+        w.finish().unwrap();
+        let ino = |p: &str| std::fs::metadata(dst.join(p)).unwrap().ino();
+        assert_eq!(ino("one/a2"), ino("two/a"), "one file, as in the source");
+        // A parent swapped for a symlink: the write fails rather than land outside.
+        std::fs::remove_dir_all(dst.join("one")).unwrap();
+        symlink(&outside, dst.join("one")).unwrap();
+        let mut w = Writer::new(HostDir(dst.clone()), Owners::Unchanged, Clash::Replace);
+        let kind = Kind::File(1);
+        let meta = Meta::of(&nix::sys::stat::stat(&src.join("a")).unwrap());
+        let data = Data {
+            r: &mut &b"x"[..],
+            origin: crate::fs::Origin::Archive,
+        };
+        assert!(w.put(Path::new("one/x"), &kind, &meta, data).is_err());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        // And `remove` takes the link itself, not what it points to.
+        w.remove(Path::new("one")).unwrap();
+        assert!(!dst.join("one").exists() && outside.exists());
+    }
+}
