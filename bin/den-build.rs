@@ -183,7 +183,12 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
     if let Some(path) = &a.iidfile {
         // Rewritten only when the id changes, so make sees nothing new after a no-op rebuild.
         if std::fs::read_to_string(path).ok().as_deref() != Some(full.as_str()) {
-            den::store::write_atomic(path, full.as_bytes())?;
+            den::fs::write_atomic(path, full.as_bytes()).map_err(|source| {
+                den::store::StoreError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         }
     }
     common::print(&format!("{full}\n"));

@@ -35,11 +35,18 @@
 //!   [`runtime::monitor::run`]): mounts, spec, engine, tty, the foreground relay, logs, attach.
 //! - [`net`]: networks and port forwarding ([`net::Network::parse`], [`net::ports::parse`],
 //!   den-net's [`net::serve`]).
-//! - [`volume`]: `-v`/`--mount`/`--tmpfs` and named volumes ([`volume::Volumes`]).
+//! - [`volume`]: `-v`/`--mount`/`--tmpfs` ([`volume::parse_volume_flag`],
+//!   [`volume::parse_mount_flag`], [`volume::parse_tmpfs_flag`]), named volumes
+//!   ([`volume::Volumes`]) and copy-up ([`volume::copy_up`]), one file each.
 //! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
-//! - [`copy`]: `cp`'s rules over a container's root ([`copy::copy_out`], [`copy::copy_in`]).
+//! - [`copy`]: `cp`'s rules over a container's root ([`copy::copy_out`], [`copy::copy_in`]):
+//!   docker's path rules, the container as a place to write, tar in and out, over [`fs`]'s copy.
 //! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]).
+//! - [`fs`]: the filesystem helpers every seam shares ([`fs::write_atomic`], [`fs::remove_tree`],
+//!   [`fs::random_hex`], ...) and the one tree copy: [`fs::walk`] reads a tree through
+//!   descriptors into a [`fs::Sink`], [`fs::Writer`] writes one (used by `cp`, COPY, copy-up and
+//!   the vfs driver). It imports only [`sys`].
 //! - [`digest`]: [`digest::Digest`], a sha256 digest checked where it comes in (a leaf module).
 //! - [`error`]: the error type every verb returns, with hints and exit codes.
 //! - [`sys`]: the kernel seam, the only place with `unsafe` ([`sys::Sys`], [`sys::RecordingSys`]).
@@ -52,6 +59,7 @@ pub mod config;
 pub mod copy;
 pub mod digest;
 pub mod error;
+pub mod fs;
 pub mod image;
 pub mod net;
 pub mod ops;

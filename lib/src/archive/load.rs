@@ -101,7 +101,7 @@ impl Drop for Spool {
         for (_, e) in early {
             e.cancel();
         }
-        let _ = crate::store::remove_tree(&self.staging.path);
+        let _ = crate::fs::remove_tree(&self.staging.path);
     }
 }
 

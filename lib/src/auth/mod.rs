@@ -302,7 +302,12 @@ fn write(path: &Path, file: &AuthFile) -> Result<()> {
     }
     let mut bytes = serde_json::to_vec_pretty(file).expect("auth file serializes");
     bytes.push(b'\n');
-    crate::store::write_atomic_mode(path, &bytes, 0o600).map_err(err)
+    crate::fs::write_atomic_mode(path, &bytes, 0o600).map_err(|source| {
+        err(crate::store::StoreError::Io {
+            path: path.into(),
+            source,
+        })
+    })
 }
 
 /// `registry` as users name it in `den login`: a host, or docker's `https://index.docker.io/v1/`;

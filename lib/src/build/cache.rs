@@ -102,13 +102,13 @@ pub fn prune(store: &Store) -> crate::Result<u64> {
         let aside = store.root().join("tmp").join(format!(
             "rm-cache-{}-{}",
             std::process::id(),
-            crate::store::random_hex(4)
+            crate::fs::random_hex(4)
         ));
         std::fs::rename(&root, &aside).map_err(|e| crate::store::StoreError::Io {
             path: root.clone(),
             source: e,
         })?;
-        crate::store::remove_tree(&aside).map_err(|e| crate::store::StoreError::Io {
+        crate::fs::remove_tree(&aside).map_err(|e| crate::store::StoreError::Io {
             path: aside.clone(),
             source: e,
         })?;

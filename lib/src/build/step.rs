@@ -18,14 +18,13 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
-use nix::sys::time::TimeSpec;
 
+use crate::fs;
 use crate::runtime::driver::{self, Driver, Layout};
 use crate::store::{LayerRef, Store};
 use crate::unpack::scope;
@@ -82,7 +81,7 @@ impl StepRoot {
 impl Drop for StepRoot {
     fn drop(&mut self) {
         self.unmount();
-        let _ = crate::store::remove_tree(&self.dir);
+        let _ = crate::fs::remove_tree(&self.dir);
     }
 }
 
@@ -90,7 +89,10 @@ impl Drop for StepRoot {
 /// the store as the unpacked layer (kernel overlay's upper is already in the store's format;
 /// another driver's is unpacked from the archive instead). Returns the layer's reference.
 pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> crate::Result<LayerRef> {
-    crate::store::sync_fs(upper)?;
+    crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
+        path: upper.to_path_buf(),
+        source,
+    })?;
     let (layer, stats) = super::layer::store_tar(store, upper)?;
     if store.has_layer(&layer.diff_id) {
         return Ok(layer);
@@ -247,43 +249,13 @@ fn open_or_make(root: &Path, names: Vec<OsString>, attrs: Attrs) -> crate::Resul
     Ok(dir)
 }
 
-/// What is at `name` in `dir` now (not following a symlink): `Some(true)` for a directory.
-fn existing(dir: &Dir, name: &OsStr) -> crate::Result<Option<bool>> {
-    match nix::sys::stat::fstatat(Some(dir.raw()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(io_at(&dir.shown(name))(e.into())),
-    }
-}
-
-/// Remove what is at `name` in `dir`, a whole tree if it is a directory.
-fn remove_at(dir: &Dir, name: &OsStr, is_dir: bool) -> crate::Result<()> {
-    let shown = dir.shown(name);
-    if is_dir {
-        // Through the directory's descriptor: no path above it is looked up again.
-        let p = PathBuf::from(format!("/proc/self/fd/{}", dir.raw())).join(name);
-        crate::store::remove_tree(&p).map_err(io_at(&shown))
-    } else {
-        nix::unistd::unlinkat(
-            Some(dir.raw()),
-            name,
-            nix::unistd::UnlinkatFlags::NoRemoveDir,
-        )
-        .map_err(|e| io_at(&shown)(e.into()))
-    }
-}
-
 /// Create the regular file `name` in `dir` for writing, replacing a non-directory there (a
 /// symlink is replaced, not followed; a FIFO is never opened).
 fn create_file(dir: &Dir, name: &OsStr) -> crate::Result<File> {
-    match existing(dir, name)? {
-        Some(true) => {
-            return Err(BuildError::IsADirectory {
-                path: dir.shown(name),
-            }
-            .into());
-        }
-        Some(false) => remove_at(dir, name, false)?,
+    let shown = dir.shown(name);
+    match fs::write::existing_at(&dir.fd, name).map_err(io_at(&shown))? {
+        Some(true) => return Err(BuildError::IsADirectory { path: shown }.into()),
+        Some(false) => fs::write::remove_at(&dir.fd, name, false).map_err(io_at(&shown))?,
         None => {}
     }
     crate::sys::open_at(
@@ -292,7 +264,7 @@ fn create_file(dir: &Dir, name: &OsStr) -> crate::Result<File> {
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
         Mode::from_bits_truncate(0o600),
     )
-    .map_err(io_at(&dir.shown(name)))
+    .map_err(io_at(&shown))
 }
 
 /// Write a file COPY or ADD makes from bytes (a heredoc, a download) as `name` in `dir`: owned
@@ -310,44 +282,20 @@ pub fn write_file(
     f.write_all(bytes).map_err(io_at(&shown))?;
     // Owner first: chown clears setuid and setgid.
     chown_fd(&f, attrs.owner);
-    nix::sys::stat::fchmod(f.as_raw_fd(), mode(attrs.mode.unwrap_or(default_mode)))
+    let bits = attrs.mode.unwrap_or(default_mode);
+    nix::sys::stat::fchmod(f.as_raw_fd(), fs::write::mode(bits))
         .map_err(|e| io_at(&shown)(e.into()))?;
     Ok(())
 }
 
-fn mode(bits: u32) -> Mode {
-    Mode::from_bits_truncate(bits & 0o7777)
-}
-
 /// fchown, tolerating ids the user namespace does not map (single-uid mode keeps root's).
-fn chown_fd(f: &File, (uid, gid): (u32, u32)) {
-    let _ = nix::unistd::fchown(
-        f.as_raw_fd(),
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(gid)),
-    );
-}
-
-/// The same for `name` in `dir` itself (a symlink is not followed).
-fn chown_at(dir: &Dir, name: &OsStr, (uid, gid): (u32, u32)) {
-    let _ = nix::unistd::fchownat(
-        Some(dir.raw()),
-        name,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(gid)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    );
-}
-
-fn times(md: &std::fs::Metadata) -> [TimeSpec; 2] {
-    [
-        TimeSpec::new(md.atime(), md.atime_nsec()),
-        TimeSpec::new(md.mtime(), md.mtime_nsec()),
-    ]
+fn chown_fd(f: &File, ids: (u32, u32)) {
+    let _ = fs::write::fchown(f, ids);
 }
 
 /// The entries of directory `dir` (whose path in the context is `rel`) that `keep` accepts,
-/// sorted by name, as (context path, host path).
+/// sorted by name, as (context path, host path). The build cache's key reads the context this
+/// way; the copy itself reads it through [`crate::fs::walk`] with the same filter.
 pub fn kept_children(
     dir: &Path,
     rel: &str,
@@ -372,12 +320,13 @@ pub fn kept_children(
         .collect())
 }
 
-/// Files one COPY instruction has copied that have other hard links: (device, inode) of the
-/// source, and the path (names below the root) it was copied to. A second name of the same file
-/// becomes a hard link to the first copy, as docker's COPY keeps them.
+/// One COPY instruction's copies: the step root, open, and the files with other hard links it
+/// has copied (their source's (device, inode), and where the first copy went below the root). A
+/// second name of the same file becomes a hard link to the first copy, as docker's COPY keeps
+/// them, across all the instruction's sources.
 pub struct Links {
     root: File,
-    first: std::collections::HashMap<(u64, u64), Vec<OsString>>,
+    first: fs::Links,
 }
 
 impl Links {
@@ -389,28 +338,65 @@ impl Links {
         })
     }
 
-    /// Link `name` in `dir` to the first copy of the file with `key`; false when this is the
-    /// first (which is then recorded).
-    fn link(&mut self, key: (u64, u64), dir: &Dir, name: &OsStr) -> crate::Result<bool> {
-        let Some(first) = self.first.get(&key) else {
-            let mut names = dir.names.clone();
-            names.push(name.to_os_string());
-            self.first.insert(key, names);
-            return Ok(false);
+    /// Walk `top` (the source `src`, at `rel` in the context) into the root at `to` (names
+    /// below the root; empty: the root itself), as COPY writes: see [`copy_tree`].
+    fn copy(
+        &mut self,
+        top: fs::Top,
+        src: &Path,
+        rel: &str,
+        to: PathBuf,
+        attrs: Attrs,
+        keep: &fs::tree::Keep<'_>,
+    ) -> crate::Result<()> {
+        let opts = fs::Walk {
+            keep: Some(keep),
+            keep_rel: rel,
+            // Devices, fifos and sockets in a build context are skipped, as docker's tar of
+            // the context does for sockets.
+            specials: false,
+            opaque_xattr: None,
         };
-        let (last, parent) = first.split_last().expect("a copied file has a name");
-        let shown = dir.shown(name);
-        let pdir = scope::open_beneath(&self.root, parent).map_err(io_at(&shown))?;
-        // No AT_SYMLINK_FOLLOW: the link is to the copy itself, whatever it is now.
-        nix::unistd::linkat(
-            Some(pdir.as_raw_fd()),
-            last.as_os_str(),
-            Some(dir.raw()),
-            name,
-            AtFlags::empty(),
-        )
-        .map_err(|e| io_at(&shown)(e.into()))?;
-        Ok(true)
+        let owner = fs::Owners::Fixed(attrs.owner.0, attrs.owner.1);
+        let mut w = fs::Writer::new(InRoot(&self.root), owner, fs::Clash::NoFileOverDir)
+            .with_mode(attrs.mode);
+        fs::walk(top, Some(to), src, opts, &mut self.first, &mut w).map_err(tree_err)?;
+        w.finish().map_err(tree_err)
+    }
+}
+
+/// The step root as the place COPY's writer writes under: every directory is reached from the
+/// root's descriptor one name at a time with `O_NOFOLLOW` ([`scope::open_beneath`]). Parents
+/// always exist (the walk writes a directory before its entries; COPY's destination is made
+/// by [`mkdir_inside`] or [`target_inside`]), so nothing is created on the way.
+struct InRoot<'a>(&'a File);
+
+impl fs::Place for InRoot<'_> {
+    fn open_dir(&self, rel: &Path, _create: bool) -> Result<File, fs::TreeError> {
+        let names: Vec<OsString> = rel.iter().map(OsStr::to_os_string).collect();
+        scope::open_beneath(self.0, &names).map_err(|source| fs::TreeError::Io {
+            path: self.shown(rel),
+            source,
+        })
+    }
+
+    /// Its path in the image.
+    fn shown(&self, rel: &Path) -> PathBuf {
+        Path::new("/").join(rel)
+    }
+}
+
+/// A failed tree copy as a build error: a file over a directory is docker's "is a directory".
+fn tree_err(e: fs::TreeError) -> crate::Error {
+    match e {
+        fs::TreeError::OverwriteDir { path } => BuildError::IsADirectory {
+            path: path.display().to_string(),
+        }
+        .into(),
+        e => {
+            let (path, source) = e.into_io();
+            crate::store::StoreError::Io { path, source }.into()
+        }
     }
 }
 
@@ -426,28 +412,17 @@ pub fn copy_dir_into(
     links: &mut Links,
 ) -> crate::Result<()> {
     // A source named on the command line is followed (a symlink to a directory copies it).
-    let md = std::fs::metadata(src).map_err(io(src))?;
-    for (child_rel, child) in kept_children(src, rel, keep).map_err(io(src))? {
-        let n = child.file_name().unwrap_or_default().to_os_string();
-        copy_tree(&child, &child_rel, dst, &n, attrs, keep, links)?;
-    }
-    finish(&dst.fd, &dst.path().display().to_string(), &md, attrs)
-}
-
-/// Owner, mode (`--chmod` or the source's) and times for a file or directory COPY made.
-fn finish(f: &File, shown: &str, md: &std::fs::Metadata, attrs: Attrs) -> crate::Result<()> {
-    chown_fd(f, attrs.owner);
-    let m = attrs.mode.unwrap_or(md.mode() & 0o7777);
-    nix::sys::stat::fchmod(f.as_raw_fd(), mode(m)).map_err(|e| io_at(shown)(e.into()))?;
-    let [atime, mtime] = times(md);
-    let _ = nix::sys::stat::futimens(f.as_raw_fd(), &atime, &mtime);
-    Ok(())
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+    let top = crate::sys::open_at(None, src, flags, Mode::empty()).map_err(io(src))?;
+    let to: PathBuf = dst.names.iter().collect();
+    links.copy(fs::Top::Dir(top), src, rel, to, attrs, keep)
 }
 
 /// Copy the host file or tree `src` to `name` in the directory `dir` of the root, as COPY does:
 /// contents, modes (or `--chmod`), times, symlinks and hard links (through `links`, one map per
-/// instruction) kept, owned by `attrs.owner`. `keep` says which context paths (relative to the
-/// context root, `rel` for `src`) are copied.
+/// instruction) kept, owned by `attrs.owner`; devices, FIFOs and sockets skipped. `keep` says
+/// which context paths (relative to the context root, `rel` for `src`) are copied. What is there
+/// is replaced, except that a file never replaces a directory ([`BuildError::IsADirectory`]).
 pub fn copy_tree(
     src: &Path,
     rel: &str,
@@ -457,90 +432,9 @@ pub fn copy_tree(
     keep: &dyn Fn(&str, bool) -> bool,
     links: &mut Links,
 ) -> crate::Result<()> {
-    let shown = dir.shown(name);
-    let md = std::fs::symlink_metadata(src).map_err(io(src))?;
-    let ft = md.file_type();
-    let now = existing(dir, name)?;
-    if ft.is_dir() {
-        match now {
-            Some(true) => {}
-            Some(false) => {
-                remove_at(dir, name, false)?;
-                mkdir_at(dir, name)?;
-            }
-            None => mkdir_at(dir, name)?,
-        }
-        let child = Dir {
-            fd: crate::sys::open_at(
-                Some(dir.fd.as_fd()),
-                name,
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-                Mode::empty(),
-            )
-            .map_err(io_at(&shown))?,
-            names: {
-                let mut n = dir.names.clone();
-                n.push(name.to_os_string());
-                n
-            },
-        };
-        for (child_rel, c) in kept_children(src, rel, keep).map_err(io(src))? {
-            let n = c.file_name().unwrap_or_default().to_os_string();
-            copy_tree(&c, &child_rel, &child, &n, attrs, keep, links)?;
-        }
-        finish(&child.fd, &shown, &md, attrs)
-    } else if ft.is_symlink() {
-        let target = std::fs::read_link(src).map_err(io(src))?;
-        if let Some(is_dir) = now {
-            remove_at(dir, name, is_dir)?;
-        }
-        nix::unistd::symlinkat(target.as_path(), Some(dir.raw()), name)
-            .map_err(|e| io_at(&shown)(e.into()))?;
-        chown_at(dir, name, attrs.owner);
-        let [atime, mtime] = times(&md);
-        let _ = nix::sys::stat::utimensat(
-            Some(dir.raw()),
-            name,
-            &atime,
-            &mtime,
-            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-        );
-        Ok(())
-    } else if ft.is_file() {
-        if now == Some(true) {
-            return Err(BuildError::IsADirectory { path: shown }.into());
-        }
-        if md.nlink() > 1 {
-            if now.is_some() {
-                remove_at(dir, name, false)?;
-            }
-            // The first copy already has the owner, mode and times.
-            if links.link((md.dev(), md.ino()), dir, name)? {
-                return Ok(());
-            }
-        }
-        // The source is opened without following a symlink, and never blocks on a FIFO put
-        // in its place (a --from stage's files are an image's).
-        let mut from = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(src)
-            .map_err(io(src))?;
-        if !from.metadata().map_err(io(src))?.is_file() {
-            return Ok(());
-        }
-        let mut to = create_file(dir, name)?;
-        std::io::copy(&mut from, &mut to).map_err(io_at(&shown))?;
-        finish(&to, &shown, &md, attrs)
-    } else {
-        // Devices, fifos and sockets in a build context are skipped, as docker's tar of the
-        // context does for sockets.
-        Ok(())
-    }
-}
-
-/// A new directory `name` in `dir`, owner-only until [`finish`] gives it its mode.
-fn mkdir_at(dir: &Dir, name: &OsStr) -> crate::Result<()> {
-    nix::sys::stat::mkdirat(Some(dir.raw()), name, Mode::from_bits_truncate(0o700))
-        .map_err(|e| io_at(&dir.shown(name))(e.into()))
+    // The source itself is not followed: a symlink is copied as one.
+    let top = fs::Top::named(src).map_err(io(src))?;
+    let mut to: PathBuf = dir.names.iter().collect();
+    to.push(name);
+    links.copy(top, src, rel, to, attrs, keep)
 }

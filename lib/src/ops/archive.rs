@@ -69,7 +69,7 @@ fn save_to_file(store: &Store, images: &[SaveImage], format: Format, path: &Path
     let tmp = dir.join(format!(
         ".{name}.den-save-{}-{}",
         std::process::id(),
-        crate::store::random_hex(4)
+        crate::fs::random_hex(4)
     ));
     let write_err = |source| ArchiveError::Write {
         path: path.display().to_string(),

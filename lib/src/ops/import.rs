@@ -74,7 +74,7 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
         let canonical = name.as_ref().map(|n| n.canonical());
         Ok::<_, crate::Error>(incoming.finish_local(&config, &[layer], canonical.as_deref())?)
     })();
-    let _ = crate::store::remove_tree(&staging.path);
+    let _ = crate::fs::remove_tree(&staging.path);
     result
 }
 

@@ -325,14 +325,14 @@ pub fn reset(ctx: &Ctx) -> Result<()> {
             path: root.clone(),
             source,
         })?;
-        crate::store::remove_tree(&aside).map_err(|source| StoreError::Io {
+        crate::fs::remove_tree(&aside).map_err(|source| StoreError::Io {
             path: aside.clone(),
             source,
         })?;
     }
     let rt = &ctx.paths.runtime;
     if rt.join("libcontainer").exists() {
-        let _ = crate::store::remove_tree(&rt.join("libcontainer"));
+        let _ = crate::fs::remove_tree(&rt.join("libcontainer"));
     }
     Ok(())
 }

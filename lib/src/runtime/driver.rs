@@ -12,14 +12,16 @@
 //! remembers the result and the reason in `ROOT/driver.json`; `den info` shows both. A container
 //! keeps the driver it was created with, since its writable layer is in that driver's format.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
+use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::RuntimeError;
 use crate::config::DriverChoice;
+use crate::fs;
 use crate::store::Store;
 use crate::sys::{Mount, Sys};
 
@@ -131,7 +133,7 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
     ) {
         Ok(()) => {
             let _ = sys.umount(&k.join("merged"), true);
-            let _ = crate::store::remove_tree(&dir);
+            let _ = crate::fs::remove_tree(&dir);
             return Choice {
                 driver: Driver::Overlay,
                 reason: "kernel overlayfs mounts in a user namespace here".into(),
@@ -156,7 +158,7 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
             Err(e) => Err(crate::error::chain(&e)),
         },
     };
-    let _ = crate::store::remove_tree(&dir);
+    let _ = crate::fs::remove_tree(&dir);
     match fuse {
         Ok(()) => Choice {
             driver: Driver::FuseOverlayfs,
@@ -305,7 +307,7 @@ pub fn prepare(
                 return Ok(());
             }
             let staging = cdir.join("rootfs.tmp");
-            let _ = crate::store::remove_tree(&staging);
+            let _ = crate::fs::remove_tree(&staging);
             mk(&staging)?;
             for diff_id in layers {
                 copy_layer(&store.layer_diff(diff_id), &staging)?;
@@ -447,106 +449,74 @@ pub fn unmount(sys: &dyn Sys, driver: Driver, cdir: &Path) {
 // ------------------------------------------------------------------------------- vfs copy
 
 /// Apply one unpacked layer (overlay format) onto `dest`: whiteouts delete, opaque directories
-/// are emptied first, everything else is copied with owner, mode, times and hard links kept.
+/// are emptied first, everything else is copied with owner, mode, times and hard links kept,
+/// replacing what the layers below had at its name. The layer is read with the shared walk and
+/// written with the shared writer ([`crate::fs`]); a small sink reads overlay's marks on the way.
 pub fn copy_layer(layer: &Path, dest: &Path) -> Result<(), RuntimeError> {
-    let mut links = std::collections::HashMap::new();
-    copy_dir(layer, dest, &mut links)
-}
-
-fn rt_io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
-    move |source| RuntimeError::Io {
-        path: path.into(),
-        source,
-    }
-}
-
-fn copy_dir(
-    src: &Path,
-    dst: &Path,
-    links: &mut std::collections::HashMap<(u64, u64), PathBuf>,
-) -> Result<(), RuntimeError> {
-    for e in std::fs::read_dir(src).map_err(rt_io(src))? {
-        let e = e.map_err(rt_io(src))?;
-        let (s, d) = (e.path(), dst.join(e.file_name()));
-        let md = std::fs::symlink_metadata(&s).map_err(rt_io(&s))?;
-        if crate::unpack::is_whiteout(&md) {
-            crate::store::remove_tree(&d).map_err(rt_io(&d))?;
-            continue;
+    let rt = |e: fs::TreeError| {
+        let (path, source) = e.into_io();
+        RuntimeError::Io { path, source }
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+    let top = crate::sys::open_at(None, layer, flags, Mode::empty()).map_err(|source| {
+        RuntimeError::Io {
+            path: layer.into(),
+            source,
         }
-        let existing = std::fs::symlink_metadata(&d).ok();
-        if md.is_dir() {
-            let opaque = matches!(crate::sys::lgetxattr(&s, crate::unpack::OPAQUE_XATTR), Ok(Some(v)) if v == b"y");
-            match existing {
-                Some(x) if x.is_dir() && !opaque => {}
-                Some(_) => {
-                    crate::store::remove_tree(&d).map_err(rt_io(&d))?;
-                    std::fs::create_dir(&d).map_err(rt_io(&d))?;
-                }
-                None => std::fs::create_dir(&d).map_err(rt_io(&d))?,
-            }
-            copy_dir(&s, &d, links)?;
-            copy_meta(&md, &d)?;
-            continue;
-        }
-        if existing.is_some() {
-            crate::store::remove_tree(&d).map_err(rt_io(&d))?;
-        }
-        let key = (md.dev(), md.ino());
-        if md.nlink() > 1 && !md.is_dir() {
-            if let Some(first) = links.get(&key) {
-                std::fs::hard_link(first, &d).map_err(rt_io(&d))?;
-                continue;
-            }
-            links.insert(key, d.clone());
-        }
-        let ft = md.file_type();
-        if ft.is_symlink() {
-            let t = std::fs::read_link(&s).map_err(rt_io(&s))?;
-            std::os::unix::fs::symlink(t, &d).map_err(rt_io(&d))?;
-        } else if ft.is_file() {
-            std::fs::copy(&s, &d).map_err(rt_io(&d))?;
-        } else {
-            use std::os::unix::fs::FileTypeExt;
-            if ft.is_fifo() {
-                nix::unistd::mkfifo(&d, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                    .map_err(|e| rt_io(&d)(e.into()))?;
-            } else {
-                continue; // devices and sockets are not in layers den writes
-            }
-        }
-        copy_meta(&md, &d)?;
-    }
-    Ok(())
-}
-
-fn copy_meta(md: &std::fs::Metadata, d: &Path) -> Result<(), RuntimeError> {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = nix::unistd::fchownat(
-        None,
-        d,
-        Some(nix::unistd::Uid::from_raw(md.uid())),
-        Some(nix::unistd::Gid::from_raw(md.gid())),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    })?;
+    let opts = fs::Walk {
+        specials: true,
+        opaque_xattr: Some(crate::unpack::OPAQUE_XATTR),
+        ..Default::default()
+    };
+    let writer = fs::Writer::new(
+        fs::HostDir(dest.to_path_buf()),
+        fs::Owners::Keep,
+        fs::Clash::Replace,
     );
-    if !md.file_type().is_symlink() {
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(md.mode() & 0o7777))
-            .map_err(rt_io(d))?;
-    }
-    let t = nix::sys::time::TimeSpec::new(md.mtime(), md.mtime_nsec());
-    let _ = nix::sys::stat::utimensat(
+    let mut sink = Layer(writer);
+    fs::walk(
+        fs::Top::Dir(top),
         None,
-        d,
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    );
-    Ok(())
+        layer,
+        opts,
+        &mut Default::default(),
+        &mut sink,
+    )
+    .map_err(rt)?;
+    sink.0.finish().map_err(rt)
+}
+
+/// The writer, reading a layer's whiteouts (character devices 0/0: what is below is deleted)
+/// and opaque directories (what is below is emptied first).
+struct Layer(fs::Writer<fs::HostDir>);
+
+impl fs::Sink for Layer {
+    type Error = fs::TreeError;
+
+    fn put(
+        &mut self,
+        rel: &Path,
+        kind: &fs::Kind,
+        meta: &fs::Meta,
+        data: fs::Data<'_>,
+    ) -> Result<(), fs::TreeError> {
+        match kind {
+            fs::Kind::Char(0) => self.0.remove(rel),
+            fs::Kind::Dir if meta.opaque => {
+                self.0.remove(rel)?;
+                self.0.put(rel, kind, meta, data)
+            }
+            _ => self.0.put(rel, kind, meta, data),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sys::{Call, RecordingSys};
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn vfs_copy_applies_whiteouts_and_opaque_dirs() {

@@ -377,7 +377,12 @@ pub fn write_spec(
         path: config.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    crate::store::write_private(&config, &bytes).map_err(|e| RuntimeError::Store(Box::new(e)))
+    crate::fs::write_private(&config, &bytes).map_err(|source| {
+        RuntimeError::Store(Box::new(crate::store::StoreError::Io {
+            path: config.clone(),
+            source,
+        }))
+    })
 }
 
 /// The container's `-v`, `--mount` and `--tmpfs` mounts as spec mounts. Named volumes are

@@ -42,7 +42,7 @@ use super::{
     Digest, Hasher, ImageRecord, Lock, Result, Status, Store, StoreError,
     containers::{BUILD_STEP_LABEL, valid_id, valid_name},
     gc::CacheStep,
-    io_err, remove_tree, stale_staging, stale_temp, temp_file,
+    io_err, stale_staging, stale_temp, temp_file,
 };
 
 /// The names den writes at the top of its store (see the layout in the `store` module doc).
@@ -345,7 +345,7 @@ impl Store {
     fn remove_aside(&self, path: &Path) -> Result<()> {
         let aside = self.staging_dir("rm")?;
         std::fs::rename(path, aside.path.join("x")).map_err(io_err(path))?;
-        remove_tree(&aside.path).map_err(io_err(&aside.path))
+        crate::fs::remove_tree(&aside.path).map_err(io_err(&aside.path))
     }
 }
 

@@ -310,7 +310,7 @@ impl Store {
         mut record: ContainerRecord,
         name: Option<&str>,
     ) -> Result<ContainerRecord> {
-        record.id = super::random_hex(32);
+        record.id = crate::fs::random_hex(32);
         let names = self.root.join("names");
         let claimed = match name {
             Some(n) => {
@@ -323,7 +323,7 @@ impl Store {
             None => {
                 let mut attempt = 0u32;
                 loop {
-                    let seed = hex::decode(super::random_hex(2)).expect("hex");
+                    let seed = hex::decode(crate::fs::random_hex(2)).expect("hex");
                     let mut n = generated_name(&seed);
                     if attempt > 8 {
                         n = format!("{n}_{attempt}");
@@ -345,7 +345,7 @@ impl Store {
         })();
         if let Err(e) = res {
             let _ = std::fs::remove_file(names.join(&claimed));
-            let _ = super::remove_tree(&dir);
+            let _ = crate::fs::remove_tree(&dir);
             return Err(e);
         }
         Ok(record)
@@ -498,7 +498,7 @@ impl Store {
         let aside = self.root.join("tmp").join(format!(
             "rm-{}-{}",
             std::process::id(),
-            super::random_hex(4)
+            crate::fs::random_hex(4)
         ));
         std::fs::rename(&dir, &aside).map_err(io_err(&dir))?;
         if let Some(r) = record {
@@ -507,7 +507,7 @@ impl Store {
                 let _ = std::fs::remove_file(&link);
             }
         }
-        super::remove_tree(&aside).map_err(io_err(&aside))
+        crate::fs::remove_tree(&aside).map_err(io_err(&aside))
     }
 }
 

@@ -211,7 +211,7 @@ impl Store {
             let dir = self.container_dir(&id);
             let aside = self.staging_dir("rm")?;
             std::fs::rename(&dir, aside.path.join("c")).map_err(io_err(&dir))?;
-            super::remove_tree(&aside.path).map_err(io_err(&aside.path))?;
+            crate::fs::remove_tree(&aside.path).map_err(io_err(&aside.path))?;
             removed.push(id);
         }
         for id in self.leftover_build_steps() {

@@ -162,7 +162,8 @@ impl Incoming {
             self.store.commit_layer(staged, &diff_id, size, entries)?;
         }
         tracing::debug!("content in place; syncing the store's filesystem");
-        super::sync_fs(self.store.root())?;
+        let root = self.store.root();
+        crate::fs::sync_fs(root).map_err(super::io_err(root))?;
         self.store.update_images(records)
     }
 }
@@ -173,7 +174,7 @@ impl Drop for Incoming {
         for (staged, ..) in layers {
             staged.abandon();
         }
-        let _ = super::remove_tree(&self.staging.path);
+        let _ = crate::fs::remove_tree(&self.staging.path);
     }
 }
 

@@ -36,7 +36,7 @@ impl StagedLayer {
 
     /// Remove the staging directory (the unpack failed).
     pub fn abandon(self) {
-        let _ = super::remove_tree(&self.dir);
+        let _ = crate::fs::remove_tree(&self.dir);
     }
 }
 
@@ -165,13 +165,13 @@ impl Store {
         let aside = self.root.join("tmp").join(format!(
             "rm-{}-{}",
             std::process::id(),
-            super::random_hex(4)
+            crate::fs::random_hex(4)
         ));
         std::fs::rename(&dir, &aside).map_err(io_err(&dir))?;
         if let Some(link) = link {
             let _ = std::fs::remove_file(self.links_dir().join(link));
         }
-        super::remove_tree(&aside).map_err(io_err(&aside))
+        crate::fs::remove_tree(&aside).map_err(io_err(&aside))
     }
 
     /// Diff ids of every layer in the store.

@@ -215,7 +215,7 @@ fn init(root: &Path) -> Result<()> {
     let tmp = parent.join(format!(
         ".{name}.init-{}-{}",
         std::process::id(),
-        random_hex(4)
+        crate::fs::random_hex(4)
     ));
     let made = (|| {
         std::fs::DirBuilder::new()
@@ -240,21 +240,22 @@ fn init(root: &Path) -> Result<()> {
         };
         let mut bytes = serde_json::to_vec_pretty(&meta).expect("store records serialize");
         bytes.push(b'\n');
-        write_atomic(&tmp.join("store.json"), &bytes)
+        let meta_path = tmp.join("store.json");
+        crate::fs::write_atomic(&meta_path, &bytes).map_err(io_err(&meta_path))
     })();
     if let Err(e) = made {
-        let _ = remove_tree(&tmp);
+        let _ = crate::fs::remove_tree(&tmp);
         return Err(e);
     }
     match std::fs::rename(&tmp, &root) {
         Ok(()) => Ok(()),
         // Another den made it first (or something else appeared): theirs stands.
         Err(_) if root.join("store.json").exists() => {
-            let _ = remove_tree(&tmp);
+            let _ = crate::fs::remove_tree(&tmp);
             Ok(())
         }
         Err(e) => {
-            let _ = remove_tree(&tmp);
+            let _ = crate::fs::remove_tree(&tmp);
             if std::fs::read_dir(&root)
                 .map(|mut d| d.next().is_some())
                 .unwrap_or(false)
@@ -377,13 +378,13 @@ impl Store {
 
     /// Write `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync dir.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        write_atomic(path, bytes)
+        crate::fs::write_atomic(path, bytes).map_err(io_err(path))
     }
 
     pub fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(value).expect("store records serialize");
         bytes.push(b'\n');
-        write_atomic(path, &bytes)
+        self.write_atomic(path, &bytes)
     }
 
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T> {
@@ -397,10 +398,11 @@ impl Store {
     /// A new private staging directory under `tmp/`, named so that a later sweep can tell
     /// whether its owner still runs.
     pub fn staging_dir(&self, kind: &str) -> Result<Staging> {
-        let path =
-            self.root
-                .join("tmp")
-                .join(format!("{kind}-{}-{}", std::process::id(), random_hex(6)));
+        let path = self.root.join("tmp").join(format!(
+            "{kind}-{}-{}",
+            std::process::id(),
+            crate::fs::random_hex(6)
+        ));
         std::fs::create_dir(&path).map_err(io_err(&path))?;
         let lock = hold(&path)?;
         Ok(Staging { path, _lock: lock })
@@ -416,7 +418,7 @@ impl Store {
             for e in rd.flatten() {
                 if let Some(_stale) = stale_staging(&e.path()) {
                     tracing::debug!(path = %e.path().display(), "removing stale staging entry");
-                    if remove_tree(&e.path()).is_ok() {
+                    if crate::fs::remove_tree(&e.path()).is_ok() {
                         removed += 1;
                     }
                 }
@@ -496,15 +498,16 @@ impl Store {
         if p.exists() {
             return Ok(());
         }
-        write_atomic(&p, bytes)
+        self.write_atomic(&p, bytes)
     }
 
     /// A writer for a blob whose content arrives in pieces; see [`BlobWriter::commit`].
     pub fn blob_writer(&self) -> Result<BlobWriter> {
-        let path =
-            self.root
-                .join("tmp")
-                .join(format!("blob-{}-{}", std::process::id(), random_hex(6)));
+        let path = self.root.join("tmp").join(format!(
+            "blob-{}-{}",
+            std::process::id(),
+            crate::fs::random_hex(6)
+        ));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -623,13 +626,13 @@ pub struct Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         // Removed while still locked: the lock goes with the fields, after this.
-        let _ = remove_tree(&self.path);
+        let _ = crate::fs::remove_tree(&self.path);
     }
 }
 
 /// The process that made a staging entry or a temporary file, from its name: staging entries
 /// are `KIND-PID-RANDOM` ([`Store::staging_dir`], [`Store::blob_writer`], the asides of removals),
-/// temporary files `.NAME.tmp-PID-RANDOM` ([`write_atomic`]).
+/// temporary files `.NAME.tmp-PID-RANDOM` ([`crate::fs::write_atomic`]).
 fn owner_pid(name: &str) -> Option<i32> {
     let mut parts = name.rsplitn(3, '-');
     let random = parts.next()?;
@@ -666,12 +669,12 @@ pub(crate) fn stale_staging(path: &Path) -> Option<nix::fcntl::Flock<std::fs::Fi
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
 }
 
-/// Whether `name` is a temporary file of [`write_atomic`] whose writer no longer runs.
+/// Whether `name` is a temporary file of [`crate::fs::write_atomic`] whose writer no longer runs.
 pub(crate) fn stale_temp(name: &str) -> bool {
     temp_file(name) && !owner_pid(name).is_some_and(running)
 }
 
-/// Whether `name` is a temporary file of [`write_atomic`] (`.NAME.tmp-PID-RANDOM`).
+/// Whether `name` is a temporary file of [`crate::fs::write_atomic`] (`.NAME.tmp-PID-RANDOM`).
 pub(crate) fn temp_file(name: &str) -> bool {
     name.starts_with('.')
         && owner_pid(name).is_some()
@@ -690,104 +693,6 @@ fn hold(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
             source: e.into(),
         }
     })
-}
-
-/// `n` random bytes as hex, from the kernel.
-pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    let mut f = std::fs::File::open("/dev/urandom").expect("/dev/urandom exists on Linux");
-    std::io::Read::read_exact(&mut f, &mut buf).expect("/dev/urandom never runs dry");
-    hex::encode(buf)
-}
-
-/// Write `bytes` to `path`, readable by the user alone, neither atomically nor durably: for
-/// files made again on every use (a container's spec).
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err(path))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(io_err(path))?;
-    f.write_all(bytes).map_err(io_err(path))
-}
-
-/// Write `bytes` to `path` atomically and durably, readable by the user alone.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_mode(path, bytes, 0o600)
-}
-
-/// [`write_atomic`] with the file's mode (0600 for credentials: never readable by others,
-/// not even for the instant before a chmod).
-pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().expect("store paths have a parent");
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        path.file_name().expect("file name").to_string_lossy(),
-        std::process::id(),
-        random_hex(4)
-    ));
-    let res = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(io_err(path))
-}
-
-/// Sync the filesystem holding `path` (one call instead of an fsync per file).
-pub fn sync_fs(path: &Path) -> Result<()> {
-    let f = std::fs::File::open(path).map_err(io_err(path))?;
-    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)).map_err(|e| StoreError::Io {
-        path: path.into(),
-        source: e.into(),
-    })
-}
-
-/// Remove a tree, making read-only directories writable on the way (image layers have them).
-pub fn remove_tree(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-        Ok(md) if !md.is_dir() => return std::fs::remove_file(path),
-        Ok(_) => {}
-    }
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(_) => {
-            make_writable(path);
-            std::fs::remove_dir_all(path)
-        }
-    }
-}
-
-fn make_writable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(md) = std::fs::symlink_metadata(path)
-        && md.is_dir()
-    {
-        let mode = md.permissions().mode();
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o700));
-        if let Ok(rd) = std::fs::read_dir(path) {
-            for e in rd.flatten() {
-                make_writable(&e.path());
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -936,27 +841,5 @@ mod tests {
         assert!(!temp_file(".hidden-77-ab12"));
         assert!(running(std::process::id() as i32));
         assert!(!running(999_999_999));
-    }
-
-    #[test]
-    fn write_atomic_replaces_whole_files() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("f.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn remove_tree_handles_read_only_dirs() {
-        use std::os::unix::fs::PermissionsExt;
-        let t = tempfile::tempdir().unwrap();
-        let d = t.path().join("d/e");
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("f"), b"x").unwrap();
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o555)).unwrap();
-        remove_tree(&t.path().join("d")).unwrap();
-        assert!(!t.path().join("d").exists());
     }
 }

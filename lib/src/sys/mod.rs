@@ -719,6 +719,32 @@ pub fn lgetxattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
+/// The extended attribute `name` of the open file `fd`, `None` when it has none (`fgetxattr`:
+/// the file itself, whatever its path has become since it was opened).
+pub fn fgetxattr(fd: BorrowedFd<'_>, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    let n = CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: `fd` is a live descriptor borrowed for the call; `n` is NUL-terminated; `buf` is
+    // writable for `buf.len()` bytes and the kernel writes at most that many.
+    let r = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            n.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA) | Some(libc::ENOTSUP) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(r as usize);
+    Ok(Some(buf))
+}
+
 /// Give this process a clean signal state: every signal unblocked and at its default action.
 /// Signal masks and ignored signals survive fork and exec; a container's command must not
 /// inherit den's (den blocks the signals it proxies; Rust ignores SIGPIPE).

@@ -288,7 +288,7 @@ fn unpack_buffer(
 
 fn clear_dir(dir: &Path) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
-        crate::store::remove_tree(&e?.path())?;
+        crate::fs::remove_tree(&e?.path())?;
     }
     Ok(())
 }
@@ -694,7 +694,7 @@ impl Applier<'_> {
             Ok(md) if md.is_dir() && keep_dir => Ok(true),
             Ok(md) => {
                 if md.is_dir() {
-                    crate::store::remove_tree(path).map_err(|e| io_err(parts, e))?;
+                    crate::fs::remove_tree(path).map_err(|e| io_err(parts, e))?;
                 } else {
                     std::fs::remove_file(path).map_err(|e| io_err(parts, e))?;
                 }

@@ -121,7 +121,7 @@ fn files_dirs_links_and_modes() {
         std::fs::metadata(p.join("etc/passwd")).unwrap().mtime(),
         1_600_000_000
     );
-    crate::store::remove_tree(p).unwrap();
+    crate::fs::remove_tree(p).unwrap();
 }
 
 #[test]
