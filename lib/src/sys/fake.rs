@@ -1,0 +1,103 @@
+//! [`RecordingSys`]: a fake kernel for unit tests.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use nix::sched::CloneFlags;
+
+use super::{Call, Mount, Result, Sys, SysError};
+
+/// A fake kernel that records every call and fails the ones it is told to.
+#[derive(Debug, Default)]
+pub struct RecordingSys {
+    calls: Mutex<Vec<Call>>,
+    failures: Mutex<Vec<(Call, nix::errno::Errno)>>,
+}
+
+impl RecordingSys {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Make the first call equal to `call` fail with `errno` (once).
+    pub fn fail_on(&self, call: Call, errno: nix::errno::Errno) {
+        self.failures.lock().expect("fake lock").push((call, errno));
+    }
+    /// Every call made so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("fake lock").clone()
+    }
+    fn record(&self, call: Call) -> Result<()> {
+        self.calls.lock().expect("fake lock").push(call.clone());
+        let mut failures = self.failures.lock().expect("fake lock");
+        if let Some(i) = failures.iter().position(|(c, _)| *c == call) {
+            let (_, errno) = failures.remove(i);
+            return Err(SysError::new(format!("{call:?}"), errno));
+        }
+        Ok(())
+    }
+}
+
+impl Sys for RecordingSys {
+    fn unshare(&self, flags: CloneFlags) -> Result<()> {
+        self.record(Call::Unshare(flags))
+    }
+    fn mount(&self, m: &Mount) -> Result<()> {
+        self.record(Call::Mount(m.clone()))
+    }
+    fn umount(&self, target: &Path, detach: bool) -> Result<()> {
+        self.record(Call::Umount {
+            target: target.into(),
+            detach,
+        })
+    }
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {
+        self.record(Call::PivotRoot {
+            new_root: new_root.into(),
+            put_old: put_old.into(),
+        })
+    }
+    fn readonly_recursive(&self, path: &Path) -> Result<()> {
+        self.record(Call::ReadonlyRecursive(path.into()))
+    }
+    fn chdir(&self, path: &Path) -> Result<()> {
+        self.record(Call::Chdir(path.into()))
+    }
+    fn mkdir(&self, path: &Path) -> Result<()> {
+        self.record(Call::Mkdir(path.into()))
+    }
+    fn rmdir(&self, path: &Path) -> Result<()> {
+        self.record(Call::Rmdir(path.into()))
+    }
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        self.record(Call::Symlink {
+            target: target.into(),
+            link: link.into(),
+        })
+    }
+    fn become_root(&self) -> Result<()> {
+        self.record(Call::BecomeRoot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_sys_records_in_order_and_fails_on_request() {
+        let sys = RecordingSys::new();
+        sys.fail_on(Call::Chdir("/b".into()), nix::errno::Errno::ENOENT);
+        sys.mkdir(Path::new("/a")).unwrap();
+        let err = sys.chdir(Path::new("/b")).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOENT));
+        sys.chdir(Path::new("/b")).unwrap(); // a failure fires once
+        assert_eq!(
+            sys.calls(),
+            vec![
+                Call::Mkdir("/a".into()),
+                Call::Chdir("/b".into()),
+                Call::Chdir("/b".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! What a long-lived process gives back or asks for: file pages, heap, descriptor limit.
+
+/// Drop this process's resident copies of read-only file pages (program code and constants it
+/// has run or read so far), for a long-lived process whose remaining work touches little of
+/// them: the kernel maps a page again from the page cache when it is next used. Mappings that
+/// hold private (anonymous) pages, such as relocated read-only data, are left alone: dropping
+/// those would lose their contents. Returns the bytes released from the mappings.
+pub fn release_file_pages() -> u64 {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return 0;
+    };
+    let mut released = 0u64;
+    let mut current: Option<(usize, usize, bool)> = None;
+    let flush = |m: Option<(usize, usize, bool)>, anon_kb: u64, released: &mut u64| {
+        if let Some((start, end, eligible)) = m
+            && eligible
+            && anon_kb == 0
+        {
+            // SAFETY: the range is a whole mapping of this process, read-only and backed by a
+            // file with no private pages: discarding its pages only makes the next access fault
+            // them in again from the file, unchanged.
+            let r = unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+            };
+            if r == 0 {
+                *released += (end - start) as u64;
+            }
+        }
+    };
+    let mut anon_kb = 0u64;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            flush(current.take(), anon_kb, &mut released);
+            let mut f = line.split_whitespace();
+            let perms = f.nth(1).unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            let eligible = !perms.contains('w') && path.starts_with('/');
+            current = Some((start, end, eligible));
+            anon_kb = 0;
+        } else if let Some(v) = line.strip_prefix("Anonymous:") {
+            anon_kb = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(1);
+        }
+    }
+    flush(current.take(), anon_kb, &mut released);
+    released
+}
+
+/// Return free heap memory to the kernel (glibc's malloc_trim).
+pub fn trim_heap() -> bool {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+/// Raise this process's soft limit on open descriptors (RLIMIT_NOFILE) to its hard limit and
+/// return the limit now in force. The soft limit is 1024 by default for select(2)'s sake; a
+/// process that polls with epoll, as den-net does, has no reason to keep it (Go's runtime, and so
+/// podman's rootlessport, raises it the same way). The hard limit is the administrator's and is
+/// not touched. When the call is refused the soft limit stays and is returned.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we pass; raising the soft limit up to the hard one
+        // needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    lim.rlim_cur
+}
