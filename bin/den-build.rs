@@ -91,7 +91,7 @@ fn run(cli: Cli) -> den::Result<i32> {
     let root = cli.global.root.clone();
     let ctx = Ctx::new(root.as_deref(), &den::cli::Notes)?;
     // Paths are resolved outside and passed on: inside, den is uid 0.
-    ctx.paths.export();
+    ctx.paths.export()?;
     den::userns::enter(&den::sys::LinuxSys)?;
     let ctx = Ctx::new(root.as_deref(), &den::cli::Notes)?;
     match cli.verb {

@@ -80,7 +80,7 @@ enum Verb {
 /// Resolve paths as the user, then enter den's user namespace (single-threaded still).
 fn enter(root: Option<&std::path::Path>) -> den::Result<Ctx> {
     let ctx = Ctx::new(root, &den::cli::Notes)?;
-    ctx.paths.export();
+    ctx.paths.export()?;
     den::userns::enter(&den::sys::LinuxSys)?;
     Ctx::new(root, &den::cli::Notes)
 }
@@ -131,7 +131,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             den::userns::enter(&den::sys::LinuxSys)?;
             tracing::debug!("inside the user namespace");
             let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            ctx.paths.export();
+            ctx.paths.export()?;
             let report = den::cli::progress::PullReport::new(a.quiet, false);
             ctx.note_ownership(&mut |t| den::cli::note(t))?;
             let pulled = ops::pull::pull(
@@ -236,7 +236,7 @@ fn run(cli: Cli) -> den::Result<i32> {
             // Layers keep their owners only inside den's user namespace (as for pull).
             den::userns::enter(&den::sys::LinuxSys)?;
             let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            ctx.paths.export();
+            ctx.paths.export()?;
             ctx.note_ownership(&mut |t| den::cli::note(t))?;
             user_verb(ops::archive::load(&ctx, &a.options()).map(|loaded| {
                 common::print(&render::images::loaded(&loaded));

@@ -154,7 +154,7 @@ fn main() -> std::process::ExitCode {
 fn enter(ctx: &Ctx, root: Option<&std::path::Path>) -> den::Result<Ctx> {
     // Paths are resolved outside (inside, den is uid 0 and would pick the wrong runtime
     // directory) and passed on through the environment.
-    ctx.paths.export();
+    ctx.paths.export()?;
     den::userns::enter(&den::sys::LinuxSys)?;
     Ctx::new(root, &den::cli::Notes)
 }

@@ -238,13 +238,14 @@ fn main() -> std::process::ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let mut i = 0;
     // Global options before the verb travel to the tool through the environment.
+    let mut env: Vec<(&str, String)> = Vec::new();
     while i < args.len() {
         let a = args[i].to_string_lossy().into_owned();
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
             None => (a.clone(), None),
         };
-        let env = match flag.as_str() {
+        let var = match flag.as_str() {
             "--root" => "DEN_ROOT",
             "--log-level" => "DEN_LOG",
             "-h" | "--help" => {
@@ -268,13 +269,12 @@ fn main() -> std::process::ExitCode {
                 }
             }
         };
-        let value = if env == "DEN_ROOT" {
+        let value = if var == "DEN_ROOT" {
             absolute(&value)
         } else {
             value
         };
-        // SAFETY of set_var: single-threaded, before exec.
-        unsafe { std::env::set_var(env, value) };
+        env.push((var, value));
         i += 1;
     }
     let Some(verb) = args.get(i).map(|v| v.to_string_lossy().into_owned()) else {
@@ -289,18 +289,23 @@ fn main() -> std::process::ExitCode {
     if verb == "help" {
         // `den help VERB` is `den VERB --help`, as in docker.
         match rest.first().map(|v| v.to_string_lossy().into_owned()) {
-            Some(v) => return dispatch(&v, vec![OsString::from("--help")]),
+            Some(v) => return dispatch(&v, vec![OsString::from("--help")], env),
             None => {
                 common::print(HELP);
                 return std::process::ExitCode::SUCCESS;
             }
         }
     }
-    dispatch(&verb, rest)
+    dispatch(&verb, rest, env)
 }
 
-/// Run `verb` (a group's verb is looked up in the group) with `rest`.
-fn dispatch(verb: &str, mut rest: Vec<OsString>) -> std::process::ExitCode {
+/// Run `verb` (a group's verb is looked up in the group) with `rest`, adding `env` to the
+/// tool's environment.
+fn dispatch(
+    verb: &str,
+    mut rest: Vec<OsString>,
+    mut env: Vec<(&str, String)>,
+) -> std::process::ExitCode {
     let verb = match GROUPS.iter().find(|g| g.name == verb) {
         Some(group) => {
             // docker prints a management command's help for `den image`, `--help` and `help`.
@@ -333,9 +338,9 @@ fn dispatch(verb: &str, mut rest: Vec<OsString>) -> std::process::ExitCode {
     };
     let mut argv: Vec<OsString> = vec![OsString::from(*tool_verb)];
     argv.extend(rest);
-    // SAFETY of set_var: single-threaded, before exec. Tells the tool to call itself "den".
-    unsafe { std::env::set_var("_DEN_FRONT", "1") };
-    let err = den::sys::exec(&path, &argv);
+    // Tells the tool to call itself "den".
+    env.push(("_DEN_FRONT", "1".into()));
+    let err = den::sys::exec(&path, &argv, &env);
     eprintln!("den: error: {}: {}", err, err.source);
     std::process::ExitCode::from(125)
 }

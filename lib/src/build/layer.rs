@@ -162,8 +162,8 @@ impl<W: Write> Walk<W> {
                 };
                 let mut hd = header(&md, kind, 0);
                 let rdev = md.rdev();
-                hd.set_device_major(libc::major(rdev))?;
-                hd.set_device_minor(libc::minor(rdev))?;
+                hd.set_device_major(nix::sys::stat::major(rdev) as u32)?;
+                hd.set_device_minor(nix::sys::stat::minor(rdev) as u32)?;
                 self.stats.entries += 1;
                 self.tar.append_data(&mut hd, &rel, std::io::empty())?;
             }

@@ -344,6 +344,10 @@ pub fn log_level(level: &str) -> tracing::Level {
 }
 
 /// Print `err` once (`den: error: ...` and `hint: ...`) and return the exit status for it.
+#[allow(
+    clippy::print_stderr,
+    reason = "the edge: den's one report of an error to the user"
+)]
 pub fn fail(err: &crate::error::Error) -> i32 {
     if let crate::error::Error::Reported(code) = err {
         return *code;
@@ -356,6 +360,10 @@ pub fn fail(err: &crate::error::Error) -> i32 {
 }
 
 /// Print a note for the user on stderr.
+#[allow(
+    clippy::print_stderr,
+    reason = "the edge: notes for the user go to stderr"
+)]
 pub fn note(text: &str) {
     eprintln!("den: {text}");
 }

@@ -133,6 +133,7 @@ impl Report for PullReport {
         }
     }
 
+    #[allow(clippy::print_stderr, reason = "the edge: pull's notes for the user")]
     fn note(&self, text: &str) {
         eprintln!("{text}");
     }

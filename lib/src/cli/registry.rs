@@ -91,21 +91,20 @@ pub fn login_credentials(a: &LoginArgs, registry: &str) -> Result<Credentials, A
 
 /// Ask on the terminal; with `secret`, without echoing what is typed.
 fn prompt(text: &str, secret: bool) -> String {
-    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    use std::os::fd::AsFd;
     let mut err = std::io::stderr();
     let _ = write!(err, "{text}");
     let _ = err.flush();
     let stdin = std::io::stdin();
-    let saved = if secret { tcgetattr(&stdin).ok() } else { None };
-    if let Some(t) = &saved {
-        let mut quiet = t.clone();
-        quiet.local_flags.remove(LocalFlags::ECHO);
-        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &quiet);
-    }
+    let quiet = if secret {
+        crate::sys::TerminalMode::without_echo(stdin.as_fd())
+    } else {
+        None
+    };
     let mut line = String::new();
     let _ = stdin.lock().read_line(&mut line);
-    if let Some(t) = &saved {
-        let _ = tcsetattr(&stdin, SetArg::TCSANOW, t);
+    if let Some(quiet) = quiet {
+        drop(quiet);
         let _ = writeln!(err);
     }
     line.trim_end_matches(['\n', '\r']).to_string()

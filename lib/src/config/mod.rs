@@ -135,14 +135,11 @@ impl Paths {
     }
 
     /// Export the resolved paths so den's child processes (in or out of the user namespace)
-    /// see the same ones.
-    pub fn export(&self) {
-        // SAFETY of set_var: called while single-threaded, before any thread is spawned.
-        unsafe {
-            std::env::set_var("DEN_ROOT", &self.root);
-            std::env::set_var("DEN_CONFIG", &self.config);
-            std::env::set_var("DEN_RUNTIME_DIR", &self.runtime);
-        }
+    /// see the same ones. Call it while den is single-threaded (before any thread starts).
+    pub fn export(&self) -> Result<(), crate::sys::SysError> {
+        crate::sys::set_env("DEN_ROOT", &self.root)?;
+        crate::sys::set_env("DEN_CONFIG", &self.config)?;
+        crate::sys::set_env("DEN_RUNTIME_DIR", &self.runtime)
     }
 
     /// Create the runtime directory (0700) if needed and check it is ours alone.

@@ -277,13 +277,10 @@ pub fn serve_from_env() -> Result<(), NetError> {
         .ok()
         .and_then(|c| serde_json::from_str(&c).ok())
         .ok_or_else(|| bad("no configuration"))?;
-    let fd: i32 = std::env::var(ENV_CONTROL_FD)
-        .ok()
-        .and_then(|f| f.parse().ok())
-        .filter(|f| *f > 2)
+    // den-run passed this descriptor, a unix socket, for this process to own.
+    let control = crate::sys::take_inherited_fd(ENV_CONTROL_FD)
+        .map(UnixStream::from)
         .ok_or_else(|| bad("no control socket"))?;
-    // SAFETY: den-run passed this descriptor, a unix socket, for this process to own.
-    let control = unsafe { <UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     serve(&config, control)
 }
 

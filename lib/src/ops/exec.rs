@@ -37,10 +37,9 @@ pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
         .monitor
         .ok_or_else(|| UsageError::NotRunning(name.into()))?;
     // Paths are resolved now, as the user; inside, den is uid 0 and would look elsewhere.
-    ctx.paths.export();
+    ctx.paths.export()?;
     crate::sys::join_namespaces(pid)?;
-    // SAFETY of set_var: den is single-threaded here (join_namespaces required it).
-    unsafe { std::env::set_var(crate::userns::ENV_INSIDE, ctx.idmap().encode()) };
+    crate::sys::set_env(crate::userns::ENV_INSIDE, ctx.idmap().encode())?;
     Ok(c)
 }
 

@@ -480,18 +480,18 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("env");
         std::fs::write(&f, "# comment\nA=1\n\nB=from file\n").unwrap();
-        // SAFETY of set_var: test-only, variable unique to this test.
-        unsafe { std::env::set_var("DEN_TEST_PASSED", "yes") };
+        // A variable this process has (the test sets none: the harness runs threads, and
+        // changing the environment under them is unsafe).
+        let (name, value) = std::env::vars()
+            .find(|(k, _)| k != "DEN_TEST_UNSET_XYZ")
+            .expect("the test process has an environment");
         let env = user_env(
-            &[
-                "C=3".into(),
-                "DEN_TEST_PASSED".into(),
-                "DEN_TEST_UNSET_XYZ".into(),
-            ],
+            &["C=3".into(), name.clone(), "DEN_TEST_UNSET_XYZ".into()],
             &[f],
         )
         .unwrap();
-        assert_eq!(env, ["A=1", "B=from file", "C=3", "DEN_TEST_PASSED=yes"]);
+        let passed = format!("{name}={value}");
+        assert_eq!(env, ["A=1", "B=from file", "C=3", passed.as_str()]);
         assert!(user_env(&["=x".into()], &[]).is_err());
         assert!(user_env(&[], &[t.path().join("missing")]).is_err());
     }

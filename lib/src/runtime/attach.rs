@@ -107,11 +107,7 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
     };
     let mut sigs = nix::sys::signal::SigSet::empty();
     sigs.add(Signal::SIGWINCH);
-    let _ = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_BLOCK,
-        Some(&sigs),
-        None,
-    );
+    crate::sys::block_signals(&sigs);
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
     if opts.tty {
         send_size(sock);

@@ -316,6 +316,11 @@ fn new_session_keyring() -> Result<(), RuntimeError> {
 }
 
 impl Executor for DenExecutor {
+    #[allow(
+        clippy::print_stderr,
+        reason = "this is the container's process: its stderr is the container's, where docker \
+                  reports a command that cannot run"
+    )]
     fn exec(&self, spec: &oci_spec::runtime::Spec) -> Result<(), ExecutorError> {
         let args = spec
             .process()
@@ -349,7 +354,7 @@ impl Executor for DenExecutor {
                 std::process::exit(crate::error::EXIT_DEN);
             }
         }
-        let err = nix::unistd::execvp(prog, &cargs).unwrap_err();
+        let err = crate::sys::execvp(prog, &cargs);
         let code = match err {
             nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => crate::error::EXIT_NOT_FOUND,
             _ => crate::error::EXIT_CANNOT_INVOKE,

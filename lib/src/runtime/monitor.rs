@@ -17,7 +17,7 @@
 //! One thread, one poll loop; no async runtime, so it stays a few MiB.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -65,19 +65,7 @@ pub fn launch(ctx: &Context<'_>, id: &str, wait_attach: bool) -> Result<(), Runt
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let _ = ctx;
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setsid and fcntl are async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::fcntl(wfd, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::sys::new_session_keeping_fd(&mut cmd, wfd);
     let mut child = cmd.spawn().map_err(io("den-run __monitor"))?;
     drop(w);
     // One line: the container's processes may hold a copy of the pipe until they exec, so
@@ -116,19 +104,10 @@ struct Ready(Option<std::fs::File>);
 
 impl Ready {
     fn from_env() -> Ready {
-        let fd = std::env::var(ENV_READY_FD)
-            .ok()
-            .and_then(|v| v.parse::<RawFd>().ok());
-        // SAFETY: the launcher passed this descriptor to us for this purpose; we own it now.
-        let file = fd
-            .filter(|fd| *fd > 2)
-            .map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
+        let file = crate::sys::take_inherited_fd(ENV_READY_FD).map(std::fs::File::from);
         if let Some(f) = &file {
             // Not for the container: the launcher waits for this pipe to close.
-            let _ = nix::fcntl::fcntl(
-                f.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            );
+            crate::sys::set_cloexec(f.as_fd());
         }
         Ready(file)
     }

@@ -5,13 +5,13 @@
 //! changes on ([`copy_winsize`]); [`super::relay`] copies the bytes both ways. The signals den
 //! proxies to the container are blocked before it is created ([`block_signals`]), so none is lost.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -58,26 +58,9 @@ impl ConsoleSocket {
             }
         };
         stream.set_nonblocking(false).map_err(io)?;
-        let mut buf = [0u8; 256];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .map_err(|e| io(e.into()))?;
-        for c in msg.cmsgs().map_err(|e| io(e.into()))? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c
-                && let Some(fd) = fds.first()
-            {
-                // SAFETY: the kernel just installed this descriptor in our table for us
-                // (SCM_RIGHTS); nothing else owns it.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-        Err(io(std::io::Error::other("no pty master received")))
+        crate::sys::recv_fd(&stream)
+            .map_err(io)?
+            .ok_or_else(|| io(std::io::Error::other("no pty master received")))
     }
 }
 
@@ -89,30 +72,12 @@ impl Drop for ConsoleSocket {
 
 /// Puts a terminal in raw mode and restores it when dropped.
 pub struct RawMode {
-    fd: OwnedFd,
-    saved: nix::sys::termios::Termios,
+    _mode: crate::sys::TerminalMode,
 }
 
 impl RawMode {
     pub fn enter(fd: BorrowedFd<'_>) -> Option<RawMode> {
-        let saved = nix::sys::termios::tcgetattr(fd).ok()?;
-        let mut raw = saved.clone();
-        nix::sys::termios::cfmakeraw(&mut raw);
-        nix::sys::termios::tcsetattr(fd, nix::sys::termios::SetArg::TCSANOW, &raw).ok()?;
-        Some(RawMode {
-            fd: fd.try_clone_to_owned().ok()?,
-            saved,
-        })
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = nix::sys::termios::tcsetattr(
-            self.fd.as_fd(),
-            nix::sys::termios::SetArg::TCSANOW,
-            &self.saved,
-        );
+        crate::sys::TerminalMode::raw(fd).map(|m| RawMode { _mode: m })
     }
 }
 
@@ -160,17 +125,11 @@ pub fn supervised_signals() -> SigSet {
 
 /// Block the supervised signals (before the container is created, so none is lost).
 pub fn block_signals() -> SigSet {
-    let mut old = SigSet::empty();
-    let _ = nix::sys::signal::pthread_sigmask(
-        SigmaskHow::SIG_BLOCK,
-        Some(&supervised_signals()),
-        Some(&mut old),
-    );
-    old
+    crate::sys::block_signals(&supervised_signals())
 }
 
 pub fn restore_signals(old: &SigSet) {
-    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+    crate::sys::set_signal_mask(old);
 }
 
 /// The pty side of a foreground container.

@@ -1,12 +1,30 @@
-//! The kernel seam: the only module with raw syscalls and `unsafe`.
+//! The kernel seam: the only module with `unsafe` and with raw system calls that change the
+//! kernel's view of a process.
 //!
-//! Namespace, mount and identity calls go through the [`Sys`] trait so that plans (the rootfs plan,
-//! the user namespace set-up) can be applied to [`RecordingSys`] in unit tests and read back as typed
-//! [`Call`]s, without root. [`LinuxSys`] is the real implementation. Everything else here is a small
-//! safe wrapper around one `unsafe` call, each with the reason it holds.
+//! Namespace, mount and identity calls go through the [`Sys`] trait (`seam`) so that plans
+//! (the rootfs plan, the user namespace set-up) can be applied to [`RecordingSys`] (`fake`)
+//! in unit tests and read back as typed [`Call`]s, without root. [`LinuxSys`] is the real
+//! implementation. The rest are small safe functions, grouped by concern: `process` (fork,
+//! exec, the environment, what a child does before exec, prctl), `ns` (joining namespaces
+//! and a new keyring), `signal`, `fd` (descriptors: opening inside a root, flags, inherited
+//! and received descriptors, splice), `tty` (window sizes, raw and no-echo modes), `xattr`
+//! and `resources` (memory, descriptor limit). Each `unsafe` block says why it holds; the
+//! crate root denies `unsafe` everywhere else.
 //!
-//! Plain file operations (open, read, mkdir in the store) use `std` and `nix` directly; they need
-//! no fake because unit tests run them in a temporary directory.
+//! # What goes through here
+//!
+//! The rule the rest of den follows: a call comes here when it changes the kernel's view of the
+//! process or when its soundness needs an argument, namely mounts and namespaces (mount,
+//! unshare, setns, pivot_root, mount_setattr), identity (setresuid), process creation and
+//! replacement (fork, exec, setsid, the environment, pre-exec hooks), prctl, keyctl, ioctl and
+//! terminal modes, signal dispositions and masks, resource limits, and any descriptor adopted
+//! by number (`from_raw_fd`). Outside `sys`, den may use `nix`'s and `libc`'s types and
+//! constants (`Pid`, `Signal`, `Errno`, `OFlag`, `Mode`, `S_IFMT`, errno values), harmless
+//! getters (getuid, uname, gethostname, isatty, stat), and `nix`'s safe calls on paths and
+//! descriptors it holds, of the kind `std::fs` and `std::io` make: the `*at` family, chmod,
+//! chown, utimens, mknod, read, write, pipes, poll, epoll, signalfd, flock, sockets, and
+//! kill/waitpid on its own children. Those need no fake: unit tests run them in a temporary
+//! directory. `libc` appears outside `sys` only for constants and types.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -16,22 +34,28 @@ use crate::error::Diagnose;
 
 mod fake;
 mod fd;
+mod ns;
 mod process;
 mod resources;
 mod seam;
+mod signal;
 mod tty;
 mod xattr;
 
 pub use fake::RecordingSys;
-pub use fd::{accept_nonblocking, open_at, set_nonblocking, set_pipe_size, splice};
+pub use fd::{
+    accept_nonblocking, open_at, recv_fd, set_cloexec, set_nonblocking, set_pipe_size, splice,
+    take_inherited_fd,
+};
+pub use ns::{join_namespaces, join_netns, join_new_session_keyring};
 pub use process::{
-    Forked, exec, fork, join_namespaces, join_netns, join_new_session_keyring,
-    keep_fd_and_die_with_parent, reset_signals, set_child_subreaper, set_parent_death_signal,
-    thread_count,
+    Forked, exec, execvp, fork, keep_fd_and_die_with_parent, new_session_keeping_fd,
+    set_child_subreaper, set_env, set_parent_death_signal, thread_count,
 };
 pub use resources::{raise_nofile_limit, release_file_pages, trim_heap};
 pub use seam::{Call, LinuxSys, Mount, Sys};
-pub use tty::{WinSize, get_winsize, set_winsize};
+pub use signal::{block_signals, reset_signals, set_signal_mask};
+pub use tty::{TerminalMode, WinSize, get_winsize, set_winsize};
 pub use xattr::{fgetxattr, lgetxattr, lsetxattr};
 
 /// A failed system call, with what it was asked to do.

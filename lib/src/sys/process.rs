@@ -1,6 +1,19 @@
-//! Processes: fork, exec, the environment, namespaces joined by pid, signals, prctl.
+//! Processes: fork, exec, the environment, what a child does between fork and exec, prctl.
+//!
+//! Three of these are unsafe in `std` or `nix` only because of other threads: `fork` (locks
+//! other threads hold stay locked in the child), `set_var` (C's `getenv` in another thread
+//! reads the environment without a lock) and a `pre_exec` hook (it runs in the forked child of
+//! a threaded process). den makes the first two only while it is single-threaded, before it
+//! starts an async runtime or a thread pool; [`fork`] and [`set_env`] check that, and refuse
+//! rather than assume it.
 
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
 use super::{Result, SysError};
 
@@ -10,14 +23,12 @@ pub enum Forked {
     Child,
 }
 
-/// fork(2).
-///
-/// # Safety
-/// The caller must be single-threaded, or the child must only make async-signal-safe calls
-/// until it execs: after fork only the calling thread exists, and locks held by other threads
-/// (the allocator's among them) stay locked forever in the child.
-pub unsafe fn fork() -> Result<Forked> {
-    // SAFETY: the contract is passed on to our caller, see above.
+/// fork(2), for a single-threaded process: refuses, without forking, when other threads run.
+pub fn fork() -> Result<Forked> {
+    only_thread("fork")?;
+    // SAFETY: this process has one thread (checked just above; only this thread could start
+    // another, and it is here). The child is then a copy of a process in which no other thread
+    // held a lock, so it may do whatever the parent could.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
         Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
@@ -25,25 +36,67 @@ pub unsafe fn fork() -> Result<Forked> {
     }
 }
 
+/// Set an environment variable of this process, for the programs it starts or becomes.
+/// Refuses when other threads run (see the module doc).
+pub fn set_env(key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Result<()> {
+    let key = key.as_ref();
+    only_thread(&format!("set {}", key.to_string_lossy()))?;
+    // SAFETY: this process has one thread (checked just above), so no other thread reads the
+    // environment while it changes.
+    unsafe { std::env::set_var(key, value) };
+    Ok(())
+}
+
 /// How many threads this process has (from /proc/self/status), to assert the
 /// single-threaded precondition of user namespace creation.
 pub fn thread_count() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Threads:")
-                    .map(|v| v.trim().parse().unwrap_or(1))
-            })
-        })
-        .unwrap_or(1)
+    threads().unwrap_or(1)
 }
 
-/// Replace this process with `path`, keeping the environment.
-pub fn exec(path: &Path, args: &[std::ffi::OsString]) -> SysError {
-    use std::os::unix::process::CommandExt;
-    let err = std::process::Command::new(path).args(args).exec();
+fn threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Fail `call` unless this process has exactly one thread (an unreadable count counts as many).
+fn only_thread(call: &str) -> Result<()> {
+    match threads() {
+        Some(1) => Ok(()),
+        n => Err(SysError::io(
+            call,
+            std::io::Error::other(match n {
+                Some(n) => format!("{n} threads are running; den must be single-threaded here"),
+                None => "cannot count this process's threads (/proc/self/status)".into(),
+            }),
+        )),
+    }
+}
+
+/// Replace this process with `path`, keeping the environment and adding `env` to it.
+pub fn exec<K, V>(path: &Path, args: &[std::ffi::OsString], env: &[(K, V)]) -> SysError
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    let mut cmd = std::process::Command::new(path);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let err = cmd.exec();
     SysError::io(format!("exec {}", path.display()), err)
+}
+
+/// execvp(3): replace this process with `prog` (looked up on PATH), as the container's init
+/// does at its end. Returns only on failure, with the error.
+pub fn execvp(prog: &CStr, args: &[CString]) -> Errno {
+    match nix::unistd::execvp(prog, args) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
 }
 
 /// Ask the kernel to make this process the reaper of its orphaned descendants.
@@ -60,7 +113,7 @@ pub fn set_child_subreaper() -> Result<()> {
 }
 
 /// Deliver `sig` to this process when its parent dies.
-pub fn set_parent_death_signal(sig: nix::sys::signal::Signal) -> Result<()> {
+pub fn set_parent_death_signal(sig: Signal) -> Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.
     let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
     if r != 0 {
@@ -74,102 +127,74 @@ pub fn set_parent_death_signal(sig: nix::sys::signal::Signal) -> Result<()> {
 
 /// Set up `cmd` so the child keeps descriptor `fd` across exec and is killed when the process
 /// that started it dies.
-pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: i32) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: fcntl and prctl are async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-/// Join the user and mount namespaces of process `pid` (a container's monitor), as nsenter
-/// does. The caller must be single-threaded (setns(2) refuses a user namespace to a threaded
-/// process). Afterwards its root and working directory are the namespace's root.
-pub fn join_namespaces(pid: i32) -> Result<()> {
-    use nix::sched::{CloneFlags, setns};
-    let open = |ns: &str| {
-        let p = format!("/proc/{pid}/ns/{ns}");
-        std::fs::File::open(&p).map_err(|e| SysError::io(format!("open {p}"), e))
-    };
-    let user = open("user")?;
-    let mnt = open("mnt")?;
-    setns(&user, CloneFlags::CLONE_NEWUSER).map_err(|e| SysError::new("setns(user)", e))?;
-    setns(&mnt, CloneFlags::CLONE_NEWNS).map_err(|e| SysError::new("setns(mnt)", e))?;
-    Ok(())
-}
-
-/// Move the calling thread into the network namespace `ns` (an open /proc/PID/ns/net).
-/// Network namespaces are per thread: sockets this thread creates afterwards live there.
-pub fn join_netns(ns: &std::fs::File) -> Result<()> {
-    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| SysError::new("setns(net)", e))
-}
-
-/// Give this process (and every process it starts afterwards) a new, empty, anonymous session
-/// keyring, as `keyctl new_session` does. Returns its serial.
-///
-/// The kernel's keyrings are not namespaced: without this a container inherits the user's
-/// session keyring, and with it the Kerberos or AFS tickets kept in `KEYRING:` caches. runc
-/// and crun do the same in the container's init; den does it in the process that creates the
-/// container, because libcontainer loads the seccomp filter (which refuses keyctl) before
-/// den's code runs in the init. The old keyring stays with the processes that hold it.
-pub fn join_new_session_keyring() -> Result<i32> {
-    // <linux/keyctl.h>
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a null name reads no memory of ours; it only
-    // replaces the calling thread's session keyring.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            std::ptr::null::<libc::c_char>(),
-        )
-    };
-    if r < 0 {
-        return Err(SysError::io(
-            "keyctl(KEYCTL_JOIN_SESSION_KEYRING)",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(r as i32)
-}
-
-/// Give this process a clean signal state: every signal unblocked and at its default action.
-/// Signal masks and ignored signals survive fork and exec; a container's command must not
-/// inherit den's (den blocks the signals it proxies; Rust ignores SIGPIPE).
-pub fn reset_signals() {
-    for sig in nix::sys::signal::Signal::iterator() {
-        if matches!(
-            sig,
-            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP
-        ) {
-            continue;
-        }
-        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
-        unsafe {
-            let _ = nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl);
-        }
-    }
-    let _ = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&nix::sys::signal::SigSet::empty()),
-        None,
+pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: RawFd) {
+    before_exec(
+        cmd,
+        ChildSetup {
+            new_session: false,
+            keep_fd: Some(fd),
+            death_signal: Some(Signal::SIGKILL),
+        },
     );
+}
+
+/// Set up `cmd` so the child starts a session of its own (setsid: no controlling terminal, out
+/// of den's process group, so a terminal's signals miss it) and keeps descriptor `fd` across
+/// exec.
+pub fn new_session_keeping_fd(cmd: &mut std::process::Command, fd: RawFd) {
+    before_exec(
+        cmd,
+        ChildSetup {
+            new_session: true,
+            keep_fd: Some(fd),
+            death_signal: None,
+        },
+    );
+}
+
+/// What a child does between fork and exec, in this order.
+struct ChildSetup {
+    new_session: bool,
+    keep_fd: Option<RawFd>,
+    death_signal: Option<Signal>,
+}
+
+fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
+    let hook = move || {
+        let check = |r: libc::c_int| {
+            if r < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        // SAFETY: setsid, fcntl(F_SETFD) and prctl(PR_SET_PDEATHSIG) take integers, touch no
+        // memory of ours and are async-signal-safe, which is all a forked child of a threaded
+        // process may call before it execs.
+        unsafe {
+            if setup.new_session {
+                check(libc::setsid())?;
+            }
+            if let Some(fd) = setup.keep_fd {
+                check(libc::fcntl(fd, libc::F_SETFD, 0))?;
+            }
+            if let Some(sig) = setup.death_signal {
+                check(libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    sig as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ))?;
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes the async-signal-safe calls above and allocates nothing
+    // (its captures are plain integers and `check` builds an io::Error from an errno).
+    unsafe {
+        cmd.pre_exec(hook);
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +204,21 @@ mod tests {
     #[test]
     fn thread_count_sees_this_test_thread() {
         assert!(thread_count() >= 1);
+    }
+
+    #[test]
+    fn fork_and_set_env_refuse_while_other_threads_run() {
+        // The test harness runs this test on a thread of its own, and this one waits too.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        let err = set_env("DEN_TEST_SET_ENV_REFUSED", "1").unwrap_err();
+        assert!(
+            err.source.to_string().contains("threads are running"),
+            "{err:?}"
+        );
+        assert!(std::env::var_os("DEN_TEST_SET_ENV_REFUSED").is_none());
+        assert!(fork().is_err());
+        drop(tx);
+        let _ = other.join();
     }
 }

@@ -1,6 +1,9 @@
-//! Terminals: window sizes.
+//! Terminals: window sizes, and modes (raw for a container's pty, no echo for a password),
+//! each put back when its guard drops.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::sys::termios::{LocalFlags, SetArg, Termios, tcgetattr, tcsetattr};
 
 use super::{Result, SysError};
 
@@ -44,4 +47,39 @@ pub fn set_winsize(fd: BorrowedFd<'_>, size: WinSize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A terminal whose mode den changed; dropping it puts the saved settings back.
+pub struct TerminalMode {
+    fd: OwnedFd,
+    saved: Termios,
+}
+
+impl TerminalMode {
+    /// Put the terminal on `fd` in raw mode (no line editing, no echo, no signals from keys),
+    /// as a container's pty needs. `None` when `fd` is not a terminal.
+    pub fn raw(fd: BorrowedFd<'_>) -> Option<TerminalMode> {
+        Self::change(fd, nix::sys::termios::cfmakeraw)
+    }
+
+    /// Stop the terminal on `fd` echoing what is typed (a password). `None` when `fd` is not
+    /// a terminal.
+    pub fn without_echo(fd: BorrowedFd<'_>) -> Option<TerminalMode> {
+        Self::change(fd, |t| t.local_flags.remove(LocalFlags::ECHO))
+    }
+
+    fn change(fd: BorrowedFd<'_>, how: impl FnOnce(&mut Termios)) -> Option<TerminalMode> {
+        let saved = tcgetattr(fd).ok()?;
+        let fd = fd.try_clone_to_owned().ok()?;
+        let mut changed = saved.clone();
+        how(&mut changed);
+        tcsetattr(fd.as_fd(), SetArg::TCSANOW, &changed).ok()?;
+        Some(TerminalMode { fd, saved })
+    }
+}
+
+impl Drop for TerminalMode {
+    fn drop(&mut self) {
+        let _ = tcsetattr(self.fd.as_fd(), SetArg::TCSANOW, &self.saved);
+    }
 }

@@ -396,8 +396,7 @@ pub fn enter(sys: &dyn Sys) -> Result<Inside> {
         // Real root: a private mount namespace is all den needs.
         sys.unshare(CloneFlags::CLONE_NEWNS)
             .map_err(UsernsError::Unshare)?;
-        // SAFETY of set_var: single-threaded here (checked by callers' contract, as below).
-        unsafe { std::env::set_var(ENV_INSIDE, map.encode()) };
+        crate::sys::set_env(ENV_INSIDE, map.encode()).map_err(UsernsError::Fork)?;
         return Ok(Inside::Yes(map));
     }
     let threads = crate::sys::thread_count();
@@ -415,17 +414,10 @@ pub fn enter(sys: &dyn Sys) -> Result<Inside> {
     for s in FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
         sigs.add(*s);
     }
-    let mut old = SigSet::empty();
-    let _ = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_BLOCK,
-        Some(&sigs),
-        Some(&mut old),
-    );
+    let old = crate::sys::block_signals(&sigs);
 
-    // SAFETY: checked single-threaded just above; the child only makes plain syscalls and then
-    // execs (or exits).
     let parent = nix::unistd::getpid();
-    match unsafe { crate::sys::fork() }.map_err(UsernsError::Fork)? {
+    match crate::sys::fork().map_err(UsernsError::Fork)? {
         Forked::Child => {
             drop(to_parent_r);
             drop(to_child_w);
@@ -473,11 +465,7 @@ const FORWARDED: &[Signal] = &[
 ];
 
 fn restore_mask(old: &SigSet) {
-    let _ = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(old),
-        None,
-    );
+    crate::sys::set_signal_mask(old);
 }
 
 fn child(
@@ -513,11 +501,16 @@ fn child(
         std::process::exit(crate::error::EXIT_DEN);
     }
     restore_mask(old_mask);
-    // SAFETY of set_var: this forked child is single-threaded.
-    unsafe { std::env::set_var(ENV_INSIDE, map.encode()) };
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let err = crate::sys::exec(Path::new("/proc/self/exe"), &args);
-    eprintln!("den: error: {}: {}", err, err.source);
+    let inside = [(ENV_INSIDE, map.encode())];
+    let err = crate::sys::exec(Path::new("/proc/self/exe"), &args, &inside);
+    #[allow(
+        clippy::print_stderr,
+        reason = "a forked child with no caller to return to: it reports and exits"
+    )]
+    {
+        eprintln!("den: error: {}: {}", err, err.source);
+    }
     std::process::exit(crate::error::EXIT_DEN);
 }
 
