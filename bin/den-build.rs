@@ -3,6 +3,13 @@
 //! Runs inside den's user namespace, where the files of layers keep their owners; the
 //! containers of RUN steps are den-run's.
 
+#![deny(unsafe_code)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a binary is the edge: it writes what the user reads"
+)]
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;

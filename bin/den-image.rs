@@ -6,6 +6,13 @@
 //! and `df`, which reads writable layers, enter den's user namespace first, while
 //! single-threaded.
 
+#![deny(unsafe_code)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a binary is the edge: it writes what the user reads"
+)]
+
 use clap::{Parser, Subcommand};
 use den::cli::image::{
     CheckArgs, DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,

@@ -4,6 +4,13 @@
 //! published ports, starts slirp4netns (or pasta) in the container's network namespace, and
 //! forwards connections until the container ends. It dies with the den process that started it.
 
+#![deny(unsafe_code)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a binary is the edge: it writes what the user reads"
+)]
+
 use clap::{Parser, Subcommand};
 
 #[path = "common.rs"]

@@ -5,6 +5,13 @@
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
 //! namespace first; `exec` (and `cp` on a running container) join the container's monitor.
 
+#![deny(unsafe_code)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a binary is the edge: it writes what the user reads"
+)]
+
 use clap::{Parser, Subcommand};
 use den::cli::container::*;
 use den::cli::{GlobalArgs, RunArgs};

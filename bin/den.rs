@@ -2,6 +2,13 @@
 //! execs that tool with the arguments unchanged, so `den run ...` and `den-run run ...` parse the
 //! same flags the same way. The tools are looked up next to this executable, then on PATH.
 
+#![deny(unsafe_code)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a binary is the edge: it writes what the user reads"
+)]
+
 use std::ffi::OsString;
 
 #[path = "common.rs"]

@@ -5,6 +5,13 @@
 //! with a subordinate id range, one without) and runs this binary as each of them; tests whose
 //! outcome depends on the id mapping ask `den info` which mode they are in.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "tests: a failed unwrap is a failed test, and what they print is for whoever reads the log"
+)]
+
 mod sandbox;
 mod token;
 

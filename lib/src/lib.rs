@@ -49,7 +49,11 @@
 //!   the vfs driver). It imports only [`sys`].
 //! - [`digest`]: [`digest::Digest`], a sha256 digest checked where it comes in (a leaf module).
 //! - [`error`]: the error type every verb returns, with hints and exit codes.
-//! - [`sys`]: the kernel seam, the only place with `unsafe` ([`sys::Sys`], [`sys::RecordingSys`]).
+//! - [`sys`]: the kernel seam, the only place with `unsafe` and with calls that change the
+//!   kernel's view of a process ([`sys::Sys`], [`sys::RecordingSys`]); its module doc states
+//!   which calls go through it. The crate root denies `unsafe` everywhere else.
+
+#![deny(unsafe_code)]
 
 pub mod archive;
 pub mod auth;
@@ -68,6 +72,8 @@ pub mod render;
 pub mod runtime;
 pub mod security;
 pub mod store;
+// The one module allowed `unsafe`: each block there says why it holds.
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod unpack;
 pub mod userns;
