@@ -1,6 +1,8 @@
+use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+use super::paths::{SHOWN, show_path, shown};
 use super::*;
 
 /// A tar entry as a test wants to write it, including paths `tar::Builder` would refuse.
