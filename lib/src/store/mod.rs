@@ -33,6 +33,7 @@
 //!
 //! Entry point: [`Store::open`].
 
+mod blobs;
 pub mod check;
 mod containers;
 mod gc;
@@ -40,11 +41,12 @@ mod images;
 pub mod incoming;
 mod layers;
 mod lock;
+mod staging;
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+pub use blobs::BlobWriter;
+pub(crate) use blobs::verify;
 pub use check::{CheckOptions, Checked, Problem, Repaired};
 pub use containers::{
     BUILD_STEP_LABEL, ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive,
@@ -58,6 +60,8 @@ pub use images::{ImageRecord, LayerRef};
 pub use incoming::Incoming;
 pub use layers::{LayerRecord, StagedLayer};
 pub use lock::Lock;
+pub use staging::Staging;
+pub(crate) use staging::{stale_staging, stale_temp, temp_file};
 
 pub use crate::digest::{Digest, Hasher};
 use crate::error::Diagnose;
@@ -394,305 +398,6 @@ impl Store {
             source,
         })
     }
-
-    /// A new private staging directory under `tmp/`, named so that a later sweep can tell
-    /// whether its owner still runs.
-    pub fn staging_dir(&self, kind: &str) -> Result<Staging> {
-        let path = self.root.join("tmp").join(format!(
-            "{kind}-{}-{}",
-            std::process::id(),
-            crate::fs::random_hex(6)
-        ));
-        std::fs::create_dir(&path).map_err(io_err(&path))?;
-        let lock = hold(&path)?;
-        Ok(Staging { path, _lock: lock })
-    }
-
-    /// Remove what den processes that no longer run left behind (a killed pull, build or rm):
-    /// stale entries under `tmp/` (see `stale_staging`) and the temporary files of atomic
-    /// writes whose writer is gone (see `stale_temp`). Returns how many it removed.
-    pub fn sweep_tmp(&self) -> usize {
-        let mut removed = 0;
-        let tmp = self.root.join("tmp");
-        if let Ok(rd) = std::fs::read_dir(&tmp) {
-            for e in rd.flatten() {
-                if let Some(_stale) = stale_staging(&e.path()) {
-                    tracing::debug!(path = %e.path().display(), "removing stale staging entry");
-                    if crate::fs::remove_tree(&e.path()).is_ok() {
-                        removed += 1;
-                    }
-                }
-            }
-        }
-        for dir in self.record_dirs() {
-            let Ok(rd) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                if stale_temp(&e.file_name().to_string_lossy())
-                    && std::fs::remove_file(e.path()).is_ok()
-                {
-                    tracing::debug!(path = %e.path().display(), "removing a dead writer's temporary file");
-                    removed += 1;
-                }
-            }
-        }
-        removed
-    }
-
-    /// What a writer does before it adds content (pull, load, import, build, rm): sweep what
-    /// dead den processes left. When it found something, a den was killed, and a den killed
-    /// while adding or removing content can also leave content that no record names (a pull
-    /// between moving its content in and writing its record, a build between committing a layer
-    /// and caching it): then garbage is collected too, if no other den uses the store right now
-    /// (never waiting: the next writer or `den system check --repair` does it otherwise).
-    pub fn sweep(&self) {
-        if self.sweep_tmp() == 0 {
-            return;
-        }
-        if let Ok(Some(lock)) = Lock::try_exclusive(&self.root.join("locks/content.lock")) {
-            match self.collect_garbage_locked(&lock) {
-                Ok(c) => tracing::debug!(
-                    layers = c.layers.len(),
-                    blobs = c.blobs.len(),
-                    "collected what a killed den left"
-                ),
-                Err(e) => tracing::debug!(error = %e, "could not collect what a killed den left"),
-            }
-        }
-    }
-
-    /// Directories where records are written atomically (and a killed writer can leave its
-    /// temporary file): the root, `blobs/sha256`, the build cache's steps, each container's.
-    fn record_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = vec![
-            self.root.clone(),
-            self.blobs_dir(),
-            self.root.join("build-cache/steps"),
-        ];
-        if let Ok(rd) = std::fs::read_dir(self.root.join("containers")) {
-            dirs.extend(rd.flatten().map(|e| e.path()));
-        }
-        dirs
-    }
-
-    // ------------------------------------------------------------------ blobs
-
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
-    }
-
-    pub fn has_blob(&self, digest: &Digest) -> bool {
-        self.blob_path(digest).exists()
-    }
-
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
-        let p = self.blob_path(digest);
-        std::fs::read(&p).map_err(io_err(&p))
-    }
-
-    /// Store `bytes` as the blob `digest`, after checking that they are.
-    pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
-        verify(digest, bytes)?;
-        let p = self.blob_path(digest);
-        if p.exists() {
-            return Ok(());
-        }
-        self.write_atomic(&p, bytes)
-    }
-
-    /// A writer for a blob whose content arrives in pieces; see [`BlobWriter::commit`].
-    pub fn blob_writer(&self) -> Result<BlobWriter> {
-        let path = self.root.join("tmp").join(format!(
-            "blob-{}-{}",
-            std::process::id(),
-            crate::fs::random_hex(6)
-        ));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        let lock = hold(&path)?;
-        Ok(BlobWriter {
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
-            _lock: lock,
-            path,
-            hasher: Some(Hasher::new()),
-            len: 0,
-            committed: false,
-        })
-    }
-
-    /// Total size of the blobs directory (for `den info`), best effort.
-    pub fn blobs_dir(&self) -> PathBuf {
-        self.root.join("blobs/sha256")
-    }
-}
-
-/// `bytes` are the blob `digest`.
-pub(crate) fn verify(digest: &Digest, bytes: &[u8]) -> Result<()> {
-    let actual = Digest::of(bytes);
-    if &actual != digest {
-        return Err(StoreError::DigestMismatch {
-            digest: digest.clone(),
-            actual,
-        });
-    }
-    Ok(())
-}
-
-/// A blob being written; it appears in the store only if its digest is right.
-pub struct BlobWriter {
-    file: std::io::BufWriter<std::fs::File>,
-    _lock: nix::fcntl::Flock<std::fs::File>,
-    path: PathBuf,
-    hasher: Option<Hasher>,
-    len: u64,
-    /// Moved into place: nothing to clean up on drop.
-    committed: bool,
-}
-
-impl BlobWriter {
-    pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        if let Some(h) = &mut self.hasher {
-            h.update(chunk);
-        }
-        self.len += chunk.len() as u64;
-        self.file.write_all(chunk).map_err(io_err(&self.path))
-    }
-
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Check the digest and move the blob into place. The file is not fsynced here: callers
-    /// that publish records pointing at it sync the filesystem once for all their blobs.
-    pub fn commit(self, store: &Store, expected: &Digest) -> Result<PathBuf> {
-        let dest = store.blob_path(expected);
-        self.commit_to(&dest, expected)?;
-        Ok(dest)
-    }
-
-    /// Check the digest and move the blob to `dest` (on the store's filesystem).
-    pub fn commit_to(mut self, dest: &Path, expected: &Digest) -> Result<()> {
-        let actual = self.hasher.take().expect("committed once").finish();
-        self.file.flush().map_err(io_err(&self.path))?;
-        if &actual != expected {
-            return Err(StoreError::DigestMismatch {
-                digest: expected.clone(),
-                actual,
-            });
-        }
-        std::fs::rename(&self.path, dest).map_err(io_err(dest))?;
-        self.committed = true;
-        Ok(())
-    }
-
-    /// Move the blob into place under the digest of what was written (content den made itself,
-    /// with nothing to check it against); returns the digest.
-    pub fn commit_new(self, store: &Store) -> Result<Digest> {
-        let digest = self.hasher.clone().expect("committed once").finish();
-        self.commit(store, &digest)?;
-        Ok(digest)
-    }
-
-    /// Throw the partial blob away (dropping it does the same).
-    pub fn abandon(self) {}
-}
-
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// A staging directory under `tmp/`, locked for as long as this value lives (see
-/// [`Store::sweep_tmp`]), and removed when it goes (whatever is still in it: what was staged
-/// for the store has been moved into place by then).
-#[derive(Debug)]
-pub struct Staging {
-    pub path: PathBuf,
-    _lock: nix::fcntl::Flock<std::fs::File>,
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        // Removed while still locked: the lock goes with the fields, after this.
-        let _ = crate::fs::remove_tree(&self.path);
-    }
-}
-
-/// The process that made a staging entry or a temporary file, from its name: staging entries
-/// are `KIND-PID-RANDOM` ([`Store::staging_dir`], [`Store::blob_writer`], the asides of removals),
-/// temporary files `.NAME.tmp-PID-RANDOM` ([`crate::fs::write_atomic`]).
-fn owner_pid(name: &str) -> Option<i32> {
-    let mut parts = name.rsplitn(3, '-');
-    let random = parts.next()?;
-    let pid = parts.next()?;
-    parts.next()?;
-    if random.is_empty() || !random.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    pid.parse().ok().filter(|p| *p > 0)
-}
-
-/// Whether the process `pid` runs (a zombie does not: its files, and so its flocks, are closed).
-pub(crate) fn running(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next());
-    !matches!(state, Some("Z" | "X") | None)
-}
-
-/// A staging entry under `tmp/` whose owner is gone, locked for its removal; `None` while it is
-/// in use. Two facts tell: the process named in the entry's name no longer runs (this covers the
-/// instant between making an entry and locking it, and the unlocked asides a removal deletes),
-/// and nobody holds the entry's flock (the kernel drops it when its holder dies, even before the
-/// holder is reaped). Where the name holds no pid, the flock alone decides.
-pub(crate) fn stale_staging(path: &Path) -> Option<nix::fcntl::Flock<std::fs::File>> {
-    let name = path.file_name()?.to_string_lossy();
-    if owner_pid(&name).is_some_and(running) {
-        return None;
-    }
-    let f = std::fs::File::open(path).ok()?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
-}
-
-/// Whether `name` is a temporary file of [`crate::fs::write_atomic`] whose writer no longer runs.
-pub(crate) fn stale_temp(name: &str) -> bool {
-    temp_file(name) && !owner_pid(name).is_some_and(running)
-}
-
-/// Whether `name` is a temporary file of [`crate::fs::write_atomic`] (`.NAME.tmp-PID-RANDOM`).
-pub(crate) fn temp_file(name: &str) -> bool {
-    name.starts_with('.')
-        && owner_pid(name).is_some()
-        && name
-            .rsplitn(3, '-')
-            .nth(2)
-            .is_some_and(|s| s.ends_with(".tmp"))
-}
-
-/// An exclusive flock on `path` (a file or a directory), held by the returned value.
-fn hold(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let f = std::fs::File::open(path).map_err(io_err(path))?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        StoreError::Io {
-            path: path.into(),
-            source: e.into(),
-        }
-    })
 }
 
 #[cfg(test)]
@@ -729,28 +434,6 @@ mod tests {
     }
 
     #[test]
-    fn blob_writer_keeps_only_verified_blobs() {
-        let t = tempfile::tempdir().unwrap();
-        let s = Store::open(t.path()).unwrap();
-        let good = Digest::of(b"hello");
-        let mut w = s.blob_writer().unwrap();
-        w.write(b"hel").unwrap();
-        w.write(b"lo").unwrap();
-        w.commit(&s, &good).unwrap();
-        assert_eq!(s.read_blob(&good).unwrap(), b"hello");
-
-        let mut w = s.blob_writer().unwrap();
-        w.write(b"tampered").unwrap();
-        let other = Digest::of(b"other");
-        assert!(matches!(
-            w.commit(&s, &other),
-            Err(StoreError::DigestMismatch { .. })
-        ));
-        assert!(!s.has_blob(&other));
-        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
-    }
-
-    #[test]
     fn stores_are_made_whole_once_and_only_in_empty_directories() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("s");
@@ -775,14 +458,6 @@ mod tests {
     }
 
     #[test]
-    fn put_blob_verifies() {
-        let t = tempfile::tempdir().unwrap();
-        let s = Store::open(t.path()).unwrap();
-        assert!(s.put_blob(&Digest::of(b"a"), b"b").is_err());
-        s.put_blob(&Digest::of(b"a"), b"a").unwrap();
-    }
-
-    #[test]
     fn ownership_is_recorded_once() {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path()).unwrap();
@@ -793,53 +468,5 @@ mod tests {
             Some(Ownership::Mapped)
         );
         assert_eq!(s.ownership().unwrap(), Some(Ownership::Mapped));
-    }
-
-    #[test]
-    fn sweep_removes_dead_owners_only() {
-        let t = tempfile::tempdir().unwrap();
-        let s = Store::open(t.path()).unwrap();
-        let mine = s.staging_dir("pull").unwrap();
-        let dead = t.path().join("tmp/pull-999999999-abc");
-        std::fs::create_dir(&dead).unwrap();
-        let writer = s.blob_writer().unwrap();
-        s.sweep_tmp();
-        assert!(mine.path.exists(), "held entries stay");
-        assert!(!dead.exists(), "unheld entries go");
-        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 2);
-        writer.abandon();
-        // A staging directory goes with its value.
-        let path = mine.path.clone();
-        drop(mine);
-        assert!(!path.exists());
-        // Unlocked but named for a process that runs (an entry an instant before its lock, or
-        // a removal's aside): it stays until that process is gone.
-        let aside = t.path().join(format!("tmp/rm-{}-abcd", std::process::id()));
-        std::fs::create_dir(&aside).unwrap();
-        assert_eq!(s.sweep_tmp(), 0);
-        assert!(aside.exists());
-        std::fs::rename(&aside, t.path().join("tmp/layer-999999999-abcd")).unwrap();
-        std::fs::write(t.path().join(".images.json.tmp-999999999-abcd"), b"{").unwrap();
-        std::fs::write(t.path().join(".images.json.tmp-1-abcd"), b"{").unwrap();
-        assert_eq!(s.sweep_tmp(), 2);
-        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
-        assert!(
-            t.path().join(".images.json.tmp-1-abcd").exists(),
-            "a writer that runs keeps its file"
-        );
-    }
-
-    #[test]
-    fn names_of_staging_entries_and_temporary_files() {
-        assert_eq!(owner_pid("layer-1234-abcdef"), Some(1234));
-        assert_eq!(owner_pid("rm-cache-1234-abcdef"), Some(1234));
-        assert_eq!(owner_pid(".images.json.tmp-77-ab12"), Some(77));
-        assert_eq!(owner_pid("rm-cache-abcdef"), None);
-        assert_eq!(owner_pid("x-y-zz"), None);
-        assert!(temp_file(".state.json.tmp-77-ab12"));
-        assert!(!temp_file("state.json"));
-        assert!(!temp_file(".hidden-77-ab12"));
-        assert!(running(std::process::id() as i32));
-        assert!(!running(999_999_999));
     }
 }
