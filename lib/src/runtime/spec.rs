@@ -123,6 +123,39 @@ pub fn process(p: &Process<'_>) -> Value {
 
 /// Build the spec.
 pub fn build(i: &SpecInput<'_>) -> Spec {
+    let mounts = mounts(i);
+    let namespaces = namespaces(i);
+    let mut spec = json!({
+        "ociVersion": "1.0.2",
+        "process": process(&Process {
+            terminal: i.terminal,
+            uid: i.uid,
+            gid: i.gid,
+            additional_gids: &i.additional_gids,
+            args: i.args,
+            env: i.env,
+            cwd: i.cwd,
+            caps: &i.caps,
+            no_new_privileges: i.no_new_privileges,
+        }),
+        "root": { "path": i.rootfs, "readonly": i.read_only },
+        "hostname": i.hostname,
+        "mounts": mounts,
+        "linux": { "namespaces": namespaces }
+    });
+    if !i.privileged {
+        spec["linux"]["maskedPaths"] = json!(MASKED);
+        spec["linux"]["readonlyPaths"] = json!(READONLY);
+    }
+    if let Some(s) = &i.seccomp {
+        spec["linux"]["seccomp"] = s.clone();
+    }
+    serde_json::from_value(spec).expect("den builds a valid runtime spec")
+}
+
+/// The kernel filesystems every container gets (`/proc`, `/dev` and its children, `/sys`), then
+/// the binds and other mounts asked for, in order.
+fn mounts(i: &SpecInput<'_>) -> Vec<Value> {
     let pts_opts: Vec<&str> = if i.many_ids {
         vec![
             "nosuid",
@@ -179,6 +212,11 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
     for m in &i.mounts {
         mounts.push(json!({ "destination": m.destination, "type": m.kind, "source": m.source, "options": m.options }));
     }
+    mounts
+}
+
+/// The namespaces: always pid, mount, ipc and uts; network unless the host's is shared.
+fn namespaces(i: &SpecInput<'_>) -> Vec<Value> {
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "mount"}),
@@ -188,32 +226,7 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
     if !i.host_network {
         namespaces.push(json!({"type": "network"}));
     }
-    let mut spec = json!({
-        "ociVersion": "1.0.2",
-        "process": process(&Process {
-            terminal: i.terminal,
-            uid: i.uid,
-            gid: i.gid,
-            additional_gids: &i.additional_gids,
-            args: i.args,
-            env: i.env,
-            cwd: i.cwd,
-            caps: &i.caps,
-            no_new_privileges: i.no_new_privileges,
-        }),
-        "root": { "path": i.rootfs, "readonly": i.read_only },
-        "hostname": i.hostname,
-        "mounts": mounts,
-        "linux": { "namespaces": namespaces }
-    });
-    if !i.privileged {
-        spec["linux"]["maskedPaths"] = json!(MASKED);
-        spec["linux"]["readonlyPaths"] = json!(READONLY);
-    }
-    if let Some(s) = &i.seccomp {
-        spec["linux"]["seccomp"] = s.clone();
-    }
-    serde_json::from_value(spec).expect("den builds a valid runtime spec")
+    namespaces
 }
 
 /// What a process `exec` adds to a running container must get of the container's settings,
