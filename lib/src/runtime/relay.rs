@@ -140,35 +140,10 @@ impl Sink {
 pub fn supervise(
     pid: Pid,
     pty: Option<Pty>,
-    mut outputs: Vec<Output>,
-    mut log: Option<&mut Log>,
+    outputs: Vec<Output>,
+    log: Option<&mut Log>,
 ) -> Result<i32, RuntimeError> {
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |e: Errno| RuntimeError::Io {
-            path: what.clone().into(),
-            source: e.into(),
-        }
-    };
-    let sfd = SignalFd::with_flags(
-        &supervised_signals(),
-        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-    )
-    .map_err(io("signalfd"))?;
-    let stdin = std::io::stdin();
-    let mut sinks = [
-        Sink::new(Den::Stdout(std::io::stdout())),
-        Sink::new(Den::Stderr(std::io::stderr())),
-    ];
-    let sink_of = |s: Stream| (s == Stream::Stderr) as usize;
-    let mut stdin_open = pty.as_ref().is_some_and(|p| p.stdin);
-    for o in &outputs {
-        crate::sys::set_nonblocking(o.fd.as_fd());
-    }
-    if let Some(p) = &pty {
-        crate::sys::set_nonblocking(p.master.as_fd());
-    }
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut relay = Relay::new(pid, pty, outputs, log)?;
     let mut status: Option<i32> = None;
     let mut deadline: Option<Instant> = None;
     loop {
@@ -178,39 +153,144 @@ pub fn supervise(
                 deadline = Some(Instant::now() + DRAIN);
             }
         }
-        if let Some(code) = status {
-            let drained = outputs.is_empty() && sinks.iter().all(|s| s.pending.is_empty());
-            if drained || deadline.is_some_and(|d| Instant::now() > d) {
-                if let Some(l) = log.as_deref_mut() {
-                    let _ = l.flush();
-                }
-                return Ok(code);
+        if let Some(code) = status
+            && relay.drained(deadline)
+        {
+            relay.flush_log();
+            return Ok(code);
+        }
+        let polled = relay.poll(status.is_some())?;
+        if polled.ready[0] {
+            relay.forward_signals();
+        }
+        for (fi, si) in &polled.sinks {
+            if polled.ready[*fi] {
+                relay.sinks[*si].flush();
             }
         }
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        relay.read_outputs(&polled);
+        relay.flush_log();
+        if let Some(i) = polled.stdin
+            && polled.ready[i]
+        {
+            relay.copy_stdin();
+        }
+    }
+}
+
+/// The error for a failed call `what` of the relay.
+fn io(what: &'static str) -> impl Fn(Errno) -> RuntimeError {
+    move |e: Errno| RuntimeError::Io {
+        path: what.into(),
+        source: e.into(),
+    }
+}
+
+/// What [`supervise`] works with: the container's streams, den's own, and the signals.
+struct Relay<'l> {
+    pid: Pid,
+    pty: Option<Pty>,
+    outputs: Vec<Output>,
+    log: Option<&'l mut Log>,
+    sfd: SignalFd,
+    stdin: std::io::Stdin,
+    sinks: [Sink; 2],
+    stdin_open: bool,
+    buf: Vec<u8>,
+}
+
+/// One poll's answer: which descriptors were ready, by their place in the poll set (the
+/// signalfd first), and which output, sink or stdin each place was.
+struct Polled {
+    ready: Vec<bool>,
+    /// (place, index in `outputs`)
+    outputs: Vec<(usize, usize)>,
+    /// (place, index in `sinks`)
+    sinks: Vec<(usize, usize)>,
+    stdin: Option<usize>,
+}
+
+/// The sink an output goes to: den's stdout, or its stderr.
+fn sink_of(s: Stream) -> usize {
+    (s == Stream::Stderr) as usize
+}
+
+impl<'l> Relay<'l> {
+    fn new(
+        pid: Pid,
+        pty: Option<Pty>,
+        outputs: Vec<Output>,
+        log: Option<&'l mut Log>,
+    ) -> Result<Relay<'l>, RuntimeError> {
+        let sfd = SignalFd::with_flags(
+            &supervised_signals(),
+            SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+        )
+        .map_err(io("signalfd"))?;
+        let sinks = [
+            Sink::new(Den::Stdout(std::io::stdout())),
+            Sink::new(Den::Stderr(std::io::stderr())),
+        ];
+        let stdin_open = pty.as_ref().is_some_and(|p| p.stdin);
+        for o in &outputs {
+            crate::sys::set_nonblocking(o.fd.as_fd());
+        }
+        if let Some(p) = &pty {
+            crate::sys::set_nonblocking(p.master.as_fd());
+        }
+        Ok(Relay {
+            pid,
+            pty,
+            outputs,
+            log,
+            sfd,
+            stdin: std::io::stdin(),
+            sinks,
+            stdin_open,
+            buf: vec![0u8; 64 * 1024],
+        })
+    }
+
+    /// Whether an exited container's output is all relayed, or `deadline` has passed.
+    fn drained(&self, deadline: Option<Instant>) -> bool {
+        let drained = self.outputs.is_empty() && self.sinks.iter().all(|s| s.pending.is_empty());
+        drained || deadline.is_some_and(|d| Instant::now() > d)
+    }
+
+    fn flush_log(&mut self) {
+        if let Some(l) = self.log.as_deref_mut() {
+            let _ = l.flush();
+        }
+    }
+
+    /// Wait until something can be done: a signal, an output to read (once its sink has taken
+    /// what was read before), a sink that takes more, den's terminal input while the container
+    /// runs. Once it has `exited`, wait at most 100 ms at a time.
+    fn poll(&self, exited: bool) -> Result<Polled, RuntimeError> {
+        let mut fds = vec![PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN)];
         // An output is read only once its sink has taken what was read before.
-        let mut polled_outs = Vec::new();
-        for (i, o) in outputs.iter().enumerate() {
-            if sinks[sink_of(o.stream)].pending.is_empty() {
+        let mut outputs = Vec::new();
+        for (i, o) in self.outputs.iter().enumerate() {
+            if self.sinks[sink_of(o.stream)].pending.is_empty() {
                 fds.push(PollFd::new(o.fd.as_fd(), PollFlags::POLLIN));
-                polled_outs.push((fds.len() - 1, i));
+                outputs.push((fds.len() - 1, i));
             }
         }
-        let mut polled_sinks = Vec::new();
-        for (i, s) in sinks.iter().enumerate() {
+        let mut sinks = Vec::new();
+        for (i, s) in self.sinks.iter().enumerate() {
             if s.open && !s.pending.is_empty() {
                 fds.push(PollFd::new(s.fd(), PollFlags::POLLOUT));
-                polled_sinks.push((fds.len() - 1, i));
+                sinks.push((fds.len() - 1, i));
             }
         }
-        let stdin_idx = match (&pty, stdin_open && status.is_none()) {
+        let stdin = match (&self.pty, self.stdin_open && !exited) {
             (Some(_), true) => {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(self.stdin.as_fd(), PollFlags::POLLIN));
                 Some(fds.len() - 1)
             }
             _ => None,
         };
-        let timeout = if status.is_some() {
+        let timeout = if exited {
             PollTimeout::from(100u16)
         } else {
             PollTimeout::NONE
@@ -232,43 +312,49 @@ pub fn supervise(
                 })
             })
             .collect();
-        drop(fds);
-        if ready[0] {
-            while let Ok(Some(info)) = sfd.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) => {}
-                    Ok(Signal::SIGWINCH) => {
-                        if let Some(p) = &pty {
-                            copy_winsize(p.master.as_fd());
-                        }
+        Ok(Polled {
+            ready,
+            outputs,
+            sinks,
+            stdin,
+        })
+    }
+
+    /// Pass the signals den received on to the container (a window size to its pty).
+    fn forward_signals(&self) {
+        while let Ok(Some(info)) = self.sfd.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => {}
+                Ok(Signal::SIGWINCH) => {
+                    if let Some(p) = &self.pty {
+                        copy_winsize(p.master.as_fd());
                     }
-                    Ok(s) => {
-                        let _ = nix::sys::signal::kill(pid, s);
-                    }
-                    Err(_) => {}
                 }
+                Ok(s) => {
+                    let _ = nix::sys::signal::kill(self.pid, s);
+                }
+                Err(_) => {}
             }
         }
-        for (fi, si) in polled_sinks {
-            if ready[fi] {
-                sinks[si].flush();
-            }
-        }
+    }
+
+    /// Read the outputs that are ready into the log and their sinks; drop those that closed.
+    fn read_outputs(&mut self, polled: &Polled) {
         let mut closed = Vec::new();
-        for (fi, oi) in polled_outs {
-            if !ready[fi] {
+        for &(fi, oi) in &polled.outputs {
+            if !polled.ready[fi] {
                 continue;
             }
-            let o = &outputs[oi];
-            let sink = &mut sinks[sink_of(o.stream)];
-            match nix::unistd::read(o.fd.as_raw_fd(), &mut buf) {
+            let o = &self.outputs[oi];
+            let sink = &mut self.sinks[sink_of(o.stream)];
+            match nix::unistd::read(o.fd.as_raw_fd(), &mut self.buf) {
                 // EIO: a pty whose last slave descriptor closed.
                 Ok(0) | Err(Errno::EIO) => closed.push(oi),
                 Ok(n) => {
-                    if let Some(l) = log.as_deref_mut() {
-                        let _ = l.write(o.stream, &buf[..n], Utc::now());
+                    if let Some(l) = self.log.as_deref_mut() {
+                        let _ = l.write(o.stream, &self.buf[..n], Utc::now());
                     }
-                    sink.push(&buf[..n]);
+                    sink.push(&self.buf[..n]);
                     if !sink.open {
                         // den's reader went away: so does the container's stream.
                         closed.push(oi);
@@ -281,24 +367,23 @@ pub fn supervise(
         closed.sort_unstable();
         closed.dedup();
         for i in closed.into_iter().rev() {
-            outputs.remove(i);
+            self.outputs.remove(i);
         }
-        if let Some(l) = log.as_deref_mut() {
-            let _ = l.flush();
-        }
-        if let (Some(i), Some(p)) = (stdin_idx, &pty)
-            && ready[i]
-        {
-            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
-                Ok(0) | Err(_) => {
-                    // End of input: send the terminal's end-of-file character once.
-                    let _ = write_all_fd(p.master.as_fd(), &[4]);
-                    stdin_open = false;
-                }
-                Ok(n) => {
-                    if write_all_fd(p.master.as_fd(), &buf[..n]).is_err() {
-                        stdin_open = false;
-                    }
+    }
+
+    /// Copy den's terminal input to the container's pty; at its end, send the terminal's
+    /// end-of-file character once.
+    fn copy_stdin(&mut self) {
+        let Some(p) = &self.pty else { return };
+        match nix::unistd::read(self.stdin.as_raw_fd(), &mut self.buf) {
+            Ok(0) | Err(_) => {
+                // End of input: send the terminal's end-of-file character once.
+                let _ = write_all_fd(p.master.as_fd(), &[4]);
+                self.stdin_open = false;
+            }
+            Ok(n) => {
+                if write_all_fd(p.master.as_fd(), &self.buf[..n]).is_err() {
+                    self.stdin_open = false;
                 }
             }
         }
