@@ -184,78 +184,8 @@ fn monitor(
     super::hide_cgroups(ctx)?;
     let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir, false)?;
     let sock_path = attach::socket_path(ctx.runtime_dir, id);
-    let result = (|| {
-        if let Some(dir) = sock_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::Io {
-                path: dir.into(),
-                source: e,
-            })?;
-        }
-        let _ = std::fs::remove_file(&sock_path);
-        let listener = UnixListener::bind(&sock_path).map_err(|e| RuntimeError::Io {
-            path: sock_path.clone(),
-            source: e,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| RuntimeError::Io {
-                path: sock_path.clone(),
-                source: e,
-            })?;
-        let mut log = super::open_log(&cdir)?;
-        let mut clients: Vec<Client> = Vec::new();
-        let mut restarts = store
-            .container_state(id)
-            .map(|s| s.restart_count)
-            .unwrap_or(0);
-        let mut first = true;
-        loop {
-            super::write_spec(ctx, &record, &rootfs)?;
-            let (code, started_at) = run_once(
-                ctx,
-                &record,
-                &cdir,
-                &listener,
-                &mut clients,
-                &mut log,
-                restarts,
-                first && wait_attach,
-                ready,
-            )?;
-            first = false;
-            let stopped = cdir.join(STOP_MARK).exists();
-            let again =
-                !record.auto_remove && record.spec.restart.restarts(code, restarts, stopped);
-            store.set_container_state(
-                id,
-                &ContainerState {
-                    status: Status::Exited,
-                    exit_code: Some(code),
-                    started_at: Some(started_at),
-                    finished_at: Some(Utc::now()),
-                    restart_count: restarts,
-                    // Still held while it waits to restart.
-                    monitor: if again { super::this_process() } else { None },
-                    ..ContainerState::created()
-                },
-            )?;
-            for mut c in clients.drain(..) {
-                let _ = attach::write_frame(&mut c.sock, attach::EXIT, &code.to_be_bytes());
-            }
-            if !again {
-                break;
-            }
-            restarts += 1;
-            // docker's back-off: 100 ms doubling, reset after a run of 10 s; here capped at 5 s.
-            let delay =
-                Duration::from_millis(100u64 << restarts.min(6)).min(Duration::from_secs(5));
-            std::thread::sleep(delay);
-            if cdir.join(STOP_MARK).exists() {
-                break;
-            }
-        }
-        Ok(())
-    })();
+    let result = listen(&sock_path)
+        .and_then(|listener| runs(ctx, &record, &cdir, &rootfs, &listener, wait_attach, ready));
     let _ = std::fs::remove_file(&sock_path);
     let _ = std::fs::remove_file(cdir.join(STOP_MARK));
     driver::unmount(ctx.sys, driver, &cdir);
@@ -265,6 +195,95 @@ fn monitor(
     result
 }
 
+/// The attach socket at `sock_path`, listening without blocking.
+fn listen(sock_path: &Path) -> Result<UnixListener, RuntimeError> {
+    if let Some(dir) = sock_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| RuntimeError::Io {
+            path: dir.into(),
+            source: e,
+        })?;
+    }
+    let _ = std::fs::remove_file(sock_path);
+    let listener = UnixListener::bind(sock_path).map_err(|e| RuntimeError::Io {
+        path: sock_path.to_path_buf(),
+        source: e,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| RuntimeError::Io {
+            path: sock_path.to_path_buf(),
+            source: e,
+        })?;
+    Ok(listener)
+}
+
+/// Run the container until it is to stay exited: each exit recorded and told to the attach
+/// clients, and the container run again as its restart policy says, after docker's back-off.
+fn runs(
+    ctx: &Context<'_>,
+    record: &crate::store::ContainerRecord,
+    cdir: &Path,
+    rootfs: &Path,
+    listener: &UnixListener,
+    wait_attach: bool,
+    ready: &mut Ready,
+) -> Result<(), RuntimeError> {
+    let (store, id) = (ctx.store, record.id.as_str());
+    let mut log = super::open_log(cdir)?;
+    let mut clients: Vec<Client> = Vec::new();
+    let mut restarts = store
+        .container_state(id)
+        .map(|s| s.restart_count)
+        .unwrap_or(0);
+    let mut first = true;
+    loop {
+        super::write_spec(ctx, record, rootfs)?;
+        let (code, started_at) = run_once(
+            ctx,
+            record,
+            cdir,
+            listener,
+            &mut clients,
+            &mut log,
+            restarts,
+            first && wait_attach,
+            ready,
+        )?;
+        first = false;
+        let stopped = cdir.join(STOP_MARK).exists();
+        let again = !record.auto_remove && record.spec.restart.restarts(code, restarts, stopped);
+        store.set_container_state(
+            id,
+            &ContainerState {
+                status: Status::Exited,
+                exit_code: Some(code),
+                started_at: Some(started_at),
+                finished_at: Some(Utc::now()),
+                restart_count: restarts,
+                // Still held while it waits to restart.
+                monitor: if again { super::this_process() } else { None },
+                ..ContainerState::created()
+            },
+        )?;
+        for mut c in clients.drain(..) {
+            let _ = attach::write_frame(&mut c.sock, attach::EXIT, &code.to_be_bytes());
+        }
+        if !again {
+            break;
+        }
+        restarts += 1;
+        // docker's back-off: 100 ms doubling, reset after a run of 10 s; here capped at 5 s.
+        let delay = Duration::from_millis(100u64 << restarts.min(6)).min(Duration::from_secs(5));
+        std::thread::sleep(delay);
+        if cdir.join(STOP_MARK).exists() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One run of the container: create it with its streams, wait for the first attach client
+/// (`start -a`), start it, then relay until it exits. Returns its exit status and start time.
 #[allow(clippy::too_many_arguments)]
 fn run_once(
     ctx: &Context<'_>,
@@ -272,33 +291,108 @@ fn run_once(
     cdir: &Path,
     listener: &UnixListener,
     clients: &mut Vec<Client>,
-    log: &mut LogWriter<std::io::BufWriter<std::fs::File>>,
+    log: &mut Log,
     restarts: u32,
     wait_attach: bool,
     ready: &mut Ready,
 ) -> Result<(i32, chrono::DateTime<Utc>), RuntimeError> {
     let id = &record.id;
-    let s = &record.spec;
-    let io = |path: &str| {
-        let path = path.to_string();
-        move |e: nix::errno::Errno| RuntimeError::Io {
-            path: path.clone().into(),
-            source: e.into(),
-        }
-    };
     let engine = engine::Youki {
         state_root: ctx.runtime_dir.join("libcontainer"),
         cgroups: false,
     };
-    let console = if s.tty {
+    let console = if record.spec.tty {
         Some(tty::ConsoleSocket::bind(
             &ctx.runtime_dir.join(format!("c-{}.sock", &id[..12])),
         )?)
     } else {
         None
     };
+    let (stdio, mut streams) = stdio(console.as_ref(), record.spec.stdin)?;
+    let old_mask = tty::block_signals();
+    let sfd = SignalFd::with_flags(
+        &tty::supervised_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(io("signalfd"))?;
+    let mut net = super::network_helper(record)?;
+    let mut inst = engine.create(id, cdir, stdio)?;
+    if let Some(n) = &mut net
+        && let Err(e) = n.attach(inst.pid().as_raw())
+    {
+        super::discard(inst.as_mut());
+        tty::restore_signals(&old_mask);
+        return Err(RuntimeError::Net(e));
+    }
+    if let Some(c) = &console {
+        take_pty(c, &mut streams)?;
+    }
+    drop(console);
+    for o in &streams.outs {
+        crate::sys::set_nonblocking(o.fd.as_fd());
+    }
+    if wait_attach {
+        ready.ok();
+        first_client(listener, clients, &mut streams);
+    }
+    let started_at = Utc::now();
+    ctx.store.set_container_state(
+        id,
+        &ContainerState {
+            status: Status::Running,
+            pid: Some(inst.pid().as_raw()),
+            started_at: Some(started_at),
+            monitor: super::this_process(),
+            restart_count: restarts,
+            ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
+            ..ContainerState::created()
+        },
+    )?;
+    inst.start()?;
+    ready.ok();
+    // From here the monitor only copies bytes and waits: let go of the code that created the
+    // container (most of den-run's pages), so a monitor costs its loop's working set.
+    crate::sys::release_file_pages();
+    let _ = crate::sys::trim_heap();
+    let status = Pump {
+        inst: inst.as_ref(),
+        sfd: &sfd,
+        listener,
+        clients,
+        streams: &mut streams,
+        log,
+        buf: vec![0u8; 64 * 1024],
+    }
+    .run()?;
+    tty::restore_signals(&old_mask);
+    let _ = log.flush();
+    if let Err(e) = inst.delete() {
+        tracing::debug!(error = %e, "runtime state not deleted");
+    }
+    drop(net);
+    Ok((status.unwrap_or(crate::error::EXIT_DEN), started_at))
+}
+
+/// The container's log.
+type Log = LogWriter<std::io::BufWriter<std::fs::File>>;
+
+/// The error for a failed call `path` of the monitor.
+fn io(path: &'static str) -> impl Fn(nix::errno::Errno) -> RuntimeError {
+    move |e: nix::errno::Errno| RuntimeError::Io {
+        path: path.into(),
+        source: e.into(),
+    }
+}
+
+/// The container's stdio for the engine, and the monitor's side of it: the console socket's
+/// pty (received once the container exists), or pipes; stdin a pipe when asked for, else
+/// `/dev/null`.
+fn stdio(
+    console: Option<&tty::ConsoleSocket>,
+    stdin: bool,
+) -> Result<(engine::Stdio, Streams), RuntimeError> {
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let (stdio, mut streams) = match &console {
+    Ok(match console {
         Some(c) => (
             engine::Stdio::Console {
                 socket: c.path.clone(),
@@ -311,7 +405,7 @@ fn run_once(
         ),
         None => {
             let ([out_w, err_w], outs) = super::relay::output_pipes()?;
-            let (stdin, keep) = if s.stdin {
+            let (stdin, keep) = if stdin {
                 let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(io("pipe"))?;
                 (in_r, Some(in_w))
             } else {
@@ -334,116 +428,118 @@ fn run_once(
                 },
             )
         }
-    };
-    let old_mask = tty::block_signals();
-    let sfd = SignalFd::with_flags(
-        &tty::supervised_signals(),
-        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-    )
-    .map_err(io("signalfd"))?;
-    let mut net = super::network_helper(record)?;
-    let mut inst = engine.create(id, cdir, stdio)?;
-    if let Some(n) = &mut net
-        && let Err(e) = n.attach(inst.pid().as_raw())
-    {
-        super::discard(inst.as_mut());
-        tty::restore_signals(&old_mask);
-        return Err(RuntimeError::Net(e));
-    }
-    if let Some(c) = &console {
-        let master = c.receive()?;
-        let master2 = master.try_clone().map_err(|e| RuntimeError::Io {
-            path: "pty".into(),
-            source: e,
-        })?;
-        streams.outs.push(super::relay::Output {
-            fd: master,
-            stream: Stream::Stdout,
-        });
-        streams.stdin = Some(master2);
-    }
-    drop(console);
-    for o in &streams.outs {
-        crate::sys::set_nonblocking(o.fd.as_fd());
-    }
-    if wait_attach {
-        ready.ok();
-        // `start -a`: the client connects right after "ok"; give it a moment.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while clients.is_empty() && Instant::now() < deadline {
-            accept(listener, clients);
-            if clients.is_empty() {
-                std::thread::sleep(Duration::from_millis(2));
-            }
+    })
+}
+
+/// The pty's master, from the console socket the container's init sent it to: the output, and
+/// where attach clients' input goes.
+fn take_pty(console: &tty::ConsoleSocket, streams: &mut Streams) -> Result<(), RuntimeError> {
+    let master = console.receive()?;
+    let master2 = master.try_clone().map_err(|e| RuntimeError::Io {
+        path: "pty".into(),
+        source: e,
+    })?;
+    streams.outs.push(super::relay::Output {
+        fd: master,
+        stream: Stream::Stdout,
+    });
+    streams.stdin = Some(master2);
+    Ok(())
+}
+
+/// `start -a`: wait (10 s at most) for the client that connects right after "ok", and apply a
+/// pty client's first window size before the program starts.
+fn first_client(listener: &UnixListener, clients: &mut Vec<Client>, streams: &mut Streams) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while clients.is_empty() && Instant::now() < deadline {
+        accept(listener, clients);
+        if clients.is_empty() {
+            std::thread::sleep(Duration::from_millis(2));
         }
-        // Apply a pty client's first window size before the program starts.
-        if streams.pty {
-            let mut b = [0u8; 64];
-            for c in clients.iter_mut() {
-                let _ = c.sock.set_read_timeout(Some(Duration::from_millis(50)));
-                if let Ok(n) = c.sock.read(&mut b) {
-                    c.dec.push(&b[..n]);
+    }
+    if streams.pty {
+        let mut b = [0u8; 64];
+        for c in clients.iter_mut() {
+            let _ = c.sock.set_read_timeout(Some(Duration::from_millis(50)));
+            if let Ok(n) = c.sock.read(&mut b) {
+                c.dec.push(&b[..n]);
+            }
+            let _ = c.sock.set_read_timeout(None);
+        }
+        serve_clients(clients, streams);
+    }
+}
+
+/// The loop of a running container: reap, forward signals, take attach clients, copy the
+/// output to the log and the clients, and the clients' input to the container.
+struct Pump<'a> {
+    inst: &'a dyn engine::Instance,
+    sfd: &'a SignalFd,
+    listener: &'a UnixListener,
+    clients: &'a mut Vec<Client>,
+    streams: &'a mut Streams,
+    log: &'a mut Log,
+    buf: Vec<u8>,
+}
+
+impl Pump<'_> {
+    /// Until the container has exited and its output is read (2 s at most after); returns its
+    /// status, `None` if it could not be told.
+    fn run(mut self) -> Result<Option<i32>, RuntimeError> {
+        let pid = self.inst.pid();
+        let mut status: Option<i32> = None;
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            if status.is_none() {
+                status = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(_, c)) => Some(c),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+                    Err(nix::errno::Errno::ECHILD) => Some(crate::error::EXIT_DEN),
+                    _ => None,
+                };
+                if status.is_some() {
+                    drain_deadline = Some(Instant::now() + Duration::from_secs(2));
                 }
-                let _ = c.sock.set_read_timeout(None);
             }
-            serve_clients(clients, &mut streams);
+            // Reap any other child (a container process reparented to us as subreaper).
+            while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                waitpid(None, Some(WaitPidFlag::WNOHANG))
+            {}
+            if status.is_some()
+                && (self.streams.outs.is_empty()
+                    || drain_deadline.is_some_and(|d| Instant::now() > d))
+            {
+                return Ok(status);
+            }
+            let revents = self.poll(status.is_some())?;
+            if revents[0] {
+                self.forward_signals();
+            }
+            if revents[1] {
+                accept(self.listener, self.clients);
+            }
+            let nouts = self.streams.outs.len();
+            self.read_outputs(&revents[2..2 + nouts]);
+            let _ = self.log.flush();
+            self.read_clients(&revents[2 + nouts..]);
+            serve_clients(self.clients, self.streams);
         }
     }
-    let started_at = Utc::now();
-    ctx.store.set_container_state(
-        id,
-        &ContainerState {
-            status: Status::Running,
-            pid: Some(inst.pid().as_raw()),
-            started_at: Some(started_at),
-            monitor: super::this_process(),
-            restart_count: restarts,
-            ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
-            ..ContainerState::created()
-        },
-    )?;
-    inst.start()?;
-    ready.ok();
-    // From here the monitor only copies bytes and waits: let go of the code that created the
-    // container (most of den-run's pages), so a monitor costs its loop's working set.
-    crate::sys::release_file_pages();
-    let _ = crate::sys::trim_heap();
-    let pid = inst.pid();
-    let mut status: Option<i32> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut drain_deadline: Option<Instant> = None;
-    loop {
-        if status.is_none() {
-            status = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, c)) => Some(c),
-                Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
-                Err(nix::errno::Errno::ECHILD) => Some(crate::error::EXIT_DEN),
-                _ => None,
-            };
-            if status.is_some() {
-                drain_deadline = Some(Instant::now() + Duration::from_secs(2));
-            }
-        }
-        // Reap any other child (a container process reparented to us as subreaper).
-        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-            waitpid(None, Some(WaitPidFlag::WNOHANG))
-        {}
-        if status.is_some()
-            && (streams.outs.is_empty() || drain_deadline.is_some_and(|d| Instant::now() > d))
-        {
-            break;
-        }
+
+    /// Wait for a signal, an attach client, output, or a client's input; once the container has
+    /// `exited`, 100 ms at most. Returns which were ready, in that order.
+    fn poll(&self, exited: bool) -> Result<Vec<bool>, RuntimeError> {
         let mut fds = vec![
-            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
         ];
-        for o in &streams.outs {
+        for o in &self.streams.outs {
             fds.push(PollFd::new(o.fd.as_fd(), PollFlags::POLLIN));
         }
-        for c in clients.iter() {
+        for c in self.clients.iter() {
             fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
         }
-        let timeout = if status.is_some() {
+        let timeout = if exited {
             PollTimeout::from(100u16)
         } else {
             PollTimeout::NONE
@@ -452,46 +548,48 @@ fn run_once(
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(io("poll")(e)),
         }
-        let revents: Vec<bool> = fds
+        Ok(fds
             .iter()
             .map(|f| {
                 f.revents().is_some_and(|r| {
                     r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
                 })
             })
-            .collect();
-        drop(fds);
-        if revents[0] {
-            while let Ok(Some(info)) = sfd.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) | Ok(Signal::SIGWINCH) | Err(_) => {}
-                    Ok(sig) => {
-                        let _ = inst.signal(sig);
-                    }
+            .collect())
+    }
+
+    /// Pass the signals the monitor received on to the container's init.
+    fn forward_signals(&self) {
+        while let Ok(Some(info)) = self.sfd.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) | Ok(Signal::SIGWINCH) | Err(_) => {}
+                Ok(sig) => {
+                    let _ = self.inst.signal(sig);
                 }
             }
         }
-        if revents[1] {
-            accept(listener, clients);
-        }
-        let nouts = streams.outs.len();
+    }
+
+    /// Read the outputs that are `ready` into the log and to the clients; drop those that
+    /// closed.
+    fn read_outputs(&mut self, ready: &[bool]) {
         let mut closed = Vec::new();
-        for i in 0..nouts {
-            if !revents[2 + i] {
+        for (i, ready) in ready.iter().enumerate() {
+            if !ready {
                 continue;
             }
-            let (fd, stream) = (&streams.outs[i].fd, streams.outs[i].stream);
+            let (fd, stream) = (&self.streams.outs[i].fd, self.streams.outs[i].stream);
             // Read until the pipe is empty, so a fast writer is logged in big records.
             loop {
-                match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+                match nix::unistd::read(fd.as_raw_fd(), &mut self.buf) {
                     Ok(0) | Err(nix::errno::Errno::EIO) => {
                         closed.push(i);
                         break;
                     }
                     Ok(n) => {
-                        let _ = log.write(stream, &buf[..n], Utc::now());
-                        broadcast(clients, stream, &buf[..n]);
-                        if n < buf.len() {
+                        let _ = self.log.write(stream, &self.buf[..n], Utc::now());
+                        broadcast(self.clients, stream, &self.buf[..n]);
+                        if n < self.buf.len() {
                             break;
                         }
                     }
@@ -501,32 +599,26 @@ fn run_once(
             }
         }
         for i in closed.into_iter().rev() {
-            streams.outs.remove(i);
+            self.streams.outs.remove(i);
         }
-        let _ = log.flush();
-        let client_ready: Vec<bool> = revents[2 + nouts..].to_vec();
+    }
+
+    /// Read what the clients that are `ready` sent; drop those that left.
+    fn read_clients(&mut self, ready: &[bool]) {
         let mut gone = Vec::new();
-        for (i, c) in clients.iter_mut().enumerate() {
-            if client_ready.get(i) != Some(&true) {
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            if ready.get(i) != Some(&true) {
                 continue;
             }
-            match c.sock.read(&mut buf) {
+            match c.sock.read(&mut self.buf) {
                 Ok(0) | Err(_) => gone.push(i),
-                Ok(n) => c.dec.push(&buf[..n]),
+                Ok(n) => c.dec.push(&self.buf[..n]),
             }
         }
         for i in gone.into_iter().rev() {
-            clients.remove(i);
+            self.clients.remove(i);
         }
-        serve_clients(clients, &mut streams);
     }
-    tty::restore_signals(&old_mask);
-    let _ = log.flush();
-    if let Err(e) = inst.delete() {
-        tracing::debug!(error = %e, "runtime state not deleted");
-    }
-    drop(net);
-    Ok((status.unwrap_or(crate::error::EXIT_DEN), started_at))
 }
 
 fn accept(listener: &UnixListener, clients: &mut Vec<Client>) {
