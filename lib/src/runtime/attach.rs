@@ -157,25 +157,8 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
                 return Ok(Ended::Lost);
             }
             dec.push(&buf[..n]);
-            while let Some((kind, data)) = dec.next_frame() {
-                match kind {
-                    OUT => {
-                        let mut o = stdout.lock();
-                        o.write_all(&data)?;
-                        o.flush()?;
-                    }
-                    ERR => {
-                        let mut e = stderr.lock();
-                        e.write_all(&data)?;
-                        e.flush()?;
-                    }
-                    EXIT if data.len() == 4 => {
-                        return Ok(Ended::Exited(i32::from_be_bytes([
-                            data[0], data[1], data[2], data[3],
-                        ])));
-                    }
-                    _ => {}
-                }
+            if let Some(ended) = print_frames(&mut dec, &stdout, &stderr)? {
+                return Ok(ended);
             }
         }
         if in_ready {
@@ -185,20 +168,61 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
                 write_frame(sock, IN_EOF, &[])?;
                 continue;
             }
-            let data = &buf[..n];
-            if opts.tty {
-                // docker's detach keys: ctrl-p ctrl-q.
-                for (i, &b) in data.iter().enumerate() {
-                    if saw_ctrl_p && b == 0x11 {
-                        let _ = write_frame(sock, IN, &data[..i.saturating_sub(1)]);
-                        return Ok(Ended::Detached);
-                    }
-                    saw_ctrl_p = b == 0x10;
-                }
+            if send_input(sock, &buf[..n], opts.tty, &mut saw_ctrl_p)? {
+                return Ok(Ended::Detached);
             }
-            write_frame(sock, IN, data)?;
         }
     }
+}
+
+/// Print the monitor's frames decoded so far; `Some` once it sent the container's exit status.
+fn print_frames(
+    dec: &mut Decoder,
+    stdout: &std::io::Stdout,
+    stderr: &std::io::Stderr,
+) -> std::io::Result<Option<Ended>> {
+    while let Some((kind, data)) = dec.next_frame() {
+        match kind {
+            OUT => {
+                let mut o = stdout.lock();
+                o.write_all(&data)?;
+                o.flush()?;
+            }
+            ERR => {
+                let mut e = stderr.lock();
+                e.write_all(&data)?;
+                e.flush()?;
+            }
+            EXIT if data.len() == 4 => {
+                return Ok(Some(Ended::Exited(i32::from_be_bytes([
+                    data[0], data[1], data[2], data[3],
+                ]))));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Send the user's input to the monitor; on a terminal, docker's detach keys (ctrl-p ctrl-q,
+/// `saw_ctrl_p` carrying a ctrl-p across reads) send what came before them and return true.
+fn send_input(
+    sock: &mut UnixStream,
+    data: &[u8],
+    tty: bool,
+    saw_ctrl_p: &mut bool,
+) -> std::io::Result<bool> {
+    if tty {
+        for (i, &b) in data.iter().enumerate() {
+            if *saw_ctrl_p && b == 0x11 {
+                let _ = write_frame(sock, IN, &data[..i.saturating_sub(1)]);
+                return Ok(true);
+            }
+            *saw_ctrl_p = b == 0x10;
+        }
+    }
+    write_frame(sock, IN, data)?;
+    Ok(false)
 }
 
 fn send_size(sock: &mut UnixStream) {
