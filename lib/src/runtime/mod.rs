@@ -496,32 +496,8 @@ pub fn run_foreground(
             state_root: ctx.runtime_dir.join("libcontainer"),
             cgroups: false,
         };
-        let console = if s.tty {
-            Some(tty::ConsoleSocket::bind(
-                &ctx.runtime_dir.join(format!("c-{}.sock", &record.id[..12])),
-            )?)
-        } else {
-            None
-        };
-        let (stdio, mut outputs) = match &console {
-            Some(c) => (
-                engine::Stdio::Console {
-                    socket: c.path.clone(),
-                },
-                Vec::new(),
-            ),
-            None => {
-                let ([stdout, stderr], outputs) = relay::output_pipes()?;
-                (
-                    engine::Stdio::Fds {
-                        stdin: stdin_fd(s.stdin)?,
-                        stdout,
-                        stderr,
-                    },
-                    outputs,
-                )
-            }
-        };
+        let console = console_socket(ctx, record)?;
+        let (stdio, mut outputs) = foreground_stdio(console.as_ref(), s.stdin)?;
         let mut net = network_helper(record)?;
         let old_mask = tty::block_signals();
         let res = (|| {
@@ -571,4 +547,43 @@ pub fn run_foreground(
     driver::unmount(ctx.sys, driver, &cdir);
     tracing::debug!("rootfs unmounted");
     result
+}
+
+/// The socket a tty container's init sends its pty master to; none without a tty.
+fn console_socket(
+    ctx: &Context<'_>,
+    record: &ContainerRecord,
+) -> Result<Option<tty::ConsoleSocket>, RuntimeError> {
+    if !record.spec.tty {
+        return Ok(None);
+    }
+    tty::ConsoleSocket::bind(&ctx.runtime_dir.join(format!("c-{}.sock", &record.id[..12])))
+        .map(Some)
+}
+
+/// A foreground container's stdio for the engine, and the outputs [`relay::supervise`] reads:
+/// the console (its pty comes later), or pipes, with den's stdin or none.
+fn foreground_stdio(
+    console: Option<&tty::ConsoleSocket>,
+    stdin: bool,
+) -> Result<(engine::Stdio, Vec<relay::Output>), RuntimeError> {
+    Ok(match console {
+        Some(c) => (
+            engine::Stdio::Console {
+                socket: c.path.clone(),
+            },
+            Vec::new(),
+        ),
+        None => {
+            let ([stdout, stderr], outputs) = relay::output_pipes()?;
+            (
+                engine::Stdio::Fds {
+                    stdin: stdin_fd(stdin)?,
+                    stdout,
+                    stderr,
+                },
+                outputs,
+            )
+        }
+    })
 }

@@ -301,13 +301,7 @@ fn run_once(
         state_root: ctx.runtime_dir.join("libcontainer"),
         cgroups: false,
     };
-    let console = if record.spec.tty {
-        Some(tty::ConsoleSocket::bind(
-            &ctx.runtime_dir.join(format!("c-{}.sock", &id[..12])),
-        )?)
-    } else {
-        None
-    };
+    let console = super::console_socket(ctx, record)?;
     let (stdio, mut streams) = stdio(console.as_ref(), record.spec.stdin)?;
     let old_mask = tty::block_signals();
     let sfd = SignalFd::with_flags(
