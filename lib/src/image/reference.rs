@@ -164,18 +164,7 @@ fn parse_parts(input: &str) -> Result<Parts, &'static str> {
     }
     let (rest, digest) = match input.split_once('@') {
         Some((r, d)) => {
-            let (algo, hex) = d.split_once(':').ok_or("digest must be ALGORITHM:HEX")?;
-            let algo_ok = !algo.is_empty()
-                && algo
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+._-".contains(c));
-            if !algo_ok || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err("invalid digest");
-            }
-            if algo == "sha256" && (hex.len() != 64 || hex.bytes().any(|b| b.is_ascii_uppercase()))
-            {
-                return Err("a sha256 digest has 64 lower-case hex digits");
-            }
+            check_digest(d)?;
             (r, Some(d.to_string()))
         }
         None => (input, None),
@@ -186,16 +175,7 @@ fn parse_parts(input: &str) -> Result<Parts, &'static str> {
         _ => (rest, None),
     };
     if let Some(t) = tag {
-        let mut chars = t.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !first_ok
-            || t.len() > 128
-            || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err("invalid tag");
-        }
+        check_tag(t)?;
     }
     // docker's splitDockerDomain: the first component is a registry if it looks like a host.
     let (registry, remote) = match name.split_once('/') {
@@ -239,6 +219,35 @@ fn parse_parts(input: &str) -> Result<Parts, &'static str> {
         return Err("repository name must not be more than 255 characters");
     }
     Ok((registry, repository, tag.map(String::from), digest))
+}
+
+/// `ALGORITHM:HEX`, as the distribution spec allows; a sha256 digest exactly as den keeps it.
+fn check_digest(d: &str) -> Result<(), &'static str> {
+    let (algo, hex) = d.split_once(':').ok_or("digest must be ALGORITHM:HEX")?;
+    let algo_ok = !algo.is_empty()
+        && algo
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+._-".contains(c));
+    if !algo_ok || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("invalid digest");
+    }
+    if algo == "sha256" && (hex.len() != 64 || hex.bytes().any(|b| b.is_ascii_uppercase())) {
+        return Err("a sha256 digest has 64 lower-case hex digits");
+    }
+    Ok(())
+}
+
+/// docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn check_tag(t: &str) -> Result<(), &'static str> {
+    let mut chars = t.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok || t.len() > 128 || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err("invalid tag");
+    }
+    Ok(())
 }
 
 /// `host[:port]`: DNS labels of [a-zA-Z0-9-] (not starting or ending with '-'), or `[IPv6]`.
