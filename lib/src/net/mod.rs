@@ -421,38 +421,42 @@ fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
             drop(child.stderr.take());
             Ok(Stack { child: Some(child) })
         }
-        Network::Pasta => {
-            let prog = crate::userns::find_in_path("pasta").ok_or_else(|| NetError::Missing {
-                program: "passt (pasta)".into(),
-            })?;
-            let out = Command::new(prog)
-                .args(["--config-net", "--quiet", "--netns"])
-                .arg(format!("/proc/{pid}/ns/net"))
-                .args([
-                    "--no-map-gw",
-                    "-t",
-                    "none",
-                    "-u",
-                    "none",
-                    "-T",
-                    "none",
-                    "-U",
-                    "none",
-                ])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(NetError::Spawn)?;
-            if !out.status.success() {
-                return Err(NetError::Stack {
-                    program: "pasta".into(),
-                    message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
-            }
-            // pasta daemonizes and ends with the namespace.
-            Ok(Stack { child: None })
-        }
+        Network::Pasta => start_pasta(pid),
         Network::Host | Network::None => Ok(Stack { child: None }),
     }
+}
+
+/// pasta, configuring the container's network namespace; it daemonizes and ends with the
+/// namespace.
+fn start_pasta(pid: i32) -> Result<Stack, NetError> {
+    let prog = crate::userns::find_in_path("pasta").ok_or_else(|| NetError::Missing {
+        program: "passt (pasta)".into(),
+    })?;
+    let out = Command::new(prog)
+        .args(["--config-net", "--quiet", "--netns"])
+        .arg(format!("/proc/{pid}/ns/net"))
+        .args([
+            "--no-map-gw",
+            "-t",
+            "none",
+            "-u",
+            "none",
+            "-T",
+            "none",
+            "-U",
+            "none",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(NetError::Spawn)?;
+    if !out.status.success() {
+        return Err(NetError::Stack {
+            program: "pasta".into(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    // pasta daemonizes and ends with the namespace.
+    Ok(Stack { child: None })
 }
 
 #[cfg(test)]
