@@ -15,7 +15,18 @@ fn arity<const N: usize>(name: &str, args: Vec<Val>) -> Result<[Val; N], String>
         .map_err(|_| format!("wrong number of args for {name}: want {N} got {got}"))
 }
 
+/// Call the function `name`: one of Go's builtins, or one of docker's.
 pub(super) fn builtin(name: &str, args: Vec<Val>) -> Result<Val, String> {
+    match name {
+        "json" | "upper" | "lower" | "title" | "split" | "join" | "truncate" | "pad" => {
+            docker(name, args)
+        }
+        _ => go(name, args),
+    }
+}
+
+/// Go's builtins (text/template's `and` and `or` short-circuit, so the executor does them).
+fn go(name: &str, args: Vec<Val>) -> Result<Val, String> {
     let string = |s: String| Ok(Some(Value::String(s)));
     match name {
         "not" => {
@@ -78,6 +89,14 @@ pub(super) fn builtin(name: &str, args: Vec<Val>) -> Result<Val, String> {
             };
             Ok(Some(Value::Bool(truth)))
         }
+        _ => Err(format!("function \"{name}\" not defined")),
+    }
+}
+
+/// docker's template functions.
+fn docker(name: &str, args: Vec<Val>) -> Result<Val, String> {
+    let string = |s: String| Ok(Some(Value::String(s)));
+    match name {
         "json" => {
             let [a] = arity(name, args)?;
             string(serde_json::to_string(&a.unwrap_or(Value::Null)).map_err(|e| e.to_string())?)
