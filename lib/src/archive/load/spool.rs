@@ -24,7 +24,7 @@ const SMALL: u64 = 1 << 20;
 /// ...up to this much in all: an archive of many small entries (a few hundred KiB once
 /// compressed) must not hold them all in memory. Past it, entries are read back from disk.
 const KEPT_MAX: u64 = 16 << 20;
-/// Layers from this size on are unpacked while they stream in (see [`super::early`]).
+/// Layers from this size on are unpacked while they stream in (see [`crate::archive::early`]).
 const EARLY_MIN: u64 = 256 << 10;
 
 /// A regular file of the archive, copied to the staging directory.
