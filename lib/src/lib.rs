@@ -78,5 +78,3 @@ pub mod sys;
 pub mod unpack;
 pub mod userns;
 pub mod volume;
-
-pub use error::{Error, Result};

@@ -55,7 +55,7 @@ pub mod save;
 pub use load::{Loaded, load};
 pub use save::{SaveImage, save};
 
-use crate::error::Diagnose;
+use crate::error::{Diagnose, EXIT_DEN};
 
 /// Which kind of archive `den save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -161,6 +161,29 @@ pub enum ArchiveError {
         #[source]
         source: crate::unpack::UnpackError,
     },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Unpack(#[from] crate::unpack::UnpackError),
+    /// `export` to a terminal.
+    #[error("cowardly refusing to save to a terminal. Use the -o flag or redirect")]
+    TarToTerminal,
+    /// `export -o PATH` cannot create its file.
+    #[error("cannot write {path}")]
+    WriteOutput {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `import`'s tar (a file, a URL or stdin) cannot be read.
+    #[error("cannot read {name}")]
+    ImportRead {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Diagnose for ArchiveError {
@@ -204,12 +227,34 @@ impl Diagnose for ArchiveError {
                 "the archive was altered or damaged after it was saved; nothing was loaded".into()
             }
             ArchiveError::Layer { source, .. } => return source.hint(),
+            ArchiveError::Store(e) => return e.hint(),
+            ArchiveError::Image(e) => return e.hint(),
+            ArchiveError::Unpack(e) => return e.hint(),
+            ArchiveError::TarToTerminal => {
+                "add -o FILE, or redirect the output: den export c > c.tar".into()
+            }
+            ArchiveError::WriteOutput { .. } => {
+                "check that the output directory exists and is writable".into()
+            }
+            ArchiveError::ImportRead { .. } => {
+                "give a tar file, a URL, or - to read it from stdin".into()
+            }
         })
     }
 
-    /// docker exits 1 when save or load fails (125 is for its command-line errors).
+    /// docker exits 1 when save or load fails (125 is for its command-line errors); what the
+    /// store, the image checks and the unpacker found, and export's and import's mistakes, are
+    /// den's (the binaries choose 1 for them where docker's verb does).
     fn exit_code(&self) -> i32 {
-        1
+        match self {
+            ArchiveError::Store(e) => e.exit_code(),
+            ArchiveError::Image(e) => e.exit_code(),
+            ArchiveError::Unpack(e) => e.exit_code(),
+            ArchiveError::TarToTerminal
+            | ArchiveError::WriteOutput { .. }
+            | ArchiveError::ImportRead { .. } => EXIT_DEN,
+            _ => 1,
+        }
     }
 }
 

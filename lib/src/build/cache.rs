@@ -83,7 +83,7 @@ pub fn get(store: &Store, key: &str) -> Option<Entry> {
         .then_some(entry)
 }
 
-pub fn put(store: &Store, key: &str, entry: &Entry) -> crate::Result<()> {
+pub fn put(store: &Store, key: &str, entry: &Entry) -> super::Result<()> {
     let dir = steps_dir(store);
     std::fs::create_dir_all(&dir).map_err(|e| crate::store::StoreError::Io {
         path: dir.clone(),
@@ -95,7 +95,7 @@ pub fn put(store: &Store, key: &str, entry: &Entry) -> crate::Result<()> {
 }
 
 /// Remove every cache entry and cache mount; returns the bytes they held.
-pub fn prune(store: &Store) -> crate::Result<u64> {
+pub fn prune(store: &Store) -> super::Result<u64> {
     let root = store.root().join("build-cache");
     let bytes = du(&root);
     if root.exists() {

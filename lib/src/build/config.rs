@@ -7,11 +7,11 @@
 
 use serde_json::{Value, json};
 
+use super::Result;
 use super::instruction::Scope;
 use super::state::State;
 use super::syntax::Args;
 use super::{expand, syntax};
-use crate::error::Result;
 
 /// What a config instruction does, its arguments expanded.
 #[derive(Debug, Clone, PartialEq)]

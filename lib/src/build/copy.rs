@@ -13,6 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::Result;
 use super::cache::Key;
 use super::exec::Build;
 use super::instruction::Scope;
@@ -20,7 +21,6 @@ use super::state::State;
 use super::step::{self, StepRoot};
 use super::syntax::Node;
 use super::{BuildError, expand};
-use crate::error::Result;
 use crate::store::LayerRef;
 use crate::unpack::scope;
 

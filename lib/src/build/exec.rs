@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::Result;
 use super::instruction::{self, Op, Scope, Step};
 use super::plan::{Plan, Stage};
 use super::state::{State, base_config, strings};
@@ -26,7 +27,6 @@ use super::syntax::{self, Node};
 use super::{BuildError, BuildOptions, Host, cache, config, expand, ignore::Ignore};
 use crate::config::DriverChoice;
 use crate::digest::Digest;
-use crate::error::Result;
 use crate::runtime::driver::{self, Driver};
 use crate::store::Store;
 
@@ -161,7 +161,7 @@ impl Build<'_> {
             .say(&format!("STEP {}/{}: {}", self.step, self.steps, text));
     }
 
-    pub(super) fn err(&self, node: &Node, message: &str, hint: &str) -> crate::Error {
+    pub(super) fn err(&self, node: &Node, message: &str, hint: &str) -> BuildError {
         BuildError::step(&self.plan.file, node, message, hint)
     }
 

@@ -11,13 +11,13 @@
 //! computes it and appends it before the lookup.
 
 use super::BuildError;
+use super::Result;
 use super::cache::Key;
 use super::config::{self, Change};
 use super::expand;
 use super::plan::{self, Plan};
 use super::state::State;
 use super::syntax::{Args, Node};
-use crate::error::Result;
 
 /// An instruction ready to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ pub struct Scope<'a> {
 
 impl Scope<'_> {
     /// An error at this instruction's line.
-    pub fn err(&self, message: &str, hint: &str) -> crate::Error {
+    pub fn err(&self, message: &str, hint: &str) -> BuildError {
         BuildError::step(self.file, self.node, message, hint)
     }
 

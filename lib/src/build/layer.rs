@@ -175,7 +175,7 @@ impl<W: Write> Walk<W> {
 
 /// Archive `dir` into a blob in the store; returns the layer's reference and stats. The
 /// caller then commits the unpacked form with [`Store::commit_layer`].
-pub fn store_tar(store: &Store, dir: &Path) -> crate::Result<(LayerRef, TarStats)> {
+pub fn store_tar(store: &Store, dir: &Path) -> super::Result<(LayerRef, TarStats)> {
     let io = |e: std::io::Error| crate::store::StoreError::Io {
         path: dir.to_path_buf(),
         source: e,

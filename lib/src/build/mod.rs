@@ -98,17 +98,17 @@ impl Entitlement {
 /// What a build needs from above (`ops` implements it over its context).
 pub trait Host {
     /// The image `name` from the store, pulled when it is missing (saying so first).
-    fn find_or_pull(&self, name: &str, platform: Option<&str>) -> crate::Result<ImageRecord>;
+    fn find_or_pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord>;
     /// The image `name`, pulled even when it is in the store (`--pull`).
-    fn pull(&self, name: &str, platform: Option<&str>) -> crate::Result<ImageRecord>;
+    fn pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord>;
     /// Run the created container `id` (a RUN step's) to its end, its output on stderr or,
     /// when `quiet`, nowhere. Its exit status, or None when den-run is not installed.
-    fn run_container(&self, id: &str, quiet: bool) -> crate::Result<Option<i32>>;
+    fn run_container(&self, id: &str, quiet: bool) -> Result<Option<i32>>;
     /// A progress line or a note for the user.
     fn say(&self, line: &str);
 }
 
-use crate::error::Diagnose;
+use crate::error::{Diagnose, Fault};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -154,11 +154,52 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Reference(#[from] crate::image::ReferenceError),
+    #[error(transparent)]
+    Unpack(#[from] crate::unpack::UnpackError),
+    /// What the [`Host`] failed at (a base image's pull), as it said it.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A den tool the [`Host`] ran has failed and said why.
+    #[error(transparent)]
+    Reported(#[from] crate::error::Reported),
+}
+
+/// The result of a build's steps.
+pub type Result<T, E = BuildError> = std::result::Result<T, E>;
+
+/// An error of the layer above, which the build seam cannot name: what [`Host`] returns, its
+/// message, hint and exit code kept whole (`ops` takes it back out at the top).
+pub struct HostError(pub Box<dyn Fault>);
+
+impl std::fmt::Debug for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for HostError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 impl BuildError {
     /// A step's mistake, at `node`'s line of `file`.
-    pub fn step(file: &str, node: &syntax::Node, message: &str, hint: &str) -> crate::Error {
+    pub fn step(file: &str, node: &syntax::Node, message: &str, hint: &str) -> BuildError {
         BuildError::Step {
             file: file.into(),
             line: node.line,
@@ -166,7 +207,6 @@ impl BuildError {
             message: message.into(),
             hint: hint.into(),
         }
-        .into()
     }
 }
 
@@ -183,9 +223,26 @@ impl Diagnose for BuildError {
             BuildError::Step { hint, .. } => hint.clone(),
             BuildError::RunFailed { .. } => "the command's output is above; fix the command or what it needs, and build again (earlier steps come from the cache)".into(),
             BuildError::Read { .. } => "check the path and its permissions".into(),
+            BuildError::Store(e) => return e.hint(),
+            BuildError::Runtime(e) => return e.hint(),
+            BuildError::Image(e) => return e.hint(),
+            BuildError::Reference(e) => return e.hint(),
+            BuildError::Unpack(e) => return e.hint(),
+            BuildError::Host(HostError(e)) => return e.hint(),
+            BuildError::Reported(_) => return None,
         })
     }
+    /// docker exits 1 when a build fails; what another seam found keeps that seam's status.
     fn exit_code(&self) -> i32 {
-        1
+        match self {
+            BuildError::Store(e) => e.exit_code(),
+            BuildError::Runtime(e) => e.exit_code(),
+            BuildError::Image(e) => e.exit_code(),
+            BuildError::Reference(e) => e.exit_code(),
+            BuildError::Unpack(e) => e.exit_code(),
+            BuildError::Host(HostError(e)) => e.exit_code(),
+            BuildError::Reported(e) => e.exit_code(),
+            _ => 1,
+        }
     }
 }

@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 
 use super::BuildError;
+use super::Result;
 use super::expand;
 use super::syntax::{Dockerfile, Node};
-use crate::error::Result;
 
 /// Build arguments with their values (None: declared, unset).
 pub type ArgValues = BTreeMap<String, Option<String>>;
@@ -78,8 +78,7 @@ impl Plan {
                 file: file.to_string(),
                 line: 1,
                 message: "the Dockerfile has no FROM".into(),
-            }
-            .into());
+            });
         }
         let target = match target {
             Some(t) => stages

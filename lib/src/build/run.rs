@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
+use super::Result;
 use super::exec::Build;
 use super::state::State;
 use super::syntax::Node;
 use super::{BuildError, Entitlement, cache, step};
-use crate::error::Result;
 use crate::runtime::driver::{self, Driver, Layout};
 use crate::store::{ContainerRecord, LayerRef, RestartPolicy, RunSpec, Store};
 use crate::volume::MountSpec;
@@ -37,7 +37,7 @@ impl Build<'_> {
     /// RUN `argv` on `state`; returns the new layer.
     pub(super) fn run(&self, state: &State, node: &Node, argv: &[String]) -> Result<LayerRef> {
         if self.driver == Driver::Vfs {
-            return Err(BuildError::NeedsOverlay.into());
+            return Err(BuildError::NeedsOverlay);
         }
         let env = run_env(state);
         let flags = self.run_flags(node)?;
@@ -65,8 +65,7 @@ impl Build<'_> {
                 line: node.line,
                 instruction: node.original.clone(),
                 code,
-            }
-            .into());
+            });
         }
         step::commit_upper(self.store, &Layout::of(&cdir).upper, self.driver)
     }

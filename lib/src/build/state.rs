@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::Result;
 use crate::digest::Digest;
-use crate::error::Result;
 use crate::store::LayerRef;
 
 /// The build so far, within one stage.

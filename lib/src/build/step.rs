@@ -48,9 +48,9 @@ impl StepRoot {
         store: &Store,
         layers: &[crate::digest::Digest],
         driver: Driver,
-    ) -> crate::Result<StepRoot> {
+    ) -> super::Result<StepRoot> {
         if driver == Driver::Vfs {
-            return Err(BuildError::NeedsOverlay.into());
+            return Err(BuildError::NeedsOverlay);
         }
         let staging = store.staging_dir("step")?;
         let dir = staging.path.clone();
@@ -88,7 +88,7 @@ impl Drop for StepRoot {
 /// Make a layer of a writable layer directory `upper`: archive it into a blob, then move it into
 /// the store as the unpacked layer (kernel overlay's upper is already in the store's format;
 /// another driver's is unpacked from the archive instead). Returns the layer's reference.
-pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> crate::Result<LayerRef> {
+pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> super::Result<LayerRef> {
     crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
         path: upper.to_path_buf(),
         source,
@@ -105,7 +105,7 @@ pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> crate::Resul
                 path: upper.to_path_buf(),
                 source: e,
             })
-            .map_err(crate::Error::from)
+            .map_err(BuildError::from)
     } else {
         crate::unpack::unpack_file(
             &store.blob_path(&layer.blob),
@@ -116,7 +116,7 @@ pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> crate::Resul
             Some(&layer.diff_id),
         )
         .map(|_| ())
-        .map_err(crate::Error::from)
+        .map_err(BuildError::from)
     };
     if let Err(e) = placed {
         staged.abandon();
@@ -159,7 +159,7 @@ impl Dir {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |e| {
         crate::store::StoreError::Io {
             path: path.to_path_buf(),
@@ -169,14 +169,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
     }
 }
 
-fn io_at(shown: &str) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
+fn io_at(shown: &str) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |e| io(Path::new(shown))(e)
 }
 
 /// The directory `path` (absolute, in the image) inside `root`, and its missing parents, made
 /// as needed (root's, 0755, docker's; `attrs.owner` for those COPY makes), symlinks in the image
 /// followed inside the root.
-pub fn mkdir_inside(root: &Path, path: &Path, attrs: Attrs) -> crate::Result<Dir> {
+pub fn mkdir_inside(root: &Path, path: &Path, attrs: Attrs) -> super::Result<Dir> {
     let host = scope::resolve(root, path, true).map_err(io(path))?;
     open_or_make(root, scope::names_below(root, &host), attrs)
 }
@@ -184,20 +184,19 @@ pub fn mkdir_inside(root: &Path, path: &Path, attrs: Attrs) -> crate::Result<Dir
 /// Where COPY writes `path` (absolute, in the image): its directory (made as needed) and its
 /// name there. Every component, the last one too, is resolved inside the root as docker does:
 /// a symlink in the image is followed with the image's root as `/`.
-pub fn target_inside(root: &Path, path: &Path, attrs: Attrs) -> crate::Result<(Dir, OsString)> {
+pub fn target_inside(root: &Path, path: &Path, attrs: Attrs) -> super::Result<(Dir, OsString)> {
     let host = scope::resolve(root, path, true).map_err(io(path))?;
     let mut names = scope::names_below(root, &host);
     let Some(name) = names.pop() else {
         return Err(BuildError::IsADirectory {
             path: path.display().to_string(),
-        }
-        .into());
+        });
     };
     Ok((open_or_make(root, names, attrs)?, name))
 }
 
 /// Walk `names` from the root's descriptor, making each missing directory.
-fn open_or_make(root: &Path, names: Vec<OsString>, attrs: Attrs) -> crate::Result<Dir> {
+fn open_or_make(root: &Path, names: Vec<OsString>, attrs: Attrs) -> super::Result<Dir> {
     let mut dir = Dir {
         fd: scope::open_root(root).map_err(io(root))?,
         names: Vec::new(),
@@ -239,7 +238,7 @@ fn open_or_make(root: &Path, names: Vec<OsString>, attrs: Attrs) -> crate::Resul
         let fd = match opened {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                return Err(BuildError::NotADirectory { path: shown }.into());
+                return Err(BuildError::NotADirectory { path: shown });
             }
             Err(e) => return Err(io_at(&shown)(e)),
         };
@@ -251,10 +250,10 @@ fn open_or_make(root: &Path, names: Vec<OsString>, attrs: Attrs) -> crate::Resul
 
 /// Create the regular file `name` in `dir` for writing, replacing a non-directory there (a
 /// symlink is replaced, not followed; a FIFO is never opened).
-fn create_file(dir: &Dir, name: &OsStr) -> crate::Result<File> {
+fn create_file(dir: &Dir, name: &OsStr) -> super::Result<File> {
     let shown = dir.shown(name);
     match fs::write::existing_at(&dir.fd, name).map_err(io_at(&shown))? {
-        Some(true) => return Err(BuildError::IsADirectory { path: shown }.into()),
+        Some(true) => return Err(BuildError::IsADirectory { path: shown }),
         Some(false) => fs::write::remove_at(&dir.fd, name, false).map_err(io_at(&shown))?,
         None => {}
     }
@@ -275,7 +274,7 @@ pub fn write_file(
     bytes: &[u8],
     attrs: Attrs,
     default_mode: u32,
-) -> crate::Result<()> {
+) -> super::Result<()> {
     use std::io::Write;
     let shown = dir.shown(name);
     let mut f = create_file(dir, name)?;
@@ -331,7 +330,7 @@ pub struct Links {
 
 impl Links {
     /// An empty map for one instruction copying into `root`.
-    pub fn new(root: &Path) -> crate::Result<Links> {
+    pub fn new(root: &Path) -> super::Result<Links> {
         Ok(Links {
             root: scope::open_root(root).map_err(io(root))?,
             first: Default::default(),
@@ -348,7 +347,7 @@ impl Links {
         to: PathBuf,
         attrs: Attrs,
         keep: &fs::tree::Keep<'_>,
-    ) -> crate::Result<()> {
+    ) -> super::Result<()> {
         let opts = fs::Walk {
             keep: Some(keep),
             keep_rel: rel,
@@ -387,12 +386,11 @@ impl fs::Place for InRoot<'_> {
 }
 
 /// A failed tree copy as a build error: a file over a directory is docker's "is a directory".
-fn tree_err(e: fs::TreeError) -> crate::Error {
+fn tree_err(e: fs::TreeError) -> BuildError {
     match e {
         fs::TreeError::OverwriteDir { path } => BuildError::IsADirectory {
             path: path.display().to_string(),
-        }
-        .into(),
+        },
         e => {
             let (path, source) = e.into_io();
             crate::store::StoreError::Io { path, source }.into()
@@ -410,7 +408,7 @@ pub fn copy_dir_into(
     attrs: Attrs,
     keep: &dyn Fn(&str, bool) -> bool,
     links: &mut Links,
-) -> crate::Result<()> {
+) -> super::Result<()> {
     // A source named on the command line is followed (a symlink to a directory copies it).
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     let top = crate::sys::open_at(None, src, flags, Mode::empty()).map_err(io(src))?;
@@ -431,7 +429,7 @@ pub fn copy_tree(
     attrs: Attrs,
     keep: &dyn Fn(&str, bool) -> bool,
     links: &mut Links,
-) -> crate::Result<()> {
+) -> super::Result<()> {
     // The source itself is not followed: a symlink is copied as one.
     let top = fs::Top::named(src).map_err(io(src))?;
     let mut to: PathBuf = dir.names.iter().collect();

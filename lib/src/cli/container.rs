@@ -205,23 +205,41 @@ pub struct PruneArgs {
     pub filter: Vec<String>,
 }
 
+impl PruneArgs {
+    /// docker's warning before `container prune`.
+    pub const WARNING: &str = "This will remove all stopped containers.";
+}
+
+/// docker's warning before `volume prune`.
+pub const VOLUME_PRUNE_WARNING: &str =
+    "This will remove anonymous local volumes not used by at least one container.";
+
+/// The warning before `system reset` removes everything in the store at `root`.
+pub fn reset_warning(root: &std::path::Path) -> String {
+    format!(
+        "This removes every container, image and layer in {}.",
+        root.display()
+    )
+}
+
 impl LogsArgs {
-    pub fn options(&self) -> crate::Result<crate::ops::container::LogsOptions> {
-        use crate::error::UsageError;
+    pub fn options(&self) -> crate::ops::Result<crate::ops::container::LogsOptions> {
+        use crate::store::ContainersError;
         let now = chrono::Utc::now();
-        let time = |s: &Option<String>| -> crate::Result<Option<chrono::DateTime<chrono::Utc>>> {
-            match s {
-                None => Ok(None),
-                Some(t) => crate::ops::container::parse_time(t, now)
-                    .map(Some)
-                    .ok_or_else(|| UsageError::BadFilter(t.clone()).into()),
-            }
-        };
+        let time =
+            |s: &Option<String>| -> crate::ops::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                match s {
+                    None => Ok(None),
+                    Some(t) => crate::ops::container::parse_time(t, now)
+                        .map(Some)
+                        .ok_or_else(|| ContainersError::BadFilter(t.clone()).into()),
+                }
+            };
         let tail = match self.tail.as_str() {
             "all" | "-1" => None,
             n => Some(
                 n.parse()
-                    .map_err(|_| UsageError::BadFilter(format!("--tail {n}")))?,
+                    .map_err(|_| ContainersError::BadFilter(format!("--tail {n}")))?,
             ),
         };
         Ok(crate::ops::container::LogsOptions {

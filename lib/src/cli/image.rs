@@ -40,6 +40,17 @@ pub struct ImagePruneArgs {
     pub filter: Vec<String>,
 }
 
+impl ImagePruneArgs {
+    /// docker's warning before it prunes.
+    pub fn warning(&self) -> &'static str {
+        if self.all {
+            "This will remove all images without at least one container associated to them."
+        } else {
+            "This will remove all dangling images."
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
     /// Do not truncate ids and commands
@@ -99,6 +110,23 @@ pub struct SystemPruneArgs {
     /// Only images matching: until=TIME, label=KEY[=VALUE]
     #[arg(long, value_name = "FILTER")]
     pub filter: Vec<String>,
+}
+
+impl SystemPruneArgs {
+    /// docker's warning before it prunes: what will go.
+    pub fn warning(&self) -> String {
+        let mut what = String::from("This will remove:\n  - all stopped containers\n");
+        if self.volumes {
+            what.push_str("  - all anonymous volumes not used by at least one container\n");
+        }
+        what.push_str(if self.all {
+            "  - all images without at least one container associated to them\n"
+        } else {
+            "  - all dangling images\n"
+        });
+        what.push_str("  - unused build cache\n");
+        what
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,7 +2,8 @@
 //!
 //! Each verb's flags are one clap struct here, flattened into the tool that serves the verb;
 //! `den VERB ...` passes its arguments unchanged to that tool, so both parse the same flags the
-//! same way. [`fail`] prints an error once, docker-style, with its hint.
+//! same way. [`note`] and [`confirm`] speak to the user on stderr; errors are printed by the
+//! binaries (`bin/common.rs`), once.
 
 pub mod container;
 pub mod image;
@@ -12,8 +13,6 @@ pub mod registry;
 use std::path::PathBuf;
 
 use clap::Args;
-
-use crate::error::Diagnose;
 
 /// Flags every tool takes.
 #[derive(Debug, Clone, Args, Default)]
@@ -343,22 +342,6 @@ pub fn log_level(level: &str) -> tracing::Level {
     }
 }
 
-/// Print `err` once (`den: error: ...` and `hint: ...`) and return the exit status for it.
-#[allow(
-    clippy::print_stderr,
-    reason = "the edge: den's one report of an error to the user"
-)]
-pub fn fail(err: &crate::error::Error) -> i32 {
-    if let crate::error::Error::Reported(code) = err {
-        return *code;
-    }
-    eprintln!("den: error: {}", crate::error::chain(err));
-    if let Some(h) = err.hint() {
-        eprintln!("hint: {h}");
-    }
-    err.exit_code()
-}
-
 /// Print a note for the user on stderr.
 #[allow(
     clippy::print_stderr,
@@ -368,18 +351,23 @@ pub fn note(text: &str) {
     eprintln!("den: {text}");
 }
 
-/// Notes and errors for the user on stderr, docker-style (`den: ...`, `den: error: ...` with
-/// its hint): the [`crate::ops::Report`] the binaries give [`crate::ops::Ctx`].
-pub struct Notes;
+/// docker's question before it deletes (`prune`, `reset`): `WARNING! {what}` and a y/N answer
+/// read from stdin. True for `y`, `Y` or `yes`.
+#[allow(
+    clippy::print_stderr,
+    reason = "the edge: docker's prompt goes to stderr"
+)]
+pub fn confirm(what: &str) -> bool {
+    eprint!("WARNING! {what}\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
 
-impl crate::ops::Report for Notes {
-    fn note(&self, text: &str) {
-        note(text);
-    }
-
-    fn error(&self, err: &crate::error::Error) {
-        fail(err);
-    }
+/// [`confirm`] when a person can answer (stdin is a terminal); in scripts, proceed.
+pub fn confirm_at_terminal(what: &str) -> bool {
+    use std::io::IsTerminal;
+    !std::io::stdin().is_terminal() || confirm(what)
 }
 
 #[cfg(test)]

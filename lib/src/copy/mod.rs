@@ -119,6 +119,8 @@ pub enum CopyError {
         #[source]
         source: io::Error,
     },
+    #[error("invalid copy paths: {0}")]
+    BadPaths(String),
 }
 
 impl Diagnose for CopyError {
@@ -171,6 +173,9 @@ impl Diagnose for CopyError {
                 Some(libc::ELOOP) => "the path's symlinks loop; check where they point".into(),
                 _ => return None,
             },
+            CopyError::BadPaths(_) => {
+                "one of the paths must name a container: CONTAINER:PATH".into()
+            }
         })
     }
 }

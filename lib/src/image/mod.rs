@@ -64,6 +64,11 @@ pub enum ImageError {
         layers: usize,
         diff_ids: usize,
     },
+    #[error("invalid platform {0:?}")]
+    BadPlatform(String),
+    /// `import --change`: a Dockerfile instruction that does not apply to a configuration.
+    #[error("invalid --change {change:?}: {reason}")]
+    BadChange { change: String, reason: String },
 }
 
 impl Diagnose for ImageError {
@@ -86,6 +91,11 @@ impl Diagnose for ImageError {
             ImageError::BadDigest { source, .. } => source.hint(),
             ImageError::UnsupportedManifest { .. } | ImageError::UnsupportedLayer { .. } => {
                 "den reads OCI and Docker schema 2 images with tar, gzip or zstd layers".into()
+            }
+            ImageError::BadPlatform(_) => "write it as os/arch[/variant], e.g. linux/amd64".into(),
+            ImageError::BadChange { .. } => {
+                "use CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER or LABEL as in a Dockerfile, e.g. -c 'CMD [\"sh\"]'"
+                    .into()
             }
         })
     }

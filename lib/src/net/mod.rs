@@ -126,6 +126,14 @@ pub enum NetError {
     Port(#[from] ports::PortError),
     #[error("{var}={value} is not a whole number")]
     Limit { var: &'static str, value: String },
+    #[error("network mode {0:?} is not supported")]
+    BadNetwork(String),
+    #[error("ports cannot be published with --network {0}")]
+    PortsNeedNetwork(String),
+    #[error("invalid --add-host {0:?}")]
+    BadAddHost(String),
+    #[error("no public port {0:?} published for {1}")]
+    NoPort(String, String),
 }
 
 impl Diagnose for NetError {
@@ -147,6 +155,14 @@ impl Diagnose for NetError {
             NetError::Limit { var, .. } => format!(
                 "set {var} to a whole number (seconds for a timeout, 0 for none), or unset it"
             ),
+            NetError::BadNetwork(_) => {
+                "use --network slirp4netns (the default), pasta, host or none".into()
+            }
+            NetError::PortsNeedNetwork(_) => {
+                "drop --network to use the default userspace network, or drop -p".into()
+            }
+            NetError::BadAddHost(_) => "write it as NAME:IP, e.g. --add-host db:10.0.2.2".into(),
+            NetError::NoPort(..) => "list the published ports with `den port CONTAINER`".into(),
         })
     }
 }

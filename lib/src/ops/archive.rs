@@ -7,8 +7,8 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
+use super::{Error, Result};
 use crate::archive::{self, ArchiveError, Format, Loaded, SaveImage};
-use crate::error::{Error, Result};
 use crate::image::Reference;
 use crate::store::{ImageRecord, Store};
 
@@ -47,7 +47,7 @@ pub fn save(ctx: &Ctx, opts: &SaveOptions) -> Result<()> {
                 Err(ArchiveError::Write { source, .. })
                     if source.kind() == std::io::ErrorKind::BrokenPipe =>
                 {
-                    Err(Error::Reported(1))
+                    Err(crate::error::Reported(1).into())
                 }
                 other => Ok(other?),
             }
@@ -176,7 +176,12 @@ pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
                 path: path.display().to_string(),
                 source,
             })?;
-            archive::load(&store, &mut f, &path.display().to_string(), unpack)
+            Ok(archive::load(
+                &store,
+                &mut f,
+                &path.display().to_string(),
+                unpack,
+            )?)
         }
         None => {
             let stdin = std::io::stdin();
@@ -184,7 +189,7 @@ pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
                 return Err(ArchiveError::StdinEmpty.into());
             }
             let _ = crate::sys::set_pipe_size(stdin.as_fd(), CHUNK);
-            archive::load(&store, &mut stdin.lock(), "stdin", unpack)
+            Ok(archive::load(&store, &mut stdin.lock(), "stdin", unpack)?)
         }
     }
 }

@@ -4,9 +4,10 @@
 //! progress lines.
 
 use super::Ctx;
+use super::{Error, Result};
+use crate::build::{BuildError, HostError};
 pub use crate::build::{BuildOptions, Entitlement};
 use crate::digest::Digest;
-use crate::error::Result;
 use crate::store::{ImageRecord, StoreError};
 
 /// Where progress lines go (stderr, or nowhere with `-q`).
@@ -15,7 +16,22 @@ pub type Say<'a> = &'a (dyn Fn(&str) + Sync);
 /// Build the image `opts` describes; returns its id.
 pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<Digest> {
     let store = ctx.store()?;
-    crate::build::build(&store, ctx.config.storage.driver, &Host { ctx, say }, opts)
+    crate::build::build(&store, ctx.config.storage.driver, &Host { ctx, say }, opts).map_err(|e| {
+        match e {
+            // A den tool that has already reported stays one: the binaries say nothing more.
+            BuildError::Reported(r) => Error::Reported(r),
+            e => Error::Build(e),
+        }
+    })
+}
+
+/// A host error into the build seam's: the verb's error, carried whole.
+fn lift(e: Error) -> BuildError {
+    match e {
+        Error::Build(e) => e,
+        Error::Reported(r) => BuildError::Reported(r),
+        e => BuildError::Host(HostError(Box::new(e))),
+    }
 }
 
 /// The build's view of den: the verbs' image lookups and den's tools.
@@ -25,15 +41,15 @@ struct Host<'a> {
 }
 
 impl crate::build::Host for Host<'_> {
-    fn find_or_pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord> {
-        super::run::find_or_pull(self.ctx, name, platform, self)
+    fn find_or_pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord, BuildError> {
+        super::run::find_or_pull(self.ctx, name, platform, self).map_err(lift)
     }
 
-    fn pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord> {
-        super::run::pull_image(self.ctx, name, platform)
+    fn pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord, BuildError> {
+        super::run::pull_image(self.ctx, name, platform).map_err(lift)
     }
 
-    fn run_container(&self, id: &str, quiet: bool) -> Result<Option<i32>> {
+    fn run_container(&self, id: &str, quiet: bool) -> Result<Option<i32>, BuildError> {
         let Some(tool) = super::tool_path("den-run") else {
             return Ok(None);
         };

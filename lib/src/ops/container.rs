@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use crate::error::{Result, UsageError};
+use super::Result;
 use crate::runtime::{self, attach, logs, monitor};
 use crate::store::{ContainerRecord, ContainerState, Status, Store};
 
@@ -55,7 +55,7 @@ pub fn all(store: &Store) -> Result<Vec<Container>> {
 
 /// docker's signal syntax: `TERM`, `SIGTERM`, `15`.
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    let bad = || UsageError::BadSignal(s.to_string());
+    let bad = || crate::runtime::FlagError::BadSignal(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
         return Signal::try_from(n).map_err(|_| bad().into());
     }
@@ -88,7 +88,7 @@ fn matches_filters(c: &Container, filters: &[String]) -> Result<bool> {
     for f in filters {
         let (k, _) = f
             .split_once('=')
-            .ok_or_else(|| UsageError::BadFilter(f.clone()))?;
+            .ok_or_else(|| crate::store::ContainersError::BadFilter(f.clone()))?;
         by_key.entry(k).or_default().push(f);
     }
     for (key, fs) in by_key {
@@ -111,7 +111,7 @@ fn matches_filters(c: &Container, filters: &[String]) -> Result<bool> {
 fn matches_filter(c: &Container, f: &str) -> Result<bool> {
     let (k, v) = f
         .split_once('=')
-        .ok_or_else(|| UsageError::BadFilter(f.into()))?;
+        .ok_or_else(|| crate::store::ContainersError::BadFilter(f.into()))?;
     Ok(match k {
         "status" => {
             const STATES: &[&str] = &[
@@ -124,7 +124,7 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
                 "dead",
             ];
             if !STATES.contains(&v) {
-                return Err(UsageError::BadFilter(f.into()).into());
+                return Err(crate::store::ContainersError::BadFilter(f.into()).into());
             }
             c.state.status.name() == v
         }
@@ -145,7 +145,7 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
             Some((lk, lv)) => c.record.spec.labels.get(lk).is_some_and(|x| x == lv),
             None => c.record.spec.labels.contains_key(v),
         },
-        _ => return Err(UsageError::BadFilter(f.into()).into()),
+        _ => return Err(crate::store::ContainersError::BadFilter(f.into()).into()),
     })
 }
 
@@ -358,12 +358,12 @@ pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
 
 /// `inspect`: docker's object for each container, or image when no container has the name (as
 /// docker's `inspect`), and the error for each name that is neither.
-pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<crate::Error>) {
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<super::Error>) {
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for n in names {
         let found = match find(ctx, n) {
-            Err(crate::Error::Store(crate::store::StoreError::ContainerUnknown(_))) => ctx
+            Err(super::Error::Store(crate::store::StoreError::ContainerUnknown(_))) => ctx
                 .store()
                 .and_then(|s| Ok(s.find_image(n)?))
                 .and_then(|i| super::images::inspect_value(ctx, &i))
@@ -386,7 +386,7 @@ pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<crate::Error>) {
 pub fn port(ctx: &Ctx, name: &str, which: Option<&str>) -> Result<Vec<crate::net::PortMapping>> {
     let c = find(ctx, name)?;
     if c.state.status != Status::Running {
-        return Err(UsageError::NotRunning(name.into()).into());
+        return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
     let Some(w) = which else {
         return Ok(c.state.ports);
@@ -403,7 +403,7 @@ pub fn port(ctx: &Ctx, name: &str, which: Option<&str>) -> Result<Vec<crate::net
         .filter(|p| p.key() == key)
         .collect();
     if hits.is_empty() {
-        return Err(UsageError::NoPort(w.into(), name.into()).into());
+        return Err(crate::net::NetError::NoPort(w.into(), name.into()).into());
     }
     Ok(hits)
 }
@@ -552,7 +552,7 @@ pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
     let store = ctx.store()?;
     let c = find(ctx, name)?;
     if c.state.status != Status::Running {
-        return Err(UsageError::NotRunning(name.into()).into());
+        return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
     if sig == Signal::SIGKILL {
         mark_stopped(&store, &c.record.id);
@@ -602,7 +602,7 @@ pub fn start(
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = runtime_ctx(ctx, &store, &runtime_dir);
-    let mut failed: Option<crate::Error> = None;
+    let mut failed: Option<super::Error> = None;
     for n in names {
         let res = (|| -> Result<Option<i32>> {
             let c = find(ctx, n)?;
@@ -665,7 +665,7 @@ pub fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> Result<i32> {
     let store = ctx.store()?;
     let c = find(ctx, name)?;
     if c.state.status != Status::Running {
-        return Err(UsageError::NotRunning(name.into()).into());
+        return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
     let runtime_dir = ctx.runtime_dir()?;
     let path = attach::socket_path(&runtime_dir, &c.record.id);
@@ -720,7 +720,7 @@ pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
     store.sweep();
     let c = match find(ctx, name) {
         Ok(c) => c,
-        Err(crate::Error::Store(e @ crate::store::StoreError::ContainerUnknown(_))) => {
+        Err(super::Error::Store(e @ crate::store::StoreError::ContainerUnknown(_))) => {
             // Under the exclusive lock: creators claim a name an instant before they make the
             // container's directory, and hold the lock shared while they do.
             if store.dangling_name(name) {
@@ -734,7 +734,7 @@ pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     if c.state.status == Status::Running {
-        return Err(UsageError::RemoveRunning(name.into()).into());
+        return Err(crate::store::ContainersError::RemoveRunning(name.into()).into());
     }
     // A foreground run or a monitor between restarts may still hold it; the record says who.
     store.remove_container(&c.record.id)?;

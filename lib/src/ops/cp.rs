@@ -13,8 +13,8 @@
 use std::path::PathBuf;
 
 use super::Ctx;
+use super::Result;
 use super::container::find;
-use crate::error::{Result, UsageError};
 use crate::runtime::driver;
 use crate::store::Status;
 
@@ -97,13 +97,13 @@ pub fn plan(ctx: &Ctx, src: &str, dest: &str, follow_link: bool) -> Result<CpPla
             },
         ),
         (Some(_), Some(_)) => {
-            return Err(UsageError::BadCopyPaths(
+            return Err(crate::copy::CopyError::BadPaths(
                 "copying between containers is not supported".into(),
             )
             .into());
         }
         (None, None) => {
-            return Err(UsageError::BadCopyPaths(
+            return Err(crate::copy::CopyError::BadPaths(
                 "must specify at least one container source".into(),
             )
             .into());
@@ -135,7 +135,7 @@ pub fn cp(ctx: &Ctx, plan: &CpPlan) -> Result<()> {
         let layers = store.rootfs_layers(&record)?;
         let d = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
         driver::mount(&crate::sys::LinuxSys, d, &store, &layers, &cdir, false)
-            .map_err(crate::Error::from)?;
+            .map_err(super::Error::from)?;
         Some(d)
     };
     let ctr_of = |d: &Direction| match d {
@@ -164,7 +164,7 @@ pub fn cp(ctx: &Ctx, plan: &CpPlan) -> Result<()> {
 
 /// Copy in the direction `plan` says, with the container's root filesystem at `root`.
 fn copy(plan: &CpPlan, root: &std::path::Path, ctr_path: &str) -> Result<()> {
-    let c = UsageError::Copy;
+    let c = super::Error::Copy;
     match &plan.direction {
         Direction::Out { host, .. } => {
             let mut out = std::io::stdout().lock();

@@ -8,8 +8,8 @@
 use std::os::fd::AsFd;
 
 use super::Ctx;
+use super::Result;
 use super::container::{Container, find};
-use crate::error::{Result, UsageError};
 use crate::runtime::{self, engine, engine::Exec, tty};
 use crate::store::Status;
 use crate::userns::IdMap;
@@ -30,12 +30,12 @@ pub struct ExecOptions {
 pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
     let c = find(ctx, name)?;
     if c.state.status != Status::Running {
-        return Err(UsageError::NotRunning(name.into()).into());
+        return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
     let (pid, _) = c
         .state
         .monitor
-        .ok_or_else(|| UsageError::NotRunning(name.into()))?;
+        .ok_or_else(|| crate::store::ContainersError::NotRunning(name.into()))?;
     // Paths are resolved now, as the user; inside, den is uid 0 and would look elsewhere.
     ctx.paths.export()?;
     crate::sys::join_namespaces(pid)?;
@@ -51,7 +51,7 @@ pub fn exec(
     opts: &ExecOptions,
 ) -> Result<i32> {
     if opts.tty && opts.interactive && !tty::is_tty(std::io::stdin().as_fd()) {
-        return Err(UsageError::NotATty.into());
+        return Err(crate::runtime::FlagError::NotATty.into());
     }
     let store = ctx.store()?;
     let r = &c.record;

@@ -13,8 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::Ctx;
+use super::Result;
 use super::container::find;
-use crate::error::Result;
 use crate::runtime::driver::{self, Driver, Layout};
 use crate::store::Status;
 
@@ -55,7 +55,7 @@ pub fn export(ctx: &Ctx, plan: &ExportPlan, out: &mut dyn Write) -> Result<()> {
     } else {
         let layers = store.rootfs_layers(&record)?;
         let root = driver::mount(&crate::sys::LinuxSys, d, &store, &layers, &cdir, false)
-            .map_err(crate::Error::from)?;
+            .map_err(super::Error::from)?;
         (root, true)
     };
     let res = crate::build::layer::write_rootfs_tar(&root, out).map_err(|e| {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::Ctx;
-use crate::error::Result;
+use super::Result;
 use crate::render::images::Step;
 use crate::store::{ImageRecord, Store};
 

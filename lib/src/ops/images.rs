@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::Ctx;
+use super::Result;
 use crate::digest::Digest;
-use crate::error::{Result, UsageError};
 use crate::image::familiar_repo;
 use crate::render::images::{Row, rows};
 use crate::store::{ImageRecord, Store};
@@ -58,7 +58,7 @@ enum Filter {
 }
 
 fn parse_filter(f: &str) -> Result<Filter> {
-    let bad = || UsageError::BadImageFilter(f.into());
+    let bad = || crate::store::ImagesError::BadFilter(f.into());
     let (k, v) = f.split_once('=').ok_or_else(bad)?;
     Ok(match k {
         "dangling" => match v.to_ascii_lowercase().as_str() {
@@ -263,7 +263,7 @@ pub fn inspect_value(ctx: &Ctx, image: &crate::store::ImageRecord) -> Result<ser
 }
 
 /// `image inspect`: docker's object for each image, and the error for each name not found.
-pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<serde_json::Value>, Vec<crate::Error>) {
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<serde_json::Value>, Vec<super::Error>) {
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for n in names {

@@ -15,8 +15,8 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use super::Result;
 use crate::digest::{Digest, Hasher};
-use crate::error::{Result, UsageError};
 use crate::image::manifest::{Compression, Platform};
 use crate::store::{ImageRecord, LayerRef};
 use crate::unpack::{Options, Owners};
@@ -72,7 +72,7 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
             opts.message.as_deref(),
         );
         let canonical = name.as_ref().map(|n| n.canonical());
-        Ok::<_, crate::Error>(incoming.finish_local(&config, &[layer], canonical.as_deref())?)
+        Ok::<_, super::Error>(incoming.finish_local(&config, &[layer], canonical.as_deref())?)
     })();
     let _ = crate::fs::remove_tree(&staging.path);
     result
@@ -87,7 +87,7 @@ fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> crate::store
 
 /// Read the source, decompress it and write the tar to `dest`; returns its digest and size.
 fn stage_tar(source: &str, dest: &std::path::Path) -> Result<(Digest, u64)> {
-    let read_err = |e: std::io::Error| UsageError::ImportRead {
+    let read_err = |e: std::io::Error| crate::archive::ArchiveError::ImportRead {
         name: source.to_string(),
         source: e,
     };
@@ -189,7 +189,7 @@ fn image_config(
 
 /// Apply one `--change` (a Dockerfile instruction) to a container configuration.
 pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()> {
-    let bad = |reason: &str| UsageError::BadChange {
+    let bad = |reason: &str| crate::image::ImageError::BadChange {
         change: change.into(),
         reason: reason.into(),
     };
@@ -368,7 +368,10 @@ mod tests {
             "FROM x",
         ] {
             match apply(&[bad]) {
-                Err(crate::Error::Usage(UsageError::BadChange { change, .. })) => {
+                Err(crate::ops::Error::Image(crate::image::ImageError::BadChange {
+                    change,
+                    ..
+                })) => {
                     assert_eq!(change, bad)
                 }
                 other => panic!("{bad}: {other:?}"),

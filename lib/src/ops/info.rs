@@ -2,7 +2,7 @@
 //! helpers). Runs inside den's user namespace so the storage probe is the real one.
 
 use super::Ctx;
-use crate::error::Result;
+use super::Result;
 use crate::render::system::Info;
 
 pub fn info(ctx: &Ctx) -> Result<Info> {

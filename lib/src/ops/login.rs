@@ -2,8 +2,8 @@
 //! ([`crate::auth`]). Pulls and pushes find them there (or in podman's and docker's files).
 
 use super::Ctx;
+use super::Result;
 use crate::auth::{AuthFiles, Credentials};
-use crate::error::Result;
 use crate::registry::session::Session;
 
 #[derive(Debug, Clone)]

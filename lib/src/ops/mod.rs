@@ -10,6 +10,7 @@ pub mod archive;
 pub mod build;
 pub mod container;
 pub mod cp;
+pub mod error;
 pub mod exec;
 pub mod export;
 pub mod history;
@@ -24,11 +25,12 @@ pub mod run;
 pub mod system;
 pub mod volume;
 
+pub use error::{Error, Result};
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::config::{Config, Paths, ProcessEnv};
-use crate::error::Result;
 use crate::image::Reference;
 use crate::store::Store;
 use crate::userns::IdMap;
@@ -141,7 +143,7 @@ pub trait Report: Sync {
     fn note(&self, _text: &str) {}
     /// An error the verb reports and carries on past (a container `start` could not start,
     /// before the next); the verb returns its last error itself.
-    fn error(&self, _err: &crate::Error) {}
+    fn error(&self, _err: &Error) {}
 }
 
 /// Reports nothing.

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use oci_client::secrets::RegistryAuth;
 
 use super::{Ctx, LayerEvent, Report};
+use super::{Error, Result};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
 use crate::image::checks::{self, Document};
 use crate::image::{ImageError, Platform, Reference};
 use crate::registry::{Registry, RegistryError};
@@ -48,7 +48,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
     let reference = Reference::parse(&opts.reference)?;
     let platform = match &opts.platform {
         Some(p) => {
-            Platform::parse(p).ok_or_else(|| crate::error::UsageError::BadPlatform(p.clone()))?
+            Platform::parse(p).ok_or_else(|| crate::image::ImageError::BadPlatform(p.clone()))?
         }
         None => Platform::host(),
     };

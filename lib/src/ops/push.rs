@@ -11,8 +11,8 @@
 use futures_util::StreamExt;
 
 use super::Ctx;
+use super::Result;
 use crate::digest::Digest;
-use crate::error::Result;
 use crate::image::Reference;
 use crate::registry::session::{Blob, Landed, Session};
 use crate::store::StoreError;
@@ -44,7 +44,7 @@ pub trait PushReport: Sync {
 pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pushed> {
     let target = Reference::parse(opts.destination.as_deref().unwrap_or(&opts.image))?;
     if target.digest().is_some() {
-        return Err(crate::error::UsageError::PushDigest(target.to_string()).into());
+        return Err(crate::registry::RegistryError::PushDigest(target.to_string()).into());
     }
     let store = ctx.store()?;
     let image = store.find_image(&opts.image)?;
@@ -119,7 +119,7 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
                     Landed::Pushed { .. } => "Pushed".to_string(),
                 }
             ));
-            Ok::<_, crate::error::Error>((short, landed))
+            Ok::<_, super::Error>((short, landed))
         };
         let mut blobs = blobs;
         let config = blobs.pop().expect("the config is last");
@@ -134,7 +134,7 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
         let digest = session
             .put_manifest(repo, &tag, &image.manifest_media_type, &manifest)
             .await?;
-        Ok::<_, crate::error::Error>((digest, landed))
+        Ok::<_, super::Error>((digest, landed))
     })?;
     // Remember where the image now is (docker's RepoDigests; the source of later mounts).
     let repo_digest = format!("{}@{digest}", target.repo_name());

@@ -13,8 +13,8 @@
 //! "cannot be forced"); removing its last name with `-f` only untags it.
 
 use super::Ctx;
+use super::Result;
 use super::container::Container;
-use crate::error::{Result, UsageError};
 use crate::image::{Reference, ReferenceError, familiar_repo};
 use crate::render::images::Removed;
 use crate::store::{ImageRecord, Status, Store};
@@ -121,7 +121,7 @@ fn remove_one(
             && !opts.force
             && let Some(c) = users.first()
         {
-            return Err(UsageError::ImageNameInUse {
+            return Err(crate::store::ImagesError::NameInUse {
                 reference: input.into(),
                 container: short(&c.record.id),
                 image: image.id.short().to_string(),
@@ -144,13 +144,13 @@ fn remove_one(
     }
 
     if image.names.len() > 1 && !opts.force {
-        return Err(UsageError::ImageMultipleNames {
+        return Err(crate::store::ImagesError::MultipleNames {
             image: image.id.short().to_string(),
         }
         .into());
     }
     if let Some(c) = running {
-        return Err(UsageError::ImageInUse {
+        return Err(crate::store::ImagesError::InUse {
             image: image.id.short().to_string(),
             container: short(&c.record.id),
             state: "running",
@@ -161,7 +161,7 @@ fn remove_one(
     if let Some(c) = users.first()
         && !opts.force
     {
-        return Err(UsageError::ImageInUse {
+        return Err(crate::store::ImagesError::InUse {
             image: image.id.short().to_string(),
             container: short(&c.record.id),
             state: "stopped",
@@ -276,7 +276,7 @@ enum PruneFilter {
 
 impl PruneFilter {
     fn parse(f: &str, now: chrono::DateTime<chrono::Utc>) -> Result<PruneFilter> {
-        let bad = || UsageError::BadImageFilter(f.into());
+        let bad = || crate::store::ImagesError::BadFilter(f.into());
         if let Some((k, v)) = f.split_once("!=")
             && k == "label"
         {

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use oci_spec::image::ImageConfiguration;
 
+use super::Result;
 use super::{Ctx, Report};
-use crate::error::{Error, Result, UsageError};
 use crate::runtime::{self, driver};
 use crate::store::{
     ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, StoreError,
@@ -104,7 +104,7 @@ pub fn user_env(env: &[String], files: &[std::path::PathBuf]) -> Result<Vec<Stri
     let mut out = Vec::new();
     let mut add = |e: &str| -> Result<()> {
         if e.is_empty() || e.starts_with('=') {
-            return Err(UsageError::BadEnv(e.into()).into());
+            return Err(crate::runtime::FlagError::BadEnv(e.into()).into());
         }
         if e.contains('=') {
             out.push(e.to_string());
@@ -114,10 +114,11 @@ pub fn user_env(env: &[String], files: &[std::path::PathBuf]) -> Result<Vec<Stri
         Ok(())
     };
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|source| UsageError::EnvFile {
-            path: f.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(f).map_err(|source| crate::runtime::FlagError::EnvFile {
+                path: f.clone(),
+                source,
+            })?;
         for line in text.lines() {
             let line = line.trim_start();
             if line.is_empty() || line.starts_with('#') {
@@ -180,9 +181,7 @@ pub fn pull_image(ctx: &Ctx, image: &str, platform: Option<&str>) -> Result<Imag
         })?;
     if !status.success() {
         // den-image said why; exit with its status.
-        return Err(Error::Reported(
-            status.code().unwrap_or(crate::error::EXIT_DEN),
-        ));
+        return Err(crate::error::Reported(status.code().unwrap_or(crate::error::EXIT_DEN)).into());
     }
     Ok(ctx.store()?.find_image(&reference.canonical())?)
 }
@@ -196,13 +195,13 @@ pub fn create(
     let network = choose_network(opts, report)?;
     for h in &opts.add_hosts {
         if !h.contains(':') && !h.contains('=') {
-            return Err(UsageError::BadAddHost(h.clone()).into());
+            return Err(crate::net::NetError::BadAddHost(h.clone()).into());
         }
     }
     let restart = RestartPolicy::parse(&opts.restart)
-        .ok_or_else(|| UsageError::BadRestart(opts.restart.clone()))?;
+        .ok_or_else(|| crate::runtime::FlagError::BadRestart(opts.restart.clone()))?;
     if opts.rm && restart != RestartPolicy::No {
-        return Err(UsageError::RmWithRestart.into());
+        return Err(crate::runtime::FlagError::RmWithRestart.into());
     }
     let mounts = parse_mounts(opts)?;
     let security = crate::security::Security::parse(&crate::security::SecurityFlags {
@@ -221,7 +220,7 @@ pub fn create(
     let defaults = image_defaults(ctx, &image)?;
     let args = command_line(&defaults, opts.entrypoint.as_deref(), &opts.command);
     if args.is_empty() {
-        return Err(UsageError::NoCommand(opts.image.clone()).into());
+        return Err(crate::runtime::FlagError::NoCommand(opts.image.clone()).into());
     }
     let mut ports = Vec::new();
     for p in &opts.publish {
@@ -231,9 +230,9 @@ pub fn create(
         ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
     }
     let parsed = crate::net::Network::parse(&network)
-        .ok_or_else(|| UsageError::BadNetwork(network.clone()))?;
+        .ok_or_else(|| crate::net::NetError::BadNetwork(network.clone()))?;
     if !ports.is_empty() && !parsed.needs_helper() {
-        return Err(UsageError::PortsNeedNetwork(parsed.name().into()).into());
+        return Err(crate::net::NetError::PortsNeedNetwork(parsed.name().into()).into());
     }
     let mut env = defaults.env.clone();
     env.extend(user_env(&opts.env, &opts.env_files)?);
@@ -318,7 +317,7 @@ pub fn create(
 fn choose_network(opts: &RunOptions, report: &dyn Report) -> Result<String> {
     if let Some(n) = &opts.network {
         if crate::net::Network::parse(n).is_none() {
-            return Err(UsageError::BadNetwork(n.clone()).into());
+            return Err(crate::net::NetError::BadNetwork(n.clone()).into());
         }
         return Ok(n.clone());
     }
@@ -341,18 +340,18 @@ fn parse_mounts(opts: &RunOptions) -> Result<Vec<crate::volume::MountSpec>> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let mut out = Vec::new();
     for v in &opts.volumes {
-        out.push(crate::volume::parse_volume_flag(v, &cwd).map_err(UsageError::Volume)?);
+        out.push(crate::volume::parse_volume_flag(v, &cwd).map_err(super::Error::Volume)?);
     }
     for m in &opts.mounts {
-        out.push(crate::volume::parse_mount_flag(m, &cwd).map_err(UsageError::Volume)?);
+        out.push(crate::volume::parse_mount_flag(m, &cwd).map_err(super::Error::Volume)?);
     }
     for t in &opts.tmpfs {
-        out.push(crate::volume::parse_tmpfs_flag(t).map_err(UsageError::Volume)?);
+        out.push(crate::volume::parse_tmpfs_flag(t).map_err(super::Error::Volume)?);
     }
     let mut seen = std::collections::HashSet::new();
     for m in &out {
         if !seen.insert(m.destination.clone()) {
-            return Err(UsageError::DuplicateMount(m.destination.clone()).into());
+            return Err(crate::runtime::FlagError::DuplicateMount(m.destination.clone()).into());
         }
     }
     Ok(out)
@@ -380,7 +379,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
         && opts.interactive
         && !runtime::tty::is_tty(std::os::fd::AsFd::as_fd(&std::io::stdin()))
     {
-        return Err(UsageError::NotATty.into());
+        return Err(crate::runtime::FlagError::NotATty.into());
     }
     let (record, image) = create(ctx, opts, report)?;
     tracing::debug!(id = %record.id, "container record created");

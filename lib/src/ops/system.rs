@@ -22,9 +22,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Ctx;
+use super::Result;
 use super::container::Container;
 use crate::digest::Digest;
-use crate::error::Result;
 use crate::render::system::{ContainerUsage, DiskUsage, ImageUsage, Usage, VolumeUsage};
 use crate::runtime::driver::Layout;
 use crate::store::{ContainerState, Status, Store, StoreError, disk_usage};
@@ -87,7 +87,7 @@ pub fn df(ctx: &Ctx) -> Result<DiskUsage> {
     // Volumes: data, reclaimable when no container mounts them.
     let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
     let mut volumes = Vec::new();
-    for v in vols.list().map_err(crate::error::UsageError::Volume)? {
+    for v in vols.list().map_err(super::Error::Volume)? {
         let links = containers
             .iter()
             .filter(|c| {
@@ -219,7 +219,7 @@ pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
         let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
         let sizes: HashMap<String, u64> = vols
             .list()
-            .map_err(crate::error::UsageError::Volume)?
+            .map_err(super::Error::Volume)?
             .into_iter()
             .map(|v| {
                 let s = disk_usage(&vols.data_dir(&v.name));

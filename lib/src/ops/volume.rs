@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::Ctx;
+use super::Result;
 use super::container::all;
-use crate::error::{Result, UsageError};
 use crate::volume::{MountKind, Volume, Volumes};
 
 fn volumes(ctx: &Ctx) -> Result<Volumes> {
@@ -34,9 +34,7 @@ pub fn create(ctx: &Ctx, name: Option<&str>, labels: &[String]) -> Result<Volume
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         l.insert(k.to_string(), v.to_string());
     }
-    volumes(ctx)?
-        .create(name, l)
-        .map_err(|e| UsageError::Volume(e).into())
+    volumes(ctx)?.create(name, l).map_err(super::Error::Volume)
 }
 
 /// docker's volume object (`volume inspect`, and `volume ls`'s fields).
@@ -55,20 +53,20 @@ fn value(vols: &Volumes, v: &Volume) -> Value {
 /// `volume ls`: docker's object for each volume.
 pub fn ls(ctx: &Ctx) -> Result<Vec<Value>> {
     let vols = volumes(ctx)?;
-    let list = vols.list().map_err(UsageError::Volume)?;
+    let list = vols.list().map_err(super::Error::Volume)?;
     Ok(list.iter().map(|v| value(&vols, v)).collect())
 }
 
 /// `volume inspect`: docker's object for each volume, and the error for each name not found.
-pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<crate::Error>) {
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<super::Error>) {
     let mut values = Vec::new();
-    let mut errors: Vec<crate::Error> = Vec::new();
+    let mut errors: Vec<super::Error> = Vec::new();
     match volumes(ctx) {
         Ok(vols) => {
             for n in names {
                 match vols.inspect(n) {
                     Ok(v) => values.push(value(&vols, &v)),
-                    Err(e) => errors.push(UsageError::Volume(e).into()),
+                    Err(e) => errors.push(super::Error::Volume(e)),
                 }
             }
         }
@@ -82,14 +80,14 @@ pub fn rm(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
     let used = users(ctx, name)?;
     volumes(ctx)?
         .remove(name, &used, force)
-        .map_err(|e| UsageError::Volume(e).into())
+        .map_err(super::Error::Volume)
 }
 
 /// Remove the volumes no container uses (anonymous ones only, unless `all`).
 pub fn prune(ctx: &Ctx, all_volumes: bool) -> Result<Vec<String>> {
     let vols = volumes(ctx)?;
     let mut removed = Vec::new();
-    for v in vols.list().map_err(UsageError::Volume)? {
+    for v in vols.list().map_err(super::Error::Volume)? {
         if (v.anonymous || all_volumes)
             && users(ctx, &v.name)?.is_empty()
             && vols.remove(&v.name, &[], false).is_ok()

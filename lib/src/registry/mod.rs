@@ -110,6 +110,9 @@ pub enum RegistryError {
         #[source]
         source: crate::store::StoreError,
     },
+    /// Asked of den, not of a registry: a push names a tag.
+    #[error("cannot push to {0}: a push names a tag, not a digest")]
+    PushDigest(String),
 }
 
 impl Diagnose for RegistryError {
@@ -158,7 +161,16 @@ impl Diagnose for RegistryError {
             RegistryError::Store { source, .. } => return source.hint(),
             RegistryError::Layer { source, .. } => return source.hint(),
             RegistryError::Image(e) => return e.hint(),
+            RegistryError::PushDigest(_) => "push to NAME:TAG; the registry computes the digest".into(),
         })
+    }
+}
+
+impl RegistryError {
+    /// Whether a registry (or the way to it) failed, rather than den's request: docker's login
+    /// and push exit 1 then, and 125 for their own mistakes.
+    pub fn from_registry(&self) -> bool {
+        !matches!(self, RegistryError::PushDigest(_))
     }
 }
 

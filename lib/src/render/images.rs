@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::units::{ellipsis, human_duration, human_size};
 use super::{Listing, TemplateError};
 use crate::digest::Digest;
-use crate::image::familiar_repo;
+use crate::image::{Reference, familiar_repo};
 use crate::store::ImageRecord;
 
 /// One row of `images`: an image under one of its names.
@@ -336,6 +336,41 @@ pub fn logout(registry: &str, removed: bool, elsewhere: &[PathBuf]) -> String {
             "note: {} also holds credentials for {registry}; den left that file alone\n",
             f.display()
         ));
+    }
+    out
+}
+
+/// What `pull` prints: the status line for stderr (`Status: Downloaded newer image for
+/// busybox:latest`, with the name as the user writes it) and the name pulled, for stdout
+/// (`docker.io/library/busybox:latest`, or `NAME@DIGEST` for a pull by digest).
+pub fn pulled(reference: &Reference, digest: &Digest, changed: bool) -> (String, String) {
+    let shown = if reference.tag().is_some() {
+        reference.canonical()
+    } else {
+        format!("{}@{}", reference.repo_name(), digest)
+    };
+    let familiar = shown.replacen(&reference.repo_name(), &reference.familiar_repo(), 1);
+    let status = if changed {
+        format!("Status: Downloaded newer image for {familiar}")
+    } else {
+        format!("Status: Image is up to date for {familiar}")
+    };
+    (status, format!("{shown}\n"))
+}
+
+/// What `push` prints when it is done: `TAG: digest: DIGEST size: SIZE`, as docker does.
+pub fn pushed(reference: &Reference, digest: &str, size: usize) -> String {
+    format!(
+        "{}: digest: {digest} size: {size}\n",
+        reference.tag().unwrap_or("latest")
+    )
+}
+
+/// What `build` says on stderr when it is done: the short id, and each name it gave.
+pub fn built(id: &Digest, tags: &[String]) -> String {
+    let mut out = format!("--> {}\n", id.short());
+    for t in tags {
+        out.push_str(&format!("Successfully tagged {t}\n"));
     }
     out
 }

@@ -10,7 +10,7 @@
 //! This module knows the seams' data types (records from [`crate::store`], ports from
 //! [`crate::net`]) and defines the shapes of the reports it draws ([`images::Row`],
 //! [`system::DiskUsage`], ...), which the verbs fill. It imports neither [`crate::ops`] nor
-//! [`crate::cli`]; errors are its own ([`TemplateError`]), turned into den's at the edge.
+//! [`crate::cli`]; errors are its own ([`TemplateError`], reported as a [`FormatError`]).
 //!
 //! - [`template`]: docker's `--format`, a Go `text/template` subset over JSON values.
 //! - [`table`]: columns aligned as docker's tabwriter aligns them, with a `table` header.
@@ -29,6 +29,17 @@ pub mod units;
 use serde_json::Value;
 
 pub use template::{Template, TemplateError};
+
+/// A bad `--format`, as the binaries report it: the template's own message is the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid --format template")]
+pub struct FormatError(#[from] pub TemplateError);
+
+impl crate::error::Diagnose for FormatError {
+    fn hint(&self) -> Option<String> {
+        Some("see docker's --format documentation: {{.Field}}, {{json .}}, table ...".into())
+    }
+}
 
 /// A listing as docker prints it when no `--format` (or `table`) is given.
 #[derive(Debug, Clone, Copy)]

@@ -333,6 +333,50 @@ fn id_mapping(idmap: &IdMap) -> String {
     }
 }
 
+/// docker's report of a prune: a `Deleted <Things>:` section for each kind with anything
+/// deleted, then `Total reclaimed space: SIZE`.
+pub fn pruned(sections: &[(&str, Vec<String>)], reclaimed: &str) -> String {
+    let mut out = String::new();
+    for (title, lines) in sections.iter().filter(|(_, l)| !l.is_empty()) {
+        out.push_str(title);
+        out.push('\n');
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("Total reclaimed space: {reclaimed}\n"));
+    out
+}
+
+/// What `system check` found: each problem repaired, each left, or a line saying the store
+/// at `root` is sound and what was looked at.
+pub fn checked(
+    root: &std::path::Path,
+    fixed: &[crate::store::Problem],
+    c: &crate::store::Checked,
+) -> String {
+    let mut out = String::new();
+    for p in fixed {
+        out.push_str(&format!("repaired: {p}\n"));
+    }
+    for p in &c.problems {
+        out.push_str(&format!("{p}\n"));
+    }
+    if c.problems.is_empty() {
+        out.push_str(&format!(
+            "{}: no problems ({} images, {} layers, {} blobs, {} containers)\n",
+            root.display(),
+            c.images,
+            c.layers,
+            c.blobs,
+            c.containers
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,5 +483,22 @@ mod tests {
             "capabilities:       docker's default 2, in den's user namespace only: CHOWN, KILL\n"
         ));
         assert!(text.ends_with("kernel:             6.1\n"));
+    }
+
+    #[test]
+    fn prunes_list_what_went_in_sections() {
+        let out = pruned(
+            &[
+                ("Deleted Containers:", vec!["c1".into()]),
+                ("Deleted Volumes:", vec![]),
+                ("Deleted Images:", vec!["deleted: sha256:ab".into()]),
+            ],
+            "1.5kB",
+        );
+        assert_eq!(
+            out,
+            "Deleted Containers:\nc1\n\nDeleted Images:\ndeleted: sha256:ab\n\nTotal reclaimed space: 1.5kB\n"
+        );
+        assert_eq!(pruned(&[], "0B"), "Total reclaimed space: 0B\n");
     }
 }

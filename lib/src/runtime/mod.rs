@@ -7,11 +7,12 @@
 //! fuse-overlayfs, vfs), [`spec`] (the OCI runtime spec), [`user`] (users and the command, read
 //! from the image), [`engine`] (the engine seam, on libcontainer), [`tty`] (pty and signals),
 //! [`relay`] (a foreground container's output, input and signals), [`logs`], [`monitor`] and
-//! [`attach`] (detached containers).
+//! [`attach`] (detached containers), [`flags`] (run and exec flags that cannot work).
 
 pub mod attach;
 pub mod driver;
 pub mod engine;
+pub mod flags;
 pub mod logs;
 pub mod monitor;
 pub mod relay;
@@ -30,6 +31,7 @@ use crate::store::{ContainerRecord, ContainerState, Status, Store};
 use crate::sys::Sys;
 use crate::userns::IdMap;
 use engine::Engine;
+pub use flags::FlagError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {

@@ -511,6 +511,32 @@ impl Store {
     }
 }
 
+/// A container in the wrong state for what was asked of it, or a filter over containers that
+/// den cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainersError {
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("cannot remove container {0}: container is running")]
+    RemoveRunning(String),
+    #[error("invalid filter {0:?}")]
+    BadFilter(String),
+}
+
+impl crate::error::Diagnose for ContainersError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ContainersError::NotRunning(_) => "start it first with `den start`".into(),
+            ContainersError::RemoveRunning(_) => {
+                "stop the container before removing it, or force it with `den rm -f`".into()
+            }
+            ContainersError::BadFilter(_) => {
+                "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited or ancestor".into()
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,6 +170,62 @@ fn by_id_prefix(images: &[ImageRecord], hex: &str, input: &str) -> Result<Option
     }
 }
 
+/// An image that cannot be removed while something uses it, or a filter over images that den
+/// cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagesError {
+    #[error(
+        "unable to remove repository reference {reference:?} (must force) - container {container} is using its referenced image {image}"
+    )]
+    NameInUse {
+        reference: String,
+        container: String,
+        image: String,
+    },
+    #[error(
+        "conflict: unable to delete {image} ({how}) - image is being used by {state} container {container}"
+    )]
+    InUse {
+        image: String,
+        container: String,
+        /// `running` or `stopped`.
+        state: &'static str,
+        /// `must be forced`, or `cannot be forced` for a running container.
+        how: &'static str,
+    },
+    #[error(
+        "conflict: unable to delete {image} (must be forced) - image is referenced in multiple repositories"
+    )]
+    MultipleNames { image: String },
+    #[error("invalid image filter {0:?}")]
+    BadFilter(String),
+}
+
+impl crate::error::Diagnose for ImagesError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ImagesError::NameInUse { .. } => {
+                "remove the container first (`den rm`), or untag and keep the image with `den rmi -f`"
+                    .into()
+            }
+            ImagesError::InUse { state: "running", .. } => {
+                "stop and remove the container first (`den rm -f CONTAINER`)".into()
+            }
+            ImagesError::InUse { .. } => {
+                "remove the container first (`den rm`), or force it with `den rmi -f`; the container keeps its layers"
+                    .into()
+            }
+            ImagesError::MultipleNames { .. } => {
+                "remove the image by name (`den rmi NAME`), or all its names with `den rmi -f ID`".into()
+            }
+            ImagesError::BadFilter(_) => {
+                "use dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE or until=TIME"
+                    .into()
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -49,14 +49,14 @@ pub use blobs::BlobWriter;
 pub(crate) use blobs::verify;
 pub use check::{CheckOptions, Checked, Problem, Repaired};
 pub use containers::{
-    BUILD_STEP_LABEL, ContainerRecord, ContainerState, RestartPolicy, RunSpec, Status, alive,
-    parent_pid, process_start_time,
+    BUILD_STEP_LABEL, ContainerRecord, ContainerState, ContainersError, RestartPolicy, RunSpec,
+    Status, alive, parent_pid, process_start_time,
 };
 pub use gc::{Collected, Referenced, disk_usage};
 /// An image record for unit tests: id `hex` (64 hex digits), named `names`.
 #[cfg(test)]
 pub(crate) use images::tests::record as test_image;
-pub use images::{ImageRecord, LayerRef};
+pub use images::{ImageRecord, ImagesError, LayerRef};
 pub use incoming::Incoming;
 pub use layers::{LayerRecord, StagedLayer};
 pub use lock::Lock;
@@ -158,6 +158,13 @@ impl Diagnose for StoreError {
             StoreError::Image(e) => return e.hint(),
             StoreError::NoSuchObject(_) => "list containers with `den ps -a` and images with `den images`".into(),
         })
+    }
+    /// `system check` exits 1 when it finds problems (it did its job; the store did not).
+    fn exit_code(&self) -> i32 {
+        match self {
+            StoreError::Unclean { .. } => 1,
+            _ => crate::error::EXIT_DEN,
+        }
     }
 }
 

@@ -14,11 +14,13 @@ use spool::{CHUNK, Spool};
 use super::ArchiveError;
 use super::format;
 use crate::digest::{Digest, Hasher};
-use crate::error::{Error, Result};
 use crate::image::Reference;
 use crate::store::incoming::{self, Incoming, RecordParts};
 use crate::store::{ImageRecord, LayerRef, StagedLayer, Store};
 use crate::unpack::{self, UnpackError};
+
+/// What loading an archive returns.
+type Result<T, E = ArchiveError> = std::result::Result<T, E>;
 
 /// An image the archive held, as it is now in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +51,7 @@ pub fn load(
     } else {
         return Err(ArchiveError::NotAnArchive {
             archive: archive.into(),
-        }
-        .into());
+        });
     };
     commit(store, &spool, plan, opts)
 }
@@ -234,12 +235,12 @@ fn verify_diff_id(spool: &Spool, l: &PlannedLayer) -> Result<()> {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(read_err(e).into()),
+            Err(e) => return Err(read_err(e)),
         }
     }
     let actual = hasher.finish();
     if actual != l.diff_id {
-        return Err(spool.mismatch(&l.entry, &l.diff_id, &actual).into());
+        return Err(spool.mismatch(&l.entry, &l.diff_id, &actual));
     }
     Ok(())
 }
@@ -260,7 +261,7 @@ fn unpack_all(
         .min(order.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::Mutex::new(Vec::new());
-    let failed = std::sync::Mutex::new(None::<Error>);
+    let failed = std::sync::Mutex::new(None::<ArchiveError>);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -311,8 +312,7 @@ fn unpack_one(
                     entry: l.entry.clone(),
                     source,
                 },
-            }
-            .into())
+            })
         }
     }
 }

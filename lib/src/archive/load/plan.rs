@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use oci_spec::image::ImageIndex;
 
+use super::Result;
 use super::spool::Spool;
 use crate::archive::ArchiveError;
 use crate::archive::format::{self, DockerManifest};
 use crate::digest::Digest;
-use crate::error::Result;
 use crate::image::checks::{self, Document};
 use crate::image::manifest::{OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crate::image::{Compression, ImageError, Platform, Reference};
@@ -28,7 +28,7 @@ impl Spool {
             if let Some(want) = format::digest_in_path(&m.config)
                 && want != c.digest
             {
-                return Err(self.mismatch(&m.config, &want, &c.digest).into());
+                return Err(self.mismatch(&m.config, &want, &c.digest));
             }
             let source = format!("{} in {}", m.config, self.archive);
             let config = checks::config(&source, &c.digest, &self.document(&m.config, c)?)?;
@@ -38,8 +38,7 @@ impl Spool {
                     config: m.config.clone(),
                     layers: m.layers.len(),
                     diff_ids: config.diff_ids.len(),
-                }
-                .into());
+                });
             }
             let mut layers = Vec::new();
             for (path, diff_id) in m.layers.iter().zip(&config.diff_ids) {
@@ -51,7 +50,7 @@ impl Spool {
                     Compression::Gzip => (f.digest.clone(), OCI_LAYER_GZIP, false),
                     Compression::Zstd => (f.digest.clone(), OCI_LAYER_ZSTD, false),
                     Compression::None => {
-                        return Err(self.mismatch(path, diff_id, &f.digest).into());
+                        return Err(self.mismatch(path, diff_id, &f.digest));
                     }
                 };
                 layers.push(PlannedLayer {

@@ -7,11 +7,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
+use super::Result;
 use crate::archive::ArchiveError;
 use crate::archive::early::{self, EarlyUnpack};
 use crate::archive::format;
 use crate::digest::{Digest, Hasher};
-use crate::error::Result;
 use crate::image::{Compression, Reference, checks};
 use crate::store::{StagedLayer, Staging, Store, StoreError};
 use crate::unpack;
@@ -83,8 +83,7 @@ impl Spool {
                 ArchiveError::NotAnArchive {
                     archive: archive.into(),
                 }
-            }
-            .into());
+            });
         }
         let raw = std::io::BufReader::with_capacity(
             CHUNK,
@@ -115,8 +114,7 @@ impl Spool {
                 return Err(ArchiveError::TooManyEntries {
                     archive: archive.into(),
                     limit: MAX_ENTRIES,
-                }
-                .into());
+                });
             }
             let mut entry = entry.map_err(read_err)?;
             let Some(name) = format::clean_name(&entry.path_bytes()) else {
@@ -210,8 +208,7 @@ impl Spool {
                     std::io::ErrorKind::UnexpectedEof,
                     format!("the archive ends in the middle of {name}"),
                 ),
-            }
-            .into());
+            });
         }
         if let Some(mut e) = early {
             e.close();
@@ -307,13 +304,10 @@ impl Spool {
         name: &str,
         f: &Spooled,
     ) -> Result<T> {
-        serde_json::from_slice(&self.document(name, f)?).map_err(|source| {
-            ArchiveError::BadJson {
-                archive: self.archive.clone(),
-                entry: name.into(),
-                source,
-            }
-            .into()
+        serde_json::from_slice(&self.document(name, f)?).map_err(|source| ArchiveError::BadJson {
+            archive: self.archive.clone(),
+            entry: name.into(),
+            source,
         })
     }
 
@@ -331,19 +325,16 @@ impl Spool {
         let name = format::blob_path(digest);
         let f = self.entry(&name)?;
         if f.digest != *digest {
-            return Err(self.mismatch(&name, digest, &f.digest).into());
+            return Err(self.mismatch(&name, digest, &f.digest));
         }
         Ok((name, f))
     }
 
     pub(super) fn name(&self, name: &str) -> Result<Reference> {
-        Reference::parse(name).map_err(|source| {
-            ArchiveError::BadName {
-                archive: self.archive.clone(),
-                name: name.into(),
-                source,
-            }
-            .into()
+        Reference::parse(name).map_err(|source| ArchiveError::BadName {
+            archive: self.archive.clone(),
+            name: name.into(),
+            source,
         })
     }
 }

@@ -1,0 +1,62 @@
+//! Mistakes in how a container was asked to run: `run`, `create` and `exec` flags that parse
+//! but cannot work (an environment variable without a name, a restart policy den does not know,
+//! `-t` without a terminal, a mount point given twice), found before anything is created.
+
+use crate::error::Diagnose;
+
+/// A run, create or exec flag (or its absence) that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("invalid environment variable {0:?}")]
+    BadEnv(String),
+    #[error("cannot read env file {path}")]
+    EnvFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the input device is not a TTY")]
+    NotATty,
+    #[error("no command specified for image {0}")]
+    NoCommand(String),
+    #[error("invalid restart policy {0:?}")]
+    BadRestart(String),
+    #[error("conflicting options: --restart and --rm")]
+    RmWithRestart,
+    #[error("duplicate mount point: {0}")]
+    DuplicateMount(String),
+    #[error("invalid signal {0:?}")]
+    BadSignal(String),
+}
+
+impl Diagnose for FlagError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            FlagError::BadEnv(_) => {
+                "write it as KEY=VALUE, or KEY to pass the variable from den's environment".into()
+            }
+            FlagError::EnvFile { .. } => "check the path given to --env-file".into(),
+            FlagError::NotATty => "drop -t, or run den from a terminal".into(),
+            FlagError::NoCommand(_) => {
+                "give a command after the image name, or use an image with CMD or ENTRYPOINT".into()
+            }
+            FlagError::BadRestart(_) => {
+                "use no, always, unless-stopped or on-failure[:MAX-RETRIES]".into()
+            }
+            FlagError::RmWithRestart => "drop --rm, or use --restart no".into(),
+            FlagError::DuplicateMount(_) => "mount each container path once".into(),
+            FlagError::BadSignal(_) => "use a signal name (TERM, SIGHUP) or number (15)".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_errors_have_hints_and_exit_125() {
+        assert!(FlagError::NotATty.hint().unwrap().contains("-t"));
+        assert_eq!(FlagError::NotATty.exit_code(), crate::error::EXIT_DEN);
+    }
+}
