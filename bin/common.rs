@@ -1,6 +1,169 @@
-// Shared by the den binaries (included with `#[path]`): logging set-up and the exit path.
+// Shared by the den binaries (included with `#[path]`): parsing, logging, output, entering the
+// user namespace, and the one place a failure becomes a message and an exit status.
+// Each binary uses part of it.
+#![allow(dead_code)]
 
-use den::error::Error;
+use den::error::{Diagnose, EXIT_DEN, Fault};
+use den::ops::{self, Ctx};
+use den::render::FormatError;
+
+/// What a tool's verb fails with: a verb's error, or a `--format` that does not parse (the
+/// binaries render; `ops` never sees a template).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Op(#[from] ops::Error),
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+impl Diagnose for Failure {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Failure::Op(e) => e.hint(),
+            Failure::Format(e) => e.hint(),
+        }
+    }
+    fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Op(e) => e.exit_code(),
+            Failure::Format(e) => e.exit_code(),
+        }
+    }
+}
+
+/// The seams' errors the binaries meet outside a verb (entering the user namespace, a flag
+/// read into a type) are a verb's errors.
+macro_rules! through_ops {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Failure {
+                Failure::Op(e.into())
+            }
+        }
+    )*};
+}
+through_ops!(
+    den::archive::ArchiveError,
+    den::auth::AuthError,
+    den::build::BuildError,
+    den::copy::CopyError,
+    den::image::ReferenceError,
+    den::store::StoreError,
+    den::sys::SysError,
+    den::userns::UsernsError,
+);
+
+impl From<den::render::TemplateError> for Failure {
+    fn from(e: den::render::TemplateError) -> Failure {
+        Failure::Format(e.into())
+    }
+}
+
+pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// When docker reports a verb's failure with status 1 rather than 125. docker's client exits
+/// 125 for its own failures and 1 for an error its daemon answered; den has no daemon, so each
+/// verb says which of its failures docker's daemon would have answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// den's own failures exit 125 (run, create, build, pull, import, ...).
+    Den,
+    /// Every failure of den's exits 1: the daemon's verbs (stop, rm, logs, save, load, ...).
+    One,
+    /// An image the user named that is unknown or ambiguous exits 1 (images, tag, history).
+    OneIfUnknownImage,
+    /// A registry that refused or failed exits 1 (login, push).
+    OneIfRegistry,
+}
+
+impl OnFailure {
+    fn is_one(self, err: &Failure) -> bool {
+        use den::store::StoreError;
+        match (self, err) {
+            (OnFailure::Den, _) => false,
+            (OnFailure::One, _) => true,
+            (
+                OnFailure::OneIfUnknownImage,
+                Failure::Op(ops::Error::Store(
+                    StoreError::ImageUnknown(_) | StoreError::ImageAmbiguous(_),
+                )),
+            ) => true,
+            (OnFailure::OneIfRegistry, Failure::Op(ops::Error::Registry(e))) => e.from_registry(),
+            _ => false,
+        }
+    }
+}
+
+/// Print `err` once, `den: error: <message>: <causes>` then `hint: ...`, and return its exit
+/// status. A den tool run as a child that failed has said why already: nothing is printed.
+pub fn report(err: &Failure) -> i32 {
+    if let Failure::Op(e) = err
+        && let Some(code) = e.reported()
+    {
+        return code;
+    }
+    print_error(err);
+    err.exit_code()
+}
+
+fn print_error(err: &dyn Fault) {
+    eprintln!("den: error: {}", den::error::chain(err));
+    if let Some(h) = err.hint() {
+        eprintln!("hint: {h}");
+    }
+}
+
+/// The exit status of a verb's failure, reported once: its own, or docker's 1 where `on`
+/// says docker's verb exits 1.
+pub fn status(err: &Failure, on: OnFailure) -> i32 {
+    let code = report(err);
+    if code == EXIT_DEN && on.is_one(err) {
+        1
+    } else {
+        code
+    }
+}
+
+/// The process exit status of a verb's result.
+pub fn exit(result: Result<i32>, on: OnFailure) -> std::process::ExitCode {
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => status(&e, on),
+    };
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// Notes and errors a verb tells the user while it carries on, on stderr: the [`ops::Report`]
+/// the binaries give [`Ctx`].
+pub struct Notes;
+
+impl ops::Report for Notes {
+    fn note(&self, text: &str) {
+        den::cli::note(text);
+    }
+
+    fn error(&self, err: &ops::Error) {
+        if err.reported().is_none() {
+            print_error(err);
+        }
+    }
+}
+
+/// The context of a verb run as the user: paths resolved, configuration read.
+pub fn open(root: Option<&std::path::Path>) -> Result<Ctx> {
+    Ok(Ctx::new(root, &Notes)?)
+}
+
+/// Enter den's user namespace (re-executing this program inside, while it is single-threaded)
+/// and open the context again there. The paths `ctx` resolved as the user go along in the
+/// environment: inside, den is uid 0 and would resolve another runtime directory.
+pub fn enter(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
+    ctx.paths.export()?;
+    den::userns::enter(&den::sys::LinuxSys)?;
+    tracing::debug!("inside the user namespace");
+    open(root)
+}
 
 /// Parse the command line; a usage error exits 125 as docker's do (help and version exit 0).
 /// Called by `den VERB`, the tool names itself "den" in its messages.
@@ -11,13 +174,13 @@ pub fn parse<C: clap::Parser>() -> C {
     }
     let args = den::cli::end_options_after_image(&cmd, std::env::args_os().collect());
     let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| {
-        let code = if e.use_stderr() { 125 } else { 0 };
+        let code = if e.use_stderr() { EXIT_DEN } else { 0 };
         let _ = e.print();
         std::process::exit(code)
     });
     C::from_arg_matches(&matches).unwrap_or_else(|e| {
         let _ = e.print();
-        std::process::exit(125)
+        std::process::exit(EXIT_DEN)
     })
 }
 
@@ -46,15 +209,6 @@ pub fn init_logging(level: &str) {
     };
 }
 
-/// Turn a verb's result into the process exit status, reporting an error once.
-pub fn exit_with(result: Result<i32, Error>) -> std::process::ExitCode {
-    let code = match result {
-        Ok(code) => code,
-        Err(e) => den::cli::fail(&e),
-    };
-    std::process::ExitCode::from(code.clamp(0, 255) as u8)
-}
-
 /// Write `text` to stdout; a closed pipe (`den images | head -1`) is not an error.
 pub fn print(text: &str) {
     use std::io::Write;
@@ -68,28 +222,43 @@ pub fn print(text: &str) {
 
 /// Print what an `inspect` found (a JSON array, or `--format` per object), then report each
 /// error, the verb's then the format's; the exit status: 1 if there was any.
-#[allow(dead_code)] // den-build inspects nothing
 pub fn print_objects(
     values: &[serde_json::Value],
     format: Option<&str>,
-    mut errors: Vec<Error>,
+    errors: Vec<ops::Error>,
 ) -> i32 {
     let (out, format_errors) = den::render::objects(values, format);
-    errors.extend(
-        format_errors
-            .into_iter()
-            .map(|e| den::error::UsageError::Format(e).into()),
-    );
+    let mut errors: Vec<Failure> = errors.into_iter().map(Failure::from).collect();
+    errors.extend(format_errors.into_iter().map(Failure::from));
     print_and_fail(&out, errors)
 }
 
 /// Print `out`, then report each error; the exit status: 1 if there was any.
-#[allow(dead_code)] // den-build inspects nothing
-pub fn print_and_fail(out: &str, errors: Vec<Error>) -> i32 {
+pub fn print_and_fail(out: &str, errors: Vec<Failure>) -> i32 {
     print(out);
     let failed = !errors.is_empty();
     for e in errors {
-        den::cli::fail(&e);
+        report(&e);
+    }
+    if failed { 1 } else { 0 }
+}
+
+/// Run `f` on each item (a name the user gave): docker prints each success and reports each
+/// failure, and exits 1 if any failed.
+pub fn each<T>(
+    items: impl IntoIterator<Item = T>,
+    mut f: impl FnMut(T) -> Result<Option<String>>,
+) -> i32 {
+    let mut failed = false;
+    for n in items {
+        match f(n) {
+            Ok(Some(line)) => print(&format!("{line}\n")),
+            Ok(None) => {}
+            Err(e) => {
+                report(&e);
+                failed = true;
+            }
+        }
     }
     if failed { 1 } else { 0 }
 }

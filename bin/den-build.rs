@@ -12,14 +12,17 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+use den::build::BuildError;
 use den::cli::GlobalArgs;
 use den::ops::{self, Ctx};
 
 #[path = "common.rs"]
 mod common;
+
+use common::{OnFailure, Result, enter, open, print};
 
 #[derive(Parser)]
 #[command(name = "den-build", version, about = "Build images from Dockerfiles")]
@@ -91,88 +94,28 @@ struct BuildArgs {
 fn main() -> std::process::ExitCode {
     let cli: Cli = common::parse();
     common::init_logging(&cli.global.log_level);
-    common::exit_with(run(cli))
+    common::exit(run(cli), OnFailure::Den)
 }
 
-fn run(cli: Cli) -> den::Result<i32> {
-    let root = cli.global.root.clone();
-    let ctx = Ctx::new(root.as_deref(), &den::cli::Notes)?;
-    // Paths are resolved outside and passed on: inside, den is uid 0.
-    ctx.paths.export()?;
-    den::userns::enter(&den::sys::LinuxSys)?;
-    let ctx = Ctx::new(root.as_deref(), &den::cli::Notes)?;
+/// Both verbs run inside den's user namespace, where layer files keep their owners.
+fn run(cli: Cli) -> Result<i32> {
+    let root = cli.global.root.as_deref();
+    let ctx = enter(&open(root)?, root)?;
     match cli.verb {
         Verb::Build(a) => build(&ctx, *a),
         Verb::Prune { .. } => {
-            let freed = den::ops::system::builder_prune(&ctx)?;
-            common::print(&format!(
-                "Total reclaimed space: {}\n",
-                den::render::units::human_size(freed)
+            let freed = ops::system::builder_prune(&ctx)?;
+            print(&den::render::system::pruned(
+                &[],
+                &den::render::units::human_size(freed),
             ));
             Ok(0)
         }
     }
 }
 
-fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
-    let stdin_text = if a.context == "-" || a.file.as_deref() == Some(std::path::Path::new("-")) {
-        let mut t = String::new();
-        std::io::stdin()
-            .read_to_string(&mut t)
-            .map_err(|e| den::build::BuildError::Read {
-                path: "stdin".into(),
-                source: e,
-            })?;
-        Some(t)
-    } else {
-        None
-    };
-    let context = if a.context == "-" {
-        None
-    } else {
-        let p = PathBuf::from(&a.context);
-        Some(
-            std::fs::canonicalize(&p).map_err(|e| den::build::BuildError::Read {
-                path: a.context.clone(),
-                source: e,
-            })?,
-        )
-    };
-    // Flags into types before the store is touched: a bad one leaves it as it was.
-    let allow = a
-        .allow
-        .iter()
-        .map(|e| ops::build::Entitlement::parse(e))
-        .collect::<Result<_, _>>()?;
-    let tags = a
-        .tags
-        .iter()
-        .map(|t| den::image::Reference::parse(t))
-        .collect::<Result<_, _>>()?;
-    let opts = ops::build::BuildOptions {
-        context,
-        file: a.file.filter(|f| f != std::path::Path::new("-")),
-        stdin_text,
-        tags,
-        build_args: build_args(&a.build_args),
-        target: a.target,
-        no_cache: a.no_cache,
-        pull: a
-            .pull
-            .is_some_and(|p| p != "false" && p != "never" && p != "missing"),
-        network: a.network.filter(|n| n != "default"),
-        platform: a.platform,
-        labels: a
-            .labels
-            .iter()
-            .map(|l| {
-                let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                (k.to_string(), v.to_string())
-            })
-            .collect(),
-        quiet: a.quiet,
-        allow,
-    };
+fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
+    let opts = options(&a)?;
     let quiet = a.quiet;
     let say = move |line: &str| {
         if !quiet {
@@ -180,26 +123,77 @@ fn build(ctx: &Ctx, a: BuildArgs) -> den::Result<i32> {
         }
     };
     let id = ops::build::build(ctx, &opts, &say)?;
-    let full = id.to_string();
     if !quiet {
-        eprintln!("--> {}", id.short());
-        for t in &a.tags {
-            eprintln!("Successfully tagged {t}");
-        }
+        eprint!("{}", den::render::images::built(&id, &a.tags));
     }
     if let Some(path) = &a.iidfile {
-        // Rewritten only when the id changes, so make sees nothing new after a no-op rebuild.
-        if std::fs::read_to_string(path).ok().as_deref() != Some(full.as_str()) {
-            den::fs::write_atomic(path, full.as_bytes()).map_err(|source| {
-                den::store::StoreError::Io {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        }
+        write_iidfile(path, id.as_ref())?;
     }
-    common::print(&format!("{full}\n"));
+    print(&format!("{id}\n"));
     Ok(0)
+}
+
+/// The flags into the build's options, before the store is touched: a bad one leaves it as it
+/// was. A Dockerfile on stdin is read here.
+fn options(a: &BuildArgs) -> Result<ops::build::BuildOptions> {
+    let stdin = a.context == "-" || a.file.as_deref() == Some(Path::new("-"));
+    let stdin_text = if stdin {
+        let mut t = String::new();
+        std::io::stdin()
+            .read_to_string(&mut t)
+            .map_err(|e| BuildError::Read {
+                path: "stdin".into(),
+                source: e,
+            })?;
+        Some(t)
+    } else {
+        None
+    };
+    let context = match a.context.as_str() {
+        "-" => None,
+        c => Some(std::fs::canonicalize(c).map_err(|e| BuildError::Read {
+            path: a.context.clone(),
+            source: e,
+        })?),
+    };
+    let allow = a.allow.iter().map(|e| ops::build::Entitlement::parse(e));
+    let tags = a.tags.iter().map(|t| den::image::Reference::parse(t));
+    let pull = a.pull.as_deref();
+    Ok(ops::build::BuildOptions {
+        context,
+        file: a.file.clone().filter(|f| f != Path::new("-")),
+        stdin_text,
+        tags: tags.collect::<std::result::Result<_, _>>()?,
+        build_args: build_args(&a.build_args),
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        pull: pull.is_some_and(|p| p != "false" && p != "never" && p != "missing"),
+        network: a.network.clone().filter(|n| n != "default"),
+        platform: a.platform.clone(),
+        labels: a.labels.iter().map(|l| label(l)).collect(),
+        quiet: a.quiet,
+        allow: allow.collect::<std::result::Result<_, _>>()?,
+    })
+}
+
+/// `--label KEY=VALUE` (or `KEY`, an empty value).
+fn label(l: &str) -> (String, String) {
+    let (k, v) = l.split_once('=').unwrap_or((l, ""));
+    (k.to_string(), v.to_string())
+}
+
+/// `--iidfile`: rewritten only when the id changes, so make sees nothing new after a no-op
+/// rebuild.
+fn write_iidfile(path: &Path, id: &str) -> Result<()> {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(id) {
+        den::fs::write_atomic(path, id.as_bytes()).map_err(|source| {
+            den::store::StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// `--build-arg KEY=VALUE`, or `KEY` with its value from the environment (left out when unset).

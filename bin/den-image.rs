@@ -13,17 +13,21 @@
     reason = "a binary is the edge: it writes what the user reads"
 )]
 
+use std::path::Path;
+
 use clap::{Parser, Subcommand};
 use den::cli::image::{
     CheckArgs, DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,
 };
+use den::cli::registry::{LoginArgs, LogoutArgs, PushArgs};
 use den::cli::{GlobalArgs, ImagesArgs, LoadArgs, PullArgs, SaveArgs};
-use den::error::UsageError;
-use den::ops::{self, Ctx};
+use den::ops;
 use den::render;
 
 #[path = "common.rs"]
 mod common;
+
+use common::{OnFailure, Result, each, enter, open, print};
 
 #[derive(Parser)]
 #[command(
@@ -46,11 +50,11 @@ enum Verb {
     #[command(alias = "ls", alias = "list")]
     Images(ImagesArgs),
     /// Log in to a registry
-    Login(den::cli::registry::LoginArgs),
+    Login(LoginArgs),
     /// Log out from a registry
-    Logout(den::cli::registry::LogoutArgs),
+    Logout(LogoutArgs),
     /// Upload an image to a registry
-    Push(den::cli::registry::PushArgs),
+    Push(PushArgs),
     /// Show images' details as JSON
     Inspect {
         /// Format the output with a Go template, or `json`
@@ -84,397 +88,261 @@ enum Verb {
     Load(LoadArgs),
 }
 
-/// Resolve paths as the user, then enter den's user namespace (single-threaded still).
-fn enter(root: Option<&std::path::Path>) -> den::Result<Ctx> {
-    let ctx = Ctx::new(root, &den::cli::Notes)?;
-    ctx.paths.export()?;
-    den::userns::enter(&den::sys::LinuxSys)?;
-    Ctx::new(root, &den::cli::Notes)
-}
-
-/// Errors about the image a user named exit 1, as docker's do; den's own failures 125.
-fn user_error(e: den::Error) -> den::Result<i32> {
-    use den::store::StoreError;
-    match e {
-        den::Error::Store(StoreError::ImageUnknown(_) | StoreError::ImageAmbiguous(_)) => {
-            den::cli::fail(&e);
-            Ok(1)
-        }
-        e => Err(e),
-    }
-}
-
-/// docker asks before pruning; den asks when a person can answer (stdin is a terminal) and
-/// proceeds in scripts.
-fn confirm(what: &str) -> bool {
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() {
-        return true;
-    }
-    eprint!("WARNING! {what}\nAre you sure you want to continue? [y/N] ");
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    matches!(answer.trim(), "y" | "Y" | "yes")
-}
-
-fn reclaimed(bytes: u64) -> String {
-    format!(
-        "Total reclaimed space: {}\n",
-        render::units::human_size4(bytes)
-    )
-}
+type Root<'a> = Option<&'a Path>;
 
 fn main() -> std::process::ExitCode {
     let cli: Cli = common::parse();
     common::init_logging(&cli.global.log_level);
-    common::exit_with(run(cli))
+    let root = cli.global.root.as_deref();
+    let (result, on) = match cli.verb {
+        Verb::Pull(a) => (pull(root, a), OnFailure::Den),
+        Verb::Images(a) => (images(root, a), OnFailure::OneIfUnknownImage),
+        Verb::Login(a) => (login(root, a), OnFailure::OneIfRegistry),
+        Verb::Logout(a) => (logout(root, a), OnFailure::Den),
+        Verb::Push(a) => (push(root, a), OnFailure::OneIfRegistry),
+        Verb::Inspect { format, names } => (inspect(root, format, &names), OnFailure::Den),
+        Verb::Tag(a) => (tag(root, a), OnFailure::OneIfUnknownImage),
+        Verb::Rmi(a) => (rmi(root, a), OnFailure::Den),
+        Verb::Prune(a) => (prune(root, a), OnFailure::Den),
+        Verb::History(a) => (history(root, a), OnFailure::OneIfUnknownImage),
+        Verb::Import(a) => (import(root, a), OnFailure::Den),
+        Verb::Df(a) => (df(root, a), OnFailure::Den),
+        Verb::SystemPrune(a) => (system_prune(root, a), OnFailure::Den),
+        Verb::SystemCheck(a) => (system_check(root, a), OnFailure::Den),
+        // docker exits 1 when save or load fails; den's own failures there are the user's too
+        // (an unknown image, a damaged archive).
+        Verb::Save(a) => (save(root, a), OnFailure::One),
+        Verb::Load(a) => (load(root, a), OnFailure::One),
+    };
+    common::exit(result, on)
 }
 
-fn run(cli: Cli) -> den::Result<i32> {
-    match cli.verb {
-        Verb::Pull(a) => {
-            // Layers keep their owners only inside den's user namespace; enter it while
-            // this process is still single-threaded.
-            den::userns::enter(&den::sys::LinuxSys)?;
-            tracing::debug!("inside the user namespace");
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            ctx.paths.export()?;
-            let report = den::cli::progress::PullReport::new(a.quiet, false);
-            ctx.note_ownership(&mut |t| den::cli::note(t))?;
-            let pulled = ops::pull::pull(
-                &ctx,
-                &ops::pull::PullOptions {
-                    reference: a.image.clone(),
-                    platform: a.platform.clone(),
-                },
-                &report,
-            )?;
-            let shown = if pulled.reference.tag().is_some() {
-                pulled.reference.canonical()
-            } else {
-                format!("{}@{}", pulled.reference.repo_name(), pulled.digest)
-            };
-            let familiar = shown.replacen(
-                &pulled.reference.repo_name(),
-                &pulled.reference.familiar_repo(),
-                1,
-            );
-            report.line(&if pulled.changed {
-                format!("Status: Downloaded newer image for {familiar}")
-            } else {
-                format!("Status: Image is up to date for {familiar}")
-            });
-            common::print(&format!("{shown}\n"));
-            Ok(0)
-        }
-        Verb::Login(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            let registry = den::auth::registry_arg(a.server.as_deref());
-            let credentials = den::cli::registry::login_credentials(&a, &registry)?;
-            let opts = ops::login::LoginOptions {
-                registry: Some(registry),
-                credentials,
-                tls_verify: a.tls_verify,
-            };
-            match ops::login::login(&ctx, &opts) {
-                Ok(_) => {
-                    common::print("Login Succeeded\n");
-                    Ok(0)
-                }
-                // docker exits 1 on a refused login (125 is for den's own failures).
-                Err(e @ den::Error::Registry(_)) => Ok(den::cli::fail(&e).min(1)),
-                Err(e) => Err(e),
-            }
-        }
-        Verb::Logout(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            let l = ops::login::logout(&ctx, a.server.as_deref())?;
-            common::print(&render::images::logout(
-                &l.registry,
-                l.removed,
-                &l.elsewhere,
-            ));
-            Ok(0)
-        }
-        Verb::Push(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            struct Lines(bool);
-            impl ops::push::PushReport for Lines {
-                fn line(&self, text: &str) {
-                    if !self.0 {
-                        eprintln!("{text}");
-                    }
-                }
-            }
-            let opts = ops::push::PushOptions {
-                image: a.image.clone(),
-                destination: a.destination.clone(),
-                tls_verify: a.tls_verify,
-            };
-            let pushed = match ops::push::push(&ctx, &opts, &Lines(a.quiet)) {
-                Ok(p) => p,
-                Err(e @ den::Error::Registry(_)) => return Ok(den::cli::fail(&e).min(1)),
-                Err(e) => return Err(e),
-            };
-            if let Some(f) = &a.digestfile {
-                std::fs::write(f, &pushed.digest).map_err(|source| den::store::StoreError::Io {
-                    path: f.clone(),
-                    source,
-                })?;
-            }
-            common::print(&format!(
-                "{}: digest: {} size: {}\n",
-                pushed.reference.tag().unwrap_or("latest"),
-                pushed.digest,
-                pushed.size
-            ));
-            Ok(0)
-        }
-        Verb::Inspect { format, names } => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            let (values, errors) = ops::images::inspect(&ctx, &names);
-            Ok(common::print_objects(&values, format.as_deref(), errors))
-        }
-        Verb::Save(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            user_verb(ops::archive::save(&ctx, &a.options()).map(|()| 0))
-        }
-        Verb::Load(a) => {
-            // Layers keep their owners only inside den's user namespace (as for pull).
-            den::userns::enter(&den::sys::LinuxSys)?;
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            ctx.paths.export()?;
-            ctx.note_ownership(&mut |t| den::cli::note(t))?;
-            user_verb(ops::archive::load(&ctx, &a.options()).map(|loaded| {
-                common::print(&render::images::loaded(&loaded));
-                0
-            }))
-        }
-        Verb::Images(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            let view = render::images::ImagesView {
-                quiet: a.quiet,
-                no_trunc: a.no_trunc,
-                digests: a.digests,
-                format: a.format.as_deref(),
-            };
-            let listed = ops::images::images(
-                &ctx,
-                &ops::images::ImagesOptions {
-                    filter: a.repository.clone(),
-                    filters: a.filter.clone(),
-                    usage: view.custom_format().is_some(),
-                },
-            );
-            match listed {
-                Ok(rows) => {
-                    let out = render::images::images(&rows, &view, chrono::Utc::now())
-                        .map_err(UsageError::Format)?;
-                    common::print(&out);
-                    Ok(0)
-                }
-                Err(e) => user_error(e),
-            }
-        }
-        Verb::Tag(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            match ops::rmi::tag(&ctx, &a.source, &a.target) {
-                Ok(_) => Ok(0),
-                Err(e) => user_error(e),
-            }
-        }
-        Verb::Rmi(a) => {
-            let ctx = enter(cli.global.root.as_deref())?;
-            let report = ops::rmi::rmi(
-                &ctx,
-                &a.images,
-                ops::rmi::RmiOptions {
-                    force: a.force,
-                    no_prune: a.no_prune,
-                },
-            )?;
-            let mut failed = false;
-            for (_, result) in report.results {
-                match result {
-                    Ok(lines) => common::print(
-                        &lines
-                            .iter()
-                            .map(|l| format!("{}\n", l.line()))
-                            .collect::<String>(),
-                    ),
-                    Err(e) => {
-                        den::cli::fail(&e);
-                        failed = true;
-                    }
-                }
-            }
-            Ok(if failed { 1 } else { 0 })
-        }
-        Verb::Prune(a) => {
-            let what = if a.all {
-                "This will remove all images without at least one container associated to them."
-            } else {
-                "This will remove all dangling images."
-            };
-            // Asked inside: `enter` runs this program again in the namespace.
-            let ctx = enter(cli.global.root.as_deref())?;
-            if !a.force && !confirm(what) {
-                return Ok(0);
-            }
-            let pruned = ops::rmi::prune(
-                &ctx,
-                &ops::rmi::PruneOptions {
-                    all: a.all,
-                    filters: a.filter.clone(),
-                },
-            )?;
-            let mut out = String::new();
-            if !pruned.removed.is_empty() {
-                out.push_str("Deleted Images:\n");
-                for r in &pruned.removed {
-                    out.push_str(&r.prune_line());
-                    out.push('\n');
-                }
-                out.push('\n');
-            }
-            out.push_str(&reclaimed(pruned.reclaimed));
-            common::print(&out);
-            Ok(0)
-        }
-        Verb::History(a) => {
-            let ctx = Ctx::new(cli.global.root.as_deref(), &den::cli::Notes)?;
-            let view = render::images::HistoryView {
-                no_trunc: a.no_trunc,
-                quiet: a.quiet,
-                format: a.format.as_deref(),
-            };
-            match ops::history::history(&ctx, &a.image) {
-                Ok(h) => {
-                    let out =
-                        render::images::history(&h.image.id, &h.steps, &view, chrono::Utc::now())
-                            .map_err(UsageError::Format)?;
-                    common::print(&out);
-                    Ok(0)
-                }
-                Err(e) => user_error(e),
-            }
-        }
-        Verb::Import(a) => {
-            let ctx = enter(cli.global.root.as_deref())?;
-            ctx.note_ownership(&mut |t| den::cli::note(t))?;
-            let image = ops::import::import(
-                &ctx,
-                &ops::import::ImportOptions {
-                    source: a.source.clone(),
-                    reference: a.reference.clone(),
-                    changes: a.change.clone(),
-                    message: a.message.clone(),
-                },
-            )?;
-            common::print(&format!("{}\n", image.id));
-            Ok(0)
-        }
-        Verb::Df(a) => {
-            let ctx = enter(cli.global.root.as_deref())?;
-            let usage = ops::system::df(&ctx)?;
-            let out =
-                render::system::df(&usage, a.verbose, a.format.as_deref(), chrono::Utc::now())
-                    .map_err(UsageError::Format)?;
-            common::print(&out);
-            Ok(0)
-        }
-        Verb::SystemCheck(a) => {
-            let ctx = enter(cli.global.root.as_deref())?;
-            let opts = ops::system::CheckOptions {
-                repair: a.repair,
-                full: a.full,
-            };
-            let report = ops::system::check(&ctx, &opts, &den::cli::Notes)?;
-            let mut out = String::new();
-            for p in &report.fixed {
-                out.push_str(&format!("repaired: {p}\n"));
-            }
-            for p in &report.checked.problems {
-                out.push_str(&format!("{p}\n"));
-            }
-            let c = &report.checked;
-            if c.problems.is_empty() {
-                out.push_str(&format!(
-                    "{}: no problems ({} images, {} layers, {} blobs, {} containers)\n",
-                    report.root.display(),
-                    c.images,
-                    c.layers,
-                    c.blobs,
-                    c.containers
-                ));
-            }
-            common::print(&out);
-            Ok(match report.unclean() {
-                Some(e) => den::cli::fail(&e.into()).min(1),
-                None => 0,
-            })
-        }
-        Verb::SystemPrune(a) => {
-            let mut what = String::from("This will remove:\n  - all stopped containers\n");
-            if a.volumes {
-                what.push_str("  - all anonymous volumes not used by at least one container\n");
-            }
-            what.push_str(if a.all {
-                "  - all images without at least one container associated to them\n"
-            } else {
-                "  - all dangling images\n"
-            });
-            what.push_str("  - unused build cache\n");
-            let ctx = enter(cli.global.root.as_deref())?;
-            if !a.force && !confirm(&what) {
-                return Ok(0);
-            }
-            let pruned = ops::system::prune(
-                &ctx,
-                &ops::system::SystemPruneOptions {
-                    all: a.all,
-                    volumes: a.volumes,
-                    filters: a.filter.clone(),
-                },
-            )?;
-            let mut out = String::new();
-            let mut section = |title: &str, lines: Vec<String>| {
-                if !lines.is_empty() {
-                    out.push_str(title);
-                    out.push('\n');
-                    for l in lines {
-                        out.push_str(&l);
-                        out.push('\n');
-                    }
-                    out.push('\n');
-                }
-            };
-            section("Deleted Containers:", pruned.containers.clone());
-            section("Deleted Volumes:", pruned.volumes.clone());
-            section(
-                "Deleted Images:",
-                pruned.images.iter().map(|r| r.prune_line()).collect(),
-            );
-            out.push_str(&reclaimed(pruned.reclaimed));
-            common::print(&out);
-            Ok(0)
+/// Layers keep their owners only inside den's user namespace: pull enters it first.
+fn pull(root: Root, a: PullArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let report = den::cli::progress::PullReport::new(a.quiet, false);
+    ctx.note_ownership(&mut |t| den::cli::note(t))?;
+    let opts = ops::pull::PullOptions {
+        reference: a.image,
+        platform: a.platform,
+    };
+    let pulled = ops::pull::pull(&ctx, &opts, &report)?;
+    let (status, shown) = render::images::pulled(&pulled.reference, &pulled.digest, pulled.changed);
+    report.line(&status);
+    print(&shown);
+    Ok(0)
+}
+
+fn login(root: Root, a: LoginArgs) -> Result<i32> {
+    let ctx = open(root)?;
+    let registry = den::auth::registry_arg(a.server.as_deref());
+    let credentials = den::cli::registry::login_credentials(&a, &registry)?;
+    let opts = ops::login::LoginOptions {
+        registry: Some(registry),
+        credentials,
+        tls_verify: a.tls_verify,
+    };
+    ops::login::login(&ctx, &opts)?;
+    print("Login Succeeded\n");
+    Ok(0)
+}
+
+fn logout(root: Root, a: LogoutArgs) -> Result<i32> {
+    let l = ops::login::logout(&open(root)?, a.server.as_deref())?;
+    print(&render::images::logout(
+        &l.registry,
+        l.removed,
+        &l.elsewhere,
+    ));
+    Ok(0)
+}
+
+/// Progress lines of a push, on stderr unless `-q`.
+struct PushLines(bool);
+
+impl ops::push::PushReport for PushLines {
+    fn line(&self, text: &str) {
+        if !self.0 {
+            eprintln!("{text}");
         }
     }
 }
 
-/// docker exits 1 when save or load fails (125 is for its usage errors); den's own failures
-/// there are the user's too (an unknown image, a damaged archive).
-fn user_verb(result: den::Result<i32>) -> den::Result<i32> {
-    match result {
-        Err(den::Error::Reported(code)) => Ok(code),
-        Err(e) => {
-            let code = den::cli::fail(&e);
-            Ok(if code == den::error::EXIT_DEN {
-                1
-            } else {
-                code
-            })
-        }
-        ok => ok,
+fn push(root: Root, a: PushArgs) -> Result<i32> {
+    let ctx = open(root)?;
+    let opts = ops::push::PushOptions {
+        image: a.image,
+        destination: a.destination,
+        tls_verify: a.tls_verify,
+    };
+    let pushed = ops::push::push(&ctx, &opts, &PushLines(a.quiet))?;
+    if let Some(f) = &a.digestfile {
+        std::fs::write(f, &pushed.digest).map_err(|source| den::store::StoreError::Io {
+            path: f.clone(),
+            source,
+        })?;
     }
+    print(&render::images::pushed(
+        &pushed.reference,
+        &pushed.digest,
+        pushed.size,
+    ));
+    Ok(0)
+}
+
+fn inspect(root: Root, format: Option<String>, names: &[String]) -> Result<i32> {
+    let (values, errors) = ops::images::inspect(&open(root)?, names);
+    Ok(common::print_objects(&values, format.as_deref(), errors))
+}
+
+fn save(root: Root, a: SaveArgs) -> Result<i32> {
+    ops::archive::save(&open(root)?, &a.options())?;
+    Ok(0)
+}
+
+/// Layers keep their owners only inside den's user namespace (as for pull).
+fn load(root: Root, a: LoadArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    ctx.note_ownership(&mut |t| den::cli::note(t))?;
+    let loaded = ops::archive::load(&ctx, &a.options())?;
+    print(&render::images::loaded(&loaded));
+    Ok(0)
+}
+
+fn images(root: Root, a: ImagesArgs) -> Result<i32> {
+    let ctx = open(root)?;
+    let view = render::images::ImagesView {
+        quiet: a.quiet,
+        no_trunc: a.no_trunc,
+        digests: a.digests,
+        format: a.format.as_deref(),
+    };
+    let opts = ops::images::ImagesOptions {
+        filter: a.repository.clone(),
+        filters: a.filter.clone(),
+        usage: view.custom_format().is_some(),
+    };
+    let rows = ops::images::images(&ctx, &opts)?;
+    print(&render::images::images(&rows, &view, chrono::Utc::now())?);
+    Ok(0)
+}
+
+fn tag(root: Root, a: TagArgs) -> Result<i32> {
+    ops::rmi::tag(&open(root)?, &a.source, &a.target)?;
+    Ok(0)
+}
+
+fn rmi(root: Root, a: RmiArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let opts = ops::rmi::RmiOptions {
+        force: a.force,
+        no_prune: a.no_prune,
+    };
+    let report = ops::rmi::rmi(&ctx, &a.images, opts)?;
+    Ok(each(report.results, |(_, result)| {
+        let lines: Vec<String> = result?.iter().map(|l| l.line()).collect();
+        Ok((!lines.is_empty()).then(|| lines.join("\n")))
+    }))
+}
+
+fn prune(root: Root, a: ImagePruneArgs) -> Result<i32> {
+    // Asked inside: `enter` runs this program again in the namespace.
+    let ctx = enter(&open(root)?, root)?;
+    if !a.force && !den::cli::confirm_at_terminal(a.warning()) {
+        return Ok(0);
+    }
+    let opts = ops::rmi::PruneOptions {
+        all: a.all,
+        filters: a.filter.clone(),
+    };
+    let pruned = ops::rmi::prune(&ctx, &opts)?;
+    let images = pruned.removed.iter().map(|r| r.prune_line()).collect();
+    print(&render::system::pruned(
+        &[("Deleted Images:", images)],
+        &render::units::human_size4(pruned.reclaimed),
+    ));
+    Ok(0)
+}
+
+fn history(root: Root, a: HistoryArgs) -> Result<i32> {
+    let ctx = open(root)?;
+    let view = render::images::HistoryView {
+        no_trunc: a.no_trunc,
+        quiet: a.quiet,
+        format: a.format.as_deref(),
+    };
+    let h = ops::history::history(&ctx, &a.image)?;
+    let now = chrono::Utc::now();
+    print(&render::images::history(&h.image.id, &h.steps, &view, now)?);
+    Ok(0)
+}
+
+fn import(root: Root, a: ImportArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    ctx.note_ownership(&mut |t| den::cli::note(t))?;
+    let opts = ops::import::ImportOptions {
+        source: a.source,
+        reference: a.reference,
+        changes: a.change,
+        message: a.message,
+    };
+    let image = ops::import::import(&ctx, &opts)?;
+    print(&format!("{}\n", image.id));
+    Ok(0)
+}
+
+/// `df` reads writable layers, whose files belong to the namespace's users.
+fn df(root: Root, a: DfArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let usage = ops::system::df(&ctx)?;
+    let now = chrono::Utc::now();
+    print(&render::system::df(
+        &usage,
+        a.verbose,
+        a.format.as_deref(),
+        now,
+    )?);
+    Ok(0)
+}
+
+/// The report, then (when problems are left) the store's error: exit 1.
+fn system_check(root: Root, a: CheckArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let opts = ops::system::CheckOptions {
+        repair: a.repair,
+        full: a.full,
+    };
+    let report = ops::system::check(&ctx, &opts, &common::Notes)?;
+    print(&render::system::checked(
+        &report.root,
+        &report.fixed,
+        &report.checked,
+    ));
+    match report.unclean() {
+        Some(e) => Err(e.into()),
+        None => Ok(0),
+    }
+}
+
+fn system_prune(root: Root, a: SystemPruneArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    if !a.force && !den::cli::confirm_at_terminal(&a.warning()) {
+        return Ok(0);
+    }
+    let opts = ops::system::SystemPruneOptions {
+        all: a.all,
+        volumes: a.volumes,
+        filters: a.filter.clone(),
+    };
+    let pruned = ops::system::prune(&ctx, &opts)?;
+    let images = pruned.images.iter().map(|r| r.prune_line()).collect();
+    print(&render::system::pruned(
+        &[
+            ("Deleted Containers:", pruned.containers),
+            ("Deleted Volumes:", pruned.volumes),
+            ("Deleted Images:", images),
+        ],
+        &render::units::human_size4(pruned.reclaimed),
+    ));
+    Ok(0)
 }

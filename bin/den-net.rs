@@ -14,7 +14,6 @@
 use clap::{Parser, Subcommand};
 
 #[path = "common.rs"]
-#[allow(dead_code)]
 mod common;
 
 #[derive(Parser)]
@@ -41,17 +40,12 @@ fn main() -> std::process::ExitCode {
     common::init_logging(&cli.global.log_level);
     match cli.verb {
         // A failure was reported to den-run over the control socket; den-run prints it.
-        Verb::Serve => match serve() {
-            Ok(_) => std::process::ExitCode::SUCCESS,
+        Verb::Serve => match den::net::serve_from_env() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 tracing::debug!(error = %den::error::chain(&e), "den-net failed");
                 std::process::ExitCode::from(1)
             }
         },
     }
-}
-
-fn serve() -> den::Result<i32> {
-    den::net::serve_from_env()?;
-    Ok(0)
 }

@@ -12,7 +12,6 @@
 use std::ffi::OsString;
 
 #[path = "common.rs"]
-#[allow(dead_code)]
 mod common;
 
 /// verb -> (tool, the tool's verb)
