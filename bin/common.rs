@@ -107,6 +107,12 @@ pub fn report(err: &Failure) -> i32 {
     err.exit_code()
 }
 
+/// Print an error that is not a verb's (the front's own) as [`report`] does; its exit status.
+pub fn fail(err: &dyn Fault) -> std::process::ExitCode {
+    print_error(err);
+    std::process::ExitCode::from(err.exit_code().clamp(0, 255) as u8)
+}
+
 fn print_error(err: &dyn Fault) {
     eprintln!("den: error: {}", den::error::chain(err));
     if let Some(h) = err.hint() {

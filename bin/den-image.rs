@@ -21,7 +21,7 @@ use den::cli::image::{
 };
 use den::cli::registry::{LoginArgs, LogoutArgs, PushArgs};
 use den::cli::{GlobalArgs, ImagesArgs, LoadArgs, PullArgs, SaveArgs};
-use den::ops;
+use den::ops::{self, Ctx};
 use den::render;
 
 #[path = "common.rs"]
@@ -109,12 +109,22 @@ fn main() -> std::process::ExitCode {
         Verb::Df(a) => (df(root, a), OnFailure::Den),
         Verb::SystemPrune(a) => (system_prune(root, a), OnFailure::Den),
         Verb::SystemCheck(a) => (system_check(root, a), OnFailure::Den),
-        // docker exits 1 when save or load fails; den's own failures there are the user's too
-        // (an unknown image, a damaged archive).
-        Verb::Save(a) => (save(root, a), OnFailure::One),
-        Verb::Load(a) => (load(root, a), OnFailure::One),
+        Verb::Save(a) => archive_verb(open(root), |ctx| save(&ctx, a)),
+        Verb::Load(a) => archive_verb(load_ctx(root), |ctx| load(&ctx, a)),
     };
     common::exit(result, on)
+}
+
+/// docker exits 1 when save or load fails, and den's own failures there are the user's too (an
+/// unknown image, a damaged archive); failing to start (the context, the namespace) is 125.
+fn archive_verb(
+    ctx: Result<Ctx>,
+    verb: impl FnOnce(Ctx) -> Result<i32>,
+) -> (Result<i32>, OnFailure) {
+    match ctx {
+        Ok(ctx) => (verb(ctx), OnFailure::One),
+        Err(e) => (Err(e), OnFailure::Den),
+    }
 }
 
 /// Layers keep their owners only inside den's user namespace: pull enters it first.
@@ -195,16 +205,20 @@ fn inspect(root: Root, format: Option<String>, names: &[String]) -> Result<i32> 
     Ok(common::print_objects(&values, format.as_deref(), errors))
 }
 
-fn save(root: Root, a: SaveArgs) -> Result<i32> {
-    ops::archive::save(&open(root)?, &a.options())?;
+fn save(ctx: &Ctx, a: SaveArgs) -> Result<i32> {
+    ops::archive::save(ctx, &a.options())?;
     Ok(0)
 }
 
 /// Layers keep their owners only inside den's user namespace (as for pull).
-fn load(root: Root, a: LoadArgs) -> Result<i32> {
+fn load_ctx(root: Root) -> Result<Ctx> {
     let ctx = enter(&open(root)?, root)?;
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
-    let loaded = ops::archive::load(&ctx, &a.options())?;
+    Ok(ctx)
+}
+
+fn load(ctx: &Ctx, a: LoadArgs) -> Result<i32> {
+    let loaded = ops::archive::load(ctx, &a.options())?;
     print(&render::images::loaded(&loaded));
     Ok(0)
 }

@@ -337,18 +337,33 @@ fn dispatch(
         return std::process::ExitCode::from(1);
     };
     let Some(path) = den::ops::tool_path(tool) else {
-        eprintln!(
-            "den: error: {tool} is not installed next to den or on PATH\nhint: install all den binaries together (make install)"
-        );
-        return std::process::ExitCode::from(125);
+        return common::fail(&FrontError::NotInstalled(tool));
     };
     let mut argv: Vec<OsString> = vec![OsString::from(*tool_verb)];
     argv.extend(rest);
     // Tells the tool to call itself "den".
     env.push(("_DEN_FRONT", "1".into()));
-    let err = den::sys::exec(&path, &argv, &env);
-    eprintln!("den: error: {}: {}", err, err.source);
-    std::process::ExitCode::from(125)
+    common::fail(&FrontError::Exec(den::sys::exec(&path, &argv, &env)))
+}
+
+/// What the front itself fails at; a tool's failures are the tool's to report.
+#[derive(Debug, thiserror::Error)]
+enum FrontError {
+    #[error("{0} is not installed next to den or on PATH")]
+    NotInstalled(&'static str),
+    #[error(transparent)]
+    Exec(den::sys::SysError),
+}
+
+impl den::error::Diagnose for FrontError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            FrontError::NotInstalled(_) => {
+                Some("install all den binaries together (make install)".into())
+            }
+            FrontError::Exec(_) => None,
+        }
+    }
 }
 
 fn absolute(p: &str) -> String {

@@ -3,7 +3,8 @@
 //! This crate is the library the den binaries share. A map of it, one line per module with its
 //! entry point; dependencies point one way, from the top of this list to the bottom:
 //!
-//! - [`cli`]: clap flag structs shared by `den` and the den-* tools; [`cli::fail`] reports errors.
+//! - [`cli`]: clap flag structs shared by `den` and the den-* tools, docker's prompts
+//!   ([`cli::confirm`]); the binaries print errors, once (`bin/common.rs`).
 //! - [`ops`]: one function per verb, taking typed options and returning data (records, rows,
 //!   reports; never text), notes for the user through [`ops::Report`]: [`ops::pull::pull`],
 //!   [`ops::images::images`],
@@ -48,7 +49,9 @@
 //!   descriptors into a [`fs::Sink`], [`fs::Writer`] writes one (used by `cp`, COPY, copy-up and
 //!   the vfs driver). It imports only [`sys`].
 //! - [`digest`]: [`digest::Digest`], a sha256 digest checked where it comes in (a leaf module).
-//! - [`error`]: the error type every verb returns, with hints and exit codes.
+//! - [`error`]: what every seam's error shares: [`error::Diagnose`] (hint, exit code), the
+//!   exit codes, [`error::chain`]; a leaf. Each seam owns its error enum; [`ops::Error`] wraps
+//!   them all for the binaries.
 //! - [`sys`]: the kernel seam, the only place with `unsafe` and with calls that change the
 //!   kernel's view of a process ([`sys::Sys`], [`sys::RecordingSys`]); its module doc states
 //!   which calls go through it. The crate root denies `unsafe` everywhere else.

@@ -102,3 +102,74 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn io() -> std::io::Error {
+        std::io::Error::other("disk on fire")
+    }
+
+    #[test]
+    fn exit_codes_are_the_seams_own() {
+        use crate::archive::ArchiveError;
+        use crate::build::BuildError;
+        use crate::store::StoreError;
+        let store = || StoreError::ImageUnknown("x".into());
+        let cases: Vec<(Error, i32)> = vec![
+            (store().into(), EXIT_DEN),
+            (BuildError::NeedsOverlay.into(), 1),
+            (BuildError::Store(store()).into(), EXIT_DEN),
+            (ArchiveError::StdinEmpty.into(), 1),
+            (ArchiveError::Store(store()).into(), EXIT_DEN),
+            (
+                ArchiveError::ImportRead {
+                    name: "-".into(),
+                    source: io(),
+                }
+                .into(),
+                EXIT_DEN,
+            ),
+            (
+                StoreError::Unclean {
+                    path: PathBuf::from("/s"),
+                    problems: 2,
+                }
+                .into(),
+                1,
+            ),
+            (crate::runtime::FlagError::NotATty.into(), EXIT_DEN),
+            (Reported(3).into(), 3),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.exit_code(), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn only_a_child_tool_has_reported() {
+        assert_eq!(Error::from(Reported(2)).reported(), Some(2));
+        let e = Error::from(crate::store::ContainersError::NotRunning("web".into()));
+        assert_eq!(e.reported(), None);
+        assert_eq!(e.to_string(), "container web is not running");
+        assert_eq!(e.hint().as_deref(), Some("start it first with `den start`"));
+    }
+
+    #[test]
+    fn a_wrapped_error_reads_as_it_did() {
+        let inner = crate::store::StoreError::Io {
+            path: PathBuf::from("/s/x"),
+            source: io(),
+        };
+        let direct = crate::error::chain(&Error::from(inner));
+        let inner = crate::store::StoreError::Io {
+            path: PathBuf::from("/s/x"),
+            source: io(),
+        };
+        let wrapped = Error::from(crate::build::BuildError::from(inner));
+        assert_eq!(crate::error::chain(&wrapped), direct);
+        assert_eq!(direct, "cannot use the store at /s/x: disk on fire");
+    }
+}

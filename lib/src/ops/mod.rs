@@ -5,6 +5,8 @@
 //!
 //! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`],
 //! [`archive::save`], [`archive::load`].
+//!
+//! Every verb returns [`Error`] ([`error`]): each seam's own error, unchanged, in one enum.
 
 pub mod archive;
 pub mod build;
