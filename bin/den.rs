@@ -336,7 +336,7 @@ fn dispatch(
         eprintln!("den: '{verb}' is not a den command.\nSee 'den --help'");
         return std::process::ExitCode::from(1);
     };
-    let Some(path) = den::ops::tool_path(tool) else {
+    let Some(path) = den::config::tool_path(tool) else {
         return common::fail(&FrontError::NotInstalled(tool));
     };
     let mut argv: Vec<OsString> = vec![OsString::from(*tool_verb)];

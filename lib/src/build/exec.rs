@@ -103,7 +103,7 @@ pub fn build(
 fn default_network(opts: &BuildOptions, host: &dyn Host) -> String {
     match &opts.network {
         Some(n) => n.clone(),
-        None if crate::userns::find_in_path("slirp4netns").is_some() => "slirp4netns".into(),
+        None if crate::config::find_in_path("slirp4netns").is_some() => "slirp4netns".into(),
         None => {
             host.say(
                 "note: slirp4netns is not installed: RUN steps have no network (install \

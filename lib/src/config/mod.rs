@@ -282,6 +282,31 @@ impl Config {
     }
 }
 
+/// The first executable called `name` on PATH (the helpers den runs: slirp4netns, pasta,
+/// newuidmap, fuse-overlayfs).
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The path of another den tool: next to this executable first, then on PATH.
+pub fn tool_path(name: &str) -> Option<PathBuf> {
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    find_in_path(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,7 +193,7 @@ impl Helper {
     /// Start den-net; it binds the published ports while den creates the container, and
     /// [`Helper::attach`] reports a port that could not be bound before the container starts.
     pub fn spawn(config: &HelperConfig) -> Result<Helper, NetError> {
-        let tool = crate::ops::tool_path("den-net").ok_or_else(|| NetError::Missing {
+        let tool = crate::config::tool_path("den-net").ok_or_else(|| NetError::Missing {
             program: "den-net".into(),
         })?;
         let (ours, theirs) = UnixStream::pair().map_err(NetError::Spawn)?;
@@ -398,7 +398,7 @@ fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
                 return Err(NetError::Tun(e));
             }
             let prog =
-                crate::userns::find_in_path("slirp4netns").ok_or_else(|| NetError::Missing {
+                crate::config::find_in_path("slirp4netns").ok_or_else(|| NetError::Missing {
                     program: "slirp4netns".into(),
                 })?;
             let (ready_r, ready_w) = std::io::pipe().map_err(NetError::Spawn)?;
@@ -445,7 +445,7 @@ fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
 /// pasta, configuring the container's network namespace; it daemonizes and ends with the
 /// namespace.
 fn start_pasta(pid: i32) -> Result<Stack, NetError> {
-    let prog = crate::userns::find_in_path("pasta").ok_or_else(|| NetError::Missing {
+    let prog = crate::config::find_in_path("pasta").ok_or_else(|| NetError::Missing {
         program: "passt (pasta)".into(),
     })?;
     let out = Command::new(prog)

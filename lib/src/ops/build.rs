@@ -50,7 +50,7 @@ impl crate::build::Host for Host<'_> {
     }
 
     fn run_container(&self, id: &str, quiet: bool) -> Result<Option<i32>, BuildError> {
-        let Some(tool) = super::tool_path("den-run") else {
+        let Some(tool) = crate::config::tool_path("den-run") else {
             return Ok(None);
         };
         let out: std::process::Stdio = if quiet {

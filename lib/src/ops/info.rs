@@ -12,7 +12,7 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let v1 = mountinfo.lines().any(|l| l.contains(" - cgroup "));
     let v2 = mountinfo.lines().any(|l| l.contains(" - cgroup2 "));
-    let tool = crate::userns::find_in_path;
+    let tool = crate::config::find_in_path;
     Ok(Info {
         version: env!("CARGO_PKG_VERSION"),
         store: ctx.paths.root.clone(),

@@ -151,16 +151,3 @@ pub trait Report: Sync {
 /// Reports nothing.
 pub struct Silent;
 impl Report for Silent {}
-
-/// The path of another den tool: next to this executable first, then on PATH.
-pub fn tool_path(name: &str) -> Option<PathBuf> {
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    crate::userns::find_in_path(name)
-}

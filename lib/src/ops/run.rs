@@ -157,8 +157,8 @@ pub fn find_or_pull(
 /// Pull `image` through `den-image` (its progress on stderr) and return its record.
 pub fn pull_image(ctx: &Ctx, image: &str, platform: Option<&str>) -> Result<ImageRecord> {
     let reference = crate::image::Reference::parse(image)?;
-    let tool =
-        super::tool_path("den-image").ok_or_else(|| StoreError::ImageUnknown(image.into()))?;
+    let tool = crate::config::tool_path("den-image")
+        .ok_or_else(|| StoreError::ImageUnknown(image.into()))?;
     let mut cmd = std::process::Command::new(tool);
     cmd.arg("pull").arg(image);
     if let Some(p) = platform {
@@ -321,7 +321,7 @@ fn choose_network(opts: &RunOptions, report: &dyn Report) -> Result<String> {
         }
         return Ok(n.clone());
     }
-    if crate::userns::find_in_path("slirp4netns").is_some() {
+    if crate::config::find_in_path("slirp4netns").is_some() {
         return Ok("slirp4netns".into());
     }
     if !opts.publish.is_empty() || opts.publish_all {

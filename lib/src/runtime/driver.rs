@@ -177,7 +177,7 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
 
 /// Why fuse-overlayfs cannot be used, if it cannot.
 pub fn fuse_usable() -> Result<(), String> {
-    if crate::userns::find_in_path("fuse-overlayfs").is_none() {
+    if crate::config::find_in_path("fuse-overlayfs").is_none() {
         return Err("fuse-overlayfs is not installed (package fuse-overlayfs)".into());
     }
     match std::fs::OpenOptions::new()

@@ -15,7 +15,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, Signal};
@@ -175,8 +175,8 @@ impl IdMap {
             .map(|u| u.name)
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_default();
-        let has_helpers =
-            find_in_path("newuidmap").is_some() && find_in_path("newgidmap").is_some();
+        let has_helpers = crate::config::find_in_path("newuidmap").is_some()
+            && crate::config::find_in_path("newgidmap").is_some();
         IdMap::detect(Path::new("/etc"), &user, uid, gid, has_helpers)
     }
 
@@ -343,18 +343,6 @@ fn finish_helper(h: Helper) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// The first executable called `name` on PATH.
-pub fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 /// Where this process stands.
