@@ -65,6 +65,7 @@ pub(crate) use staging::{stale_staging, stale_temp, temp_file};
 
 pub use crate::digest::{Digest, Hasher};
 use crate::error::Diagnose;
+use crate::userns::Ownership;
 
 /// The on-disk format version; bumped when the layout changes incompatibly.
 pub const FORMAT: u32 = 1;
@@ -181,16 +182,6 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError +
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// How layer files were given their owners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ownership {
-    /// Owners kept as in the image, through a subordinate id range.
-    Mapped,
-    /// Everything owned by the user (no subordinate ids).
-    Single,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

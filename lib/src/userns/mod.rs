@@ -197,10 +197,10 @@ impl IdMap {
         }
     }
 
-    pub fn ownership(&self) -> crate::store::Ownership {
+    pub fn ownership(&self) -> Ownership {
         match self {
-            IdMap::Single { .. } => crate::store::Ownership::Single,
-            _ => crate::store::Ownership::Mapped,
+            IdMap::Single { .. } => Ownership::Single,
+            _ => Ownership::Mapped,
         }
     }
 
@@ -343,6 +343,16 @@ fn finish_helper(h: Helper) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// How layer files were given their owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ownership {
+    /// Owners kept as in the image, through a subordinate id range.
+    Mapped,
+    /// Everything owned by the user (no subordinate ids).
+    Single,
 }
 
 /// Where this process stands.
