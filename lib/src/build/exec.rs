@@ -27,8 +27,8 @@ use super::syntax::{self, Node};
 use super::{BuildError, BuildOptions, Host, cache, config, expand, ignore::Ignore};
 use crate::config::DriverChoice;
 use crate::digest::Digest;
-use crate::runtime::driver::{self, Driver};
 use crate::store::Store;
+use crate::store::driver::{self, Driver};
 
 /// What the build is working on, shared by its steps.
 pub(super) struct Build<'a> {

@@ -21,7 +21,7 @@ use super::exec::Build;
 use super::state::State;
 use super::syntax::Node;
 use super::{BuildError, Entitlement, cache, step};
-use crate::runtime::driver::{self, Driver, Layout};
+use crate::store::driver::{self, Driver, Layout};
 use crate::store::{ContainerRecord, LayerRef, RestartPolicy, RunSpec, Store};
 use crate::volume::MountSpec;
 

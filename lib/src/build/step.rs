@@ -25,7 +25,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::fs;
-use crate::runtime::driver::{self, Driver, Layout};
+use crate::store::driver::{self, Driver, Layout};
 use crate::store::{LayerRef, Store};
 use crate::unpack::scope;
 

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use super::Ctx;
 use super::Result;
 use super::container::find;
-use crate::runtime::driver;
 use crate::store::Status;
+use crate::store::driver;
 
 #[derive(Debug, Clone)]
 pub enum Direction {

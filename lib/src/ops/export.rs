@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use super::Ctx;
 use super::Result;
 use super::container::find;
-use crate::runtime::driver::{self, Driver, Layout};
 use crate::store::Status;
+use crate::store::driver::{self, Driver, Layout};
 
 /// Which container, and whether it runs (decided before entering any namespace).
 #[derive(Debug, Clone)]

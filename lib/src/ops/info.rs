@@ -8,7 +8,7 @@ use crate::render::system::Info;
 pub fn info(ctx: &Ctx) -> Result<Info> {
     let store = ctx.store()?;
     let choice =
-        crate::runtime::driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
+        crate::store::driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let v1 = mountinfo.lines().any(|l| l.contains(" - cgroup "));
     let v2 = mountinfo.lines().any(|l| l.contains(" - cgroup2 "));
@@ -23,7 +23,7 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
         driver: choice.driver.name(),
         driver_reason: choice.reason,
         cgroups: (v1, v2),
-        fuse_overlayfs: crate::runtime::driver::fuse_usable().map(|()| tool("fuse-overlayfs")),
+        fuse_overlayfs: crate::store::driver::fuse_usable().map(|()| tool("fuse-overlayfs")),
         slirp4netns: tool("slirp4netns"),
         pasta: tool("pasta"),
         newuidmap: tool("newuidmap"),

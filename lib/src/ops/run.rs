@@ -6,7 +6,8 @@ use oci_spec::image::ImageConfiguration;
 
 use super::Result;
 use super::{Ctx, Report};
-use crate::runtime::{self, driver};
+use crate::runtime;
+use crate::store::driver;
 use crate::store::{
     ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, StoreError,
 };

@@ -26,7 +26,7 @@ use super::Result;
 use super::container::Container;
 use crate::digest::Digest;
 use crate::render::system::{ContainerUsage, DiskUsage, ImageUsage, Usage, VolumeUsage};
-use crate::runtime::driver::Layout;
+use crate::store::driver::Layout;
 use crate::store::{ContainerState, Status, Store, StoreError, disk_usage};
 
 /// Bytes of a container's own files: its writable layer (the whole copy for vfs).

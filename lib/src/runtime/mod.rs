@@ -10,7 +10,6 @@
 //! [`attach`] (detached containers), [`flags`] (run and exec flags that cannot work).
 
 pub mod attach;
-pub mod driver;
 pub mod engine;
 pub mod flags;
 pub mod logs;
@@ -27,7 +26,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::error::{Diagnose, EXIT_CANNOT_INVOKE, EXIT_DEN, EXIT_NOT_FOUND};
-use crate::store::{ContainerRecord, ContainerState, Status, Store};
+use crate::store::{ContainerRecord, ContainerState, Status, Store, driver};
 use crate::sys::Sys;
 use crate::userns::IdMap;
 use engine::Engine;
@@ -43,12 +42,6 @@ pub enum RuntimeError {
     UserUnknown { user: String, file: &'static str },
     #[error("user {uid} does not exist in single-uid mode (only root, uid 0, is mapped)")]
     UnmappedUser { uid: u32 },
-    #[error("cannot mount the container's root filesystem with {driver}")]
-    Mount {
-        driver: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("cannot prepare {path}")]
     Io {
         path: PathBuf,
@@ -89,10 +82,6 @@ impl Diagnose for RuntimeError {
             RuntimeError::UnmappedUser { .. } => {
                 "run as root (drop -u), or give your user a subordinate id range in /etc/subuid and /etc/subgid".into()
             }
-            RuntimeError::Mount { driver: "overlay", .. } => {
-                "choose another storage driver: DEN_STORAGE_DRIVER=fuse-overlayfs or vfs (see `den info`)".into()
-            }
-            RuntimeError::Mount { .. } => "see `den info` for the storage driver and why it was chosen".into(),
             RuntimeError::Io { .. } => "check that den's store and runtime directory are writable".into(),
             RuntimeError::Engine { .. } => "run with --log-level debug for the runtime's own messages".into(),
             RuntimeError::HideCgroups(_) => "this kernel refused a private mount; please report it with `den info`".into(),

@@ -30,8 +30,9 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
 use super::attach::{self, Decoder};
 use super::logs::{LogWriter, Stream};
-use super::{Context, RuntimeError, driver, engine, tty};
+use super::{Context, RuntimeError, engine, tty};
 use crate::error::Diagnose;
+use crate::store::driver;
 use crate::store::{ContainerState, Status};
 use engine::Engine;
 

@@ -36,6 +36,7 @@
 mod blobs;
 pub mod check;
 mod containers;
+pub mod driver;
 mod gc;
 mod images;
 pub mod incoming;
@@ -112,6 +113,8 @@ pub enum StoreError {
     MissingBlob { image: String, digest: String },
     #[error("the store at {path} has {problems} problem(s)")]
     Unclean { path: PathBuf, problems: usize },
+    #[error(transparent)]
+    Driver(#[from] driver::DriverError),
 }
 
 impl Diagnose for StoreError {
@@ -157,6 +160,7 @@ impl Diagnose for StoreError {
             }
             StoreError::Digest(e) => e.hint(),
             StoreError::Image(e) => return e.hint(),
+            StoreError::Driver(e) => return e.hint(),
             StoreError::NoSuchObject(_) => "list containers with `den ps -a` and images with `den images`".into(),
         })
     }

@@ -11,6 +11,11 @@
 //! With `auto` (the default) den probes the three in that order once per store and kernel, and
 //! remembers the result and the reason in `ROOT/driver.json`; `den info` shows both. A container
 //! keeps the driver it was created with, since its writable layer is in that driver's format.
+//!
+//! The driver lives in the store because it is the store's layout for a container's root (its
+//! `upper`, `work`, `merged` or `rootfs` directories over the store's layers); the runtime, `cp`,
+//! `export` and the build mount through it, and every mount goes through [`Sys`] so the
+//! recording fake sees it. Its errors ([`DriverError`]) come out as the store's.
 
 use std::path::{Path, PathBuf};
 
@@ -19,11 +24,40 @@ use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
-use super::RuntimeError;
+use super::Store;
 use crate::config::DriverChoice;
+use crate::error::Diagnose;
 use crate::fs;
-use crate::store::Store;
 use crate::sys::{Mount, Sys};
+
+/// What can go wrong making or mounting a container's root filesystem.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("cannot mount the container's root filesystem with {driver}")]
+    Mount {
+        driver: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Diagnose for DriverError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            DriverError::Mount { driver: "overlay", .. } => {
+                "choose another storage driver: DEN_STORAGE_DRIVER=fuse-overlayfs or vfs (see `den info`)".into()
+            }
+            DriverError::Mount { .. } => "see `den info` for the storage driver and why it was chosen".into(),
+            DriverError::Io { .. } => "check that den's store and runtime directory are writable".into(),
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -209,7 +243,7 @@ fn mount_kernel(
     work: &Path,
     merged: &Path,
     volatile: bool,
-) -> Result<(), RuntimeError> {
+) -> Result<(), DriverError> {
     let mut data = format!("{},userxattr", overlay_options(lowers, upper, work));
     if volatile {
         // No sync of the upper layer at unmount (20 ms here): for containers thrown away
@@ -223,7 +257,7 @@ fn mount_kernel(
         flags: MsFlags::empty(),
         data: Some(data),
     })
-    .map_err(|source| RuntimeError::Mount {
+    .map_err(|source| DriverError::Mount {
         driver: "overlay",
         source: source.into(),
     })
@@ -234,19 +268,19 @@ fn mount_fuse(
     upper: &Path,
     work: &Path,
     merged: &Path,
-) -> Result<(), RuntimeError> {
+) -> Result<(), DriverError> {
     let out = std::process::Command::new("fuse-overlayfs")
         .arg("-o")
         .arg(overlay_options(lowers, upper, work))
         .arg(merged)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| RuntimeError::Mount {
+        .map_err(|e| DriverError::Mount {
             driver: "fuse-overlayfs",
             source: e,
         })?;
     if !out.status.success() {
-        return Err(RuntimeError::Mount {
+        return Err(DriverError::Mount {
             driver: "fuse-overlayfs",
             source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
         });
@@ -254,10 +288,10 @@ fn mount_fuse(
     Ok(())
 }
 
-fn unmount_fuse(sys: &dyn Sys, merged: &Path) -> Result<(), RuntimeError> {
+fn unmount_fuse(sys: &dyn Sys, merged: &Path) -> Result<(), DriverError> {
     // We own the mount namespace, so umount(2) works and the daemon exits when its mount goes.
     sys.umount(merged, false)
-        .map_err(|source| RuntimeError::Mount {
+        .map_err(|source| DriverError::Mount {
             driver: "fuse-overlayfs",
             source: source.into(),
         })
@@ -288,10 +322,10 @@ pub fn prepare(
     store: &Store,
     layers: &[crate::digest::Digest],
     cdir: &Path,
-) -> Result<(), RuntimeError> {
+) -> super::Result<()> {
     let l = Layout::of(cdir);
     let mk = |p: &Path| {
-        std::fs::create_dir_all(p).map_err(|e| RuntimeError::Io {
+        std::fs::create_dir_all(p).map_err(|e| DriverError::Io {
             path: p.into(),
             source: e,
         })
@@ -300,7 +334,7 @@ pub fn prepare(
         Driver::Overlay | Driver::FuseOverlayfs => {
             mk(&l.upper)?;
             mk(&l.work)?;
-            mk(&l.merged)
+            Ok(mk(&l.merged)?)
         }
         Driver::Vfs => {
             if l.rootfs_copy.exists() {
@@ -312,10 +346,11 @@ pub fn prepare(
             for diff_id in layers {
                 copy_layer(&store.layer_diff(diff_id), &staging)?;
             }
-            std::fs::rename(&staging, &l.rootfs_copy).map_err(|e| RuntimeError::Io {
+            std::fs::rename(&staging, &l.rootfs_copy).map_err(|e| DriverError::Io {
                 path: l.rootfs_copy.clone(),
                 source: e,
-            })
+            })?;
+            Ok(())
         }
     }
 }
@@ -329,21 +364,19 @@ pub fn mount(
     layers: &[crate::digest::Digest],
     cdir: &Path,
     volatile: bool,
-) -> Result<PathBuf, RuntimeError> {
+) -> super::Result<PathBuf> {
     let l = Layout::of(cdir);
     if driver == Driver::Vfs {
         return Ok(l.rootfs_copy);
     }
     let mut lowers = Vec::with_capacity(layers.len().max(1));
     for diff_id in layers.iter().rev() {
-        let link = store
-            .layer_link(diff_id)
-            .map_err(|e| RuntimeError::Store(Box::new(e)))?;
+        let link = store.layer_link(diff_id)?;
         lowers.push(PathBuf::from(link));
     }
     if lowers.is_empty() {
         let empty = cdir.join("empty");
-        std::fs::create_dir_all(&empty).map_err(|e| RuntimeError::Io {
+        std::fs::create_dir_all(&empty).map_err(|e| DriverError::Io {
             path: empty.clone(),
             source: e,
         })?;
@@ -354,7 +387,7 @@ pub fn mount(
             // Short lower paths relative to layers/l keep the options within one page.
             let prev = std::env::current_dir().ok();
             sys.chdir(&store.links_dir())
-                .map_err(|source| RuntimeError::Mount {
+                .map_err(|source| DriverError::Mount {
                     driver: "overlay",
                     source: source.into(),
                 })?;
@@ -392,11 +425,11 @@ pub fn mount_over(
     driver: Driver,
     lower: &Path,
     dir: &Path,
-) -> Result<PathBuf, RuntimeError> {
+) -> super::Result<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let l = Layout::of(dir);
     for p in [&l.upper, &l.work, &l.merged] {
-        std::fs::create_dir_all(p).map_err(|e| RuntimeError::Io {
+        std::fs::create_dir_all(p).map_err(|e| DriverError::Io {
             path: p.clone(),
             source: e,
         })?;
@@ -408,23 +441,25 @@ pub fn mount_over(
         .iter()
         .any(|b| matches!(b, b':' | b',' | b'\\'))
     {
-        return Err(RuntimeError::Mount {
+        return Err(DriverError::Mount {
             driver: driver.name(),
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("{} has ':', ',' or '\\' in its path", lower.display()),
             ),
-        });
+        }
+        .into());
     }
     let lowers = [lower.to_path_buf()];
     match driver {
         Driver::Overlay => mount_kernel(sys, &lowers, &l.upper, &l.work, &l.merged, true)?,
         Driver::FuseOverlayfs => mount_fuse(&lowers, &l.upper, &l.work, &l.merged)?,
         Driver::Vfs => {
-            return Err(RuntimeError::Mount {
+            return Err(DriverError::Mount {
                 driver: driver.name(),
                 source: std::io::Error::from(std::io::ErrorKind::Unsupported),
-            });
+            }
+            .into());
         }
     }
     Ok(l.merged)
@@ -452,14 +487,14 @@ pub fn unmount(sys: &dyn Sys, driver: Driver, cdir: &Path) {
 /// are emptied first, everything else is copied with owner, mode, times and hard links kept,
 /// replacing what the layers below had at its name. The layer is read with the shared walk and
 /// written with the shared writer ([`crate::fs`]); a small sink reads overlay's marks on the way.
-pub fn copy_layer(layer: &Path, dest: &Path) -> Result<(), RuntimeError> {
+pub fn copy_layer(layer: &Path, dest: &Path) -> super::Result<()> {
     let rt = |e: fs::TreeError| {
         let (path, source) = e.into_io();
-        RuntimeError::Io { path, source }
+        DriverError::Io { path, source }
     };
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     let top = crate::sys::open_at(None, layer, flags, Mode::empty()).map_err(|source| {
-        RuntimeError::Io {
+        DriverError::Io {
             path: layer.into(),
             source,
         }
@@ -484,7 +519,7 @@ pub fn copy_layer(layer: &Path, dest: &Path) -> Result<(), RuntimeError> {
         &mut sink,
     )
     .map_err(rt)?;
-    sink.0.finish().map_err(rt)
+    Ok(sink.0.finish().map_err(rt)?)
 }
 
 /// The writer, reading a layer's whiteouts (character devices 0/0: what is below is deleted)
