@@ -254,7 +254,7 @@ fn rmi(root: Root, a: RmiArgs) -> Result<i32> {
     };
     let report = ops::rmi::rmi(&ctx, &a.images, opts)?;
     Ok(each(report.results, |(_, result)| {
-        let lines: Vec<String> = result?.iter().map(|l| l.line()).collect();
+        let lines: Vec<String> = result?.iter().map(render::images::removed).collect();
         Ok((!lines.is_empty()).then(|| lines.join("\n")))
     }))
 }
@@ -270,7 +270,7 @@ fn prune(root: Root, a: ImagePruneArgs) -> Result<i32> {
         filters: a.filter.clone(),
     };
     let pruned = ops::rmi::prune(&ctx, &opts)?;
-    let images = pruned.removed.iter().map(|r| r.prune_line()).collect();
+    let images = pruned.removed.iter().map(render::images::pruned).collect();
     print(&render::system::pruned(
         &[("Deleted Images:", images)],
         &render::units::human_size4(pruned.reclaimed),
@@ -349,7 +349,7 @@ fn system_prune(root: Root, a: SystemPruneArgs) -> Result<i32> {
         filters: a.filter.clone(),
     };
     let pruned = ops::system::prune(&ctx, &opts)?;
-    let images = pruned.images.iter().map(|r| r.prune_line()).collect();
+    let images = pruned.images.iter().map(render::images::pruned).collect();
     print(&render::system::pruned(
         &[
             ("Deleted Containers:", pruned.containers),

@@ -9,8 +9,17 @@ use serde_json::Value;
 
 use super::Ctx;
 use super::Result;
-use crate::render::images::Step;
 use crate::store::{ImageRecord, Store};
+
+/// One step of an image's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub created: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub comment: String,
+    /// Unpacked bytes of the layer it made; 0 for a metadata step.
+    pub size: u64,
+}
 
 /// An image and the steps that made it, oldest first.
 #[derive(Debug, Clone)]

@@ -2,18 +2,18 @@
 //!
 //! Filters that concern a whole image (`dangling`, `label`, `before`, `since`) choose images;
 //! `reference` then chooses rows (one per name). Different filter keys must all match, several
-//! `reference` patterns any one. The rows are [`crate::render::images::Row`]s, which the
-//! binaries show as docker does.
+//! `reference` patterns any one. The rows are [`Row`]s, which the binaries show with
+//! [`crate::render::images`] as docker does.
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::Ctx;
 use super::Result;
 use crate::digest::Digest;
 use crate::image::familiar_repo;
-use crate::render::images::{Row, rows};
 use crate::store::{ImageRecord, Store};
 
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,77 @@ pub struct ImagesOptions {
     /// Count each row's shared bytes and containers ([`Row::shared`], [`Row::containers`]),
     /// which only some `--format`s show (it reads every layer and container record).
     pub usage: bool,
+}
+
+/// One row of `images`: an image under one of its names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The familiar repository (`busybox`, `127.0.0.1:5000/x`), `<none>` for a dangling image.
+    pub repository: String,
+    pub tag: String,
+    pub id: Digest,
+    pub created: Option<DateTime<Utc>>,
+    pub size: u64,
+    /// The repository's digest for this image (`sha256:...`), if it was pulled or pushed.
+    pub digest: Option<String>,
+    /// Bytes of its layers other images share, and the containers using it: counted only when
+    /// asked for (`images --format` offers them), else 0.
+    pub shared: u64,
+    pub containers: usize,
+}
+
+/// The rows of `images`: each image once per name, in the images' order; with `filter`
+/// (`REPOSITORY[:TAG]`), only that repository (and tag).
+pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
+    let want = filter.and_then(|f| {
+        crate::image::Reference::parse(f).ok().map(|r| {
+            (
+                r.repo_name(),
+                f.contains(':').then(|| r.tag().unwrap_or("").to_string()),
+            )
+        })
+    });
+    let mut out = Vec::new();
+    for i in images {
+        let mut names: Vec<(String, String)> = i
+            .names
+            .iter()
+            .filter_map(|n| {
+                let (repo, tag) = n.rsplit_once(':').filter(|(r, _)| !r.is_empty())?;
+                Some((repo.to_string(), tag.to_string()))
+            })
+            .collect();
+        if names.is_empty() {
+            names.push(("<none>".into(), "<none>".into()));
+        }
+        for (repo, tag) in names {
+            if let Some((wrepo, wtag)) = &want
+                && (&repo != wrepo || wtag.as_ref().is_some_and(|t| t != &tag))
+            {
+                continue;
+            }
+            let digest = i.repo_digests.iter().find_map(|d| {
+                let (r, digest) = d.split_once('@')?;
+                (r == repo).then(|| digest.to_string())
+            });
+            let repository = if repo == "<none>" {
+                repo
+            } else {
+                familiar_repo(&repo)
+            };
+            out.push(Row {
+                repository,
+                tag,
+                id: i.id.clone(),
+                created: i.created,
+                size: i.size,
+                digest,
+                shared: 0,
+                containers: 0,
+            });
+        }
+    }
+    out
 }
 
 /// An image's labels (`config.Labels` in its configuration); empty when it has none.

@@ -3,7 +3,37 @@
 
 use super::Ctx;
 use super::Result;
-use crate::render::system::Info;
+use std::path::PathBuf;
+
+use crate::userns::IdMap;
+
+/// What `info` reports: what den will do on this machine, and why.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub version: &'static str,
+    pub store: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub config: PathBuf,
+    /// Whether the configuration file exists (else den uses its defaults).
+    pub config_exists: bool,
+    pub idmap: IdMap,
+    /// The storage driver den chose, and why.
+    pub driver: &'static str,
+    pub driver_reason: String,
+    /// Which cgroup hierarchies are mounted: (v1, v2).
+    pub cgroups: (bool, bool),
+    /// fuse-overlayfs's path (None: not installed), or why it cannot be used.
+    pub fuse_overlayfs: Result<Option<PathBuf>, String>,
+    pub slirp4netns: Option<PathBuf>,
+    pub pasta: Option<PathBuf>,
+    pub newuidmap: Option<PathBuf>,
+    /// Whether this kernel filters system calls (den's default profile applies).
+    pub seccomp: bool,
+    /// docker's default capabilities (`CAP_CHOWN`, ...).
+    pub capabilities: Vec<&'static str>,
+    /// The kernel's release.
+    pub kernel: String,
+}
 
 pub fn info(ctx: &Ctx) -> Result<Info> {
     let store = ctx.store()?;

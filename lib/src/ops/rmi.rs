@@ -16,8 +16,17 @@ use super::Ctx;
 use super::Result;
 use super::container::Container;
 use crate::image::{Reference, ReferenceError, familiar_repo};
-use crate::render::images::Removed;
 use crate::store::{ImageRecord, Status, Store};
+
+/// What `rmi` and the prunes removed: each a line of their reports
+/// ([`crate::render::images::removed`], [`crate::render::images::pruned`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    /// A familiar name: `busybox:latest`, `busybox@sha256:...`.
+    Untagged(String),
+    /// An image id, `sha256:<hex>`.
+    Deleted(String),
+}
 
 /// `tag SOURCE TARGET`: name an image. TARGET is `NAME[:TAG]` (no digest).
 pub fn tag(ctx: &Ctx, source: &str, target: &str) -> Result<ImageRecord> {

@@ -25,9 +25,60 @@ use super::Ctx;
 use super::Result;
 use super::container::Container;
 use crate::digest::Digest;
-use crate::render::system::{ContainerUsage, DiskUsage, ImageUsage, Usage, VolumeUsage};
 use crate::store::driver::Layout;
-use crate::store::{ContainerState, Status, Store, StoreError, disk_usage};
+use crate::store::{
+    ContainerRecord, ContainerState, ImageRecord, Status, Store, StoreError, disk_usage,
+};
+
+/// One line of `system df`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub kind: &'static str,
+    pub total: usize,
+    pub active: usize,
+    pub size: u64,
+    pub reclaimable: u64,
+    /// Whether RECLAIMABLE shows a percentage (not for the build cache, as in docker).
+    pub percent: bool,
+}
+
+/// An image in `system df -v`: its size, the bytes of it other images share, the containers
+/// using it.
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    pub image: ImageRecord,
+    pub size: u64,
+    pub shared: u64,
+    pub containers: usize,
+}
+
+/// A container in `system df -v`, with the bytes of its own files.
+#[derive(Debug, Clone)]
+pub struct ContainerUsage {
+    pub record: ContainerRecord,
+    pub state: ContainerState,
+    pub size: u64,
+}
+
+/// A volume in `system df -v`: the containers that mount it, the bytes of its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeUsage {
+    pub name: String,
+    pub links: usize,
+    pub size: u64,
+}
+
+/// Everything `system df` reports.
+#[derive(Debug, Clone)]
+pub struct DiskUsage {
+    /// Images, Containers, Local Volumes, Build Cache.
+    pub lines: Vec<Usage>,
+    /// For `-v`.
+    pub images: Vec<ImageUsage>,
+    pub containers: Vec<ContainerUsage>,
+    pub volumes: Vec<VolumeUsage>,
+    pub cache_entries: usize,
+}
 
 /// Bytes of a container's own files: its writable layer (the whole copy for vfs).
 fn container_size(store: &Store, c: &Container) -> u64 {
@@ -194,7 +245,7 @@ pub struct SystemPruneOptions {
 pub struct SystemPruned {
     pub containers: Vec<String>,
     pub volumes: Vec<String>,
-    pub images: Vec<crate::render::images::Removed>,
+    pub images: Vec<super::rmi::Removed>,
     pub reclaimed: u64,
 }
 

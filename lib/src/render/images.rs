@@ -9,79 +9,10 @@ use serde_json::{Value, json};
 use super::units::{ellipsis, human_duration, human_size};
 use super::{Listing, TemplateError};
 use crate::digest::Digest;
-use crate::image::{Reference, familiar_repo};
-use crate::store::ImageRecord;
-
-/// One row of `images`: an image under one of its names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    /// The familiar repository (`busybox`, `127.0.0.1:5000/x`), `<none>` for a dangling image.
-    pub repository: String,
-    pub tag: String,
-    pub id: Digest,
-    pub created: Option<DateTime<Utc>>,
-    pub size: u64,
-    /// The repository's digest for this image (`sha256:...`), if it was pulled or pushed.
-    pub digest: Option<String>,
-    /// Bytes of its layers other images share, and the containers using it: counted only when
-    /// asked for (`images --format` offers them), else 0.
-    pub shared: u64,
-    pub containers: usize,
-}
-
-/// The rows of `images`: each image once per name, in the images' order; with `filter`
-/// (`REPOSITORY[:TAG]`), only that repository (and tag).
-pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
-    let want = filter.and_then(|f| {
-        crate::image::Reference::parse(f).ok().map(|r| {
-            (
-                r.repo_name(),
-                f.contains(':').then(|| r.tag().unwrap_or("").to_string()),
-            )
-        })
-    });
-    let mut out = Vec::new();
-    for i in images {
-        let mut names: Vec<(String, String)> = i
-            .names
-            .iter()
-            .filter_map(|n| {
-                let (repo, tag) = n.rsplit_once(':').filter(|(r, _)| !r.is_empty())?;
-                Some((repo.to_string(), tag.to_string()))
-            })
-            .collect();
-        if names.is_empty() {
-            names.push(("<none>".into(), "<none>".into()));
-        }
-        for (repo, tag) in names {
-            if let Some((wrepo, wtag)) = &want
-                && (&repo != wrepo || wtag.as_ref().is_some_and(|t| t != &tag))
-            {
-                continue;
-            }
-            let digest = i.repo_digests.iter().find_map(|d| {
-                let (r, digest) = d.split_once('@')?;
-                (r == repo).then(|| digest.to_string())
-            });
-            let repository = if repo == "<none>" {
-                repo
-            } else {
-                familiar_repo(&repo)
-            };
-            out.push(Row {
-                repository,
-                tag,
-                id: i.id.clone(),
-                created: i.created,
-                size: i.size,
-                digest,
-                shared: 0,
-                containers: 0,
-            });
-        }
-    }
-    out
-}
+use crate::image::Reference;
+use crate::ops::history::Step;
+use crate::ops::images::Row;
+use crate::ops::rmi::Removed;
 
 /// `images --format`: docker's default columns and the header of every field it offers.
 pub const IMAGES: Listing = Listing {
@@ -199,16 +130,6 @@ fn listing(rows: &[Row], view: &ImagesView, now: DateTime<Utc>) -> String {
 // ------------------------------------------------------------------------------------------
 // history
 
-/// One step of an image's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub created: Option<DateTime<Utc>>,
-    pub created_by: String,
-    pub comment: String,
-    /// Unpacked bytes of the layer it made; 0 for a metadata step.
-    pub size: u64,
-}
-
 /// `history`: docker's default columns and headers.
 pub const HISTORY: Listing = Listing {
     table: "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
@@ -277,29 +198,19 @@ pub fn history(
 // ------------------------------------------------------------------------------------------
 // rmi, load, logout
 
-/// What `rmi` and the prunes removed: one line of their reports each.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removed {
-    /// A familiar name: `busybox:latest`, `busybox@sha256:...`.
-    Untagged(String),
-    /// An image id, `sha256:<hex>`.
-    Deleted(String),
+/// A removal as `rmi` prints it.
+pub fn removed(r: &Removed) -> String {
+    match r {
+        Removed::Untagged(n) => format!("Untagged: {n}"),
+        Removed::Deleted(d) => format!("Deleted: {d}"),
+    }
 }
 
-impl Removed {
-    /// As `rmi` prints it.
-    pub fn line(&self) -> String {
-        match self {
-            Removed::Untagged(n) => format!("Untagged: {n}"),
-            Removed::Deleted(d) => format!("Deleted: {d}"),
-        }
-    }
-    /// As `image prune` prints it.
-    pub fn prune_line(&self) -> String {
-        match self {
-            Removed::Untagged(n) => format!("untagged: {n}"),
-            Removed::Deleted(d) => format!("deleted: {d}"),
-        }
+/// A removal as `image prune` and `system prune` print it.
+pub fn pruned(r: &Removed) -> String {
+    match r {
+        Removed::Untagged(n) => format!("untagged: {n}"),
+        Removed::Deleted(d) => format!("deleted: {d}"),
     }
 }
 
@@ -379,6 +290,8 @@ pub fn built(id: &Digest, tags: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::image::Reference;
+    use crate::ops::images::rows;
+    use crate::store::ImageRecord;
 
     fn img(id: &str, names: &[&str], size: u64) -> ImageRecord {
         let mut r = crate::store::test_image(id, names);
@@ -549,14 +462,14 @@ mod tests {
     fn removals_report_like_docker() {
         let untagged = Removed::Untagged("busybox:latest".into());
         let deleted = Removed::Deleted(format!("sha256:{}", "a".repeat(64)));
-        assert_eq!(untagged.line(), "Untagged: busybox:latest");
-        assert_eq!(untagged.prune_line(), "untagged: busybox:latest");
+        assert_eq!(removed(&untagged), "Untagged: busybox:latest");
+        assert_eq!(pruned(&untagged), "untagged: busybox:latest");
         assert_eq!(
-            deleted.line(),
+            removed(&deleted),
             format!("Deleted: sha256:{}", "a".repeat(64))
         );
         assert_eq!(
-            deleted.prune_line(),
+            pruned(&deleted),
             format!("deleted: sha256:{}", "a".repeat(64))
         );
     }

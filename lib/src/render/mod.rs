@@ -7,10 +7,12 @@
 //! keeps docker's presentation rules (column headers, `4.26MB`, `Up 3 minutes`, `…` at column
 //! 20) in one place, where unit tests pin them byte for byte.
 //!
-//! This module knows the seams' data types (records from [`crate::store`], ports from
-//! [`crate::net`]) and defines the shapes of the reports it draws ([`images::Row`],
-//! [`system::DiskUsage`], ...), which the verbs fill. It imports neither [`crate::ops`] nor
-//! [`crate::cli`]; errors are its own ([`TemplateError`], reported as a [`FormatError`]).
+//! This module reads what the verbs return: the shapes [`crate::ops`] defines for its reports
+//! ([`crate::ops::images::Row`], [`crate::ops::system::DiskUsage`], [`crate::ops::info::Info`],
+//! ...) and the seams' records they carry ([`crate::store`]'s containers and images, ports from
+//! [`crate::net`]). Dependencies point one way: render imports ops, ops never imports render,
+//! so a verb's data does not depend on how it is shown. Errors are render's own
+//! ([`TemplateError`], reported as a [`FormatError`]).
 //!
 //! - [`template`]: docker's `--format`, a Go `text/template` subset over JSON values.
 //! - [`table`]: columns aligned as docker's tabwriter aligns them, with a `table` header.

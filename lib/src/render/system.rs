@@ -8,80 +8,30 @@ use serde_json::{Value, json};
 use super::table::align;
 use super::units::{ellipsis, human_duration, human_size4};
 use super::{Listing, TemplateError};
-use crate::store::{ContainerRecord, ContainerState, ImageRecord, Status};
+use crate::ops::info::Info;
+use crate::ops::system::{ContainerUsage, DiskUsage, ImageUsage, Usage};
+use crate::store::Status;
 use crate::userns::IdMap;
 use crate::volume::MountKind;
 
-/// One line of `system df`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Usage {
-    pub kind: &'static str,
-    pub total: usize,
-    pub active: usize,
-    pub size: u64,
-    pub reclaimable: u64,
-    /// Whether RECLAIMABLE shows a percentage (not for the build cache, as in docker).
-    pub percent: bool,
-}
-
-impl Usage {
-    fn reclaimable_text(&self) -> String {
-        let r = human_size4(self.reclaimable);
-        if self.percent && self.size > 0 {
-            format!("{r} ({}%)", self.reclaimable * 100 / self.size)
-        } else {
-            r
-        }
-    }
-
-    /// The fields `system df --format` offers, as docker names them.
-    pub fn value(&self) -> Value {
-        json!({
-            "Type": self.kind,
-            "TotalCount": self.total.to_string(),
-            "Active": self.active.to_string(),
-            "Size": human_size4(self.size),
-            "Reclaimable": self.reclaimable_text(),
-        })
+fn reclaimable_text(u: &Usage) -> String {
+    let r = human_size4(u.reclaimable);
+    if u.percent && u.size > 0 {
+        format!("{r} ({}%)", u.reclaimable * 100 / u.size)
+    } else {
+        r
     }
 }
 
-/// An image in `system df -v`: its size, the bytes of it other images share, the containers
-/// using it.
-#[derive(Debug, Clone)]
-pub struct ImageUsage {
-    pub image: ImageRecord,
-    pub size: u64,
-    pub shared: u64,
-    pub containers: usize,
-}
-
-/// A container in `system df -v`, with the bytes of its own files.
-#[derive(Debug, Clone)]
-pub struct ContainerUsage {
-    pub record: ContainerRecord,
-    pub state: ContainerState,
-    pub size: u64,
-}
-
-/// A volume in `system df -v`: the containers that mount it, the bytes of its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeUsage {
-    pub name: String,
-    pub links: usize,
-    pub size: u64,
-}
-
-/// Everything `system df` reports.
-#[derive(Debug, Clone)]
-pub struct DiskUsage {
-    /// Images, Containers, Local Volumes, Build Cache.
-    pub lines: Vec<Usage>,
-    /// For `-v`.
-    pub images: Vec<ImageUsage>,
-    pub containers: Vec<ContainerUsage>,
-    pub volumes: Vec<VolumeUsage>,
-    pub cache_entries: usize,
+/// The fields `system df --format` offers for a line, as docker names them.
+pub fn usage_value(u: &Usage) -> Value {
+    json!({
+        "Type": u.kind,
+        "TotalCount": u.total.to_string(),
+        "Active": u.active.to_string(),
+        "Size": human_size4(u.size),
+        "Reclaimable": reclaimable_text(u),
+    })
 }
 
 /// `system df`: docker's default columns and headers.
@@ -107,7 +57,7 @@ pub fn df(
     if verbose {
         return Ok(verbose_text(usage, now));
     }
-    let rows: Vec<Value> = usage.lines.iter().map(Usage::value).collect();
+    let rows: Vec<Value> = usage.lines.iter().map(usage_value).collect();
     super::rows(format, &DF, &rows)
 }
 
@@ -157,7 +107,7 @@ fn images_table(images: &[ImageUsage], now: DateTime<Utc>) -> Vec<Vec<String>> {
         "CONTAINERS",
     ])];
     for i in images {
-        for r in super::images::rows(std::slice::from_ref(&i.image), None) {
+        for r in crate::ops::images::rows(std::slice::from_ref(&i.image), None) {
             t.push(vec![
                 r.repository,
                 r.tag,
@@ -213,34 +163,6 @@ fn containers_table(containers: &[ContainerUsage], now: DateTime<Utc>) -> Vec<Ve
 
 // ------------------------------------------------------------------------------------------
 // info
-
-/// What `info` reports: what den will do on this machine, and why.
-#[derive(Debug, Clone)]
-pub struct Info {
-    pub version: &'static str,
-    pub store: PathBuf,
-    pub runtime_dir: PathBuf,
-    pub config: PathBuf,
-    /// Whether the configuration file exists (else den uses its defaults).
-    pub config_exists: bool,
-    pub idmap: IdMap,
-    /// The storage driver den chose, and why.
-    pub driver: &'static str,
-    pub driver_reason: String,
-    /// Which cgroup hierarchies are mounted: (v1, v2).
-    pub cgroups: (bool, bool),
-    /// fuse-overlayfs's path (None: not installed), or why it cannot be used.
-    pub fuse_overlayfs: Result<Option<PathBuf>, String>,
-    pub slirp4netns: Option<PathBuf>,
-    pub pasta: Option<PathBuf>,
-    pub newuidmap: Option<PathBuf>,
-    /// Whether this kernel filters system calls (den's default profile applies).
-    pub seccomp: bool,
-    /// docker's default capabilities (`CAP_CHOWN`, ...).
-    pub capabilities: Vec<&'static str>,
-    /// The kernel's release.
-    pub kernel: String,
-}
 
 /// `info`: one line per fact, the names in a column of 20.
 pub fn info(i: &Info) -> String {
@@ -380,6 +302,7 @@ pub fn checked(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::system::VolumeUsage;
 
     fn usage() -> Usage {
         Usage {
@@ -395,19 +318,19 @@ mod tests {
     #[test]
     fn reclaimable_shows_a_share_except_for_the_cache() {
         let u = usage();
-        assert_eq!(u.value()["Reclaimable"], "250B (25%)");
+        assert_eq!(usage_value(&u)["Reclaimable"], "250B (25%)");
         let c = Usage {
             kind: "Build Cache",
             percent: false,
             ..u.clone()
         };
-        assert_eq!(c.value()["Reclaimable"], "250B");
+        assert_eq!(usage_value(&c)["Reclaimable"], "250B");
         let empty = Usage {
             size: 0,
             reclaimable: 0,
             ..u
         };
-        assert_eq!(empty.value()["Reclaimable"], "0B");
+        assert_eq!(usage_value(&empty)["Reclaimable"], "0B");
     }
 
     #[test]
