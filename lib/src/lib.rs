@@ -81,3 +81,6 @@ pub mod sys;
 pub mod unpack;
 pub mod userns;
 pub mod volume;
+
+#[cfg(test)]
+mod layering;
