@@ -201,7 +201,7 @@ fn push(root: Root, a: PushArgs) -> Result<i32> {
 }
 
 fn inspect(root: Root, format: Option<String>, names: &[String]) -> Result<i32> {
-    let (values, errors) = ops::images::inspect(&open(root)?, names);
+    let (values, errors) = ops::inspect::images(&open(root)?, names);
     Ok(common::print_objects(&values, format.as_deref(), errors))
 }
 

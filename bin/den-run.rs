@@ -192,7 +192,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Export(a) => export(root, a),
         Verb::Rm(a) => rm(root, a),
         Verb::Inspect(a) => {
-            let (values, errors) = ops::container::inspect(&open(root)?, &a.names);
+            let (values, errors) = ops::inspect::inspect(&open(root)?, &a.names);
             Ok(common::print_objects(&values, a.format.as_deref(), errors))
         }
         Verb::Prune(a) => prune(root, a),

@@ -230,7 +230,7 @@ impl LogsArgs {
             |s: &Option<String>| -> crate::ops::Result<Option<chrono::DateTime<chrono::Utc>>> {
                 match s {
                     None => Ok(None),
-                    Some(t) => crate::ops::container::parse_time(t, now)
+                    Some(t) => crate::ops::filter::parse_time(t, now)
                         .map(Some)
                         .ok_or_else(|| ContainersError::BadFilter(t.clone()).into()),
                 }

@@ -9,7 +9,7 @@ pub mod manifest;
 pub mod reference;
 
 pub use manifest::{Compression, Fetched, Platform};
-pub use reference::{Reference, ReferenceError, familiar_repo, parse_digest};
+pub use reference::{Reference, ReferenceError, familiar_name, familiar_repo, parse_digest};
 
 use crate::error::Diagnose;
 

@@ -115,6 +115,26 @@ impl Reference {
         familiar_repo(&self.repo_name())
     }
 
+    /// A name an image can be given: docker's reference rules, without a digest, and not a
+    /// 64-digit hex string (it would read as an id).
+    pub fn parse_tag(target: &str) -> Result<Reference, ReferenceError> {
+        let bad = |reason: &str| ReferenceError {
+            input: target.into(),
+            reason: reason.into(),
+        };
+        let r = Reference::parse(target)?;
+        if r.digest().is_some() {
+            return Err(bad("a tag cannot have a digest"));
+        }
+        let repo = target
+            .rsplit_once(':')
+            .map_or(target, |(r, t)| if t.contains('/') { target } else { r });
+        if repo.len() == 64 && repo.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("cannot specify 64-byte hexadecimal strings"));
+        }
+        Ok(r)
+    }
+
     /// The reference oci-client speaks.
     pub fn oci(&self) -> &OciReference {
         &self.inner
@@ -137,6 +157,19 @@ pub fn familiar_repo(repo_name: &str) -> String {
             .unwrap_or(rest)
             .into(),
         None => repo_name.into(),
+    }
+}
+
+/// A stored name (`docker.io/library/busybox:latest`) as docker shows it (`busybox:latest`).
+pub fn familiar_name(canonical: &str) -> String {
+    let split = canonical.find('@').or_else(|| {
+        canonical
+            .rfind(':')
+            .filter(|&i| !canonical[i..].contains('/'))
+    });
+    match split {
+        Some(i) => format!("{}{}", familiar_repo(&canonical[..i]), &canonical[i..]),
+        None => familiar_repo(canonical),
     }
 }
 
@@ -333,6 +366,50 @@ pub fn parse_digest(s: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_targets_follow_dockers_rules() {
+        assert_eq!(
+            Reference::parse_tag("app").unwrap().canonical(),
+            "docker.io/library/app:latest"
+        );
+        assert_eq!(
+            Reference::parse_tag("127.0.0.1:5000/x/app:v1")
+                .unwrap()
+                .canonical(),
+            "127.0.0.1:5000/x/app:v1"
+        );
+        for bad in [
+            "App",
+            "app:",
+            "app:-x",
+            "app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            &"a".repeat(64),
+            "",
+            "a b",
+        ] {
+            let e = Reference::parse_tag(bad).unwrap_err();
+            assert_eq!(e.input, bad);
+        }
+    }
+
+    #[test]
+    fn names_show_as_docker_shows_them() {
+        assert_eq!(
+            familiar_name("docker.io/library/busybox:latest"),
+            "busybox:latest"
+        );
+        assert_eq!(familiar_name("docker.io/user/app:1"), "user/app:1");
+        assert_eq!(
+            familiar_name("127.0.0.1:5000/library/busybox:latest"),
+            "127.0.0.1:5000/library/busybox:latest"
+        );
+        assert_eq!(
+            familiar_name("docker.io/library/busybox@sha256:abc"),
+            "busybox@sha256:abc"
+        );
+        assert_eq!(familiar_name("localhost:5000/app"), "localhost:5000/app");
+    }
 
     fn canon(s: &str) -> String {
         Reference::parse(s).unwrap().canonical()

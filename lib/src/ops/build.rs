@@ -42,11 +42,11 @@ struct Host<'a> {
 
 impl crate::build::Host for Host<'_> {
     fn find_or_pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord, BuildError> {
-        super::run::find_or_pull(self.ctx, name, platform, self).map_err(lift)
+        self.ctx.find_or_pull(name, platform, self).map_err(lift)
     }
 
     fn pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord, BuildError> {
-        super::run::pull_image(self.ctx, name, platform).map_err(lift)
+        self.ctx.pull_image(name, platform).map_err(lift)
     }
 
     fn run_container(&self, id: &str, quiet: bool) -> Result<Option<i32>, BuildError> {

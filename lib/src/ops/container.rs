@@ -10,48 +10,12 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
 
 use super::Ctx;
 use super::Result;
 use crate::runtime::{self, attach, logs, monitor};
-use crate::store::{ContainerRecord, ContainerState, Status, Store};
-
-/// A container's record with its state as it really is.
-#[derive(Debug, Clone)]
-pub struct Container {
-    pub record: ContainerRecord,
-    pub state: ContainerState,
-}
-
-pub fn load(store: &Store, id: &str) -> Result<Container> {
-    let record = store.container(id)?;
-    let state = store
-        .container_state(id)
-        .unwrap_or_else(|_| ContainerState::created())
-        .observed();
-    Ok(Container { record, state })
-}
-
-/// The container a user names (name, id, or id prefix).
-pub fn find(ctx: &Ctx, name: &str) -> Result<Container> {
-    let store = ctx.store()?;
-    let id = store.find_container(name)?;
-    load(&store, &id)
-}
-
-/// Every container, newest first.
-pub fn all(store: &Store) -> Result<Vec<Container>> {
-    let mut out: Vec<Container> = store
-        .container_ids()?
-        .iter()
-        .filter_map(|id| load(store, id).ok())
-        .collect();
-    out.sort_by_key(|c| std::cmp::Reverse(c.record.created));
-    Ok(out)
-}
+use crate::store::{Container, Status, Store};
 
 /// docker's signal syntax: `TERM`, `SIGTERM`, `15`.
 pub fn parse_signal(s: &str) -> Result<Signal> {
@@ -152,7 +116,7 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
 /// `ps`: the containers docker's rules list, newest first.
 pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Container>> {
     let store = ctx.store()?;
-    let mut list = all(&store)?;
+    let mut list = store.containers()?;
     // docker's rules: stopped containers are listed with -a, -n/-l, or a status filter (which
     // names the states wanted); other filters narrow the running ones unless -a is given.
     let by_status = opts.filters.iter().any(|f| f.starts_with("status="));
@@ -173,218 +137,12 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Container>> {
 }
 
 // ------------------------------------------------------------------------------------------
-// inspect
-
-/// docker's `inspect` object for a container.
-pub fn inspect_value(ctx: &Ctx, c: &Container) -> Result<Value> {
-    let store = ctx.store()?;
-    let r = &c.record;
-    let s = &c.state;
-    let cdir = store.container_dir(&r.id);
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
-            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
-    };
-    let volumes = crate::volume::Volumes::new(&store.root().join("volumes"));
-    let mounts: Vec<Value> = r
-        .spec
-        .mounts
-        .iter()
-        .map(|m| {
-            let (kind, name, source) = match m.kind {
-                crate::volume::MountKind::Bind => ("bind", None, m.source.clone()),
-                crate::volume::MountKind::Volume => (
-                    "volume",
-                    Some(m.source.clone()),
-                    volumes.data_dir(&m.source).to_string_lossy().into_owned(),
-                ),
-                crate::volume::MountKind::Tmpfs => ("tmpfs", None, String::new()),
-            };
-            let mut v = json!({
-                "Type": kind,
-                "Source": source,
-                "Destination": m.destination,
-                "Mode": if m.read_only { "ro" } else { "" },
-                "RW": !m.read_only,
-                "Propagation": if kind == "bind" { "rprivate" } else { "" },
-            });
-            if let Some(n) = name {
-                v["Name"] = json!(n);
-                v["Driver"] = json!("local");
-            }
-            v
-        })
-        .collect();
-    let binds: Vec<String> = r
-        .spec
-        .mounts
-        .iter()
-        .filter(|m| m.kind != crate::volume::MountKind::Tmpfs)
-        .map(|m| {
-            format!(
-                "{}:{}{}",
-                m.source,
-                m.destination,
-                if m.read_only { ":ro" } else { "" }
-            )
-        })
-        .collect();
-    let tmpfs: serde_json::Map<String, Value> = r
-        .spec
-        .mounts
-        .iter()
-        .filter(|m| m.kind == crate::volume::MountKind::Tmpfs)
-        .map(|m| (m.destination.clone(), json!(m.options.join(","))))
-        .collect();
-    let max_retries = match r.spec.restart {
-        crate::store::RestartPolicy::OnFailure { max_retries } => max_retries,
-        _ => 0,
-    };
-    let userdata = cdir.join("userdata");
-    let path = r.spec.args.first().cloned().unwrap_or_default();
-    let args: Vec<String> = r.spec.args.iter().skip(1).cloned().collect();
-    let network_name = crate::net::Network::parse(&r.spec.network)
-        .map(|n| n.name())
-        .unwrap_or("none");
-    let mut networks = serde_json::Map::new();
-    networks.insert(network_name.into(), json!({}));
-    let port_json = |ports: &[crate::net::PortMapping]| {
-        let mut m = serde_json::Map::new();
-        for p in ports {
-            let entry = m.entry(p.key()).or_insert_with(|| json!([]));
-            if let Value::Array(a) = entry {
-                a.push(json!({
-                    "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-                    "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
-                }));
-            }
-        }
-        Value::Object(m)
-    };
-    let live_ports = if s.status == Status::Running {
-        port_json(&s.ports)
-    } else {
-        json!({})
-    };
-    let exposed: serde_json::Map<String, Value> =
-        r.spec.ports.iter().map(|p| (p.key(), json!({}))).collect();
-    // docker shows an empty list as null.
-    let sec = &r.spec.security;
-    let nonempty = |v: Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
-    Ok(json!({
-        "Id": r.id,
-        "Created": time(Some(r.created)),
-        "Path": path,
-        "Args": args,
-        "State": {
-            "Status": s.status.name(),
-            "Running": s.status == Status::Running,
-            "Paused": false,
-            "Restarting": false,
-            "OOMKilled": false,
-            "Dead": false,
-            "Pid": s.pid.unwrap_or(0),
-            "ExitCode": s.exit_code.unwrap_or(0),
-            "Error": s.error.clone().unwrap_or_default(),
-            "StartedAt": time(s.started_at),
-            "FinishedAt": time(s.finished_at),
-        },
-        "Image": r.image_id,
-        "ResolvConfPath": userdata.join("resolv.conf"),
-        "HostnamePath": userdata.join("hostname"),
-        "HostsPath": userdata.join("hosts"),
-        "LogPath": cdir.join(logs::LOG_FILE),
-        "Name": format!("/{}", r.name),
-        "RestartCount": s.restart_count,
-        "Driver": r.driver,
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "HostConfig": {
-            "Binds": binds,
-            "NetworkMode": network_name,
-            "PortBindings": port_json(&r.spec.ports),
-            "RestartPolicy": { "Name": r.spec.restart.name(), "MaximumRetryCount": max_retries },
-            "AutoRemove": r.auto_remove,
-            "ReadonlyRootfs": r.spec.read_only,
-            "Tmpfs": tmpfs,
-            "Privileged": sec.privileged,
-            "CapAdd": nonempty(sec.cap_add.iter().map(|c| String::from(*c)).collect()),
-            "CapDrop": nonempty(sec.cap_drop.iter().map(|c| String::from(*c)).collect()),
-            "SecurityOpt": nonempty(sec.security_opt()),
-        },
-        "GraphDriver": {
-            "Name": r.driver,
-            "Data": {
-                "UpperDir": cdir.join("upper"),
-                "WorkDir": cdir.join("work"),
-                "MergedDir": cdir.join("merged"),
-            }
-        },
-        "Mounts": mounts,
-        "Config": {
-            "Hostname": r.spec.hostname,
-            "Domainname": "",
-            "User": r.spec.user,
-            "AttachStdin": false,
-            "AttachStdout": true,
-            "AttachStderr": true,
-            "Tty": r.spec.tty,
-            "OpenStdin": r.spec.stdin,
-            "StdinOnce": false,
-            "Env": r.spec.env,
-            "Cmd": r.spec.cmd,
-            "Image": r.image,
-            "Volumes": null,
-            "ExposedPorts": exposed,
-            "WorkingDir": r.spec.cwd,
-            "Entrypoint": if r.spec.entrypoint.is_empty() { Value::Null } else { json!(r.spec.entrypoint) },
-            "OnBuild": null,
-            "Labels": r.spec.labels,
-            "StopSignal": r.spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
-            "StopTimeout": r.spec.stop_timeout.unwrap_or(10),
-        },
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": live_ports,
-            "IPAddress": if network_name == "slirp4netns" { "10.0.2.100" } else { "" },
-            "MacAddress": "",
-            "Networks": networks,
-        }
-    }))
-}
-
-/// `inspect`: docker's object for each container, or image when no container has the name (as
-/// docker's `inspect`), and the error for each name that is neither.
-pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<super::Error>) {
-    let mut values = Vec::new();
-    let mut errors = Vec::new();
-    for n in names {
-        let found = match find(ctx, n) {
-            Err(super::Error::Store(crate::store::StoreError::ContainerUnknown(_))) => ctx
-                .store()
-                .and_then(|s| Ok(s.find_image(n)?))
-                .and_then(|i| super::images::inspect_value(ctx, &i))
-                .map_err(|_| crate::store::StoreError::NoSuchObject(n.clone()).into()),
-            r => r.and_then(|c| inspect_value(ctx, &c)),
-        };
-        match found {
-            Ok(v) => values.push(v),
-            Err(e) => errors.push(e),
-        }
-    }
-    (values, errors)
-}
-
-// ------------------------------------------------------------------------------------------
 // port
 
 /// `port`: the container's published ports, or those of one container port (`80`,
 /// `80/udp`).
 pub fn port(ctx: &Ctx, name: &str, which: Option<&str>) -> Result<Vec<crate::net::PortMapping>> {
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     if c.state.status != Status::Running {
         return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
@@ -411,26 +169,6 @@ pub fn port(ctx: &Ctx, name: &str, which: Option<&str>) -> Result<Vec<crate::net
 // ------------------------------------------------------------------------------------------
 // logs
 
-/// A time for `--since`/`--until`: RFC 3339, a Unix timestamp, or a duration ago (`10m`).
-pub fn parse_time(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    if let Ok(secs) = s.parse::<f64>() {
-        return DateTime::from_timestamp(secs as i64, ((secs.fract()) * 1e9) as u32);
-    }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.')?);
-    let n: f64 = num.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "ms" => n / 1000.0,
-        _ => return None,
-    };
-    Some(now - chrono::Duration::milliseconds((secs * 1000.0) as i64))
-}
-
 pub struct LogsOptions {
     pub follow: bool,
     pub read: logs::ReadOptions,
@@ -439,7 +177,7 @@ pub struct LogsOptions {
 /// `logs`: print the container's log; with `follow`, keep printing until it stops.
 pub fn logs(ctx: &Ctx, name: &str, opts: &LogsOptions) -> Result<()> {
     let store = ctx.store()?;
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     let path = store.container_dir(&c.record.id).join(logs::LOG_FILE);
     let io = |e: std::io::Error| crate::store::StoreError::Io {
         path: path.clone(),
@@ -456,7 +194,8 @@ pub fn logs(ctx: &Ctx, name: &str, opts: &LogsOptions) -> Result<()> {
         let mut idle = Duration::from_millis(10);
         loop {
             // Read the state before the log, so output written just before the exit is printed.
-            let running = load(&store, &c.record.id)
+            let running = store
+                .load_container(&c.record.id)
                 .map(|c| c.state.status == Status::Running)
                 .unwrap_or(false);
             let next = match logs::copy_from(&path, offset, &opts.read, &mut sink) {
@@ -493,7 +232,7 @@ pub fn wait_stopped(store: &Store, id: &str, limit: Option<Duration>) -> bool {
     let start = Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {
-        match load(store, id) {
+        match store.load_container(id) {
             Ok(c) if c.state.status == Status::Running => {}
             _ => return true,
         }
@@ -528,7 +267,7 @@ fn mark_stopped(store: &Store, id: &str) {
 /// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
 pub fn stop(ctx: &Ctx, name: &str, timeout: Option<u32>, signal: Option<&str>) -> Result<()> {
     let store = ctx.store()?;
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     if c.state.status != Status::Running {
         return Ok(());
     }
@@ -550,7 +289,7 @@ pub fn stop(ctx: &Ctx, name: &str, timeout: Option<u32>, signal: Option<&str>) -
 pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
     let sig = parse_signal(signal)?;
     let store = ctx.store()?;
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     if c.state.status != Status::Running {
         return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
@@ -567,28 +306,15 @@ pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
 /// `wait`: block until the container stops; its exit code.
 pub fn wait(ctx: &Ctx, name: &str) -> Result<i32> {
     let store = ctx.store()?;
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     wait_stopped(&store, &c.record.id, None);
     // The monitor may be restarting it; docker's wait returns at the first exit.
-    let c = load(&store, &c.record.id).unwrap_or(c);
+    let c = store.load_container(&c.record.id).unwrap_or(c);
     Ok(c.state.exit_code.unwrap_or(0))
 }
 
 // ------------------------------------------------------------------------------------------
 // start, attach
-
-pub(super) fn runtime_ctx<'a>(
-    ctx: &'a Ctx,
-    store: &'a Store,
-    runtime_dir: &'a std::path::Path,
-) -> runtime::Context<'a> {
-    runtime::Context {
-        sys: &crate::sys::LinuxSys,
-        store,
-        map: ctx.idmap(),
-        runtime_dir,
-    }
-}
 
 /// `start` (inside den's user namespace): launch a monitor for each container not running.
 /// With `attach` (one container), stay attached and return its exit status.
@@ -601,11 +327,11 @@ pub fn start(
 ) -> Result<i32> {
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
-    let rctx = runtime_ctx(ctx, &store, &runtime_dir);
+    let rctx = ctx.runtime_ctx(&store, &runtime_dir);
     let mut failed: Option<super::Error> = None;
     for n in names {
         let res = (|| -> Result<Option<i32>> {
-            let c = find(ctx, n)?;
+            let c = ctx.store()?.lookup_container(n)?;
             if c.state.status == Status::Running {
                 if attach_to {
                     return attach(ctx, n, !interactive).map(Some);
@@ -651,7 +377,8 @@ fn ended_code(store: &Store, id: &str, ended: attach::Ended) -> i32 {
         attach::Ended::Detached => 0,
         attach::Ended::Lost => {
             wait_stopped(store, id, Some(Duration::from_secs(5)));
-            load(store, id)
+            store
+                .load_container(id)
                 .ok()
                 .and_then(|c| c.state.exit_code)
                 .unwrap_or(crate::error::EXIT_DEN)
@@ -663,7 +390,7 @@ fn ended_code(store: &Store, id: &str, ended: attach::Ended) -> i32 {
 /// exits; its exit status.
 pub fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> Result<i32> {
     let store = ctx.store()?;
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     if c.state.status != Status::Running {
         return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
@@ -685,7 +412,7 @@ pub fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> Result<i32> {
 /// Kill a running container before `rm -f` (on the host, before den enters its namespace).
 pub fn kill_for_removal(ctx: &Ctx, name: &str) -> Result<()> {
     let store = ctx.store()?;
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     if c.state.status == Status::Running {
         kill_now(&store, &c)?;
     }
@@ -703,7 +430,7 @@ fn kill_now(store: &Store, c: &Container) -> Result<()> {
 /// Kill every running container (before `system reset`, on the host).
 pub fn kill_all(ctx: &Ctx) -> Result<()> {
     let store = ctx.store()?;
-    for c in all(&store)? {
+    for c in store.containers()? {
         if c.state.status == Status::Running {
             let _ = kill_now(&store, &c);
         }
@@ -718,9 +445,9 @@ pub fn kill_all(ctx: &Ctx) -> Result<()> {
 pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
     let store = ctx.store()?;
     store.sweep();
-    let c = match find(ctx, name) {
+    let c = match store.lookup_container(name) {
         Ok(c) => c,
-        Err(super::Error::Store(e @ crate::store::StoreError::ContainerUnknown(_))) => {
+        Err(e @ crate::store::StoreError::ContainerUnknown(_)) => {
             // Under the exclusive lock: creators claim a name an instant before they make the
             // container's directory, and hold the lock shared while they do.
             if store.dangling_name(name) {
@@ -731,7 +458,7 @@ pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
             }
             return Err(e.into());
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if c.state.status == Status::Running {
         return Err(crate::store::ContainersError::RemoveRunning(name.into()).into());
@@ -739,7 +466,7 @@ pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
     // A foreground run or a monitor between restarts may still hold it; the record says who.
     store.remove_container(&c.record.id)?;
     if volumes {
-        let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
+        let vols = store.volumes();
         for m in &c.record.spec.mounts {
             if m.kind == crate::volume::MountKind::Volume && m.anonymous {
                 let _ = vols.remove(&m.source, &[], true);
@@ -751,14 +478,7 @@ pub fn rm(ctx: &Ctx, name: &str, volumes: bool) -> Result<()> {
 
 /// `container prune` (inside den's user namespace): remove every container not running.
 pub fn prune(ctx: &Ctx) -> Result<Vec<String>> {
-    let store = ctx.store()?;
-    let mut removed = Vec::new();
-    for c in all(&store)? {
-        if c.state.status != Status::Running && store.remove_container(&c.record.id).is_ok() {
-            removed.push(c.record.id);
-        }
-    }
-    Ok(removed)
+    Ok(ctx.store()?.prune_containers()?)
 }
 
 #[cfg(test)]
@@ -771,16 +491,5 @@ mod tests {
         assert_eq!(parse_signal("sighup").unwrap(), Signal::SIGHUP);
         assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
         assert!(parse_signal("NOPE").is_err());
-    }
-
-    #[test]
-    fn times_parse() {
-        let now = Utc::now();
-        assert_eq!(
-            parse_time("10s", now),
-            Some(now - chrono::Duration::seconds(10))
-        );
-        assert!(parse_time("2026-01-02T03:04:05Z", now).is_some());
-        assert!(parse_time("yesterday", now).is_none());
     }
 }

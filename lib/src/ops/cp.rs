@@ -14,7 +14,6 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use super::Result;
-use super::container::find;
 use crate::store::Status;
 use crate::store::driver;
 
@@ -109,7 +108,7 @@ pub fn plan(ctx: &Ctx, src: &str, dest: &str, follow_link: bool) -> Result<CpPla
             .into());
         }
     };
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     Ok(CpPlan {
         container: name.into(),
         id: c.record.id.clone(),
@@ -192,7 +191,7 @@ fn copy(plan: &CpPlan, root: &std::path::Path, ctr_path: &str) -> Result<()> {
 fn mount_sources(store: &crate::store::Store, id: &str) -> Result<Vec<(String, PathBuf)>> {
     let cdir = store.container_dir(id);
     let record = store.container(id)?;
-    let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
+    let vols = store.volumes();
     let mut mounts: Vec<(String, PathBuf)> = ["hosts", "hostname", "resolv.conf"]
         .iter()
         .map(|f| (format!("/etc/{f}"), cdir.join("userdata").join(f)))

@@ -9,8 +9,8 @@ use std::os::fd::AsFd;
 
 use super::Ctx;
 use super::Result;
-use super::container::{Container, find};
 use crate::runtime::{self, engine, engine::Exec, tty};
+use crate::store::Container;
 use crate::store::Status;
 use crate::userns::IdMap;
 
@@ -28,7 +28,7 @@ pub struct ExecOptions {
 
 /// Find the running container and join its monitor's namespaces. Returns the container.
 pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     if c.state.status != Status::Running {
         return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }

@@ -14,7 +14,6 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use super::Result;
-use super::container::find;
 use crate::store::Status;
 use crate::store::driver::{self, Driver, Layout};
 
@@ -27,7 +26,7 @@ pub struct ExportPlan {
 }
 
 pub fn plan(ctx: &Ctx, name: &str) -> Result<ExportPlan> {
-    let c = find(ctx, name)?;
+    let c = ctx.store()?.lookup_container(name)?;
     Ok(ExportPlan {
         container: name.into(),
         id: c.record.id.clone(),

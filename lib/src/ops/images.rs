@@ -5,10 +5,7 @@
 //! `reference` patterns any one. The rows are [`Row`]s, which the binaries show with
 //! [`crate::render::images`] as docker does.
 
-use std::collections::{BTreeMap, HashMap};
-
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::Ctx;
 use super::Result;
@@ -98,26 +95,6 @@ pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
     out
 }
 
-/// An image's labels (`config.Labels` in its configuration); empty when it has none.
-pub fn labels(ctx: &Ctx, image: &ImageRecord) -> BTreeMap<String, String> {
-    let Ok(store) = ctx.store() else {
-        return BTreeMap::new();
-    };
-    let Ok(bytes) = store.read_blob(&image.config) else {
-        return BTreeMap::new();
-    };
-    let config: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    config
-        .pointer("/config/Labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A parsed `--filter` of `images`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Filter {
@@ -138,7 +115,7 @@ fn parse_filter(f: &str) -> Result<Filter> {
             _ => return Err(bad().into()),
         },
         "label" => {
-            let (k, v) = super::rmi::split_label(v);
+            let (k, v) = super::filter::split_label(v);
             Filter::Label(k, v)
         }
         "before" => Filter::Before(v.into()),
@@ -150,7 +127,6 @@ fn parse_filter(f: &str) -> Result<Filter> {
 
 /// The images and rows `filters` keep, in listing order.
 fn select(
-    ctx: &Ctx,
     store: &Store,
     images: &[ImageRecord],
     repository: Option<&str>,
@@ -167,7 +143,7 @@ fn select(
             let ok = match f {
                 Filter::Dangling(d) => i.names.is_empty() == *d,
                 Filter::Label(k, v) => {
-                    let labels = labels(ctx, i);
+                    let labels = store.image_labels(i);
                     match v {
                         Some(v) => labels.get(k) == Some(v),
                         None => labels.contains_key(k),
@@ -249,103 +225,13 @@ fn glob_at(p: &[char], n: &[char]) -> bool {
 pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<Vec<Row>> {
     let store = ctx.store()?;
     let images = store.images()?;
-    let mut rows = select(ctx, &store, &images, opts.filter.as_deref(), &opts.filters)?;
+    let mut rows = select(&store, &images, opts.filter.as_deref(), &opts.filters)?;
     if opts.usage {
-        let sharing = sharing(&store, &images)?;
+        let sharing = store.sharing(&images)?;
         for r in &mut rows {
             r.shared = sharing.shared.get(&r.id).copied().unwrap_or(0);
             r.containers = sharing.containers.get(&r.id).copied().unwrap_or(0);
         }
     }
     Ok(rows)
-}
-
-/// Bytes of each image's layers that other images share, and the containers using each image.
-pub struct Sharing {
-    pub shared: HashMap<Digest, u64>,
-    pub containers: HashMap<Digest, usize>,
-}
-
-/// [`Sharing`] for every image in the store.
-pub fn sharing(store: &Store, images: &[ImageRecord]) -> Result<Sharing> {
-    let mut users: HashMap<&Digest, usize> = HashMap::new();
-    for i in images {
-        let mut seen = std::collections::HashSet::new();
-        for l in &i.layers {
-            if seen.insert(&l.diff_id) {
-                *users.entry(&l.diff_id).or_default() += 1;
-            }
-        }
-    }
-    let mut shared = HashMap::new();
-    for i in images {
-        let mut seen = std::collections::HashSet::new();
-        let bytes = i
-            .layers
-            .iter()
-            .filter(|l| seen.insert(&l.diff_id) && users[&l.diff_id] > 1)
-            .map(|l| store.layer_record(&l.diff_id).map(|r| r.size).unwrap_or(0))
-            .sum();
-        shared.insert(i.id.clone(), bytes);
-    }
-    let mut containers = HashMap::new();
-    for c in super::container::all(store)? {
-        *containers.entry(c.record.image_id).or_default() += 1;
-    }
-    Ok(Sharing { shared, containers })
-}
-
-/// An image as `den image inspect` shows it: docker's shape.
-pub fn inspect_value(ctx: &Ctx, image: &crate::store::ImageRecord) -> Result<serde_json::Value> {
-    let store = ctx.store()?;
-    let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&image.config)?)
-        .map_err(|e| crate::image::ImageError::BadConfig {
-            digest: image.config.to_string(),
-            source: e,
-        })?;
-    let tags: Vec<String> = image
-        .names
-        .iter()
-        .map(|n| match n.rsplit_once(':') {
-            Some((repo, tag)) if !repo.is_empty() => format!("{}:{tag}", familiar_repo(repo)),
-            _ => n.clone(),
-        })
-        .collect();
-    let get = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    Ok(serde_json::json!({
-        "Id": image.id.to_string(),
-        "RepoTags": tags,
-        "RepoDigests": image.repo_digests,
-        "Parent": "",
-        "Comment": config.get("comment").cloned().unwrap_or(serde_json::json!("")),
-        "Created": get("created"),
-        "Author": config.get("author").cloned().unwrap_or(serde_json::json!("")),
-        "Config": get("config"),
-        "Architecture": image.architecture,
-        "Os": image.os,
-        "Size": image.size,
-        "RootFS": {
-            "Type": "layers",
-            "Layers": image.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(),
-        },
-        "History": config.get("history").cloned().unwrap_or(serde_json::json!([])),
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-    }))
-}
-
-/// `image inspect`: docker's object for each image, and the error for each name not found.
-pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<serde_json::Value>, Vec<super::Error>) {
-    let mut values = Vec::new();
-    let mut errors = Vec::new();
-    for n in names {
-        match ctx
-            .store()
-            .and_then(|s| Ok(s.find_image(n)?))
-            .and_then(|i| inspect_value(ctx, &i))
-        {
-            Ok(v) => values.push(v),
-            Err(e) => errors.push(e),
-        }
-    }
-    (values, errors)
 }

@@ -35,7 +35,7 @@ pub struct ImportOptions {
 
 pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
     let name = match &opts.reference {
-        Some(r) => Some(super::rmi::tag_target(r)?),
+        Some(r) => Some(crate::image::Reference::parse_tag(r)?),
         None => None,
     };
     let mut container_config = Map::new();
@@ -56,7 +56,7 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
                 crate::userns::IdMap::Single { .. } => Owners::Ignore,
                 _ => Owners::Keep,
             };
-            super::pull::unpack_layer(&incoming, &tar_path, &diff_id, Options { owners })?;
+            incoming.unpack_layer::<super::Error>(&tar_path, &diff_id, Options { owners })?;
         }
         incoming.adopt_blob(&diff_id, &tar_path);
         let layer = LayerRef {

@@ -14,28 +14,8 @@ pub struct LoginOptions {
     pub tls_verify: Option<bool>,
 }
 
-/// A small runtime for one registry conversation.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            crate::store::StoreError::Io {
-                path: "tokio runtime".into(),
-                source: e,
-            }
-            .into()
-        })
-}
-
-pub fn auth_files(ctx: &Ctx) -> AuthFiles {
+fn auth_files(ctx: &Ctx) -> AuthFiles {
     AuthFiles::discover(&ctx.paths.config)
-}
-
-/// Credentials for `repository` on `registry`, from any auth file.
-pub fn credentials(ctx: &Ctx, registry: &str, repository: &str) -> Result<Option<Credentials>> {
-    Ok(auth_files(ctx).lookup(registry, repository)?)
 }
 
 /// Check the credentials against the registry, then store them. Returns the registry's name.
@@ -43,7 +23,7 @@ pub fn login(ctx: &Ctx, opts: &LoginOptions) -> Result<String> {
     let registry = crate::auth::registry_arg(opts.registry.as_deref());
     let cfg = ctx.config.registry.clone();
     let creds = opts.credentials.clone();
-    runtime()?.block_on(async {
+    crate::registry::session::runtime()?.block_on(async {
         let session = Session::open(&registry, &cfg, opts.tls_verify, Some(creds)).await?;
         session.check_login().await
     })?;

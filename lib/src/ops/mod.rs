@@ -15,10 +15,12 @@ pub mod cp;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod filter;
 pub mod history;
 pub mod images;
 pub mod import;
 pub mod info;
+pub mod inspect;
 pub mod login;
 pub mod pull;
 pub mod push;
@@ -34,7 +36,7 @@ use std::sync::OnceLock;
 
 use crate::config::{Config, Paths, ProcessEnv};
 use crate::image::Reference;
-use crate::store::Store;
+use crate::store::{ImageRecord, Store, StoreError};
 use crate::userns::IdMap;
 
 /// What every verb needs: where things are, the configuration, the store, the id mapping, and
@@ -98,6 +100,76 @@ impl Ctx {
             self.idmap.host_uid()
         };
         Ok(self.paths.ensure_runtime_dir(uid)?.to_path_buf())
+    }
+
+    /// What the runtime needs to run a container: the kernel, the store, the id mapping and
+    /// the runtime directory.
+    pub fn runtime_ctx<'a>(
+        &'a self,
+        store: &'a Store,
+        runtime_dir: &'a Path,
+    ) -> crate::runtime::Context<'a> {
+        crate::runtime::Context {
+            sys: &crate::sys::LinuxSys,
+            store,
+            map: self.idmap(),
+            runtime_dir,
+        }
+    }
+
+    /// Find the image, pulling it through `den-image` when it is not in the store.
+    pub fn find_or_pull(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        report: &dyn Report,
+    ) -> Result<ImageRecord> {
+        let store = self.store()?;
+        match store.find_image(image) {
+            Ok(i) => return Ok(i),
+            Err(StoreError::ImageUnknown(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let reference = crate::image::Reference::parse(image)?;
+        report.note(&format!(
+            "Unable to find image '{}' locally",
+            reference.canonical()
+        ));
+        self.pull_image(image, platform)
+    }
+
+    /// Pull `image` through `den-image` (its progress on stderr) and return its record.
+    pub fn pull_image(&self, image: &str, platform: Option<&str>) -> Result<ImageRecord> {
+        let reference = crate::image::Reference::parse(image)?;
+        let tool = crate::config::tool_path("den-image")
+            .ok_or_else(|| StoreError::ImageUnknown(image.into()))?;
+        let mut cmd = std::process::Command::new(tool);
+        cmd.arg("pull").arg(image);
+        if let Some(p) = platform {
+            cmd.arg("--platform").arg(p);
+        }
+        // docker prints the pull's progress on stderr when `run` pulls; stdout stays the container's.
+        let stderr = std::io::stderr();
+        let out = std::os::fd::AsFd::as_fd(&stderr)
+            .try_clone_to_owned()
+            .map_err(|e| StoreError::Io {
+                path: "stderr".into(),
+                source: e,
+            })?;
+        let status = cmd
+            .stdout(std::process::Stdio::from(out))
+            .status()
+            .map_err(|e| StoreError::Io {
+                path: "den-image".into(),
+                source: e,
+            })?;
+        if !status.success() {
+            // den-image said why; exit with its status.
+            return Err(
+                crate::error::Reported(status.code().unwrap_or(crate::error::EXIT_DEN)).into(),
+            );
+        }
+        Ok(self.store()?.find_image(&reference.canonical())?)
     }
 
     /// Say once per store that it uses single-uid mode, and warn when the mode changed.

@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use oci_client::secrets::RegistryAuth;
 
-use super::{Ctx, LayerEvent, Report};
-use super::{Error, Result};
+use super::{Ctx, Error, LayerEvent, Report, Result};
+use crate::auth::AuthFiles;
 use crate::digest::Digest;
 use crate::image::checks::{self, Document};
 use crate::image::{ImageError, Platform, Reference};
 use crate::registry::{Registry, RegistryError};
 use crate::store::incoming::{self, RecordParts};
-use crate::store::{ImageRecord, Incoming, LayerRef};
+use crate::store::{ImageRecord, LayerRef};
 use crate::unpack::{Options, Owners};
 
 /// Blobs downloading at once: enough to fill a link, few enough that an image of hundreds of
@@ -72,7 +72,8 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             source: e,
         })?;
     let registry_cfg = ctx.config.registry.clone();
-    let auth = match super::login::credentials(ctx, reference.registry(), reference.repository())? {
+    let files = AuthFiles::discover(&ctx.paths.config);
+    let auth = match files.lookup(reference.registry(), reference.repository())? {
         Some(c) => RegistryAuth::Basic(c.username, c.password),
         None => RegistryAuth::Anonymous,
     };
@@ -179,7 +180,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
                 let (reference, digest) = (source.clone(), blob.digest.to_string());
                 unpacks.push(async move {
                     tokio::task::spawn_blocking(move || {
-                        unpack_layer(&inc, &inc.blob_path(&blob.digest), &diff_id, opts)
+                        inc.unpack_layer::<Error>(&inc.blob_path(&blob.digest), &diff_id, opts)
                     })
                     .await
                     .expect("unpack thread does not panic")
@@ -269,25 +270,5 @@ fn record_key(reference: &Reference, digest: &Digest) -> String {
         reference.canonical()
     } else {
         format!("{}@{digest}", reference.repo_name())
-    }
-}
-
-/// Unpack a verified blob into a staged layer, checked against its diff id, for `incoming`.
-pub fn unpack_layer(
-    incoming: &Incoming,
-    blob: &std::path::Path,
-    diff_id: &Digest,
-    opts: Options,
-) -> Result<()> {
-    let staged = incoming.store().stage_layer()?;
-    match crate::unpack::unpack_file(blob, &staged.diff(), opts, Some(diff_id)) {
-        Ok(stats) => {
-            incoming.add_layer(staged, diff_id, stats.size, stats.entries);
-            Ok(())
-        }
-        Err(e) => {
-            staged.abandon();
-            Err(e.into())
-        }
     }
 }

@@ -10,8 +10,8 @@
 
 use futures_util::StreamExt;
 
-use super::Ctx;
-use super::Result;
+use super::{Ctx, Result};
+use crate::auth::AuthFiles;
 use crate::digest::Digest;
 use crate::image::Reference;
 use crate::registry::session::{Blob, Landed, Session};
@@ -95,13 +95,13 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
     let mut sources: Vec<String> = blobs.iter().flat_map(|(_, s)| s.clone()).collect();
     sources.sort();
     sources.dedup();
-    let creds = super::login::credentials(ctx, &registry, &repo)?;
+    let creds = AuthFiles::discover(&ctx.paths.config).lookup(&registry, &repo)?;
     let cfg = ctx.config.registry.clone();
     report.line(&format!(
         "The push refers to repository [{}]",
         target.repo_name()
     ));
-    let (digest, landed) = super::login::runtime()?.block_on(async {
+    let (digest, landed) = crate::registry::session::runtime()?.block_on(async {
         let mut session = Session::open(&registry, &cfg, opts.tls_verify, creds).await?;
         let mut scopes = vec![format!("repository:{repo}:pull,push")];
         scopes.extend(sources.iter().map(|s| format!("repository:{s}:pull")));

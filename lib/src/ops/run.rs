@@ -8,9 +8,7 @@ use super::Result;
 use super::{Ctx, Report};
 use crate::runtime;
 use crate::store::driver;
-use crate::store::{
-    ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, StoreError,
-};
+use crate::store::{ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -134,59 +132,6 @@ pub fn user_env(env: &[String], files: &[std::path::PathBuf]) -> Result<Vec<Stri
     Ok(out)
 }
 
-/// Find the image, pulling it through `den-image` when it is not in the store.
-pub fn find_or_pull(
-    ctx: &Ctx,
-    image: &str,
-    platform: Option<&str>,
-    report: &dyn Report,
-) -> Result<ImageRecord> {
-    let store = ctx.store()?;
-    match store.find_image(image) {
-        Ok(i) => return Ok(i),
-        Err(StoreError::ImageUnknown(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let reference = crate::image::Reference::parse(image)?;
-    report.note(&format!(
-        "Unable to find image '{}' locally",
-        reference.canonical()
-    ));
-    pull_image(ctx, image, platform)
-}
-
-/// Pull `image` through `den-image` (its progress on stderr) and return its record.
-pub fn pull_image(ctx: &Ctx, image: &str, platform: Option<&str>) -> Result<ImageRecord> {
-    let reference = crate::image::Reference::parse(image)?;
-    let tool = crate::config::tool_path("den-image")
-        .ok_or_else(|| StoreError::ImageUnknown(image.into()))?;
-    let mut cmd = std::process::Command::new(tool);
-    cmd.arg("pull").arg(image);
-    if let Some(p) = platform {
-        cmd.arg("--platform").arg(p);
-    }
-    // docker prints the pull's progress on stderr when `run` pulls; stdout stays the container's.
-    let stderr = std::io::stderr();
-    let out = std::os::fd::AsFd::as_fd(&stderr)
-        .try_clone_to_owned()
-        .map_err(|e| StoreError::Io {
-            path: "stderr".into(),
-            source: e,
-        })?;
-    let status = cmd
-        .stdout(std::process::Stdio::from(out))
-        .status()
-        .map_err(|e| StoreError::Io {
-            path: "den-image".into(),
-            source: e,
-        })?;
-    if !status.success() {
-        // den-image said why; exit with its status.
-        return Err(crate::error::Reported(status.code().unwrap_or(crate::error::EXIT_DEN)).into());
-    }
-    Ok(ctx.store()?.find_image(&reference.canonical())?)
-}
-
 /// Create the container record for `opts`.
 pub fn create(
     ctx: &Ctx,
@@ -216,7 +161,7 @@ pub fn create(
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let image = find_or_pull(ctx, &opts.image, opts.platform.as_deref(), report)?;
+    let image = ctx.find_or_pull(&opts.image, opts.platform.as_deref(), report)?;
     tracing::debug!("image found");
     let defaults = image_defaults(ctx, &image)?;
     let args = command_line(&defaults, opts.entrypoint.as_deref(), &opts.command);
@@ -363,7 +308,7 @@ pub fn run_detached(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result
     let (record, _image) = create(ctx, opts, report)?;
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
-    let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
+    let rctx = ctx.runtime_ctx(&store, &runtime_dir);
     if let Err(e) = runtime::monitor::launch(&rctx, &record.id, false) {
         if opts.rm {
             let _ = store.remove_container(&record.id);
@@ -386,7 +331,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     tracing::debug!(id = %record.id, "container record created");
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
-    let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
+    let rctx = ctx.runtime_ctx(&store, &runtime_dir);
     let layers: Vec<crate::digest::Digest> =
         image.layers.iter().map(|l| l.diff_id.clone()).collect();
     let result = runtime::run_foreground(&rctx, &record, &layers, true);
@@ -436,7 +381,7 @@ pub fn run_created(ctx: &Ctx, id: &str) -> Result<i32> {
     let record = store.container(id)?;
     let layers = store.rootfs_layers(&record)?;
     let runtime_dir = ctx.runtime_dir()?;
-    let rctx = super::container::runtime_ctx(ctx, &store, &runtime_dir);
+    let rctx = ctx.runtime_ctx(&store, &runtime_dir);
     let code = runtime::run_foreground(&rctx, &record, &layers, false)?;
     store.set_container_state(
         id,

@@ -21,13 +21,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::Ctx;
-use super::Result;
-use super::container::Container;
+use super::rmi::Removed;
+use super::{Ctx, Result};
 use crate::digest::Digest;
 use crate::store::driver::Layout;
 use crate::store::{
-    ContainerRecord, ContainerState, ImageRecord, Status, Store, StoreError, disk_usage,
+    Container, ContainerRecord, ContainerState, ImageRecord, Status, Store, StoreError, disk_usage,
 };
 
 /// One line of `system df`.
@@ -94,7 +93,7 @@ fn container_size(store: &Store, c: &Container) -> u64 {
 pub fn df(ctx: &Ctx) -> Result<DiskUsage> {
     let store = ctx.store()?;
     let images = store.images()?;
-    let containers = super::container::all(&store)?;
+    let containers = store.containers()?;
     let layer_size = |d: &Digest| store.layer_record(d).map(|r| r.size).unwrap_or(0);
 
     // Images: unique layers; reclaimable unless a container's image or record needs them.
@@ -136,7 +135,7 @@ pub fn df(ctx: &Ctx) -> Result<DiskUsage> {
         .sum();
 
     // Volumes: data, reclaimable when no container mounts them.
-    let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
+    let vols = store.volumes();
     let mut volumes = Vec::new();
     for v in vols.list().map_err(super::Error::Volume)? {
         let links = containers
@@ -174,7 +173,7 @@ pub fn df(ctx: &Ctx) -> Result<DiskUsage> {
         .unwrap_or(0);
     let cache_size = disk_usage(&cache_dir) + cached_only;
 
-    let sharing = super::images::sharing(&store, &images)?;
+    let sharing = store.sharing(&images)?;
     let image_rows = images
         .iter()
         .map(|i| ImageUsage {
@@ -245,29 +244,32 @@ pub struct SystemPruneOptions {
 pub struct SystemPruned {
     pub containers: Vec<String>,
     pub volumes: Vec<String>,
-    pub images: Vec<super::rmi::Removed>,
+    pub images: Vec<Removed>,
     pub reclaimed: u64,
 }
 
 /// `system prune`: stopped containers, dangling or unused images, the build cache, unused
 /// anonymous volumes with `volumes`; then unreferenced layers and blobs.
 pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
+    // Filters first: a bad one leaves the store as it was.
+    let filters = super::filter::prune_filters(&opts.filters, chrono::Utc::now())?;
     let store = ctx.store()?;
     let lock = store.lock_content_exclusive()?;
     let mut out = SystemPruned::default();
-    let stopped: HashMap<String, u64> = super::container::all(&store)?
+    let stopped: HashMap<String, u64> = store
+        .containers()?
         .iter()
         .filter(|c| c.state.status != Status::Running)
         .map(|c| (c.record.id.clone(), container_size(&store, c)))
         .collect();
-    out.containers = super::container::prune(ctx)?;
+    out.containers = store.prune_containers()?;
     out.reclaimed += out
         .containers
         .iter()
         .filter_map(|id| stopped.get(id))
         .sum::<u64>();
     if opts.volumes {
-        let vols = crate::volume::Volumes::new(&store.root().join("volumes"));
+        let vols = store.volumes();
         let sizes: HashMap<String, u64> = vols
             .list()
             .map_err(super::Error::Volume)?
@@ -277,17 +279,15 @@ pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
                 (v.name, s)
             })
             .collect();
-        out.volumes = super::volume::prune(ctx, false)?;
+        let in_use = store.volumes_in_use()?;
+        out.volumes = vols.prune(false, &in_use)?;
         out.reclaimed += out.volumes.iter().filter_map(|n| sizes.get(n)).sum::<u64>();
     }
-    out.images = super::rmi::prune_records(
-        ctx,
-        &store,
-        &super::rmi::PruneOptions {
-            all: opts.all,
-            filters: opts.filters.clone(),
-        },
-    )?;
+    out.images = store
+        .prune_images(opts.all, &filters)?
+        .iter()
+        .flat_map(|d| Removed::of(d, true))
+        .collect();
     out.reclaimed += crate::build::cache::prune(&store)?;
     out.reclaimed += store.collect_garbage_locked(&lock)?.bytes;
     Ok(out)

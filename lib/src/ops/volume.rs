@@ -6,26 +6,10 @@ use serde_json::{Value, json};
 
 use super::Ctx;
 use super::Result;
-use super::container::all;
-use crate::volume::{MountKind, Volume, Volumes};
+use crate::volume::{Volume, Volumes};
 
 fn volumes(ctx: &Ctx) -> Result<Volumes> {
-    Ok(Volumes::new(&ctx.store()?.root().join("volumes")))
-}
-
-/// Names of the containers that mount volume `name`.
-fn users(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
-    Ok(all(&ctx.store()?)?
-        .into_iter()
-        .filter(|c| {
-            c.record
-                .spec
-                .mounts
-                .iter()
-                .any(|m| m.kind == MountKind::Volume && m.source == name)
-        })
-        .map(|c| c.record.name)
-        .collect())
+    Ok(ctx.store()?.volumes())
 }
 
 pub fn create(ctx: &Ctx, name: Option<&str>, labels: &[String]) -> Result<Volume> {
@@ -77,23 +61,17 @@ pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<super::Error>) {
 
 /// Remove a volume; refused while a container uses it, unless forced.
 pub fn rm(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
-    let used = users(ctx, name)?;
-    volumes(ctx)?
+    let store = ctx.store()?;
+    let used = store.volume_users(name)?;
+    store
+        .volumes()
         .remove(name, &used, force)
         .map_err(super::Error::Volume)
 }
 
 /// Remove the volumes no container uses (anonymous ones only, unless `all`).
-pub fn prune(ctx: &Ctx, all_volumes: bool) -> Result<Vec<String>> {
-    let vols = volumes(ctx)?;
-    let mut removed = Vec::new();
-    for v in vols.list().map_err(super::Error::Volume)? {
-        if (v.anonymous || all_volumes)
-            && users(ctx, &v.name)?.is_empty()
-            && vols.remove(&v.name, &[], false).is_ok()
-        {
-            removed.push(v.name);
-        }
-    }
-    Ok(removed)
+pub fn prune(ctx: &Ctx, all: bool) -> Result<Vec<String>> {
+    let store = ctx.store()?;
+    let in_use = store.volumes_in_use()?;
+    Ok(store.volumes().prune(all, &in_use)?)
 }

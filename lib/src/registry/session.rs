@@ -35,6 +35,18 @@ pub enum Challenge {
     },
 }
 
+/// A small runtime for one registry conversation (a login, a push).
+pub fn runtime() -> std::result::Result<tokio::runtime::Runtime, crate::store::StoreError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| crate::store::StoreError::Io {
+            path: "tokio runtime".into(),
+            source: e,
+        })
+}
+
 /// Parse a `WWW-Authenticate` header: `Bearer realm="...",service="...",scope="..."`.
 pub fn parse_challenge(header: &str) -> Challenge {
     let header = header.trim();

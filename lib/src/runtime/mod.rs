@@ -383,7 +383,7 @@ fn volume_mounts(
     record: &ContainerRecord,
     rootfs: &Path,
 ) -> Result<Vec<spec::SpecMount>, RuntimeError> {
-    let volumes = crate::volume::Volumes::new(&ctx.store.root().join("volumes"));
+    let volumes = ctx.store.volumes();
     let mut out = Vec::new();
     for m in &record.spec.mounts {
         let options = crate::volume::oci_options(m);

@@ -228,6 +228,23 @@ impl ContainerState {
     }
 }
 
+/// A container's record with its state as it really is ([`ContainerState::observed`]).
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub record: ContainerRecord,
+    pub state: ContainerState,
+}
+
+impl ContainerRecord {
+    /// Whether the container mounts the named volume `name`.
+    pub fn mounts_volume(&self, name: &str) -> bool {
+        self.spec
+            .mounts
+            .iter()
+            .any(|m| m.kind == crate::volume::MountKind::Volume && m.source == name)
+    }
+}
+
 /// A process's start time (clock ticks after boot), from /proc/PID/stat.
 pub fn process_start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -422,6 +439,72 @@ impl Store {
             ))),
             _ => Err(unknown()),
         }
+    }
+
+    /// The container `id`: its record, and its state as it really is (a container whose
+    /// monitor died shows as exited).
+    pub fn load_container(&self, id: &str) -> Result<Container> {
+        let record = self.container(id)?;
+        let state = self
+            .container_state(id)
+            .unwrap_or_else(|_| ContainerState::created())
+            .observed();
+        Ok(Container { record, state })
+    }
+
+    /// The container a user names (name, id, or id prefix): the one lookup every verb on a
+    /// container starts with.
+    pub fn lookup_container(&self, input: &str) -> Result<Container> {
+        let id = self.find_container(input)?;
+        self.load_container(&id)
+    }
+
+    /// Every container, newest first.
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        let mut out: Vec<Container> = self
+            .container_ids()?
+            .iter()
+            .filter_map(|id| self.load_container(id).ok())
+            .collect();
+        out.sort_by_key(|c| std::cmp::Reverse(c.record.created));
+        Ok(out)
+    }
+
+    /// The named volumes, under `volumes/`.
+    pub fn volumes(&self) -> crate::volume::Volumes {
+        crate::volume::Volumes::new(&self.root.join("volumes"))
+    }
+
+    /// Names of the containers that mount the named volume `name`.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .containers()?
+            .into_iter()
+            .filter(|c| c.record.mounts_volume(name))
+            .map(|c| c.record.name)
+            .collect())
+    }
+
+    /// The named volumes some container mounts.
+    pub fn volumes_in_use(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .containers()?
+            .iter()
+            .flat_map(|c| &c.record.spec.mounts)
+            .filter(|m| m.kind == crate::volume::MountKind::Volume)
+            .map(|m| m.source.clone())
+            .collect())
+    }
+
+    /// Remove every container not running (`container prune`, `system prune`); their ids.
+    pub fn prune_containers(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for c in self.containers()? {
+            if c.state.status != Status::Running && self.remove_container(&c.record.id).is_ok() {
+                removed.push(c.record.id);
+            }
+        }
+        Ok(removed)
     }
 
     /// Ids of all containers with a complete record.

@@ -4,10 +4,12 @@
 //! (`registry/repository:tag`) points at exactly one image; tagging a name onto a new image takes it
 //! from the old one, which stays, nameless ("dangling"), until pruned.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{Digest, Result, Store, StoreError};
 use crate::image::Reference;
@@ -59,6 +61,14 @@ impl ImageRecord {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ImagesFile {
     images: Vec<ImageRecord>,
+}
+
+/// Bytes of each image's layers that other images share, and the containers using each image
+/// ([`Store::sharing`]).
+#[derive(Debug, Clone, Default)]
+pub struct Sharing {
+    pub shared: HashMap<Digest, u64>,
+    pub containers: HashMap<Digest, usize>,
 }
 
 impl Store {
@@ -119,6 +129,54 @@ impl Store {
     /// The image `input` means, in a list already read (see [`Store::find_image`]).
     pub fn find_in(images: &[ImageRecord], input: &str) -> Result<ImageRecord> {
         find_in(images, input)
+    }
+
+    /// An image's labels (`config.Labels` in its configuration); empty when it has none or
+    /// its configuration cannot be read.
+    pub fn image_labels(&self, image: &ImageRecord) -> BTreeMap<String, String> {
+        let Ok(bytes) = self.read_blob(&image.config) else {
+            return BTreeMap::new();
+        };
+        let config: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        config
+            .pointer("/config/Labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// For each of `images`, the bytes of its layers other images share too, and the
+    /// containers using it (`images --format`, `system df -v`).
+    pub fn sharing(&self, images: &[ImageRecord]) -> Result<Sharing> {
+        let mut users: HashMap<&Digest, usize> = HashMap::new();
+        for i in images {
+            let mut seen = HashSet::new();
+            for l in &i.layers {
+                if seen.insert(&l.diff_id) {
+                    *users.entry(&l.diff_id).or_default() += 1;
+                }
+            }
+        }
+        let mut shared = HashMap::new();
+        for i in images {
+            let mut seen = HashSet::new();
+            let bytes = i
+                .layers
+                .iter()
+                .filter(|l| seen.insert(&l.diff_id) && users[&l.diff_id] > 1)
+                .map(|l| self.layer_record(&l.diff_id).map(|r| r.size).unwrap_or(0))
+                .sum();
+            shared.insert(i.id.clone(), bytes);
+        }
+        let mut containers = HashMap::new();
+        for c in self.containers()? {
+            *containers.entry(c.record.image_id).or_default() += 1;
+        }
+        Ok(Sharing { shared, containers })
     }
 
     /// The image a user means by `input`: a name (with docker's defaults), `sha256:<id>`, a full

@@ -146,6 +146,28 @@ impl Incoming {
         layers.push((staged, diff_id.clone(), size, entries));
     }
 
+    /// Unpack the verified blob at `blob` into a staged layer, checked against `diff_id`, and
+    /// keep it here: the one way `pull` and `import` unpack a layer. Errors are the store's or
+    /// the unpacker's, in the caller's error type.
+    pub fn unpack_layer<E: From<StoreError> + From<crate::unpack::UnpackError>>(
+        &self,
+        blob: &Path,
+        diff_id: &Digest,
+        opts: crate::unpack::Options,
+    ) -> std::result::Result<(), E> {
+        let staged = self.store.stage_layer()?;
+        match crate::unpack::unpack_file(blob, &staged.diff(), opts, Some(diff_id)) {
+            Ok(stats) => {
+                self.add_layer(staged, diff_id, stats.size, stats.entries);
+                Ok(())
+            }
+            Err(e) => {
+                staged.abandon();
+                Err(e.into())
+            }
+        }
+    }
+
     /// Make everything visible: blobs and layers in place, one sync, then `records` changes the
     /// image records (under the meta lock) and its result is returned.
     pub fn finish<T>(self, records: impl FnOnce(&mut Vec<ImageRecord>) -> Result<T>) -> Result<T> {

@@ -42,6 +42,7 @@ mod images;
 pub mod incoming;
 mod layers;
 mod lock;
+mod prune;
 mod staging;
 
 use std::path::{Path, PathBuf};
@@ -50,17 +51,18 @@ pub use blobs::BlobWriter;
 pub(crate) use blobs::verify;
 pub use check::{CheckOptions, Checked, Problem, Repaired};
 pub use containers::{
-    BUILD_STEP_LABEL, ContainerRecord, ContainerState, ContainersError, RestartPolicy, RunSpec,
-    Status, alive, parent_pid, process_start_time,
+    BUILD_STEP_LABEL, Container, ContainerRecord, ContainerState, ContainersError, RestartPolicy,
+    RunSpec, Status, alive, parent_pid, process_start_time,
 };
 pub use gc::{Collected, Referenced, disk_usage};
 /// An image record for unit tests: id `hex` (64 hex digits), named `names`.
 #[cfg(test)]
 pub(crate) use images::tests::record as test_image;
-pub use images::{ImageRecord, ImagesError, LayerRef};
+pub use images::{ImageRecord, ImagesError, LayerRef, Sharing};
 pub use incoming::Incoming;
 pub use layers::{LayerRecord, StagedLayer};
 pub use lock::Lock;
+pub use prune::{Deleted, PruneFilter};
 pub use staging::Staging;
 pub(crate) use staging::{stale_staging, stale_temp, temp_file};
 

@@ -128,6 +128,26 @@ impl Volumes {
         }
     }
 
+    /// Remove the volumes no container uses (`in_use` names those some container mounts):
+    /// anonymous ones only, unless `all`. Returns the names removed; a volume that cannot be
+    /// removed is left, as docker's prune leaves it.
+    pub fn prune(
+        &self,
+        all: bool,
+        in_use: &std::collections::HashSet<String>,
+    ) -> Result<Vec<String>, VolumeError> {
+        let mut removed = Vec::new();
+        for v in self.list()? {
+            if (v.anonymous || all)
+                && !in_use.contains(&v.name)
+                && self.remove(&v.name, &[], false).is_ok()
+            {
+                removed.push(v.name);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes the volume and its content. `in_use` names the containers that use it: removal
     /// is refused ([`VolumeError::InUse`]) when there are any, unless `force`. With `force`, a
     /// volume that does not exist is not an error (`docker volume rm -f`).

@@ -1,0 +1,275 @@
+//! `inspect`: docker's objects for containers and images, as `den inspect`, `den container
+//! inspect` and `den image inspect` print them.
+//!
+//! `den inspect NAME` looks for a container first and an image second, as docker's does; the
+//! objects are JSON values in docker's shape, which [`crate::render::objects`] prints whole or
+//! through a `--format` template.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::Result;
+use crate::image::familiar_repo;
+use crate::runtime::logs;
+use crate::store::{Container, ImageRecord, Status, StoreError};
+
+/// docker's `inspect` object for a container.
+pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
+    let store = ctx.store()?;
+    let r = &c.record;
+    let s = &c.state;
+    let cdir = store.container_dir(&r.id);
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+    };
+    let volumes = store.volumes();
+    let mounts: Vec<Value> = r
+        .spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let (kind, name, source) = match m.kind {
+                crate::volume::MountKind::Bind => ("bind", None, m.source.clone()),
+                crate::volume::MountKind::Volume => (
+                    "volume",
+                    Some(m.source.clone()),
+                    volumes.data_dir(&m.source).to_string_lossy().into_owned(),
+                ),
+                crate::volume::MountKind::Tmpfs => ("tmpfs", None, String::new()),
+            };
+            let mut v = json!({
+                "Type": kind,
+                "Source": source,
+                "Destination": m.destination,
+                "Mode": if m.read_only { "ro" } else { "" },
+                "RW": !m.read_only,
+                "Propagation": if kind == "bind" { "rprivate" } else { "" },
+            });
+            if let Some(n) = name {
+                v["Name"] = json!(n);
+                v["Driver"] = json!("local");
+            }
+            v
+        })
+        .collect();
+    let binds: Vec<String> = r
+        .spec
+        .mounts
+        .iter()
+        .filter(|m| m.kind != crate::volume::MountKind::Tmpfs)
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.destination,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    let tmpfs: serde_json::Map<String, Value> = r
+        .spec
+        .mounts
+        .iter()
+        .filter(|m| m.kind == crate::volume::MountKind::Tmpfs)
+        .map(|m| (m.destination.clone(), json!(m.options.join(","))))
+        .collect();
+    let max_retries = match r.spec.restart {
+        crate::store::RestartPolicy::OnFailure { max_retries } => max_retries,
+        _ => 0,
+    };
+    let userdata = cdir.join("userdata");
+    let path = r.spec.args.first().cloned().unwrap_or_default();
+    let args: Vec<String> = r.spec.args.iter().skip(1).cloned().collect();
+    let network_name = crate::net::Network::parse(&r.spec.network)
+        .map(|n| n.name())
+        .unwrap_or("none");
+    let mut networks = serde_json::Map::new();
+    networks.insert(network_name.into(), json!({}));
+    let port_json = |ports: &[crate::net::PortMapping]| {
+        let mut m = serde_json::Map::new();
+        for p in ports {
+            let entry = m.entry(p.key()).or_insert_with(|| json!([]));
+            if let Value::Array(a) = entry {
+                a.push(json!({
+                    "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                    "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+                }));
+            }
+        }
+        Value::Object(m)
+    };
+    let live_ports = if s.status == Status::Running {
+        port_json(&s.ports)
+    } else {
+        json!({})
+    };
+    let exposed: serde_json::Map<String, Value> =
+        r.spec.ports.iter().map(|p| (p.key(), json!({}))).collect();
+    // docker shows an empty list as null.
+    let sec = &r.spec.security;
+    let nonempty = |v: Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
+    Ok(json!({
+        "Id": r.id,
+        "Created": time(Some(r.created)),
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": s.status.name(),
+            "Running": s.status == Status::Running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": s.pid.unwrap_or(0),
+            "ExitCode": s.exit_code.unwrap_or(0),
+            "Error": s.error.clone().unwrap_or_default(),
+            "StartedAt": time(s.started_at),
+            "FinishedAt": time(s.finished_at),
+        },
+        "Image": r.image_id,
+        "ResolvConfPath": userdata.join("resolv.conf"),
+        "HostnamePath": userdata.join("hostname"),
+        "HostsPath": userdata.join("hosts"),
+        "LogPath": cdir.join(logs::LOG_FILE),
+        "Name": format!("/{}", r.name),
+        "RestartCount": s.restart_count,
+        "Driver": r.driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "HostConfig": {
+            "Binds": binds,
+            "NetworkMode": network_name,
+            "PortBindings": port_json(&r.spec.ports),
+            "RestartPolicy": { "Name": r.spec.restart.name(), "MaximumRetryCount": max_retries },
+            "AutoRemove": r.auto_remove,
+            "ReadonlyRootfs": r.spec.read_only,
+            "Tmpfs": tmpfs,
+            "Privileged": sec.privileged,
+            "CapAdd": nonempty(sec.cap_add.iter().map(|c| String::from(*c)).collect()),
+            "CapDrop": nonempty(sec.cap_drop.iter().map(|c| String::from(*c)).collect()),
+            "SecurityOpt": nonempty(sec.security_opt()),
+        },
+        "GraphDriver": {
+            "Name": r.driver,
+            "Data": {
+                "UpperDir": cdir.join("upper"),
+                "WorkDir": cdir.join("work"),
+                "MergedDir": cdir.join("merged"),
+            }
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": r.spec.hostname,
+            "Domainname": "",
+            "User": r.spec.user,
+            "AttachStdin": false,
+            "AttachStdout": true,
+            "AttachStderr": true,
+            "Tty": r.spec.tty,
+            "OpenStdin": r.spec.stdin,
+            "StdinOnce": false,
+            "Env": r.spec.env,
+            "Cmd": r.spec.cmd,
+            "Image": r.image,
+            "Volumes": null,
+            "ExposedPorts": exposed,
+            "WorkingDir": r.spec.cwd,
+            "Entrypoint": if r.spec.entrypoint.is_empty() { Value::Null } else { json!(r.spec.entrypoint) },
+            "OnBuild": null,
+            "Labels": r.spec.labels,
+            "StopSignal": r.spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": r.spec.stop_timeout.unwrap_or(10),
+        },
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "Ports": live_ports,
+            "IPAddress": if network_name == "slirp4netns" { "10.0.2.100" } else { "" },
+            "MacAddress": "",
+            "Networks": networks,
+        }
+    }))
+}
+
+/// `inspect`: docker's object for each container, or image when no container has the name (as
+/// docker's `inspect`), and the error for each name that is neither.
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<super::Error>) {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match inspect_one(ctx, n) {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    (values, errors)
+}
+
+fn inspect_one(ctx: &Ctx, name: &str) -> Result<Value> {
+    let store = ctx.store()?;
+    match store.lookup_container(name) {
+        Err(StoreError::ContainerUnknown(_)) => Ok(store.find_image(name)?)
+            .and_then(|i| image_value(ctx, &i))
+            .map_err(|_| StoreError::NoSuchObject(name.to_string()).into()),
+        r => container_value(ctx, &r?),
+    }
+}
+
+/// An image as `den image inspect` shows it: docker's shape.
+pub fn image_value(ctx: &Ctx, image: &ImageRecord) -> Result<serde_json::Value> {
+    let store = ctx.store()?;
+    let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&image.config)?)
+        .map_err(|e| crate::image::ImageError::BadConfig {
+            digest: image.config.to_string(),
+            source: e,
+        })?;
+    let tags: Vec<String> = image
+        .names
+        .iter()
+        .map(|n| match n.rsplit_once(':') {
+            Some((repo, tag)) if !repo.is_empty() => format!("{}:{tag}", familiar_repo(repo)),
+            _ => n.clone(),
+        })
+        .collect();
+    let get = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    Ok(serde_json::json!({
+        "Id": image.id.to_string(),
+        "RepoTags": tags,
+        "RepoDigests": image.repo_digests,
+        "Parent": "",
+        "Comment": config.get("comment").cloned().unwrap_or(serde_json::json!("")),
+        "Created": get("created"),
+        "Author": config.get("author").cloned().unwrap_or(serde_json::json!("")),
+        "Config": get("config"),
+        "Architecture": image.architecture,
+        "Os": image.os,
+        "Size": image.size,
+        "RootFS": {
+            "Type": "layers",
+            "Layers": image.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(),
+        },
+        "History": config.get("history").cloned().unwrap_or(serde_json::json!([])),
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }))
+}
+
+/// `image inspect`: docker's object for each image, and the error for each name not found.
+pub fn images(ctx: &Ctx, names: &[String]) -> (Vec<serde_json::Value>, Vec<super::Error>) {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match ctx
+            .store()
+            .and_then(|s| Ok(s.find_image(n)?))
+            .and_then(|i| image_value(ctx, &i))
+        {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    (values, errors)
+}
