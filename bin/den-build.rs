@@ -168,7 +168,13 @@ fn options(a: &BuildArgs) -> Result<ops::build::BuildOptions> {
         target: a.target.clone(),
         no_cache: a.no_cache,
         pull: pull.is_some_and(|p| p != "false" && p != "never" && p != "missing"),
-        network: a.network.clone().filter(|n| n != "default"),
+        network: match a.network.clone().filter(|n| n != "default") {
+            Some(n) => Some(
+                den::net::Network::parse(&n)
+                    .ok_or(ops::Error::from(den::net::NetError::BadNetwork(n)))?,
+            ),
+            None => None,
+        },
         platform: a.platform.clone(),
         labels: a.labels.iter().map(|l| label(l)).collect(),
         quiet: a.quiet,

@@ -213,7 +213,7 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
-    let opts = a.options();
+    let opts = a.options()?;
     if opts.detach {
         let id = ops::run::run_detached(&ctx, &opts, &report)?;
         print(&format!("{id}\n"));
@@ -226,7 +226,7 @@ fn create(root: Root, a: &RunArgs) -> Result<i32> {
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
-    let (record, _) = ops::run::create(&ctx, &a.options(), &report)?;
+    let (record, _) = ops::run::create(&ctx, &a.options()?, &report)?;
     print(&format!("{}\n", record.id));
     Ok(0)
 }
@@ -300,19 +300,10 @@ fn ps(root: Root, a: PsArgs) -> Result<i32> {
 }
 
 fn exec(root: Root, a: &ExecArgs) -> Result<i32> {
+    let opts = a.options()?;
     let ctx = open(root)?;
     let runtime_dir = ctx.runtime_dir()?;
     let c = ops::exec::join(&ctx, &a.container)?;
-    let opts = ops::exec::ExecOptions {
-        interactive: a.interactive,
-        tty: a.tty,
-        detach: a.detach,
-        env: a.env.clone(),
-        env_files: a.env_file.clone(),
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
-        command: a.command.clone(),
-    };
     Ok(ops::exec::exec(&ctx, &c, &runtime_dir, &opts)?)
 }
 

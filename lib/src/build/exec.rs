@@ -27,6 +27,7 @@ use super::syntax::{self, Node};
 use super::{BuildError, BuildOptions, Host, cache, config, expand, ignore::Ignore};
 use crate::config::DriverChoice;
 use crate::digest::Digest;
+use crate::net::Network;
 use crate::store::Store;
 use crate::store::driver::{self, Driver};
 
@@ -39,7 +40,7 @@ pub(super) struct Build<'a> {
     pub(super) ignore: Ignore,
     pub(super) driver: Driver,
     /// RUN's network unless a step says otherwise.
-    pub(super) network: String,
+    pub(super) network: Network,
     step: usize,
     steps: usize,
     /// Finished stages, by index.
@@ -100,16 +101,18 @@ pub fn build(
 
 /// RUN steps get a network of their own; without slirp4netns there is none to give, and the
 /// host's is not a Dockerfile's to take unasked (see [`super::run`]).
-fn default_network(opts: &BuildOptions, host: &dyn Host) -> String {
+fn default_network(opts: &BuildOptions, host: &dyn Host) -> Network {
     match &opts.network {
         Some(n) => n.clone(),
-        None if crate::config::find_in_path("slirp4netns").is_some() => "slirp4netns".into(),
+        None if crate::config::find_in_path("slirp4netns").is_some() => Network::Slirp4netns {
+            allow_host_loopback: false,
+        },
         None => {
             host.say(
                 "note: slirp4netns is not installed: RUN steps have no network (install \
                  slirp4netns, or build with --network host to give them the host's)",
             );
-            "none".into()
+            Network::None
         }
     }
 }

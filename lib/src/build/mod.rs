@@ -39,6 +39,7 @@ use std::path::PathBuf;
 pub use exec::build;
 
 use crate::image::Reference;
+use crate::net::Network;
 use crate::store::ImageRecord;
 
 /// What to build, as the user asked for it (flags read into types by the binary).
@@ -61,7 +62,7 @@ pub struct BuildOptions {
     /// `--pull`: pull base images even when they are in the store.
     pub pull: bool,
     /// `--network`: RUN's network (None: slirp4netns when installed, else none).
-    pub network: Option<String>,
+    pub network: Option<Network>,
     /// `--platform` of the base images.
     pub platform: Option<String>,
     /// `--label KEY=VALUE`, set on the image.

@@ -21,6 +21,7 @@ use super::exec::Build;
 use super::state::State;
 use super::syntax::Node;
 use super::{BuildError, Entitlement, cache, step};
+use crate::net::Network;
 use crate::store::driver::{self, Driver, Layout};
 use crate::store::{ContainerRecord, LayerRef, RestartPolicy, RunSpec, Store};
 use crate::volume::MountSpec;
@@ -30,7 +31,7 @@ struct Flags {
     mounts: Vec<MountSpec>,
     /// Indices into `mounts` of `rw` bind mounts, which get a throwaway layer.
     rw_binds: Vec<usize>,
-    network: String,
+    network: Network,
 }
 
 impl Build<'_> {
@@ -101,13 +102,13 @@ impl Build<'_> {
     }
 
     /// `--network=default|none|host`.
-    fn run_network(&self, node: &Node, v: &str) -> Result<String> {
+    fn run_network(&self, node: &Node, v: &str) -> Result<Network> {
         match v {
             "default" => Ok(self.network.clone()),
-            "none" => Ok(v.to_string()),
+            "none" => Ok(Network::None),
             // The host's network reaches its loopback services: docker's entitlement, granted
             // by the user, not the Dockerfile.
-            "host" if self.host_network_allowed() => Ok(v.to_string()),
+            "host" if self.host_network_allowed() => Ok(Network::Host),
             "host" => Err(self.err(
                 node,
                 "--network=host needs the network.host entitlement",
@@ -125,7 +126,7 @@ impl Build<'_> {
     /// Whether RUN may use the host's network: `den build --network host` or
     /// `--allow network.host`.
     fn host_network_allowed(&self) -> bool {
-        self.opts.network.as_deref() == Some("host")
+        self.opts.network == Some(Network::Host)
             || self.opts.allow.contains(&Entitlement::NetworkHost)
     }
 
@@ -136,7 +137,7 @@ impl Build<'_> {
         argv: Vec<String>,
         env: Vec<String>,
         mounts: Vec<MountSpec>,
-        network: String,
+        network: Network,
     ) -> ContainerRecord {
         ContainerRecord {
             id: String::new(),

@@ -9,6 +9,7 @@ pub mod container;
 pub mod image;
 pub mod progress;
 pub mod registry;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -223,44 +224,6 @@ pub struct RunArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
-}
-
-impl RunArgs {
-    pub fn options(&self) -> crate::ops::run::RunOptions {
-        crate::ops::run::RunOptions {
-            image: self.image.clone(),
-            command: self.command.clone(),
-            rm: self.rm,
-            detach: self.detach,
-            volumes: self.volume.clone(),
-            mounts: self.mount.clone(),
-            tmpfs: self.tmpfs.clone(),
-            restart: self.restart.clone(),
-            labels: self.label.clone(),
-            stop_timeout: self.stop_timeout,
-            stop_signal: self.stop_signal.clone(),
-            publish: self.publish.clone(),
-            publish_all: self.publish_all,
-            add_hosts: self.add_host.clone(),
-            dns: self.dns.clone(),
-            interactive: self.interactive,
-            tty: self.tty,
-            name: self.name.clone(),
-            env: self.env.clone(),
-            env_files: self.env_file.clone(),
-            workdir: self.workdir.clone(),
-            user: self.user.clone(),
-            entrypoint: self.entrypoint.clone(),
-            hostname: self.hostname.clone(),
-            network: self.network.clone(),
-            platform: self.platform.clone(),
-            read_only: self.read_only,
-            security_opt: self.security_opt.clone(),
-            cap_add: self.cap_add.clone(),
-            cap_drop: self.cap_drop.clone(),
-            privileged: self.privileged,
-        }
-    }
 }
 
 /// Verbs whose first positional argument is an image followed by the container's command.

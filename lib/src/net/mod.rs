@@ -38,10 +38,16 @@ pub const SLIRP_GATEWAY: &str = "10.0.2.2";
 pub const SLIRP_DNS: &str = "10.0.2.3";
 pub const SLIRP_MTU: u32 = 65520;
 
-/// The `--network` value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The `--network` value, parsed once where it comes in (the flag, a stored record). It is
+/// written as the flag's canonical form (`host`, `none`, `slirp4netns`,
+/// `slirp4netns:allow_host_loopback=true`, `pasta`), which is what a container record has
+/// always held, so records written before it was typed read the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Network {
     Host,
+    /// No network but loopback (also the default of an empty spec: nothing unasked).
+    #[default]
     None,
     /// The default: a userspace stack.
     Slirp4netns {
@@ -94,6 +100,32 @@ impl Network {
     /// Whether den-net runs for it.
     pub fn needs_helper(&self) -> bool {
         matches!(self, Network::Slirp4netns { .. } | Network::Pasta)
+    }
+}
+
+/// The canonical form of the flag, as records store it.
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Network::Slirp4netns {
+                allow_host_loopback: true,
+            } => f.write_str("slirp4netns:allow_host_loopback=true"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl From<Network> for String {
+    fn from(n: Network) -> String {
+        n.to_string()
+    }
+}
+
+impl TryFrom<String> for Network {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Network, String> {
+        Network::parse(&s).ok_or_else(|| format!("unknown network mode {s:?}"))
     }
 }
 
@@ -478,6 +510,38 @@ fn start_pasta(pid: i32) -> Result<Stack, NetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_are_stored_as_the_flag_was_written() {
+        for (stored, net) in [
+            ("\"host\"", Network::Host),
+            ("\"none\"", Network::None),
+            ("\"pasta\"", Network::Pasta),
+            (
+                "\"slirp4netns\"",
+                Network::Slirp4netns {
+                    allow_host_loopback: false,
+                },
+            ),
+            (
+                "\"slirp4netns:allow_host_loopback=true\"",
+                Network::Slirp4netns {
+                    allow_host_loopback: true,
+                },
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&net).unwrap(), stored);
+            assert_eq!(serde_json::from_str::<Network>(stored).unwrap(), net);
+        }
+        // What older records may hold: the flag as the user wrote it.
+        assert_eq!(
+            serde_json::from_str::<Network>("\"bridge\"").unwrap(),
+            Network::Slirp4netns {
+                allow_host_loopback: false
+            }
+        );
+        assert!(serde_json::from_str::<Network>("\"weave\"").is_err());
+    }
 
     #[test]
     fn network_modes() {

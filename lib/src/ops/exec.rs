@@ -19,8 +19,8 @@ pub struct ExecOptions {
     pub interactive: bool,
     pub tty: bool,
     pub detach: bool,
+    /// `-e` and `--env-file`, resolved: `KEY=VALUE` each.
     pub env: Vec<String>,
-    pub env_files: Vec<std::path::PathBuf>,
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub command: Vec<String>,
@@ -65,7 +65,7 @@ pub fn exec(
     }
     let env = runtime::spec::merge_env(
         &r.spec.env,
-        &super::run::user_env(&opts.env, &opts.env_files)?,
+        &opts.env,
         &r.spec.hostname,
         opts.tty,
         Some(&user.home),

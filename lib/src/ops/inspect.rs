@@ -82,9 +82,7 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
     let userdata = cdir.join("userdata");
     let path = r.spec.args.first().cloned().unwrap_or_default();
     let args: Vec<String> = r.spec.args.iter().skip(1).cloned().collect();
-    let network_name = crate::net::Network::parse(&r.spec.network)
-        .map(|n| n.name())
-        .unwrap_or("none");
+    let network_name = r.spec.network.name();
     let mut networks = serde_json::Map::new();
     networks.insert(network_name.into(), json!({}));
     let port_json = |ports: &[crate::net::PortMapping]| {

@@ -1,48 +1,57 @@
 //! `run`: create a container from an image (pulling it first if it is not local) and run it in
 //! the foreground. Must run inside den's user namespace.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use oci_spec::image::ImageConfiguration;
 
 use super::Result;
 use super::{Ctx, Report};
+use crate::net::{Network, PortMapping};
 use crate::runtime;
+use crate::security::Security;
 use crate::store::driver;
-use crate::store::{ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status};
+use crate::store::{
+    ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, Store,
+};
+use crate::volume::MountSpec;
 
+/// `run`'s and `create`'s options, the flags parsed ([`crate::cli::run`]).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    /// The image as the user named it (a name, or an id).
     pub image: String,
     pub command: Vec<String>,
     pub rm: bool,
     pub detach: bool,
-    pub volumes: Vec<String>,
-    pub mounts: Vec<String>,
-    pub tmpfs: Vec<String>,
-    pub restart: String,
-    pub labels: Vec<String>,
+    /// `-v`, `--mount` and `--tmpfs`, in that order.
+    pub mounts: Vec<MountSpec>,
+    pub restart: RestartPolicy,
+    pub labels: BTreeMap<String, String>,
     pub stop_timeout: Option<u32>,
     pub stop_signal: Option<String>,
-    pub publish: Vec<String>,
+    /// `-p`.
+    pub publish: Vec<PortMapping>,
+    /// `-P`: every port the image exposes.
     pub publish_all: bool,
+    /// `--add-host NAME:IP` (checked).
     pub add_hosts: Vec<String>,
     pub dns: Vec<String>,
     pub interactive: bool,
     pub tty: bool,
     pub name: Option<String>,
+    /// `-e` and `--env-file`, resolved: `KEY=VALUE` each.
     pub env: Vec<String>,
-    pub env_files: Vec<std::path::PathBuf>,
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub entrypoint: Option<String>,
     pub hostname: Option<String>,
-    pub network: Option<String>,
+    /// `--network`; None: den's default ([`create`] says which).
+    pub network: Option<Network>,
     pub platform: Option<String>,
     pub read_only: bool,
-    pub security_opt: Vec<String>,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub privileged: bool,
+    pub security: Security,
 }
 
 /// The process-level configuration an image gives its containers.
@@ -98,69 +107,14 @@ pub fn command_line(
     ep.into_iter().chain(cmd).collect()
 }
 
-/// `-e K=V`, `-e K` (from den's own environment, skipped when unset) and `--env-file` lines.
-pub fn user_env(env: &[String], files: &[std::path::PathBuf]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut add = |e: &str| -> Result<()> {
-        if e.is_empty() || e.starts_with('=') {
-            return Err(crate::runtime::FlagError::BadEnv(e.into()).into());
-        }
-        if e.contains('=') {
-            out.push(e.to_string());
-        } else if let Ok(v) = std::env::var(e) {
-            out.push(format!("{e}={v}"));
-        }
-        Ok(())
-    };
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).map_err(|source| crate::runtime::FlagError::EnvFile {
-                path: f.clone(),
-                source,
-            })?;
-        for line in text.lines() {
-            let line = line.trim_start();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            add(line)?;
-        }
-    }
-    for e in env {
-        add(e)?;
-    }
-    Ok(out)
-}
-
-/// Create the container record for `opts`.
+/// Create the container record for `opts`: the image found (or pulled), the command, the
+/// ports and the network decided, the record written and the root filesystem prepared.
 pub fn create(
     ctx: &Ctx,
     opts: &RunOptions,
     report: &dyn Report,
 ) -> Result<(ContainerRecord, ImageRecord)> {
     let network = choose_network(opts, report)?;
-    for h in &opts.add_hosts {
-        if !h.contains(':') && !h.contains('=') {
-            return Err(crate::net::NetError::BadAddHost(h.clone()).into());
-        }
-    }
-    let restart = RestartPolicy::parse(&opts.restart)
-        .ok_or_else(|| crate::runtime::FlagError::BadRestart(opts.restart.clone()))?;
-    if opts.rm && restart != RestartPolicy::No {
-        return Err(crate::runtime::FlagError::RmWithRestart.into());
-    }
-    let mounts = parse_mounts(opts)?;
-    let security = crate::security::Security::parse(&crate::security::SecurityFlags {
-        security_opt: &opts.security_opt,
-        cap_add: &opts.cap_add,
-        cap_drop: &opts.cap_drop,
-        privileged: opts.privileged,
-    })?;
-    let mut labels = std::collections::BTreeMap::new();
-    for l in &opts.labels {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        labels.insert(k.to_string(), v.to_string());
-    }
     let image = ctx.find_or_pull(&opts.image, opts.platform.as_deref(), report)?;
     tracing::debug!("image found");
     let defaults = image_defaults(ctx, &image)?;
@@ -168,62 +122,17 @@ pub fn create(
     if args.is_empty() {
         return Err(crate::runtime::FlagError::NoCommand(opts.image.clone()).into());
     }
-    let mut ports = Vec::new();
-    for p in &opts.publish {
-        ports.extend(crate::net::ports::parse(p).map_err(crate::net::NetError::from)?);
-    }
+    let mut ports = opts.publish.clone();
     if opts.publish_all {
         ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
     }
-    let parsed = crate::net::Network::parse(&network)
-        .ok_or_else(|| crate::net::NetError::BadNetwork(network.clone()))?;
-    if !ports.is_empty() && !parsed.needs_helper() {
-        return Err(crate::net::NetError::PortsNeedNetwork(parsed.name().into()).into());
+    if !ports.is_empty() && !network.needs_helper() {
+        return Err(crate::net::NetError::PortsNeedNetwork(network.name().into()).into());
     }
-    let mut env = defaults.env.clone();
-    env.extend(user_env(&opts.env, &opts.env_files)?);
     let store = ctx.store()?;
     tracing::debug!("image config read");
     let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
     tracing::debug!("driver chosen");
-    let spec = RunSpec {
-        args,
-        env,
-        cwd: opts.workdir.clone().filter(|w| !w.is_empty()).unwrap_or(
-            if defaults.workdir.is_empty() {
-                "/".into()
-            } else {
-                defaults.workdir.clone()
-            },
-        ),
-        user: opts.user.clone().unwrap_or(defaults.user.clone()),
-        hostname: String::new(),
-        tty: opts.tty,
-        stdin: opts.interactive,
-        network: network.clone(),
-        stop_signal: opts.stop_signal.clone().or(defaults.stop_signal.clone()),
-        read_only: opts.read_only,
-        entrypoint: match opts.entrypoint.as_deref() {
-            Some("") => vec![],
-            Some(e) => vec![e.to_string()],
-            None => defaults.entrypoint.clone(),
-        },
-        cmd: if !opts.command.is_empty() {
-            opts.command.clone()
-        } else if opts.entrypoint.is_some() {
-            vec![]
-        } else {
-            defaults.cmd.clone()
-        },
-        mounts,
-        restart,
-        stop_timeout: opts.stop_timeout,
-        labels,
-        ports: Vec::new(),
-        add_hosts: opts.add_hosts.clone(),
-        dns: opts.dns.clone(),
-        security,
-    };
     let record = ContainerRecord {
         id: String::new(),
         name: String::new(),
@@ -231,18 +140,79 @@ pub fn create(
         image: opts.image.clone(),
         created: Utc::now(),
         driver: choice.driver.name().into(),
-        spec,
+        spec: run_spec(opts, &defaults, args, network),
         auto_remove: opts.rm,
         layers: Vec::new(),
     };
+    let record = write_record(&store, record, &image, opts, ports, choice.driver)?;
+    Ok((record, image))
+}
+
+/// What the container runs: the image's defaults under the flags.
+fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Network) -> RunSpec {
+    let mut env = d.env.clone();
+    env.extend(opts.env.iter().cloned());
+    let image_cwd = if d.workdir.is_empty() {
+        "/".to_string()
+    } else {
+        d.workdir.clone()
+    };
+    RunSpec {
+        args,
+        env,
+        cwd: opts
+            .workdir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or(image_cwd),
+        user: opts.user.clone().unwrap_or(d.user.clone()),
+        hostname: String::new(),
+        tty: opts.tty,
+        stdin: opts.interactive,
+        network,
+        stop_signal: opts.stop_signal.clone().or(d.stop_signal.clone()),
+        read_only: opts.read_only,
+        entrypoint: match opts.entrypoint.as_deref() {
+            Some("") => vec![],
+            Some(e) => vec![e.to_string()],
+            None => d.entrypoint.clone(),
+        },
+        cmd: if !opts.command.is_empty() {
+            opts.command.clone()
+        } else if opts.entrypoint.is_some() {
+            vec![]
+        } else {
+            d.cmd.clone()
+        },
+        mounts: opts.mounts.clone(),
+        restart: opts.restart,
+        stop_timeout: opts.stop_timeout,
+        labels: opts.labels.clone(),
+        ports: Vec::new(),
+        add_hosts: opts.add_hosts.clone(),
+        dns: opts.dns.clone(),
+        security: opts.security.clone(),
+    }
+}
+
+/// Claim the container's name and id, write its record (with its ports and host name), and
+/// prepare its root filesystem; a container that cannot be prepared is removed again.
+fn write_record(
+    store: &Store,
+    record: ContainerRecord,
+    image: &ImageRecord,
+    opts: &RunOptions,
+    ports: Vec<PortMapping>,
+    driver: driver::Driver,
+) -> Result<ContainerRecord> {
     let _pin = store.lock_content_shared()?;
     // Still pinned by the lock: the image cannot be removed between lookup and record.
     store.find_image(image.id.as_str())?;
     let mut record = store.create_container(record, opts.name.as_deref())?;
     record.spec.ports = ports;
-    record.spec.hostname = match (&opts.hostname, network.as_str()) {
+    record.spec.hostname = match (&opts.hostname, &record.spec.network) {
         (Some(h), _) => h.clone(),
-        (None, "host") => nix::unistd::gethostname()
+        (None, Network::Host) => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| record.id[..12].into()),
         (None, _) => record.id[..12].to_string(),
@@ -251,24 +221,23 @@ pub fn create(
     store.write_json(&cdir.join("container.json"), &record)?;
     let layers: Vec<crate::digest::Digest> =
         image.layers.iter().map(|l| l.diff_id.clone()).collect();
-    if let Err(e) = driver::prepare(choice.driver, &store, &layers, &cdir) {
+    if let Err(e) = driver::prepare(driver, store, &layers, &cdir) {
         let _ = store.remove_container(&record.id);
         return Err(e.into());
     }
-    Ok((record, image))
+    Ok(record)
 }
 
 /// The network: `--network`, else the userspace network where slirp4netns is installed, else
 /// the host's (with a note, unless ports are published: those need the userspace network).
-fn choose_network(opts: &RunOptions, report: &dyn Report) -> Result<String> {
+fn choose_network(opts: &RunOptions, report: &dyn Report) -> Result<Network> {
     if let Some(n) = &opts.network {
-        if crate::net::Network::parse(n).is_none() {
-            return Err(crate::net::NetError::BadNetwork(n.clone()).into());
-        }
         return Ok(n.clone());
     }
     if crate::config::find_in_path("slirp4netns").is_some() {
-        return Ok("slirp4netns".into());
+        return Ok(Network::Slirp4netns {
+            allow_host_loopback: false,
+        });
     }
     if !opts.publish.is_empty() || opts.publish_all {
         return Err(crate::net::NetError::Missing {
@@ -277,30 +246,7 @@ fn choose_network(opts: &RunOptions, report: &dyn Report) -> Result<String> {
         .into());
     }
     report.note("slirp4netns is not installed: the container shares the host's network (install slirp4netns for a private one)");
-    Ok("host".into())
-}
-
-/// `-v`, `--mount` and `--tmpfs`, in that order, as mounts; bind sources made absolute against
-/// the current directory.
-fn parse_mounts(opts: &RunOptions) -> Result<Vec<crate::volume::MountSpec>> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    let mut out = Vec::new();
-    for v in &opts.volumes {
-        out.push(crate::volume::parse_volume_flag(v, &cwd).map_err(super::Error::Volume)?);
-    }
-    for m in &opts.mounts {
-        out.push(crate::volume::parse_mount_flag(m, &cwd).map_err(super::Error::Volume)?);
-    }
-    for t in &opts.tmpfs {
-        out.push(crate::volume::parse_tmpfs_flag(t).map_err(super::Error::Volume)?);
-    }
-    let mut seen = std::collections::HashSet::new();
-    for m in &out {
-        if !seen.insert(m.destination.clone()) {
-            return Err(crate::runtime::FlagError::DuplicateMount(m.destination.clone()).into());
-        }
-    }
-    Ok(out)
+    Ok(Network::Host)
 }
 
 /// `run -d`: create the container, start it under a monitor, return its id.
@@ -418,26 +364,5 @@ mod tests {
             s(&["sh", "-c", "x"])
         );
         assert_eq!(command_line(&d(), Some(""), &s(&["echo"])), s(&["echo"]));
-    }
-
-    #[test]
-    fn env_from_flags_and_files() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("env");
-        std::fs::write(&f, "# comment\nA=1\n\nB=from file\n").unwrap();
-        // A variable this process has (the test sets none: the harness runs threads, and
-        // changing the environment under them is unsafe).
-        let (name, value) = std::env::vars()
-            .find(|(k, _)| k != "DEN_TEST_UNSET_XYZ")
-            .expect("the test process has an environment");
-        let env = user_env(
-            &["C=3".into(), name.clone(), "DEN_TEST_UNSET_XYZ".into()],
-            &[f],
-        )
-        .unwrap();
-        let passed = format!("{name}={value}");
-        assert_eq!(env, ["A=1", "B=from file", "C=3", passed.as_str()]);
-        assert!(user_env(&["=x".into()], &[]).is_err());
-        assert!(user_env(&[], &[t.path().join("missing")]).is_err());
     }
 }

@@ -137,7 +137,7 @@ pub fn ps_row(
         "LocalVolumes": r.spec.mounts.iter().filter(|m| m.kind == MountKind::Volume).count().to_string(),
         "Mounts": mounts.join(","),
         "Names": r.name,
-        "Networks": r.spec.network,
+        "Networks": r.spec.network.to_string(),
         "Ports": if state.status == Status::Running {
             state.ports.iter().map(|p| p.display()).collect::<Vec<_>>().join(", ")
         } else {
@@ -215,7 +215,9 @@ mod tests {
             driver: "overlay".into(),
             spec: RunSpec {
                 args: args.iter().map(|a| a.to_string()).collect(),
-                network: "slirp4netns".into(),
+                network: crate::net::Network::Slirp4netns {
+                    allow_host_loopback: false,
+                },
                 ..Default::default()
             },
             auto_remove: false,

@@ -147,7 +147,7 @@ pub fn write_userdata(
         source: e,
     })?;
     let hostname = &spec.hostname;
-    let network = crate::net::Network::parse(&spec.network).unwrap_or(crate::net::Network::None);
+    let network = spec.network.clone();
     let mut hosts = match network {
         crate::net::Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
         _ => format!(
@@ -297,7 +297,7 @@ pub fn write_spec(
 ) -> Result<(), RuntimeError> {
     let s = &record.spec;
     let cdir = ctx.store.container_dir(&record.id);
-    let host_network = s.network == "host";
+    let host_network = s.network == crate::net::Network::Host;
     let binds = write_userdata(&cdir, s)?;
     let user = user::resolve(rootfs, &s.user)?;
     if matches!(ctx.map, IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
@@ -431,8 +431,7 @@ fn volume_mounts(
 pub fn network_helper(
     record: &ContainerRecord,
 ) -> Result<Option<crate::net::Helper>, RuntimeError> {
-    let network =
-        crate::net::Network::parse(&record.spec.network).unwrap_or(crate::net::Network::None);
+    let network = record.spec.network.clone();
     if !network.needs_helper() {
         return Ok(None);
     }

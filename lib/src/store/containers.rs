@@ -24,8 +24,8 @@ pub struct RunSpec {
     pub hostname: String,
     pub tty: bool,
     pub stdin: bool,
-    /// `none`, `host`, ...
-    pub network: String,
+    /// The network, parsed when the container was created (stored as the flag's text).
+    pub network: crate::net::Network,
     /// docker's STOPSIGNAL, if the image sets one.
     #[serde(default)]
     pub stop_signal: Option<String>,

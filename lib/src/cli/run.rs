@@ -1,0 +1,207 @@
+//! `run`'s and `create`'s flags (and `exec`'s environment) parsed into the typed options the
+//! verbs take: mounts, ports, the network, the restart policy, labels, the security settings
+//! and the environment are checked here, once, before anything is pulled or created. A bad
+//! flag leaves the store as it was.
+//!
+//! What depends on the image or the machine (the default network, `-P`'s ports, the command)
+//! is the verb's to decide ([`crate::ops::run::create`]).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use super::RunArgs;
+use crate::net::{Network, PortMapping};
+use crate::ops::Result;
+use crate::ops::run::RunOptions;
+use crate::store::RestartPolicy;
+use crate::volume::MountSpec;
+
+impl RunArgs {
+    /// The typed options of `run` and `create`, or the first flag that does not parse.
+    pub fn options(&self) -> Result<RunOptions> {
+        let network = match &self.network {
+            Some(n) => {
+                Some(Network::parse(n).ok_or_else(|| crate::net::NetError::BadNetwork(n.clone()))?)
+            }
+            None => None,
+        };
+        for h in &self.add_host {
+            if !h.contains(':') && !h.contains('=') {
+                return Err(crate::net::NetError::BadAddHost(h.clone()).into());
+            }
+        }
+        let restart = RestartPolicy::parse(&self.restart)
+            .ok_or_else(|| crate::runtime::FlagError::BadRestart(self.restart.clone()))?;
+        if self.rm && restart != RestartPolicy::No {
+            return Err(crate::runtime::FlagError::RmWithRestart.into());
+        }
+        let mounts = mounts(&self.volume, &self.mount, &self.tmpfs)?;
+        let security = crate::security::Security::parse(&crate::security::SecurityFlags {
+            security_opt: &self.security_opt,
+            cap_add: &self.cap_add,
+            cap_drop: &self.cap_drop,
+            privileged: self.privileged,
+        })?;
+        Ok(RunOptions {
+            image: self.image.clone(),
+            command: self.command.clone(),
+            rm: self.rm,
+            detach: self.detach,
+            mounts,
+            restart,
+            labels: labels(&self.label),
+            stop_timeout: self.stop_timeout,
+            stop_signal: self.stop_signal.clone(),
+            publish: ports(&self.publish)?,
+            publish_all: self.publish_all,
+            add_hosts: self.add_host.clone(),
+            dns: self.dns.clone(),
+            interactive: self.interactive,
+            tty: self.tty,
+            name: self.name.clone(),
+            env: user_env(&self.env, &self.env_file)?,
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            entrypoint: self.entrypoint.clone(),
+            hostname: self.hostname.clone(),
+            network,
+            platform: self.platform.clone(),
+            read_only: self.read_only,
+            security,
+        })
+    }
+}
+
+impl super::container::ExecArgs {
+    /// The typed options of `exec`: the environment resolved (files read now, as the user).
+    pub fn options(&self) -> Result<crate::ops::exec::ExecOptions> {
+        Ok(crate::ops::exec::ExecOptions {
+            interactive: self.interactive,
+            tty: self.tty,
+            detach: self.detach,
+            env: user_env(&self.env, &self.env_file)?,
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            command: self.command.clone(),
+        })
+    }
+}
+
+/// `-l KEY=VALUE` (a bare `KEY` is an empty value).
+fn labels(flags: &[String]) -> BTreeMap<String, String> {
+    flags
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// `-p` flags as port mappings.
+fn ports(flags: &[String]) -> Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    for p in flags {
+        out.extend(crate::net::ports::parse(p).map_err(crate::net::NetError::from)?);
+    }
+    Ok(out)
+}
+
+/// `-v`, `--mount` and `--tmpfs`, in that order, as mounts; bind sources made absolute against
+/// the current directory. Each container path is mounted once.
+fn mounts(volumes: &[String], mounts: &[String], tmpfs: &[String]) -> Result<Vec<MountSpec>> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    let mut out = Vec::new();
+    for v in volumes {
+        out.push(crate::volume::parse_volume_flag(v, &cwd)?);
+    }
+    for m in mounts {
+        out.push(crate::volume::parse_mount_flag(m, &cwd)?);
+    }
+    for t in tmpfs {
+        out.push(crate::volume::parse_tmpfs_flag(t)?);
+    }
+    let mut seen = HashSet::new();
+    for m in &out {
+        if !seen.insert(m.destination.clone()) {
+            return Err(crate::runtime::FlagError::DuplicateMount(m.destination.clone()).into());
+        }
+    }
+    Ok(out)
+}
+
+/// `-e K=V`, `-e K` (from den's own environment, skipped when unset) and `--env-file` lines:
+/// the variables the user adds, files first.
+pub fn user_env(env: &[String], files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut add = |e: &str| -> Result<()> {
+        if e.is_empty() || e.starts_with('=') {
+            return Err(crate::runtime::FlagError::BadEnv(e.into()).into());
+        }
+        if e.contains('=') {
+            out.push(e.to_string());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+        Ok(())
+    };
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|source| crate::runtime::FlagError::EnvFile {
+                path: f.clone(),
+                source,
+            })?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            add(line)?;
+        }
+    }
+    for e in env {
+        add(e)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_from_flags_and_files() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("env");
+        std::fs::write(&f, "# comment\nA=1\n\nB=from file\n").unwrap();
+        // A variable this process has (the test sets none: the harness runs threads, and
+        // changing the environment under them is unsafe).
+        let (name, value) = std::env::vars()
+            .find(|(k, _)| k != "DEN_TEST_UNSET_XYZ")
+            .expect("the test process has an environment");
+        let env = user_env(
+            &["C=3".into(), name.clone(), "DEN_TEST_UNSET_XYZ".into()],
+            &[f],
+        )
+        .unwrap();
+        let passed = format!("{name}={value}");
+        assert_eq!(env, ["A=1", "B=from file", "C=3", passed.as_str()]);
+        assert!(user_env(&["=x".into()], &[]).is_err());
+        assert!(user_env(&[], &[t.path().join("missing")]).is_err());
+    }
+
+    #[test]
+    fn mounts_keep_flag_order_and_refuse_a_path_twice() {
+        let m = mounts(&["/a:/x".into()], &[], &["/t".into()]).unwrap();
+        assert_eq!(
+            m.iter().map(|m| m.destination.as_str()).collect::<Vec<_>>(),
+            ["/x", "/t"]
+        );
+        match mounts(&["/a:/x".into()], &[], &["/x".into()]) {
+            Err(crate::ops::Error::Flag(crate::runtime::FlagError::DuplicateMount(d))) => {
+                assert_eq!(d, "/x")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
