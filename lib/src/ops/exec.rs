@@ -53,6 +53,36 @@ pub fn exec(
     if opts.tty && opts.interactive && !tty::is_tty(std::io::stdin().as_fd()) {
         return Err(crate::runtime::FlagError::NotATty.into());
     }
+    let process = process(ctx, c, opts)?;
+    let youki = engine::Youki {
+        state_root: runtime_dir.join("libcontainer"),
+        cgroups: false,
+    };
+    let console = if opts.tty && !opts.detach {
+        Some(tty::ConsoleSocket::bind(&runtime_dir.join(format!(
+            "e-{}-{}.sock",
+            &c.record.id[..12],
+            std::process::id()
+        )))?)
+    } else {
+        None
+    };
+    let stdio = stdio(opts, console.as_ref())?;
+    let old_mask = tty::block_signals();
+    let res = (|| -> Result<i32> {
+        let pid = youki.exec(&c.record.id, &process, stdio)?;
+        if opts.detach {
+            return Ok(0);
+        }
+        relay(pid, console.as_ref(), opts.interactive)
+    })();
+    tty::restore_signals(&old_mask);
+    res
+}
+
+/// The process to start: the user resolved in the container's root, its environment and
+/// directory, the command checked, and the security settings the container's init got.
+fn process(ctx: &Ctx, c: &Container, opts: &ExecOptions) -> Result<engine::ExecProcess> {
     let store = ctx.store()?;
     let r = &c.record;
     let rootfs = store.container_dir(&r.id).join("merged");
@@ -100,7 +130,7 @@ pub fn exec(
             path: config.clone(),
             source: e,
         })?;
-    let process = engine::ExecProcess {
+    Ok(engine::ExecProcess {
         args: opts.command.clone(),
         env,
         terminal: opts.tty,
@@ -115,21 +145,13 @@ pub fn exec(
         },
         detached: opts.detach,
         security,
-    };
-    let youki = engine::Youki {
-        state_root: runtime_dir.join("libcontainer"),
-        cgroups: false,
-    };
-    let console = if opts.tty && !opts.detach {
-        Some(tty::ConsoleSocket::bind(&runtime_dir.join(format!(
-            "e-{}-{}.sock",
-            &r.id[..12],
-            std::process::id()
-        )))?)
-    } else {
-        None
-    };
-    let stdio = match &console {
+    })
+}
+
+/// The process's standard streams: the console socket's terminal, /dev/null when detached,
+/// else den's own.
+fn stdio(opts: &ExecOptions, console: Option<&tty::ConsoleSocket>) -> Result<engine::Stdio> {
+    Ok(match console {
         Some(c) => engine::Stdio::Console {
             socket: c.path.clone(),
         },
@@ -152,29 +174,28 @@ pub fn exec(
             }
         }
         None => runtime::inherited_stdio(opts.interactive)?,
+    })
+}
+
+/// Relay the terminal (if there is one) until the process `pid` exits; its exit status.
+fn relay(
+    pid: nix::unistd::Pid,
+    console: Option<&tty::ConsoleSocket>,
+    interactive: bool,
+) -> Result<i32> {
+    let (pty, _raw) = tty::open_pty(console, interactive)?;
+    let outputs = match &pty {
+        Some(p) => vec![runtime::relay::Output {
+            fd: p
+                .master
+                .try_clone()
+                .map_err(|e| runtime::RuntimeError::Io {
+                    path: "pty".into(),
+                    source: e,
+                })?,
+            stream: runtime::logs::Stream::Stdout,
+        }],
+        None => Vec::new(),
     };
-    let old_mask = tty::block_signals();
-    let res = (|| -> Result<i32> {
-        let pid = youki.exec(&r.id, &process, stdio)?;
-        if opts.detach {
-            return Ok(0);
-        }
-        let (pty, _raw) = tty::open_pty(console.as_ref(), opts.interactive)?;
-        let outputs = match &pty {
-            Some(p) => vec![runtime::relay::Output {
-                fd: p
-                    .master
-                    .try_clone()
-                    .map_err(|e| runtime::RuntimeError::Io {
-                        path: "pty".into(),
-                        source: e,
-                    })?,
-                stream: runtime::logs::Stream::Stdout,
-            }],
-            None => Vec::new(),
-        };
-        Ok(runtime::relay::supervise(pid, pty, outputs, None)?)
-    })();
-    tty::restore_signals(&old_mask);
-    res
+    Ok(runtime::relay::supervise(pid, pty, outputs, None)?)
 }

@@ -12,7 +12,8 @@ use super::Ctx;
 use super::Result;
 use crate::image::familiar_repo;
 use crate::runtime::logs;
-use crate::store::{Container, ImageRecord, Status, StoreError};
+use crate::store::{Container, ContainerRecord, ContainerState, ImageRecord, Status, StoreError};
+use crate::volume::MountKind;
 
 /// docker's `inspect` object for a container.
 pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
@@ -20,24 +21,91 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
     let r = &c.record;
     let s = &c.state;
     let cdir = store.container_dir(&r.id);
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
-            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+    let userdata = cdir.join("userdata");
+    let network_name = r.spec.network.name();
+    let mut networks = serde_json::Map::new();
+    networks.insert(network_name.into(), json!({}));
+    let live_ports = if s.status == Status::Running {
+        port_json(&s.ports)
+    } else {
+        json!({})
     };
-    let volumes = store.volumes();
-    let mounts: Vec<Value> = r
-        .spec
+    Ok(json!({
+        "Id": r.id,
+        "Created": time(Some(r.created)),
+        "Path": r.spec.args.first().cloned().unwrap_or_default(),
+        "Args": r.spec.args.iter().skip(1).cloned().collect::<Vec<_>>(),
+        "State": state_json(s),
+        "Image": r.image_id,
+        "ResolvConfPath": userdata.join("resolv.conf"),
+        "HostnamePath": userdata.join("hostname"),
+        "HostsPath": userdata.join("hosts"),
+        "LogPath": cdir.join(logs::LOG_FILE),
+        "Name": format!("/{}", r.name),
+        "RestartCount": s.restart_count,
+        "Driver": r.driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "HostConfig": host_config(r),
+        "GraphDriver": {
+            "Name": r.driver,
+            "Data": {
+                "UpperDir": cdir.join("upper"),
+                "WorkDir": cdir.join("work"),
+                "MergedDir": cdir.join("merged"),
+            }
+        },
+        "Mounts": mounts_json(r, &store.volumes()),
+        "Config": config_json(r),
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "Ports": live_ports,
+            "IPAddress": if network_name == "slirp4netns" { "10.0.2.100" } else { "" },
+            "MacAddress": "",
+            "Networks": networks,
+        }
+    }))
+}
+
+/// docker's time, or its zero time for none.
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+}
+
+fn state_json(s: &ContainerState) -> Value {
+    json!({
+        "Status": s.status.name(),
+        "Running": s.status == Status::Running,
+        "Paused": false,
+        "Restarting": false,
+        "OOMKilled": false,
+        "Dead": false,
+        "Pid": s.pid.unwrap_or(0),
+        "ExitCode": s.exit_code.unwrap_or(0),
+        "Error": s.error.clone().unwrap_or_default(),
+        "StartedAt": time(s.started_at),
+        "FinishedAt": time(s.finished_at),
+    })
+}
+
+/// `Mounts`: each mount as docker shows it (a volume with its name and data directory).
+fn mounts_json(r: &ContainerRecord, volumes: &crate::volume::Volumes) -> Vec<Value> {
+    r.spec
         .mounts
         .iter()
         .map(|m| {
             let (kind, name, source) = match m.kind {
-                crate::volume::MountKind::Bind => ("bind", None, m.source.clone()),
-                crate::volume::MountKind::Volume => (
+                MountKind::Bind => ("bind", None, m.source.clone()),
+                MountKind::Volume => (
                     "volume",
                     Some(m.source.clone()),
                     volumes.data_dir(&m.source).to_string_lossy().into_owned(),
                 ),
-                crate::volume::MountKind::Tmpfs => ("tmpfs", None, String::new()),
+                MountKind::Tmpfs => ("tmpfs", None, String::new()),
             };
             let mut v = json!({
                 "Type": kind,
@@ -53,12 +121,30 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
             }
             v
         })
-        .collect();
+        .collect()
+}
+
+/// Ports by `PORT/PROTO`, each with its host address and port.
+fn port_json(ports: &[crate::net::PortMapping]) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in ports {
+        let entry = m.entry(p.key()).or_insert_with(|| json!([]));
+        if let Value::Array(a) = entry {
+            a.push(json!({
+                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+            }));
+        }
+    }
+    Value::Object(m)
+}
+
+fn host_config(r: &ContainerRecord) -> Value {
     let binds: Vec<String> = r
         .spec
         .mounts
         .iter()
-        .filter(|m| m.kind != crate::volume::MountKind::Tmpfs)
+        .filter(|m| m.kind != MountKind::Tmpfs)
         .map(|m| {
             format!(
                 "{}:{}{}",
@@ -72,125 +158,56 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
         .spec
         .mounts
         .iter()
-        .filter(|m| m.kind == crate::volume::MountKind::Tmpfs)
+        .filter(|m| m.kind == MountKind::Tmpfs)
         .map(|m| (m.destination.clone(), json!(m.options.join(","))))
         .collect();
     let max_retries = match r.spec.restart {
         crate::store::RestartPolicy::OnFailure { max_retries } => max_retries,
         _ => 0,
     };
-    let userdata = cdir.join("userdata");
-    let path = r.spec.args.first().cloned().unwrap_or_default();
-    let args: Vec<String> = r.spec.args.iter().skip(1).cloned().collect();
-    let network_name = r.spec.network.name();
-    let mut networks = serde_json::Map::new();
-    networks.insert(network_name.into(), json!({}));
-    let port_json = |ports: &[crate::net::PortMapping]| {
-        let mut m = serde_json::Map::new();
-        for p in ports {
-            let entry = m.entry(p.key()).or_insert_with(|| json!([]));
-            if let Value::Array(a) = entry {
-                a.push(json!({
-                    "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-                    "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
-                }));
-            }
-        }
-        Value::Object(m)
-    };
-    let live_ports = if s.status == Status::Running {
-        port_json(&s.ports)
-    } else {
-        json!({})
-    };
-    let exposed: serde_json::Map<String, Value> =
-        r.spec.ports.iter().map(|p| (p.key(), json!({}))).collect();
     // docker shows an empty list as null.
     let sec = &r.spec.security;
     let nonempty = |v: Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
-    Ok(json!({
-        "Id": r.id,
-        "Created": time(Some(r.created)),
-        "Path": path,
-        "Args": args,
-        "State": {
-            "Status": s.status.name(),
-            "Running": s.status == Status::Running,
-            "Paused": false,
-            "Restarting": false,
-            "OOMKilled": false,
-            "Dead": false,
-            "Pid": s.pid.unwrap_or(0),
-            "ExitCode": s.exit_code.unwrap_or(0),
-            "Error": s.error.clone().unwrap_or_default(),
-            "StartedAt": time(s.started_at),
-            "FinishedAt": time(s.finished_at),
-        },
-        "Image": r.image_id,
-        "ResolvConfPath": userdata.join("resolv.conf"),
-        "HostnamePath": userdata.join("hostname"),
-        "HostsPath": userdata.join("hosts"),
-        "LogPath": cdir.join(logs::LOG_FILE),
-        "Name": format!("/{}", r.name),
-        "RestartCount": s.restart_count,
-        "Driver": r.driver,
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "HostConfig": {
-            "Binds": binds,
-            "NetworkMode": network_name,
-            "PortBindings": port_json(&r.spec.ports),
-            "RestartPolicy": { "Name": r.spec.restart.name(), "MaximumRetryCount": max_retries },
-            "AutoRemove": r.auto_remove,
-            "ReadonlyRootfs": r.spec.read_only,
-            "Tmpfs": tmpfs,
-            "Privileged": sec.privileged,
-            "CapAdd": nonempty(sec.cap_add.iter().map(|c| String::from(*c)).collect()),
-            "CapDrop": nonempty(sec.cap_drop.iter().map(|c| String::from(*c)).collect()),
-            "SecurityOpt": nonempty(sec.security_opt()),
-        },
-        "GraphDriver": {
-            "Name": r.driver,
-            "Data": {
-                "UpperDir": cdir.join("upper"),
-                "WorkDir": cdir.join("work"),
-                "MergedDir": cdir.join("merged"),
-            }
-        },
-        "Mounts": mounts,
-        "Config": {
-            "Hostname": r.spec.hostname,
-            "Domainname": "",
-            "User": r.spec.user,
-            "AttachStdin": false,
-            "AttachStdout": true,
-            "AttachStderr": true,
-            "Tty": r.spec.tty,
-            "OpenStdin": r.spec.stdin,
-            "StdinOnce": false,
-            "Env": r.spec.env,
-            "Cmd": r.spec.cmd,
-            "Image": r.image,
-            "Volumes": null,
-            "ExposedPorts": exposed,
-            "WorkingDir": r.spec.cwd,
-            "Entrypoint": if r.spec.entrypoint.is_empty() { Value::Null } else { json!(r.spec.entrypoint) },
-            "OnBuild": null,
-            "Labels": r.spec.labels,
-            "StopSignal": r.spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
-            "StopTimeout": r.spec.stop_timeout.unwrap_or(10),
-        },
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": live_ports,
-            "IPAddress": if network_name == "slirp4netns" { "10.0.2.100" } else { "" },
-            "MacAddress": "",
-            "Networks": networks,
-        }
-    }))
+    json!({
+        "Binds": binds,
+        "NetworkMode": r.spec.network.name(),
+        "PortBindings": port_json(&r.spec.ports),
+        "RestartPolicy": { "Name": r.spec.restart.name(), "MaximumRetryCount": max_retries },
+        "AutoRemove": r.auto_remove,
+        "ReadonlyRootfs": r.spec.read_only,
+        "Tmpfs": tmpfs,
+        "Privileged": sec.privileged,
+        "CapAdd": nonempty(sec.cap_add.iter().map(|c| String::from(*c)).collect()),
+        "CapDrop": nonempty(sec.cap_drop.iter().map(|c| String::from(*c)).collect()),
+        "SecurityOpt": nonempty(sec.security_opt()),
+    })
+}
+
+fn config_json(r: &ContainerRecord) -> Value {
+    let exposed: serde_json::Map<String, Value> =
+        r.spec.ports.iter().map(|p| (p.key(), json!({}))).collect();
+    json!({
+        "Hostname": r.spec.hostname,
+        "Domainname": "",
+        "User": r.spec.user,
+        "AttachStdin": false,
+        "AttachStdout": true,
+        "AttachStderr": true,
+        "Tty": r.spec.tty,
+        "OpenStdin": r.spec.stdin,
+        "StdinOnce": false,
+        "Env": r.spec.env,
+        "Cmd": r.spec.cmd,
+        "Image": r.image,
+        "Volumes": null,
+        "ExposedPorts": exposed,
+        "WorkingDir": r.spec.cwd,
+        "Entrypoint": if r.spec.entrypoint.is_empty() { Value::Null } else { json!(r.spec.entrypoint) },
+        "OnBuild": null,
+        "Labels": r.spec.labels,
+        "StopSignal": r.spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+        "StopTimeout": r.spec.stop_timeout.unwrap_or(10),
+    })
 }
 
 /// `inspect`: docker's object for each container, or image when no container has the name (as

@@ -9,7 +9,11 @@
 //! filesystem sync, and the image record last. A refused or failed pull leaves the store exactly
 //! as it was.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use oci_client::secrets::RegistryAuth;
 
@@ -18,9 +22,9 @@ use crate::auth::AuthFiles;
 use crate::digest::Digest;
 use crate::image::checks::{self, Document};
 use crate::image::{ImageError, Platform, Reference};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{self, Registry, RegistryError};
 use crate::store::incoming::{self, RecordParts};
-use crate::store::{ImageRecord, LayerRef};
+use crate::store::{ImageRecord, Incoming, LayerRef};
 use crate::unpack::{Options, Owners};
 
 /// Blobs downloading at once: enough to fill a link, few enough that an image of hundreds of
@@ -44,6 +48,7 @@ pub struct Pulled {
     pub changed: bool,
 }
 
+/// `pull`: the image `opts.reference` names, for `opts.platform` (the host's by default).
 pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled> {
     let reference = Reference::parse(&opts.reference)?;
     let platform = match &opts.platform {
@@ -55,25 +60,19 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
     let store = ctx.store()?;
     store.sweep();
     let _pin = store.lock_content_shared()?;
-    let owners = match ctx.idmap() {
-        crate::userns::IdMap::Single { .. } => Owners::Ignore,
-        _ => Owners::Keep,
+    let unpack = Options {
+        owners: match ctx.idmap() {
+            crate::userns::IdMap::Single { .. } => Owners::Ignore,
+            _ => Owners::Keep,
+        },
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(workers.max(2))
-        .enable_all()
-        .build()
-        .map_err(|e| crate::store::StoreError::Io {
-            path: "tokio runtime".into(),
-            source: e,
-        })?;
-    let registry_cfg = ctx.config.registry.clone();
-    let files = AuthFiles::discover(&ctx.paths.config);
-    let auth = match files.lookup(reference.registry(), reference.repository())? {
+    let rt = runtime(workers)?;
+    let auth = match AuthFiles::discover(&ctx.paths.config)
+        .lookup(reference.registry(), reference.repository())?
+    {
         Some(c) => RegistryAuth::Basic(c.username, c.password),
         None => RegistryAuth::Anonymous,
     };
@@ -81,39 +80,11 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
     rt.block_on(async move {
         report.pulling(&reference);
         let source = reference.to_string();
-        let (registry, first) = Registry::connect(&reference, &registry_cfg, auth.clone()).await?;
+        let (registry, first) = Registry::connect(&reference, &ctx.config.registry, auth).await?;
         let registry = Arc::new(registry);
         let incoming = Arc::new(store.incoming()?);
         let (manifest, manifest_digest) =
-            match checks::document(&source, &first.bytes, first.content_type.as_deref())? {
-                Document::Manifest(m) => {
-                    incoming.put_blob(&first.digest, &first.bytes)?;
-                    (m, first.digest)
-                }
-                Document::Index(index) => {
-                    let entry = checks::select(&source, &index, &platform)?;
-                    incoming.put_blob(&first.digest, &first.bytes)?;
-                    let by_digest = reference.with_digest(entry.digest.as_str());
-                    let m = registry.manifest(&by_digest).await?;
-                    match checks::document(
-                        &by_digest.to_string(),
-                        &m.bytes,
-                        m.content_type.as_deref(),
-                    )? {
-                        Document::Manifest(man) => {
-                            incoming.put_blob(&m.digest, &m.bytes)?;
-                            (man, m.digest)
-                        }
-                        Document::Index(_) => {
-                            return Err(Error::from(ImageError::UnsupportedManifest {
-                                reference: by_digest.to_string(),
-                                media_type: "nested index".into(),
-                            }));
-                        }
-                    }
-                }
-            };
-
+            resolve(&registry, &incoming, &reference, first, &platform).await?;
         // The configuration (small): fetch unless already here.
         let config_digest = manifest.config.digest.clone();
         if !incoming.has_blob(&config_digest) {
@@ -126,135 +97,27 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         )?;
         let pairs = checks::pair_layers(&source, &manifest.layers, &config)?;
         let existing = store.images()?.into_iter().find(|i| i.id == config_digest);
-        let mut changed = existing.is_none();
-
-        // Layers: at most IN_FLIGHT downloads at once; each verified layer is unpacked as soon
-        // as a worker is free, largest first (the last layer to finish sets the pace).
-        let opts = Options { owners };
-        let mut waiting: std::collections::VecDeque<(checks::Blob, Digest)> = Default::default();
-        let mut seen = std::collections::HashSet::new();
-        for (blob, diff_id) in &pairs {
-            if !seen.insert(diff_id.clone()) {
-                continue;
-            }
-            let short = blob.digest.short().to_string();
-            if store.has_layer(diff_id) && store.has_blob(&blob.digest) {
-                report.layer(&short, LayerEvent::AlreadyExists);
-                continue;
-            }
-            changed = true;
-            report.layer(&short, LayerEvent::Waiting(blob.size));
-            waiting.push_back((blob.clone(), diff_id.clone()));
-        }
-        let mut downloads = futures_util::stream::FuturesUnordered::new();
-        let mut unpacks = futures_util::stream::FuturesUnordered::new();
-        let mut ready: Vec<(u64, checks::Blob, Digest)> = Vec::new();
-        use futures_util::StreamExt;
-        loop {
-            while downloads.len() < IN_FLIGHT
-                && let Some((blob, diff_id)) = waiting.pop_front()
-            {
-                let (registry, incoming) = (registry.clone(), incoming.clone());
-                downloads.push(async move {
-                    let short = blob.digest.short().to_string();
-                    if !incoming.has_blob(&blob.digest) {
-                        registry
-                            .blob(&incoming, &blob, |n| {
-                                report.layer(&short, LayerEvent::Downloaded(n))
-                            })
-                            .await?;
-                        tracing::debug!(layer = %short, "downloaded");
-                    }
-                    report.layer(&short, LayerEvent::Verified);
-                    Ok::<_, Error>((blob.size, blob, diff_id))
-                });
-            }
-            while unpacks.len() < workers && !ready.is_empty() {
-                let largest = (0..ready.len())
-                    .max_by_key(|&i| ready[i].0)
-                    .expect("not empty");
-                let (_, blob, diff_id) = ready.swap_remove(largest);
-                let short = blob.digest.short().to_string();
-                report.layer(&short, LayerEvent::Extracting);
-                let inc = incoming.clone();
-                let (reference, digest) = (source.clone(), blob.digest.to_string());
-                unpacks.push(async move {
-                    tokio::task::spawn_blocking(move || {
-                        inc.unpack_layer::<Error>(&inc.blob_path(&blob.digest), &diff_id, opts)
-                    })
-                    .await
-                    .expect("unpack thread does not panic")
-                    .map_err(|e| match e {
-                        // Which layer of which image, as `load` says which entry of an archive.
-                        Error::Unpack(source) => Error::from(RegistryError::Layer {
-                            reference,
-                            digest,
-                            source,
-                        }),
-                        other => other,
-                    })?;
-                    Ok::<_, Error>(short)
-                });
-            }
-            if downloads.is_empty() && unpacks.is_empty() && waiting.is_empty() {
-                break;
-            }
-            tokio::select! {
-                Some(done) = downloads.next(), if !downloads.is_empty() => {
-                    let job = done?;
-                    if incoming.has_layer(&job.2) {
-                        report.layer(job.1.digest.short(), LayerEvent::Complete);
-                    } else {
-                        ready.push(job);
-                    }
-                }
-                Some(done) = unpacks.next(), if !unpacks.is_empty() => {
-                    let short = done?;
-                    tracing::debug!(layer = %short, "unpacked");
-                    report.layer(&short, LayerEvent::Complete);
-                }
-            }
-        }
+        let (waiting, fetching) = to_fetch(&store, &pairs, report);
+        let layers = Layers {
+            registry,
+            incoming: incoming.clone(),
+            source,
+            unpack,
+            workers,
+            report,
+        };
+        layers.fetch(waiting).await?;
+        drop(layers);
         report.digest(manifest_digest.as_str());
-
-        let repo_digest = format!("{}@{}", reference.repo_name(), manifest_digest);
-        if let Some(e) = &existing
-            && (!e.names.contains(&reference.canonical()) || !e.repo_digests.contains(&repo_digest))
-        {
-            changed = true;
-        }
-        let name = reference.tag().map(|_| reference.canonical());
-        let layers: Vec<LayerRef> = pairs
-            .into_iter()
-            .map(|(b, diff_id)| LayerRef {
-                diff_id,
-                blob: b.digest,
-                media_type: b.media_type,
-                size: b.size,
-            })
-            .collect();
+        let found = Found {
+            reference: &reference,
+            manifest: &manifest,
+            manifest_digest: &manifest_digest,
+            config: &config,
+            pairs,
+        };
         let incoming = Arc::into_inner(incoming).expect("every task is done");
-        let store2 = store.clone();
-        incoming.finish(|images| {
-            let mut record = incoming::record(
-                &store2,
-                RecordParts {
-                    config: &config_digest,
-                    manifest: &manifest_digest,
-                    manifest_media_type: &manifest.media_type,
-                    layers,
-                    created: config.created.as_deref(),
-                    os: &config.os,
-                    architecture: &config.architecture,
-                    repo_digests: vec![repo_digest],
-                },
-            );
-            if let Some(e) = &existing {
-                record.added = e.added;
-            }
-            incoming::merge(images, record, name.as_deref());
-            Ok(())
-        })?;
+        let changed = found.finish(&store, incoming, existing.as_ref())? || fetching;
         let image = store.find_image(&record_key(&reference, &manifest_digest))?;
         Ok(Pulled {
             image,
@@ -263,6 +126,240 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             changed,
         })
     })
+}
+
+/// The pull's runtime: two threads for the network, `workers` for unpacking.
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(workers.max(2))
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            crate::store::StoreError::Io {
+                path: "tokio runtime".into(),
+                source: e,
+            }
+            .into()
+        })
+}
+
+/// The image's manifest, through its index for `platform` when the reference names one;
+/// kept in `incoming` (the index too). The manifest and its digest.
+async fn resolve(
+    registry: &Registry,
+    incoming: &Incoming,
+    reference: &Reference,
+    first: registry::Manifest,
+    platform: &Platform,
+) -> Result<(checks::Manifest, Digest)> {
+    let source = reference.to_string();
+    match checks::document(&source, &first.bytes, first.content_type.as_deref())? {
+        Document::Manifest(m) => {
+            incoming.put_blob(&first.digest, &first.bytes)?;
+            Ok((m, first.digest))
+        }
+        Document::Index(index) => {
+            let entry = checks::select(&source, &index, platform)?;
+            incoming.put_blob(&first.digest, &first.bytes)?;
+            let by_digest = reference.with_digest(entry.digest.as_str());
+            let m = registry.manifest(&by_digest).await?;
+            match checks::document(&by_digest.to_string(), &m.bytes, m.content_type.as_deref())? {
+                Document::Manifest(man) => {
+                    incoming.put_blob(&m.digest, &m.bytes)?;
+                    Ok((man, m.digest))
+                }
+                Document::Index(_) => Err(Error::from(ImageError::UnsupportedManifest {
+                    reference: by_digest.to_string(),
+                    media_type: "nested index".into(),
+                })),
+            }
+        }
+    }
+}
+
+/// The layers to download (each once), in the manifest's order, and whether there are any;
+/// those already stored are reported so.
+fn to_fetch(
+    store: &crate::store::Store,
+    pairs: &[(checks::Blob, Digest)],
+    report: &dyn Report,
+) -> (VecDeque<(checks::Blob, Digest)>, bool) {
+    let mut waiting = VecDeque::new();
+    let mut seen = HashSet::new();
+    for (blob, diff_id) in pairs {
+        if !seen.insert(diff_id.clone()) {
+            continue;
+        }
+        let short = blob.digest.short().to_string();
+        if store.has_layer(diff_id) && store.has_blob(&blob.digest) {
+            report.layer(&short, LayerEvent::AlreadyExists);
+            continue;
+        }
+        report.layer(&short, LayerEvent::Waiting(blob.size));
+        waiting.push_back((blob.clone(), diff_id.clone()));
+    }
+    let any = !waiting.is_empty();
+    (waiting, any)
+}
+
+/// Downloading and unpacking an image's layers into `incoming`.
+struct Layers<'r> {
+    registry: Arc<Registry>,
+    incoming: Arc<Incoming>,
+    /// The reference, as errors name it.
+    source: String,
+    unpack: Options,
+    /// Layers unpacking at once.
+    workers: usize,
+    report: &'r dyn Report,
+}
+
+impl Layers<'_> {
+    /// At most [`IN_FLIGHT`] downloads at once; each verified layer is unpacked as soon as a
+    /// worker is free, largest first (the last layer to finish sets the pace).
+    async fn fetch(&self, mut waiting: VecDeque<(checks::Blob, Digest)>) -> Result<()> {
+        let mut downloads = FuturesUnordered::new();
+        let mut unpacks = FuturesUnordered::new();
+        let mut ready: Vec<(u64, checks::Blob, Digest)> = Vec::new();
+        loop {
+            while downloads.len() < IN_FLIGHT
+                && let Some((blob, diff_id)) = waiting.pop_front()
+            {
+                downloads.push(self.download(blob, diff_id));
+            }
+            while unpacks.len() < self.workers && !ready.is_empty() {
+                let largest = (0..ready.len())
+                    .max_by_key(|&i| ready[i].0)
+                    .expect("not empty");
+                let (_, blob, diff_id) = ready.swap_remove(largest);
+                unpacks.push(self.unpack(blob, diff_id));
+            }
+            if downloads.is_empty() && unpacks.is_empty() && waiting.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                Some(done) = downloads.next(), if !downloads.is_empty() => {
+                    let job = done?;
+                    if self.incoming.has_layer(&job.2) {
+                        self.report.layer(job.1.digest.short(), LayerEvent::Complete);
+                    } else {
+                        ready.push(job);
+                    }
+                }
+                Some(done) = unpacks.next(), if !unpacks.is_empty() => {
+                    let short = done?;
+                    tracing::debug!(layer = %short, "unpacked");
+                    self.report.layer(&short, LayerEvent::Complete);
+                }
+            }
+        }
+    }
+
+    /// Download one layer's blob (unless it is here) and verify it; its size, blob and diff id.
+    async fn download(
+        &self,
+        blob: checks::Blob,
+        diff_id: Digest,
+    ) -> Result<(u64, checks::Blob, Digest)> {
+        let short = blob.digest.short().to_string();
+        if !self.incoming.has_blob(&blob.digest) {
+            self.registry
+                .blob(&self.incoming, &blob, |n| {
+                    self.report.layer(&short, LayerEvent::Downloaded(n))
+                })
+                .await?;
+            tracing::debug!(layer = %short, "downloaded");
+        }
+        self.report.layer(&short, LayerEvent::Verified);
+        Ok((blob.size, blob, diff_id))
+    }
+
+    /// Unpack one verified layer on a blocking thread; its short digest.
+    async fn unpack(&self, blob: checks::Blob, diff_id: Digest) -> Result<String> {
+        let short = blob.digest.short().to_string();
+        self.report.layer(&short, LayerEvent::Extracting);
+        let inc = self.incoming.clone();
+        let (reference, digest) = (self.source.clone(), blob.digest.to_string());
+        let opts = self.unpack;
+        tokio::task::spawn_blocking(move || {
+            inc.unpack_layer::<Error>(&inc.blob_path(&blob.digest), &diff_id, opts)
+        })
+        .await
+        .expect("unpack thread does not panic")
+        .map_err(|e| match e {
+            // Which layer of which image, as `load` says which entry of an archive.
+            Error::Unpack(source) => Error::from(RegistryError::Layer {
+                reference,
+                digest,
+                source,
+            }),
+            other => other,
+        })?;
+        Ok(short)
+    }
+}
+
+/// What a pull found, to record.
+struct Found<'a> {
+    reference: &'a Reference,
+    manifest: &'a checks::Manifest,
+    manifest_digest: &'a Digest,
+    config: &'a checks::Config,
+    pairs: Vec<(checks::Blob, Digest)>,
+}
+
+impl Found<'_> {
+    /// Move the content into the store and write the image's record (keeping when an
+    /// `existing` record was first added). Whether the record's names or repository digests
+    /// changed.
+    fn finish(
+        self,
+        store: &crate::store::Store,
+        incoming: Incoming,
+        existing: Option<&ImageRecord>,
+    ) -> Result<bool> {
+        let reference = self.reference;
+        let repo_digest = format!("{}@{}", reference.repo_name(), self.manifest_digest);
+        let changed = match existing {
+            None => true,
+            Some(e) => {
+                !e.names.contains(&reference.canonical()) || !e.repo_digests.contains(&repo_digest)
+            }
+        };
+        let name = reference.tag().map(|_| reference.canonical());
+        let layers: Vec<LayerRef> = self
+            .pairs
+            .into_iter()
+            .map(|(b, diff_id)| LayerRef {
+                diff_id,
+                blob: b.digest,
+                media_type: b.media_type,
+                size: b.size,
+            })
+            .collect();
+        incoming.finish(|images| {
+            let mut record = incoming::record(
+                store,
+                RecordParts {
+                    config: &self.manifest.config.digest,
+                    manifest: self.manifest_digest,
+                    manifest_media_type: &self.manifest.media_type,
+                    layers,
+                    created: self.config.created.as_deref(),
+                    os: &self.config.os,
+                    architecture: &self.config.architecture,
+                    repo_digests: vec![repo_digest],
+                },
+            );
+            if let Some(e) = existing {
+                record.added = e.added;
+            }
+            incoming::merge(images, record, name.as_deref());
+            Ok(())
+        })?;
+        Ok(changed)
+    }
 }
 
 fn record_key(reference: &Reference, digest: &Digest) -> String {

@@ -15,7 +15,7 @@ use crate::auth::AuthFiles;
 use crate::digest::Digest;
 use crate::image::Reference;
 use crate::registry::session::{Blob, Landed, Session};
-use crate::store::StoreError;
+use crate::store::{ImageRecord, Store, StoreError};
 
 #[derive(Debug, Clone, Default)]
 pub struct PushOptions {
@@ -41,6 +41,8 @@ pub trait PushReport: Sync {
     fn line(&self, text: &str);
 }
 
+/// `push`: the image's layers, config and manifest to `destination` (else the image's own
+/// name).
 pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pushed> {
     let target = Reference::parse(opts.destination.as_deref().unwrap_or(&opts.image))?;
     if target.digest().is_some() {
@@ -52,17 +54,50 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
     let _pin = store.lock_content_shared()?;
     let registry = target.registry().to_string();
     let repo = target.repository().to_string();
-    let tag = target.tag().unwrap_or("latest").to_string();
+    let blobs = blobs_with_sources(&store, &image, &registry, &repo)?;
+    let manifest = store.read_blob(&image.manifest)?;
+    let creds = AuthFiles::discover(&ctx.paths.config).lookup(&registry, &repo)?;
+    report.line(&format!(
+        "The push refers to repository [{}]",
+        target.repo_name()
+    ));
+    let (digest, landed) = crate::registry::session::runtime()?.block_on(async {
+        let session =
+            Session::open(&registry, &ctx.config.registry, opts.tls_verify, creds).await?;
+        upload(session, &target, &image, &manifest, blobs, report).await
+    })?;
+    // Remember where the image now is (docker's RepoDigests; the source of later mounts).
+    let repo_digest = format!("{}@{digest}", target.repo_name());
+    store.update_images(|images| {
+        if let Some(i) = images.iter_mut().find(|i| i.id == image.id)
+            && !i.repo_digests.contains(&repo_digest)
+        {
+            i.repo_digests.push(repo_digest.clone());
+        }
+        Ok(())
+    })?;
+    Ok(Pushed {
+        reference: target,
+        digest,
+        size: manifest.len(),
+        blobs: landed,
+    })
+}
 
+/// The image's layer blobs then its config, each with the repositories on `registry` that
+/// already hold it (of every local image that has the blob and was pulled from or pushed to
+/// this registry): sources for mounts.
+fn blobs_with_sources(
+    store: &Store,
+    image: &ImageRecord,
+    registry: &str,
+    repo: &str,
+) -> Result<Vec<(Blob, Vec<String>)>> {
     let mut blobs = Vec::new();
     for l in &image.layers {
-        blobs.push(blob(&store, &image.id, &l.blob)?);
+        blobs.push(blob(store, &image.id, &l.blob)?);
     }
-    let config = blob(&store, &image.id, &image.config)?;
-    let manifest = store.read_blob(&image.manifest)?;
-
-    // Where on this registry each blob already is: the repositories of every local image that
-    // has the blob and was pulled from or pushed to this registry. Sources for mounts.
+    blobs.push(blob(store, &image.id, &image.config)?);
     let prefix = format!("{registry}/");
     let images = store.images()?;
     let sources_of = |digest: &Digest| -> Vec<String> {
@@ -84,77 +119,62 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
         }
         out
     };
-    let blobs: Vec<(Blob, Vec<String>)> = blobs
+    Ok(blobs
         .into_iter()
-        .chain(std::iter::once(config))
         .map(|b| {
             let s = sources_of(&b.digest);
             (b, s)
         })
-        .collect();
+        .collect())
+}
+
+/// Send the blobs (the layers four at a time, then the config) and the manifest last; the
+/// manifest's digest and how each blob landed.
+async fn upload(
+    mut session: Session,
+    target: &Reference,
+    image: &ImageRecord,
+    manifest: &[u8],
+    mut blobs: Vec<(Blob, Vec<String>)>,
+    report: &dyn PushReport,
+) -> Result<(String, Vec<(String, Landed)>)> {
+    let repo = target.repository();
+    let tag = target.tag().unwrap_or("latest");
     let mut sources: Vec<String> = blobs.iter().flat_map(|(_, s)| s.clone()).collect();
     sources.sort();
     sources.dedup();
-    let creds = AuthFiles::discover(&ctx.paths.config).lookup(&registry, &repo)?;
-    let cfg = ctx.config.registry.clone();
-    report.line(&format!(
-        "The push refers to repository [{}]",
-        target.repo_name()
-    ));
-    let (digest, landed) = crate::registry::session::runtime()?.block_on(async {
-        let mut session = Session::open(&registry, &cfg, opts.tls_verify, creds).await?;
-        let mut scopes = vec![format!("repository:{repo}:pull,push")];
-        scopes.extend(sources.iter().map(|s| format!("repository:{s}:pull")));
-        session.set_scopes(scopes);
-        let session = &session;
-        let repo = &repo;
-        let put = |(b, sources): (Blob, Vec<String>)| async move {
-            let short = b.digest.short().to_string();
-            let landed = session.put_blob(repo, &b, &sources, &|_| {}).await?;
-            report.line(&format!(
-                "{short}: {}",
-                match &landed {
-                    Landed::Exists => "Layer already exists".to_string(),
-                    Landed::Mounted(from) => format!("Mounted from {from}"),
-                    Landed::Pushed { .. } => "Pushed".to_string(),
-                }
-            ));
-            Ok::<_, super::Error>((short, landed))
-        };
-        let mut blobs = blobs;
-        let config = blobs.pop().expect("the config is last");
-        let mut landed: Vec<(String, Landed)> =
-            futures_util::stream::iter(blobs.into_iter().map(put))
-                .buffered(4)
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_>>()?;
-        landed.push(put(config).await?);
-        let digest = session
-            .put_manifest(repo, &tag, &image.manifest_media_type, &manifest)
-            .await?;
-        Ok::<_, super::Error>((digest, landed))
-    })?;
-    // Remember where the image now is (docker's RepoDigests; the source of later mounts).
-    let repo_digest = format!("{}@{digest}", target.repo_name());
-    store.update_images(|images| {
-        if let Some(i) = images.iter_mut().find(|i| i.id == image.id)
-            && !i.repo_digests.contains(&repo_digest)
-        {
-            i.repo_digests.push(repo_digest.clone());
-        }
-        Ok(())
-    })?;
-    Ok(Pushed {
-        reference: target,
-        digest,
-        size: manifest.len(),
-        blobs: landed,
-    })
+    let mut scopes = vec![format!("repository:{repo}:pull,push")];
+    scopes.extend(sources.iter().map(|s| format!("repository:{s}:pull")));
+    session.set_scopes(scopes);
+    let session = &session;
+    let put = |(b, sources): (Blob, Vec<String>)| async move {
+        let short = b.digest.short().to_string();
+        let landed = session.put_blob(repo, &b, &sources, &|_| {}).await?;
+        report.line(&format!(
+            "{short}: {}",
+            match &landed {
+                Landed::Exists => "Layer already exists".to_string(),
+                Landed::Mounted(from) => format!("Mounted from {from}"),
+                Landed::Pushed { .. } => "Pushed".to_string(),
+            }
+        ));
+        Ok::<_, super::Error>((short, landed))
+    };
+    let config = blobs.pop().expect("the config is last");
+    let mut landed: Vec<(String, Landed)> = futures_util::stream::iter(blobs.into_iter().map(put))
+        .buffered(4)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    landed.push(put(config).await?);
+    let digest = session
+        .put_manifest(repo, tag, &image.manifest_media_type, manifest)
+        .await?;
+    Ok((digest, landed))
 }
 
-fn blob(store: &crate::store::Store, image: &Digest, digest: &Digest) -> Result<Blob> {
+fn blob(store: &Store, image: &Digest, digest: &Digest) -> Result<Blob> {
     let path = store.blob_path(digest);
     let md = std::fs::metadata(&path).map_err(|_| StoreError::MissingBlob {
         image: image.short().to_string(),

@@ -94,87 +94,93 @@ pub fn df(ctx: &Ctx) -> Result<DiskUsage> {
     let store = ctx.store()?;
     let images = store.images()?;
     let containers = store.containers()?;
-    let layer_size = |d: &Digest| store.layer_record(d).map(|r| r.size).unwrap_or(0);
-
-    // Images: unique layers; reclaimable unless a container's image or record needs them.
-    let image_layers: HashSet<&Digest> = images
-        .iter()
-        .flat_map(|i| i.layers.iter().map(|l| &l.diff_id))
-        .collect();
-    let used_ids: HashSet<&Digest> = containers.iter().map(|c| &c.record.image_id).collect();
-    let mut needed: HashSet<&Digest> = images
-        .iter()
-        .filter(|i| used_ids.contains(&i.id))
-        .flat_map(|i| i.layers.iter().map(|l| &l.diff_id))
-        .collect();
-    needed.extend(containers.iter().flat_map(|c| c.record.layers.iter()));
-    let sizes: HashMap<&Digest, u64> = image_layers.iter().map(|d| (*d, layer_size(d))).collect();
-    let images_size: u64 = sizes.values().sum();
-    let images_reclaimable: u64 = sizes
-        .iter()
-        .filter(|(d, _)| !needed.contains(*d))
-        .map(|(_, s)| s)
-        .sum();
-    let active_images = images.iter().filter(|i| used_ids.contains(&i.id)).count();
-
-    // Containers: writable layers.
-    let csizes: Vec<ContainerUsage> = containers
-        .iter()
-        .map(|c| ContainerUsage {
-            record: c.record.clone(),
-            state: c.state.clone(),
-            size: container_size(&store, c),
-        })
-        .collect();
-    let running = |s: &ContainerState| s.status == Status::Running;
-    let containers_size: u64 = csizes.iter().map(|c| c.size).sum();
-    let containers_reclaimable: u64 = csizes
-        .iter()
-        .filter(|c| !running(&c.state))
-        .map(|c| c.size)
-        .sum();
-
-    // Volumes: data, reclaimable when no container mounts them.
-    let vols = store.volumes();
-    let mut volumes = Vec::new();
-    for v in vols.list().map_err(super::Error::Volume)? {
-        let links = containers
+    let layers = LayerUse::of(&images, &containers);
+    let (images_line, image_rows) = image_usage(&store, &images, &layers)?;
+    let (containers_line, csizes) = container_usage(&store, &containers);
+    let volumes = volume_usage(&store, &containers)?;
+    let (cache_line, cache_entries) = cache_usage(&store, &layers)?;
+    let volumes_line = Usage {
+        kind: "Local Volumes",
+        total: volumes.len(),
+        active: volumes.iter().filter(|v| v.links > 0).count(),
+        size: volumes.iter().map(|v| v.size).sum(),
+        reclaimable: volumes
             .iter()
-            .filter(|c| {
-                c.record
-                    .spec
-                    .mounts
-                    .iter()
-                    .any(|m| m.kind == crate::volume::MountKind::Volume && m.source == v.name)
-            })
-            .count();
-        volumes.push(VolumeUsage {
-            size: disk_usage(&vols.data_dir(&v.name)),
-            name: v.name,
-            links,
-        });
+            .filter(|v| v.links == 0)
+            .map(|v| v.size)
+            .sum(),
+        percent: true,
+    };
+    Ok(DiskUsage {
+        lines: vec![images_line, containers_line, volumes_line, cache_line],
+        images: image_rows,
+        containers: csizes,
+        volumes,
+        cache_entries,
+    })
+}
+
+/// Which layers images hold, and which of them containers need (their image's, or their
+/// record's own).
+struct LayerUse<'a> {
+    images: HashSet<&'a Digest>,
+    needed: HashSet<&'a Digest>,
+    used_ids: HashSet<&'a Digest>,
+}
+
+impl<'a> LayerUse<'a> {
+    fn of(images: &'a [ImageRecord], containers: &'a [Container]) -> LayerUse<'a> {
+        let used_ids: HashSet<&Digest> = containers.iter().map(|c| &c.record.image_id).collect();
+        let mut needed: HashSet<&Digest> = images
+            .iter()
+            .filter(|i| used_ids.contains(&i.id))
+            .flat_map(|i| i.layers.iter().map(|l| &l.diff_id))
+            .collect();
+        needed.extend(containers.iter().flat_map(|c| c.record.layers.iter()));
+        LayerUse {
+            images: images
+                .iter()
+                .flat_map(|i| i.layers.iter().map(|l| &l.diff_id))
+                .collect(),
+            needed,
+            used_ids,
+        }
     }
+}
 
-    // Build cache: its records and mounts, and the layers only its steps keep.
-    let cache_dir = store.root().join("build-cache");
-    let keep = store.referenced()?;
-    let cached_only: u64 = keep
-        .layers
+fn layer_size(store: &Store, d: &Digest) -> u64 {
+    store.layer_record(d).map(|r| r.size).unwrap_or(0)
+}
+
+/// Images: their unique layers, reclaimable unless a container's image or record needs them;
+/// and each image's line of `df -v`.
+fn image_usage(
+    store: &Store,
+    images: &[ImageRecord],
+    layers: &LayerUse,
+) -> Result<(Usage, Vec<ImageUsage>)> {
+    let sizes: HashMap<&Digest, u64> = layers
+        .images
         .iter()
-        .filter(|d| !image_layers.contains(d) && !needed.contains(d))
-        .map(layer_size)
-        .sum();
-    let cache_entries = std::fs::read_dir(cache_dir.join("steps"))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
-        })
-        .unwrap_or(0);
-    let cache_size = disk_usage(&cache_dir) + cached_only;
-
-    let sharing = store.sharing(&images)?;
-    let image_rows = images
+        .map(|d| (*d, layer_size(store, d)))
+        .collect();
+    let line = Usage {
+        kind: "Images",
+        total: images.len(),
+        active: images
+            .iter()
+            .filter(|i| layers.used_ids.contains(&i.id))
+            .count(),
+        size: sizes.values().sum(),
+        reclaimable: sizes
+            .iter()
+            .filter(|(d, _)| !layers.needed.contains(*d))
+            .map(|(_, s)| s)
+            .sum(),
+        percent: true,
+    };
+    let sharing = store.sharing(images)?;
+    let rows = images
         .iter()
         .map(|i| ImageUsage {
             image: i.clone(),
@@ -183,51 +189,81 @@ pub fn df(ctx: &Ctx) -> Result<DiskUsage> {
             containers: sharing.containers.get(&i.id).copied().unwrap_or(0),
         })
         .collect();
-    let lines = vec![
-        Usage {
-            kind: "Images",
-            total: images.len(),
-            active: active_images,
-            size: images_size,
-            reclaimable: images_reclaimable,
-            percent: true,
-        },
-        Usage {
-            kind: "Containers",
-            total: containers.len(),
-            active: containers.iter().filter(|c| running(&c.state)).count(),
-            size: containers_size,
-            reclaimable: containers_reclaimable,
-            percent: true,
-        },
-        Usage {
-            kind: "Local Volumes",
-            total: volumes.len(),
-            active: volumes.iter().filter(|v| v.links > 0).count(),
-            size: volumes.iter().map(|v| v.size).sum(),
-            reclaimable: volumes
-                .iter()
-                .filter(|v| v.links == 0)
-                .map(|v| v.size)
-                .sum(),
-            percent: true,
-        },
-        Usage {
-            kind: "Build Cache",
-            total: cache_entries,
-            active: 0,
-            size: cache_size,
-            reclaimable: cache_size,
-            percent: false,
-        },
-    ];
-    Ok(DiskUsage {
-        lines,
-        images: image_rows,
-        containers: csizes,
-        volumes,
-        cache_entries,
-    })
+    Ok((line, rows))
+}
+
+/// Containers: their writable layers, reclaimable when stopped.
+fn container_usage(store: &Store, containers: &[Container]) -> (Usage, Vec<ContainerUsage>) {
+    let rows: Vec<ContainerUsage> = containers
+        .iter()
+        .map(|c| ContainerUsage {
+            record: c.record.clone(),
+            state: c.state.clone(),
+            size: container_size(store, c),
+        })
+        .collect();
+    let running = |s: &ContainerState| s.status == Status::Running;
+    let line = Usage {
+        kind: "Containers",
+        total: containers.len(),
+        active: containers.iter().filter(|c| running(&c.state)).count(),
+        size: rows.iter().map(|c| c.size).sum(),
+        reclaimable: rows
+            .iter()
+            .filter(|c| !running(&c.state))
+            .map(|c| c.size)
+            .sum(),
+        percent: true,
+    };
+    (line, rows)
+}
+
+/// Volumes: their data, and the containers that mount each.
+fn volume_usage(store: &Store, containers: &[Container]) -> Result<Vec<VolumeUsage>> {
+    let vols = store.volumes();
+    let mut volumes = Vec::new();
+    for v in vols.list()? {
+        let links = containers
+            .iter()
+            .filter(|c| c.record.mounts_volume(&v.name))
+            .count();
+        volumes.push(VolumeUsage {
+            size: disk_usage(&vols.data_dir(&v.name)),
+            name: v.name,
+            links,
+        });
+    }
+    Ok(volumes)
+}
+
+/// The build cache: its records and mounts, and the layers only its steps keep; all of it
+/// reclaimable. Its line, and how many steps it holds.
+fn cache_usage(store: &Store, layers: &LayerUse) -> Result<(Usage, usize)> {
+    let cache_dir = store.root().join("build-cache");
+    let keep = store.referenced()?;
+    let cached_only: u64 = keep
+        .layers
+        .iter()
+        .filter(|d| !layers.images.contains(d) && !layers.needed.contains(d))
+        .map(|d| layer_size(store, d))
+        .sum();
+    let entries = std::fs::read_dir(cache_dir.join("steps"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0);
+    let size = disk_usage(&cache_dir) + cached_only;
+    let line = Usage {
+        kind: "Build Cache",
+        total: entries,
+        active: 0,
+        size,
+        reclaimable: size,
+        percent: false,
+    };
+    Ok((line, entries))
 }
 
 #[derive(Debug, Clone, Default)]
