@@ -1,60 +1,89 @@
 //! den: a rootless, daemonless container toolkit with docker's workflow.
 //!
-//! This crate is the library the den binaries share. A map of it, one line per module with its
-//! entry point; dependencies point one way, from the top of this list to the bottom:
+//! This crate is the library the den binaries share. Its seams form layers; a seam uses only
+//! seams on lower rows (and seams of its own row, without cycles), never one above it. The
+//! rows, top first, as `lib/src/layering.rs` checks them (a unit test that reads every
+//! `crate::` path under `lib/src` and fails on an edge pointing up or on a cycle):
 //!
-//! - [`cli`]: clap flag structs shared by `den` and the den-* tools, docker's prompts
-//!   ([`cli::confirm`]); the binaries print errors, once (`bin/common.rs`).
-//! - [`ops`]: one function per verb, taking typed options and returning data (records, rows,
-//!   reports; never text), notes for the user through [`ops::Report`]: [`ops::pull::pull`],
-//!   [`ops::images::images`],
-//!   [`ops::run::run`], [`ops::run::run_detached`], [`ops::build::build`],
-//!   [`ops::container`] (ps, logs, start, stop,
-//!   attach, rm, inspect, port, ...), [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
-//!   [`ops::info::info`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
-//!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check, reset),
-//!   [`ops::push::push`], [`ops::login`] (login, logout).
+//! ```text
+//! cli, render                      the edge: flags into typed options; what the user reads
+//! ops                              one function per verb
+//! build                            the Dockerfile planner and executor
+//! archive, registry, runtime       save/load, the distribution protocol, running containers
+//! auth                             registry credentials
+//! store                            blobs, layers, images, containers, the storage driver
+//! net, volume, copy, unpack, userns    the data a container record holds, and what fills it
+//! image, security, config, fs      references and manifests, capabilities and seccomp, paths
+//! sys                              the kernel seam
+//! error, digest                    leaves
+//! ```
+//!
+//! `store` uses the data types of `net`, `volume`, `security` and `userns` (a container
+//! record holds its ports, mounts, security settings and the id mode of its layers), so those
+//! never use `store`. `render` reads the shapes `ops` defines; `ops` never uses `render` or
+//! `cli`. `error` imports nothing of den: each seam owns its error enum, and [`ops::Error`]
+//! wraps them all for the binaries.
+//!
+//! The modules, one line each with its entry points, top layer first:
+//!
+//! - [`cli`]: clap flag structs shared by `den` and the den-* tools, and the flags parsed into
+//!   the verbs' typed options ([`cli::run`]: `run`'s mounts, ports, network, restart policy,
+//!   security and environment), docker's prompts ([`cli::confirm`]); the binaries print errors,
+//!   once (`bin/common.rs`).
 //! - [`render`]: how the binaries show what verbs return, as docker does: the `--format`
 //!   engine ([`render::template::Template`]), tables, `json`, sizes and durations, and each
 //!   listing's fields ([`render::containers::ps`], [`render::images::images`],
-//!   [`render::system::df`]). It defines the shapes of the reports it draws, which the verbs
-//!   fill; it imports neither `ops` nor `cli`.
-//! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
-//!   ([`archive::save`], [`archive::load`]).
+//!   [`render::system::df`]), over the shapes `ops` defines.
+//! - [`ops`]: one function per verb, taking typed options and returning data (records, rows,
+//!   reports; never text), notes for the user through [`ops::Report`]: [`ops::pull::pull`],
+//!   [`ops::images::images`], [`ops::run::run`], [`ops::run::run_detached`],
+//!   [`ops::build::build`], [`ops::container`] (ps, logs, start, stop, attach, rm, port, ...),
+//!   [`ops::inspect`], [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
+//!   [`ops::info::info`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
+//!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check,
+//!   reset), [`ops::push::push`], [`ops::login`] (login, logout).
 //! - [`build`]: `den build`'s seam ([`build::build`]): a Dockerfile planned as data
 //!   ([`build::plan::Plan`], [`build::instruction::Step`]) and applied step by step, build layers
 //!   and the build cache; what it needs from `ops` comes through [`build::Host`].
-//! - [`image`]: references ([`image::Reference::parse`]), manifests, indexes and platforms.
+//! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
+//!   ([`archive::save`], [`archive::load`]).
 //! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`] to pull,
 //!   [`registry::session::Session`] to log in and push).
-//! - [`auth`]: registry credentials, den's auth.json and other tools' ([`auth::AuthFiles`]).
-//! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]); unused
-//!   content is deleted by [`store::Store::collect_garbage`], damage found by
-//!   [`store::Store::check`].
-//! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
 //! - [`runtime`]: running containers ([`runtime::run_foreground`], the per-container monitor
-//!   [`runtime::monitor::run`]): mounts, spec, engine, tty, the foreground relay, logs, attach.
-//! - [`net`]: networks and port forwarding ([`net::Network::parse`], [`net::ports::parse`],
-//!   den-net's [`net::serve`]).
+//!   [`runtime::monitor::run`]): rootfs plan, spec, engine, tty, the foreground relay, logs,
+//!   attach.
+//! - [`auth`]: registry credentials, den's auth.json and other tools' ([`auth::AuthFiles`]).
+//! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]), the
+//!   container lookup every verb starts with ([`store::Store::lookup_container`]), the intake
+//!   ([`store::incoming`]), the storage driver ([`store::driver`]: overlay, fuse-overlayfs,
+//!   vfs, mounted through [`sys`]); unused content is deleted by
+//!   [`store::Store::collect_garbage`], damage found by [`store::Store::check`].
+//! - [`net`]: networks and port forwarding ([`net::Network`], parsed once and stored typed;
+//!   [`net::ports::parse`]; den-net's [`net::serve`]).
 //! - [`volume`]: `-v`/`--mount`/`--tmpfs` ([`volume::parse_volume_flag`],
 //!   [`volume::parse_mount_flag`], [`volume::parse_tmpfs_flag`]), named volumes
 //!   ([`volume::Volumes`]) and copy-up ([`volume::copy_up`]), one file each.
-//! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
 //! - [`copy`]: `cp`'s rules over a container's root ([`copy::copy_out`], [`copy::copy_in`]):
 //!   docker's path rules, the container as a place to write, tar in and out, over [`fs`]'s copy.
-//! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]).
-//! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]).
+//! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
+//! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]), and the id mode
+//!   layers were unpacked in ([`userns::Ownership`]).
+//! - [`image`]: references ([`image::Reference::parse`], tag names
+//!   [`image::Reference::parse_tag`]), manifests, indexes and platforms.
+//! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
+//! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]),
+//!   and where programs are ([`config::find_in_path`], [`config::tool_path`]).
 //! - [`fs`]: the filesystem helpers every seam shares ([`fs::write_atomic`], [`fs::remove_tree`],
 //!   [`fs::random_hex`], ...) and the one tree copy: [`fs::walk`] reads a tree through
 //!   descriptors into a [`fs::Sink`], [`fs::Writer`] writes one (used by `cp`, COPY, copy-up and
 //!   the vfs driver). It imports only [`sys`].
+//! - [`sys`]: the kernel seam, the only place with `unsafe` and with calls that change the
+//!   kernel's view of a process ([`sys::Sys`], [`sys::RecordingSys`]); its module doc states
+//!   which calls go through it. The crate root denies `unsafe` everywhere else.
 //! - [`digest`]: [`digest::Digest`], a sha256 digest checked where it comes in (a leaf module).
 //! - [`error`]: what every seam's error shares: [`error::Diagnose`] (hint, exit code), the
 //!   exit codes, [`error::chain`]; a leaf. Each seam owns its error enum; [`ops::Error`] wraps
 //!   them all for the binaries.
-//! - [`sys`]: the kernel seam, the only place with `unsafe` and with calls that change the
-//!   kernel's view of a process ([`sys::Sys`], [`sys::RecordingSys`]); its module doc states
-//!   which calls go through it. The crate root denies `unsafe` everywhere else.
 
 #![deny(unsafe_code)]
 

@@ -1,10 +1,18 @@
-//! One function per verb, each taking its `<Verb>Options` and returning data (records, rows,
-//! reports), never text: the binaries show it with [`crate::render`]. Notes for the user go
-//! through a [`Report`]. Verbs that touch layers or run containers call
-//! [`crate::userns::enter`] first (the binaries do, while still single-threaded).
+//! One function per verb, each taking its `<Verb>Options` (flags already parsed into types by
+//! [`crate::cli`]) and returning data (records, rows, reports), never text: the binaries show
+//! it with [`crate::render`], which reads the shapes defined here ([`images::Row`],
+//! [`system::DiskUsage`], [`info::Info`], ...). Notes for the user go through a [`Report`].
+//! Verbs that touch layers or run containers call [`crate::userns::enter`] first (the binaries
+//! do, while still single-threaded).
+//!
+//! ops is the one module that combines seams for a verb, and a verb does not call another:
+//! what two verbs share lives in the seam that owns it (the container lookup in
+//! [`crate::store`], image removal in `store::prune`, the registry runtime in
+//! [`crate::registry::session`]), or here on [`Ctx`] (the store, pulling an image through
+//! den-image), or in [`filter`] (docker's filter and time syntax).
 //!
 //! Entry points: [`pull::pull`], [`images::images`], [`run::run`], [`info::info`],
-//! [`archive::save`], [`archive::load`].
+//! [`archive::save`], [`archive::load`], [`inspect::inspect`].
 //!
 //! Every verb returns [`Error`] ([`error`]): each seam's own error, unchanged, in one enum.
 
