@@ -49,104 +49,124 @@ fn code_only(source: &str) -> String {
     let s: Vec<char> = source.chars().collect();
     let mut out = String::with_capacity(source.len());
     let mut i = 0;
-    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
     while i < s.len() {
-        let c = s[i];
         let next = s.get(i + 1).copied();
-        if c == '/' && next == Some('/') {
-            while i < s.len() && s[i] != '\n' {
-                out.push(' ');
-                i += 1;
-            }
-        } else if c == '/' && next == Some('*') {
-            let mut depth = 0;
-            while i < s.len() {
-                if s[i] == '/' && s.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    out.push_str("  ");
-                    i += 2;
-                } else if s[i] == '*' && s.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    out.push_str("  ");
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    out.push(blank(s[i]));
-                    i += 1;
-                }
-            }
-        } else if c == 'r' && matches!(next, Some('"') | Some('#')) && !ident_before(&s, i) {
-            // A raw string: r"..." or r#"..."#.
-            let mut j = i + 1;
-            let mut hashes = 0;
-            while s.get(j) == Some(&'#') {
-                hashes += 1;
-                j += 1;
-            }
-            if s.get(j) != Some(&'"') {
+        i = match (s[i], next) {
+            ('/', Some('/')) => line_comment(&s, i, &mut out),
+            ('/', Some('*')) => block_comment(&s, i, &mut out),
+            ('r', Some('"' | '#')) if !ident_before(&s, i) => raw_string(&s, i, &mut out),
+            ('"', _) => string(&s, i, &mut out),
+            ('\'', _) => char_literal(&s, i, &mut out),
+            (c, _) => {
                 out.push(c);
-                i += 1;
-                continue;
+                i + 1
             }
-            out.push('"');
-            j += 1;
-            loop {
-                if j >= s.len() {
-                    break;
-                }
-                if s[j] == '"' && (0..hashes).all(|k| s.get(j + 1 + k) == Some(&'#')) {
-                    j += 1 + hashes;
-                    break;
-                }
-                out.push(blank(s[j]));
-                j += 1;
-            }
-            out.push('"');
-            i = j;
-        } else if c == '"' {
-            out.push('"');
-            i += 1;
-            while i < s.len() && s[i] != '"' {
-                if s[i] == '\\' {
-                    out.push(' ');
-                    i += 1;
-                }
-                if i < s.len() {
-                    out.push(blank(s[i]));
-                    i += 1;
-                }
-            }
-            out.push('"');
-            i += 1;
-        } else if c == '\'' {
-            // A char literal ('x', '\n', '\u{..}'), or a lifetime ('a), which is left as is.
-            let close = if next == Some('\\') {
-                (i + 2..s.len().min(i + 12)).find(|&k| s[k] == '\'')
-            } else {
-                (s.get(i + 2) == Some(&'\'')).then_some(i + 2)
-            };
-            match close {
-                Some(k) => {
-                    out.push_str(&" ".repeat(k - i + 1));
-                    i = k + 1;
-                }
-                None => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-        } else {
-            out.push(c);
-            i += 1;
-        }
+        };
     }
     out
 }
 
+fn blank(c: char) -> char {
+    if c == '\n' { '\n' } else { ' ' }
+}
+
 fn ident_before(s: &[char], i: usize) -> bool {
     i > 0 && (s[i - 1].is_alphanumeric() || s[i - 1] == '_')
+}
+
+/// `// ...` up to the line's end; where the code goes on.
+fn line_comment(s: &[char], mut i: usize, out: &mut String) -> usize {
+    while i < s.len() && s[i] != '\n' {
+        out.push(' ');
+        i += 1;
+    }
+    i
+}
+
+/// `/* ... */`, nested as Rust nests them.
+fn block_comment(s: &[char], mut i: usize, out: &mut String) -> usize {
+    let mut depth = 0;
+    while i < s.len() {
+        if s[i] == '/' && s.get(i + 1) == Some(&'*') {
+            depth += 1;
+            out.push_str("  ");
+            i += 2;
+        } else if s[i] == '*' && s.get(i + 1) == Some(&'/') {
+            depth -= 1;
+            out.push_str("  ");
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            out.push(blank(s[i]));
+            i += 1;
+        }
+    }
+    i
+}
+
+/// `r"..."` or `r#"..."#` (an `r` that starts none is left as it is).
+fn raw_string(s: &[char], i: usize, out: &mut String) -> usize {
+    let mut j = i + 1;
+    let mut hashes = 0;
+    while s.get(j) == Some(&'#') {
+        hashes += 1;
+        j += 1;
+    }
+    if s.get(j) != Some(&'"') {
+        out.push(s[i]);
+        return i + 1;
+    }
+    out.push('"');
+    j += 1;
+    while j < s.len() {
+        if s[j] == '"' && (0..hashes).all(|k| s.get(j + 1 + k) == Some(&'#')) {
+            j += 1 + hashes;
+            break;
+        }
+        out.push(blank(s[j]));
+        j += 1;
+    }
+    out.push('"');
+    j
+}
+
+/// `"..."` with its escapes.
+fn string(s: &[char], mut i: usize, out: &mut String) -> usize {
+    out.push('"');
+    i += 1;
+    while i < s.len() && s[i] != '"' {
+        if s[i] == '\\' {
+            out.push(' ');
+            i += 1;
+        }
+        if i < s.len() {
+            out.push(blank(s[i]));
+            i += 1;
+        }
+    }
+    out.push('"');
+    i + 1
+}
+
+/// A char literal (`'x'`, `'\n'`, `'\u{..}'`) is blanked; a lifetime (`'a`) is left as is.
+fn char_literal(s: &[char], i: usize, out: &mut String) -> usize {
+    let close = if s.get(i + 1) == Some(&'\\') {
+        (i + 2..s.len().min(i + 12)).find(|&k| s[k] == '\'')
+    } else {
+        (s.get(i + 2) == Some(&'\'')).then_some(i + 2)
+    };
+    match close {
+        Some(k) => {
+            out.push_str(&" ".repeat(k - i + 1));
+            k + 1
+        }
+        None => {
+            out.push('\'');
+            i + 1
+        }
+    }
 }
 
 /// `code` with every item marked `#[cfg(test)]` blanked: up to its `;`, or its closing brace.
