@@ -9,7 +9,8 @@
     clippy::unwrap_used,
     clippy::print_stdout,
     clippy::print_stderr,
-    reason = "tests: a failed unwrap is a failed test, and what they print is for whoever reads the log"
+    clippy::too_many_lines,
+    reason = "tests: a failed unwrap is a failed test, what they print is for whoever reads the log, and a scenario reads best whole"
 )]
 
 mod sandbox;
