@@ -26,6 +26,9 @@ demo: build
 bench: build
 	./bench/bench.sh
 
+bench-ab: build
+	./bench/ab.sh $(BASE)
+
 stress: build
 	./integration/stress.sh
 

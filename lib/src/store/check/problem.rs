@@ -78,7 +78,10 @@ impl Problem {
 
 // One arm per problem, the line `den system check` prints: a table, read whole.
 impl fmt::Display for Problem {
-    #[allow(clippy::too_many_lines, reason = "a table of one arm per problem, read whole")]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "a table of one arm per problem, read whole"
+    )]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::StaleStaging { path } => write!(
