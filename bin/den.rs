@@ -262,7 +262,12 @@ fn main() -> std::process::ExitCode {
                 common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
                 return std::process::ExitCode::SUCCESS;
             }
-            _ if a.starts_with('-') => return usage_error(&format!("unknown flag: {a}")),
+            _ if a.starts_with('-') => {
+                if let Some(flag) = den::cli::docker::find_flag(None, &a) {
+                    return unsupported(den::cli::docker::unsupported_flag(None, &flag));
+                }
+                return usage_error(&format!("unknown flag: {a}"));
+            }
             _ => break,
         };
         let value = match inline {
@@ -321,6 +326,10 @@ fn dispatch(
                 return std::process::ExitCode::SUCCESS;
             };
             let Some((_, mapped, _)) = group.verbs.iter().find(|(s, _, _)| *s == sub) else {
+                let name = format!("{} {sub}", group.name);
+                if den::cli::docker::find_verb(&name).is_some() {
+                    return unsupported(den::cli::docker::unsupported_verb(&name));
+                }
                 eprintln!(
                     "den: '{} {sub}' is not a den command.\nSee 'den {} --help'",
                     group.name, group.name
@@ -333,6 +342,9 @@ fn dispatch(
         None => verb.to_string(),
     };
     let Some((_, tool, tool_verb)) = ROUTES.iter().find(|(v, _, _)| *v == verb) else {
+        if den::cli::docker::find_verb(&verb).is_some() {
+            return unsupported(den::cli::docker::unsupported_verb(&verb));
+        }
         eprintln!("den: '{verb}' is not a den command.\nSee 'den --help'");
         return std::process::ExitCode::from(1);
     };
@@ -341,8 +353,9 @@ fn dispatch(
     };
     let mut argv: Vec<OsString> = vec![OsString::from(*tool_verb)];
     argv.extend(rest);
-    // Tells the tool to call itself "den".
+    // Tells the tool to call itself "den", and which verb the user typed.
     env.push(("_DEN_FRONT", "1".into()));
+    env.push(("_DEN_VERB", verb.clone()));
     common::fail(&FrontError::Exec(den::sys::exec(&path, &argv, &env)))
 }
 
@@ -378,5 +391,11 @@ fn absolute(p: &str) -> String {
 
 fn usage_error(msg: &str) -> std::process::ExitCode {
     eprintln!("den: {msg}\nSee 'den --help'");
+    std::process::ExitCode::from(125)
+}
+
+/// docker's flag or verb that den does not implement: one line, a hint, docker's usage status.
+fn unsupported((line, hint): (String, String)) -> std::process::ExitCode {
+    eprintln!("den: error: {line}\nhint: {hint}");
     std::process::ExitCode::from(125)
 }
