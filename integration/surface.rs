@@ -90,3 +90,77 @@ fn docker_verbs_den_lacks_are_named_as_unsupported() {
 fn run_tool(sb: &Sandbox, tool: &str, args: &[&str]) -> crate::sandbox::Out {
     crate::sandbox::run(sb.cmd(tool, args))
 }
+
+/// docs/docker-coverage.md is what the binaries generate now: it cannot drift from the clap
+/// definitions.
+#[test]
+fn coverage_table_is_current() {
+    let sb = Sandbox::new();
+    let generated = sb.den(&["__coverage"]).ok();
+    let checked_in = include_str!("../docs/docker-coverage.md");
+    assert!(
+        generated == checked_in,
+        "docs/docker-coverage.md differs from what den's clap definitions give: run `make coverage` \
+         (den __coverage > docs/docker-coverage.md) and commit it\n--- generated ---\n{generated}"
+    );
+    assert!(generated.contains("| `run` | supported"), "{generated}");
+    assert!(
+        generated.contains("| `swarm` | not supported"),
+        "{generated}"
+    );
+    assert!(
+        generated.contains("| `-p`, `--publish` | supported"),
+        "{generated}"
+    );
+}
+
+/// `den completion SHELL` covers every verb and flag of den's tree; bash accepts its script.
+#[test]
+fn completion_scripts_know_the_verbs_and_flags() {
+    let sb = Sandbox::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = sb.den(&["completion", shell]).ok();
+        // fish spells a long flag `-l publish`.
+        let publish = if shell == "fish" {
+            "-l publish"
+        } else {
+            "--publish"
+        };
+        for word in ["run", publish, "image", "prune"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let checked = sb.sh(
+        "den completion bash > c.bash && bash -n c.bash && bash -c '. ./c.bash && complete -p den'",
+    );
+    assert!(checked.ok().contains("den"), "{}", checked.stderr);
+    sb.den(&["completion", "tcsh"])
+        .fails_with(125, "no completion for shell 'tcsh'");
+}
+
+/// Man pages for den and each verb; they render.
+#[test]
+fn man_pages_render() {
+    let sb = Sandbox::new();
+    sb.den(&["__man", "man"]).ok();
+    let dir = sb.dir.join("man");
+    for page in [
+        "den.1",
+        "den-run.1",
+        "den-image-ls.1",
+        "den-volume-create.1",
+    ] {
+        let roff = std::fs::read_to_string(dir.join(page)).unwrap();
+        assert!(roff.contains(".TH"), "{page}: {roff}");
+    }
+    let roff = std::fs::read_to_string(dir.join("den-run.1")).unwrap();
+    assert!(roff.contains("publish"), "{roff}");
+    if std::path::Path::new("/usr/bin/man").exists() {
+        let out = sb.sh("MANWIDTH=80 man -l man/den-run.1 | cat");
+        let text = out.ok();
+        assert!(
+            text.contains("den-run") && text.contains("--publish"),
+            "{text}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! binaries (`bin/common.rs`), once.
 
 pub mod container;
+pub mod coverage;
 pub mod docker;
 pub mod image;
 pub mod progress;
