@@ -260,6 +260,9 @@ Management Commands:
   volume      Manage volumes (create, ls, rm, inspect, prune)
   system      Manage den (info, df, prune, check, reset)
 
+Other Commands:
+  completion  Print a shell completion script (bash, zsh, fish)
+
 Global Options:
       --root DIR          Store root (env DEN_ROOT) [default: ~/.local/share/den]
       --log-level LEVEL   error, warn, info, debug, trace (env DEN_LOG) [default: warn]
