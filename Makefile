@@ -3,10 +3,12 @@
 #   make test    lint, unit tests, end-to-end tests as unprivileged users (sets them up as root)
 #   make bench   den and podman side by side, with ratios
 #   make stress  den killed at random moments (100 trials) and many dens on one store, with figures
+#   make man     man pages (den(1), den-run(1), ...) into target/man
+#   make coverage  regenerate docs/docker-coverage.md from the clap definitions
 PREFIX ?= $(HOME)/.local
 BINS = den den-build den-image den-run den-net
 
-.PHONY: all deps build test demo bench stress install lint clean
+.PHONY: all deps build test demo bench stress install lint clean man coverage
 
 all: build
 
@@ -32,9 +34,20 @@ bench-ab: build
 stress: build
 	./integration/stress.sh
 
-install: build
-	install -d $(PREFIX)/bin
+install: build man
+	install -d $(PREFIX)/bin $(PREFIX)/share/man/man1
 	install -m 0755 $(addprefix target/release/,$(BINS)) $(PREFIX)/bin/
+	install -m 0644 target/man/*.1 $(PREFIX)/share/man/man1/
+
+# Generated from the clap definitions by the front's hidden `__man` verb.
+man: build
+	rm -rf target/man
+	target/release/den __man target/man
+
+# The table of docker's CLI in den; a test fails when the checked-in file differs.
+coverage:
+	cargo build --bins
+	target/debug/den __coverage > docs/docker-coverage.md
 
 lint:
 	cargo fmt --all -- --check

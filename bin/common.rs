@@ -179,7 +179,14 @@ pub fn parse<C: clap::Parser>() -> C {
         cmd = cmd.bin_name("den").name("den");
     }
     let args = den::cli::end_options_after_image(&cmd, std::env::args_os().collect());
+    let verb = typed_verb(&cmd, &args);
+    let bin = cmd.get_bin_name().unwrap_or(cmd.get_name()).to_string();
     let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| {
+        // docker's flags and verbs den lacks, and unknown ones, are one line and a hint.
+        if let Some((line, hint)) = den::cli::docker::explain(&e, verb.as_deref(), &bin) {
+            eprintln!("den: error: {line}\nhint: {hint}");
+            std::process::exit(EXIT_DEN)
+        }
         let code = if e.use_stderr() { EXIT_DEN } else { 0 };
         let _ = e.print();
         std::process::exit(code)
@@ -188,6 +195,27 @@ pub fn parse<C: clap::Parser>() -> C {
         let _ = e.print();
         std::process::exit(EXIT_DEN)
     })
+}
+
+/// The verb being parsed as the user typed it: the subcommands named on the command line
+/// (`volume create`); for a top-level verb, the one the front says the user typed
+/// (`den container prune` is den-run's `prune`).
+fn typed_verb(cmd: &clap::Command, args: &[std::ffi::OsString]) -> Option<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut at = cmd;
+    for a in args.iter().skip(1) {
+        let a = a.to_string_lossy();
+        if let Some(sub) = at.find_subcommand(a.as_ref()) {
+            names.push(sub.get_name().to_string());
+            at = sub;
+        } else if !a.starts_with('-') && !names.is_empty() {
+            break;
+        }
+    }
+    match std::env::var_os("_DEN_VERB") {
+        Some(v) if names.len() <= 1 => Some(v.to_string_lossy().into_owned()),
+        _ => (!names.is_empty()).then(|| names.join(" ")),
+    }
 }
 
 /// Install the log subscriber: plain lines on stderr, at the `--log-level` given.

@@ -26,7 +26,7 @@ use common::{OnFailure, Result, enter, open, print};
 
 #[derive(Parser)]
 #[command(name = "den-build", version, about = "Build images from Dockerfiles")]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
     #[command(subcommand)]

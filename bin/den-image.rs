@@ -35,7 +35,7 @@ use common::{OnFailure, Result, each, enter, open, print};
     version,
     about = "Images: pull from registries, list the local store"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
     #[command(subcommand)]

@@ -27,7 +27,7 @@ use common::{OnFailure, Result, each, enter, open, print};
 
 #[derive(Parser)]
 #[command(name = "den-run", version, about = "Containers: run them rootless")]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
     #[command(subcommand)]

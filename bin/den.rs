@@ -4,6 +4,10 @@
 
 #![deny(unsafe_code)]
 #![allow(
+    clippy::duplicate_mod,
+    reason = "the tools' sources are included for their clap definitions (`tree`), each with its own copy of common.rs"
+)]
+#![allow(
     clippy::print_stdout,
     clippy::print_stderr,
     reason = "a binary is the edge: it writes what the user reads"
@@ -13,6 +17,31 @@ use std::ffi::OsString;
 
 #[path = "common.rs"]
 mod common;
+
+// The tools' command-line definitions, for the combined tree of `den completion`, the man
+// pages and the coverage table (`tree`): the front execs the tools, so it does not otherwise
+// link their code; including their sources keeps one definition of each verb's flags.
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "only the tools' `Cli` is used here"
+)]
+#[path = "den-build.rs"]
+mod tool_build;
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "only the tools' `Cli` is used here"
+)]
+#[path = "den-image.rs"]
+mod tool_image;
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "only the tools' `Cli` is used here"
+)]
+#[path = "den-run.rs"]
+mod tool_run;
 
 /// verb -> (tool, the tool's verb)
 const ROUTES: &[(&str, &str, &str)] = &[
@@ -231,6 +260,9 @@ Management Commands:
   volume      Manage volumes (create, ls, rm, inspect, prune)
   system      Manage den (info, df, prune, check, reset)
 
+Other Commands:
+  completion  Print a shell completion script (bash, zsh, fish)
+
 Global Options:
       --root DIR          Store root (env DEN_ROOT) [default: ~/.local/share/den]
       --log-level LEVEL   error, warn, info, debug, trace (env DEN_LOG) [default: warn]
@@ -262,7 +294,12 @@ fn main() -> std::process::ExitCode {
                 common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
                 return std::process::ExitCode::SUCCESS;
             }
-            _ if a.starts_with('-') => return usage_error(&format!("unknown flag: {a}")),
+            _ if a.starts_with('-') => {
+                if let Some(flag) = den::cli::docker::find_flag(None, &a) {
+                    return unsupported(den::cli::docker::unsupported_flag(None, &flag));
+                }
+                return usage_error(&format!("unknown flag: {a}"));
+            }
             _ => break,
         };
         let value = match inline {
@@ -291,6 +328,15 @@ fn main() -> std::process::ExitCode {
     if verb == "version" {
         common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
         return std::process::ExitCode::SUCCESS;
+    }
+    match verb.as_str() {
+        "completion" => return completion(&rest),
+        "__coverage" => {
+            common::print(&den::cli::coverage::markdown(&tree()));
+            return std::process::ExitCode::SUCCESS;
+        }
+        "__man" => return man(&rest),
+        _ => {}
     }
     if verb == "help" {
         // `den help VERB` is `den VERB --help`, as in docker.
@@ -321,6 +367,10 @@ fn dispatch(
                 return std::process::ExitCode::SUCCESS;
             };
             let Some((_, mapped, _)) = group.verbs.iter().find(|(s, _, _)| *s == sub) else {
+                let name = format!("{} {sub}", group.name);
+                if den::cli::docker::find_verb(&name).is_some() {
+                    return unsupported(den::cli::docker::unsupported_verb(&name));
+                }
                 eprintln!(
                     "den: '{} {sub}' is not a den command.\nSee 'den {} --help'",
                     group.name, group.name
@@ -333,6 +383,9 @@ fn dispatch(
         None => verb.to_string(),
     };
     let Some((_, tool, tool_verb)) = ROUTES.iter().find(|(v, _, _)| *v == verb) else {
+        if den::cli::docker::find_verb(&verb).is_some() {
+            return unsupported(den::cli::docker::unsupported_verb(&verb));
+        }
         eprintln!("den: '{verb}' is not a den command.\nSee 'den --help'");
         return std::process::ExitCode::from(1);
     };
@@ -341,8 +394,9 @@ fn dispatch(
     };
     let mut argv: Vec<OsString> = vec![OsString::from(*tool_verb)];
     argv.extend(rest);
-    // Tells the tool to call itself "den".
+    // Tells the tool to call itself "den", and which verb the user typed.
     env.push(("_DEN_FRONT", "1".into()));
+    env.push(("_DEN_VERB", verb.clone()));
     common::fail(&FrontError::Exec(den::sys::exec(&path, &argv, &env)))
 }
 
@@ -353,6 +407,10 @@ enum FrontError {
     NotInstalled(&'static str),
     #[error(transparent)]
     Exec(den::sys::SysError),
+    #[error("no completion for shell '{0}'")]
+    Shell(String),
+    #[error("cannot write man pages to {0}")]
+    Man(std::path::PathBuf, #[source] std::io::Error),
 }
 
 impl den::error::Diagnose for FrontError {
@@ -361,7 +419,8 @@ impl den::error::Diagnose for FrontError {
             FrontError::NotInstalled(_) => {
                 Some("install all den binaries together (make install)".into())
             }
-            FrontError::Exec(_) => None,
+            FrontError::Exec(_) | FrontError::Man(..) => None,
+            FrontError::Shell(_) => Some("den completion bash|zsh|fish|elvish|powershell".into()),
         }
     }
 }
@@ -379,4 +438,101 @@ fn absolute(p: &str) -> String {
 fn usage_error(msg: &str) -> std::process::ExitCode {
     eprintln!("den: {msg}\nSee 'den --help'");
     std::process::ExitCode::from(125)
+}
+
+/// docker's flag or verb that den does not implement: one line, a hint, docker's usage status.
+fn unsupported((line, hint): (String, String)) -> std::process::ExitCode {
+    eprintln!("den: error: {line}\nhint: {hint}");
+    std::process::ExitCode::from(125)
+}
+
+/// den's whole command tree, as the user types it: each route's verb is the tool's verb
+/// (its flags as the tool defines them) under den's name, each group a command of its verbs.
+fn tree() -> clap::Command {
+    use clap::{Args, CommandFactory};
+    let tools = [
+        ("den-run", tool_run::Cli::command()),
+        ("den-image", tool_image::Cli::command()),
+        ("den-build", tool_build::Cli::command()),
+    ];
+    let routed = |verb: &str, name: &'static str, about: &'static str| {
+        let (_, tool, tool_verb) = ROUTES.iter().find(|(v, _, _)| *v == verb)?;
+        let (_, cmd) = tools.iter().find(|(t, _)| t == tool)?;
+        // The tool's own other names (den-run's `ls` for `ps`) are not den's.
+        let sub = cmd
+            .find_subcommand(tool_verb)?
+            .clone()
+            .name(name)
+            .alias(None);
+        Some(if about.is_empty() {
+            sub
+        } else {
+            sub.about(about)
+        })
+    };
+    let mut den = den::cli::GlobalArgs::augment_args(clap::Command::new("den"))
+        .about("A rootless, daemonless container toolkit with docker's workflow")
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_subcommand(true)
+        .subcommand_required(true);
+    for (verb, _, _) in ROUTES.iter().filter(|(v, _, _)| !v.contains(' ')) {
+        if let Some(cmd) = routed(verb, verb, "") {
+            den = den.subcommand(cmd);
+        }
+    }
+    for g in GROUPS {
+        let mut group = clap::Command::new(g.name)
+            .about(g.about)
+            .disable_help_subcommand(true);
+        for (sub, mapped, about) in g.verbs.iter().filter(|(_, _, a)| !a.is_empty()) {
+            // The group's other names for the verb (`ls`, `list`) are its aliases.
+            let aliases = g
+                .verbs
+                .iter()
+                .filter(|(s, m, a)| a.is_empty() && m == mapped && s != sub)
+                .map(|(s, _, _)| *s);
+            if let Some(cmd) = routed(mapped, sub, about) {
+                group = group.subcommand(cmd.visible_aliases(aliases));
+            }
+        }
+        den = den.subcommand(group);
+    }
+    den.subcommand(
+        clap::Command::new("completion")
+            .about("Print a shell completion script (bash, zsh, fish, elvish, powershell)")
+            .arg(
+                clap::Arg::new("shell")
+                    .required(true)
+                    .value_parser(clap::value_parser!(clap_complete::Shell)),
+            ),
+    )
+    .subcommand(clap::Command::new("version").about("Show den's version"))
+}
+
+/// `den completion SHELL`: the shell's completion script for [`tree`].
+fn completion(rest: &[OsString]) -> std::process::ExitCode {
+    let shell = rest.first().map(|s| s.to_string_lossy().into_owned());
+    let Some(shell) = shell.and_then(|s| s.parse::<clap_complete::Shell>().ok()) else {
+        return common::fail(&FrontError::Shell(
+            rest.first()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ));
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut tree(), "den", &mut out);
+    common::print(&String::from_utf8_lossy(&out));
+    std::process::ExitCode::SUCCESS
+}
+
+/// `den __man DIR`: a man page for den and one for each verb (`den-run.1`, `den-image-ls.1`).
+fn man(rest: &[OsString]) -> std::process::ExitCode {
+    let Some(dir) = rest.first().map(std::path::PathBuf::from) else {
+        return usage_error("__man needs a directory");
+    };
+    let made = std::fs::create_dir_all(&dir).and_then(|_| clap_mangen::generate_to(tree(), &dir));
+    match made {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => common::fail(&FrontError::Man(dir, e)),
+    }
 }

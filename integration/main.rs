@@ -31,3 +31,4 @@ mod push;
 mod run;
 mod safety;
 mod security;
+mod surface;

@@ -6,6 +6,8 @@
 //! binaries (`bin/common.rs`), once.
 
 pub mod container;
+pub mod coverage;
+pub mod docker;
 pub mod image;
 pub mod progress;
 pub mod registry;
