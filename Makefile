@@ -2,13 +2,14 @@
 #   make demo    build den and show the docker workflow on a local example
 #   make test    lint, unit tests, end-to-end tests as unprivileged users (sets them up as root)
 #   make bench   den and podman side by side, with ratios
+#   make bench-ab BASE=DIR  den against an older den build (release binaries in DIR), side by side
 #   make stress  den killed at random moments (100 trials) and many dens on one store, with figures
 #   make man     man pages (den(1), den-run(1), ...) into target/man
 #   make coverage  regenerate docs/docker-coverage.md from the clap definitions
 PREFIX ?= $(HOME)/.local
 BINS = den den-build den-image den-run den-net
 
-.PHONY: all deps build test demo bench stress install lint clean man coverage
+.PHONY: all deps build test demo bench bench-ab stress install lint clean man coverage
 
 all: build
 
