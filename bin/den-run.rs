@@ -239,19 +239,30 @@ fn start(root: Root, a: StartArgs) -> Result<i32> {
         .into());
     }
     let ctx = enter(&open(root)?, root)?;
+    let names = targets(&ctx, a.all, &a.containers, Some(false))?;
     let mut out = std::io::stdout();
     Ok(ops::container::start(
         &ctx,
-        &a.containers,
+        &names,
         a.attach,
         a.interactive,
         &mut out,
     )?)
 }
 
+/// The containers a verb acts on: those named, or with `--all` those `running` (or not).
+fn targets(ctx: &Ctx, all: bool, named: &[String], running: Option<bool>) -> Result<Vec<String>> {
+    if all {
+        Ok(ops::container::names(ctx, running)?)
+    } else {
+        Ok(named.to_vec())
+    }
+}
+
 fn stop(root: Root, a: StopArgs) -> Result<i32> {
     let ctx = open(root)?;
-    Ok(each(&a.containers, |n| {
+    let names = targets(&ctx, a.all, &a.containers, Some(true))?;
+    Ok(each(&names, |n| {
         ops::container::stop(&ctx, n, a.time, a.signal.as_deref())?;
         Ok(Some(n.to_string()))
     }))
@@ -260,18 +271,13 @@ fn stop(root: Root, a: StopArgs) -> Result<i32> {
 /// Stopped as the user (signals need no namespace), started again inside.
 fn restart(root: Root, a: StopArgs) -> Result<i32> {
     let ctx = open(root)?;
-    for n in &a.containers {
+    let names = targets(&ctx, a.all, &a.containers, None)?;
+    for n in &names {
         ops::container::stop(&ctx, n, a.time, a.signal.as_deref())?;
     }
     let ctx = enter(&ctx, root)?;
     let mut out = std::io::stdout();
-    Ok(ops::container::start(
-        &ctx,
-        &a.containers,
-        false,
-        false,
-        &mut out,
-    )?)
+    Ok(ops::container::start(&ctx, &names, false, false, &mut out)?)
 }
 
 fn kill(root: Root, a: KillArgs) -> Result<i32> {
@@ -354,13 +360,17 @@ fn export(root: Root, a: den::cli::image::ExportArgs) -> Result<i32> {
 
 fn rm(root: Root, a: RmArgs) -> Result<i32> {
     let ctx = open(root)?;
+    let names = targets(&ctx, a.all, &a.containers, None)?;
     if a.force {
-        for n in &a.containers {
-            let _ = ops::container::kill_for_removal(&ctx, n);
+        for n in &names {
+            let _ = match a.time {
+                Some(t) => ops::container::stop(&ctx, n, Some(t), None),
+                None => ops::container::kill_for_removal(&ctx, n),
+            };
         }
     }
     let ctx = enter(&ctx, root)?;
-    Ok(each(&a.containers, |n| {
+    Ok(each(&names, |n| {
         match ops::container::rm(&ctx, n, a.volumes) {
             // `rm -f` of a container that does not exist is not an error in docker.
             Err(ops::Error::Store(den::store::StoreError::ContainerUnknown(_))) if a.force => {

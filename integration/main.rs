@@ -22,6 +22,7 @@ mod containers;
 mod crash;
 mod drivers;
 mod firsthour;
+mod flags;
 mod hostile;
 mod hostile_build;
 mod images;

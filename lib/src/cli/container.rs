@@ -60,8 +60,11 @@ pub struct StartArgs {
     /// Attach stdin
     #[arg(short, long)]
     pub interactive: bool,
+    /// Start every container that is not running (podman's)
+    #[arg(long, conflicts_with = "containers")]
+    pub all: bool,
     /// Containers
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -73,8 +76,11 @@ pub struct StopArgs {
     /// Signal to send (default: the container's stop signal)
     #[arg(short, long)]
     pub signal: Option<String>,
+    /// Every running container (podman's)
+    #[arg(short, long, conflicts_with = "containers")]
+    pub all: bool,
     /// Containers
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -174,8 +180,15 @@ pub struct RmArgs {
     /// Remove anonymous volumes of the container
     #[arg(short, long)]
     pub volumes: bool,
+    /// Remove every container (running ones too with -f) (podman's)
+    #[arg(short, long, conflicts_with = "containers")]
+    pub all: bool,
+    /// With -f, seconds to wait for the stop signal to end a running container before
+    /// killing it (podman's; default: kill at once)
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u32>,
     /// Containers
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 

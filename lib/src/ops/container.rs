@@ -136,6 +136,15 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Container>> {
     Ok(list)
 }
 
+/// Which containers `--all` names (`start`, `stop`, `rm`): the names of those `running` or
+/// not (every one when `None`), oldest first so that output reads in creation order.
+pub fn names(ctx: &Ctx, running: Option<bool>) -> Result<Vec<String>> {
+    let mut list = ctx.store()?.containers()?;
+    list.retain(|c| running.is_none_or(|r| (c.state.status == Status::Running) == r));
+    list.sort_by_key(|c| c.record.created);
+    Ok(list.into_iter().map(|c| c.record.name).collect())
+}
+
 // ------------------------------------------------------------------------------------------
 // port
 
