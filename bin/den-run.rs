@@ -289,18 +289,19 @@ fn kill(root: Root, a: KillArgs) -> Result<i32> {
 }
 
 fn ps(root: Root, a: PsArgs) -> Result<i32> {
-    let opts = ops::container::PsOptions {
-        all: a.all,
-        last: if a.latest { Some(1) } else { a.last },
-        filters: a.filter.clone(),
-    };
-    let list = ops::container::ps(&open(root)?, &opts)?;
+    let list = ops::container::ps(&open(root)?, &a.options())?;
+    let sizes: Vec<_> = list.iter().filter_map(|l| l.size).collect();
     let view = render::containers::PsView {
         quiet: a.quiet,
         no_trunc: a.no_trunc,
         format: a.format.as_deref(),
+        noheading: a.noheading,
+        sizes: a.size.then_some(&sizes[..]),
     };
-    let pairs: Vec<_> = list.iter().map(|c| (&c.record, &c.state)).collect();
+    let pairs: Vec<_> = list
+        .iter()
+        .map(|l| (&l.container.record, &l.container.state))
+        .collect();
     print(&render::containers::ps(&pairs, &view, chrono::Utc::now())?);
     Ok(0)
 }

@@ -62,3 +62,131 @@ fn start_stop_rm_all() {
     assert_eq!(states(&sb), "");
     assert_eq!(sb.den(&["rm", "--all"]).ok(), "");
 }
+
+#[test]
+fn ps_noheading_sort_and_sizes() {
+    let sb = ready();
+    let bb = busybox();
+    sb.den(&["run", "--name", "small", &bb, "true"]).ok();
+    sb.den(&[
+        "run",
+        "--name",
+        "big",
+        &bb,
+        "sh",
+        "-c",
+        "head -c 300000 /dev/zero > /f",
+    ])
+    .ok();
+    sb.den(&["create", "--name", "mid", &bb, "true"]).ok();
+    // docker's default order is newest first; podman's --sort orders by the key.
+    let names = |args: &[&str]| {
+        let mut a = vec!["ps", "-a", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        sb.den(&a)
+            .ok()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(names(&[]), "mid big small");
+    assert_eq!(names(&["--sort", "names"]), "big mid small");
+    assert_eq!(names(&["--sort", "created"]), "mid big small");
+    assert_eq!(names(&["--sort", "status"]), "mid big small");
+    let by_size = names(&["--sort", "size"]);
+    assert!(by_size.ends_with("big"), "{by_size}");
+    let ids = sb.den(&["ps", "-a", "-q", "--no-trunc"]).ok();
+    let mut ids: Vec<&str> = ids.lines().collect();
+    ids.sort();
+    let sorted = sb
+        .den(&[
+            "ps",
+            "-a",
+            "--sort",
+            "id",
+            "--format",
+            "{{.ID}}",
+            "--no-trunc",
+        ])
+        .ok();
+    assert_eq!(sorted.lines().collect::<Vec<_>>(), ids);
+    sb.den(&["ps", "--sort", "nope"])
+        .code
+        .eq(&125)
+        .then_some(())
+        .expect("a bad key is refused");
+
+    // --noheading: the table's rows alone.
+    let table = sb.den(&["ps", "-a"]).ok();
+    assert!(table.starts_with("CONTAINER ID"), "{table}");
+    let bare = sb.den(&["ps", "-a", "--noheading"]).ok();
+    assert_eq!(bare, table.split_once('\n').unwrap().1);
+    assert_eq!(bare.lines().count(), 3);
+
+    // -s: docker's SIZE column, "<writable> (virtual <with the image>)".
+    let sized = sb.den(&["ps", "-a", "-s"]).ok();
+    let header = sized.lines().next().unwrap();
+    assert!(header.trim_end().ends_with("SIZE"), "{sized}");
+    let big = sized.lines().find(|l| l.contains("big")).unwrap();
+    assert!(big.contains("(virtual "), "{big}");
+    let size = sb
+        .den(&[
+            "ps",
+            "-a",
+            "-s",
+            "--filter",
+            "name=big",
+            "--format",
+            "{{.Size}}",
+        ])
+        .ok();
+    let rw = size.split(' ').next().unwrap();
+    assert!(
+        rw.ends_with("kB") || rw.ends_with("MB"),
+        "at least 300kB: {size}"
+    );
+    let kb: f64 = rw
+        .trim_end_matches("kB")
+        .trim_end_matches("MB")
+        .parse()
+        .unwrap();
+    assert!(rw.ends_with("MB") || kb >= 300.0, "{size}");
+}
+
+#[test]
+fn images_sort_and_save_multi_image_archive() {
+    let sb = ready();
+    let bb = busybox();
+    sb.den(&["tag", &bb, "aaa:zz"]).ok();
+    sb.den(&["tag", &bb, "zzz:aa"]).ok();
+    let rows = |key: &str, field: &str| {
+        let f = format!("{{{{.{field}}}}}");
+        sb.den(&["images", "--sort", key, "--format", &f])
+            .ok()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let repos = rows("repository", "Repository");
+    let mut sorted = repos.clone();
+    sorted.sort();
+    assert_eq!(repos, sorted);
+    assert_eq!(repos.len(), 3);
+    let tags = rows("tag", "Tag");
+    assert_eq!(tags.first().map(String::as_str), Some("aa"));
+    assert_eq!(tags.last().map(String::as_str), Some("zz"));
+    assert_eq!(rows("size", "Tag").len(), 3);
+    let bad = sb.den(&["images", "--sort", "names"]);
+    assert_eq!(bad.code, 125, "{}", bad.stderr);
+
+    // save -m (podman's): several images in one archive, which load brings back.
+    let tar = sb.dir.join("multi.tar");
+    let tar = tar.to_str().unwrap();
+    sb.den(&["save", "-m", "-o", tar, "aaa:zz", "zzz:aa"]).ok();
+    sb.den(&["rmi", "aaa:zz", "zzz:aa"]).ok();
+    let loaded = sb.den(&["load", "-i", tar]).ok();
+    assert!(
+        loaded.contains("aaa:zz") && loaded.contains("zzz:aa"),
+        "{loaded}"
+    );
+}

@@ -26,9 +26,31 @@ pub struct PsArgs {
     /// Format: table, json, or a Go template such as '{{.Names}}'
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
-    /// Display total file sizes (accepted; sizes are not computed)
+    /// Display total file sizes: the writable layer's and, as virtual, with the image's
     #[arg(short, long)]
     pub size: bool,
+    /// Print no header line (podman's)
+    #[arg(long, alias = "no-heading")]
+    pub noheading: bool,
+    /// Order: created, id, image, names, runningfor, size, status (podman's)
+    #[arg(long, value_name = "KEY", value_parser = ["created", "id", "image", "names", "runningfor", "size", "status"])]
+    pub sort: Option<String>,
+}
+
+impl PsArgs {
+    /// Which containers `ps` lists, in which order, with sizes or not.
+    pub fn options(&self) -> crate::ops::container::PsOptions {
+        crate::ops::container::PsOptions {
+            all: self.all,
+            last: if self.latest { Some(1) } else { self.last },
+            filters: self.filter.clone(),
+            sort: self
+                .sort
+                .as_deref()
+                .and_then(crate::ops::container::PsSort::parse),
+            size: self.size,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

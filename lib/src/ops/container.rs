@@ -43,6 +43,53 @@ pub struct PsOptions {
     /// The newest `n` (stopped ones too).
     pub last: Option<usize>,
     pub filters: Vec<String>,
+    /// `--sort` (podman's); docker's order, newest first, when `None`.
+    pub sort: Option<PsSort>,
+    /// `-s`: measure each container's writable layer.
+    pub size: bool,
+}
+
+/// podman's `ps --sort` keys. Created and running-for list the newest first (as docker lists),
+/// the others ascend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsSort {
+    Created,
+    Id,
+    Image,
+    Names,
+    RunningFor,
+    Size,
+    Status,
+}
+
+impl PsSort {
+    pub fn parse(s: &str) -> Option<PsSort> {
+        Some(match s {
+            "created" => PsSort::Created,
+            "id" => PsSort::Id,
+            "image" => PsSort::Image,
+            "names" => PsSort::Names,
+            "runningfor" => PsSort::RunningFor,
+            "size" => PsSort::Size,
+            "status" => PsSort::Status,
+            _ => return None,
+        })
+    }
+}
+
+/// docker's `SizeRw` and `SizeRootFs`: the container's own files, and those with its image's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContainerSize {
+    pub rw: u64,
+    pub root_fs: u64,
+}
+
+/// A container as `ps` lists it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub container: Container,
+    /// With `-s` (or `--sort size`).
+    pub size: Option<ContainerSize>,
 }
 
 /// docker's combination: values of one key are alternatives (`name=a --filter name=b`), except
@@ -114,7 +161,7 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
 }
 
 /// `ps`: the containers docker's rules list, newest first.
-pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Container>> {
+pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Listed>> {
     let store = ctx.store()?;
     let mut list = store.containers()?;
     // docker's rules: stopped containers are listed with -a, -n/-l, or a status filter (which
@@ -133,7 +180,52 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Container>> {
     if let Some(n) = opts.last {
         list.truncate(n);
     }
-    Ok(list)
+    let measure = opts.size || opts.sort == Some(PsSort::Size);
+    let images = if measure { store.images()? } else { Vec::new() };
+    let mut out: Vec<Listed> = list
+        .into_iter()
+        .map(|c| {
+            let size = measure.then(|| {
+                let rw = super::system::container_size(&store, &c);
+                let image = images
+                    .iter()
+                    .find(|i| i.id == c.record.image_id)
+                    .map_or(0, |i| i.size);
+                ContainerSize {
+                    rw,
+                    root_fs: rw + image,
+                }
+            });
+            Listed { container: c, size }
+        })
+        .collect();
+    if let Some(key) = opts.sort {
+        sort_listed(&mut out, key);
+    }
+    Ok(out)
+}
+
+/// `ps --sort KEY` (stable: ties keep docker's newest-first order).
+fn sort_listed(list: &mut [Listed], key: PsSort) {
+    fn rec(l: &Listed) -> &crate::store::ContainerRecord {
+        &l.container.record
+    }
+    match key {
+        PsSort::Created | PsSort::RunningFor => {
+            list.sort_by_key(|l| std::cmp::Reverse(rec(l).created))
+        }
+        PsSort::Id => list.sort_by(|a, b| rec(a).id.cmp(&rec(b).id)),
+        PsSort::Image => list.sort_by(|a, b| rec(a).image.cmp(&rec(b).image)),
+        PsSort::Names => list.sort_by(|a, b| rec(a).name.cmp(&rec(b).name)),
+        PsSort::Size => list.sort_by_key(|l| l.size.map_or(0, |s| s.rw)),
+        PsSort::Status => list.sort_by(|a, b| {
+            a.container
+                .state
+                .status
+                .name()
+                .cmp(b.container.state.status.name())
+        }),
+    }
 }
 
 /// Which containers `--all` names (`start`, `stop`, `rm`): the names of those `running` or

@@ -80,7 +80,7 @@ pub struct DiskUsage {
 }
 
 /// Bytes of a container's own files: its writable layer (the whole copy for vfs).
-fn container_size(store: &Store, c: &Container) -> u64 {
+pub(super) fn container_size(store: &Store, c: &Container) -> u64 {
     let l = Layout::of(&store.container_dir(&c.record.id));
     if c.record.driver == "vfs" {
         disk_usage(&l.rootfs_copy)

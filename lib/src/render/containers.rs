@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::units::{ellipsis, human_duration};
+use super::units::{ellipsis, human_duration, human_size};
 use super::{Listing, TemplateError};
 use crate::net::PortMapping;
+use crate::ops::container::ContainerSize;
 use crate::store::{ContainerRecord, ContainerState, Status};
 use crate::volume::MountKind;
 
@@ -50,7 +51,19 @@ pub struct PsView<'a> {
     pub no_trunc: bool,
     /// `--format`: `table ...`, `json`, or a Go template per row.
     pub format: Option<&'a str>,
+    /// `--noheading`: a table without its header line.
+    pub noheading: bool,
+    /// `-s`: each container's sizes, in the list's order (a SIZE column in the default table).
+    pub sizes: Option<&'a [ContainerSize]>,
 }
+
+/// docker's SIZE: `12B (virtual 1.2MB)`.
+pub fn size_text(s: &ContainerSize) -> String {
+    format!("{} (virtual {})", human_size(s.rw), human_size(s.root_fs))
+}
+
+/// `ps -s`'s default table: docker's columns and SIZE.
+const PS_WITH_SIZE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
 
 /// `ps`: the containers given, in their order, as `view` asks.
 pub fn ps(
@@ -71,11 +84,28 @@ pub fn ps(
             })
             .collect());
     }
-    let rows: Vec<Value> = list
+    let mut rows: Vec<Value> = list
         .iter()
         .map(|(r, s)| ps_row(r, s, !view.no_trunc, now))
         .collect();
-    super::rows(view.format, &PS, &rows)
+    let mut format = view.format;
+    if let Some(sizes) = view.sizes {
+        for (row, size) in rows.iter_mut().zip(sizes) {
+            row["Size"] = Value::String(size_text(size));
+        }
+        if matches!(format, None | Some("") | Some("table")) {
+            format = Some(PS_WITH_SIZE);
+        }
+    }
+    let text = super::rows(format, &PS, &rows)?;
+    let table = format.is_none_or(|f| f.is_empty() || f.trim_start().starts_with("table"));
+    if view.noheading && table {
+        return Ok(text
+            .split_once('\n')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default());
+    }
+    Ok(text)
 }
 
 /// docker's `STATUS`: `Created`, `Up 3 minutes`, `Exited (0) 2 hours ago`.
@@ -286,6 +316,36 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ps(&list, &names, now).unwrap(), "web created\n");
+        let bare = PsView {
+            noheading: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            ps(&list, &bare, now).unwrap(),
+            "0123456789ab   busybox   \"httpd -f\"   30 seconds ago   Created             web\n"
+        );
+        let sizes = [ContainerSize {
+            rw: 12,
+            root_fs: 1_234_567,
+        }];
+        let sized = PsView {
+            sizes: Some(&sizes),
+            format: Some("{{.Names}} {{.Size}}"),
+            ..Default::default()
+        };
+        assert_eq!(
+            ps(&list, &sized, now).unwrap(),
+            "web 12B (virtual 1.23MB)\n"
+        );
+        let table = PsView {
+            sizes: Some(&sizes),
+            ..Default::default()
+        };
+        let out = ps(&list, &table, now).unwrap();
+        assert!(
+            out.lines().next().unwrap().ends_with("NAMES     SIZE"),
+            "{out}"
+        );
     }
 
     #[test]
