@@ -235,6 +235,7 @@ fn images(root: Root, a: ImagesArgs) -> Result<i32> {
         filter: a.repository.clone(),
         filters: a.filter.clone(),
         usage: view.custom_format().is_some(),
+        sort: a.sort.as_deref().and_then(ops::images::ImageSort::parse),
     };
     let rows = ops::images::images(&ctx, &opts)?;
     print(&render::images::images(&rows, &view, chrono::Utc::now())?);

@@ -71,6 +71,9 @@ pub struct ImagesArgs {
     /// Show digests
     #[arg(long)]
     pub digests: bool,
+    /// Order: created (newest first), id, repository, size, tag (podman's)
+    #[arg(long, value_name = "KEY", value_parser = ["created", "id", "repository", "size", "tag"])]
+    pub sort: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -87,6 +90,9 @@ pub struct SaveArgs {
         value_parser = ["docker-archive", "oci-archive"]
     )]
     pub format: String,
+    /// Several images in one archive (podman's; den's archives always hold every image named)
+    #[arg(short = 'm', long)]
+    pub multi_image_archive: bool,
     /// Images to save: NAME[:TAG] (a bare NAME saves every tag of it) or ID
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,

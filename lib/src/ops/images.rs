@@ -22,6 +22,42 @@ pub struct ImagesOptions {
     /// Count each row's shared bytes and containers ([`Row::shared`], [`Row::containers`]),
     /// which only some `--format`s show (it reads every layer and container record).
     pub usage: bool,
+    /// `--sort` (podman's); the store's order when `None`.
+    pub sort: Option<ImageSort>,
+}
+
+/// podman's `images --sort` keys: created lists the newest first, the others ascend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageSort {
+    Created,
+    Id,
+    Repository,
+    Size,
+    Tag,
+}
+
+impl ImageSort {
+    pub fn parse(s: &str) -> Option<ImageSort> {
+        Some(match s {
+            "created" => ImageSort::Created,
+            "id" => ImageSort::Id,
+            "repository" => ImageSort::Repository,
+            "size" => ImageSort::Size,
+            "tag" => ImageSort::Tag,
+            _ => return None,
+        })
+    }
+
+    /// Order `rows` by this key (stable: ties keep the store's order).
+    pub fn sort(self, rows: &mut [Row]) {
+        match self {
+            ImageSort::Created => rows.sort_by_key(|r| std::cmp::Reverse(r.created)),
+            ImageSort::Id => rows.sort_by(|a, b| a.id.hex().cmp(b.id.hex())),
+            ImageSort::Repository => rows.sort_by(|a, b| a.repository.cmp(&b.repository)),
+            ImageSort::Size => rows.sort_by_key(|r| r.size),
+            ImageSort::Tag => rows.sort_by(|a, b| a.tag.cmp(&b.tag)),
+        }
+    }
 }
 
 /// One row of `images`: an image under one of its names.
@@ -232,6 +268,9 @@ pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<Vec<Row>> {
             r.shared = sharing.shared.get(&r.id).copied().unwrap_or(0);
             r.containers = sharing.containers.get(&r.id).copied().unwrap_or(0);
         }
+    }
+    if let Some(key) = opts.sort {
+        key.sort(&mut rows);
     }
     Ok(rows)
 }
