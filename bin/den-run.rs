@@ -210,6 +210,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
 
 /// `run`: in the foreground, its exit status is the container's; with `-d`, its id.
 fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
+    replace(root, a)?;
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
@@ -222,7 +223,23 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
     Ok(ops::run::run(&ctx, &opts, &report)?)
 }
 
+/// `--replace` (podman's): a container of the same name goes first, killed if it runs
+/// (as the user, as `rm -f` does) and removed inside den's namespace.
+fn replace(root: Root, a: &RunArgs) -> Result<()> {
+    let (true, Some(name)) = (a.replace, &a.name) else {
+        return Ok(());
+    };
+    let ctx = open(root)?;
+    match ops::container::kill_for_removal(&ctx, name) {
+        Err(ops::Error::Store(den::store::StoreError::ContainerUnknown(_))) => return Ok(()),
+        r => r?,
+    }
+    ops::container::rm(&enter(&ctx, root)?, name, false)?;
+    Ok(())
+}
+
 fn create(root: Root, a: &RunArgs) -> Result<i32> {
+    replace(root, a)?;
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;

@@ -190,3 +190,86 @@ fn images_sort_and_save_multi_image_archive() {
         "{loaded}"
     );
 }
+
+#[test]
+fn run_pull_policies() {
+    let sb = Sandbox::new();
+    let bb = busybox();
+    // never, with the image missing: docker's error and 125; nothing pulled.
+    sb.den(&["run", "--rm", "--pull", "never", &bb, "true"])
+        .fails_with(125, "such image");
+    sb.den(&["create", "--pull=never", &bb, "true"])
+        .fails_with(125, "such image");
+    assert_eq!(sb.den(&["images", "-q"]).ok(), "");
+    // missing (the default, podman's false): pulls once, then uses the store.
+    let first = sb.den(&["run", "--rm", "--pull=false", &bb, "echo", "hi"]);
+    assert_eq!(first.ok(), "hi\n");
+    assert!(first.stderr.contains("Pulling from"), "{}", first.stderr);
+    let again = sb.den(&["run", "--rm", "--pull", "missing", &bb, "true"]);
+    again.ok();
+    assert!(!again.stderr.contains("Pulling from"), "{}", again.stderr);
+    // always (podman's true): pulls though the image is there; stdout stays the container's.
+    for p in ["--pull=always", "--pull=true"] {
+        let always = sb.den(&["run", "--rm", p, &bb, "echo", "hi"]);
+        assert_eq!(always.ok(), "hi\n");
+        assert!(
+            always.stderr.contains("Image is up to date"),
+            "{}",
+            always.stderr
+        );
+    }
+    sb.den(&["run", "--rm", "--pull", "never", &bb, "true"])
+        .ok();
+    sb.den(&["run", "--pull", "sometimes", &bb, "true"])
+        .fails_with(125, "invalid pull policy");
+}
+
+#[test]
+fn run_cidfile_and_replace() {
+    let sb = ready();
+    let bb = busybox();
+    let cid = sb.dir.join("cid");
+    let cid_s = cid.to_str().unwrap();
+    let id = sb
+        .den(&["create", "--cidfile", cid_s, "--name", "one", &bb, "true"])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    // An existing file: docker's message, 125, and no container made.
+    sb.den(&["run", "--cidfile", cid_s, &bb, "true"])
+        .fails_with(125, "Container ID file found");
+    assert_eq!(sb.den(&["ps", "-aq"]).ok().lines().count(), 1);
+    std::fs::remove_file(&cid).unwrap();
+    let out = sb
+        .den(&["run", "--rm", "--cidfile", cid_s, &bb, "echo", "x"])
+        .ok();
+    assert_eq!(out, "x\n");
+    assert_eq!(std::fs::read_to_string(&cid).unwrap().len(), 64);
+
+    // --replace: the container of that name goes first, running or not.
+    sb.den(&["run", "-d", "--name", "web", &bb, "sleep", "300"])
+        .ok();
+    sb.den(&["run", "-d", "--name", "web", &bb, "sleep", "300"])
+        .fails_with(125, "web");
+    let new = sb
+        .den(&[
+            "run",
+            "-d",
+            "--replace",
+            "--name",
+            "web",
+            &bb,
+            "sleep",
+            "300",
+        ])
+        .ok();
+    let listed = sb
+        .den(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+        .ok();
+    assert!(listed.contains(&format!("{} web", new.trim())), "{listed}");
+    assert_eq!(listed.matches(" web").count(), 1, "{listed}");
+    sb.den(&["create", "--replace", "--name", "one", &bb, "true"])
+        .ok();
+    sb.den(&["create", "--replace", "--name", "fresh", &bb, "true"])
+        .ok();
+    sb.den(&["rm", "-af"]).ok();
+}

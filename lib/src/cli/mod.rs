@@ -205,6 +205,15 @@ pub struct RunArgs {
     /// Platform to pull if the image is not local
     #[arg(long)]
     pub platform: Option<String>,
+    /// Pull the image: missing (the default), always, never (podman's true/false/newer too)
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always")]
+    pub pull: Option<String>,
+    /// Write the container's id to FILE (which must not exist)
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+    /// Remove a container of the same --name first, running or not (podman's)
+    #[arg(long, requires = "name")]
+    pub replace: bool,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use super::RunArgs;
 use crate::net::{Network, PortMapping};
 use crate::ops::Result;
-use crate::ops::run::RunOptions;
+use crate::ops::run::{PullPolicy, RunOptions};
 use crate::store::RestartPolicy;
 use crate::volume::MountSpec;
 
@@ -66,6 +66,12 @@ impl RunArgs {
             hostname: self.hostname.clone(),
             network,
             platform: self.platform.clone(),
+            pull: match &self.pull {
+                None => PullPolicy::Missing,
+                Some(p) => PullPolicy::parse(p)
+                    .ok_or_else(|| crate::runtime::FlagError::BadPull(p.clone()))?,
+            },
+            cidfile: self.cidfile.clone(),
             read_only: self.read_only,
             security,
         })
@@ -168,6 +174,17 @@ pub fn user_env(env: &[String], files: &[PathBuf]) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_policies_in_docker_and_podman_spellings() {
+        assert_eq!(PullPolicy::parse("always"), Some(PullPolicy::Always));
+        assert_eq!(PullPolicy::parse("true"), Some(PullPolicy::Always));
+        assert_eq!(PullPolicy::parse("newer"), Some(PullPolicy::Always));
+        assert_eq!(PullPolicy::parse("missing"), Some(PullPolicy::Missing));
+        assert_eq!(PullPolicy::parse("false"), Some(PullPolicy::Missing));
+        assert_eq!(PullPolicy::parse("never"), Some(PullPolicy::Never));
+        assert_eq!(PullPolicy::parse("sometimes"), None);
+    }
 
     #[test]
     fn env_from_flags_and_files() {

@@ -52,6 +52,78 @@ pub struct RunOptions {
     pub platform: Option<String>,
     pub read_only: bool,
     pub security: Security,
+    /// `--pull`.
+    pub pull: PullPolicy,
+    /// `--cidfile`: where the new container's id is written (a file that must not exist).
+    pub cidfile: Option<std::path::PathBuf>,
+}
+
+/// `--pull`: when `run` and `create` pull their image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Only when it is not in the store (docker's default).
+    #[default]
+    Missing,
+    /// Every time (a pull fetches only what changed).
+    Always,
+    /// Never: a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    /// docker's words, and podman's `true` (always), `false` (missing) and `newer` (den's pull
+    /// fetches only what differs from the store, so it is `always`).
+    pub fn parse(s: &str) -> Option<PullPolicy> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "always" | "true" | "newer" | "ifnewer" => PullPolicy::Always,
+            "missing" | "false" | "ifnotpresent" => PullPolicy::Missing,
+            "never" => PullPolicy::Never,
+            _ => return None,
+        })
+    }
+}
+
+/// `--cidfile`: claimed (created, empty) before anything else, so an existing file stops the
+/// verb with the store untouched; removed again if the container is not made.
+struct CidFile(Option<std::path::PathBuf>);
+
+impl CidFile {
+    fn claim(path: Option<&std::path::Path>) -> Result<CidFile> {
+        let Some(p) = path else {
+            return Ok(CidFile(None));
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(p)
+        {
+            Ok(_) => Ok(CidFile(Some(p.to_path_buf()))),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(crate::runtime::FlagError::CidFileExists(p.to_path_buf()).into())
+            }
+            Err(source) => Err(crate::runtime::FlagError::CidFile {
+                path: p.to_path_buf(),
+                source,
+            }
+            .into()),
+        }
+    }
+
+    fn write(mut self, id: &str) -> Result<()> {
+        if let Some(p) = self.0.take() {
+            std::fs::write(&p, id)
+                .map_err(|source| crate::runtime::FlagError::CidFile { path: p, source })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// The process-level configuration an image gives its containers.
@@ -115,7 +187,12 @@ pub fn create(
     report: &dyn Report,
 ) -> Result<(ContainerRecord, ImageRecord)> {
     let network = choose_network(opts, report)?;
-    let image = ctx.find_or_pull(&opts.image, opts.platform.as_deref(), report)?;
+    let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
+    let image = match opts.pull {
+        PullPolicy::Missing => ctx.find_or_pull(&opts.image, opts.platform.as_deref(), report)?,
+        PullPolicy::Always => ctx.pull_image(&opts.image, opts.platform.as_deref())?,
+        PullPolicy::Never => ctx.store()?.find_image(&opts.image)?,
+    };
     tracing::debug!("image found");
     let defaults = image_defaults(ctx, &image)?;
     let args = command_line(&defaults, opts.entrypoint.as_deref(), &opts.command);
@@ -145,6 +222,10 @@ pub fn create(
         layers: Vec::new(),
     };
     let record = write_record(&store, record, &image, opts, ports, choice.driver)?;
+    if let Err(e) = cidfile.write(&record.id) {
+        let _ = store.remove_container(&record.id);
+        return Err(e);
+    }
     Ok((record, image))
 }
 

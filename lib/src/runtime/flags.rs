@@ -27,6 +27,16 @@ pub enum FlagError {
     DuplicateMount(String),
     #[error("invalid signal {0:?}")]
     BadSignal(String),
+    #[error("invalid pull policy {0:?}")]
+    BadPull(String),
+    #[error("Container ID file found, make sure the other container isn't running or delete {}", .0.display())]
+    CidFileExists(std::path::PathBuf),
+    #[error("cannot write the container ID file {}", path.display())]
+    CidFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Diagnose for FlagError {
@@ -46,6 +56,13 @@ impl Diagnose for FlagError {
             FlagError::RmWithRestart => "drop --rm, or use --restart no".into(),
             FlagError::DuplicateMount(_) => "mount each container path once".into(),
             FlagError::BadSignal(_) => "use a signal name (TERM, SIGHUP) or number (15)".into(),
+            FlagError::BadPull(_) => "use --pull always, missing or never".into(),
+            FlagError::CidFileExists(_) => {
+                "remove the file, or give --cidfile a path that does not exist".into()
+            }
+            FlagError::CidFile { .. } => {
+                "give --cidfile a path in a directory you can write".into()
+            }
         })
     }
 }
