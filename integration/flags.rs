@@ -273,3 +273,82 @@ fn run_cidfile_and_replace() {
         .ok();
     sb.den(&["rm", "-af"]).ok();
 }
+
+fn find_named(dir: &std::path::Path, parent: &str, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let ft = e.file_type().ok()?;
+        if ft.is_file() && e.file_name() == name && p.parent()?.file_name()?.to_str()? == parent {
+            return Some(p);
+        }
+        if ft.is_dir()
+            && let Some(f) = find_named(&p, parent, name)
+        {
+            return Some(f);
+        }
+    }
+    None
+}
+
+#[test]
+fn run_annotation_env_host_and_refused_network_settings() {
+    let mut sb = ready();
+    let bb = busybox();
+    // --annotation: in the OCI spec the runtime gets, and in inspect as docker and podman show.
+    let id = sb
+        .den(&[
+            "run",
+            "-d",
+            "--annotation",
+            "org.example.team=blue",
+            "--annotation",
+            "empty=",
+            &bb,
+            "sleep",
+            "300",
+        ])
+        .ok();
+    let id = id.trim();
+    let host = sb
+        .den(&["inspect", "-f", "{{json .HostConfig.Annotations}}", id])
+        .ok();
+    assert_eq!(host.trim(), r#"{"empty":"","org.example.team":"blue"}"#);
+    let cfg = sb
+        .den(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Annotations \"org.example.team\"}}",
+            id,
+        ])
+        .ok();
+    assert_eq!(cfg.trim(), "blue");
+    let spec = find_named(&sb.root, id, "config.json").expect("the container's OCI spec");
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(spec).unwrap()).unwrap();
+    assert_eq!(spec["annotations"]["org.example.team"], "blue");
+    sb.den(&["rm", "-f", id]).ok();
+    sb.den(&["run", "--rm", "--annotation", "novalue", &bb, "true"])
+        .fails_with(125, "invalid annotation");
+
+    // --env-host: den's environment, under -e.
+    sb.set_env("DEN_FLAGS_FROM_HOST", "host-value");
+    let env = |args: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&[&bb, "sh", "-c", "echo ${DEN_FLAGS_FROM_HOST:-unset}"]);
+        sb.den(&a).ok()
+    };
+    assert_eq!(env(&[]), "unset\n");
+    assert_eq!(env(&["--env-host"]), "host-value\n");
+    assert_eq!(
+        env(&["--env-host", "-e", "DEN_FLAGS_FROM_HOST=flag"]),
+        "flag\n"
+    );
+
+    // --ip6 and --mac-address: one clear line, nothing created.
+    sb.den(&["run", "--rm", "--ip6", "fd00::5", &bb, "true"])
+        .fails_with(125, "--ip6 is not supported");
+    sb.den(&["create", "--mac-address", "02:42:ac:11:00:02", &bb, "true"])
+        .fails_with(125, "--mac-address is not supported");
+    assert_eq!(sb.den(&["ps", "-aq"]).ok(), "");
+}

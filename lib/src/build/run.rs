@@ -174,6 +174,7 @@ impl Build<'_> {
                     crate::store::BUILD_STEP_LABEL.to_string(),
                     std::process::id().to_string(),
                 )]),
+                annotations: BTreeMap::new(),
                 ports: Vec::new(),
                 add_hosts: Vec::new(),
                 dns: Vec::new(),

@@ -25,6 +25,12 @@ impl RunArgs {
             }
             None => None,
         };
+        if self.ip6.is_some() {
+            return Err(crate::net::NetError::NoSuchSetting("--ip6").into());
+        }
+        if self.mac_address.is_some() {
+            return Err(crate::net::NetError::NoSuchSetting("--mac-address").into());
+        }
         for h in &self.add_host {
             if !h.contains(':') && !h.contains('=') {
                 return Err(crate::net::NetError::BadAddHost(h.clone()).into());
@@ -50,6 +56,7 @@ impl RunArgs {
             mounts,
             restart,
             labels: labels(&self.label),
+            annotations: annotations(&self.annotation)?,
             stop_timeout: self.stop_timeout,
             stop_signal: self.stop_signal.clone(),
             publish: ports(&self.publish)?,
@@ -59,7 +66,13 @@ impl RunArgs {
             interactive: self.interactive,
             tty: self.tty,
             name: self.name.clone(),
-            env: user_env(&self.env, &self.env_file)?,
+            env: if self.env_host {
+                host_env()
+                    .chain(user_env(&self.env, &self.env_file)?)
+                    .collect()
+            } else {
+                user_env(&self.env, &self.env_file)?
+            },
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             entrypoint: self.entrypoint.clone(),
@@ -102,6 +115,22 @@ fn labels(flags: &[String]) -> BTreeMap<String, String> {
             (k.to_string(), v.to_string())
         })
         .collect()
+}
+
+/// `--annotation KEY=VALUE` (podman's and docker's: a key is required, the value may be empty).
+fn annotations(flags: &[String]) -> Result<BTreeMap<String, String>> {
+    flags
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(crate::runtime::FlagError::BadAnnotation(a.clone()).into()),
+        })
+        .collect()
+}
+
+/// `--env-host`: den's own environment (variables with names and values that are text).
+fn host_env() -> impl Iterator<Item = String> {
+    std::env::vars().map(|(k, v)| format!("{k}={v}"))
 }
 
 /// `-p` flags as port mappings.
@@ -174,6 +203,16 @@ pub fn user_env(env: &[String], files: &[PathBuf]) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn annotations_need_a_key() {
+        let a = annotations(&["a=1".into(), "b=".into(), "c=x=y".into()]).unwrap();
+        assert_eq!(a["a"], "1");
+        assert_eq!(a["b"], "");
+        assert_eq!(a["c"], "x=y");
+        assert!(annotations(&["nokey".into()]).is_err());
+        assert!(annotations(&["=v".into()]).is_err());
+    }
 
     #[test]
     fn pull_policies_in_docker_and_podman_spellings() {

@@ -180,6 +180,7 @@ fn host_config(r: &ContainerRecord) -> Value {
         "CapAdd": nonempty(sec.cap_add.iter().map(|c| String::from(*c)).collect()),
         "CapDrop": nonempty(sec.cap_drop.iter().map(|c| String::from(*c)).collect()),
         "SecurityOpt": nonempty(sec.security_opt()),
+        "Annotations": if r.spec.annotations.is_empty() { Value::Null } else { json!(r.spec.annotations) },
     })
 }
 
@@ -205,6 +206,7 @@ fn config_json(r: &ContainerRecord) -> Value {
         "Entrypoint": if r.spec.entrypoint.is_empty() { Value::Null } else { json!(r.spec.entrypoint) },
         "OnBuild": null,
         "Labels": r.spec.labels,
+        "Annotations": r.spec.annotations,
         "StopSignal": r.spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
         "StopTimeout": r.spec.stop_timeout.unwrap_or(10),
     })

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub mounts: Vec<MountSpec>,
     pub restart: RestartPolicy,
     pub labels: BTreeMap<String, String>,
+    /// `--annotation`: into the OCI spec's annotations.
+    pub annotations: BTreeMap<String, String>,
     pub stop_timeout: Option<u32>,
     pub stop_signal: Option<String>,
     /// `-p`.
@@ -269,6 +271,7 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         restart: opts.restart,
         stop_timeout: opts.stop_timeout,
         labels: opts.labels.clone(),
+        annotations: opts.annotations.clone(),
         ports: Vec::new(),
         add_hosts: opts.add_hosts.clone(),
         dns: opts.dns.clone(),

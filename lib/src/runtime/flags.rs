@@ -29,6 +29,8 @@ pub enum FlagError {
     BadSignal(String),
     #[error("invalid pull policy {0:?}")]
     BadPull(String),
+    #[error("invalid annotation {0:?}")]
+    BadAnnotation(String),
     #[error("Container ID file found, make sure the other container isn't running or delete {}", .0.display())]
     CidFileExists(std::path::PathBuf),
     #[error("cannot write the container ID file {}", path.display())]
@@ -57,6 +59,7 @@ impl Diagnose for FlagError {
             FlagError::DuplicateMount(_) => "mount each container path once".into(),
             FlagError::BadSignal(_) => "use a signal name (TERM, SIGHUP) or number (15)".into(),
             FlagError::BadPull(_) => "use --pull always, missing or never".into(),
+            FlagError::BadAnnotation(_) => "write it as KEY=VALUE".into(),
             FlagError::CidFileExists(_) => {
                 "remove the file, or give --cidfile a path that does not exist".into()
             }

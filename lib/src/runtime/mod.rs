@@ -361,6 +361,7 @@ pub fn write_spec(
         no_new_privileges: security.no_new_privileges,
         seccomp,
         privileged: security.privileged,
+        annotations: &s.annotations,
     });
     // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");

@@ -75,6 +75,8 @@ pub struct SpecInput<'a> {
     pub seccomp: Option<Value>,
     /// `--privileged`: nothing under /proc and /sys is masked or made read-only.
     pub privileged: bool,
+    /// `--annotation`s (the spec's `annotations`, absent when there are none).
+    pub annotations: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// A mount of any kind, as the spec has it.
@@ -149,6 +151,9 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
     }
     if let Some(s) = &i.seccomp {
         spec["linux"]["seccomp"] = s.clone();
+    }
+    if !i.annotations.is_empty() {
+        spec["annotations"] = json!(i.annotations);
     }
     serde_json::from_value(spec).expect("den builds a valid runtime spec")
 }
@@ -371,8 +376,12 @@ mod tests {
             no_new_privileges: false,
             seccomp: None,
             privileged: false,
+            annotations: &NO_ANNOTATIONS,
         }
     }
+
+    static NO_ANNOTATIONS: std::collections::BTreeMap<String, String> =
+        std::collections::BTreeMap::new();
 
     #[test]
     fn security_settings_reach_the_spec() {

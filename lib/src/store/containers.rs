@@ -48,6 +48,9 @@ pub struct RunSpec {
     /// `--label`.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--annotation`: the OCI spec's annotations.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
     /// `-p` and `-P`: the ports asked for (host port 0: any free one).
     #[serde(default)]
     pub ports: Vec<crate::net::PortMapping>,
