@@ -352,3 +352,53 @@ fn run_annotation_env_host_and_refused_network_settings() {
         .fails_with(125, "--mac-address is not supported");
     assert_eq!(sb.den(&["ps", "-aq"]).ok(), "");
 }
+
+#[test]
+fn run_tz_and_uts() {
+    let sb = ready();
+    let bb = busybox();
+    // --tz NAME: the host's zone file on /etc/localtime, read-only.
+    let out = sb
+        .den(&["run", "--rm", "--tz", "Asia/Tokyo", &bb, "date", "+%Z"])
+        .ok();
+    assert_eq!(out, "JST\n");
+    let host = std::fs::read("/etc/localtime").unwrap();
+    let local = sb
+        .den(&["run", "--rm", "--tz=local", &bb, "cat", "/etc/localtime"])
+        .ok_bytes()
+        .to_vec();
+    assert_eq!(local, host);
+    sb.den(&[
+        "run",
+        "--rm",
+        "--tz",
+        "Asia/Tokyo",
+        &bb,
+        "sh",
+        "-c",
+        "echo x > /etc/localtime",
+    ])
+    .code
+    .ne(&0)
+    .then_some(())
+    .expect("/etc/localtime is read-only");
+    for bad in ["Nowhere/Place", "../../../etc/passwd"] {
+        sb.den(&["run", "--rm", "--tz", bad, &bb, "true"])
+            .fails_with(125, "unknown time zone");
+    }
+
+    // --uts host: the host's name, seen and not settable.
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = sb
+        .den(&["run", "--rm", "--uts", "host", &bb, "hostname"])
+        .ok();
+    assert_eq!(out.trim(), name.trim());
+    let own = sb
+        .den(&["run", "--rm", "--uts=private", &bb, "hostname"])
+        .ok();
+    assert_ne!(own.trim(), name.trim());
+    sb.den(&["run", "--rm", "--uts", "host", "-h", "x", &bb, "true"])
+        .fails_with(125, "--hostname cannot be used with --uts host");
+    sb.den(&["run", "--rm", "--uts", "container:x", &bb, "true"])
+        .fails_with(125, "invalid --uts");
+}

@@ -175,6 +175,8 @@ impl Build<'_> {
                     std::process::id().to_string(),
                 )]),
                 annotations: BTreeMap::new(),
+                timezone: None,
+                host_uts: false,
                 ports: Vec::new(),
                 add_hosts: Vec::new(),
                 dns: Vec::new(),

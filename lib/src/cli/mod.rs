@@ -217,6 +217,12 @@ pub struct RunArgs {
     /// Add an annotation to the container's OCI spec (KEY=VALUE)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
+    /// Time zone: a name under /usr/share/zoneinfo, or local for the host's (podman's)
+    #[arg(long, value_name = "TZ")]
+    pub tz: Option<String>,
+    /// UTS namespace: private (the default) or host (the host's host name)
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
     /// Pass den's whole environment to the container, under -e and --env-file (podman's)
     #[arg(long)]
     pub env_host: bool,

@@ -57,6 +57,15 @@ impl RunArgs {
             restart,
             labels: labels(&self.label),
             annotations: annotations(&self.annotation)?,
+            timezone: self.tz.as_deref().map(timezone).transpose()?,
+            host_uts: match self.uts.as_deref() {
+                None | Some("private") | Some("") => false,
+                Some("host") if self.hostname.is_some() => {
+                    return Err(crate::runtime::FlagError::HostnameWithHostUts.into());
+                }
+                Some("host") => true,
+                Some(u) => return Err(crate::runtime::FlagError::BadUts(u.into()).into()),
+            },
             stop_timeout: self.stop_timeout,
             stop_signal: self.stop_signal.clone(),
             publish: ports(&self.publish)?,
@@ -126,6 +135,36 @@ fn annotations(flags: &[String]) -> Result<BTreeMap<String, String>> {
             _ => Err(crate::runtime::FlagError::BadAnnotation(a.clone()).into()),
         })
         .collect()
+}
+
+/// Where the host keeps its time zones.
+const ZONEINFO: &str = "/usr/share/zoneinfo";
+
+/// `--tz`: `local` (the host's /etc/localtime) or a zone's name, as the host zoneinfo file it
+/// names. A name is a relative path of plain parts (never `..`), so it stays in the zoneinfo
+/// directory.
+fn timezone(tz: &str) -> Result<PathBuf> {
+    let bad = || crate::runtime::FlagError::BadTimezone(tz.to_string());
+    let path = if tz == "local" {
+        std::fs::canonicalize("/etc/localtime").map_err(|_| bad())?
+    } else {
+        let plain = !tz.is_empty()
+            && tz.split('/').all(|p| {
+                !p.is_empty()
+                    && p != "."
+                    && p != ".."
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+            });
+        if !plain {
+            return Err(bad().into());
+        }
+        PathBuf::from(ZONEINFO).join(tz)
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        _ => Err(bad().into()),
+    }
 }
 
 /// `--env-host`: den's own environment (variables with names and values that are text).
@@ -203,6 +242,26 @@ pub fn user_env(env: &[String], files: &[PathBuf]) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_zones_stay_in_zoneinfo() {
+        for bad in [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "",
+            "Europe/../UTC",
+            "a//b",
+            "No/Such_Zone",
+        ] {
+            assert!(timezone(bad).is_err(), "{bad}");
+        }
+        if std::path::Path::new("/usr/share/zoneinfo/UTC").is_file() {
+            assert_eq!(
+                timezone("UTC").unwrap(),
+                std::path::Path::new("/usr/share/zoneinfo/UTC")
+            );
+        }
+    }
 
     #[test]
     fn annotations_need_a_key() {

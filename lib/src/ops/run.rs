@@ -31,6 +31,10 @@ pub struct RunOptions {
     pub labels: BTreeMap<String, String>,
     /// `--annotation`: into the OCI spec's annotations.
     pub annotations: BTreeMap<String, String>,
+    /// `--tz`: the host's zoneinfo file for the container's /etc/localtime (checked).
+    pub timezone: Option<std::path::PathBuf>,
+    /// `--uts host`.
+    pub host_uts: bool,
     pub stop_timeout: Option<u32>,
     pub stop_signal: Option<String>,
     /// `-p`.
@@ -272,6 +276,8 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         stop_timeout: opts.stop_timeout,
         labels: opts.labels.clone(),
         annotations: opts.annotations.clone(),
+        timezone: opts.timezone.clone(),
+        host_uts: opts.host_uts,
         ports: Vec::new(),
         add_hosts: opts.add_hosts.clone(),
         dns: opts.dns.clone(),
@@ -296,6 +302,9 @@ fn write_record(
     record.spec.ports = ports;
     record.spec.hostname = match (&opts.hostname, &record.spec.network) {
         (Some(h), _) => h.clone(),
+        (None, _) if opts.host_uts => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| record.id[..12].into()),
         (None, Network::Host) => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| record.id[..12].into()),

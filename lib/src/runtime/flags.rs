@@ -31,6 +31,12 @@ pub enum FlagError {
     BadPull(String),
     #[error("invalid annotation {0:?}")]
     BadAnnotation(String),
+    #[error("unknown time zone {0:?}")]
+    BadTimezone(String),
+    #[error("invalid --uts {0:?}")]
+    BadUts(String),
+    #[error("--hostname cannot be used with --uts host")]
+    HostnameWithHostUts,
     #[error("Container ID file found, make sure the other container isn't running or delete {}", .0.display())]
     CidFileExists(std::path::PathBuf),
     #[error("cannot write the container ID file {}", path.display())]
@@ -60,6 +66,11 @@ impl Diagnose for FlagError {
             FlagError::BadSignal(_) => "use a signal name (TERM, SIGHUP) or number (15)".into(),
             FlagError::BadPull(_) => "use --pull always, missing or never".into(),
             FlagError::BadAnnotation(_) => "write it as KEY=VALUE".into(),
+            FlagError::BadTimezone(_) => {
+                "use a name under /usr/share/zoneinfo (Europe/Paris, UTC) or local".into()
+            }
+            FlagError::BadUts(_) => "use --uts host or --uts private".into(),
+            FlagError::HostnameWithHostUts => "drop --hostname, or drop --uts host".into(),
             FlagError::CidFileExists(_) => {
                 "remove the file, or give --cidfile a path that does not exist".into()
             }

@@ -221,6 +221,29 @@ pub fn write_userdata(
     Ok(binds)
 }
 
+/// `--tz`: the host's zone file, copied into the container's directory (at most 1 MiB: zone
+/// files are a few KiB) and bound read-only on /etc/localtime.
+fn localtime(cdir: &Path, zone: &Path) -> Result<spec::Bind, RuntimeError> {
+    use std::io::Read;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RuntimeError::Io { path, source }
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(zone)
+        .map_err(io(zone))?
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .map_err(io(zone))?;
+    let p = cdir.join("localtime");
+    std::fs::write(&p, bytes).map_err(io(&p))?;
+    Ok(spec::Bind {
+        source: p,
+        destination: "/etc/localtime".into(),
+        read_only: true,
+    })
+}
+
 /// Create the working directory in the container if the image lacks it, as docker does.
 fn ensure_workdir(rootfs: &Path, cwd: &str) -> Result<(), RuntimeError> {
     let host = crate::unpack::scope::resolve(rootfs, Path::new(cwd), true).map_err(|e| {
@@ -298,7 +321,10 @@ pub fn write_spec(
     let s = &record.spec;
     let cdir = ctx.store.container_dir(&record.id);
     let host_network = s.network == crate::net::Network::Host;
-    let binds = write_userdata(&cdir, s)?;
+    let mut binds = write_userdata(&cdir, s)?;
+    if let Some(zone) = &s.timezone {
+        binds.push(localtime(&cdir, zone)?);
+    }
     let user = user::resolve(rootfs, &s.user)?;
     if matches!(ctx.map, IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
         return Err(RuntimeError::UnmappedUser {
@@ -331,7 +357,6 @@ pub fn write_spec(
     } else {
         None
     };
-    let mut binds = binds;
     if security.privileged {
         binds.extend(spec::host_devices(Path::new("/dev")));
     }
@@ -362,6 +387,7 @@ pub fn write_spec(
         seccomp,
         privileged: security.privileged,
         annotations: &s.annotations,
+        host_uts: s.host_uts,
     });
     // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");

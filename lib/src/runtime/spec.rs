@@ -75,6 +75,8 @@ pub struct SpecInput<'a> {
     pub seccomp: Option<Value>,
     /// `--privileged`: nothing under /proc and /sys is masked or made read-only.
     pub privileged: bool,
+    /// `--uts host`: no UTS namespace, and so no host name to set.
+    pub host_uts: bool,
     /// `--annotation`s (the spec's `annotations`, absent when there are none).
     pub annotations: &'a std::collections::BTreeMap<String, String>,
 }
@@ -155,6 +157,12 @@ pub fn build(i: &SpecInput<'_>) -> Spec {
     if !i.annotations.is_empty() {
         spec["annotations"] = json!(i.annotations);
     }
+    if i.host_uts {
+        // A runtime refuses a host name without a UTS namespace of the container's own.
+        if let Some(o) = spec.as_object_mut() {
+            o.remove("hostname");
+        }
+    }
     serde_json::from_value(spec).expect("den builds a valid runtime spec")
 }
 
@@ -226,8 +234,10 @@ fn namespaces(i: &SpecInput<'_>) -> Vec<Value> {
         json!({"type": "pid"}),
         json!({"type": "mount"}),
         json!({"type": "ipc"}),
-        json!({"type": "uts"}),
     ];
+    if !i.host_uts {
+        namespaces.push(json!({"type": "uts"}));
+    }
     if !i.host_network {
         namespaces.push(json!({"type": "network"}));
     }
@@ -377,6 +387,7 @@ mod tests {
             seccomp: None,
             privileged: false,
             annotations: &NO_ANNOTATIONS,
+            host_uts: false,
         }
     }
 
@@ -491,6 +502,34 @@ mod tests {
             s.process().as_ref().unwrap().args().as_ref().unwrap(),
             &args
         );
+    }
+
+    #[test]
+    fn host_uts_drops_the_namespace_and_the_host_name() {
+        let args = vec!["sh".to_string()];
+        let mut i = input(Path::new("/r"), &args, &[]);
+        i.host_uts = true;
+        let s = build(&i);
+        let kinds: Vec<String> = s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| format!("{:?}", n.typ()))
+            .collect();
+        assert!(!kinds.iter().any(|k| k.contains("Uts")), "{kinds:?}");
+        assert!(kinds.iter().any(|k| k.contains("Network")));
+        assert!(s.hostname().is_none());
+        let mut annotations = std::collections::BTreeMap::new();
+        annotations.insert("k".to_string(), "v".to_string());
+        i.annotations = &annotations;
+        i.host_uts = false;
+        let s = build(&i);
+        assert_eq!(s.annotations().as_ref().unwrap()["k"], "v");
+        assert_eq!(s.hostname().as_deref(), Some("abc"));
     }
 
     #[test]

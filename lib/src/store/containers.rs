@@ -48,6 +48,12 @@ pub struct RunSpec {
     /// `--label`.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--tz`: the host's zoneinfo file the container's /etc/localtime is copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<std::path::PathBuf>,
+    /// `--uts host`: the host's UTS namespace (its host name) instead of the container's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_uts: bool,
     /// `--annotation`: the OCI spec's annotations.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub annotations: std::collections::BTreeMap<String, String>,
