@@ -347,9 +347,13 @@ fn run_annotation_env_host_and_refused_network_settings() {
 
     // --ip6 and --mac-address: one clear line, nothing created.
     sb.den(&["run", "--rm", "--ip6", "fd00::5", &bb, "true"])
-        .fails_with(125, "--ip6 is not supported");
+        .fails_with(125, "--ip6 (of run) is not supported");
     sb.den(&["create", "--mac-address", "02:42:ac:11:00:02", &bb, "true"])
-        .fails_with(125, "--mac-address is not supported");
+        .fails_with(125, "--mac-address (of create) is not supported")
+        .stderr
+        .contains("userspace network has no such setting")
+        .then_some(())
+        .expect("the hint says why and what instead");
     assert_eq!(sb.den(&["ps", "-aq"]).ok(), "");
 }
 

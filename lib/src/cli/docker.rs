@@ -625,6 +625,16 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     ("run", "isolation", "den runs Linux containers only"),
     (
         "run",
+        "ip6",
+        "den's userspace network has no such setting (one fixed address per container): publish ports with -p, or share the host's addresses with --network host",
+    ),
+    (
+        "run",
+        "mac-address",
+        "den's userspace network has no such setting (one fixed address per container): publish ports with -p, or share the host's addresses with --network host",
+    ),
+    (
+        "run",
         "link",
         "containers on one den network reach each other by name (--network)",
     ),

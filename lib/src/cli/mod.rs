@@ -226,12 +226,6 @@ pub struct RunArgs {
     /// Pass den's whole environment to the container, under -e and --env-file (podman's)
     #[arg(long)]
     pub env_host: bool,
-    /// Refused: den's userspace network has no IPv6 address setting
-    #[arg(long, value_name = "ADDRESS")]
-    pub ip6: Option<String>,
-    /// Refused: den's userspace network has no MAC address setting
-    #[arg(long, value_name = "ADDRESS")]
-    pub mac_address: Option<String>,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,

@@ -25,12 +25,6 @@ impl RunArgs {
             }
             None => None,
         };
-        if self.ip6.is_some() {
-            return Err(crate::net::NetError::NoSuchSetting("--ip6").into());
-        }
-        if self.mac_address.is_some() {
-            return Err(crate::net::NetError::NoSuchSetting("--mac-address").into());
-        }
         for h in &self.add_host {
             if !h.contains(':') && !h.contains('=') {
                 return Err(crate::net::NetError::BadAddHost(h.clone()).into());

@@ -166,10 +166,6 @@ pub enum NetError {
     BadAddHost(String),
     #[error("no public port {0:?} published for {1}")]
     NoPort(String, String),
-    #[error(
-        "{0} is not supported: den's userspace network gives each container one fixed address, with no such setting"
-    )]
-    NoSuchSetting(&'static str),
 }
 
 impl Diagnose for NetError {
@@ -199,7 +195,6 @@ impl Diagnose for NetError {
             }
             NetError::BadAddHost(_) => "write it as NAME:IP, e.g. --add-host db:10.0.2.2".into(),
             NetError::NoPort(..) => "list the published ports with `den port CONTAINER`".into(),
-            NetError::NoSuchSetting(_) => "drop the flag: reach the container through -p (published ports), or share the host's addresses with --network host".into(),
         })
     }
 }
