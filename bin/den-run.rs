@@ -81,7 +81,9 @@ enum Verb {
         verb: VolumeVerb,
     },
     /// Show what den does on this machine, and why
-    Info,
+    Info(den::cli::system::InfoArgs),
+    /// Show den's version (docker's fields)
+    Version(den::cli::system::VersionArgs),
     /// Remove all of den's containers, images and layers for this user
     Reset {
         /// Do not ask for confirmation
@@ -197,15 +199,33 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         }
         Verb::Prune(a) => prune(root, a),
         Verb::Volume { verb } => volume(root, verb),
-        Verb::Info => {
-            let ctx = enter(&open(root)?, root)?;
-            print(&render::system::info(&ops::info::info(&ctx)?));
+        Verb::Info(a) => info(root, &a),
+        Verb::Version(a) => {
+            let v = ops::info::version();
+            print(&match a.format.as_deref() {
+                Some(f) => render::object(&ops::info::version_object(&v), f)?,
+                None => render::system::version(&v),
+            });
             Ok(0)
         }
         Verb::Reset { force } => reset(root, force),
         Verb::RunCreated { id } => Ok(ops::run::run_created(&enter(&open(root)?, root)?, &id)?),
         Verb::Monitor { id, wait_attach } => monitor(root, &id, wait_attach),
     }
+}
+
+/// `info`: den's report, or docker's fields through `--format`.
+fn info(root: Root, a: &den::cli::system::InfoArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let info = ops::info::info(&ctx)?;
+    print(&match a.format.as_deref() {
+        Some(f) => {
+            let counts = ops::info::counts(&ctx)?;
+            render::object(&ops::info::info_object(&info, &counts), f)?
+        }
+        None => render::system::info(&info),
+    });
+    Ok(0)
 }
 
 /// `run`: in the foreground, its exit status is the container's; with `-d`, its id.

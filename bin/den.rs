@@ -65,6 +65,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("volume", "den-run", "volume"),
     ("container prune", "den-run", "prune"),
     ("info", "den-run", "info"),
+    ("version", "den-run", "version"),
     ("reset", "den-run", "reset"),
     ("build", "den-build", "build"),
     ("builder prune", "den-build", "prune"),
@@ -291,7 +292,12 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::SUCCESS;
             }
             "-v" | "--version" => {
-                common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
+                // docker's line: `Docker version 25.0.0, build e758fe5`.
+                let v = den::ops::info::version();
+                common::print(&format!(
+                    "den version {}, build {}\n",
+                    v.version, v.git_commit
+                ));
                 return std::process::ExitCode::SUCCESS;
             }
             _ if a.starts_with('-') => {
@@ -325,10 +331,6 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     };
     let rest: Vec<OsString> = args[i + 1..].to_vec();
-    if verb == "version" {
-        common::print(&format!("den version {}\n", env!("CARGO_PKG_VERSION")));
-        return std::process::ExitCode::SUCCESS;
-    }
     match verb.as_str() {
         "completion" => return completion(&rest),
         "__coverage" => {
@@ -506,7 +508,6 @@ fn tree() -> clap::Command {
                     .value_parser(clap::value_parser!(clap_complete::Shell)),
             ),
     )
-    .subcommand(clap::Command::new("version").about("Show den's version"))
 }
 
 /// `den completion SHELL`: the shell's completion script for [`tree`].

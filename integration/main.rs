@@ -26,6 +26,7 @@ mod flags;
 mod hostile;
 mod hostile_build;
 mod images;
+mod info;
 mod network;
 mod pull;
 mod push;

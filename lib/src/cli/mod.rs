@@ -12,6 +12,7 @@ pub mod image;
 pub mod progress;
 pub mod registry;
 pub mod run;
+pub mod system;
 
 use std::path::PathBuf;
 

@@ -115,6 +115,17 @@ pub fn objects(values: &[Value], format: Option<&str>) -> (String, Vec<TemplateE
     (out, errors)
 }
 
+/// One object as `version` and `info` print it for `--format`: `json` is the object on one
+/// line (docker's `{{json .}}`), anything else a template applied to it.
+pub fn object(value: &Value, format: &str) -> Result<String, TemplateError> {
+    if format == "json" {
+        return Ok(format!("{value}\n"));
+    }
+    let mut out = Template::parse(format)?.render(value)?;
+    out.push('\n');
+    Ok(out)
+}
+
 /// `values` as one indented JSON array and a newline, as `inspect` prints them.
 pub fn pretty_array(values: &[Value]) -> String {
     let mut s = serde_json::to_string_pretty(values).unwrap_or_default();

@@ -299,6 +299,36 @@ pub fn checked(
     out
 }
 
+// ------------------------------------------------------------------------------------------
+// version
+
+/// `version`: docker's layout (values at column 20), Client then Server; den reports its Rust
+/// compiler where docker reports Go's.
+pub fn version(v: &crate::ops::info::Version) -> String {
+    let built = chrono::DateTime::parse_from_rfc3339(&v.build_time)
+        .map(|t| t.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_default();
+    let mut out = String::from("Client: den\n");
+    let mut line = |k: &str, val: &str| out.push_str(&format!("{k:<20}{val}\n"));
+    line(" Version:", v.version);
+    line(" API version:", v.api_version);
+    line(" Rust version:", v.rust_version);
+    line(" Git commit:", v.git_commit);
+    line(" Built:", &built);
+    line(" OS/Arch:", &format!("{}/{}", v.os, v.arch));
+    line(" Context:", "default");
+    out.push_str("\nServer: den (no daemon: the engine is these programs)\n Engine:\n");
+    let mut line = |k: &str, val: &str| out.push_str(&format!("{k:<20}{val}\n"));
+    line("  Version:", v.version);
+    line("  API version:", v.api_version);
+    line("  Rust version:", v.rust_version);
+    line("  Git commit:", v.git_commit);
+    line("  Built:", &built);
+    line("  OS/Arch:", &format!("{}/{}", v.os, v.arch));
+    line("  Kernel version:", &v.kernel_version);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,107 @@
+//! den about itself: `version` and `info --format` with docker's field names, and docker's
+//! management-command aliases (`image ls`, `container rm`, `system info`, ...).
+
+use serde_json::Value;
+
+use crate::sandbox::{Sandbox, registry};
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn version_prints_dockers_sections_and_fields() {
+    let sb = Sandbox::new();
+    let text = sb.den(&["version"]).ok();
+    assert!(text.starts_with("Client: den\n"), "{text}");
+    for key in [
+        " Version:",
+        " API version:",
+        " Rust version:",
+        " Git commit:",
+        " Built:",
+        " OS/Arch:           linux/",
+        " Context:           default",
+        "\nServer: den",
+        "  Kernel version:",
+    ] {
+        assert!(text.contains(key), "{key:?} missing: {text}");
+    }
+    let client = sb.den(&["version", "--format", "{{.Client.Version}}"]).ok();
+    let server = sb.den(&["version", "-f", "{{.Server.Version}}"]).ok();
+    assert_eq!(client, server);
+    // `den --version` is docker's one line: `den version X, build COMMIT`.
+    let short = sb.den(&["--version"]).ok();
+    assert!(
+        short.starts_with(&format!("den version {}, build ", client.trim())),
+        "{short}"
+    );
+    let api = sb
+        .den(&["version", "--format", "{{.Client.APIVersion}}"])
+        .ok();
+    assert_eq!(api.trim(), "1.44");
+    for format in ["{{json .}}", "json"] {
+        let v = json(&sb.den(&["version", "--format", format]).ok());
+        assert_eq!(v["Client"]["Version"], client.trim());
+        assert_eq!(v["Client"]["ApiVersion"], "1.44");
+        assert_eq!(v["Client"]["Os"], "linux");
+        assert_eq!(v["Server"]["Components"][0]["Name"], "Engine");
+        assert!(
+            v["Client"]["GitCommit"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+        );
+    }
+    sb.den(&["version", "--format", "{{.Client"])
+        .fails_with(1, "--format");
+}
+
+#[test]
+fn info_format_has_dockers_field_names() {
+    let sb = Sandbox::new();
+    let busybox = registry().image("library/busybox");
+    sb.den(&["pull", "-q", &busybox]).ok();
+    sb.den(&["create", &busybox, "true"]).ok();
+    let field = |f: &str| {
+        sb.den(&["info", "--format", &format!("{{{{.{f}}}}}")])
+            .ok()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("Containers"), "1");
+    assert_eq!(field("ContainersRunning"), "0");
+    assert_eq!(field("ContainersPaused"), "0");
+    assert_eq!(field("ContainersStopped"), "1");
+    assert_eq!(field("Images"), "1");
+    assert_eq!(field("OSType"), "linux");
+    assert_eq!(field("DockerRootDir"), sb.root.display().to_string());
+    assert!(field("NCPU").parse::<u32>().unwrap() >= 1);
+    assert!(field("MemTotal").parse::<u64>().unwrap() > 0);
+    assert!(!field("KernelVersion").is_empty());
+    assert!(!field("ServerVersion").is_empty());
+    // The driver is the one den's own report names.
+    let text = sb.den(&["info"]).ok();
+    let driver = field("Driver");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("storage driver:") && l.contains(&driver)),
+        "{driver}: {text}"
+    );
+    let all = json(&sb.den(&["info", "--format", "{{json .}}"]).ok());
+    for key in [
+        "OperatingSystem",
+        "Architecture",
+        "CgroupDriver",
+        "CgroupVersion",
+        "SecurityOptions",
+        "Name",
+        "LoggingDriver",
+        "Plugins",
+    ] {
+        assert!(all.get(key).is_some(), "{key} missing: {all}");
+    }
+    assert_eq!(all["Images"], 1);
+    assert!(all["SecurityOptions"].to_string().contains("name=rootless"));
+    sb.den(&["info", "--format", "{{.Driver"])
+        .fails_with(1, "--format");
+}
