@@ -150,6 +150,7 @@ const GROUPS: &[Group] = &[
             ("prune", "container prune", "Remove all stopped containers"),
             ("restart", "restart", "Restart containers"),
             ("rm", "rm", "Remove containers"),
+            ("remove", "rm", ""),
             ("run", "run", "Create and run a new container from an image"),
             ("start", "start", "Start stopped containers"),
             ("stop", "stop", "Stop running containers"),

@@ -105,3 +105,63 @@ fn info_format_has_dockers_field_names() {
     sb.den(&["info", "--format", "{{.Driver"])
         .fails_with(1, "--format");
 }
+
+/// docker 25's management-command forms give what the verbs give.
+#[test]
+fn dockers_aliases_give_the_verbs_output() {
+    let sb = Sandbox::new();
+    let busybox = registry().image("library/busybox");
+    sb.den(&["pull", "-q", &busybox]).ok();
+    let id = sb.den(&["create", "--name", "c1", &busybox, "true"]).ok();
+    sb.den(&["create", "--name", "c2", &busybox, "true"]).ok();
+    let images = sb.den(&["images"]).ok();
+    assert!(images.contains("busybox"), "{images}");
+    for alias in [["image", "ls"], ["image", "list"]] {
+        assert_eq!(sb.den(&alias).ok(), images, "{alias:?}");
+    }
+    let ps = sb.den(&["ps", "-a", "--no-trunc"]).ok();
+    assert!(ps.contains(id.trim()), "{ps}");
+    for alias in ["ls", "list", "ps"] {
+        assert_eq!(
+            sb.den(&["container", alias, "-a", "--no-trunc"]).ok(),
+            ps,
+            "container {alias}"
+        );
+    }
+    let info = sb
+        .den(&["info", "--format", "{{.Driver}} {{.Containers}}"])
+        .ok();
+    assert_eq!(
+        sb.den(&["system", "info", "--format", "{{.Driver}} {{.Containers}}"])
+            .ok(),
+        info
+    );
+    // tag and image tag name the same image.
+    sb.den(&["tag", &busybox, "one:1"]).ok();
+    sb.den(&["image", "tag", &busybox, "two:1"]).ok();
+    let ids = |name: &str| {
+        sb.den(&["image", "inspect", "--format", "{{.Id}}", name])
+            .ok()
+    };
+    assert_eq!(ids("one:1"), ids("two:1"));
+    sb.den(&["tag", &busybox, "three:1"]).ok();
+    // rmi, image rm and image remove untag the same way.
+    let untag = |args: &[&str], name: &str| {
+        let mut argv = args.to_vec();
+        argv.push(name);
+        sb.den(&argv).ok().replace(name, "NAME")
+    };
+    let rmi = untag(&["rmi"], "one:1");
+    assert!(rmi.starts_with("Untagged: "), "{rmi}");
+    assert_eq!(untag(&["image", "rm"], "two:1"), rmi);
+    assert_eq!(untag(&["image", "remove"], "three:1"), rmi);
+    // start and container start; rm, container rm and container remove.
+    assert_eq!(sb.den(&["start", "c1"]).ok(), "c1\n");
+    assert_eq!(sb.den(&["container", "start", "c2"]).ok(), "c2\n");
+    sb.den(&["wait", "c1", "c2"]).ok();
+    sb.den(&["create", "--name", "c3", &busybox, "true"]).ok();
+    assert_eq!(sb.den(&["rm", "c1"]).ok(), "c1\n");
+    assert_eq!(sb.den(&["container", "rm", "c2"]).ok(), "c2\n");
+    assert_eq!(sb.den(&["container", "remove", "c3"]).ok(), "c3\n");
+    assert_eq!(sb.den(&["ps", "-aq"]).ok(), "");
+}
