@@ -84,6 +84,8 @@ enum Verb {
     Info(den::cli::system::InfoArgs),
     /// Show den's version (docker's fields)
     Version(den::cli::system::VersionArgs),
+    /// Show what den did (past events, then new ones until interrupted or --until)
+    Events(den::cli::system::EventsArgs),
     /// Remove all of den's containers, images and layers for this user
     Reset {
         /// Do not ask for confirmation
@@ -200,6 +202,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Prune(a) => prune(root, a),
         Verb::Volume { verb } => volume(root, verb),
         Verb::Info(a) => info(root, &a),
+        Verb::Events(a) => events(root, &a),
         Verb::Version(a) => {
             let v = ops::info::version();
             print(&match a.format.as_deref() {
@@ -226,6 +229,41 @@ fn info(root: Root, a: &den::cli::system::InfoArgs) -> Result<i32> {
         None => render::system::info(&info),
     });
     Ok(0)
+}
+
+/// `events`: a line per event as docker prints it (or `--format`), flushed as it comes; stops
+/// when stdout closes.
+fn events(root: Root, a: &den::cli::system::EventsArgs) -> Result<i32> {
+    use std::io::Write;
+    let opts = a.options()?;
+    let format = a.format.as_deref().filter(|f| !f.is_empty());
+    if let Some(f) = format.filter(|f| *f != "json") {
+        render::Template::parse(f)?;
+    }
+    let ctx = open(root)?;
+    let mut failed = None;
+    ops::events::events(&ctx, &opts, &mut |e| {
+        let text = match format {
+            None => Ok(render::system::event_line(e)),
+            Some(f) => render::object(&render::system::event_object(e), f),
+        };
+        match text {
+            Ok(t) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(t.as_bytes())
+                    .and_then(|()| out.flush())
+                    .is_ok()
+            }
+            Err(err) => {
+                failed = Some(err);
+                false
+            }
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(0),
+    }
 }
 
 /// `run`: in the foreground, its exit status is the container's; with `-d`, its id.

@@ -66,6 +66,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("container prune", "den-run", "prune"),
     ("info", "den-run", "info"),
     ("version", "den-run", "version"),
+    ("events", "den-run", "events"),
     ("reset", "den-run", "reset"),
     ("build", "den-build", "build"),
     ("builder prune", "den-build", "prune"),
@@ -171,6 +172,7 @@ const GROUPS: &[Group] = &[
                 "Check the store for leftovers and damage (--repair fixes them)",
             ),
             ("df", "system df", "Show den's disk usage"),
+            ("events", "events", "Show what den did, and follow it"),
             (
                 "info",
                 "info",

@@ -165,3 +165,136 @@ fn dockers_aliases_give_the_verbs_output() {
     assert_eq!(sb.den(&["container", "remove", "c3"]).ok(), "c3\n");
     assert_eq!(sb.den(&["ps", "-aq"]).ok(), "");
 }
+
+/// `events`: den's journal of what the verbs and monitors did, printed as docker prints it.
+#[test]
+fn events_show_what_den_did_as_docker_prints_it() {
+    let sb = Sandbox::new();
+    let busybox = registry().image("library/busybox");
+    sb.den(&["pull", "-q", &busybox]).ok();
+    let id = sb
+        .den(&[
+            "create",
+            "--name",
+            "ev",
+            "--label",
+            "tier=front",
+            &busybox,
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .ok();
+    let id = id.trim();
+    sb.den(&["start", "ev"]).ok();
+    assert_eq!(sb.den(&["wait", "ev"]).ok().trim(), "3");
+    sb.den(&["tag", &busybox, "mine:1"]).ok();
+    sb.den(&["rmi", "mine:1"]).ok();
+    sb.den(&["rm", "ev"]).ok();
+
+    let all = sb.den(&["events", "--until", "0s"]).ok();
+    let line = all
+        .lines()
+        .find(|l| l.contains(" container create "))
+        .unwrap_or_else(|| panic!("no create: {all}"));
+    // docker's line: TIME TYPE ACTION ID (attributes in key order)
+    let (time, rest) = line.split_once(' ').unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(time).is_ok() && time.len() >= 30,
+        "{time}"
+    );
+    assert_eq!(
+        rest,
+        format!("container create {id} (image={busybox}, name=ev, tier=front)")
+    );
+    let actions = |args: &[&str]| {
+        let mut argv = vec![
+            "events",
+            "--until",
+            "0s",
+            "--format",
+            "{{.Type}} {{.Action}}",
+        ];
+        argv.extend_from_slice(args);
+        sb.den(&argv).ok()
+    };
+    assert_eq!(
+        actions(&["--filter", "container=ev"]),
+        "container create\ncontainer start\ncontainer die\ncontainer destroy\n"
+    );
+    assert_eq!(
+        actions(&["--filter", "type=image"]),
+        "image pull\nimage tag\nimage untag\n"
+    );
+    assert_eq!(
+        actions(&["-f", "label=tier=front", "-f", "event=die"]),
+        "container die\n"
+    );
+    let die = sb
+        .den(&[
+            "events",
+            "--until",
+            "0s",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Actor.Attributes.exitCode}} {{.Actor.ID}} {{.Status}} {{.From}} {{.ID}}",
+        ])
+        .ok();
+    assert_eq!(die, format!("3 {id} die {busybox} {id}\n"));
+    // --since in the future selects nothing; json is one object per line.
+    assert_eq!(
+        sb.den(&["events", "--since", "4102444800", "--until", "0s"])
+            .ok(),
+        ""
+    );
+    let json = sb
+        .den(&[
+            "events",
+            "--until",
+            "0s",
+            "--filter",
+            "event=tag",
+            "--format",
+            "json",
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Type"], "image");
+    assert_eq!(v["Actor"]["Attributes"]["name"], "mine:1");
+    assert!(v["TimeNano"].as_i64().unwrap() > 0);
+    // The journal is the user's alone.
+    let mode = sb
+        .sh(&format!("stat -c %a {}/events.log", sb.root.display()))
+        .ok();
+    assert_eq!(mode.trim(), "600");
+    sb.den(&["events", "--filter", "nope=1"])
+        .fails_with(1, "nope=1");
+    sb.den(&["events", "--since", "yesterday"])
+        .fails_with(1, "yesterday");
+    // Without --until, new events follow as they happen.
+    let followed = sb
+        .sh(&format!(
+            "den events --since 0s --format '{{{{.Action}}}} {{{{.Actor.Attributes.name}}}}' > follow.out & pid=$!
+             sleep 1; den create --name later {busybox} true >/dev/null; den rm later >/dev/null
+             for i in 1 2 3 4 5 6 7 8 9 10; do grep -q destroy follow.out && break; sleep 0.5; done
+             kill $pid; cat follow.out"
+        ))
+        .ok();
+    assert_eq!(followed, "create later\ndestroy later\n");
+    // The docker alias.
+    assert_eq!(
+        sb.den(&[
+            "system",
+            "events",
+            "--until",
+            "0s",
+            "--filter",
+            "type=image",
+            "--format",
+            "{{.Action}}"
+        ])
+        .ok(),
+        "pull\ntag\nuntag\n"
+    );
+}

@@ -383,6 +383,7 @@ pub fn stop(ctx: &Ctx, name: &str, timeout: Option<u32>, signal: Option<&str>) -
         signal_init(&c, Signal::SIGKILL)?;
         wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
     }
+    store.record_event(&crate::store::Event::container(&c.record, "stop"));
     Ok(())
 }
 
@@ -398,6 +399,9 @@ pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
         mark_stopped(&store, &c.record.id);
     }
     signal_init(&c, sig)?;
+    store.record_event(
+        &crate::store::Event::container(&c.record, "kill").with("signal", (sig as i32).to_string()),
+    );
     if sig == Signal::SIGKILL {
         wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
     }

@@ -21,6 +21,7 @@ pub mod build;
 pub mod container;
 pub mod cp;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod export;
 pub mod filter;

@@ -119,6 +119,10 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         let incoming = Arc::into_inner(incoming).expect("every task is done");
         let changed = found.finish(&store, incoming, existing.as_ref())? || fetching;
         let image = store.find_image(&record_key(&reference, &manifest_digest))?;
+        let name = crate::image::familiar_name(&reference.canonical());
+        store.record_event(
+            &crate::store::Event::new("image", "pull", &name).with("name", name.clone()),
+        );
         Ok(Pulled {
             image,
             reference: reference.clone(),

@@ -15,7 +15,7 @@
 use super::Ctx;
 use super::Result;
 use crate::image::{Reference, familiar_name};
-use crate::store::{Container, Deleted, ImageRecord, Status, Store};
+use crate::store::{Container, Deleted, Event, ImageRecord, Status, Store};
 
 /// What `rmi` and the prunes removed: each a line of their reports
 /// ([`crate::render::images::removed`], [`crate::render::images::pruned`]).
@@ -44,7 +44,13 @@ impl Removed {
 /// `tag SOURCE TARGET`: name an image. TARGET is `NAME[:TAG]` (no digest).
 pub fn tag(ctx: &Ctx, source: &str, target: &str) -> Result<ImageRecord> {
     let name = Reference::parse_tag(target)?;
-    Ok(ctx.store()?.tag_image(source, &name)?)
+    let store = ctx.store()?;
+    let image = store.tag_image(source, &name)?;
+    store.record_event(
+        &crate::store::Event::new("image", "tag", image.id.as_ref())
+            .with("name", familiar_name(&name.canonical())),
+    );
+    Ok(image)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,6 +76,17 @@ pub fn rmi(ctx: &Ctx, inputs: &[String], opts: RmiOptions) -> Result<RmiReport> 
             .containers()
             .map_err(super::Error::from)
             .and_then(|containers| remove_one(&store, input, opts, &containers));
+        if let Ok(removed) = &r {
+            for line in removed {
+                let e = match line {
+                    Removed::Untagged(n) => Event::new("image", "untag", n).with("name", n.clone()),
+                    Removed::Deleted(id) => {
+                        Event::new("image", "delete", id).with("name", id.clone())
+                    }
+                };
+                store.record_event(&e);
+            }
+        }
         results.push((input.clone(), r));
     }
     // Collected even when nothing was deleted now: an `rmi` killed between removing records

@@ -329,6 +329,53 @@ pub fn version(v: &crate::ops::info::Version) -> String {
     out
 }
 
+// ------------------------------------------------------------------------------------------
+// events
+
+/// An event's time as docker prints it: local time, nanoseconds, `Z` for UTC.
+fn event_time(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos)
+        .with_timezone(&chrono::Local)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// `events`' line: `TIME TYPE ACTION ID (k=v, k=v)`, attributes in key order.
+pub fn event_line(e: &crate::store::Event) -> String {
+    let mut out = format!("{} {} {} {}", event_time(e.time), e.kind, e.action, e.id);
+    if !e.attributes.is_empty() {
+        let attrs: Vec<String> = e
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        out.push_str(&format!(" ({})", attrs.join(", ")));
+    }
+    out.push('\n');
+    out
+}
+
+/// `events --format`'s object: docker's message fields (`.Type`, `.Action`, `.Actor.ID`,
+/// `.Actor.Attributes`, `.Time`, `.TimeNano`, `.Scope`, and the old `.Status`, `.ID`, `.From`
+/// of container and image events).
+pub fn event_object(e: &crate::store::Event) -> serde_json::Value {
+    let from = if e.kind == "container" {
+        e.attributes.get("image").cloned().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    serde_json::json!({
+        "Status": e.action,
+        "ID": e.id,
+        "From": from,
+        "Type": e.kind,
+        "Action": e.action,
+        "Actor": {"ID": e.id, "Attributes": e.attributes},
+        "Scope": "local",
+        "Time": e.time.div_euclid(1_000_000_000),
+        "TimeNano": e.time,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,5 +500,28 @@ mod tests {
             "Deleted Containers:\nc1\n\nDeleted Images:\ndeleted: sha256:ab\n\nTotal reclaimed space: 1.5kB\n"
         );
         assert_eq!(pruned(&[], "0B"), "Total reclaimed space: 0B\n");
+    }
+
+    #[test]
+    fn event_lines_are_dockers() {
+        let e = crate::store::Event {
+            time: 1_704_067_200_000_000_123,
+            kind: "container".into(),
+            action: "start".into(),
+            id: "abc".into(),
+            attributes: [("name", "web"), ("image", "busybox")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let line = event_line(&e);
+        assert!(
+            line.ends_with(" container start abc (image=busybox, name=web)\n"),
+            "{line}"
+        );
+        let o = event_object(&e);
+        assert_eq!(o["Time"], 1_704_067_200);
+        assert_eq!(o["From"], "busybox");
+        assert_eq!(o["Actor"]["Attributes"]["name"], "web");
     }
 }

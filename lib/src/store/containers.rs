@@ -374,6 +374,7 @@ impl Store {
             let _ = crate::fs::remove_tree(&dir);
             return Err(e);
         }
+        self.record_event(&super::Event::container(&record, "create"));
         Ok(record)
     }
 
@@ -418,8 +419,30 @@ impl Store {
         self.read_json(&self.container_dir(id).join("state.json"))
     }
 
+    /// Write a container's state; a change to running or to exited is its `start` or `die`
+    /// event (with `exitCode`).
     pub fn set_container_state(&self, id: &str, state: &ContainerState) -> Result<()> {
-        self.write_json(&self.container_dir(id).join("state.json"), state)
+        let path = self.container_dir(id).join("state.json");
+        let before = self
+            .read_json::<ContainerState>(&path)
+            .ok()
+            .map(|s| s.status);
+        self.write_json(&path, state)?;
+        let action = match state.status {
+            Status::Running => "start",
+            Status::Exited if state.exit_code.is_some() => "die",
+            _ => return Ok(()),
+        };
+        if before != Some(state.status)
+            && let Ok(record) = self.container(id)
+        {
+            let mut e = super::Event::container(&record, action);
+            if let (Status::Exited, Some(code)) = (state.status, state.exit_code) {
+                e = e.with("exitCode", code.to_string());
+            }
+            self.record_event(&e);
+        }
+        Ok(())
     }
 
     /// The id of the container a user means: a name, a full id or a unique id prefix.
@@ -593,6 +616,9 @@ impl Store {
             crate::fs::random_hex(4)
         ));
         std::fs::rename(&dir, &aside).map_err(io_err(&dir))?;
+        if let Some(r) = &record {
+            self.record_event(&super::Event::container(r, "destroy"));
+        }
         if let Some(r) = record {
             let link = self.root.join("names").join(&r.name);
             if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {
@@ -613,6 +639,8 @@ pub enum ContainersError {
     RemoveRunning(String),
     #[error("invalid filter {0:?}")]
     BadFilter(String),
+    #[error("invalid events filter or time {0:?}")]
+    BadEventFilter(String),
 }
 
 impl crate::error::Diagnose for ContainersError {
@@ -621,6 +649,9 @@ impl crate::error::Diagnose for ContainersError {
             ContainersError::NotRunning(_) => "start it first with `den start`".into(),
             ContainersError::RemoveRunning(_) => {
                 "stop the container before removing it, or force it with `den rm -f`".into()
+            }
+            ContainersError::BadEventFilter(_) => {
+                "filter with type=container|image, event=ACTION, container=NAME|ID, image=NAME, label=KEY[=VALUE]; give times as RFC 3339, a Unix timestamp or a duration ago (10m)".into()
             }
             ContainersError::BadFilter(_) => {
                 "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited or ancestor".into()

@@ -16,6 +16,7 @@
 //!   tmp/KIND-PID-RANDOM     staging, flock'ed by process PID; renamed into place when complete
 //!   volumes/, build-cache/  named volumes; build-cache steps and cache mounts (see `build::cache`)
 //!   driver.json             the storage driver chosen for this kernel
+//!   events.log, events.log.1  the event journal `events` reads (see [`events`]), rotated at 1 MiB
 //! ```
 //!
 //! ([`check::TOP_LEVEL`] lists these names: a file at the top not among them was not den's.)
@@ -37,6 +38,7 @@ mod blobs;
 pub mod check;
 mod containers;
 pub mod driver;
+pub mod events;
 mod gc;
 mod images;
 pub mod incoming;
@@ -54,6 +56,7 @@ pub use containers::{
     BUILD_STEP_LABEL, Container, ContainerRecord, ContainerState, ContainersError, RestartPolicy,
     RunSpec, Status, alive, parent_pid, process_start_time,
 };
+pub use events::Event;
 pub use gc::{Collected, Referenced, disk_usage};
 /// An image record for unit tests: id `hex` (64 hex digits), named `names`.
 #[cfg(test)]

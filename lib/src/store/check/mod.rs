@@ -57,6 +57,8 @@ pub const TOP_LEVEL: &[&str] = &[
     "tmp",
     "volumes",
     "build-cache",
+    "events.log",
+    "events.log.1",
 ];
 
 /// What to check beyond the store's structure.
