@@ -385,6 +385,7 @@ fn exec(root: Root, a: &ExecArgs) -> Result<i32> {
     let opts = a.options()?;
     let ctx = open(root)?;
     let runtime_dir = ctx.runtime_dir()?;
+    ops::exec::record_start(&ctx, &a.container, &opts)?;
     let c = ops::exec::join(&ctx, &a.container)?;
     Ok(ops::exec::exec(&ctx, &c, &runtime_dir, &opts)?)
 }

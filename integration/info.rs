@@ -298,3 +298,67 @@ fn events_show_what_den_did_as_docker_prints_it() {
         "pull\ntag\nuntag\n"
     );
 }
+
+/// The other verbs record their events too: exec, attach, push, save, load, import, build.
+#[test]
+fn events_of_exec_push_save_load_import_build() {
+    let sb = Sandbox::new();
+    let busybox = registry().image("library/busybox");
+    sb.den(&["pull", "-q", &busybox]).ok();
+    sb.den(&["run", "-d", "--name", "bg", &busybox, "sleep", "60"])
+        .ok();
+    sb.den(&["exec", "bg", "echo", "hi"]).ok();
+    sb.den(&["kill", "bg"]).ok();
+    sb.den(&["wait", "bg"]).ok();
+    let mut reg = crate::sandbox::Registry::start("events");
+    let remote = format!("{}/info/ev:1", reg.addr);
+    sb.den(&["tag", &busybox, &remote]).ok();
+    sb.den(&["push", &remote]).ok();
+    reg.stop();
+    sb.den(&["save", "-o", "bb.tar", &busybox]).ok();
+    sb.den(&["load", "-q", "-i", "bb.tar"]).ok();
+    sb.sh("den export bg > rootfs.tar").ok();
+    sb.den(&["import", "rootfs.tar", "imp:1"]).ok();
+    sb.den_input(
+        &["build", "-q", "-t", "built:1", "-"],
+        format!("FROM {busybox}\nLABEL x=y\n").as_bytes(),
+    )
+    .ok();
+    let lines = sb
+        .den(&[
+            "events",
+            "--until",
+            "0s",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .ok();
+    for want in [
+        "container start bg".to_string(),
+        "container exec_start: echo hi bg".to_string(),
+        "container kill bg".to_string(),
+        "container die bg".to_string(),
+        format!("image push {remote}"),
+        format!("image save {busybox}"),
+        format!("image load {busybox}"),
+        "image import imp:1".to_string(),
+        "image build built:1".to_string(),
+    ] {
+        assert!(
+            lines.lines().any(|l| l == want),
+            "{want:?} missing:\n{lines}"
+        );
+    }
+    let signal = sb
+        .den(&[
+            "events",
+            "--until",
+            "0s",
+            "-f",
+            "event=kill",
+            "--format",
+            "{{.Actor.Attributes.signal}}",
+        ])
+        .ok();
+    assert_eq!(signal, "9\n");
+}

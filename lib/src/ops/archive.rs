@@ -10,7 +10,7 @@ use super::Ctx;
 use super::{Error, Result};
 use crate::archive::{self, ArchiveError, Format, Loaded, SaveImage};
 use crate::image::Reference;
-use crate::store::{ImageRecord, Store};
+use crate::store::{Event, ImageRecord, Store};
 
 const CHUNK: usize = 1 << 20;
 
@@ -35,7 +35,7 @@ pub fn save(ctx: &Ctx, opts: &SaveOptions) -> Result<()> {
     }
     let store = ctx.store()?;
     let images = resolve(&store, &opts.images)?;
-    match &opts.output {
+    let saved = match &opts.output {
         Some(path) => save_to_file(&store, &images, format, path),
         None => {
             // A pipe of 1 MiB instead of 64 KiB: fewer wake-ups of the reader.
@@ -52,7 +52,13 @@ pub fn save(ctx: &Ctx, opts: &SaveOptions) -> Result<()> {
                 other => Ok(other?),
             }
         }
+    };
+    if saved.is_ok() {
+        for name in &opts.images {
+            store.record_event(&Event::new("image", "save", name).with("name", name.clone()));
+        }
     }
+    saved
 }
 
 /// Write the archive next to `path` under a temporary name and rename it into place when it is
@@ -163,6 +169,19 @@ pub struct LoadOptions {
 /// Load an archive; the caller has entered den's user namespace (layer files keep their owners).
 pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
     let store = ctx.store()?;
+    let loaded = load_from(&store, ctx, opts)?;
+    for l in &loaded {
+        let id = l.id.to_string();
+        let name = l.names.first().map_or_else(
+            || id.clone(),
+            |n| crate::image::familiar_name(&n.canonical()),
+        );
+        store.record_event(&Event::new("image", "load", &id).with("name", name));
+    }
+    Ok(loaded)
+}
+
+fn load_from(store: &Store, ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
     store.sweep();
     let unpack = crate::unpack::Options {
         owners: match ctx.idmap() {
@@ -177,7 +196,7 @@ pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
                 source,
             })?;
             Ok(archive::load(
-                &store,
+                store,
                 &mut f,
                 &path.display().to_string(),
                 unpack,
@@ -189,7 +208,7 @@ pub fn load(ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>> {
                 return Err(ArchiveError::StdinEmpty.into());
             }
             let _ = crate::sys::set_pipe_size(stdin.as_fd(), CHUNK);
-            Ok(archive::load(&store, &mut stdin.lock(), "stdin", unpack)?)
+            Ok(archive::load(store, &mut stdin.lock(), "stdin", unpack)?)
         }
     }
 }

@@ -16,13 +16,20 @@ pub type Say<'a> = &'a (dyn Fn(&str) + Sync);
 /// Build the image `opts` describes; returns its id.
 pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<Digest> {
     let store = ctx.store()?;
-    crate::build::build(&store, ctx.config.storage.driver, &Host { ctx, say }, opts).map_err(|e| {
-        match e {
-            // A den tool that has already reported stays one: the binaries say nothing more.
-            BuildError::Reported(r) => Error::Reported(r),
-            e => Error::Build(e),
-        }
-    })
+    let id = crate::build::build(&store, ctx.config.storage.driver, &Host { ctx, say }, opts)
+        .map_err(|e| {
+            match e {
+                // A den tool that has already reported stays one: the binaries say nothing more.
+                BuildError::Reported(r) => Error::Reported(r),
+                e => Error::Build(e),
+            }
+        })?;
+    let mut event = crate::store::Event::new("image", "build", id.as_ref());
+    if let Some(tag) = opts.tags.first() {
+        event = event.with("name", crate::image::familiar_name(&tag.canonical()));
+    }
+    store.record_event(&event);
+    Ok(id)
 }
 
 /// A host error into the build seam's: the verb's error, carried whole.

@@ -500,6 +500,7 @@ pub fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> Result<i32> {
         return Err(crate::store::ContainersError::NotRunning(name.into()).into());
     }
     let runtime_dir = ctx.runtime_dir()?;
+    store.record_event(&crate::store::Event::container(&c.record, "attach"));
     let path = attach::socket_path(&runtime_dir, &c.record.id);
     let ended = attach::client(
         &path,

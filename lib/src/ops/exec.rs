@@ -26,6 +26,18 @@ pub struct ExecOptions {
     pub command: Vec<String>,
 }
 
+/// Record the `exec_start` event (docker's action names the command), before [`join`]: the
+/// store is written as the user, outside the container.
+pub fn record_start(ctx: &Ctx, name: &str, opts: &ExecOptions) -> Result<()> {
+    let store = ctx.store()?;
+    let c = store.lookup_container(name)?;
+    if c.state.status == Status::Running {
+        let action = format!("exec_start: {}", opts.command.join(" "));
+        store.record_event(&crate::store::Event::container(&c.record, &action));
+    }
+    Ok(())
+}
+
 /// Find the running container and join its monitor's namespaces. Returns the container.
 pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
     let c = ctx.store()?.lookup_container(name)?;

@@ -75,6 +75,14 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<ImageRecord> {
         Ok::<_, super::Error>(incoming.finish_local(&config, &[layer], canonical.as_deref())?)
     })();
     let _ = crate::fs::remove_tree(&staging.path);
+    if let Ok(image) = &result {
+        let id = image.id.to_string();
+        let name = name.map_or_else(
+            || id.clone(),
+            |n| crate::image::familiar_name(&n.canonical()),
+        );
+        store.record_event(&crate::store::Event::new("image", "import", &id).with("name", name));
+    }
     result
 }
 

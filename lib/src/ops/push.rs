@@ -76,6 +76,9 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
         }
         Ok(())
     })?;
+    let name = crate::image::familiar_name(&target.canonical());
+    store
+        .record_event(&crate::store::Event::new("image", "push", &name).with("name", name.clone()));
     Ok(Pushed {
         reference: target,
         digest,
