@@ -86,6 +86,8 @@ enum Verb {
     Save(SaveArgs),
     /// Load images from a tar archive (docker's or OCI's, as save and podman write them)
     Load(LoadArgs),
+    /// Search a registry for repositories
+    Search(den::cli::registry::SearchArgs),
 }
 
 type Root<'a> = Option<&'a Path>;
@@ -111,8 +113,21 @@ fn main() -> std::process::ExitCode {
         Verb::SystemCheck(a) => (system_check(root, a), OnFailure::Den),
         Verb::Save(a) => archive_verb(open(root), |ctx| save(&ctx, a)),
         Verb::Load(a) => archive_verb(load_ctx(root), |ctx| load(&ctx, a)),
+        Verb::Search(a) => (search(root, &a), OnFailure::OneIfRegistry),
     };
     common::exit(result, on)
+}
+
+/// `search`: docker's table of what the registry has.
+fn search(root: Root, a: &den::cli::registry::SearchArgs) -> Result<i32> {
+    let found = ops::search::search(&open(root)?, &a.options()?)?;
+    let rows = den::render::images::search_rows(&found, a.no_trunc);
+    print(&den::render::rows(
+        a.format.as_deref(),
+        &den::render::images::SEARCH,
+        &rows,
+    )?);
+    Ok(0)
 }
 
 /// docker exits 1 when save or load fails, and den's own failures there are the user's too (an

@@ -67,6 +67,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("info", "den-run", "info"),
     ("version", "den-run", "version"),
     ("events", "den-run", "events"),
+    ("search", "den-image", "search"),
     ("reset", "den-run", "reset"),
     ("build", "den-build", "build"),
     ("builder prune", "den-build", "prune"),

@@ -362,3 +362,63 @@ fn events_of_exec_push_save_load_import_build() {
         .ok();
     assert_eq!(signal, "9\n");
 }
+
+/// `search` against docker-registry: no search API there, so the catalog, filtered by the term.
+#[test]
+fn search_reads_the_registrys_catalog() {
+    let sb = Sandbox::new();
+    let addr = &registry().addr;
+    let out = sb.den(&["search", &format!("{addr}/busybox")]).ok();
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("NAME")
+            && header.contains("DESCRIPTION")
+            && header.contains("STARS")
+            && header.contains("OFFICIAL"),
+        "{out}"
+    );
+    let names: Vec<&str> = lines
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(
+        names.contains(&format!("{addr}/library/busybox").as_str()),
+        "{out}"
+    );
+    assert!(names.iter().all(|n| n.contains("busybox")), "{out}");
+    let listed = sb
+        .den(&[
+            "search",
+            "--format",
+            "{{.Name}} {{.StarCount}}",
+            &format!("{addr}/layered"),
+        ])
+        .ok();
+    assert_eq!(listed, format!("{addr}/test/layered 0\n"));
+    let one = sb
+        .den(&[
+            "search",
+            "--limit",
+            "1",
+            "--format",
+            "{{.Name}}",
+            &format!("{addr}/"),
+        ])
+        .ok();
+    assert_eq!(one.lines().count(), 1, "{one}");
+    assert_eq!(
+        sb.den(&[
+            "search",
+            "--filter",
+            "is-official=true",
+            "--format",
+            "{{.Name}}",
+            &format!("{addr}/busybox")
+        ])
+        .ok(),
+        ""
+    );
+    // No registry named: one line saying how to name one.
+    sb.den(&["search", "busybox"])
+        .fails_with(125, "den search REGISTRY/busybox");
+}

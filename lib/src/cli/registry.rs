@@ -109,3 +109,42 @@ fn prompt(text: &str, secret: bool) -> String {
     }
     line.trim_end_matches(['\n', '\r']).to_string()
 }
+
+/// `search TERM`
+#[derive(Debug, Clone, clap::Args)]
+pub struct SearchArgs {
+    /// REGISTRY/TERM: repositories on REGISTRY whose names contain TERM
+    pub term: String,
+    /// The most results
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Filter: stars=N, is-official=true|false, is-automated=true|false
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Format: table, json, or a Go template such as '{{.Name}}'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Do not truncate the description
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+impl SearchArgs {
+    pub fn options(&self) -> crate::ops::Result<crate::ops::search::SearchOptions> {
+        let filters = self
+            .filter
+            .iter()
+            .map(|f| match f.split_once('=') {
+                Some((k, v)) if matches!(k, "stars" | "is-official" | "is-automated") => {
+                    Ok((k.to_string(), v.to_string()))
+                }
+                _ => Err(crate::store::ContainersError::BadFilter(f.clone()).into()),
+            })
+            .collect::<crate::ops::Result<Vec<_>>>()?;
+        Ok(crate::ops::search::SearchOptions {
+            term: self.term.clone(),
+            limit: self.limit,
+            filters,
+        })
+    }
+}

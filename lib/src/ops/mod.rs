@@ -35,6 +35,7 @@ pub mod pull;
 pub mod push;
 pub mod rmi;
 pub mod run;
+pub mod search;
 pub mod system;
 pub mod volume;
 

@@ -113,6 +113,8 @@ pub enum RegistryError {
     /// Asked of den, not of a registry: a push names a tag.
     #[error("cannot push to {0}: a push names a tag, not a digest")]
     PushDigest(String),
+    #[error("no registry to search for {0:?}: den has no default search registry")]
+    NoSearchRegistry(String),
 }
 
 impl Diagnose for RegistryError {
@@ -162,6 +164,9 @@ impl Diagnose for RegistryError {
             RegistryError::Layer { source, .. } => return source.hint(),
             RegistryError::Image(e) => return e.hint(),
             RegistryError::PushDigest(_) => "push to NAME:TAG; the registry computes the digest".into(),
+            RegistryError::NoSearchRegistry(t) => {
+                format!("name the registry in the term: den search REGISTRY/{t} (e.g. localhost:5000/{t})")
+            }
         })
     }
 }
@@ -170,7 +175,10 @@ impl RegistryError {
     /// Whether a registry (or the way to it) failed, rather than den's request: docker's login
     /// and push exit 1 then, and 125 for their own mistakes.
     pub fn from_registry(&self) -> bool {
-        !matches!(self, RegistryError::PushDigest(_))
+        !matches!(
+            self,
+            RegistryError::PushDigest(_) | RegistryError::NoSearchRegistry(_)
+        )
     }
 }
 

@@ -318,6 +318,31 @@ impl Session {
         Ok(header)
     }
 
+    /// GET `path` (with its query) on the registry, with authorization: the status, the `Link`
+    /// header (the catalog's next page) and at most `cap` bytes of the body.
+    pub async fn get(&self, path: &str, cap: usize) -> Result<(u16, Option<String>, Vec<u8>)> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self.send(|| self.http.get(&url)).await?;
+        let link = resp
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
+            if body.len() + chunk.len() > cap {
+                return Err(RegistryError::Protocol {
+                    registry: self.registry.clone(),
+                    what: path.into(),
+                    message: format!("an answer over {cap} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, link, body))
+    }
+
     /// Send a request built by `make`, with authorization; a 401 fetches a new token and
     /// tries once more (tokens expire).
     async fn send(&self, make: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response> {

@@ -286,6 +286,42 @@ pub fn built(id: &Digest, tags: &[String]) -> String {
     out
 }
 
+// ------------------------------------------------------------------------------------------
+// search
+
+/// `search`: docker's columns (NAME DESCRIPTION STARS OFFICIAL).
+pub const SEARCH: Listing = Listing {
+    table: "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}",
+    headers: &[
+        ("Name", "NAME"),
+        ("Description", "DESCRIPTION"),
+        ("StarCount", "STARS"),
+        ("IsOfficial", "OFFICIAL"),
+    ],
+};
+
+/// A search result's fields as docker's templates read them; the description cut at 45
+/// characters unless `no_trunc`, official shown as `[OK]`.
+pub fn search_rows(found: &[crate::ops::search::Found], no_trunc: bool) -> Vec<serde_json::Value> {
+    found
+        .iter()
+        .map(|f| {
+            let description = if no_trunc {
+                f.description.clone()
+            } else {
+                super::units::ellipsis(&f.description, 45)
+            };
+            serde_json::json!({
+                "Name": f.name,
+                "Description": description,
+                "StarCount": f.stars.to_string(),
+                "IsOfficial": if f.official { "[OK]" } else { "" },
+                "IsAutomated": if f.automated { "[OK]" } else { "" },
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

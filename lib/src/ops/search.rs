@@ -1,0 +1,171 @@
+//! `search TERM`: docker's search API (`/v1/search`) where the registry offers it, else the
+//! distribution catalog (`/v2/_catalog`, page by page through its `Link` header) filtered by
+//! TERM. The registry is TERM's first component (`localhost:5000/alpine`); den searches no
+//! registry by default (docker searches Docker Hub through its index, which den does not speak).
+
+use super::{Ctx, Result};
+use crate::auth::AuthFiles;
+use crate::registry::RegistryError;
+use crate::registry::session::Session;
+
+/// The most catalog pages read, and the most bytes in one answer: a registry's catalog is
+/// outside input.
+const MAX_PAGES: usize = 100;
+const MAX_BODY: usize = 4 << 20;
+
+/// One result, with docker's columns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Found {
+    pub name: String,
+    pub description: String,
+    pub stars: u64,
+    pub official: bool,
+    pub automated: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchOptions {
+    pub term: String,
+    pub limit: usize,
+    /// `stars=N`, `is-official=true|false`, `is-automated=true|false`.
+    pub filters: Vec<(String, String)>,
+}
+
+/// Split `REGISTRY/TERM`: the first component names a registry when it has a dot or a port,
+/// or is `localhost`, as in image references.
+fn split(term: &str) -> Option<(&str, &str)> {
+    let (host, rest) = term.split_once('/')?;
+    (host.contains('.') || host.contains(':') || host == "localhost").then_some((host, rest))
+}
+
+pub fn search(ctx: &Ctx, opts: &SearchOptions) -> Result<Vec<Found>> {
+    let (registry, term) =
+        split(&opts.term).ok_or_else(|| RegistryError::NoSearchRegistry(opts.term.clone()))?;
+    let creds = AuthFiles::discover(&ctx.paths.config).lookup(registry, "")?;
+    let found = crate::registry::session::runtime()?.block_on(async {
+        let mut session = Session::open(registry, &ctx.config.registry, None, creds).await?;
+        session.set_scopes(vec!["registry:catalog:*".into()]);
+        let q: String = url_encode(term);
+        let (status, _, body) = session
+            .get(&format!("/v1/search?q={q}&n={}", opts.limit), MAX_BODY)
+            .await?;
+        if status == 200
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+            && let Some(results) = v["results"].as_array()
+        {
+            return Ok(results
+                .iter()
+                .map(|r| Found {
+                    name: r["name"].as_str().unwrap_or_default().to_string(),
+                    description: r["description"].as_str().unwrap_or_default().to_string(),
+                    stars: r["star_count"].as_u64().unwrap_or(0),
+                    official: r["is_official"].as_bool().unwrap_or(false),
+                    automated: r["is_automated"].as_bool().unwrap_or(false),
+                })
+                .collect());
+        }
+        catalog(&session, registry, term).await
+    })?;
+    let mut found: Vec<Found> = found
+        .into_iter()
+        .filter(|f| keep(f, &opts.filters))
+        .collect();
+    found.truncate(opts.limit);
+    Ok(found)
+}
+
+/// The catalog's repositories whose names contain `term`, as `REGISTRY/NAME`.
+async fn catalog(
+    session: &Session,
+    registry: &str,
+    term: &str,
+) -> Result<Vec<Found>, RegistryError> {
+    let mut found = Vec::new();
+    let mut path = "/v2/_catalog?n=100".to_string();
+    for _ in 0..MAX_PAGES {
+        let (status, link, body) = session.get(&path, MAX_BODY).await?;
+        if status != 200 {
+            return Err(RegistryError::Protocol {
+                registry: registry.into(),
+                what: "the catalog".into(),
+                message: format!(
+                    "status {status}: the registry offers neither docker's search API nor the catalog"
+                ),
+            });
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+                registry: registry.into(),
+                what: "the catalog".into(),
+                message: e.to_string(),
+            })?;
+        for name in v["repositories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+        {
+            if name.contains(term) {
+                found.push(Found {
+                    name: format!("{registry}/{name}"),
+                    description: String::new(),
+                    stars: 0,
+                    official: false,
+                    automated: false,
+                });
+            }
+        }
+        // `Link: </v2/_catalog?last=x&n=100>; rel="next"`: only a path on this registry.
+        match link.as_deref().and_then(next_page) {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
+fn next_page(link: &str) -> Option<String> {
+    let start = link.find('<')? + 1;
+    let end = link[start..].find('>')? + start;
+    let target = &link[start..end];
+    (target.starts_with("/v2/_catalog?") && link[end..].contains("rel=\"next\""))
+        .then(|| target.to_string())
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn keep(f: &Found, filters: &[(String, String)]) -> bool {
+    filters.iter().all(|(k, v)| match k.as_str() {
+        "stars" => v.parse::<u64>().is_ok_and(|n| f.stars >= n),
+        "is-official" => (v == "true") == f.official,
+        "is-automated" => (v == "true") == f.automated,
+        _ => true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_links_and_registries() {
+        assert_eq!(
+            next_page("</v2/_catalog?last=b&n=100>; rel=\"next\"").as_deref(),
+            Some("/v2/_catalog?last=b&n=100")
+        );
+        assert_eq!(next_page("<https://evil/x>; rel=\"next\""), None);
+        assert_eq!(split("localhost:5000/alp"), Some(("localhost:5000", "alp")));
+        assert_eq!(split("alpine"), None);
+        assert_eq!(split("library/alpine"), None);
+        assert_eq!(url_encode("a b/c"), "a%20b%2Fc");
+    }
+}
