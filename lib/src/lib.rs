@@ -39,7 +39,8 @@
 //!   [`ops::images::images`], [`ops::run::run`], [`ops::run::run_detached`],
 //!   [`ops::build::build`], [`ops::container`] (ps, logs, start, stop, attach, rm, port, ...),
 //!   [`ops::inspect`], [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
-//!   [`ops::info::info`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
+//!   [`ops::info::info`] (and version), [`ops::events::events`] (den's journal),
+//!   [`ops::search::search`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
 //!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check,
 //!   reset), [`ops::push::push`], [`ops::login`] (login, logout).
 //! - [`build`]: `den build`'s seam ([`build::build`]): a Dockerfile planned as data
