@@ -1,5 +1,5 @@
 //! den-run: containers (run, create, start, stop, restart, kill, wait, ps, logs, attach, exec,
-//! cp, export, rm, inspect, prune), volumes, and `info`.
+//! cp, export, rm, rename, inspect, prune), volumes, and `info`.
 //!
 //! The only den tool that enters namespaces. Verbs that only read records or send signals run
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
@@ -71,6 +71,8 @@ enum Verb {
     Export(den::cli::image::ExportArgs),
     /// Remove containers
     Rm(RmArgs),
+    /// Rename a container
+    Rename(RenameArgs),
     /// Show containers as JSON
     Inspect(InspectArgs),
     /// Remove all stopped containers
@@ -195,6 +197,10 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Cp(a) => cp(root, a),
         Verb::Export(a) => export(root, a),
         Verb::Rm(a) => rm(root, a),
+        Verb::Rename(a) => {
+            ops::container::rename(&open(root)?, &a.container, &a.new_name)?;
+            Ok(0)
+        }
         Verb::Inspect(a) => {
             let (values, errors) = ops::inspect::inspect(&open(root)?, &a.names);
             Ok(common::print_objects(&values, a.format.as_deref(), errors))

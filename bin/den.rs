@@ -61,6 +61,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("exec", "den-run", "exec"),
     ("cp", "den-run", "cp"),
     ("rm", "den-run", "rm"),
+    ("rename", "den-run", "rename"),
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
     ("container prune", "den-run", "prune"),
@@ -150,6 +151,7 @@ const GROUPS: &[Group] = &[
             ("ps", "ps", ""),
             ("port", "port", "List a container's published ports"),
             ("prune", "container prune", "Remove all stopped containers"),
+            ("rename", "rename", "Rename a container"),
             ("restart", "restart", "Restart containers"),
             ("rm", "rm", "Remove containers"),
             ("remove", "rm", ""),
@@ -252,6 +254,7 @@ Container Commands:
   kill        Send a signal to running containers
   logs        Print a container's logs
   port        List a container's published ports
+  rename      Rename a container
   restart     Restart containers
   rm          Remove containers
   start       Start stopped containers

@@ -34,3 +34,4 @@ mod run;
 mod safety;
 mod security;
 mod surface;
+mod verbs;

@@ -124,6 +124,14 @@ pub struct ContainersArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct RenameArgs {
+    /// The container (name, id or id prefix)
+    pub container: String,
+    /// Its new name
+    pub new_name: String,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct AttachArgs {
     /// Do not attach stdin
     #[arg(long)]

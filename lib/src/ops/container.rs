@@ -408,6 +408,17 @@ pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
     Ok(())
 }
 
+/// `rename`: docker's, on a container in any state (a running one keeps running).
+pub fn rename(ctx: &Ctx, name: &str, new: &str) -> Result<()> {
+    let store = ctx.store()?;
+    let c = store.lookup_container(name)?;
+    if c.record.name == new {
+        return Err(crate::store::ContainersError::SameName(new.into()).into());
+    }
+    store.rename_container(&c.record.id, new)?;
+    Ok(())
+}
+
 /// `wait`: block until the container stops; its exit code.
 pub fn wait(ctx: &Ctx, name: &str) -> Result<i32> {
     let store = ctx.store()?;

@@ -401,6 +401,29 @@ impl Store {
         }
     }
 
+    /// `rename`: the container `id` is called `new` from now on (ops refuses its own name). The new name is claimed first
+    /// (so a clash leaves everything as it was), then the record says it, then the old name
+    /// goes; a crash between the steps leaves both names pointing at the container, which
+    /// `den system check` reports as a dangling name.
+    pub fn rename_container(&self, id: &str, new: &str) -> Result<()> {
+        if !valid_name(new) {
+            return Err(StoreError::BadName(new.into()));
+        }
+        let mut record = self.container(id)?;
+        self.claim_name(new, id)?;
+        let old = std::mem::replace(&mut record.name, new.to_string());
+        let dir = self.container_dir(id);
+        if let Err(e) = self.write_json(&dir.join("container.json"), &record) {
+            let _ = std::fs::remove_file(self.root.join("names").join(new));
+            return Err(e);
+        }
+        let link = self.root.join("names").join(&old);
+        if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {
+            let _ = std::fs::remove_file(&link);
+        }
+        Ok(())
+    }
+
     /// The layers of a container's root filesystem, bottom first: its own list (a build
     /// step's), else its image's.
     pub fn rootfs_layers(&self, record: &ContainerRecord) -> Result<Vec<Digest>> {
@@ -641,6 +664,8 @@ pub enum ContainersError {
     BadFilter(String),
     #[error("invalid events filter or time {0:?}")]
     BadEventFilter(String),
+    #[error("renaming a container with the same name as its current name ({0})")]
+    SameName(String),
 }
 
 impl crate::error::Diagnose for ContainersError {
@@ -656,6 +681,7 @@ impl crate::error::Diagnose for ContainersError {
             ContainersError::BadFilter(_) => {
                 "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited or ancestor".into()
             }
+            ContainersError::SameName(_) => "choose a name the container does not have".into(),
         })
     }
 }
@@ -712,6 +738,28 @@ mod tests {
         ));
         assert!(valid_name("a.b-c_1"));
         assert!(!valid_name("-a"));
+    }
+
+    #[test]
+    fn rename_moves_the_name() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let a = s.create_container(rec(), Some("old")).unwrap();
+        let b = s.create_container(rec(), Some("other")).unwrap();
+        assert!(matches!(
+            s.rename_container(&a.id, "other"),
+            Err(StoreError::NameInUse { ref id, .. }) if *id == b.id
+        ));
+        assert!(matches!(
+            s.rename_container(&a.id, "/bad"),
+            Err(StoreError::BadName(_))
+        ));
+        assert_eq!(s.container(&a.id).unwrap().name, "old");
+        s.rename_container(&a.id, "new").unwrap();
+        assert_eq!(s.container(&a.id).unwrap().name, "new");
+        assert_eq!(s.find_container("new").unwrap(), a.id);
+        assert!(s.find_container("old").is_err());
+        s.create_container(rec(), Some("old")).unwrap();
     }
 
     #[test]
