@@ -1,5 +1,5 @@
 //! den-run: containers (run, create, start, stop, restart, kill, wait, ps, logs, attach, exec,
-//! cp, export, rm, rename, inspect, prune), volumes, and `info`.
+//! cp, export, rm, rename, diff, inspect, prune), volumes, and `info`.
 //!
 //! The only den tool that enters namespaces. Verbs that only read records or send signals run
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
@@ -73,6 +73,8 @@ enum Verb {
     Rm(RmArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Show what a container changed in its filesystem (A added, C changed, D deleted)
+    Diff { container: String },
     /// Show containers as JSON
     Inspect(InspectArgs),
     /// Remove all stopped containers
@@ -197,6 +199,13 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Cp(a) => cp(root, a),
         Verb::Export(a) => export(root, a),
         Verb::Rm(a) => rm(root, a),
+        Verb::Diff { container } => {
+            let ctx = enter(&open(root)?, root)?;
+            print(&render::containers::changes(&ops::container::diff(
+                &ctx, &container,
+            )?));
+            Ok(0)
+        }
         Verb::Rename(a) => {
             ops::container::rename(&open(root)?, &a.container, &a.new_name)?;
             Ok(0)

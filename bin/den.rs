@@ -62,6 +62,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("cp", "den-run", "cp"),
     ("rm", "den-run", "rm"),
     ("rename", "den-run", "rename"),
+    ("diff", "den-run", "diff"),
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
     ("container prune", "den-run", "prune"),
@@ -137,6 +138,11 @@ const GROUPS: &[Group] = &[
             ),
             ("cp", "cp", "Copy files between a container and the host"),
             ("create", "create", "Create a container"),
+            (
+                "diff",
+                "diff",
+                "Show what a container changed in its filesystem",
+            ),
             ("exec", "exec", "Run a command in a running container"),
             (
                 "export",
@@ -249,6 +255,7 @@ Container Commands:
   attach      Attach to a running container's output and input
   cp          Copy files between a container and the host
   create      Create a container
+  diff        Show what a container changed in its filesystem
   export      Write a container's filesystem as a tar archive
   inspect     Show a container's details as JSON
   kill        Send a signal to running containers

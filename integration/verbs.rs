@@ -84,3 +84,77 @@ fn rename_a_running_and_a_stopped_container() {
     );
     sb.den(&["rm", "-f", "fourth"]).ok();
 }
+
+/// Changes made in a container, then `diff` while it runs and after it stopped, with `driver`.
+fn diff_with(driver: &str) {
+    let mut sb = Sandbox::new();
+    sb.set_env("DEN_STORAGE_DRIVER", driver);
+    let bb = busybox();
+    sb.den(&["pull", "-q", &bb]).ok();
+    let script = "mkdir -p /new/deep && echo x > /new/deep/f && echo changed >> /etc/passwd \
+                  && rm -r /home && rm /bin/vi && echo started && while true; do sleep 0.1; done";
+    sb.den(&["run", "-d", "--name", "d", &bb, "sh", "-c", script])
+        .ok();
+    until("the changes", Duration::from_secs(10), || {
+        sb.den(&["logs", "d"]).out().contains("started")
+    });
+    let expected = [
+        "C /bin",
+        "D /bin/vi",
+        "C /etc",
+        "C /etc/passwd",
+        "D /home",
+        "A /new",
+        "A /new/deep",
+        "A /new/deep/f",
+    ];
+    let check = |when: &str| {
+        let out = sb.den(&["diff", "d"]).ok();
+        let lines: Vec<&str> = out.lines().collect();
+        for want in expected {
+            assert!(
+                lines.contains(&want),
+                "{driver}, {when}: {want} missing:\n{out}"
+            );
+        }
+        let mut sorted = lines.clone();
+        sorted.sort_by_key(|l| l[2..].to_string());
+        assert_eq!(lines, sorted, "{driver}, {when}: sorted by path:\n{out}");
+        for l in &lines {
+            assert!(
+                matches!(&l[..2], "A " | "C " | "D ") && l[2..].starts_with('/'),
+                "{driver}, {when}: docker's line shape: {l}"
+            );
+            // Nothing under a directory that is gone, nothing that was not touched.
+            assert!(!l.starts_with("D /home/"), "{driver}, {when}: {out}");
+            assert!(!l.contains("/usr"), "{driver}, {when}: {out}");
+            assert!(!l.contains("/etc/hosts"), "{driver}, {when}: {out}");
+        }
+        out
+    };
+    let running = check("running");
+    sb.den(&["stop", "-t", "1", "d"]).ok();
+    let stopped = check("stopped");
+    assert_eq!(running, stopped, "{driver}");
+    // A container that changed nothing has no lines (den's own mount points are not changes).
+    sb.den(&["run", "--name", "quiet", &bb, "true"]).ok();
+    let quiet = sb.den(&["container", "diff", "quiet"]).ok();
+    assert_eq!(quiet, "", "{driver}");
+    sb.den(&["diff", "nosuch"])
+        .fails_with(1, "no such container: nosuch");
+}
+
+#[test]
+fn diff_overlay() {
+    diff_with("overlay");
+}
+
+#[test]
+fn diff_fuse_overlayfs() {
+    diff_with("fuse-overlayfs");
+}
+
+#[test]
+fn diff_vfs() {
+    diff_with("vfs");
+}

@@ -23,12 +23,6 @@ use crate::store::{LayerRef, Store};
 /// other media types, in [`crate::image::manifest`]).
 pub const TAR: &str = crate::image::manifest::OCI_LAYER;
 
-const OPAQUE_MARKERS: [&str; 3] = [
-    crate::unpack::OPAQUE_XATTR,
-    "trusted.overlay.opaque",
-    "user.fuseoverlayfs.opaque",
-];
-
 /// What [`write_tar`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TarStats {
@@ -67,12 +61,6 @@ fn walk(dir: &Path, out: impl Write, whiteouts: bool) -> std::io::Result<TarStat
     w.dir(dir, "")?;
     w.tar.into_inner()?.flush()?;
     Ok(w.stats)
-}
-
-fn is_opaque(path: &Path) -> bool {
-    OPAQUE_MARKERS.iter().any(
-        |name| matches!(crate::sys::lgetxattr(path, name), Ok(Some(v)) if v.as_slice() == b"y"),
-    )
 }
 
 fn header(md: &std::fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Header {
@@ -115,7 +103,7 @@ impl<W: Write> Walk<W> {
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
         names.sort();
-        if self.whiteouts && !prefix.is_empty() && is_opaque(dir) {
+        if self.whiteouts && !prefix.is_empty() && crate::unpack::is_opaque(dir) {
             let md = std::fs::symlink_metadata(dir)?;
             self.empty(
                 &format!("{prefix}.wh..wh..opq"),

@@ -419,6 +419,37 @@ pub fn rename(ctx: &Ctx, name: &str, new: &str) -> Result<()> {
     Ok(())
 }
 
+/// The paths den makes in every container's root (its mount points), which `diff` does not show
+/// as changes, as docker's init layer hides its own.
+const OWN_PATHS: &[&str] = &[
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+    "proc",
+    "sys",
+    "dev",
+];
+
+/// `diff`: what the container changed against its image (inside den's user namespace, where
+/// its writable layer or copy can be read whether it runs or not).
+pub fn diff(ctx: &Ctx, name: &str) -> Result<Vec<crate::store::changes::Change>> {
+    use crate::store::driver::{Driver, Layout};
+    let store = ctx.store()?;
+    let c = store.lookup_container(name)?;
+    let layers: Vec<std::path::PathBuf> = store
+        .rootfs_layers(&c.record)?
+        .iter()
+        .map(|d| store.layer_diff(d))
+        .collect();
+    let l = Layout::of(&store.container_dir(&c.record.id));
+    Ok(match Driver::from_name(&c.record.driver) {
+        Some(Driver::Overlay | Driver::FuseOverlayfs) => {
+            crate::store::changes::of_upper(&l.upper, &layers, OWN_PATHS)?
+        }
+        _ => crate::store::changes::of_copy(&l.rootfs_copy, &layers, OWN_PATHS)?,
+    })
+}
+
 /// `wait`: block until the container stops; its exit code.
 pub fn wait(ctx: &Ctx, name: &str) -> Result<i32> {
     let store = ctx.store()?;

@@ -180,6 +180,14 @@ pub fn ps_row(
     })
 }
 
+/// `diff`: docker's lines, `C /etc` (changed), `A /etc/new` (added), `D /etc/gone` (deleted).
+pub fn changes(changes: &[crate::store::changes::Change]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("{} {}\n", c.kind.letter(), c.path))
+        .collect()
+}
+
 /// `port`: each mapping as `80/tcp -> 0.0.0.0:3000`, or with `host_only` (one port asked
 /// for) its host address alone.
 pub fn ports(ports: &[PortMapping], host_only: bool) -> String {

@@ -35,6 +35,7 @@
 //! Entry point: [`Store::open`].
 
 mod blobs;
+pub mod changes;
 pub mod check;
 mod containers;
 pub mod driver;

@@ -37,7 +37,7 @@ mod whiteout;
 pub use apply::{apply, apply_whole};
 pub use paths::{clean, symlink_target_inside};
 pub use reader::{ChannelReader, HashHandle, spawn_reader};
-pub use whiteout::{OPAQUE_XATTR, is_whiteout};
+pub use whiteout::{OPAQUE_MARKERS, OPAQUE_XATTR, is_opaque, is_whiteout};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {

@@ -17,6 +17,21 @@ const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// The xattr kernel overlayfs reads with `userxattr`, and fuse-overlayfs reads too.
 pub const OPAQUE_XATTR: &str = "user.overlay.opaque";
 
+/// The marks of an opaque directory in a writable layer: overlay's (user or trusted xattr)
+/// and fuse-overlayfs's own.
+pub const OPAQUE_MARKERS: [&str; 3] = [
+    OPAQUE_XATTR,
+    "trusted.overlay.opaque",
+    "user.fuseoverlayfs.opaque",
+];
+
+/// Whether the directory `path` in a writable layer is opaque (hides what is below it).
+pub fn is_opaque(path: &Path) -> bool {
+    OPAQUE_MARKERS.iter().any(
+        |name| matches!(crate::sys::lgetxattr(path, name), Ok(Some(v)) if v.as_slice() == b"y"),
+    )
+}
+
 impl Applier<'_> {
     /// Apply the entry `name` in `parent` if it is a whiteout; returns whether it was one.
     pub(super) fn whiteout_entry(
