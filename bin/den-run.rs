@@ -1,5 +1,5 @@
 //! den-run: containers (run, create, start, stop, restart, kill, wait, ps, logs, attach, exec,
-//! cp, export, rm, rename, diff, inspect, prune), volumes, and `info`.
+//! cp, export, rm, rename, diff, commit, inspect, prune), volumes, and `info`.
 //!
 //! The only den tool that enters namespaces. Verbs that only read records or send signals run
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
@@ -73,6 +73,8 @@ enum Verb {
     Rm(RmArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Make an image of a container's changes
+    Commit(CommitArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted)
     Diff { container: String },
     /// Show containers as JSON
@@ -199,6 +201,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Cp(a) => cp(root, a),
         Verb::Export(a) => export(root, a),
         Verb::Rm(a) => rm(root, a),
+        Verb::Commit(a) => commit(root, a),
         Verb::Diff { container } => {
             let ctx = enter(&open(root)?, root)?;
             print(&render::containers::changes(&ops::container::diff(
@@ -471,6 +474,22 @@ fn rm(root: Root, a: RmArgs) -> Result<i32> {
             r => Ok(r.map(|()| Some(n.to_string()))?),
         }
     }))
+}
+
+/// `commit`: in den-run with the other container verbs (docker's grouping: `container commit`);
+/// the writable layer is read inside den's user namespace, running or not. Prints the image id.
+fn commit(root: Root, a: CommitArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let opts = ops::commit::CommitOptions {
+        container: a.container,
+        reference: a.reference,
+        changes: a.change,
+        message: a.message,
+        author: a.author,
+    };
+    let image = ops::commit::commit(&ctx, &opts)?;
+    print(&format!("sha256:{}\n", image.id.hex()));
+    Ok(0)
 }
 
 fn prune(root: Root, a: PruneArgs) -> Result<i32> {

@@ -63,6 +63,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("rm", "den-run", "rm"),
     ("rename", "den-run", "rename"),
     ("diff", "den-run", "diff"),
+    ("commit", "den-run", "commit"),
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
     ("container prune", "den-run", "prune"),
@@ -136,6 +137,7 @@ const GROUPS: &[Group] = &[
                 "attach",
                 "Attach to a running container's output and input",
             ),
+            ("commit", "commit", "Make an image of a container's changes"),
             ("cp", "cp", "Copy files between a container and the host"),
             ("create", "create", "Create a container"),
             (
@@ -253,6 +255,7 @@ Image Commands:
 
 Container Commands:
   attach      Attach to a running container's output and input
+  commit      Make an image of a container's changes
   cp          Copy files between a container and the host
   create      Create a container
   diff        Show what a container changed in its filesystem

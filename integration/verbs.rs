@@ -158,3 +158,106 @@ fn diff_fuse_overlayfs() {
 fn diff_vfs() {
     diff_with("vfs");
 }
+
+#[test]
+fn commit_a_running_container() {
+    let sb = ready();
+    let bb = busybox();
+    let script =
+        "echo made > /made && rm /bin/vi && echo started && while true; do sleep 0.1; done";
+    sb.den(&["run", "-d", "--name", "c", &bb, "sh", "-c", script])
+        .ok();
+    until("the changes", Duration::from_secs(10), || {
+        sb.den(&["logs", "c"]).out().contains("started")
+    });
+    let id = sb
+        .den(&[
+            "commit",
+            "-m",
+            "by hand",
+            "-a",
+            "Ann <ann@example.org>",
+            "-c",
+            "CMD [\"cat\", \"/made\"]",
+            "--change",
+            "ENV COMMITTED=yes",
+            "-c",
+            "VOLUME /data",
+            "-c",
+            "LABEL stage=committed",
+            "c",
+            "snap:1",
+        ])
+        .ok();
+    assert!(id.starts_with("sha256:") && id.trim().len() == 71, "{id}");
+    let images = sb
+        .den(&[
+            "images",
+            "--no-trunc",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+        ])
+        .ok();
+    assert!(
+        images
+            .lines()
+            .any(|l| l.ends_with(id.trim()) && l.starts_with("snap:1 ")),
+        "{images}"
+    );
+    // The container still runs, and the image has its changes and the new settings.
+    assert_eq!(
+        sb.den(&["inspect", "--format", "{{.State.Status}}", "c"])
+            .ok()
+            .trim(),
+        "running"
+    );
+    assert_eq!(sb.den(&["run", "--rm", "snap:1"]).ok(), "made\n");
+    assert_eq!(
+        sb.den(&[
+            "run",
+            "--rm",
+            "snap:1",
+            "sh",
+            "-c",
+            "test -e /bin/vi || echo gone; echo $COMMITTED"
+        ])
+        .ok(),
+        "gone\nyes\n"
+    );
+    let hist = sb
+        .den(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "snap:1",
+        ])
+        .ok();
+    assert!(hist.starts_with("den commit|by hand\n"), "{hist}");
+    let inspect = sb.den(&["image", "inspect", "snap:1"]).ok();
+    for want in [
+        "Ann <ann@example.org>",
+        "\"/data\"",
+        "\"stage\": \"committed\"",
+    ] {
+        assert!(inspect.contains(want), "{want}: {inspect}");
+    }
+    // Without a name: an untagged image, its id printed; `container commit` is the same verb.
+    let bare = sb.den(&["container", "commit", "c"]).ok();
+    assert!(bare.starts_with("sha256:"), "{bare}");
+    // docker's refusals: an unknown container, an instruction commit does not take.
+    sb.den(&["commit", "nosuch", "x:1"])
+        .fails_with(1, "no such container: nosuch");
+    sb.den(&["commit", "-c", "RUN true", "c", "x:1"])
+        .fails_with(1, "RUN true");
+    sb.den(&["rm", "-f", "c"]).ok();
+}
+
+#[test]
+fn commit_is_refused_with_vfs() {
+    let mut sb = Sandbox::new();
+    sb.set_env("DEN_STORAGE_DRIVER", "vfs");
+    let bb = busybox();
+    sb.den(&["pull", "-q", &bb]).ok();
+    sb.den(&["create", "--name", "v", &bb, "true"]).ok();
+    sb.den(&["commit", "v", "x:1"]).fails_with(1, "vfs");
+}

@@ -89,6 +89,9 @@ impl Drop for StepRoot {
 /// the store as the unpacked layer (kernel overlay's upper is already in the store's format;
 /// another driver's is unpacked from the archive instead). Returns the layer's reference.
 pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> super::Result<LayerRef> {
+    if driver != Driver::Overlay {
+        return copy_upper(store, upper);
+    }
     crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
         path: upper.to_path_buf(),
         source,
@@ -98,26 +101,44 @@ pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> super::Resul
         return Ok(layer);
     }
     let staged = store.stage_layer()?;
-    let placed = if driver == Driver::Overlay {
-        std::fs::remove_dir(staged.diff())
-            .and_then(|_| std::fs::rename(upper, staged.diff()))
-            .map_err(|e| crate::store::StoreError::Io {
-                path: upper.to_path_buf(),
-                source: e,
-            })
-            .map_err(BuildError::from)
-    } else {
-        crate::unpack::unpack_file(
-            &store.blob_path(&layer.blob),
-            &staged.diff(),
-            crate::unpack::Options {
-                owners: crate::unpack::Owners::Keep,
-            },
-            Some(&layer.diff_id),
-        )
-        .map(|_| ())
-        .map_err(BuildError::from)
-    };
+    let placed = std::fs::remove_dir(staged.diff())
+        .and_then(|_| std::fs::rename(upper, staged.diff()))
+        .map_err(|e| crate::store::StoreError::Io {
+            path: upper.to_path_buf(),
+            source: e,
+        })
+        .map_err(BuildError::from);
+    if let Err(e) = placed {
+        staged.abandon();
+        return Err(e);
+    }
+    store.commit_layer(staged, &layer.diff_id, stats.size, stats.entries)?;
+    Ok(layer)
+}
+
+/// Make a layer of a writable layer directory `upper` that stays where it is (another driver's
+/// step, or a container's for `den commit`): archived into a blob, then unpacked from it into
+/// the store.
+pub fn copy_upper(store: &Store, upper: &Path) -> super::Result<LayerRef> {
+    crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
+        path: upper.to_path_buf(),
+        source,
+    })?;
+    let (layer, stats) = super::layer::store_tar(store, upper)?;
+    if store.has_layer(&layer.diff_id) {
+        return Ok(layer);
+    }
+    let staged = store.stage_layer()?;
+    let placed = crate::unpack::unpack_file(
+        &store.blob_path(&layer.blob),
+        &staged.diff(),
+        crate::unpack::Options {
+            owners: crate::unpack::Owners::Keep,
+        },
+        Some(&layer.diff_id),
+    )
+    .map(|_| ())
+    .map_err(BuildError::from);
     if let Err(e) = placed {
         staged.abandon();
         return Err(e);

@@ -124,6 +124,28 @@ pub struct ContainersArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct CommitArgs {
+    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME,
+    /// WORKDIR, ONBUILD
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// The commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// The author ("Name <email>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Pause the container while committing (accepted for docker; den reads the writable
+    /// layer as it is)
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    /// The container (name, id or id prefix)
+    pub container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct RenameArgs {
     /// The container (name, id or id prefix)
     pub container: String,

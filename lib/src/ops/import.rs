@@ -255,10 +255,31 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()>
                 ports[format!("{num}/{proto}")] = json!({});
             }
         }
+        "VOLUME" => volumes(config, rest).map_err(&bad)?,
+        "ONBUILD" => {
+            let list = config.entry("OnBuild").or_insert_with(|| json!([]));
+            if let Some(l) = list.as_array_mut() {
+                l.push(Value::String(rest.into()));
+            }
+        }
         "" => return Err(bad("empty").into()),
         other => {
             return Err(bad(&format!("{other} is not a valid change command")).into());
         }
+    }
+    Ok(())
+}
+
+/// `VOLUME /a /b` or `VOLUME ["/a"]` (commit's `--change`).
+fn volumes(config: &mut Map<String, Value>, rest: &str) -> std::result::Result<(), &'static str> {
+    let paths: Vec<String> = match serde_json::from_str::<Vec<String>>(rest) {
+        Ok(a) => a,
+        Err(_) if rest.starts_with('[') => return Err("the JSON form must be an array of strings"),
+        Err(_) => rest.split_whitespace().map(unquote).collect(),
+    };
+    let volumes = config.entry("Volumes").or_insert_with(|| json!({}));
+    for p in paths {
+        volumes[p] = json!({});
     }
     Ok(())
 }

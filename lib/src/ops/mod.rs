@@ -18,6 +18,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod commit;
 pub mod container;
 pub mod cp;
 pub mod error;

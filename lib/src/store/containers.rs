@@ -666,6 +666,10 @@ pub enum ContainersError {
     BadEventFilter(String),
     #[error("renaming a container with the same name as its current name ({0})")]
     SameName(String),
+    #[error(
+        "cannot commit container {0}: it uses the vfs storage driver, which keeps no writable layer"
+    )]
+    CommitVfs(String),
 }
 
 impl crate::error::Diagnose for ContainersError {
@@ -682,6 +686,9 @@ impl crate::error::Diagnose for ContainersError {
                 "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited or ancestor".into()
             }
             ContainersError::SameName(_) => "choose a name the container does not have".into(),
+            ContainersError::CommitVfs(_) => {
+                "use `den export` and `den import`, or a store with the overlay or fuse-overlayfs driver".into()
+            }
         })
     }
 }
