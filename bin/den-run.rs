@@ -1,5 +1,5 @@
 //! den-run: containers (run, create, start, stop, restart, kill, wait, ps, logs, attach, exec,
-//! cp, export, rm, rename, diff, commit, inspect, prune), volumes, and `info`.
+//! cp, export, rm, rename, diff, commit, pause, unpause, inspect, prune), volumes, and `info`.
 //!
 //! The only den tool that enters namespaces. Verbs that only read records or send signals run
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
@@ -75,6 +75,10 @@ enum Verb {
     Rename(RenameArgs),
     /// Make an image of a container's changes
     Commit(CommitArgs),
+    /// Pause all processes of containers
+    Pause(ContainersArgs),
+    /// Continue all processes of paused containers
+    Unpause(ContainersArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted)
     Diff { container: String },
     /// Show containers as JSON
@@ -202,6 +206,20 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Export(a) => export(root, a),
         Verb::Rm(a) => rm(root, a),
         Verb::Commit(a) => commit(root, a),
+        Verb::Pause(a) => {
+            let ctx = open(root)?;
+            Ok(each(&a.containers, |n| {
+                ops::pause::pause(&ctx, n)?;
+                Ok(Some(n.to_string()))
+            }))
+        }
+        Verb::Unpause(a) => {
+            let ctx = open(root)?;
+            Ok(each(&a.containers, |n| {
+                ops::pause::unpause(&ctx, n)?;
+                Ok(Some(n.to_string()))
+            }))
+        }
         Verb::Diff { container } => {
             let ctx = enter(&open(root)?, root)?;
             print(&render::containers::changes(&ops::container::diff(

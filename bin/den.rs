@@ -64,6 +64,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("rename", "den-run", "rename"),
     ("diff", "den-run", "diff"),
     ("commit", "den-run", "commit"),
+    ("pause", "den-run", "pause"),
+    ("unpause", "den-run", "unpause"),
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
     ("container prune", "den-run", "prune"),
@@ -157,6 +159,7 @@ const GROUPS: &[Group] = &[
             ("ls", "ps", "List containers"),
             ("list", "ps", ""),
             ("ps", "ps", ""),
+            ("pause", "pause", "Pause all processes of containers"),
             ("port", "port", "List a container's published ports"),
             ("prune", "container prune", "Remove all stopped containers"),
             ("rename", "rename", "Rename a container"),
@@ -166,6 +169,11 @@ const GROUPS: &[Group] = &[
             ("run", "run", "Create and run a new container from an image"),
             ("start", "start", "Start stopped containers"),
             ("stop", "stop", "Stop running containers"),
+            (
+                "unpause",
+                "unpause",
+                "Continue all processes of paused containers",
+            ),
             (
                 "wait",
                 "wait",
@@ -263,12 +271,14 @@ Container Commands:
   inspect     Show a container's details as JSON
   kill        Send a signal to running containers
   logs        Print a container's logs
+  pause       Pause all processes of containers
   port        List a container's published ports
   rename      Rename a container
   restart     Restart containers
   rm          Remove containers
   start       Start stopped containers
   stop        Stop running containers
+  unpause     Continue all processes of paused containers
   wait        Wait for containers to stop, print their exit codes
 
 Management Commands:

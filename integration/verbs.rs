@@ -261,3 +261,104 @@ fn commit_is_refused_with_vfs() {
     sb.den(&["create", "--name", "v", &bb, "true"]).ok();
     sb.den(&["commit", "v", "x:1"]).fails_with(1, "vfs");
 }
+
+fn ticks(sb: &Sandbox, name: &str) -> usize {
+    sb.den(&["logs", name])
+        .out()
+        .lines()
+        .filter(|l| *l == "tick")
+        .count()
+}
+
+#[test]
+fn pause_and_unpause_stop_and_continue_every_process() {
+    let sb = ready();
+    let bb = busybox();
+    // Two processes: the shell and a child loop, both ticking.
+    let script = "trap 'exit 0' TERM; (while true; do echo tick; sleep 0.1; done) & \
+                  while true; do echo tick; sleep 0.1; done";
+    sb.den(&["run", "-d", "--name", "p", &bb, "sh", "-c", script])
+        .ok();
+    until("ticks", Duration::from_secs(10), || ticks(&sb, "p") > 2);
+    assert_eq!(sb.den(&["pause", "p"]).ok(), "p\n");
+    let ps = sb
+        .den(&["ps", "--format", "{{.Names}}|{{.Status}}|{{.State}}"])
+        .ok();
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("p|Up ") && l.ends_with(" (Paused)|paused")),
+        "{ps}"
+    );
+    let state = sb
+        .den(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Paused}} {{.State.Running}}",
+            "p",
+        ])
+        .ok();
+    assert_eq!(state.trim(), "paused true true");
+    std::thread::sleep(Duration::from_millis(300));
+    let frozen = ticks(&sb, "p");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(ticks(&sb, "p"), frozen, "nothing runs while paused");
+    sb.den(&["pause", "p"]).fails_with(1, "already paused");
+    sb.den(&["container", "unpause", "p"]).ok();
+    until("ticks again", Duration::from_secs(5), || {
+        ticks(&sb, "p") > frozen + 2
+    });
+    sb.den(&["unpause", "p"]).fails_with(1, "not paused");
+    assert_eq!(
+        sb.den(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Paused}}",
+            "p"
+        ])
+        .ok()
+        .trim(),
+        "running false"
+    );
+    // stop of a paused container: its processes continue to act on the stop signal.
+    sb.den(&["pause", "p"]).ok();
+    let t0 = Instant::now();
+    sb.den(&["stop", "-t", "5", "p"]).ok();
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "SIGTERM was acted on"
+    );
+    assert_eq!(
+        sb.den(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Paused}} {{.State.ExitCode}}",
+            "p"
+        ])
+        .ok()
+        .trim(),
+        "exited false 0"
+    );
+    // kill of a paused container.
+    sb.den(&["start", "p"]).ok();
+    until("running", Duration::from_secs(10), || {
+        ticks(&sb, "p") > frozen + 4
+    });
+    sb.den(&["pause", "p"]).ok();
+    sb.den(&["kill", "p"]).ok();
+    assert_eq!(
+        sb.den(&["inspect", "--format", "{{.State.Status}}", "p"])
+            .ok()
+            .trim(),
+        "exited"
+    );
+    // Refusals, and what den info says.
+    sb.den(&["pause", "p"]).fails_with(1, "not running");
+    sb.den(&["pause", "nosuch"])
+        .fails_with(1, "no such container: nosuch");
+    let info = sb.den(&["info"]).ok();
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("pause:") && l.contains("SIGSTOP")),
+        "{info}"
+    );
+}

@@ -137,7 +137,7 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
             if !STATES.contains(&v) {
                 return Err(crate::store::ContainersError::BadFilter(f.into()).into());
             }
-            c.state.status.name() == v
+            c.state.status_name() == v
         }
         "name" => c.record.name.contains(v),
         "id" => c.record.id.starts_with(v),
@@ -379,6 +379,7 @@ pub fn stop(ctx: &Ctx, name: &str, timeout: Option<u32>, signal: Option<&str>) -
     };
     let secs = timeout.or(c.record.spec.stop_timeout).unwrap_or(10);
     signal_init(&c, sig)?;
+    super::pause::resume_after_signal(&store, &c)?;
     if !wait_stopped(&store, &c.record.id, Some(Duration::from_secs(secs as u64))) {
         signal_init(&c, Signal::SIGKILL)?;
         wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
@@ -402,6 +403,7 @@ pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
     store.record_event(
         &crate::store::Event::container(&c.record, "kill").with("signal", (sig as i32).to_string()),
     );
+    super::pause::resume_after_signal(&store, &c)?;
     if sig == Signal::SIGKILL {
         wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
     }

@@ -39,6 +39,8 @@ pub struct Info {
     pub capabilities: Vec<&'static str>,
     /// The kernel's release.
     pub kernel: String,
+    /// How `pause` stops a container's processes.
+    pub pause: &'static str,
 }
 
 pub fn info(ctx: &Ctx) -> Result<Info> {
@@ -71,6 +73,7 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
         kernel: nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
+        pause: super::pause::MECHANISM,
     })
 }
 

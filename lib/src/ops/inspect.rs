@@ -78,9 +78,9 @@ fn time(t: Option<DateTime<Utc>>) -> String {
 
 fn state_json(s: &ContainerState) -> Value {
     json!({
-        "Status": s.status.name(),
+        "Status": s.status_name(),
         "Running": s.status == Status::Running,
-        "Paused": false,
+        "Paused": s.paused,
         "Restarting": false,
         "OOMKilled": false,
         "Dead": false,

@@ -113,6 +113,7 @@ fn status_text(state: &ContainerState, now: DateTime<Utc>) -> String {
     let ago = |t: Option<DateTime<Utc>>| human_duration(now - t.unwrap_or(now));
     match state.status {
         Status::Created => "Created".into(),
+        Status::Running if state.paused => format!("Up {} (Paused)", ago(state.started_at)),
         Status::Running => format!("Up {}", ago(state.started_at)),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -175,7 +176,7 @@ pub fn ps_row(
         },
         "RunningFor": format!("{} ago", human_duration(now - r.created)),
         "Size": "0B",
-        "State": state.status.name(),
+        "State": state.status_name(),
         "Status": status_text(state, now),
     })
 }

@@ -194,6 +194,9 @@ pub struct ContainerState {
     /// The published ports as bound while it runs.
     #[serde(default)]
     pub ports: Vec<crate::net::PortMapping>,
+    /// Whether `den pause` stopped its processes (only while it runs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 impl ContainerState {
@@ -208,12 +211,22 @@ impl ContainerState {
             monitor: None,
             restart_count: 0,
             ports: Vec::new(),
+            paused: false,
         }
     }
 
     /// The state as it really is: a record that says running whose monitor is gone (killed,
     /// or the machine rebooted) is exited. The container's init dies with its monitor (den
     /// gives it a parent-death signal), so "running" can only be true while the monitor lives.
+    /// docker's `State.Status`: `paused` for a running container that is paused.
+    pub fn status_name(&self) -> &'static str {
+        if self.paused && self.status == Status::Running {
+            "paused"
+        } else {
+            self.status.name()
+        }
+    }
+
     pub fn observed(mut self) -> ContainerState {
         if self.status == Status::Running
             && !self.monitor.is_some_and(|(pid, start)| alive(pid, start))
@@ -233,6 +246,7 @@ impl ContainerState {
                 self.finished_at = Some(Utc::now());
             }
         }
+        self.paused &= self.status == Status::Running;
         self
     }
 }
@@ -666,6 +680,10 @@ pub enum ContainersError {
     BadEventFilter(String),
     #[error("renaming a container with the same name as its current name ({0})")]
     SameName(String),
+    #[error("container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("container {0} is not paused")]
+    NotPaused(String),
     #[error(
         "cannot commit container {0}: it uses the vfs storage driver, which keeps no writable layer"
     )]
@@ -686,6 +704,8 @@ impl crate::error::Diagnose for ContainersError {
                 "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited or ancestor".into()
             }
             ContainersError::SameName(_) => "choose a name the container does not have".into(),
+            ContainersError::AlreadyPaused(_) => "`den unpause` continues it".into(),
+            ContainersError::NotPaused(_) => "`den pause` pauses a running container".into(),
             ContainersError::CommitVfs(_) => {
                 "use `den export` and `den import`, or a store with the overlay or fuse-overlayfs driver".into()
             }
