@@ -1,5 +1,5 @@
 //! den-run: containers (run, create, start, stop, restart, kill, wait, ps, logs, attach, exec,
-//! cp, export, rm, rename, diff, commit, pause, unpause, inspect, prune), volumes, and `info`.
+//! cp, export, rm, rename, diff, commit, pause, unpause, top, inspect, prune), volumes, and `info`.
 //!
 //! The only den tool that enters namespaces. Verbs that only read records or send signals run
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
@@ -77,6 +77,8 @@ enum Verb {
     Commit(CommitArgs),
     /// Pause all processes of containers
     Pause(ContainersArgs),
+    /// Show a container's processes (the host's ps, its options)
+    Top(TopArgs),
     /// Continue all processes of paused containers
     Unpause(ContainersArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted)
@@ -206,6 +208,11 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Export(a) => export(root, a),
         Verb::Rm(a) => rm(root, a),
         Verb::Commit(a) => commit(root, a),
+        Verb::Top(a) => {
+            let t = ops::top::top(&open(root)?, &a.container, &a.ps_args)?;
+            print(&render::containers::top(&t));
+            Ok(0)
+        }
         Verb::Pause(a) => {
             let ctx = open(root)?;
             Ok(each(&a.containers, |n| {

@@ -66,6 +66,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("commit", "den-run", "commit"),
     ("pause", "den-run", "pause"),
     ("unpause", "den-run", "unpause"),
+    ("top", "den-run", "top"),
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
     ("container prune", "den-run", "prune"),
@@ -169,6 +170,7 @@ const GROUPS: &[Group] = &[
             ("run", "run", "Create and run a new container from an image"),
             ("start", "start", "Start stopped containers"),
             ("stop", "stop", "Stop running containers"),
+            ("top", "top", "Show a container's processes"),
             (
                 "unpause",
                 "unpause",
@@ -278,6 +280,7 @@ Container Commands:
   rm          Remove containers
   start       Start stopped containers
   stop        Stop running containers
+  top         Show a container's processes
   unpause     Continue all processes of paused containers
   wait        Wait for containers to stop, print their exit codes
 

@@ -362,3 +362,69 @@ fn pause_and_unpause_stop_and_continue_every_process() {
         "{info}"
     );
 }
+
+#[test]
+fn top_lists_the_container_processes_with_host_pids() {
+    let sb = ready();
+    let bb = busybox();
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "t",
+        &bb,
+        "sh",
+        "-c",
+        "sleep 1000 & sleep 1001",
+    ])
+    .ok();
+    let pid: i32 = {
+        let mut pid = 0;
+        until("its pid", Duration::from_secs(10), || {
+            pid = sb
+                .den(&["inspect", "--format", "{{.State.Pid}}", "t"])
+                .out()
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            pid > 0
+        });
+        pid
+    };
+    let mut out = String::new();
+    until("both sleeps", Duration::from_secs(10), || {
+        out = sb.den(&["top", "t"]).ok();
+        out.contains("sleep 1000") && out.contains("sleep 1001")
+    });
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "{out}"
+    );
+    let pids: Vec<i32> = lines
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "only the container's processes: {out}");
+    assert!(
+        pids.contains(&pid),
+        "host pids, the init's among them: {out}"
+    );
+    assert!(!out.contains("den-run"), "{out}");
+    // ps options are the host's.
+    let custom = sb.den(&["container", "top", "t", "-o", "pid,comm"]).ok();
+    let mut lines = custom.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["PID", "COMMAND"]
+    );
+    assert!(lines.all(|l| l.ends_with("sleep")), "{custom}");
+    sb.den(&["top", "t", "-o", "comm"])
+        .fails_with(1, "PID column");
+    sb.den(&["rm", "-f", "t"]).ok();
+    sb.den(&["create", "--name", "idle", &bb, "true"]).ok();
+    sb.den(&["top", "idle"]).fails_with(1, "not running");
+    sb.den(&["top", "nosuch"])
+        .fails_with(1, "no such container: nosuch");
+}

@@ -146,6 +146,19 @@ pub struct CommitArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// The container (name, id or id prefix)
+    pub container: String,
+    /// Options for the host's ps (default -ef)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ps OPTIONS"
+    )]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct RenameArgs {
     /// The container (name, id or id prefix)
     pub container: String,

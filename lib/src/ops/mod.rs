@@ -39,6 +39,7 @@ pub mod rmi;
 pub mod run;
 pub mod search;
 pub mod system;
+pub mod top;
 pub mod volume;
 
 pub use error::{Error, Result};

@@ -181,6 +181,36 @@ pub fn ps_row(
     })
 }
 
+/// `top`: docker's table (columns at least 20 wide, 3 spaces apart, as its tabwriter sets them).
+pub fn top(t: &crate::ops::top::Top) -> String {
+    let rows: Vec<&Vec<String>> = std::iter::once(&t.titles).chain(&t.processes).collect();
+    let n = t.titles.len();
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+                .max(17)
+                + 3
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// `diff`: docker's lines, `C /etc` (changed), `A /etc/new` (added), `D /etc/gone` (deleted).
 pub fn changes(changes: &[crate::store::changes::Change]) -> String {
     changes

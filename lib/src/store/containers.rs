@@ -684,6 +684,8 @@ pub enum ContainersError {
     AlreadyPaused(String),
     #[error("container {0} is not paused")]
     NotPaused(String),
+    #[error("ps {args} failed: {reason}")]
+    Ps { args: String, reason: String },
     #[error(
         "cannot commit container {0}: it uses the vfs storage driver, which keeps no writable layer"
     )]
@@ -706,6 +708,9 @@ impl crate::error::Diagnose for ContainersError {
             ContainersError::SameName(_) => "choose a name the container does not have".into(),
             ContainersError::AlreadyPaused(_) => "`den unpause` continues it".into(),
             ContainersError::NotPaused(_) => "`den pause` pauses a running container".into(),
+            ContainersError::Ps { .. } => {
+                "the options after the container are the host's ps's (`man ps`); den needs its PID column".into()
+            }
             ContainersError::CommitVfs(_) => {
                 "use `den export` and `den import`, or a store with the overlay or fuse-overlayfs driver".into()
             }
