@@ -1,5 +1,5 @@
 //! den-run: containers (run, create, start, stop, restart, kill, wait, ps, logs, attach, exec,
-//! cp, export, rm, rename, diff, commit, pause, unpause, top, inspect, prune), volumes, and `info`.
+//! cp, export, rm, rename, diff, commit, pause, unpause, top, stats, inspect, prune), volumes, and `info`.
 //!
 //! The only den tool that enters namespaces. Verbs that only read records or send signals run
 //! as the user on the host; verbs that mount or remove a container's files enter den's user
@@ -79,6 +79,8 @@ enum Verb {
     Pause(ContainersArgs),
     /// Show a container's processes (the host's ps, its options)
     Top(TopArgs),
+    /// Show containers' resource use (CPU, memory, network, block I/O, pids)
+    Stats(StatsArgs),
     /// Continue all processes of paused containers
     Unpause(ContainersArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted)
@@ -208,6 +210,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Export(a) => export(root, a),
         Verb::Rm(a) => rm(root, a),
         Verb::Commit(a) => commit(root, a),
+        Verb::Stats(a) => stats(root, &a),
         Verb::Top(a) => {
             let t = ops::top::top(&open(root)?, &a.container, &a.ps_args)?;
             print(&render::containers::top(&t));
@@ -515,6 +518,25 @@ fn commit(root: Root, a: CommitArgs) -> Result<i32> {
     let image = ops::commit::commit(&ctx, &opts)?;
     print(&format!("sha256:{}\n", image.id.hex()));
     Ok(0)
+}
+
+/// `stats`: once with `--no-stream`, else a reading a second or so until interrupted, the
+/// screen cleared before each, as docker's stream is drawn.
+fn stats(root: Root, a: &StatsArgs) -> Result<i32> {
+    let ctx = open(root)?;
+    loop {
+        let text = render::containers::stats(
+            &ops::stats::stats(&ctx, &a.containers)?,
+            a.format.as_deref(),
+        )
+        .map_err(render::FormatError::from)?;
+        if a.no_stream {
+            print(&text);
+            return Ok(0);
+        }
+        print(&format!("\x1b[2J\x1b[H{text}"));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 fn prune(root: Root, a: PruneArgs) -> Result<i32> {

@@ -67,6 +67,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("pause", "den-run", "pause"),
     ("unpause", "den-run", "unpause"),
     ("top", "den-run", "top"),
+    ("stats", "den-run", "stats"),
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
     ("container prune", "den-run", "prune"),
@@ -169,6 +170,7 @@ const GROUPS: &[Group] = &[
             ("remove", "rm", ""),
             ("run", "run", "Create and run a new container from an image"),
             ("start", "start", "Start stopped containers"),
+            ("stats", "stats", "Show containers' resource use"),
             ("stop", "stop", "Stop running containers"),
             ("top", "top", "Show a container's processes"),
             (
@@ -279,6 +281,7 @@ Container Commands:
   restart     Restart containers
   rm          Remove containers
   start       Start stopped containers
+  stats       Show containers' resource use
   stop        Stop running containers
   top         Show a container's processes
   unpause     Continue all processes of paused containers

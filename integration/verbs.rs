@@ -428,3 +428,82 @@ fn top_lists_the_container_processes_with_host_pids() {
     sb.den(&["top", "nosuch"])
         .fails_with(1, "no such container: nosuch");
 }
+
+#[test]
+fn stats_from_proc() {
+    let sb = ready();
+    let bb = busybox();
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        &bb,
+        "sh",
+        "-c",
+        "sleep 1000 & while :; do :; done",
+    ])
+    .ok();
+    sb.den(&["run", "-d", "--name", "idle", &bb, "sleep", "1000"])
+        .ok();
+    until("both running", Duration::from_secs(10), || {
+        sb.den(&["ps", "-q"]).out().lines().count() == 2
+    });
+    let table = sb.den(&["stats", "--no-stream"]).ok();
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    for col in [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ] {
+        assert!(header.contains(col), "{col}: {table}");
+    }
+    assert_eq!(lines.count(), 2, "every running container: {table}");
+    let row = sb
+        .den(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Container}}|{{.Name}}|{{.PIDs}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.NetIO}}|{{.BlockIO}}|{{.ID}}",
+            "busy",
+        ])
+        .ok();
+    let f: Vec<&str> = row.trim().split('|').collect();
+    assert_eq!(f.len(), 9, "{row}");
+    assert_eq!(&f[..3], ["busy", "busy", "2"], "{row}");
+    let cpu: f64 = f[3].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 10.0, "a busy loop uses CPU: {row}");
+    assert!(f[4].contains(" / ") && f[4].ends_with("iB"), "{row}");
+    assert!(
+        f[5].ends_with('%') && f[6].contains(" / ") && f[7].contains(" / "),
+        "{row}"
+    );
+    assert_eq!(f[8].len(), 12, "{row}");
+    let idle = sb
+        .den(&[
+            "container",
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.CPUPerc}}",
+            "idle",
+        ])
+        .ok();
+    let cpu: f64 = idle.trim().trim_end_matches('%').parse().unwrap();
+    assert!(cpu < 5.0, "{idle}");
+    let json = sb
+        .den(&["stats", "--no-stream", "--format", "json", "idle"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Name"], "idle");
+    assert_eq!(v["PIDs"], "1");
+    sb.den(&["stats", "--no-stream", "nosuch"])
+        .fails_with(1, "no such container: nosuch");
+    sb.den(&["rm", "-f", "busy", "idle"]).ok();
+}

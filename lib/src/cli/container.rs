@@ -146,6 +146,19 @@ pub struct CommitArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Print one reading and exit
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Format: table, json, or a Go template (.Container, .Name, .ID, .CPUPerc, .MemUsage,
+    /// .MemPerc, .NetIO, .BlockIO, .PIDs)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Containers (default: every running one)
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TopArgs {
     /// The container (name, id or id prefix)
     pub container: String,

@@ -38,6 +38,7 @@ pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod search;
+pub mod stats;
 pub mod system;
 pub mod top;
 pub mod volume;

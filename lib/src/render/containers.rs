@@ -181,6 +181,70 @@ pub fn ps_row(
     })
 }
 
+/// `stats`: docker's default columns and the header of every field it offers.
+pub const STATS: Listing = Listing {
+    table: "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Container", "CONTAINER"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ],
+};
+
+/// go-units' `BytesSize`: binary units, four significant digits (`1.5MiB`, `7.629GiB`).
+fn bytes_size(size: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = size as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    let whole = format!("{}", v.trunc() as u64).len();
+    let s = format!("{v:.*}", 4usize.saturating_sub(whole));
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", UNITS[i])
+}
+
+/// `stats`: the rows as `--format` asks (docker's table by default).
+pub fn stats(
+    stats: &[crate::ops::stats::Stats],
+    format: Option<&str>,
+) -> Result<String, super::TemplateError> {
+    let rows: Vec<Value> = stats
+        .iter()
+        .map(|s| {
+            let mem_perc = if s.mem_limit == 0 {
+                0.0
+            } else {
+                s.mem_usage as f64 / s.mem_limit as f64 * 100.0
+            };
+            json!({
+                "ID": s.id[..12.min(s.id.len())],
+                "Container": s.container,
+                "Name": s.name,
+                "CPUPerc": format!("{:.2}%", s.cpu_percent),
+                "MemUsage": format!("{} / {}", bytes_size(s.mem_usage), bytes_size(s.mem_limit)),
+                "MemPerc": format!("{mem_perc:.2}%"),
+                "NetIO": format!("{} / {}", human_size(s.net_rx), human_size(s.net_tx)),
+                "BlockIO": format!("{} / {}", human_size(s.block_read), human_size(s.block_write)),
+                "PIDs": s.pids.to_string(),
+            })
+        })
+        .collect();
+    super::rows(format, &STATS, &rows)
+}
+
 /// `top`: docker's table (columns at least 20 wide, 3 spaces apart, as its tabwriter sets them).
 pub fn top(t: &crate::ops::top::Top) -> String {
     let rows: Vec<&Vec<String>> = std::iter::once(&t.titles).chain(&t.processes).collect();
@@ -407,5 +471,13 @@ mod tests {
         assert_eq!(volumes(&v, true, None).unwrap(), "data\n");
         assert_eq!(volume_objects(&v, Some("{{.Mountpoint}}")).unwrap(), "/x\n");
         assert!(volume_objects(&v, None).unwrap().starts_with("[\n  {"));
+    }
+
+    #[test]
+    fn stats_sizes_are_go_units_bytes_size() {
+        assert_eq!(bytes_size(0), "0B");
+        assert_eq!(bytes_size(1536 * 1024), "1.5MiB");
+        assert_eq!(bytes_size(8_000_000_000), "7.451GiB");
+        assert_eq!(bytes_size(1023), "1023B");
     }
 }
