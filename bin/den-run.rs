@@ -212,24 +212,15 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Commit(a) => commit(root, a),
         Verb::Stats(a) => stats(root, &a),
         Verb::Top(a) => {
-            let t = ops::top::top(&open(root)?, &a.container, &a.ps_args)?;
-            print(&render::containers::top(&t));
+            print(&render::containers::top(&ops::top::top(
+                &open(root)?,
+                &a.container,
+                &a.ps_args,
+            )?));
             Ok(0)
         }
-        Verb::Pause(a) => {
-            let ctx = open(root)?;
-            Ok(each(&a.containers, |n| {
-                ops::pause::pause(&ctx, n)?;
-                Ok(Some(n.to_string()))
-            }))
-        }
-        Verb::Unpause(a) => {
-            let ctx = open(root)?;
-            Ok(each(&a.containers, |n| {
-                ops::pause::unpause(&ctx, n)?;
-                Ok(Some(n.to_string()))
-            }))
-        }
+        Verb::Pause(a) => pause(root, &a, ops::pause::pause),
+        Verb::Unpause(a) => pause(root, &a, ops::pause::unpause),
         Verb::Diff { container } => {
             let ctx = enter(&open(root)?, root)?;
             print(&render::containers::changes(&ops::container::diff(
@@ -518,6 +509,15 @@ fn commit(root: Root, a: CommitArgs) -> Result<i32> {
     let image = ops::commit::commit(&ctx, &opts)?;
     print(&format!("sha256:{}\n", image.id.hex()));
     Ok(0)
+}
+
+/// `pause` and `unpause`: each container named, docker's way (its name printed when done).
+fn pause(root: Root, a: &ContainersArgs, verb: fn(&Ctx, &str) -> ops::Result<()>) -> Result<i32> {
+    let ctx = open(root)?;
+    Ok(each(&a.containers, |n| {
+        verb(&ctx, n)?;
+        Ok(Some(n.to_string()))
+    }))
 }
 
 /// `stats`: once with `--no-stream`, else a reading a second or so until interrupted, the
