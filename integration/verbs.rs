@@ -45,6 +45,19 @@ fn rename_a_running_and_a_stopped_container() {
     let ps = sb.den(&["ps", "--format", "{{.Names}} {{.State}}"]).ok();
     assert!(ps.lines().any(|l| l == "second running"), "{ps}");
     assert!(!ps.contains("first"), "{ps}");
+    // The rename is in den's events journal, with the old name, as docker reports it.
+    let events = sb
+        .den(&[
+            "events",
+            "--until",
+            "0s",
+            "--filter",
+            "event=rename",
+            "--format",
+            "{{.Actor.Attributes.name}} {{.Actor.Attributes.oldName}}",
+        ])
+        .ok();
+    assert_eq!(events.trim(), "second first");
     let name = sb
         .den(&["inspect", "--format", "{{.Name}}", &id[..12]])
         .ok();
@@ -338,6 +351,22 @@ fn pause_and_unpause_stop_and_continue_every_process() {
         .trim(),
         "exited false 0"
     );
+    // pause and unpause are in den's events journal, as docker reports them.
+    let events = sb
+        .den(&[
+            "events",
+            "--until",
+            "0s",
+            "--filter",
+            "container=p",
+            "--format",
+            "{{.Action}}",
+        ])
+        .ok();
+    let actions: Vec<&str> = events.lines().collect();
+    for a in ["pause", "unpause"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
     // kill of a paused container.
     sb.den(&["start", "p"]).ok();
     until("running", Duration::from_secs(10), || {

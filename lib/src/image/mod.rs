@@ -4,6 +4,7 @@
 //! [`Platform::parse`]. The types of the OCI image spec come from `oci-spec`; Docker's schema 2
 //! manifests and manifest lists have the same shape and parse into the same types.
 
+pub mod change;
 pub mod checks;
 pub mod manifest;
 pub mod reference;

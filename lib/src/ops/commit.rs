@@ -52,7 +52,7 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
         container_config.insert("Entrypoint".into(), json!(spec.entrypoint));
     }
     for change in &opts.changes {
-        super::import::apply_change(&mut container_config, change)?;
+        crate::image::change::apply(&mut container_config, change)?;
     }
     // Content added below must not be collected before the record names it.
     let _pin = store.lock_content_shared()?;
@@ -62,9 +62,11 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
     let mut layers = base.layers.clone();
     layers.push(layer);
     let canonical = name.as_ref().map(|n| n.canonical());
-    Ok(store
+    let image = store
         .incoming()?
-        .finish_local(&config, &layers, canonical.as_deref())?)
+        .finish_local(&config, &layers, canonical.as_deref())?;
+    store.record_event(&crate::store::Event::container(&c.record, "commit"));
+    Ok(image)
 }
 
 /// The base image's configuration with the new layer, a history entry and the new settings.
@@ -109,7 +111,7 @@ mod tests {
         let mut config = json!({"rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]},
                                 "history": [{"created_by": "base"}], "config": {}});
         let mut cc = Map::new();
-        crate::ops::import::apply_change(&mut cc, "CMD [\"a\"]").unwrap();
+        crate::image::change::apply(&mut cc, "CMD [\"a\"]").unwrap();
         let opts = CommitOptions {
             message: Some("msg".into()),
             author: Some("me".into()),
@@ -126,11 +128,11 @@ mod tests {
     #[test]
     fn volume_and_onbuild_changes() {
         let mut cc = Map::new();
-        crate::ops::import::apply_change(&mut cc, "VOLUME /a /b").unwrap();
-        crate::ops::import::apply_change(&mut cc, "VOLUME [\"/c\"]").unwrap();
-        crate::ops::import::apply_change(&mut cc, "ONBUILD RUN make").unwrap();
+        crate::image::change::apply(&mut cc, "VOLUME /a /b").unwrap();
+        crate::image::change::apply(&mut cc, "VOLUME [\"/c\"]").unwrap();
+        crate::image::change::apply(&mut cc, "ONBUILD RUN make").unwrap();
         assert_eq!(cc["Volumes"], json!({"/a": {}, "/b": {}, "/c": {}}));
         assert_eq!(cc["OnBuild"], json!(["RUN make"]));
-        assert!(crate::ops::import::apply_change(&mut cc, "VOLUME [1]").is_err());
+        assert!(crate::image::change::apply(&mut cc, "VOLUME [1]").is_err());
     }
 }

@@ -186,7 +186,7 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Listed>> {
         .into_iter()
         .map(|c| {
             let size = measure.then(|| {
-                let rw = super::system::container_size(&store, &c);
+                let rw = store.container_size(&c);
                 let image = images
                     .iter()
                     .find(|i| i.id == c.record.image_id)
@@ -379,7 +379,7 @@ pub fn stop(ctx: &Ctx, name: &str, timeout: Option<u32>, signal: Option<&str>) -
     };
     let secs = timeout.or(c.record.spec.stop_timeout).unwrap_or(10);
     signal_init(&c, sig)?;
-    super::pause::resume_after_signal(&store, &c)?;
+    crate::runtime::procs::resume_after_signal(&store, &c)?;
     if !wait_stopped(&store, &c.record.id, Some(Duration::from_secs(secs as u64))) {
         signal_init(&c, Signal::SIGKILL)?;
         wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
@@ -403,7 +403,7 @@ pub fn kill(ctx: &Ctx, name: &str, signal: &str) -> Result<()> {
     store.record_event(
         &crate::store::Event::container(&c.record, "kill").with("signal", (sig as i32).to_string()),
     );
-    super::pause::resume_after_signal(&store, &c)?;
+    crate::runtime::procs::resume_after_signal(&store, &c)?;
     if sig == Signal::SIGKILL {
         wait_stopped(&store, &c.record.id, Some(Duration::from_secs(10)));
     }
@@ -418,6 +418,11 @@ pub fn rename(ctx: &Ctx, name: &str, new: &str) -> Result<()> {
         return Err(crate::store::ContainersError::SameName(new.into()).into());
     }
     store.rename_container(&c.record.id, new)?;
+    let mut renamed = c.record.clone();
+    renamed.name = new.to_string();
+    store.record_event(
+        &crate::store::Event::container(&renamed, "rename").with("oldName", c.record.name.clone()),
+    );
     Ok(())
 }
 

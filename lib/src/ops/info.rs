@@ -73,7 +73,7 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
         kernel: nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
-        pause: super::pause::MECHANISM,
+        pause: crate::runtime::procs::MECHANISM,
     })
 }
 

@@ -10,63 +10,11 @@
 //! SIGCONT sees it on unpause, which a freezer would hide: that is the difference `den info`
 //! names.
 
-use std::os::unix::fs::MetadataExt;
-
 use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 
 use super::{Ctx, Result};
+use crate::runtime::procs::{container_pids, set_paused, signal_all, stopped};
 use crate::store::{Container, ContainersError, Status, Store};
-
-/// What `den info` says pause uses.
-pub const MECHANISM: &str = "SIGSTOP/SIGCONT to each process in the container's pid namespace (no delegated cgroup v2 freezer for den's containers)";
-
-/// The pid namespace of `pid` as (device, inode), if it can be read.
-fn pid_ns(pid: i32) -> Option<(u64, u64)> {
-    let md = std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok()?;
-    Some((md.dev(), md.ino()))
-}
-
-/// The host pids of every process in the pid namespace of `init` (init included), sorted.
-pub fn container_pids(init: i32) -> Vec<i32> {
-    let Some(ns) = pid_ns(init) else {
-        return Vec::new();
-    };
-    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| pid_ns(p) == Some(ns))
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
-/// Whether `pid` is stopped (state `T` in /proc/PID/stat), or gone.
-fn stopped(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    stat.rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next())
-        .is_none_or(|c| c == 'T' || c == 't' || c == 'Z' || c == 'X')
-}
-
-fn signal_all(init: i32, sig: Signal) -> Result<()> {
-    for pid in container_pids(init) {
-        match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-            Err(e) => {
-                return Err(crate::store::StoreError::Io {
-                    path: format!("/proc/{pid}").into(),
-                    source: e.into(),
-                }
-                .into());
-            }
-        }
-    }
-    Ok(())
-}
 
 fn running(store: &Store, name: &str) -> Result<(Container, i32)> {
     let c = store.lookup_container(name)?;
@@ -74,13 +22,6 @@ fn running(store: &Store, name: &str) -> Result<(Container, i32)> {
         (Status::Running, Some(pid)) => Ok((c, pid)),
         _ => Err(ContainersError::NotRunning(name.into()).into()),
     }
-}
-
-fn set_paused(store: &Store, id: &str, paused: bool) -> Result<()> {
-    let mut state = store.container_state(id)?;
-    state.paused = paused;
-    store.set_container_state(id, &state)?;
-    Ok(())
 }
 
 pub fn pause(ctx: &Ctx, name: &str) -> Result<()> {
@@ -96,7 +37,9 @@ pub fn pause(ctx: &Ctx, name: &str) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    set_paused(&store, &c.record.id, true)
+    set_paused(&store, &c.record.id, true)?;
+    store.record_event(&crate::store::Event::container(&c.record, "pause"));
+    Ok(())
 }
 
 pub fn unpause(ctx: &Ctx, name: &str) -> Result<()> {
@@ -106,28 +49,7 @@ pub fn unpause(ctx: &Ctx, name: &str) -> Result<()> {
         return Err(ContainersError::NotPaused(name.into()).into());
     }
     signal_all(init, Signal::SIGCONT)?;
-    set_paused(&store, &c.record.id, false)
-}
-
-/// For `stop` and `kill` of a paused container, after their signal: continue its processes so
-/// they act on it, as docker's stop and kill do.
-pub fn resume_after_signal(store: &Store, c: &Container) -> Result<()> {
-    if let (true, Some(init)) = (c.state.paused, c.state.pid) {
-        signal_all(init, Signal::SIGCONT)?;
-        set_paused(store, &c.record.id, false)?;
-    }
+    set_paused(&store, &c.record.id, false)?;
+    store.record_event(&crate::store::Event::container(&c.record, "unpause"));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn this_process_is_in_its_own_namespace_list() {
-        let me = std::process::id() as i32;
-        assert!(container_pids(me).contains(&me));
-        assert!(!stopped(me));
-        assert!(container_pids(-1).is_empty());
-    }
 }

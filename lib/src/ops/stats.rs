@@ -1,5 +1,5 @@
 //! `stats`: each container's resource use, docker's columns, read from /proc for the processes
-//! in its pid namespace ([`super::pause::container_pids`]), since den's containers have no
+//! in its pid namespace ([`crate::runtime::procs::container_pids`]), since den's containers have no
 //! cgroup of their own: CPU % from two samples of their user and system time, memory as the sum
 //! of their resident sets against the machine's memory, network bytes from the container's
 //! `/proc/PID/net/dev` (loopback left out), block I/O from `/proc/PID/io`.
@@ -111,7 +111,7 @@ pub fn stats(ctx: &Ctx, names: &[String]) -> Result<Vec<Stats>> {
             .iter()
             .map(|(_, c)| {
                 init(c).map_or(0, |p| {
-                    super::pause::container_pids(p)
+                    crate::runtime::procs::container_pids(p)
                         .into_iter()
                         .map(cpu_ticks)
                         .sum()
@@ -138,7 +138,7 @@ pub fn stats(ctx: &Ctx, names: &[String]) -> Result<Vec<Stats>> {
                 ..Default::default()
             };
             if let Some(p) = init(c) {
-                let pids = super::pause::container_pids(p);
+                let pids = crate::runtime::procs::container_pids(p);
                 s.pids = pids.len();
                 s.cpu_percent = second[i].saturating_sub(first[i]) as f64 / hz / secs * 100.0;
                 for pid in &pids {

@@ -24,7 +24,6 @@ use std::collections::{HashMap, HashSet};
 use super::rmi::Removed;
 use super::{Ctx, Result};
 use crate::digest::Digest;
-use crate::store::driver::Layout;
 use crate::store::{
     Container, ContainerRecord, ContainerState, ImageRecord, Status, Store, StoreError, disk_usage,
 };
@@ -77,16 +76,6 @@ pub struct DiskUsage {
     pub containers: Vec<ContainerUsage>,
     pub volumes: Vec<VolumeUsage>,
     pub cache_entries: usize,
-}
-
-/// Bytes of a container's own files: its writable layer (the whole copy for vfs).
-pub(super) fn container_size(store: &Store, c: &Container) -> u64 {
-    let l = Layout::of(&store.container_dir(&c.record.id));
-    if c.record.driver == "vfs" {
-        disk_usage(&l.rootfs_copy)
-    } else {
-        disk_usage(&l.upper)
-    }
 }
 
 /// `system df`: what the store holds, and what a prune would free ([`DiskUsage`]).
@@ -199,7 +188,7 @@ fn container_usage(store: &Store, containers: &[Container]) -> (Usage, Vec<Conta
         .map(|c| ContainerUsage {
             record: c.record.clone(),
             state: c.state.clone(),
-            size: container_size(store, c),
+            size: store.container_size(c),
         })
         .collect();
     let running = |s: &ContainerState| s.status == Status::Running;
@@ -296,7 +285,7 @@ pub fn prune(ctx: &Ctx, opts: &SystemPruneOptions) -> Result<SystemPruned> {
         .containers()?
         .iter()
         .filter(|c| c.state.status != Status::Running)
-        .map(|c| (c.record.id.clone(), container_size(&store, c)))
+        .map(|c| (c.record.id.clone(), store.container_size(c)))
         .collect();
     out.containers = store.prune_containers()?;
     out.reclaimed += out

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod flags;
 pub mod logs;
 pub mod monitor;
+pub mod procs;
 pub mod relay;
 pub mod rootfs;
 pub mod spec;

@@ -267,6 +267,19 @@ pub fn disk_usage(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+impl super::Store {
+    /// Bytes of a container's own files: its writable layer (the whole copy for vfs), for
+    /// `ps -s` and `system df`.
+    pub fn container_size(&self, c: &super::Container) -> u64 {
+        let l = super::driver::Layout::of(&self.container_dir(&c.record.id));
+        if c.record.driver == "vfs" {
+            disk_usage(&l.rootfs_copy)
+        } else {
+            disk_usage(&l.upper)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
