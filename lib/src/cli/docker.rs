@@ -615,7 +615,7 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     (
         "run",
         "gpus",
-        "pass the device with --device where den supports it",
+        "den does not pass GPUs or host devices into containers yet",
     ),
     (
         "run",
@@ -636,7 +636,7 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     (
         "run",
         "link",
-        "containers on one den network reach each other by name (--network)",
+        "den has no container links or user networks yet: publish the other container's port with -p and reach it through the host",
     ),
     ("run", "kernel-memory", "docker deprecated it; use --memory"),
     (
@@ -706,7 +706,7 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     (
         "network",
         "",
-        "den run --network NAME makes and joins a network; den info says which",
+        "den has no user networks yet: publish ports with -p, or use --network slirp4netns|pasta|host|none",
     ),
 ];
 
