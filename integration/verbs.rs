@@ -316,6 +316,9 @@ fn pause_and_unpause_stop_and_continue_every_process() {
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(ticks(&sb, "p"), frozen, "nothing runs while paused");
     sb.den(&["pause", "p"]).fails_with(1, "already paused");
+    // exec into a paused container is refused, as docker refuses it.
+    sb.den(&["exec", "p", "true"])
+        .fails_with(1, "is paused, unpause the container before exec");
     sb.den(&["container", "unpause", "p"]).ok();
     until("ticks again", Duration::from_secs(5), || {
         ticks(&sb, "p") > frozen + 2

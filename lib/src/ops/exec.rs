@@ -62,6 +62,9 @@ pub fn exec(
     runtime_dir: &std::path::Path,
     opts: &ExecOptions,
 ) -> Result<i32> {
+    if c.state.paused {
+        return Err(crate::store::ContainersError::PausedExec(c.record.name.clone()).into());
+    }
     if opts.tty && opts.interactive && !tty::is_tty(std::io::stdin().as_fd()) {
         return Err(crate::runtime::FlagError::NotATty.into());
     }

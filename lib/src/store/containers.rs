@@ -684,6 +684,8 @@ pub enum ContainersError {
     AlreadyPaused(String),
     #[error("container {0} is not paused")]
     NotPaused(String),
+    #[error("container {0} is paused, unpause the container before exec")]
+    PausedExec(String),
     #[error("ps {args} failed: {reason}")]
     Ps { args: String, reason: String },
     #[error(
@@ -708,6 +710,7 @@ impl crate::error::Diagnose for ContainersError {
             ContainersError::SameName(_) => "choose a name the container does not have".into(),
             ContainersError::AlreadyPaused(_) => "`den unpause` continues it".into(),
             ContainersError::NotPaused(_) => "`den pause` pauses a running container".into(),
+            ContainersError::PausedExec(name) => format!("continue it first: den unpause {name}"),
             ContainersError::Ps { .. } => {
                 "the options after the container are the host's ps's (`man ps`); den needs its PID column".into()
             }
