@@ -227,7 +227,7 @@ fn a_killed_monitor_is_not_reported_running() {
         .expect("the monitor's pid is recorded") as i32;
     let init = state["pid"].as_i64().unwrap() as i32;
     assert!(std::path::Path::new(&format!("/proc/{init}")).exists());
-    assert_eq!(unsafe_kill(monitor), 0);
+    den::sys::sigkill(monitor).expect("the monitor can be killed");
     until("ps to notice", Duration::from_secs(5), || {
         status(&sb, "orphan") == "exited"
     });
@@ -240,11 +240,6 @@ fn a_killed_monitor_is_not_reported_running() {
                 .unwrap_or(true)
     });
     sb.den(&["rm", "orphan"]).ok();
-}
-
-fn unsafe_kill(pid: i32) -> i32 {
-    // SAFETY: kill(2) with a pid and a signal number touches no memory.
-    unsafe { libc::kill(pid, libc::SIGKILL) }
 }
 
 #[test]

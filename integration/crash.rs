@@ -299,8 +299,7 @@ fn group_runs(pgid: i32) -> bool {
 /// a build step's den-run finishes its step), and wait until none of the group runs.
 fn kill(child: &mut std::process::Child, group: bool) {
     let pgid = child.id() as i32;
-    // SAFETY: kill(2) on a process or process group this test started.
-    unsafe { libc::kill(if group { -pgid } else { pgid }, libc::SIGKILL) };
+    let _ = den::sys::sigkill(if group { -pgid } else { pgid });
     let _ = child.wait();
     let deadline = Instant::now() + Duration::from_secs(20);
     while group_runs(pgid) {

@@ -5,6 +5,7 @@
 //! with a subordinate id range, one without) and runs this binary as each of them; tests whose
 //! outcome depends on the id mapping ask `den info` which mode they are in.
 
+#![deny(unsafe_code)]
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,

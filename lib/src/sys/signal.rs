@@ -17,6 +17,13 @@ pub fn set_signal_mask(set: &SigSet) {
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(set), None);
 }
 
+/// SIGKILL to `pid`, or to the process group `-pid` when `pid` is negative (kill(2)'s own
+/// convention). For den's tests, which kill dens and monitors at chosen moments.
+pub fn sigkill(pid: i32) -> std::io::Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL)
+        .map_err(std::io::Error::from)
+}
+
 /// Give this process a clean signal state: every signal unblocked and at its default action.
 /// Signal masks and ignored signals survive fork and exec; a container's command must not
 /// inherit den's (den blocks the signals it proxies; Rust ignores SIGPIPE).
