@@ -92,34 +92,45 @@ pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> super::Resul
     if driver != Driver::Overlay {
         return copy_upper(store, upper);
     }
-    crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
-        path: upper.to_path_buf(),
-        source,
-    })?;
-    let (layer, stats) = super::layer::store_tar(store, upper)?;
-    if store.has_layer(&layer.diff_id) {
-        return Ok(layer);
-    }
-    let staged = store.stage_layer()?;
-    let placed = std::fs::remove_dir(staged.diff())
-        .and_then(|_| std::fs::rename(upper, staged.diff()))
-        .map_err(|e| crate::store::StoreError::Io {
-            path: upper.to_path_buf(),
-            source: e,
-        })
-        .map_err(BuildError::from);
-    if let Err(e) = placed {
-        staged.abandon();
-        return Err(e);
-    }
-    store.commit_layer(staged, &layer.diff_id, stats.size, stats.entries)?;
-    Ok(layer)
+    layer_of_upper(store, upper, |_, diff| {
+        std::fs::remove_dir(diff)
+            .and_then(|_| std::fs::rename(upper, diff))
+            .map_err(|e| {
+                crate::store::StoreError::Io {
+                    path: upper.to_path_buf(),
+                    source: e,
+                }
+                .into()
+            })
+    })
 }
 
 /// Make a layer of a writable layer directory `upper` that stays where it is (another driver's
 /// step, or a container's for `den commit`): archived into a blob, then unpacked from it into
 /// the store.
 pub fn copy_upper(store: &Store, upper: &Path) -> super::Result<LayerRef> {
+    layer_of_upper(store, upper, |layer, diff| {
+        crate::unpack::unpack_file(
+            &store.blob_path(&layer.blob),
+            diff,
+            crate::unpack::Options {
+                owners: crate::unpack::Owners::Keep,
+            },
+            Some(&layer.diff_id),
+        )
+        .map(|_| ())
+        .map_err(BuildError::from)
+    })
+}
+
+/// The road both share: sync `upper`, archive it into a blob, and (unless the store has the
+/// layer already) stage a layer whose diff directory `fill` makes, then commit it; a failed
+/// fill abandons the staging.
+fn layer_of_upper(
+    store: &Store,
+    upper: &Path,
+    fill: impl FnOnce(&LayerRef, &Path) -> super::Result<()>,
+) -> super::Result<LayerRef> {
     crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
         path: upper.to_path_buf(),
         source,
@@ -129,17 +140,7 @@ pub fn copy_upper(store: &Store, upper: &Path) -> super::Result<LayerRef> {
         return Ok(layer);
     }
     let staged = store.stage_layer()?;
-    let placed = crate::unpack::unpack_file(
-        &store.blob_path(&layer.blob),
-        &staged.diff(),
-        crate::unpack::Options {
-            owners: crate::unpack::Owners::Keep,
-        },
-        Some(&layer.diff_id),
-    )
-    .map(|_| ())
-    .map_err(BuildError::from);
-    if let Err(e) = placed {
+    if let Err(e) = fill(&layer, &staged.diff()) {
         staged.abandon();
         return Err(e);
     }

@@ -317,15 +317,7 @@ impl LogsArgs {
     pub fn options(&self) -> crate::ops::Result<crate::ops::container::LogsOptions> {
         use crate::store::ContainersError;
         let now = chrono::Utc::now();
-        let time =
-            |s: &Option<String>| -> crate::ops::Result<Option<chrono::DateTime<chrono::Utc>>> {
-                match s {
-                    None => Ok(None),
-                    Some(t) => crate::ops::filter::parse_time(t, now)
-                        .map(Some)
-                        .ok_or_else(|| ContainersError::BadFilter(t.clone()).into()),
-                }
-            };
+        let time = |t: &Option<String>| super::optional_time(t, now, ContainersError::BadFilter);
         let tail = match self.tail.as_str() {
             "all" | "-1" => None,
             n => Some(

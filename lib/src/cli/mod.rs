@@ -363,6 +363,21 @@ pub fn confirm_at_terminal(what: &str) -> bool {
     !std::io::stdin().is_terminal() || confirm(what)
 }
 
+/// A `--since`/`--until` value in docker's time syntax ([`crate::ops::filter::parse_time`],
+/// relative to `now`), or the error `bad` makes of it.
+pub(crate) fn optional_time<E: Into<crate::ops::Error>>(
+    value: &Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+    bad: impl Fn(String) -> E,
+) -> crate::ops::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match value {
+        None => Ok(None),
+        Some(t) => crate::ops::filter::parse_time(t, now)
+            .map(Some)
+            .ok_or_else(|| bad(t.clone()).into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,17 +38,9 @@ pub struct EventsArgs {
 impl EventsArgs {
     pub fn options(&self) -> crate::ops::Result<crate::ops::events::EventsOptions> {
         let now = chrono::Utc::now();
-        let time =
-            |s: &Option<String>| -> crate::ops::Result<Option<chrono::DateTime<chrono::Utc>>> {
-                match s {
-                    None => Ok(None),
-                    Some(t) => crate::ops::filter::parse_time(t, now)
-                        .map(Some)
-                        .ok_or_else(|| {
-                            crate::store::ContainersError::BadEventFilter(t.clone()).into()
-                        }),
-                }
-            };
+        let time = |t: &Option<String>| {
+            super::optional_time(t, now, crate::store::ContainersError::BadEventFilter)
+        };
         Ok(crate::ops::events::EventsOptions {
             since: time(&self.since)?,
             until: time(&self.until)?,
