@@ -10,10 +10,22 @@
 //! Docker Hub) or, as podman allows, a host with a repository prefix (`quay.io/team`): the
 //! longest matching prefix wins.
 //!
-//! Written by hand: the format is a dozen lines of JSON, and the crates that read docker's config
-//! also run credential helpers, which den does not (yet) support.
+//! `--authfile PATH` (podman's flag) replaces all of these with one file: login writes there,
+//! the other verbs read only it. `--creds USER[:PASSWORD]` gives one command its credentials
+//! and stores nothing ([`Access`] carries both to the verbs).
+//!
+//! Any file den reads may name docker's credential helpers ([`helper`]): `credHelpers` for one
+//! registry, else `credsStore` for all. As in docker, a helper named for a registry is asked
+//! instead of the file's `auths`; den also falls back to `auths` when the helper has nothing
+//! (podman's files mix both). `den login` stores through the helper its file names (and
+//! leaves docker's empty `auths` entry beside it), `den logout` erases there.
+//!
+//! Written by hand: the format is a dozen lines of JSON, and the crates that read docker's
+//! config run helpers without a time limit or an output cap.
 //!
 //! Passwords never reach a log or an error message: [`Credentials`]' `Debug` hides them.
+
+pub mod helper;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +55,21 @@ pub enum AuthError {
     NoPassword { registry: String },
     #[error("no user name was given for {registry}")]
     NoUser { registry: String },
+    #[error("--creds needs a user name: USER[:PASSWORD]")]
+    CredsWithoutUser,
+    #[error("--creds gave no password for {registry}, and there is no terminal to ask on")]
+    CredsWithoutPassword { registry: String },
+    #[error("credential helper name {name:?} in {file} is not a plain name")]
+    BadHelperName { name: String, file: PathBuf },
+    #[error("credential helper {helper} (for {registry}) is not on PATH")]
+    HelperMissing { helper: String, registry: String },
+    #[error("credential helper {helper} failed to {verb} credentials for {registry}: {message}")]
+    HelperFailed {
+        helper: String,
+        verb: &'static str,
+        registry: String,
+        message: String,
+    },
 }
 
 impl Diagnose for AuthError {
@@ -57,6 +84,20 @@ impl Diagnose for AuthError {
                 "pass it on standard input with --password-stdin (or -p, which shows it to other users)".into()
             }
             AuthError::NoUser { .. } => "give one with -u NAME".into(),
+            AuthError::CredsWithoutUser => "write it as --creds USER:PASSWORD".into(),
+            AuthError::CredsWithoutPassword { .. } => {
+                "write it as --creds USER:PASSWORD, or run on a terminal to be asked for it".into()
+            }
+            AuthError::BadHelperName { file, .. } => format!(
+                "a helper is named by its program's suffix (docker-credential-NAME): fix \"credsStore\" or \"credHelpers\" in {}",
+                file.display()
+            ),
+            AuthError::HelperMissing { helper, .. } => format!(
+                "install {helper} on PATH, or remove it from \"credsStore\"/\"credHelpers\" in the auth file that names it"
+            ),
+            AuthError::HelperFailed { helper, .. } => format!(
+                "run `{helper} list` to check the helper (a keyring may need unlocking), or log in again"
+            ),
         })
     }
 }
@@ -111,6 +152,20 @@ impl Credentials {
 struct AuthFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
+    /// docker's default credential helper.
+    #[serde(
+        rename = "credsStore",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    creds_store: Option<String>,
+    /// docker's per-registry credential helpers.
+    #[serde(
+        rename = "credHelpers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    cred_helpers: BTreeMap<String, String>,
     /// Everything else in the file (docker's config.json has much more) is kept as it was.
     #[serde(flatten)]
     rest: BTreeMap<String, serde_json::Value>,
@@ -125,7 +180,7 @@ struct AuthEntry {
 }
 
 /// The key docker uses for Docker Hub.
-const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// A key from any of the files, reduced to `host[/path]`.
 fn normalize_key(key: &str) -> String {
@@ -150,6 +205,89 @@ fn key_for(registry: &str) -> String {
     normalize_key(registry)
 }
 
+impl AuthFile {
+    /// The helper this file names for `registry` (`credHelpers`, else `credsStore`).
+    fn helper(
+        &self,
+        registry: &str,
+        path: &Path,
+        search: &Option<Vec<PathBuf>>,
+    ) -> Result<Option<helper::Helper>> {
+        let key = key_for(registry);
+        let name = self
+            .cred_helpers
+            .iter()
+            .find(|(k, _)| normalize_key(k) == key)
+            .map(|(_, v)| v)
+            .or(self.creds_store.as_ref())
+            .filter(|n| !n.is_empty());
+        name.map(|n| {
+            let h = helper::Helper::new(n, path)?;
+            Ok(match search {
+                Some(dirs) => h.with_search(dirs.clone()),
+                None => h,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// Where one command's credentials come from: `--creds` (used once, stored nowhere), else
+/// `--authfile` (the only file read), else the usual files.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub authfile: Option<PathBuf>,
+    pub creds: Option<Credentials>,
+}
+
+impl Access {
+    /// The credentials for `repository` on `registry`.
+    pub fn credentials(
+        &self,
+        den_config: &Path,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Credentials>> {
+        if let Some(c) = &self.creds {
+            return Ok(Some(c.clone()));
+        }
+        self.files(den_config).lookup(registry, repository)
+    }
+
+    /// The files this command reads (and login writes).
+    pub fn files(&self, den_config: &Path) -> AuthFiles {
+        match &self.authfile {
+            Some(f) => AuthFiles::only(f),
+            None => AuthFiles::discover(den_config),
+        }
+    }
+}
+
+/// `--creds USER[:PASSWORD]`: without a password, asked on the terminal (`ask`), else an error.
+pub fn parse_creds(
+    value: &str,
+    registry: &str,
+    ask: impl FnOnce() -> Option<String>,
+) -> Result<Credentials> {
+    let (user, password) = match value.split_once(':') {
+        Some((u, p)) => (u, Some(p.to_string())),
+        None => (value, None),
+    };
+    if user.is_empty() {
+        return Err(AuthError::CredsWithoutUser);
+    }
+    let password = match password {
+        Some(p) => p,
+        None => ask().ok_or_else(|| AuthError::CredsWithoutPassword {
+            registry: registry.into(),
+        })?,
+    };
+    Ok(Credentials {
+        username: user.into(),
+        password,
+    })
+}
+
 /// Where credentials are read from, den's own file first.
 #[derive(Debug, Clone)]
 pub struct AuthFiles {
@@ -157,6 +295,8 @@ pub struct AuthFiles {
     pub own: PathBuf,
     /// Other tools' files, read in order.
     pub others: Vec<PathBuf>,
+    /// Where credential helpers are looked for: PATH when None (tests set it).
+    pub helper_search: Option<Vec<PathBuf>>,
 }
 
 impl AuthFiles {
@@ -186,7 +326,20 @@ impl AuthFiles {
             _ => {}
         }
         others.retain(|p| p != &own);
-        AuthFiles { own, others }
+        AuthFiles {
+            own,
+            others,
+            helper_search: None,
+        }
+    }
+
+    /// `--authfile PATH`: that file only, written by login and read by the rest.
+    pub fn only(path: &Path) -> AuthFiles {
+        AuthFiles {
+            own: path.into(),
+            others: Vec::new(),
+            helper_search: None,
+        }
     }
 
     /// Credentials for `repository` (`host/path/name`) on `registry`: the first file that has
@@ -195,6 +348,19 @@ impl AuthFiles {
         let full = format!("{}/{}", key_for(registry), repository);
         for path in std::iter::once(&self.own).chain(self.others.iter()) {
             let Some(file) = read(path)? else { continue };
+            if let Some(h) = file.helper(registry, path, &self.helper_search)?
+                && let Some(c) = h.get(registry)?
+            {
+                if c.username != helper::IDENTITY_TOKEN_USER {
+                    tracing::debug!(helper = h.name(), registry, "credentials from a helper");
+                    return Ok(Some(c));
+                }
+                tracing::warn!(
+                    helper = h.name(),
+                    registry,
+                    "the credential helper holds an identity token, which den cannot use yet; going on without it"
+                );
+            }
             let mut best: Option<(usize, Credentials)> = None;
             for (k, entry) in &file.auths {
                 let k = normalize_key(k);
@@ -217,31 +383,43 @@ impl AuthFiles {
         Ok(None)
     }
 
-    /// Store `creds` for `registry` in den's file (0600, atomic).
+    /// Store `creds` for `registry` in den's file (0600, atomic), or in the credential helper
+    /// that file names for it (the file then keeps docker's empty entry for the registry).
     pub fn store(&self, registry: &str, creds: &Credentials) -> Result<()> {
         let mut file = read(&self.own)?.unwrap_or_default();
         let key = key_for(registry);
+        let auth = match file.helper(registry, &self.own, &self.helper_search)? {
+            Some(h) => {
+                h.store(registry, creds)?;
+                None
+            }
+            None => Some(creds.encode()),
+        };
         file.auths.retain(|k, _| normalize_key(k) != key);
         file.auths.insert(
             key,
             AuthEntry {
-                auth: Some(creds.encode()),
+                auth,
                 rest: BTreeMap::new(),
             },
         );
         write(&self.own, &file)
     }
 
-    /// Remove `registry` from den's file; whether it was there.
+    /// Remove `registry` from den's file, and from the helper it names; whether it was there.
     pub fn remove(&self, registry: &str) -> Result<bool> {
         let Some(mut file) = read(&self.own)? else {
             return Ok(false);
+        };
+        let erased = match file.helper(registry, &self.own, &self.helper_search)? {
+            Some(h) => h.erase(registry)?,
+            None => false,
         };
         let key = key_for(registry);
         let before = file.auths.len();
         file.auths.retain(|k, _| normalize_key(k) != key);
         if file.auths.len() == before {
-            return Ok(false);
+            return Ok(erased);
         }
         write(&self.own, &file)?;
         Ok(true)
@@ -329,6 +507,7 @@ mod tests {
         AuthFiles {
             own: dir.join("den/auth.json"),
             others: vec![dir.join("docker/config.json")],
+            helper_search: Some(vec![dir.join("bin")]),
         }
     }
 
@@ -359,7 +538,7 @@ mod tests {
         std::fs::write(
             t.path().join("docker/config.json"),
             format!(
-                r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{}"}},"quay.io":{{"auth":"{}"}},"quay.io/team":{{"auth":"{}"}}}},"credsStore":"desktop"}}"#,
+                r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{}"}},"quay.io":{{"auth":"{}"}},"quay.io/team":{{"auth":"{}"}}}},"credHelpers":{{"gcr.io":"gcloud"}}}}"#,
                 enc("hub:1"),
                 enc("any:2"),
                 enc("team:3")
@@ -420,5 +599,155 @@ mod tests {
             "127.0.0.1:5000"
         );
         assert_eq!(registry_arg(Some("127.0.0.1:5000")), "127.0.0.1:5000");
+    }
+
+    /// A credential helper `docker-credential-NAME` in `dir/bin` that keeps one JSON file per
+    /// server in `dir/keyring`.
+    fn install_helper(dir: &Path, name: &str) {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let ring = dir.join("keyring");
+        std::fs::create_dir_all(&ring).unwrap();
+        let script = format!(
+            r#"#!/bin/sh
+ring={ring}
+case "$1" in
+get) read -r url; k=$(printf %s "$url" | tr -c 'a-zA-Z0-9.' _); [ -f "$ring/$k" ] && cat "$ring/$k" || {{ echo "credentials not found in native keychain"; exit 1; }} ;;
+store) j=$(cat); url=$(printf %s "$j" | sed 's/.*"ServerURL":"\([^"]*\)".*/\1/'); k=$(printf %s "$url" | tr -c 'a-zA-Z0-9.' _); printf %s "$j" > "$ring/$k" ;;
+erase) read -r url; k=$(printf %s "$url" | tr -c 'a-zA-Z0-9.' _); [ -f "$ring/$k" ] || {{ echo "credentials not found in native keychain"; exit 1; }}; rm "$ring/$k" ;;
+esac
+"#,
+            ring = ring.display()
+        );
+        let p = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn login_stores_through_the_helper_its_file_names_and_logout_erases_there() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        install_helper(t.path(), "ring");
+        std::fs::create_dir_all(t.path().join("den")).unwrap();
+        std::fs::write(&f.own, r#"{"credsStore":"ring"}"#).unwrap();
+        let c = Credentials {
+            username: "alice".into(),
+            password: "s3cret".into(),
+        };
+        f.store("127.0.0.1:5000", &c).unwrap();
+        let text = std::fs::read_to_string(&f.own).unwrap();
+        assert!(!text.contains(&c.encode()), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["auths"]["127.0.0.1:5000"], serde_json::json!({}));
+        assert_eq!(v["credsStore"], "ring");
+        assert!(
+            std::fs::read_to_string(t.path().join("keyring/127.0.0.1_5000"))
+                .unwrap()
+                .contains("s3cret")
+        );
+        assert_eq!(f.lookup("127.0.0.1:5000", "a/b").unwrap(), Some(c));
+        assert!(f.remove("127.0.0.1:5000").unwrap());
+        assert!(!t.path().join("keyring/127.0.0.1_5000").exists());
+        assert_eq!(f.lookup("127.0.0.1:5000", "a/b").unwrap(), None);
+    }
+
+    #[test]
+    fn cred_helpers_win_over_creds_store_and_auths() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        install_helper(t.path(), "one");
+        std::fs::create_dir_all(t.path().join("docker")).unwrap();
+        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        std::fs::write(
+            t.path().join("docker/config.json"),
+            format!(
+                r#"{{"auths":{{"a.example":{{"auth":"{}"}},"b.example":{{"auth":"{}"}}}},"credHelpers":{{"a.example":"one"}},"credsStore":"absent"}}"#,
+                enc("file-a:1"),
+                enc("file-b:2")
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            t.path().join("keyring/a.example"),
+            r#"{"ServerURL":"a.example","Username":"helper-a","Secret":"x"}"#,
+        )
+        .unwrap();
+        let user = |reg: &str| f.lookup(reg, "r/app").map(|c| c.map(|c| c.username));
+        assert_eq!(user("a.example").unwrap().as_deref(), Some("helper-a"));
+        // b.example goes to credsStore, which is not installed: one error naming it.
+        let e = user("b.example").unwrap_err();
+        assert!(matches!(e, AuthError::HelperMissing { .. }), "{e}");
+        assert!(e.to_string().contains("docker-credential-absent"));
+        assert!(e.to_string().contains("b.example"));
+        // A helper with nothing for a registry leaves the file's own entry in force.
+        std::fs::remove_file(t.path().join("keyring/a.example")).unwrap();
+        assert_eq!(user("a.example").unwrap().as_deref(), Some("file-a"));
+    }
+
+    #[test]
+    fn a_helper_name_with_a_path_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        std::fs::create_dir_all(t.path().join("den")).unwrap();
+        std::fs::write(&f.own, r#"{"credsStore":"../../bin/sh"}"#).unwrap();
+        let e = f.lookup("a.example", "r").unwrap_err();
+        assert!(matches!(e, AuthError::BadHelperName { .. }), "{e}");
+    }
+
+    #[test]
+    fn an_authfile_is_the_only_file_and_creds_need_no_file() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        let c = Credentials {
+            username: "alice".into(),
+            password: "s3cret".into(),
+        };
+        f.store("a.example", &c).unwrap();
+        let mine = t.path().join("mine.json");
+        let access = Access {
+            authfile: Some(mine.clone()),
+            creds: None,
+        };
+        let files = access.files(&t.path().join("den/config.toml"));
+        assert_eq!(files.own, mine);
+        assert!(files.others.is_empty());
+        assert_eq!(files.lookup("a.example", "r").unwrap(), None);
+        let given = Credentials {
+            username: "bob".into(),
+            password: "pw".into(),
+        };
+        let access = Access {
+            authfile: None,
+            creds: Some(given.clone()),
+        };
+        assert_eq!(
+            access
+                .credentials(&t.path().join("den/config.toml"), "a.example", "r")
+                .unwrap(),
+            Some(given)
+        );
+    }
+
+    #[test]
+    fn creds_parse_as_podman_does() {
+        let never = || -> Option<String> { panic!("no prompt expected") };
+        let c = parse_creds("alice:pa:ss", "r", never).unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("alice", "pa:ss")
+        );
+        let c = parse_creds("alice:", "r", never).unwrap();
+        assert_eq!(c.password, "");
+        let c = parse_creds("alice", "r", || Some("typed".into())).unwrap();
+        assert_eq!(c.password, "typed");
+        assert!(matches!(
+            parse_creds("alice", "r", || None),
+            Err(AuthError::CredsWithoutPassword { .. })
+        ));
+        assert!(matches!(
+            parse_creds(":pw", "r", never),
+            Err(AuthError::CredsWithoutUser)
+        ));
     }
 }
