@@ -89,6 +89,8 @@ struct BuildArgs {
     /// Allow an extra entitlement: network.host (RUN --network=host)
     #[arg(long = "allow", value_delimiter = ',')]
     allow: Vec<String>,
+    #[command(flatten)]
+    access: den::cli::registry::AccessArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -179,6 +181,7 @@ fn options(a: &BuildArgs) -> Result<ops::build::BuildOptions> {
         labels: a.labels.iter().map(|l| label(l)).collect(),
         quiet: a.quiet,
         allow: allow.collect::<std::result::Result<_, _>>()?,
+        access: a.access.access("the base images' registry")?,
     })
 }
 

@@ -147,7 +147,9 @@ fn pull(root: Root, a: PullArgs) -> Result<i32> {
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(a.quiet, false);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
+    let registry = den::image::Reference::parse(&a.image)?.registry().to_string();
     let opts = ops::pull::PullOptions {
+        access: a.access.access_or_inherited(&registry)?,
         reference: a.image,
         platform: a.platform,
     };
@@ -166,6 +168,7 @@ fn login(root: Root, a: LoginArgs) -> Result<i32> {
         registry: Some(registry),
         credentials,
         tls_verify: a.tls_verify,
+        authfile: a.authfile,
     };
     ops::login::login(&ctx, &opts)?;
     print("Login Succeeded\n");
@@ -173,7 +176,7 @@ fn login(root: Root, a: LoginArgs) -> Result<i32> {
 }
 
 fn logout(root: Root, a: LogoutArgs) -> Result<i32> {
-    let l = ops::login::logout(&open(root)?, a.server.as_deref())?;
+    let l = ops::login::logout(&open(root)?, a.server.as_deref(), a.authfile.as_deref())?;
     print(&render::images::logout(
         &l.registry,
         l.removed,
@@ -195,7 +198,9 @@ impl ops::push::PushReport for PushLines {
 
 fn push(root: Root, a: PushArgs) -> Result<i32> {
     let ctx = open(root)?;
+    let target = den::image::Reference::parse(a.destination.as_deref().unwrap_or(&a.image))?;
     let opts = ops::push::PushOptions {
+        access: a.access.access(target.registry())?,
         image: a.image,
         destination: a.destination,
         tls_verify: a.tls_verify,

@@ -232,6 +232,10 @@ impl AuthFile {
     }
 }
 
+/// How `den build` hands `--creds` to the den-image pulls it starts: in the environment
+/// (readable by the user only) rather than on a command line every user can read.
+pub const CREDS_ENV: &str = "DEN_CREDS";
+
 /// Where one command's credentials come from: `--creds` (used once, stored nowhere), else
 /// `--authfile` (the only file read), else the usual files.
 #[derive(Debug, Clone, Default)]

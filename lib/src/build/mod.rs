@@ -71,6 +71,8 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// `--allow`: entitlements granted to the Dockerfile.
     pub allow: Vec<Entitlement>,
+    /// `--authfile`, `--creds`: for the base images' pulls.
+    pub access: crate::auth::Access,
 }
 
 /// An entitlement `--allow` grants the Dockerfile (docker's names).

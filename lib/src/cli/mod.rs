@@ -46,6 +46,8 @@ pub struct PullArgs {
     /// Platform to pull from a multi-platform image (os/arch[/variant])
     #[arg(long)]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub access: registry::AccessArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,10 +1,79 @@
-//! Flags of `login`, `logout` and `push`, and reading a password without showing it.
+//! Flags of `login`, `logout` and `push`, podman's `--authfile` and `--creds` for every verb that
+//! talks to a registry, and reading a password without showing it.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
 
-use crate::auth::{AuthError, Credentials};
+use crate::auth::{Access, AuthError, Credentials};
+
+/// A flag's value that must not be shown: `Debug` hides it (clap's parsed arguments may be
+/// logged whole).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    fn parse(s: &str) -> Result<Secret, String> {
+        Ok(Secret(s.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+/// podman's `--authfile` and `--creds`, for pull, push, search and build.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccessArgs {
+    /// Read credentials only from this auth file (and the credential helpers it names)
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<std::path::PathBuf>,
+    /// Credentials for this command only, stored nowhere: USER[:PASSWORD] (the password is asked
+    /// for on a terminal when left out)
+    #[arg(long, value_name = "USER[:PASSWORD]", value_parser = Secret::parse)]
+    pub creds: Option<Secret>,
+}
+
+impl AccessArgs {
+    /// The command's [`Access`]; `registry` names the registry in the error when `--creds` has
+    /// no password and there is no terminal to ask on.
+    pub fn access(&self, registry: &str) -> Result<Access, AuthError> {
+        let creds = match &self.creds {
+            Some(c) => Some(crate::auth::parse_creds(c.expose(), registry, || {
+                std::io::stdin()
+                    .is_terminal()
+                    .then(|| prompt(&format!("Password for {registry}: "), true))
+            })?),
+            None => None,
+        };
+        Ok(Access {
+            authfile: self.authfile.clone(),
+            creds,
+        })
+    }
+
+    /// The same, with credentials handed down by a parent den command in [`crate::auth::CREDS_ENV`] when
+    /// the command line has none (den-image pull, started by build and run).
+    pub fn access_or_inherited(&self, registry: &str) -> Result<Access, AuthError> {
+        let mut access = self.access(registry)?;
+        if access.creds.is_none()
+            && let Some(v) = std::env::var_os(crate::auth::CREDS_ENV).filter(|v| !v.is_empty())
+        {
+            access.creds = Some(crate::auth::parse_creds(
+                &v.to_string_lossy(),
+                registry,
+                || None,
+            )?);
+        }
+        Ok(access)
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct LoginArgs {
@@ -23,6 +92,9 @@ pub struct LoginArgs {
     /// Verify the registry's TLS certificate (false also allows plain http)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+    /// Keep the credentials in this auth file (created 0600) instead of den's own
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -30,6 +102,9 @@ pub struct LogoutArgs {
     /// Registry (HOST[:PORT]); Docker Hub when left out
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
+    /// Remove the credentials from this auth file instead of den's own
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -49,6 +124,8 @@ pub struct PushArgs {
     /// Verify the registry's TLS certificate (false also allows plain http)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 /// The credentials `den login` was given: flags, standard input, or prompts on a terminal.
@@ -127,6 +204,8 @@ pub struct SearchArgs {
     /// Do not truncate the description
     #[arg(long)]
     pub no_trunc: bool,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 impl SearchArgs {
@@ -141,10 +220,12 @@ impl SearchArgs {
                 _ => Err(crate::store::ContainersError::BadFilter(f.clone()).into()),
             })
             .collect::<crate::ops::Result<Vec<_>>>()?;
+        let registry = self.term.split('/').next().unwrap_or_default();
         Ok(crate::ops::search::SearchOptions {
             term: self.term.clone(),
             limit: self.limit,
             filters,
+            access: self.access.access(registry)?,
         })
     }
 }

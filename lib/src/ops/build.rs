@@ -16,7 +16,12 @@ pub type Say<'a> = &'a (dyn Fn(&str) + Sync);
 /// Build the image `opts` describes; returns its id.
 pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<Digest> {
     let store = ctx.store()?;
-    let id = crate::build::build(&store, ctx.config.storage.driver, &Host { ctx, say }, opts)
+    let host = Host {
+        ctx,
+        say,
+        access: &opts.access,
+    };
+    let id = crate::build::build(&store, ctx.config.storage.driver, &host, opts)
         .map_err(|e| {
             match e {
                 // A den tool that has already reported stays one: the binaries say nothing more.
@@ -45,15 +50,21 @@ fn lift(e: Error) -> BuildError {
 struct Host<'a> {
     ctx: &'a Ctx,
     say: Say<'a>,
+    /// `--authfile`, `--creds`, handed to the pulls.
+    access: &'a crate::auth::Access,
 }
 
 impl crate::build::Host for Host<'_> {
     fn find_or_pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord, BuildError> {
-        self.ctx.find_or_pull(name, platform, self).map_err(lift)
+        self.ctx
+            .find_or_pull_as(name, platform, self.access, self)
+            .map_err(lift)
     }
 
     fn pull(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord, BuildError> {
-        self.ctx.pull_image(name, platform).map_err(lift)
+        self.ctx
+            .pull_image_as(name, platform, self.access)
+            .map_err(lift)
     }
 
     fn run_container(&self, id: &str, quiet: bool) -> Result<Option<i32>, BuildError> {

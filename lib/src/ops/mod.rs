@@ -138,6 +138,17 @@ impl Ctx {
         platform: Option<&str>,
         report: &dyn Report,
     ) -> Result<ImageRecord> {
+        self.find_or_pull_as(image, platform, &crate::auth::Access::default(), report)
+    }
+
+    /// [`Ctx::find_or_pull`] with the command's `--authfile` and `--creds`.
+    pub fn find_or_pull_as(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        access: &crate::auth::Access,
+        report: &dyn Report,
+    ) -> Result<ImageRecord> {
         let store = self.store()?;
         match store.find_image(image) {
             Ok(i) => return Ok(i),
@@ -149,11 +160,22 @@ impl Ctx {
             "Unable to find image '{}' locally",
             reference.canonical()
         ));
-        self.pull_image(image, platform)
+        self.pull_image_as(image, platform, access)
     }
 
     /// Pull `image` through `den-image` (its progress on stderr) and return its record.
     pub fn pull_image(&self, image: &str, platform: Option<&str>) -> Result<ImageRecord> {
+        self.pull_image_as(image, platform, &crate::auth::Access::default())
+    }
+
+    /// [`Ctx::pull_image`] with the command's `--authfile` and `--creds` (the credentials go
+    /// in den-image's environment, not on its command line, where every user could read them).
+    pub fn pull_image_as(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        access: &crate::auth::Access,
+    ) -> Result<ImageRecord> {
         let reference = crate::image::Reference::parse(image)?;
         let tool = crate::config::tool_path("den-image")
             .ok_or_else(|| StoreError::ImageUnknown(image.into()))?;
@@ -161,6 +183,16 @@ impl Ctx {
         cmd.arg("pull").arg(image);
         if let Some(p) = platform {
             cmd.arg("--platform").arg(p);
+        }
+        if let Some(f) = &access.authfile {
+            cmd.arg("--authfile").arg(f);
+        }
+        cmd.env_remove(crate::auth::CREDS_ENV);
+        if let Some(c) = &access.creds {
+            cmd.env(
+                crate::auth::CREDS_ENV,
+                format!("{}:{}", c.username, c.password),
+            );
         }
         // docker prints the pull's progress on stderr when `run` pulls; stdout stays the container's.
         let stderr = std::io::stderr();

@@ -18,7 +18,6 @@ use futures_util::stream::FuturesUnordered;
 use oci_client::secrets::RegistryAuth;
 
 use super::{Ctx, Error, LayerEvent, Report, Result};
-use crate::auth::AuthFiles;
 use crate::digest::Digest;
 use crate::image::checks::{self, Document};
 use crate::image::{ImageError, Platform, Reference};
@@ -35,6 +34,8 @@ pub const IN_FLIGHT: usize = 4;
 pub struct PullOptions {
     pub reference: String,
     pub platform: Option<String>,
+    /// `--authfile`, `--creds`.
+    pub access: crate::auth::Access,
 }
 
 /// What a pull did.
@@ -70,9 +71,11 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         .map(|n| n.get())
         .unwrap_or(2);
     let rt = runtime(workers)?;
-    let auth = match AuthFiles::discover(&ctx.paths.config)
-        .lookup(reference.registry(), reference.repository())?
-    {
+    let auth = match opts.access.credentials(
+        &ctx.paths.config,
+        reference.registry(),
+        reference.repository(),
+    )? {
         Some(c) => RegistryAuth::Basic(c.username, c.password),
         None => RegistryAuth::Anonymous,
     };

@@ -11,7 +11,6 @@
 use futures_util::StreamExt;
 
 use super::{Ctx, Result};
-use crate::auth::AuthFiles;
 use crate::digest::Digest;
 use crate::image::Reference;
 use crate::registry::session::{Blob, Landed, Session};
@@ -24,6 +23,8 @@ pub struct PushOptions {
     /// Where to push, when not the image's own name (podman's `push IMAGE DEST`).
     pub destination: Option<String>,
     pub tls_verify: Option<bool>,
+    /// `--authfile`, `--creds`.
+    pub access: crate::auth::Access,
 }
 
 /// What a push did.
@@ -56,7 +57,9 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
     let repo = target.repository().to_string();
     let blobs = blobs_with_sources(&store, &image, &registry, &repo)?;
     let manifest = store.read_blob(&image.manifest)?;
-    let creds = AuthFiles::discover(&ctx.paths.config).lookup(&registry, &repo)?;
+    let creds = opts
+        .access
+        .credentials(&ctx.paths.config, &registry, &repo)?;
     report.line(&format!(
         "The push refers to repository [{}]",
         target.repo_name()

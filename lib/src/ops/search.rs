@@ -4,7 +4,6 @@
 //! registry by default (docker searches Docker Hub through its index, which den does not speak).
 
 use super::{Ctx, Result};
-use crate::auth::AuthFiles;
 use crate::registry::RegistryError;
 use crate::registry::session::Session;
 
@@ -29,6 +28,8 @@ pub struct SearchOptions {
     pub limit: usize,
     /// `stars=N`, `is-official=true|false`, `is-automated=true|false`.
     pub filters: Vec<(String, String)>,
+    /// `--authfile`, `--creds`.
+    pub access: crate::auth::Access,
 }
 
 /// Split `REGISTRY/TERM`: the first component names a registry when it has a dot or a port,
@@ -41,7 +42,7 @@ fn split(term: &str) -> Option<(&str, &str)> {
 pub fn search(ctx: &Ctx, opts: &SearchOptions) -> Result<Vec<Found>> {
     let (registry, term) =
         split(&opts.term).ok_or_else(|| RegistryError::NoSearchRegistry(opts.term.clone()))?;
-    let creds = AuthFiles::discover(&ctx.paths.config).lookup(registry, "")?;
+    let creds = opts.access.credentials(&ctx.paths.config, registry, "")?;
     let found = crate::registry::session::runtime()?.block_on(async {
         let mut session = Session::open(registry, &ctx.config.registry, None, creds).await?;
         session.set_scopes(vec!["registry:catalog:*".into()]);
