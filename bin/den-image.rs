@@ -147,7 +147,9 @@ fn pull(root: Root, a: PullArgs) -> Result<i32> {
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(a.quiet, false);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
-    let registry = den::image::Reference::parse(&a.image)?.registry().to_string();
+    let registry = den::image::Reference::parse(&a.image)?
+        .registry()
+        .to_string();
     let opts = ops::pull::PullOptions {
         access: a.access.access_or_inherited(&registry)?,
         reference: a.image,

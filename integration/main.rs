@@ -21,6 +21,7 @@ mod archive;
 mod build;
 mod containers;
 mod crash;
+mod credentials;
 mod drivers;
 mod firsthour;
 mod flags;

@@ -229,55 +229,9 @@ impl Helper {
             registry: registry.into(),
             message: e.to_string(),
         };
-        // ETXTBSY: the program is being written (installed, or made by a test) while another
-        // thread forks; it clears within moments.
-        let mut tries = 0;
-        let mut child = loop {
-            match Command::new(&program)
-                .arg(verb)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-            {
-                Err(e) if e.raw_os_error() == Some(26) && tries < 10 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                r => break r.map_err(spawn_err)?,
-            }
-        };
+        let mut child = spawn(&program, verb).map_err(spawn_err)?;
         tracing::debug!(helper = %self.program(), verb, registry, "credential helper started");
-        // stdin, stdout and stderr each on a thread, so a helper that writes before it reads
-        // (or never reads) cannot block den; the readers stop at the cap.
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let data = input.to_vec();
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let (tx, rx) = std::sync::mpsc::channel();
-        for (i, pipe) in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(p) = pipe {
-                    let _ = p.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut buf);
-                }
-                let _ = tx.send((i, buf));
-            });
-        }
+        let rx = pipes(&mut child, input);
         let deadline = Instant::now() + self.timeout;
         let status = loop {
             match child.try_wait() {
@@ -326,6 +280,62 @@ impl Helper {
         }
         Ok(out)
     }
+}
+
+/// Start `program VERB` with its three pipes. ETXTBSY (the program is being written, installed
+/// or made by a test, while another thread forks) clears within moments: tried again.
+fn spawn(program: &Path, verb: &str) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match Command::new(program)
+            .arg(verb)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Err(e) if e.raw_os_error() == Some(26) && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Feed `input` to the child and read its stdout (0) and stderr (1), each on a thread, so a
+/// helper that writes before it reads (or never reads) cannot block den; the readers stop one
+/// byte past the cap.
+fn pipes(
+    child: &mut std::process::Child,
+    input: &[u8],
+) -> std::sync::mpsc::Receiver<(usize, Vec<u8>)> {
+    if let Some(mut stdin) = child.stdin.take() {
+        let data = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child
+        .stdout
+        .take()
+        .map(|p| Box::new(p) as Box<dyn Read + Send>);
+    let err = child
+        .stderr
+        .take()
+        .map(|p| Box::new(p) as Box<dyn Read + Send>);
+    for (i, pipe) in [out, err].into_iter().enumerate() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut buf);
+            }
+            let _ = tx.send((i, buf));
+        });
+    }
+    rx
 }
 
 /// What a helper run gave.

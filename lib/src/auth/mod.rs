@@ -55,6 +55,8 @@ pub enum AuthError {
     NoPassword { registry: String },
     #[error("no user name was given for {registry}")]
     NoUser { registry: String },
+    #[error("auth file {path} does not exist")]
+    NoAuthFile { path: PathBuf },
     #[error("--creds needs a user name: USER[:PASSWORD]")]
     CredsWithoutUser,
     #[error("--creds gave no password for {registry}, and there is no terminal to ask on")]
@@ -84,6 +86,10 @@ impl Diagnose for AuthError {
                 "pass it on standard input with --password-stdin (or -p, which shows it to other users)".into()
             }
             AuthError::NoUser { .. } => "give one with -u NAME".into(),
+            AuthError::NoAuthFile { path } => format!(
+                "check the path given to --authfile; `den login --authfile {}` creates it",
+                path.display()
+            ),
             AuthError::CredsWithoutUser => "write it as --creds USER:PASSWORD".into(),
             AuthError::CredsWithoutPassword { .. } => {
                 "write it as --creds USER:PASSWORD, or run on a terminal to be asked for it".into()
@@ -254,6 +260,13 @@ impl Access {
     ) -> Result<Option<Credentials>> {
         if let Some(c) = &self.creds {
             return Ok(Some(c.clone()));
+        }
+        // As podman: a file named on the command line must be there (a typo would otherwise
+        // look like an anonymous pull's "access denied").
+        if let Some(f) = &self.authfile
+            && !f.exists()
+        {
+            return Err(AuthError::NoAuthFile { path: f.clone() });
         }
         self.files(den_config).lookup(registry, repository)
     }
@@ -717,6 +730,13 @@ esac
         assert_eq!(files.own, mine);
         assert!(files.others.is_empty());
         assert_eq!(files.lookup("a.example", "r").unwrap(), None);
+        let config = t.path().join("den/config.toml");
+        assert!(matches!(
+            access.credentials(&config, "a.example", "r"),
+            Err(AuthError::NoAuthFile { .. })
+        ));
+        std::fs::write(&mine, "{}").unwrap();
+        assert_eq!(access.credentials(&config, "a.example", "r").unwrap(), None);
         let given = Credentials {
             username: "bob".into(),
             password: "pw".into(),

@@ -21,14 +21,13 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<Digest> {
         say,
         access: &opts.access,
     };
-    let id = crate::build::build(&store, ctx.config.storage.driver, &host, opts)
-        .map_err(|e| {
-            match e {
-                // A den tool that has already reported stays one: the binaries say nothing more.
-                BuildError::Reported(r) => Error::Reported(r),
-                e => Error::Build(e),
-            }
-        })?;
+    let id = crate::build::build(&store, ctx.config.storage.driver, &host, opts).map_err(|e| {
+        match e {
+            // A den tool that has already reported stays one: the binaries say nothing more.
+            BuildError::Reported(r) => Error::Reported(r),
+            e => Error::Build(e),
+        }
+    })?;
     let mut event = crate::store::Event::new("image", "build", id.as_ref());
     if let Some(tag) = opts.tags.first() {
         event = event.with("name", crate::image::familiar_name(&tag.canonical()));

@@ -38,6 +38,19 @@ pub struct PullOptions {
     pub access: crate::auth::Access,
 }
 
+/// The credentials for `reference`'s repository, as oci-client takes them.
+fn registry_auth(ctx: &Ctx, opts: &PullOptions, reference: &Reference) -> Result<RegistryAuth> {
+    let creds = opts.access.credentials(
+        &ctx.paths.config,
+        reference.registry(),
+        reference.repository(),
+    )?;
+    Ok(match creds {
+        Some(c) => RegistryAuth::Basic(c.username, c.password),
+        None => RegistryAuth::Anonymous,
+    })
+}
+
 /// What a pull did.
 #[derive(Debug, Clone)]
 pub struct Pulled {
@@ -71,14 +84,7 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         .map(|n| n.get())
         .unwrap_or(2);
     let rt = runtime(workers)?;
-    let auth = match opts.access.credentials(
-        &ctx.paths.config,
-        reference.registry(),
-        reference.repository(),
-    )? {
-        Some(c) => RegistryAuth::Basic(c.username, c.password),
-        None => RegistryAuth::Anonymous,
-    };
+    let auth = registry_auth(ctx, opts, &reference)?;
     tracing::debug!("runtime started");
     rt.block_on(async move {
         report.pulling(&reference);
