@@ -387,3 +387,67 @@ fn bearer_token_registries_take_helper_credentials_for_push() {
     sb.den(&["push", "-q", "--creds", "alice:s3cret", &app])
         .ok();
 }
+
+#[test]
+fn identity_tokens_from_helpers_and_auth_files_are_exchanged_for_registry_tokens() {
+    let mut sb = Sandbox::new();
+    let tokens = crate::token::TokenService::start(
+        &env().tmp.join("tokens-idtoken"),
+        &[("alice", "s3cret")],
+    );
+    let reg = Registry::start_with(
+        "creds-idtoken",
+        &tokens.registry_config(),
+        Some("alice:s3cret"),
+    );
+    reg.push("busybox", "library/busybox");
+    let bb = reg.image("library/busybox");
+    let ring = install_helper(&mut sb, "idt");
+    let token_answer = |t: &str| {
+        format!(
+            r#"{{"ServerURL":"{}","Username":"<token>","Secret":"{t}"}}"#,
+            reg.addr
+        )
+    };
+    let file = sb.dir.join("auth.json");
+    let f = file.to_str().unwrap();
+    std::fs::write(
+        &file,
+        format!(r#"{{"credHelpers":{{"{}":"idt"}}}}"#, reg.addr),
+    )
+    .unwrap();
+    sb.den(&["pull", "-q", "--authfile", f, &bb]).ok();
+    let app = format!("{}/alice/idt:1", reg.addr);
+    sb.den(&["tag", &bb, &app]).ok();
+
+    // A token the service does not know: refused, exit 1, and the token is not shown.
+    std::fs::write(ring_file(&ring, &reg.addr), token_answer("idtoken-mallory")).unwrap();
+    let out = sb.den(&["push", "--authfile", f, &app]);
+    out.fails_with(1, &reg.addr);
+    assert!(!out.stderr.contains("idtoken-mallory"), "{}", out.stderr);
+    // A pull exchanges it too (anonymous pulls would be allowed: the refusal shows it was sent).
+    let out = sb.den(&["pull", "--authfile", f, &bb]);
+    out.fails_with(125, "identity token");
+    assert!(!out.stderr.contains("idtoken-mallory"), "{}", out.stderr);
+
+    // alice's identity token from the helper: the push goes through, and a pull by it too.
+    std::fs::write(ring_file(&ring, &reg.addr), token_answer("idtoken-alice")).unwrap();
+    sb.den(&["push", "-q", "--authfile", f, &app]).ok();
+    sb.den(&["rmi", &app]).ok();
+    sb.den(&["pull", "-q", "--authfile", f, &app]).ok();
+
+    // docker's `identitytoken` in an auth file's entry works the same.
+    let docker = sb.dir.join("docker.json");
+    std::fs::write(
+        &docker,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"","identitytoken":"idtoken-alice"}}}}}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let app2 = format!("{}/alice/idt:2", reg.addr);
+    sb.den(&["tag", &bb, &app2]).ok();
+    sb.den(&["push", "-q", "--authfile", docker.to_str().unwrap(), &app2])
+        .ok();
+}

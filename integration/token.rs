@@ -81,10 +81,16 @@ impl TokenService {
                     let mut request = String::new();
                     let _ = reader.read_line(&mut request);
                     let mut authorization = None;
+                    let mut length = 0usize;
                     loop {
                         let mut line = String::new();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                             break;
+                        }
+                        if let Some((k, v)) = line.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
                         }
                         if let Some(v) = line
                             .strip_prefix("Authorization: Basic ")
@@ -97,7 +103,41 @@ impl TokenService {
                         }
                     }
                     let path = request.split_whitespace().nth(1).unwrap_or("/");
-                    let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
+                    let mut query = path
+                        .split_once('?')
+                        .map(|(_, q)| q)
+                        .unwrap_or("")
+                        .to_string();
+                    // docker's identity tokens: an OAuth2 refresh-token grant, POSTed as a form.
+                    // The test service's refresh token for a user is `idtoken-USER`.
+                    if request.starts_with("POST") {
+                        let mut body = vec![0u8; length.min(1 << 16)];
+                        let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        let field = |name: &str| {
+                            body.split('&')
+                                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        let refresh = field("refresh_token");
+                        authorization = Some(
+                            users
+                                .iter()
+                                .find(|u| {
+                                    field("grant_type") == "refresh_token"
+                                        && u.split(':').next().map(|n| format!("idtoken-{n}"))
+                                            == Some(refresh.clone())
+                                })
+                                .cloned()
+                                .unwrap_or_else(|| "refused:".into()),
+                        );
+                        query = field("scope")
+                            .split("%20")
+                            .map(|s| format!("scope={s}"))
+                            .collect::<Vec<_>>()
+                            .join("&");
+                    }
                     let known = authorization.as_ref().is_some_and(|a| users.contains(a));
                     let (status, body) = if authorization.is_some() && !known {
                         ("401 Unauthorized", r#"{"errors":[{"code":"UNAUTHORIZED","message":"wrong user name or password"}]}"#.to_string())

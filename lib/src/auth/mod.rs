@@ -20,6 +20,10 @@
 //! (podman's files mix both). `den login` stores through the helper its file names (and
 //! leaves docker's empty `auths` entry beside it), `den logout` erases there.
 //!
+//! docker's identity tokens (an OAuth2 refresh token: a helper's answer with the user `<token>`,
+//! or an entry's `identitytoken`) come back as [`Credentials`] whose
+//! [`Credentials::identity_token`] the registry client trades at the token service.
+//!
 //! Written by hand: the format is a dozen lines of JSON, and the crates that read docker's
 //! config run helpers without a time limit or an output cap.
 //!
@@ -127,6 +131,12 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// docker's identity token (an OAuth2 refresh token) when these are one: a helper's answer
+    /// with the user name `<token>`, or an auth file's `identitytoken`.
+    pub fn identity_token(&self) -> Option<&str> {
+        (self.username == helper::IDENTITY_TOKEN_USER).then_some(self.password.as_str())
+    }
+
     /// The value of an `Authorization: Basic` header.
     pub fn basic_header(&self) -> String {
         format!(
@@ -183,6 +193,19 @@ struct AuthEntry {
     auth: Option<String>,
     #[serde(flatten)]
     rest: BTreeMap<String, serde_json::Value>,
+}
+
+impl AuthEntry {
+    /// The entry's identity token (docker's `identitytoken`, which wins), else its `auth`.
+    fn credentials(&self) -> Option<Credentials> {
+        match self.rest.get("identitytoken").and_then(|v| v.as_str()) {
+            Some(t) if !t.is_empty() => Some(Credentials {
+                username: helper::IDENTITY_TOKEN_USER.into(),
+                password: t.into(),
+            }),
+            _ => self.auth.as_deref().and_then(Credentials::decode),
+        }
+    }
 }
 
 /// The key docker uses for Docker Hub.
@@ -368,15 +391,8 @@ impl AuthFiles {
             if let Some(h) = file.helper(registry, path, &self.helper_search)?
                 && let Some(c) = h.get(registry)?
             {
-                if c.username != helper::IDENTITY_TOKEN_USER {
-                    tracing::debug!(helper = h.name(), registry, "credentials from a helper");
-                    return Ok(Some(c));
-                }
-                tracing::warn!(
-                    helper = h.name(),
-                    registry,
-                    "the credential helper holds an identity token, which den cannot use yet; going on without it"
-                );
+                tracing::debug!(helper = h.name(), registry, "credentials from a helper");
+                return Ok(Some(c));
             }
             let mut best: Option<(usize, Credentials)> = None;
             for (k, entry) in &file.auths {
@@ -386,7 +402,7 @@ impl AuthFiles {
                 if !matches {
                     continue;
                 }
-                if let Some(c) = entry.auth.as_deref().and_then(Credentials::decode)
+                if let Some(c) = entry.credentials()
                     && best.as_ref().is_none_or(|(len, _)| k.len() > *len)
                 {
                     best = Some((k.len(), c));
@@ -773,5 +789,24 @@ esac
             parse_creds(":pw", "r", never),
             Err(AuthError::CredsWithoutUser)
         ));
+    }
+
+    #[test]
+    fn identity_tokens_come_from_auths_and_helpers() {
+        let t = tempfile::tempdir().unwrap();
+        let f = files(t.path());
+        std::fs::create_dir_all(t.path().join("docker")).unwrap();
+        std::fs::write(
+            t.path().join("docker/config.json"),
+            r#"{"auths":{"a.example":{"auth":"Ojo=","identitytoken":"rt-1"}}}"#,
+        )
+        .unwrap();
+        let c = f.lookup("a.example", "r").unwrap().unwrap();
+        assert_eq!(c.identity_token(), Some("rt-1"));
+        let plain = Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        assert_eq!(plain.identity_token(), None);
     }
 }

@@ -7,6 +7,7 @@ use oci_client::secrets::RegistryAuth;
 
 use super::transfer::{server_text, stall};
 use super::{Registry, RegistryError, Result};
+use crate::auth::helper::IDENTITY_TOKEN_USER;
 use crate::image::Reference;
 
 impl Registry {
@@ -18,6 +19,9 @@ impl Registry {
             .get_or_try_init(|| async {
                 match &self.auth {
                     RegistryAuth::Bearer(token) => Ok(Some(format!("Bearer {token}"))),
+                    RegistryAuth::Basic(user, token) if user == IDENTITY_TOKEN_USER => {
+                        self.identity_authorization(token).await
+                    }
                     // A token when the registry has a token service (credentials, if any, go
                     // to it); else basic credentials, or nothing.
                     RegistryAuth::Basic(..) | RegistryAuth::Anonymous => {
@@ -55,6 +59,58 @@ impl Registry {
             })
             .await
             .cloned()
+    }
+}
+
+impl Registry {
+    /// The Authorization header for docker's identity token: the registry's challenge, then
+    /// the token service's OAuth2 exchange for a pull token (oci-client sends credentials as
+    /// basic auth only).
+    async fn identity_authorization(&self, token: &str) -> Result<Option<String>> {
+        let r = &self.reference;
+        let host = r.oci().resolve_registry().to_string();
+        let url = format!("{}://{host}/v2/", self.transport.scheme());
+        let resp = tokio::time::timeout(stall(), self.http.get(&url).send())
+            .await
+            .map_err(|_| RegistryError::Stalled {
+                registry: r.registry().into(),
+                what: "the registry's challenge".into(),
+                secs: stall().as_secs(),
+            })?
+            .map_err(|e| RegistryError::Unreachable {
+                registry: r.registry().into(),
+                message: crate::error::chain(&e),
+            })?;
+        let challenge = resp
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .map(super::session::parse_challenge);
+        match challenge {
+            Some(super::session::Challenge::Bearer { realm, service }) => {
+                let scope = format!("repository:{}:pull", r.repository());
+                let t = tokio::time::timeout(
+                    stall(),
+                    super::session::oauth_token(
+                        &self.http,
+                        r.registry(),
+                        &realm,
+                        service.as_deref(),
+                        &[scope],
+                        token,
+                    ),
+                )
+                .await
+                .map_err(|_| RegistryError::Stalled {
+                    registry: r.registry().into(),
+                    what: "a token".into(),
+                    secs: stall().as_secs(),
+                })??;
+                Ok(Some(format!("Bearer {t}")))
+            }
+            // A registry without a token service has no use for an identity token.
+            _ => Ok(None),
+        }
     }
 }
 

@@ -93,6 +93,87 @@ pub fn parse_challenge(header: &str) -> Challenge {
     }
 }
 
+/// Trade docker's identity token (an OAuth2 refresh token) for a registry token, as docker
+/// does: `POST realm` with `grant_type=refresh_token` and the scopes, answered with
+/// `{"access_token": ...}` (distribution's token spec, "OAuth2 token authentication").
+pub(super) async fn oauth_token(
+    http: &reqwest::Client,
+    registry: &str,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    refresh_token: &str,
+) -> Result<String> {
+    let mut form = vec![
+        ("grant_type", "refresh_token".to_string()),
+        ("refresh_token", refresh_token.to_string()),
+        ("client_id", "den".to_string()),
+        ("scope", scopes.join(" ")),
+    ];
+    if let Some(s) = service {
+        form.push(("service", s.to_string()));
+    }
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let resp = http
+        .post(realm)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| RegistryError::Unreachable {
+            registry: registry.into(),
+            message: crate::error::chain(&e),
+        })?;
+    let status = resp.status();
+    if status.is_client_error() {
+        return Err(RegistryError::BadCredentials {
+            registry: registry.into(),
+            user: crate::auth::helper::IDENTITY_TOKEN_USER.into(),
+            message: format!("the token service refused the identity token: {status}"),
+        });
+    }
+    let protocol = |message: String| RegistryError::Protocol {
+        registry: registry.into(),
+        what: "an identity token's exchange".into(),
+        message,
+    };
+    if !status.is_success() {
+        return Err(protocol(status.to_string()));
+    }
+    let bytes = resp.bytes().await.map_err(|e| protocol(e.to_string()))?;
+    if bytes.len() > 1 << 20 {
+        return Err(protocol("the answer is larger than 1 MiB".into()));
+    }
+    #[derive(serde::Deserialize)]
+    struct OAuthResponse {
+        access_token: Option<String>,
+        token: Option<String>,
+    }
+    let t: OAuthResponse = serde_json::from_slice(&bytes).map_err(|e| protocol(e.to_string()))?;
+    t.access_token
+        .or(t.token)
+        .ok_or_else(|| protocol("the answer has no access_token".into()))
+}
+
+/// `application/x-www-form-urlencoded` for one value (unreserved characters kept).
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A blob to upload: where it is in the store and what it is.
 #[derive(Debug, Clone)]
 pub struct Blob {
@@ -263,6 +344,19 @@ impl Session {
             Challenge::None => None,
             Challenge::Basic => self.creds.as_ref().map(|c| c.basic_header()),
             Challenge::Bearer { realm, service } => {
+                if let Some(token) = self.creds.as_ref().and_then(|c| c.identity_token()) {
+                    let t = oauth_token(
+                        &self.http,
+                        &self.registry,
+                        realm,
+                        service.as_deref(),
+                        &self.scopes,
+                        token,
+                    )
+                    .await?;
+                    *guard = Some(Some(format!("Bearer {t}")));
+                    return Ok(Some(format!("Bearer {t}")));
+                }
                 let mut q: Vec<(&str, &str)> = Vec::new();
                 if let Some(s) = service {
                     q.push(("service", s));
