@@ -165,6 +165,20 @@ fn authfile_is_where_login_writes_and_the_only_file_the_others_read() {
     sb.den(&["pull", "-q", "--authfile", f, &app])
         .fails_with(125, &format!("den login {}", reg.addr));
 
+    // REGISTRY_AUTH_FILE is --authfile's default, as in podman: login writes there and pull
+    // reads only it.
+    let mut sb2 = Sandbox::new();
+    let env_file = sb2.dir.join("env-auth.json");
+    sb2.set_env("REGISTRY_AUTH_FILE", env_file.to_str().unwrap());
+    login(&sb2, &reg, &[], "s3cret").ok();
+    assert!(
+        std::fs::read_to_string(&env_file)
+            .unwrap()
+            .contains(&reg.addr)
+    );
+    assert!(!sb2.config_home.join("den/auth.json").exists());
+    sb2.den(&["pull", "-q", &app]).ok();
+
     // A file that is not there is a mistake, not an anonymous pull.
     let missing = sb.dir.join("typo.json");
     sb.den(&["pull", "--authfile", missing.to_str().unwrap(), &app])

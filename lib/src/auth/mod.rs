@@ -10,8 +10,8 @@
 //! Docker Hub) or, as podman allows, a host with a repository prefix (`quay.io/team`): the
 //! longest matching prefix wins.
 //!
-//! `--authfile PATH` (podman's flag) replaces all of these with one file: login writes there,
-//! the other verbs read only it. `--creds USER[:PASSWORD]` gives one command its credentials
+//! `--authfile PATH` (podman's flag, and as in podman `REGISTRY_AUTH_FILE` is its default)
+//! replaces all of these with one file: login writes there, the other verbs read only it. `--creds USER[:PASSWORD]` gives one command its credentials
 //! and stores nothing ([`Access`] carries both to the verbs).
 //!
 //! Any file den reads may name docker's credential helpers ([`helper`]): `credHelpers` for one

@@ -32,7 +32,7 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, Default, Args)]
 pub struct AccessArgs {
     /// Read credentials only from this auth file (and the credential helpers it names)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "REGISTRY_AUTH_FILE")]
     pub authfile: Option<std::path::PathBuf>,
     /// Credentials for this command only, stored nowhere: USER[:PASSWORD] (the password is asked
     /// for on a terminal when left out)
@@ -93,7 +93,7 @@ pub struct LoginArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
     /// Keep the credentials in this auth file (created 0600) instead of den's own
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "REGISTRY_AUTH_FILE")]
     pub authfile: Option<std::path::PathBuf>,
 }
 
@@ -103,7 +103,7 @@ pub struct LogoutArgs {
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
     /// Remove the credentials from this auth file instead of den's own
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "REGISTRY_AUTH_FILE")]
     pub authfile: Option<std::path::PathBuf>,
 }
 
