@@ -228,6 +228,14 @@ fn creds_serve_one_command_and_are_stored_nowhere() {
     assert_ne!(wrong.code, 0);
     assert!(!wrong.stderr.contains("hunter2"), "{}", wrong.stderr);
 
+    // No password on a terminal: asked for, without echo, and not shown.
+    let asked = sb.den_pty(
+        &["expect:Password for", "send:s3cret\n"],
+        &["pull", "-q", "--creds", "alice", &app],
+    );
+    assert_eq!(asked.code, 0, "{}{}", asked.out(), asked.stderr);
+    assert!(!asked.out().contains("s3cret"), "{}", asked.out());
+
     // No password and no terminal to ask on: one line, and the fix.
     let out = sb.den(&["pull", "--creds", "alice", &app]);
     out.fails_with(125, "--creds");
