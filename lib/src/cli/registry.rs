@@ -59,7 +59,7 @@ impl AccessArgs {
     }
 
     /// The same, with credentials handed down by a parent den command in [`crate::auth::CREDS_ENV`] when
-    /// the command line has none (den-image pull, started by build and run).
+    /// the command line has none (den-image pull, started by build).
     pub fn access_or_inherited(&self, registry: &str) -> Result<Access, AuthError> {
         let mut access = self.access(registry)?;
         if access.creds.is_none()
