@@ -91,6 +91,9 @@ struct BuildArgs {
     allow: Vec<String>,
     #[command(flatten)]
     access: den::cli::registry::AccessArgs,
+    /// The image's manifest format: oci (the default) or docker (podman's flag; also BUILDAH_FORMAT)
+    #[arg(long, value_name = "oci|docker")]
+    format: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -182,7 +185,19 @@ fn options(a: &BuildArgs) -> Result<ops::build::BuildOptions> {
         quiet: a.quiet,
         allow: allow.collect::<std::result::Result<_, _>>()?,
         access: a.access.access("the base images' registry")?,
+        format: image_format(a.format.as_deref())?,
     })
+}
+
+/// `--format`, else podman's `BUILDAH_FORMAT`, else OCI.
+fn image_format(flag: Option<&str>) -> Result<den::image::manifest::Format> {
+    let env = std::env::var("BUILDAH_FORMAT")
+        .ok()
+        .filter(|f| !f.is_empty());
+    match flag.map(String::from).or(env) {
+        Some(f) => Ok(den::image::manifest::Format::parse(&f).map_err(ops::Error::from)?),
+        None => Ok(den::image::manifest::Format::Oci),
+    }
 }
 
 /// `--label KEY=VALUE` (or `KEY`, an empty value).

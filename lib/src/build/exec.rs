@@ -90,9 +90,12 @@ pub fn build(
     }
     // The first name comes with the record: a build killed here leaves no nameless image.
     let first = opts.tags.first().map(|t| t.canonical());
-    let image = store
-        .incoming()?
-        .finish_local(&last.config, &last.layers, first.as_deref())?;
+    let image = store.incoming()?.finish_local_as(
+        &last.config,
+        &last.layers,
+        first.as_deref(),
+        opts.format,
+    )?;
     for reference in opts.tags.iter().skip(1) {
         store.put_image(image.clone(), Some(reference))?;
     }

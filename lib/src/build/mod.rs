@@ -73,6 +73,8 @@ pub struct BuildOptions {
     pub allow: Vec<Entitlement>,
     /// `--authfile`, `--creds`: for the base images' pulls.
     pub access: crate::auth::Access,
+    /// `--format` (or `BUILDAH_FORMAT`): the manifest's format; the image id is the same in both.
+    pub format: crate::image::manifest::Format,
 }
 
 /// An entitlement `--allow` grants the Dockerfile (docker's names).

@@ -21,6 +21,59 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// An uncompressed layer in a Docker schema 2 manifest (`den build --format docker`).
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+/// The manifest format of an image den writes: `build --format`, podman's `BUILDAH_FORMAT`.
+/// The configuration's bytes are the same in both (docker's JSON, which the OCI config is a
+/// subset of), so the format changes the manifest and its media types, never the image id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// An OCI image manifest (den's default, as podman's).
+    #[default]
+    Oci,
+    /// A Docker schema 2 manifest.
+    Docker,
+}
+
+impl Format {
+    /// `oci` or `docker` (podman's names; `oci-archive`-style names are `save`'s, not these).
+    pub fn parse(s: &str) -> Result<Format, ImageError> {
+        match s {
+            "oci" => Ok(Format::Oci),
+            "docker" => Ok(Format::Docker),
+            other => Err(ImageError::BadFormat(other.to_string())),
+        }
+    }
+
+    pub fn manifest_type(self) -> &'static str {
+        match self {
+            Format::Oci => OCI_MANIFEST,
+            Format::Docker => DOCKER_MANIFEST,
+        }
+    }
+
+    pub fn config_type(self) -> &'static str {
+        match self {
+            Format::Oci => OCI_CONFIG,
+            Format::Docker => DOCKER_CONFIG,
+        }
+    }
+
+    /// A layer's media type in this format: tar and gzip layers take this format's name for
+    /// them; others (zstd, foreign layers) keep theirs, which have no name in the other format.
+    pub fn layer_type(self, media_type: &str) -> String {
+        let gzip = media_type == OCI_LAYER_GZIP || media_type == DOCKER_LAYER_GZIP;
+        let tar = media_type == OCI_LAYER || media_type == DOCKER_LAYER;
+        match (self, tar, gzip) {
+            (Format::Oci, true, _) => OCI_LAYER.into(),
+            (Format::Oci, _, true) => OCI_LAYER_GZIP.into(),
+            (Format::Docker, true, _) => DOCKER_LAYER.into(),
+            (Format::Docker, _, true) => DOCKER_LAYER_GZIP.into(),
+            _ => media_type.into(),
+        }
+    }
+}
 
 /// Every manifest media type den accepts, for the `Accept` header.
 pub const ACCEPTED: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
@@ -229,6 +282,22 @@ pub fn layer_supported(media_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_format_names_tar_and_gzip_layers_its_own_way_and_keeps_others() {
+        let zstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+        assert_eq!(Format::Docker.layer_type(OCI_LAYER), DOCKER_LAYER);
+        assert_eq!(Format::Docker.layer_type(OCI_LAYER_GZIP), DOCKER_LAYER_GZIP);
+        assert_eq!(Format::Oci.layer_type(DOCKER_LAYER_GZIP), OCI_LAYER_GZIP);
+        assert_eq!(Format::Oci.layer_type(OCI_LAYER), OCI_LAYER);
+        assert_eq!(Format::Docker.layer_type(zstd), zstd);
+        assert_eq!(
+            Format::parse("docker").unwrap().manifest_type(),
+            DOCKER_MANIFEST
+        );
+        assert_eq!(Format::parse("oci").unwrap().config_type(), OCI_CONFIG);
+        assert!(Format::parse("v2s2").is_err());
+    }
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";

@@ -70,6 +70,9 @@ pub enum ImageError {
     /// `import --change`: a Dockerfile instruction that does not apply to a configuration.
     #[error("invalid --change {change:?}: {reason}")]
     BadChange { change: String, reason: String },
+    /// `build --format` (or `BUILDAH_FORMAT`): not a manifest format den writes.
+    #[error("unrecognized image format {0:?}")]
+    BadFormat(String),
 }
 
 impl Diagnose for ImageError {
@@ -97,6 +100,9 @@ impl Diagnose for ImageError {
             ImageError::BadChange { .. } => {
                 "use CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER or LABEL as in a Dockerfile, e.g. -c 'CMD [\"sh\"]'"
                     .into()
+            }
+            ImageError::BadFormat(_) => {
+                "use --format oci (the default) or --format docker (Docker schema 2); check BUILDAH_FORMAT too".into()
             }
         })
     }

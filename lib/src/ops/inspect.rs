@@ -271,6 +271,8 @@ pub fn image_value(ctx: &Ctx, image: &ImageRecord) -> Result<serde_json::Value> 
         },
         "History": config.get("history").cloned().unwrap_or(serde_json::json!([])),
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        // podman's field: the stored manifest's media type (`build --format`).
+        "ManifestType": image.manifest_media_type,
     }))
 }
 

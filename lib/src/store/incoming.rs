@@ -210,7 +210,17 @@ impl Incoming {
         layers: &[LayerRef],
         name: Option<&str>,
     ) -> Result<ImageRecord> {
-        use crate::image::manifest::{OCI_CONFIG, OCI_MANIFEST};
+        self.finish_local_as(config, layers, name, crate::image::manifest::Format::Oci)
+    }
+
+    /// [`Incoming::finish_local`] with the manifest in `format` (`build --format`).
+    pub fn finish_local_as(
+        self,
+        config: &serde_json::Value,
+        layers: &[LayerRef],
+        name: Option<&str>,
+        format: crate::image::manifest::Format,
+    ) -> Result<ImageRecord> {
         let config_bytes = serde_json::to_vec(config).expect("config serializes");
         let config_digest = Digest::of(&config_bytes);
         // Parts of a base image's configuration travel into it: checked like any image's.
@@ -219,9 +229,9 @@ impl Incoming {
         self.put_blob(&config_digest, &config_bytes)?;
         let manifest = serde_json::json!({
             "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
-            "layers": layers.iter().map(|l| serde_json::json!({"mediaType": l.media_type, "digest": l.blob, "size": l.size})).collect::<Vec<_>>(),
+            "mediaType": format.manifest_type(),
+            "config": {"mediaType": format.config_type(), "digest": config_digest, "size": config_bytes.len()},
+            "layers": layers.iter().map(|l| serde_json::json!({"mediaType": format.layer_type(&l.media_type), "digest": l.blob, "size": l.size})).collect::<Vec<_>>(),
         });
         let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
         let manifest_digest = Digest::of(&manifest_bytes);
@@ -233,7 +243,7 @@ impl Incoming {
                 RecordParts {
                     config: &config_digest,
                     manifest: &manifest_digest,
-                    manifest_media_type: OCI_MANIFEST,
+                    manifest_media_type: format.manifest_type(),
                     layers: layers.to_vec(),
                     created: checked.created.as_deref(),
                     os: &checked.os,
@@ -241,6 +251,14 @@ impl Incoming {
                     repo_digests: Vec::new(),
                 },
             );
+            // The same image built again in the other format carries the format asked for
+            // last (the id is the config's, the same in both).
+            if let Some(existing) = images.iter_mut().find(|i| i.id == record.id)
+                && existing.manifest_media_type != record.manifest_media_type
+            {
+                existing.manifest = record.manifest.clone();
+                existing.manifest_media_type = record.manifest_media_type.clone();
+            }
             merge(images, record.clone(), name);
             Ok(images
                 .iter()
