@@ -91,6 +91,9 @@ struct BuildArgs {
     allow: Vec<String>,
     #[command(flatten)]
     access: den::cli::registry::AccessArgs,
+    /// Also write the result: DIR, type=local,dest=DIR, type=tar,dest=FILE|-, type=oci,dest=FILE (the image is stored too, as podman's)
+    #[arg(short = 'o', long, value_name = "OUTPUT")]
+    output: Option<String>,
     /// The image's manifest format: oci (the default) or docker (podman's flag; also BUILDAH_FORMAT)
     #[arg(long, value_name = "oci|docker")]
     format: Option<String>,
@@ -122,6 +125,8 @@ fn run(cli: Cli) -> Result<i32> {
 fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
     let opts = options(&a)?;
     let quiet = a.quiet;
+    // A tar on stdout is all that goes there.
+    let id_out = !opts.output.as_ref().is_some_and(|o| o.to_stdout());
     let say = move |line: &str| {
         if !quiet {
             eprintln!("{line}");
@@ -134,7 +139,9 @@ fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
     if let Some(path) = &a.iidfile {
         write_iidfile(path, id.as_ref())?;
     }
-    print(&format!("{id}\n"));
+    if id_out {
+        print(&format!("{id}\n"));
+    }
     Ok(0)
 }
 
@@ -186,6 +193,10 @@ fn options(a: &BuildArgs) -> Result<ops::build::BuildOptions> {
         allow: allow.collect::<std::result::Result<_, _>>()?,
         access: a.access.access("the base images' registry")?,
         format: image_format(a.format.as_deref())?,
+        output: match &a.output {
+            Some(o) => Some(ops::build::Output::parse(o)?.check()?),
+            None => None,
+        },
     })
 }
 

@@ -133,3 +133,113 @@ fn format_docker_writes_a_schema_2_manifest_that_inspect_and_push_carry() {
         .fails_with(125, "unrecognized image format \"v2s2\"");
     assert_eq!(sb.store_listing(), before);
 }
+
+/// The paths in a tar, with a `/` after directories.
+fn tar_paths(bytes: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(bytes);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let p = e.path().unwrap().to_string_lossy().into_owned();
+            p.trim_start_matches("./").to_string()
+        })
+        .collect()
+}
+
+/// What `-o` writes: the final stage's filesystem (whiteouts applied, the image's symlinks
+/// kept as links, files the user's own), as a directory, a tar or an OCI archive; the image
+/// is stored and tagged as well (podman's behaviour).
+#[test]
+fn output_writes_the_final_filesystem_as_a_directory_a_tar_or_an_oci_archive() {
+    use std::os::unix::fs::MetadataExt;
+    let sb = Sandbox::new();
+    // Single-uid mode has only root inside: the chown to another user is for mapped mode.
+    let chown = if sb.mapped() {
+        " && chown 1000:1000 /app/greeting"
+    } else {
+        ""
+    };
+    let df = format!(
+        "FROM {} AS base\nRUN echo gone > /gone && mkdir /app && echo hello > /app/greeting\n\
+         RUN rm /gone && ln -s /etc /app/etc-link{chown}\n",
+        busybox()
+    );
+    let dir = context(&sb, "out", &df);
+
+    // A directory: -o DIR and type=local.
+    let out = sb.dir.join("outdir");
+    let id = build(&sb, &dir, &["-t", "outimg", "-o", &out.to_string_lossy()]).ok();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("app/greeting")).unwrap(),
+        "hello\n"
+    );
+    assert!(!out.join("gone").exists());
+    let link = std::fs::symlink_metadata(out.join("app/etc-link")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!(
+        std::fs::read_link(out.join("app/etc-link")).unwrap(),
+        Path::new("/etc")
+    );
+    let me = std::fs::metadata(&sb.dir).unwrap().uid();
+    assert_eq!(
+        std::fs::metadata(out.join("app/greeting")).unwrap().uid(),
+        me
+    );
+    assert!(out.join("bin/sh").exists() || out.join("bin/busybox").exists());
+    // The image is in the store under its tag too.
+    let stored = sb
+        .den(&["image", "inspect", "--format", "{{.Id}}", "outimg"])
+        .ok();
+    assert_eq!(stored.trim(), id.trim());
+
+    let local = sb.dir.join("local2");
+    let spec = format!("type=local,dest={}", local.display());
+    build(&sb, &dir, &["-o", &spec]).ok();
+    assert!(local.join("app/greeting").is_file());
+
+    // A directory whose entry is a symlink planted to a victim: the link is replaced by the
+    // image's directory, never written through.
+    let victim = sb.dir.join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let planted = sb.dir.join("planted");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::os::unix::fs::symlink(&victim, planted.join("app")).unwrap();
+    build(&sb, &dir, &["-o", &planted.to_string_lossy()]).ok();
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+    let app = std::fs::symlink_metadata(planted.join("app")).unwrap();
+    assert!(app.is_dir(), "{app:?}");
+    assert!(planted.join("app/greeting").is_file());
+
+    // A tar in a file, and on stdout (where the image id then does not go).
+    let tarfile = sb.dir.join("fs.tar");
+    let spec = format!("type=tar,dest={}", tarfile.display());
+    build(&sb, &dir, &["-o", &spec]).ok();
+    let paths = tar_paths(&std::fs::read(&tarfile).unwrap());
+    assert!(paths.iter().any(|p| p == "app/greeting"), "{paths:?}");
+    assert!(!paths.iter().any(|p| p == "gone"), "{paths:?}");
+    let piped = build(&sb, &dir, &["-o", "-"]);
+    let paths = tar_paths(piped.ok_bytes());
+    assert!(paths.iter().any(|p| p == "app/etc-link"), "{paths:?}");
+
+    // An OCI archive that den load takes back.
+    let oci = sb.dir.join("img.tar");
+    let spec = format!("type=oci,dest={}", oci.display());
+    build(&sb, &dir, &["-t", "ociout:1", "-o", &spec]).ok();
+    let paths = tar_paths(&std::fs::read(&oci).unwrap());
+    assert!(paths.iter().any(|p| p == "index.json"), "{paths:?}");
+    assert!(paths.iter().any(|p| p == "oci-layout"), "{paths:?}");
+    sb.den(&["rmi", "outimg", "ociout:1"]).ok();
+    sb.den(&["load", "-i", &oci.to_string_lossy()]).ok();
+    let hello = sb
+        .den(&["run", "--rm", "ociout:1", "cat", "/app/greeting"])
+        .ok();
+    assert_eq!(hello, "hello\n");
+
+    // Outputs den lacks: one line, nothing built.
+    let before = sb.store_listing();
+    build(&sb, &dir, &["-o", "type=registry,ref=x/y"]).fails_with(125, "type=registry");
+    build(&sb, &dir, &["-o", "type=local"]).fails_with(125, "needs dest=DIR");
+    assert_eq!(sb.store_listing(), before);
+}

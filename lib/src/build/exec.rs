@@ -99,6 +99,9 @@ pub fn build(
     for reference in opts.tags.iter().skip(1) {
         store.put_image(image.clone(), Some(reference))?;
     }
+    if let Some(out) = &opts.output {
+        super::output::write(store, &image, &opts.tags, out)?;
+    }
     Ok(image.id)
 }
 

@@ -14,6 +14,7 @@
 //! - [`cache`]: step results keyed by their inputs.
 //! - [`step`]: a mounted root for COPY, COPY's file rules, a writable layer committed as a layer.
 //! - [`layer`]: a directory in overlay's format written as a layer tar (deterministic).
+//! - [`output`]: `--output`: the result as a directory, a tar or an OCI archive.
 //!
 //! The seam needs three things from above, which `ops` gives it through [`Host`]: images by
 //! name (found, or pulled by den-image), a RUN step's container run (by den-run: only the
@@ -27,6 +28,7 @@ pub mod expand;
 pub mod ignore;
 pub mod instruction;
 pub mod layer;
+pub mod output;
 pub mod plan;
 pub mod run;
 pub mod state;
@@ -73,6 +75,8 @@ pub struct BuildOptions {
     pub allow: Vec<Entitlement>,
     /// `--authfile`, `--creds`: for the base images' pulls.
     pub access: crate::auth::Access,
+    /// `--output`: where the result goes besides the store ([`output`]).
+    pub output: Option<output::Output>,
     /// `--format` (or `BUILDAH_FORMAT`): the manifest's format; the image id is the same in both.
     pub format: crate::image::manifest::Format,
 }
@@ -153,6 +157,10 @@ pub enum BuildError {
         instruction: String,
         code: i32,
     },
+    #[error("--output {spec:?}: {reason}")]
+    BadOutput { spec: String, reason: String },
+    #[error("cowardly refusing to write the build's tar to a terminal")]
+    OutputTerminal,
     #[error("cannot read {path}")]
     Read {
         path: String,
@@ -228,6 +236,8 @@ impl Diagnose for BuildError {
             BuildError::Step { hint, .. } => hint.clone(),
             BuildError::RunFailed { .. } => "the command's output is above; fix the command or what it needs, and build again (earlier steps come from the cache)".into(),
             BuildError::Read { .. } => "check the path and its permissions".into(),
+            BuildError::BadOutput { .. } => "write -o DIR, -o type=local,dest=DIR, -o type=tar,dest=FILE (or -o - for stdout), or -o type=oci,dest=FILE".into(),
+            BuildError::OutputTerminal => "redirect stdout to a file or a pipe, or give dest=FILE".into(),
             BuildError::Store(e) => return e.hint(),
             BuildError::Runtime(e) => return e.hint(),
             BuildError::Image(e) => return e.hint(),
@@ -247,6 +257,7 @@ impl Diagnose for BuildError {
             BuildError::Unpack(e) => e.exit_code(),
             BuildError::Host(HostError(e)) => e.exit_code(),
             BuildError::Reported(e) => e.exit_code(),
+            BuildError::BadOutput { .. } => crate::error::EXIT_DEN,
             _ => 1,
         }
     }

@@ -5,6 +5,7 @@
 
 use super::Ctx;
 use super::{Error, Result};
+pub use crate::build::output::Output;
 use crate::build::{BuildError, HostError};
 pub use crate::build::{BuildOptions, Entitlement};
 use crate::digest::Digest;

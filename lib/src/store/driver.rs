@@ -488,6 +488,12 @@ pub fn unmount(sys: &dyn Sys, driver: Driver, cdir: &Path) {
 /// replacing what the layers below had at its name. The layer is read with the shared walk and
 /// written with the shared writer ([`crate::fs`]); a small sink reads overlay's marks on the way.
 pub fn copy_layer(layer: &Path, dest: &Path) -> super::Result<()> {
+    copy_layer_as(layer, dest, fs::Owners::Keep)
+}
+
+/// [`copy_layer`], the entries given `owners` (`build --output type=local` writes the user's
+/// own files, as buildx's local exporter does).
+pub fn copy_layer_as(layer: &Path, dest: &Path, owners: fs::Owners) -> super::Result<()> {
     let rt = |e: fs::TreeError| {
         let (path, source) = e.into_io();
         DriverError::Io { path, source }
@@ -504,11 +510,7 @@ pub fn copy_layer(layer: &Path, dest: &Path) -> super::Result<()> {
         opaque_xattr: Some(crate::unpack::OPAQUE_XATTR),
         ..Default::default()
     };
-    let writer = fs::Writer::new(
-        fs::HostDir(dest.to_path_buf()),
-        fs::Owners::Keep,
-        fs::Clash::Replace,
-    );
+    let writer = fs::Writer::new(fs::HostDir(dest.to_path_buf()), owners, fs::Clash::Replace);
     let mut sink = Layer(writer);
     fs::walk(
         fs::Top::Dir(top),
