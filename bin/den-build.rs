@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 use den::build::BuildError;
+use den::build::share::CacheRef;
 use den::cli::GlobalArgs;
 use den::ops::{self, Ctx};
 
@@ -94,6 +95,12 @@ struct BuildArgs {
     /// Also write the result: DIR, type=local,dest=DIR, type=tar,dest=FILE|-, type=oci,dest=FILE (the image is stored too, as podman's)
     #[arg(short = 'o', long, value_name = "OUTPUT")]
     output: Option<String>,
+    /// Take cached steps from: type=local,src=DIR, type=registry,ref=REF, or REGISTRY/REPO
+    #[arg(long = "cache-from", value_name = "CACHE")]
+    cache_from: Vec<String>,
+    /// Export the build's cached steps to: type=local,dest=DIR, type=registry,ref=REF, or REGISTRY/REPO
+    #[arg(long = "cache-to", value_name = "CACHE")]
+    cache_to: Option<String>,
     /// The image's manifest format: oci (the default) or docker (podman's flag; also BUILDAH_FORMAT)
     #[arg(long, value_name = "oci|docker")]
     format: Option<String>,
@@ -193,6 +200,15 @@ fn options(a: &BuildArgs) -> Result<ops::build::BuildOptions> {
         allow: allow.collect::<std::result::Result<_, _>>()?,
         access: a.access.access("the base images' registry")?,
         format: image_format(a.format.as_deref())?,
+        cache_from: a
+            .cache_from
+            .iter()
+            .map(|c| Ok(CacheRef::parse(c, true)?.absolute()))
+            .collect::<Result<_>>()?,
+        cache_to: match &a.cache_to {
+            Some(c) => Some(CacheRef::parse(c, false)?.absolute()),
+            None => None,
+        },
         output: match &a.output {
             Some(o) => Some(ops::build::Output::parse(o)?.check()?),
             None => None,

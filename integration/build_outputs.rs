@@ -243,3 +243,97 @@ fn output_writes_the_final_filesystem_as_a_directory_a_tar_or_an_oci_archive() {
     build(&sb, &dir, &["-o", "type=local"]).fails_with(125, "needs dest=DIR");
     assert_eq!(sb.store_listing(), before);
 }
+
+/// The blob files of an OCI layout.
+fn layout_blobs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+/// `--cache-to type=local` then `--cache-from type=local` on an empty store: every step comes
+/// from the cache (the RUN's time stamp is the first build's) and the image id is the same; a
+/// missing, malformed or tampered cache is a warning and the steps run.
+#[test]
+fn a_local_cache_exported_then_imported_into_an_empty_store_reuses_every_step() {
+    let sb = Sandbox::new();
+    let df = format!(
+        "FROM {}\nRUN date +%s%N > /stamp\nCOPY f /f\nENV X=1\nRUN cat /stamp /f > /both\n",
+        busybox()
+    );
+    let dir = context(&sb, "cache", &df);
+    std::fs::write(dir.join("f"), "context file\n").unwrap();
+    let cache = sb.dir.join("cache-layout");
+    let to = format!("type=local,dest={}", cache.display());
+    let first = build(&sb, &dir, &["-t", "c1", "--cache-to", &to]).ok();
+    assert!(cache.join("index.json").is_file());
+    assert!(cache.join("oci-layout").is_file());
+    let stamp = sb.den(&["run", "--rm", "c1", "cat", "/both"]).ok();
+
+    // A second user's empty store: nothing runs, the same image.
+    let other = Sandbox::new();
+    let from = format!("type=local,src={}", cache.display());
+    let d = dir.to_string_lossy().into_owned();
+    let out = other.den(&["build", "--cache-from", &from, "-t", "c2", &d]);
+    let second = out.ok();
+    assert_eq!(second.trim(), first.trim(), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("--> Using cache").count(),
+        4,
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--> cache from"), "{}", out.stderr);
+    assert_eq!(
+        other.den(&["run", "--rm", "c2", "cat", "/both"]).ok(),
+        stamp
+    );
+
+    // Missing and malformed caches: a warning, and the build goes on.
+    let fresh = Sandbox::new();
+    let missing = format!("type=local,src={}", sb.dir.join("nowhere").display());
+    let out = fresh.den(&["build", "--cache-from", &missing, &d]);
+    out.ok();
+    assert!(
+        out.stderr.contains("warning: --cache-from"),
+        "{}",
+        out.stderr
+    );
+    let junk = sb.dir.join("junk-cache");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("index.json"), "{not json").unwrap();
+    let from_junk = format!("type=local,src={}", junk.display());
+    let out = fresh.den(&["build", "--cache-from", &from_junk, &d]);
+    out.ok();
+    assert!(
+        out.stderr.contains("index.json is not valid"),
+        "{}",
+        out.stderr
+    );
+
+    // A tampered layer: the digest check refuses it, the step runs again (a new stamp).
+    let tampered = Sandbox::new();
+    let mut changed = 0;
+    for blob in layout_blobs(&cache) {
+        let bytes = std::fs::read(&blob).unwrap();
+        // The RUN layers are uncompressed tars holding /stamp or /both.
+        if bytes.len() > 512
+            && bytes.windows(5).any(|w| w == b"stamp")
+            && &bytes[257..262] == b"ustar"
+        {
+            std::fs::write(&blob, [&bytes[..bytes.len() - 1], b"X"].concat()).unwrap();
+            changed += 1;
+        }
+    }
+    assert!(changed >= 1);
+    let out = tampered.den(&["build", "--cache-from", &from, &d]);
+    let third = out.ok();
+    assert_ne!(third.trim(), first.trim());
+    assert!(out.stderr.contains("does not match"), "{}", out.stderr);
+
+    // A cache spec den cannot use: one line, nothing built.
+    let before = sb.store_listing();
+    build(&sb, &dir, &["--cache-to", "type=gha"]).fails_with(125, "no cache type \"gha\"");
+    assert_eq!(sb.store_listing(), before);
+}

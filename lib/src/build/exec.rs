@@ -24,7 +24,7 @@ use super::instruction::{self, Op, Scope, Step};
 use super::plan::{Plan, Stage};
 use super::state::{State, base_config, strings};
 use super::syntax::{self, Node};
-use super::{BuildError, BuildOptions, Host, cache, config, expand, ignore::Ignore};
+use super::{BuildError, BuildOptions, Host, cache, config, expand, ignore::Ignore, share};
 use crate::config::DriverChoice;
 use crate::digest::Digest;
 use crate::net::Network;
@@ -45,6 +45,10 @@ pub(super) struct Build<'a> {
     steps: usize,
     /// Finished stages, by index.
     pub(super) done: Vec<Option<State>>,
+    /// `--cache-from`'s caches that could be read.
+    imported: Vec<super::share::Imported>,
+    /// The cache keys of this build's steps, for `--cache-to`.
+    keys: Vec<String>,
 }
 
 /// Build the image `opts` describes in `store`, with the storage driver `want` chooses; returns
@@ -72,6 +76,8 @@ pub fn build(
         step: 0,
         steps: plan.steps(),
         done: vec![None; plan.stages.len()],
+        imported: Vec::new(),
+        keys: Vec::new(),
     };
     // What killed dens left goes first (a killed build's layers and step containers among it).
     store.sweep();
@@ -80,6 +86,9 @@ pub fn build(
     // Held while the build runs: a build killed midway leaves it stale, and the next writer's
     // sweep then collects what the build left (layers not yet cached, step containers).
     let _running = store.staging_dir("build")?;
+    if !opts.no_cache {
+        b.imported = import(host, &opts.cache_from);
+    }
     for &i in &plan.needed {
         let state = b.stage(&plan.stages[i])?;
         b.done[i] = Some(state);
@@ -102,7 +111,36 @@ pub fn build(
     if let Some(out) = &opts.output {
         super::output::write(store, &image, &opts.tags, out)?;
     }
+    match &opts.cache_to {
+        Some(share::CacheRef::Local(dir)) => share::export_layout(store, &b.keys, dir)?,
+        Some(share::CacheRef::Registry(_)) => {}
+        None => {}
+    }
     Ok(image.id)
+}
+
+/// `--cache-from`'s caches, each read and checked; one that cannot be is a warning.
+fn import(host: &dyn Host, refs: &[share::CacheRef]) -> Vec<share::Imported> {
+    let mut out = Vec::new();
+    for r in refs {
+        let (shown, opened) = match r {
+            share::CacheRef::Local(dir) => (
+                dir.display().to_string(),
+                share::Imported::open(Box::new(share::Layout(dir.clone()))),
+            ),
+            share::CacheRef::Registry(reference) => (reference.clone(), Err("not yet".into())),
+        };
+        match opened {
+            Ok(i) => {
+                host.say(&format!("--> cache from {shown}: {} steps", i.len()));
+                out.push(i);
+            }
+            Err(m) => host.say(&format!(
+                "warning: --cache-from {shown}: {m}; building without it"
+            )),
+        }
+    }
+    out
 }
 
 /// RUN steps get a network of their own; without slirp4netns there is none to give, and the
@@ -260,10 +298,9 @@ impl Build<'_> {
             Op::Run { .. } | Op::Config(_) => {}
         }
         let key = step.cache_key(&state.key);
-        if !self.opts.no_cache
-            && let Some(hit) = cache::get(self.store, &key)
-        {
+        if let Some(hit) = self.cached(&key) {
             self.host.say("--> Using cache");
+            self.keys.push(key.clone());
             state.layers = hit.layers;
             state.config = hit.config;
             state.key = key;
@@ -274,6 +311,7 @@ impl Build<'_> {
         }
         self.apply(state, node, &step)?;
         state.key = key.clone();
+        self.keys.push(key.clone());
         cache::put(
             self.store,
             &key,
@@ -282,6 +320,27 @@ impl Build<'_> {
                 config: state.config.clone(),
             },
         )
+    }
+
+    /// The step `key`'s result from the local cache, else from a `--cache-from` cache (its
+    /// layers brought into the store); None with `--no-cache`.
+    fn cached(&self, key: &str) -> Option<cache::Entry> {
+        if self.opts.no_cache {
+            return None;
+        }
+        if let Some(hit) = cache::get(self.store, key) {
+            return Some(hit);
+        }
+        for imported in &self.imported {
+            match imported.take(self.store, key, self.host.layer_owners()) {
+                Some(Ok(hit)) => return Some(hit),
+                Some(Err(m)) => self.host.say(&format!(
+                    "warning: the imported cache's step is not usable: {m}"
+                )),
+                None => {}
+            }
+        }
+        None
     }
 
     /// Do what `step` says, and add its history entry.

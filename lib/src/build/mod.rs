@@ -11,7 +11,7 @@
 //! - [`state`]: the build so far within a stage (layers, image config, arguments, key).
 //! - [`expand`]: `$VAR` and `${VAR:-x}` in words, docker's way.
 //! - [`ignore`]: `.dockerignore` rules.
-//! - [`cache`]: step results keyed by their inputs.
+//! - [`cache`]: step results keyed by their inputs; [`share`]: `--cache-to`/`--cache-from`.
 //! - [`step`]: a mounted root for COPY, COPY's file rules, a writable layer committed as a layer.
 //! - [`layer`]: a directory in overlay's format written as a layer tar (deterministic).
 //! - [`output`]: `--output`: the result as a directory, a tar or an OCI archive.
@@ -31,6 +31,7 @@ pub mod layer;
 pub mod output;
 pub mod plan;
 pub mod run;
+pub mod share;
 pub mod state;
 pub mod step;
 pub mod syntax;
@@ -77,6 +78,10 @@ pub struct BuildOptions {
     pub access: crate::auth::Access,
     /// `--output`: where the result goes besides the store ([`output`]).
     pub output: Option<output::Output>,
+    /// `--cache-from`: caches whose steps a build may take ([`share`]).
+    pub cache_from: Vec<share::CacheRef>,
+    /// `--cache-to`: where the build's steps are exported ([`share`]).
+    pub cache_to: Option<share::CacheRef>,
     /// `--format` (or `BUILDAH_FORMAT`): the manifest's format; the image id is the same in both.
     pub format: crate::image::manifest::Format,
 }
@@ -115,6 +120,10 @@ pub trait Host {
     fn run_container(&self, id: &str, quiet: bool) -> Result<Option<i32>>;
     /// A progress line or a note for the user.
     fn say(&self, line: &str);
+    /// How an imported cache's layers are unpacked: owners kept, or (single-uid mode) not.
+    fn layer_owners(&self) -> crate::unpack::Owners {
+        crate::unpack::Owners::Keep
+    }
 }
 
 use crate::error::{Diagnose, Fault};
@@ -159,6 +168,12 @@ pub enum BuildError {
     },
     #[error("--output {spec:?}: {reason}")]
     BadOutput { spec: String, reason: String },
+    #[error("{flag} {spec:?}: {reason}")]
+    BadCache {
+        flag: &'static str,
+        spec: String,
+        reason: String,
+    },
     #[error("cowardly refusing to write the build's tar to a terminal")]
     OutputTerminal,
     #[error("cannot read {path}")]
@@ -237,6 +252,7 @@ impl Diagnose for BuildError {
             BuildError::RunFailed { .. } => "the command's output is above; fix the command or what it needs, and build again (earlier steps come from the cache)".into(),
             BuildError::Read { .. } => "check the path and its permissions".into(),
             BuildError::BadOutput { .. } => "write -o DIR, -o type=local,dest=DIR, -o type=tar,dest=FILE (or -o - for stdout), or -o type=oci,dest=FILE".into(),
+            BuildError::BadCache { flag, .. } => format!("write {flag} type=local,{}=DIR, {flag} type=registry,ref=REGISTRY/REPO[:TAG], or {flag} REGISTRY/REPO", if *flag == "--cache-from" { "src" } else { "dest" }),
             BuildError::OutputTerminal => "redirect stdout to a file or a pipe, or give dest=FILE".into(),
             BuildError::Store(e) => return e.hint(),
             BuildError::Runtime(e) => return e.hint(),
@@ -257,7 +273,7 @@ impl Diagnose for BuildError {
             BuildError::Unpack(e) => e.exit_code(),
             BuildError::Host(HostError(e)) => e.exit_code(),
             BuildError::Reported(e) => e.exit_code(),
-            BuildError::BadOutput { .. } => crate::error::EXIT_DEN,
+            BuildError::BadOutput { .. } | BuildError::BadCache { .. } => crate::error::EXIT_DEN,
             _ => 1,
         }
     }

@@ -95,6 +95,13 @@ impl crate::build::Host for Host<'_> {
     fn say(&self, line: &str) {
         (self.say)(line)
     }
+
+    fn layer_owners(&self) -> crate::unpack::Owners {
+        match self.ctx.idmap() {
+            crate::userns::IdMap::Single { .. } => crate::unpack::Owners::Ignore,
+            _ => crate::unpack::Owners::Keep,
+        }
+    }
 }
 
 /// A base image pull's notes go out as progress lines.
