@@ -337,3 +337,49 @@ fn a_local_cache_exported_then_imported_into_an_empty_store_reuses_every_step() 
     build(&sb, &dir, &["--cache-to", "type=gha"]).fails_with(125, "no cache type \"gha\"");
     assert_eq!(sb.store_listing(), before);
 }
+
+/// The same through a registry: podman's `--cache-to REGISTRY/REPO`, buildx's
+/// `type=registry,ref=REF` to read it back on an empty store; an unreachable one is a warning.
+#[test]
+fn a_registry_cache_pushed_then_pulled_into_an_empty_store_reuses_every_step() {
+    let sb = Sandbox::new();
+    let reg = Registry::start("bout-cache");
+    let df = format!(
+        "FROM {}\nRUN date +%s%N > /stamp\nWORKDIR /w\nRUN cp /stamp /w/copy\n",
+        busybox()
+    );
+    let dir = context(&sb, "regcache", &df);
+    let cache = format!("{}/cache/app:buildcache", reg.addr);
+    let first = build(&sb, &dir, &["--cache-to", &cache]).ok();
+    let m = remote_manifest(&cache);
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.den.build.cache.steps.v1+json"
+    );
+
+    let other = Sandbox::new();
+    let d = dir.to_string_lossy().into_owned();
+    let from = format!("type=registry,ref={cache}");
+    let out = other.den(&["build", "--cache-from", &from, &d]);
+    assert_eq!(out.ok().trim(), first.trim(), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("--> Using cache").count(),
+        3,
+        "{}",
+        out.stderr
+    );
+
+    // Nothing listening there: a warning, and the steps run.
+    let fresh = Sandbox::new();
+    let gone = format!(
+        "127.0.0.1:{}/cache/app:buildcache",
+        crate::sandbox::free_port()
+    );
+    let out = fresh.den(&["build", "--cache-from", &gone, &d]);
+    assert_ne!(out.ok().trim(), first.trim());
+    assert!(
+        out.stderr.contains("warning: --cache-from"),
+        "{}",
+        out.stderr
+    );
+}

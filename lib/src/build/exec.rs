@@ -87,7 +87,7 @@ pub fn build(
     // sweep then collects what the build left (layers not yet cached, step containers).
     let _running = store.staging_dir("build")?;
     if !opts.no_cache {
-        b.imported = import(host, &opts.cache_from);
+        b.imported = import(store, host, &opts.cache_from);
     }
     for &i in &plan.needed {
         let state = b.stage(&plan.stages[i])?;
@@ -113,22 +113,28 @@ pub fn build(
     }
     match &opts.cache_to {
         Some(share::CacheRef::Local(dir)) => share::export_layout(store, &b.keys, dir)?,
-        Some(share::CacheRef::Registry(_)) => {}
+        Some(share::CacheRef::Registry(reference)) => {
+            host.push_cache(reference, &share::export(store, &b.keys)?)?
+        }
         None => {}
     }
     Ok(image.id)
 }
 
 /// `--cache-from`'s caches, each read and checked; one that cannot be is a warning.
-fn import(host: &dyn Host, refs: &[share::CacheRef]) -> Vec<share::Imported> {
+fn import(store: &Store, host: &dyn Host, refs: &[share::CacheRef]) -> Vec<share::Imported> {
     let mut out = Vec::new();
     for r in refs {
         let (shown, opened) = match r {
             share::CacheRef::Local(dir) => (
                 dir.display().to_string(),
-                share::Imported::open(Box::new(share::Layout(dir.clone()))),
+                share::Imported::open(store, Box::new(share::Layout(dir.clone()))),
             ),
-            share::CacheRef::Registry(reference) => (reference.clone(), Err("not yet".into())),
+            share::CacheRef::Registry(reference) => (
+                reference.clone(),
+                host.cache_source(reference)
+                    .and_then(|blobs| share::Imported::open(store, blobs)),
+            ),
         };
         match opened {
             Ok(i) => {

@@ -124,6 +124,20 @@ pub trait Host {
     fn layer_owners(&self) -> crate::unpack::Owners {
         crate::unpack::Owners::Keep
     }
+    /// `--cache-from REF`: the blobs of the cache in a registry (a message when it cannot be
+    /// reached, for the user's warning).
+    fn cache_source(&self, reference: &str) -> std::result::Result<Box<dyn share::Blobs>, String> {
+        Err(format!("den cannot reach {reference} from here"))
+    }
+    /// `--cache-to REF`: push the cache's blobs and manifest to a registry.
+    fn push_cache(&self, reference: &str, cache: &share::Export) -> Result<()> {
+        let _ = cache;
+        Err(BuildError::BadCache {
+            flag: "--cache-to",
+            spec: reference.to_string(),
+            reason: "den cannot reach a registry from here".into(),
+        })
+    }
 }
 
 use crate::error::{Diagnose, Fault};

@@ -121,19 +121,21 @@ struct StepsDoc {
     steps: Vec<StepDoc>,
 }
 
-/// Where a cache's blobs are read from and written to.
+/// Where a cache's blobs are read from: an OCI layout here, a registry through the [`Host`]
+/// (`ops`, which has the credentials and the registry settings).
+///
+/// [`Host`]: super::Host
 pub trait Blobs {
-    /// The blob `digest`, up to `cap` bytes (more is an error); not yet checked.
-    fn read(&self, digest: &Digest, cap: u64) -> std::result::Result<Vec<u8>, String>;
-    /// The blob `digest` into the writer, up to `cap` bytes; not yet checked.
-    fn copy(
+    /// The cache manifest's bytes, and its digest where the source names one (checked here).
+    fn manifest(&self) -> std::result::Result<(Vec<u8>, Option<Digest>), String>;
+    /// The blob `digest` into `incoming`, at most `cap` bytes, checked against its digest; where
+    /// it is staged.
+    fn fetch(
         &self,
+        incoming: &crate::store::Incoming,
         digest: &Digest,
         cap: u64,
-        w: &mut crate::store::BlobWriter,
-    ) -> std::result::Result<(), String>;
-    /// The cache manifest's bytes (its digest is checked by the caller where it is known).
-    fn manifest(&self) -> std::result::Result<(Vec<u8>, Option<Digest>), String>;
+    ) -> std::result::Result<PathBuf, String>;
 }
 
 /// An OCI image layout directory.
@@ -159,30 +161,30 @@ fn read_capped(path: &Path, cap: u64) -> std::result::Result<Vec<u8>, String> {
 }
 
 impl Blobs for Layout {
-    fn read(&self, digest: &Digest, cap: u64) -> std::result::Result<Vec<u8>, String> {
-        read_capped(&self.blob_path(digest), cap)
-    }
-
-    fn copy(
+    fn fetch(
         &self,
+        incoming: &crate::store::Incoming,
         digest: &Digest,
         cap: u64,
-        w: &mut crate::store::BlobWriter,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<PathBuf, String> {
         let path = self.blob_path(digest);
         let shown = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
         let mut f = std::fs::File::open(&path).map_err(|e| shown(&e))?;
+        let mut w = incoming.blob_writer().map_err(|e| shown(&e))?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f.read(&mut buf).map_err(|e| shown(&e))?;
             if n == 0 {
-                return Ok(());
+                break;
             }
             if w.len() + n as u64 > cap {
                 return Err(format!("{} is larger than {cap} bytes", path.display()));
             }
             w.write(&buf[..n]).map_err(|e| shown(&e))?;
         }
+        incoming
+            .commit_blob(w, digest)
+            .map_err(|e| format!("blob {digest}: {e}"))
     }
 
     fn manifest(&self) -> std::result::Result<(Vec<u8>, Option<Digest>), String> {
@@ -200,7 +202,8 @@ impl Blobs for Layout {
             .as_str()
             .and_then(|d| Digest::parse(d).ok())
             .ok_or("index.json names a bad digest")?;
-        Ok((self.read(&digest, MAX_DOC)?, Some(digest)))
+        let bytes = read_capped(&self.blob_path(&digest), MAX_DOC)?;
+        Ok((bytes, Some(digest)))
     }
 }
 
@@ -223,7 +226,7 @@ fn verified(digest: &Digest, bytes: Vec<u8>) -> std::result::Result<Vec<u8>, Str
 
 impl Imported {
     /// Read and check the cache at `blobs`; a message for the user's warning when it cannot be.
-    pub fn open(blobs: Box<dyn Blobs>) -> std::result::Result<Imported, String> {
+    pub fn open(store: &Store, blobs: Box<dyn Blobs>) -> std::result::Result<Imported, String> {
         let (bytes, digest) = blobs.manifest()?;
         let bytes = match digest {
             Some(d) => verified(&d, bytes)?,
@@ -246,7 +249,12 @@ impl Imported {
                     .collect()
             })
             .unwrap_or_default();
-        let doc = verified(&config, blobs.read(&config, MAX_CONFIG)?)?;
+        let doc = {
+            // Staged only to be read: dropping the intake removes it.
+            let incoming = store.incoming().map_err(|e| e.to_string())?;
+            let path = blobs.fetch(&incoming, &config, MAX_CONFIG)?;
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        };
         let doc: StepsDoc = serde_json::from_slice(&doc)
             .map_err(|e| format!("the cache's step list is not valid: {e}"))?;
         if doc.steps.len() > MAX_STEPS {
@@ -312,9 +320,7 @@ impl Imported {
             let path = if incoming.has_blob(&l.blob) {
                 incoming.blob_path(&l.blob)
             } else {
-                let mut w = incoming.blob_writer().map_err(|e| err(&e))?;
-                self.blobs.copy(&l.blob, MAX_BLOB, &mut w)?;
-                incoming.commit_blob(w, &l.blob).map_err(|e| err(&e))?
+                self.blobs.fetch(&incoming, &l.blob, MAX_BLOB)?
             };
             if !incoming.has_layer(&l.diff_id) {
                 let opts = crate::unpack::Options { owners };
@@ -327,6 +333,23 @@ impl Imported {
         cache::put(store, key, entry).map_err(|e| err(&e))?;
         Ok(entry.clone())
     }
+}
+
+/// A cache to export: its step list (the config blob), its manifest, the layers it carries.
+pub struct Export {
+    pub config: Vec<u8>,
+    pub manifest: Vec<u8>,
+    pub layers: Vec<LayerRef>,
+}
+
+/// The cache of the steps `keys` of the local cache, ready to write or push.
+pub fn export(store: &Store, keys: &[String]) -> Result<Export> {
+    let (config, manifest, layers) = documents(store, keys)?;
+    Ok(Export {
+        config,
+        manifest,
+        layers,
+    })
 }
 
 /// The cache document and the manifest for the steps `keys` of the local cache: (config bytes,

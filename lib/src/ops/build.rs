@@ -5,11 +5,16 @@
 
 use super::Ctx;
 use super::{Error, Result};
+use crate::auth::AuthFiles;
 pub use crate::build::output::Output;
-use crate::build::{BuildError, HostError};
+use crate::build::{BuildError, HostError, share};
 pub use crate::build::{BuildOptions, Entitlement};
 use crate::digest::Digest;
+use crate::image::Reference;
+use crate::registry::Registry;
+use crate::registry::session::{Blob, Session};
 use crate::store::{ImageRecord, StoreError};
+use oci_client::secrets::RegistryAuth;
 
 /// Where progress lines go (stderr, or nowhere with `-q`).
 pub type Say<'a> = &'a (dyn Fn(&str) + Sync);
@@ -96,6 +101,35 @@ impl crate::build::Host for Host<'_> {
         (self.say)(line)
     }
 
+    fn cache_source(&self, reference: &str) -> Result<Box<dyn share::Blobs>, String> {
+        let reference = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let auth = match AuthFiles::discover(&self.ctx.paths.config)
+            .lookup(reference.registry(), reference.repository())
+            .map_err(|e| e.to_string())?
+        {
+            Some(c) => RegistryAuth::Basic(c.username, c.password),
+            None => RegistryAuth::Anonymous,
+        };
+        let rt = crate::registry::session::runtime().map_err(|e| e.to_string())?;
+        let cfg = &self.ctx.config.registry;
+        let (registry, manifest) = rt
+            .block_on(Registry::connect(&reference, cfg, auth))
+            .map_err(|e| crate::error::chain(&e))?;
+        // Fetched by digest, the registry client has checked it; by tag there is nothing to
+        // check it against (the steps and blobs it names are checked one by one).
+        let digest = reference.digest().map(|_| manifest.digest.clone());
+        Ok(Box::new(RegistryBlobs {
+            rt,
+            registry,
+            manifest: manifest.bytes,
+            digest,
+        }))
+    }
+
+    fn push_cache(&self, reference: &str, cache: &share::Export) -> Result<(), BuildError> {
+        push_cache(self.ctx, reference, cache).map_err(lift)
+    }
+
     fn layer_owners(&self) -> crate::unpack::Owners {
         match self.ctx.idmap() {
             crate::userns::IdMap::Single { .. } => crate::unpack::Owners::Ignore,
@@ -109,4 +143,80 @@ impl super::Report for Host<'_> {
     fn note(&self, text: &str) {
         (self.say)(text)
     }
+}
+
+/// A `--cache-from` cache in a registry: its manifest as fetched, its blobs streamed into the
+/// store's intake by the registry client (digest checked, no byte past the cap).
+struct RegistryBlobs {
+    rt: tokio::runtime::Runtime,
+    registry: Registry,
+    manifest: Vec<u8>,
+    digest: Option<Digest>,
+}
+
+impl share::Blobs for RegistryBlobs {
+    fn manifest(&self) -> Result<(Vec<u8>, Option<Digest>), String> {
+        Ok((self.manifest.clone(), self.digest.clone()))
+    }
+
+    fn fetch(
+        &self,
+        incoming: &crate::store::Incoming,
+        digest: &Digest,
+        cap: u64,
+    ) -> Result<std::path::PathBuf, String> {
+        let blob = crate::image::checks::Blob {
+            digest: digest.clone(),
+            size: cap,
+            media_type: String::new(),
+        };
+        self.rt
+            .block_on(self.registry.blob(incoming, &blob, |_| {}))
+            .map_err(|e| crate::error::chain(&e))
+    }
+}
+
+/// `--cache-to REF`: the cache's layers, then its step list, then its manifest (a registry
+/// takes a manifest only once every blob it names is there).
+fn push_cache(ctx: &Ctx, reference: &str, cache: &share::Export) -> Result<()> {
+    let target = Reference::parse(reference)?;
+    let (registry, repo) = (target.registry(), target.repository());
+    let store = ctx.store()?;
+    let creds = AuthFiles::discover(&ctx.paths.config).lookup(registry, repo)?;
+    let staging = store.staging_dir("cache-push")?;
+    let config_path = staging.path.join("steps.json");
+    std::fs::write(&config_path, &cache.config).map_err(|e| StoreError::Io {
+        path: config_path.clone(),
+        source: e,
+    })?;
+    let mut blobs = Vec::new();
+    for l in &cache.layers {
+        let path = store.blob_path(&l.blob);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(l.size);
+        blobs.push(Blob {
+            digest: l.blob.clone(),
+            size,
+            path,
+        });
+    }
+    blobs.push(Blob {
+        digest: Digest::of(&cache.config),
+        size: cache.config.len() as u64,
+        path: config_path,
+    });
+    let tag = target.tag().unwrap_or("latest");
+    let pushed = crate::registry::session::runtime()?.block_on(async {
+        let mut session = Session::open(registry, &ctx.config.registry, None, creds).await?;
+        session.set_scopes(vec![format!("repository:{repo}:pull,push")]);
+        for b in &blobs {
+            session.put_blob(repo, b, &[], &|_| {}).await?;
+        }
+        let media_type = crate::image::manifest::OCI_MANIFEST;
+        session
+            .put_manifest(repo, tag, media_type, &cache.manifest)
+            .await
+    });
+    let _ = crate::fs::remove_tree(&staging.path);
+    pushed?;
+    Ok(())
 }
