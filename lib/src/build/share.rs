@@ -82,6 +82,9 @@ impl CacheRef {
                 // What buildx's exporters take that den's one way already is: every step is
                 // exported (mode=max), with OCI media types, in an image manifest.
                 Some(("mode" | "oci-mediatypes" | "image-manifest" | "ignore-error", _)) => {}
+                Some(("src" | "dest", _)) => {
+                    return Err(bad(format!("{flag} type=local needs {path_key}=DIR")));
+                }
                 Some((k, _)) => return Err(bad(format!("den's caches do not take {k}="))),
                 None => return Err(bad(format!("{part:?} is not KEY=VALUE"))),
             }
