@@ -222,6 +222,19 @@ fn output_writes_the_final_filesystem_as_a_directory_a_tar_or_an_oci_archive() {
     let piped = build(&sb, &dir, &["-o", "-"]);
     let paths = tar_paths(piped.ok_bytes());
     assert!(paths.iter().any(|p| p == "app/etc-link"), "{paths:?}");
+    // The tar alone: it ends with its zero blocks, no image id after them.
+    assert_eq!(piped.stdout.len() % 512, 0);
+    assert_eq!(piped.stdout.last(), Some(&0));
+    // Never onto a terminal.
+    let d = dir.to_string_lossy().into_owned();
+    let tty = sb.den_pty(&[], &["build", "-q", "-o", "-", &d]);
+    assert_eq!(tty.code, 1, "{}", tty.out());
+    assert!(
+        tty.out()
+            .contains("cowardly refusing to write the build's tar to a terminal"),
+        "{}",
+        tty.out()
+    );
 
     // An OCI archive that den load takes back.
     let oci = sb.dir.join("img.tar");
