@@ -93,8 +93,12 @@ struct BuildArgs {
     #[command(flatten)]
     access: den::cli::registry::AccessArgs,
     /// Also write the result: DIR, type=local,dest=DIR, type=tar,dest=FILE|-, type=oci,dest=FILE (the image is stored too, as podman's)
+    /// Also write the result: DIR, type=local,dest=DIR, type=tar,dest=FILE|-, type=oci|docker,dest=FILE (the image is stored too, as podman's)
     #[arg(short = 'o', long, value_name = "OUTPUT")]
     output: Option<String>,
+    /// Accepted for buildx's scripts (-o type=docker): den stores every image it builds
+    #[arg(long)]
+    load: bool,
     /// Take cached steps from: type=local,src=DIR, type=registry,ref=REF, or REGISTRY/REPO
     #[arg(long = "cache-from", value_name = "CACHE")]
     cache_from: Vec<String>,

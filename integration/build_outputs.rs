@@ -250,6 +250,19 @@ fn output_writes_the_final_filesystem_as_a_directory_a_tar_or_an_oci_archive() {
         .ok();
     assert_eq!(hello, "hello\n");
 
+    // A docker archive, as `docker load` takes it; buildx's --load (den stores every image).
+    let archive = sb.dir.join("docker.tar");
+    let spec = format!("type=docker,dest={}", archive.display());
+    build(&sb, &dir, &["--load", "-t", "dockerout:1", "-o", &spec]).ok();
+    let paths = tar_paths(&std::fs::read(&archive).unwrap());
+    assert!(paths.iter().any(|p| p == "manifest.json"), "{paths:?}");
+    sb.den(&["rmi", "dockerout:1"]).ok();
+    sb.den(&["load", "-i", &archive.to_string_lossy()]).ok();
+    let hello = sb
+        .den(&["run", "--rm", "dockerout:1", "cat", "/app/greeting"])
+        .ok();
+    assert_eq!(hello, "hello\n");
+
     // Outputs den lacks: one line, nothing built.
     let before = sb.store_listing();
     build(&sb, &dir, &["-o", "type=registry,ref=x/y"]).fails_with(125, "type=registry");

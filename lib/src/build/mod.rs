@@ -265,7 +265,7 @@ impl Diagnose for BuildError {
             BuildError::Step { hint, .. } => hint.clone(),
             BuildError::RunFailed { .. } => "the command's output is above; fix the command or what it needs, and build again (earlier steps come from the cache)".into(),
             BuildError::Read { .. } => "check the path and its permissions".into(),
-            BuildError::BadOutput { .. } => "write -o DIR, -o type=local,dest=DIR, -o type=tar,dest=FILE (or -o - for stdout), or -o type=oci,dest=FILE".into(),
+            BuildError::BadOutput { .. } => "write -o DIR, -o type=local,dest=DIR, -o type=tar,dest=FILE (or -o - for stdout), -o type=oci,dest=FILE or -o type=docker,dest=FILE".into(),
             BuildError::BadCache { flag, .. } => format!("write {flag} type=local,{}=DIR, {flag} type=registry,ref=REGISTRY/REPO[:TAG], or {flag} REGISTRY/REPO", if *flag == "--cache-from" { "src" } else { "dest" }),
             BuildError::OutputTerminal => "redirect stdout to a file or a pipe, or give dest=FILE".into(),
             BuildError::Store(e) => return e.hint(),

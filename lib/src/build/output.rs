@@ -4,7 +4,8 @@
 //! - `type=local,dest=DIR` (or `-o DIR`): the final stage's filesystem, written into DIR;
 //! - `type=tar,dest=FILE` (or `-o -`, `dest=-`: stdout): the same filesystem as a tar;
 //! - `type=oci,dest=FILE`: the image as an OCI archive, what `den save --format oci-archive`
-//!   writes.
+//!   writes; `type=docker,dest=FILE` a docker archive, what `den save` writes (without `dest`,
+//!   buildx loads the image into docker: den has already stored it).
 //!
 //! The image is stored (and tagged) as well, as podman's `build --output` does: den's build
 //! works in its store, and the steps stay cached for the next build. (buildx with a
@@ -42,6 +43,9 @@ pub enum Output {
     Tar(Dest),
     /// The image as an OCI archive.
     Oci(Dest),
+    /// The image as a docker archive (`docker load`'s input); None: only the store, where den
+    /// puts every image it builds (buildx's `type=docker` without `dest` loads it).
+    Docker(Option<Dest>),
 }
 
 impl Output {
@@ -71,7 +75,7 @@ impl Output {
             }
         }
         if let Some(k) = other
-            && !matches!(kind, Some("docker" | "image" | "registry" | "cacheonly"))
+            && !matches!(kind, Some("image" | "registry" | "cacheonly"))
         {
             return Err(bad(&format!(
                 "den's outputs take type= and dest=, not {k}="
@@ -88,7 +92,8 @@ impl Output {
             },
             Some("tar") => Ok(Output::Tar(file(dest))),
             Some("oci") => Ok(Output::Oci(file(dest))),
-            Some(other @ ("docker" | "image" | "registry" | "cacheonly")) => Err(bad(&format!(
+            Some("docker") => Ok(Output::Docker(dest.map(|d| file(Some(d))))),
+            Some(other @ ("image" | "registry" | "cacheonly")) => Err(bad(&format!(
                 "type={other} is buildx's; den stores every image it builds (push it with den push)"
             ))),
             Some(other) => Err(bad(&format!("den has no output type {other:?}"))),
@@ -98,7 +103,12 @@ impl Output {
 
     /// Whether the output goes to stdout (then the image id does not).
     pub fn to_stdout(&self) -> bool {
-        matches!(self, Output::Tar(Dest::Stdout) | Output::Oci(Dest::Stdout))
+        matches!(
+            self,
+            Output::Tar(Dest::Stdout)
+                | Output::Oci(Dest::Stdout)
+                | Output::Docker(Some(Dest::Stdout))
+        )
     }
 
     /// Checked before anything is built: a tar is not written onto a terminal (as `save`), and
@@ -115,6 +125,7 @@ impl Output {
             Output::Local(d) => Output::Local(abs(d)),
             Output::Tar(Dest::File(f)) => Output::Tar(Dest::File(abs(f))),
             Output::Oci(Dest::File(f)) => Output::Oci(Dest::File(abs(f))),
+            Output::Docker(Some(Dest::File(f))) => Output::Docker(Some(Dest::File(abs(f)))),
             o => o,
         })
     }
@@ -153,12 +164,16 @@ pub fn write(
             let _ = crate::fs::remove_tree(&staging.path);
             res
         }
-        Output::Oci(dest) => {
+        Output::Docker(None) => Ok(()),
+        Output::Oci(dest) | Output::Docker(Some(dest)) => {
             let images = [crate::archive::SaveImage {
                 record: image.clone(),
                 names: tags.to_vec(),
             }];
-            let format = crate::archive::Format::Oci;
+            let format = match output {
+                Output::Oci(_) => crate::archive::Format::Oci,
+                _ => crate::archive::Format::Docker,
+            };
             to_dest(dest, &mut |out| {
                 crate::archive::save(store, &images, format, out, "the --output archive")
                     .map_err(std::io::Error::other)
@@ -241,6 +256,11 @@ mod tests {
             Output::Oci(Dest::File("i.tar".into()))
         );
         assert!(p("type=oci").to_stdout());
+        assert_eq!(p("type=docker"), Output::Docker(None));
+        assert_eq!(
+            p("type=docker,dest=d.tar"),
+            Output::Docker(Some(Dest::File("d.tar".into())))
+        );
         assert!(!p("type=local,dest=x").to_stdout());
     }
 
