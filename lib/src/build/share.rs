@@ -210,6 +210,58 @@ impl Blobs for Layout {
     }
 }
 
+/// The steps of the cache whose manifest is `manifest`, its step list read (and checked
+/// against its digest) by `read_config`: every cap and cross-check of the module doc.
+fn check(
+    manifest: &[u8],
+    read_config: &dyn Fn(&Digest) -> std::result::Result<Vec<u8>, String>,
+) -> std::result::Result<HashMap<String, cache::Entry>, String> {
+    let m: Value = serde_json::from_slice(manifest)
+        .map_err(|e| format!("the cache manifest is not valid: {e}"))?;
+    if m["config"]["mediaType"] != CONFIG_TYPE {
+        return Err("the manifest is not a den build cache".into());
+    }
+    let config = m["config"]["digest"]
+        .as_str()
+        .and_then(|d| Digest::parse(d).ok())
+        .ok_or("the cache manifest names a bad config digest")?;
+    let listed: std::collections::HashSet<Digest> = m["layers"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l["digest"].as_str().and_then(|d| Digest::parse(d).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let doc: StepsDoc = serde_json::from_slice(&read_config(&config)?)
+        .map_err(|e| format!("the cache's step list is not valid: {e}"))?;
+    if doc.steps.len() > MAX_STEPS {
+        return Err(format!("the cache lists more than {MAX_STEPS} steps"));
+    }
+    let mut steps = HashMap::new();
+    for s in doc.steps {
+        if s.layers.len() > MAX_LAYERS || !s.config.is_object() {
+            return Err(format!("step {} of the cache is not valid", s.key));
+        }
+        if let Some(l) = s
+            .layers
+            .iter()
+            .find(|l| !listed.contains(&l.blob) || !manifest::layer_supported(&l.media_type))
+        {
+            return Err(format!(
+                "the cache's layer {} is not one it carries",
+                l.blob
+            ));
+        }
+        let entry = cache::Entry {
+            layers: s.layers,
+            config: s.config,
+        };
+        steps.insert(s.key.to_string(), entry);
+    }
+    Ok(steps)
+}
+
 /// A cache read from outside: its steps by key, and where their blobs are.
 pub struct Imported {
     blobs: Box<dyn Blobs>,
@@ -235,55 +287,13 @@ impl Imported {
             Some(d) => verified(&d, bytes)?,
             None => bytes,
         };
-        let m: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the cache manifest is not valid: {e}"))?;
-        if m["config"]["mediaType"] != CONFIG_TYPE {
-            return Err("the manifest is not a den build cache".into());
-        }
-        let config = m["config"]["digest"]
-            .as_str()
-            .and_then(|d| Digest::parse(d).ok())
-            .ok_or("the cache manifest names a bad config digest")?;
-        let listed: Vec<Digest> = m["layers"]
-            .as_array()
-            .map(|ls| {
-                ls.iter()
-                    .filter_map(|l| l["digest"].as_str().and_then(|d| Digest::parse(d).ok()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let doc = {
-            // Staged only to be read: dropping the intake removes it.
+        let steps = check(&bytes, &|config| {
+            // Staged only to be read (its digest checked on the way): dropping the intake
+            // removes it.
             let incoming = store.incoming().map_err(|e| e.to_string())?;
-            let path = blobs.fetch(&incoming, &config, MAX_CONFIG)?;
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        };
-        let doc: StepsDoc = serde_json::from_slice(&doc)
-            .map_err(|e| format!("the cache's step list is not valid: {e}"))?;
-        if doc.steps.len() > MAX_STEPS {
-            return Err(format!("the cache lists more than {MAX_STEPS} steps"));
-        }
-        let mut steps = HashMap::new();
-        for s in doc.steps {
-            if s.layers.len() > MAX_LAYERS || !s.config.is_object() {
-                return Err(format!("step {} of the cache is not valid", s.key));
-            }
-            if let Some(l) = s
-                .layers
-                .iter()
-                .find(|l| !listed.contains(&l.blob) || !manifest::layer_supported(&l.media_type))
-            {
-                return Err(format!(
-                    "the cache's layer {} is not one it carries",
-                    l.blob
-                ));
-            }
-            let entry = cache::Entry {
-                layers: s.layers,
-                config: s.config,
-            };
-            steps.insert(s.key.to_string(), entry);
-        }
+            let path = blobs.fetch(&incoming, config, MAX_CONFIG)?;
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        })?;
         Ok(Imported { blobs, steps })
     }
 
@@ -483,5 +493,85 @@ mod tests {
         assert!(e(to("type=registry")).contains("needs ref=REF"));
         assert!(e(to("type=local,dest=d,compression=zstd")).contains("compression="));
         assert!(from("Not A Ref!").is_err());
+    }
+
+    fn layer(d: &Digest) -> LayerRef {
+        LayerRef {
+            diff_id: d.clone(),
+            blob: d.clone(),
+            media_type: manifest::OCI_LAYER.into(),
+            size: 3,
+        }
+    }
+
+    /// A manifest over `steps` (a JSON step list) carrying `carried`, and its step list.
+    fn cache_of(steps: &Value, carried: &[&Digest]) -> (Vec<u8>, Vec<u8>) {
+        let config = serde_json::to_vec(steps).unwrap();
+        let m = json!({
+            "schemaVersion": 2,
+            "config": {"mediaType": CONFIG_TYPE, "digest": Digest::of(&config), "size": config.len()},
+            "layers": carried.iter().map(|d| json!({"mediaType": manifest::OCI_LAYER, "digest": d, "size": 3})).collect::<Vec<_>>(),
+        });
+        (serde_json::to_vec(&m).unwrap(), config)
+    }
+
+    fn checked(
+        m: &[u8],
+        config: &[u8],
+    ) -> std::result::Result<HashMap<String, cache::Entry>, String> {
+        let config = config.to_vec();
+        check(m, &move |d| verified(d, config.clone()))
+    }
+
+    #[test]
+    fn a_cache_from_outside_is_checked_before_any_step_is_taken() {
+        let l1 = Digest::of(b"one");
+        let key = Digest::of(b"key");
+        let step = |layers: Vec<LayerRef>, config: Value| json!({"steps": [{"key": key, "layers": layers, "config": config}]});
+        let good = step(vec![layer(&l1)], json!({"config": {}}));
+        let (m, c) = cache_of(&good, &[&l1]);
+        let steps = checked(&m, &c).unwrap();
+        assert_eq!(steps[key.as_str()].layers, vec![layer(&l1)]);
+
+        // A step list that is not the one the manifest names.
+        assert!(
+            checked(&m, b"{\"steps\":[]}")
+                .unwrap_err()
+                .contains("does not match")
+        );
+        // A layer the manifest does not carry.
+        let (m2, c2) = cache_of(&good, &[]);
+        assert!(
+            checked(&m2, &c2)
+                .unwrap_err()
+                .contains("not one it carries")
+        );
+        // A layer of a media type den does not unpack.
+        let mut odd = layer(&l1);
+        odd.media_type = "text/plain".into();
+        let (m3, c3) = cache_of(&step(vec![odd], json!({})), &[&l1]);
+        assert!(checked(&m3, &c3).is_err());
+        // A configuration that is not an object; a bad key; too many layers in a step.
+        let (m4, c4) = cache_of(&step(vec![], json!([1])), &[]);
+        assert!(checked(&m4, &c4).unwrap_err().contains("not valid"));
+        let bad_key = json!({"steps": [{"key": "sha256:zz", "layers": [], "config": {}}]});
+        let (m5, c5) = cache_of(&bad_key, &[]);
+        assert!(
+            checked(&m5, &c5)
+                .unwrap_err()
+                .contains("step list is not valid")
+        );
+        let many = vec![layer(&l1); MAX_LAYERS + 1];
+        let (m6, c6) = cache_of(&step(many, json!({})), &[&l1]);
+        assert!(checked(&m6, &c6).is_err());
+        // Not a den cache at all.
+        let image = json!({"config": {"mediaType": manifest::OCI_CONFIG, "digest": l1}});
+        let m7 = serde_json::to_vec(&image).unwrap();
+        assert!(
+            checked(&m7, &c)
+                .unwrap_err()
+                .contains("not a den build cache")
+        );
+        assert!(checked(b"[", &c).is_err());
     }
 }
