@@ -92,7 +92,6 @@ struct BuildArgs {
     allow: Vec<String>,
     #[command(flatten)]
     access: den::cli::registry::AccessArgs,
-    /// Also write the result: DIR, type=local,dest=DIR, type=tar,dest=FILE|-, type=oci,dest=FILE (the image is stored too, as podman's)
     /// Also write the result: DIR, type=local,dest=DIR, type=tar,dest=FILE|-, type=oci|docker,dest=FILE (the image is stored too, as podman's)
     #[arg(short = 'o', long, value_name = "OUTPUT")]
     output: Option<String>,

@@ -5,7 +5,6 @@
 
 use super::Ctx;
 use super::{Error, Result};
-use crate::auth::AuthFiles;
 pub use crate::build::output::Output;
 use crate::build::{BuildError, HostError, share};
 pub use crate::build::{BuildOptions, Entitlement};
@@ -103,8 +102,13 @@ impl crate::build::Host for Host<'_> {
 
     fn cache_source(&self, reference: &str) -> Result<Box<dyn share::Blobs>, String> {
         let reference = Reference::parse(reference).map_err(|e| e.to_string())?;
-        let auth = match AuthFiles::discover(&self.ctx.paths.config)
-            .lookup(reference.registry(), reference.repository())
+        let auth = match self
+            .access
+            .credentials(
+                &self.ctx.paths.config,
+                reference.registry(),
+                reference.repository(),
+            )
             .map_err(|e| e.to_string())?
         {
             Some(c) => RegistryAuth::Basic(c.username, c.password),
@@ -127,7 +131,7 @@ impl crate::build::Host for Host<'_> {
     }
 
     fn push_cache(&self, reference: &str, cache: &share::Export) -> Result<(), BuildError> {
-        push_cache(self.ctx, reference, cache).map_err(lift)
+        push_cache(self.ctx, self.access, reference, cache).map_err(lift)
     }
 
     fn layer_owners(&self) -> crate::unpack::Owners {
@@ -178,11 +182,16 @@ impl share::Blobs for RegistryBlobs {
 
 /// `--cache-to REF`: the cache's layers, then its step list, then its manifest (a registry
 /// takes a manifest only once every blob it names is there).
-fn push_cache(ctx: &Ctx, reference: &str, cache: &share::Export) -> Result<()> {
+fn push_cache(
+    ctx: &Ctx,
+    access: &crate::auth::Access,
+    reference: &str,
+    cache: &share::Export,
+) -> Result<()> {
     let target = Reference::parse(reference)?;
     let (registry, repo) = (target.registry(), target.repository());
     let store = ctx.store()?;
-    let creds = AuthFiles::discover(&ctx.paths.config).lookup(registry, repo)?;
+    let creds = access.credentials(&ctx.paths.config, registry, repo)?;
     let staging = store.staging_dir("cache-push")?;
     let config_path = staging.path.join("steps.json");
     std::fs::write(&config_path, &cache.config).map_err(|e| StoreError::Io {
