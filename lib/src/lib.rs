@@ -45,7 +45,8 @@
 //!   reset), [`ops::push::push`], [`ops::login`] (login, logout).
 //! - [`build`]: `den build`'s seam ([`build::build`]): a Dockerfile planned as data
 //!   ([`build::plan::Plan`], [`build::instruction::Step`]) and applied step by step, build layers
-//!   and the build cache; what it needs from `ops` comes through [`build::Host`].
+//!   and the build cache (shared through an OCI layout or a registry: [`build::share`]), and
+//!   `--output` ([`build::output`]); what it needs from `ops` comes through [`build::Host`].
 //! - [`archive`]: `den save` and `den load` archives, docker's and OCI's
 //!   ([`archive::save`], [`archive::load`]).
 //! - [`registry`]: the distribution protocol client ([`registry::Registry::connect`] to pull,
