@@ -30,6 +30,7 @@ mod hostile;
 mod hostile_build;
 mod images;
 mod info;
+mod logging;
 mod network;
 mod pull;
 mod push;

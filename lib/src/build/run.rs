@@ -182,6 +182,8 @@ impl Build<'_> {
                 dns: Vec::new(),
                 // docker's defaults, as for `docker build`'s RUN.
                 security: Default::default(),
+                // Run without a log (`run_foreground`'s keep_log is false).
+                log: Default::default(),
             },
             auto_remove: false,
             layers: state.diff_ids(),

@@ -232,6 +232,12 @@ pub struct RunArgs {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// Log driver: k8s-file (the default), json-file, none, passthrough
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// Log driver option: max-size=SIZE (10k, 10m, 1g), max-file=N
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// Security option: seccomp=unconfined, seccomp=PROFILE.json (docker's or OCI's format),
     /// no-new-privileges
     #[arg(long, value_name = "OPT")]

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use super::RunArgs;
+use crate::config::logging::{LogConfig, LogDriver};
 use crate::net::{Network, PortMapping};
 use crate::ops::Result;
 use crate::ops::run::{PullPolicy, RunOptions};
@@ -36,6 +37,7 @@ impl RunArgs {
             return Err(crate::runtime::FlagError::RmWithRestart.into());
         }
         let mounts = mounts(&self.volume, &self.mount, &self.tmpfs)?;
+        let (log_driver, log_opts) = self.log_flags()?;
         let security = crate::security::Security::parse(&crate::security::SecurityFlags {
             security_opt: &self.security_opt,
             cap_add: &self.cap_add,
@@ -88,9 +90,22 @@ impl RunArgs {
                     .ok_or_else(|| crate::runtime::FlagError::BadPull(p.clone()))?,
             },
             cidfile: self.cidfile.clone(),
+            log_driver,
+            log_opts,
             read_only: self.read_only,
             security,
         })
+    }
+}
+
+impl RunArgs {
+    /// `--log-driver` and `--log-opt`, checked; passthrough refused with `-d`.
+    fn log_flags(&self) -> Result<(Option<LogDriver>, BTreeMap<String, String>)> {
+        let (driver, opts) = LogConfig::parse_flags(self.log_driver.as_deref(), &self.log_opt)?;
+        if self.detach && driver == Some(LogDriver::Passthrough) {
+            return Err(crate::runtime::FlagError::PassthroughDetached.into());
+        }
+        Ok((driver, opts))
     }
 }
 

@@ -14,6 +14,8 @@ use serde::Deserialize;
 
 use crate::error::Diagnose;
 
+pub mod logging;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot find a home directory: HOME is not set")]
@@ -45,6 +47,22 @@ pub enum ConfigError {
     },
     #[error("unknown storage driver {0:?} in config or DEN_STORAGE_DRIVER")]
     BadDriver(String),
+    #[error("logger: no log driver named '{0}' is registered")]
+    UnknownLogDriver(String),
+    #[error(
+        "log driver {0:?} is not supported by den (it has k8s-file, json-file, none, passthrough)"
+    )]
+    UnsupportedLogDriver(String),
+    #[error("invalid log option {0:?}: expected KEY=VALUE")]
+    BadLogOpt(String),
+    #[error("unknown log opt '{key}' for {driver} log driver")]
+    UnknownLogOpt { key: String, driver: &'static str },
+    #[error("invalid value {value:?} for log opt '{key}': expected {why}")]
+    BadLogOptValue {
+        key: String,
+        value: String,
+        why: &'static str,
+    },
 }
 
 impl Diagnose for ConfigError {
@@ -69,6 +87,17 @@ impl Diagnose for ConfigError {
                 path.display()
             ),
             ConfigError::BadDriver(_) => "use one of: auto, overlay, fuse-overlayfs, vfs".into(),
+            ConfigError::UnknownLogDriver(_) | ConfigError::UnsupportedLogDriver(_) => format!(
+                "name one of {} with --log-driver, or as [log] driver in config.toml",
+                logging::LogDriver::ALL
+            ),
+            ConfigError::BadLogOpt(_) => "write it as --log-opt KEY=VALUE".into(),
+            ConfigError::UnknownLogOpt { .. } => {
+                "k8s-file and json-file take max-size and max-file (json-file's labels, env and tag are accepted and ignored); none and passthrough take none".into()
+            }
+            ConfigError::BadLogOptValue { .. } => {
+                "e.g. --log-opt max-size=10m --log-opt max-file=3".into()
+            }
         })
     }
 }
@@ -222,6 +251,10 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    /// `[log]`: the default log driver and options (docker's daemon.json `log-driver`,
+    /// `log-opts`).
+    #[serde(default)]
+    pub log: logging::LogTable,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -271,6 +304,7 @@ impl Config {
         if let Some(d) = ProcessEnv.var("DEN_STORAGE_DRIVER") {
             cfg.storage.driver = d.parse()?;
         }
+        cfg.log.log_config()?;
         Ok(cfg)
     }
 

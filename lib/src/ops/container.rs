@@ -275,11 +275,20 @@ pub struct LogsOptions {
     pub read: logs::ReadOptions,
 }
 
-/// `logs`: print the container's log; with `follow`, keep printing until it stops.
+/// `logs`: print the container's log (its files, oldest first); with `follow`, keep printing
+/// until it stops. A container whose log driver keeps no log is refused, as docker refuses it.
 pub fn logs(ctx: &Ctx, name: &str, opts: &LogsOptions) -> Result<()> {
     let store = ctx.store()?;
     let c = ctx.store()?.lookup_container(name)?;
-    let path = store.container_dir(&c.record.id).join(logs::LOG_FILE);
+    let Some(format) = logs::Format::of(c.record.spec.log.driver) else {
+        return Err(crate::store::ContainersError::LogNotKept {
+            name: c.record.name.clone(),
+            driver: c.record.spec.log.driver.name(),
+        }
+        .into());
+    };
+    let dir = store.container_dir(&c.record.id);
+    let path = dir.join(logs::LOG_FILE);
     let io = |e: std::io::Error| crate::store::StoreError::Io {
         path: path.clone(),
         source: e,
@@ -289,8 +298,11 @@ pub fn logs(ctx: &Ctx, name: &str, opts: &LogsOptions) -> Result<()> {
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut err = std::io::BufWriter::new(stderr.lock());
     let mut sink = logs::Sink::new(&mut out, &mut err);
-    let mut offset = logs::start_offset(&path, &opts.read).map_err(io)?;
-    offset = logs::copy_from(&path, offset, &opts.read, &mut sink).map_err(io)?;
+    let mut reader = logs::LogReader::new(&dir, format);
+    match reader.print_all(&opts.read, &mut sink) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        r => r.map_err(io)?,
+    }
     if opts.follow {
         let mut idle = Duration::from_millis(10);
         loop {
@@ -299,13 +311,12 @@ pub fn logs(ctx: &Ctx, name: &str, opts: &LogsOptions) -> Result<()> {
                 .load_container(&c.record.id)
                 .map(|c| c.state.status == Status::Running)
                 .unwrap_or(false);
-            let next = match logs::copy_from(&path, offset, &opts.read, &mut sink) {
-                Ok(n) => n,
+            let progressed = match reader.follow(&opts.read, &mut sink) {
+                Ok(p) => p,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
                 Err(e) => return Err(io(e).into()),
             };
-            if next != offset {
-                offset = next;
+            if progressed {
                 idle = Duration::from_millis(10);
                 continue;
             }

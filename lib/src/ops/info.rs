@@ -41,6 +41,8 @@ pub struct Info {
     pub kernel: String,
     /// How `pause` stops a container's processes.
     pub pause: &'static str,
+    /// The log driver containers get by default (config.toml's `[log] driver`).
+    pub log_driver: &'static str,
 }
 
 pub fn info(ctx: &Ctx) -> Result<Info> {
@@ -52,6 +54,12 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
     let v2 = mountinfo.lines().any(|l| l.contains(" - cgroup2 "));
     let tool = crate::config::find_in_path;
     Ok(Info {
+        log_driver: ctx
+            .config
+            .log
+            .log_config()
+            .map(|c| c.driver.name())
+            .unwrap_or("k8s-file"),
         version: env!("CARGO_PKG_VERSION"),
         store: ctx.paths.root.clone(),
         runtime_dir: ctx.paths.runtime.clone(),
@@ -312,7 +320,7 @@ pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
             "Volume": ["local"],
             "Network": networks,
             "Authorization": null,
-            "Log": ["k8s-file"],
+            "Log": ["k8s-file", "json-file", "none", "passthrough"],
         },
         "MemoryLimit": false,
         "SwapLimit": false,
@@ -325,7 +333,7 @@ pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
         "Debug": false,
         "OomKillDisable": false,
         "SystemTime": chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false),
-        "LoggingDriver": "k8s-file",
+        "LoggingDriver": i.log_driver,
         "CgroupDriver": "none",
         "CgroupVersion": cgroup_version,
         "NEventsListener": 0,

@@ -40,7 +40,11 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
         "ResolvConfPath": userdata.join("resolv.conf"),
         "HostnamePath": userdata.join("hostname"),
         "HostsPath": userdata.join("hosts"),
-        "LogPath": cdir.join(logs::LOG_FILE),
+        "LogPath": if logs::Format::of(r.spec.log.driver).is_some() {
+            cdir.join(logs::LOG_FILE).display().to_string()
+        } else {
+            String::new()
+        },
         "Name": format!("/{}", r.name),
         "RestartCount": s.restart_count,
         "Driver": r.driver,
@@ -173,6 +177,7 @@ fn host_config(r: &ContainerRecord) -> Value {
         "NetworkMode": r.spec.network.name(),
         "PortBindings": port_json(&r.spec.ports),
         "RestartPolicy": { "Name": r.spec.restart.name(), "MaximumRetryCount": max_retries },
+        "LogConfig": { "Type": r.spec.log.driver.name(), "Config": r.spec.log.opts },
         "AutoRemove": r.auto_remove,
         "ReadonlyRootfs": r.spec.read_only,
         "Tmpfs": tmpfs,

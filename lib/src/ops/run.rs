@@ -62,6 +62,10 @@ pub struct RunOptions {
     pub pull: PullPolicy,
     /// `--cidfile`: where the new container's id is written (a file that must not exist).
     pub cidfile: Option<std::path::PathBuf>,
+    /// `--log-driver` (None: the config file's) and `--log-opt`, checked
+    /// ([`crate::config::logging::LogConfig::parse_flags`]).
+    pub log_driver: Option<crate::config::logging::LogDriver>,
+    pub log_opts: BTreeMap<String, String>,
 }
 
 /// `--pull`: when `run` and `create` pull their image.
@@ -192,6 +196,14 @@ pub fn create(
     opts: &RunOptions,
     report: &dyn Report,
 ) -> Result<(ContainerRecord, ImageRecord)> {
+    let log = crate::config::logging::LogConfig::resolve(
+        opts.log_driver,
+        &opts.log_opts,
+        &ctx.config.log.log_config()?,
+    )?;
+    if opts.detach && log.driver == crate::config::logging::LogDriver::Passthrough {
+        return Err(crate::runtime::FlagError::PassthroughDetached.into());
+    }
     let network = choose_network(opts, report)?;
     let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
     let image = match opts.pull {
@@ -223,7 +235,10 @@ pub fn create(
         image: opts.image.clone(),
         created: Utc::now(),
         driver: choice.driver.name().into(),
-        spec: run_spec(opts, &defaults, args, network),
+        spec: RunSpec {
+            log,
+            ..run_spec(opts, &defaults, args, network)
+        },
         auto_remove: opts.rm,
         layers: Vec::new(),
     };
@@ -282,6 +297,8 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         add_hosts: opts.add_hosts.clone(),
         dns: opts.dns.clone(),
         security: opts.security.clone(),
+        // Resolved with the config's default in `create`.
+        log: Default::default(),
     }
 }
 

@@ -458,6 +458,7 @@ mod tests {
     #[test]
     fn info_lines_line_up() {
         let i = Info {
+            log_driver: "k8s-file",
             version: "1.0",
             store: "/s".into(),
             runtime_dir: "/r".into(),

@@ -7,6 +7,10 @@ use crate::error::Diagnose;
 /// A run, create or exec flag (or its absence) that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum FlagError {
+    #[error(
+        "the passthrough log driver cannot be used with -d: the container's output would have nowhere to go"
+    )]
+    PassthroughDetached,
     #[error("invalid environment variable {0:?}")]
     BadEnv(String),
     #[error("cannot read env file {path}")]
@@ -50,6 +54,9 @@ pub enum FlagError {
 impl Diagnose for FlagError {
     fn hint(&self) -> Option<String> {
         Some(match self {
+            FlagError::PassthroughDetached => {
+                "run it in the foreground, or use --log-driver k8s-file or json-file with -d".into()
+            }
             FlagError::BadEnv(_) => {
                 "write it as KEY=VALUE, or KEY to pass the variable from den's environment".into()
             }

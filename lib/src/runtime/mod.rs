@@ -296,20 +296,13 @@ pub fn inherited_stdio(attach_stdin: bool) -> Result<engine::Stdio, RuntimeError
     })
 }
 
-/// Open a container's log to append to (created private to the user).
-pub fn open_log(cdir: &Path) -> Result<relay::Log, RuntimeError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = cdir.join(logs::LOG_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| RuntimeError::Io { path, source: e })?;
-    Ok(logs::LogWriter::new(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        file,
-    )))
+/// Open a container's log to append to (created private to the user), as its log driver
+/// says; None for a driver that keeps none.
+pub fn open_log(cdir: &Path, config: &logs::LogConfig) -> Result<Option<relay::Log>, RuntimeError> {
+    logs::LogFile::open(cdir, config).map_err(|e| RuntimeError::Io {
+        path: cdir.join(logs::LOG_FILE),
+        source: e,
+    })
 }
 
 /// Write the container's OCI spec (`config.json` in its directory) for its root filesystem
@@ -506,7 +499,7 @@ pub fn run_foreground(
         write_spec(ctx, record, &rootfs)?;
         tracing::debug!("spec written");
         let mut log = if keep_log {
-            Some(open_log(&cdir)?)
+            open_log(&cdir, &s.log)?
         } else {
             None
         };
@@ -515,7 +508,14 @@ pub fn run_foreground(
             cgroups: false,
         };
         let console = console_socket(ctx, record)?;
-        let (stdio, mut outputs) = foreground_stdio(console.as_ref(), s.stdin)?;
+        // passthrough (podman's): without a terminal the container's stdio is den's own, so
+        // nothing is copied and nothing kept.
+        let (stdio, mut outputs) =
+            if s.log.driver == logs::LogDriver::Passthrough && console.is_none() {
+                (inherited_stdio(s.stdin)?, Vec::new())
+            } else {
+                foreground_stdio(console.as_ref(), s.stdin)?
+            };
         let mut net = network_helper(record)?;
         let old_mask = tty::block_signals();
         let res = (|| {

@@ -29,7 +29,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
 use super::attach::{self, Decoder};
-use super::logs::{LogWriter, Stream};
+use super::logs::Stream;
 use super::{Context, RuntimeError, engine, tty};
 use crate::error::Diagnose;
 use crate::store::driver;
@@ -230,7 +230,7 @@ fn runs(
     ready: &mut Ready,
 ) -> Result<(), RuntimeError> {
     let (store, id) = (ctx.store, record.id.as_str());
-    let mut log = super::open_log(cdir)?;
+    let mut log = super::open_log(cdir, &record.spec.log)?;
     let mut clients: Vec<Client> = Vec::new();
     let mut restarts = store
         .container_state(id)
@@ -245,7 +245,7 @@ fn runs(
             cdir,
             listener,
             &mut clients,
-            &mut log,
+            log.as_mut(),
             restarts,
             first && wait_attach,
             ready,
@@ -292,7 +292,7 @@ fn run_once(
     cdir: &Path,
     listener: &UnixListener,
     clients: &mut Vec<Client>,
-    log: &mut Log,
+    mut log: Option<&mut Log>,
     restarts: u32,
     wait_attach: bool,
     ready: &mut Ready,
@@ -355,12 +355,14 @@ fn run_once(
         listener,
         clients,
         streams: &mut streams,
-        log,
+        log: log.as_deref_mut(),
         buf: vec![0u8; 64 * 1024],
     }
     .run()?;
     tty::restore_signals(&old_mask);
-    let _ = log.flush();
+    if let Some(l) = log {
+        let _ = l.flush();
+    }
     if let Err(e) = inst.delete() {
         tracing::debug!(error = %e, "runtime state not deleted");
     }
@@ -369,7 +371,7 @@ fn run_once(
 }
 
 /// The container's log.
-type Log = LogWriter<std::io::BufWriter<std::fs::File>>;
+type Log = super::logs::LogFile;
 
 /// The error for a failed call `path` of the monitor.
 fn io(path: &'static str) -> impl Fn(nix::errno::Errno) -> RuntimeError {
@@ -473,7 +475,7 @@ struct Pump<'a> {
     listener: &'a UnixListener,
     clients: &'a mut Vec<Client>,
     streams: &'a mut Streams,
-    log: &'a mut Log,
+    log: Option<&'a mut Log>,
     buf: Vec<u8>,
 }
 
@@ -515,7 +517,9 @@ impl Pump<'_> {
             }
             let nouts = self.streams.outs.len();
             self.read_outputs(&revents[2..2 + nouts]);
-            let _ = self.log.flush();
+            if let Some(l) = self.log.as_deref_mut() {
+                let _ = l.flush();
+            }
             self.read_clients(&revents[2 + nouts..]);
             serve_clients(self.clients, self.streams);
         }
@@ -582,7 +586,9 @@ impl Pump<'_> {
                         break;
                     }
                     Ok(n) => {
-                        let _ = self.log.write(stream, &self.buf[..n], Utc::now());
+                        if let Some(l) = self.log.as_deref_mut() {
+                            let _ = l.write(stream, &self.buf[..n], Utc::now());
+                        }
                         broadcast(self.clients, stream, &self.buf[..n]);
                         if n < self.buf.len() {
                             break;

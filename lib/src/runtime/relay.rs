@@ -27,11 +27,11 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use super::RuntimeError;
-use super::logs::{LogWriter, Stream};
+use super::logs::Stream;
 use super::tty::{Pty, copy_winsize, reap, supervised_signals, write_all_fd};
 
 /// The log a foreground container's output is appended to.
-pub type Log = LogWriter<std::io::BufWriter<std::fs::File>>;
+pub type Log = super::logs::LogFile;
 
 /// What the container's output is read from: its stdout and stderr pipes, or a pty master (as
 /// stdout; a terminal has one stream).

@@ -70,6 +70,9 @@ pub struct RunSpec {
     /// existed read as docker's defaults).
     #[serde(default)]
     pub security: crate::security::Security,
+    /// `--log-driver`, `--log-opt` (records from before these existed: k8s-file).
+    #[serde(default)]
+    pub log: crate::config::logging::LogConfig,
 }
 
 /// docker's `--restart` policies.
@@ -692,6 +695,8 @@ pub enum ContainersError {
         "cannot commit container {0}: it uses the vfs storage driver, which keeps no writable layer"
     )]
     CommitVfs(String),
+    #[error("configured logging driver does not support reading")]
+    LogNotKept { name: String, driver: &'static str },
 }
 
 impl crate::error::Diagnose for ContainersError {
@@ -714,6 +719,9 @@ impl crate::error::Diagnose for ContainersError {
             ContainersError::Ps { .. } => {
                 "the options after the container are the host's ps's (`man ps`); den needs its PID column".into()
             }
+            ContainersError::LogNotKept { name, driver } => format!(
+                "container {name} uses the {driver} log driver, which keeps no log; create it with --log-driver k8s-file or json-file to read its output with `den logs`"
+            ),
             ContainersError::CommitVfs(_) => {
                 "use `den export` and `den import`, or a store with the overlay or fuse-overlayfs driver".into()
             }
