@@ -74,7 +74,8 @@
 //!   [`image::Reference::parse_tag`]), manifests, indexes and platforms.
 //! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]),
-//!   and where programs are ([`config::find_in_path`], [`config::tool_path`]).
+//!   where programs are ([`config::find_in_path`], [`config::tool_path`]), and a container's
+//!   log driver and options ([`config::logging::LogConfig`], the file's `[log]` default).
 //! - [`fs`]: the filesystem helpers every seam shares ([`fs::write_atomic`], [`fs::remove_tree`],
 //!   [`fs::random_hex`], ...) and the one tree copy: [`fs::walk`] reads a tree through
 //!   descriptors into a [`fs::Sink`], [`fs::Writer`] writes one (used by `cp`, COPY, copy-up and
