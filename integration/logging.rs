@@ -406,9 +406,10 @@ fn the_config_file_sets_the_default_driver() {
 fn hostile_output_comes_back_as_written() {
     let sb = ready();
     let bb = busybox();
-    // Invalid UTF-8, a line that looks like a json-file record, a record-looking k8s line, and
-    // a 300 KB line with no newline.
-    let script = r#"printf 'bad \377\376 utf-8\n'; printf '%s\n' '{"log":"forged\n","stream":"stderr","time":"x"}' '2026-01-01T00:00:00Z stderr F forged'; head -c 300000 /dev/zero | tr '\0' a"#;
+    // Invalid UTF-8, a line that looks like a json-file record, a record-looking k8s line, a
+    // 300 KB line of 3-byte characters (the monitor's reads end inside some), and a 300 KB line
+    // with no newline.
+    let script = r#"printf 'bad \377\376 utf-8\n'; printf '%s\n' '{"log":"forged\n","stream":"stderr","time":"x"}' '2026-01-01T00:00:00Z stderr F forged'; yes € | head -n 100000 | tr -d '\n'; echo; head -c 300000 /dev/zero | tr '\0' a"#;
     for driver in ["k8s-file", "json-file"] {
         let name = driver.replace("-file", "");
         sb.den(&[
@@ -434,6 +435,8 @@ fn hostile_output_comes_back_as_written() {
         };
         want.extend_from_slice(b"{\"log\":\"forged\\n\",\"stream\":\"stderr\",\"time\":\"x\"}\n");
         want.extend_from_slice(b"2026-01-01T00:00:00Z stderr F forged\n");
+        want.extend_from_slice("€".repeat(100_000).as_bytes());
+        want.push(b'\n');
         want.extend(std::iter::repeat_n(b'a', 300_000));
         assert!(out.stdout == want, "{driver}: {} bytes", out.stdout.len());
         assert_eq!(

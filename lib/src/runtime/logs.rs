@@ -147,10 +147,10 @@ fn encode(format: Format, stream: Stream, data: &[u8], now: DateTime<Utc>, rec: 
             }
             Format::JsonFile => {
                 if line.len() > JSON_CHUNK {
-                    // The rest of the line goes in the next record.
-                    let off = line.as_ptr() as usize - rest.as_ptr() as usize;
-                    next = &rest[off + JSON_CHUNK..];
-                    line = &line[..JSON_CHUNK];
+                    // The rest of the line goes in the next record, cut between characters.
+                    let cut = char_boundary(line, JSON_CHUNK);
+                    next = &rest[cut..];
+                    line = &line[..cut];
                     full = false;
                 }
                 let mut text = String::from_utf8_lossy(line).into_owned();
@@ -171,6 +171,30 @@ fn encode(format: Format, stream: Stream, data: &[u8], now: DateTime<Utc>, rec: 
     }
 }
 
+/// Where to cut `s` at or before `at` without splitting a UTF-8 character (at most 3 bytes
+/// back; at `at` when `s` is not UTF-8 there).
+fn char_boundary(s: &[u8], at: usize) -> usize {
+    (at.saturating_sub(3)..=at)
+        .rev()
+        .find(|&i| s.get(i).is_none_or(|&b| b & 0xC0 != 0x80))
+        .unwrap_or(at)
+}
+
+/// How many bytes at the end of `s` begin a UTF-8 character that the next read completes.
+fn incomplete_utf8(s: &[u8]) -> usize {
+    let from = s.len().saturating_sub(3);
+    let Some(i) = (from..s.len()).rev().find(|&i| s[i] & 0xC0 != 0x80) else {
+        return 0;
+    };
+    let need = match s[i] {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => return 0,
+    };
+    if s.len() - i < need { s.len() - i } else { 0 }
+}
+
 /// The log a container's output is written to: its format, and rotation by `max-size` and
 /// `max-file`.
 pub struct LogFile {
@@ -181,6 +205,9 @@ pub struct LogFile {
     max_size: Option<u64>,
     max_file: u32,
     rec: Vec<u8>,
+    /// json-file: each stream's bytes that begin a character its next read completes (a 64
+    /// KiB read may end inside one), held so the character is not written as two U+FFFD.
+    held: [Vec<u8>; 2],
 }
 
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
@@ -211,6 +238,7 @@ impl LogFile {
             max_size: config.max_size,
             max_file: config.max_file.max(1),
             rec: Vec::new(),
+            held: [Vec::new(), Vec::new()],
         }))
     }
 
@@ -225,7 +253,23 @@ impl LogFile {
     ) -> std::io::Result<()> {
         let mut rec = std::mem::take(&mut self.rec);
         rec.clear();
-        encode(self.format, stream, data, now, &mut rec);
+        if self.format == Format::JsonFile {
+            let held = &mut self.held[stream as usize];
+            let joined;
+            let data = if held.is_empty() {
+                data
+            } else {
+                held.extend_from_slice(data);
+                joined = std::mem::take(held);
+                &joined[..]
+            };
+            let keep = incomplete_utf8(data);
+            let (now_part, later) = data.split_at(data.len() - keep);
+            encode(self.format, stream, now_part, now, &mut rec);
+            *held = later.to_vec();
+        } else {
+            encode(self.format, stream, data, now, &mut rec);
+        }
         let result = self.append(&rec);
         self.rec = rec;
         result
@@ -295,6 +339,21 @@ impl LogFile {
     fn reopen(&mut self, file: std::fs::File) {
         self.writer.out = std::io::BufWriter::with_capacity(64 * 1024, file);
         self.size = 0;
+    }
+}
+
+impl Drop for LogFile {
+    /// Bytes held for a character that never came are written (as U+FFFD) when the log closes.
+    fn drop(&mut self) {
+        for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+            let held = std::mem::take(&mut self.held[i]);
+            if !held.is_empty() {
+                let mut rec = Vec::new();
+                encode(self.format, stream, &held, Utc::now(), &mut rec);
+                let _ = self.append(&rec);
+            }
+        }
+        let _ = self.writer.flush();
     }
 }
 
@@ -1037,6 +1096,34 @@ mod tests {
         assert!(r.follow(&ReadOptions::default(), &mut sink).unwrap());
         let _ = sink;
         assert_eq!(o, b"done\nhalf\n");
+    }
+
+    #[test]
+    fn json_file_never_splits_a_character() {
+        let d = tempfile::tempdir().unwrap();
+        // A read that ends inside "é", and a long line of 3-byte characters.
+        let long = "€".repeat(JSON_CHUNK);
+        log_in(
+            d.path(),
+            &json(),
+            &[
+                (Stream::Stdout, b"caf\xc3"),
+                (Stream::Stderr, b"x\xe2\x82"),
+                (Stream::Stdout, b"\xa9\n"),
+                (Stream::Stderr, b"\xac\n"),
+                (Stream::Stdout, long.as_bytes()),
+                (Stream::Stdout, b"\n"),
+                (Stream::Stdout, b"end \xf0\x9f"),
+            ],
+        );
+        let (o, e) = read(d.path(), Format::JsonFile, &ReadOptions::default());
+        assert_eq!(e, "x€\n");
+        // What never completed is written when the log closes.
+        assert_eq!(o, format!("café\n{long}\nend \u{fffd}"));
+        assert_eq!(incomplete_utf8(b"ab"), 0);
+        assert_eq!(incomplete_utf8(b"a\xe2\x82\xac"), 0);
+        assert_eq!(incomplete_utf8(b"a\xf0\x9f\x98"), 3);
+        assert_eq!(char_boundary("a€".as_bytes(), 2), 1);
     }
 
     #[test]
