@@ -265,6 +265,21 @@ fn drivers_and_options_den_lacks_are_refused_in_one_line() {
         inspect(&sb, "t", "{{.HostConfig.LogConfig.Config.tag}}"),
         "x"
     );
+    // docker's mode and max-buffer-size apply to every driver; den never drops output.
+    sb.den(&[
+        "run",
+        "--log-driver",
+        "none",
+        "--log-opt",
+        "mode=non-blocking",
+        "--log-opt",
+        "max-buffer-size=4m",
+        &bb,
+        "true",
+    ])
+    .ok();
+    sb.den(&["run", "--log-opt", "mode=fast", &bb, "true"])
+        .fails_with(125, "invalid value \"fast\" for log opt 'mode'");
 }
 
 #[test]

@@ -173,15 +173,19 @@ impl LogConfig {
                 key: k.clone(),
                 driver: driver.name(),
             };
-            if !driver.keeps_file() {
-                return Err(unknown());
-            }
             let bad = |why: &'static str| ConfigError::BadLogOptValue {
                 key: k.clone(),
                 value: v.clone(),
                 why,
             };
             match k.as_str() {
+                // docker's options for every driver: how its daemon buffers messages. den's
+                // writer never drops output (docker's blocking mode, whichever is asked).
+                "mode" if v == "blocking" || v == "non-blocking" => continue,
+                "mode" => return Err(bad("blocking or non-blocking")),
+                "max-buffer-size" if parse_size(v).is_some_and(|n| n > 0) => continue,
+                "max-buffer-size" => return Err(bad("a size such as 4m")),
+                _ if !driver.keeps_file() => return Err(unknown()),
                 "max-size" => {
                     cfg.max_size = match parse_size(v) {
                         Some(-1) => None,
@@ -314,6 +318,12 @@ mod tests {
         ));
         // docker's json-file accepts these (they feed `attrs`); den ignores them.
         assert!(flags(Some("json-file"), &["tag=x", "labels=a,b", "env=A"]).is_ok());
+        // docker's options for every driver.
+        assert!(flags(Some("none"), &["mode=non-blocking", "max-buffer-size=4m"]).is_ok());
+        assert!(matches!(
+            flags(Some("json-file"), &["mode=fast"]),
+            Err(ConfigError::BadLogOptValue { .. })
+        ));
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Diagnose for ConfigError {
             ),
             ConfigError::BadLogOpt(_) => "write it as --log-opt KEY=VALUE".into(),
             ConfigError::UnknownLogOpt { .. } => {
-                "k8s-file and json-file take max-size and max-file (json-file's labels, env and tag are accepted and ignored); none and passthrough take none".into()
+                "k8s-file and json-file take max-size and max-file (docker's labels, env and tag are accepted and ignored); every driver takes docker's mode and max-buffer-size".into()
             }
             ConfigError::BadLogOptValue { .. } => {
                 "e.g. --log-opt max-size=10m --log-opt max-file=3".into()
