@@ -94,39 +94,6 @@ impl Format {
     }
 }
 
-/// Encodes output as records, in `format`.
-pub struct LogWriter<W: Write> {
-    out: W,
-    format: Format,
-}
-
-impl<W: Write> LogWriter<W> {
-    pub fn new(out: W) -> Self {
-        LogWriter::with_format(out, Format::K8sFile)
-    }
-
-    pub fn with_format(out: W, format: Format) -> Self {
-        LogWriter { out, format }
-    }
-
-    /// Record `data`, as read from the container's `stream` at `now`; returns the bytes written.
-    pub fn write(
-        &mut self,
-        stream: Stream,
-        data: &[u8],
-        now: DateTime<Utc>,
-    ) -> std::io::Result<u64> {
-        let mut rec = Vec::with_capacity(data.len() + 64);
-        encode(self.format, stream, data, now, &mut rec);
-        self.out.write_all(&rec)?;
-        Ok(rec.len() as u64)
-    }
-
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
 /// Append the records of `data` to `rec`.
 fn encode(format: Format, stream: Stream, data: &[u8], now: DateTime<Utc>, rec: &mut Vec<u8>) {
     let ts = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
@@ -199,7 +166,7 @@ fn incomplete_utf8(s: &[u8]) -> usize {
 /// `max-file`.
 pub struct LogFile {
     dir: PathBuf,
-    writer: LogWriter<std::io::BufWriter<std::fs::File>>,
+    out: std::io::BufWriter<std::fs::File>,
     format: Format,
     size: u64,
     max_size: Option<u64>,
@@ -229,10 +196,7 @@ impl LogFile {
         let size = file.metadata()?.len();
         Ok(Some(LogFile {
             dir: dir.to_path_buf(),
-            writer: LogWriter::with_format(
-                std::io::BufWriter::with_capacity(64 * 1024, file),
-                format,
-            ),
+            out: std::io::BufWriter::with_capacity(64 * 1024, file),
             format,
             size,
             max_size: config.max_size,
@@ -279,7 +243,7 @@ impl LogFile {
     fn append(&mut self, mut recs: &[u8]) -> std::io::Result<()> {
         let Some(max) = self.max_size else {
             self.size += recs.len() as u64;
-            return self.writer.out.write_all(recs);
+            return self.out.write_all(recs);
         };
         while !recs.is_empty() {
             // As many whole records as fit, at least one.
@@ -295,7 +259,7 @@ impl LogFile {
                 self.rotate()?;
                 continue;
             }
-            self.writer.out.write_all(&recs[..end])?;
+            self.out.write_all(&recs[..end])?;
             self.size += end as u64;
             recs = &recs[end..];
         }
@@ -303,14 +267,14 @@ impl LogFile {
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.writer.flush()
+        self.out.flush()
     }
 
     /// `ctr.log.N-1` → `ctr.log.N` ... `ctr.log` → `ctr.log.1` (dropping what passes
     /// `max-file`), then a new `ctr.log`. With `max-file` 1 the new file replaces the old in
     /// one rename.
     fn rotate(&mut self) -> std::io::Result<()> {
-        self.writer.flush()?;
+        self.out.flush()?;
         let live = self.dir.join(LOG_FILE);
         if self.max_file == 1 {
             let tmp = self.dir.join(format!("{LOG_FILE}.new"));
@@ -337,7 +301,7 @@ impl LogFile {
     }
 
     fn reopen(&mut self, file: std::fs::File) {
-        self.writer.out = std::io::BufWriter::with_capacity(64 * 1024, file);
+        self.out = std::io::BufWriter::with_capacity(64 * 1024, file);
         self.size = 0;
     }
 }
@@ -353,7 +317,7 @@ impl Drop for LogFile {
                 let _ = self.append(&rec);
             }
         }
-        let _ = self.writer.flush();
+        let _ = self.out.flush();
     }
 }
 
