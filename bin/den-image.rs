@@ -88,6 +88,9 @@ enum Verb {
     Load(LoadArgs),
     /// Search a registry for repositories
     Search(den::cli::registry::SearchArgs),
+    /// Manage manifest lists (multi-platform images)
+    #[command(subcommand)]
+    Manifest(den::cli::manifest::ManifestVerb),
 }
 
 type Root<'a> = Option<&'a Path>;
@@ -114,6 +117,8 @@ fn main() -> std::process::ExitCode {
         Verb::Save(a) => archive_verb(open(root), |ctx| save(&ctx, a)),
         Verb::Load(a) => archive_verb(load_ctx(root), |ctx| load(&ctx, a)),
         Verb::Search(a) => (search(root, &a), OnFailure::OneIfRegistry),
+        // docker's manifest verbs exit 1 on any failure.
+        Verb::Manifest(v) => (manifest(root, v), OnFailure::One),
     };
     common::exit(result, on)
 }
@@ -127,6 +132,59 @@ fn search(root: Root, a: &den::cli::registry::SearchArgs) -> Result<i32> {
         &den::render::images::SEARCH,
         &rows,
     )?);
+    Ok(0)
+}
+
+/// `manifest VERB`: lists in the store, pushed to and read from registries.
+fn manifest(root: Root, verb: den::cli::manifest::ManifestVerb) -> Result<i32> {
+    use den::cli::manifest::ManifestVerb as M;
+    let ctx = open(root)?;
+    match verb {
+        M::Create(a) => {
+            let list = ops::manifest::create(&ctx, &a.options())?;
+            print(&render::images::manifest_created(&list));
+        }
+        M::Add(a) => print(&render::images::manifest_id(&ops::manifest::add(
+            &ctx,
+            &a.options(),
+        )?)),
+        M::Annotate(a) => {
+            ops::manifest::annotate(&ctx, &a.options())?;
+        }
+        M::Remove(a) => print(&render::images::manifest_id(&ops::manifest::remove_entry(
+            &ctx, &a.list, &a.digest,
+        )?)),
+        M::Inspect(a) => print(&render::indent_json(&ops::manifest::inspect(
+            &ctx, &a.name,
+        )?)),
+        M::Push(a) => {
+            let pushed = ops::manifest::push(
+                &ctx,
+                &a.options().map_err(ops::Error::from)?,
+                &PushLines(a.quiet),
+            )?;
+            if let Some(f) = &a.digestfile {
+                std::fs::write(f, &pushed.digest).map_err(|source| den::store::StoreError::Io {
+                    path: f.clone(),
+                    source,
+                })?;
+            }
+            print(&format!("{}\n", pushed.digest));
+        }
+        M::Rm(a) => {
+            return Ok(each(ops::manifest::remove(&ctx, &a.lists)?, |(_, r)| {
+                r?;
+                Ok(None)
+            }));
+        }
+        M::Exists(a) => {
+            return Ok(if ops::manifest::exists(&ctx, &a.list)? {
+                0
+            } else {
+                1
+            });
+        }
+    }
     Ok(0)
 }
 

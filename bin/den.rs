@@ -75,6 +75,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("version", "den-run", "version"),
     ("events", "den-run", "events"),
     ("search", "den-image", "search"),
+    ("manifest", "den-image", "manifest"),
     ("reset", "den-run", "reset"),
     ("build", "den-build", "build"),
     ("builder prune", "den-build", "prune"),
@@ -293,6 +294,7 @@ Management Commands:
   container   Manage containers (run, ls, start, stop, logs, exec, cp, export, rm, prune, ...)
   volume      Manage volumes (create, ls, rm, inspect, prune)
   system      Manage den (info, df, prune, check, reset)
+  manifest    Manage manifest lists (create, add, annotate, inspect, push, rm, exists)
 
 Other Commands:
   completion  Print a shell completion script (bash, zsh, fish)

@@ -31,6 +31,7 @@ mod hostile_build;
 mod images;
 mod info;
 mod logging;
+mod manifests;
 mod network;
 mod pull;
 mod push;

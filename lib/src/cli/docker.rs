@@ -526,6 +526,33 @@ pub const VERBS: &[Verb] = &[
     verb("image tag", "Create a tag", &[]),
     verb("init", "Create Docker-related starter files (plugin)", &[]),
     verb("manifest", "Manage manifest lists (experimental)", &[]),
+    verb(
+        "manifest annotate",
+        "Add additional information to a local image manifest",
+        &[
+            v("arch"),
+            v("os"),
+            v("os-features"),
+            v("os-version"),
+            v("variant"),
+        ],
+    ),
+    verb(
+        "manifest create",
+        "Create a local manifest list",
+        &[bs("amend", 'a'), b("insecure")],
+    ),
+    verb(
+        "manifest inspect",
+        "Display an image manifest, or manifest list",
+        &[b("insecure"), bs("verbose", 'v')],
+    ),
+    verb(
+        "manifest push",
+        "Push a manifest list to a repository",
+        &[b("insecure"), bs("purge", 'p')],
+    ),
+    verb("manifest rm", "Delete local manifest lists", &[]),
     verb("network", "Manage networks", &[]),
     verb("network connect", "Connect a container to a network", &[]),
     verb("network create", "Create a network", &[]),
@@ -652,6 +679,16 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     ("*", "tls", "den has no daemon to connect to"),
     ("*", "tlsverify", "den has no daemon to connect to"),
     ("*", "debug", "use --log-level debug"),
+    (
+        "*",
+        "insecure",
+        "den reaches loopback registries, and those its config lists as insecure, without TLS verification; `den manifest push` takes --tls-verify=false",
+    ),
+    (
+        "manifest inspect",
+        "verbose",
+        "den prints the list (or manifest) itself; inspect an entry by digest (REPO@DIGEST) for its manifest",
+    ),
     (
         "*",
         "config",

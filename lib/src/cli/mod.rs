@@ -9,6 +9,7 @@ pub mod container;
 pub mod coverage;
 pub mod docker;
 pub mod image;
+pub mod manifest;
 pub mod progress;
 pub mod registry;
 pub mod run;

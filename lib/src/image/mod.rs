@@ -6,6 +6,7 @@
 
 pub mod change;
 pub mod checks;
+pub mod list;
 pub mod manifest;
 pub mod reference;
 
@@ -67,6 +68,17 @@ pub enum ImageError {
     },
     #[error("invalid platform {0:?}")]
     BadPlatform(String),
+    #[error("invalid manifest list format {0:?}")]
+    BadListFormat(String),
+    #[error(
+        "{what} would have {count} entries, more than den keeps in a list ({})",
+        list::MAX_ENTRIES
+    )]
+    TooManyEntries { what: String, count: usize },
+    #[error("invalid {what} {value:?}")]
+    BadPlatformWord { what: String, value: String },
+    #[error("invalid annotation {0:?}")]
+    BadAnnotation(String),
     /// `import --change`: a Dockerfile instruction that does not apply to a configuration.
     #[error("invalid --change {change:?}: {reason}")]
     BadChange { change: String, reason: String },
@@ -97,6 +109,14 @@ impl Diagnose for ImageError {
                 "den reads OCI and Docker schema 2 images with tar, gzip or zstd layers".into()
             }
             ImageError::BadPlatform(_) => "write it as os/arch[/variant], e.g. linux/amd64".into(),
+            ImageError::BadListFormat(_) => "use --format oci or --format v2s2".into(),
+            ImageError::TooManyEntries { .. } => {
+                "split the platforms over several lists, or remove entries with `den manifest remove`".into()
+            }
+            ImageError::BadPlatformWord { .. } => {
+                "use 1 to 64 letters, digits, '.', '_', '+' or '-' (e.g. --arch arm64 --variant v8)".into()
+            }
+            ImageError::BadAnnotation(_) => "write it as KEY=VALUE, e.g. org.opencontainers.image.title=app".into(),
             ImageError::BadChange { .. } => {
                 "use CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER or LABEL as in a Dockerfile, e.g. -c 'CMD [\"sh\"]'"
                     .into()

@@ -32,6 +32,7 @@ pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod login;
+pub mod manifest;
 pub mod pause;
 pub mod pull;
 pub mod push;

@@ -65,9 +65,12 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
         target.repo_name()
     ));
     let (digest, landed) = crate::registry::session::runtime()?.block_on(async {
-        let session =
+        let mut session =
             Session::open(&registry, &ctx.config.registry, opts.tls_verify, creds).await?;
-        upload(session, &target, &image, &manifest, blobs, report).await
+        session.set_scopes(scopes(&repo, &blobs));
+        let tag = target.tag().unwrap_or("latest");
+        let m = (image.manifest_media_type.as_str(), manifest.as_slice());
+        upload(&session, &repo, tag, m, blobs, report).await
     })?;
     // Remember where the image now is (docker's RepoDigests; the source of later mounts).
     let repo_digest = format!("{}@{digest}", target.repo_name());
@@ -93,7 +96,7 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
 /// The image's layer blobs then its config, each with the repositories on `registry` that
 /// already hold it (of every local image that has the blob and was pulled from or pushed to
 /// this registry): sources for mounts.
-fn blobs_with_sources(
+pub(super) fn blobs_with_sources(
     store: &Store,
     image: &ImageRecord,
     registry: &str,
@@ -134,25 +137,27 @@ fn blobs_with_sources(
         .collect())
 }
 
-/// Send the blobs (the layers four at a time, then the config) and the manifest last; the
-/// manifest's digest and how each blob landed.
-async fn upload(
-    mut session: Session,
-    target: &Reference,
-    image: &ImageRecord,
-    manifest: &[u8],
-    mut blobs: Vec<(Blob, Vec<String>)>,
-    report: &dyn PushReport,
-) -> Result<(String, Vec<(String, Landed)>)> {
-    let repo = target.repository();
-    let tag = target.tag().unwrap_or("latest");
+/// The token scopes a push to `repo` needs: push there, pull from each mount source.
+pub(super) fn scopes(repo: &str, blobs: &[(Blob, Vec<String>)]) -> Vec<String> {
     let mut sources: Vec<String> = blobs.iter().flat_map(|(_, s)| s.clone()).collect();
     sources.sort();
     sources.dedup();
     let mut scopes = vec![format!("repository:{repo}:pull,push")];
     scopes.extend(sources.iter().map(|s| format!("repository:{s}:pull")));
-    session.set_scopes(scopes);
-    let session = &session;
+    scopes
+}
+
+/// Send the blobs (the layers four at a time, then the config) and the manifest (its media
+/// type and bytes) last, under `tag` (a tag, or the manifest's digest); the manifest's digest
+/// and how each blob landed. The session's scopes are set ([`scopes`]).
+pub(super) async fn upload(
+    session: &Session,
+    repo: &str,
+    tag: &str,
+    (media_type, manifest): (&str, &[u8]),
+    mut blobs: Vec<(Blob, Vec<String>)>,
+    report: &dyn PushReport,
+) -> Result<(String, Vec<(String, Landed)>)> {
     let put = |(b, sources): (Blob, Vec<String>)| async move {
         let short = b.digest.short().to_string();
         let landed = session.put_blob(repo, &b, &sources, &|_| {}).await?;
@@ -175,7 +180,7 @@ async fn upload(
         .collect::<Result<_>>()?;
     landed.push(put(config).await?);
     let digest = session
-        .put_manifest(repo, tag, &image.manifest_media_type, manifest)
+        .put_manifest(repo, tag, media_type, manifest)
         .await?;
     Ok((digest, landed))
 }

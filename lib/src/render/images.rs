@@ -322,6 +322,16 @@ pub fn search_rows(found: &[crate::ops::search::Found], no_trunc: bool) -> Vec<s
         .collect()
 }
 
+/// `manifest create`: docker's line, with the list's full name.
+pub fn manifest_created(list: &crate::image::list::ManifestList) -> String {
+    format!("Created manifest list {}\n", list.name)
+}
+
+/// `manifest add` and `manifest remove`: the list's id, as podman prints it.
+pub fn manifest_id(list: &crate::image::list::ManifestList) -> String {
+    format!("{}\n", list.id.hex())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

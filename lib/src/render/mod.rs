@@ -133,6 +133,69 @@ pub fn pretty_array(values: &[Value]) -> String {
     s
 }
 
+/// A JSON document re-indented with tabs, its keys in their order, as Go's `json.Indent`
+/// (docker's `manifest inspect`) writes it. Hand-written because serde_json's `Value` sorts keys
+/// (den does not enable `preserve_order`, which would change every other listing's order); the
+/// input was parsed already, so only its tokens' layout changes.
+pub fn indent_json(doc: &[u8]) -> String {
+    let text = String::from_utf8_lossy(doc);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(doc.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n('\t', depth));
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                let close = if c == '{' { '}' } else { ']' };
+                let next = chars[i..].iter().position(|c| !c.is_whitespace());
+                if next.is_some_and(|n| chars[i + n] == close) {
+                    out.push(c);
+                    out.push(close);
+                    i += next.unwrap_or(0) + 1;
+                } else {
+                    out.push(c);
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -199,5 +262,19 @@ mod tests {
         assert_eq!(errors.len(), 1);
         let (out, errors) = objects(&mixed, Some("{{.A"));
         assert_eq!((out.as_str(), errors.len()), ("", 1));
+    }
+}
+
+#[cfg(test)]
+mod indent_tests {
+    #[test]
+    fn indents_as_go_does_keeping_key_order() {
+        let doc = br#" {"z":1, "a":[ ],"m":{"k":"a, \"b\": {c}"},"l":[{},2]}"#;
+        assert_eq!(
+            super::indent_json(doc),
+            "{\n\t\"z\": 1,\n\t\"a\": [],\n\t\"m\": {\n\t\t\"k\": \"a, \\\"b\\\": {c}\"\n\t},\n\t\"l\": [\n\t\t{},\n\t\t2\n\t]\n}\n"
+        );
+        let again = super::indent_json(super::indent_json(doc).as_bytes());
+        assert_eq!(again, super::indent_json(doc));
     }
 }

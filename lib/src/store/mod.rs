@@ -6,6 +6,7 @@
 //!   locks/meta.lock         held (exclusive, briefly) to rewrite images.json
 //!   locks/content.lock      shared while content is added or pinned; exclusive to delete it
 //!   images.json             image records by id, with their names
+//!   manifests.json          manifest lists by name (see [`manifests`])
 //!   blobs/sha256/<hex>      verified blobs as the registry sent them: manifests, configs,
 //!                           compressed layers (push and save need them byte for byte)
 //!   layers/<hex>/diff/      an unpacked layer, keyed by its diff id (overlay's own format:
@@ -45,6 +46,7 @@ mod images;
 pub mod incoming;
 mod layers;
 mod lock;
+pub mod manifests;
 mod prune;
 mod staging;
 
@@ -95,6 +97,12 @@ pub enum StoreError {
     Format { path: PathBuf, found: u32 },
     #[error("no such image: {0}")]
     ImageUnknown(String),
+    #[error("no such manifest list: {0}")]
+    ListUnknown(String),
+    #[error("a manifest list named {0} already exists")]
+    ListExists(String),
+    #[error("manifest list {list} has no entry for {image}")]
+    EntryUnknown { list: String, image: String },
     #[error("image id prefix {0:?} is ambiguous")]
     ImageAmbiguous(String),
     #[error("blob {digest} does not match its digest (got {actual})")]
@@ -140,6 +148,15 @@ impl Diagnose for StoreError {
             }
             StoreError::Format { .. } => "use the den release that wrote this store, or a new --root".into(),
             StoreError::ImageUnknown(_) => "pull it with `den pull NAME`, or list local images with `den images`".into(),
+            StoreError::ListUnknown(_) => {
+                "make one with `den manifest create LIST IMAGE...`; a name must be a valid image reference".into()
+            }
+            StoreError::ListExists(_) => {
+                "add to it with `den manifest add`, pass --amend, or remove it with `den manifest rm`".into()
+            }
+            StoreError::EntryUnknown { list, .. } => {
+                format!("`den manifest inspect {list}` lists its entries' digests")
+            }
             StoreError::ImageAmbiguous(_) => "give more characters of the id, or the image's name".into(),
             StoreError::DigestMismatch { .. } => "the content was altered; it was not stored".into(),
             StoreError::ContainerUnknown(_) => "list containers with `den ps -a`".into(),

@@ -48,6 +48,7 @@ use walk::Walk;
 pub const TOP_LEVEL: &[&str] = &[
     "store.json",
     "images.json",
+    "manifests.json",
     "driver.json",
     "locks",
     "blobs",

@@ -1,0 +1,183 @@
+//! Multi-platform images: `den manifest` lists made of local images and of images in a
+//! registry, pushed to the test registry and pulled back per platform. The arm64 image is the
+//! fixture's (`test/multi`, busybox with its config's architecture rewritten): it never runs.
+
+use crate::sandbox::{Sandbox, registry};
+
+/// Pull `test/multi` for `platform` and name it `name`.
+fn pull_as(sb: &Sandbox, platform: &str, name: &str) {
+    let multi = registry().image("test/multi");
+    sb.den(&["pull", "-q", "--platform", platform, &multi]).ok();
+    sb.den(&["tag", &multi, name]).ok();
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn arches(v: &serde_json::Value) -> Vec<String> {
+    v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_list_of_local_images_is_made_annotated_pushed_and_pulled_back() {
+    let sb = Sandbox::new();
+    let reg = registry();
+    pull_as(&sb, "linux/amd64", "app:amd64");
+    pull_as(&sb, "linux/arm64", "app:arm64");
+    let list = format!("{}/manifests/app:multi", reg.addr);
+
+    assert_eq!(
+        sb.den(&["manifest", "create", &list, "app:amd64", "app:arm64"])
+            .ok(),
+        format!("Created manifest list {list}\n")
+    );
+    sb.den(&["manifest", "exists", &list]).ok();
+    assert_eq!(sb.den(&["manifest", "exists", "nolist:1"]).code, 1);
+    // A list is not an image.
+    assert!(!sb.den(&["images"]).ok().contains("manifests/app"));
+
+    // Docker's shape, tab-indented; each entry the image's own manifest.
+    let shown = sb.den(&["manifest", "inspect", &list]).ok();
+    assert!(shown.starts_with("{\n\t\"schemaVersion\": 2,\n\t\"mediaType\": \"application/vnd.oci.image.index.v1+json\""), "{shown}");
+    let v = json(&shown);
+    assert_eq!(arches(&v), ["amd64", "arm64"]);
+    let arm_digest = v["manifests"][1]["digest"].as_str().unwrap().to_string();
+    let inspect = json(&sb.den(&["image", "inspect", "app:arm64"]).ok());
+    assert_eq!(inspect[0]["Architecture"], "arm64");
+
+    // annotate by image name; add replaces an entry rather than doubling it.
+    sb.den(&[
+        "manifest",
+        "annotate",
+        &list,
+        "app:arm64",
+        "--variant",
+        "v8",
+    ])
+    .ok();
+    let id = sb.den(&["manifest", "add", &list, "app:amd64"]).ok();
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let v = json(&sb.den(&["manifest", "inspect", &list]).ok());
+    assert_eq!(arches(&v), ["amd64", "arm64"]);
+    assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
+
+    // Bad input: one line naming it, the list unchanged; create refuses an existing list.
+    let before = sb.den(&["manifest", "inspect", &list]).ok();
+    sb.den(&[
+        "manifest",
+        "annotate",
+        &list,
+        "app:arm64",
+        "--arch",
+        "arm/64",
+    ])
+    .fails_with(1, "invalid architecture \"arm/64\"");
+    sb.den(&["manifest", "annotate", &list, "busybox:nope"])
+        .fails_with(1, "has no entry for busybox:nope");
+    sb.den(&["manifest", "create", &list, "app:amd64"])
+        .fails_with(1, "already exists");
+    sb.den(&["manifest", "push", "--format", "zip", &list])
+        .fails_with(1, "invalid manifest list format");
+    assert_eq!(sb.den(&["manifest", "inspect", &list]).ok(), before);
+
+    // Push: the images, each manifest by digest, the list under its tag; the digest on stdout.
+    let pushed = sb.den(&["manifest", "push", "--rm", &list]).ok();
+    let digest = pushed.trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{pushed}");
+    assert_eq!(
+        sb.den(&["manifest", "exists", &list]).code,
+        1,
+        "--rm removed it"
+    );
+    // What the registry holds is what was pushed, byte for byte (inspect reads it there now).
+    let remote = sb.den(&["manifest", "inspect", &list]).ok();
+    assert_eq!(
+        format!("sha256:{}", crate::sandbox::sha256_hex(remote.as_bytes())),
+        digest
+    );
+
+    // Pulled back per platform, in another store.
+    let other = Sandbox::new();
+    other
+        .den(&["pull", "-q", "--platform", "linux/arm64", &list])
+        .ok();
+    let got = json(&other.den(&["image", "inspect", &list]).ok());
+    assert_eq!(got[0]["Architecture"], "arm64");
+    assert!(
+        got[0]["RepoDigests"].to_string().contains(&arm_digest),
+        "{got}"
+    );
+    other
+        .den(&["pull", "-q", "--platform", "linux/amd64", &list])
+        .ok();
+    let got = json(&other.den(&["image", "inspect", &list]).ok());
+    assert_eq!(got[0]["Architecture"], "amd64");
+}
+
+#[test]
+fn remote_entries_are_recorded_by_digest_and_pushed_from_their_registry() {
+    let sb = Sandbox::new();
+    let reg = registry();
+    let multi = reg.image("test/multi");
+    let list = format!("{}/manifests/remote:1", reg.addr);
+
+    // The index's host entry (as a pull picks it), by digest: nothing is pulled.
+    sb.den(&["manifest", "create", &list, &multi]).ok();
+    let v = json(&sb.den(&["manifest", "inspect", &list]).ok());
+    assert_eq!(arches(&v), ["amd64"]);
+    assert!(
+        sb.den(&["images", "-q"]).ok().is_empty(),
+        "no image was pulled"
+    );
+    // --all: every platform of the index.
+    sb.den(&["manifest", "add", "--all", &list, &multi]).ok();
+    let v = json(&sb.den(&["manifest", "inspect", &list]).ok());
+    let mut a = arches(&v);
+    a.sort();
+    assert_eq!(a, ["amd64", "arm64"]);
+    // A lone manifest's platform comes from its configuration.
+    let single = format!("{}/manifests/single:1", reg.addr);
+    sb.den(&["manifest", "create", &single, &reg.image("library/busybox")])
+        .ok();
+    let v = json(&sb.den(&["manifest", "inspect", &single]).ok());
+    assert_eq!(arches(&v), ["amd64"]);
+    assert_eq!(
+        v["manifests"][0]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+
+    // Pushing (here in v2s2, to another name) pulls each entry by digest (verified), then
+    // pushes it.
+    let dest = format!("{}/manifests/remote:v2s2", reg.addr);
+    let digest = sb
+        .den(&["manifest", "push", "-q", "--format", "v2s2", &list, &dest])
+        .ok();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let remote = json(&sb.den(&["manifest", "inspect", &dest]).ok());
+    assert_eq!(
+        remote["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let other = Sandbox::new();
+    other
+        .den(&["pull", "-q", "--platform", "linux/arm64", &dest])
+        .ok();
+    let got = json(&other.den(&["image", "inspect", &dest]).ok());
+    assert_eq!(got[0]["Architecture"], "arm64");
+
+    // A registry's manifest inspected directly, as docker prints it.
+    let shown = sb.den(&["manifest", "inspect", &multi]).ok();
+    assert!(shown.starts_with("{\n\t"), "{shown}");
+    assert_eq!(json(&shown)["manifests"].as_array().unwrap().len(), 2);
+
+    // rm: each list, an unknown one reported with exit 1; the images stay.
+    sb.den(&["manifest", "rm", &list, &single]).ok();
+    sb.den(&["manifest", "rm", &list])
+        .fails_with(1, "no such manifest list");
+}
