@@ -67,6 +67,14 @@ fn a_list_of_local_images_is_made_annotated_pushed_and_pulled_back() {
     assert_eq!(arches(&v), ["amd64", "arm64"]);
     assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
 
+    // `run LIST` runs the host's entry (podman's rule); a platform the list lacks is refused.
+    assert_eq!(
+        sb.den(&["run", "--rm", &list, "echo", "from-list"]).ok(),
+        "from-list\n"
+    );
+    sb.den(&["run", "--rm", "--platform", "linux/s390x", &list, "true"])
+        .fails_with(125, "no matching manifest for linux/s390x");
+
     // Bad input: one line naming it, the list unchanged; create refuses an existing list.
     let before = sb.den(&["manifest", "inspect", &list]).ok();
     sb.den(&[
@@ -152,6 +160,12 @@ fn remote_entries_are_recorded_by_digest_and_pushed_from_their_registry() {
         "application/vnd.oci.image.manifest.v1+json"
     );
 
+    // `run` pulls the host's entry by digest from where it was found.
+    assert_eq!(
+        sb.den(&["run", "--rm", &single, "echo", "pulled"]).ok(),
+        "pulled\n"
+    );
+
     // Pushing (here in v2s2, to another name) pulls each entry by digest (verified), then
     // pushes it.
     let dest = format!("{}/manifests/remote:v2s2", reg.addr);
@@ -177,7 +191,12 @@ fn remote_entries_are_recorded_by_digest_and_pushed_from_their_registry() {
     assert_eq!(json(&shown)["manifests"].as_array().unwrap().len(), 2);
 
     // rm: each list, an unknown one reported with exit 1; the images stay.
-    sb.den(&["manifest", "rm", &list, &single]).ok();
+    sb.den(&["manifest", "rm", &list]).ok();
     sb.den(&["manifest", "rm", &list])
         .fails_with(1, "no such manifest list");
+    // rmi removes a list too, and leaves the images.
+    let removed = sb.den(&["rmi", &single]).ok();
+    assert!(removed.starts_with("Untagged: "), "{removed}");
+    assert_eq!(sb.den(&["manifest", "exists", &single]).code, 1);
+    assert!(!sb.den(&["images", "-q"]).ok().is_empty());
 }

@@ -156,12 +156,65 @@ impl Ctx {
             Err(StoreError::ImageUnknown(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        if let Some(i) = self.image_of_list(&store, image, platform)? {
+            return Ok(i);
+        }
         let reference = crate::image::Reference::parse(image)?;
         report.note(&format!(
             "Unable to find image '{}' locally",
             reference.canonical()
         ));
         self.pull_image_as(image, platform, access)
+    }
+
+    /// The image of the manifest list `name`'s entry for `platform` (the host's by default), as
+    /// podman runs a list: the local image whose manifest it is, else pulled by digest from the
+    /// repository the entry came from. None when there is no such list.
+    fn image_of_list(
+        &self,
+        store: &Store,
+        name: &str,
+        platform: Option<&str>,
+    ) -> Result<Option<ImageRecord>> {
+        let list = match store.find_list(name) {
+            Ok(l) => l,
+            Err(StoreError::ListUnknown(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let want = match platform {
+            Some(p) => crate::image::Platform::parse(p)
+                .ok_or_else(|| crate::image::ImageError::BadPlatform(p.to_string()))?,
+            None => crate::image::Platform::host(),
+        };
+        let entry =
+            list.select(&want)
+                .ok_or_else(|| crate::image::ImageError::NoMatchingPlatform {
+                    reference: name.to_string(),
+                    platform: want.to_string(),
+                    available: list
+                        .entries
+                        .iter()
+                        .map(|e| e.platform().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+        if let Some(i) = store
+            .images()?
+            .into_iter()
+            .find(|i| i.manifest == entry.digest)
+        {
+            return Ok(Some(i));
+        }
+        match &entry.source {
+            Some(source) => Ok(Some(
+                self.pull_image(&format!("{source}@{}", entry.digest), None)?,
+            )),
+            None => Err(StoreError::MissingBlob {
+                image: name.to_string(),
+                digest: entry.digest.to_string(),
+            }
+            .into()),
+        }
     }
 
     /// Pull `image` through `den-image` (its progress on stderr) and return its record.

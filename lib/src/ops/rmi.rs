@@ -112,7 +112,18 @@ fn remove_one(
     containers: &[Container],
 ) -> Result<Vec<Removed>> {
     let images = store.images()?;
-    let image = Store::find_in(&images, input)?;
+    let image = match Store::find_in(&images, input) {
+        Ok(i) => i,
+        // A manifest list of that name goes (podman's rmi removes lists too); its images stay.
+        Err(crate::store::StoreError::ImageUnknown(_)) if store.find_list(input).is_ok() => {
+            let list = store.remove_list(input)?;
+            return Ok(vec![
+                Removed::Untagged(familiar_name(&list.name)),
+                Removed::Deleted(list.id.to_string()),
+            ]);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let users: Vec<&Container> = containers
         .iter()
         .filter(|c| c.record.image_id == image.id)
