@@ -81,9 +81,12 @@ struct BuildArgs {
     /// Network for RUN steps: default, none, host
     #[arg(long)]
     network: Option<String>,
-    /// Platform of the base images
+    /// Platform to build for (os/arch[/variant]); several, comma-separated, with --manifest
     #[arg(long)]
     platform: Option<String>,
+    /// Add the image (one per --platform) to this manifest list, made if missing
+    #[arg(long, value_name = "LIST")]
+    manifest: Option<String>,
     /// Set a label on the image (KEY=VALUE)
     #[arg(long = "label")]
     labels: Vec<String>,
@@ -142,15 +145,18 @@ fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
             eprintln!("{line}");
         }
     };
-    let id = ops::build::build(ctx, &opts, &say)?;
-    if !quiet {
-        eprint!("{}", den::render::images::built(&id, &a.tags));
+    let platforms = den::cli::manifest::platforms(a.platform.as_deref(), a.manifest.as_deref())?;
+    let ids = ops::build::build_platforms(ctx, &opts, &platforms, a.manifest.as_deref(), &say)?;
+    for id in &ids {
+        if !quiet {
+            eprint!("{}", den::render::images::built(id, &a.tags));
+        }
+        if id_out {
+            print(&format!("{id}\n"));
+        }
     }
-    if let Some(path) = &a.iidfile {
+    if let (Some(path), Some(id)) = (&a.iidfile, ids.last()) {
         write_iidfile(path, id.as_ref())?;
-    }
-    if id_out {
-        print(&format!("{id}\n"));
     }
     Ok(0)
 }

@@ -200,3 +200,130 @@ fn remote_entries_are_recorded_by_digest_and_pushed_from_their_registry() {
     assert_eq!(sb.den(&["manifest", "exists", &single]).code, 1);
     assert!(!sb.den(&["images", "-q"]).ok().is_empty());
 }
+
+#[test]
+fn build_for_several_platforms_fills_a_list_from_each_platforms_base() {
+    let sb = Sandbox::new();
+    let reg = registry();
+    let ctx = sb.home.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello"), "hello from the build\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {}\nARG TARGETARCH\nENV BUILT_FOR=$TARGETARCH\nCOPY hello /hello\n",
+            reg.image("test/multi")
+        ),
+    )
+    .unwrap();
+    let list = format!("{}/manifests/built:1", reg.addr);
+    let ctx_arg = ctx.to_str().unwrap();
+
+    // Several platforms need a list; a bad platform is named.
+    sb.den(&["build", "--platform", "linux/amd64,linux/arm64", ctx_arg])
+        .fails_with(125, "needs --manifest LIST");
+    sb.den(&[
+        "build",
+        "--platform",
+        "linux/amd64,linux",
+        "--manifest",
+        &list,
+        ctx_arg,
+    ])
+    .fails_with(125, "invalid platform \"linux\"");
+    assert_eq!(sb.den(&["manifest", "exists", &list]).code, 1);
+
+    let out = sb
+        .den(&[
+            "build",
+            "-q",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--manifest",
+            &list,
+            ctx_arg,
+        ])
+        .ok();
+    let ids: Vec<&str> = out.lines().collect();
+    assert_eq!(ids.len(), 2, "{out}");
+    let v = json(&sb.den(&["manifest", "inspect", &list]).ok());
+    assert_eq!(arches(&v), ["amd64", "arm64"]);
+    // Each image is its platform's: the base's entry for it (the fixture labels each), the
+    // platform in its configuration, TARGETARCH set.
+    for (id, arch) in ids.iter().zip(["amd64", "arm64"]) {
+        let i = json(&sb.den(&["image", "inspect", id]).ok());
+        assert_eq!(i[0]["Architecture"], arch);
+        assert_eq!(i[0]["Config"]["Labels"]["arch"], arch);
+        assert!(
+            i[0]["Config"]["Env"]
+                .to_string()
+                .contains(&format!("BUILT_FOR={arch}"))
+        );
+    }
+    // The host's entry runs.
+    assert_eq!(
+        sb.den(&["run", "--rm", &list, "cat", "/hello"]).ok(),
+        "hello from the build\n"
+    );
+    // Pushed and pulled back for arm64 elsewhere.
+    sb.den(&["manifest", "push", "-q", &list]).ok();
+    let other = Sandbox::new();
+    other
+        .den(&["pull", "-q", "--platform", "linux/arm64", &list])
+        .ok();
+    let i = json(&other.den(&["image", "inspect", &list]).ok());
+    assert_eq!(i[0]["Architecture"], "arm64");
+    assert!(
+        i[0]["Config"]["Env"]
+            .to_string()
+            .contains("BUILT_FOR=arm64")
+    );
+}
+
+/// Whether this host runs arm64 programs in containers (qemu-user registered with the F flag).
+fn runs_arm64() -> bool {
+    std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").is_ok_and(|t| {
+        t.starts_with("enabled")
+            && t.lines()
+                .any(|l| l.strip_prefix("flags:").is_some_and(|f| f.contains('F')))
+    })
+}
+
+#[test]
+fn run_steps_for_a_foreign_platform_need_an_emulator() {
+    let sb = Sandbox::new();
+    let df = format!(
+        "FROM {}\nENV A=1\nRUN true\n",
+        registry().image("test/multi")
+    );
+    sb.den(&["images"]).ok();
+    let before = sb.store_listing();
+    let out = sb.den_input(
+        &["build", "-q", "--platform", "linux/arm64", "-"],
+        df.as_bytes(),
+    );
+    if runs_arm64() {
+        // The fixture's arm64 image holds an amd64 busybox, which the host runs either way.
+        out.ok();
+    } else {
+        out.fails_with(1, "cannot run steps for linux/arm64")
+            .fails_with(1, "install qemu-user-static");
+        assert!(
+            out.stderr.contains("Dockerfile (stdin):3"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            sb.store_listing(),
+            before,
+            "nothing ran, nothing was stored"
+        );
+    }
+    // Without RUN any platform builds.
+    let df = format!("FROM {}\nENV A=1\n", registry().image("test/multi"));
+    sb.den_input(
+        &["build", "-q", "--platform", "linux/arm64", "-"],
+        df.as_bytes(),
+    )
+    .ok();
+}

@@ -24,9 +24,12 @@ use super::instruction::{self, Op, Scope, Step};
 use super::plan::{Plan, Stage};
 use super::state::{State, base_config, strings};
 use super::syntax::{self, Node};
-use super::{BuildError, BuildOptions, Host, cache, config, expand, ignore::Ignore, share};
+use super::{
+    BuildError, BuildOptions, Host, cache, config, expand, foreign, ignore::Ignore, share,
+};
 use crate::config::DriverChoice;
 use crate::digest::Digest;
+use crate::image::{ImageError, Platform};
 use crate::net::Network;
 use crate::store::Store;
 use crate::store::driver::{self, Driver};
@@ -62,7 +65,14 @@ pub fn build(
     let (file, text, dockerfile) = read_dockerfile(opts)?;
     let df = syntax::parse(&file, &text)?;
     let ignore = read_ignore(opts.context.as_deref(), dockerfile.as_deref())?;
-    let plan = Plan::new(&file, df, opts.build_args.clone(), opts.target.as_deref())?;
+    let mut plan = Plan::new(&file, df, opts.build_args.clone(), opts.target.as_deref())?;
+    let target = target_platform(opts)?;
+    for (k, v) in foreign::platform_args(&target, &Platform::host()) {
+        if !plan.build_args.contains_key(&k) {
+            plan.global_args.entry(k).or_insert(None).get_or_insert(v);
+        }
+    }
+    check_runs(&plan, &target)?;
     // Chosen (and probed, the first time) only once the Dockerfile is known to be good.
     let driver = driver::choose(&crate::sys::LinuxSys, store, want).driver;
     let mut b = Build {
@@ -94,6 +104,16 @@ pub fn build(
         b.done[i] = Some(state);
     }
     let mut last = b.done[plan.target].take().expect("target built");
+    if opts.platform.is_some() {
+        // The image says what it was built for (a `scratch` base says the host's until here).
+        let root = last.root();
+        root.insert("os".into(), Value::String(target.os.clone()));
+        root.insert("architecture".into(), Value::String(target.arch.clone()));
+        match &target.variant {
+            Some(v) => root.insert("variant".into(), Value::String(v.clone())),
+            None => root.remove("variant"),
+        };
+    }
     for (k, v) in &opts.labels {
         last.cfg_object("Labels")[k] = Value::String(v.clone());
     }
@@ -147,6 +167,47 @@ fn import(store: &Store, host: &dyn Host, refs: &[share::CacheRef]) -> Vec<share
         }
     }
     out
+}
+
+/// `--platform` (checked), else the host's.
+fn target_platform(opts: &BuildOptions) -> Result<Platform> {
+    match &opts.platform {
+        Some(p) => Ok(Platform::parse(p).ok_or_else(|| ImageError::BadPlatform(p.clone()))?),
+        None => Ok(Platform::host()),
+    }
+}
+
+/// The platform a stage's FROM asks for (`--platform`, its variables expanded), else `target`.
+fn stage_platform(plan: &Plan, from: &Node, target: &Platform) -> Result<Platform> {
+    let lookup = |n: &str| plan.global_args.get(n).cloned().flatten();
+    let Some(flag) = from.flag("platform") else {
+        return Ok(target.clone());
+    };
+    let p = expand::word(flag, plan.escape, &lookup)
+        .map_err(|m| BuildError::step(&plan.file, from, &m, "check the FROM line's variables"))?;
+    Ok(Platform::parse(&p).ok_or(ImageError::BadPlatform(p))?)
+}
+
+/// Refuse, before anything runs, a build whose RUN steps are for a platform this host cannot
+/// run (see [`foreign`]).
+fn check_runs(plan: &Plan, target: &Platform) -> Result<()> {
+    for &i in &plan.needed {
+        let stage = &plan.stages[i];
+        let Some(run) = stage.nodes.iter().find(|n| n.name == "RUN") else {
+            continue;
+        };
+        let platform = stage_platform(plan, &stage.from, target)?;
+        let binfmt = Path::new(foreign::BINFMT_MISC);
+        foreign::can_run(&platform, &Platform::host(), binfmt).map_err(|m| {
+            BuildError::step(
+                &plan.file,
+                run,
+                &format!("cannot run steps for {platform}: {m}"),
+                &foreign::hint(&platform),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// RUN steps get a network of their own; without slirp4netns there is none to give, and the
@@ -265,10 +326,10 @@ impl Build<'_> {
         let lookup = |n: &str| globals.get(n).cloned().flatten();
         let base = expand::word(&stage.base(), self.plan.escape, &lookup)
             .map_err(|m| self.err(from, &m, "check the FROM line's variables"))?;
-        let platform = from
-            .flag("platform")
-            .map(String::from)
-            .or(self.opts.platform.clone());
+        let platform = match from.flag("platform") {
+            Some(_) => Some(stage_platform(self.plan, from, &Platform::host())?.to_string()),
+            None => self.opts.platform.clone(),
+        };
         if base.eq_ignore_ascii_case("scratch") {
             return Ok(State::scratch());
         }
@@ -278,11 +339,18 @@ impl Build<'_> {
             s.cmd_set = false;
             return Ok(s);
         }
-        let image = if self.opts.pull {
+        let mut image = if self.opts.pull {
             self.host.pull(&base, platform.as_deref())?
         } else {
             self.host.find_or_pull(&base, platform.as_deref())?
         };
+        // A local image of another platform is not the base asked for: pull the one that is
+        // (docker's rule; a list's entry was chosen for the platform already).
+        if let Some(want) = platform.as_deref().and_then(Platform::parse)
+            && (image.os != want.os || image.architecture != want.arch)
+        {
+            image = self.host.pull(&base, platform.as_deref())?;
+        }
         let bytes = self.store.read_blob(&image.config)?;
         let config = base_config(&bytes, image.config.as_str())?;
         Ok(State::image(image.id, image.layers, config))

@@ -10,6 +10,7 @@
 //!   container, COPY and ADD.
 //! - [`state`]: the build so far within a stage (layers, image config, arguments, key).
 //! - [`expand`]: `$VAR` and `${VAR:-x}` in words, docker's way.
+//! - [`foreign`]: building for another platform: binfmt_misc for RUN, the platform ARGs.
 //! - [`ignore`]: `.dockerignore` rules.
 //! - [`cache`]: step results keyed by their inputs; [`share`]: `--cache-to`/`--cache-from`.
 //! - [`step`]: a mounted root for COPY, COPY's file rules, a writable layer committed as a layer.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod copy;
 pub mod exec;
 pub mod expand;
+pub mod foreign;
 pub mod ignore;
 pub mod instruction;
 pub mod layer;

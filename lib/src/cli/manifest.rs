@@ -210,3 +210,45 @@ pub struct RemoveArgs {
     #[arg(value_name = "DIGEST")]
     pub digest: String,
 }
+
+/// `build --platform A[,B...]` with `--manifest`: each platform checked; several need a list
+/// to put the images in. None: one build for the default platform.
+pub fn platforms(
+    flag: Option<&str>,
+    manifest: Option<&str>,
+) -> Result<Vec<Option<crate::image::Platform>>, crate::ops::Error> {
+    if let Some(m) = manifest {
+        crate::image::Reference::parse(m)?;
+    }
+    let Some(flag) = flag else {
+        return Ok(vec![None]);
+    };
+    let list = flag
+        .split(',')
+        .map(|p| {
+            crate::image::Platform::parse(p.trim())
+                .map(Some)
+                .ok_or_else(|| ImageError::BadPlatform(p.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if list.len() > 1 && manifest.is_none() {
+        return Err(ImageError::PlatformsNeedList(flag.to_string()).into());
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_platforms_are_checked_and_several_need_a_list() {
+        assert_eq!(platforms(None, None).unwrap(), vec![None]);
+        let two = platforms(Some("linux/amd64,linux/arm64/v8"), Some("app:multi")).unwrap();
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[1].as_ref().unwrap().to_string(), "linux/arm64/v8");
+        assert!(platforms(Some("linux/amd64,linux/arm64"), None).is_err());
+        assert!(platforms(Some("linux/amd64,linux"), Some("app:multi")).is_err());
+        assert!(platforms(None, Some("Bad:Name:x")).is_err());
+    }
+}

@@ -76,6 +76,43 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry for the manifest `digest` (of `media_type`, `size` bytes) whose image
+    /// configuration is `config`: its platform fields, each checked.
+    pub fn of_config(
+        digest: Digest,
+        media_type: &str,
+        size: usize,
+        config: &[u8],
+    ) -> Result<Entry, ImageError> {
+        #[derive(Deserialize, Default)]
+        struct PlatformOf {
+            #[serde(default)]
+            os: Option<String>,
+            #[serde(default)]
+            architecture: Option<String>,
+            #[serde(default)]
+            variant: Option<String>,
+            #[serde(default, rename = "os.version")]
+            os_version: Option<String>,
+        }
+        let p: PlatformOf = serde_json::from_slice(config).unwrap_or_default();
+        let word = |what: &str, v: Option<String>| v.map(|v| platform_word(what, &v)).transpose();
+        Ok(Entry {
+            digest,
+            media_type: media_type.to_string(),
+            size: size as u64,
+            os: word("os", p.os)?.unwrap_or_else(|| "linux".into()),
+            architecture: word("architecture", p.architecture)?
+                .unwrap_or_else(|| Platform::host().arch),
+            variant: word("variant", p.variant)?,
+            os_version: word("os version", p.os_version)?,
+            os_features: Vec::new(),
+            annotations: BTreeMap::new(),
+            image: None,
+            source: None,
+        })
+    }
+
     pub fn platform(&self) -> Platform {
         Platform {
             os: self.os.clone(),

@@ -68,6 +68,8 @@ pub enum ImageError {
     },
     #[error("invalid platform {0:?}")]
     BadPlatform(String),
+    #[error("building for several platforms ({0}) needs --manifest LIST to hold the images")]
+    PlatformsNeedList(String),
     #[error("invalid manifest list format {0:?}")]
     BadListFormat(String),
     #[error(
@@ -110,6 +112,9 @@ impl Diagnose for ImageError {
             }
             ImageError::BadPlatform(_) => "write it as os/arch[/variant], e.g. linux/amd64".into(),
             ImageError::BadListFormat(_) => "use --format oci or --format v2s2".into(),
+            ImageError::PlatformsNeedList(_) => {
+                "add --manifest LIST (e.g. --manifest localhost:5000/app:1), then `den manifest push LIST`".into()
+            }
             ImageError::TooManyEntries { .. } => {
                 "split the platforms over several lists, or remove entries with `den manifest remove`".into()
             }

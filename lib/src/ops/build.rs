@@ -41,6 +41,37 @@ pub fn build(ctx: &Ctx, opts: &BuildOptions, say: Say<'_>) -> Result<Digest> {
     Ok(id)
 }
 
+/// `build --platform A,B --manifest LIST`: one build per platform (`None`: the default), each
+/// image added to the list when one is named (made if missing, as podman does). The ids, in
+/// the platforms' order.
+pub fn build_platforms(
+    ctx: &Ctx,
+    opts: &BuildOptions,
+    platforms: &[Option<crate::image::Platform>],
+    manifest: Option<&str>,
+    say: Say<'_>,
+) -> Result<Vec<Digest>> {
+    let several = platforms.len() > 1;
+    let mut ids = Vec::new();
+    for p in platforms {
+        let mut o = opts.clone();
+        if let Some(p) = p {
+            o.platform = Some(p.to_string());
+            if several {
+                say(&format!("[{p}]"));
+            }
+        }
+        let id = build(ctx, &o, say)?;
+        if let Some(list) = manifest {
+            let store = ctx.store()?;
+            let image = store.find_image(id.as_str())?;
+            store.add_to_list(list, store.list_entry(&image)?)?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// A host error into the build seam's: the verb's error, carried whole.
 fn lift(e: Error) -> BuildError {
     match e {

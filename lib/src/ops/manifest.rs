@@ -9,8 +9,6 @@
 //! by digest, and the list last under its tag; an entry that is not in the store is pulled by
 //! digest first, verified as every pull is.
 
-use std::collections::BTreeMap;
-
 use oci_client::secrets::RegistryAuth;
 
 use super::push::{PushReport, blobs_with_sources, scopes, upload};
@@ -302,7 +300,7 @@ where
 /// host's entry of its index, or every entry with `all`).
 fn entries_for(ctx: &Ctx, store: &Store, image: &str, all: bool) -> Result<Vec<Entry>> {
     match store.find_image(image) {
-        Ok(i) => return Ok(vec![local_entry(store, &i)?]),
+        Ok(i) => return Ok(vec![store.list_entry(&i)?]),
         Err(StoreError::ImageUnknown(_)) => {}
         Err(e) => return Err(e.into()),
     }
@@ -315,7 +313,7 @@ fn entries_for(ctx: &Ctx, store: &Store, image: &str, all: bool) -> Result<Vec<E
                 let config = fetch_config(store, &registry, image, &man.config).await?;
                 Ok(vec![Entry {
                     source: Some(source),
-                    ..entry_of(m.digest, &man.media_type, m.bytes.len(), &config)?
+                    ..Entry::of_config(m.digest, &man.media_type, m.bytes.len(), &config)?
                 }])
             }
             Document::Index(index) => index_entries(image, &index, all, &source),
@@ -404,52 +402,6 @@ async fn fetch_config(
     let incoming = store.incoming()?;
     registry.blob(&incoming, config, |_| {}).await?;
     Ok(incoming.read_blob(&config.digest)?)
-}
-
-/// A local image's entry: its stored manifest, its platform from its configuration.
-fn local_entry(store: &Store, image: &ImageRecord) -> Result<Entry> {
-    let size = store.read_blob(&image.manifest)?.len();
-    let config = store.read_blob(&image.config)?;
-    Ok(Entry {
-        image: Some(image.id.clone()),
-        ..entry_of(
-            image.manifest.clone(),
-            &image.manifest_media_type,
-            size,
-            &config,
-        )?
-    })
-}
-
-/// An entry for the manifest `digest` whose configuration is `config`.
-fn entry_of(digest: Digest, media_type: &str, size: usize, config: &[u8]) -> Result<Entry> {
-    #[derive(serde::Deserialize, Default)]
-    struct PlatformOf {
-        #[serde(default)]
-        os: Option<String>,
-        #[serde(default)]
-        architecture: Option<String>,
-        #[serde(default)]
-        variant: Option<String>,
-        #[serde(default, rename = "os.version")]
-        os_version: Option<String>,
-    }
-    let p: PlatformOf = serde_json::from_slice(config).unwrap_or_default();
-    let word = |what: &str, v: Option<String>| v.map(|v| list::platform_word(what, &v)).transpose();
-    Ok(Entry {
-        digest,
-        media_type: media_type.to_string(),
-        size: size as u64,
-        os: word("os", p.os)?.unwrap_or_else(|| "linux".into()),
-        architecture: word("architecture", p.architecture)?
-            .unwrap_or_else(|| Platform::host().arch),
-        variant: word("variant", p.variant)?,
-        os_version: word("os version", p.os_version)?,
-        os_features: Vec::new(),
-        annotations: BTreeMap::new(),
-        image: None,
-        source: None,
-    })
 }
 
 #[derive(Debug, Clone, Default)]

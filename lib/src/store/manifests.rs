@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError};
 use crate::image::Reference;
-use crate::image::list::ManifestList;
+use crate::image::list::{Entry, ManifestList};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ListsFile {
@@ -66,6 +66,41 @@ impl Store {
                 .position(|l| l.name == canonical)
                 .ok_or_else(|| StoreError::ListUnknown(input.to_string()))?;
             Ok(lists.remove(i))
+        })
+    }
+}
+
+impl Store {
+    /// A local image's entry for a list: its stored manifest, its platform from its
+    /// configuration.
+    pub fn list_entry(&self, image: &crate::store::ImageRecord) -> Result<Entry> {
+        let size = self.read_blob(&image.manifest)?.len();
+        let config = self.read_blob(&image.config)?;
+        Ok(Entry {
+            image: Some(image.id.clone()),
+            ..Entry::of_config(
+                image.manifest.clone(),
+                &image.manifest_media_type,
+                size,
+                &config,
+            )?
+        })
+    }
+
+    /// Add `entry` to the list `name`, making the list when there is none (`build --manifest`,
+    /// podman's rule). The list as it is now.
+    pub fn add_to_list(&self, name: &str, entry: Entry) -> Result<ManifestList> {
+        let canonical = list_name(name)?;
+        self.update_lists(|lists| {
+            let at = match lists.iter().position(|l| l.name == canonical) {
+                Some(i) => i,
+                None => {
+                    lists.push(ManifestList::new(canonical.clone()));
+                    lists.len() - 1
+                }
+            };
+            lists[at].add(entry)?;
+            Ok(lists[at].clone())
         })
     }
 }
