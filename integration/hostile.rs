@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use crate::sandbox::{Out, Sandbox, env, run, which};
 
 /// The lying registry: `addr` is the registry, `elsewhere` another origin it redirects to.
-struct Liar {
+pub(crate) struct Liar {
     addr: String,
     elsewhere: String,
 }
@@ -99,7 +99,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn liar() -> &'static Liar {
+pub(crate) fn liar() -> &'static Liar {
     static L: OnceLock<Liar> = OnceLock::new();
     L.get_or_init(|| {
         let victim = victim().to_path_buf();
@@ -136,7 +136,7 @@ fn liar() -> &'static Liar {
 }
 
 impl Liar {
-    fn image(&self, scenario: &str) -> String {
+    pub(crate) fn image(&self, scenario: &str) -> String {
         format!("{}/{scenario}:latest", self.addr)
     }
 
@@ -206,6 +206,10 @@ fn lying_registries_are_refused() {
         ("lie/huge-manifest-stream", "more than den reads (4194304)"),
         ("lie/huge-config", "is 12583"),
         ("lie/nested-index", "\"nested index\""),
+        (
+            "lie/wide-index",
+            "300 entries, more than den keeps in a list (256)",
+        ),
         (
             "lie/layer-media",
             "unsupported media type \"application/vnd.liar.layer.v1.tar+evil\"",

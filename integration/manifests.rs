@@ -149,10 +149,11 @@ fn remote_entries_are_recorded_by_digest_and_pushed_from_their_registry() {
     let mut a = arches(&v);
     a.sort();
     assert_eq!(a, ["amd64", "arm64"]);
-    // A lone manifest's platform comes from its configuration.
+    // A lone manifest's platform comes from its configuration (podman's docker:// prefix
+    // is taken).
     let single = format!("{}/manifests/single:1", reg.addr);
-    sb.den(&["manifest", "create", &single, &reg.image("library/busybox")])
-        .ok();
+    let busybox = format!("docker://{}", reg.image("library/busybox"));
+    sb.den(&["manifest", "create", &single, &busybox]).ok();
     let v = json(&sb.den(&["manifest", "inspect", &single]).ok());
     assert_eq!(arches(&v), ["amd64"]);
     assert_eq!(
@@ -326,4 +327,49 @@ fn run_steps_for_a_foreign_platform_need_an_emulator() {
         df.as_bytes(),
     )
     .ok();
+}
+
+#[test]
+fn hostile_indexes_are_refused_and_entries_verified() {
+    let sb = Sandbox::new();
+    let liar = crate::hostile::liar();
+    let list = "manifests/hostile:1";
+    sb.den(&["manifest", "create", list]).ok();
+    let before = sb.den(&["manifest", "inspect", list]).ok();
+    sb.den(&["manifest", "add", list, &liar.image("lie/wide-index")])
+        .fails_with(1, "has 300 entries, more than den keeps in a list (256)");
+    sb.den(&[
+        "manifest",
+        "add",
+        "--all",
+        list,
+        &liar.image("lie/nested-index"),
+    ])
+    .fails_with(1, "\"nested index\"");
+    let evil = sb.den(&[
+        "manifest",
+        "add",
+        "--all",
+        list,
+        &liar.image("lie/evil-platform"),
+    ]);
+    evil.fails_with(1, "invalid architecture");
+    assert!(!evil.stderr.contains('\u{1b}'), "{}", evil.stderr);
+    assert_eq!(sb.den(&["manifest", "inspect", list]).ok(), before);
+
+    // An entry is recorded by the digest the index claims; using it checks the manifest's
+    // bytes against that digest, and refuses what the registry sent instead.
+    let lying = liar.image("lie/index-manifest");
+    sb.den(&["manifest", "add", list, &lying]).ok();
+    let run = sb.den(&["run", "--rm", list, "true"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("sent a manifest whose digest is"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        sb.den(&["images", "-q"]).ok().is_empty(),
+        "nothing was stored"
+    );
 }

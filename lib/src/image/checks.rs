@@ -97,6 +97,12 @@ pub fn document(
     size(&format!("the manifest of {source}"), bytes.len() as u64)?;
     match manifest::parse(source, bytes, content_type)? {
         Fetched::Index(index) => {
+            if index.manifests().len() > super::list::MAX_ENTRIES {
+                return Err(ImageError::TooManyEntries {
+                    what: source.into(),
+                    count: index.manifests().len(),
+                });
+            }
             for m in index.manifests() {
                 digest(source, m.digest().as_ref())?;
             }

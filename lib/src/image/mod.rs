@@ -73,7 +73,7 @@ pub enum ImageError {
     #[error("invalid manifest list format {0:?}")]
     BadListFormat(String),
     #[error(
-        "{what} would have {count} entries, more than den keeps in a list ({})",
+        "{what} has {count} entries, more than den keeps in a list ({})",
         list::MAX_ENTRIES
     )]
     TooManyEntries { what: String, count: usize },
@@ -116,7 +116,7 @@ impl Diagnose for ImageError {
                 "add --manifest LIST (e.g. --manifest localhost:5000/app:1), then `den manifest push LIST`".into()
             }
             ImageError::TooManyEntries { .. } => {
-                "split the platforms over several lists, or remove entries with `den manifest remove`".into()
+                "den reads lists of at most 256 entries: split the platforms over several lists (`den manifest remove` drops entries)".into()
             }
             ImageError::BadPlatformWord { .. } => {
                 "use 1 to 64 letters, digits, '.', '_', '+' or '-' (e.g. --arch arm64 --variant v8)".into()

@@ -270,6 +270,7 @@ pub fn inspect(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
         Err(StoreError::ListUnknown(_)) => {}
         Err(e) => return Err(e.into()),
     }
+    let name = name.strip_prefix("docker://").unwrap_or(name);
     let reference = Reference::parse(name)?;
     let m = remote(ctx, &reference, |_, m| async move { Ok(m) })?;
     // Checked before it is shown: a document den cannot read is refused, not echoed.
@@ -299,6 +300,8 @@ where
 /// The entries `image` gives: a local image's manifest, else the registry's manifest (or the
 /// host's entry of its index, or every entry with `all`).
 fn entries_for(ctx: &Ctx, store: &Store, image: &str, all: bool) -> Result<Vec<Entry>> {
+    // podman's transport prefix for a registry's image: the reference is what follows.
+    let image = image.strip_prefix("docker://").unwrap_or(image);
     match store.find_image(image) {
         Ok(i) => return Ok(vec![store.list_entry(&i)?]),
         Err(StoreError::ImageUnknown(_)) => {}
