@@ -126,6 +126,19 @@ fn a_list_of_local_images_is_made_annotated_pushed_and_pulled_back() {
         .ok();
     let got = json(&other.den(&["image", "inspect", &list]).ok());
     assert_eq!(got[0]["Architecture"], "amd64");
+
+    // An entry whose local image was removed (and that came from no registry) says how to
+    // mend the list.
+    let lonely = format!("{}/manifests/lonely:1", reg.addr);
+    sb.den(&["manifest", "create", &lonely, "app:amd64"]).ok();
+    let amd_id = json(&sb.den(&["image", "inspect", "app:amd64"]).ok())[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.den(&["rmi", "-f", &amd_id]).ok();
+    sb.den(&["manifest", "push", &lonely])
+        .fails_with(1, "has no image in the store")
+        .fails_with(1, "den manifest remove");
 }
 
 #[test]

@@ -42,7 +42,8 @@
 //!   [`ops::info::info`] (and version), [`ops::events::events`] (den's journal),
 //!   [`ops::search::search`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
 //!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check,
-//!   reset), [`ops::push::push`], [`ops::login`] (login, logout).
+//!   reset), [`ops::push::push`], [`ops::login`] (login, logout), [`ops::manifest`]
+//!   (manifest lists: create, add, annotate, inspect, push, rm).
 //! - [`build`]: `den build`'s seam ([`build::build`]): a Dockerfile planned as data
 //!   ([`build::plan::Plan`], [`build::instruction::Step`]) and applied step by step, build layers
 //!   and the build cache (shared through an OCI layout or a registry: [`build::share`]), and
@@ -59,7 +60,8 @@
 //!   container lookup every verb starts with ([`store::Store::lookup_container`]), the intake
 //!   ([`store::incoming`]), the storage driver ([`store::driver`]: overlay, fuse-overlayfs,
 //!   vfs, mounted through [`sys`]); unused content is deleted by
-//!   [`store::Store::collect_garbage`], damage found by [`store::Store::check`].
+//!   [`store::Store::collect_garbage`], damage found by [`store::Store::check`]; manifest
+//!   lists by name ([`store::manifests`]).
 //! - [`net`]: networks and port forwarding ([`net::Network`], parsed once and stored typed;
 //!   [`net::ports::parse`]; den-net's [`net::serve`]).
 //! - [`volume`]: `-v`/`--mount`/`--tmpfs` ([`volume::parse_volume_flag`],
@@ -71,7 +73,8 @@
 //! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]), and the id mode
 //!   layers were unpacked in ([`userns::Ownership`]).
 //! - [`image`]: references ([`image::Reference::parse`], tag names
-//!   [`image::Reference::parse_tag`]), manifests, indexes and platforms.
+//!   [`image::Reference::parse_tag`]), manifests, indexes and platforms, manifest lists as
+//!   data ([`image::list::ManifestList`], kept by [`store::manifests`]).
 //! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]),
 //!   where programs are ([`config::find_in_path`], [`config::tool_path`]), and a container's

@@ -492,8 +492,8 @@ fn entry_images(ctx: &Ctx, store: &Store, list: &ManifestList) -> Result<Vec<Ima
             continue;
         }
         let Some(source) = &e.source else {
-            return Err(StoreError::MissingBlob {
-                image: crate::image::familiar_name(&list.name),
+            return Err(StoreError::EntryMissing {
+                list: crate::image::familiar_name(&list.name),
                 digest: e.digest.to_string(),
             }
             .into());

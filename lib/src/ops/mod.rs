@@ -209,8 +209,8 @@ impl Ctx {
             Some(source) => Ok(Some(
                 self.pull_image(&format!("{source}@{}", entry.digest), None)?,
             )),
-            None => Err(StoreError::MissingBlob {
-                image: name.to_string(),
+            None => Err(StoreError::EntryMissing {
+                list: crate::image::familiar_name(&list.name),
                 digest: entry.digest.to_string(),
             }
             .into()),

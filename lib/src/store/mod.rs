@@ -101,6 +101,10 @@ pub enum StoreError {
     ListUnknown(String),
     #[error("a manifest list named {0} already exists")]
     ListExists(String),
+    #[error(
+        "entry {digest} of manifest list {list} has no image in the store and no registry to pull it from"
+    )]
+    EntryMissing { list: String, digest: String },
     #[error("manifest list {list} has no entry for {image}")]
     EntryUnknown { list: String, image: String },
     #[error("image id prefix {0:?} is ambiguous")]
@@ -154,6 +158,9 @@ impl Diagnose for StoreError {
             StoreError::ListExists(_) => {
                 "add to it with `den manifest add`, pass --amend, or remove it with `den manifest rm`".into()
             }
+            StoreError::EntryMissing { list, digest } => format!(
+                "its image was removed: add it again (`den manifest add {list} IMAGE`) or drop the entry (`den manifest remove {list} {digest}`)"
+            ),
             StoreError::EntryUnknown { list, .. } => {
                 format!("`den manifest inspect {list}` lists its entries' digests")
             }
