@@ -141,12 +141,12 @@ fn manifest(root: Root, verb: den::cli::manifest::ManifestVerb) -> Result<i32> {
     let ctx = open(root)?;
     match verb {
         M::Create(a) => {
-            let list = ops::manifest::create(&ctx, &a.options())?;
+            let list = ops::manifest::create(&ctx, &a.options()?)?;
             print(&render::images::manifest_created(&list));
         }
         M::Add(a) => print(&render::images::manifest_id(&ops::manifest::add(
             &ctx,
-            &a.options(),
+            &a.options()?,
         )?)),
         M::Annotate(a) => {
             ops::manifest::annotate(&ctx, &a.options())?;
@@ -155,14 +155,12 @@ fn manifest(root: Root, verb: den::cli::manifest::ManifestVerb) -> Result<i32> {
             &ctx, &a.list, &a.digest,
         )?)),
         M::Inspect(a) => print(&render::indent_json(&ops::manifest::inspect(
-            &ctx, &a.name,
+            &ctx,
+            &a.name,
+            &a.access.access("the registry")?,
         )?)),
         M::Push(a) => {
-            let pushed = ops::manifest::push(
-                &ctx,
-                &a.options().map_err(ops::Error::from)?,
-                &PushLines(a.quiet),
-            )?;
+            let pushed = ops::manifest::push(&ctx, &a.options()?, &PushLines(a.quiet))?;
             if let Some(f) = &a.digestfile {
                 std::fs::write(f, &pushed.digest).map_err(|source| den::store::StoreError::Io {
                     path: f.clone(),

@@ -92,6 +92,15 @@ fn a_list_of_local_images_is_made_annotated_pushed_and_pulled_back() {
         .fails_with(1, "already exists");
     sb.den(&["manifest", "push", "--format", "zip", &list])
         .fails_with(1, "invalid manifest list format");
+    // podman's --authfile: a file named must be there.
+    sb.den(&[
+        "manifest",
+        "push",
+        "--authfile",
+        "/nonexistent/auth.json",
+        &list,
+    ])
+    .fails_with(1, "/nonexistent/auth.json");
     assert_eq!(sb.den(&["manifest", "inspect", &list]).ok(), before);
 
     // Push: the images, each manifest by digest, the list under its tag; the digest on stdout.

@@ -4,6 +4,8 @@
 
 use clap::{Args, Subcommand};
 
+use super::registry::AccessArgs;
+use crate::auth::AuthError;
 use crate::image::ImageError;
 use crate::image::list::ListFormat;
 use crate::ops::manifest::{
@@ -44,16 +46,19 @@ pub struct CreateArgs {
     /// For an image that is a list in a registry, add all its entries (else the host's)
     #[arg(long)]
     pub all: bool,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 impl CreateArgs {
-    pub fn options(&self) -> CreateOptions {
-        CreateOptions {
+    pub fn options(&self) -> Result<CreateOptions, AuthError> {
+        Ok(CreateOptions {
             list: self.list.clone(),
             images: self.images.clone(),
             amend: self.amend,
             all: self.all,
-        }
+            access: self.access.access("the registry")?,
+        })
     }
 }
 
@@ -105,16 +110,19 @@ pub struct AddArgs {
     pub all: bool,
     #[command(flatten)]
     pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 impl AddArgs {
-    pub fn options(&self) -> AddOptions {
-        AddOptions {
+    pub fn options(&self) -> Result<AddOptions, AuthError> {
+        Ok(AddOptions {
             list: self.list.clone(),
             image: self.image.clone(),
             all: self.all,
             fields: self.platform.fields(),
-        }
+            access: self.access.access("the registry")?,
+        })
     }
 }
 
@@ -148,6 +156,8 @@ pub struct InspectArgs {
     /// A local list, else a reference in a registry
     #[arg(value_name = "LIST|IMAGE")]
     pub name: String,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -175,11 +185,18 @@ pub struct ManifestPushArgs {
     /// Verify the registry's TLS certificate (false also allows plain http)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 impl ManifestPushArgs {
-    pub fn options(&self) -> Result<PushOptions, ImageError> {
+    pub fn options(&self) -> Result<PushOptions, crate::ops::Error> {
+        let dest = self.destination.as_deref().unwrap_or(&self.list);
+        let registry = crate::image::Reference::parse(dest)
+            .map(|r| r.registry().to_string())
+            .unwrap_or_else(|_| "the registry".into());
         Ok(PushOptions {
+            access: self.access.access(&registry)?,
             list: self.list.clone(),
             destination: self.destination.clone(),
             all: self.all,

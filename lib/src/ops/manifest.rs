@@ -13,7 +13,7 @@ use oci_client::secrets::RegistryAuth;
 
 use super::push::{PushReport, blobs_with_sources, scopes, upload};
 use super::{Ctx, Result};
-use crate::auth::AuthFiles;
+use crate::auth::Access;
 use crate::digest::Digest;
 use crate::image::checks::{self, Document};
 use crate::image::list::{self, Entry, ListFormat, ManifestList};
@@ -85,6 +85,8 @@ pub struct CreateOptions {
     pub amend: bool,
     /// For an image that is an index in a registry: add all its entries.
     pub all: bool,
+    /// `--authfile`, `--creds`.
+    pub access: Access,
 }
 
 /// `manifest create`: a new list (or, with `amend`, the existing one) with `images` added.
@@ -97,7 +99,7 @@ pub fn create(ctx: &Ctx, opts: &CreateOptions) -> Result<ManifestList> {
     }
     let mut entries = Vec::new();
     for image in &opts.images {
-        entries.extend(entries_for(ctx, &store, image, opts.all)?);
+        entries.extend(entries_for(ctx, &store, image, opts.all, &opts.access)?);
     }
     store
         .update_lists(|lists| {
@@ -123,13 +125,14 @@ pub struct AddOptions {
     pub image: String,
     pub all: bool,
     pub fields: PlatformFields,
+    pub access: Access,
 }
 
 /// `manifest add`: the image's manifest (all of an index's, with `all`) into the list.
 pub fn add(ctx: &Ctx, opts: &AddOptions) -> Result<ManifestList> {
     let store = ctx.store()?;
     store.find_list(&opts.list)?;
-    let mut entries = entries_for(ctx, &store, &opts.image, opts.all)?;
+    let mut entries = entries_for(ctx, &store, &opts.image, opts.all, &opts.access)?;
     for e in &mut entries {
         opts.fields.apply(e)?;
     }
@@ -263,7 +266,7 @@ pub fn exists(ctx: &Ctx, name: &str) -> Result<bool> {
 /// `manifest inspect`: the local list as an OCI index, else what the registry holds for `name`
 /// (a list, or an image's manifest), checked: the document's bytes (the binary indents them
 /// as docker does).
-pub fn inspect(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
+pub fn inspect(ctx: &Ctx, name: &str, access: &Access) -> Result<Vec<u8>> {
     let store = ctx.store()?;
     match store.find_list(name) {
         Ok(l) => return Ok(l.document(ListFormat::Oci)),
@@ -272,7 +275,7 @@ pub fn inspect(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
     }
     let name = name.strip_prefix("docker://").unwrap_or(name);
     let reference = Reference::parse(name)?;
-    let m = remote(ctx, &reference, |_, m| async move { Ok(m) })?;
+    let m = remote(ctx, &reference, access, |_, m| async move { Ok(m) })?;
     // Checked before it is shown: a document den cannot read is refused, not echoed.
     checks::document(name, &m.bytes, m.content_type.as_deref())?;
     Ok(m.bytes)
@@ -280,14 +283,16 @@ pub fn inspect(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
 
 /// Connect to `reference`'s registry (with the user's credentials), fetch its manifest, and
 /// run `then` with both.
-fn remote<T, F, Fut>(ctx: &Ctx, reference: &Reference, then: F) -> Result<T>
+fn remote<T, F, Fut>(ctx: &Ctx, reference: &Reference, access: &Access, then: F) -> Result<T>
 where
     F: FnOnce(Registry, crate::registry::Manifest) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let auth = match AuthFiles::discover(&ctx.paths.config)
-        .lookup(reference.registry(), reference.repository())?
-    {
+    let auth = match access.credentials(
+        &ctx.paths.config,
+        reference.registry(),
+        reference.repository(),
+    )? {
         Some(c) => RegistryAuth::Basic(c.username, c.password),
         None => RegistryAuth::Anonymous,
     };
@@ -299,7 +304,13 @@ where
 
 /// The entries `image` gives: a local image's manifest, else the registry's manifest (or the
 /// host's entry of its index, or every entry with `all`).
-fn entries_for(ctx: &Ctx, store: &Store, image: &str, all: bool) -> Result<Vec<Entry>> {
+fn entries_for(
+    ctx: &Ctx,
+    store: &Store,
+    image: &str,
+    all: bool,
+    access: &Access,
+) -> Result<Vec<Entry>> {
     // podman's transport prefix for a registry's image: the reference is what follows.
     let image = image.strip_prefix("docker://").unwrap_or(image);
     match store.find_image(image) {
@@ -310,7 +321,7 @@ fn entries_for(ctx: &Ctx, store: &Store, image: &str, all: bool) -> Result<Vec<E
     let reference = Reference::parse(image)?;
     let source = reference.repo_name();
     let _pin = store.lock_content_shared()?;
-    remote(ctx, &reference, |registry, m| async move {
+    remote(ctx, &reference, access, |registry, m| async move {
         match checks::document(image, &m.bytes, m.content_type.as_deref())? {
             Document::Manifest(man) => {
                 let config = fetch_config(store, &registry, image, &man.config).await?;
@@ -418,6 +429,8 @@ pub struct PushOptions {
     /// Remove the list from the store once pushed.
     pub remove: bool,
     pub tls_verify: Option<bool>,
+    /// `--authfile`, `--creds`.
+    pub access: Access,
 }
 
 /// What a list push did.
@@ -451,7 +464,9 @@ pub fn push(ctx: &Ctx, opts: &PushOptions, report: &dyn PushReport) -> Result<Pu
     }
     let all_blobs: Vec<_> = sends.iter().flat_map(|(_, _, b)| b.clone()).collect();
     let document = list.document(opts.format);
-    let creds = AuthFiles::discover(&ctx.paths.config).lookup(&registry, &repo)?;
+    let creds = opts
+        .access
+        .credentials(&ctx.paths.config, &registry, &repo)?;
     report.line(&format!(
         "The push refers to repository [{}]",
         target.repo_name()
