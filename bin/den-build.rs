@@ -145,7 +145,11 @@ fn build(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
             eprintln!("{line}");
         }
     };
-    let platforms = den::cli::manifest::platforms(a.platform.as_deref(), a.manifest.as_deref())?;
+    let platforms = den::cli::manifest::platforms(
+        a.platform.as_deref(),
+        a.manifest.as_deref(),
+        !a.tags.is_empty(),
+    )?;
     let ids = ops::build::build_platforms(ctx, &opts, &platforms, a.manifest.as_deref(), &say)?;
     for id in &ids {
         if !quiet {

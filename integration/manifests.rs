@@ -254,6 +254,17 @@ fn build_for_several_platforms_fills_a_list_from_each_platforms_base() {
         ctx_arg,
     ])
     .fails_with(125, "invalid platform \"linux\"");
+    sb.den(&[
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--manifest",
+        &list,
+        "-t",
+        "x:1",
+        ctx_arg,
+    ])
+    .fails_with(125, "-t names one image");
     assert_eq!(sb.den(&["manifest", "exists", &list]).code, 1);
 
     let out = sb

@@ -233,6 +233,7 @@ pub struct RemoveArgs {
 pub fn platforms(
     flag: Option<&str>,
     manifest: Option<&str>,
+    tagged: bool,
 ) -> Result<Vec<Option<crate::image::Platform>>, crate::ops::Error> {
     if let Some(m) = manifest {
         crate::image::Reference::parse(m)?;
@@ -251,6 +252,10 @@ pub fn platforms(
     if list.len() > 1 && manifest.is_none() {
         return Err(ImageError::PlatformsNeedList(flag.to_string()).into());
     }
+    // A tag names one image: on several, the last would take it from the others.
+    if list.len() > 1 && tagged {
+        return Err(ImageError::TagsWithPlatforms(flag.to_string()).into());
+    }
     Ok(list)
 }
 
@@ -260,12 +265,14 @@ mod tests {
 
     #[test]
     fn build_platforms_are_checked_and_several_need_a_list() {
-        assert_eq!(platforms(None, None).unwrap(), vec![None]);
-        let two = platforms(Some("linux/amd64,linux/arm64/v8"), Some("app:multi")).unwrap();
+        assert_eq!(platforms(None, None, true).unwrap(), vec![None]);
+        let two = platforms(Some("linux/amd64,linux/arm64/v8"), Some("app:multi"), false).unwrap();
         assert_eq!(two.len(), 2);
         assert_eq!(two[1].as_ref().unwrap().to_string(), "linux/arm64/v8");
-        assert!(platforms(Some("linux/amd64,linux/arm64"), None).is_err());
-        assert!(platforms(Some("linux/amd64,linux"), Some("app:multi")).is_err());
-        assert!(platforms(None, Some("Bad:Name:x")).is_err());
+        assert!(platforms(Some("linux/amd64,linux/arm64"), None, false).is_err());
+        assert!(platforms(Some("linux/amd64,linux/arm64"), Some("app:multi"), true).is_err());
+        assert_eq!(platforms(Some("linux/arm64"), None, true).unwrap().len(), 1);
+        assert!(platforms(Some("linux/amd64,linux"), Some("app:multi"), false).is_err());
+        assert!(platforms(None, Some("Bad:Name:x"), false).is_err());
     }
 }

@@ -70,6 +70,8 @@ pub enum ImageError {
     BadPlatform(String),
     #[error("building for several platforms ({0}) needs --manifest LIST to hold the images")]
     PlatformsNeedList(String),
+    #[error("-t names one image, and building for {0} makes one per platform")]
+    TagsWithPlatforms(String),
     #[error("invalid manifest list format {0:?}")]
     BadListFormat(String),
     #[error(
@@ -112,6 +114,9 @@ impl Diagnose for ImageError {
             }
             ImageError::BadPlatform(_) => "write it as os/arch[/variant], e.g. linux/amd64".into(),
             ImageError::BadListFormat(_) => "use --format oci or --format v2s2".into(),
+            ImageError::TagsWithPlatforms(_) => {
+                "leave out -t: the list --manifest names holds the images (`den manifest push LIST`)".into()
+            }
             ImageError::PlatformsNeedList(_) => {
                 "add --manifest LIST (e.g. --manifest localhost:5000/app:1), then `den manifest push LIST`".into()
             }
