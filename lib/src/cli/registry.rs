@@ -170,14 +170,16 @@ pub fn login_credentials(a: &LoginArgs, registry: &str) -> Result<Credentials, A
 fn prompt(text: &str, secret: bool) -> String {
     use std::os::fd::AsFd;
     let mut err = std::io::stderr();
-    let _ = write!(err, "{text}");
-    let _ = err.flush();
     let stdin = std::io::stdin();
+    // Echo goes off before the prompt shows: a user (or a script) that answers the prompt the
+    // moment it appears must never see the password echoed.
     let quiet = if secret {
         crate::sys::TerminalMode::without_echo(stdin.as_fd())
     } else {
         None
     };
+    let _ = write!(err, "{text}");
+    let _ = err.flush();
     let mut line = String::new();
     let _ = stdin.lock().read_line(&mut line);
     if let Some(quiet) = quiet {
