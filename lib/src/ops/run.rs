@@ -13,7 +13,7 @@ use crate::runtime;
 use crate::security::Security;
 use crate::store::driver;
 use crate::store::{
-    ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, Store,
+    ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, Store, StoreError,
 };
 use crate::volume::MountSpec;
 
@@ -209,7 +209,16 @@ pub fn create(
     let image = match opts.pull {
         PullPolicy::Missing => ctx.find_or_pull(&opts.image, opts.platform.as_deref(), report)?,
         PullPolicy::Always => ctx.pull_image(&opts.image, opts.platform.as_deref())?,
-        PullPolicy::Never => ctx.store()?.find_image(&opts.image)?,
+        PullPolicy::Never => match ctx.store()?.find_image(&opts.image) {
+            Err(StoreError::ImageUnknown(_)) => {
+                let shown = crate::image::Reference::parse(&opts.image)
+                    .map_or(opts.image.clone(), |r| {
+                        crate::image::familiar_name(&r.canonical())
+                    });
+                return Err(StoreError::NotPulled(shown).into());
+            }
+            found => found?,
+        },
     };
     tracing::debug!("image found");
     let defaults = image_defaults(ctx, &image)?;

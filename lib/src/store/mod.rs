@@ -109,6 +109,10 @@ pub enum StoreError {
     EntryUnknown { list: String, image: String },
     #[error("image id prefix {0:?} is ambiguous")]
     ImageAmbiguous(String),
+    /// `run --pull never` with the image missing: docker's daemon's words, with the name as
+    /// docker shows it (`busybox:latest`).
+    #[error("No such image: {0}")]
+    NotPulled(String),
     #[error("blob {digest} does not match its digest (got {actual})")]
     DigestMismatch { digest: Digest, actual: Digest },
     #[error("no such container: {0}")]
@@ -165,6 +169,9 @@ impl Diagnose for StoreError {
                 format!("`den manifest inspect {list}` lists its entries' digests")
             }
             StoreError::ImageAmbiguous(_) => "give more characters of the id, or the image's name".into(),
+            StoreError::NotPulled(_) => {
+                "--pull never uses local images only: pull it with `den pull NAME`, or drop --pull never".into()
+            }
             StoreError::DigestMismatch { .. } => "the content was altered; it was not stored".into(),
             StoreError::ContainerUnknown(_) => "list containers with `den ps -a`".into(),
             StoreError::NameInUse { .. } => {
