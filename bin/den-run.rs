@@ -526,8 +526,9 @@ fn stats(root: Root, a: &StatsArgs) -> Result<i32> {
     let ctx = open(root)?;
     loop {
         let text = render::containers::stats(
-            &ops::stats::stats(&ctx, &a.containers)?,
+            &ops::stats::stats(&ctx, &a.containers, a.all)?,
             a.format.as_deref(),
+            !a.no_trunc,
         )
         .map_err(render::FormatError::from)?;
         if a.no_stream {

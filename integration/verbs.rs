@@ -537,5 +537,46 @@ fn stats_from_proc() {
     assert_eq!(v["PIDs"], "1");
     sb.den(&["stats", "--no-stream", "nosuch"])
         .fails_with(1, "no such container: nosuch");
-    sb.den(&["rm", "-f", "busy", "idle"]).ok();
+    // --all: stopped containers too, reading zero as docker's do; --no-trunc: full ids.
+    sb.den(&["create", "--name", "halted", &bb, "true"]).ok();
+    let count = |args: &[&str]| sb.den(args).ok().lines().count();
+    assert_eq!(
+        count(&["stats", "--no-stream"]),
+        3,
+        "header and the running two"
+    );
+    assert_eq!(
+        count(&["stats", "--no-stream", "-a"]),
+        4,
+        "the stopped one too"
+    );
+    let zeros = sb
+        .den(&[
+            "stats",
+            "--all",
+            "--no-stream",
+            "--format",
+            "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}",
+        ])
+        .ok();
+    assert!(
+        zeros
+            .lines()
+            .any(|l| l == "halted|0.00%|0B / 0B|0.00%|0B / 0B|0B / 0B|0"),
+        "{zeros}"
+    );
+    let full = sb
+        .den(&[
+            "stats",
+            "--no-stream",
+            "--no-trunc",
+            "--format",
+            "{{.ID}}",
+            "idle",
+        ])
+        .ok();
+    let id = sb.den(&["inspect", "-f", "{{.Id}}", "idle"]).ok();
+    assert_eq!(full.trim(), id.trim());
+    assert_eq!(full.trim().len(), 64, "{full}");
+    sb.den(&["rm", "-f", "busy", "idle", "halted"]).ok();
 }

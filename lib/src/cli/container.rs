@@ -147,9 +147,15 @@ pub struct CommitArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct StatsArgs {
+    /// Show every container (default: the running ones); stopped ones read zero, as docker's do
+    #[arg(short, long)]
+    pub all: bool,
     /// Print one reading and exit
     #[arg(long)]
     pub no_stream: bool,
+    /// Show full container ids (.ID)
+    #[arg(long)]
+    pub no_trunc: bool,
     /// Format: table, json, or a Go template (.Container, .Name, .ID, .CPUPerc, .MemUsage,
     /// .MemPerc, .NetIO, .BlockIO, .PIDs)
     #[arg(long)]

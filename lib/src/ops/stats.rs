@@ -82,14 +82,14 @@ fn ticks_per_second() -> f64 {
         .map_or(100.0, |v| v as f64)
 }
 
-/// The containers to show: those named, else every running one.
-fn chosen(ctx: &Ctx, names: &[String]) -> Result<Vec<(String, Container)>> {
+/// The containers to show: those named, else every running one (every one with `all`).
+fn chosen(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<(String, Container)>> {
     let store = ctx.store()?;
     if names.is_empty() {
         return Ok(store
             .containers()?
             .into_iter()
-            .filter(|c| c.state.status == Status::Running)
+            .filter(|c| all || c.state.status == Status::Running)
             .map(|c| (c.record.id[..12].to_string(), c))
             .collect());
     }
@@ -99,9 +99,11 @@ fn chosen(ctx: &Ctx, names: &[String]) -> Result<Vec<(String, Container)>> {
         .collect()
 }
 
-/// One reading of every chosen container (two samples, [`INTERVAL`] apart, for CPU %).
-pub fn stats(ctx: &Ctx, names: &[String]) -> Result<Vec<Stats>> {
-    let chosen = chosen(ctx, names)?;
+/// One reading of every chosen container (two samples, [`INTERVAL`] apart, for CPU %). A
+/// container that is not running reads zero throughout, its memory limit too, as docker's
+/// daemon answers for one.
+pub fn stats(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<Stats>> {
+    let chosen = chosen(ctx, names, all)?;
     let init = |c: &Container| match (c.state.status, c.state.pid) {
         (Status::Running, Some(p)) => Some(p),
         _ => None,
@@ -134,10 +136,10 @@ pub fn stats(ctx: &Ctx, names: &[String]) -> Result<Vec<Stats>> {
                 id: c.record.id.clone(),
                 name: c.record.name.clone(),
                 container: given.clone(),
-                mem_limit,
                 ..Default::default()
             };
             if let Some(p) = init(c) {
+                s.mem_limit = mem_limit;
                 let pids = crate::runtime::procs::container_pids(p);
                 s.pids = pids.len();
                 s.cpu_percent = second[i].saturating_sub(first[i]) as f64 / hz / secs * 100.0;

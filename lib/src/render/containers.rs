@@ -216,10 +216,12 @@ fn bytes_size(size: u64) -> String {
     format!("{s}{}", UNITS[i])
 }
 
-/// `stats`: the rows as `--format` asks (docker's table by default).
+/// `stats`: the rows as `--format` asks (docker's table by default); `.ID` cut to 12 unless
+/// `trunc` is off (`--no-trunc`).
 pub fn stats(
     stats: &[crate::ops::stats::Stats],
     format: Option<&str>,
+    trunc: bool,
 ) -> Result<String, super::TemplateError> {
     let rows: Vec<Value> = stats
         .iter()
@@ -230,7 +232,7 @@ pub fn stats(
                 s.mem_usage as f64 / s.mem_limit as f64 * 100.0
             };
             json!({
-                "ID": s.id[..12.min(s.id.len())],
+                "ID": if trunc { &s.id[..12.min(s.id.len())] } else { &s.id },
                 "Container": s.container,
                 "Name": s.name,
                 "CPUPerc": format!("{:.2}%", s.cpu_percent),
@@ -479,5 +481,22 @@ mod tests {
         assert_eq!(bytes_size(1536 * 1024), "1.5MiB");
         assert_eq!(bytes_size(8_000_000_000), "7.451GiB");
         assert_eq!(bytes_size(1023), "1023B");
+    }
+
+    #[test]
+    fn a_stopped_container_reads_zero_and_no_trunc_keeps_the_id() {
+        let s = crate::ops::stats::Stats {
+            id: "a".repeat(64),
+            name: "halted".into(),
+            ..Default::default()
+        };
+        let f = "{{.ID}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}";
+        let short = stats(std::slice::from_ref(&s), Some(f), true).unwrap();
+        assert_eq!(
+            short.trim(),
+            format!("{}|0.00%|0B / 0B|0.00%|0B / 0B|0B / 0B|0", "a".repeat(12))
+        );
+        let full = stats(&[s], Some("{{.ID}}"), false).unwrap();
+        assert_eq!(full.trim(), "a".repeat(64));
     }
 }
