@@ -178,8 +178,25 @@ fn commit_a_running_container() {
     let bb = busybox();
     let script =
         "echo made > /made && rm /bin/vi && echo started && while true; do sleep 0.1; done";
-    sb.den(&["run", "-d", "--name", "c", &bb, "sh", "-c", script])
-        .ok();
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "-e",
+        "FROM_RUN=1",
+        "-w",
+        "/tmp",
+        "--label",
+        "from=run",
+        "--stop-signal",
+        "SIGUSR1",
+        &bb,
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
     until("the changes", Duration::from_secs(10), || {
         sb.den(&["logs", "c"]).out().contains("started")
     });
@@ -232,31 +249,49 @@ fn commit_a_running_container() {
             "snap:1",
             "sh",
             "-c",
-            "test -e /bin/vi || echo gone; echo $COMMITTED"
+            "test -e /bin/vi || echo gone; echo $COMMITTED $FROM_RUN; pwd"
         ])
         .ok(),
-        "gone\nyes\n"
+        "gone\nyes 1\n/tmp\n"
     );
     let hist = sb
         .den(&[
             "history",
+            "--no-trunc",
             "--format",
             "{{.CreatedBy}}|{{.Comment}}",
             "snap:1",
         ])
         .ok();
-    assert!(hist.starts_with("den commit|by hand\n"), "{hist}");
+    // docker's history names the container's command as what made the layer.
+    assert!(
+        hist.starts_with(&format!("sh -c {script}|by hand\n")),
+        "{hist}"
+    );
     let inspect = sb.den(&["image", "inspect", "snap:1"]).ok();
     for want in [
         "Ann <ann@example.org>",
         "\"/data\"",
         "\"stage\": \"committed\"",
+        "\"from\": \"run\"",
+        "\"StopSignal\": \"SIGUSR1\"",
     ] {
         assert!(inspect.contains(want), "{want}: {inspect}");
     }
     // Without a name: an untagged image, its id printed; `container commit` is the same verb.
     let bare = sb.den(&["container", "commit", "c"]).ok();
     assert!(bare.starts_with("sha256:"), "{bare}");
+    // The container's user, as docker's commit keeps it.
+    sb.den(&["create", "--name", "u", "-u", "1:1", &bb, "true"])
+        .ok();
+    sb.den(&["commit", "u", "snap:user"]).ok();
+    assert_eq!(
+        sb.den(&["image", "inspect", "-f", "{{.Config.User}}", "snap:user"])
+            .ok()
+            .trim(),
+        "1:1"
+    );
+    sb.den(&["rm", "u"]).ok();
     // docker's refusals: an unknown container, an instruction commit does not take.
     sb.den(&["commit", "nosuch", "x:1"])
         .fails_with(1, "no such container: nosuch");

@@ -1,7 +1,9 @@
 //! `commit`: a new image from a container: its image's layers plus one layer of what the
 //! container changed (its writable layer, archived and unpacked as a build step's is, by
-//! [`crate::build::step::copy_upper`]), and its image's configuration with the container's
-//! command and entrypoint, `--change` instructions (import's parser) and `--message`/`--author`.
+//! [`crate::build::step::copy_upper`]), and its image's configuration under the container's
+//! settings (command, environment, working directory, user, labels, ... as docker's commit
+//! takes them), then `--change` instructions (import's parser); `--message`/`--author` and the
+//! container's command land in the history entry, as docker's do.
 //!
 //! The writable layer is read in place, running or not, inside den's user namespace (where its
 //! files show their image owners). The vfs driver keeps no writable layer, only a whole copy;
@@ -44,13 +46,7 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let spec = &c.record.spec;
-    container_config.insert("Cmd".into(), json!(spec.cmd));
-    if spec.entrypoint.is_empty() {
-        container_config.remove("Entrypoint");
-    } else {
-        container_config.insert("Entrypoint".into(), json!(spec.entrypoint));
-    }
+    container_settings(&mut container_config, &c.record.spec);
     for change in &opts.changes {
         crate::image::change::apply(&mut container_config, change)?;
     }
@@ -58,7 +54,14 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
     let _pin = store.lock_content_shared()?;
     let upper = Layout::of(&store.container_dir(&c.record.id)).upper;
     let layer = crate::build::step::copy_upper(&store, &upper)?;
-    finish_config(&mut config, container_config, &layer.diff_id, opts);
+    let created_by = c.record.spec.cmd.join(" ");
+    finish_config(
+        &mut config,
+        container_config,
+        &layer.diff_id,
+        &created_by,
+        opts,
+    );
     let mut layers = base.layers.clone();
     layers.push(layer);
     let canonical = name.as_ref().map(|n| n.canonical());
@@ -69,11 +72,72 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
     Ok(image)
 }
 
+/// The container's settings over its image's, as docker's commit takes the container's
+/// configuration: command and entrypoint, environment (its `-e` over the image's, a later
+/// name replacing an earlier one), working directory, user, stop signal, labels (`--label` over
+/// the image's), the ports it publishes as exposed ports, and its anonymous volumes (`-v
+/// /data`) as volumes. The image's Healthcheck stays as it is: den has no `--health-*` flags.
+fn container_settings(config: &mut Map<String, Value>, spec: &crate::store::RunSpec) {
+    config.insert("Cmd".into(), json!(spec.cmd));
+    if spec.entrypoint.is_empty() {
+        config.remove("Entrypoint");
+    } else {
+        config.insert("Entrypoint".into(), json!(spec.entrypoint));
+    }
+    let mut env: Vec<&str> = Vec::new();
+    for e in &spec.env {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        env.retain(|old| old.split_once('=').map_or(*old, |(k, _)| k) != key);
+        env.push(e);
+    }
+    config.insert("Env".into(), json!(env));
+    // den runs a container without a working directory in `/`; docker's configuration has none.
+    let had_workdir = config
+        .get("WorkingDir")
+        .and_then(Value::as_str)
+        .is_some_and(|w| !w.is_empty());
+    if spec.cwd != "/" || had_workdir {
+        config.insert("WorkingDir".into(), json!(spec.cwd));
+    }
+    if spec.user.is_empty() {
+        config.remove("User");
+    } else {
+        config.insert("User".into(), json!(spec.user));
+    }
+    if let Some(sig) = &spec.stop_signal {
+        config.insert("StopSignal".into(), json!(sig));
+    }
+    let mut put = |key: &str, name: String| {
+        let map = config.entry(key).or_insert_with(|| json!({}));
+        if !map.is_object() {
+            *map = json!({});
+        }
+        map[name] = json!({});
+    };
+    for p in &spec.ports {
+        put("ExposedPorts", p.key());
+    }
+    for m in spec.mounts.iter().filter(|m| m.anonymous) {
+        put("Volumes", m.destination.clone());
+    }
+    if !spec.labels.is_empty() {
+        let labels = config.entry("Labels").or_insert_with(|| json!({}));
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        for (k, v) in &spec.labels {
+            labels[k] = json!(v);
+        }
+    }
+}
+
 /// The base image's configuration with the new layer, a history entry and the new settings.
+/// `created_by`: the container's command, which docker's history names as what made the layer.
 fn finish_config(
     config: &mut Value,
     container_config: Map<String, Value>,
     diff_id: &crate::digest::Digest,
+    created_by: &str,
     opts: &CommitOptions,
 ) {
     let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
@@ -85,7 +149,7 @@ fn finish_config(
     if let Some(ids) = config["rootfs"]["diff_ids"].as_array_mut() {
         ids.push(json!(diff_id.as_str()));
     }
-    let mut entry = json!({"created": now, "created_by": "den commit"});
+    let mut entry = json!({"created": now, "created_by": created_by});
     if let Some(m) = &opts.message {
         entry["comment"] = json!(m);
         config["comment"] = json!(m);
@@ -118,11 +182,62 @@ mod tests {
             ..Default::default()
         };
         let d = crate::digest::Digest::of(b"x");
-        finish_config(&mut config, cc, &d, &opts);
+        finish_config(&mut config, cc, &d, "sh", &opts);
         assert_eq!(config["rootfs"]["diff_ids"][1], json!(d.as_str()));
         assert_eq!(config["history"][1]["comment"], "msg");
+        assert_eq!(config["history"][1]["created_by"], "sh");
         assert_eq!(config["author"], "me");
         assert_eq!(config["config"]["Cmd"], json!(["a"]));
+    }
+
+    #[test]
+    fn the_containers_settings_go_over_the_images() {
+        let mut cc = serde_json::from_value::<Map<String, Value>>(json!({
+            "Env": ["PATH=/bin", "A=image"], "Labels": {"from": "image", "x": "image"},
+            "ExposedPorts": {"22/tcp": {}}, "Volumes": {"/img": {}},
+            "Healthcheck": {"Test": ["CMD", "true"]}, "User": "nobody"
+        }))
+        .unwrap();
+        let mut spec = crate::store::RunSpec {
+            env: vec![
+                "PATH=/bin".into(),
+                "A=image".into(),
+                "A=run".into(),
+                "B=2".into(),
+            ],
+            cwd: "/srv".into(),
+            stop_signal: Some("SIGINT".into()),
+            cmd: vec!["sleep".into(), "9".into()],
+            ..Default::default()
+        };
+        spec.labels.insert("x".into(), "run".into());
+        spec.ports
+            .push(crate::net::ports::parse("8080:80/udp").unwrap().remove(0));
+        let cwd = std::path::Path::new("/");
+        for v in ["/data", "/host:/scratch", "named:/named"] {
+            spec.mounts
+                .push(crate::volume::parse_volume_flag(v, cwd).unwrap());
+        }
+        container_settings(&mut cc, &spec);
+        assert_eq!(cc["Env"], json!(["PATH=/bin", "A=run", "B=2"]));
+        assert_eq!(cc["WorkingDir"], "/srv");
+        assert!(!cc.contains_key("User"), "the container ran as root");
+        assert_eq!(cc["StopSignal"], "SIGINT");
+        assert_eq!(cc["Labels"], json!({"from": "image", "x": "run"}));
+        assert_eq!(cc["ExposedPorts"], json!({"22/tcp": {}, "80/udp": {}}));
+        assert_eq!(cc["Volumes"], json!({"/img": {}, "/data": {}}));
+        assert_eq!(cc["Healthcheck"]["Test"][1], "true");
+        assert_eq!(cc["Cmd"], json!(["sleep", "9"]));
+        // No working directory in the image or the run: none in the new image.
+        let mut bare = Map::new();
+        container_settings(
+            &mut bare,
+            &crate::store::RunSpec {
+                cwd: "/".into(),
+                ..Default::default()
+            },
+        );
+        assert!(!bare.contains_key("WorkingDir"));
     }
 
     #[test]
