@@ -505,6 +505,7 @@ fn commit(root: Root, a: CommitArgs) -> Result<i32> {
         changes: a.change,
         message: a.message,
         author: a.author,
+        pause: a.pause,
     };
     let image = ops::commit::commit(&ctx, &opts)?;
     print(&format!("sha256:{}\n", image.id.hex()));

@@ -301,6 +301,44 @@ fn commit_a_running_container() {
 }
 
 #[test]
+fn commit_pauses_the_container_while_it_copies() {
+    let sb = ready();
+    let bb = busybox();
+    let script = "while true; do echo tick; echo 0123456789 >> /grow; sleep 0.05; done";
+    sb.den(&["run", "-d", "--name", "w", &bb, "sh", "-c", script])
+        .ok();
+    until("ticks", Duration::from_secs(10), || ticks(&sb, "w") > 2);
+    let state = |sb: &Sandbox| {
+        sb.den(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "w"])
+            .ok()
+            .trim()
+            .to_string()
+    };
+    // -p (docker's default): paused for the copy, then going on as before.
+    sb.den(&["commit", "w", "snap:paused"]).ok();
+    assert_eq!(state(&sb), "running false");
+    let before = ticks(&sb, "w");
+    until("ticks after the commit", Duration::from_secs(10), || {
+        ticks(&sb, "w") > before
+    });
+    let grow = sb
+        .den(&["run", "--rm", "snap:paused", "wc", "-c", "/grow"])
+        .ok();
+    let bytes: usize = grow.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(bytes > 0 && bytes.is_multiple_of(11), "whole lines: {grow}");
+    // --pause=false copies it running.
+    sb.den(&["commit", "--pause=false", "w", "snap:running"])
+        .ok();
+    assert_eq!(state(&sb), "running false");
+    // A container paused by the user stays paused after a commit.
+    sb.den(&["pause", "w"]).ok();
+    sb.den(&["commit", "-p", "w", "snap:held"]).ok();
+    assert_eq!(state(&sb), "paused true");
+    sb.den(&["unpause", "w"]).ok();
+    sb.den(&["rm", "-f", "w"]).ok();
+}
+
+#[test]
 fn commit_is_refused_with_vfs() {
     let mut sb = Sandbox::new();
     sb.set_env("DEN_STORAGE_DRIVER", "vfs");

@@ -24,7 +24,7 @@ const ORDER: &[&[&str]] = &[
     &["auth"],
     &["store"],
     &["net", "volume", "copy", "unpack", "userns"],
-    &["image", "security", "config", "fs"],
+    &["image", "security", "config", "fs", "cgroup"],
     &["sys"],
     &["error", "digest"],
 ];

@@ -76,6 +76,9 @@
 //!   [`image::Reference::parse_tag`]), manifests, indexes and platforms, manifest lists as
 //!   data ([`image::list::ManifestList`], kept by [`store::manifests`]).
 //! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
+//! - [`cgroup`]: cgroup v2 where the user has a delegated subtree: finding it
+//!   ([`cgroup::delegated`], or the reason not), a container's own group, the freezer
+//!   ([`cgroup::set_frozen`]); `pause` uses it, cgroup limits will grow from it.
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]),
 //!   where programs are ([`config::find_in_path`], [`config::tool_path`]), and a container's
 //!   log driver and options ([`config::logging::LogConfig`], the file's `[log]` default).
@@ -96,6 +99,7 @@
 pub mod archive;
 pub mod auth;
 pub mod build;
+pub mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod copy;

@@ -135,9 +135,8 @@ pub struct CommitArgs {
     /// The author ("Name <email>")
     #[arg(short, long)]
     pub author: Option<String>,
-    /// Pause the container while committing (accepted for docker; den reads the writable
-    /// layer as it is)
-    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    /// Pause the container while committing (default true; --pause=false copies it running)
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub pause: bool,
     /// The container (name, id or id prefix)
     pub container: String,

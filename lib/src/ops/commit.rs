@@ -5,8 +5,10 @@
 //! takes them), then `--change` instructions (import's parser); `--message`/`--author` and the
 //! container's command land in the history entry, as docker's do.
 //!
-//! The writable layer is read in place, running or not, inside den's user namespace (where its
-//! files show their image owners). The vfs driver keeps no writable layer, only a whole copy;
+//! The writable layer is read in place inside den's user namespace (where its files show their
+//! image owners); a running container is paused meanwhile unless `--pause=false`
+//! ([`crate::runtime::freeze::while_paused`]), so that a file being written is not archived
+//! half-way. The vfs driver keeps no writable layer, only a whole copy;
 //! den refuses to commit there rather than make a layer of the whole root.
 
 use chrono::Utc;
@@ -14,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Ctx, Result};
 use crate::store::driver::{Driver, Layout};
-use crate::store::{ContainersError, ImageRecord};
+use crate::store::{ContainersError, ImageRecord, Status};
 
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
@@ -26,6 +28,9 @@ pub struct CommitOptions {
     pub changes: Vec<String>,
     pub message: Option<String>,
     pub author: Option<String>,
+    /// `-p/--pause` (docker's default true): the container's processes are stopped while its
+    /// changes are copied, and go on afterwards, whether the commit succeeded or not.
+    pub pause: bool,
 }
 
 pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
@@ -53,7 +58,16 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
     // Content added below must not be collected before the record names it.
     let _pin = store.lock_content_shared()?;
     let upper = Layout::of(&store.container_dir(&c.record.id)).upper;
-    let layer = crate::build::step::copy_upper(&store, &upper)?;
+    let running = match (c.state.status, c.state.pid) {
+        (Status::Running, Some(init)) if opts.pause && !c.state.paused => Some(init),
+        _ => None,
+    };
+    let layer = crate::runtime::freeze::while_paused(
+        &crate::sys::LinuxSys,
+        &c.record.id,
+        running,
+        || -> Result<_> { Ok(crate::build::step::copy_upper(&store, &upper)?) },
+    )?;
     let created_by = c.record.spec.cmd.join(" ");
     finish_config(
         &mut config,

@@ -39,8 +39,8 @@ pub struct Info {
     pub capabilities: Vec<&'static str>,
     /// The kernel's release.
     pub kernel: String,
-    /// How `pause` stops a container's processes.
-    pub pause: &'static str,
+    /// How `pause` stops a container's processes, and why.
+    pub pause: String,
     /// The log driver containers get by default (config.toml's `[log] driver`).
     pub log_driver: &'static str,
 }
@@ -81,7 +81,7 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
         kernel: nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
-        pause: crate::runtime::procs::MECHANISM,
+        pause: crate::runtime::freeze::mechanism(&crate::sys::LinuxSys).to_string(),
     })
 }
 

@@ -196,7 +196,7 @@ pub fn info(i: &Info) -> String {
             (false, false) => "none mounted".into(),
         },
     );
-    line("pause:", i.pause.into());
+    line("pause:", i.pause.clone());
     line(
         "fuse-overlayfs:",
         match &i.fuse_overlayfs {
@@ -475,7 +475,7 @@ mod tests {
             seccomp: true,
             capabilities: vec!["CAP_CHOWN", "CAP_KILL"],
             kernel: "6.1".into(),
-            pause: "signals",
+            pause: "signals".into(),
         };
         let text = info(&i);
         assert!(text.starts_with("version:            1.0\nstore:              /s\n"));

@@ -12,6 +12,7 @@
 pub mod attach;
 pub mod engine;
 pub mod flags;
+pub mod freeze;
 pub mod logs;
 pub mod monitor;
 pub mod procs;
@@ -65,6 +66,8 @@ pub enum RuntimeError {
     Net(crate::net::NetError),
     #[error(transparent)]
     ImageFile(#[from] crate::unpack::scope::ImageFileError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
     /// An error another den process (the monitor) reported.
     #[error("{message}")]
     Failed {
@@ -95,6 +98,7 @@ impl Diagnose for RuntimeError {
             RuntimeError::Volume(e) => return e.hint(),
             RuntimeError::Net(e) => return e.hint(),
             RuntimeError::ImageFile(e) => return e.hint(),
+            RuntimeError::Cgroup(e) => return e.hint(),
             RuntimeError::Failed { hint, .. } => return hint.clone(),
         })
     }

@@ -1,8 +1,8 @@
 //! The processes of a running container, seen from the host: every process in its pid
 //! namespace (found by comparing `/proc/PID/ns/pid` with the container init's; the user owns the
 //! container's user namespace, so it may read those links and signal those processes, as `kill`
-//! does), whether each is stopped, and signals to all of them. `pause`, `stop`/`kill` of a paused
-//! container, `top` and `stats` use it.
+//! does), whether each is stopped, and signals to all of them. `pause` (through
+//! [`super::freeze`]), `top` and `stats` use it.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -10,9 +10,6 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::store::{Container, Store, StoreError};
-
-/// What `den info` says pause uses.
-pub const MECHANISM: &str = "SIGSTOP/SIGCONT to each process in the container's pid namespace (no delegated cgroup v2 freezer for den's containers)";
 
 /// The pid namespace of `pid` as (device, inode), if it can be read.
 fn pid_ns(pid: i32) -> Option<(u64, u64)> {
@@ -68,11 +65,11 @@ pub fn set_paused(store: &Store, id: &str, paused: bool) -> Result<(), StoreErro
     Ok(())
 }
 
-/// For `stop` and `kill` of a paused container, after their signal: continue its processes so
-/// they act on it, as docker's stop and kill do.
-pub fn resume_after_signal(store: &Store, c: &Container) -> Result<(), StoreError> {
+/// For `stop` and `kill` of a paused container, after their signal: continue (or thaw) its
+/// processes so they act on it, as docker's stop and kill do.
+pub fn resume_after_signal(store: &Store, c: &Container) -> Result<(), super::RuntimeError> {
     if let (true, Some(init)) = (c.state.paused, c.state.pid) {
-        signal_all(init, Signal::SIGCONT)?;
+        super::freeze::resume(&crate::sys::LinuxSys, init)?;
         set_paused(store, &c.record.id, false)?;
     }
     Ok(())

@@ -1,17 +1,23 @@
 //! [`RecordingSys`]: a fake kernel for unit tests.
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::sched::CloneFlags;
 
 use super::{Call, Mount, Result, Sys, SysError};
 
-/// A fake kernel that records every call and fails the ones it is told to.
+/// A fake kernel that records every call and fails the ones it is told to. Kernel interface
+/// files read what a test put there with [`RecordingSys::set_file`] (a write replaces the
+/// contents, as cgroupfs's `cgroup.freeze` reads back what was written); paths given to
+/// [`RecordingSys::allow_write`] are the writable ones.
 #[derive(Debug, Default)]
 pub struct RecordingSys {
     calls: Mutex<Vec<Call>>,
     failures: Mutex<Vec<(Call, nix::errno::Errno)>>,
+    files: Mutex<BTreeMap<PathBuf, String>>,
+    writable: Mutex<BTreeSet<PathBuf>>,
 }
 
 impl RecordingSys {
@@ -21,6 +27,21 @@ impl RecordingSys {
     /// Make the first call equal to `call` fail with `errno` (once).
     pub fn fail_on(&self, call: Call, errno: nix::errno::Errno) {
         self.failures.lock().expect("fake lock").push((call, errno));
+    }
+    /// Give the kernel interface file `path` these contents.
+    pub fn set_file(&self, path: impl Into<PathBuf>, text: &str) {
+        self.files
+            .lock()
+            .expect("fake lock")
+            .insert(path.into(), text.into());
+    }
+    /// What `path` reads now.
+    pub fn file(&self, path: &Path) -> Option<String> {
+        self.files.lock().expect("fake lock").get(path).cloned()
+    }
+    /// Let this process write `path` and the files in it (a delegated cgroup directory).
+    pub fn allow_write(&self, path: impl Into<PathBuf>) {
+        self.writable.lock().expect("fake lock").insert(path.into());
     }
     /// Every call made so far, in order.
     pub fn calls(&self) -> Vec<Call> {
@@ -63,7 +84,10 @@ impl Sys for RecordingSys {
         self.record(Call::Chdir(path.into()))
     }
     fn mkdir(&self, path: &Path) -> Result<()> {
-        self.record(Call::Mkdir(path.into()))
+        self.record(Call::Mkdir(path.into()))?;
+        // As cgroupfs does, a new directory's files belong to (are writable by) its maker.
+        self.allow_write(path);
+        Ok(())
     }
     fn rmdir(&self, path: &Path) -> Result<()> {
         self.record(Call::Rmdir(path.into()))
@@ -76,6 +100,32 @@ impl Sys for RecordingSys {
     }
     fn become_root(&self) -> Result<()> {
         self.record(Call::BecomeRoot)
+    }
+    fn read_text(&self, path: &Path) -> Result<String> {
+        self.file(path).ok_or_else(|| {
+            SysError::new(
+                format!("read {}", path.display()),
+                nix::errno::Errno::ENOENT,
+            )
+        })
+    }
+    fn write_text(&self, path: &Path, data: &str) -> Result<()> {
+        self.record(Call::Write {
+            path: path.into(),
+            data: data.into(),
+        })?;
+        if !self.writable(path) {
+            return Err(SysError::new(
+                format!("write {}", path.display()),
+                nix::errno::Errno::EACCES,
+            ));
+        }
+        self.set_file(path, data);
+        Ok(())
+    }
+    fn writable(&self, path: &Path) -> bool {
+        let w = self.writable.lock().expect("fake lock");
+        w.contains(path) || path.parent().is_some_and(|d| w.contains(d))
     }
 }
 

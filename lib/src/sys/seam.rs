@@ -55,14 +55,28 @@ impl Mount {
 pub enum Call {
     Unshare(CloneFlags),
     Mount(Mount),
-    Umount { target: PathBuf, detach: bool },
-    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    Umount {
+        target: PathBuf,
+        detach: bool,
+    },
+    PivotRoot {
+        new_root: PathBuf,
+        put_old: PathBuf,
+    },
     ReadonlyRecursive(PathBuf),
     Chdir(PathBuf),
     Mkdir(PathBuf),
     Rmdir(PathBuf),
-    Symlink { target: PathBuf, link: PathBuf },
+    Symlink {
+        target: PathBuf,
+        link: PathBuf,
+    },
     BecomeRoot,
+    /// A write to a kernel interface file (cgroupfs: `cgroup.freeze`, `cgroup.procs`).
+    Write {
+        path: PathBuf,
+        data: String,
+    },
 }
 
 /// The namespace, mount and identity calls den makes.
@@ -79,6 +93,14 @@ pub trait Sys {
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
     /// setresgid(0,0,0) and setresuid(0,0,0) inside a fresh user namespace.
     fn become_root(&self) -> Result<()>;
+    /// Read a kernel interface file (`/proc/self/mountinfo`, `/proc/PID/cgroup`,
+    /// `cgroup.events`): the facts of a host, which the fake is given by a test.
+    fn read_text(&self, path: &Path) -> Result<String>;
+    /// Write a kernel interface file (cgroupfs): a call that changes the kernel's view of
+    /// processes (freezing them, moving them between cgroups), so it is recorded.
+    fn write_text(&self, path: &Path, data: &str) -> Result<()>;
+    /// Whether this process may write `path` (access(2) with W_OK): a delegated cgroup.
+    fn writable(&self, path: &Path) -> bool;
 }
 
 /// The real kernel.
@@ -192,6 +214,25 @@ impl Sys for LinuxSys {
         nix::unistd::setresgid(root_g, root_g, root_g)
             .map_err(|e| SysError::new("setresgid(0)", e))?;
         nix::unistd::setresuid(root_u, root_u, root_u).map_err(|e| SysError::new("setresuid(0)", e))
+    }
+
+    fn read_text(&self, path: &Path) -> Result<String> {
+        std::fs::read_to_string(path)
+            .map_err(|e| SysError::io(format!("read {}", path.display()), e))
+    }
+
+    fn write_text(&self, path: &Path, data: &str) -> Result<()> {
+        // cgroupfs files exist already: open without creating or truncating, one write.
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(data.as_bytes()))
+            .map_err(|e| SysError::io(format!("write {data:?} to {}", path.display()), e))
+    }
+
+    fn writable(&self, path: &Path) -> bool {
+        nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
     }
 }
 
