@@ -653,3 +653,90 @@ fn stats_from_proc() {
     assert_eq!(full.trim().len(), 64, "{full}");
     sb.den(&["rm", "-f", "busy", "idle", "halted"]).ok();
 }
+
+/// A registry that serves docker's search API (`/v1/search`), which the distribution registry
+/// the other tests use does not: `/v2/` answers 200, a search for `web` one result, anything
+/// else 404. Plain http on 127.0.0.1 (den tries https first there; a TLS hello gets a 404 and
+/// den falls back, as it does for the test registry).
+fn search_api() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+                // A TLS hello (0x16): answer at once, as a plain http server does.
+                if head.first() == Some(&0x16) {
+                    break;
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let path = head.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = if path == "/v2/" {
+                ("200 OK", "{}")
+            } else if path.starts_with("/v1/search?q=web&") {
+                (
+                    "200 OK",
+                    r#"{"num_results":1,"query":"web","results":[{"name":"acme/web","description":"A web server","star_count":42,"is_official":true,"is_automated":false}]}"#,
+                )
+            } else {
+                ("404 Not Found", "{}")
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn search_without_a_registry_uses_the_configured_ones() {
+    let sb = Sandbox::new();
+    let shared = &registry().addr;
+    let api = search_api();
+    // Nothing configured: one line saying how to name a registry or configure one.
+    sb.den(&["search", "web"])
+        .fails_with(125, "[registry] search");
+    sb.config(&format!("[registry]\nsearch = [\"{shared}\", \"{api}\"]\n"));
+    let out = sb
+        .den(&[
+            "search",
+            "--format",
+            "{{.Name}}|{{.Description}}|{{.StarCount}}|{{.IsOfficial}}",
+            "web",
+        ])
+        .ok();
+    // The distribution registry's catalog, then the search API's answer, in the config's order.
+    assert_eq!(
+        out,
+        format!("{shared}/test/web||0|\nacme/web|A web server|42|[OK]\n")
+    );
+    // A term that names its registry searches only that one.
+    let named = sb
+        .den(&["search", "--format", "{{.Name}}", &format!("{api}/web")])
+        .ok();
+    assert_eq!(named, "acme/web\n");
+    // --limit applies to each registry, as podman's does.
+    let limited = sb
+        .den(&["search", "--limit", "1", "--format", "{{.Name}}", "b"])
+        .ok();
+    assert!(limited.lines().count() <= 2, "{limited}");
+    // One registry unreachable among several: the others' results still come.
+    sb.config(&format!(
+        "[registry]\nsearch = [\"127.0.0.1:1\", \"{api}\"]\n"
+    ));
+    assert_eq!(
+        sb.den(&["search", "--format", "{{.Name}}", "web"]).ok(),
+        "acme/web\n"
+    );
+}

@@ -240,6 +240,7 @@ impl std::str::FromStr for DriverChoice {
 /// [registry]
 /// mirrors = ["mirror.example.com"]      # tried in order for docker.io images, before docker.io
 /// insecure = ["registry.lan:5000"]      # plain http / unverified TLS allowed
+/// search = ["registry.lan:5000"]        # what `den search TERM` searches when TERM names none
 ///
 /// [storage]
 /// driver = "auto"                       # auto | overlay | fuse-overlayfs | vfs
@@ -266,6 +267,10 @@ pub struct RegistryConfig {
     /// Registries (host or host:port) reached over plain http or with unverified TLS.
     #[serde(default)]
     pub insecure: Vec<String>,
+    /// Registries `den search TERM` searches, in order, when TERM names no registry (podman's
+    /// `unqualified-search-registries`).
+    #[serde(default)]
+    pub search: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -1,7 +1,10 @@
 //! `search TERM`: docker's search API (`/v1/search`) where the registry offers it, else the
 //! distribution catalog (`/v2/_catalog`, page by page through its `Link` header) filtered by
-//! TERM. The registry is TERM's first component (`localhost:5000/alpine`); den searches no
-//! registry by default (docker searches Docker Hub through its index, which den does not speak).
+//! TERM. The registry is TERM's first component (`localhost:5000/alpine`); a TERM that names
+//! none is searched in each registry of `[registry] search` in config.toml, in order (podman's
+//! `unqualified-search-registries`; `--limit` applies to each, as podman's does). With none
+//! configured den says how to name one: docker searches Docker Hub through its index, which
+//! den does not speak.
 
 use super::{Ctx, Result};
 use crate::registry::RegistryError;
@@ -39,9 +42,40 @@ fn split(term: &str) -> Option<(&str, &str)> {
     (host.contains('.') || host.contains(':') || host == "localhost").then_some((host, rest))
 }
 
+/// Where to search for `term`: the registry it names, else the configured ones (and the term
+/// whole).
+fn targets<'a>(term: &'a str, configured: &'a [String]) -> Result<Vec<(&'a str, &'a str)>> {
+    match split(term) {
+        Some(one) => Ok(vec![one]),
+        None if configured.is_empty() => Err(RegistryError::NoSearchRegistry(term.into()).into()),
+        None => Ok(configured.iter().map(|r| (r.as_str(), term)).collect()),
+    }
+}
+
 pub fn search(ctx: &Ctx, opts: &SearchOptions) -> Result<Vec<Found>> {
-    let (registry, term) =
-        split(&opts.term).ok_or_else(|| RegistryError::NoSearchRegistry(opts.term.clone()))?;
+    let mut found = Vec::new();
+    let mut failed = None;
+    let targets = targets(&opts.term, &ctx.config.registry.search)?;
+    let several = targets.len() > 1;
+    for (registry, term) in targets {
+        match search_one(ctx, registry, term, opts) {
+            Ok(f) => found.extend(f),
+            // One of several registries failing leaves the others' results, as podman's does.
+            Err(e) if several => {
+                tracing::warn!("searching {registry}: {}", crate::error::chain(&e));
+                failed.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match failed {
+        Some(e) if found.is_empty() => Err(e),
+        _ => Ok(found),
+    }
+}
+
+/// The results of one registry, filtered and cut to `--limit`.
+fn search_one(ctx: &Ctx, registry: &str, term: &str, opts: &SearchOptions) -> Result<Vec<Found>> {
     let creds = opts.access.credentials(&ctx.paths.config, registry, "")?;
     let found = crate::registry::session::runtime()?.block_on(async {
         let mut session = Session::open(registry, &ctx.config.registry, None, creds).await?;
@@ -168,5 +202,24 @@ mod tests {
         assert_eq!(split("alpine"), None);
         assert_eq!(split("library/alpine"), None);
         assert_eq!(url_encode("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn a_term_without_a_registry_goes_to_the_configured_ones() {
+        let conf = vec!["reg.lan:5000".to_string(), "quay.io".to_string()];
+        assert_eq!(
+            targets("alpine", &conf).unwrap(),
+            [("reg.lan:5000", "alpine"), ("quay.io", "alpine")]
+        );
+        assert_eq!(
+            targets("localhost:5000/alp", &conf).unwrap(),
+            [("localhost:5000", "alp")]
+        );
+        let err = targets("alpine", &[]).unwrap_err();
+        assert!(
+            crate::error::Diagnose::hint(&err)
+                .unwrap()
+                .contains("config.toml")
+        );
     }
 }

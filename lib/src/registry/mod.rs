@@ -113,7 +113,7 @@ pub enum RegistryError {
     /// Asked of den, not of a registry: a push names a tag.
     #[error("cannot push to {0}: a push names a tag, not a digest")]
     PushDigest(String),
-    #[error("no registry to search for {0:?}: den has no default search registry")]
+    #[error("no registry to search for {0:?}: the term names none and config.toml lists none")]
     NoSearchRegistry(String),
 }
 
@@ -165,7 +165,10 @@ impl Diagnose for RegistryError {
             RegistryError::Image(e) => return e.hint(),
             RegistryError::PushDigest(_) => "push to NAME:TAG; the registry computes the digest".into(),
             RegistryError::NoSearchRegistry(t) => {
-                format!("name the registry in the term: den search REGISTRY/{t} (e.g. localhost:5000/{t})")
+                format!(
+                    "name the registry in the term: den search REGISTRY/{t} (e.g. localhost:5000/{t}), \
+                     or list registries to search in config.toml: [registry] search = [\"REGISTRY\"]"
+                )
             }
         })
     }

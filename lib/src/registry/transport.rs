@@ -178,6 +178,7 @@ mod tests {
         let cfg = RegistryConfig {
             mirrors: vec![],
             insecure: vec!["lan.example:5000".into()],
+            search: vec![],
         };
         let insecure: &[Transport] = &[HttpsUnverified, Http];
         assert_eq!(transports("127.0.0.1:5000", &cfg, None), insecure);
