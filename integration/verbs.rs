@@ -339,13 +339,33 @@ fn commit_pauses_the_container_while_it_copies() {
 }
 
 #[test]
-fn commit_is_refused_with_vfs() {
+fn commit_with_vfs_makes_a_layer_of_what_changed() {
     let mut sb = Sandbox::new();
     sb.set_env("DEN_STORAGE_DRIVER", "vfs");
     let bb = busybox();
     sb.den(&["pull", "-q", &bb]).ok();
-    sb.den(&["create", "--name", "v", &bb, "true"]).ok();
-    sb.den(&["commit", "v", "x:1"]).fails_with(1, "vfs");
+    let script = "echo made > /made && mkdir -p /srv/a && echo deep > /srv/a/f && rm /bin/vi && rm -r /home && echo changed >> /etc/passwd";
+    sb.den(&["run", "--name", "v", &bb, "sh", "-c", script])
+        .ok();
+    let layers = |img: &str| {
+        sb.den(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", img])
+            .ok()
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    sb.den(&["commit", "v", "snap:vfs"]).ok();
+    assert_eq!(layers("snap:vfs"), layers(&bb) + 1, "one layer more");
+    let check = "cat /made /srv/a/f; test -e /bin/vi || echo vi gone; test -e /home || echo home gone; tail -n 1 /etc/passwd; test -e /bin/sh && echo sh kept";
+    assert_eq!(
+        sb.den(&["run", "--rm", "snap:vfs", "sh", "-c", check]).ok(),
+        "made\ndeep\nvi gone\nhome gone\nchanged\nsh kept\n"
+    );
+    // The layer holds what changed only: a container of the new image starts with no diff.
+    sb.den(&["create", "--name", "again", "snap:vfs", "true"])
+        .ok();
+    assert_eq!(sb.den(&["diff", "again"]).ok(), "");
+    sb.den(&["rm", "v", "again"]).ok();
 }
 
 fn ticks(sb: &Sandbox, name: &str) -> usize {

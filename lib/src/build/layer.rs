@@ -17,6 +17,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use crate::store::changes::{Change, ChangeKind};
 use crate::store::{LayerRef, Store};
 
 /// Media type of the layers den builds (an uncompressed OCI layer; the constant lives with the
@@ -44,6 +45,25 @@ struct Walk<W: Write> {
 /// Write the tree under `dir` as a layer tar to `out`.
 pub fn write_tar(dir: &Path, out: impl Write) -> std::io::Result<TarStats> {
     walk(dir, out, true)
+}
+
+/// Write what changed in a whole root filesystem `root` (a vfs container's copy: `changes` from
+/// [`crate::store::changes::of_copy`], sorted by path) as a layer tar to `out`: `commit` of a
+/// container whose driver keeps no writable layer.
+pub fn write_changes_tar(
+    root: &Path,
+    changes: &[Change],
+    out: impl Write,
+) -> std::io::Result<TarStats> {
+    let mut w = Walk {
+        tar: tar::Builder::new(out),
+        links: HashMap::new(),
+        stats: TarStats::default(),
+        whiteouts: false,
+    };
+    w.changes(root, changes)?;
+    w.tar.into_inner()?.flush()?;
+    Ok(w.stats)
 }
 
 /// Write a whole root filesystem (no layer below it) as a tar to `out`: `export`.
@@ -116,46 +136,87 @@ impl<W: Write> Walk<W> {
             let path = dir.join(&name);
             let rel = format!("{prefix}{name}");
             let md = std::fs::symlink_metadata(&path)?;
-            let ft = md.file_type();
             if self.whiteouts && crate::unpack::is_whiteout(&md) {
                 self.empty(&format!("{prefix}.wh.{name}"), &md, tar::EntryType::Regular)?;
-            } else if ft.is_dir() {
-                self.empty(&format!("{rel}/"), &md, tar::EntryType::Directory)?;
-                self.dir(&path, &format!("{rel}/"))?;
-            } else if ft.is_symlink() {
-                let target = std::fs::read_link(&path)?;
-                self.link(&rel, &md, tar::EntryType::Symlink, &target)?;
-            } else if ft.is_file() {
-                if md.nlink() > 1 {
-                    let key = (md.dev(), md.ino());
-                    if let Some(first) = self.links.get(&key).cloned() {
-                        self.link(&rel, &md, tar::EntryType::Link, Path::new(&first))?;
-                        continue;
-                    }
-                    self.links.insert(key, rel.clone());
+            } else {
+                self.entry(&path, &rel, &md)?;
+                if md.is_dir() {
+                    self.dir(&path, &format!("{rel}/"))?;
                 }
-                let mut hd = header(&md, tar::EntryType::Regular, md.len());
-                let f = std::fs::File::open(&path)?;
-                // A file that changes size meanwhile fails the append (short read).
-                self.tar.append_data(&mut hd, &rel, f)?;
-                self.stats.size += md.len();
-                self.stats.entries += 1;
-            } else if ft.is_fifo() {
-                self.empty(&rel, &md, tar::EntryType::Fifo)?;
-            } else if ft.is_char_device() || ft.is_block_device() {
-                let kind = if ft.is_char_device() {
-                    tar::EntryType::Char
-                } else {
-                    tar::EntryType::Block
-                };
-                let mut hd = header(&md, kind, 0);
-                let rdev = md.rdev();
-                hd.set_device_major(nix::sys::stat::major(rdev) as u32)?;
-                hd.set_device_minor(nix::sys::stat::minor(rdev) as u32)?;
-                self.stats.entries += 1;
-                self.tar.append_data(&mut hd, &rel, std::io::empty())?;
             }
-            // Sockets are not archived, as tar does not.
+        }
+        Ok(())
+    }
+
+    /// One entry (a directory's own header only, not what is in it).
+    fn entry(&mut self, path: &Path, rel: &str, md: &std::fs::Metadata) -> std::io::Result<()> {
+        let ft = md.file_type();
+        if ft.is_dir() {
+            self.empty(&format!("{rel}/"), md, tar::EntryType::Directory)?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(path)?;
+            self.link(rel, md, tar::EntryType::Symlink, &target)?;
+        } else if ft.is_file() {
+            if md.nlink() > 1 {
+                let key = (md.dev(), md.ino());
+                if let Some(first) = self.links.get(&key).cloned() {
+                    return self.link(rel, md, tar::EntryType::Link, Path::new(&first));
+                }
+                self.links.insert(key, rel.to_string());
+            }
+            let mut hd = header(md, tar::EntryType::Regular, md.len());
+            let f = std::fs::File::open(path)?;
+            // A file that changes size meanwhile fails the append (short read).
+            self.tar.append_data(&mut hd, rel, f)?;
+            self.stats.size += md.len();
+            self.stats.entries += 1;
+        } else if ft.is_fifo() {
+            self.empty(rel, md, tar::EntryType::Fifo)?;
+        } else if ft.is_char_device() || ft.is_block_device() {
+            let kind = if ft.is_char_device() {
+                tar::EntryType::Char
+            } else {
+                tar::EntryType::Block
+            };
+            let mut hd = header(md, kind, 0);
+            let rdev = md.rdev();
+            hd.set_device_major(nix::sys::stat::major(rdev) as u32)?;
+            hd.set_device_minor(nix::sys::stat::minor(rdev) as u32)?;
+            self.stats.entries += 1;
+            self.tar.append_data(&mut hd, rel, std::io::empty())?;
+        }
+        // Sockets are not archived, as tar does not.
+        Ok(())
+    }
+
+    /// `changes` of the tree under `root` as layer entries: what was added or changed as it is
+    /// now (a directory's header only; what is in it that changed has its own line), and a
+    /// `.wh.NAME` entry for what was deleted.
+    fn changes(&mut self, root: &Path, changes: &[Change]) -> std::io::Result<()> {
+        for c in changes {
+            let rel = c.path.trim_start_matches('/');
+            if rel.is_empty() {
+                continue;
+            }
+            if c.kind == ChangeKind::Deleted {
+                let (dir, name) = rel.rsplit_once('/').map_or(("", rel), |(d, n)| (d, n));
+                let prefix = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                };
+                let mut hd = tar::Header::new_gnu();
+                hd.set_entry_type(tar::EntryType::Regular);
+                hd.set_mode(0o600);
+                hd.set_size(0);
+                self.stats.entries += 1;
+                self.tar
+                    .append_data(&mut hd, format!("{prefix}.wh.{name}"), std::io::empty())?;
+                continue;
+            }
+            let path = root.join(rel);
+            let md = std::fs::symlink_metadata(&path)?;
+            self.entry(&path, rel, &md)?;
         }
         Ok(())
     }
@@ -164,12 +225,29 @@ impl<W: Write> Walk<W> {
 /// Archive `dir` into a blob in the store; returns the layer's reference and stats. The
 /// caller then commits the unpacked form with [`Store::commit_layer`].
 pub fn store_tar(store: &Store, dir: &Path) -> super::Result<(LayerRef, TarStats)> {
+    store_tar_by(store, dir, |out| write_tar(dir, out))
+}
+
+/// Archive what changed in `root` into a blob in the store, as [`store_tar`] does for a tree.
+pub fn store_changes_tar(
+    store: &Store,
+    root: &Path,
+    changes: &[Change],
+) -> super::Result<(LayerRef, TarStats)> {
+    store_tar_by(store, root, |out| write_changes_tar(root, changes, out))
+}
+
+fn store_tar_by(
+    store: &Store,
+    dir: &Path,
+    write: impl FnOnce(BlobSink<'_>) -> std::io::Result<TarStats>,
+) -> super::Result<(LayerRef, TarStats)> {
     let io = |e: std::io::Error| crate::store::StoreError::Io {
         path: dir.to_path_buf(),
         source: e,
     };
     let mut writer = store.blob_writer()?;
-    let stats = write_tar(dir, BlobSink(&mut writer)).map_err(io)?;
+    let stats = write(BlobSink(&mut writer)).map_err(io)?;
     let size = writer.len();
     let digest = writer.commit_new(store)?;
     Ok((
@@ -230,5 +308,50 @@ mod tests {
         assert_eq!(names, want);
         assert_eq!(stats.size, 6);
         assert_eq!(stats.entries as usize, want.len());
+    }
+
+    #[test]
+    fn a_copys_changes_become_entries_and_whiteouts() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir_all(d.join("etc/new")).unwrap();
+        std::fs::write(d.join("etc/new/f"), "hello").unwrap();
+        std::fs::write(d.join("etc/unchanged"), "same").unwrap();
+        std::os::unix::fs::symlink("new/f", d.join("etc/l")).unwrap();
+        let change = |path: &str, kind| Change {
+            path: path.into(),
+            kind,
+        };
+        let changes = [
+            change("/bin", ChangeKind::Deleted),
+            change("/etc", ChangeKind::Changed),
+            change("/etc/l", ChangeKind::Added),
+            change("/etc/new", ChangeKind::Added),
+            change("/etc/new/f", ChangeKind::Added),
+            change("/etc/old", ChangeKind::Deleted),
+        ];
+        let mut out = Vec::new();
+        let stats = write_changes_tar(d, &changes, &mut out).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ".wh.bin",
+                "etc/",
+                "etc/l",
+                "etc/new/",
+                "etc/new/f",
+                "etc/.wh.old"
+            ],
+            "what is unchanged stays out"
+        );
+        assert_eq!(stats.size, 5);
+        // A changed path that vanished meanwhile is an error, not a silent gap.
+        assert!(write_changes_tar(d, &[change("/gone", ChangeKind::Added)], Vec::new()).is_err());
     }
 }

@@ -109,18 +109,39 @@ pub fn commit_upper(store: &Store, upper: &Path, driver: Driver) -> super::Resul
 /// step, or a container's for `den commit`): archived into a blob, then unpacked from it into
 /// the store.
 pub fn copy_upper(store: &Store, upper: &Path) -> super::Result<LayerRef> {
-    layer_of_upper(store, upper, |layer, diff| {
-        crate::unpack::unpack_file(
-            &store.blob_path(&layer.blob),
-            diff,
-            crate::unpack::Options {
-                owners: crate::unpack::Owners::Keep,
-            },
-            Some(&layer.diff_id),
-        )
-        .map(|_| ())
-        .map_err(BuildError::from)
+    layer_of_upper(store, upper, |layer, diff| unpack_into(store, layer, diff))
+}
+
+/// Make a layer of what changed in a whole root filesystem `root` (a vfs container's copy;
+/// `changes` from [`crate::store::changes::of_copy`]): archived into a blob, then unpacked from
+/// it into the store. `commit` of a vfs container.
+pub fn copy_changes(
+    store: &Store,
+    root: &Path,
+    changes: &[crate::store::changes::Change],
+) -> super::Result<LayerRef> {
+    crate::fs::sync_fs(root).map_err(|source| crate::store::StoreError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let (layer, stats) = super::layer::store_changes_tar(store, root, changes)?;
+    stage_layer(store, layer, stats, |layer, diff| {
+        unpack_into(store, layer, diff)
     })
+}
+
+/// Unpack `layer`'s blob into the staged diff directory `diff`, owners as they are.
+fn unpack_into(store: &Store, layer: &LayerRef, diff: &Path) -> super::Result<()> {
+    crate::unpack::unpack_file(
+        &store.blob_path(&layer.blob),
+        diff,
+        crate::unpack::Options {
+            owners: crate::unpack::Owners::Keep,
+        },
+        Some(&layer.diff_id),
+    )
+    .map(|_| ())
+    .map_err(BuildError::from)
 }
 
 /// The road both share: sync `upper`, archive it into a blob, and (unless the store has the
@@ -136,6 +157,17 @@ fn layer_of_upper(
         source,
     })?;
     let (layer, stats) = super::layer::store_tar(store, upper)?;
+    stage_layer(store, layer, stats, fill)
+}
+
+/// Unless the store has `layer` already, stage it, let `fill` make its diff directory, and
+/// commit it; a failed fill abandons the staging.
+fn stage_layer(
+    store: &Store,
+    layer: LayerRef,
+    stats: super::layer::TarStats,
+    fill: impl FnOnce(&LayerRef, &Path) -> super::Result<()>,
+) -> super::Result<LayerRef> {
     if store.has_layer(&layer.diff_id) {
         return Ok(layer);
     }

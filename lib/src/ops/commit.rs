@@ -8,15 +8,16 @@
 //! The writable layer is read in place inside den's user namespace (where its files show their
 //! image owners); a running container is paused meanwhile unless `--pause=false`
 //! ([`crate::runtime::freeze::while_paused`]), so that a file being written is not archived
-//! half-way. The vfs driver keeps no writable layer, only a whole copy;
-//! den refuses to commit there rather than make a layer of the whole root.
+//! half-way. The vfs driver keeps no writable layer, only a whole copy: there the layer is what
+//! `diff` finds changed in the copy, deletions as whiteouts
+//! ([`crate::build::step::copy_changes`]).
 
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Result};
 use crate::store::driver::{Driver, Layout};
-use crate::store::{ContainersError, ImageRecord, Status};
+use crate::store::{ImageRecord, Status};
 
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
@@ -41,9 +42,6 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
     let store = ctx.store()?;
     let c = store.lookup_container(&opts.container)?;
     let driver = Driver::from_name(&c.record.driver).unwrap_or(Driver::Vfs);
-    if driver == Driver::Vfs {
-        return Err(ContainersError::CommitVfs(opts.container.clone()).into());
-    }
     let base = store.find_image(c.record.image_id.as_str())?;
     let mut config: Value = store.read_json(&store.blob_path(&base.config))?;
     let mut container_config = config
@@ -57,7 +55,7 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
     }
     // Content added below must not be collected before the record names it.
     let _pin = store.lock_content_shared()?;
-    let upper = Layout::of(&store.container_dir(&c.record.id)).upper;
+    let layout = Layout::of(&store.container_dir(&c.record.id));
     let running = match (c.state.status, c.state.pid) {
         (Status::Running, Some(init)) if opts.pause && !c.state.paused => Some(init),
         _ => None,
@@ -66,7 +64,22 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
         &crate::sys::LinuxSys,
         &c.record.id,
         running,
-        || -> Result<_> { Ok(crate::build::step::copy_upper(&store, &upper)?) },
+        || -> Result<_> {
+            if driver != Driver::Vfs {
+                return Ok(crate::build::step::copy_upper(&store, &layout.upper)?);
+            }
+            // vfs keeps a whole copy: the layer is what differs from the image, as docker's
+            // naive diff driver makes it (den's own mount points left out, as `diff` leaves them).
+            let layers: Vec<std::path::PathBuf> = store
+                .rootfs_layers(&c.record)?
+                .iter()
+                .map(|d| store.layer_diff(d))
+                .collect();
+            let root = &layout.rootfs_copy;
+            let changes =
+                crate::store::changes::of_copy(root, &layers, super::container::OWN_PATHS)?;
+            Ok(crate::build::step::copy_changes(&store, root, &changes)?)
+        },
     )?;
     let created_by = c.record.spec.cmd.join(" ");
     finish_config(

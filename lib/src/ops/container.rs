@@ -439,7 +439,7 @@ pub fn rename(ctx: &Ctx, name: &str, new: &str) -> Result<()> {
 
 /// The paths den makes in every container's root (its mount points), which `diff` does not show
 /// as changes, as docker's init layer hides its own.
-const OWN_PATHS: &[&str] = &[
+pub(super) const OWN_PATHS: &[&str] = &[
     "etc/hosts",
     "etc/hostname",
     "etc/resolv.conf",

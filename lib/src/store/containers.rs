@@ -691,10 +691,6 @@ pub enum ContainersError {
     PausedExec(String),
     #[error("ps {args} failed: {reason}")]
     Ps { args: String, reason: String },
-    #[error(
-        "cannot commit container {0}: it uses the vfs storage driver, which keeps no writable layer"
-    )]
-    CommitVfs(String),
     #[error("configured logging driver does not support reading")]
     LogNotKept { name: String, driver: &'static str },
 }
@@ -722,9 +718,6 @@ impl crate::error::Diagnose for ContainersError {
             ContainersError::LogNotKept { name, driver } => format!(
                 "container {name} uses the {driver} log driver, which keeps no log; create it with --log-driver k8s-file or json-file to read its output with `den logs`"
             ),
-            ContainersError::CommitVfs(_) => {
-                "use `den export` and `den import`, or a store with the overlay or fuse-overlayfs driver".into()
-            }
         })
     }
 }
