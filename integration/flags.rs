@@ -367,6 +367,20 @@ fn run_tz_and_uts() {
         .den(&["run", "--rm", "--tz", "Asia/Tokyo", &bb, "date", "+%Z"])
         .ok();
     assert_eq!(out, "JST\n");
+    // As podman's: /etc/localtime only; TZ stays the image's and -e's to set.
+    let tz = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--tz",
+            "Asia/Tokyo",
+            &bb,
+            "sh",
+            "-c",
+            "echo ${TZ-unset}",
+        ])
+        .ok();
+    assert_eq!(tz, "unset\n");
     let host = std::fs::read("/etc/localtime").unwrap();
     let local = sb
         .den(&["run", "--rm", "--tz=local", &bb, "cat", "/etc/localtime"])

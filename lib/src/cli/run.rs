@@ -151,7 +151,8 @@ const ZONEINFO: &str = "/usr/share/zoneinfo";
 
 /// `--tz`: `local` (the host's /etc/localtime) or a zone's name, as the host zoneinfo file it
 /// names. A name is a relative path of plain parts (never `..`), so it stays in the zoneinfo
-/// directory.
+/// directory. As podman's `--tz` (libpod's `makeBindMounts`), it sets /etc/localtime only and
+/// not `TZ`, which stays the image's and `-e`'s to set.
 fn timezone(tz: &str) -> Result<PathBuf> {
     let bad = || crate::runtime::FlagError::BadTimezone(tz.to_string());
     let path = if tz == "local" {
