@@ -175,6 +175,15 @@ pub fn container_group(
     Ok(dir)
 }
 
+/// Remove the container `id`'s own cgroup `dir` once it has no processes (rmdir refuses a
+/// populated one, and anything not named `den-ID` is left alone); best effort, as a leftover
+/// empty group costs nothing.
+pub fn remove_group(sys: &dyn Sys, dir: &Path, id: &str) {
+    if dir.file_name().is_some_and(|n| *n == *format!("den-{id}")) {
+        let _ = sys.rmdir(dir);
+    }
+}
+
 /// Whether the cgroup `dir` is frozen now (its `cgroup.events` says `frozen 1`).
 pub fn is_frozen(sys: &dyn Sys, dir: &Path) -> bool {
     sys.read_text(&dir.join("cgroup.events"))
@@ -318,6 +327,18 @@ mod tests {
         // Already in its own group (a second pause): no new group, the same one.
         let again = container_group(&sys, &own, "abc", &[]).unwrap();
         assert_eq!(again, own);
+        // Removed with the container, and only a group of that container's name.
+        remove_group(&sys, &base, "abc");
+        remove_group(&sys, &own, "abd");
+        remove_group(&sys, &own, "abc");
+        assert_eq!(sys.calls().last(), Some(&Call::Rmdir(own.clone())));
+        assert_eq!(
+            sys.calls()
+                .iter()
+                .filter(|c| matches!(c, Call::Rmdir(_)))
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -64,6 +64,13 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
         &crate::sys::LinuxSys,
         &c.record.id,
         running,
+        |how| {
+            Ok(crate::runtime::procs::record_group(
+                &store,
+                &c.record.id,
+                how,
+            )?)
+        },
         || -> Result<_> {
             if driver != Driver::Vfs {
                 return Ok(crate::build::step::copy_upper(&store, &layout.upper)?);

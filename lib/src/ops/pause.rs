@@ -24,6 +24,7 @@ pub fn pause(ctx: &Ctx, name: &str) -> Result<()> {
     }
     let how = freeze::pause(&LinuxSys, &c.record.id, init)?;
     tracing::debug!("paused by {how}");
+    crate::runtime::procs::record_group(&store, &c.record.id, &how)?;
     set_paused(&store, &c.record.id, true)?;
     store.record_event(&crate::store::Event::container(&c.record, "pause"));
     Ok(())

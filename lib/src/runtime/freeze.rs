@@ -101,18 +101,24 @@ fn stop_all(init: i32) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Run `f` with the container paused (unless `pause` is off or it is not running or already
-/// paused), and resume it afterwards whether `f` succeeded or not: `commit --pause`.
+/// Run `f` with the container paused (given its init when it is running and not paused), and
+/// resume it afterwards whether `f` succeeded or not: `commit --pause`. `paused` hears how it
+/// was paused (to record a cgroup made for it).
 pub fn while_paused<T, E: From<RuntimeError>>(
     sys: &dyn Sys,
     id: &str,
     running_init: Option<i32>,
+    paused: impl FnOnce(&Mechanism) -> Result<(), E>,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
     let Some(init) = running_init else {
         return f();
     };
-    pause(sys, id, init)?;
+    let how = pause(sys, id, init)?;
+    if let Err(e) = paused(&how) {
+        resume(sys, init)?;
+        return Err(e);
+    }
     let out = f();
     let resumed = resume(sys, init);
     let value = out?;
@@ -164,17 +170,27 @@ mod tests {
         let own = base.join("den-c1");
         sys.set_file(own.join("cgroup.events"), "populated 1\nfrozen 1\n");
         // After the freeze, the init is in its own group (as the kernel would show it).
-        let result: Result<(), RuntimeError> = while_paused(&sys, "c1", Some(init), || {
-            sys.set_file(
-                format!("/proc/{init}/cgroup"),
-                &format!("0::/{SCOPE}/den-c1\n"),
-            );
-            sys.set_file(own.join("cgroup.events"), "populated 1\nfrozen 0\n");
-            Err(RuntimeError::Engine {
-                id: "c1".into(),
-                message: "the copy failed".into(),
-            })
-        });
+        let mut heard = None;
+        let result: Result<(), RuntimeError> = while_paused(
+            &sys,
+            "c1",
+            Some(init),
+            |m| {
+                heard = Some(m.clone());
+                Ok(())
+            },
+            || {
+                sys.set_file(
+                    format!("/proc/{init}/cgroup"),
+                    &format!("0::/{SCOPE}/den-c1\n"),
+                );
+                sys.set_file(own.join("cgroup.events"), "populated 1\nfrozen 0\n");
+                Err(RuntimeError::Engine {
+                    id: "c1".into(),
+                    message: "the copy failed".into(),
+                })
+            },
+        );
         assert!(result.is_err());
         let freezes: Vec<String> = sys
             .calls()
@@ -190,12 +206,13 @@ mod tests {
             "frozen for the copy, thawed after its failure"
         );
         assert_eq!(sys.file(&own.join("cgroup.freeze")).as_deref(), Some("0"));
+        assert_eq!(heard, Some(Mechanism::Freezer(own)));
     }
 
     #[test]
     fn a_stopped_container_is_not_paused_for_commit() {
         let sys = RecordingSys::new();
-        let v: Result<u8, RuntimeError> = while_paused(&sys, "c", None, || Ok(7));
+        let v: Result<u8, RuntimeError> = while_paused(&sys, "c", None, |_| Ok(()), || Ok(7));
         assert_eq!(v.unwrap(), 7);
         assert!(sys.calls().is_empty());
     }

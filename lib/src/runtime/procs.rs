@@ -65,6 +65,21 @@ pub fn set_paused(store: &Store, id: &str, paused: bool) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Remember the cgroup the freezer made for a container (`how` it was paused), so that
+/// removing the container removes the group.
+pub fn record_group(
+    store: &Store,
+    id: &str,
+    how: &super::freeze::Mechanism,
+) -> Result<(), StoreError> {
+    if let super::freeze::Mechanism::Freezer(dir) = how {
+        let mut state = store.container_state(id)?;
+        state.cgroup = Some(dir.clone());
+        store.set_container_state(id, &state)?;
+    }
+    Ok(())
+}
+
 /// For `stop` and `kill` of a paused container, after their signal: continue (or thaw) its
 /// processes so they act on it, as docker's stop and kill do.
 pub fn resume_after_signal(store: &Store, c: &Container) -> Result<(), super::RuntimeError> {

@@ -200,6 +200,9 @@ pub struct ContainerState {
     /// Whether `den pause` stopped its processes (only while it runs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// The cgroup of its own the freezer made for it (`.../den-ID`), removed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
 }
 
 impl ContainerState {
@@ -215,6 +218,7 @@ impl ContainerState {
             restart_count: 0,
             ports: Vec::new(),
             paused: false,
+            cgroup: None,
         }
     }
 
@@ -649,6 +653,9 @@ impl Store {
     pub fn remove_container(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id);
         let record = self.container(id).ok();
+        if let Some(group) = self.container_state(id).ok().and_then(|s| s.cgroup) {
+            crate::cgroup::remove_group(&crate::sys::LinuxSys, &group, id);
+        }
         // Rename aside first: a container directory without its record is never listed.
         let aside = self.root.join("tmp").join(format!(
             "rm-{}-{}",
