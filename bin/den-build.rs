@@ -110,6 +110,13 @@ struct BuildArgs {
     /// The image's manifest format: oci (the default) or docker (podman's flag; also BUILDAH_FORMAT)
     #[arg(long, value_name = "oci|docker")]
     format: Option<String>,
+    /// A secret RUN --mount=type=secret may read: id=ID,src=FILE or id=ID,env=VARIABLE
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    secrets: Vec<String>,
+    /// An SSH agent RUN --mount=type=ssh may reach: default ($SSH_AUTH_SOCK), ID=SOCKET or
+    /// ID=KEYFILE[,KEYFILE]
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET|ID=KEY")]
+    ssh: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -212,6 +219,8 @@ fn options(a: &BuildArgs) -> Result<ops::build::BuildOptions> {
         quiet: a.quiet,
         allow: allow.collect::<std::result::Result<_, _>>()?,
         access: a.access.access("the base images' registry")?,
+        secrets: secrets(&a.secrets)?,
+        ssh: ssh(&a.ssh)?,
         format: image_format(a.format.as_deref())?,
         cache_from: a
             .cache_from
@@ -238,6 +247,24 @@ fn image_format(flag: Option<&str>) -> Result<den::image::manifest::Format> {
         Some(f) => Ok(den::image::manifest::Format::parse(&f).map_err(ops::Error::from)?),
         None => Ok(den::image::manifest::Format::Oci),
     }
+}
+
+/// `--secret`, buildx's way (an id alone: the variable of that name when it is set).
+fn secrets(specs: &[String]) -> Result<Vec<den::build::secrets::Secret>> {
+    let has_env = |v: &str| std::env::var_os(v).is_some();
+    Ok(specs
+        .iter()
+        .map(|s| den::build::secrets::parse_secret(s, &has_env))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// `--ssh`; no path means the user's `$SSH_AUTH_SOCK`.
+fn ssh(specs: &[String]) -> Result<Vec<den::build::secrets::Ssh>> {
+    let sock = std::env::var("SSH_AUTH_SOCK").ok();
+    Ok(specs
+        .iter()
+        .map(|s| den::build::secrets::parse_ssh(s, sock.as_deref()))
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// `--label KEY=VALUE` (or `KEY`, an empty value).

@@ -19,6 +19,7 @@ mod token;
 
 mod archive;
 mod build;
+mod build_mounts;
 mod build_outputs;
 mod containers;
 mod crash;

@@ -85,7 +85,7 @@ impl Build<'_> {
         Ok(key.finish())
     }
 
-    fn source_key(&self, node: &Node, from: &str) -> Result<String> {
+    pub(super) fn source_key(&self, node: &Node, from: &str) -> Result<String> {
         if let Some(stage) = self.built_stage(from) {
             return Ok(stage.key.clone());
         }
@@ -269,7 +269,7 @@ impl Build<'_> {
     }
 
     /// The root of an earlier stage or of an image, mounted read-only.
-    fn mount_from(&self, from: &str) -> Result<StepRoot> {
+    pub(super) fn mount_from(&self, from: &str) -> Result<StepRoot> {
         let layers = match self.built_stage(from) {
             Some(stage) => stage.diff_ids(),
             None => {

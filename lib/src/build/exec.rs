@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::Result;
 use super::instruction::{self, Op, Scope, Step};
 use super::plan::{Plan, Stage};
+use super::secrets::{Agents, PrivateDir};
 use super::state::{State, base_config, strings};
 use super::syntax::{self, Node};
 use super::{
@@ -52,6 +53,12 @@ pub(super) struct Build<'a> {
     imported: Vec<super::share::Imported>,
     /// The cache keys of this build's steps, for `--cache-to`.
     keys: Vec<String>,
+    /// `--ssh` ids to agent sockets (agents den started stop when this drops, before
+    /// `private` is removed).
+    pub(super) agents: Agents,
+    /// The build's 0700 directory in den's runtime directory (steps' secrets, agents'
+    /// sockets), removed when the build ends.
+    pub(super) private: Option<PrivateDir>,
 }
 
 /// Build the image `opts` describes in `store`, with the storage driver `want` chooses; returns
@@ -73,6 +80,17 @@ pub fn build(
         }
     }
     check_runs(&plan, &target)?;
+    // The user's secrets are there and small enough before anything is built.
+    for s in &opts.secrets {
+        s.check()?;
+    }
+    let private = match host.runtime_dir() {
+        Some(dir) if !opts.secrets.is_empty() || !opts.ssh.is_empty() => {
+            Some(PrivateDir::new(&dir, "build")?)
+        }
+        _ => None,
+    };
+    let agents = Agents::start(&opts.ssh, private.as_ref().map(|p| p.0.as_path()))?;
     // Chosen (and probed, the first time) only once the Dockerfile is known to be good.
     let driver = driver::choose(&crate::sys::LinuxSys, store, want).driver;
     let mut b = Build {
@@ -88,6 +106,8 @@ pub fn build(
         done: vec![None; plan.stages.len()],
         imported: Vec::new(),
         keys: Vec::new(),
+        agents,
+        private,
     };
     // What killed dens left goes first (a killed build's layers and step containers among it).
     store.sweep();
@@ -369,7 +389,13 @@ impl Build<'_> {
                 let digest = self.sources_digest(node, srcs)?;
                 step.key.push(digest);
             }
-            Op::Run { .. } | Op::Config(_) => {}
+            Op::Run { .. } => {
+                // What `--mount=type=bind,from=` binds: the stage's key or the image's id.
+                for from in super::plan::mount_froms(node) {
+                    step.key.push(self.source_key(node, &from)?);
+                }
+            }
+            Op::Config(_) => {}
         }
         let key = step.cache_key(&state.key);
         if let Some(hit) = self.cached(&key) {

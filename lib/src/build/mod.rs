@@ -16,6 +16,7 @@
 //! - [`step`]: a mounted root for COPY, COPY's file rules, a writable layer committed as a layer.
 //! - [`layer`]: a directory in overlay's format written as a layer tar (deterministic).
 //! - [`output`]: `--output`: the result as a directory, a tar or an OCI archive.
+//! - [`secrets`]: `--secret` and `--ssh`: what RUN may read that never lands in the image.
 //!
 //! The seam needs three things from above, which `ops` gives it through [`Host`]: images by
 //! name (found, or pulled by den-image), a RUN step's container run (by den-run: only the
@@ -33,6 +34,7 @@ pub mod layer;
 pub mod output;
 pub mod plan;
 pub mod run;
+pub mod secrets;
 pub mod share;
 pub mod state;
 pub mod step;
@@ -86,6 +88,10 @@ pub struct BuildOptions {
     pub cache_to: Option<share::CacheRef>,
     /// `--format` (or `BUILDAH_FORMAT`): the manifest's format; the image id is the same in both.
     pub format: crate::image::manifest::Format,
+    /// `--secret`: what `RUN --mount=type=secret` may read, by id.
+    pub secrets: Vec<secrets::Secret>,
+    /// `--ssh`: the agents `RUN --mount=type=ssh` may reach, by id.
+    pub ssh: Vec<secrets::Ssh>,
 }
 
 /// An entitlement `--allow` grants the Dockerfile (docker's names).
@@ -140,6 +146,11 @@ pub trait Host {
             reason: "den cannot reach a registry from here".into(),
         })
     }
+    /// den's runtime directory (0700, the user's alone), where a build keeps its secrets and
+    /// agent sockets while it runs; None when there is none.
+    fn runtime_dir(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 use crate::error::{Diagnose, Fault};
@@ -192,6 +203,23 @@ pub enum BuildError {
     },
     #[error("cowardly refusing to write the build's tar to a terminal")]
     OutputTerminal,
+    #[error("--secret {spec}: {reason}")]
+    BadSecretFlag { spec: String, reason: String },
+    #[error("--ssh {spec}: {reason}")]
+    BadSshFlag { spec: String, reason: String },
+    #[error("cannot read secret {id} from {path}")]
+    SecretSource {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("secret {id} comes from ${var}, which is not set")]
+    SecretEnvUnset { id: String, var: String },
+    #[error("secret {id} is {size} bytes, over the cap of 500 KiB")]
+    SecretTooBig { id: String, size: u64 },
+    #[error("--ssh {id}: {reason}")]
+    SshAgent { id: String, reason: String },
     #[error("cannot read {path}")]
     Read {
         path: String,
@@ -266,6 +294,12 @@ impl Diagnose for BuildError {
             BuildError::UnknownInstruction { .. } => format!("instructions are {}", syntax::INSTRUCTIONS.join(", ")),
             BuildError::Step { hint, .. } => hint.clone(),
             BuildError::RunFailed { .. } => "the command's output is above; fix the command or what it needs, and build again (earlier steps come from the cache)".into(),
+            BuildError::BadSecretFlag { .. } => "give --secret id=ID,src=FILE or id=ID,env=VARIABLE".into(),
+            BuildError::BadSshFlag { .. } => "give --ssh default (your $SSH_AUTH_SOCK), or --ssh ID=SOCKET or ID=KEYFILE[,KEYFILE]".into(),
+            BuildError::SecretSource { .. } => "check the file named by src= (a regular file you can read)".into(),
+            BuildError::SecretEnvUnset { var, .. } => format!("set {var} in den build's environment, or give the secret with src=FILE"),
+            BuildError::SecretTooBig { .. } => "a build secret is at most 500 KiB, as BuildKit's; give a smaller file (a key, a token)".into(),
+            BuildError::SshAgent { .. } => "give --ssh ID=SOCKET (a running agent's socket) or key files ssh-add can read; key files need ssh-agent and ssh-add (openssh-client)".into(),
             BuildError::Read { .. } => "check the path and its permissions".into(),
             BuildError::BadOutput { .. } => "write -o DIR, -o type=local,dest=DIR, -o type=tar,dest=FILE (or -o - for stdout), -o type=oci,dest=FILE or -o type=docker,dest=FILE".into(),
             BuildError::BadCache { flag, .. } => format!("write {flag} type=local,{}=DIR, {flag} type=registry,ref=REGISTRY/REPO[:TAG], or {flag} REGISTRY/REPO", if *flag == "--cache-from" { "src" } else { "dest" }),

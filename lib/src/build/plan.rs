@@ -161,15 +161,18 @@ fn references(stage: &Stage) -> Vec<String> {
         if let Some(f) = n.flag("from") {
             refs.push(f.to_string());
         }
-        for m in n.flags_named("mount") {
-            for kv in m.split(',') {
-                if let Some(f) = kv.strip_prefix("from=") {
-                    refs.push(f.to_string());
-                }
-            }
-        }
+        refs.extend(mount_froms(n));
     }
     refs
+}
+
+/// The stages or images a node's `--mount` flags bind `from=`.
+pub fn mount_froms(n: &Node) -> Vec<String> {
+    n.flags_named("mount")
+        .flat_map(|m| m.split(','))
+        .filter_map(|kv| kv.strip_prefix("from="))
+        .map(String::from)
+        .collect()
 }
 
 /// The global ARGs and the stages; ARGs before the first FROM are global.

@@ -3,22 +3,34 @@
 //!
 //! The step's container is an ordinary den container record (labelled as a build step, so a
 //! killed build's sweep finds it), run to its end by den-run through the [`super::Host`]: only
-//! the runtime enters namespaces, the builder never does. Its flags: `--mount` (cache, bind and
-//! tmpfs mounts) and `--network` (default, none, or the host's with the user's entitlement).
+//! the runtime enters namespaces, the builder never does. Its flags: `--mount` (cache, bind,
+//! tmpfs, secret and ssh mounts) and `--network` (default, none, or the host's with the user's
+//! entitlement).
 //!
 //! **The host's network is the user's to give.** `RUN --network=host` reaches the host's
 //! loopback services, so a Dockerfile gets it only with `den build --allow network.host` or
 //! `--network host`, as docker's entitlement works. **The build context is read-only.** A
-//! `rw` bind mount writes to a throwaway layer over its source, never to the context.
+//! `rw` bind mount writes to a throwaway layer over its source, never to the context; a bind
+//! mount `from=` another stage or an image mounts that root with a writable layer of its own,
+//! resolves the source inside it (its symlinks never lead out) and throws the layer away.
+//!
+//! **Secrets and agents are the user's to give** ([`super::secrets`]): `type=secret` and
+//! `type=ssh` name an id, and only `den build --secret`/`--ssh` say what is behind it. A
+//! secret is a read-only file of a private directory bound at its target (or an environment
+//! variable of that step alone); the empty files and directories the runtime makes as their
+//! mount points are taken out of the layer ([`remove_stubs`]), as BuildKit does, so nothing of
+//! them lands in the image.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use chrono::Utc;
 
 use super::Result;
 use super::exec::Build;
+use super::secrets::PrivateDir;
 use super::state::State;
+use super::step::StepRoot;
 use super::syntax::Node;
 use super::{BuildError, Entitlement, cache, step};
 use crate::net::Network;
@@ -26,12 +38,27 @@ use crate::store::driver::{self, Driver, Layout};
 use crate::store::{ContainerRecord, LayerRef, RestartPolicy, RunSpec, Store};
 use crate::volume::MountSpec;
 
+/// The most `--mount` flags one RUN may have (a Dockerfile is not trusted with more).
+const MAX_MOUNTS: usize = 32;
+
 /// A RUN step's flags, read.
+#[derive(Default)]
 struct Flags {
     mounts: Vec<MountSpec>,
     /// Indices into `mounts` of `rw` bind mounts, which get a throwaway layer.
     rw_binds: Vec<usize>,
     network: Network,
+    /// The step's own environment: `SSH_AUTH_SOCK`, `env=` secrets.
+    env: Vec<String>,
+    /// Targets of secret and ssh mounts, whose mount points are not kept in the layer.
+    stubs: Vec<String>,
+    /// ssh mounts so far (the default target's number).
+    ssh_count: usize,
+    /// Roots of other stages and images that `from=` binds bind from; unmounted (and their
+    /// writable layers removed) when the step ends.
+    roots: Vec<StepRoot>,
+    /// The step's secret files, removed when the step ends.
+    secrets: Option<PrivateDir>,
 }
 
 impl Build<'_> {
@@ -40,9 +67,19 @@ impl Build<'_> {
         if self.driver == Driver::Vfs {
             return Err(BuildError::NeedsOverlay);
         }
-        let env = run_env(state);
-        let flags = self.run_flags(node)?;
-        let record = self.step_container(state, argv.to_vec(), env, flags.mounts, flags.network);
+        let mut env = run_env(state);
+        let mut flags = self.run_flags(node)?;
+        // The step's own variables win over the image's.
+        env.retain(|e| {
+            let k = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
+            !flags
+                .env
+                .iter()
+                .any(|f| f.split_once('=').map(|(fk, _)| fk) == Some(k))
+        });
+        env.append(&mut flags.env);
+        let mounts = std::mem::take(&mut flags.mounts);
+        let record = self.step_container(state, argv.to_vec(), env, mounts, flags.network.clone());
         let mut record = self.store.create_container(record, None)?;
         let id = record.id.clone();
         let _cleanup = RemoveContainer(self.store, id.clone());
@@ -68,20 +105,35 @@ impl Build<'_> {
                 code,
             });
         }
-        step::commit_upper(self.store, &Layout::of(&cdir).upper, self.driver)
+        let upper = Layout::of(&cdir).upper;
+        let lowers: Vec<PathBuf> = state
+            .diff_ids()
+            .iter()
+            .map(|d| self.store.layer_diff(d))
+            .collect();
+        remove_stubs(&upper, &lowers, &flags.stubs);
+        step::commit_upper(self.store, &upper, self.driver)
     }
 
     /// `--mount` and `--network`, in order.
     fn run_flags(&self, node: &Node) -> Result<Flags> {
         let mut flags = Flags {
-            mounts: Vec::new(),
-            rw_binds: Vec::new(),
             network: self.network.clone(),
+            ..Flags::default()
         };
+        if node.flags_named("mount").count() > MAX_MOUNTS {
+            return Err(self.err(
+                node,
+                &format!("more than {MAX_MOUNTS} --mount flags"),
+                "split the step, or mount a directory that holds what the mounts would",
+            ));
+        }
         for (k, v) in &node.flags {
             match k.as_str() {
                 "mount" => {
-                    let (m, rw) = self.run_mount(node, v)?;
+                    let Some((m, rw)) = self.run_mount(node, v, &mut flags)? else {
+                        continue;
+                    };
                     if rw {
                         flags.rw_binds.push(flags.mounts.len());
                     }
@@ -235,9 +287,16 @@ impl Build<'_> {
         Ok(t)
     }
 
-    /// `--mount=type=cache|bind|tmpfs,...` as a container mount, and whether it is a writable
-    /// bind mount (which needs a throwaway layer, see [`Self::throwaway_binds`]).
-    fn run_mount(&self, node: &Node, spec: &str) -> Result<(MountSpec, bool)> {
+    /// `--mount=type=cache|bind|tmpfs|secret|ssh,...` as a container mount, and whether it is
+    /// a writable bind mount (which needs a throwaway layer, see [`Self::throwaway_binds`]).
+    /// None for a secret or agent that is not given and not required, or a secret given only
+    /// as an environment variable.
+    fn run_mount(
+        &self,
+        node: &Node,
+        spec: &str,
+        flags: &mut Flags,
+    ) -> Result<Option<(MountSpec, bool)>> {
         let mut kv = BTreeMap::new();
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -247,35 +306,180 @@ impl Build<'_> {
             .get("target")
             .or(kv.get("dst"))
             .or(kv.get("destination"))
-            .cloned()
-            .ok_or_else(|| {
+            .cloned();
+        let kind = kv.get("type").map(String::as_str).unwrap_or("bind");
+        let needs_target = || {
+            target.clone().ok_or_else(|| {
                 self.err(
                     node,
                     &format!("--mount={spec} has no target"),
                     "add target=/path",
                 )
-            })?;
-        let kind = kv.get("type").map(String::as_str).unwrap_or("bind");
+            })
+        };
         let mut rw_bind = false;
         let flag = match kind {
-            "cache" => self.cache_mount(&kv, &target)?,
+            "cache" => self.cache_mount(&kv, &needs_target()?)?,
             "bind" => {
-                let (flag, rw) = self.bind_mount(node, &kv, &target)?;
+                let (flag, rw) = self.bind_mount(node, &kv, &needs_target()?, flags)?;
                 rw_bind = rw;
                 flag
             }
-            "tmpfs" => format!("type=tmpfs,target={target}"),
+            "tmpfs" => format!("type=tmpfs,target={}", needs_target()?),
+            "secret" => match self.secret_mount(node, &kv, target, flags)? {
+                Some(f) => f,
+                None => return Ok(None),
+            },
+            "ssh" => match self.ssh_mount(node, &kv, target, flags)? {
+                Some(f) => f,
+                None => return Ok(None),
+            },
             other => {
                 return Err(self.err(
                     node,
                     &format!("--mount type={other} is not supported"),
-                    "use type=cache, bind or tmpfs",
+                    "use type=cache, bind, tmpfs, secret or ssh",
                 ));
             }
         };
         crate::volume::parse_mount_flag(&flag, Path::new("/"))
-            .map(|m| (m, rw_bind))
+            .map(|m| Some((m, rw_bind)))
             .map_err(|e| self.err(node, &e.to_string(), "check the --mount options"))
+    }
+
+    /// `type=secret,id=ID[,target=PATH][,env=VAR][,required][,mode=][,uid=][,gid=]`: the
+    /// secret the user gave as `--secret id=ID`, as a read-only file (default
+    /// `/run/secrets/ID`) and/or the variable `env`. Not given: an error when `required`, else
+    /// no mount, as BuildKit does.
+    fn secret_mount(
+        &self,
+        node: &Node,
+        kv: &BTreeMap<String, String>,
+        target: Option<String>,
+        flags: &mut Flags,
+    ) -> Result<Option<String>> {
+        let id = kv
+            .get("id")
+            .cloned()
+            .or_else(|| {
+                let t = target.as_deref()?;
+                Some(Path::new(t).file_name()?.to_string_lossy().into_owned())
+            })
+            .ok_or_else(|| {
+                self.err(
+                    node,
+                    "--mount type=secret has no id",
+                    "add id=ID, and build with --secret id=ID,src=FILE",
+                )
+            })?;
+        let Some(secret) = self.opts.secrets.iter().find(|s| s.id == id) else {
+            if required(kv) {
+                return Err(self.err(
+                    node,
+                    &format!("secret {id} is required but was not given"),
+                    &format!("build with --secret id={id},src=FILE (or id={id},env=VARIABLE)"),
+                ));
+            }
+            return Ok(None);
+        };
+        let bytes = secret.read()?;
+        if let Some(var) = kv.get("env") {
+            let text = String::from_utf8(bytes.clone())
+                .ok()
+                .filter(|t| !t.contains('\0'))
+                .ok_or_else(|| {
+                    self.err(
+                        node,
+                        &format!("secret {id} is not text, so it cannot be the variable {var}"),
+                        "mount it as a file (leave out env=)",
+                    )
+                })?;
+            flags.env.push(format!("{var}={text}"));
+            if target.is_none() {
+                return Ok(None);
+            }
+        }
+        let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+        let number = |key: &str, radix: u32, default: u32| -> Result<u32> {
+            kv.get(key).map_or(Ok(default), |v| {
+                u32::from_str_radix(v, radix).map_err(|_| {
+                    self.err(
+                        node,
+                        &format!("--mount {key}={v} is not a number"),
+                        "give mode in octal (0400), uid and gid as numbers",
+                    )
+                })
+            })
+        };
+        let (mode, uid, gid) = (
+            number("mode", 8, 0o400)?,
+            number("uid", 10, 0)?,
+            number("gid", 10, 0)?,
+        );
+        let file = self
+            .secrets_dir(node, flags)?
+            .join(flags.stubs.len().to_string());
+        write_secret(&file, &bytes, mode, (uid, gid))?;
+        flags.stubs.push(target.clone());
+        Ok(Some(format!(
+            "type=bind,source={},target={target},readonly",
+            file.display()
+        )))
+    }
+
+    /// The step's private directory for its secret files, made on first use.
+    fn secrets_dir(&self, node: &Node, flags: &mut Flags) -> Result<PathBuf> {
+        if let Some(d) = &flags.secrets {
+            return Ok(d.0.clone());
+        }
+        let parent = self.private.as_ref().ok_or_else(|| {
+            self.err(
+                node,
+                "den has no runtime directory to keep the secret in",
+                "set XDG_RUNTIME_DIR (or DEN_RUNTIME_DIR) to a directory of yours",
+            )
+        })?;
+        let d = PrivateDir::new(&parent.0, "step")?;
+        let path = d.0.clone();
+        flags.secrets = Some(d);
+        Ok(path)
+    }
+
+    /// `type=ssh[,id=ID][,target=PATH][,required]`: the agent the user gave as `--ssh ID`
+    /// (default `default`), its socket bound at `target` (default
+    /// `/run/buildkit/ssh_agent.N`); the step's first gets `SSH_AUTH_SOCK`.
+    fn ssh_mount(
+        &self,
+        node: &Node,
+        kv: &BTreeMap<String, String>,
+        target: Option<String>,
+        flags: &mut Flags,
+    ) -> Result<Option<String>> {
+        let id = kv.get("id").map(String::as_str).unwrap_or("default");
+        let Some(socket) = self.agents.sockets.get(id) else {
+            if required(kv) {
+                return Err(self.err(
+                    node,
+                    &format!("ssh agent {id} is required but was not given"),
+                    &format!(
+                        "build with --ssh {id} (your $SSH_AUTH_SOCK), or --ssh {id}=SOCKET or \
+                         {id}=KEYFILE"
+                    ),
+                ));
+            }
+            return Ok(None);
+        };
+        let target =
+            target.unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{}", flags.ssh_count));
+        if flags.ssh_count == 0 {
+            flags.env.push(format!("SSH_AUTH_SOCK={target}"));
+        }
+        flags.ssh_count += 1;
+        flags.stubs.push(target.clone());
+        Ok(Some(format!(
+            "type=bind,source={},target={target}",
+            socket.display()
+        )))
     }
 
     /// `type=cache`: a directory of the build cache ([`cache::mount_dir`]), made on first use.
@@ -294,24 +498,45 @@ impl Build<'_> {
         ))
     }
 
-    /// `type=bind`: a path of the build context, resolved inside it; read-only unless `rw`.
+    /// `type=bind`: a path of the build context, or with `from=` of another stage's or an
+    /// image's root, resolved inside it; read-only unless `rw`.
     fn bind_mount(
         &self,
         node: &Node,
         kv: &BTreeMap<String, String>,
         target: &str,
+        flags: &mut Flags,
     ) -> Result<(String, bool)> {
         let source = kv
             .get("source")
             .or(kv.get("src"))
             .cloned()
             .unwrap_or_else(|| "/".into());
+        let rw = kv
+            .get("rw")
+            .or(kv.get("readwrite"))
+            .is_some_and(|v| v != "false");
         if let Some(from) = kv.get("from") {
-            return Err(self.err(
-                node,
-                &format!("--mount from={from} is not supported yet"),
-                "COPY --from the files into the stage instead",
-            ));
+            // Its own writable layer over the stage's (or image's) layers: what `rw` writes
+            // is thrown away with it when the step ends.
+            let root = self.mount_from(from)?;
+            let host = crate::unpack::scope::resolve(&root.merged, Path::new(&source), true)
+                .map_err(|e| self.err(node, &e.to_string(), "check the source path"))?;
+            if std::fs::symlink_metadata(&host).is_err() {
+                return Err(self.err(
+                    node,
+                    &format!("{source} is not in {from}"),
+                    "check the source path in that stage or image",
+                ));
+            }
+            flags.roots.push(root);
+            let flag = format!(
+                "type=bind,source={},target={}{}",
+                host.display(),
+                target,
+                if rw { "" } else { ",readonly" }
+            );
+            return Ok((flag, false));
         }
         let ctxdir = self.opts.context.as_ref().ok_or_else(|| {
             self.err(
@@ -322,10 +547,6 @@ impl Build<'_> {
         })?;
         let host = crate::unpack::scope::resolve(ctxdir, Path::new(&source), true)
             .map_err(|e| self.err(node, &e.to_string(), "check the source path"))?;
-        let rw = kv
-            .get("rw")
-            .or(kv.get("readwrite"))
-            .is_some_and(|v| v != "false");
         let flag = format!(
             "type=bind,source={},target={}{}",
             host.display(),
@@ -333,6 +554,79 @@ impl Build<'_> {
             if rw { "" } else { ",readonly" }
         );
         Ok((flag, rw))
+    }
+}
+
+fn required(kv: &BTreeMap<String, String>) -> bool {
+    kv.get("required").is_some_and(|v| v != "false")
+}
+
+/// A secret's file for one step: made fresh (never through a link), its owner and mode set on
+/// the open file. An owner the user namespace does not map keeps the user's (single-uid mode).
+fn write_secret(path: &Path, bytes: &[u8], mode: u32, owner: (u32, u32)) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| crate::store::StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    let _ = crate::fs::write::fchown(&f, owner);
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777))
+        .map_err(io)?;
+    Ok(())
+}
+
+/// Take the mount points the runtime made for `targets` (secret and ssh mounts) out of the
+/// step's writable layer `upper`: the target if it is an empty file or directory, then its
+/// parents while they are empty, stopping at anything a layer below (`lowers`) has. Nothing is
+/// followed: a symlink on the way (the step may have made one) ends the walk.
+fn remove_stubs(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
+    for t in targets {
+        let rel: PathBuf = Path::new(t)
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        // Every directory on the way must be a directory of the layer, not a link.
+        let mut on_the_way = PathBuf::new();
+        let plain = rel.parent().is_some_and(|p| {
+            p.components().all(|c| {
+                on_the_way.push(c);
+                std::fs::symlink_metadata(upper.join(&on_the_way)).is_ok_and(|m| m.is_dir())
+            })
+        });
+        if !plain {
+            continue;
+        }
+        let mut p = rel;
+        while !p.as_os_str().is_empty() {
+            if lowers
+                .iter()
+                .any(|l| std::fs::symlink_metadata(l.join(&p)).is_ok())
+            {
+                break;
+            }
+            let host = upper.join(&p);
+            let removed = match std::fs::symlink_metadata(&host) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir(&host).is_ok(),
+                Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(&host).is_ok(),
+                _ => false,
+            };
+            if !removed {
+                break;
+            }
+            p.pop();
+        }
     }
 }
 
@@ -400,5 +694,41 @@ mod tests {
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
             ]
         );
+    }
+
+    #[test]
+    fn mount_stubs_leave_the_layer_but_what_a_layer_below_has_stays() {
+        let tmp = std::env::temp_dir().join(format!("den-stubs-{}", crate::fs::random_hex(4)));
+        let (upper, lower) = (tmp.join("upper"), tmp.join("lower"));
+        std::fs::create_dir_all(lower.join("run")).unwrap();
+        // The runtime's stubs: /run/secrets/tok (an empty file) and /x/y/sock.
+        std::fs::create_dir_all(upper.join("run/secrets")).unwrap();
+        std::fs::write(upper.join("run/secrets/tok"), b"").unwrap();
+        std::fs::create_dir_all(upper.join("x/y")).unwrap();
+        std::fs::write(upper.join("x/y/sock"), b"").unwrap();
+        // What the step wrote itself stays: a file with content, a directory with a file.
+        std::fs::create_dir_all(upper.join("kept")).unwrap();
+        std::fs::write(upper.join("kept/data"), b"data").unwrap();
+        std::fs::write(upper.join("kept/tok"), b"data").unwrap();
+        // A link the step made is not followed.
+        std::fs::create_dir_all(tmp.join("outside/d")).unwrap();
+        std::os::unix::fs::symlink(tmp.join("outside"), upper.join("escape")).unwrap();
+        remove_stubs(
+            &upper,
+            &[lower],
+            &[
+                "/run/secrets/tok".into(),
+                "/x/y/sock".into(),
+                "/kept/tok".into(),
+                "/escape/d".into(),
+            ],
+        );
+        assert!(!upper.join("run/secrets").exists());
+        // /run is the lower layer's: its copy stays.
+        assert!(upper.join("run").exists());
+        assert!(!upper.join("x").exists());
+        assert!(upper.join("kept/tok").exists());
+        assert!(tmp.join("outside/d").exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

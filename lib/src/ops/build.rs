@@ -171,6 +171,10 @@ impl crate::build::Host for Host<'_> {
             _ => crate::unpack::Owners::Keep,
         }
     }
+
+    fn runtime_dir(&self) -> Option<std::path::PathBuf> {
+        self.ctx.runtime_dir().ok()
+    }
 }
 
 /// A base image pull's notes go out as progress lines.
