@@ -77,7 +77,8 @@ RUN test ! -e /run/secrets && test ! -e /etc/app && echo clean > /stubs
         bb = busybox()
     );
     let dir = context(&sb, "ctx", &df, &[]);
-    let flag = format!("id=tok,src={}", src.display());
+    // Relative to where den build runs, as docker reads it.
+    let flag = "id=tok,src=token.txt".to_string();
     let out = build(&sb, &dir, &["-t", "sec:1", "--secret", &flag]);
     out.ok();
     assert!(!out.stderr.contains(&secret), "{}", out.stderr);
@@ -272,9 +273,19 @@ fn an_ssh_agent_is_reachable_in_the_step_and_only_there() {
             "FROM {bb}
 RUN --mount=type=ssh --mount=type=bind,source=kit,target=/kit sh -c 'test -S /run/buildkit/ssh_agent.0 && test \"$SSH_AUTH_SOCK\" = /run/buildkit/ssh_agent.0 && {ssh_add} -l > /keys'
 RUN --mount=type=ssh,id=mine,target=/agent --mount=type=bind,source=kit,target=/kit sh -c 'SSH_AUTH_SOCK=/agent {ssh_add} -l > /keys2'
-RUN sh -c 'test -z \"$SSH_AUTH_SOCK\" && test ! -e /run/buildkit && test ! -e /agent && echo clean > /after'
+RUN --mount=type=ssh,mode=0666,target=/proxied --mount=type=bind,source=kit,target=/kit sh -c 'test \"$(stat -c %a /proxied)\" = 666 && {ssh_add} -l > /keys3'
+{as_nobody}RUN sh -c 'test -z \"$SSH_AUTH_SOCK\" && test ! -e /run/buildkit && test ! -e /agent && test ! -e /proxied && echo clean > /after'
 ",
-            bb = busybox()
+            bb = busybox(),
+            // Another user reaches the agent through a socket of the step's own, owned as
+            // asked (where the user namespace maps more than one id).
+            as_nobody = if sb.mapped() {
+                format!(
+                    "USER nobody\nRUN --mount=type=ssh,uid=65534 --mount=type=bind,source=kit,target=/kit sh -c '{ssh_add} -l > /tmp/keys4'\nUSER root\n"
+                )
+            } else {
+                String::new()
+            }
         ),
     )
     .unwrap();
@@ -289,13 +300,18 @@ RUN sh -c 'test -z \"$SSH_AUTH_SOCK\" && test ! -e /run/buildkit && test ! -e /a
     let _ = agent.kill();
     let _ = agent.wait();
     out.ok();
-    let got = run_out(&sb, "ssh:1", &["cat", "/keys", "/keys2", "/after"]);
+    let mut files = vec!["cat", "/keys", "/keys2", "/keys3"];
+    if sb.mapped() {
+        files.push("/tmp/keys4");
+    }
+    files.push("/after");
+    let got = run_out(&sb, "ssh:1", &files);
     let lines: Vec<&str> = got.lines().collect();
-    assert_eq!(lines.len(), 3, "{got}");
-    for l in &lines[..2] {
+    assert_eq!(lines.len(), files.len() - 1, "{got}");
+    for l in &lines[..lines.len() - 1] {
         assert!(l.contains("den-test-key") && l.contains("ED25519"), "{got}");
     }
-    assert_eq!(lines[2], "clean");
+    assert_eq!(lines.last(), Some(&"clean"));
     assert_eq!(build_dirs(&sb), Vec::<String>::new());
     // Without --ssh, a required agent is refused in one line.
     let req = context(
@@ -324,6 +340,7 @@ RUN --mount=type=bind,from=tools,source=/opt/t,target=/t test ! -e /t/new && ech
 RUN --mount=type=bind,from=tools,source=/opt/esc,target=/e cat /e/marker > /inside
 RUN --mount=type=bind,from=0,source=../../../../tmp/marker,target=/m cat /m > /dotdot
 RUN --mount=type=bind,from={bb},source=/bin/busybox,target=/x/busybox /x/busybox echo image > /img
+RUN test ! -e /t && test ! -e /x && test ! -e /e && echo clean > /stubs
 "
     );
     let dir = context(&sb, "ctx", &df, &[]);
@@ -333,10 +350,10 @@ RUN --mount=type=bind,from={bb},source=/bin/busybox,target=/x/busybox /x/busybox
             &sb,
             "from:1",
             &[
-                "cat", "/got", "/ro", "/rw", "/thrown", "/inside", "/dotdot", "/img"
+                "cat", "/got", "/ro", "/rw", "/thrown", "/inside", "/dotdot", "/img", "/stubs"
             ]
         ),
-        "tool-data\nread-only\nscribble\ngone\nstage-tmp\nstage-tmp\nimage\n"
+        "tool-data\nread-only\nscribble\ngone\nstage-tmp\nstage-tmp\nimage\nclean\n"
     );
     // Nothing the rw mount wrote reached the stage: a stage built from it has no /opt/t/new.
     let check = context(

@@ -84,13 +84,18 @@ pub fn build(
     for s in &opts.secrets {
         s.check()?;
     }
-    let private = match host.runtime_dir() {
+    // What killed builds left of their secrets goes first.
+    let runtime_dir = host.runtime_dir();
+    if let Some(dir) = &runtime_dir {
+        PrivateDir::sweep(dir, "build");
+    }
+    let private = match runtime_dir {
         Some(dir) if !opts.secrets.is_empty() || !opts.ssh.is_empty() => {
-            Some(PrivateDir::new(&dir, "build")?)
+            Some(PrivateDir::new(&dir, "build", true)?)
         }
         _ => None,
     };
-    let agents = Agents::start(&opts.ssh, private.as_ref().map(|p| p.0.as_path()))?;
+    let agents = Agents::start(&opts.ssh, private.as_ref().map(|p| p.path.as_path()))?;
     // Chosen (and probed, the first time) only once the Dockerfile is known to be good.
     let driver = driver::choose(&crate::sys::LinuxSys, store, want).driver;
     let mut b = Build {

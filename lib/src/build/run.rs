@@ -28,7 +28,7 @@ use chrono::Utc;
 
 use super::Result;
 use super::exec::Build;
-use super::secrets::PrivateDir;
+use super::secrets::{AgentProxy, PrivateDir};
 use super::state::State;
 use super::step::StepRoot;
 use super::syntax::Node;
@@ -50,14 +50,17 @@ struct Flags {
     network: Network,
     /// The step's own environment: `SSH_AUTH_SOCK`, `env=` secrets.
     env: Vec<String>,
-    /// Targets of secret and ssh mounts, whose mount points are not kept in the layer.
+    /// Targets of secret, ssh and `from=` bind mounts, whose mount points are not kept in the
+    /// layer.
     stubs: Vec<String>,
     /// ssh mounts so far (the default target's number).
     ssh_count: usize,
     /// Roots of other stages and images that `from=` binds bind from; unmounted (and their
     /// writable layers removed) when the step ends.
     roots: Vec<StepRoot>,
-    /// The step's secret files, removed when the step ends.
+    /// The step's own agent sockets (stopped when the step ends, before `secrets` goes).
+    proxies: Vec<AgentProxy>,
+    /// The step's secret files and agent sockets, removed when the step ends.
     secrets: Option<PrivateDir>,
 }
 
@@ -400,24 +403,9 @@ impl Build<'_> {
             }
         }
         let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
-        let number = |key: &str, radix: u32, default: u32| -> Result<u32> {
-            kv.get(key).map_or(Ok(default), |v| {
-                u32::from_str_radix(v, radix).map_err(|_| {
-                    self.err(
-                        node,
-                        &format!("--mount {key}={v} is not a number"),
-                        "give mode in octal (0400), uid and gid as numbers",
-                    )
-                })
-            })
-        };
-        let (mode, uid, gid) = (
-            number("mode", 8, 0o400)?,
-            number("uid", 10, 0)?,
-            number("gid", 10, 0)?,
-        );
+        let (mode, uid, gid) = self.mode_and_owner(node, kv, 0o400)?;
         let file = self
-            .secrets_dir(node, flags)?
+            .private_step_dir(node, flags)?
             .join(flags.stubs.len().to_string());
         write_secret(&file, &bytes, mode, (uid, gid))?;
         flags.stubs.push(target.clone());
@@ -427,10 +415,10 @@ impl Build<'_> {
         )))
     }
 
-    /// The step's private directory for its secret files, made on first use.
-    fn secrets_dir(&self, node: &Node, flags: &mut Flags) -> Result<PathBuf> {
+    /// The step's private directory (its secret files, its agent sockets), made on first use.
+    fn private_step_dir(&self, node: &Node, flags: &mut Flags) -> Result<PathBuf> {
         if let Some(d) = &flags.secrets {
-            return Ok(d.0.clone());
+            return Ok(d.path.clone());
         }
         let parent = self.private.as_ref().ok_or_else(|| {
             self.err(
@@ -439,8 +427,8 @@ impl Build<'_> {
                 "set XDG_RUNTIME_DIR (or DEN_RUNTIME_DIR) to a directory of yours",
             )
         })?;
-        let d = PrivateDir::new(&parent.0, "step")?;
-        let path = d.0.clone();
+        let d = PrivateDir::new(&parent.path, "step", false)?;
+        let path = d.path.clone();
         flags.secrets = Some(d);
         Ok(path)
     }
@@ -471,6 +459,18 @@ impl Build<'_> {
         };
         let target =
             target.unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{}", flags.ssh_count));
+        let mut socket = socket.clone();
+        if ["uid", "gid", "mode"].iter().any(|k| kv.contains_key(*k)) {
+            // A socket of the step's own, owned and moded as asked, passing connections on.
+            let (mode, uid, gid) = self.mode_and_owner(node, kv, 0o600)?;
+            let path = self
+                .private_step_dir(node, flags)?
+                .join(format!("ssh{}", flags.ssh_count));
+            flags
+                .proxies
+                .push(AgentProxy::start(&socket, &path, (uid, gid), mode)?);
+            socket = path;
+        }
         if flags.ssh_count == 0 {
             flags.env.push(format!("SSH_AUTH_SOCK={target}"));
         }
@@ -480,6 +480,31 @@ impl Build<'_> {
             "type=bind,source={},target={target}",
             socket.display()
         )))
+    }
+
+    /// A secret or ssh mount's `mode` (octal, default `mode`), `uid` and `gid` (default 0).
+    fn mode_and_owner(
+        &self,
+        node: &Node,
+        kv: &BTreeMap<String, String>,
+        mode: u32,
+    ) -> Result<(u32, u32, u32)> {
+        let number = |key: &str, radix: u32, default: u32| -> Result<u32> {
+            kv.get(key).map_or(Ok(default), |v| {
+                u32::from_str_radix(v, radix).map_err(|_| {
+                    self.err(
+                        node,
+                        &format!("--mount {key}={v} is not a number"),
+                        "give mode in octal (0400), uid and gid as numbers",
+                    )
+                })
+            })
+        };
+        Ok((
+            number("mode", 8, mode)?,
+            number("uid", 10, 0)?,
+            number("gid", 10, 0)?,
+        ))
     }
 
     /// `type=cache`: a directory of the build cache ([`cache::mount_dir`]), made on first use.
@@ -530,6 +555,7 @@ impl Build<'_> {
                 ));
             }
             flags.roots.push(root);
+            flags.stubs.push(target.to_string());
             let flag = format!(
                 "type=bind,source={},target={}{}",
                 host.display(),
@@ -584,7 +610,7 @@ fn write_secret(path: &Path, bytes: &[u8], mode: u32, owner: (u32, u32)) -> Resu
     Ok(())
 }
 
-/// Take the mount points the runtime made for `targets` (secret and ssh mounts) out of the
+/// Take the mount points the runtime made for `targets` (secret, ssh, `from=` mounts) out of the
 /// step's writable layer `upper`: the target if it is an empty file or directory, then its
 /// parents while they are empty, stopping at anything a layer below (`lowers`) has. Nothing is
 /// followed: a symlink on the way (the step may have made one) ends the walk.

@@ -15,12 +15,18 @@
 //!
 //! **Keys given as files get an agent of the build's own.** `--ssh ID=KEYFILE` starts
 //! `ssh-agent -D` on a socket in the build's private directory, adds the keys with `ssh-add`,
-//! and stops it when the build ends; the key files are read by OpenSSH, never by den.
+//! and stops it when the build ends; the key files are read by OpenSSH, never by den. A mount
+//! with `uid`, `gid` or `mode` gets a socket of the step's own ([`AgentProxy`]) that passes
+//! connections on to the agent, as BuildKit's does, so a step running as another user can
+//! reach it.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{BuildError, Result};
 
@@ -202,11 +208,17 @@ pub fn parse_ssh(spec: &str, auth_sock: Option<&str>) -> Result<Ssh> {
 }
 
 /// A 0700 directory of den's runtime directory, removed (with what is in it) when dropped.
-pub struct PrivateDir(pub PathBuf);
+/// A build's holds a lock while the build runs, so that a killed build's (its secrets, its
+/// agent's socket) is removed by the next build ([`PrivateDir::sweep`]).
+pub struct PrivateDir {
+    pub path: PathBuf,
+    _lock: Option<crate::store::Lock>,
+}
 
 impl PrivateDir {
-    /// A fresh directory `PREFIX-RANDOM` under `parent` (itself private: den's runtime dir).
-    pub fn new(parent: &Path, prefix: &str) -> Result<PrivateDir> {
+    /// A fresh directory `PREFIX-RANDOM` under `parent` (itself private: den's runtime dir);
+    /// with `locked`, holding the lock [`Self::sweep`] asks for.
+    pub fn new(parent: &Path, prefix: &str, locked: bool) -> Result<PrivateDir> {
         let path = parent.join(format!("{prefix}-{}", crate::fs::random_hex(8)));
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -215,13 +227,42 @@ impl PrivateDir {
                 path: path.clone(),
                 source,
             })?;
-        Ok(PrivateDir(path))
+        let lock = if locked {
+            Some(crate::store::Lock::exclusive(&path.join(LOCK))?)
+        } else {
+            None
+        };
+        Ok(PrivateDir { path, _lock: lock })
+    }
+
+    /// Remove the `PREFIX-*` directories under `parent` whose lock nobody holds: what killed
+    /// builds left. One not locked yet (just made) has no lock file and is left alone.
+    pub fn sweep(parent: &Path, prefix: &str) {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        let start = format!("{prefix}-");
+        for e in entries.flatten() {
+            let dir = e.path();
+            let lock = dir.join(LOCK);
+            if !e.file_name().to_string_lossy().starts_with(&start)
+                || !e.file_type().is_ok_and(|t| t.is_dir())
+                || !lock.exists()
+            {
+                continue;
+            }
+            if let Ok(Some(_held)) = crate::store::Lock::try_exclusive(&lock) {
+                let _ = crate::fs::remove_tree(&dir);
+            }
+        }
     }
 }
 
+const LOCK: &str = ".lock";
+
 impl Drop for PrivateDir {
     fn drop(&mut self) {
-        let _ = crate::fs::remove_tree(&self.0);
+        let _ = crate::fs::remove_tree(&self.path);
     }
 }
 
@@ -311,6 +352,78 @@ impl Drop for Agents {
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+}
+
+/// A socket of the step's own that passes each connection on to an agent's socket, for an
+/// ssh mount with `uid`, `gid` or `mode`: the agent's own socket is its owner's alone (0600),
+/// so a step running as another user could not reach it. Stopped when dropped.
+pub struct AgentProxy {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AgentProxy {
+    /// Listen on `path` (owned by `owner` where the user namespace maps it, mode `mode`) and
+    /// pass connections on to `agent`.
+    pub fn start(agent: &Path, path: &Path, owner: (u32, u32), mode: u32) -> Result<AgentProxy> {
+        let io = |source| crate::store::StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let listener = UnixListener::bind(path).map_err(io)?;
+        // An id the namespace does not map (single-uid mode) keeps the user's.
+        let _ = std::os::unix::fs::chown(path, Some(owner.0), Some(owner.1));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o777))
+            .map_err(io)?;
+        listener.set_nonblocking(true).map_err(io)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (agent, flag) = (agent.to_path_buf(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        if let Ok(upstream) = UnixStream::connect(&agent) {
+                            let _ = client.set_nonblocking(false);
+                            splice(client, upstream);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Ok(AgentProxy {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Copy both ways between `a` and `b` until each side ends (a thread per direction).
+fn splice(a: UnixStream, b: UnixStream) {
+    let pairs = [
+        (a.try_clone(), b.try_clone()),
+        (b.try_clone(), a.try_clone()),
+    ];
+    for (from, to) in pairs {
+        if let (Ok(mut from), Ok(mut to)) = (from, to) {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    }
+}
+
+impl Drop for AgentProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
@@ -414,5 +527,24 @@ mod tests {
         let e = gone.check().unwrap_err();
         assert!(e.to_string().contains("gone"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_killed_builds_private_dir_is_swept_and_a_running_ones_kept() {
+        let parent = std::env::temp_dir().join(format!("den-priv-{}", crate::fs::random_hex(4)));
+        std::fs::create_dir_all(&parent).unwrap();
+        let running = PrivateDir::new(&parent, "build", true).unwrap();
+        // A killed build's: its lock file stays, but nobody holds the lock.
+        let left = parent.join("build-dead");
+        std::fs::create_dir(&left).unwrap();
+        std::fs::write(left.join(LOCK), b"").unwrap();
+        std::fs::write(left.join("0"), b"secret").unwrap();
+        let fresh = parent.join("build-fresh");
+        std::fs::create_dir(&fresh).unwrap();
+        PrivateDir::sweep(&parent, "build");
+        assert!(!left.exists());
+        assert!(running.path.exists() && fresh.exists());
+        drop(running);
+        std::fs::remove_dir_all(&parent).unwrap();
     }
 }
