@@ -219,24 +219,40 @@ impl PrivateDir {
     /// A fresh directory `PREFIX-RANDOM` under `parent` (itself private: den's runtime dir);
     /// with `locked`, holding the lock [`Self::sweep`] asks for.
     pub fn new(parent: &Path, prefix: &str, locked: bool) -> Result<PrivateDir> {
-        let path = parent.join(format!("{prefix}-{}", crate::fs::random_hex(8)));
+        let name = crate::fs::random_hex(8);
+        // Made and locked under a name the sweep does not look at, then renamed (the lock
+        // stays with the file): a sweep never sees it unlocked.
+        let making = parent.join(format!("{prefix}.new-{name}"));
+        let path = parent.join(format!("{prefix}-{name}"));
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| crate::store::StoreError::Io { path: p, source }
+        };
         std::fs::DirBuilder::new()
             .mode(0o700)
-            .create(&path)
-            .map_err(|source| crate::store::StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            .create(&making)
+            .map_err(io(&making))?;
         let lock = if locked {
-            Some(crate::store::Lock::exclusive(&path.join(LOCK))?)
+            match crate::store::Lock::exclusive(&making.join(LOCK)) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    let _ = crate::fs::remove_tree(&making);
+                    return Err(e.into());
+                }
+            }
         } else {
             None
         };
+        if let Err(e) = std::fs::rename(&making, &path) {
+            let _ = crate::fs::remove_tree(&making);
+            return Err(io(&making)(e).into());
+        }
         Ok(PrivateDir { path, _lock: lock })
     }
 
     /// Remove the `PREFIX-*` directories under `parent` whose lock nobody holds: what killed
-    /// builds left. One not locked yet (just made) has no lock file and is left alone.
+    /// builds left. (A build killed while making its directory leaves a `PREFIX.new-*` one,
+    /// empty but for the lock file, which is left alone.)
     pub fn sweep(parent: &Path, prefix: &str) {
         let Ok(entries) = std::fs::read_dir(parent) else {
             return;
