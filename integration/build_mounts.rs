@@ -71,8 +71,11 @@ fn a_secret_is_read_by_the_step_and_lands_nowhere() {
 RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d' ' -f1 > /sum && stat -c %a /run/secrets/tok > /mode && (echo x > /run/secrets/tok 2>/dev/null && echo writable || echo read-only) > /ro
 RUN --mount=type=secret,id=tok,target=/etc/app/key,mode=0440,env=TOKEN sh -c 'test \"$TOKEN\" = \"$(cat /etc/app/key)\" && stat -c %a /etc/app/key > /envmode'
 RUN --mount=type=secret,id=tok,env=TOKEN sh -c 'echo ${{#TOKEN}} > /envlen; test ! -e /run/secrets/tok'
+WORKDIR /app
+RUN --mount=type=secret,id=tok,target=conf/key sh -c 'sha256sum /app/conf/key | cut -d\" \" -f1 > /rel'
+WORKDIR /
 RUN --mount=type=secret,id=absent sh -c 'test ! -e /run/secrets/absent && echo skipped > /absent'
-RUN test ! -e /run/secrets && test ! -e /etc/app && echo clean > /stubs
+RUN test ! -e /run/secrets && test ! -e /etc/app && test ! -e /app/conf && echo clean > /stubs
 ",
         bb = busybox()
     );
@@ -86,15 +89,15 @@ RUN test ! -e /run/secrets && test ! -e /etc/app && echo clean > /stubs
         &sb,
         "sec:1",
         &[
-            "cat", "/sum", "/mode", "/ro", "/envmode", "/envlen", "/absent", "/stubs",
+            "cat", "/sum", "/mode", "/ro", "/envmode", "/envlen", "/rel", "/absent", "/stubs",
         ],
     );
     assert_eq!(
         got,
         format!(
-            "{}\n400\nread-only\n440\n{}\nskipped\nclean\n",
-            sha256_hex(secret.as_bytes()),
-            secret.len()
+            "{sum}\n400\nread-only\n440\n{}\n{sum}\nskipped\nclean\n",
+            secret.len(),
+            sum = sha256_hex(secret.as_bytes()),
         )
     );
     // Not in the saved image, its history, its config, or anywhere in the store.
@@ -123,7 +126,7 @@ RUN test ! -e /run/secrets && test ! -e /etc/app && echo clean > /stubs
     again.ok();
     assert_eq!(
         again.stderr.matches("Using cache").count(),
-        5,
+        8,
         "{}",
         again.stderr
     );

@@ -71,7 +71,7 @@ impl Build<'_> {
             return Err(BuildError::NeedsOverlay);
         }
         let mut env = run_env(state);
-        let mut flags = self.run_flags(node)?;
+        let mut flags = self.run_flags(node, &state.workdir())?;
         // The step's own variables win over the image's.
         env.retain(|e| {
             let k = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
@@ -118,8 +118,8 @@ impl Build<'_> {
         step::commit_upper(self.store, &upper, self.driver)
     }
 
-    /// `--mount` and `--network`, in order.
-    fn run_flags(&self, node: &Node) -> Result<Flags> {
+    /// `--mount` and `--network`, in order; a mount's relative target is below `workdir`.
+    fn run_flags(&self, node: &Node, workdir: &str) -> Result<Flags> {
         let mut flags = Flags {
             network: self.network.clone(),
             ..Flags::default()
@@ -134,7 +134,7 @@ impl Build<'_> {
         for (k, v) in &node.flags {
             match k.as_str() {
                 "mount" => {
-                    let Some((m, rw)) = self.run_mount(node, v, &mut flags)? else {
+                    let Some((m, rw)) = self.run_mount(node, v, workdir, &mut flags)? else {
                         continue;
                     };
                     if rw {
@@ -293,11 +293,12 @@ impl Build<'_> {
     /// `--mount=type=cache|bind|tmpfs|secret|ssh,...` as a container mount, and whether it is
     /// a writable bind mount (which needs a throwaway layer, see [`Self::throwaway_binds`]).
     /// None for a secret or agent that is not given and not required, or a secret given only
-    /// as an environment variable.
+    /// as an environment variable. A relative target is below `workdir`, as BuildKit reads it.
     fn run_mount(
         &self,
         node: &Node,
         spec: &str,
+        workdir: &str,
         flags: &mut Flags,
     ) -> Result<Option<(MountSpec, bool)>> {
         let mut kv = BTreeMap::new();
@@ -309,7 +310,13 @@ impl Build<'_> {
             .get("target")
             .or(kv.get("dst"))
             .or(kv.get("destination"))
-            .cloned();
+            .map(|t| {
+                if t.starts_with('/') {
+                    t.clone()
+                } else {
+                    format!("{}/{t}", workdir.trim_end_matches('/'))
+                }
+            });
         let kind = kv.get("type").map(String::as_str).unwrap_or("bind");
         let needs_target = || {
             target.clone().ok_or_else(|| {
