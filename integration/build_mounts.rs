@@ -255,8 +255,9 @@ fn an_ssh_agent_is_reachable_in_the_step_and_only_there() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // The agent binds its socket, then listens: wait until it answers.
     for _ in 0..100 {
-        if sock.exists() {
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -336,15 +336,16 @@ impl Agents {
                 )
             })?;
         self.children.push(child);
-        // The agent makes its socket after it starts listening: wait for it (at most 5 s).
+        // The agent binds its socket, then listens: wait until it answers (at most 5 s).
+        let listening = || UnixStream::connect(socket).is_ok();
         for _ in 0..100 {
-            if is_socket(socket) {
+            if listening() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        if !is_socket(socket) {
-            return Err(agent_err(s, "ssh-agent did not make its socket"));
+        if !listening() {
+            return Err(agent_err(s, "ssh-agent did not listen on its socket"));
         }
         let out = Command::new("ssh-add")
             .args(&s.paths)
