@@ -80,22 +80,7 @@ pub fn build(
         }
     }
     check_runs(&plan, &target)?;
-    // The user's secrets are there and small enough before anything is built.
-    for s in &opts.secrets {
-        s.check()?;
-    }
-    // What killed builds left of their secrets goes first.
-    let runtime_dir = host.runtime_dir();
-    if let Some(dir) = &runtime_dir {
-        PrivateDir::sweep(dir, "build");
-    }
-    let private = match runtime_dir {
-        Some(dir) if !opts.secrets.is_empty() || !opts.ssh.is_empty() => {
-            Some(PrivateDir::new(&dir, "build", true)?)
-        }
-        _ => None,
-    };
-    let agents = Agents::start(&opts.ssh, private.as_ref().map(|p| p.path.as_path()))?;
+    let (agents, private) = secrets_and_agents(host, opts)?;
     // Chosen (and probed, the first time) only once the Dockerfile is known to be good.
     let driver = driver::choose(&crate::sys::LinuxSys, store, want).driver;
     let mut b = Build {
@@ -233,6 +218,31 @@ fn check_runs(plan: &Plan, target: &Platform) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The user's secrets checked (there, small enough) before anything is built, the build's
+/// private directory (after what killed builds left is swept), and its SSH agents.
+fn secrets_and_agents(
+    host: &dyn Host,
+    opts: &BuildOptions,
+) -> Result<(Agents, Option<PrivateDir>)> {
+    // The user's secrets are there and small enough before anything is built.
+    for s in &opts.secrets {
+        s.check()?;
+    }
+    // What killed builds left of their secrets goes first.
+    let runtime_dir = host.runtime_dir();
+    if let Some(dir) = &runtime_dir {
+        PrivateDir::sweep(dir, "build");
+    }
+    let private = match runtime_dir {
+        Some(dir) if !opts.secrets.is_empty() || !opts.ssh.is_empty() => {
+            Some(PrivateDir::new(&dir, "build", true)?)
+        }
+        _ => None,
+    };
+    let agents = Agents::start(&opts.ssh, private.as_ref().map(|p| p.path.as_path()))?;
+    Ok((agents, private))
 }
 
 /// RUN steps get a network of their own; without slirp4netns there is none to give, and the
