@@ -200,11 +200,17 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
             print(&render::containers::ports(&ports, port.is_some()));
             Ok(0)
         }
-        Verb::Attach(a) => Ok(ops::container::attach(
-            &open(root)?,
-            &a.container,
-            a.no_stdin,
-        )?),
+        Verb::Attach(a) => {
+            let how = a.options()?;
+            match ops::container::attach(&open(root)?, &a.container, &how)? {
+                ops::container::Attached::Exited(code) => Ok(code),
+                // docker's attach says so and exits 1 (its run and start say nothing, exit 0).
+                ops::container::Attached::Detached => {
+                    eprintln!("read escape sequence");
+                    Ok(1)
+                }
+            }
+        }
         Verb::Exec(a) => exec(root, &a),
         Verb::Cp(a) => cp(root, a),
         Verb::Export(a) => export(root, a),
@@ -315,7 +321,27 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
         print(&format!("{id}\n"));
         return Ok(0);
     }
-    Ok(ops::run::run(&ctx, &opts, &report)?)
+    // docker prints the id when -a attaches neither stdout nor stderr.
+    let quiet = opts.attach.is_some_and(|s| !s.stdout && !s.stderr);
+    let mut created = |id: &str| {
+        if quiet {
+            print(&format!("{id}\n"));
+        }
+    };
+    Ok(attached_code(ops::run::run(
+        &ctx,
+        &opts,
+        &report,
+        &mut created,
+    )?))
+}
+
+/// The exit status of `run` or `start -a`: the container's, or 0 when the user detached.
+fn attached_code(a: ops::container::Attached) -> i32 {
+    match a {
+        ops::container::Attached::Exited(code) => code,
+        ops::container::Attached::Detached => 0,
+    }
 }
 
 /// `--replace` (podman's): a container of the same name goes first, killed if it runs
@@ -350,16 +376,16 @@ fn start(root: Root, a: StartArgs) -> Result<i32> {
         )
         .into());
     }
+    let how = a.attach_options()?;
     let ctx = enter(&open(root)?, root)?;
     let names = targets(&ctx, a.all, &a.containers, Some(false))?;
     let mut out = std::io::stdout();
-    Ok(ops::container::start(
+    Ok(attached_code(ops::container::start(
         &ctx,
         &names,
-        a.attach,
-        a.interactive,
+        how.as_ref(),
         &mut out,
-    )?)
+    )?))
 }
 
 /// The containers a verb acts on: those named, or with `--all` those `running` (or not).
@@ -389,7 +415,9 @@ fn restart(root: Root, a: StopArgs) -> Result<i32> {
     }
     let ctx = enter(&ctx, root)?;
     let mut out = std::io::stdout();
-    Ok(ops::container::start(&ctx, &names, false, false, &mut out)?)
+    Ok(attached_code(ops::container::start(
+        &ctx, &names, None, &mut out,
+    )?))
 }
 
 fn kill(root: Root, a: KillArgs) -> Result<i32> {

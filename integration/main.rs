@@ -18,6 +18,7 @@ mod sandbox;
 mod token;
 
 mod archive;
+mod attaching;
 mod build;
 mod build_mounts;
 mod build_outputs;

@@ -230,6 +230,7 @@ impl Build<'_> {
                     std::process::id().to_string(),
                 )]),
                 annotations: BTreeMap::new(),
+                attach: None,
                 timezone: None,
                 host_uts: false,
                 ports: Vec::new(),

@@ -37,6 +37,31 @@ pub struct PsArgs {
     pub sort: Option<String>,
 }
 
+impl StartArgs {
+    /// How `start -a` attaches; None without `-a`.
+    pub fn attach_options(&self) -> crate::ops::Result<Option<crate::ops::container::Attach>> {
+        if !self.attach {
+            return Ok(None);
+        }
+        Ok(Some(crate::ops::container::Attach {
+            detach_keys: crate::runtime::detach::choose(self.detach_keys.as_deref())?,
+            sig_proxy: self.sig_proxy,
+            ..crate::ops::container::Attach::new(self.interactive)
+        }))
+    }
+}
+
+impl AttachArgs {
+    /// How `attach` attaches.
+    pub fn options(&self) -> crate::ops::Result<crate::ops::container::Attach> {
+        Ok(crate::ops::container::Attach {
+            detach_keys: crate::runtime::detach::choose(self.detach_keys.as_deref())?,
+            sig_proxy: self.sig_proxy,
+            ..crate::ops::container::Attach::new(!self.no_stdin)
+        })
+    }
+}
+
 impl PsArgs {
     /// Which containers `ps` lists, in which order, with sizes or not.
     pub fn options(&self) -> crate::ops::container::PsOptions {
@@ -82,6 +107,12 @@ pub struct StartArgs {
     /// Attach stdin
     #[arg(short, long)]
     pub interactive: bool,
+    /// Keys that detach from a terminal container (default ctrl-p,ctrl-q; "" disables)
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Pass the signals den receives to the container (podman's; with -a)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
     /// Start every container that is not running (podman's)
     #[arg(long, conflicts_with = "containers")]
     pub all: bool,
@@ -189,8 +220,12 @@ pub struct AttachArgs {
     /// Do not attach stdin
     #[arg(long)]
     pub no_stdin: bool,
-    /// Proxy received signals to the container (accepted; always on)
-    #[arg(long, default_value_t = true)]
+    /// Keys that detach from a terminal container (default ctrl-p,ctrl-q; "" disables)
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Pass the signals den receives to a container without a terminal; with =false, ctrl-c
+    /// ends den alone and the container runs on
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub sig_proxy: bool,
     /// Container
     pub container: String,

@@ -181,6 +181,16 @@ pub struct RunArgs {
     /// Allocate a pseudo-terminal
     #[arg(short, long)]
     pub tty: bool,
+    /// Attach STDIN, STDOUT or STDERR (repeatable; the default is STDOUT and STDERR)
+    #[arg(short = 'a', long = "attach", value_name = "STREAM")]
+    pub attach: Vec<String>,
+    /// Keys that detach from a terminal container: ctrl-<x> or characters, comma-separated
+    /// (default ctrl-p,ctrl-q; "" disables)
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Pass the signals den receives to the container; with =false, ctrl-c leaves it running
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
     /// Name the container
     #[arg(long)]
     pub name: Option<String>,
@@ -295,6 +305,7 @@ pub fn end_options_after_image(
         sub.get_arguments().chain(cmd.get_arguments()).any(|a| {
             (a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name)))
                 && a.get_action().takes_values()
+                && !a.is_require_equals_set()
         })
     };
     let takes_value_short = |c: char| {

@@ -14,7 +14,7 @@ use crate::config::logging::{LogConfig, LogDriver};
 use crate::net::{Network, PortMapping};
 use crate::ops::Result;
 use crate::ops::run::{PullPolicy, RunOptions};
-use crate::store::RestartPolicy;
+use crate::store::{AttachStreams, RestartPolicy};
 use crate::volume::MountSpec;
 
 impl RunArgs {
@@ -36,6 +36,11 @@ impl RunArgs {
         if self.rm && restart != RestartPolicy::No {
             return Err(crate::runtime::FlagError::RmWithRestart.into());
         }
+        let attach = attach_streams(&self.attach, self.interactive)?;
+        if attach.is_some() && self.detach {
+            return Err(crate::runtime::FlagError::AttachWithDetach.into());
+        }
+        let detach_keys = crate::runtime::detach::choose(self.detach_keys.as_deref())?;
         let mounts = mounts(&self.volume, &self.mount, &self.tmpfs)?;
         let (log_driver, log_opts) = self.log_flags()?;
         let security = crate::security::Security::parse(&crate::security::SecurityFlags {
@@ -92,6 +97,9 @@ impl RunArgs {
             cidfile: self.cidfile.clone(),
             log_driver,
             log_opts,
+            attach,
+            detach_keys,
+            sig_proxy: self.sig_proxy,
             read_only: self.read_only,
             security,
         })
@@ -122,6 +130,28 @@ impl super::container::ExecArgs {
             command: self.command.clone(),
         })
     }
+}
+
+/// `-a STREAM`s (case-insensitive, as docker's), None without any. `-i` attaches stdin too. A
+/// stdin named without `-i` is recorded (docker's AttachStdin) but nothing is sent: the
+/// container's stdin is not open, as docker's is not.
+fn attach_streams(flags: &[String], interactive: bool) -> Result<Option<AttachStreams>> {
+    if flags.is_empty() {
+        return Ok(None);
+    }
+    let mut a = AttachStreams {
+        stdin: interactive,
+        ..AttachStreams::default()
+    };
+    for f in flags {
+        match f.to_ascii_lowercase().as_str() {
+            "stdin" => a.stdin = true,
+            "stdout" => a.stdout = true,
+            "stderr" => a.stderr = true,
+            _ => return Err(crate::runtime::FlagError::BadAttach(f.clone()).into()),
+        }
+    }
+    Ok(Some(a))
 }
 
 /// `-l KEY=VALUE` (a bare `KEY` is an empty value).
@@ -271,6 +301,28 @@ mod tests {
                 std::path::Path::new("/usr/share/zoneinfo/UTC")
             );
         }
+    }
+
+    #[test]
+    fn attach_streams_are_dockers() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(attach_streams(&[], true).unwrap(), None);
+        let a = attach_streams(&s(&["STDOUT", "stdout"]), false)
+            .unwrap()
+            .unwrap();
+        assert!(a.stdout && !a.stderr && !a.stdin);
+        // -i attaches stdin whether -a names it or not
+        let a = attach_streams(&s(&["stderr"]), true).unwrap().unwrap();
+        assert!(a.stdin && a.stderr && !a.stdout);
+        // named without -i: recorded, as docker's AttachStdin
+        assert!(
+            attach_streams(&s(&["Stdin"]), false)
+                .unwrap()
+                .unwrap()
+                .stdin
+        );
+        let e = attach_streams(&s(&["stdout", "tty"]), false).unwrap_err();
+        assert!(e.to_string().contains("\"tty\""), "{e}");
     }
 
     #[test]

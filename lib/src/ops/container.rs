@@ -481,44 +481,83 @@ pub fn wait(ctx: &Ctx, name: &str) -> Result<i32> {
 // ------------------------------------------------------------------------------------------
 // start, attach
 
+/// How a terminal attaches (`start -a`, `attach`, a foreground `run` through a monitor).
+#[derive(Debug, Clone)]
+pub struct Attach {
+    /// Send stdin (`start -i`; `attach` unless `--no-stdin`), for a container created with -i.
+    pub stdin: bool,
+    /// Print the container's stdout, its stderr (`run -a` picks; start and attach take both).
+    pub stdout: bool,
+    pub stderr: bool,
+    pub detach_keys: runtime::detach::DetachKeys,
+    /// `--sig-proxy`.
+    pub sig_proxy: bool,
+}
+
+impl Attach {
+    /// docker's defaults: both outputs, ctrl-p ctrl-q, signals proxied.
+    pub fn new(stdin: bool) -> Attach {
+        Attach {
+            stdin,
+            stdout: true,
+            stderr: true,
+            detach_keys: runtime::detach::DetachKeys::default(),
+            sig_proxy: true,
+        }
+    }
+
+    fn client(&self, c: &Container) -> attach::ClientOptions {
+        attach::ClientOptions {
+            stdin: self.stdin && c.record.spec.stdin,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            tty: c.record.spec.tty,
+            detach_keys: self.detach_keys.clone(),
+            sig_proxy: self.sig_proxy,
+        }
+    }
+}
+
+/// How an attach ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// The container exited with this status.
+    Exited(i32),
+    /// The user typed the detach keys; the container runs on.
+    Detached,
+}
+
 /// `start` (inside den's user namespace): launch a monitor for each container not running.
-/// With `attach` (one container), stay attached and return its exit status.
+/// With `attach` (one container), stay attached and return how that ended.
 pub fn start(
     ctx: &Ctx,
     names: &[String],
-    attach_to: bool,
-    interactive: bool,
+    attach_to: Option<&Attach>,
     out: &mut dyn Write,
-) -> Result<i32> {
+) -> Result<Attached> {
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = ctx.runtime_ctx(&store, &runtime_dir);
     let mut failed: Option<super::Error> = None;
     for n in names {
-        let res = (|| -> Result<Option<i32>> {
+        let res = (|| -> Result<Option<Attached>> {
             let c = ctx.store()?.lookup_container(n)?;
             if c.state.status == Status::Running {
-                if attach_to {
-                    return attach(ctx, n, !interactive).map(Some);
+                if let Some(a) = attach_to {
+                    return attach(ctx, n, a).map(Some);
                 }
                 return Ok(None);
             }
-            runtime::monitor::launch(&rctx, &c.record.id, attach_to)?;
-            if attach_to {
+            runtime::monitor::launch(&rctx, &c.record.id, attach_to.is_some())?;
+            if let Some(a) = attach_to {
                 let path = attach::socket_path(&runtime_dir, &c.record.id);
-                let ended = attach::client(
-                    &path,
-                    &attach::ClientOptions {
-                        stdin: interactive && c.record.spec.stdin,
-                        tty: c.record.spec.tty,
-                    },
-                )?;
-                return Ok(Some(ended_code(&store, &c.record.id, ended)));
+                let ended = attach::client(&path, &a.client(&c))?;
+                return Ok(Some(ended_as(&store, &c.record.id, ended)));
             }
             Ok(None)
         })();
         match res {
-            Ok(Some(code)) => return Ok(code),
+            Ok(Some(a)) => return Ok(a),
             Ok(None) => {
                 let _ = writeln!(out, "{n}");
             }
@@ -532,28 +571,30 @@ pub fn start(
     }
     match failed {
         Some(e) => Err(e),
-        None => Ok(0),
+        None => Ok(Attached::Exited(0)),
     }
 }
 
-fn ended_code(store: &Store, id: &str, ended: attach::Ended) -> i32 {
+fn ended_as(store: &Store, id: &str, ended: attach::Ended) -> Attached {
     match ended {
-        attach::Ended::Exited(code) => code,
-        attach::Ended::Detached => 0,
+        attach::Ended::Exited(code) => Attached::Exited(code),
+        attach::Ended::Detached => Attached::Detached,
         attach::Ended::Lost => {
             wait_stopped(store, id, Some(Duration::from_secs(5)));
-            store
-                .load_container(id)
-                .ok()
-                .and_then(|c| c.state.exit_code)
-                .unwrap_or(crate::error::EXIT_DEN)
+            Attached::Exited(
+                store
+                    .load_container(id)
+                    .ok()
+                    .and_then(|c| c.state.exit_code)
+                    .unwrap_or(crate::error::EXIT_DEN),
+            )
         }
     }
 }
 
 /// `attach`: the running container's output (and stdin, if it was created with -i) until it
-/// exits; its exit status.
-pub fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> Result<i32> {
+/// exits or the user detaches.
+pub fn attach(ctx: &Ctx, name: &str, how: &Attach) -> Result<Attached> {
     let store = ctx.store()?;
     let c = ctx.store()?.lookup_container(name)?;
     if c.state.status != Status::Running {
@@ -562,14 +603,21 @@ pub fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> Result<i32> {
     let runtime_dir = ctx.runtime_dir()?;
     store.record_event(&crate::store::Event::container(&c.record, "attach"));
     let path = attach::socket_path(&runtime_dir, &c.record.id);
-    let ended = attach::client(
-        &path,
-        &attach::ClientOptions {
-            stdin: !no_stdin && c.record.spec.stdin,
-            tty: c.record.spec.tty,
-        },
-    )?;
-    Ok(ended_code(&store, &c.record.id, ended))
+    let ended = attach::client(&path, &how.client(&c))?;
+    Ok(ended_as(&store, &c.record.id, ended))
+}
+
+/// A created container started under a monitor with `how` attached (a foreground `run` that
+/// can detach: docker's create, start, attach).
+pub fn start_attached(ctx: &Ctx, id: &str, how: &Attach) -> Result<Attached> {
+    let store = ctx.store()?;
+    let runtime_dir = ctx.runtime_dir()?;
+    let rctx = ctx.runtime_ctx(&store, &runtime_dir);
+    let c = store.load_container(id)?;
+    runtime::monitor::launch(&rctx, id, true)?;
+    let path = attach::socket_path(&runtime_dir, id);
+    let ended = attach::client(&path, &how.client(&c))?;
+    Ok(ended_as(&store, id, ended))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -212,5 +212,10 @@ fn relay(
         }],
         None => Vec::new(),
     };
-    Ok(runtime::relay::supervise(pid, pty, outputs, None)?)
+    let all = crate::store::AttachStreams {
+        stdin: interactive,
+        stdout: true,
+        stderr: true,
+    };
+    Ok(runtime::relay::supervise(pid, pty, outputs, None, all)?)
 }

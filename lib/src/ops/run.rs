@@ -13,7 +13,8 @@ use crate::runtime;
 use crate::security::Security;
 use crate::store::driver;
 use crate::store::{
-    ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status, Store, StoreError,
+    AttachStreams, ContainerRecord, ContainerState, ImageRecord, RestartPolicy, RunSpec, Status,
+    Store, StoreError,
 };
 use crate::volume::MountSpec;
 
@@ -66,6 +67,13 @@ pub struct RunOptions {
     /// ([`crate::config::logging::LogConfig::parse_flags`]).
     pub log_driver: Option<crate::config::logging::LogDriver>,
     pub log_opts: BTreeMap<String, String>,
+    /// `-a`: the streams a foreground run attaches (stdin only with -i); None: docker's
+    /// default (stdout, stderr, and stdin with -i).
+    pub attach: Option<AttachStreams>,
+    /// `--detach-keys` (or docker's configured ones): how a terminal run detaches.
+    pub detach_keys: runtime::detach::DetachKeys,
+    /// `--sig-proxy` (true unless `--sig-proxy=false`).
+    pub sig_proxy: bool,
 }
 
 /// `--pull`: when `run` and `create` pull their image.
@@ -300,6 +308,11 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         stop_timeout: opts.stop_timeout,
         labels: opts.labels.clone(),
         annotations: opts.annotations.clone(),
+        attach: if opts.detach {
+            Some(AttachStreams::default())
+        } else {
+            opts.attach
+        },
         timezone: opts.timezone.clone(),
         host_uts: opts.host_uts,
         ports: Vec::new(),
@@ -383,8 +396,20 @@ pub fn run_detached(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result
     Ok(record.id)
 }
 
-/// `run` in the foreground: returns the container's exit status.
-pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
+/// `run` in the foreground: how it ended (the container's exit status, or the user detached).
+/// `created` is told the new container's id before it starts (docker prints it when `-a`
+/// attaches neither stdout nor stderr).
+///
+/// den holds the container itself and relays its streams, unless the run must be able to
+/// leave it running: a terminal run with detach keys, or `--sig-proxy=false` (ctrl-c leaves).
+/// Those go as docker's do, create, start under a monitor, attach.
+pub fn run(
+    ctx: &Ctx,
+    opts: &RunOptions,
+    report: &dyn Report,
+    created: &mut dyn FnMut(&str),
+) -> Result<super::container::Attached> {
+    use super::container::{Attach, Attached};
     // Only a container attached to den's terminal needs one (`create -it`, `run -dit` do not).
     if opts.tty
         && opts.interactive
@@ -394,6 +419,31 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     }
     let (record, image) = create(ctx, opts, report)?;
     tracing::debug!(id = %record.id, "container record created");
+    created(&record.id);
+    let detachable = opts.tty && opts.interactive && opts.detach_keys.enabled();
+    if detachable || !opts.sig_proxy {
+        let streams = record.spec.attached();
+        let how = Attach {
+            stdin: streams.stdin,
+            stdout: streams.stdout,
+            stderr: streams.stderr,
+            detach_keys: opts.detach_keys.clone(),
+            sig_proxy: opts.sig_proxy,
+        };
+        let store = ctx.store()?;
+        let ended = super::container::start_attached(ctx, &record.id, &how);
+        if ended.is_err() && opts.rm {
+            let _ = store.remove_container(&record.id);
+        }
+        if opts.rm && matches!(ended, Ok(Attached::Exited(_))) {
+            // docker's `run --rm` returns once the container is gone: its monitor removes it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while store.load_container(&record.id).is_ok() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        return ended;
+    }
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = ctx.runtime_ctx(&store, &runtime_dir);
@@ -435,7 +485,7 @@ pub fn run(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<i32> {
     } else {
         store.set_container_state(&record.id, &state)?;
     }
-    Ok(result?)
+    Ok(Attached::Exited(result?))
 }
 
 /// Run a container created earlier (by `den-build`, for a RUN step) in the foreground with

@@ -6,7 +6,8 @@
 //! - monitor to client: [`OUT`] and [`ERR`] carry the container's output, [`EXIT`] its status
 //!   (4 bytes, i32 BE) as the last frame;
 //! - client to monitor: [`IN`] carries stdin, [`IN_EOF`] closes it, [`RESIZE`] is rows and
-//!   columns (two u16 BE) for a pty.
+//!   columns (two u16 BE) for a pty, [`SIGNAL`] a signal number (i32 BE) for the container's
+//!   init (docker's `--sig-proxy`).
 //!
 //! Hand-written: a dozen lines of framing; podman's attach is the same idea over SOCK_SEQPACKET.
 
@@ -27,6 +28,18 @@ pub const EXIT: u8 = 3;
 pub const IN: u8 = 10;
 pub const IN_EOF: u8 = 11;
 pub const RESIZE: u8 = 12;
+pub const SIGNAL: u8 = 13;
+
+/// The signals a client passes on to a container without a terminal (docker's sig-proxy; with
+/// a terminal, ctrl-c is a byte the container's terminal turns into its own SIGINT).
+const PROXIED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
 
 /// The attach socket of container `id`.
 pub fn socket_path(runtime_dir: &Path, id: &str) -> PathBuf {
@@ -68,19 +81,41 @@ impl Decoder {
 }
 
 /// What the client forwards.
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Send our stdin to the container.
     pub stdin: bool,
+    /// Print the container's stdout, its stderr (`run -a` picks; attach takes both).
+    pub stdout: bool,
+    pub stderr: bool,
     /// The container has a pty: put our terminal in raw mode, pass window sizes, and detach on
-    /// ctrl-p ctrl-q as docker does.
+    /// the detach keys as docker does (without a pty, input passes unchanged, as docker's).
     pub tty: bool,
+    pub detach_keys: super::detach::DetachKeys,
+    /// Pass the signals den receives on to a container without a pty (docker's
+    /// `--sig-proxy`); without, ctrl-c ends den alone and the container runs on.
+    pub sig_proxy: bool,
+}
+
+impl ClientOptions {
+    /// docker's attach: both outputs, the default detach keys, signals proxied.
+    pub fn new(stdin: bool, tty: bool) -> ClientOptions {
+        ClientOptions {
+            stdin,
+            stdout: true,
+            stderr: true,
+            tty,
+            detach_keys: super::detach::DetachKeys::default(),
+            sig_proxy: true,
+        }
+    }
 }
 
 /// The outcome of an attach.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     Exited(i32),
-    /// The user detached (ctrl-p ctrl-q); the container keeps running.
+    /// The user detached (the detach keys); the container keeps running.
     Detached,
     /// The monitor went away without a status (killed).
     Lost,
@@ -107,6 +142,11 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
     };
     let mut sigs = nix::sys::signal::SigSet::empty();
     sigs.add(Signal::SIGWINCH);
+    if opts.sig_proxy && !opts.tty {
+        for s in PROXIED {
+            sigs.add(s);
+        }
+    }
     crate::sys::block_signals(&sigs);
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
     if opts.tty {
@@ -116,7 +156,7 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
     let mut buf = vec![0u8; 64 * 1024];
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let mut saw_ctrl_p = false;
+    let mut keys = super::detach::Matcher::new(opts.detach_keys.clone());
     loop {
         let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
         if stdin_open {
@@ -139,13 +179,8 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
         let (sock_ready, in_ready, sig_ready) =
             (ready(0), stdin_open && ready(1), sig_idx.is_some_and(ready));
         drop(fds);
-        if sig_ready {
-            if let Some(s) = &sfd {
-                while let Ok(Some(_)) = s.read_signal() {}
-            }
-            if opts.tty {
-                send_size(sock);
-            }
+        if sig_ready && let Some(s) = &sfd {
+            pass_signals(sock, s, opts.tty)?;
         }
         if sock_ready {
             let n = match sock.read(&mut buf) {
@@ -157,7 +192,7 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
                 return Ok(Ended::Lost);
             }
             dec.push(&buf[..n]);
-            if let Some(ended) = print_frames(&mut dec, &stdout, &stderr)? {
+            if let Some(ended) = print_frames(&mut dec, opts, &stdout, &stderr)? {
                 return Ok(ended);
             }
         }
@@ -168,27 +203,45 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
                 write_frame(sock, IN_EOF, &[])?;
                 continue;
             }
-            if send_input(sock, &buf[..n], opts.tty, &mut saw_ctrl_p)? {
+            if send_input(sock, &buf[..n], opts.tty, &mut keys)? {
                 return Ok(Ended::Detached);
             }
         }
     }
 }
 
+/// Send the monitor the signals den received: a window size for a pty, the others for the
+/// container's init (only those of docker's sig-proxy are caught).
+fn pass_signals(sock: &mut UnixStream, sfd: &SignalFd, tty: bool) -> std::io::Result<()> {
+    let mut winch = false;
+    while let Ok(Some(info)) = sfd.read_signal() {
+        if info.ssi_signo as i32 == Signal::SIGWINCH as i32 {
+            winch = true;
+        } else {
+            write_frame(sock, SIGNAL, &(info.ssi_signo as i32).to_be_bytes())?;
+        }
+    }
+    if winch && tty {
+        send_size(sock);
+    }
+    Ok(())
+}
+
 /// Print the monitor's frames decoded so far; `Some` once it sent the container's exit status.
 fn print_frames(
     dec: &mut Decoder,
+    opts: &ClientOptions,
     stdout: &std::io::Stdout,
     stderr: &std::io::Stderr,
 ) -> std::io::Result<Option<Ended>> {
     while let Some((kind, data)) = dec.next_frame() {
         match kind {
-            OUT => {
+            OUT if opts.stdout => {
                 let mut o = stdout.lock();
                 o.write_all(&data)?;
                 o.flush()?;
             }
-            ERR => {
+            ERR if opts.stderr => {
                 let mut e = stderr.lock();
                 e.write_all(&data)?;
                 e.flush()?;
@@ -204,25 +257,23 @@ fn print_frames(
     Ok(None)
 }
 
-/// Send the user's input to the monitor; on a terminal, docker's detach keys (ctrl-p ctrl-q,
-/// `saw_ctrl_p` carrying a ctrl-p across reads) send what came before them and return true.
+/// Send the user's input to the monitor; on a terminal, the detach keys (`keys` holding a
+/// partial sequence across reads) send what came before them and return true.
 fn send_input(
     sock: &mut UnixStream,
     data: &[u8],
     tty: bool,
-    saw_ctrl_p: &mut bool,
+    keys: &mut super::detach::Matcher,
 ) -> std::io::Result<bool> {
-    if tty {
-        for (i, &b) in data.iter().enumerate() {
-            if *saw_ctrl_p && b == 0x11 {
-                let _ = write_frame(sock, IN, &data[..i.saturating_sub(1)]);
-                return Ok(true);
-            }
-            *saw_ctrl_p = b == 0x10;
-        }
+    if !tty {
+        write_frame(sock, IN, data)?;
+        return Ok(false);
     }
-    write_frame(sock, IN, data)?;
-    Ok(false)
+    let (pass, detached) = keys.feed(data);
+    if !pass.is_empty() {
+        write_frame(sock, IN, &pass)?;
+    }
+    Ok(detached)
 }
 
 fn send_size(sock: &mut UnixStream) {

@@ -43,6 +43,14 @@ pub enum FlagError {
     HostnameWithHostUts,
     #[error("Container ID file found, make sure the other container isn't running or delete {}", .0.display())]
     CidFileExists(std::path::PathBuf),
+    #[error("invalid detach keys {0:?}")]
+    BadDetachKeys(String),
+    #[error(
+        "invalid argument {0:?} for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+    )]
+    BadAttach(String),
+    #[error("Conflicting options: -a and -d")]
+    AttachWithDetach,
     #[error("cannot write the container ID file {}", path.display())]
     CidFile {
         path: std::path::PathBuf,
@@ -81,6 +89,9 @@ impl Diagnose for FlagError {
             FlagError::CidFileExists(_) => {
                 "remove the file, or give --cidfile a path that does not exist".into()
             }
+            FlagError::BadDetachKeys(_) => "write a comma-separated list of ctrl-<a-z @ [ \\ ] ^ _> or single characters (ctrl-p,ctrl-q), or \"\" to disable detaching".into(),
+            FlagError::BadAttach(_) => "use -a stdin, -a stdout or -a stderr (repeat -a for more)".into(),
+            FlagError::AttachWithDetach => "drop -a to run in the background, or drop -d to attach".into(),
             FlagError::CidFile { .. } => {
                 "give --cidfile a path in a directory you can write".into()
             }

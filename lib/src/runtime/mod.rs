@@ -10,6 +10,7 @@
 //! [`attach`] (detached containers), [`flags`] (run and exec flags that cannot work).
 
 pub mod attach;
+pub mod detach;
 pub mod engine;
 pub mod flags;
 pub mod freeze;
@@ -555,8 +556,13 @@ pub fn run_foreground(
             )?;
             inst.start()?;
             tracing::debug!("container started");
-            let code =
-                relay::supervise(inst.pid(), pty, std::mem::take(&mut outputs), log.as_mut())?;
+            let code = relay::supervise(
+                inst.pid(),
+                pty,
+                std::mem::take(&mut outputs),
+                log.as_mut(),
+                s.attached(),
+            )?;
             tracing::debug!(code, "container exited");
             if let Err(e) = inst.delete() {
                 tracing::debug!(error = %e, "runtime state not deleted");

@@ -328,7 +328,7 @@ fn run_once(
     }
     if wait_attach {
         ready.ok();
-        first_client(listener, clients, &mut streams);
+        first_client(listener, clients, &mut streams, inst.pid());
     }
     let started_at = Utc::now();
     ctx.store.set_container_state(
@@ -446,7 +446,12 @@ fn take_pty(console: &tty::ConsoleSocket, streams: &mut Streams) -> Result<(), R
 
 /// `start -a`: wait (10 s at most) for the client that connects right after "ok", and apply a
 /// pty client's first window size before the program starts.
-fn first_client(listener: &UnixListener, clients: &mut Vec<Client>, streams: &mut Streams) {
+fn first_client(
+    listener: &UnixListener,
+    clients: &mut Vec<Client>,
+    streams: &mut Streams,
+    init: nix::unistd::Pid,
+) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while clients.is_empty() && Instant::now() < deadline {
         accept(listener, clients);
@@ -463,7 +468,7 @@ fn first_client(listener: &UnixListener, clients: &mut Vec<Client>, streams: &mu
             }
             let _ = c.sock.set_read_timeout(None);
         }
-        serve_clients(clients, streams);
+        serve_clients(clients, streams, init);
     }
 }
 
@@ -521,7 +526,7 @@ impl Pump<'_> {
                 let _ = l.flush();
             }
             self.read_clients(&revents[2 + nouts..]);
-            serve_clients(self.clients, self.streams);
+            serve_clients(self.clients, self.streams, pid);
         }
     }
 
@@ -633,8 +638,8 @@ fn accept(listener: &UnixListener, clients: &mut Vec<Client>) {
     }
 }
 
-/// Act on what clients sent: stdin, its end, window sizes.
-fn serve_clients(clients: &mut [Client], streams: &mut Streams) {
+/// Act on what clients sent: stdin, its end, window sizes, signals for the container's `init`.
+fn serve_clients(clients: &mut [Client], streams: &mut Streams, init: nix::unistd::Pid) {
     for c in clients.iter_mut() {
         while let Some((kind, data)) = c.dec.next_frame() {
             match kind {
@@ -650,6 +655,12 @@ fn serve_clients(clients: &mut [Client], streams: &mut Streams) {
                         }
                     } else {
                         streams.stdin = None;
+                    }
+                }
+                attach::SIGNAL if data.len() == 4 => {
+                    let n = i32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                    if let Ok(sig) = Signal::try_from(n) {
+                        let _ = nix::sys::signal::kill(init, sig);
                     }
                 }
                 attach::RESIZE if data.len() == 4 => {

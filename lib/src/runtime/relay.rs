@@ -63,6 +63,8 @@ impl AsFd for Den {
 /// One of den's own output streams as the relay writes it.
 struct Sink {
     den: Den,
+    /// Whether the container's stream reaches den's (`run -a`); it goes to the log either way.
+    shown: bool,
     /// A non-blocking descriptor of the same pipe, when den's stream is a pipe.
     own: Option<std::fs::File>,
     pending: Vec<u8>,
@@ -70,7 +72,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(den: Den) -> Sink {
+    fn new(den: Den, shown: bool) -> Sink {
         use std::os::unix::fs::OpenOptionsExt;
         let raw = den.as_fd().as_raw_fd();
         let is_pipe =
@@ -87,6 +89,7 @@ impl Sink {
             .flatten();
         Sink {
             den,
+            shown,
             own,
             pending: Vec::new(),
             open: true,
@@ -103,7 +106,7 @@ impl Sink {
     /// Write `data` (after anything pending); what a non-blocking pipe does not take now stays
     /// pending. A closed reader closes the sink.
     fn push(&mut self, data: &[u8]) {
-        if !self.open {
+        if !self.open || !self.shown {
             return;
         }
         if self.own.is_none() {
@@ -135,15 +138,16 @@ impl Sink {
 }
 
 /// Wait for the container's init `pid` to exit, forwarding signals; copy `outputs` to den's
-/// stdout and stderr and into `log`; for a pty container, copy den's terminal to it. Returns the
-/// container's exit status (128+signal when killed).
+/// stdout and stderr (those `shown`: `run -a`) and into `log`; for a pty container, copy den's
+/// terminal to it. Returns the container's exit status (128+signal when killed).
 pub fn supervise(
     pid: Pid,
     pty: Option<Pty>,
     outputs: Vec<Output>,
     log: Option<&mut Log>,
+    shown: crate::store::AttachStreams,
 ) -> Result<i32, RuntimeError> {
-    let mut relay = Relay::new(pid, pty, outputs, log)?;
+    let mut relay = Relay::new(pid, pty, outputs, log, shown)?;
     let mut status: Option<i32> = None;
     let mut deadline: Option<Instant> = None;
     loop {
@@ -221,6 +225,7 @@ impl<'l> Relay<'l> {
         pty: Option<Pty>,
         outputs: Vec<Output>,
         log: Option<&'l mut Log>,
+        shown: crate::store::AttachStreams,
     ) -> Result<Relay<'l>, RuntimeError> {
         let sfd = SignalFd::with_flags(
             &supervised_signals(),
@@ -228,8 +233,8 @@ impl<'l> Relay<'l> {
         )
         .map_err(io("signalfd"))?;
         let sinks = [
-            Sink::new(Den::Stdout(std::io::stdout())),
-            Sink::new(Den::Stderr(std::io::stderr())),
+            Sink::new(Den::Stdout(std::io::stdout()), shown.stdout),
+            Sink::new(Den::Stderr(std::io::stderr()), shown.stderr),
         ];
         let stdin_open = pty.as_ref().is_some_and(|p| p.stdin);
         for o in &outputs {

@@ -12,6 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Digest, Result, Store, StoreError, io_err};
 
+/// docker's `Config.AttachStdin`, `AttachStdout` and `AttachStderr`: the streams a foreground
+/// `run` attaches (`-a`; none for `run -d`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachStreams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
 /// What a container runs, resolved at create time from the image and the flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -54,6 +63,10 @@ pub struct RunSpec {
     /// `--uts host`: the host's UTS namespace (its host name) instead of the container's own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_uts: bool,
+    /// `-a` (all false for `run -d`); None: docker's default, stdout and stderr, and stdin
+    /// with -i.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<AttachStreams>,
     /// `--annotation`: the OCI spec's annotations.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub annotations: std::collections::BTreeMap<String, String>,
@@ -73,6 +86,17 @@ pub struct RunSpec {
     /// `--log-driver`, `--log-opt` (records from before these existed: k8s-file).
     #[serde(default)]
     pub log: crate::config::logging::LogConfig,
+}
+
+impl RunSpec {
+    /// The streams a foreground run attaches, as `inspect` reports them ([`RunSpec::attach`]).
+    pub fn attached(&self) -> AttachStreams {
+        self.attach.unwrap_or(AttachStreams {
+            stdin: self.stdin,
+            stdout: true,
+            stderr: true,
+        })
+    }
 }
 
 /// docker's `--restart` policies.

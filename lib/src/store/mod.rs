@@ -56,8 +56,8 @@ pub use blobs::BlobWriter;
 pub(crate) use blobs::verify;
 pub use check::{CheckOptions, Checked, Problem, Repaired};
 pub use containers::{
-    BUILD_STEP_LABEL, Container, ContainerRecord, ContainerState, ContainersError, RestartPolicy,
-    RunSpec, Status, alive, parent_pid, process_start_time,
+    AttachStreams, BUILD_STEP_LABEL, Container, ContainerRecord, ContainerState, ContainersError,
+    RestartPolicy, RunSpec, Status, alive, parent_pid, process_start_time,
 };
 pub use events::Event;
 pub use gc::{Collected, Referenced, disk_usage};
