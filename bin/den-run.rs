@@ -116,6 +116,9 @@ enum Verb {
     /// Run a created container in the foreground and exit with its status (den-build's RUN).
     #[command(name = "__run-created", hide = true)]
     RunCreated { id: String },
+    /// Hold a detached `exec -it`'s terminal until its process ends (started by den itself).
+    #[command(name = "__hold-pty", hide = true)]
+    HoldPty,
 }
 
 #[derive(Subcommand)]
@@ -202,14 +205,11 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         }
         Verb::Attach(a) => {
             let how = a.options()?;
-            match ops::container::attach(&open(root)?, &a.container, &how)? {
-                ops::container::Attached::Exited(code) => Ok(code),
-                // docker's attach says so and exits 1 (its run and start say nothing, exit 0).
-                ops::container::Attached::Detached => {
-                    eprintln!("read escape sequence");
-                    Ok(1)
-                }
-            }
+            Ok(escaped(ops::container::attach(
+                &open(root)?,
+                &a.container,
+                &how,
+            )?))
         }
         Verb::Exec(a) => exec(root, &a),
         Verb::Cp(a) => cp(root, a),
@@ -257,6 +257,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Reset { force } => reset(root, force),
         Verb::RunCreated { id } => Ok(ops::run::run_created(&enter(&open(root)?, root)?, &id)?),
         Verb::Monitor { id, wait_attach } => monitor(root, &id, wait_attach),
+        Verb::HoldPty => Ok(den::runtime::tty::hold()),
     }
 }
 
@@ -334,6 +335,18 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
         &report,
         &mut created,
     )?))
+}
+
+/// The exit status of `attach` or `exec`: the container's (the process's); when the user
+/// detached, docker's line and 1 (its run and start say nothing and exit 0).
+fn escaped(a: ops::container::Attached) -> i32 {
+    match a {
+        ops::container::Attached::Exited(code) => code,
+        ops::container::Attached::Detached => {
+            eprintln!("read escape sequence");
+            1
+        }
+    }
 }
 
 /// The exit status of `run` or `start -a`: the container's, or 0 when the user detached.
@@ -452,7 +465,7 @@ fn exec(root: Root, a: &ExecArgs) -> Result<i32> {
     let runtime_dir = ctx.runtime_dir()?;
     ops::exec::record_start(&ctx, &a.container, &opts)?;
     let c = ops::exec::join(&ctx, &a.container)?;
-    Ok(ops::exec::exec(&ctx, &c, &runtime_dir, &opts)?)
+    Ok(escaped(ops::exec::exec(&ctx, &c, &runtime_dir, &opts)?))
 }
 
 /// Where a container's files are reached from: its running monitor's namespaces, joined, or

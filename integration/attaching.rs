@@ -324,3 +324,45 @@ fn sig_proxy_forwards_signals_or_leaves_the_container_running() {
         sb.den(&["stop", "-t", "0", c]).ok();
     }
 }
+
+#[test]
+fn exec_detaches_and_its_process_runs_on() {
+    let sb = ready();
+    let bb = busybox();
+    sb.den(&["run", "-d", "--name", "ex", &bb, "sleep", "1000"])
+        .ok();
+    // the process outlives den: its terminal is held, not hung up
+    let out = sb.den_pty(
+        &[
+            "expect:# ",
+            "send:sleep 1; touch /after-detach\\r",
+            "send:\\x10\\x11",
+        ],
+        &["exec", "-it", "ex", "sh"],
+    );
+    assert_eq!(out.code, 1, "{}", out.out());
+    assert!(out.out().contains("read escape sequence"), "{}", out.out());
+    until("the detached exec's file", Duration::from_secs(10), || {
+        sb.den(&["exec", "ex", "test", "-f", "/after-detach"]).code == 0
+    });
+    // other keys; a disabled sequence passes through; bad keys are refused
+    let out = sb.den_pty(
+        &["expect:# ", "send:\\x01"],
+        &["exec", "-it", "--detach-keys", "ctrl-a", "ex", "sh"],
+    );
+    assert_eq!(out.code, 1, "{}", out.out());
+    let out = sb.den_pty(
+        &[
+            "expect:# ",
+            "send:read x; echo len=${#x}\\r",
+            "send:\\x10\\x11z\\r",
+            "expect:len=",
+            "send:exit 6\\r",
+        ],
+        &["exec", "-it", "--detach-keys=", "ex", "sh"],
+    );
+    assert_eq!(out.code, 6, "{}", out.out());
+    sb.den(&["exec", "--detach-keys", "ctrl-", "ex", "true"])
+        .fails_with(1, "\"ctrl-\"");
+    sb.den(&["stop", "-t", "0", "ex"]).ok();
+}

@@ -258,6 +258,10 @@ pub struct ExecArgs {
     /// User: UID[:GID] or NAME[:GROUP]
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Keys that detach from the process's terminal, which runs on (default ctrl-p,ctrl-q; ""
+    /// disables)
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Give extended privileges (accepted; the container's root is the user's own anyway)
     #[arg(long)]
     pub privileged: bool,

@@ -128,6 +128,7 @@ impl super::container::ExecArgs {
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             command: self.command.clone(),
+            detach_keys: crate::runtime::detach::choose(self.detach_keys.as_deref())?,
         })
     }
 }

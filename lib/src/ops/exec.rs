@@ -9,6 +9,7 @@ use std::os::fd::AsFd;
 
 use super::Ctx;
 use super::Result;
+use super::container::Attached;
 use crate::runtime::{self, engine, engine::Exec, tty};
 use crate::store::Container;
 use crate::store::Status;
@@ -24,6 +25,8 @@ pub struct ExecOptions {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub command: Vec<String>,
+    /// `--detach-keys` (or docker's configured ones), for `-it`.
+    pub detach_keys: runtime::detach::DetachKeys,
 }
 
 /// Record the `exec_start` event (docker's action names the command), before [`join`]: the
@@ -55,13 +58,14 @@ pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
     Ok(c)
 }
 
-/// Run the process; its exit status (0 at once with `detach`).
+/// Run the process; its exit status (0 at once with `detach`), or `Detached` when the user
+/// typed the detach keys on its terminal (it runs on).
 pub fn exec(
     ctx: &Ctx,
     c: &Container,
     runtime_dir: &std::path::Path,
     opts: &ExecOptions,
-) -> Result<i32> {
+) -> Result<Attached> {
     if c.state.paused {
         return Err(crate::store::ContainersError::PausedExec(c.record.name.clone()).into());
     }
@@ -84,12 +88,12 @@ pub fn exec(
     };
     let stdio = stdio(opts, console.as_ref())?;
     let old_mask = tty::block_signals();
-    let res = (|| -> Result<i32> {
+    let res = (|| -> Result<Attached> {
         let pid = youki.exec(&c.record.id, &process, stdio)?;
         if opts.detach {
-            return Ok(0);
+            return Ok(Attached::Exited(0));
         }
-        relay(pid, console.as_ref(), opts.interactive)
+        relay(pid, console.as_ref(), opts)
     })();
     tty::restore_signals(&old_mask);
     res
@@ -158,7 +162,9 @@ fn process(ctx: &Ctx, c: &Container, opts: &ExecOptions) -> Result<engine::ExecP
                 .chain(user.additional_gids.iter().copied())
                 .collect(),
         },
-        detached: opts.detach,
+        // A terminal the user may detach from (the detach keys) must not take the process
+        // with den when den exits.
+        detached: opts.detach || (opts.tty && opts.interactive && opts.detach_keys.enabled()),
         security,
     })
 }
@@ -196,8 +202,9 @@ fn stdio(opts: &ExecOptions, console: Option<&tty::ConsoleSocket>) -> Result<eng
 fn relay(
     pid: nix::unistd::Pid,
     console: Option<&tty::ConsoleSocket>,
-    interactive: bool,
-) -> Result<i32> {
+    opts: &ExecOptions,
+) -> Result<Attached> {
+    let interactive = opts.interactive;
     let (pty, _raw) = tty::open_pty(console, interactive)?;
     let outputs = match &pty {
         Some(p) => vec![runtime::relay::Output {
@@ -217,5 +224,11 @@ fn relay(
         stdout: true,
         stderr: true,
     };
-    Ok(runtime::relay::supervise(pid, pty, outputs, None, all)?)
+    let keys = pty.as_ref().map(|_| opts.detach_keys.clone());
+    Ok(
+        match runtime::relay::supervise(pid, pty, outputs, None, all, keys)? {
+            Some(code) => Attached::Exited(code),
+            None => Attached::Detached,
+        },
+    )
 }

@@ -68,7 +68,7 @@ pub struct ExecProcess {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
-    /// Keep running when the calling process exits (`exec -d`).
+    /// Keep running when the calling process exits (`exec -d`, and `exec -it` with detach keys).
     pub detached: bool,
     /// The container's capabilities, no-new-privileges and seccomp filter.
     pub security: super::spec::ExecSecurity,

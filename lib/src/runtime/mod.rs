@@ -562,7 +562,9 @@ pub fn run_foreground(
                 std::mem::take(&mut outputs),
                 log.as_mut(),
                 s.attached(),
-            )?;
+                None,
+            )?
+            .unwrap_or(crate::error::EXIT_DEN);
             tracing::debug!(code, "container exited");
             if let Err(e) = inst.delete() {
                 tracing::debug!(error = %e, "runtime state not deleted");

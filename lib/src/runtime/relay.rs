@@ -139,18 +139,28 @@ impl Sink {
 
 /// Wait for the container's init `pid` to exit, forwarding signals; copy `outputs` to den's
 /// stdout and stderr (those `shown`: `run -a`) and into `log`; for a pty container, copy den's
-/// terminal to it. Returns the container's exit status (128+signal when killed).
+/// terminal to it. Returns the container's exit status (128+signal when killed), or None when
+/// the user typed `detach` keys on the terminal (`exec -it`): the pty goes to a holder
+/// ([`super::tty::hand_off`]) and the process runs on.
 pub fn supervise(
     pid: Pid,
     pty: Option<Pty>,
     outputs: Vec<Output>,
     log: Option<&mut Log>,
     shown: crate::store::AttachStreams,
-) -> Result<i32, RuntimeError> {
+    detach: Option<super::detach::DetachKeys>,
+) -> Result<Option<i32>, RuntimeError> {
     let mut relay = Relay::new(pid, pty, outputs, log, shown)?;
+    relay.keys = detach.map(super::detach::Matcher::new);
     let mut status: Option<i32> = None;
     let mut deadline: Option<Instant> = None;
     loop {
+        if relay.detached {
+            if let Some(p) = &relay.pty {
+                super::tty::hand_off(p.master.as_fd())?;
+            }
+            return Ok(None);
+        }
         if status.is_none() {
             status = reap(pid);
             if status.is_some() {
@@ -161,7 +171,7 @@ pub fn supervise(
             && relay.drained(deadline)
         {
             relay.flush_log();
-            return Ok(code);
+            return Ok(Some(code));
         }
         let polled = relay.poll(status.is_some())?;
         if polled.ready[0] {
@@ -201,6 +211,9 @@ struct Relay<'l> {
     sinks: [Sink; 2],
     stdin_open: bool,
     buf: Vec<u8>,
+    /// The detach keys on a terminal, and whether the user typed them.
+    keys: Option<super::detach::Matcher>,
+    detached: bool,
 }
 
 /// One poll's answer: which descriptors were ready, by their place in the poll set (the
@@ -253,6 +266,8 @@ impl<'l> Relay<'l> {
             sinks,
             stdin_open,
             buf: vec![0u8; 64 * 1024],
+            keys: None,
+            detached: false,
         })
     }
 
@@ -387,9 +402,14 @@ impl<'l> Relay<'l> {
                 self.stdin_open = false;
             }
             Ok(n) => {
-                if write_all_fd(p.master.as_fd(), &self.buf[..n]).is_err() {
+                let (pass, detached) = match &mut self.keys {
+                    Some(k) => k.feed(&self.buf[..n]),
+                    None => (self.buf[..n].to_vec(), false),
+                };
+                if write_all_fd(p.master.as_fd(), &pass).is_err() {
                     self.stdin_open = false;
                 }
+                self.detached = detached;
             }
         }
     }

@@ -179,3 +179,53 @@ pub fn copy_winsize(master: BorrowedFd<'_>) {
         None => tracing::debug!("den's output is not a terminal: no window size to pass on"),
     }
 }
+
+/// The environment variable that passes a detached terminal's master to its holder.
+pub const ENV_PTY_FD: &str = "_DEN_PTY_FD";
+
+/// Keep a terminal whose user detached (`exec -it`, the detach keys) open after den exits:
+/// a small process of den's own (`den-run __hold-pty`, a new session) holds `master` and reads
+/// what the process writes until its last descriptor of the terminal closes. Without it, den's
+/// exit would close the master and hang the process up; docker's daemon holds it the same way.
+pub fn hand_off(master: BorrowedFd<'_>) -> Result<(), RuntimeError> {
+    let io = |path: &str| {
+        let path = path.to_string();
+        move |e: std::io::Error| RuntimeError::Io {
+            path: path.clone().into(),
+            source: e,
+        }
+    };
+    let fd = master.try_clone_to_owned().map_err(io("pty"))?;
+    let exe = std::fs::read_link("/proc/self/exe").map_err(io("/proc/self/exe"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("__hold-pty")
+        .env(ENV_PTY_FD, fd.as_raw_fd().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    crate::sys::new_session_keeping_fd(&mut cmd, fd.as_raw_fd());
+    let child = cmd.spawn().map_err(io("den-run __hold-pty"))?;
+    // It outlives this process, which exits soon: init reaps it.
+    std::mem::forget(child);
+    Ok(())
+}
+
+/// `den-run __hold-pty`: read the handed-off terminal until it closes ([`hand_off`]).
+pub fn hold() -> i32 {
+    let Some(master) = crate::sys::take_inherited_fd(ENV_PTY_FD) else {
+        return crate::error::EXIT_DEN;
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+            Ok(0) | Err(nix::errno::Errno::EIO) => return 0,
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {
+                // The descriptor may be shared non-blocking with den's relay: wait for input.
+                let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(1000u16));
+            }
+            Ok(_) => {}
+            Err(_) => return 0,
+        }
+    }
+}
