@@ -133,22 +133,23 @@ fn run_a_picks_the_streams_and_the_log_keeps_all() {
     assert_eq!(out.ok().trim().len(), 64);
     assert_eq!(sb.den(&["logs", "in2"]).ok(), "piped\ndone\n");
     // docker's Config.Attach*: -a as given; run -d attaches nothing
-    let fmt = "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}";
+    let fmt = "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}} \
+               {{.Config.OpenStdin}} {{.Config.StdinOnce}}";
     sb.den(&["create", "--name", "c", "-a", "stderr", &bb, "true"])
         .ok();
     assert_eq!(
         sb.den(&["inspect", "--format", fmt, "c"]).ok(),
-        "false false true\n"
+        "false false true false false\n"
     );
     sb.den(&["create", "--name", "ci", "-i", &bb, "true"]).ok();
     assert_eq!(
         sb.den(&["inspect", "--format", fmt, "ci"]).ok(),
-        "true true true\n"
+        "true true true true true\n"
     );
-    sb.den(&["run", "-d", "--name", "d", &bb, "true"]).ok();
+    sb.den(&["run", "-di", "--name", "d", &bb, "true"]).ok();
     assert_eq!(
         sb.den(&["inspect", "--format", fmt, "d"]).ok(),
-        "false false false\n"
+        "false false false true false\n"
     );
 }
 

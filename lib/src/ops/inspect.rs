@@ -201,7 +201,8 @@ fn config_json(r: &ContainerRecord) -> Value {
         "AttachStderr": r.spec.attached().stderr,
         "Tty": r.spec.tty,
         "OpenStdin": r.spec.stdin,
-        "StdinOnce": false,
+        // docker's: -i with stdin attached (not `run -di`).
+        "StdinOnce": r.spec.stdin && r.spec.attached().stdin,
         "Env": r.spec.env,
         "Cmd": r.spec.cmd,
         "Image": r.image,
