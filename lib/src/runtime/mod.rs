@@ -7,7 +7,8 @@
 //! fuse-overlayfs, vfs), [`spec`] (the OCI runtime spec), [`user`] (users and the command, read
 //! from the image), [`engine`] (the engine seam, on libcontainer), [`tty`] (pty and signals),
 //! [`relay`] (a foreground container's output, input and signals), [`logs`], [`monitor`] and
-//! [`attach`] (detached containers), [`flags`] (run and exec flags that cannot work).
+//! [`attach`] (detached containers), [`detach`] (the detach keys), [`flags`] (run and exec
+//! flags that cannot work).
 
 pub mod attach;
 pub mod detach;
