@@ -312,11 +312,12 @@ fn events(root: Root, a: &den::cli::system::EventsArgs) -> Result<i32> {
 
 /// `run`: in the foreground, its exit status is the container's; with `-d`, its id.
 fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
+    // Flags first: a bad one leaves the store as it was, --replace's container too.
+    let opts = a.options()?;
     replace(root, a)?;
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
-    let opts = a.options()?;
     if opts.detach {
         let id = ops::run::run_detached(&ctx, &opts, &report)?;
         print(&format!("{id}\n"));
@@ -373,11 +374,12 @@ fn replace(root: Root, a: &RunArgs) -> Result<()> {
 }
 
 fn create(root: Root, a: &RunArgs) -> Result<i32> {
+    let opts = a.create_options()?;
     replace(root, a)?;
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
-    let (record, _) = ops::run::create(&ctx, &a.options()?, &report)?;
+    let (record, _) = ops::run::create(&ctx, &opts, &report)?;
     print(&format!("{}\n", record.id));
     Ok(0)
 }

@@ -175,6 +175,14 @@ fn run_a_mistakes_are_dockers_and_leave_the_store_alone() {
     assert_eq!(status(&sb, "c"), "created");
     sb.den(&["attach", "--detach-keys", "alt-x", "c"])
         .fails_with(1, "\"alt-x\"");
+    // run's own flags are not create's (docker's create does not know them)
+    sb.den(&["create", "--sig-proxy=false", &bb, "true"])
+        .fails_with(125, "--sig-proxy is a flag of run, not of create");
+    sb.den(&["create", "--detach-keys", "ctrl-a", &bb, "true"])
+        .fails_with(125, "--detach-keys is a flag of run");
+    // a bad flag stops --replace before it removes anything
+    sb.den(&["run", "--replace", "--name", "c", "-a", "nope", &bb, "true"])
+        .fails_with(125, "\"nope\"");
     assert_eq!(sb.den(&["ps", "-a", "--format", "{{.Names}}"]).ok(), "c\n");
 }
 

@@ -115,6 +115,20 @@ impl RunArgs {
         }
         Ok((driver, opts))
     }
+
+    /// `create`'s options: [`RunArgs::options`] without run's own flags, which docker's
+    /// create does not know (`--detach-keys`, `--sig-proxy`: they are for `start -a`).
+    pub fn create_options(&self) -> Result<RunOptions> {
+        let run_only = match (&self.detach_keys, self.sig_proxy) {
+            (Some(_), _) => Some("--detach-keys"),
+            (None, false) => Some("--sig-proxy"),
+            _ => None,
+        };
+        if let Some(flag) = run_only {
+            return Err(crate::runtime::FlagError::RunOnly(flag).into());
+        }
+        self.options()
+    }
 }
 
 impl super::container::ExecArgs {

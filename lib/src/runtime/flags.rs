@@ -49,6 +49,8 @@ pub enum FlagError {
         "invalid argument {0:?} for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
     )]
     BadAttach(String),
+    #[error("{0} is a flag of run, not of create")]
+    RunOnly(&'static str),
     #[error("Conflicting options: -a and -d")]
     AttachWithDetach,
     #[error("cannot write the container ID file {}", path.display())]
@@ -91,6 +93,7 @@ impl Diagnose for FlagError {
             }
             FlagError::BadDetachKeys(_) => "write a comma-separated list of ctrl-<a-z @ [ \\ ] ^ _> or single characters (ctrl-p,ctrl-q), or \"\" to disable detaching".into(),
             FlagError::BadAttach(_) => "use -a stdin, -a stdout or -a stderr (repeat -a for more)".into(),
+            FlagError::RunOnly(_) => "drop it here, and give it to `den start -a` or `den run`".into(),
             FlagError::AttachWithDetach => "drop -a to run in the background, or drop -d to attach".into(),
             FlagError::CidFile { .. } => {
                 "give --cidfile a path in a directory you can write".into()
