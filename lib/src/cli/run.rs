@@ -36,11 +36,7 @@ impl RunArgs {
         if self.rm && restart != RestartPolicy::No {
             return Err(crate::runtime::FlagError::RmWithRestart.into());
         }
-        let attach = attach_streams(&self.attach, self.interactive)?;
-        if attach.is_some() && self.detach {
-            return Err(crate::runtime::FlagError::AttachWithDetach.into());
-        }
-        let detach_keys = crate::runtime::detach::choose(self.detach_keys.as_deref())?;
+        let (attach, detach_keys) = self.attach_flags()?;
         let mounts = mounts(&self.volume, &self.mount, &self.tmpfs)?;
         let (log_driver, log_opts) = self.log_flags()?;
         let security = crate::security::Security::parse(&crate::security::SecurityFlags {
@@ -114,6 +110,17 @@ impl RunArgs {
             return Err(crate::runtime::FlagError::PassthroughDetached.into());
         }
         Ok((driver, opts))
+    }
+
+    /// `-a` (not with `-d`, as docker's) and the detach keys (`--detach-keys`, else docker's
+    /// configured ones).
+    fn attach_flags(&self) -> Result<(Option<AttachStreams>, crate::runtime::detach::DetachKeys)> {
+        let attach = attach_streams(&self.attach, self.interactive)?;
+        if attach.is_some() && self.detach {
+            return Err(crate::runtime::FlagError::AttachWithDetach.into());
+        }
+        let keys = crate::runtime::detach::choose(self.detach_keys.as_deref())?;
+        Ok((attach, keys))
     }
 
     /// `create`'s options: [`RunArgs::options`] without run's own flags, which docker's

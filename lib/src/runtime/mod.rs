@@ -536,13 +536,7 @@ pub fn run_foreground(
             tracing::debug!("network up");
             let (pty, _raw) = tty::open_pty(console.as_ref(), s.stdin)?;
             if let Some(p) = &pty {
-                outputs.push(relay::Output {
-                    fd: p.master.try_clone().map_err(|e| RuntimeError::Io {
-                        path: "pty".into(),
-                        source: e,
-                    })?,
-                    stream: logs::Stream::Stdout,
-                });
+                outputs.push(pty_output(p)?);
             }
             store.set_container_state(
                 &record.id,
@@ -578,6 +572,17 @@ pub fn run_foreground(
     driver::unmount(ctx.sys, driver, &cdir);
     tracing::debug!("rootfs unmounted");
     result
+}
+
+/// A pty's master as the output [`relay::supervise`] reads (a terminal has one stream).
+fn pty_output(p: &tty::Pty) -> Result<relay::Output, RuntimeError> {
+    Ok(relay::Output {
+        fd: p.master.try_clone().map_err(|e| RuntimeError::Io {
+            path: "pty".into(),
+            source: e,
+        })?,
+        stream: logs::Stream::Stdout,
+    })
 }
 
 /// The socket a tty container's init sends its pty master to; none without a tty.
