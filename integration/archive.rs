@@ -4,11 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::sandbox::{Out, Sandbox, env, registry, run, which};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Out, Sandbox, busybox, env, registry, run, which};
 
 fn layered() -> String {
     registry().image("test/layered")

@@ -6,11 +6,7 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Sandbox, registry};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox};
 
 fn ready() -> Sandbox {
     let sb = Sandbox::new();

@@ -4,11 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::sandbox::{Sandbox, free_port, registry, wait_http};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox, free_port, registry, wait_http};
 
 /// A build context under the sandbox with `files` (path, content).
 fn context(sb: &Sandbox, name: &str, files: &[(&str, &str)]) -> PathBuf {

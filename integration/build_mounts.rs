@@ -2,35 +2,10 @@
 //! --mount=type=secret`, `--ssh` with `RUN --mount=type=ssh` (a real ssh-agent), and `RUN
 //! --mount=type=bind,from=` another stage or an image.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::sandbox::{Out, Sandbox, registry, sha256_hex};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
-
-/// A build context with a Dockerfile and `files`.
-fn context(sb: &Sandbox, name: &str, dockerfile: &str, files: &[(&str, &[u8])]) -> PathBuf {
-    let dir = sb.dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    for (p, content) in files {
-        let f = dir.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, content).unwrap();
-    }
-    dir
-}
-
-fn build(sb: &Sandbox, dir: &Path, extra: &[&str]) -> Out {
-    let d = dir.to_string_lossy().into_owned();
-    let mut args = vec!["build"];
-    args.extend_from_slice(extra);
-    args.push(&d);
-    sb.den(&args)
-}
+use crate::sandbox::{Sandbox, build, busybox, context, sha256_hex};
 
 fn run_out(sb: &Sandbox, image: &str, cmd: &[&str]) -> String {
     let mut a = vec!["run", "--rm", image];

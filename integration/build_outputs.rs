@@ -5,11 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::sandbox::{Registry, Sandbox, env, registry, run};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Registry, Sandbox, busybox, env, run};
 
 /// A build context under the sandbox with this Dockerfile.
 fn context(sb: &Sandbox, name: &str, dockerfile: &str) -> PathBuf {

@@ -3,11 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Sandbox, registry, sha256_hex};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox, sha256_hex};
 
 fn ready() -> Sandbox {
     let sb = Sandbox::new();

@@ -4,32 +4,8 @@
 //! on PATH, speaking docker's protocol and keeping what they are given in a file.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::sandbox::{Registry, Sandbox, env, run};
-
-/// A registry with htpasswd auth (`alice:s3cret`), holding busybox as `library/busybox`.
-fn htpasswd_registry(name: &str) -> Registry {
-    let dir = env().tmp.join(format!("creds-htpasswd-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("htpasswd");
-    let out = run({
-        let mut c = Command::new("htpasswd");
-        c.args(["-Bbn", "alice", "s3cret"]);
-        c
-    });
-    std::fs::write(&file, out.ok()).unwrap();
-    let reg = Registry::start_with(
-        &format!("creds-{name}"),
-        &format!(
-            "auth:\n  htpasswd:\n    realm: den-test\n    path: {}\n",
-            file.display()
-        ),
-        Some("alice:s3cret"),
-    );
-    reg.push("busybox", "library/busybox");
-    reg
-}
+use crate::sandbox::{Registry, Sandbox, env, htpasswd_registry};
 
 /// Install `docker-credential-NAME` in the sandbox's `bin`, put that first on PATH, and return
 /// the keyring directory it keeps one file per server in (named after the server URL).
@@ -103,7 +79,7 @@ fn build_from(sb: &Sandbox, reg: &Registry, name: &str, extra: &[&str]) -> crate
 #[test]
 fn authfile_is_where_login_writes_and_the_only_file_the_others_read() {
     let sb = Sandbox::new();
-    let reg = htpasswd_registry("authfile");
+    let reg = htpasswd_registry("creds-authfile");
     let bb = reg.image("library/busybox");
     let own = sb.config_home.join("den/auth.json");
     let file = sb.dir.join("secrets/mine.json");
@@ -193,7 +169,7 @@ fn authfile_is_where_login_writes_and_the_only_file_the_others_read() {
 #[test]
 fn creds_serve_one_command_and_are_stored_nowhere() {
     let sb = Sandbox::new();
-    let reg = htpasswd_registry("creds");
+    let reg = htpasswd_registry("creds-creds");
     let bb = reg.image("library/busybox");
 
     sb.den(&["pull", "-q", "--creds", "alice:s3cret", &bb]).ok();
@@ -252,7 +228,7 @@ fn creds_serve_one_command_and_are_stored_nowhere() {
 #[test]
 fn credential_helpers_keep_what_login_stores_and_serve_pull_and_push() {
     let mut sb = Sandbox::new();
-    let reg = htpasswd_registry("helper");
+    let reg = htpasswd_registry("creds-helper");
     let bb = reg.image("library/busybox");
     let ring = install_helper(&mut sb, "test");
     let docker = sb.home.join(".docker");
@@ -327,7 +303,7 @@ fn credential_helpers_keep_what_login_stores_and_serve_pull_and_push() {
 #[test]
 fn a_failing_or_misnamed_helper_is_one_line_without_the_secret() {
     let mut sb = Sandbox::new();
-    let reg = htpasswd_registry("badhelper");
+    let reg = htpasswd_registry("creds-badhelper");
     let bb = reg.image("library/busybox");
     let bin = sb.dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();

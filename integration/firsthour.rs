@@ -5,11 +5,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::sandbox::{Registry, Sandbox, env, registry, run};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Registry, Sandbox, busybox, env, run};
 
 fn ready() -> Sandbox {
     let sb = Sandbox::new();

@@ -1,11 +1,7 @@
 //! Flags on existing verbs that docker's and podman's users type: `start/stop/rm --all`,
 //! `rm -t`, `ps --noheading/--sort/-s`, `images --sort`, `save -m`.
 
-use crate::sandbox::{Sandbox, registry};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox};
 
 fn ready() -> Sandbox {
     let sb = Sandbox::new();

@@ -15,32 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Out, Sandbox, registry};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
-
-/// A build context under the sandbox: a Dockerfile and `files` (path, content).
-fn context(sb: &Sandbox, name: &str, dockerfile: &str, files: &[(&str, &[u8])]) -> PathBuf {
-    let dir = sb.dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    for (p, content) in files {
-        let f = dir.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, content).unwrap();
-    }
-    dir
-}
-
-fn build(sb: &Sandbox, dir: &Path, extra: &[&str]) -> Out {
-    let d = dir.to_string_lossy().into_owned();
-    let mut args = vec!["build"];
-    args.extend_from_slice(extra);
-    args.push(&d);
-    sb.den(&args)
-}
+use crate::sandbox::{Out, Sandbox, build, busybox, context};
 
 /// `den ARGS`, killed with its process group after `secs`: `None` when it had to be killed.
 fn den_within(sb: &Sandbox, args: &[&str], secs: u64) -> Option<Out> {

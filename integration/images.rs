@@ -4,11 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 
-use crate::sandbox::{Sandbox, registry};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox, registry};
 
 fn layered() -> String {
     registry().image("test/layered")

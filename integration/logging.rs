@@ -6,11 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Sandbox, registry};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox};
 
 fn ready() -> Sandbox {
     let sb = Sandbox::new();

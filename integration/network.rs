@@ -5,11 +5,7 @@ use std::io::{BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Sandbox, free_port, registry, wait_http};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox, free_port, registry, wait_http};
 
 fn ready() -> Sandbox {
     let sb = Sandbox::new();

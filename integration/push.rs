@@ -4,30 +4,7 @@
 
 use std::process::Command;
 
-use crate::sandbox::{Registry, Sandbox, env, run};
-
-/// A registry with htpasswd auth (`alice:s3cret`), holding busybox as `library/busybox`.
-fn htpasswd_registry(name: &str) -> Registry {
-    let dir = env().tmp.join(format!("htpasswd-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("htpasswd");
-    let out = run({
-        let mut c = Command::new("htpasswd");
-        c.args(["-Bbn", "alice", "s3cret"]);
-        c
-    });
-    std::fs::write(&file, out.ok()).unwrap();
-    let reg = Registry::start_with(
-        &format!("htpasswd-{name}"),
-        &format!(
-            "auth:\n  htpasswd:\n    realm: den-test\n    path: {}\n",
-            file.display()
-        ),
-        Some("alice:s3cret"),
-    );
-    reg.push("busybox", "library/busybox");
-    reg
-}
+use crate::sandbox::{Registry, Sandbox, env, htpasswd_registry, run};
 
 fn login(sb: &Sandbox, reg: &Registry, user: &str, password: &str) -> crate::sandbox::Out {
     sb.den_input(

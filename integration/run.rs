@@ -1,10 +1,6 @@
 //! `den run`: stdio, terminals, exit codes, flags, isolation, the image's configuration.
 
-use crate::sandbox::{Registry, Sandbox, registry, sha256_hex};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Registry, Sandbox, busybox, registry, sha256_hex};
 
 fn layered() -> String {
     registry().image("test/layered")

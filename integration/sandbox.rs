@@ -471,6 +471,55 @@ impl Drop for Registry {
     }
 }
 
+/// A registry with htpasswd auth (`alice:s3cret`), holding busybox as `library/busybox`.
+pub fn htpasswd_registry(name: &str) -> Registry {
+    let dir = env().tmp.join(format!("htpasswd-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("htpasswd");
+    let out = run({
+        let mut c = Command::new("htpasswd");
+        c.args(["-Bbn", "alice", "s3cret"]);
+        c
+    });
+    std::fs::write(&file, out.ok()).unwrap();
+    let reg = Registry::start_with(
+        &format!("htpasswd-{name}"),
+        &format!(
+            "auth:\n  htpasswd:\n    realm: den-test\n    path: {}\n",
+            file.display()
+        ),
+        Some("alice:s3cret"),
+    );
+    reg.push("busybox", "library/busybox");
+    reg
+}
+/// The busybox fixture on the shared registry.
+pub fn busybox() -> String {
+    registry().image("library/busybox")
+}
+
+/// A build context under the sandbox: a Dockerfile and `files` (path, content).
+pub fn context(sb: &Sandbox, name: &str, dockerfile: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    let dir = sb.dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    for (p, content) in files {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, content).unwrap();
+    }
+    dir
+}
+
+/// `den build EXTRA... DIR`.
+pub fn build(sb: &Sandbox, dir: &Path, extra: &[&str]) -> Out {
+    let d = dir.to_string_lossy().into_owned();
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    args.push(&d);
+    sb.den(&args)
+}
+
 /// The registry every test shares, with the standard fixtures pushed.
 pub fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();

@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::sandbox::{Sandbox, env, registry, run};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox, env, run};
 
 /// The probe, built once per test process.
 fn probe() -> &'static PathBuf {

@@ -3,11 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Sandbox, registry};
-
-fn busybox() -> String {
-    registry().image("library/busybox")
-}
+use crate::sandbox::{Sandbox, busybox, registry};
 
 fn ready() -> Sandbox {
     let sb = Sandbox::new();
