@@ -80,7 +80,7 @@ fn search_one(ctx: &Ctx, registry: &str, term: &str, opts: &SearchOptions) -> Re
     let found = crate::registry::session::runtime()?.block_on(async {
         let mut session = Session::open(registry, &ctx.config.registry, None, creds).await?;
         session.set_scopes(vec!["registry:catalog:*".into()]);
-        let q: String = url_encode(term);
+        let q: String = crate::registry::session::form_encode(term);
         let (status, _, body) = session
             .get(&format!("/v1/search?q={q}&n={}", opts.limit), MAX_BODY)
             .await?;
@@ -167,17 +167,6 @@ fn next_page(link: &str) -> Option<String> {
         .then(|| target.to_string())
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn keep(f: &Found, filters: &[(String, String)]) -> bool {
     filters.iter().all(|(k, v)| match k.as_str() {
         "stars" => v.parse::<u64>().is_ok_and(|n| f.stars >= n),
@@ -201,7 +190,7 @@ mod tests {
         assert_eq!(split("localhost:5000/alp"), Some(("localhost:5000", "alp")));
         assert_eq!(split("alpine"), None);
         assert_eq!(split("library/alpine"), None);
-        assert_eq!(url_encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(crate::registry::session::form_encode("a b/c"), "a%20b%2Fc");
     }
 
     #[test]

@@ -162,8 +162,10 @@ pub(super) async fn oauth_token(
         .ok_or_else(|| protocol("the answer has no access_token".into()))
 }
 
-/// `application/x-www-form-urlencoded` for one value (unreserved characters kept).
-fn form_encode(s: &str) -> String {
+/// Percent-encoding of one value for a query string or an
+/// `application/x-www-form-urlencoded` body: RFC 3986's unreserved characters kept, every other
+/// byte as `%XX`.
+pub fn form_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
