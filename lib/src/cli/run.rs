@@ -374,7 +374,7 @@ mod tests {
         let f = t.path().join("env");
         std::fs::write(&f, "# comment\nA=1\n\nB=from file\n").unwrap();
         // A variable this process has (the test sets none: the harness runs threads, and
-        // changing the environment under them is unsafe).
+        // changing the environment under them races with their reads).
         let (name, value) = std::env::vars()
             .find(|(k, _)| k != "DEN_TEST_UNSET_XYZ")
             .expect("the test process has an environment");

@@ -30,17 +30,6 @@ pub const IN_EOF: u8 = 11;
 pub const RESIZE: u8 = 12;
 pub const SIGNAL: u8 = 13;
 
-/// The signals a client passes on to a container without a terminal (docker's sig-proxy; with
-/// a terminal, ctrl-c is a byte the container's terminal turns into its own SIGINT).
-const PROXIED: [Signal; 6] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
-
 /// The attach socket of container `id`.
 pub fn socket_path(runtime_dir: &Path, id: &str) -> PathBuf {
     runtime_dir.join("attach").join(&id[..12.min(id.len())])
@@ -143,7 +132,9 @@ pub fn client_on(sock: &mut UnixStream, opts: &ClientOptions) -> std::io::Result
     let mut sigs = nix::sys::signal::SigSet::empty();
     sigs.add(Signal::SIGWINCH);
     if opts.sig_proxy && !opts.tty {
-        for s in PROXIED {
+        // The signals a client passes on to a container without a terminal (docker's sig-proxy;
+        // with a terminal, ctrl-c is a byte the container's terminal turns into its own SIGINT).
+        for &s in crate::userns::FORWARDED {
             sigs.add(s);
         }
     }

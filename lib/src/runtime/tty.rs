@@ -108,16 +108,10 @@ pub fn is_tty(fd: BorrowedFd<'_>) -> bool {
 /// The signals den proxies to the container, plus the two it handles itself.
 pub fn supervised_signals() -> SigSet {
     let mut s = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGCHLD,
-        Signal::SIGWINCH,
-    ] {
+    for &sig in crate::userns::FORWARDED
+        .iter()
+        .chain(&[Signal::SIGCHLD, Signal::SIGWINCH])
+    {
         s.add(sig);
     }
     s

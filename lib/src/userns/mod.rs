@@ -452,8 +452,9 @@ pub fn enter(sys: &dyn Sys) -> Result<Inside> {
     }
 }
 
-/// The signals a user sends to den that should reach the container's side.
-const FORWARDED: &[Signal] = &[
+/// The signals a user sends to den that should reach the container's side: docker's sig-proxy
+/// set, used here (den's namespace helper) and by the runtime's relay and attach clients.
+pub const FORWARDED: &[Signal] = &[
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
