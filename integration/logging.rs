@@ -456,3 +456,49 @@ fn hostile_output_comes_back_as_written() {
         );
     }
 }
+
+#[test]
+fn json_file_logs_go_to_dev_null_a_file_and_a_closed_pipe() {
+    let sb = ready();
+    let bb = busybox();
+    sb.den(&[
+        "run",
+        "--name",
+        "many",
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=200k",
+        "--log-opt",
+        "max-file=5",
+        &bb,
+        "sh",
+        "-c",
+        "seq 1 100000",
+    ])
+    .ok();
+    // To /dev/null and to a file: quiet, and the file has every kept line.
+    let out = sb.sh("den logs many >/dev/null && echo null-ok").ok();
+    assert_eq!(out, "null-ok\n");
+    let file = sb.dir.join("logs.txt");
+    sb.sh(&format!("den logs --tail 5 many > {}", file.display()))
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "99996\n99997\n99998\n99999\n100000\n"
+    );
+    // To a pipe its reader closes early (600 KB, well past a pipe's buffer): no error text, the pipeline's status is the reader's.
+    let err = sb.dir.join("err.txt");
+    let out = sb
+        .sh(&format!(
+            "den logs many 2>{} | head -n 1; echo status=$?",
+            err.display()
+        ))
+        .ok();
+    let mut l = out.lines();
+    let first = l.next().unwrap();
+    assert!(first.parse::<u32>().is_ok(), "{out}");
+    assert_eq!(l.next(), Some("status=0"), "{out}");
+    assert_eq!(l.next(), None, "{out}");
+    assert_eq!(std::fs::read_to_string(&err).unwrap(), "", "no error text");
+}
