@@ -191,7 +191,7 @@ CMD ["cat /etc/motd"]
 fn the_cache_follows_content_args_and_edits() {
     let sb = Sandbox::new();
     let dockerfile = format!(
-        "FROM {}\nARG MODE=one\nCOPY a.txt /a.txt\nRUN echo \"$MODE $(cat /a.txt) $(date +%s%N)\" > /stamp\nCOPY b.txt /b.txt\nRUN cat /b.txt > /b.copy\n",
+        "FROM {}\nARG MODE=one\nCOPY a.txt /a.txt\nRUN echo \"$MODE $(cat /a.txt) $(cat /proc/sys/kernel/random/uuid)\" > /stamp\nCOPY b.txt /b.txt\nRUN cat /b.txt > /b.copy\n",
         busybox()
     );
     let dir = context(

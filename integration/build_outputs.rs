@@ -275,13 +275,13 @@ fn layout_blobs(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `--cache-to type=local` then `--cache-from type=local` on an empty store: every step comes
-/// from the cache (the RUN's time stamp is the first build's) and the image id is the same; a
+/// from the cache (the RUN's random stamp is the first build's) and the image id is the same; a
 /// missing, malformed or tampered cache is a warning and the steps run.
 #[test]
 fn a_local_cache_exported_then_imported_into_an_empty_store_reuses_every_step() {
     let sb = Sandbox::new();
     let df = format!(
-        "FROM {}\nRUN date +%s%N > /stamp\nCOPY f /f\nENV X=1\nRUN cat /stamp /f > /both\n",
+        "FROM {}\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nCOPY f /f\nENV X=1\nRUN cat /stamp /f > /both\n",
         busybox()
     );
     let dir = context(&sb, "cache", &df);
@@ -367,7 +367,7 @@ fn a_registry_cache_pushed_then_pulled_into_an_empty_store_reuses_every_step() {
     let sb = Sandbox::new();
     let reg = Registry::start("bout-cache");
     let df = format!(
-        "FROM {}\nRUN date +%s%N > /stamp\nWORKDIR /w\nRUN cp /stamp /w/copy\n",
+        "FROM {}\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nWORKDIR /w\nRUN cp /stamp /w/copy\n",
         busybox()
     );
     let dir = context(&sb, "regcache", &df);
