@@ -82,6 +82,9 @@ enum Verb {
     /// Check the store for leftovers and damage; --repair removes them
     #[command(name = "system-check")]
     SystemCheck(CheckArgs),
+    /// Open the store (--root) to other users, who list it in storage.additional
+    #[command(name = "system-share")]
+    SystemShare,
     /// Write images to a tar archive (docker-archive or oci-archive)
     Save(SaveArgs),
     /// Load images from a tar archive (docker's or OCI's, as save and podman write them)
@@ -114,6 +117,7 @@ fn main() -> std::process::ExitCode {
         Verb::Df(a) => (df(root, a), OnFailure::Den),
         Verb::SystemPrune(a) => (system_prune(root, a), OnFailure::Den),
         Verb::SystemCheck(a) => (system_check(root, a), OnFailure::Den),
+        Verb::SystemShare => (system_share(root), OnFailure::Den),
         Verb::Save(a) => archive_verb(open(root), |ctx| save(&ctx, a)),
         Verb::Load(a) => archive_verb(load_ctx(root), |ctx| load(&ctx, a)),
         Verb::Search(a) => (search(root, &a), OnFailure::OneIfRegistry),
@@ -415,6 +419,14 @@ fn system_check(root: Root, a: CheckArgs) -> Result<i32> {
         Some(e) => Err(e.into()),
         None => Ok(0),
     }
+}
+
+/// `system share`: the store's images become usable by other users (read only).
+fn system_share(root: Root) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let shared = ops::system::share(&ctx)?;
+    print(&render::system::shared(&ctx.paths.root, &shared));
+    Ok(0)
 }
 
 fn system_prune(root: Root, a: SystemPruneArgs) -> Result<i32> {

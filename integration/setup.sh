@@ -63,3 +63,37 @@ if [ ! -f "$fixtures/node.tar" ]; then
     mv "$fixtures/node.tmp.tar" "$fixtures/node.tar"
 fi
 chmod 0755 "$fixtures"; chmod 0644 "$fixtures/node.tar"
+
+# --shared-store BIN (run.sh calls it once den is built, BIN holding its binaries): a store owned
+# by another user, den-admin, made by den itself (`--root`, `import`, `system share`) and then
+# made read-only (a read-only bind mount where the kernel lets root make one, and no write bit
+# in any case), for integration/stores.rs. Remade every time (a second or two), so it is always
+# in the format of the den under test.
+if [ "${1:-}" = --shared-store ]; then
+    bin=$(realpath "$2"); store=/var/tmp/den-shared-store
+    id den-admin >/dev/null 2>&1 || useradd -r -M -d /nonexistent -s /usr/sbin/nologin den-admin
+    while mountpoint -q "$store"; do umount "$store"; done
+    rm -rf "$store" /var/tmp/den-admin-work
+    work=/var/tmp/den-admin-work; mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/opt/solver" "$work/rootfs/tmp"
+    cp /bin/busybox "$work/rootfs/bin/busybox"
+    for a in sh cat echo touch ls id stat rm mkdir wc sleep test; do ln -s busybox "$work/rootfs/bin/$a"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$work/rootfs/etc/passwd"
+    printf 'root:x:0:\n' >"$work/rootfs/etc/group"
+    printf 'solver 2.1 from the shared store\n' >"$work/rootfs/opt/solver/VERSION"
+    chmod 1777 "$work/rootfs/tmp"
+    tar -C "$work/rootfs" --owner=0 --group=0 --numeric-owner -cf "$work/rootfs.tar" .
+    mkdir -m 0700 "$store"; chown -R den-admin: "$store" "$work"
+    as_admin() {
+        runuser -u den-admin -- env -i PATH=/usr/bin:/bin HOME="$work" XDG_CONFIG_HOME="$work/config" \
+            DEN_RUNTIME_DIR="$work/rt" "$bin/den" --root "$store" "$@"
+    }
+    as_admin import -c 'CMD ["/bin/sh"]' "$work/rootfs.tar" shared/solver:2.1 >/dev/null 2>"$work/log" ||
+        { cat "$work/log" >&2; exit 1; }
+    as_admin system share >/dev/null
+    rm -rf "$work"
+    # No write bit on den's own files; the image's files keep the modes the image gave them.
+    find "$store" -path "$store/layers/*/diff/*" -prune -o -exec chmod a-w {} +
+    if mount --bind "$store" "$store" 2>/dev/null; then
+        mount -o remount,bind,ro "$store" 2>/dev/null || umount "$store"
+    fi
+fi

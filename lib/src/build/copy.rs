@@ -233,7 +233,7 @@ impl Build<'_> {
         drop(links);
         drop(from_root);
         root.unmount();
-        step::commit_upper(self.store, &root.upper(), self.driver)
+        step::commit_upper(self.store, &root.upper(), root.driver())
     }
 
     /// `--from`, `--chown` and `--chmod` (expanded); `--link` and friends are accepted and

@@ -82,7 +82,11 @@ impl Build<'_> {
         });
         env.append(&mut flags.env);
         let mounts = std::mem::take(&mut flags.mounts);
-        let record = self.step_container(state, argv.to_vec(), env, mounts, flags.network.clone());
+        let mut record =
+            self.step_container(state, argv.to_vec(), env, mounts, flags.network.clone());
+        // A base from another user's additional store needs fuse-overlayfs (see `for_layers`).
+        let drv = driver::for_layers(self.driver, self.store, &record.layers);
+        record.driver = drv.name().into();
         let mut record = self.store.create_container(record, None)?;
         let id = record.id.clone();
         let _cleanup = RemoveContainer(self.store, id.clone());
@@ -92,7 +96,7 @@ impl Build<'_> {
         let _binds = self.throwaway_binds(node, &cdir, &mut record.spec.mounts, &flags.rw_binds)?;
         self.store
             .write_json(&cdir.join("container.json"), &record)?;
-        driver::prepare(self.driver, self.store, &record.layers, &cdir)?;
+        driver::prepare(drv, self.store, &record.layers, &cdir)?;
         let Some(code) = self.host.run_container(&id, self.opts.quiet)? else {
             return Err(self.err(
                 node,
@@ -115,7 +119,7 @@ impl Build<'_> {
             .map(|d| self.store.layer_diff(d))
             .collect();
         remove_stubs(&upper, &lowers, &flags.stubs);
-        step::commit_upper(self.store, &upper, self.driver)
+        step::commit_upper(self.store, &upper, drv)
     }
 
     /// `--mount` and `--network`, in order; a mount's relative target is below `workdir`.

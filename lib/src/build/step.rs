@@ -52,6 +52,7 @@ impl StepRoot {
         if driver == Driver::Vfs {
             return Err(BuildError::NeedsOverlay);
         }
+        let driver = driver::for_layers(driver, store, layers);
         let staging = store.staging_dir("step")?;
         let dir = staging.path.clone();
         driver::prepare(driver, store, layers, &dir)?;
@@ -67,6 +68,11 @@ impl StepRoot {
 
     pub fn upper(&self) -> PathBuf {
         Layout::of(&self.dir).upper
+    }
+
+    /// The driver it is mounted with (its writable layer is in that driver's format).
+    pub fn driver(&self) -> Driver {
+        self.driver
     }
 
     /// Unmount, keeping the writable layer for [`commit_upper`].

@@ -244,6 +244,7 @@ impl std::str::FromStr for DriverChoice {
 ///
 /// [storage]
 /// driver = "auto"                       # auto | overlay | fuse-overlayfs | vfs
+/// additional = ["/sw/den"]              # read-only stores used in place (DEN_ADDITIONAL_STORES)
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +279,11 @@ pub struct RegistryConfig {
 pub struct StorageConfig {
     #[serde(default = "auto")]
     pub driver: DriverChoice,
+    /// Read-only stores (made with `den --root DIR`, shared by `system share`) whose images
+    /// are used in place, looked up after the own store in this order; `DEN_ADDITIONAL_STORES`
+    /// (colon-separated) replaces the list.
+    #[serde(default)]
+    pub additional: Vec<PathBuf>,
 }
 
 fn auto() -> DriverChoice {
@@ -288,6 +294,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             driver: DriverChoice::Auto,
+            additional: Vec::new(),
         }
     }
 }
@@ -309,6 +316,9 @@ impl Config {
         if let Some(d) = ProcessEnv.var("DEN_STORAGE_DRIVER") {
             cfg.storage.driver = d.parse()?;
         }
+        if let Some(list) = ProcessEnv.var("DEN_ADDITIONAL_STORES") {
+            cfg.storage.additional = additional_stores(&list);
+        }
         cfg.log.log_config()?;
         Ok(cfg)
     }
@@ -319,6 +329,15 @@ impl Config {
             source,
         })
     }
+}
+
+/// `DEN_ADDITIONAL_STORES`: store roots separated by ':' (empty entries ignored, so an empty
+/// value means none).
+pub fn additional_stores(list: &str) -> Vec<PathBuf> {
+    list.split(':')
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// The first executable called `name` on PATH (the helpers den runs: slirp4netns, pasta,
@@ -434,5 +453,23 @@ mod tests {
         assert_eq!(c.storage.driver, DriverChoice::FuseOverlayfs);
         let e = Config::parse(Path::new("c.toml"), "[registry]\nmirror=1\n").unwrap_err();
         assert!(e.to_string().contains("c.toml"));
+    }
+
+    #[test]
+    fn additional_stores_come_from_the_config_or_the_environment_list() {
+        let c = Config::parse(
+            Path::new("c.toml"),
+            "[storage]\nadditional=[\"/sw/den\", \"/scratch/den\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage.additional,
+            vec![PathBuf::from("/sw/den"), PathBuf::from("/scratch/den")]
+        );
+        assert_eq!(
+            additional_stores("/a::/b:"),
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert!(additional_stores("").is_empty());
     }
 }

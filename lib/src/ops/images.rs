@@ -75,6 +75,8 @@ pub struct Row {
     /// asked for (`images --format` offers them), else 0.
     pub shared: u64,
     pub containers: usize,
+    /// In an additional (read-only) store, not the user's own (podman's `ReadOnly`).
+    pub read_only: bool,
 }
 
 /// The rows of `images`: each image once per name, in the images' order; with `filter`
@@ -125,6 +127,7 @@ pub fn rows(images: &[ImageRecord], filter: Option<&str>) -> Vec<Row> {
                 digest,
                 shared: 0,
                 containers: 0,
+                read_only: false,
             });
         }
     }
@@ -262,9 +265,21 @@ pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<Vec<Row>> {
     let store = ctx.store()?;
     let images = store.images()?;
     let mut rows = select(&store, &images, opts.filter.as_deref(), &opts.filters)?;
+    // The additional stores' images after the own ones, marked: they are used in place.
+    let shared: Vec<ImageRecord> = store
+        .additional_images()
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    let mut more = select(&store, &shared, opts.filter.as_deref(), &opts.filters)?;
+    for r in &mut more {
+        r.read_only = true;
+    }
+    let own = rows.len();
+    rows.append(&mut more);
     if opts.usage {
         let sharing = store.sharing(&images)?;
-        for r in &mut rows {
+        for r in &mut rows[..own] {
             r.shared = sharing.shared.get(&r.id).copied().unwrap_or(0);
             r.containers = sharing.containers.get(&r.id).copied().unwrap_or(0);
         }

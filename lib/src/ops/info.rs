@@ -18,6 +18,8 @@ use crate::userns::IdMap;
 pub struct Info {
     pub version: &'static str,
     pub store: PathBuf,
+    /// The additional (read-only) stores in use, in lookup order.
+    pub additional: Vec<PathBuf>,
     pub runtime_dir: PathBuf,
     pub config: PathBuf,
     /// Whether the configuration file exists (else den uses its defaults).
@@ -62,6 +64,7 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
             .unwrap_or("k8s-file"),
         version: env!("CARGO_PKG_VERSION"),
         store: ctx.paths.root.clone(),
+        additional: store.additional().iter().map(|a| a.root.clone()).collect(),
         runtime_dir: ctx.paths.runtime.clone(),
         config: ctx.paths.config.clone(),
         config_exists: ctx.paths.config.exists(),
@@ -270,6 +273,7 @@ fn host_object(i: &Info) -> serde_json::Value {
         "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "MemTotal": mem_total(),
         "DockerRootDir": i.store,
+        "AdditionalStores": i.additional,
         "Name": name,
         "Labels": [],
         "ExperimentalBuild": false,

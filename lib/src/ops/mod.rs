@@ -86,7 +86,11 @@ impl Ctx {
         if let Some(s) = self.store.get() {
             return Ok(s.clone());
         }
-        let s = Store::open(&self.paths.root)?;
+        let (s, skipped) =
+            Store::open(&self.paths.root)?.with_additional(&self.config.storage.additional);
+        for why in &skipped {
+            self.notes.note(&why.warning());
+        }
         if let Some(mode) = s.repaired() {
             self.notes.note(&format!(
                 "note: the store {} was open to other users (mode {mode:04o}); it is private (0700) again",

@@ -104,6 +104,19 @@ fn short(id: &str) -> String {
     id[..12.min(id.len())].to_string()
 }
 
+/// Why an image this store lacks cannot be removed: it is only in a read-only additional
+/// store, or nowhere.
+fn not_own(store: &Store, input: &str) -> super::Error {
+    match store.find_image_from(input) {
+        Ok((_, Some(root))) => crate::store::ImagesError::ReadOnly {
+            image: input.into(),
+            store: root,
+        }
+        .into(),
+        _ => crate::store::StoreError::ImageUnknown(input.into()).into(),
+    }
+}
+
 /// Remove one image (or one of its names), deciding from the records read under the lock.
 fn remove_one(
     store: &Store,
@@ -122,6 +135,7 @@ fn remove_one(
                 Removed::Deleted(list.id.to_string()),
             ]);
         }
+        Err(crate::store::StoreError::ImageUnknown(_)) => return Err(not_own(store, input)),
         Err(e) => return Err(e.into()),
     };
     let users: Vec<&Container> = containers

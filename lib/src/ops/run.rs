@@ -244,6 +244,9 @@ pub fn create(
     let store = ctx.store()?;
     tracing::debug!("image config read");
     let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
+    let diff_ids: Vec<crate::digest::Digest> =
+        image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let chosen = driver::for_layers(choice.driver, &store, &diff_ids);
     tracing::debug!("driver chosen");
     let record = ContainerRecord {
         id: String::new(),
@@ -251,7 +254,7 @@ pub fn create(
         image_id: image.id.clone(),
         image: opts.image.clone(),
         created: Utc::now(),
-        driver: choice.driver.name().into(),
+        driver: chosen.name().into(),
         spec: RunSpec {
             log,
             ..run_spec(opts, &defaults, args, network)
@@ -259,7 +262,7 @@ pub fn create(
         auto_remove: opts.rm,
         layers: Vec::new(),
     };
-    let record = write_record(&store, record, &image, opts, ports, choice.driver)?;
+    let record = write_record(&store, record, &image, opts, ports, chosen)?;
     if let Err(e) = cidfile.write(&record.id) {
         let _ = store.remove_container(&record.id);
         return Err(e);

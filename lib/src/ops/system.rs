@@ -355,6 +355,12 @@ impl CheckReport {
     }
 }
 
+/// `system share`: open the store to other users as a read-only additional store of theirs
+/// (see `store::share`).
+pub fn share(ctx: &Ctx) -> Result<crate::store::Shared> {
+    Ok(ctx.store()?.share()?)
+}
+
 /// `system check [--repair] [--full]`, under the exclusive content lock (it waits for pulls,
 /// builds and container creations in progress, and says so).
 pub fn check(ctx: &Ctx, opts: &CheckOptions, report: &dyn super::Report) -> Result<CheckReport> {
@@ -405,6 +411,13 @@ pub fn reset(ctx: &Ctx) -> Result<()> {
             path: aside.clone(),
             source,
         })?;
+    }
+    // Additional stores are other users' (or read only): reset is about the user's own.
+    for a in &ctx.config.storage.additional {
+        ctx.notes().note(&format!(
+            "note: the additional store {} is read only to den: left as it is",
+            a.display()
+        ));
     }
     let rt = &ctx.paths.runtime;
     if rt.join("libcontainer").exists() {

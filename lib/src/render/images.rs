@@ -23,6 +23,7 @@ pub const IMAGES: Listing = Listing {
         ("CreatedSince", "CREATED"),
         ("Digest", "DIGEST"),
         ("ID", "IMAGE ID"),
+        ("ReadOnly", "R/O"),
         ("Repository", "REPOSITORY"),
         ("SharedSize", "SHARED SIZE"),
         ("Size", "SIZE"),
@@ -81,6 +82,7 @@ pub fn row_values(rows: &[Row], no_trunc: bool, now: DateTime<Utc>) -> Vec<Value
                 "CreatedSince": created_since(r.created, now),
                 "Digest": r.digest.clone().unwrap_or_else(|| "<none>".into()),
                 "ID": if no_trunc { r.id.to_string() } else { r.id.short().to_string() },
+                "ReadOnly": r.read_only,
                 "Repository": r.repository,
                 "SharedSize": human_size(r.shared),
                 "Size": human_size(r.size),
@@ -115,6 +117,11 @@ fn listing(rows: &[Row], view: &ImagesView, now: DateTime<Utc>) -> String {
         header.push("DIGEST".into());
     }
     header.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
+    // podman's R/O column, where an additional store's image is listed.
+    let read_only = rows.iter().any(|r| r.read_only);
+    if read_only {
+        header.push("R/O".into());
+    }
     let mut table = vec![header];
     for r in rows {
         let mut line = vec![r.repository.clone(), r.tag.clone()];
@@ -122,6 +129,9 @@ fn listing(rows: &[Row], view: &ImagesView, now: DateTime<Utc>) -> String {
             line.push(r.digest.clone().unwrap_or_else(|| "<none>".into()));
         }
         line.extend([id(r), created_since(r.created, now), human_size(r.size)]);
+        if read_only {
+            line.push(r.read_only.to_string());
+        }
         table.push(line);
     }
     super::table::align(&table)

@@ -164,6 +164,20 @@ fn containers_table(containers: &[ContainerUsage], now: DateTime<Utc>) -> Vec<Ve
 // ------------------------------------------------------------------------------------------
 // info
 
+/// The store, and the additional stores after it.
+fn store_line(i: &Info) -> String {
+    let mut out = i.store.display().to_string();
+    if !i.additional.is_empty() {
+        let list: Vec<String> = i
+            .additional
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        out.push_str(&format!(" (then, read only: {})", list.join(", ")));
+    }
+    out
+}
+
 /// `info`: one line per fact, the names in a column of 20.
 pub fn info(i: &Info) -> String {
     let mut out = String::new();
@@ -174,7 +188,7 @@ pub fn info(i: &Info) -> String {
             .unwrap_or_else(|| "not installed".into())
     };
     line("version:", i.version.to_string());
-    line("store:", i.store.display().to_string());
+    line("store:", store_line(i));
     line("runtime dir:", i.runtime_dir.display().to_string());
     let absent = if i.config_exists {
         ""
@@ -271,6 +285,17 @@ pub fn pruned(sections: &[(&str, Vec<String>)], reclaimed: &str) -> String {
     }
     out.push_str(&format!("Total reclaimed space: {reclaimed}\n"));
     out
+}
+
+/// What `system share` did, and what other users do to use the store.
+pub fn shared(root: &std::path::Path, s: &crate::store::Shared) -> String {
+    format!(
+        "{root}: shared read-only with other users ({} images, {} modes changed); they add it \
+         to storage.additional in den's config (or DEN_ADDITIONAL_STORES={root})\n",
+        s.images,
+        s.changed,
+        root = root.display()
+    )
 }
 
 /// What `system check` found: each problem repaired, each left, or a line saying the store
@@ -461,6 +486,7 @@ mod tests {
             log_driver: "k8s-file",
             version: "1.0",
             store: "/s".into(),
+            additional: vec![],
             runtime_dir: "/r".into(),
             config: "/c.toml".into(),
             config_exists: false,

@@ -10,10 +10,26 @@ use super::staging::hold;
 use super::{Digest, Hasher, Result, Store, StoreError, io_err};
 
 impl Store {
+    /// Where the blob is: in this store, else in the first additional store that has it
+    /// (see [`super::additional`]); where it would go in this store when none has it.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let own = self.own_blob_path(digest);
+        if own.exists() {
+            return own;
+        }
+        self.additional
+            .iter()
+            .map(|a| a.blob_path(digest.hex()))
+            .find(|p| p.exists())
+            .unwrap_or(own)
+    }
+
+    /// The blob's place in this store (where writes go).
+    pub(crate) fn own_blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(digest.hex())
     }
 
+    /// Whether the blob is here or in an additional store.
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).exists()
     }
@@ -26,11 +42,10 @@ impl Store {
     /// Store `bytes` as the blob `digest`, after checking that they are.
     pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
         verify(digest, bytes)?;
-        let p = self.blob_path(digest);
-        if p.exists() {
+        if self.has_blob(digest) {
             return Ok(());
         }
-        self.write_atomic(&p, bytes)
+        self.write_atomic(&self.own_blob_path(digest), bytes)
     }
 
     /// A writer for a blob whose content arrives in pieces; see [`BlobWriter::commit`].
@@ -106,8 +121,9 @@ impl BlobWriter {
     /// Check the digest and move the blob into place. The file is not fsynced here: callers
     /// that publish records pointing at it sync the filesystem once for all their blobs.
     pub fn commit(self, store: &Store, expected: &Digest) -> Result<PathBuf> {
-        let dest = store.blob_path(expected);
+        let dest = store.own_blob_path(expected);
         self.commit_to(&dest, expected)?;
+        store.publish(&dest, false)?;
         Ok(dest)
     }
 

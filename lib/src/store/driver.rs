@@ -263,15 +263,45 @@ fn mount_kernel(
     })
 }
 
+/// The driver for a new container (or build step) on `layers`: `driver`, except that kernel
+/// overlayfs gives way to fuse-overlayfs where a layer comes from another user's additional
+/// store (see [`super::additional`]: the kernel refuses copy-up below inodes whose owner is
+/// unmapped; fuse-overlayfs, mounted with `squash_to_root`, serves them as root's).
+pub fn for_layers(driver: Driver, store: &Store, layers: &[crate::digest::Digest]) -> Driver {
+    if driver == Driver::Overlay
+        && layers.iter().any(|d| store.layer_is_foreign(d))
+        && fuse_usable().is_ok()
+    {
+        return Driver::FuseOverlayfs;
+    }
+    driver
+}
+
 fn mount_fuse(
     lowers: &[PathBuf],
     upper: &Path,
     work: &Path,
     merged: &Path,
 ) -> Result<(), DriverError> {
+    mount_fuse_opts(lowers, upper, work, merged, false)
+}
+
+/// fuse-overlayfs over `lowers`; `squash`: every lower file shown as owned by root (0:0),
+/// for layers whose owners are unmapped here.
+fn mount_fuse_opts(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+    squash: bool,
+) -> Result<(), DriverError> {
+    let mut opts = overlay_options(lowers, upper, work);
+    if squash {
+        opts.push_str(",squash_to_root");
+    }
     let out = std::process::Command::new("fuse-overlayfs")
         .arg("-o")
-        .arg(overlay_options(lowers, upper, work))
+        .arg(opts)
         .arg(merged)
         .stdin(std::process::Stdio::null())
         .output()
@@ -371,8 +401,7 @@ pub fn mount(
     }
     let mut lowers = Vec::with_capacity(layers.len().max(1));
     for diff_id in layers.iter().rev() {
-        let link = store.layer_link(diff_id)?;
-        lowers.push(PathBuf::from(link));
+        lowers.push(store.layer_lower(diff_id)?);
     }
     if lowers.is_empty() {
         let empty = cdir.join("empty");
@@ -408,7 +437,8 @@ pub fn mount(
                     }
                 })
                 .collect();
-            mount_fuse(&abs, &l.upper, &l.work, &l.merged)?;
+            let squash = layers.iter().any(|d| store.layer_is_foreign(d));
+            mount_fuse_opts(&abs, &l.upper, &l.work, &l.merged, squash)?;
         }
         Driver::Vfs => unreachable!(),
     }

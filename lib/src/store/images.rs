@@ -181,9 +181,34 @@ impl Store {
 
     /// The image a user means by `input`: a name (with docker's defaults), `sha256:<id>`, a full
     /// id, or a unique id prefix of at least 3 hex digits.
+    /// Looked up in this store first, then in each additional store in order (see
+    /// [`super::additional`]): an image in both is this store's.
     pub fn find_image(&self, input: &str) -> Result<ImageRecord> {
+        Ok(self.find_image_from(input)?.0)
+    }
+
+    /// [`Store::find_image`], with the additional store's root when the image is there.
+    pub fn find_image_from(&self, input: &str) -> Result<(ImageRecord, Option<PathBuf>)> {
         let images = self.images()?;
-        find_in(&images, input)
+        match find_in(&images, input) {
+            Err(StoreError::ImageUnknown(_)) => {}
+            found => return found.map(|i| (i, None)),
+        }
+        for a in self.additional.iter() {
+            match find_in(&a.images(), input) {
+                Err(StoreError::ImageUnknown(_)) => {}
+                found => return found.map(|i| (i, Some(a.root.clone()))),
+            }
+        }
+        Err(StoreError::ImageUnknown(input.to_string()))
+    }
+
+    /// The images of the additional stores, each with its store's root, in lookup order.
+    pub fn additional_images(&self) -> Vec<(ImageRecord, PathBuf)> {
+        self.additional
+            .iter()
+            .flat_map(|a| a.images().into_iter().map(|i| (i, a.root.clone())))
+            .collect()
     }
 }
 
@@ -257,6 +282,8 @@ pub enum ImagesError {
     MultipleNames { image: String },
     #[error("invalid image filter {0:?}")]
     BadFilter(String),
+    #[error("image {image} is in the read-only store {}: den never changes an additional store", store.display())]
+    ReadOnly { image: String, store: PathBuf },
 }
 
 impl crate::error::Diagnose for ImagesError {
@@ -276,6 +303,11 @@ impl crate::error::Diagnose for ImagesError {
             ImagesError::MultipleNames { .. } => {
                 "remove the image by name (`den rmi NAME`), or all its names with `den rmi -f ID`".into()
             }
+            ImagesError::ReadOnly { store, .. } => format!(
+                "its owner removes it (`den --root {} rmi IMAGE`); to stop using the store, take it \
+                 out of storage.additional in den's config (or DEN_ADDITIONAL_STORES)",
+                store.display()
+            ),
             ImagesError::BadFilter(_) => {
                 "use dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE or until=TIME"
                     .into()

@@ -176,8 +176,9 @@ impl Incoming {
             if self.store.has_blob(&digest) {
                 continue;
             }
-            let dest = self.store.blob_path(&digest);
+            let dest = self.store.own_blob_path(&digest);
             std::fs::rename(&path, &dest).map_err(io_err(&dest))?;
+            self.store.publish(&dest, false)?;
         }
         let layers = std::mem::take(&mut *self.layers.lock().unwrap_or_else(|p| p.into_inner()));
         for (staged, diff_id, size, entries) in layers {

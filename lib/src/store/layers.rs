@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Digest, Result, Store, StoreError, io_err};
+use super::{Additional, Digest, Result, Store, StoreError, io_err};
 
 /// `layers/<hex>/layer.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,20 +45,47 @@ impl Store {
         self.root.join("layers").join(diff_id.hex())
     }
 
-    /// The unpacked files of a layer.
-    pub fn layer_diff(&self, diff_id: &Digest) -> PathBuf {
-        self.layer_dir(diff_id).join("diff")
+    /// Where the layer is: its directory in this store, else in the first additional store
+    /// that has it (see [`super::additional`]); `None` when no store has it.
+    fn find_layer(&self, diff_id: &Digest) -> Option<(PathBuf, Option<&Additional>)> {
+        let own = self.layer_dir(diff_id);
+        if own.join("layer.json").exists() {
+            return Some((own, None));
+        }
+        self.additional.iter().find_map(|a| {
+            let dir = a.layer_dir(diff_id.hex());
+            dir.join("layer.json").exists().then_some((dir, Some(a)))
+        })
     }
 
-    /// Whether the layer is unpacked and complete (its directory only appears when it is).
+    /// The unpacked files of a layer (in an additional store when only one has it).
+    pub fn layer_diff(&self, diff_id: &Digest) -> PathBuf {
+        self.find_layer(diff_id)
+            .map(|(d, _)| d)
+            .unwrap_or_else(|| self.layer_dir(diff_id))
+            .join("diff")
+    }
+
+    /// Whether the layer is unpacked and complete (its directory only appears when it is),
+    /// here or in an additional store.
     pub fn has_layer(&self, diff_id: &Digest) -> bool {
-        self.layer_dir(diff_id).join("layer.json").exists()
+        self.find_layer(diff_id).is_some()
+    }
+
+    /// Whether the layer is only in an additional store that belongs to another user (its
+    /// files' owners are unmapped in den's user namespace).
+    pub fn layer_is_foreign(&self, diff_id: &Digest) -> bool {
+        matches!(self.find_layer(diff_id), Some((_, Some(a))) if a.foreign)
     }
 
     /// The layer's record, checked: it names this layer, and its link is one of the layer's
     /// own short names (the link becomes a path).
     pub fn layer_record(&self, diff_id: &Digest) -> Result<LayerRecord> {
-        let path = self.layer_dir(diff_id).join("layer.json");
+        let dir = self
+            .find_layer(diff_id)
+            .map(|(d, _)| d)
+            .unwrap_or_else(|| self.layer_dir(diff_id));
+        let path = dir.join("layer.json");
         let record: LayerRecord = self.read_json(&path)?;
         let link_ok = record.link.len() >= 16 && diff_id.hex().starts_with(&record.link);
         if &record.diff_id != diff_id || !link_ok {
@@ -73,6 +100,17 @@ impl Store {
     /// The short path of a layer's diff relative to `layers/l`, for overlay mount options.
     pub fn layer_link(&self, diff_id: &Digest) -> Result<String> {
         Ok(self.layer_record(diff_id)?.link)
+    }
+
+    /// A layer's diff as an overlay lower directory: its short link relative to this store's
+    /// `layers/l` (the mount runs there), or the absolute short link in the additional store
+    /// that has it.
+    pub fn layer_lower(&self, diff_id: &Digest) -> Result<PathBuf> {
+        let link = self.layer_link(diff_id)?;
+        Ok(match self.find_layer(diff_id) {
+            Some((_, Some(a))) => a.root.join("layers/l").join(link),
+            _ => PathBuf::from(link),
+        })
     }
 
     pub fn links_dir(&self) -> PathBuf {
@@ -122,6 +160,7 @@ impl Store {
                     return Err(io_err(&link_path)(e));
                 }
             };
+        self.publish(&staged.dir, true)?;
         let dest = self.layer_dir(diff_id);
         match std::fs::rename(&staged.dir, &dest) {
             Ok(()) => Ok(record),

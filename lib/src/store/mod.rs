@@ -35,6 +35,7 @@
 //!
 //! Entry point: [`Store::open`].
 
+mod additional;
 mod blobs;
 pub mod changes;
 pub mod check;
@@ -48,10 +49,12 @@ mod layers;
 mod lock;
 pub mod manifests;
 mod prune;
+mod share;
 mod staging;
 
 use std::path::{Path, PathBuf};
 
+pub use additional::{Additional, Skipped};
 pub use blobs::BlobWriter;
 pub(crate) use blobs::verify;
 pub use check::{CheckOptions, Checked, Problem, Repaired};
@@ -69,6 +72,7 @@ pub use incoming::Incoming;
 pub use layers::{LayerRecord, StagedLayer};
 pub use lock::Lock;
 pub use prune::{Deleted, PruneFilter};
+pub use share::Shared;
 pub use staging::Staging;
 pub(crate) use staging::{stale_staging, stale_temp, temp_file};
 
@@ -230,6 +234,10 @@ struct StoreMeta {
     format: u32,
     #[serde(default)]
     ownership: Option<Ownership>,
+    /// Opened to other users as an additional store (`system share`): the root and the
+    /// records others read stay readable on later writes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    shared: bool,
 }
 
 /// Make a store at `root`, an existing directory: its skeleton is built beside it and renamed
@@ -280,6 +288,7 @@ fn init(root: &Path) -> Result<()> {
         let meta = StoreMeta {
             format: FORMAT,
             ownership: None,
+            shared: false,
         };
         let mut bytes = serde_json::to_vec_pretty(&meta).expect("store records serialize");
         bytes.push(b'\n');
@@ -317,6 +326,10 @@ pub struct Store {
     root: PathBuf,
     /// The root's mode before [`Store::open`] made it private, when it had to.
     repaired: Option<u32>,
+    /// Read-only stores whose images and content this one also offers (see [`additional`]).
+    additional: std::sync::Arc<[Additional]>,
+    /// Shared with other users ([`Store::share`]): records others read are written readable.
+    shared: bool,
 }
 
 impl Store {
@@ -335,16 +348,11 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io_err(root)(e)),
         }
-        let md = std::fs::metadata(root).map_err(io_err(root))?;
-        let mut repaired = None;
-        if md.mode() & 0o077 != 0 && md.uid() == nix::unistd::geteuid().as_raw() {
-            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
-                .map_err(io_err(root))?;
-            repaired = Some(md.mode() & 0o7777);
-        }
-        let store = Store {
+        let mut store = Store {
             root: root.to_path_buf(),
-            repaired,
+            repaired: None,
+            additional: Vec::new().into(),
+            shared: false,
         };
         if !root.join("store.json").exists() {
             init(root)?;
@@ -356,8 +364,33 @@ impl Store {
                     found: meta.format,
                 });
             }
+            store.shared = meta.shared;
+        }
+        let md = std::fs::metadata(root).map_err(io_err(root))?;
+        if !store.shared && md.mode() & 0o077 != 0 && md.uid() == nix::unistd::geteuid().as_raw() {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
+                .map_err(io_err(root))?;
+            store.repaired = Some(md.mode() & 0o7777);
         }
         Ok(store)
+    }
+
+    /// This store with the additional stores `roots` (in lookup order) that are good; the
+    /// others are returned, each with why it is skipped.
+    pub fn with_additional(mut self, roots: &[PathBuf]) -> (Store, Vec<Skipped>) {
+        let (good, skipped) = additional::open(&self.root, roots);
+        self.additional = good.into();
+        (self, skipped)
+    }
+
+    /// The additional stores in use, in lookup order.
+    pub fn additional(&self) -> &[Additional] {
+        &self.additional
+    }
+
+    /// Whether this store is shared with other users ([`Store::share`]).
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     pub fn root(&self) -> &Path {
@@ -421,7 +454,12 @@ impl Store {
 
     /// Write `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync dir.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        crate::fs::write_atomic(path, bytes).map_err(io_err(path))
+        let mode = if self.shared && share::readable(&self.root, path) {
+            0o644
+        } else {
+            0o600
+        };
+        crate::fs::write_atomic_mode(path, bytes, mode).map_err(io_err(path))
     }
 
     pub fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> Result<()> {

@@ -178,7 +178,7 @@ impl Store {
                 std::fs::remove_file(&full).map_err(io_err(&full))
             }
             Problem::CorruptBlob { digest, .. } => {
-                let p = self.blob_path(digest);
+                let p = self.own_blob_path(digest);
                 std::fs::remove_file(&p).map_err(io_err(&p))
             }
             _ => Ok(()),

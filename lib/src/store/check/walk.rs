@@ -235,7 +235,7 @@ impl<'a> Walk<'a> {
                 }
             };
             if self.opts.full {
-                let actual = hash_file(&self.store.blob_path(&digest))?;
+                let actual = hash_file(&self.store.own_blob_path(&digest))?;
                 if actual != digest {
                     self.problem(Problem::CorruptBlob {
                         digest: digest.clone(),
@@ -246,6 +246,18 @@ impl<'a> Walk<'a> {
             self.blobs.insert(digest);
         }
         Ok(())
+    }
+
+    /// Whether a blob is in the store, or in an additional store (content an image built on
+    /// a shared one uses in place: not missing).
+    fn has_blob(&self, d: &Digest) -> bool {
+        self.blobs.contains(d) || (!self.store.own_blob_path(d).exists() && self.store.has_blob(d))
+    }
+
+    /// Whether a layer is in the store (and sound), or in an additional store.
+    fn has_layer(&self, d: &Digest) -> bool {
+        self.layers.contains_key(d)
+            || (!self.store.layer_dir(d).exists() && self.store.has_layer(d))
     }
 
     /// The image records, checked against the content; `None` when `images.json` is damaged.
@@ -265,15 +277,15 @@ impl<'a> Walk<'a> {
             let image = i.names.first().cloned().unwrap_or_else(|| "<none>".into());
             let mut missing = Vec::new();
             for (what, d) in [("manifest", &i.manifest), ("config", &i.config)] {
-                if !self.blobs.contains(d) {
+                if !self.has_blob(d) {
                     missing.push(format!("its {what} blobs/sha256/{}", d.hex()));
                 }
             }
             for l in &i.layers {
-                if !self.layers.contains_key(&l.diff_id) {
+                if !self.has_layer(&l.diff_id) {
                     missing.push(format!("its layer layers/{}", l.diff_id.hex()));
                 }
-                if !self.blobs.contains(&l.blob) {
+                if !self.has_blob(&l.blob) {
                     missing.push(format!("its layer blob blobs/sha256/{}", l.blob.hex()));
                 }
             }
@@ -390,7 +402,13 @@ impl<'a> Walk<'a> {
                 Some(record.layers.clone())
             } else {
                 match images {
-                    Some(images) => match images.iter().find(|i| i.id == record.image_id) {
+                    // Its image is this store's, or an additional store's (run in place).
+                    Some(images) => match images
+                        .iter()
+                        .find(|i| i.id == record.image_id)
+                        .cloned()
+                        .or_else(|| self.store.find_image(record.image_id.as_str()).ok())
+                    {
                         Some(i) => Some(i.layers.iter().map(|l| l.diff_id.clone()).collect()),
                         None => {
                             let p = broken(format!("its image {}", record.image_id.short()));
@@ -402,7 +420,7 @@ impl<'a> Walk<'a> {
                 }
             };
             for d in layers.unwrap_or_default() {
-                if !self.layers.contains_key(&d) {
+                if !self.has_layer(&d) {
                     let p = broken(format!("its layer layers/{}", d.hex()));
                     self.problem(p);
                 }
@@ -454,9 +472,9 @@ impl<'a> Walk<'a> {
                 continue;
             };
             for l in &step.layers {
-                let missing = if !self.layers.contains_key(&l.diff_id) {
+                let missing = if !self.has_layer(&l.diff_id) {
                     format!("its layer layers/{}", l.diff_id.hex())
-                } else if !self.blobs.contains(&l.blob) {
+                } else if !self.has_blob(&l.blob) {
                     format!("its layer blob blobs/sha256/{}", l.blob.hex())
                 } else {
                     continue;
