@@ -40,5 +40,6 @@ mod push;
 mod run;
 mod safety;
 mod security;
+mod stores;
 mod surface;
 mod verbs;

@@ -34,6 +34,8 @@ cp "$test_bin" "$stage/bin/integration"
 cp integration/fixtures/*.py integration/fixtures/*.c "$stage/fixtures/"
 chmod -R a+rX "$stage"
 chmod 0755 "$stage"
+# The other user's shared store the additional-store tests read (integration/stores.rs).
+if [ "$(id -u)" = 0 ]; then ./integration/setup.sh --shared-store "$stage/bin"; fi
 
 run_as() {
     local user=$1

@@ -189,4 +189,120 @@ mod tests {
             r#"{"format":99}"#
         );
     }
+
+    fn layer(s: &Store, c: &str) -> crate::digest::Digest {
+        let id = crate::digest::Digest::from_hex(&c.repeat(64)).unwrap();
+        let st = s.stage_layer().unwrap();
+        std::fs::write(st.diff().join(c), c).unwrap();
+        s.commit_layer(st, &id, 1, 1).unwrap();
+        id
+    }
+
+    #[test]
+    fn names_resolve_own_store_first_and_content_is_read_in_place() {
+        let t = tempfile::tempdir().unwrap();
+        let own = Store::open(&t.path().join("own")).unwrap();
+        let shared = Store::open(&t.path().join("shared")).unwrap();
+        let name = crate::image::Reference::parse("solver:2.1").unwrap();
+        let base = layer(&shared, "a");
+        let mut theirs = crate::store::test_image(&"1".repeat(64), &[]);
+        theirs.layers = vec![crate::store::LayerRef {
+            diff_id: base.clone(),
+            blob: base.clone(),
+            media_type: "m".into(),
+            size: 1,
+        }];
+        shared.put_image(theirs, Some(&name)).unwrap();
+        shared
+            .put_blob(&crate::digest::Digest::of(b"cfg"), b"cfg")
+            .unwrap();
+        let before = std::fs::read(t.path().join("shared/images.json")).unwrap();
+
+        let (own, skipped) = own.with_additional(&[t.path().join("shared")]);
+        assert!(skipped.is_empty());
+        let (found, from) = own.find_image_from("solver:2.1").unwrap();
+        assert_eq!(found.id.hex(), "1".repeat(64));
+        assert_eq!(
+            from,
+            Some(std::fs::canonicalize(t.path().join("shared")).unwrap())
+        );
+        assert_eq!(own.additional_images().len(), 1);
+        assert!(own.images().unwrap().is_empty());
+        // Content by digest, in place: no copy into the own store.
+        assert!(own.has_layer(&base) && !own.layer_dir(&base).exists());
+        assert_eq!(
+            std::fs::read(own.layer_diff(&base).join("a")).unwrap(),
+            b"a"
+        );
+        assert!(!own.layer_is_foreign(&base), "the same user's store");
+        assert!(own.layer_lower(&base).unwrap().is_absolute());
+        assert_eq!(
+            own.read_blob(&crate::digest::Digest::of(b"cfg")).unwrap(),
+            b"cfg"
+        );
+        // A blob written here goes here, even when the additional store has it.
+        own.put_blob(&crate::digest::Digest::of(b"cfg"), b"cfg")
+            .unwrap();
+        assert!(
+            !own.own_blob_path(&crate::digest::Digest::of(b"cfg"))
+                .exists()
+        );
+
+        // The own store's image of that name wins.
+        own.put_image(crate::store::test_image(&"2".repeat(64), &[]), Some(&name))
+            .unwrap();
+        assert_eq!(
+            own.find_image("solver:2.1").unwrap().id.hex(),
+            "2".repeat(64)
+        );
+        assert_eq!(
+            own.find_image(&"1".repeat(12)).unwrap().id.hex(),
+            "1".repeat(64)
+        );
+        assert_eq!(
+            std::fs::read(t.path().join("shared/images.json")).unwrap(),
+            before
+        );
+    }
+
+    #[test]
+    fn overlay_lowers_from_an_additional_store_are_absolute() {
+        use crate::store::driver::{self, Driver};
+        use crate::sys::{Call, RecordingSys};
+        let t = tempfile::tempdir().unwrap();
+        let own = Store::open(&t.path().join("own")).unwrap();
+        let shared = Store::open(&t.path().join("shared")).unwrap();
+        let (a, b) = (layer(&shared, "a"), layer(&own, "b"));
+        let (own, _) = own.with_additional(&[t.path().join("shared")]);
+        let ids = vec![a, b];
+        // The same user's store: kernel overlay stays.
+        assert_eq!(
+            driver::for_layers(Driver::Overlay, &own, &ids),
+            Driver::Overlay
+        );
+        let cdir = t.path().join("c");
+        driver::prepare(Driver::Overlay, &own, &ids, &cdir).unwrap();
+        let sys = RecordingSys::new();
+        driver::mount(&sys, Driver::Overlay, &own, &ids, &cdir, false).unwrap();
+        let data = sys
+            .calls()
+            .into_iter()
+            .find_map(|c| match c {
+                Call::Mount(m) => m.data,
+                _ => None,
+            })
+            .unwrap();
+        let shared_link = std::fs::canonicalize(t.path().join("shared"))
+            .unwrap()
+            .join("layers/l")
+            .join("a".repeat(16));
+        assert!(
+            data.starts_with(&format!(
+                "lowerdir={}:{},",
+                "b".repeat(16),
+                shared_link.display()
+            )),
+            "{data}"
+        );
+    }
 }
