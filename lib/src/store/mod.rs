@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ROOT/
-//!   store.json              format version and the id mapping layers were unpacked with
+//!   store.json              format version, the id mapping layers were unpacked with, shared
 //!   locks/meta.lock         held (exclusive, briefly) to rewrite images.json
 //!   locks/content.lock      shared while content is added or pinned; exclusive to delete it
 //!   images.json             image records by id, with their names
@@ -32,6 +32,10 @@
 //!
 //! Nothing is deleted where it is used: removing an image removes its record, and
 //! [`Store::collect_garbage`] then deletes the layers and blobs nothing refers to (see `gc`).
+//!
+//! A store may offer other stores' images too, read only ([`additional`]: a site's shared
+//! store, looked up after this one and never written), and its owner may open it to others
+//! as such a store ([`share`], `system share`).
 //!
 //! Entry point: [`Store::open`].
 
