@@ -201,6 +201,26 @@ fn the_own_image_wins_a_name_clash() {
             .ok(),
         shared_id
     );
+    // Tagging the shared image names it here: a record, no content.
+    let own = content(&sb);
+    sb.den(&["tag", IMAGE, "mine:1"]).ok();
+    let rows = sb
+        .den(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ReadOnly}} {{.ID}}",
+        ])
+        .ok();
+    let short = &shared_id.trim().trim_start_matches("sha256:")[..12];
+    assert!(rows.contains(&format!("mine:1 false {short}\n")), "{rows}");
+    assert_eq!(
+        sb.den(&["run", "--rm", "mine:1", "cat", "/opt/solver/VERSION"])
+            .ok(),
+        "solver 2.1 from the shared store\n"
+    );
+    sb.den(&["rmi", "mine:1"]).ok();
+    assert_eq!(content(&sb), own);
+    sb.den(&["system", "check"]).ok();
 }
 
 #[test]

@@ -181,7 +181,10 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Listed>> {
         list.truncate(n);
     }
     let measure = opts.size || opts.sort == Some(PsSort::Size);
-    let images = if measure { store.images()? } else { Vec::new() };
+    let mut images = if measure { store.images()? } else { Vec::new() };
+    if measure {
+        images.extend(store.additional_images().into_iter().map(|(i, _)| i));
+    }
     let mut out: Vec<Listed> = list
         .into_iter()
         .map(|c| {

@@ -112,7 +112,21 @@ impl Store {
     /// read-modify-write of the records: an image removed meanwhile is not brought back.
     pub fn tag_image(&self, input: &str, name: &Reference) -> Result<ImageRecord> {
         self.update_images(|images| {
-            let id = find_in(images, input)?.id;
+            let id = match find_in(images, input) {
+                Ok(i) => i.id,
+                // An additional store's image: its record (only) comes here under the new
+                // name; its content stays where it is (see `additional`).
+                Err(StoreError::ImageUnknown(_)) => match self.find_image_from(input)? {
+                    (mut record, Some(_)) => {
+                        record.names.clear();
+                        let id = record.id.clone();
+                        images.push(record);
+                        id
+                    }
+                    (record, None) => record.id,
+                },
+                Err(e) => return Err(e),
+            };
             let canonical = name.canonical();
             for other in images.iter_mut() {
                 other.names.retain(|n| n != &canonical);
