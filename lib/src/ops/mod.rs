@@ -54,6 +54,9 @@ use crate::image::Reference;
 use crate::store::{ImageRecord, Store, StoreError};
 use crate::userns::IdMap;
 
+/// Set once the skipped additional stores were reported, for the processes this one starts.
+const STORES_WARNED: &str = "DEN_ADDITIONAL_STORES_WARNED";
+
 /// What every verb needs: where things are, the configuration, the store, the id mapping, and
 /// where notes for the user go.
 pub struct Ctx {
@@ -88,8 +91,13 @@ impl Ctx {
         }
         let (s, skipped) =
             Store::open(&self.paths.root)?.with_additional(&self.config.storage.additional);
-        for why in &skipped {
-            self.notes.note(&why.warning());
+        // Once per command: den's tools start each other (build runs den-run per step, a
+        // verb re-executes itself in the user namespace), and the children inherit the mark.
+        if !skipped.is_empty() && std::env::var_os(STORES_WARNED).is_none() {
+            for why in &skipped {
+                self.notes.note(&why.warning());
+            }
+            let _ = crate::sys::set_env(STORES_WARNED, "1");
         }
         if let Some(mode) = s.repaired() {
             self.notes.note(&format!(

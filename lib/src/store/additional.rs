@@ -54,6 +54,10 @@ pub enum Skipped {
     Format { path: PathBuf, found: u32 },
     #[error("the additional store {0} has a damaged store.json")]
     Damaged(PathBuf),
+    #[error(
+        "the additional store {0} has ':', ',' or '\\' in its path, which overlay's options cannot hold"
+    )]
+    BadPath(PathBuf),
 }
 
 impl Skipped {
@@ -63,6 +67,7 @@ impl Skipped {
             Skipped::Format { .. } => {
                 "its owner must rewrite it with this den's release, or remove it from the list"
             }
+            Skipped::BadPath(_) => "move it to a path without those characters",
             _ => "fix storage.additional in den's config (or DEN_ADDITIONAL_STORES)",
         };
         format!("warning: {self}: skipped; {fix}")
@@ -81,6 +86,15 @@ pub(super) fn open(own: &Path, roots: &[PathBuf]) -> (Vec<Additional>, Vec<Skipp
             skipped.push(Skipped::Missing(root.clone()));
             continue;
         };
+        if canon
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .any(|b| matches!(b, b':' | b',' | b'\\'))
+        {
+            skipped.push(Skipped::BadPath(root.clone()));
+            continue;
+        }
         if Some(&canon) == own_canon.as_ref() || good.iter().any(|a: &Additional| a.root == canon) {
             continue;
         }
@@ -153,7 +167,10 @@ mod tests {
         std::fs::write(old.join("store.json"), r#"{"format":99}"#).unwrap();
         let empty = t.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
+        let comma = t.path().join("a,b");
+        Store::open(&comma).unwrap();
         let roots = vec![
+            comma.clone(),
             t.path().join("missing"),
             empty.clone(),
             old.clone(),
@@ -172,6 +189,7 @@ mod tests {
         assert_eq!(
             skipped,
             vec![
+                Skipped::BadPath(comma),
                 Skipped::Missing(t.path().join("missing")),
                 Skipped::NotAStore(empty),
                 Skipped::Format {
@@ -180,7 +198,7 @@ mod tests {
                 },
             ]
         );
-        let w = skipped[2].warning();
+        let w = skipped[3].warning();
         assert!(w.starts_with("warning: the additional store "), "{w}");
         assert!(w.contains("format 99") && !w.contains('\n'), "{w}");
         // Nothing was written in the stores it read.
