@@ -247,6 +247,14 @@ pub fn create(
     let diff_ids: Vec<crate::digest::Digest> =
         image.layers.iter().map(|l| l.diff_id.clone()).collect();
     let chosen = driver::for_layers(choice.driver, &store, &diff_ids);
+    if chosen == driver::Driver::Overlay
+        && diff_ids.iter().any(|d| store.layer_is_foreign(d))
+        && let Err(why) = driver::fuse_usable()
+    {
+        report.note(&format!(
+            "warning: the image is another user's (an additional store) and {why}: its directories are read-only in the container"
+        ));
+    }
     tracing::debug!("driver chosen");
     let record = ContainerRecord {
         id: String::new(),
