@@ -397,6 +397,35 @@ mod tests {
         assert_eq!(filtered.len(), 1);
     }
 
+    #[test]
+    fn read_only_images_add_podmans_r_o_column() {
+        let mut r = rows(
+            &[
+                img(&"a".repeat(64), &["docker.io/library/x:1"], 3000),
+                img(&"b".repeat(64), &["docker.io/shared/solver:2.1"], 3000),
+            ],
+            None,
+        );
+        let plain = images(&r, &ImagesView::default(), Utc::now()).unwrap();
+        assert!(!plain.contains("R/O"), "{plain}");
+        r[1].read_only = true;
+        let out = images(&r, &ImagesView::default(), Utc::now()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].ends_with("R/O"), "{out}");
+        assert!(
+            lines[1].ends_with("false") && lines[2].ends_with("true"),
+            "{out}"
+        );
+        let view = ImagesView {
+            format: Some("{{.Repository}} {{.ReadOnly}}"),
+            ..Default::default()
+        };
+        assert_eq!(
+            images(&r, &view, Utc::now()).unwrap(),
+            "x false\nshared/solver true\n"
+        );
+    }
+
     fn images_text(images: &[ImageRecord], view: &ImagesView) -> String {
         super::images(&rows(images, None), view, Utc::now()).unwrap()
     }
