@@ -11,6 +11,12 @@
 //! the old records or the new, never half of them. An admin who removes an image while users
 //! run it breaks their containers, as deleting a SIF file under a running Apptainer job does.
 //!
+//! Trust: listing a store is trusting its owner as one trusts a registry: its image named
+//! `busybox` is what `den run busybox` runs when the user has none of that name (podman's
+//! additional stores behave the same). Its owner gains nothing over the user's files: den reads
+//! it as the user, and a link in it that points elsewhere reaches only what the user could
+//! read anyway (a layer record still names its own layer; [`Store::layer_record`] checks).
+//!
 //! Lookup order: a name (or id) is looked up in the user's own store first, then in each
 //! additional store in the configured order, so an image in both resolves to the user's own.
 //! Content (blobs and unpacked layers) is addressed by digest and the same wherever it lives:
