@@ -237,6 +237,7 @@ impl Build<'_> {
                 attach: None,
                 timezone: None,
                 host_uts: false,
+                shared: Default::default(),
                 ports: Vec::new(),
                 add_hosts: Vec::new(),
                 dns: Vec::new(),

@@ -237,6 +237,16 @@ pub struct RunArgs {
     /// UTS namespace: private (the default) or host (the host's host name)
     #[arg(long, value_name = "MODE")]
     pub uts: Option<String>,
+    /// IPC namespace: private (the default) or host (the host's shared memory and SysV IPC)
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+    /// PID namespace: private (the default) or host (the host's processes, and its /proc)
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+    /// User namespace: host (den's, where the container's root is you; the default) or
+    /// keep-id (your own uid and gid inside, podman's)
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
     /// Pass den's whole environment to the container, under -e and --env-file (podman's)
     #[arg(long)]
     pub env_host: bool,

@@ -63,6 +63,7 @@ impl RunArgs {
                 Some("host") => true,
                 Some(u) => return Err(crate::runtime::FlagError::BadUts(u.into()).into()),
             },
+            shared: self.shared_flags()?,
             stop_timeout: self.stop_timeout,
             stop_signal: self.stop_signal.clone(),
             publish: ports(&self.publish)?,
@@ -174,6 +175,33 @@ fn attach_streams(flags: &[String], interactive: bool) -> Result<Option<AttachSt
         }
     }
     Ok(Some(a))
+}
+
+impl RunArgs {
+    /// `--ipc`, `--pid`, `--userns`, each None when not given (the config's `[run]` default
+    /// applies then).
+    fn shared_flags(&self) -> Result<crate::ops::run::SharedFlags> {
+        use crate::runtime::FlagError;
+        use crate::userns::share::{parse_host, parse_userns};
+        Ok(crate::ops::run::SharedFlags {
+            ipc: shared_flag(self.ipc.as_deref(), |m| {
+                parse_host(m, true).ok_or_else(|| FlagError::BadIpc(m.into()))
+            })?,
+            pid: shared_flag(self.pid.as_deref(), |m| {
+                parse_host(m, false).ok_or_else(|| FlagError::BadPid(m.into()))
+            })?,
+            keep_id: shared_flag(self.userns.as_deref(), |m| {
+                parse_userns(m).ok_or_else(|| FlagError::BadUserns(m.into()))
+            })?,
+        })
+    }
+}
+
+fn shared_flag(
+    flag: Option<&str>,
+    parse: impl Fn(&str) -> std::result::Result<bool, crate::runtime::FlagError>,
+) -> Result<Option<bool>> {
+    Ok(flag.map(parse).transpose()?)
 }
 
 /// `-l KEY=VALUE` (a bare `KEY` is an empty value).

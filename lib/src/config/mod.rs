@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::error::Diagnose;
 
 pub mod logging;
+pub mod run;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -53,6 +54,8 @@ pub enum ConfigError {
         "log driver {0:?} is not supported by den (it has k8s-file, json-file, none, passthrough)"
     )]
     UnsupportedLogDriver(String),
+    #[error("invalid network {0:?} in the config file's [run] section")]
+    BadRunNetwork(String),
     #[error("invalid log option {0:?}: expected KEY=VALUE")]
     BadLogOpt(String),
     #[error("unknown log opt '{key}' for {driver} log driver")]
@@ -91,6 +94,9 @@ impl Diagnose for ConfigError {
                 "name one of {} with --log-driver, or as [log] driver in config.toml",
                 logging::LogDriver::ALL
             ),
+            ConfigError::BadRunNetwork(_) => {
+                "set [run] network to host, none, slirp4netns or pasta, or remove it".into()
+            }
             ConfigError::BadLogOpt(_) => "write it as --log-opt KEY=VALUE".into(),
             ConfigError::UnknownLogOpt { .. } => {
                 "k8s-file and json-file take max-size and max-file (docker's labels, env and tag are accepted and ignored); every driver takes docker's mode and max-buffer-size".into()
@@ -257,6 +263,9 @@ pub struct Config {
     /// `log-opts`).
     #[serde(default)]
     pub log: logging::LogTable,
+    /// `[run]`: `run`'s and `create`'s defaults (host network, binds, keep-id, ipc, pid).
+    #[serde(default)]
+    pub run: run::RunTable,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

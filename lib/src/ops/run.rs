@@ -2,6 +2,7 @@
 //! the foreground. Must run inside den's user namespace.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use chrono::Utc;
 use oci_spec::image::ImageConfiguration;
@@ -36,6 +37,8 @@ pub struct RunOptions {
     pub timezone: Option<std::path::PathBuf>,
     /// `--uts host`.
     pub host_uts: bool,
+    /// `--pid`, `--ipc`, `--userns`.
+    pub shared: SharedFlags,
     pub stop_timeout: Option<u32>,
     pub stop_signal: Option<String>,
     /// `-p`.
@@ -74,6 +77,18 @@ pub struct RunOptions {
     pub detach_keys: runtime::detach::DetachKeys,
     /// `--sig-proxy` (true unless `--sig-proxy=false`).
     pub sig_proxy: bool,
+}
+
+/// `--pid`, `--ipc` and `--userns` as given: each None when not given (the config's `[run]`
+/// default applies then).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SharedFlags {
+    /// `--pid host` (true), `--pid private` (false).
+    pub pid: Option<bool>,
+    /// `--ipc host` (true), `--ipc private` or `shareable` (false).
+    pub ipc: Option<bool>,
+    /// `--userns keep-id` (true), `--userns host` (false).
+    pub keep_id: Option<bool>,
 }
 
 /// `--pull`: when `run` and `create` pull their image.
@@ -212,6 +227,7 @@ pub fn create(
     if opts.detach && log.driver == crate::config::logging::LogDriver::Passthrough {
         return Err(crate::runtime::FlagError::PassthroughDetached.into());
     }
+    let (opts, shared) = &with_run_defaults(opts, &ctx.config.run)?;
     let network = choose_network(opts, report)?;
     let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
     let image = match opts.pull {
@@ -265,6 +281,7 @@ pub fn create(
         driver: chosen.name().into(),
         spec: RunSpec {
             log,
+            shared: *shared,
             ..run_spec(opts, &defaults, args, network)
         },
         auto_remove: opts.rm,
@@ -276,6 +293,60 @@ pub fn create(
         return Err(e);
     }
     Ok((record, image))
+}
+
+/// The options with the config's `[run]` defaults filled in where no flag was given, and what
+/// the container shares with the host. `bind_cwd` and `bind_home` add their binds unless a
+/// flag mounts something at the same place (`-w` still wins over bind_cwd's working
+/// directory); `/` is never bound over the container's root.
+fn with_run_defaults(
+    opts: &RunOptions,
+    run: &crate::config::run::RunTable,
+) -> Result<(RunOptions, crate::userns::share::Shared)> {
+    let shared = crate::userns::share::Shared {
+        pid: opts.shared.pid.unwrap_or(run.host_pid()),
+        ipc: opts.shared.ipc.unwrap_or(run.host_ipc()),
+        keep_id: opts.shared.keep_id.unwrap_or(run.keep_id()),
+    };
+    if shared.keep_id {
+        // Not built yet: refused rather than ignored.
+        return Err(crate::runtime::FlagError::BadUserns("keep-id".into()).into());
+    }
+    let mut opts = opts.clone();
+    if opts.network.is_none()
+        && let Some(n) = &run.network
+    {
+        opts.network = Some(
+            Network::parse(n)
+                .ok_or_else(|| crate::config::ConfigError::BadRunNetwork(n.clone()))?,
+        );
+    }
+    let cwd = std::env::current_dir().ok().filter(|d| d != Path::new("/"));
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|h| h.is_absolute() && h != Path::new("/"));
+    let binds = [(run.bind_cwd, cwd.clone()), (run.bind_home, home)];
+    for dir in binds
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .filter_map(|(_, d)| d)
+    {
+        let text = dir.to_string_lossy().into_owned();
+        if opts.mounts.iter().any(|m| m.destination == text) {
+            continue;
+        }
+        opts.mounts.push(crate::volume::parse_volume_flag(
+            &format!("{text}:{text}"),
+            &dir,
+        )?);
+    }
+    if run.bind_cwd
+        && opts.workdir.is_none()
+        && let Some(d) = cwd
+    {
+        opts.workdir = Some(d.to_string_lossy().into_owned());
+    }
+    Ok((opts, shared))
 }
 
 /// What the container runs: the image's defaults under the flags.
@@ -326,6 +397,8 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         },
         timezone: opts.timezone.clone(),
         host_uts: opts.host_uts,
+        // Resolved with the config's defaults in `create`.
+        shared: Default::default(),
         ports: Vec::new(),
         add_hosts: opts.add_hosts.clone(),
         dns: opts.dns.clone(),

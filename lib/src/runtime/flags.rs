@@ -39,6 +39,12 @@ pub enum FlagError {
     BadTimezone(String),
     #[error("invalid --uts {0:?}")]
     BadUts(String),
+    #[error("invalid --ipc {0:?}")]
+    BadIpc(String),
+    #[error("invalid --pid {0:?}")]
+    BadPid(String),
+    #[error("invalid --userns {0:?}")]
+    BadUserns(String),
     #[error("--hostname cannot be used with --uts host")]
     HostnameWithHostUts,
     #[error("Container ID file found, make sure the other container isn't running or delete {}", .0.display())]
@@ -87,6 +93,11 @@ impl Diagnose for FlagError {
                 "use a name under /usr/share/zoneinfo (Europe/Paris, UTC) or local".into()
             }
             FlagError::BadUts(_) => "use --uts host or --uts private".into(),
+            FlagError::BadIpc(_) => "use --ipc host or --ipc private (den cannot join another container's)".into(),
+            FlagError::BadPid(_) => "use --pid host or --pid private (den cannot join another container's)".into(),
+            FlagError::BadUserns(_) => {
+                "use --userns keep-id (your uid and gid inside) or --userns host (den's own, the default)".into()
+            }
             FlagError::HostnameWithHostUts => "drop --hostname, or drop --uts host".into(),
             FlagError::CidFileExists(_) => {
                 "remove the file, or give --cidfile a path that does not exist".into()

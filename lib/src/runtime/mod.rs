@@ -388,6 +388,8 @@ pub fn write_spec(
         privileged: security.privileged,
         annotations: &s.annotations,
         host_uts: s.host_uts,
+        host_pid: s.shared.pid,
+        host_ipc: s.shared.ipc,
     });
     // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");

@@ -77,6 +77,13 @@ pub struct SpecInput<'a> {
     pub privileged: bool,
     /// `--uts host`: no UTS namespace, and so no host name to set.
     pub host_uts: bool,
+    /// `--pid host`: no PID namespace; `/proc` is the host's, bound (a new proc mount for the
+    /// host's PID namespace needs privileges over it that den's user namespace lacks).
+    pub host_pid: bool,
+    /// `--ipc host`: no IPC namespace; `/dev/shm` and (where the host has one) `/dev/mqueue`
+    /// are the host's, bound, as docker binds them (an mqueue mount for the host's IPC
+    /// namespace needs the same privileges).
+    pub host_ipc: bool,
     /// `--annotation`s (the spec's `annotations`, absent when there are none).
     pub annotations: &'a std::collections::BTreeMap<String, String>,
 }
@@ -187,8 +194,13 @@ fn mounts(i: &SpecInput<'_>) -> Vec<Value> {
             "mode=0620",
         ]
     };
+    let host_bind = &["rbind", "rprivate", "nosuid", "noexec", "nodev"];
     let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        if i.host_pid {
+            mount("/proc", "none", "/proc", host_bind)
+        } else {
+            mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])
+        },
         mount(
             "/dev",
             "tmpfs",
@@ -196,25 +208,32 @@ fn mounts(i: &SpecInput<'_>) -> Vec<Value> {
             &["nosuid", "strictatime", "mode=755", "size=65536k"],
         ),
         mount("/dev/pts", "devpts", "devpts", &pts_opts),
-        mount(
+    ];
+    if i.host_ipc {
+        mounts.push(mount("/dev/shm", "none", "/dev/shm", host_bind));
+        if Path::new("/dev/mqueue").is_dir() {
+            mounts.push(mount("/dev/mqueue", "none", "/dev/mqueue", host_bind));
+        }
+    } else {
+        mounts.push(mount(
             "/dev/shm",
             "tmpfs",
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        ),
-        mount(
+        ));
+        mounts.push(mount(
             "/dev/mqueue",
             "mqueue",
             "mqueue",
             &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/sys",
-            "none",
-            "/sys",
-            &["rbind", "nosuid", "noexec", "nodev", "ro"],
-        ),
-    ];
+        ));
+    }
+    mounts.push(mount(
+        "/sys",
+        "none",
+        "/sys",
+        &["rbind", "nosuid", "noexec", "nodev", "ro"],
+    ));
     for b in &i.binds {
         let mut opts = vec!["rbind", "rprivate"];
         if b.read_only {
@@ -228,13 +247,15 @@ fn mounts(i: &SpecInput<'_>) -> Vec<Value> {
     mounts
 }
 
-/// The namespaces: always pid, mount, ipc and uts; network unless the host's is shared.
+/// The namespaces: always mount; pid, ipc, uts and network unless the host's is shared.
 fn namespaces(i: &SpecInput<'_>) -> Vec<Value> {
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "mount"}),
-        json!({"type": "ipc"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"})];
+    if !i.host_pid {
+        namespaces.push(json!({"type": "pid"}));
+    }
+    if !i.host_ipc {
+        namespaces.push(json!({"type": "ipc"}));
+    }
     if !i.host_uts {
         namespaces.push(json!({"type": "uts"}));
     }
@@ -388,6 +409,8 @@ mod tests {
             privileged: false,
             annotations: &NO_ANNOTATIONS,
             host_uts: false,
+            host_pid: false,
+            host_ipc: false,
         }
     }
 
@@ -558,6 +581,58 @@ mod tests {
             .find(|m| m.destination() == Path::new("/dev/pts"))
             .unwrap();
         assert!(!pts.options().as_ref().unwrap().iter().any(|o| o == "gid=5"));
+    }
+
+    #[test]
+    fn host_pid_and_ipc_drop_the_namespaces_and_bind_the_hosts_files() {
+        let args = vec!["sh".to_string()];
+        let mut i = input(Path::new("/r"), &args, &[]);
+        let kinds = |s: &Spec| -> Vec<String> {
+            s.linux()
+                .as_ref()
+                .unwrap()
+                .namespaces()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|n| format!("{:?}", n.typ()))
+                .collect()
+        };
+        let mount_of = |s: &Spec, dest: &str| {
+            s.mounts()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.destination() == Path::new(dest))
+                .map(|m| (m.typ().clone().unwrap_or_default(), m.source().clone()))
+        };
+        let own = build(&i);
+        assert!(kinds(&own).iter().any(|k| k.contains("Pid")));
+        assert!(kinds(&own).iter().any(|k| k.contains("Ipc")));
+        assert_eq!(mount_of(&own, "/proc").unwrap().0, "proc");
+        assert_eq!(mount_of(&own, "/dev/shm").unwrap().0, "tmpfs");
+        i.host_pid = true;
+        i.host_ipc = true;
+        let host = build(&i);
+        assert!(
+            !kinds(&host)
+                .iter()
+                .any(|k| k.contains("Pid") || k.contains("Ipc"))
+        );
+        assert!(kinds(&host).iter().any(|k| k.contains("Mount")));
+        assert_eq!(
+            mount_of(&host, "/proc").unwrap(),
+            ("none".to_string(), Some("/proc".into()))
+        );
+        assert_eq!(
+            mount_of(&host, "/dev/shm").unwrap(),
+            ("none".to_string(), Some("/dev/shm".into()))
+        );
+        // The host's mqueue where it has one; never a new mqueue mount.
+        assert_eq!(
+            mount_of(&host, "/dev/mqueue").is_some(),
+            Path::new("/dev/mqueue").is_dir()
+        );
     }
 
     #[test]

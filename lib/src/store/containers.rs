@@ -63,6 +63,12 @@ pub struct RunSpec {
     /// `--uts host`: the host's UTS namespace (its host name) instead of the container's own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_uts: bool,
+    /// `--pid host`, `--ipc host`, `--userns keep-id` (or the config's `[run]` defaults).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::userns::share::Shared::is_private"
+    )]
+    pub shared: crate::userns::share::Shared,
     /// `-a` (all false for `run -d`); None: docker's default, stdout and stderr, and stdin
     /// with -i.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,6 +23,8 @@ use nix::sys::signal::{SigSet, Signal};
 use crate::error::Diagnose;
 use crate::sys::{Forked, Sys};
 
+pub mod share;
+
 /// Environment variable marking a den process that runs inside its user namespace; its value is
 /// the [`IdMap`] in [`IdMap::encode`] form.
 pub const ENV_INSIDE: &str = "_DEN_USERNS";
