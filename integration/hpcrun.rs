@@ -151,3 +151,73 @@ fn config_run_defaults_apply_and_flags_override_them() {
         "invalid network \"bridge0\" in the config file's [run] section",
     );
 }
+
+/// keep-id: the user's uid, gid and name inside, HOME set, files made in a bound directory
+/// owned by the user on the host; the image's root-owned files appear as the user's.
+#[test]
+fn keep_id_runs_as_the_user() {
+    let sb = Sandbox::new();
+    let bb = busybox();
+    let (uid, gid) = (
+        sb.sh("id -u").ok().trim().to_string(),
+        sb.sh("id -g").ok().trim().to_string(),
+    );
+    let name = sb.sh("id -un").ok().trim().to_string();
+    let data = sb.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let d = data.to_string_lossy().into_owned();
+    let out = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--userns",
+            "keep-id",
+            "-v",
+            &format!("{d}:/data"),
+            &bb,
+            "sh",
+            "-c",
+            "id -u; id -g; id -un; echo $HOME; touch /data/made; stat -c %u /bin/busybox",
+        ])
+        .ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [uid.as_str(), gid.as_str(), name.as_str()],
+        "{out}"
+    );
+    assert_eq!(lines[3], sb.home.to_string_lossy(), "{out}");
+    assert_eq!(
+        lines[4], uid,
+        "the image's root-owned files are the user's: {out}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let made = std::fs::metadata(data.join("made")).unwrap();
+    assert_eq!(made.uid().to_string(), uid);
+    assert_eq!(made.gid().to_string(), gid);
+    // A detached keep-id container; `exec` runs as the user too.
+    let id = sb
+        .den(&["run", "-d", "--userns", "keep-id", &bb, "sleep", "30"])
+        .ok();
+    let id = id.trim();
+    let ps = sb
+        .den(&["exec", id, "sh", "-c", "id -u; stat -c %u /proc/1"])
+        .ok();
+    assert_eq!(
+        ps.lines().collect::<Vec<_>>(),
+        [uid.as_str(), uid.as_str()],
+        "exec and the init run as the user: {ps}"
+    );
+    sb.den(&["rm", "-f", id]).ok();
+    // The config's default, and the flag over it: without keep-id the container's user is
+    // root, as always.
+    sb.config("[run]\nuserns = \"keep-id\"\n");
+    let out = sb.den(&["run", "--rm", &bb, "id", "-u"]).ok();
+    assert_eq!(out.trim(), uid);
+    let root = sb
+        .den(&["run", "--rm", "--userns=host", &bb, "id", "-u"])
+        .ok();
+    assert_eq!(root.trim(), "0");
+    sb.den(&["run", "--rm", "--userns", "auto", &bb, "true"])
+        .fails_with(125, "invalid --userns");
+}

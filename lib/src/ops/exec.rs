@@ -105,7 +105,12 @@ fn process(ctx: &Ctx, c: &Container, opts: &ExecOptions) -> Result<engine::ExecP
     let store = ctx.store()?;
     let r = &c.record;
     let rootfs = store.container_dir(&r.id).join("merged");
-    let user = runtime::user::resolve(&rootfs, opts.user.as_deref().unwrap_or(&r.spec.user))?;
+    let flag = opts.user.as_deref().unwrap_or(&r.spec.user);
+    let (user, become_user) =
+        match runtime::keepid::exec_user(ctx.idmap(), &r.spec, &rootfs, flag, c.state.pid)? {
+            Some(found) => found,
+            None => (runtime::user::resolve(&rootfs, flag)?, None),
+        };
     if matches!(ctx.idmap(), IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
         return Err(runtime::RuntimeError::UnmappedUser {
             uid: if user.uid != 0 { user.uid } else { user.gid },
@@ -165,6 +170,7 @@ fn process(ctx: &Ctx, c: &Container, opts: &ExecOptions) -> Result<engine::ExecP
         // A terminal the user may detach from (the detach keys) must not take the process
         // with den when den exits.
         detached: opts.detach || (opts.tty && opts.interactive && opts.detach_keys.enabled()),
+        become_user,
         security,
     })
 }

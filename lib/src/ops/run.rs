@@ -308,10 +308,6 @@ fn with_run_defaults(
         ipc: opts.shared.ipc.unwrap_or(run.host_ipc()),
         keep_id: opts.shared.keep_id.unwrap_or(run.keep_id()),
     };
-    if shared.keep_id {
-        // Not built yet: refused rather than ignored.
-        return Err(crate::runtime::FlagError::BadUserns("keep-id".into()).into());
-    }
     let mut opts = opts.clone();
     if opts.network.is_none()
         && let Some(n) = &run.network

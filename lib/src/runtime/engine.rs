@@ -70,6 +70,8 @@ pub struct ExecProcess {
     pub additional_gids: Vec<u32>,
     /// Keep running when the calling process exits (`exec -d`, and `exec -it` with detach keys).
     pub detached: bool,
+    /// A keep-id container's: how the process becomes the user ([`super::keepid`]).
+    pub become_user: Option<super::keepid::Become>,
     /// The container's capabilities, no-new-privileges and seccomp filter.
     pub security: super::spec::ExecSecurity,
 }
@@ -118,7 +120,7 @@ impl Engine for Youki {
             let _ = std::fs::remove_dir_all(&stale);
         }
         new_session_keyring()?;
-        let b = self.builder(id, stdio, true, None)?;
+        let b = self.builder(id, stdio, true, None, None)?;
         let container = b
             .as_init(bundle)
             .with_systemd(false)
@@ -146,6 +148,7 @@ impl Youki {
         stdio: Stdio,
         die_with_parent: bool,
         late: Option<LateSecurity>,
+        exec_becomes: Option<Option<super::keepid::Become>>,
     ) -> Result<ContainerBuilder, RuntimeError> {
         let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_root)
@@ -156,6 +159,7 @@ impl Youki {
             .with_executor(DenExecutor {
                 die_with_parent,
                 late,
+                exec_becomes,
             });
         Ok(match stdio {
             Stdio::Fds {
@@ -198,7 +202,7 @@ impl Exec for Youki {
             }
         }
         new_session_keyring()?;
-        let b = self.builder(id, stdio, !p.detached, late)?;
+        let b = self.builder(id, stdio, !p.detached, late, Some(p.become_user.clone()))?;
         // The whole process goes in as a process.json, as `runc exec --process` takes it: only
         // that way can it ask for a terminal.
         let process = super::spec::process(&super::spec::Process {
@@ -283,6 +287,9 @@ pub struct DenExecutor {
     /// For an `exec`'d process: the filter to load and the capabilities to keep (see the
     /// module doc). None for a container's init, which libcontainer filters itself.
     late: Option<LateSecurity>,
+    /// For an `exec`'d process: how it becomes a keep-id container's user (`Some(None)`: it
+    /// does not). None for an init, which reads it from the spec's annotation.
+    exec_becomes: Option<Option<super::keepid::Become>>,
 }
 
 #[derive(Clone)]
@@ -304,6 +311,19 @@ fn capabilities(names: &[String]) -> Result<oci_spec::runtime::LinuxCapabilities
         .ambient(oci_spec::runtime::Capabilities::new())
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// The uid and gid a single-uid keep-id init becomes itself ([`super::keepid`]).
+fn become_ids(spec: &oci_spec::runtime::Spec) -> Option<super::keepid::Become> {
+    let v = spec
+        .annotations()
+        .as_ref()?
+        .get(super::keepid::BECOME_ANNOTATION)?;
+    let (u, g) = v.split_once(':')?;
+    Some(super::keepid::Become::Unshare {
+        uid: u.parse().ok()?,
+        gid: g.parse().ok()?,
+    })
 }
 
 /// Join a new session keyring; a kernel without keyrings has nothing to share.
@@ -336,6 +356,16 @@ impl Executor for DenExecutor {
             return Err(ExecutorError::InvalidArg);
         };
         crate::sys::reset_signals();
+        let become_user = match &self.exec_becomes {
+            Some(b) => b.clone(),
+            None => become_ids(spec),
+        };
+        if let Some(b) = &become_user
+            && let Err(e) = super::keepid::become_user(b)
+        {
+            eprintln!("den: exec: cannot become the keep-id user ({b:?}): {e}");
+            std::process::exit(crate::error::EXIT_DEN);
+        }
         // The container dies with the process that holds it (den's monitor, or den itself in
         // the foreground), so nothing runs unaccounted for.
         if self.die_with_parent {

@@ -15,6 +15,7 @@ pub mod detach;
 pub mod engine;
 pub mod flags;
 pub mod freeze;
+pub mod keepid;
 pub mod logs;
 pub mod monitor;
 pub mod procs;
@@ -313,11 +314,13 @@ pub fn open_log(cdir: &Path, config: &logs::LogConfig) -> Result<Option<relay::L
 
 /// Write the container's OCI spec (`config.json` in its directory) for its root filesystem
 /// mounted at `rootfs`: den's files, the user and command resolved in the image, the mounts.
+/// A keep-id container's user namespace comes back with it: hold it until the container is
+/// created.
 pub fn write_spec(
     ctx: &Context<'_>,
     record: &ContainerRecord,
     rootfs: &Path,
-) -> Result<(), RuntimeError> {
+) -> Result<Option<keepid::Holder>, RuntimeError> {
     let s = &record.spec;
     let cdir = ctx.store.container_dir(&record.id);
     let host_network = s.network == crate::net::Network::Host;
@@ -325,12 +328,8 @@ pub fn write_spec(
     if let Some(zone) = &s.timezone {
         binds.push(localtime(&cdir, zone)?);
     }
-    let user = user::resolve(rootfs, &s.user)?;
-    if matches!(ctx.map, IdMap::Single { .. }) && (user.uid != 0 || user.gid != 0) {
-        return Err(RuntimeError::UnmappedUser {
-            uid: if user.uid != 0 { user.uid } else { user.gid },
-        });
-    }
+    let plan = keepid::plan(ctx.map, s, rootfs, &cdir, &mut binds)?;
+    let (user, becomes) = (&plan.user, plan.becomes);
     let env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
     let cwd = if s.cwd.is_empty() {
         "/"
@@ -352,11 +351,12 @@ pub fn write_spec(
     let security = &s.security;
     let caps = security.capabilities(crate::security::last_cap());
     // A kernel without seccomp (rare) runs every container unfiltered; `den info` says so.
-    let seccomp = if crate::security::seccomp_available() {
+    let mut seccomp = if crate::security::seccomp_available() {
         security.seccomp(&caps, &crate::security::seccomp::Machine::this())
     } else {
         None
     };
+    let annotations = keepid::become_user_in_init(becomes, seccomp.as_mut(), &s.annotations);
     if security.privileged {
         binds.extend(spec::host_devices(Path::new("/dev")));
     }
@@ -365,8 +365,8 @@ pub fn write_spec(
         args: &s.args,
         env: &env,
         cwd,
-        uid: user.uid,
-        gid: user.gid,
+        uid: becomes.map_or(user.uid, |_| 0), // a single-uid keep-id init becomes the user
+        gid: becomes.map_or(user.gid, |_| 0), // itself, later
         // setgroups(2) is denied in single-uid mode; elsewhere the process gets exactly its
         // groups (libcontainer keeps root's group 0 when the list is empty).
         additional_gids: match ctx.map {
@@ -386,10 +386,11 @@ pub fn write_spec(
         no_new_privileges: security.no_new_privileges,
         seccomp,
         privileged: security.privileged,
-        annotations: &s.annotations,
+        annotations: &annotations,
         host_uts: s.host_uts,
         host_pid: s.shared.pid,
         host_ipc: s.shared.ipc,
+        user_ns: plan.holder.as_ref().map(keepid::Holder::path),
     });
     // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");
@@ -402,7 +403,8 @@ pub fn write_spec(
             path: config.clone(),
             source,
         }))
-    })
+    })?;
+    Ok(plan.holder)
 }
 
 /// The container's `-v`, `--mount` and `--tmpfs` mounts as spec mounts. Named volumes are
@@ -504,7 +506,7 @@ pub fn run_foreground(
     let rootfs = driver::mount(ctx.sys, driver, store, layers, &cdir, record.auto_remove)?;
     tracing::debug!(driver = driver.name(), "rootfs mounted");
     let result = (|| {
-        write_spec(ctx, record, &rootfs)?;
+        let userns = write_spec(ctx, record, &rootfs)?;
         tracing::debug!("spec written");
         let mut log = if keep_log {
             open_log(&cdir, &s.log)?
@@ -528,6 +530,7 @@ pub fn run_foreground(
         let old_mask = tty::block_signals();
         let res = (|| {
             let mut inst = engine.create(&record.id, &cdir, stdio)?;
+            drop(userns);
             tracing::debug!("container created");
             if let Some(n) = &mut net
                 && let Err(e) = n.attach(inst.pid().as_raw())

@@ -238,7 +238,8 @@ fn runs(
         .unwrap_or(0);
     let mut first = true;
     loop {
-        super::write_spec(ctx, record, rootfs)?;
+        // A keep-id container's user namespace, held until the container is created.
+        let _userns = super::write_spec(ctx, record, rootfs)?;
         let (code, started_at) = run_once(
             ctx,
             record,

@@ -84,6 +84,9 @@ pub struct SpecInput<'a> {
     /// are the host's, bound, as docker binds them (an mqueue mount for the host's IPC
     /// namespace needs the same privileges).
     pub host_ipc: bool,
+    /// A user namespace to join (`--userns keep-id`'s, see [`super::keepid`]); none: the
+    /// container stays in den's.
+    pub user_ns: Option<PathBuf>,
     /// `--annotation`s (the spec's `annotations`, absent when there are none).
     pub annotations: &'a std::collections::BTreeMap<String, String>,
 }
@@ -249,7 +252,13 @@ fn mounts(i: &SpecInput<'_>) -> Vec<Value> {
 
 /// The namespaces: always mount; pid, ipc, uts and network unless the host's is shared.
 fn namespaces(i: &SpecInput<'_>) -> Vec<Value> {
-    let mut namespaces = vec![json!({"type": "mount"})];
+    // The user namespace first: the others are made inside it.
+    let mut namespaces: Vec<Value> = i
+        .user_ns
+        .iter()
+        .map(|p| json!({"type": "user", "path": p}))
+        .collect();
+    namespaces.push(json!({"type": "mount"}));
     if !i.host_pid {
         namespaces.push(json!({"type": "pid"}));
     }
@@ -411,6 +420,7 @@ mod tests {
             host_uts: false,
             host_pid: false,
             host_ipc: false,
+            user_ns: None,
         }
     }
 

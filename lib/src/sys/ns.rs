@@ -19,6 +19,13 @@ pub fn join_namespaces(pid: i32) -> Result<()> {
     Ok(())
 }
 
+/// Move the calling process (single-threaded) into the user namespace `ns` (an open
+/// /proc/PID/ns/user): a keep-id container's, for a process `exec` adds to it.
+pub fn join_userns(ns: &std::fs::File) -> Result<()> {
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| SysError::new("setns(user)", e))
+}
+
 /// Move the calling thread into the network namespace `ns` (an open /proc/PID/ns/net).
 /// Network namespaces are per thread: sockets this thread creates afterwards live there.
 pub fn join_netns(ns: &std::fs::File) -> Result<()> {

@@ -112,6 +112,19 @@ pub fn set_child_subreaper() -> Result<()> {
     Ok(())
 }
 
+/// Set this process's dumpable flag (PR_SET_DUMPABLE): whether its /proc files are its own.
+pub fn set_dumpable(on: bool) -> Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+    if r != 0 {
+        return Err(SysError::io(
+            "prctl(PR_SET_DUMPABLE)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
 /// Deliver `sig` to this process when its parent dies.
 pub fn set_parent_death_signal(sig: Signal) -> Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.
@@ -134,6 +147,7 @@ pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: RawFd) {
             new_session: false,
             keep_fd: Some(fd),
             death_signal: Some(Signal::SIGKILL),
+            new_user_ns: false,
         },
     );
 }
@@ -148,6 +162,21 @@ pub fn new_session_keeping_fd(cmd: &mut std::process::Command, fd: RawFd) {
             new_session: true,
             keep_fd: Some(fd),
             death_signal: None,
+            new_user_ns: false,
+        },
+    );
+}
+
+/// Set up `cmd` so the child unshares a new user namespace before it execs (its id maps are
+/// the caller's to write) and is killed when the process that started it dies.
+pub fn new_user_ns_dying_with_parent(cmd: &mut std::process::Command) {
+    before_exec(
+        cmd,
+        ChildSetup {
+            new_session: false,
+            keep_fd: None,
+            death_signal: Some(Signal::SIGKILL),
+            new_user_ns: true,
         },
     );
 }
@@ -157,6 +186,7 @@ struct ChildSetup {
     new_session: bool,
     keep_fd: Option<RawFd>,
     death_signal: Option<Signal>,
+    new_user_ns: bool,
 }
 
 fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
@@ -168,9 +198,10 @@ fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
                 Ok(())
             }
         };
-        // SAFETY: setsid, fcntl(F_SETFD) and prctl(PR_SET_PDEATHSIG) take integers, touch no
-        // memory of ours and are async-signal-safe, which is all a forked child of a threaded
-        // process may call before it execs.
+        // SAFETY: setsid, fcntl(F_SETFD), prctl(PR_SET_PDEATHSIG) and unshare take integers,
+        // touch no memory of ours and are async-signal-safe, which is all a forked child of a
+        // threaded process may call before it execs (the child itself has one thread, so it may
+        // unshare a user namespace).
         unsafe {
             if setup.new_session {
                 check(libc::setsid())?;
@@ -186,6 +217,9 @@ fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
                     0,
                     0,
                 ))?;
+            }
+            if setup.new_user_ns {
+                check(libc::unshare(libc::CLONE_NEWUSER))?;
             }
         }
         Ok(())

@@ -190,6 +190,14 @@ impl IdMap {
         }
     }
 
+    /// The host gid of the user.
+    pub fn host_gid(&self) -> u32 {
+        match self {
+            IdMap::Mapped { gid, .. } | IdMap::Single { gid, .. } => *gid,
+            IdMap::Root => 0,
+        }
+    }
+
     /// How many ids exist inside (1 in single-uid mode).
     pub fn size(&self) -> u64 {
         match self {

@@ -102,21 +102,27 @@ fn size(ranges: &[Range]) -> u32 {
     n.min(u32::MAX as u64) as u32
 }
 
-/// The map over `0..size` that swaps 0 and `id` and keeps every other id.
+/// The map over den's `0..size` that swaps 0 and `id` and keeps every other id. Every map has
+/// a root inside: libcontainer becomes root in a user namespace it joins.
 fn swap(id: u32, size: u32) -> Vec<MapLine> {
     let line = |inside, outside, count| MapLine {
         inside,
         outside,
         count,
     };
-    if id == 0 || id >= size {
-        // The user's id is not inside den's range (a subordinate range smaller than the uid):
-        // the user alone, as in single-uid mode, plus the range above 0 that fits under it.
-        let mut v = vec![line(id, 0, 1)];
-        if size > 1 && id != 0 {
-            v.push(line(1, 1, size - 1));
+    if id >= size {
+        // A uid above den's range (common on sites with directory uids and 65536 subordinate
+        // ids): every id of den's namespace is itself but the last, which is the container's
+        // root; the user is den's 0. Only files the image gives its last id change owner.
+        let mut v = vec![line(0, size - 1, 1)];
+        if size > 2 {
+            v.push(line(1, 1, size - 2));
         }
+        v.push(line(id, 0, 1));
         return v;
+    }
+    if id == 0 {
+        return vec![line(0, 0, size)];
     }
     let mut v = vec![line(0, id, 1)];
     if id > 1 {
@@ -197,10 +203,12 @@ mod tests {
     }
 
     #[test]
-    fn a_user_above_the_subordinate_range_is_mapped_alone_with_the_range() {
-        // 100 subordinate ids, uid 5000: 5000 -> 0, 1..100 -> themselves, no root inside.
+    fn a_user_above_the_subordinate_range_keeps_a_root_inside() {
+        // 100 subordinate ids (den's 0..=100), uid 5000: den's last id is root, 1..99 are
+        // themselves, the user is den's 0.
         let (uids, _) = keep_id_map(&mapped(5000, 100)).unwrap();
-        assert_eq!(map_text(&uids), "5000 0 1\n1 1 100\n");
+        assert_eq!(map_text(&uids), "0 100 1\n1 1 99\n5000 0 1\n");
+        assert_eq!(through(&uids, 5000), Some(0));
         // uid 1: root and the user are neighbours.
         let (uids, _) = keep_id_map(&mapped(1, 10)).unwrap();
         assert_eq!(map_text(&uids), "0 1 1\n1 0 1\n2 2 9\n");
