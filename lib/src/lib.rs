@@ -70,8 +70,9 @@
 //! - [`copy`]: `cp`'s rules over a container's root ([`copy::copy_out`], [`copy::copy_in`]):
 //!   docker's path rules, the container as a place to write, tar in and out, over [`fs`]'s copy.
 //! - [`unpack`]: applying layer tars safely ([`unpack::unpack_blob`]).
-//! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]), and the id mode
-//!   layers were unpacked in ([`userns::Ownership`]).
+//! - [`userns`]: den's user namespace and id mapping ([`userns::enter`]), the id mode
+//!   layers were unpacked in ([`userns::Ownership`]), and what a container shares with the
+//!   host: PID, IPC, the user's own id ([`userns::share::Shared`], keep-id's map).
 //! - [`image`]: references ([`image::Reference::parse`], tag names
 //!   [`image::Reference::parse_tag`]), manifests, indexes and platforms, manifest lists as
 //!   data ([`image::list::ManifestList`], kept by [`store::manifests`]).
@@ -79,7 +80,8 @@
 //! - [`cgroup`]: cgroup v2 where the user has a delegated subtree: finding it
 //!   ([`cgroup::delegated`], or the reason not), a container's own group, the freezer
 //!   ([`cgroup::set_frozen`]); `pause` uses it, cgroup limits will grow from it.
-//! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`]),
+//! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`],
+//!   `run`'s site defaults [`config::run::RunTable`]),
 //!   where programs are ([`config::find_in_path`], [`config::tool_path`]), and a container's
 //!   log driver and options ([`config::logging::LogConfig`], the file's `[log]` default).
 //! - [`fs`]: the filesystem helpers every seam shares ([`fs::write_atomic`], [`fs::remove_tree`],

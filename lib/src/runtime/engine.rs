@@ -12,6 +12,10 @@
 //! without one: `kill(all)` and `delete(force)` on a running container. den signals the init
 //! only (its pid namespace takes the other processes with it) and deletes after it has exited.
 //!
+//! A keep-id container's processes become the user in [`DenExecutor`], just before they exec
+//! ([`super::keepid::Become`]): libcontainer's `exec` never joins a container's user namespace,
+//! and in single-uid mode its init cannot start in one (it becomes root in any it joins).
+//!
 //! Every container, and every process `exec` adds, gets a new session keyring (see
 //! [`crate::sys::join_new_session_keyring`]), joined by den just before libcontainer forks.
 //!

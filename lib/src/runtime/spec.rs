@@ -1,8 +1,9 @@
 //! The OCI runtime spec den hands to the engine: docker's defaults, shaped for a rootless
 //! runtime running inside den's user namespace.
 //!
-//! The spec has **no** user namespace: den already made it, and libcontainer, finding itself
-//! inside one, runs in rootless mode. It has no `linux.resources` (even `{}` makes libcontainer
+//! The spec makes **no** user namespace: den already made it, and libcontainer, finding itself
+//! inside one, runs in rootless mode. (A keep-id container's spec names one to join, which den
+//! made and mapped: see [`super::keepid`].) It has no `linux.resources` (even `{}` makes libcontainer
 //! want the devices cgroup controller) and no cgroup namespace: den runs without cgroups where
 //! none are delegated. `/sys` is bound read-only from den's view of it (with the host's cgroup
 //! hierarchies hidden) because sysfs cannot be mounted for a network namespace den does not own.
