@@ -195,6 +195,34 @@ fn keep_id_runs_as_the_user() {
     let made = std::fs::metadata(data.join("made")).unwrap();
     assert_eq!(made.uid().to_string(), uid);
     assert_eq!(made.gid().to_string(), gid);
+    // The image's other owners are kept where ids are mapped; in single-uid mode every file
+    // is the user's.
+    let layered = crate::sandbox::registry().image("test/layered");
+    let owners = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--userns",
+            "keep-id",
+            &layered,
+            "stat",
+            "-c",
+            "%u:%g",
+            "/srv/root-owned",
+            "/srv/app-owned",
+            "/srv/www-owned",
+            "/srv/nobody-owned",
+        ])
+        .ok();
+    let want = if sb.mapped() {
+        format!("{uid}:{gid} 1000:1000 33:33 65534:65534")
+    } else {
+        vec![format!("{uid}:{gid}"); 4].join(" ")
+    };
+    assert_eq!(
+        owners.split_whitespace().collect::<Vec<_>>().join(" "),
+        want
+    );
     // A detached keep-id container; `exec` runs as the user too.
     let id = sb
         .den(&["run", "-d", "--userns", "keep-id", &bb, "sleep", "30"])
