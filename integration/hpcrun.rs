@@ -223,6 +223,20 @@ fn keep_id_runs_as_the_user() {
         owners.split_whitespace().collect::<Vec<_>>().join(" "),
         want
     );
+    // The user may make a user namespace alone (den's single-uid init needed that), nothing
+    // more: a mount namespace stays refused, as in any container.
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "--userns",
+        "keep-id",
+        &bb,
+        "sh",
+        "-c",
+        "unshare -m true && echo mount-ns; unshare -r -m true && echo user-mount-ns; true",
+    ]);
+    let text = out.ok();
+    assert!(!text.contains("mount-ns"), "{text}");
     // A detached keep-id container; `exec` runs as the user too.
     let id = sb
         .den(&["run", "-d", "--userns", "keep-id", &bb, "sleep", "30"])
