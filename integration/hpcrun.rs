@@ -251,6 +251,21 @@ fn keep_id_runs_as_the_user() {
         "exec and the init run as the user: {ps}"
     );
     sb.den(&["rm", "-f", id]).ok();
+    // inspect says so, in docker's (and podman's) fields.
+    let c = sb
+        .den(&[
+            "create", "--userns", "keep-id", "--pid", "host", "--ipc", "host", &bb,
+        ])
+        .ok();
+    let modes = sb
+        .den(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.UsernsMode}} {{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}",
+            c.trim(),
+        ])
+        .ok();
+    assert_eq!(modes.trim(), "keep-id host host");
     // The config's default, and the flag over it: without keep-id the container's user is
     // root, as always.
     sb.config("[run]\nuserns = \"keep-id\"\n");
