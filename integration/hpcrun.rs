@@ -237,19 +237,42 @@ fn keep_id_runs_as_the_user() {
     ]);
     let text = out.ok();
     assert!(!text.contains("mount-ns"), "{text}");
+    // The container's capability bounding set, whatever namespace its process is in.
+    let bounding = |userns: &str| {
+        sb.den(&[
+            "run",
+            "--rm",
+            "--userns",
+            userns,
+            &bb,
+            "grep",
+            "CapBnd",
+            "/proc/self/status",
+        ])
+        .ok()
+    };
+    assert_eq!(bounding("keep-id"), bounding("host"));
     // A detached keep-id container; `exec` runs as the user too.
     let id = sb
         .den(&["run", "-d", "--userns", "keep-id", &bb, "sleep", "30"])
         .ok();
     let id = id.trim();
     let ps = sb
-        .den(&["exec", id, "sh", "-c", "id -u; stat -c %u /proc/1"])
+        .den(&[
+            "exec",
+            id,
+            "sh",
+            "-c",
+            "id -u; stat -c %u /proc/1; grep CapBnd /proc/self/status",
+        ])
         .ok();
+    let lines: Vec<&str> = ps.lines().collect();
     assert_eq!(
-        ps.lines().collect::<Vec<_>>(),
+        lines[..2],
         [uid.as_str(), uid.as_str()],
         "exec and the init run as the user: {ps}"
     );
+    assert_eq!(format!("{}\n", lines[2]), bounding("host"), "{ps}");
     sb.den(&["rm", "-f", id]).ok();
     // inspect says so, in docker's (and podman's) fields.
     let c = sb

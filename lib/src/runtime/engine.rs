@@ -364,11 +364,26 @@ impl Executor for DenExecutor {
             Some(b) => b.clone(),
             None => become_ids(spec),
         };
-        if let Some(b) = &become_user
-            && let Err(e) = super::keepid::become_user(b)
-        {
-            eprintln!("den: exec: cannot become the keep-id user ({b:?}): {e}");
-            std::process::exit(crate::error::EXIT_DEN);
+        if let Some(b) = &become_user {
+            // A new or joined user namespace comes with every capability in it: back to the
+            // container's own, bounding set included, as libcontainer left them.
+            let caps = spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.capabilities().clone());
+            let applied = super::keepid::become_user(b)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    let syscall = libcontainer::syscall::syscall::create_syscall();
+                    caps.map_or(Ok(()), |c| {
+                        libcontainer::capabilities::drop_privileges(&c, syscall.as_ref())
+                            .map_err(|e| e.to_string())
+                    })
+                });
+            if let Err(e) = applied {
+                eprintln!("den: exec: cannot become the keep-id user ({b:?}): {e}");
+                std::process::exit(crate::error::EXIT_DEN);
+            }
         }
         // The container dies with the process that holds it (den's monitor, or den itself in
         // the foreground), so nothing runs unaccounted for.
