@@ -237,6 +237,27 @@ fn keep_id_runs_as_the_user() {
     ]);
     let text = out.ok();
     assert!(!text.contains("mount-ns"), "{text}");
+    // keep-id's user wins over the image's USER (podman's); -u over both.
+    let ep = crate::sandbox::registry().image("test/entrypoint");
+    let who = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--userns",
+            "keep-id",
+            "--entrypoint",
+            "id",
+            &ep,
+            "-u",
+        ])
+        .ok();
+    assert_eq!(who.trim(), uid);
+    let who = sb
+        .den(&[
+            "run", "--rm", "--userns", "keep-id", "-u", "0", &bb, "id", "-u",
+        ])
+        .ok();
+    assert_eq!(who.trim(), "0");
     // The container's capability bounding set, whatever namespace its process is in.
     let bounding = |userns: &str| {
         sb.den(&[

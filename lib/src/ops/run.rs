@@ -309,6 +309,10 @@ fn with_run_defaults(
         keep_id: opts.shared.keep_id.unwrap_or(run.keep_id()),
     };
     let mut opts = opts.clone();
+    if shared.keep_id && opts.user.is_none() {
+        // keep-id's user wins over the image's USER, as podman's does; `-u` over both.
+        opts.user = Some(String::new());
+    }
     if opts.network.is_none()
         && let Some(n) = &run.network
     {
