@@ -17,7 +17,8 @@ use std::path::Path;
 
 use clap::{Parser, Subcommand};
 use den::cli::image::{
-    CheckArgs, DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SystemPruneArgs, TagArgs,
+    CheckArgs, DfArgs, HistoryArgs, ImagePruneArgs, ImportArgs, RmiArgs, SquashArgs,
+    SystemPruneArgs, TagArgs,
 };
 use den::cli::registry::{LoginArgs, LogoutArgs, PushArgs};
 use den::cli::{GlobalArgs, ImagesArgs, LoadArgs, PullArgs, SaveArgs};
@@ -89,6 +90,8 @@ enum Verb {
     Save(SaveArgs),
     /// Load images from a tar archive (docker's or OCI's, as save and podman write them)
     Load(LoadArgs),
+    /// Write an image as one SquashFS file, for `den run FILE.sqsh`
+    Squash(SquashArgs),
     /// Search a registry for repositories
     Search(den::cli::registry::SearchArgs),
     /// Manage manifest lists (multi-platform images)
@@ -121,10 +124,19 @@ fn main() -> std::process::ExitCode {
         Verb::Save(a) => archive_verb(open(root), |ctx| save(&ctx, a)),
         Verb::Load(a) => archive_verb(load_ctx(root), |ctx| load(&ctx, a)),
         Verb::Search(a) => (search(root, &a), OnFailure::OneIfRegistry),
+        Verb::Squash(a) => (squash(root, &a), OnFailure::Den),
         // docker's manifest verbs exit 1 on any failure.
         Verb::Manifest(v) => (manifest(root, v), OnFailure::One),
     };
     common::exit(result, on)
+}
+
+/// `image squash`: inside den's user namespace, so the file keeps the container's owners.
+fn squash(root: Root, a: &SquashArgs) -> Result<i32> {
+    let ctx = enter(&open(root)?, root)?;
+    let done = ops::squash::squash(&ctx, &a.options())?;
+    print(&format!("{}\n", done.output.display()));
+    Ok(0)
 }
 
 /// `search`: docker's table of what the registry has.

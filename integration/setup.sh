@@ -12,6 +12,7 @@ set -euo pipefail
 PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
           python3 zstd util-linux procps ca-certificates mmdebstrap
           apache2-utils podman runc time libseccomp-dev pkg-config gcc libc6-dev)
+PACKAGES+=(squashfs-tools squashfuse)   # single-file images: den image squash, den run FILE.sqsh
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -248,6 +248,7 @@ impl Build<'_> {
             },
             auto_remove: false,
             layers: state.diff_ids(),
+            image_file: None,
         }
     }
 

@@ -146,3 +146,21 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
     pub container: String,
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct SquashArgs {
+    /// The file to write (a new name, or a file to replace)
+    #[arg(short, long, value_name = "FILE.sqsh")]
+    pub output: PathBuf,
+    /// The image: a name, an id or a unique id prefix
+    pub image: String,
+}
+
+impl SquashArgs {
+    pub fn options(&self) -> crate::ops::squash::SquashOptions {
+        crate::ops::squash::SquashOptions {
+            image: self.image.clone(),
+            output: self.output.clone(),
+        }
+    }
+}

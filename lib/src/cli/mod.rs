@@ -273,9 +273,13 @@ pub struct RunArgs {
     /// may open (never more than your own user's rights)
     #[arg(long)]
     pub privileged: bool,
-    /// Image to run
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    /// Run a single-file image (`den image squash`) instead of a store image; then every
+    /// argument is the command
+    #[arg(long, value_name = "FILE")]
+    pub image_file: Option<PathBuf>,
+    /// Image to run: a name, an id, or a .sqsh file's path
+    #[arg(value_name = "IMAGE", required_unless_present = "image_file")]
+    pub image: Option<String>,
     /// Command and arguments (default: the image's)
     #[arg(
         trailing_var_arg = true,
@@ -444,7 +448,7 @@ mod tests {
         ]);
         assert!(r.rm && r.interactive && r.tty);
         assert_eq!(r.user.as_deref(), Some("0"));
-        assert_eq!(r.image, "busybox");
+        assert_eq!(r.image.as_deref(), Some("busybox"));
         assert_eq!(r.command, ["id", "-u", "--rm"]);
         let r = parse(&[
             "--root",
@@ -459,7 +463,11 @@ mod tests {
             "echo",
         ]);
         assert_eq!(
-            (r.name.as_deref(), r.env.clone(), r.image.as_str()),
+            (
+                r.name.as_deref(),
+                r.env.clone(),
+                r.image.as_deref().unwrap_or_default()
+            ),
             (Some("web"), vec!["B=2".to_string()], "img")
         );
         assert_eq!(r.command, ["-c", "echo"]);

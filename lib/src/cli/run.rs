@@ -18,7 +18,23 @@ use crate::store::{AttachStreams, RestartPolicy};
 use crate::volume::MountSpec;
 
 impl RunArgs {
+    /// The image as named and the command; with `--image-file`, the first argument is the
+    /// command's.
+    fn image_and_command(&self) -> (String, Vec<String>) {
+        match &self.image_file {
+            Some(f) => (
+                f.display().to_string(),
+                self.image.iter().chain(&self.command).cloned().collect(),
+            ),
+            None => (self.image.clone().unwrap_or_default(), self.command.clone()),
+        }
+    }
+
     /// The typed options of `run` and `create`, or the first flag that does not parse.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one line per flag: splitting it would scatter the flags"
+    )]
     pub fn options(&self) -> Result<RunOptions> {
         let network = match &self.network {
             Some(n) => {
@@ -45,9 +61,11 @@ impl RunArgs {
             cap_drop: &self.cap_drop,
             privileged: self.privileged,
         })?;
+        let (image, command) = self.image_and_command();
         Ok(RunOptions {
-            image: self.image.clone(),
-            command: self.command.clone(),
+            image,
+            command,
+            image_file: self.image_file.clone(),
             rm: self.rm,
             detach: self.detach,
             mounts,

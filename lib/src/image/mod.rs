@@ -9,6 +9,7 @@ pub mod checks;
 pub mod list;
 pub mod manifest;
 pub mod reference;
+pub mod sqsh;
 
 pub use manifest::{Compression, Fetched, Platform};
 pub use reference::{Reference, ReferenceError, familiar_name, familiar_repo, parse_digest};

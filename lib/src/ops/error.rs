@@ -46,6 +46,8 @@ pub enum Error {
     Volume(#[from] crate::volume::VolumeError),
     #[error(transparent)]
     Copy(#[from] crate::copy::CopyError),
+    #[error(transparent)]
+    Sqsh(#[from] crate::image::sqsh::SqshError),
     /// A den tool run as a child failed and has already said why.
     #[error(transparent)]
     Reported(#[from] Reported),
@@ -73,6 +75,7 @@ impl Diagnose for Error {
             Error::Security(e) => e.hint(),
             Error::Volume(e) => e.hint(),
             Error::Copy(e) => e.hint(),
+            Error::Sqsh(e) => e.hint(),
             Error::Reported(e) => e.hint(),
         }
     }

@@ -39,6 +39,7 @@ pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod search;
+pub mod squash;
 pub mod stats;
 pub mod system;
 pub mod top;

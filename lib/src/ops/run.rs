@@ -77,6 +77,8 @@ pub struct RunOptions {
     pub detach_keys: runtime::detach::DetachKeys,
     /// `--sig-proxy` (true unless `--sig-proxy=false`).
     pub sig_proxy: bool,
+    /// `--image-file`: a single-file image ([`crate::image::sqsh`]) instead of `image`.
+    pub image_file: Option<std::path::PathBuf>,
 }
 
 /// `--pid`, `--ipc` and `--userns` as given: each None when not given (the config's `[run]`
@@ -178,8 +180,13 @@ pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
             digest: image.config.to_string(),
             source,
         })?;
+    Ok(defaults_of(&cfg))
+}
+
+/// [`ImageDefaults`] of a configuration.
+pub fn defaults_of(cfg: &ImageConfiguration) -> ImageDefaults {
     let c = cfg.config().clone().unwrap_or_default();
-    Ok(ImageDefaults {
+    ImageDefaults {
         env: c.env().clone().unwrap_or_default(),
         entrypoint: c.entrypoint().clone().unwrap_or_default(),
         cmd: c.cmd().clone().unwrap_or_default(),
@@ -187,7 +194,7 @@ pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
         user: c.user().clone().unwrap_or_default(),
         stop_signal: c.stop_signal().clone(),
         exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
-    })
+    }
 }
 
 /// docker's rule: `--entrypoint` replaces the image's entrypoint and drops its CMD; a command on
@@ -218,7 +225,7 @@ pub fn create(
     ctx: &Ctx,
     opts: &RunOptions,
     report: &dyn Report,
-) -> Result<(ContainerRecord, ImageRecord)> {
+) -> Result<(ContainerRecord, Vec<crate::digest::Digest>)> {
     let log = crate::config::logging::LogConfig::resolve(
         opts.log_driver,
         &opts.log_opts,
@@ -230,22 +237,18 @@ pub fn create(
     let (opts, shared) = &with_run_defaults(opts, &ctx.config.run)?;
     let network = choose_network(opts, report)?;
     let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
-    let image = match opts.pull {
-        PullPolicy::Missing => ctx.find_or_pull(&opts.image, opts.platform.as_deref(), report)?,
-        PullPolicy::Always => ctx.pull_image(&opts.image, opts.platform.as_deref())?,
-        PullPolicy::Never => match ctx.store()?.find_image(&opts.image) {
-            Err(StoreError::ImageUnknown(_)) => {
-                let shown = crate::image::Reference::parse(&opts.image)
-                    .map_or(opts.image.clone(), |r| {
-                        crate::image::familiar_name(&r.canonical())
-                    });
-                return Err(StoreError::NotPulled(shown).into());
-            }
-            found => found?,
-        },
+    let (image, file, defaults) = match image_file(opts)? {
+        Some((path, json)) => {
+            let defaults = defaults_of(&json.image_config(&path)?);
+            (None, Some((path, json)), defaults)
+        }
+        None => {
+            let image = find_image(ctx, opts, report)?;
+            tracing::debug!("image found");
+            let defaults = image_defaults(ctx, &image)?;
+            (Some(image), None, defaults)
+        }
     };
-    tracing::debug!("image found");
-    let defaults = image_defaults(ctx, &image)?;
     let args = command_line(&defaults, opts.entrypoint.as_deref(), &opts.command);
     if args.is_empty() {
         return Err(crate::runtime::FlagError::NoCommand(opts.image.clone()).into());
@@ -260,8 +263,10 @@ pub fn create(
     let store = ctx.store()?;
     tracing::debug!("image config read");
     let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
-    let diff_ids: Vec<crate::digest::Digest> =
-        image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let diff_ids: Vec<crate::digest::Digest> = image
+        .iter()
+        .flat_map(|i| i.layers.iter().map(|l| l.diff_id.clone()))
+        .collect();
     let chosen = driver::for_layers(choice.driver, &store, &diff_ids);
     if chosen == driver::Driver::Overlay
         && diff_ids.iter().any(|d| store.layer_is_foreign(d))
@@ -272,10 +277,20 @@ pub fn create(
         ));
     }
     tracing::debug!("driver chosen");
+    let image_id = match (&image, &file) {
+        (Some(i), _) => i.id.clone(),
+        (None, Some((path, json))) => crate::digest::Digest::parse(&json.source).map_err(|e| {
+            crate::image::sqsh::SqshError::NoImageJson {
+                path: path.clone(),
+                reason: format!("source {:?}: {e}", json.source),
+            }
+        })?,
+        (None, None) => unreachable!("an image or a file"),
+    };
     let record = ContainerRecord {
         id: String::new(),
         name: String::new(),
-        image_id: image.id.clone(),
+        image_id,
         image: opts.image.clone(),
         created: Utc::now(),
         driver: chosen.name().into(),
@@ -286,13 +301,54 @@ pub fn create(
         },
         auto_remove: opts.rm,
         layers: Vec::new(),
+        image_file: file.map(|(p, _)| p),
     };
-    let record = write_record(&store, record, &image, opts, ports, chosen)?;
+    let record = write_record(&store, record, image.as_ref(), opts, ports, chosen)?;
     if let Err(e) = cidfile.write(&record.id) {
         let _ = store.remove_container(&record.id);
         return Err(e);
     }
-    Ok((record, image))
+    let layers = image
+        .map(|i| i.layers.iter().map(|l| l.diff_id.clone()).collect())
+        .unwrap_or_default();
+    Ok((record, layers))
+}
+
+/// The store image `run` names, pulled as `--pull` says.
+fn find_image(ctx: &Ctx, opts: &RunOptions, report: &dyn Report) -> Result<ImageRecord> {
+    Ok(match opts.pull {
+        PullPolicy::Missing => ctx.find_or_pull(&opts.image, opts.platform.as_deref(), report)?,
+        PullPolicy::Always => ctx.pull_image(&opts.image, opts.platform.as_deref())?,
+        PullPolicy::Never => match ctx.store()?.find_image(&opts.image) {
+            Err(StoreError::ImageUnknown(_)) => {
+                let shown = crate::image::Reference::parse(&opts.image)
+                    .map_or(opts.image.clone(), |r| {
+                        crate::image::familiar_name(&r.canonical())
+                    });
+                return Err(StoreError::NotPulled(shown).into());
+            }
+            found => found?,
+        },
+    })
+}
+
+/// The single-file image `run` names (`--image-file`, or an argument that is such a file),
+/// checked, its path absolute, and its `image.json`; None for a store image.
+fn image_file(
+    opts: &RunOptions,
+) -> Result<Option<(std::path::PathBuf, crate::image::sqsh::ImageJson)>> {
+    use crate::image::sqsh;
+    let named = match &opts.image_file {
+        Some(p) => p.clone(),
+        None if sqsh::is_image_file(&opts.image) => std::path::PathBuf::from(&opts.image),
+        None => return Ok(None),
+    };
+    let path = std::fs::canonicalize(&named).map_err(|source| sqsh::SqshError::Read {
+        path: named.clone(),
+        source,
+    })?;
+    let json = sqsh::read_image_json(&path)?;
+    Ok(Some((path, json)))
 }
 
 /// The options with the config's `[run]` defaults filled in where no flag was given, and what
@@ -413,14 +469,16 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
 fn write_record(
     store: &Store,
     record: ContainerRecord,
-    image: &ImageRecord,
+    image: Option<&ImageRecord>,
     opts: &RunOptions,
     ports: Vec<PortMapping>,
     driver: driver::Driver,
 ) -> Result<ContainerRecord> {
     let _pin = store.lock_content_shared()?;
     // Still pinned by the lock: the image cannot be removed between lookup and record.
-    store.find_image(image.id.as_str())?;
+    if let Some(image) = image {
+        store.find_image(image.id.as_str())?;
+    }
     let mut record = store.create_container(record, opts.name.as_deref())?;
     record.spec.ports = ports;
     record.spec.hostname = match (&opts.hostname, &record.spec.network) {
@@ -435,8 +493,9 @@ fn write_record(
     };
     let cdir = store.container_dir(&record.id);
     store.write_json(&cdir.join("container.json"), &record)?;
-    let layers: Vec<crate::digest::Digest> =
-        image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let layers: Vec<crate::digest::Digest> = image
+        .map(|i| i.layers.iter().map(|l| l.diff_id.clone()).collect())
+        .unwrap_or_default();
     if let Err(e) = driver::prepare(driver, store, &layers, &cdir) {
         let _ = store.remove_container(&record.id);
         return Err(e.into());
@@ -501,7 +560,7 @@ pub fn run(
     {
         return Err(crate::runtime::FlagError::NotATty.into());
     }
-    let (record, image) = create(ctx, opts, report)?;
+    let (record, layers) = create(ctx, opts, report)?;
     tracing::debug!(id = %record.id, "container record created");
     created(&record.id);
     let detachable = opts.tty && opts.interactive && opts.detach_keys.enabled();
@@ -531,8 +590,6 @@ pub fn run(
     let store = ctx.store()?;
     let runtime_dir = ctx.runtime_dir()?;
     let rctx = ctx.runtime_ctx(&store, &runtime_dir);
-    let layers: Vec<crate::digest::Digest> =
-        image.layers.iter().map(|l| l.diff_id.clone()).collect();
     let result = runtime::run_foreground(&rctx, &record, &layers, true);
     let finished = Utc::now();
     let state = match &result {

@@ -357,6 +357,7 @@ mod tests {
             },
             auto_remove: false,
             layers: Vec::new(),
+            image_file: None,
         }
     }
 

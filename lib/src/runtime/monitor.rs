@@ -183,13 +183,14 @@ fn monitor(
     let _ = std::fs::remove_file(cdir.join(STOP_MARK));
 
     super::hide_cgroups(ctx)?;
-    let rootfs = driver::mount(ctx.sys, driver, store, &layers, &cdir, false)?;
+    let (rootfs, file_mount) = super::mount_rootfs(ctx, driver, &record, &layers, &cdir, false)?;
     let sock_path = attach::socket_path(ctx.runtime_dir, id);
     let result = listen(&sock_path)
         .and_then(|listener| runs(ctx, &record, &cdir, &rootfs, &listener, wait_attach, ready));
     let _ = std::fs::remove_file(&sock_path);
     let _ = std::fs::remove_file(cdir.join(STOP_MARK));
     driver::unmount(ctx.sys, driver, &cdir);
+    crate::store::imagefile::release(file_mount, ctx.sys);
     if result.is_ok() && record.auto_remove {
         let _ = store.remove_container(id);
     }

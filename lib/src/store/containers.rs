@@ -182,6 +182,11 @@ pub struct ContainerRecord {
     /// a build step's container, whose parent is the build so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<Digest>,
+    /// The single-file image (`run FILE.sqsh`, absolute) the root filesystem is mounted from
+    /// instead of layers ([`crate::store::imagefile`]); `image_id` is then the id it was made
+    /// from, which need not be in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -478,6 +483,9 @@ impl Store {
     /// The layers of a container's root filesystem, bottom first: its own list (a build
     /// step's), else its image's.
     pub fn rootfs_layers(&self, record: &ContainerRecord) -> Result<Vec<Digest>> {
+        if record.image_file.is_some() {
+            return Ok(Vec::new());
+        }
         if !record.layers.is_empty() {
             return Ok(record.layers.clone());
         }
@@ -774,6 +782,7 @@ mod tests {
             spec: RunSpec::default(),
             auto_remove: false,
             layers: Vec::new(),
+            image_file: None,
         }
     }
 

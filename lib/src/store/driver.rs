@@ -39,6 +39,8 @@ pub enum DriverError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    ImageFile(#[from] crate::image::sqsh::SqshError),
     #[error("cannot prepare {path}")]
     Io {
         path: PathBuf,
@@ -55,6 +57,7 @@ impl Diagnose for DriverError {
             }
             DriverError::Mount { .. } => "see `den info` for the storage driver and why it was chosen".into(),
             DriverError::Io { .. } => "check that den's store and runtime directory are writable".into(),
+            DriverError::ImageFile(e) => return e.hint(),
         })
     }
 }
@@ -236,7 +239,7 @@ fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
     )
 }
 
-fn mount_kernel(
+pub(super) fn mount_kernel(
     sys: &dyn Sys,
     lowers: &[PathBuf],
     upper: &Path,
@@ -277,7 +280,7 @@ pub fn for_layers(driver: Driver, store: &Store, layers: &[crate::digest::Digest
     driver
 }
 
-fn mount_fuse(
+pub(super) fn mount_fuse(
     lowers: &[PathBuf],
     upper: &Path,
     work: &Path,
@@ -443,6 +446,45 @@ pub fn mount(
         Driver::Vfs => unreachable!(),
     }
     Ok(l.merged)
+}
+
+/// Mount `layers` (bottom first) read-only at `target`, merged as a container sees them
+/// (whiteouts applied), with kernel overlay and no upper layer: `image squash` reads the image's
+/// tree from it without a copy. `empty` is an empty directory, the second lower a single layer
+/// needs (overlay wants two without an upper).
+pub fn mount_layers_readonly(
+    sys: &dyn Sys,
+    store: &Store,
+    layers: &[crate::digest::Digest],
+    target: &Path,
+    empty: &Path,
+) -> super::Result<()> {
+    let mut lowers = Vec::with_capacity(layers.len() + 1);
+    for diff_id in layers.iter().rev() {
+        lowers.push(store.layer_link(diff_id)?);
+    }
+    while lowers.len() < 2 {
+        lowers.push(empty.display().to_string());
+    }
+    let mount_err = |source: crate::sys::SysError| DriverError::Mount {
+        driver: "overlay",
+        source: source.into(),
+    };
+    // Short lower paths relative to layers/l keep the options within one page.
+    let prev = std::env::current_dir().ok();
+    sys.chdir(&store.links_dir()).map_err(mount_err)?;
+    let r = sys.mount(&Mount {
+        source: Some("overlay".into()),
+        target: target.into(),
+        fstype: Some("overlay".into()),
+        flags: MsFlags::MS_RDONLY,
+        data: Some(format!("lowerdir={},userxattr", lowers.join(":"))),
+    });
+    if let Some(p) = prev {
+        let _ = sys.chdir(&p);
+    }
+    r.map_err(mount_err)?;
+    Ok(())
 }
 
 /// Mount a throwaway writable layer over the host directory `lower`: an overlay whose upper and

@@ -356,6 +356,7 @@ mod tests {
                 spec: RunSpec::default(),
                 auto_remove: false,
                 layers: vec![pinned.diff_id.clone()],
+                image_file: None,
             },
             None,
         )

@@ -47,6 +47,7 @@ mod containers;
 pub mod driver;
 pub mod events;
 mod gc;
+pub mod imagefile;
 mod images;
 pub mod incoming;
 mod layers;

@@ -49,9 +49,9 @@ pub use fd::{
 };
 pub use ns::{join_namespaces, join_netns, join_new_session_keyring, join_userns};
 pub use process::{
-    Forked, exec, execvp, fork, keep_fd_and_die_with_parent, new_session_keeping_fd,
-    new_user_ns_dying_with_parent, set_child_subreaper, set_dumpable, set_env,
-    set_parent_death_signal, thread_count,
+    Forked, die_with_parent, exec, execvp, fork, keep_fd_and_die_with_parent,
+    new_session_keeping_fd, new_user_ns_dying_with_parent, set_child_subreaper, set_dumpable,
+    set_env, set_parent_death_signal, thread_count,
 };
 pub use resources::{raise_nofile_limit, release_file_pages, trim_heap};
 pub use seam::{Call, LinuxSys, Mount, Sys};

@@ -152,6 +152,20 @@ pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: RawFd) {
     );
 }
 
+/// Set up `cmd` so the child is killed when the thread that started it dies (a FUSE server
+/// den runs for a container's image must not outlive den, even when den is killed).
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    before_exec(
+        cmd,
+        ChildSetup {
+            new_session: false,
+            keep_fd: None,
+            death_signal: Some(Signal::SIGKILL),
+            new_user_ns: false,
+        },
+    );
+}
+
 /// Set up `cmd` so the child starts a session of its own (setsid: no controlling terminal, out
 /// of den's process group, so a terminal's signals miss it) and keeps descriptor `fd` across
 /// exec.

@@ -75,6 +75,7 @@ fn container(s: &Store, image: &ImageRecord, name: &str) -> ContainerRecord {
             spec: RunSpec::default(),
             auto_remove: false,
             layers: vec![],
+            image_file: None,
         },
         Some(name),
     )
