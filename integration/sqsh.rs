@@ -22,19 +22,36 @@ fn sum(p: &Path) -> String {
     sha256_hex(&std::fs::read(p).unwrap())
 }
 
-/// squashfuse processes of this test user whose command line names `file`.
-fn squashfuse_for(file: &Path) -> usize {
-    let mut n = 0;
+/// squashfuse processes whose command line names `file`.
+fn squashfuse_pids(file: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
             continue;
         };
         let cmd = String::from_utf8_lossy(&cmd);
         if cmd.starts_with("squashfuse") && cmd.contains(file.to_str().unwrap()) {
-            n += 1;
+            pids.push(pid);
         }
     }
-    n
+    pids
+}
+
+fn squashfuse_for(file: &Path) -> usize {
+    squashfuse_pids(file).len()
+}
+
+/// Wait (5 s at most) for the squashfuse of `file` to be gone.
+#[track_caller]
+fn settles(file: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while squashfuse_for(file) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(squashfuse_for(file), 0, "squashfuse still runs");
 }
 
 #[test]
@@ -69,4 +86,112 @@ fn squash_and_run_a_file_without_copying_it() {
         .ok();
     assert_eq!(inspect.trim(), f);
     assert_eq!(squashfuse_for(&file), 0);
+}
+
+#[test]
+fn detached_stop_and_rm_leave_no_squashfuse() {
+    let sb = Sandbox::new();
+    let (_, file) = squashed(&sb);
+    let f = file.to_str().unwrap();
+    sb.den(&["run", "-d", "--name", "bg", f, "sleep", "60"])
+        .ok();
+    let running = sb.den(&["ps", "--format", "{{.Names}} {{.Image}}"]).ok();
+    assert_eq!(running.trim(), format!("bg {f}"));
+    assert_eq!(squashfuse_for(&file), 1);
+    sb.den(&["stop", "-t", "1", "bg"]).ok();
+    // The monitor unmounts after the container has stopped.
+    settles(&file);
+    sb.den(&["start", "bg"]).ok();
+    assert_eq!(squashfuse_for(&file), 1);
+    sb.den(&["rm", "-f", "bg"]).ok();
+    settles(&file);
+    assert!(sb.den(&["ps", "-aq"]).ok().is_empty());
+    // A den killed outright (the monitor here: squashfuse's parent) takes squashfuse along.
+    sb.den(&["run", "-d", "--name", "crash", f, "sleep", "60"])
+        .ok();
+    let pid = squashfuse_pids(&file)[0];
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    sb.sh(&format!("kill -9 {ppid}")).ok();
+    settles(&file);
+    sb.den(&["rm", "-f", "crash"]).ok();
+}
+
+#[test]
+fn eight_runs_at_once_share_the_file() {
+    let sb = Sandbox::new();
+    let (_, file) = squashed(&sb);
+    let before = sum(&file);
+    let f = file.to_str().unwrap();
+    let runs: Vec<std::process::Child> = (0..8)
+        .map(|i| {
+            let mut c = sb.cmd(
+                "den",
+                &[
+                    "run",
+                    "--rm",
+                    f,
+                    "sh",
+                    "-c",
+                    &format!("echo {i} > /srv/mine; cat /srv/mine /srv/hardlink-b"),
+                ],
+            );
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for (i, c) in runs.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.starts_with(&format!("{i}\n")),
+            "{i}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(sum(&file), before);
+    assert_eq!(squashfuse_for(&file), 0);
+    assert!(sb.den(&["ps", "-aq"]).ok().is_empty());
+}
+
+#[test]
+fn damaged_and_truncated_files_are_refused_with_one_line() {
+    let sb = Sandbox::new();
+    let (_, file) = squashed(&sb);
+    let bytes = std::fs::read(&file).unwrap();
+    let mut flipped = bytes.clone();
+    flipped[28] ^= 0x01;
+    let bad = sb.dir.join("flipped.sqsh");
+    std::fs::write(&bad, &flipped).unwrap();
+    let short = sb.dir.join("short.sqsh");
+    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let listing = sb.store_listing();
+    for (f, what) in [(&bad, "version 5.0"), (&short, "truncated")] {
+        let p = f.to_str().unwrap();
+        sb.den(&["run", "--rm", p, "true"]).fails_with(125, what);
+        sb.den(&["run", "--rm", "--image-file", p, "true"])
+            .fails_with(125, p);
+        assert_eq!(sb.store_listing(), listing, "{p}");
+    }
+    let out = sb.den(&["run", "--rm", bad.to_str().unwrap(), "true"]);
+    assert!(
+        out.stderr.contains("hint: the file is damaged"),
+        "{}",
+        out.stderr
+    );
+    // A file that is not SquashFS at all, and a squash to a directory.
+    let junk = sb.dir.join("junk.sqsh");
+    std::fs::write(&junk, vec![7u8; 8192]).unwrap();
+    sb.den(&["run", "--rm", junk.to_str().unwrap(), "true"])
+        .fails_with(125, "not a SquashFS image");
+    let img = registry().image("test/layered");
+    sb.den(&["image", "squash", &img, "-o", sb.dir.to_str().unwrap()])
+        .fails_with(125, "is a directory");
+    assert_eq!(sb.store_listing(), listing);
 }
