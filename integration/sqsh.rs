@@ -195,3 +195,76 @@ fn damaged_and_truncated_files_are_refused_with_one_line() {
         .fails_with(125, "is a directory");
     assert_eq!(sb.store_listing(), listing);
 }
+
+#[test]
+fn load_a_file_into_the_store_and_list_it() {
+    let sb = Sandbox::new();
+    let (img, file) = squashed(&sb);
+    let f = file.to_str().unwrap();
+    let id = sb.den(&["images", "-q", "--no-trunc", &img]).ok();
+    let listed = sb
+        .den(&[
+            "images",
+            "--no-trunc",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+            f,
+        ])
+        .ok();
+    assert_eq!(listed.trim(), format!("{img} {}", id.trim()));
+    let inspected = sb
+        .den(&["image", "inspect", "--format", "{{.Id}} {{.Size}}", f])
+        .ok();
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(inspected.trim(), format!("{} {size}", id.trim()));
+    // Loaded under its name, in place of the image it was made from: one layer, same tree.
+    sb.den(&["rmi", &img]).ok();
+    let loaded = sb.den(&["load", "-i", f]).ok();
+    assert!(loaded.contains(&format!("Loaded image: {img}")), "{loaded}");
+    let layers = sb
+        .den(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{len .RootFS.Layers}}",
+            &img,
+        ])
+        .ok();
+    assert_eq!(layers.trim(), "1");
+    let ls = sb
+        .den(&[
+            "run",
+            "--rm",
+            &img,
+            "sh",
+            "-c",
+            "ls /srv /srv/replaced; cat /srv/hardlink-b",
+        ])
+        .ok();
+    assert_eq!(
+        ls,
+        sb.den(&[
+            "run",
+            "--rm",
+            f,
+            "sh",
+            "-c",
+            "ls /srv /srv/replaced; cat /srv/hardlink-b"
+        ])
+        .ok()
+    );
+    if sb.mapped() {
+        let owners = sb
+            .den(&["run", "--rm", &img, "stat", "-c", "%u:%g", "/srv/app-owned"])
+            .ok();
+        assert_eq!(owners, "1000:1000\n");
+    }
+    // A truncated file is refused by load too, and the store stays as it was.
+    let bytes = std::fs::read(&file).unwrap();
+    let short = sb.dir.join("short.sqsh");
+    std::fs::write(&short, &bytes[..bytes.len() - 4096]).unwrap();
+    let listing = sb.store_listing();
+    sb.den(&["load", "-i", short.to_str().unwrap()])
+        .fails_with(1, "truncated");
+    assert_eq!(sb.store_listing(), listing);
+}

@@ -190,6 +190,7 @@ fn load_from(store: &Store, ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>
         },
     };
     match &opts.input {
+        Some(path) if is_squashfs(path) => Ok(vec![super::squash::load_file(ctx, path)?]),
         Some(path) => {
             let mut f = std::fs::File::open(path).map_err(|source| ArchiveError::Open {
                 path: path.display().to_string(),
@@ -211,6 +212,14 @@ fn load_from(store: &Store, ctx: &Ctx, opts: &LoadOptions) -> Result<Vec<Loaded>
             Ok(archive::load(store, &mut stdin.lock(), "stdin", unpack)?)
         }
     }
+}
+
+/// Whether `path` is a single-file image (it starts with SquashFS's magic), for `load -i`.
+fn is_squashfs(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).is_ok_and(|mut f| f.read_exact(&mut magic).is_ok())
+        && &magic == b"hsqs"
 }
 
 #[cfg(test)]

@@ -262,6 +262,11 @@ fn glob_at(p: &[char], n: &[char]) -> bool {
 
 /// `images`: a row per image and name, docker's filters applied, in the store's order.
 pub fn images(ctx: &Ctx, opts: &ImagesOptions) -> Result<Vec<Row>> {
+    if let Some(f) = opts.filter.as_deref()
+        && crate::image::sqsh::is_image_file(f)
+    {
+        return Ok(vec![super::squash::row(std::path::Path::new(f))?]);
+    }
     let store = ctx.store()?;
     let images = store.images()?;
     let mut rows = select(&store, &images, opts.filter.as_deref(), &opts.filters)?;

@@ -290,6 +290,13 @@ pub fn images(ctx: &Ctx, names: &[String]) -> (Vec<serde_json::Value>, Vec<super
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for n in names {
+        if crate::image::sqsh::is_image_file(n) {
+            match super::squash::inspect_value(std::path::Path::new(n)) {
+                Ok(v) => values.push(v),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         match ctx
             .store()
             .and_then(|s| Ok(s.find_image(n)?))

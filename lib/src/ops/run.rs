@@ -279,12 +279,7 @@ pub fn create(
     tracing::debug!("driver chosen");
     let image_id = match (&image, &file) {
         (Some(i), _) => i.id.clone(),
-        (None, Some((path, json))) => crate::digest::Digest::parse(&json.source).map_err(|e| {
-            crate::image::sqsh::SqshError::NoImageJson {
-                path: path.clone(),
-                reason: format!("source {:?}: {e}", json.source),
-            }
-        })?,
+        (None, Some((path, json))) => super::squash::source_id(path, json)?,
         (None, None) => unreachable!("an image or a file"),
     };
     let record = ContainerRecord {

@@ -96,6 +96,151 @@ pub fn squash(ctx: &Ctx, opts: &SquashOptions) -> Result<Squashed> {
     })
 }
 
+/// `load -i FILE.sqsh`: the file's `rootfs/` as one layer (a tar of the tree read through
+/// squashfuse, unpacked as `import` unpacks), its `image.json` configuration with that one diff
+/// id, under the name it had. Must run inside den's user namespace (owners are kept).
+pub fn load_file(ctx: &Ctx, path: &Path) -> Result<crate::archive::load::Loaded> {
+    let json = sqsh::read_image_json(path)?;
+    let name = match json.name.as_str() {
+        "" => None,
+        n => Some(crate::image::Reference::parse(n)?),
+    };
+    let store = ctx.store()?;
+    store.sweep();
+    let _pin = store.lock_content_shared()?;
+    let staging = store.staging_dir("load")?;
+    let mnt = staging.path.join("image");
+    let tar_path = staging.path.join("layer.tar");
+    let fm = crate::store::imagefile::mount_file(path, &mnt, &staging.path.join("squashfuse.log"))
+        .map_err(crate::store::StoreError::from)?;
+    let tarred = write_tar(&mnt.join("rootfs"), &tar_path);
+    fm.release(&crate::sys::LinuxSys);
+    let (diff_id, size) = tarred?;
+    let incoming = store.incoming()?;
+    if !store.has_layer(&diff_id) {
+        let owners = match ctx.idmap() {
+            crate::userns::IdMap::Single { .. } => crate::unpack::Owners::Ignore,
+            _ => crate::unpack::Owners::Keep,
+        };
+        incoming.unpack_layer::<super::Error>(
+            &tar_path,
+            &diff_id,
+            crate::unpack::Options { owners },
+        )?;
+    }
+    incoming.adopt_blob(&diff_id, &tar_path);
+    let layer = crate::store::LayerRef {
+        diff_id: diff_id.clone(),
+        blob: diff_id.clone(),
+        media_type: crate::build::layer::TAR.into(),
+        size,
+    };
+    let mut config = json.config.clone();
+    config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": [diff_id.to_string()]});
+    config["history"] = serde_json::json!([{
+        "created": json.created,
+        "created_by": format!("den image squash {}", json.source),
+    }]);
+    let canonical = name.as_ref().map(|n| n.canonical());
+    let image = incoming.finish_local(&config, &[layer], canonical.as_deref())?;
+    Ok(crate::archive::load::Loaded {
+        id: image.id,
+        names: name.into_iter().collect(),
+        renamed: Vec::new(),
+    })
+}
+
+/// The tree at `root` as a tar in the new file `dest`; its digest and size.
+fn write_tar(root: &Path, dest: &Path) -> Result<(crate::digest::Digest, u64)> {
+    use std::io::Write;
+    struct Hashing<W> {
+        inner: W,
+        hasher: crate::digest::Hasher,
+        size: u64,
+    }
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.hasher.update(&buf[..n]);
+            self.size += n as u64;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    let io = |source| crate::store::StoreError::Io {
+        path: dest.into(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(io)?;
+    let mut w = Hashing {
+        inner: std::io::BufWriter::with_capacity(1 << 20, f),
+        hasher: crate::digest::Hasher::new(),
+        size: 0,
+    };
+    crate::build::layer::write_rootfs_tar(root, &mut w).map_err(io)?;
+    w.flush().map_err(io)?;
+    Ok((w.hasher.finish(), w.size))
+}
+
+/// `images FILE.sqsh`: the file's one row (its name, the id it was made from, its size).
+pub fn row(path: &Path) -> Result<super::images::Row> {
+    let json = sqsh::read_image_json(path)?;
+    let size = std::fs::metadata(path)
+        .map_err(|source| SqshError::Read {
+            path: path.into(),
+            source,
+        })?
+        .len();
+    let (repository, tag) = match crate::image::Reference::parse(&json.name) {
+        Ok(r) => (
+            r.familiar_repo(),
+            r.tag().unwrap_or("<none>").to_string(),
+        ),
+        Err(_) => ("<none>".into(), "<none>".into()),
+    };
+    Ok(super::images::Row {
+        repository,
+        tag,
+        id: source_id(path, &json)?,
+        created: Some(json.created),
+        size,
+        digest: None,
+        shared: 0,
+        containers: 0,
+    })
+}
+
+/// `image inspect FILE.sqsh`: docker's fields that a file has.
+pub fn inspect_value(path: &Path) -> Result<serde_json::Value> {
+    let json = sqsh::read_image_json(path)?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let c = &json.config;
+    Ok(serde_json::json!({
+        "Id": json.source,
+        "RepoTags": if json.name.is_empty() { vec![] } else { vec![json.name.clone()] },
+        "Created": json.created,
+        "Size": size,
+        "Architecture": c.get("architecture"),
+        "Os": c.get("os"),
+        "Config": c.get("config"),
+        "ImageFile": path,
+    }))
+}
+
+/// The id of the image a file was made from.
+pub fn source_id(path: &Path, json: &ImageJson) -> Result<crate::digest::Digest, SqshError> {
+    crate::digest::Digest::parse(&json.source).map_err(|e| SqshError::NoImageJson {
+        path: path.into(),
+        reason: format!("source {:?}: {e}", json.source),
+    })
+}
+
 /// The output must be a file name: not a directory, not a terminal or other device.
 fn check_output(out: &Path) -> Result<(), SqshError> {
     match std::fs::metadata(out) {
