@@ -70,6 +70,15 @@ fn squash_and_run_a_file_without_copying_it() {
     assert_eq!(sum(&file), before);
     let read = sb.den(&["start", "-a", "c1"]);
     assert_eq!(read.code, 3);
+    // cp and export of the stopped container see the file's tree and the container's writes.
+    let copied = sb.dir.join("written");
+    sb.den(&["cp", "c1:/srv/written", copied.to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "new\n");
+    let listing = sb
+        .sh("den export c1 | tar -t | grep -E '^srv/(written|hardlink-b)$' | sort")
+        .ok();
+    assert_eq!(listing, "srv/hardlink-b\nsrv/written\n");
     let fresh = sb.den(&["run", "--rm", "--image-file", f, "cat", "/srv/written"]);
     assert_eq!(fresh.code, 1, "{}", fresh.stderr);
     assert!(fresh.stderr.contains("No such file"), "{}", fresh.stderr);

@@ -133,9 +133,16 @@ pub fn cp(ctx: &Ctx, plan: &CpPlan) -> Result<()> {
         let record = store.container(&plan.id)?;
         let layers = store.rootfs_layers(&record)?;
         let d = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
-        driver::mount(&crate::sys::LinuxSys, d, &store, &layers, &cdir, false)
-            .map_err(super::Error::from)?;
-        Some(d)
+        let (_, file) = crate::store::imagefile::mount_root(
+            &crate::sys::LinuxSys,
+            d,
+            &store,
+            &record,
+            &layers,
+            false,
+        )
+        .map_err(super::Error::from)?;
+        Some((d, file))
     };
     let ctr_of = |d: &Direction| match d {
         Direction::Out { ctr, .. } | Direction::In { ctr, .. } => ctr.clone(),
@@ -155,8 +162,9 @@ pub fn cp(ctx: &Ctx, plan: &CpPlan) -> Result<()> {
         }
     };
     let res = copy(plan, &root, &ctr_path_routed);
-    if let Some(d) = mounted {
+    if let Some((d, file)) = mounted {
         driver::unmount(&crate::sys::LinuxSys, d, &cdir);
+        crate::store::imagefile::release(file, &crate::sys::LinuxSys);
     }
     res
 }

@@ -41,6 +41,7 @@ pub fn export(ctx: &Ctx, plan: &ExportPlan, out: &mut dyn Write) -> Result<()> {
     let cdir = store.container_dir(&plan.id);
     let record = store.container(&plan.id)?;
     let d = Driver::from_name(&record.driver).unwrap_or(Driver::Vfs);
+    let mut file = None;
     let (root, mounted): (PathBuf, bool) = if plan.running {
         let l = Layout::of(&cdir);
         (
@@ -53,8 +54,16 @@ pub fn export(ctx: &Ctx, plan: &ExportPlan, out: &mut dyn Write) -> Result<()> {
         )
     } else {
         let layers = store.rootfs_layers(&record)?;
-        let root = driver::mount(&crate::sys::LinuxSys, d, &store, &layers, &cdir, false)
-            .map_err(super::Error::from)?;
+        let (root, f) = crate::store::imagefile::mount_root(
+            &crate::sys::LinuxSys,
+            d,
+            &store,
+            &record,
+            &layers,
+            false,
+        )
+        .map_err(super::Error::from)?;
+        file = f;
         (root, true)
     };
     let res = crate::build::layer::write_rootfs_tar(&root, out).map_err(|e| {
@@ -65,6 +74,7 @@ pub fn export(ctx: &Ctx, plan: &ExportPlan, out: &mut dyn Write) -> Result<()> {
     });
     if mounted {
         driver::unmount(&crate::sys::LinuxSys, d, &cdir);
+        crate::store::imagefile::release(file, &crate::sys::LinuxSys);
     }
     res?;
     Ok(())

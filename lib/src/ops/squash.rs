@@ -198,10 +198,7 @@ pub fn row(path: &Path) -> Result<super::images::Row> {
         })?
         .len();
     let (repository, tag) = match crate::image::Reference::parse(&json.name) {
-        Ok(r) => (
-            r.familiar_repo(),
-            r.tag().unwrap_or("<none>").to_string(),
-        ),
+        Ok(r) => (r.familiar_repo(), r.tag().unwrap_or("<none>").to_string()),
         Err(_) => ("<none>".into(), "<none>".into()),
     };
     Ok(super::images::Row {

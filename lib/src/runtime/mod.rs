@@ -503,8 +503,7 @@ pub fn run_foreground(
 
     hide_cgroups(ctx)?;
     tracing::debug!("cgroups hidden");
-    let (rootfs, file_mount) =
-        mount_rootfs(ctx, driver, record, layers, &cdir, record.auto_remove)?;
+    let (rootfs, file_mount) = mount_rootfs(ctx, driver, record, layers, record.auto_remove)?;
     tracing::debug!(driver = driver.name(), "rootfs mounted");
     let result = (|| {
         let userns = write_spec(ctx, record, &rootfs)?;
@@ -581,27 +580,18 @@ pub fn run_foreground(
     result
 }
 
-/// Mount a container's root filesystem: over its image file when it has one
-/// ([`crate::store::imagefile`]), else over its layers. The file's mount is released after
-/// [`driver::unmount`].
+/// Mount a container's root filesystem ([`crate::store::imagefile::mount_root`]: its image
+/// file's or its layers').
 pub fn mount_rootfs(
     ctx: &Context<'_>,
     driver: driver::Driver,
     record: &ContainerRecord,
     layers: &[crate::digest::Digest],
-    cdir: &Path,
     volatile: bool,
 ) -> Result<(PathBuf, Option<crate::store::imagefile::FileMount>), RuntimeError> {
-    Ok(match &record.image_file {
-        Some(file) => {
-            let (root, m) = crate::store::imagefile::mount(ctx.sys, driver, file, cdir, volatile)?;
-            (root, Some(m))
-        }
-        None => (
-            driver::mount(ctx.sys, driver, ctx.store, layers, cdir, volatile)?,
-            None,
-        ),
-    })
+    Ok(crate::store::imagefile::mount_root(
+        ctx.sys, driver, ctx.store, record, layers, volatile,
+    )?)
 }
 
 /// A pty's master as the output [`relay::supervise`] reads (a terminal has one stream).

@@ -183,7 +183,7 @@ fn monitor(
     let _ = std::fs::remove_file(cdir.join(STOP_MARK));
 
     super::hide_cgroups(ctx)?;
-    let (rootfs, file_mount) = super::mount_rootfs(ctx, driver, &record, &layers, &cdir, false)?;
+    let (rootfs, file_mount) = super::mount_rootfs(ctx, driver, &record, &layers, false)?;
     let sock_path = attach::socket_path(ctx.runtime_dir, id);
     let result = listen(&sock_path)
         .and_then(|listener| runs(ctx, &record, &cdir, &rootfs, &listener, wait_attach, ready));

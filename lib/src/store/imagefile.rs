@@ -123,6 +123,30 @@ impl FileMount {
     }
 }
 
+/// Mount a container's root filesystem: over its image file when it has one, else over its
+/// layers (`layers`, bottom first) with [`super::driver::mount`]. The file's mount, if any, is
+/// released (with [`release`]) after [`super::driver::unmount`].
+pub fn mount_root(
+    sys: &dyn Sys,
+    driver: Driver,
+    store: &super::Store,
+    record: &super::ContainerRecord,
+    layers: &[crate::digest::Digest],
+    volatile: bool,
+) -> super::Result<(PathBuf, Option<FileMount>)> {
+    let cdir = store.container_dir(&record.id);
+    Ok(match &record.image_file {
+        Some(file) => {
+            let (root, m) = mount(sys, driver, file, &cdir, volatile)?;
+            (root, Some(m))
+        }
+        None => (
+            super::driver::mount(sys, driver, store, layers, &cdir, volatile)?,
+            None,
+        ),
+    })
+}
+
 /// Release `m` if there is one (a container from layers has none).
 pub fn release(m: Option<FileMount>, sys: &dyn Sys) {
     if let Some(m) = m {
