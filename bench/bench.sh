@@ -21,6 +21,9 @@
 #   build of the node example: cold,       goals: cold <= 0.5x podman build, no-change rebuild
 #   no-change rebuild, edit rebuild          < 100 ms and <= 1/10 of podman, edit <= 0.3x podman
 #                                            (buildah bud --layers alongside)
+#   run --rm from a 1 GB image in a .sqsh   goal: at most 50 ms more than from the store
+#   on another filesystem (sqsh)              (podman from its store alongside)
+#   32 containers at once from one .sqsh    goal: the store grows by their upper dirs only
 #
 # As root it installs podman and hyperfine, sets up the den-test user and runs as that user.
 # The Debian image is made once with mmdebstrap (a few minutes) and cached in
@@ -159,7 +162,7 @@ EOF
     tail -1 "$results"
 }
 
-# BENCH_ONLY="run containers network build share pulls" (any subset) picks sections; default all.
+# BENCH_ONLY="run containers network build share pulls sqsh" (any subset) picks sections; default all.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 den pull -q "$busybox" >/dev/null
@@ -439,6 +442,52 @@ interleave "pull debian ($(( size / 1000000 )) MB compressed, 6 layers) into an 
     "$tarcmd"
 fi
 
+# --- single-file images (issue 16) --------------------------------------------------------------
+# Start time from a 1 GB image (256 files of 4 MiB from /dev/urandom: nothing to compress) in the
+# store, against the same image as a .sqsh on another filesystem (the bench cache in /var/tmp,
+# and /dev/shm), podman from its store alongside; then 32 containers started at once from one
+# .sqsh: the store grows only by their writable layers. The .sqsh is made once and cached.
+if want sqsh; then
+sq=$cache/sqsh
+mkdir -p "$sq"
+if [ ! -f "$sq/big.sqsh" ]; then
+    echo "bench: making a 1 GB image and its .sqsh (once)..."
+    mkdir -p "$work/big"
+    printf 'FROM %s\nRUN mkdir /data && i=0 && while [ $i -lt 256 ]; do head -c 4194304 /dev/urandom > /data/f$i; i=$((i+1)); done\n' "$busybox" > "$work/big/Dockerfile"
+    den build -q -t bench/big "$work/big" >/dev/null
+    den image squash bench/big -o "$sq/big.tmp.sqsh" >/dev/null
+    mv "$sq/big.tmp.sqsh" "$sq/big.sqsh"
+else
+    den load -q -i "$sq/big.sqsh" >/dev/null
+fi
+den save bench/big -o "$work/big.tar"
+podman load -q -i "$work/big.tar" >/dev/null
+rm -f "$work/big.tar"
+shm=/dev/shm/den-bench-$$.sqsh
+cp "$sq/big.sqsh" "$shm"
+bench "start from a 1 GB image: store, podman, .sqsh in /var/tmp, .sqsh in /dev/shm" "$RUNS" \
+    "true" "den run --rm bench/big true" \
+    "true" "podman run --rm bench/big true" \
+    "true" "den run --rm $sq/big.sqsh true" \
+    "true" "den run --rm $shm true"
+rm -f "$shm"
+root=$work/den-sqsh32
+store_bytes() { du -sb "$root" | cut -f1; }
+den --root "$root" info >/dev/null
+before=$(store_bytes)
+t0=$(date +%s.%N)
+for i in $(seq 32); do den --root "$root" run -d "$sq/big.sqsh" sh -c 'cat /data/f1 /data/f2 >/dev/null; sleep 60' >/dev/null & done
+wait
+t1=$(date +%s.%N)
+sleep 1
+during=$(store_bytes)
+running=$(den --root "$root" ps -q | wc -l)
+den --root "$root" rm -f $(den --root "$root" ps -aq) >/dev/null
+echo
+echo "== 32 containers started at once from one .sqsh"
+printf '32 containers at once from one .sqsh\t%s\t%s\t%s\t%s\n' "$(echo "$t1 - $t0" | bc)" "$running" "$((during - before))" "$(stat -c %s "$sq/big.sqsh")" | tee -a "$results"
+fi
+
 # --- report ------------------------------------------------------------------------------------
 echo
 python3 - "$results" <<'EOF'
@@ -464,6 +513,17 @@ for r in rows:
         continue
     if name.startswith("container start"):
         print(f"{name:60} {den:8.3f}s {podman:8.3f}s {den/podman:11.2f}  (default/none) <= 2.00 {'met' if den <= 2 * podman else 'NOT met'}")
+        continue
+    if name.startswith("start from a 1 GB image"):
+        sq, shm = float(r[3]), float(r[4])
+        print(f"{'start from a 1 GB image in the store (den, podman)':60} {den:8.3f}s {podman:8.3f}s {den/podman:11.3f}  (no goal)")
+        for what, t in (("  the same from a .sqsh in /var/tmp", sq), ("  the same from a .sqsh in /dev/shm", shm)):
+            print(f"{what:60} {t:8.3f}s {podman:8.3f}s {t/podman:11.3f}  .sqsh - store = {1000*(t-den):+.0f} ms <= +50 ms {'met' if t - den <= 0.050 else 'NOT met'}")
+        continue
+    if name.startswith("32 containers"):
+        secs, running, grown, size = float(r[1]), int(r[2]), int(r[3]), int(r[4])
+        ok = running == 32 and grown < size // 10
+        print(f"{name:60} {secs:8.3f}s  {running} running; store grew {grown/1e6:.1f} MB for a {size/1e6:.0f} MB file: {'met' if ok else 'NOT met'} (the file's space once)")
         continue
     if name.startswith("helper RSS"):
         verdict = "met" if den <= 4096 else "NOT met"
