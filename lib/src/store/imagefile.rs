@@ -24,6 +24,11 @@ use super::driver::{Driver, DriverError, Layout};
 use crate::image::sqsh;
 use crate::sys::Sys;
 
+/// squashfuse's low-level server (same package): it keeps entries and attributes in the
+/// kernel's cache for good (the image cannot change), where the high-level one asks again every
+/// second and answers each request through a path lookup; a container's start reads hundreds of
+/// entries.
+const SQUASHFUSE: &str = "squashfuse_ll";
 /// How long squashfuse may take to mount (it reads the superblock and the root inode).
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long it may take to exit once unmounted, before it is killed.
@@ -52,7 +57,7 @@ pub fn mount_file(file: &Path, at: &Path, log: &Path) -> Result<FileMount, Drive
     std::fs::create_dir_all(at).map_err(|e| io(at, e))?;
     let before = std::fs::metadata(at).map_err(|e| io(at, e))?.dev();
     let log_file = std::fs::File::create(log).map_err(|e| io(log, e))?;
-    let mut cmd = std::process::Command::new("squashfuse");
+    let mut cmd = std::process::Command::new(SQUASHFUSE);
     cmd.arg("-f")
         .arg("-o")
         .arg("allow_other")
