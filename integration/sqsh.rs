@@ -202,6 +202,28 @@ fn damaged_and_truncated_files_are_refused_with_one_line() {
     let img = registry().image("test/layered");
     sb.den(&["image", "squash", &img, "-o", sb.dir.to_str().unwrap()])
         .fails_with(125, "is a directory");
+    // A file whose rootfs is a symlink to the host's /etc: never followed.
+    let evil = sb.dir.join("evil");
+    std::fs::create_dir(&evil).unwrap();
+    let json = std::process::Command::new("unsquashfs")
+        .args(["-cat", file.to_str().unwrap(), "image.json"])
+        .output()
+        .unwrap();
+    std::fs::write(evil.join("image.json"), json.stdout).unwrap();
+    std::os::unix::fs::symlink("/etc", evil.join("rootfs")).unwrap();
+    let evil_file = sb.dir.join("evil.sqsh");
+    let made = std::process::Command::new("mksquashfs")
+        .arg(&evil)
+        .arg(&evil_file)
+        .args(["-quiet", "-no-progress"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let e = evil_file.to_str().unwrap();
+    sb.den(&["run", "--rm", e, "cat", "/passwd"])
+        .fails_with(125, "no rootfs directory");
+    sb.den(&["load", "-i", e])
+        .fails_with(1, "no rootfs directory");
     assert_eq!(sb.store_listing(), listing);
 }
 

@@ -56,6 +56,8 @@ pub enum SqshError {
     Truncated { path: PathBuf, used: u64, len: u64 },
     #[error("{path} has no den image.json: {reason}")]
     NoImageJson { path: PathBuf, reason: String },
+    #[error("{path} has no rootfs directory (a symlink or another file is not followed)")]
+    NoRootfs { path: PathBuf },
     #[error("{program} is not installed")]
     Missing {
         program: &'static str,
@@ -89,7 +91,7 @@ impl Diagnose for SqshError {
                  `den image squash IMAGE -o FILE.sqsh`"
                     .into()
             }
-            SqshError::NoImageJson { .. } => {
+            SqshError::NoImageJson { .. } | SqshError::NoRootfs { .. } => {
                 "den runs .sqsh files made by `den image squash`; make one with `den image squash IMAGE -o FILE.sqsh`".into()
             }
             SqshError::Missing { program, .. } => format!(

@@ -113,7 +113,10 @@ pub fn load_file(ctx: &Ctx, path: &Path) -> Result<crate::archive::load::Loaded>
     let tar_path = staging.path.join("layer.tar");
     let fm = crate::store::imagefile::mount_file(path, &mnt, &staging.path.join("squashfuse.log"))
         .map_err(crate::store::StoreError::from)?;
-    let tarred = write_tar(&mnt.join("rootfs"), &tar_path);
+    let tarred = match fm.rootfs(path) {
+        Ok(root) => write_tar(&root, &tar_path),
+        Err(e) => Err(crate::store::StoreError::from(e).into()),
+    };
     fm.release(&crate::sys::LinuxSys);
     let (diff_id, size) = tarred?;
     let incoming = store.incoming()?;

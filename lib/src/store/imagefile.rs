@@ -102,6 +102,16 @@ pub fn mount_file(file: &Path, at: &Path, log: &Path) -> Result<FileMount, Drive
 }
 
 impl FileMount {
+    /// The mounted file's `rootfs/`, a directory in the file itself: a symlink there (to `/`,
+    /// say) would be followed by the overlay's mount on the host side, so it is refused.
+    pub fn rootfs(&self, file: &Path) -> Result<PathBuf, DriverError> {
+        let root = self.at.join("rootfs");
+        match std::fs::symlink_metadata(&root) {
+            Ok(m) if m.file_type().is_dir() => Ok(root),
+            _ => Err(sqsh::SqshError::NoRootfs { path: file.into() }.into()),
+        }
+    }
+
     /// Unmount and wait for squashfuse to exit (killed if it lingers).
     pub fn release(mut self, sys: &dyn Sys) {
         if sys.umount(&self.at, false).is_err() {
@@ -177,8 +187,14 @@ pub fn mount(
 ) -> super::Result<(PathBuf, FileMount)> {
     let at = mount_point(cdir);
     let fm = mount_file(file, &at, &cdir.join("squashfuse.log"))?;
+    let lowers = match fm.rootfs(file) {
+        Ok(r) => [r],
+        Err(e) => {
+            fm.release(sys);
+            return Err(e.into());
+        }
+    };
     let l = Layout::of(cdir);
-    let lowers = [at.join("rootfs")];
     let r = match driver {
         Driver::Overlay => {
             super::driver::mount_kernel(sys, &lowers, &l.upper, &l.work, &l.merged, volatile)
