@@ -43,7 +43,8 @@
 //!   [`ops::search::search`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
 //!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check,
 //!   reset), [`ops::push::push`], [`ops::login`] (login, logout), [`ops::manifest`]
-//!   (manifest lists: create, add, annotate, inspect, push, rm).
+//!   (manifest lists: create, add, annotate, inspect, push, rm), [`ops::squash::squash`]
+//!   (`image squash`, and `load`/`images` of a `.sqsh`).
 //! - [`build`]: `den build`'s seam ([`build::build`]): a Dockerfile planned as data
 //!   ([`build::plan::Plan`], [`build::instruction::Step`]) and applied step by step, build layers
 //!   and the build cache (shared through an OCI layout or a registry: [`build::share`]), and
@@ -61,7 +62,8 @@
 //!   ([`store::incoming`]), the storage driver ([`store::driver`]: overlay, fuse-overlayfs,
 //!   vfs, mounted through [`sys`]); unused content is deleted by
 //!   [`store::Store::collect_garbage`], damage found by [`store::Store::check`]; manifest
-//!   lists by name ([`store::manifests`]).
+//!   lists by name ([`store::manifests`]); a container's root over a single-file image
+//!   ([`store::imagefile`]: squashfuse under the driver's overlay).
 //! - [`net`]: networks and port forwarding ([`net::Network`], parsed once and stored typed;
 //!   [`net::ports::parse`]; den-net's [`net::serve`]).
 //! - [`volume`]: `-v`/`--mount`/`--tmpfs` ([`volume::parse_volume_flag`],
@@ -75,7 +77,8 @@
 //!   host: PID, IPC, the user's own id ([`userns::share::Shared`], keep-id's map).
 //! - [`image`]: references ([`image::Reference::parse`], tag names
 //!   [`image::Reference::parse_tag`]), manifests, indexes and platforms, manifest lists as
-//!   data ([`image::list::ManifestList`], kept by [`store::manifests`]).
+//!   data ([`image::list::ManifestList`], kept by [`store::manifests`]), single-file
+//!   images' format and checks ([`image::sqsh::check`]).
 //! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
 //! - [`cgroup`]: cgroup v2 where the user has a delegated subtree: finding it
 //!   ([`cgroup::delegated`], or the reason not), a container's own group, the freezer
