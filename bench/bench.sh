@@ -472,12 +472,16 @@ bench "start from a 1 GB image: store, podman, .sqsh in /var/tmp, .sqsh in /dev/
     "true" "den run --rm $shm true"
 rm -f "$shm"
 root=$work/den-sqsh32
-store_bytes() { du -sb "$root" | cut -f1; }
+store_bytes() { { du -sb "$root" 2>/dev/null || true; } | cut -f1; }
 den --root "$root" info >/dev/null
 before=$(store_bytes)
 t0=$(date +%s.%N)
-for i in $(seq 32); do den --root "$root" run -d "$sq/big.sqsh" sh -c 'cat /data/f1 /data/f2 >/dev/null; sleep 60' >/dev/null & done
-wait
+pids=()
+for i in $(seq 32); do
+    den --root "$root" run -d "$sq/big.sqsh" sh -c 'cat /data/f1 /data/f2 >/dev/null; sleep 60' >/dev/null &
+    pids+=($!)
+done
+wait "${pids[@]}"
 t1=$(date +%s.%N)
 sleep 1
 during=$(store_bytes)

@@ -70,7 +70,7 @@ pub enum SqshError {
         path: PathBuf,
         stderr: String,
     },
-    #[error("{path} already exists and is a directory or a terminal")]
+    #[error("{path} is a directory or a device, not a file den can write")]
     BadOutput { path: PathBuf },
     #[error("cannot write {path}")]
     Write {
@@ -99,7 +99,9 @@ impl Diagnose for SqshError {
                 program,
                 if *program == "squashfuse" { "squashfuse" } else { "squashfs-tools" }
             ),
-            SqshError::Tool { .. } => "see the tool's message above; `den info` shows what den found".into(),
+            SqshError::Tool { .. } => {
+                "the message is the tool's own: check the file, its directory and the free space".into()
+            }
             SqshError::BadOutput { .. } => "give -o a file name, e.g. -o image.sqsh".into(),
             SqshError::Write { .. } => "check that the output's directory exists and is writable".into(),
         })

@@ -248,7 +248,16 @@ fn check_output(out: &Path) -> Result<(), SqshError> {
         _ if out.as_os_str().is_empty() || out.as_os_str() == "-" => {
             Err(SqshError::BadOutput { path: out.into() })
         }
-        _ => Ok(()),
+        _ => match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) if !dir.is_dir() => Err(SqshError::Write {
+                path: out.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{} is not a directory", dir.display()),
+                ),
+            }),
+            _ => Ok(()),
+        },
     }
 }
 
@@ -325,5 +334,7 @@ mod tests {
         assert!(check_output(Path::new("/dev/null")).is_err());
         assert!(check_output(Path::new("-")).is_err());
         assert!(check_output(&t.path().join("new.sqsh")).is_ok());
+        assert!(check_output(&t.path().join("no/new.sqsh")).is_err());
+        assert!(check_output(Path::new("new.sqsh")).is_ok());
     }
 }

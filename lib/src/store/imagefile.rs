@@ -31,8 +31,6 @@ use crate::sys::Sys;
 const SQUASHFUSE: &str = "squashfuse_ll";
 /// How long squashfuse may take to mount (it reads the superblock and the root inode).
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long it may take to exit once unmounted, before it is killed.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A squashfuse mount and the process serving it; [`FileMount::release`] ends both, and
 /// dropping it kills the server if release was not called.
@@ -76,7 +74,6 @@ pub fn mount_file(file: &Path, at: &Path, log: &Path) -> Result<FileMount, Drive
         child: Some(child),
     };
     let start = Instant::now();
-    let mut pause = Duration::from_micros(200);
     loop {
         if std::fs::metadata(at).is_ok_and(|md| md.dev() != before) {
             return Ok(m);
@@ -96,8 +93,8 @@ pub fn mount_file(file: &Path, at: &Path, log: &Path) -> Result<FileMount, Drive
             }
             .into());
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
+        // A stat of a directory costs microseconds; the mount takes a few milliseconds.
+        std::thread::sleep(Duration::from_micros(300));
     }
 }
 
@@ -112,20 +109,12 @@ impl FileMount {
         }
     }
 
-    /// Unmount and wait for squashfuse to exit (killed if it lingers).
+    /// Unmount, then end squashfuse: once its mount is gone it has nothing left to serve (the
+    /// image is read-only, nothing to flush), so it is killed and reaped at once rather than
+    /// waited for.
     pub fn release(mut self, sys: &dyn Sys) {
         if sys.umount(&self.at, false).is_err() {
             let _ = sys.umount(&self.at, true);
-        }
-        if let Some(c) = self.child.as_mut() {
-            let until = Instant::now() + EXIT_TIMEOUT;
-            while Instant::now() < until {
-                if !matches!(c.try_wait(), Ok(None)) {
-                    self.child = None;
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
         }
         self.kill();
     }
