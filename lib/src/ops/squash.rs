@@ -213,6 +213,8 @@ pub fn row(path: &Path) -> Result<super::images::Row> {
         digest: None,
         shared: 0,
         containers: 0,
+        // Not the user's store: a file den reads and never writes.
+        read_only: true,
     })
 }
 
