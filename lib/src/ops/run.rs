@@ -303,10 +303,7 @@ pub fn create(
         let _ = store.remove_container(&record.id);
         return Err(e);
     }
-    let layers = image
-        .map(|i| i.layers.iter().map(|l| l.diff_id.clone()).collect())
-        .unwrap_or_default();
-    Ok((record, layers))
+    Ok((record, diff_ids))
 }
 
 /// The store image `run` names, pulled as `--pull` says.
