@@ -94,6 +94,9 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
         let incoming = Arc::new(store.incoming()?);
         let (manifest, manifest_digest) =
             resolve(&registry, &incoming, &reference, first, &platform).await?;
+        // Held until the image is in the store: another den pulling these blobs waits, then
+        // finds them there (store::Store::lock_blobs).
+        let _blobs = lock_blobs(&store, &manifest)?;
         // The configuration (small): fetch unless already here.
         let config_digest = manifest.config.digest.clone();
         if !incoming.has_blob(&config_digest) {
@@ -139,6 +142,26 @@ pub fn pull(ctx: &Ctx, opts: &PullOptions, report: &dyn Report) -> Result<Pulled
             changed,
         })
     })
+}
+
+/// Lock the blobs of `manifest` that the store lacks (its config and layers), waiting for a
+/// den that is pulling any of them.
+fn lock_blobs(
+    store: &crate::store::Store,
+    manifest: &checks::Manifest,
+) -> Result<Vec<crate::store::Lock>> {
+    let missing: Vec<Digest> = std::iter::once(&manifest.config)
+        .chain(&manifest.layers)
+        .map(|b| b.digest.clone())
+        .filter(|d| !store.has_blob(d))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    tracing::debug!(blobs = missing.len(), "locking the blobs to fetch");
+    let held = store.lock_blobs(&missing)?;
+    tracing::debug!("blobs locked");
+    Ok(held)
 }
 
 /// The pull's runtime: two threads for the network, `workers` for unpacking.

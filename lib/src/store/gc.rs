@@ -198,7 +198,19 @@ impl Store {
             out.blobs.push(digest);
         }
         self.remove_stale_links();
+        self.remove_blob_locks();
         Ok(out)
+    }
+
+    /// The pulls' per-blob lock files: with the content lock exclusive no pull runs, so none
+    /// is held or waited on.
+    fn remove_blob_locks(&self) {
+        let dir = self.root.join("locks");
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("blob-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 
     /// What killed dens left among the containers, removed under the exclusive content lock
@@ -440,6 +452,24 @@ mod tests {
         );
         drop(pin);
         assert!(s.collect_garbage().is_ok());
+    }
+
+    #[test]
+    fn blob_locks_exclude_other_pulls_and_go_with_collection() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        // A digest named twice is locked once (a second flock of it would wait on itself).
+        let held = s.lock_blobs(&[b.clone(), a.clone(), b.clone()]).unwrap();
+        assert_eq!(held.len(), 2);
+        // In digest order.
+        assert!(held[0].path() < held[1].path());
+        let path = t.path().join(format!("locks/blob-{}.lock", a.hex()));
+        assert!(Lock::try_exclusive(&path).unwrap().is_none());
+        drop(held);
+        assert!(Lock::try_exclusive(&path).unwrap().is_some());
+        s.collect_garbage().unwrap();
+        assert!(!path.exists());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   store.json              format version, the id mapping layers were unpacked with, shared
 //!   locks/meta.lock         held (exclusive, briefly) to rewrite images.json
 //!   locks/content.lock      shared while content is added or pinned; exclusive to delete it
+//!   locks/blob-HEX.lock     exclusive while a pull brings that blob in (others wait, then find it)
 //!   images.json             image records by id, with their names
 //!   manifests.json          manifest lists by name (see [`manifests`])
 //!   blobs/sha256/<hex>      verified blobs as the registry sent them: manifests, configs,
@@ -453,6 +454,26 @@ impl Store {
     /// Held exclusive while unreferenced content is deleted.
     pub fn lock_content_exclusive(&self) -> Result<Lock> {
         Lock::exclusive(&self.root.join("locks/content.lock"))
+    }
+
+    /// Exclusive locks on the blobs `digests` (`locks/blob-HEX.lock`), held by a pull from
+    /// before it downloads them until its image is in the store: a second den pulling the same
+    /// blobs (a job array's tasks on one store) waits, then finds them stored, instead of
+    /// downloading everything again beside the first. Taken in digest order, so two pulls
+    /// wanting overlapping sets never wait on each other in a cycle. The caller holds the
+    /// content lock shared (garbage collection removes these files under it held exclusive).
+    pub fn lock_blobs(&self, digests: &[Digest]) -> Result<Vec<Lock>> {
+        let mut sorted: Vec<&Digest> = digests.iter().collect();
+        sorted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        sorted.dedup();
+        sorted
+            .into_iter()
+            .map(|d| Lock::exclusive(&self.blob_lock_path(d)))
+            .collect()
+    }
+
+    fn blob_lock_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(format!("locks/blob-{}.lock", digest.hex()))
     }
 
     // ------------------------------------------------------------------ files

@@ -399,6 +399,20 @@ fn names_half_created_containers_and_killed_builds() {
 }
 
 #[test]
+fn a_pulls_blob_locks_are_den_s() {
+    let (t, s, _, _) = populated();
+    let held = s.lock_blobs(&[Digest::of(b"x")]).unwrap();
+    drop(held);
+    std::fs::write(t.path().join("locks/blob-nothex.lock"), b"").unwrap();
+    assert_eq!(
+        check(&s),
+        vec![Problem::Unknown {
+            path: "locks/blob-nothex.lock".into()
+        }]
+    );
+}
+
+#[test]
 fn files_den_did_not_write() {
     let (t, s, _, _) = populated();
     for p in [

@@ -113,7 +113,12 @@ impl<'a> Walk<'a> {
             }
         }
         for (name, _) in self.entries("locks")? {
-            if name != "meta.lock" && name != "content.lock" {
+            // A pull's per-blob locks (Store::lock_blobs) stay until garbage collection.
+            let blob_lock = name
+                .strip_prefix("blob-")
+                .and_then(|n| n.strip_suffix(".lock"))
+                .is_some_and(|hex| crate::digest::Digest::from_hex(hex).is_ok());
+            if name != "meta.lock" && name != "content.lock" && !blob_lock {
                 self.unknown("locks", &name);
             }
         }
