@@ -315,6 +315,10 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
     // Flags first: a bad one leaves the store as it was, --replace's container too.
     let opts = a.options()?;
     replace(root, a)?;
+    if !opts.detach {
+        // den holds a foreground container: it must not outlive the job or shell that runs it.
+        den::runtime::tty::end_with_parent();
+    }
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
@@ -376,6 +380,10 @@ fn replace(root: Root, a: &RunArgs) -> Result<()> {
 fn create(root: Root, a: &RunArgs) -> Result<i32> {
     let opts = a.create_options()?;
     replace(root, a)?;
+    if !opts.detach {
+        // den holds a foreground container: it must not outlive the job or shell that runs it.
+        den::runtime::tty::end_with_parent();
+    }
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;

@@ -41,6 +41,7 @@ mod push;
 mod run;
 mod safety;
 mod security;
+mod slurm;
 mod sqsh;
 mod stores;
 mod surface;

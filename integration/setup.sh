@@ -13,6 +13,7 @@ PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns
           python3 zstd util-linux procps ca-certificates mmdebstrap
           apache2-utils podman runc time libseccomp-dev pkg-config gcc libc6-dev)
 PACKAGES+=(squashfs-tools squashfuse)   # single-file images: den image squash, den run FILE.sqsh
+PACKAGES+=(slurm-wlm munge)              # Slurm tests: a one-node cluster on loopback (slurm.sh)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -64,6 +65,9 @@ if [ ! -f "$fixtures/node.tar" ]; then
     mv "$fixtures/node.tmp.tar" "$fixtures/node.tar"
 fi
 chmod 0755 "$fixtures"; chmod 0644 "$fixtures/node.tar"
+
+# A one-node Slurm on loopback for the Slurm tests (left as it is when it already answers).
+"$(dirname "$0")/slurm.sh"
 
 # --shared-store BIN (run.sh calls it once den is built, BIN holding its binaries): a store owned
 # by another user, den-admin, made by den itself (`--root`, `import`, `system share`) and then

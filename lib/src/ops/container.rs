@@ -391,7 +391,9 @@ pub fn stop(ctx: &Ctx, name: &str, timeout: Option<u32>, signal: Option<&str>) -
         Some(s) => parse_signal(s)?,
         None => Signal::SIGTERM,
     };
-    let secs = timeout.or(c.record.spec.stop_timeout).unwrap_or(10);
+    let secs = timeout
+        .or(c.record.spec.stop_timeout)
+        .unwrap_or(crate::runtime::DEFAULT_STOP_TIMEOUT);
     signal_init(&c, sig)?;
     crate::runtime::procs::resume_after_signal(&store, &c)?;
     if !wait_stopped(&store, &c.record.id, Some(Duration::from_secs(secs as u64))) {

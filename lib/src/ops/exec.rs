@@ -232,7 +232,7 @@ fn relay(
     };
     let keys = pty.as_ref().map(|_| opts.detach_keys.clone());
     Ok(
-        match runtime::relay::supervise(pid, pty, outputs, None, all, keys)? {
+        match runtime::relay::supervise(pid, pty, outputs, None, all, keys, None)? {
             Some(code) => Attached::Exited(code),
             None => Attached::Detached,
         },

@@ -217,7 +217,7 @@ fn config_json(r: &ContainerRecord) -> Value {
         "Labels": r.spec.labels,
         "Annotations": r.spec.annotations,
         "StopSignal": r.spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
-        "StopTimeout": r.spec.stop_timeout.unwrap_or(10),
+        "StopTimeout": r.spec.stop_timeout.unwrap_or(crate::runtime::DEFAULT_STOP_TIMEOUT),
     })
 }
 

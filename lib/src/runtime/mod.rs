@@ -481,6 +481,9 @@ pub fn discard(inst: &mut dyn engine::Instance) {
     let _ = inst.delete();
 }
 
+/// docker's stop timeout, in seconds, where the container has none of its own (`den stop`'s).
+pub const DEFAULT_STOP_TIMEOUT: u32 = 10;
+
 /// The process that holds a container: this one, and when it started.
 pub fn this_process() -> Option<(i32, u64)> {
     let pid = std::process::id() as i32;
@@ -563,6 +566,9 @@ pub fn run_foreground(
                 log.as_mut(),
                 s.attached(),
                 None,
+                Some(relay::Stop::new(std::time::Duration::from_secs(
+                    s.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT).into(),
+                ))),
             )?
             .unwrap_or(crate::error::EXIT_DEN);
             tracing::debug!(code, "container exited");

@@ -15,6 +15,15 @@
 //! a stalled reader then never stops den from forwarding a signal. A reader that goes away
 //! (EPIPE) closes that stream: the container's next write to it fails as it would have, had it
 //! held den's pipe itself (`den run img yes | head -1` ends).
+//!
+//! A foreground `den run` is told to end by SIGTERM or SIGHUP (a batch system cancelling the job,
+//! `timeout`, a closed session). docker's client forwards those and keeps waiting, because its
+//! daemon holds the container; den holds the container itself, so after forwarding it gives the
+//! container its stop timeout ([`Stop`]) and then kills it, as `den stop` would, and returns its
+//! status: the run's clean-up (`--rm`, unmounting) happens and no process outlives den. Slurm's
+//! default process tracking (`proctrack/linuxproc`) sends SIGTERM once and then forgets processes
+//! whose batch shell has died, so nothing else would stop them. SIGINT and the other signals are
+//! only forwarded, as docker does: the program inside decides what they mean.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -137,11 +146,51 @@ impl Sink {
     }
 }
 
+/// How a foreground container is stopped when den is told to end: the grace the container gets
+/// after the forwarded signal before it is killed (its stop timeout), and when that ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    grace: Duration,
+    kill_at: Option<Instant>,
+}
+
+impl Stop {
+    pub fn new(grace: Duration) -> Stop {
+        Stop {
+            grace,
+            kill_at: None,
+        }
+    }
+
+    /// Whether `sig`, received by den, asks den itself to end (and so the container).
+    pub fn ends_den(sig: Signal) -> bool {
+        matches!(sig, Signal::SIGTERM | Signal::SIGHUP)
+    }
+
+    /// den received `sig` at `now`: the first that ends den starts the grace.
+    pub fn received(&mut self, sig: Signal, now: Instant) {
+        if Stop::ends_den(sig) && self.kill_at.is_none() {
+            self.kill_at = Some(now + self.grace);
+        }
+    }
+
+    /// Whether the grace is over at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.kill_at.is_some_and(|t| now >= t)
+    }
+
+    /// How long a wait may last from `now` before the grace ends (None: no grace running).
+    pub fn remaining(&self, now: Instant) -> Option<Duration> {
+        self.kill_at.map(|t| t.saturating_duration_since(now))
+    }
+}
+
 /// Wait for the container's init `pid` to exit, forwarding signals; copy `outputs` to den's
 /// stdout and stderr (those `shown`: `run -a`) and into `log`; for a pty container, copy den's
-/// terminal to it. Returns the container's exit status (128+signal when killed), or None when
-/// the user typed `detach` keys on the terminal (`exec -it`): the pty goes to a holder
-/// ([`super::tty::hand_off`]) and the process runs on.
+/// terminal to it. With `stop` (a container den holds), a SIGTERM or SIGHUP to den kills the
+/// container once its grace is over ([`Stop`]). Returns the container's exit status
+/// (128+signal when killed), or None when the user typed `detach` keys on the terminal
+/// (`exec -it`): the pty goes to a holder ([`super::tty::hand_off`]) and the process runs on.
 pub fn supervise(
     pid: Pid,
     pty: Option<Pty>,
@@ -149,9 +198,11 @@ pub fn supervise(
     log: Option<&mut Log>,
     shown: crate::store::AttachStreams,
     detach: Option<super::detach::DetachKeys>,
+    stop: Option<Stop>,
 ) -> Result<Option<i32>, RuntimeError> {
     let mut relay = Relay::new(pid, pty, outputs, log, shown)?;
     relay.keys = detach.map(super::detach::Matcher::new);
+    relay.stop = stop;
     let mut status: Option<i32> = None;
     let mut deadline: Option<Instant> = None;
     loop {
@@ -165,6 +216,11 @@ pub fn supervise(
             status = reap(pid);
             if status.is_some() {
                 deadline = Some(Instant::now() + DRAIN);
+            } else if relay.stop.is_some_and(|s| s.due(Instant::now())) {
+                // The grace is over: the container's init, and with it its pid namespace.
+                tracing::debug!("stop timeout over: killing the container");
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                relay.stop = None;
             }
         }
         if let Some(code) = status
@@ -214,6 +270,8 @@ struct Relay<'l> {
     /// The detach keys on a terminal, and whether the user typed them.
     keys: Option<super::detach::Matcher>,
     detached: bool,
+    /// How the container is stopped when den is told to end (None: signals only forwarded).
+    stop: Option<Stop>,
 }
 
 /// One poll's answer: which descriptors were ready, by their place in the poll set (the
@@ -268,6 +326,7 @@ impl<'l> Relay<'l> {
             buf: vec![0u8; 64 * 1024],
             keys: None,
             detached: false,
+            stop: None,
         })
     }
 
@@ -310,10 +369,12 @@ impl<'l> Relay<'l> {
             }
             _ => None,
         };
-        let timeout = if exited {
-            PollTimeout::from(100u16)
-        } else {
-            PollTimeout::NONE
+        let grace = self.stop.and_then(|s| s.remaining(Instant::now()));
+        let timeout = match (exited, grace) {
+            (true, _) => PollTimeout::from(100u16),
+            // Wake when the grace ends (a poll waits at most u16::MAX ms; the loop comes back).
+            (false, Some(d)) => PollTimeout::from(d.as_millis().min(u16::MAX.into()) as u16),
+            (false, None) => PollTimeout::NONE,
         };
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
@@ -341,7 +402,7 @@ impl<'l> Relay<'l> {
     }
 
     /// Pass the signals den received on to the container (a window size to its pty).
-    fn forward_signals(&self) {
+    fn forward_signals(&mut self) {
         while let Ok(Some(info)) = self.sfd.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => {}
@@ -352,6 +413,9 @@ impl<'l> Relay<'l> {
                 }
                 Ok(s) => {
                     let _ = nix::sys::signal::kill(self.pid, s);
+                    if let Some(stop) = &mut self.stop {
+                        stop.received(s, Instant::now());
+                    }
                 }
                 Err(_) => {}
             }
@@ -439,4 +503,39 @@ pub fn output_pipes() -> Result<([OwnedFd; 2], Vec<Output>), RuntimeError> {
             },
         ],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn term_and_hup_start_the_grace_once_and_others_do_not() {
+        let t0 = Instant::now();
+        let mut s = Stop::new(Duration::from_secs(10));
+        for sig in [Signal::SIGINT, Signal::SIGUSR1, Signal::SIGQUIT] {
+            s.received(sig, t0);
+        }
+        assert_eq!(s.remaining(t0), None);
+        assert!(!s.due(t0 + Duration::from_secs(3600)));
+        s.received(Signal::SIGTERM, t0);
+        assert_eq!(s.remaining(t0), Some(Duration::from_secs(10)));
+        // A second SIGTERM (Slurm signals every process of the job; den's namespace helper
+        // forwards it too) does not push the kill further away.
+        s.received(Signal::SIGHUP, t0 + Duration::from_secs(5));
+        assert!(!s.due(t0 + Duration::from_secs(9)));
+        assert!(s.due(t0 + Duration::from_secs(10)));
+        assert_eq!(
+            s.remaining(t0 + Duration::from_secs(11)),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn a_zero_grace_is_due_at_once() {
+        let t0 = Instant::now();
+        let mut s = Stop::new(Duration::ZERO);
+        s.received(Signal::SIGHUP, t0);
+        assert!(s.due(t0));
+    }
 }

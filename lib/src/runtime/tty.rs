@@ -126,6 +126,41 @@ pub fn restore_signals(old: &SigSet) {
     crate::sys::set_signal_mask(old);
 }
 
+/// Make a foreground run end with the process that started it: when that parent dies (a batch
+/// job's shell, killed by `scancel` or a time limit), this process gets SIGTERM, which stops
+/// the container as a SIGTERM from a user does ([`super::relay::Stop`]). Without it den would
+/// be orphaned and its container run on, out of the batch system's sight: Slurm's
+/// `proctrack/linuxproc` tracks a job's processes by their parents. Call it in the process the
+/// user started (it is not inherited by den's child in the user namespace, which dies with
+/// this one anyway).
+///
+/// A den started under `nohup` (SIGHUP ignored) is meant to outlive its session and keeps
+/// running. The parent death signal follows the parent *thread*; shells and batch systems
+/// start den from their only one.
+pub fn end_with_parent() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if ignores(&status, Signal::SIGHUP) {
+        return;
+    }
+    let parent = nix::unistd::getppid();
+    if crate::sys::set_parent_death_signal(Signal::SIGTERM).is_err() {
+        return;
+    }
+    // The parent died before the signal was set: it would never come.
+    if nix::unistd::getppid() != parent {
+        let _ = nix::sys::signal::raise(Signal::SIGTERM);
+    }
+}
+
+/// Whether a `/proc/PID/status` text says the process ignores `sig` (its SigIgn mask).
+fn ignores(status: &str, sig: Signal) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1u64 << (sig as u32 - 1)) != 0)
+}
+
 /// The pty side of a foreground container.
 pub struct Pty {
     pub master: OwnedFd,
@@ -221,5 +256,20 @@ pub fn hold() -> i32 {
             Ok(_) => {}
             Err(_) => return 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nohup_is_read_from_the_ignored_mask() {
+        let status = "Name:\tden\nSigBlk:\t0000000000000001\nSigIgn:\t0000000000001001\n";
+        assert!(ignores(status, Signal::SIGHUP));
+        assert!(ignores(status, Signal::SIGPIPE));
+        assert!(!ignores(status, Signal::SIGTERM));
+        assert!(!ignores("SigIgn:\t0000000000000000\n", Signal::SIGHUP));
+        assert!(!ignores("", Signal::SIGHUP));
     }
 }
