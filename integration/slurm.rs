@@ -54,11 +54,13 @@ fn job(script: &str) -> String {
 #[test]
 fn srun_gives_the_container_the_jobs_environment_and_its_exit_status() {
     let sb = node();
+    // The site's default: the job's environment reaches the container without a flag.
+    sb.config("[run]\nenv_host = true\n");
     let img = busybox();
     sb.den(&["pull", "-q", &img]).ok();
     let out = sb
         .sh(&job(&format!(
-            "srun --quiet den run --rm --env-host {img} sh -c 'echo job=$SLURM_JOB_ID task=$SLURM_PROCID runtime=${{XDG_RUNTIME_DIR:-none}}'"
+            "srun --quiet den run --rm {img} sh -c 'echo job=$SLURM_JOB_ID task=$SLURM_PROCID runtime=${{XDG_RUNTIME_DIR:-none}}'"
         )))
         .ok();
     let line = out.trim();
@@ -71,6 +73,14 @@ fn srun_gives_the_container_the_jobs_environment_and_its_exit_status() {
         "no job id inside: {out:?}"
     );
     assert_eq!(line, format!("job={id} task=0 runtime=none"));
+
+    // The flag wins over the config.
+    let out = sb
+        .sh(&job(&format!(
+            "srun --quiet den run --rm --env-host=false {img} sh -c 'echo ${{SLURM_JOB_ID:-none}}'"
+        )))
+        .ok();
+    assert_eq!(out, "none\n");
 
     // The container's status is the step's (srun's).
     let out = sb.sh(&job(&format!(
@@ -264,12 +274,13 @@ fn a_job_array_on_one_store_pulls_each_blob_once() {
     reg.push("layered", "test/layered");
     let img = reg.image("test/layered");
     let n = array_size();
+    // The store's place from the site's config, not from the job's environment.
+    sb.config("[storage]\nroot = \"$TMPDIR/den\"\n");
     let script = sb.dir.join("array.sh");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\n{}\n",
-            job(&format!("den run --rm {img} cat /srv/from-zstd"))
+            "#!/bin/sh\nunset XDG_RUNTIME_DIR DEN_ROOT\nden run --rm {img} cat /srv/from-zstd\n"
         ),
     )
     .unwrap();
@@ -301,6 +312,8 @@ fn a_job_array_on_one_store_pulls_each_blob_once() {
         gets.values().all(|&c| c == 1),
         "{n} tasks fetched a blob more than once: {gets:?}"
     );
+    // In $TMPDIR/den (the sandbox's den commands name it with DEN_ROOT).
+    assert!(sb.root.join("images.json").is_file());
     assert_eq!(sb.den(&["images", "-q"]).ok().lines().count(), 1);
     assert!(sb.den(&["ps", "-aq"]).ok().is_empty());
     sb.den(&["system", "check"]).ok();
@@ -308,4 +321,19 @@ fn a_job_array_on_one_store_pulls_each_blob_once() {
         "slurm: {n} array tasks on one store in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn a_configured_store_root_naming_an_unset_variable_is_refused() {
+    let sb = Sandbox::new();
+    sb.config("[storage]\nroot = \"$DEN_TEST_NO_SUCH_VAR/den\"\n");
+    sb.den(&["images"])
+        .fails_with(125, "names $DEN_TEST_NO_SUCH_VAR, which is not set");
+    // Nothing was made: not at the XDG default, not at "/den".
+    assert!(!sb.root.exists());
+    // --root (or DEN_ROOT) wins over the config.
+    let root = sb.dir.join("elsewhere");
+    sb.den(&["--root", &root.to_string_lossy(), "images", "-q"])
+        .ok();
+    assert!(root.is_dir());
 }

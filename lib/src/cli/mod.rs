@@ -247,9 +247,10 @@ pub struct RunArgs {
     /// keep-id (your own uid and gid inside, podman's)
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
-    /// Pass den's whole environment to the container, under -e and --env-file (podman's)
-    #[arg(long)]
-    pub env_host: bool,
+    /// Pass den's whole environment to the container, under -e and --env-file (podman's;
+    /// the config's [run] env_host makes it the default, =false turns it off)
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub env_host: Option<bool>,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,

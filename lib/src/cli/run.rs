@@ -91,13 +91,8 @@ impl RunArgs {
             interactive: self.interactive,
             tty: self.tty,
             name: self.name.clone(),
-            env: if self.env_host {
-                host_env()
-                    .chain(user_env(&self.env, &self.env_file)?)
-                    .collect()
-            } else {
-                user_env(&self.env, &self.env_file)?
-            },
+            env: user_env(&self.env, &self.env_file)?,
+            env_host: self.env_host,
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             entrypoint: self.entrypoint.clone(),
@@ -273,11 +268,6 @@ fn timezone(tz: &str) -> Result<PathBuf> {
         Ok(m) if m.is_file() => Ok(path),
         _ => Err(bad().into()),
     }
-}
-
-/// `--env-host`: den's own environment (variables with names and values that are text).
-fn host_env() -> impl Iterator<Item = String> {
-    std::env::vars().map(|(k, v)| format!("{k}={v}"))
 }
 
 /// `-p` flags as port mappings.

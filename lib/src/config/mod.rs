@@ -56,6 +56,10 @@ pub enum ConfigError {
     UnsupportedLogDriver(String),
     #[error("invalid network {0:?} in the config file's [run] section")]
     BadRunNetwork(String),
+    #[error("[storage] root {root:?} in the config file names ${var}, which is not set")]
+    RootVariableUnset { root: String, var: String },
+    #[error("[storage] root {0:?} in the config file is not an absolute path")]
+    RootNotAbsolute(String),
     #[error("invalid log option {0:?}: expected KEY=VALUE")]
     BadLogOpt(String),
     #[error("unknown log opt '{key}' for {driver} log driver")]
@@ -96,6 +100,12 @@ impl Diagnose for ConfigError {
             ),
             ConfigError::BadRunNetwork(_) => {
                 "set [run] network to host, none, slirp4netns or pasta, or remove it".into()
+            }
+            ConfigError::RootVariableUnset { .. } => {
+                "set the variable, write the path out, or give the store's place with --root or DEN_ROOT".into()
+            }
+            ConfigError::RootNotAbsolute(_) => {
+                "write an absolute path, e.g. root = \"$TMPDIR/den\" or \"/local/$USER/den\"".into()
             }
             ConfigError::BadLogOpt(_) => "write it as --log-opt KEY=VALUE".into(),
             ConfigError::UnknownLogOpt { .. } => {
@@ -169,6 +179,30 @@ impl Paths {
         })
     }
 
+    /// `[storage] root` from the config file: the store's place where neither `--root` nor
+    /// `DEN_ROOT` names one (the config file's own place never depends on the store's, so the
+    /// file can say where the store is). `~` and `$VAR`/`${VAR}` are expanded from `env`: a
+    /// site writes `root = "$TMPDIR/den"` to keep stores on node-local disk.
+    pub fn use_configured_root(
+        &mut self,
+        root_flag: Option<&Path>,
+        env: &dyn Env,
+        configured: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let Some(text) = configured else {
+            return Ok(());
+        };
+        if root_flag.is_some() || env.var("DEN_ROOT").is_some() {
+            return Ok(());
+        }
+        let root = PathBuf::from(expand(text, env)?);
+        if !root.is_absolute() {
+            return Err(ConfigError::RootNotAbsolute(text.into()));
+        }
+        self.root = root;
+        Ok(())
+    }
+
     /// Export the resolved paths so den's child processes (in or out of the user namespace)
     /// see the same ones. Call it while den is single-threaded (before any thread starts).
     pub fn export(&self) -> Result<(), crate::sys::SysError> {
@@ -204,6 +238,48 @@ impl Paths {
         }
         Ok(path)
     }
+}
+
+/// `~` (at the start) and `$NAME` / `${NAME}` in a configured path, from `env`; an unset (or
+/// empty) variable is an error, never an empty string (`$TMPDIR/den` must not become `/den`).
+/// Hand-written: these two rules are all a path in the config needs, no crate's worth.
+fn expand(text: &str, env: &dyn Env) -> Result<String, ConfigError> {
+    let unset = |var: &str| ConfigError::RootVariableUnset {
+        root: text.into(),
+        var: var.into(),
+    };
+    let mut out = String::new();
+    let mut rest = text;
+    if let Some(r) = rest.strip_prefix('~')
+        && (r.is_empty() || r.starts_with('/'))
+    {
+        out.push_str(&env.var("HOME").ok_or_else(|| unset("HOME"))?);
+        rest = r;
+    }
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, next) = match after.strip_prefix('{') {
+            Some(b) => match b.find('}') {
+                Some(end) => (&b[..end], &b[end + 1..]),
+                None => (b, ""),
+            },
+            None => {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        if name.is_empty() {
+            out.push('$');
+        } else {
+            out.push_str(&env.var(name).ok_or_else(|| unset(name))?);
+        }
+        rest = next;
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -251,6 +327,7 @@ impl std::str::FromStr for DriverChoice {
 /// [storage]
 /// driver = "auto"                       # auto | overlay | fuse-overlayfs | vfs
 /// additional = ["/sw/den"]              # read-only stores used in place (DEN_ADDITIONAL_STORES)
+/// root = "$TMPDIR/den"                  # the store, unless --root or DEN_ROOT say
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -263,7 +340,7 @@ pub struct Config {
     /// `log-opts`).
     #[serde(default)]
     pub log: logging::LogTable,
-    /// `[run]`: `run`'s and `create`'s defaults (host network, binds, keep-id, ipc, pid).
+    /// `[run]`: `run`'s and `create`'s defaults (host network, binds, keep-id, ipc, pid, env_host).
     #[serde(default)]
     pub run: run::RunTable,
 }
@@ -293,6 +370,10 @@ pub struct StorageConfig {
     /// (colon-separated) replaces the list.
     #[serde(default)]
     pub additional: Vec<PathBuf>,
+    /// The store's place where neither `--root` nor `DEN_ROOT` names one (`~` and `$VAR`
+    /// expanded: `"$TMPDIR/den"` for node-local disk on a cluster).
+    #[serde(default)]
+    pub root: Option<String>,
 }
 
 fn auto() -> DriverChoice {
@@ -304,6 +385,7 @@ impl Default for StorageConfig {
         StorageConfig {
             driver: DriverChoice::Auto,
             additional: Vec::new(),
+            root: None,
         }
     }
 }
@@ -418,6 +500,46 @@ mod tests {
         assert_eq!(p.root, PathBuf::from("/env-root"));
         assert_eq!(p.runtime, PathBuf::from("/run/user/7/den"));
         assert_eq!(p.config, PathBuf::from("/cfg/den/config.toml"));
+    }
+
+    #[test]
+    fn the_configured_root_comes_after_the_flag_and_den_root_and_is_expanded() {
+        let env = FakeEnv(
+            HashMap::from([("HOME", "/h"), ("TMPDIR", "/local/tmp"), ("USER", "ann")]),
+            7,
+        );
+        let at = |flag: Option<&str>, env: &FakeEnv, root: &str| {
+            let mut p = Paths::resolve(flag.map(Path::new), env).unwrap();
+            p.use_configured_root(flag.map(Path::new), env, Some(root))
+                .map(|()| p.root)
+        };
+        assert_eq!(
+            at(None, &env, "$TMPDIR/den").unwrap(),
+            PathBuf::from("/local/tmp/den")
+        );
+        assert_eq!(
+            at(None, &env, "/scratch/${USER}x/den").unwrap(),
+            PathBuf::from("/scratch/annx/den")
+        );
+        assert_eq!(at(None, &env, "~/d").unwrap(), PathBuf::from("/h/d"));
+        assert_eq!(
+            at(Some("/flag"), &env, "$TMPDIR/den").unwrap(),
+            PathBuf::from("/flag")
+        );
+        let with_root = FakeEnv(HashMap::from([("HOME", "/h"), ("DEN_ROOT", "/env")]), 7);
+        assert_eq!(at(None, &with_root, "/cfg").unwrap(), PathBuf::from("/env"));
+        // Never an empty expansion: `$SCRATCH/den` must not become `/den`.
+        let e = at(None, &env, "$SCRATCH/den").unwrap_err();
+        assert!(matches!(&e, ConfigError::RootVariableUnset { var, .. } if var == "SCRATCH"));
+        assert!(e.hint().is_some());
+        assert!(matches!(
+            at(None, &env, "den"),
+            Err(ConfigError::RootNotAbsolute(_))
+        ));
+        // Without the key, the XDG default stays.
+        let mut p = Paths::resolve(None, &env).unwrap();
+        p.use_configured_root(None, &env, None).unwrap();
+        assert_eq!(p.root, PathBuf::from("/h/.local/share/den"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! userns = "keep-id"    # as --userns keep-id
 //! ipc = "host"          # as --ipc host
 //! pid = "host"          # as --pid host
+//! env_host = true      # as --env-host: a batch job's environment (SLURM_*) reaches the container
 //! ```
 //!
 //! The words are checked when the file is read (TOML's error names the key); the network's
@@ -39,6 +40,9 @@ pub struct RunTable {
     /// `--pid`'s default.
     #[serde(default)]
     pub pid: Option<Namespace>,
+    /// `--env-host`'s default: den's whole environment passed to the container.
+    #[serde(default)]
+    pub env_host: bool,
 }
 
 /// `[run] userns`: podman's words.
@@ -99,5 +103,14 @@ mod tests {
         let text = crate::error::chain(&e);
         assert!(text.contains("ipc") || text.contains("shared"), "{text}");
         assert!(Config::parse(Path::new("c.toml"), "[run]\nbind_pwd = true\n").is_err());
+    }
+
+    #[test]
+    fn env_host_is_read_and_off_by_default() {
+        let c = Config::parse(Path::new("c.toml"), "[run]\nenv_host = true\n").unwrap();
+        assert!(c.run.env_host);
+        assert!(!Config::default().run.env_host);
+        let e = Config::parse(Path::new("c.toml"), "[run]\nenv_host = \"yes\"\n").unwrap_err();
+        assert!(e.to_string().contains("c.toml"));
     }
 }

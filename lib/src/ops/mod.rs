@@ -73,8 +73,9 @@ impl Ctx {
     /// verbs tell the user beside their result (a store made private again, the errors of
     /// `start` before its last); the binaries print them on stderr.
     pub fn new(root_flag: Option<&Path>, notes: &'static dyn Report) -> Result<Ctx> {
-        let paths = Paths::resolve(root_flag, &ProcessEnv)?;
+        let mut paths = Paths::resolve(root_flag, &ProcessEnv)?;
         let config = Config::load(&paths.config)?;
+        paths.use_configured_root(root_flag, &ProcessEnv, config.storage.root.as_deref())?;
         let idmap = crate::userns::current().unwrap_or_else(IdMap::for_current_user);
         Ok(Ctx {
             paths,

@@ -53,6 +53,9 @@ pub struct RunOptions {
     pub name: Option<String>,
     /// `-e` and `--env-file`, resolved: `KEY=VALUE` each.
     pub env: Vec<String>,
+    /// `--env-host`: den's environment first, under `env` (None: the config's `[run]
+    /// env_host`, off by default).
+    pub env_host: Option<bool>,
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub entrypoint: Option<String>,
@@ -357,6 +360,7 @@ fn with_run_defaults(
         keep_id: opts.shared.keep_id.unwrap_or(run.keep_id()),
     };
     let mut opts = opts.clone();
+    opts.env = with_host_env(opts.env_host.unwrap_or(run.env_host), &opts.env);
     if shared.keep_id && opts.user.is_none() {
         // keep-id's user wins over the image's USER, as podman's does; `-u` over both.
         opts.user = Some(String::new());
@@ -395,6 +399,22 @@ fn with_run_defaults(
         opts.workdir = Some(d.to_string_lossy().into_owned());
     }
     Ok((opts, shared))
+}
+
+/// The container's environment from the flags: with `--env-host` den's own first (a batch
+/// job's `SLURM_*` among it), without den's internal `_DEN_*` variables, then `-e` and
+/// `--env-file`'s.
+fn with_host_env(env_host: bool, user: &[String]) -> Vec<String> {
+    if !env_host {
+        return user.to_vec();
+    }
+    // Variables whose name or value is not text cannot be written in the spec: left out.
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !k.starts_with("_DEN_"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(user.iter().cloned())
+        .collect()
 }
 
 /// What the container runs: the image's defaults under the flags.
