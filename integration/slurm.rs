@@ -138,6 +138,17 @@ fn with_marker(marker: &str) -> Vec<(u32, String)> {
     found
 }
 
+/// A failed test's leftovers (the container sleeps for days): den first, whose death takes its
+/// container along, then anything else that carries the marker.
+fn kill_all(marker: &str) {
+    for (pid, _) in with_marker(marker) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// Wait up to `secs` for `done`.
 fn wait_for(secs: u64, mut done: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
@@ -204,6 +215,9 @@ fn cancelled_job_leaves_nothing(scancel: &[&str]) {
     assert!(cancelled.success());
     // The stop timeout (2 s), then SIGKILL and den's clean-up.
     let gone = wait_for(15, || with_marker(&mark).is_empty());
+    if !gone {
+        kill_all(&mark);
+    }
     assert!(
         gone,
         "left behind after scancel {scancel:?}: {:?} (were {before:?}); job output: {}",
@@ -336,4 +350,28 @@ fn a_configured_store_root_naming_an_unset_variable_is_refused() {
     sb.den(&["--root", &root.to_string_lossy(), "images", "-q"])
         .ok();
     assert!(root.is_dir());
+}
+
+#[test]
+fn a_terminated_den_run_kills_its_container_after_the_stop_timeout() {
+    // No Slurm needed: `timeout`, a closed session or a batch system send den SIGTERM. The
+    // container's init (sleep, pid 1: it ignores SIGTERM) gets it, then SIGKILL after
+    // --stop-timeout; den cleans up (--rm) and exits with the container's status.
+    let sb = Sandbox::new();
+    let img = busybox();
+    sb.den(&["pull", "-q", &img]).ok();
+    let mark = marker();
+    let started = Instant::now();
+    let out = sb.sh(&format!(
+        "timeout --preserve-status -s TERM -k 20 3 den run --rm --stop-timeout 1 {img} sleep {mark}; echo status $?"
+    ));
+    let took = started.elapsed();
+    let left = with_marker(&mark);
+    kill_all(&mark);
+    assert_eq!(out.ok(), "status 137\n", "{}", out.stderr);
+    // 3 s until the SIGTERM, 1 s of grace: not the 10 s default, nor timeout's SIGKILL (20 s).
+    assert!(took >= Duration::from_secs(4), "{took:?}");
+    assert!(took < Duration::from_secs(12), "{took:?}");
+    assert!(left.is_empty(), "{left:?}");
+    assert!(sb.den(&["ps", "-aq"]).ok().is_empty());
 }

@@ -9,6 +9,7 @@
 #   8 x pull          of one image into an empty store, at once
 #   build + rmi       5 builds while another process runs pull, rmi and image prune in a loop
 #   16 x run -d       in parallel, then 16 x rm -f in parallel
+#   Slurm job array   32 tasks `den run` one image into one store: each blob downloaded once
 #
 # Each part must succeed and leave `den system check --full` clean; the script stops at the first
 # that does not. The ratio of the parallel runs is reported against its goal, not enforced:
@@ -219,5 +220,9 @@ removed=$(secs "$t0" "$(now)")
 [ -z "$(den --root "$root" ps -aq)" ] || { echo "stress: rm -f left containers" >&2; den --root "$root" ps -a >&2; exit 1; }
 check "$root" "16 run -d and rm -f"
 echo "  16 run -d in ${started} s, 16 rm -f in ${removed} s; none left"
+
+echo "== Slurm: a job array of 32 tasks on one store (each blob pulled once)"
+(cd /tmp && DEN_TEST_BIN="$bin" DEN_TEST_FIXTURES="$fixtures" DEN_TEST_TMP=/tmp DEN_SLURM_ARRAY=32 \
+    "$bin/integration" --exact slurm::a_job_array_on_one_store_pulls_each_blob_once --nocapture)
 
 echo "== stress passed"
