@@ -130,14 +130,18 @@ pub fn restore_signals(old: &SigSet) {
 /// job's shell, killed by `scancel` or a time limit), this process gets SIGTERM, which stops
 /// the container as a SIGTERM from a user does ([`super::relay::Stop`]). Without it den would
 /// be orphaned and its container run on, out of the batch system's sight: Slurm's
-/// `proctrack/linuxproc` tracks a job's processes by their parents. Call it in the process the
-/// user started (it is not inherited by den's child in the user namespace, which dies with
-/// this one anyway).
+/// `proctrack/linuxproc` tracks a job's processes by their parents. It acts in the process the
+/// user started only (not in den's child in the user namespace, which dies with that one).
 ///
 /// A den started under `nohup` (SIGHUP ignored) is meant to outlive its session and keeps
 /// running. The parent death signal follows the parent *thread*; shells and batch systems
 /// start den from their only one.
 pub fn end_with_parent() {
+    if crate::userns::current().is_some() {
+        // den's child in the user namespace: it dies with the process the user started
+        // (SIGKILL, set when it was forked), which is the one that follows its own parent.
+        return;
+    }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     if ignores(&status, Signal::SIGHUP) {
         return;
