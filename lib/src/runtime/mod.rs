@@ -484,6 +484,12 @@ pub fn discard(inst: &mut dyn engine::Instance) {
 /// docker's stop timeout, in seconds, where the container has none of its own (`den stop`'s).
 pub const DEFAULT_STOP_TIMEOUT: u32 = 10;
 
+/// How a foreground container den holds is stopped when den is told to end: its stop timeout.
+fn stop_of(s: &crate::store::RunSpec) -> relay::Stop {
+    let secs = s.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+    relay::Stop::new(std::time::Duration::from_secs(secs.into()))
+}
+
 /// The process that holds a container: this one, and when it started.
 pub fn this_process() -> Option<(i32, u64)> {
     let pid = std::process::id() as i32;
@@ -566,9 +572,7 @@ pub fn run_foreground(
                 log.as_mut(),
                 s.attached(),
                 None,
-                Some(relay::Stop::new(std::time::Duration::from_secs(
-                    s.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT).into(),
-                ))),
+                Some(stop_of(s)),
             )?
             .unwrap_or(crate::error::EXIT_DEN);
             tracing::debug!(code, "container exited");
