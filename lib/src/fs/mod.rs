@@ -14,7 +14,11 @@
 //!
 //! **Removal** ([`remove_tree`]): image layers and containers' files may hold read-only
 //! directories, which `remove_dir_all` cannot empty; the tree is made writable and removed again.
+//!
+//! **Which filesystem** ([`FsKind`], [`mod@kind`]): NFS, Lustre, GPFS, tmpfs, ... from statfs,
+//! and what each means for a store (kernel overlay, locks).
 
+pub mod kind;
 pub mod tree;
 pub mod write;
 
@@ -22,6 +26,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+pub use kind::{FsKind, Reach};
 pub use tree::{Data, Kind, Links, Meta, Origin, Sink, Top, Walk, walk};
 pub use write::{Clash, HostDir, Owners, Place, TreeError, Writer};
 

@@ -11,13 +11,15 @@ use super::{Call, Mount, Result, Sys, SysError};
 /// A fake kernel that records every call and fails the ones it is told to. Kernel interface
 /// files read what a test put there with [`RecordingSys::set_file`] (a write replaces the
 /// contents, as cgroupfs's `cgroup.freeze` reads back what was written); paths given to
-/// [`RecordingSys::allow_write`] are the writable ones.
+/// [`RecordingSys::allow_write`] are the writable ones; [`RecordingSys::mount_fs`] says which
+/// filesystem (statfs magic) holds a directory and everything below it.
 #[derive(Debug, Default)]
 pub struct RecordingSys {
     calls: Mutex<Vec<Call>>,
     failures: Mutex<Vec<(Call, nix::errno::Errno)>>,
     files: Mutex<BTreeMap<PathBuf, String>>,
     writable: Mutex<BTreeSet<PathBuf>>,
+    filesystems: Mutex<BTreeMap<PathBuf, u32>>,
 }
 
 impl RecordingSys {
@@ -42,6 +44,14 @@ impl RecordingSys {
     /// Let this process write `path` and the files in it (a delegated cgroup directory).
     pub fn allow_write(&self, path: impl Into<PathBuf>) {
         self.writable.lock().expect("fake lock").insert(path.into());
+    }
+    /// Put a filesystem with statfs magic `magic` at `path`: statfs of `path` and of every path
+    /// below it (up to a deeper one given here) answers `magic`.
+    pub fn mount_fs(&self, path: impl Into<PathBuf>, magic: u32) {
+        self.filesystems
+            .lock()
+            .expect("fake lock")
+            .insert(path.into(), magic);
     }
     /// Every call made so far, in order.
     pub fn calls(&self) -> Vec<Call> {
@@ -127,6 +137,17 @@ impl Sys for RecordingSys {
         let w = self.writable.lock().expect("fake lock");
         w.contains(path) || path.parent().is_some_and(|d| w.contains(d))
     }
+    fn statfs(&self, path: &Path) -> Result<u32> {
+        let fs = self.filesystems.lock().expect("fake lock");
+        path.ancestors()
+            .find_map(|a| fs.get(a).copied())
+            .ok_or_else(|| {
+                SysError::new(
+                    format!("statfs {}", path.display()),
+                    nix::errno::Errno::ENOENT,
+                )
+            })
+    }
 }
 
 #[cfg(test)]
@@ -149,5 +170,16 @@ mod tests {
                 Call::Chdir("/b".into())
             ]
         );
+    }
+
+    #[test]
+    fn statfs_answers_the_deepest_filesystem_given() {
+        let sys = RecordingSys::new();
+        sys.mount_fs("/", 0xEF53);
+        sys.mount_fs("/home", 0x6969);
+        assert_eq!(sys.statfs(Path::new("/home/u/.local")).unwrap(), 0x6969);
+        assert_eq!(sys.statfs(Path::new("/tmp/x")).unwrap(), 0xEF53);
+        assert_eq!(sys.statfs(Path::new("/home")).unwrap(), 0x6969);
+        assert!(RecordingSys::new().statfs(Path::new("/x")).is_err());
     }
 }

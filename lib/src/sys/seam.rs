@@ -101,6 +101,9 @@ pub trait Sys {
     fn write_text(&self, path: &Path, data: &str) -> Result<()>;
     /// Whether this process may write `path` (access(2) with W_OK): a delegated cgroup.
     fn writable(&self, path: &Path) -> bool;
+    /// The magic number (statfs(2)'s `f_type`) of the filesystem that holds `path`: a fact of
+    /// the host (NFS, Lustre, tmpfs, ...) that the fake is given by a test.
+    fn statfs(&self, path: &Path) -> Result<u32>;
 }
 
 /// The real kernel.
@@ -234,11 +237,27 @@ impl Sys for LinuxSys {
     fn writable(&self, path: &Path) -> bool {
         nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
     }
+
+    fn statfs(&self, path: &Path) -> Result<u32> {
+        // f_type is a signed word on some targets; the magic numbers are 32-bit patterns
+        // (CIFS's 0xFF534D42 reads negative as an i32), so keep the low 32 bits.
+        nix::sys::statfs::statfs(path)
+            .map(|s| (s.filesystem_type().0 as u64 & 0xFFFF_FFFF) as u32)
+            .map_err(|e| SysError::new(format!("statfs {}", path.display()), e))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statfs_reads_the_filesystem_magic() {
+        // /proc is procfs everywhere (PROC_SUPER_MAGIC).
+        assert_eq!(LinuxSys.statfs(Path::new("/proc")).unwrap(), 0x9fa0);
+        let err = LinuxSys.statfs(Path::new("/no/such/dir")).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOENT));
+    }
 
     #[test]
     fn mount_descriptions_name_the_target() {
