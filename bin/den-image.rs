@@ -219,6 +219,7 @@ fn pull(root: Root, a: PullArgs) -> Result<i32> {
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(a.quiet, false);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
+    ctx.note_placement(&mut |t| den::cli::note(t));
     let registry = den::image::Reference::parse(&a.image)?
         .registry()
         .to_string();

@@ -322,6 +322,7 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
+    ctx.note_placement(&mut |t| den::cli::note(t));
     if opts.detach {
         let id = ops::run::run_detached(&ctx, &opts, &report)?;
         print(&format!("{id}\n"));
@@ -387,6 +388,7 @@ fn create(root: Root, a: &RunArgs) -> Result<i32> {
     let ctx = enter(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
+    ctx.note_placement(&mut |t| den::cli::note(t));
     let (record, _) = ops::run::create(&ctx, &opts, &report)?;
     print(&format!("{}\n", record.id));
     Ok(0)

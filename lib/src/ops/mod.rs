@@ -256,6 +256,7 @@ impl Ctx {
             cmd.arg("--authfile").arg(f);
         }
         cmd.env_remove(crate::auth::CREDS_ENV);
+        cmd.env(PLACEMENT_TOLD, "1");
         if let Some(c) = &access.creds {
             cmd.env(
                 crate::auth::CREDS_ENV,
@@ -286,6 +287,19 @@ impl Ctx {
         Ok(self.store()?.find_image(&reference.canonical())?)
     }
 
+    /// Warn (one line each) when the store or the runtime directory is on a filesystem shared
+    /// between machines (NFS, Lustre, GPFS, ...), naming the fix: `run`, `create` and `pull`
+    /// call it. A `den-image pull` that `run` starts does not say it again.
+    pub fn note_placement(&self, warn: &mut dyn FnMut(&str)) {
+        if std::env::var_os(PLACEMENT_TOLD).is_some() {
+            return;
+        }
+        let sys = crate::sys::LinuxSys;
+        for w in crate::store::placement::warnings(&sys, &self.paths.root, &self.paths.runtime) {
+            warn(&w);
+        }
+    }
+
     /// Say once per store that it uses single-uid mode, and warn when the mode changed.
     pub fn note_ownership(&self, warn: &mut dyn FnMut(&str)) -> Result<()> {
         let store = self.store()?;
@@ -308,6 +322,10 @@ impl Ctx {
         Ok(())
     }
 }
+
+/// Set in the environment of a `den-image pull` that a verb starts after it said
+/// [`Ctx::note_placement`]'s warnings, so that they are said once.
+const PLACEMENT_TOLD: &str = "DEN_PLACEMENT_TOLD";
 
 /// Progress of one layer during a pull.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

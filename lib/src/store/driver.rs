@@ -11,6 +11,9 @@
 //! With `auto` (the default) den probes the three in that order once per store and kernel, and
 //! remembers the result and the reason in `ROOT/driver.json`; `den info` shows both. A container
 //! keeps the driver it was created with, since its writable layer is in that driver's format.
+//! On a store whose filesystem the kernel's overlay refuses as an upper directory (NFS, Lustre,
+//! GPFS, FUSE, ...: [`FsKind::overlay_upper`]) the probe does not try it and its reason names
+//! the filesystem, so `den info` shows why and what to change (a store on local disk).
 //!
 //! The driver lives in the store because it is the store's layout for a container's root (its
 //! `upper`, `work`, `merged` or `rootfs` directories over the store's layers); the runtime, `cp`,
@@ -28,6 +31,7 @@ use super::Store;
 use crate::config::DriverChoice;
 use crate::error::Diagnose;
 use crate::fs;
+use crate::fs::FsKind;
 use crate::sys::{Mount, Sys};
 
 /// What can go wrong making or mounting a container's root filesystem.
@@ -159,17 +163,8 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
         }
         d
     };
-    let k = layout("kernel");
-    let kernel_err = match mount_kernel(
-        sys,
-        &[k.join("lower")],
-        &k.join("upper"),
-        &k.join("work"),
-        &k.join("merged"),
-        false,
-    ) {
+    let kernel_err = match kernel_overlay(sys, store, &layout("kernel")) {
         Ok(()) => {
-            let _ = sys.umount(&k.join("merged"), true);
             let _ = crate::fs::remove_tree(&dir);
             return Choice {
                 driver: Driver::Overlay,
@@ -177,7 +172,7 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
                 kernel,
             };
         }
-        Err(e) => crate::error::chain(&e),
+        Err(why) => why,
     };
     let f = layout("fuse");
     let fuse = match fuse_usable() {
@@ -199,16 +194,45 @@ fn probe(sys: &dyn Sys, store: &Store, kernel: String) -> Choice {
     match fuse {
         Ok(()) => Choice {
             driver: Driver::FuseOverlayfs,
-            reason: format!("kernel overlayfs failed ({kernel_err}); fuse-overlayfs works"),
+            reason: format!("{kernel_err}; fuse-overlayfs works"),
             kernel,
         },
         Err(fuse_err) => Choice {
             driver: Driver::Vfs,
-            reason: format!(
-                "kernel overlayfs failed ({kernel_err}); fuse-overlayfs unusable ({fuse_err}); copying layers"
-            ),
+            reason: format!("{kernel_err}; fuse-overlayfs unusable ({fuse_err}); copying layers"),
             kernel,
         },
+    }
+}
+
+/// Whether the kernel's overlay mounts with its upper directory in the store (the probe's
+/// directory `k`, with `lower`, `upper`, `work` and `merged` in it), or why not. On a
+/// filesystem where the kernel refuses upper directories (NFS, Lustre, GPFS, FUSE, ...) den
+/// does not try: it says which filesystem it is, which names the fix (a store on local disk).
+fn kernel_overlay(sys: &dyn Sys, store: &Store, k: &Path) -> Result<(), String> {
+    if let Some(fs) = FsKind::of(sys, store.root()).filter(|f| !f.overlay_upper()) {
+        return Err(format!(
+            "kernel overlayfs cannot keep containers' writable layers on {}, the store's filesystem",
+            fs.name()
+        ));
+    }
+    let merged = k.join("merged");
+    match mount_kernel(
+        sys,
+        &[k.join("lower")],
+        &k.join("upper"),
+        &k.join("work"),
+        &merged,
+        false,
+    ) {
+        Ok(()) => {
+            let _ = sys.umount(&merged, true);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "kernel overlayfs failed ({})",
+            crate::error::chain(&e)
+        )),
     }
 }
 
@@ -665,6 +689,51 @@ mod tests {
         assert!(out.join("etc/b").exists());
         assert!(!out.join("opq/old").exists());
         assert!(out.join("opq/new").exists());
+    }
+
+    #[test]
+    fn kernel_overlay_is_not_tried_on_a_store_on_nfs() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+        let sys = RecordingSys::new();
+        sys.mount_fs("/", 0x6969);
+        let why = kernel_overlay(&sys, &store, &t.path().join("k")).unwrap_err();
+        assert_eq!(
+            why,
+            "kernel overlayfs cannot keep containers' writable layers on nfs, the store's filesystem"
+        );
+        assert_eq!(sys.calls(), vec![]);
+        // On a local disk the probe mounts (the fake says yes) and unmounts.
+        let sys = RecordingSys::new();
+        sys.mount_fs("/", 0xEF53);
+        kernel_overlay(&sys, &store, &t.path().join("k")).unwrap();
+        let calls = sys.calls();
+        assert!(
+            matches!(&calls[..], [Call::Mount(m), Call::Umount { .. }] if m.fstype.as_deref() == Some("overlay")),
+            "{calls:?}"
+        );
+        // A filesystem the kernel does not name: tried, and its own error told.
+        let sys = RecordingSys::new();
+        let m = t.path().join("k/merged");
+        sys.fail_on(
+            Call::Mount(Mount {
+                source: Some("overlay".into()),
+                target: m,
+                fstype: Some("overlay".into()),
+                flags: MsFlags::empty(),
+                data: Some(format!(
+                    "{},userxattr",
+                    overlay_options(
+                        &[t.path().join("k/lower")],
+                        &t.path().join("k/upper"),
+                        &t.path().join("k/work")
+                    )
+                )),
+            }),
+            nix::errno::Errno::EINVAL,
+        );
+        let why = kernel_overlay(&sys, &store, &t.path().join("k")).unwrap_err();
+        assert!(why.starts_with("kernel overlayfs failed ("), "{why}");
     }
 
     #[test]

@@ -46,10 +46,7 @@ impl Lock {
             .write(true)
             .open(path)
             .map_err(super::io_err(path))?;
-        let flock = Flock::lock(file, arg).map_err(|(_, e)| StoreError::Io {
-            path: path.into(),
-            source: e.into(),
-        })?;
+        let flock = Flock::lock(file, arg).map_err(|(_, e)| lock_error(path, e))?;
         Ok(Lock {
             _flock: flock,
             path: path.into(),
@@ -61,9 +58,45 @@ impl Lock {
     }
 }
 
+/// flock's failure as the store's error: a filesystem without locks (ENOLCK from NFS with no
+/// lock daemon, ENOSYS from Lustre without `-o flock`, EOPNOTSUPP) is told apart, as it names
+/// its own fix.
+fn lock_error(path: &Path, e: nix::errno::Errno) -> StoreError {
+    use nix::errno::Errno;
+    match e {
+        Errno::ENOLCK | Errno::ENOSYS | Errno::EOPNOTSUPP => StoreError::NoLocks {
+            path: path.into(),
+            source: e.into(),
+        },
+        _ => StoreError::Io {
+            path: path.into(),
+            source: e.into(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Diagnose;
+
+    #[test]
+    fn a_filesystem_without_locks_is_told_apart_and_names_the_fix() {
+        for errno in [nix::errno::Errno::ENOLCK, nix::errno::Errno::ENOSYS] {
+            let e = lock_error(Path::new("/lustre/den/locks/content.lock"), errno);
+            assert_eq!(
+                e.to_string(),
+                "cannot lock /lustre/den/locks/content.lock: its filesystem does not support file locks"
+            );
+            let hint = e.hint().unwrap();
+            assert!(
+                hint.contains("storage.root") && hint.contains("DEN_ROOT"),
+                "{hint}"
+            );
+        }
+        let e = lock_error(Path::new("/x.lock"), nix::errno::Errno::EACCES);
+        assert!(matches!(e, StoreError::Io { .. }));
+    }
 
     #[test]
     fn exclusive_excludes_and_releases_on_drop() {

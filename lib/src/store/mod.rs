@@ -54,6 +54,7 @@ pub mod incoming;
 mod layers;
 mod lock;
 pub mod manifests;
+pub mod placement;
 mod prune;
 mod share;
 mod staging;
@@ -147,6 +148,14 @@ pub enum StoreError {
     Unclean { path: PathBuf, problems: usize },
     #[error(transparent)]
     Driver(#[from] driver::DriverError),
+    /// flock(2) does not work on the store's filesystem (Lustre mounted without `-o flock`,
+    /// NFS without its lock daemon): den cannot share the store safely between processes.
+    #[error("cannot lock {path}: its filesystem does not support file locks")]
+    NoLocks {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Diagnose for StoreError {
@@ -208,6 +217,7 @@ impl Diagnose for StoreError {
             StoreError::Digest(e) => e.hint(),
             StoreError::Image(e) => return e.hint(),
             StoreError::Driver(e) => return e.hint(),
+            StoreError::NoLocks { .. } => format!("den's store needs file locks: {}", placement::FIX),
             StoreError::NoSuchObject(_) => "list containers with `den ps -a` and images with `den images`".into(),
         })
     }
