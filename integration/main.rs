@@ -30,6 +30,7 @@ mod firsthour;
 mod flags;
 mod hostile;
 mod hostile_build;
+mod hpcfs;
 mod hpcrun;
 mod images;
 mod info;

@@ -20,6 +20,8 @@ pub struct Info {
     pub store: PathBuf,
     /// The additional (read-only) stores in use, in lookup order.
     pub additional: Vec<PathBuf>,
+    /// The filesystem that holds the store (None: the kernel did not say).
+    pub store_fs: Option<crate::fs::FsKind>,
     pub runtime_dir: PathBuf,
     pub config: PathBuf,
     /// Whether the configuration file exists (else den uses its defaults).
@@ -65,6 +67,7 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
         version: env!("CARGO_PKG_VERSION"),
         store: ctx.paths.root.clone(),
         additional: store.additional().iter().map(|a| a.root.clone()).collect(),
+        store_fs: crate::fs::FsKind::of(&crate::sys::LinuxSys, &ctx.paths.root),
         runtime_dir: ctx.paths.runtime.clone(),
         config: ctx.paths.config.clone(),
         config_exists: ctx.paths.config.exists(),
@@ -297,7 +300,8 @@ fn host_object(i: &Info) -> serde_json::Value {
 /// `info`'s object with docker's field names (`{{.Driver}}`, `{{.NCPU}}`, `{{json .}}`), from
 /// what den knows. Where docker reports a daemon's setting den has none of, the value is what
 /// den does instead: no cgroup driver ("none", as rootless docker on cgroup v1 reports), den's
-/// log format (`k8s-file`), its runtime (libcontainer, in-process).
+/// log format (`k8s-file`), its runtime (libcontainer, in-process). `DriverStatus` has docker's
+/// `Backing Filesystem` (the store's: `extfs`, `xfs`, `tmpfs`, `nfs`, `lustre`, ...).
 pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
     let cgroup_version = match i.cgroups {
         (false, true) => "2",
@@ -319,7 +323,10 @@ pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
         "ContainersStopped": c.stopped,
         "Images": c.images,
         "Driver": i.driver,
-        "DriverStatus": [["Reason", i.driver_reason]],
+        "DriverStatus": [
+            ["Backing Filesystem", i.store_fs.map_or_else(String::new, |f| f.name())],
+            ["Reason", i.driver_reason],
+        ],
         "Plugins": {
             "Volume": ["local"],
             "Network": networks,

@@ -189,6 +189,10 @@ pub fn info(i: &Info) -> String {
     };
     line("version:", i.version.to_string());
     line("store:", store_line(i));
+    if let Some(fs) = i.store_fs {
+        let remark = fs.remark().map(|r| format!(" ({r})")).unwrap_or_default();
+        line("store filesystem:", format!("{}{remark}", fs.name()));
+    }
     line("runtime dir:", i.runtime_dir.display().to_string());
     let absent = if i.config_exists {
         ""
@@ -487,6 +491,7 @@ mod tests {
             version: "1.0",
             store: "/s".into(),
             additional: vec![],
+            store_fs: Some(crate::fs::FsKind::Nfs),
             runtime_dir: "/r".into(),
             config: "/c.toml".into(),
             config_exists: false,
@@ -505,6 +510,7 @@ mod tests {
         };
         let text = info(&i);
         assert!(text.starts_with("version:            1.0\nstore:              /s\n"));
+        assert!(text.contains("\nstore filesystem:   nfs (a network filesystem: no kernel overlay for containers, locks may not hold between machines)\n"), "{text}");
         assert!(text.contains("config file:        /c.toml (absent: defaults)\n"));
         assert!(text.contains("id mapping:         none: den runs as root\n"));
         assert!(text.contains("fuse-overlayfs:     no /dev/fuse\nslirp4netns:        /usr/bin/slirp4netns\npasta:              not installed\n"));
