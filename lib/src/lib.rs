@@ -90,7 +90,8 @@
 //! - [`fs`]: the filesystem helpers every seam shares ([`fs::write_atomic`], [`fs::remove_tree`],
 //!   [`fs::random_hex`], ...) and the one tree copy: [`fs::walk`] reads a tree through
 //!   descriptors into a [`fs::Sink`], [`fs::Writer`] writes one (used by `cp`, COPY, copy-up and
-//!   the vfs driver). It imports only [`sys`].
+//!   the vfs driver), and which filesystem holds a path ([`fs::FsKind`]: NFS, Lustre, tmpfs, ...,
+//!   by statfs through [`sys`]). It imports only [`sys`].
 //! - [`sys`]: the kernel seam, the only place with `unsafe` and with calls that change the
 //!   kernel's view of a process ([`sys::Sys`], [`sys::RecordingSys`]); its module doc states
 //!   which calls go through it. The crate root denies `unsafe` everywhere else.
