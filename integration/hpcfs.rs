@@ -154,4 +154,24 @@ fn a_store_on_fuse_is_named_and_warned_of_once() {
     images.ok();
     assert!(!images.stderr.contains("warning"), "{}", images.stderr);
     sb.den(&["system", "reset", "--force"]).ok();
+    // A runtime directory there is warned of too (the store back on local disk).
+    let mut local = Sandbox::new();
+    let rt = fuse.0.join("rt");
+    local.set_env("DEN_RUNTIME_DIR", &rt.to_string_lossy());
+    let pull = local.den(&["pull", "-q", &busybox()]);
+    pull.ok();
+    let warnings: Vec<&str> = pull
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![format!(
+            "den: warning: the runtime directory {} is on fuse, shared between machines: \
+             containers' state and locks belong on this one; set DEN_RUNTIME_DIR to a local \
+             directory (/tmp/den-$UID)",
+            rt.display()
+        )]
+    );
 }
