@@ -43,6 +43,7 @@ mod run;
 mod safety;
 mod security;
 mod slurm;
+mod singleuid;
 mod sqsh;
 mod stores;
 mod surface;

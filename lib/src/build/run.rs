@@ -241,8 +241,12 @@ impl Build<'_> {
                 ports: Vec::new(),
                 add_hosts: Vec::new(),
                 dns: Vec::new(),
-                // docker's defaults, as for `docker build`'s RUN.
-                security: Default::default(),
+                // docker's defaults, as for `docker build`'s RUN; in single-uid mode package
+                // managers' chown and setuid calls succeed (security::fakeids).
+                security: crate::security::Security {
+                    fake_ids: true,
+                    ..Default::default()
+                },
                 // Run without a log (`run_foreground`'s keep_log is false).
                 log: Default::default(),
             },

@@ -261,7 +261,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "KEY=VALUE")]
     pub log_opt: Vec<String>,
     /// Security option: seccomp=unconfined, seccomp=PROFILE.json (docker's or OCI's format),
-    /// no-new-privileges
+    /// no-new-privileges, fake-ids (single-uid mode: chown, setuid, setgroups succeed)
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// Add a capability (NET_ADMIN, CAP_NET_ADMIN or ALL) to docker's default set

@@ -467,7 +467,7 @@ mod tests {
         let sec = crate::security::Security::default();
         let caps = sec.capabilities(40);
         let mut filter = sec
-            .seccomp(&caps, &crate::security::seccomp::Machine::this())
+            .seccomp(&caps, &crate::security::seccomp::Machine::this(), true)
             .unwrap();
         let refusals = |f: &serde_json::Value| -> Vec<serde_json::Value> {
             f["syscalls"]

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::error::{Diagnose, EXIT_CANNOT_INVOKE, EXIT_DEN, EXIT_NOT_FOUND};
+use crate::security::seccomp::Machine;
 use crate::store::{ContainerRecord, ContainerState, Status, Store, driver};
 use crate::sys::Sys;
 use crate::userns::IdMap;
@@ -229,6 +230,37 @@ pub fn write_userdata(
     Ok(binds)
 }
 
+/// Where a container with faked ids (single-uid mode, `security::fakeids`) finds apt's
+/// configuration: in /dev, den's tmpfs, so that nothing of it reaches a build's layer.
+const APT_CONFIG: &str = "/dev/.den-apt.conf";
+
+/// apt's configuration for a container with faked ids, bound at [`APT_CONFIG`] and named by the
+/// variable of that name unless the container sets it (apt reads it before
+/// /etc/apt's own files, which may override it). apt drops to its sandbox user `_apt` to download,
+/// then checks that it did with getuid(2) and getgroups(2); with the ids faked it is still root
+/// and stops ("Could not switch group"). `APT::Sandbox::User "root"` has it stay root, as
+/// Charliecloud's seccomp mode has it (there with `-o` added to apt's command lines).
+fn apt_config(
+    cdir: &Path,
+    env: &mut Vec<String>,
+    binds: &mut Vec<spec::Bind>,
+) -> Result<(), RuntimeError> {
+    let p = cdir.join("userdata").join("apt.conf");
+    std::fs::write(&p, "APT::Sandbox::User \"root\";\n").map_err(|e| RuntimeError::Io {
+        path: p.clone(),
+        source: e,
+    })?;
+    binds.push(spec::Bind {
+        source: p,
+        destination: APT_CONFIG.into(),
+        read_only: true,
+    });
+    if !env.iter().any(|e| e.starts_with("APT_CONFIG=")) {
+        env.push(format!("APT_CONFIG={APT_CONFIG}"));
+    }
+    Ok(())
+}
+
 /// `--tz`: the host's zone file, copied into the container's directory (at most 1 MiB: zone
 /// files are a few KiB) and bound read-only on /etc/localtime.
 fn localtime(cdir: &Path, zone: &Path) -> Result<spec::Bind, RuntimeError> {
@@ -330,7 +362,11 @@ pub fn write_spec(
     }
     let plan = keepid::plan(ctx.map, s, rootfs, &cdir, &mut binds)?;
     let (user, becomes) = (&plan.user, plan.becomes);
-    let env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
+    let mut env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
+    let single_uid = matches!(ctx.map, IdMap::Single { .. });
+    if s.security.fake_ids && single_uid {
+        apt_config(&cdir, &mut env, &mut binds)?;
+    }
     let cwd = if s.cwd.is_empty() {
         "/"
     } else {
@@ -351,11 +387,9 @@ pub fn write_spec(
     let security = &s.security;
     let caps = security.capabilities(crate::security::last_cap());
     // A kernel without seccomp (rare) runs every container unfiltered; `den info` says so.
-    let mut seccomp = if crate::security::seccomp_available() {
-        security.seccomp(&caps, &crate::security::seccomp::Machine::this())
-    } else {
-        None
-    };
+    let mut seccomp = crate::security::seccomp_available()
+        .then(|| security.seccomp(&caps, &Machine::this(), single_uid))
+        .flatten();
     let annotations = keepid::become_user_in_init(becomes, seccomp.as_mut(), &s.annotations);
     if security.privileged {
         binds.extend(spec::host_devices(Path::new("/dev")));

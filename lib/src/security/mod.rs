@@ -11,6 +11,7 @@
 //! open. The session keyring is not a setting: every container gets a new one (see
 //! `runtime::engine`).
 
+pub mod fakeids;
 pub mod seccomp;
 
 use serde::{Deserialize, Serialize};
@@ -175,6 +176,10 @@ pub struct Security {
     /// `inspect`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lsm_opts: Vec<String>,
+    /// In single-uid mode, chown, setuid, setgroups and the like succeed without effect
+    /// ([`fakeids`]): a build's RUN steps, and `--security-opt fake-ids`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fake_ids: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +204,9 @@ pub enum SecurityError {
 impl Diagnose for SecurityError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            SecurityError::BadOpt(_) => "use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges".into(),
+            SecurityError::BadOpt(_) => {
+                "use seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges or fake-ids".into()
+            }
             SecurityError::UnknownCapability(_) => {
                 "use a capability name such as NET_ADMIN or CAP_NET_ADMIN (see capabilities(7)), or ALL".into()
             }
@@ -244,6 +251,8 @@ impl Security {
                 ("no-new-privileges", Some("false")) => s.no_new_privileges = false,
                 ("seccomp", Some("unconfined")) => s.seccomp = SeccompChoice::Unconfined,
                 ("seccomp", Some("builtin")) => s.seccomp = SeccompChoice::Default,
+                ("fake-ids", None | Some("true")) => s.fake_ids = true,
+                ("fake-ids", Some("false")) => s.fake_ids = false,
                 ("seccomp", Some(file)) if !file.is_empty() => {
                     s.seccomp = SeccompChoice::Profile(Box::new(read_profile(file.as_ref())?));
                 }
@@ -293,16 +302,27 @@ impl Security {
     }
 
     /// The OCI `linux.seccomp` for a container with `caps`, or None when it runs without a
-    /// filter (`seccomp=unconfined`, `--privileged`, as docker has it).
-    pub fn seccomp(&self, caps: &[Cap], machine: &seccomp::Machine) -> Option<serde_json::Value> {
-        if self.privileged {
-            return None;
-        }
-        match &self.seccomp {
+    /// filter (`seccomp=unconfined`, `--privileged`, as docker has it). `single_uid`: den runs
+    /// in single-uid mode, where [`Security::fake_ids`] adds its rules (to a filter of their
+    /// own when the container has none).
+    pub fn seccomp(
+        &self,
+        caps: &[Cap],
+        machine: &seccomp::Machine,
+        single_uid: bool,
+    ) -> Option<serde_json::Value> {
+        let profile = match &self.seccomp {
+            _ if self.privileged => None,
             SeccompChoice::Unconfined => None,
-            SeccompChoice::Default => Some(seccomp::default_profile().to_oci(caps, machine)),
-            SeccompChoice::Profile(p) => Some(p.to_oci(caps, machine)),
+            SeccompChoice::Default => Some(seccomp::default_profile()),
+            SeccompChoice::Profile(p) => Some(p.as_ref().clone()),
+        };
+        if !(self.fake_ids && single_uid) {
+            return profile.map(|p| p.to_oci(caps, machine));
         }
+        let mut p = profile.unwrap_or_else(seccomp::allow_all);
+        p.syscalls.extend(fakeids::rules());
+        Some(p.to_oci(caps, machine))
     }
 
     /// docker's `HostConfig.SecurityOpt`: the options as its client sends them (a profile as
@@ -321,6 +341,9 @@ impl Security {
             out.push("no-new-privileges".into());
         }
         out.extend(self.lsm_opts.iter().cloned());
+        if self.fake_ids {
+            out.push("fake-ids".into());
+        }
         out
     }
 }
@@ -469,7 +492,7 @@ mod tests {
             "{shown:?}"
         );
         let v = x
-            .seccomp(&x.capabilities(40), &seccomp::Machine::this())
+            .seccomp(&x.capabilities(40), &seccomp::Machine::this(), false)
             .unwrap();
         assert_eq!(v["syscalls"][0]["names"][0], "mkdir");
 
@@ -492,14 +515,58 @@ mod tests {
     fn privileged_and_unconfined_have_no_filter() {
         let m = seccomp::Machine::this();
         let mut x = Security::default();
-        assert!(x.seccomp(DEFAULT_CAPS, &m).is_some());
+        assert!(x.seccomp(DEFAULT_CAPS, &m, false).is_some());
         x.privileged = true;
-        assert!(x.seccomp(DEFAULT_CAPS, &m).is_none());
+        assert!(x.seccomp(DEFAULT_CAPS, &m, false).is_none());
         let x = Security {
             seccomp: SeccompChoice::Unconfined,
             ..Security::default()
         };
-        assert!(x.seccomp(DEFAULT_CAPS, &m).is_none());
+        assert!(x.seccomp(DEFAULT_CAPS, &m, false).is_none());
+    }
+
+    #[test]
+    fn fake_ids_only_in_single_uid_mode() {
+        let m = seccomp::Machine::this();
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["errnoRet"] == 0)
+                .flat_map(|r| r["names"].as_array().unwrap().clone())
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect()
+        };
+        let p = |o: &[&str]| {
+            let o: Vec<String> = o.iter().map(|x| x.to_string()).collect();
+            Security::parse(&flags(&o, &[], &[]))
+        };
+        let x = p(&["fake-ids"]).unwrap();
+        assert_eq!(x.security_opt(), ["fake-ids"]);
+        // With subordinate ids the calls work: nothing is faked.
+        assert!(names(&x.seccomp(DEFAULT_CAPS, &m, false).unwrap()).is_empty());
+        let v = x.seccomp(DEFAULT_CAPS, &m, true).unwrap();
+        let faked = names(&v);
+        for n in ["chown", "fchownat", "setresuid", "setgroups", "mknodat"] {
+            assert!(faked.iter().any(|f| f == n), "{n}: {faked:?}");
+        }
+        // den's default rules stay.
+        assert!(v.to_string().contains("keyctl"));
+        let _: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(v).unwrap();
+        // Unconfined and privileged containers get a filter of the faked calls alone.
+        let x = p(&["fake-ids", "seccomp=unconfined"]).unwrap();
+        let v = x.seccomp(DEFAULT_CAPS, &m, true).unwrap();
+        assert_eq!(v["defaultAction"], "SCMP_ACT_ALLOW");
+        assert!(!v.to_string().contains("keyctl"));
+        assert!(names(&v).iter().any(|f| f == "chown"));
+        assert!(
+            p(&["fake-ids=false"])
+                .unwrap()
+                .seccomp(DEFAULT_CAPS, &m, true)
+                .is_some()
+        );
+        assert!(!p(&["fake-ids=false"]).unwrap().fake_ids);
     }
 
     #[test]
