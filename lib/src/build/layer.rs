@@ -3,7 +3,8 @@
 //!
 //! The `tar` crate writes the headers (GNU long names and links); the walk is den's, because
 //! the crate's own directory walk knows nothing of overlay whiteouts. Entries are in sorted
-//! order with the files' own owners, modes and times, so the same tree always gives the same
+//! order with the files' own owners (or, in single-uid mode, the owners recorded for them:
+//! [`crate::fs::owner`]), modes and times, so the same tree always gives the same
 //! bytes (and diff id). Overlay's whiteouts (0/0 character devices) become `.wh.NAME`
 //! entries and opaque directories (`user.overlay.opaque=y`, or fuse-overlayfs's own marker) a
 //! `.wh..wh..opq` entry, as the OCI image spec's layer format says.
@@ -83,12 +84,20 @@ fn walk(dir: &Path, out: impl Write, whiteouts: bool) -> std::io::Result<TarStat
     Ok(w.stats)
 }
 
-fn header(md: &std::fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Header {
+/// The header of the file at `path`, whose metadata is `md`: its owner is the one recorded for
+/// it in single-uid mode ([`crate::fs::owner`]), else the one it has.
+fn header(path: &Path, md: &std::fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Header {
     let mut hd = tar::Header::new_gnu();
     hd.set_entry_type(kind);
     hd.set_mode(md.mode() & 0o7777);
-    hd.set_uid(md.uid() as u64);
-    hd.set_gid(md.gid() as u64);
+    let recorded = match kind {
+        // Symlinks cannot carry the record; a hard link's target has it.
+        tar::EntryType::Symlink | tar::EntryType::Link => None,
+        _ => crate::fs::owner::recorded(path),
+    };
+    let (uid, gid) = recorded.unwrap_or((md.uid(), md.gid()));
+    hd.set_uid(uid as u64);
+    hd.set_gid(gid as u64);
     hd.set_mtime(md.mtime().max(0) as u64);
     hd.set_size(size);
     hd
@@ -97,23 +106,25 @@ fn header(md: &std::fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Heade
 impl<W: Write> Walk<W> {
     fn empty(
         &mut self,
+        path: &Path,
         rel: &str,
         md: &std::fs::Metadata,
         kind: tar::EntryType,
     ) -> std::io::Result<()> {
-        let mut hd = header(md, kind, 0);
+        let mut hd = header(path, md, kind, 0);
         self.stats.entries += 1;
         self.tar.append_data(&mut hd, rel, std::io::empty())
     }
 
     fn link(
         &mut self,
+        path: &Path,
         rel: &str,
         md: &std::fs::Metadata,
         kind: tar::EntryType,
         target: &Path,
     ) -> std::io::Result<()> {
-        let mut hd = header(md, kind, 0);
+        let mut hd = header(path, md, kind, 0);
         self.stats.entries += 1;
         self.tar.append_link(&mut hd, rel, target)
     }
@@ -126,6 +137,7 @@ impl<W: Write> Walk<W> {
         if self.whiteouts && !prefix.is_empty() && crate::unpack::is_opaque(dir) {
             let md = std::fs::symlink_metadata(dir)?;
             self.empty(
+                dir,
                 &format!("{prefix}.wh..wh..opq"),
                 &md,
                 tar::EntryType::Regular,
@@ -137,7 +149,12 @@ impl<W: Write> Walk<W> {
             let rel = format!("{prefix}{name}");
             let md = std::fs::symlink_metadata(&path)?;
             if self.whiteouts && crate::unpack::is_whiteout(&md) {
-                self.empty(&format!("{prefix}.wh.{name}"), &md, tar::EntryType::Regular)?;
+                self.empty(
+                    &path,
+                    &format!("{prefix}.wh.{name}"),
+                    &md,
+                    tar::EntryType::Regular,
+                )?;
             } else {
                 self.entry(&path, &rel, &md)?;
                 if md.is_dir() {
@@ -152,33 +169,33 @@ impl<W: Write> Walk<W> {
     fn entry(&mut self, path: &Path, rel: &str, md: &std::fs::Metadata) -> std::io::Result<()> {
         let ft = md.file_type();
         if ft.is_dir() {
-            self.empty(&format!("{rel}/"), md, tar::EntryType::Directory)?;
+            self.empty(path, &format!("{rel}/"), md, tar::EntryType::Directory)?;
         } else if ft.is_symlink() {
             let target = std::fs::read_link(path)?;
-            self.link(rel, md, tar::EntryType::Symlink, &target)?;
+            self.link(path, rel, md, tar::EntryType::Symlink, &target)?;
         } else if ft.is_file() {
             if md.nlink() > 1 {
                 let key = (md.dev(), md.ino());
                 if let Some(first) = self.links.get(&key).cloned() {
-                    return self.link(rel, md, tar::EntryType::Link, Path::new(&first));
+                    return self.link(path, rel, md, tar::EntryType::Link, Path::new(&first));
                 }
                 self.links.insert(key, rel.to_string());
             }
-            let mut hd = header(md, tar::EntryType::Regular, md.len());
+            let mut hd = header(path, md, tar::EntryType::Regular, md.len());
             let f = std::fs::File::open(path)?;
             // A file that changes size meanwhile fails the append (short read).
             self.tar.append_data(&mut hd, rel, f)?;
             self.stats.size += md.len();
             self.stats.entries += 1;
         } else if ft.is_fifo() {
-            self.empty(rel, md, tar::EntryType::Fifo)?;
+            self.empty(path, rel, md, tar::EntryType::Fifo)?;
         } else if ft.is_char_device() || ft.is_block_device() {
             let kind = if ft.is_char_device() {
                 tar::EntryType::Char
             } else {
                 tar::EntryType::Block
             };
-            let mut hd = header(md, kind, 0);
+            let mut hd = header(path, md, kind, 0);
             let rdev = md.rdev();
             hd.set_device_major(nix::sys::stat::major(rdev) as u32)?;
             hd.set_device_minor(nix::sys::stat::minor(rdev) as u32)?;
@@ -308,6 +325,93 @@ mod tests {
         assert_eq!(names, want);
         assert_eq!(stats.size, 6);
         assert_eq!(stats.entries as usize, want.len());
+    }
+
+    /// A tar entry with owners, after an optional PAX header of `xattrs`.
+    fn entry(
+        b: &mut tar::Builder<Vec<u8>>,
+        path: &str,
+        kind: tar::EntryType,
+        ids: (u64, u64),
+        xattrs: &[(&str, &str)],
+    ) {
+        if !xattrs.is_empty() {
+            let mut pax = String::new();
+            for (k, v) in xattrs {
+                let rec = format!(" SCHILY.xattr.{k}={v}\n");
+                // The length counts its own digits.
+                let mut n = rec.len() + 1;
+                while n.to_string().len() + rec.len() != n {
+                    n += 1;
+                }
+                pax.push_str(&format!("{n}{rec}"));
+            }
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::XHeader);
+            h.set_size(pax.len() as u64);
+            h.set_cksum();
+            b.append(&h, pax.as_bytes()).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        h.set_uid(ids.0);
+        h.set_gid(ids.1);
+        h.set_size(0);
+        if kind.is_symlink() {
+            b.append_link(&mut h, path, "www").unwrap();
+        } else {
+            b.append_data(&mut h, path, std::io::empty()).unwrap();
+        }
+    }
+
+    #[test]
+    fn owners_single_uid_mode_could_not_give_come_back_in_the_layer() {
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, "srv/", tar::EntryType::Directory, (33, 33), &[]);
+        // An image's own record is not taken: the header says who owns the file.
+        let spoof = [(crate::fs::owner::OWNER_XATTR, "5:5")];
+        entry(
+            &mut b,
+            "srv/www",
+            tar::EntryType::Regular,
+            (1000, 1001),
+            &spoof,
+        );
+        entry(&mut b, "srv/l", tar::EntryType::Symlink, (7, 7), &[]);
+        entry(&mut b, "srv/root", tar::EntryType::Regular, (0, 0), &[]);
+        let bytes = b.into_inner().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("layer");
+        std::fs::create_dir(&d).unwrap();
+        // Single-uid mode's unpack: owners left as they are, and recorded.
+        let opts = crate::unpack::Options {
+            owners: crate::unpack::Owners::Ignore,
+        };
+        crate::unpack::unpack_blob(std::io::Cursor::new(bytes), &d, opts, None).unwrap();
+        let mut out = Vec::new();
+        write_tar(&d, &mut out).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let owners: HashMap<String, (u64, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                (name, (e.header().uid().unwrap(), e.header().gid().unwrap()))
+            })
+            .collect();
+        let own = |p: &str| {
+            let md = std::fs::symlink_metadata(d.join(p)).unwrap();
+            (md.uid() as u64, md.gid() as u64)
+        };
+        // The test's directory is on a filesystem with user xattrs (ext4, tmpfs from 6.6).
+        assert_eq!(owners["srv/"], (33, 33));
+        assert_eq!(owners["srv/www"], (1000, 1001));
+        // Neither a symlink nor root's own file carries a record.
+        assert_eq!(owners["srv/l"], own("srv/l"));
+        assert_eq!(owners["srv/root"], own("srv/root"));
+        assert_eq!(crate::fs::owner::recorded(&d.join("srv/root")), None);
     }
 
     #[test]

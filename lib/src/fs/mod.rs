@@ -12,6 +12,9 @@
 //! file or the new one, and a crash leaves at worst a temporary file. The mode is given at
 //! creation, so a credential is never readable by others, not even for an instant.
 //!
+//! **Intended owners** ([`mod@owner`]): in single-uid mode, the owners a file could not be given,
+//! kept in an xattr for the layer tars den writes.
+//!
 //! **Removal** ([`remove_tree`]): image layers and containers' files may hold read-only
 //! directories, which `remove_dir_all` cannot empty; the tree is made writable and removed again.
 //!
@@ -19,6 +22,7 @@
 //! and what each means for a store (kernel overlay, locks).
 
 pub mod kind;
+pub mod owner;
 pub mod tree;
 pub mod write;
 

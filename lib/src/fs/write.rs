@@ -470,19 +470,29 @@ fn unmapped(e: Errno) -> bool {
     matches!(e, Errno::EPERM | Errno::EINVAL)
 }
 
-/// fchown, leaving ids the user namespace does not map as they are.
+/// fchown, leaving ids the user namespace does not map as they are (and recording them:
+/// [`super::owner`]).
 pub fn fchown(f: &File, (uid, gid): (u32, u32)) -> io::Result<()> {
     let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
     match nix::unistd::fchown(f.as_raw_fd(), u, g) {
+        Err(Errno::EINVAL) => {
+            super::owner::record(f, (uid, gid));
+            Ok(())
+        }
         Err(e) if !unmapped(e) => Err(e.into()),
         _ => Ok(()),
     }
 }
 
-/// lchown of `name` in `dir`, leaving ids the user namespace does not map as they are.
+/// lchown of `name` in `dir`, leaving ids the user namespace does not map as they are (and
+/// recording them, except on a symlink: [`super::owner`]).
 pub fn chown_at(dir: RawFd, name: &OsStr, (uid, gid): (u32, u32)) -> io::Result<()> {
     let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
     match nix::unistd::fchownat(Some(dir), name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(Errno::EINVAL) => {
+            super::owner::record_at(dir, name, (uid, gid));
+            Ok(())
+        }
         Err(e) if !unmapped(e) => Err(e.into()),
         _ => Ok(()),
     }

@@ -57,7 +57,7 @@ pub use resources::{raise_nofile_limit, release_file_pages, trim_heap};
 pub use seam::{Call, LinuxSys, Mount, Sys};
 pub use signal::{block_signals, reset_signals, set_signal_mask, sigkill};
 pub use tty::{TerminalMode, WinSize, get_winsize, set_winsize};
-pub use xattr::{fgetxattr, lgetxattr, lsetxattr};
+pub use xattr::{fgetxattr, fsetxattr, lgetxattr, lsetxattr};
 
 /// A failed system call, with what it was asked to do.
 #[derive(Debug, thiserror::Error)]

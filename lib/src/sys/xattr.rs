@@ -79,3 +79,24 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, name: &str) -> std::io::Result<Option<Vec<u
     buf.truncate(r as usize);
     Ok(Some(buf))
 }
+
+/// Set the extended attribute `name` of the open file `fd` (the file itself, whatever its path
+/// has become since it was opened).
+pub fn fsetxattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let n = CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; `n` is NUL-terminated; `value`
+    // is a valid slice whose pointer and length are passed together; the kernel only reads them.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

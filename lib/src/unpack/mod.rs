@@ -15,7 +15,8 @@
 //!   root, and a hard link to anything outside the layer, are refused, as docker refuses them.
 //!   The final component is never followed: an existing node there is replaced.
 //! * **Ownership.** With a subordinate id range (den runs this inside its user namespace) owners
-//!   are kept as in the image; without one everything belongs to the user. Device nodes cannot be
+//!   are kept as in the image; without one everything belongs to the user, and an entry's owner
+//!   other than root is recorded beside it ([`crate::fs::owner`]). Device nodes cannot be
 //!   created in a user namespace and are skipped, as rootless docker and podman skip them.
 //! * **Speed.** Decompression and hashing run on one thread and the file writes on another
 //!   ([`spawn_reader`]); no fsync per file (the caller syncs the filesystem once).

@@ -96,6 +96,8 @@ impl Applier<'_> {
                 Some(gid_of(node.gid)),
             )
             .map_err(|e| self.owner_err(e, parts, node.uid, node.gid))?;
+        } else if let Some(ids) = intended(node.uid, node.gid) {
+            crate::fs::owner::record(&f, ids);
         }
         // After chown, which clears set-id bits.
         f.set_permissions(std::fs::Permissions::from_mode(node.mode))
@@ -269,6 +271,9 @@ impl Applier<'_> {
 
     fn owner(&self, path: &Path, uid: u64, gid: u64, parts: &[OsString]) -> Result<()> {
         if self.opts.owners == Owners::Ignore {
+            if let Some(ids) = intended(uid, gid) {
+                crate::fs::owner::record_path(path, ids);
+            }
             return Ok(());
         }
         nix::unistd::fchownat(
@@ -316,9 +321,11 @@ impl Applier<'_> {
             let Some(name) = key.strip_prefix("SCHILY.xattr.") else {
                 continue;
             };
-            // trusted.* needs real root; overlay's own markers must not leak from an image.
+            // trusted.* needs real root; overlay's own markers and den's record of owners
+            // (from the header, above) must not come from an image.
             if !(name.starts_with("user.") || name == "security.capability")
                 || name.starts_with("user.overlay.")
+                || name == crate::fs::owner::OWNER_XATTR
             {
                 continue;
             }
@@ -341,6 +348,16 @@ pub(super) fn set_times(path: &Path, mtime: i64) {
         &t,
         nix::sys::stat::UtimensatFlags::NoFollowSymlink,
     );
+}
+
+/// The owner to record for an entry owned by `uid`:`gid` when owners are not applied
+/// (single-uid mode, [`crate::fs::owner`]): None for root's (the user's own now) and for ids
+/// beyond 32 bits.
+fn intended(uid: u64, gid: u64) -> Option<(u32, u32)> {
+    if uid == 0 && gid == 0 {
+        return None;
+    }
+    Some((u32::try_from(uid).ok()?, u32::try_from(gid).ok()?))
 }
 
 fn uid_of(id: u64) -> nix::unistd::Uid {
