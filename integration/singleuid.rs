@@ -134,6 +134,16 @@ RUN echo more >> /f && touch /new\n"
     let run = saved_owners(&sb, "own:1", 1);
     assert_eq!(run["f"], (1000, 1000), "{run:?}");
     assert_eq!(run["new"], (0, 0), "{run:?}");
+    // `cp` out as a tar: the owners the image has, in either mode.
+    sb.den(&["create", "--name", "c", "own:1"]).ok();
+    let out = sb.den(&["cp", "c:/d", "-"]);
+    let mut cp = BTreeMap::new();
+    for e in tar::Archive::new(out.ok_bytes()).entries().unwrap() {
+        let e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        cp.insert(name, (e.header().uid().unwrap(), e.header().gid().unwrap()));
+    }
+    assert_eq!(cp["d/sub/x"], (1000, 1001), "{cp:?}");
     // In the container: the user's in single-uid mode, the real owner with a range.
     let shown = sb
         .den(&[

@@ -5,7 +5,8 @@
 //! owner it was meant to have is kept beside it, in the extended attribute [`OWNER_XATTR`]
 //! (`"UID:GID"`, decimal), and the layer tars den writes (`build::layer`: a build's layers,
 //! `commit`, `export`) take their headers' owners from it, so an image pushed from single-uid
-//! mode has the owners its Dockerfile and base image asked for.
+//! mode has the owners its Dockerfile and base image asked for. A tree copy passes the record on
+//! ([`super::walk`] reads it as the entry's owner: the vfs driver's copies, copy-up, `cp`'s tar).
 //!
 //! Set where den gives owners itself and the kernel refuses the ids as unmapped (EINVAL from
 //! chown: [`super::write::fchown`], [`super::write::chown_at`], which COPY and `cp` use), and by

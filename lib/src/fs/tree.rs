@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -74,6 +74,17 @@ impl Meta {
             mtime: (st.st_mtime, st.st_mtime_nsec),
             opaque: false,
         }
+    }
+
+    /// With the owner single-uid mode recorded for the open file `fd` ([`super::owner`]), if
+    /// any: a copy passes it on (and a tar made from the walk shows it).
+    fn recorded(mut self, fd: BorrowedFd<'_>) -> Meta {
+        if let Ok(Some(v)) = crate::sys::fgetxattr(fd, super::owner::OWNER_XATTR)
+            && let Some((uid, gid)) = super::owner::parse(&v)
+        {
+            (self.uid, self.gid) = (uid, gid);
+        }
+        self
     }
 }
 
@@ -299,7 +310,7 @@ impl<S: Sink + ?Sized> Walker<'_, '_, S> {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Ok(());
         }
-        let meta = Meta::of(&st);
+        let meta = Meta::of(&st).recorded(f.as_fd());
         if st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
@@ -329,7 +340,7 @@ impl<S: Sink + ?Sized> Walker<'_, '_, S> {
     ) -> Result<(), S::Error> {
         if let Some(rel) = &rel {
             let st = nix::sys::stat::fstat(dir.as_raw_fd()).map_err(errno_at(shown))?;
-            let mut meta = Meta::of(&st);
+            let mut meta = Meta::of(&st).recorded(dir.as_fd());
             if let Some(x) = self.opts.opaque_xattr {
                 meta.opaque =
                     matches!(crate::sys::fgetxattr(dir.as_fd(), x), Ok(Some(v)) if v == b"y");
@@ -376,4 +387,24 @@ pub fn list_dir(dir: &File) -> io::Result<Vec<OsString>> {
     }
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_owner_is_the_entrys() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        let f = File::create(&p).unwrap();
+        let st = nix::sys::stat::fstat(f.as_raw_fd()).unwrap();
+        let plain = Meta::of(&st).recorded(f.as_fd());
+        assert_eq!((plain.uid, plain.gid), (st.st_uid, st.st_gid));
+        super::super::owner::record(&f, (1000, 1001));
+        // The test's directory is on a filesystem with user xattrs (ext4, tmpfs from 6.6).
+        let meta = Meta::of(&st).recorded(f.as_fd());
+        assert_eq!((meta.uid, meta.gid), (1000, 1001));
+        assert_eq!(meta.mode, plain.mode);
+    }
 }
