@@ -13,7 +13,8 @@
 //! auth                             registry credentials
 //! store                            blobs, layers, images, containers, the storage driver
 //! net, volume, copy, unpack, userns    the data a container record holds, and what fills it
-//! image, security, config, fs      references and manifests, capabilities and seccomp, paths
+//! image, security, config, fs,     references and manifests, capabilities and seccomp, paths,
+//!   cgroup, cdi                    cgroups, devices
 //! sys                              the kernel seam
 //! error, digest                    leaves
 //! ```
@@ -83,6 +84,9 @@
 //! - [`cgroup`]: cgroup v2 where the user has a delegated subtree: finding it
 //!   ([`cgroup::delegated`], or the reason not), a container's own group, the freezer
 //!   ([`cgroup::set_frozen`]); `pause` uses it, cgroup limits will grow from it.
+//! - [`cdi`]: devices in containers: CDI specs read and resolved ([`cdi::Registry::load`],
+//!   [`cdi::Registry::resolve`]), `--device`, `--gpus`, `--group-add keep-groups`
+//!   ([`cdi::DeviceRequest::parse`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`],
 //!   `run`'s site defaults [`config::run::RunTable`]),
 //!   where programs are ([`config::find_in_path`], [`config::tool_path`]), and a container's
@@ -105,6 +109,7 @@
 pub mod archive;
 pub mod auth;
 pub mod build;
+pub mod cdi;
 pub mod cgroup;
 pub mod cli;
 pub mod config;

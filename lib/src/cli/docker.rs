@@ -641,11 +641,6 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     ),
     (
         "run",
-        "gpus",
-        "den does not pass GPUs or host devices into containers yet",
-    ),
-    (
-        "run",
         "runtime",
         "den runs containers with its built-in runtime only",
     ),

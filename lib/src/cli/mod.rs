@@ -231,6 +231,15 @@ pub struct RunArgs {
     /// Add an annotation to the container's OCI spec (KEY=VALUE)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
+    /// A host device (HOST[:CONTAINER][:rwm]) or a CDI device (vendor/class=name)
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Vec<String>,
+    /// GPUs as NVIDIA CDI devices: all, a count, or device=ID[,ID]
+    #[arg(long, value_name = "GPUS")]
+    pub gpus: Option<String>,
+    /// keep-groups: keep your supplementary groups in the container (podman's)
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
     /// Time zone: a name under /usr/share/zoneinfo, or local for the host's (podman's)
     #[arg(long, value_name = "TZ")]
     pub tz: Option<String>,

@@ -112,7 +112,19 @@ impl RunArgs {
             sig_proxy: self.sig_proxy,
             read_only: self.read_only,
             security,
+            devices: self.device_flags()?,
         })
+    }
+
+    /// `--device`, `--gpus` and `--group-add`; the CDI devices named must be in the specs now
+    /// (they are read again when the container starts).
+    fn device_flags(&self) -> Result<crate::cdi::DeviceRequest> {
+        let req =
+            crate::cdi::DeviceRequest::parse(&self.device, self.gpus.as_deref(), &self.group_add)?;
+        if !req.cdi.is_empty() {
+            crate::cdi::Registry::load_default()?.resolve(&req.cdi)?;
+        }
+        Ok(req)
     }
 }
 

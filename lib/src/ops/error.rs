@@ -48,6 +48,8 @@ pub enum Error {
     Copy(#[from] crate::copy::CopyError),
     #[error(transparent)]
     Sqsh(#[from] crate::image::sqsh::SqshError),
+    #[error(transparent)]
+    Device(#[from] crate::cdi::DeviceError),
     /// A den tool run as a child failed and has already said why.
     #[error(transparent)]
     Reported(#[from] Reported),
@@ -76,6 +78,7 @@ impl Diagnose for Error {
             Error::Volume(e) => e.hint(),
             Error::Copy(e) => e.hint(),
             Error::Sqsh(e) => e.hint(),
+            Error::Device(e) => e.hint(),
             Error::Reported(e) => e.hint(),
         }
     }

@@ -47,6 +47,9 @@ pub struct Info {
     pub pause: String,
     /// The log driver containers get by default (config.toml's `[log] driver`).
     pub log_driver: &'static str,
+    /// The CDI spec directories and the devices their specs define (or why they cannot be
+    /// read).
+    pub cdi: (Vec<PathBuf>, std::result::Result<Vec<String>, String>),
 }
 
 pub fn info(ctx: &Ctx) -> Result<Info> {
@@ -88,6 +91,10 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
         pause: crate::runtime::freeze::mechanism(&crate::sys::LinuxSys).to_string(),
+        cdi: {
+            let (dirs, devices) = crate::cdi::summary();
+            (dirs, devices.map_err(|e| crate::error::chain(&e)))
+        },
     })
 }
 
@@ -276,6 +283,7 @@ fn host_object(i: &Info) -> serde_json::Value {
         "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "MemTotal": mem_total(),
         "DockerRootDir": i.store,
+        "CDISpecDirs": i.cdi.0,
         "AdditionalStores": i.additional,
         "Name": name,
         "Labels": [],

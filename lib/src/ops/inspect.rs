@@ -189,7 +189,19 @@ fn host_config(r: &ContainerRecord) -> Value {
         "CapDrop": nonempty(sec.cap_drop.iter().map(|c| String::from(*c)).collect()),
         "SecurityOpt": nonempty(sec.security_opt()),
         "Annotations": if r.spec.annotations.is_empty() { Value::Null } else { json!(r.spec.annotations) },
+        "Devices": r.spec.devices.host,
+        "DeviceRequests": device_requests(&r.spec.devices),
+        "GroupAdd": if r.spec.devices.keep_groups { json!(["keep-groups"]) } else { Value::Null },
     })
+}
+
+/// docker 25's shape for CDI devices (`--device vendor/class=name`, `--gpus`): one request of
+/// the `cdi` driver naming them; null without any.
+fn device_requests(d: &crate::cdi::DeviceRequest) -> Value {
+    if d.cdi.is_empty() {
+        return Value::Null;
+    }
+    json!([{ "Driver": "cdi", "Count": 0, "DeviceIDs": d.cdi, "Capabilities": null, "Options": {} }])
 }
 
 fn config_json(r: &ContainerRecord) -> Value {

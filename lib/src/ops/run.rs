@@ -82,6 +82,8 @@ pub struct RunOptions {
     pub sig_proxy: bool,
     /// `--image-file`: a single-file image ([`crate::image::sqsh`]) instead of `image`.
     pub image_file: Option<std::path::PathBuf>,
+    /// `--device`, `--gpus`, `--group-add` (CDI names checked against the specs).
+    pub devices: crate::cdi::DeviceRequest,
 }
 
 /// `--pid`, `--ipc` and `--userns` as given: each None when not given (the config's `[run]`
@@ -473,6 +475,7 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         security: opts.security.clone(),
         // Resolved with the config's default in `create`.
         log: Default::default(),
+        devices: opts.devices.clone(),
     }
 }
 

@@ -253,8 +253,19 @@ pub fn info(i: &Info) -> String {
         "keyring:",
         "a new session keyring per container: the user's keys stay out".into(),
     );
+    line("CDI devices:", cdi_line(i));
     line("kernel:", i.kernel.clone());
     out
+}
+
+/// The CDI devices found (for `--device` and `--gpus`), and where den looked.
+fn cdi_line(i: &Info) -> String {
+    let dirs: Vec<String> = i.cdi.0.iter().map(|d| d.display().to_string()).collect();
+    match &i.cdi.1 {
+        Ok(d) if d.is_empty() => format!("none (specs in {})", dirs.join(", ")),
+        Ok(d) => format!("{} (specs in {})", d.join(", "), dirs.join(", ")),
+        Err(e) => e.clone(),
+    }
 }
 
 fn id_mapping(idmap: &IdMap) -> String {
@@ -507,6 +518,7 @@ mod tests {
             capabilities: vec!["CAP_CHOWN", "CAP_KILL"],
             kernel: "6.1".into(),
             pause: "signals".into(),
+            cdi: (vec!["/etc/cdi".into()], Ok(vec!["v.t/d=a".into()])),
         };
         let text = info(&i);
         assert!(text.starts_with("version:            1.0\nstore:              /s\n"));
@@ -517,6 +529,7 @@ mod tests {
         assert!(text.contains(
             "capabilities:       docker's default 2, in den's user namespace only: CHOWN, KILL\n"
         ));
+        assert!(text.contains("CDI devices:        v.t/d=a (specs in /etc/cdi)\n"));
         assert!(text.ends_with("kernel:             6.1\n"));
     }
 

@@ -12,6 +12,7 @@
 
 pub mod attach;
 pub mod detach;
+pub mod devices;
 pub mod engine;
 pub mod flags;
 pub mod freeze;
@@ -72,6 +73,8 @@ pub enum RuntimeError {
     ImageFile(#[from] crate::unpack::scope::ImageFileError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
+    #[error(transparent)]
+    Device(crate::cdi::DeviceError),
     /// An error another den process (the monitor) reported.
     #[error("{message}")]
     Failed {
@@ -103,6 +106,7 @@ impl Diagnose for RuntimeError {
             RuntimeError::Net(e) => return e.hint(),
             RuntimeError::ImageFile(e) => return e.hint(),
             RuntimeError::Cgroup(e) => return e.hint(),
+            RuntimeError::Device(e) => return e.hint(),
             RuntimeError::Failed { hint, .. } => return hint.clone(),
         })
     }
@@ -362,7 +366,10 @@ pub fn write_spec(
     }
     let plan = keepid::plan(ctx.map, s, rootfs, &cdir, &mut binds)?;
     let (user, becomes) = (&plan.user, plan.becomes);
-    let mut env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
+    let cdi = devices::edits(&s.devices)?;
+    binds.extend(devices::binds(&s.devices, &cdi));
+    let env = spec::merge_env(&[], &s.env, &s.hostname, s.tty, Some(&user.home));
+    let mut env = devices::env(env, &cdi);
     let single_uid = matches!(ctx.map, IdMap::Single { .. });
     if s.security.fake_ids && single_uid {
         apt_config(&cdir, &mut env, &mut binds)?;
@@ -383,7 +390,8 @@ pub fn write_spec(
             r?;
         }
     }
-    let mounts = volume_mounts(ctx, record, rootfs)?;
+    let mut mounts = volume_mounts(ctx, record, rootfs)?;
+    mounts.extend(devices::mounts(&cdi));
     let security = &s.security;
     let caps = security.capabilities(crate::security::last_cap());
     // A kernel without seccomp (rare) runs every container unfiltered; `den info` says so.
@@ -403,8 +411,10 @@ pub fn write_spec(
         gid: becomes.map_or(user.gid, |_| 0), // itself, later
         // setgroups(2) is denied in single-uid mode; elsewhere the process gets exactly its
         // groups (libcontainer keeps root's group 0 when the list is empty).
+        // `--group-add keep-groups`: no setgroups(2), the user's host groups stay.
         additional_gids: match ctx.map {
             IdMap::Single { .. } => vec![],
+            _ if s.devices.keep_groups => vec![],
             _ => std::iter::once(user.gid)
                 .chain(user.additional_gids.iter().copied())
                 .collect(),
@@ -426,6 +436,7 @@ pub fn write_spec(
         host_ipc: s.shared.ipc,
         user_ns: plan.holder.as_ref().map(keepid::Holder::path),
     });
+    let oci = devices::add_hooks(oci, &cdi);
     // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");
     let bytes = serde_json::to_vec(&oci).map_err(|e| RuntimeError::Io {

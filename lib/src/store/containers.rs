@@ -92,6 +92,9 @@ pub struct RunSpec {
     /// `--log-driver`, `--log-opt` (records from before these existed: k8s-file).
     #[serde(default)]
     pub log: crate::config::logging::LogConfig,
+    /// `--device`, `--gpus`, `--group-add keep-groups`.
+    #[serde(default)]
+    pub devices: crate::cdi::DeviceRequest,
 }
 
 impl RunSpec {
