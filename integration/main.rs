@@ -25,6 +25,7 @@ mod build_outputs;
 mod containers;
 mod crash;
 mod credentials;
+mod devices;
 mod drivers;
 mod firsthour;
 mod flags;

@@ -5,6 +5,7 @@
 # by unprivileged users as on a normal distribution, and create the test users:
 #   den-test         an ordinary user with a subordinate id range (useradd gives one)
 #   den-test-single  a user without one (den's single-uid mode)
+# and makes both members of the group den-dev (owning a file and a device node in /var/lib/den-dev).
 # As another user: check what is installed and say what is missing.
 # With --packages: only the packages (what building den needs too: libseccomp-dev, pkg-config).
 set -euo pipefail
@@ -51,6 +52,18 @@ if ! id den-test-single >/dev/null 2>&1; then
     useradd -m -s /bin/bash den-test-single
 fi
 sed -i '/^den-test-single:/d' /etc/subuid /etc/subgid
+
+# A supplementary group of both test users, owning a file and a device node that only its
+# members may open, for --group-add keep-groups (integration/devices.rs): the way the video and
+# render groups own GPU nodes on a desktop or an HPC node.
+groupadd -f den-dev
+usermod -aG den-dev den-test
+usermod -aG den-dev den-test-single
+mkdir -p /var/lib/den-dev; chmod 0755 /var/lib/den-dev
+printf 'den-dev group file\n' >/var/lib/den-dev/secret
+[ -c /var/lib/den-dev/zero ] || mknod /var/lib/den-dev/zero c 1 5
+chown root:den-dev /var/lib/den-dev/secret /var/lib/den-dev/zero
+chmod 0640 /var/lib/den-dev/secret; chmod 0660 /var/lib/den-dev/zero
 
 # A Debian userland with Node.js and npm for the build tests (made once, about a minute), with
 # this machine's CA bundle: HTTPS to the package registries may pass an intercepting proxy whose

@@ -234,3 +234,15 @@ fn hooks_group_by_stage() {
     assert_eq!(by["prestart"].len(), 2);
     assert_eq!(by["poststop"][0].path, "/b");
 }
+
+#[test]
+fn the_shipped_nvidia_example_parses() {
+    let text = include_str!("../../../docs/cdi/nvidia-example.yaml");
+    let s = spec::parse(Path::new("nvidia-example.yaml"), text).unwrap();
+    assert_eq!(s.kind, GPU_KIND);
+    assert_eq!(s.devices[0].name, "0");
+    assert_eq!(
+        s.container_edits.mounts[0].container_path,
+        "/usr/local/nvidia"
+    );
+}

@@ -161,12 +161,7 @@ fn process(ctx: &Ctx, c: &Container, opts: &ExecOptions) -> Result<engine::ExecP
         cwd: cwd.into(),
         uid: user.uid,
         gid: user.gid,
-        additional_gids: match ctx.idmap() {
-            IdMap::Single { .. } => vec![],
-            _ => std::iter::once(user.gid)
-                .chain(user.additional_gids.iter().copied())
-                .collect(),
-        },
+        additional_gids: runtime::additional_gids(ctx.idmap(), &r.spec, &user),
         // A terminal the user may detach from (the detach keys) must not take the process
         // with den when den exits.
         detached: opts.detach || (opts.tty && opts.interactive && opts.detach_keys.enabled()),

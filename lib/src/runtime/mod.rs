@@ -409,16 +409,7 @@ pub fn write_spec(
         cwd,
         uid: becomes.map_or(user.uid, |_| 0), // a single-uid keep-id init becomes the user
         gid: becomes.map_or(user.gid, |_| 0), // itself, later
-        // setgroups(2) is denied in single-uid mode; elsewhere the process gets exactly its
-        // groups (libcontainer keeps root's group 0 when the list is empty).
-        // `--group-add keep-groups`: no setgroups(2), the user's host groups stay.
-        additional_gids: match ctx.map {
-            IdMap::Single { .. } => vec![],
-            _ if s.devices.keep_groups => vec![],
-            _ => std::iter::once(user.gid)
-                .chain(user.additional_gids.iter().copied())
-                .collect(),
-        },
+        additional_gids: additional_gids(ctx.map, s, user),
         hostname: &s.hostname,
         terminal: s.tty,
         host_network,
@@ -450,6 +441,20 @@ pub fn write_spec(
         }))
     })?;
     Ok(plan.holder)
+}
+
+/// A container process's supplementary groups (the init's and `exec`'s). setgroups(2) is denied in single-uid mode, so
+/// the user's host groups stay; elsewhere the process gets exactly its groups (libcontainer
+/// keeps root's group 0 when the list is empty), unless `--group-add keep-groups` asks for no
+/// setgroups(2) at all, which keeps the user's host groups.
+pub fn additional_gids(map: &IdMap, s: &crate::store::RunSpec, user: &user::User) -> Vec<u32> {
+    match map {
+        IdMap::Single { .. } => vec![],
+        _ if s.devices.keep_groups => vec![],
+        _ => std::iter::once(user.gid)
+            .chain(user.additional_gids.iter().copied())
+            .collect(),
+    }
 }
 
 /// The container's `-v`, `--mount` and `--tmpfs` mounts as spec mounts. Named volumes are
