@@ -59,19 +59,17 @@ fn cdi_devices_bring_nodes_mounts_env_and_hooks() {
     let check = "for d in vnull vzero fuse; do [ -c /dev/$d ] && echo $d; done; \
                  cat /opt/vendor/lib.txt; echo \"$VENDOR $DEV $OTHER\"; \
                  head -c 3 /dev/vzero | wc -c; touch /opt/vendor/x 2>/dev/null || echo read-only";
-    let out = sb
-        .den(&[
-            "run",
-            "--rm",
-            "--device",
-            "vendor.test/dev=a",
-            "--device=vendor.test/other=x",
-            &bb,
-            "sh",
-            "-c",
-            check,
-        ])
-        .ok();
+    let run = |devices: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend(devices);
+        args.extend([bb.as_str(), "sh", "-c", check]);
+        sb.den(&args).ok()
+    };
+    let out = run(&[
+        "--device",
+        "vendor.test/dev=a",
+        "--device=vendor.test/other=x",
+    ]);
     assert_eq!(
         out, "vnull\nfuse\nvendor library\ntest a x\n0\nread-only\n",
         "device a only"
@@ -86,18 +84,7 @@ fn cdi_devices_bring_nodes_mounts_env_and_hooks() {
         std::fs::remove_file(marks.join(stage)).unwrap();
     }
     // =all: both devices, the spec's edits once.
-    let out = sb
-        .den(&[
-            "run",
-            "--rm",
-            "--device",
-            "vendor.test/dev=all",
-            &bb,
-            "sh",
-            "-c",
-            check,
-        ])
-        .ok();
+    let out = run(&["--device", "vendor.test/dev=all"]);
     assert_eq!(
         out,
         "vnull\nvzero\nfuse\nvendor library\ntest a \n3\nread-only\n"
