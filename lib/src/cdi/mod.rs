@@ -40,7 +40,7 @@ pub const MAX_SPEC_FILES: usize = 256;
 /// The cdi seam's errors: bad specs, unknown devices, bad device flags.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("CDI spec {path}:{line}: {reason}", path = path.display())]
+    #[error("CDI spec {path}{at}: {reason}", path = path.display(), at = at_line(*.line))]
     BadSpec {
         path: PathBuf,
         line: usize,
@@ -80,6 +80,15 @@ pub enum DeviceError {
     BadGpus(String),
     #[error("--group-add {0:?}: den supports only keep-groups")]
     BadGroupAdd(String),
+}
+
+/// `:LINE` where the parser gave one (a check of a spec that parsed has none).
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
 }
 
 fn read_list(read: &[PathBuf], dirs: &[PathBuf]) -> String {
