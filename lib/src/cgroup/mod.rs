@@ -1,7 +1,7 @@
 //! cgroup v2, where the user has a delegated subtree: finding it, a cgroup of a container's own
 //! inside it, and the freezer (`cgroup.freeze`, with `cgroup.events` saying when every process
-//! is frozen). `pause` uses it today; cgroup limits (`--memory`, `--cpus`, ...) will grow here,
-//! on the same facts.
+//! is frozen), and resource limits ([`limits`]: `--memory`, `--cpus`, `--pids-limit`, ...) on
+//! the same facts.
 //!
 //! # When den may use it
 //!
@@ -24,6 +24,8 @@
 //!
 //! Every kernel file goes through [`Sys`] (`read_text`, `write_text`, `writable`, `mkdir`), so
 //! the unit tests below run against [`crate::sys::RecordingSys`] with the facts of a v2 host.
+
+pub mod limits;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -63,6 +65,21 @@ pub enum CgroupError {
         frozen: bool,
         waited: Duration,
     },
+    #[error("invalid --{flag} {value}: {why}")]
+    BadLimit {
+        flag: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("{flags} need{} a cgroup v2 subtree delegated to you: {why}", if flags.contains(',') { "" } else { "s" })]
+    Unavailable { flags: String, why: String },
+    #[error("cannot write {value:?} to {}", path.display())]
+    Limit {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: SysError,
+    },
 }
 
 impl Diagnose for CgroupError {
@@ -76,6 +93,19 @@ impl Diagnose for CgroupError {
             CgroupError::Freeze { .. } => "check the cgroup's cgroup.freeze with `cat`; `den info` says what den uses".into(),
             CgroupError::Timeout { .. } => {
                 "a process in the container may be in an uninterruptible wait (disk, fuse); try again".into()
+            }
+            CgroupError::BadLimit { flag, .. } => limits::usage(flag).into(),
+            CgroupError::Unavailable { .. } => {
+                "run den inside a cgroup v2 group delegated to you: systemd's `systemd-run --user \
+                 --scope -p Delegate=yes den ...` (user@.service has Delegate=yes), a site's \
+                 directory in DEN_CGROUP or config.toml's [cgroup] parent, or a Slurm job with the \
+                 cgroup/v2 plugin; or leave the limit out. `den info` says what den found"
+                    .into()
+            }
+            CgroupError::Limit { .. } => {
+                "the kernel refused the value; check the group's file with `cat`, and that the \
+                 CPUs of --cpuset-cpus are the group's (cpuset.cpus.effective)"
+                    .into()
             }
         })
     }

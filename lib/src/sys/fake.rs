@@ -137,6 +137,13 @@ impl Sys for RecordingSys {
         let w = self.writable.lock().expect("fake lock");
         w.contains(path) || path.parent().is_some_and(|d| w.contains(d))
     }
+    fn open_dir(&self, path: &Path) -> Result<std::os::fd::OwnedFd> {
+        self.record(Call::OpenDir(path.into()))?;
+        // Any real descriptor does: the fake's files are reached by the paths built on it.
+        std::fs::File::open("/")
+            .map(std::os::fd::OwnedFd::from)
+            .map_err(|e| SysError::io("open /", e))
+    }
     fn statfs(&self, path: &Path) -> Result<u32> {
         let fs = self.filesystems.lock().expect("fake lock");
         path.ancestors()

@@ -72,6 +72,8 @@ pub enum Call {
         link: PathBuf,
     },
     BecomeRoot,
+    /// A directory held open (a cgroup reached later through `/proc/self/fd/N`).
+    OpenDir(PathBuf),
     /// A write to a kernel interface file (cgroupfs: `cgroup.freeze`, `cgroup.procs`).
     Write {
         path: PathBuf,
@@ -104,6 +106,10 @@ pub trait Sys {
     /// The magic number (statfs(2)'s `f_type`) of the filesystem that holds `path`: a fact of
     /// the host (NFS, Lustre, tmpfs, ...) that the fake is given by a test.
     fn statfs(&self, path: &Path) -> Result<u32>;
+    /// Open the directory `path` and keep it open: its files stay reachable through
+    /// `/proc/self/fd/N/...` after den's mount namespace hides where it is (a container's
+    /// cgroup, once `/sys/fs/cgroup` is hidden from the runtime).
+    fn open_dir(&self, path: &Path) -> Result<std::os::fd::OwnedFd>;
 }
 
 /// The real kernel.
@@ -236,6 +242,16 @@ impl Sys for LinuxSys {
 
     fn writable(&self, path: &Path) -> bool {
         nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
+    }
+
+    fn open_dir(&self, path: &Path) -> Result<std::os::fd::OwnedFd> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(path)
+            .map(std::os::fd::OwnedFd::from)
+            .map_err(|e| SysError::io(format!("open {}", path.display()), e))
     }
 
     fn statfs(&self, path: &Path) -> Result<u32> {
