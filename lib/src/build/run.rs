@@ -250,6 +250,7 @@ impl Build<'_> {
                 // Run without a log (`run_foreground`'s keep_log is false).
                 log: Default::default(),
                 devices: Default::default(),
+                limits: Default::default(),
             },
             auto_remove: false,
             layers: state.diff_ids(),

@@ -9,6 +9,7 @@ pub mod container;
 pub mod coverage;
 pub mod docker;
 pub mod image;
+pub mod limits;
 pub mod manifest;
 pub mod progress;
 pub mod registry;
@@ -263,6 +264,8 @@ pub struct RunArgs {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
     /// Log driver: k8s-file (the default), json-file, none, passthrough
     #[arg(long, value_name = "DRIVER")]
     pub log_driver: Option<String>,

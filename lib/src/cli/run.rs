@@ -113,6 +113,7 @@ impl RunArgs {
             read_only: self.read_only,
             security,
             devices: self.device_flags()?,
+            limits: self.limits.limits()?,
         })
     }
 

@@ -328,6 +328,10 @@ impl std::str::FromStr for DriverChoice {
 /// driver = "auto"                       # auto | overlay | fuse-overlayfs | vfs
 /// additional = ["/sw/den"]              # read-only stores used in place (DEN_ADDITIONAL_STORES)
 /// root = "$TMPDIR/den"                  # the store, unless --root or DEN_ROOT say
+///
+/// [cgroup]
+/// parent = "/sys/fs/cgroup/site/USER"   # a delegated cgroup v2 group for --memory, --cpus, ...
+///                                       # (DEN_CGROUP first; else den's own group's delegated top)
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -343,6 +347,18 @@ pub struct Config {
     /// `[run]`: `run`'s and `create`'s defaults (host network, binds, keep-id, ipc, pid, env_host).
     #[serde(default)]
     pub run: run::RunTable,
+    /// `[cgroup]`: where containers with resource limits get their groups.
+    #[serde(default)]
+    pub cgroup: CgroupTable,
+}
+
+/// `[cgroup]`: `parent`, a cgroup v2 directory delegated to the user (a site's, for every
+/// user: `$USER` is replaced).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CgroupTable {
+    #[serde(default)]
+    pub parent: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

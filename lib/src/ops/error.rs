@@ -50,6 +50,7 @@ pub enum Error {
     Sqsh(#[from] crate::image::sqsh::SqshError),
     #[error(transparent)]
     Device(#[from] crate::cdi::DeviceError),
+    Cgroup(#[from] crate::cgroup::CgroupError),
     /// A den tool run as a child failed and has already said why.
     #[error(transparent)]
     Reported(#[from] Reported),
@@ -79,6 +80,7 @@ impl Diagnose for Error {
             Error::Copy(e) => e.hint(),
             Error::Sqsh(e) => e.hint(),
             Error::Device(e) => e.hint(),
+            Error::Cgroup(e) => e.hint(),
             Error::Reported(e) => e.hint(),
         }
     }

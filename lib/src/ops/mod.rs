@@ -115,6 +115,24 @@ impl Ctx {
         &self.idmap
     }
 
+    /// Where a container's cgroup may go: `DEN_CGROUP`, config.toml's `[cgroup] parent`
+    /// (`$USER` replaced), the user's uid (for the cgroup seam's [`crate::cgroup::limits::subtree`]).
+    pub fn cgroup_where(&self) -> crate::cgroup::limits::Where {
+        let user = std::env::var("USER").unwrap_or_default();
+        crate::cgroup::limits::Where {
+            env: std::env::var_os("DEN_CGROUP")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            configured: self
+                .config
+                .cgroup
+                .parent
+                .as_ref()
+                .map(|p| PathBuf::from(p.to_string_lossy().replace("$USER", &user))),
+            uid: nix::unistd::getuid().as_raw(),
+        }
+    }
+
     /// Where notes for the user go.
     pub fn notes(&self) -> &dyn Report {
         self.notes

@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub platform: Option<String>,
     pub read_only: bool,
     pub security: Security,
+    /// `--memory`, `--cpus`, `--pids-limit`, ...: checked, not yet resolved to a cgroup.
+    pub limits: crate::cgroup::limits::Limits,
     /// `--pull`.
     pub pull: PullPolicy,
     /// `--cidfile`: where the new container's id is written (a file that must not exist).
@@ -240,6 +242,8 @@ pub fn create(
         return Err(crate::runtime::FlagError::PassthroughDetached.into());
     }
     let (opts, shared) = &with_run_defaults(opts, &ctx.config.run)?;
+    let limits =
+        crate::cgroup::limits::resolve(&crate::sys::LinuxSys, &ctx.cgroup_where(), &opts.limits)?;
     let network = choose_network(opts, report)?;
     let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
     let (image, file, defaults) = match image_file(opts)? {
@@ -297,6 +301,7 @@ pub fn create(
         spec: RunSpec {
             log,
             shared: *shared,
+            limits,
             ..run_spec(opts, &defaults, args, network)
         },
         auto_remove: opts.rm,
@@ -476,6 +481,8 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         // Resolved with the config's default in `create`.
         log: Default::default(),
         devices: opts.devices.clone(),
+        // Resolved to this machine's cgroup subtree in `create`.
+        limits: Default::default(),
     }
 }
 

@@ -555,11 +555,26 @@ pub fn run_foreground(
     layers: &[crate::digest::Digest],
     keep_log: bool,
 ) -> Result<i32, RuntimeError> {
+    // Made while /sys/fs/cgroup is in sight; reached through a held descriptor afterwards.
+    let group = crate::cgroup::limits::setup(ctx.sys, &record.spec.limits, &record.id)?;
+    let result = foreground(ctx, record, layers, keep_log, group.as_ref());
+    if let Some(g) = &group {
+        g.remove(ctx.sys);
+    }
+    result
+}
+
+fn foreground(
+    ctx: &Context<'_>,
+    record: &ContainerRecord,
+    layers: &[crate::digest::Digest],
+    keep_log: bool,
+    group: Option<&crate::cgroup::limits::Group>,
+) -> Result<i32, RuntimeError> {
     let store = ctx.store;
     let cdir = store.container_dir(&record.id);
     let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
     let s = &record.spec;
-
     hide_cgroups(ctx)?;
     tracing::debug!("cgroups hidden");
     let (rootfs, file_mount) = mount_rootfs(ctx, driver, record, layers, record.auto_remove)?;
@@ -591,6 +606,7 @@ pub fn run_foreground(
             let mut inst = engine.create(&record.id, &cdir, stdio)?;
             drop(userns);
             tracing::debug!("container created");
+            join_group(group, ctx.sys, inst.as_mut())?;
             if let Some(n) = &mut net
                 && let Err(e) = n.attach(inst.pid().as_raw())
             {
@@ -610,6 +626,7 @@ pub fn run_foreground(
                     started_at: Some(Utc::now()),
                     monitor: this_process(),
                     ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
+                    cgroup: group.map(|g| g.host.clone()),
                     ..ContainerState::created()
                 },
             )?;
@@ -638,6 +655,22 @@ pub fn run_foreground(
     crate::store::imagefile::release(file_mount, ctx.sys);
     tracing::debug!("rootfs unmounted");
     result
+}
+
+/// Move a created container's init (parked before exec) into its own cgroup, when it has one:
+/// every process it forks is born there. A failure discards the container.
+pub fn join_group(
+    group: Option<&crate::cgroup::limits::Group>,
+    sys: &dyn crate::sys::Sys,
+    inst: &mut dyn engine::Instance,
+) -> Result<(), RuntimeError> {
+    if let Some(g) = group
+        && let Err(e) = g.add(sys, inst.pid().as_raw())
+    {
+        discard(inst);
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// Mount a container's root filesystem ([`crate::store::imagefile::mount_root`]: its image

@@ -31,6 +31,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use super::attach::{self, Decoder};
 use super::logs::Stream;
 use super::{Context, RuntimeError, engine, tty};
+use crate::cgroup::limits::Group;
 use crate::error::Diagnose;
 use crate::store::driver;
 use crate::store::{ContainerState, Status};
@@ -175,26 +176,57 @@ fn monitor(
     wait_attach: bool,
     ready: &mut Ready,
 ) -> Result<(), RuntimeError> {
-    let store = ctx.store;
-    let record = store.container(id)?;
-    let cdir = store.container_dir(id);
-    let layers = store.rootfs_layers(&record)?;
-    let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
-    let _ = std::fs::remove_file(cdir.join(STOP_MARK));
+    let record = ctx.store.container(id)?;
+    let _ = std::fs::remove_file(ctx.store.container_dir(id).join(STOP_MARK));
+    // Made while /sys/fs/cgroup is in sight; reached through a held descriptor afterwards.
+    let group = crate::cgroup::limits::setup(ctx.sys, &record.spec.limits, id)?;
+    let result = monitored(ctx, &record, wait_attach, ready, group.as_ref());
+    if let Some(g) = &group {
+        g.remove(ctx.sys);
+    }
+    if result.is_ok() && record.auto_remove {
+        let _ = ctx.store.remove_container(id);
+    }
+    result
+}
 
+/// The container's runs, between mounting its root filesystem and unmounting it.
+fn monitored(
+    ctx: &Context<'_>,
+    record: &crate::store::ContainerRecord,
+    wait_attach: bool,
+    ready: &mut Ready,
+    group: Option<&Group>,
+) -> Result<(), RuntimeError> {
+    let (store, id) = (ctx.store, record.id.as_str());
+    let cdir = store.container_dir(id);
+    let layers = store.rootfs_layers(record)?;
+    let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
     super::hide_cgroups(ctx)?;
-    let (rootfs, file_mount) = super::mount_rootfs(ctx, driver, &record, &layers, false)?;
+    let (rootfs, file_mount) = super::mount_rootfs(ctx, driver, record, &layers, false)?;
     let sock_path = attach::socket_path(ctx.runtime_dir, id);
-    let result = listen(&sock_path)
-        .and_then(|listener| runs(ctx, &record, &cdir, &rootfs, &listener, wait_attach, ready));
+    let result = listen(&sock_path).and_then(|listener| {
+        let place = Place {
+            cdir: &cdir,
+            rootfs: &rootfs,
+            listener: &listener,
+            group,
+        };
+        runs(ctx, record, &place, wait_attach, ready)
+    });
     let _ = std::fs::remove_file(&sock_path);
     let _ = std::fs::remove_file(cdir.join(STOP_MARK));
     driver::unmount(ctx.sys, driver, &cdir);
     crate::store::imagefile::release(file_mount, ctx.sys);
-    if result.is_ok() && record.auto_remove {
-        let _ = store.remove_container(id);
-    }
     result
+}
+
+/// Where a container's runs happen: its directory, mounted root, attach socket and cgroup.
+struct Place<'a> {
+    cdir: &'a Path,
+    rootfs: &'a Path,
+    listener: &'a UnixListener,
+    group: Option<&'a Group>,
 }
 
 /// The attach socket at `sock_path`, listening without blocking.
@@ -224,13 +256,12 @@ fn listen(sock_path: &Path) -> Result<UnixListener, RuntimeError> {
 fn runs(
     ctx: &Context<'_>,
     record: &crate::store::ContainerRecord,
-    cdir: &Path,
-    rootfs: &Path,
-    listener: &UnixListener,
+    place: &Place<'_>,
     wait_attach: bool,
     ready: &mut Ready,
 ) -> Result<(), RuntimeError> {
     let (store, id) = (ctx.store, record.id.as_str());
+    let (cdir, rootfs) = (place.cdir, place.rootfs);
     let mut log = super::open_log(cdir, &record.spec.log)?;
     let mut clients: Vec<Client> = Vec::new();
     let mut restarts = store
@@ -244,8 +275,7 @@ fn runs(
         let (code, started_at) = run_once(
             ctx,
             record,
-            cdir,
-            listener,
+            place,
             &mut clients,
             log.as_mut(),
             restarts,
@@ -291,8 +321,7 @@ fn runs(
 fn run_once(
     ctx: &Context<'_>,
     record: &crate::store::ContainerRecord,
-    cdir: &Path,
-    listener: &UnixListener,
+    place: &Place<'_>,
     clients: &mut Vec<Client>,
     mut log: Option<&mut Log>,
     restarts: u32,
@@ -300,6 +329,7 @@ fn run_once(
     ready: &mut Ready,
 ) -> Result<(i32, chrono::DateTime<Utc>), RuntimeError> {
     let id = &record.id;
+    let (cdir, listener) = (place.cdir, place.listener);
     let engine = engine::Youki {
         state_root: ctx.runtime_dir.join("libcontainer"),
         cgroups: false,
@@ -314,6 +344,10 @@ fn run_once(
     .map_err(io("signalfd"))?;
     let mut net = super::network_helper(record)?;
     let mut inst = engine.create(id, cdir, stdio)?;
+    if let Err(e) = super::join_group(place.group, ctx.sys, inst.as_mut()) {
+        tty::restore_signals(&old_mask);
+        return Err(e);
+    }
     if let Some(n) = &mut net
         && let Err(e) = n.attach(inst.pid().as_raw())
     {
@@ -342,6 +376,7 @@ fn run_once(
             monitor: super::this_process(),
             restart_count: restarts,
             ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
+            cgroup: place.group.map(|g| g.host.clone()),
             ..ContainerState::created()
         },
     )?;

@@ -95,6 +95,13 @@ pub struct RunSpec {
     /// `--device`, `--gpus`, `--group-add keep-groups`.
     #[serde(default)]
     pub devices: crate::cdi::DeviceRequest,
+    /// `--memory`, `--cpus`, `--pids-limit`, ...: the container's own cgroup's limits, and the
+    /// delegated subtree it goes in.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::cgroup::limits::Limits::is_empty"
+    )]
+    pub limits: crate::cgroup::limits::Limits,
 }
 
 impl RunSpec {
