@@ -8,18 +8,19 @@ use crate::sandbox::Sandbox;
 #[test]
 fn docker_flags_den_lacks_are_named_as_unsupported() {
     let sb = Sandbox::new();
-    let out = sb.den(&["run", "--cpus=2", "--rm", "alpine", "true"]);
-    out.fails_with(125, "docker's --cpus (of run) is not supported by den");
+    let out = sb.den(&["run", "--cpu-quota=2", "--rm", "alpine", "true"]);
+    out.fails_with(125, "docker's --cpu-quota (of run) is not supported by den");
     assert!(out.stderr.contains("\nhint: "), "{}", out.stderr);
     assert!(
         !out.stderr.contains("unexpected argument"),
         "{}",
         out.stderr
     );
-    sb.den(&["create", "-c", "2", "alpine"]).fails_with(
-        125,
-        "docker's --cpu-shares (of create) is not supported by den",
-    );
+    sb.den(&["create", "--blkio-weight", "20", "alpine"])
+        .fails_with(
+            125,
+            "docker's --blkio-weight (of create) is not supported by den",
+        );
     sb.den(&["container", "run", "--link", "db", "alpine"])
         .fails_with(125, "docker's --link (of run) is not supported by den");
     sb.den(&["volume", "create", "--driver", "nfs", "v1"])

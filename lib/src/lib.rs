@@ -83,7 +83,8 @@
 //! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
 //! - [`cgroup`]: cgroup v2 where the user has a delegated subtree: finding it
 //!   ([`cgroup::delegated`], or the reason not), a container's own group, the freezer
-//!   ([`cgroup::set_frozen`]); `pause` uses it, cgroup limits will grow from it.
+//!   ([`cgroup::set_frozen`]) for `pause`, and resource limits ([`cgroup::limits`]: `--memory`,
+//!   `--cpus`, `--pids-limit`, ..., [`cgroup::limits::resolve`], [`cgroup::limits::setup`]).
 //! - [`cdi`]: devices in containers: CDI specs read and resolved ([`cdi::Registry::load`],
 //!   [`cdi::Registry::resolve`]), `--device`, `--gpus`, `--group-add keep-groups`
 //!   ([`cdi::DeviceRequest::parse`]).

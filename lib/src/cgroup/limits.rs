@@ -126,7 +126,7 @@ pub fn parse_bytes(flag: &'static str, s: &str) -> Result<u64, CgroupError> {
 }
 
 /// What a flag takes, for the hint of a value that does not parse.
-pub fn usage(flag: &str) -> &'static str {
+pub fn flag_usage(flag: &str) -> &'static str {
     match flag {
         "memory" => "--memory takes a size of at least 6m: a number and b, k, m or g (512m, 2g)",
         "memory-swap" => {
@@ -161,10 +161,10 @@ impl Limits {
             .map(|m| parse_bytes("memory", m))
             .transpose()?
             .filter(|m| *m > 0);
-        if let (Some(m), Some(s)) = (memory, f.memory) {
-            if m < MIN_MEMORY {
-                return Err(bad("memory", s, "the smallest memory limit is 6MB"));
-            }
+        if let (Some(m), Some(s)) = (memory, f.memory)
+            && m < MIN_MEMORY
+        {
+            return Err(bad("memory", s, "the smallest memory limit is 6MB"));
         }
         let memory_swap = match (f.memory_swap, memory) {
             (None, m) => m.map(|m| (m * 2) as i64),
@@ -548,6 +548,46 @@ fn enable(sys: &dyn Sys, parent: &Path, controllers: &[&str]) -> Result<(), Cgro
     }
 }
 
+/// What a container's group says of its use (`stats`, `top`): each figure where its
+/// controller is on in the group, else None (the caller reads /proc instead).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `memory.current`, bytes.
+    pub memory: Option<u64>,
+    /// `memory.max`, bytes (None: `max`, or no memory controller).
+    pub memory_max: Option<u64>,
+    /// `cpu.stat`'s `usage_usec` (there without the cpu controller too).
+    pub cpu_usec: Option<u64>,
+    /// `pids.current`.
+    pub pids: Option<u64>,
+}
+
+/// Read the use of the group `dir`.
+pub fn usage(sys: &dyn Sys, dir: &Path) -> Usage {
+    let number = |file: &str| {
+        sys.read_text(&dir.join(file))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+    };
+    let cpu_usec = sys.read_text(&dir.join("cpu.stat")).ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .and_then(|v| v.trim().parse().ok())
+    });
+    Usage {
+        memory: number("memory.current"),
+        memory_max: number("memory.max"),
+        cpu_usec,
+        pids: number("pids.current"),
+    }
+}
+
+/// The processes in the group `dir` (`cgroup.procs`), for `top`.
+pub fn procs(sys: &dyn Sys, dir: &Path) -> Option<Vec<i32>> {
+    let text = sys.read_text(&dir.join("cgroup.procs")).ok()?;
+    Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -851,6 +891,27 @@ mod tests {
         assert_eq!(moved.len(), 2, "{calls:?}");
         assert_eq!(sys.file(&control).as_deref(), Some("+pids"));
         assert_eq!(sys.file(&group.host.join("pids.max")).as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn use_is_read_from_the_group() {
+        let sys = RecordingSys::new();
+        let g = Path::new(SITE).join("den-c5");
+        sys.set_file(g.join("memory.current"), "1048576\n");
+        sys.set_file(g.join("memory.max"), "67108864\n");
+        sys.set_file(g.join("cpu.stat"), "usage_usec 2500\nuser_usec 2000\n");
+        sys.set_file(g.join("pids.current"), "3\n");
+        sys.set_file(g.join("cgroup.procs"), "10\n11\n");
+        let want = Usage {
+            memory: Some(1 << 20),
+            memory_max: Some(64 << 20),
+            cpu_usec: Some(2500),
+            pids: Some(3),
+        };
+        assert_eq!(usage(&sys, &g), want);
+        assert_eq!(procs(&sys, &g), Some(vec![10, 11]));
+        sys.set_file(g.join("memory.max"), "max\n");
+        assert_eq!(usage(&sys, &g).memory_max, None);
     }
 
     #[test]

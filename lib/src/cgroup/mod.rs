@@ -94,7 +94,7 @@ impl Diagnose for CgroupError {
             CgroupError::Timeout { .. } => {
                 "a process in the container may be in an uninterruptible wait (disk, fuse); try again".into()
             }
-            CgroupError::BadLimit { flag, .. } => limits::usage(flag).into(),
+            CgroupError::BadLimit { flag, .. } => limits::flag_usage(flag).into(),
             CgroupError::Unavailable { .. } => {
                 "run den inside a cgroup v2 group delegated to you: systemd's `systemd-run --user \
                  --scope -p Delegate=yes den ...` (user@.service has Delegate=yes), a site's \

@@ -32,6 +32,9 @@ pub struct Info {
     pub driver_reason: String,
     /// Which cgroup hierarchies are mounted: (v1, v2).
     pub cgroups: (bool, bool),
+    /// Where resource limits go (the delegated cgroup v2 subtree) and the controllers it can
+    /// give, else why `--memory`, `--cpus`, ... are refused.
+    pub limits: Result<(PathBuf, Vec<String>), String>,
     /// fuse-overlayfs's path (None: not installed), or why it cannot be used.
     pub fuse_overlayfs: Result<Option<PathBuf>, String>,
     pub slirp4netns: Option<PathBuf>,
@@ -78,6 +81,8 @@ pub fn info(ctx: &Ctx) -> Result<Info> {
         driver: choice.driver.name(),
         driver_reason: choice.reason,
         cgroups: (v1, v2),
+        limits: crate::cgroup::limits::subtree(&crate::sys::LinuxSys, &ctx.cgroup_where())
+            .map_err(|r| r.0),
         fuse_overlayfs: crate::store::driver::fuse_usable().map(|()| tool("fuse-overlayfs")),
         slirp4netns: tool("slirp4netns"),
         pasta: tool("pasta"),
@@ -307,7 +312,8 @@ fn host_object(i: &Info) -> serde_json::Value {
 
 /// `info`'s object with docker's field names (`{{.Driver}}`, `{{.NCPU}}`, `{{json .}}`), from
 /// what den knows. Where docker reports a daemon's setting den has none of, the value is what
-/// den does instead: no cgroup driver ("none", as rootless docker on cgroup v1 reports), den's
+/// den does instead: no cgroup driver where den has no delegated cgroup v2 subtree ("none", as
+/// rootless docker on cgroup v1 reports; else "cgroupfs", den's own writes), den's
 /// log format (`k8s-file`), its runtime (libcontainer, in-process). `DriverStatus` has docker's
 /// `Backing Filesystem` (the store's: `extfs`, `xfs`, `tmpfs`, `nfs`, `lustre`, ...).
 pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
@@ -315,6 +321,12 @@ pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
         (false, true) => "2",
         (true, _) => "1",
         (false, false) => "",
+    };
+    // What den can limit: the controllers of the delegated subtree (none without one).
+    let has = |c: &str| {
+        i.limits
+            .as_ref()
+            .is_ok_and(|(_, have)| have.iter().any(|h| h == c))
     };
     let mut networks = vec!["bridge", "host", "none"];
     if i.pasta.is_some() {
@@ -341,19 +353,19 @@ pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
             "Authorization": null,
             "Log": ["k8s-file", "json-file", "none", "passthrough"],
         },
-        "MemoryLimit": false,
-        "SwapLimit": false,
-        "CpuCfsPeriod": false,
-        "CpuCfsQuota": false,
-        "CPUShares": false,
-        "CPUSet": false,
-        "PidsLimit": false,
+        "MemoryLimit": has("memory"),
+        "SwapLimit": has("memory"),
+        "CpuCfsPeriod": has("cpu"),
+        "CpuCfsQuota": has("cpu"),
+        "CPUShares": has("cpu"),
+        "CPUSet": has("cpuset"),
+        "PidsLimit": has("pids"),
         "IPv4Forwarding": true,
         "Debug": false,
         "OomKillDisable": false,
         "SystemTime": chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false),
         "LoggingDriver": i.log_driver,
-        "CgroupDriver": "none",
+        "CgroupDriver": if i.limits.is_ok() { "cgroupfs" } else { "none" },
         "CgroupVersion": cgroup_version,
         "NEventsListener": 0,
     });

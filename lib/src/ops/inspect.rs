@@ -172,7 +172,7 @@ fn host_config(r: &ContainerRecord) -> Value {
     // docker shows an empty list as null.
     let sec = &r.spec.security;
     let nonempty = |v: Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
-    json!({
+    let mut host = json!({
         "Binds": binds,
         "NetworkMode": r.spec.network.name(),
         "PortBindings": port_json(&r.spec.ports),
@@ -192,6 +192,23 @@ fn host_config(r: &ContainerRecord) -> Value {
         "Devices": r.spec.devices.host,
         "DeviceRequests": device_requests(&r.spec.devices),
         "GroupAdd": if r.spec.devices.keep_groups { json!(["keep-groups"]) } else { Value::Null },
+    });
+    if let (Some(o), Value::Object(l)) = (host.as_object_mut(), limits_json(&r.spec.limits)) {
+        o.extend(l);
+    }
+    host
+}
+
+/// docker's `HostConfig` resource fields (0, "" or null where no limit was asked for).
+fn limits_json(l: &crate::cgroup::limits::Limits) -> Value {
+    json!({
+        "Memory": l.memory.unwrap_or(0),
+        "MemorySwap": l.memory_swap.unwrap_or(0),
+        "NanoCpus": l.nano_cpus.unwrap_or(0),
+        "CpuShares": l.cpu_shares.unwrap_or(0),
+        "PidsLimit": l.pids_limit,
+        "CpusetCpus": l.cpuset_cpus.clone().unwrap_or_default(),
+        "CgroupParent": l.parent.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
     })
 }
 

@@ -242,8 +242,7 @@ pub fn create(
         return Err(crate::runtime::FlagError::PassthroughDetached.into());
     }
     let (opts, shared) = &with_run_defaults(opts, &ctx.config.run)?;
-    let limits =
-        crate::cgroup::limits::resolve(&crate::sys::LinuxSys, &ctx.cgroup_where(), &opts.limits)?;
+    let limits = limits(ctx, opts)?;
     let network = choose_network(opts, report)?;
     let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
     let (image, file, defaults) = match image_file(opts)? {
@@ -314,6 +313,17 @@ pub fn create(
         return Err(e);
     }
     Ok((record, diff_ids))
+}
+
+/// `--memory`, `--cpus`, ... with the delegated cgroup subtree they will be applied in; refused
+/// here, before anything is pulled or made, where there is none.
+fn limits(ctx: &Ctx, opts: &RunOptions) -> Result<crate::cgroup::limits::Limits> {
+    let sys = crate::sys::LinuxSys;
+    Ok(crate::cgroup::limits::resolve(
+        &sys,
+        &ctx.cgroup_where(),
+        &opts.limits,
+    )?)
 }
 
 /// The store image `run` names, pulled as `--pull` says.

@@ -1,8 +1,11 @@
-//! `stats`: each container's resource use, docker's columns, read from /proc for the processes
-//! in its pid namespace ([`crate::runtime::procs::container_pids`]), since den's containers have no
-//! cgroup of their own: CPU % from two samples of their user and system time, memory as the sum
-//! of their resident sets against the machine's memory, network bytes from the container's
-//! `/proc/PID/net/dev` (loopback left out), block I/O from `/proc/PID/io`.
+//! `stats`: each container's resource use, docker's columns. A container with resource limits
+//! has a cgroup of its own ([`crate::cgroup::limits`]): CPU from its `cpu.stat`, memory from
+//! `memory.current` against `memory.max`, PIDs from `pids.current`, as docker reads them. Else
+//! (and for what the group does not count) from /proc, for the processes in its pid namespace
+//! ([`crate::runtime::procs::container_pids`]): CPU % from two samples of their user and system
+//! time, memory as the sum of their resident sets against the machine's memory. Network bytes
+//! come from the container's `/proc/PID/net/dev` (loopback left out), block I/O from
+//! `/proc/PID/io`.
 
 use std::time::{Duration, Instant};
 
@@ -108,15 +111,26 @@ pub fn stats(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<Stats>> {
         (Status::Running, Some(p)) => Some(p),
         _ => None,
     };
-    let sample = || -> Vec<u64> {
+    let hz = ticks_per_second();
+    let sys = crate::sys::LinuxSys;
+    let group = |c: &Container| {
+        c.state
+            .cgroup
+            .as_deref()
+            .map(|d| crate::cgroup::limits::usage(&sys, d))
+            .unwrap_or_default()
+    };
+    // CPU seconds used so far.
+    let sample = || -> Vec<f64> {
         chosen
             .iter()
             .map(|(_, c)| {
-                init(c).map_or(0, |p| {
-                    crate::runtime::procs::container_pids(p)
-                        .into_iter()
-                        .map(cpu_ticks)
-                        .sum()
+                init(c).map_or(0.0, |p| match group(c).cpu_usec {
+                    Some(us) => us as f64 / 1e6,
+                    None => {
+                        let pids = crate::runtime::procs::container_pids(p);
+                        pids.into_iter().map(cpu_ticks).sum::<u64>() as f64 / hz
+                    }
                 })
             })
             .collect()
@@ -127,7 +141,6 @@ pub fn stats(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<Stats>> {
     let second = sample();
     let secs = t0.elapsed().as_secs_f64().max(0.001);
     let mem_limit = field(&read("/proc/meminfo"), "MemTotal:");
-    let hz = ticks_per_second();
     Ok(chosen
         .iter()
         .enumerate()
@@ -139,10 +152,9 @@ pub fn stats(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<Stats>> {
                 ..Default::default()
             };
             if let Some(p) = init(c) {
-                s.mem_limit = mem_limit;
                 let pids = crate::runtime::procs::container_pids(p);
                 s.pids = pids.len();
-                s.cpu_percent = second[i].saturating_sub(first[i]) as f64 / hz / secs * 100.0;
+                s.cpu_percent = (second[i] - first[i]).max(0.0) / secs * 100.0;
                 for pid in &pids {
                     s.mem_usage += field(&read(&format!("/proc/{pid}/status")), "VmRSS:");
                     let io = read(&format!("/proc/{pid}/io"));
@@ -150,6 +162,10 @@ pub fn stats(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<Stats>> {
                     s.block_write += field(&io, "write_bytes:");
                 }
                 (s.net_rx, s.net_tx) = net(p);
+                let g = group(c);
+                s.mem_usage = g.memory.unwrap_or(s.mem_usage);
+                s.mem_limit = g.memory_max.map_or(mem_limit, |m| m.min(mem_limit));
+                s.pids = g.pids.map_or(s.pids, |n| n as usize);
             }
             s
         })

@@ -1,7 +1,8 @@
 //! `top`: the container's processes as the host's `ps` shows them (host pids), as docker does
 //! it: `ps` runs with the user's options (`-ef` by default), its PID column is found in the
 //! header, and only the lines of processes in the container's pid namespace are kept
-//! ([`crate::runtime::procs::container_pids`]). Running the host's `ps` rather than reading /proc here
+//! ([`crate::runtime::procs::container_pids`]; for a container with a cgroup of its own, the
+//! processes its `cgroup.procs` lists, as docker reads them). Running the host's `ps` rather than reading /proc here
 //! is what makes every `ps` option work as the user knows it.
 
 use super::{Ctx, Result};
@@ -38,7 +39,13 @@ pub fn top(ctx: &Ctx, name: &str, ps_args: &[String]) -> Result<Top> {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(failed(err.lines().next().unwrap_or("failed").to_string()).into());
     }
-    let pids = crate::runtime::procs::container_pids(init);
+    let pids = c
+        .state
+        .cgroup
+        .as_deref()
+        .and_then(|g| crate::cgroup::limits::procs(&crate::sys::LinuxSys, g))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| crate::runtime::procs::container_pids(init));
     Ok(parse(&String::from_utf8_lossy(&out.stdout), &pids).map_err(failed)?)
 }
 

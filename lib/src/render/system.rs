@@ -23,6 +23,28 @@ fn reclaimable_text(u: &Usage) -> String {
     }
 }
 
+/// The cgroup line: which hierarchies, and where resource limits go or why they are refused.
+fn cgroups(i: &Info) -> String {
+    let kind = match i.cgroups {
+        (true, true) => "hybrid (v1 + v2)",
+        (true, false) => "v1",
+        (false, true) => "v2",
+        (false, false) => "none mounted",
+    };
+    match &i.limits {
+        Ok((dir, have)) => format!(
+            "{kind}; limits (--memory, --cpus, --pids-limit, ...) in {} (controllers: {})",
+            dir.display(),
+            if have.is_empty() {
+                "none".into()
+            } else {
+                have.join(" ")
+            }
+        ),
+        Err(why) => format!("{kind}; no limits (--memory, --cpus, ... are refused): {why}"),
+    }
+}
+
 /// The fields `system df --format` offers for a line, as docker names them.
 pub fn usage_value(u: &Usage) -> Value {
     json!({
@@ -205,15 +227,7 @@ pub fn info(i: &Info) -> String {
         "storage driver:",
         format!("{} ({})", i.driver, i.driver_reason),
     );
-    line(
-        "cgroups:",
-        match i.cgroups {
-            (true, true) => "hybrid (v1 + v2); not used: no delegation to this user, containers run without limits".into(),
-            (true, false) => "v1; not used: no delegation to this user, containers run without limits".into(),
-            (false, true) => "v2; not used yet: containers run without limits".into(),
-            (false, false) => "none mounted".into(),
-        },
-    );
+    line("cgroups:", cgroups(i));
     line("pause:", i.pause.clone());
     line(
         "fuse-overlayfs:",
@@ -510,6 +524,10 @@ mod tests {
             driver: "vfs",
             driver_reason: "chosen".into(),
             cgroups: (false, true),
+            limits: Ok((
+                "/sys/fs/cgroup/site/u".into(),
+                vec!["memory".into(), "pids".into()],
+            )),
             fuse_overlayfs: Err("no /dev/fuse".into()),
             slirp4netns: Some("/usr/bin/slirp4netns".into()),
             pasta: None,
@@ -531,6 +549,9 @@ mod tests {
         ));
         assert!(text.contains("CDI devices:        v.t/d=a (specs in /etc/cdi)\n"));
         assert!(text.ends_with("kernel:             6.1\n"));
+        assert!(text.contains(
+            "cgroups:            v2; limits (--memory, --cpus, --pids-limit, ...) in /sys/fs/cgroup/site/u (controllers: memory pids)\n"
+        ), "{text}");
     }
 
     #[test]

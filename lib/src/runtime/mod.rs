@@ -36,7 +36,6 @@ use crate::security::seccomp::Machine;
 use crate::store::{ContainerRecord, ContainerState, Status, Store, driver};
 use crate::sys::Sys;
 use crate::userns::IdMap;
-use engine::Engine;
 pub use flags::FlagError;
 
 #[derive(Debug, thiserror::Error)]
@@ -571,10 +570,9 @@ fn foreground(
     keep_log: bool,
     group: Option<&crate::cgroup::limits::Group>,
 ) -> Result<i32, RuntimeError> {
-    let store = ctx.store;
+    let (store, s) = (ctx.store, &record.spec);
     let cdir = store.container_dir(&record.id);
     let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
-    let s = &record.spec;
     hide_cgroups(ctx)?;
     tracing::debug!("cgroups hidden");
     let (rootfs, file_mount) = mount_rootfs(ctx, driver, record, layers, record.auto_remove)?;
@@ -603,10 +601,9 @@ fn foreground(
         let mut net = network_helper(record)?;
         let old_mask = tty::block_signals();
         let res = (|| {
-            let mut inst = engine.create(&record.id, &cdir, stdio)?;
+            let mut inst = create_in(group, ctx.sys, &engine, &record.id, &cdir, stdio)?;
             drop(userns);
             tracing::debug!("container created");
-            join_group(group, ctx.sys, inst.as_mut())?;
             if let Some(n) = &mut net
                 && let Err(e) = n.attach(inst.pid().as_raw())
             {
@@ -657,20 +654,25 @@ fn foreground(
     result
 }
 
-/// Move a created container's init (parked before exec) into its own cgroup, when it has one:
-/// every process it forks is born there. A failure discards the container.
-pub fn join_group(
+/// Create the container and move its init (parked before exec) into the container's own
+/// cgroup, when it has one: every process it forks is born there. A failure to move it
+/// discards the container.
+pub fn create_in(
     group: Option<&crate::cgroup::limits::Group>,
     sys: &dyn crate::sys::Sys,
-    inst: &mut dyn engine::Instance,
-) -> Result<(), RuntimeError> {
+    engine: &dyn engine::Engine,
+    id: &str,
+    bundle: &Path,
+    stdio: engine::Stdio,
+) -> Result<Box<dyn engine::Instance>, RuntimeError> {
+    let mut inst = engine.create(id, bundle, stdio)?;
     if let Some(g) = group
         && let Err(e) = g.add(sys, inst.pid().as_raw())
     {
-        discard(inst);
+        discard(inst.as_mut());
         return Err(e.into());
     }
-    Ok(())
+    Ok(inst)
 }
 
 /// Mount a container's root filesystem ([`crate::store::imagefile::mount_root`]: its image

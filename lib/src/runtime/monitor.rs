@@ -35,7 +35,6 @@ use crate::cgroup::limits::Group;
 use crate::error::Diagnose;
 use crate::store::driver;
 use crate::store::{ContainerState, Status};
-use engine::Engine;
 
 /// The environment variable that passes the readiness pipe's descriptor to the monitor.
 pub const ENV_READY_FD: &str = "_DEN_READY_FD";
@@ -343,11 +342,7 @@ fn run_once(
     )
     .map_err(io("signalfd"))?;
     let mut net = super::network_helper(record)?;
-    let mut inst = engine.create(id, cdir, stdio)?;
-    if let Err(e) = super::join_group(place.group, ctx.sys, inst.as_mut()) {
-        tty::restore_signals(&old_mask);
-        return Err(e);
-    }
+    let mut inst = super::create_in(place.group, ctx.sys, &engine, id, cdir, stdio)?;
     if let Some(n) = &mut net
         && let Err(e) = n.attach(inst.pid().as_raw())
     {
