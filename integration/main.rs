@@ -35,6 +35,7 @@ mod hpcfs;
 mod hpcrun;
 mod images;
 mod info;
+mod limits;
 mod logging;
 mod manifests;
 mod network;

@@ -47,7 +47,11 @@ run_as() {
     else
         local home
         home=$(getent passwd "$user" | cut -d: -f6)
-        (cd /tmp && runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+        # Inside the user's delegated cgroup leaf where setup.sh made one (integration/limits.rs).
+        local leaf
+        leaf=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)/den-tests/$user/session
+        (cd /tmp && { [ ! -w "$leaf/cgroup.procs" ] || echo $BASHPID >"$leaf/cgroup.procs"; } &&
+            runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
             HOME="$home" USER="$user" "${cmd[@]}")
     fi
 }

@@ -79,6 +79,25 @@ if [ ! -f "$fixtures/node.tar" ]; then
 fi
 chmod 0755 "$fixtures"; chmod 0644 "$fixtures/node.tar"
 
+# A cgroup v2 group delegated to each test user, as systemd's Delegate=yes gives one
+# (integration/limits.rs): DIR/USER owned by the user, with a leaf DIR/USER/session that run.sh
+# starts the user's tests in. On a cgroup v2 host the controllers are enabled on the way down,
+# so --memory and --pids-limit apply for real; on a hybrid host (v1 controllers, cgroup2 at
+# /sys/fs/cgroup/unified) the group has none, and the tests check the refusal.
+cg=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
+if [ -n "$cg" ] && [ -w "$cg" ]; then
+    mkdir -p "$cg/den-tests"
+    if grep -qw memory "$cg/cgroup.controllers" 2>/dev/null; then
+        want=$(tr ' ' '\n' <"$cg/cgroup.controllers" | grep -xE 'cpu|cpuset|memory|pids' | sed 's/^/+/' | tr '\n' ' ')
+        echo "$want" >"$cg/cgroup.subtree_control" || true
+        echo "$want" >"$cg/den-tests/cgroup.subtree_control" || true
+    fi
+    for u in den-test den-test-single; do
+        mkdir -p "$cg/den-tests/$u/session"
+        chown -R "$u" "$cg/den-tests/$u"
+    done
+fi
+
 # A one-node Slurm on loopback for the Slurm tests (left as it is when it already answers).
 "$(dirname "$0")/slurm.sh"
 

@@ -319,6 +319,12 @@ pub fn subtree(sys: &dyn Sys, w: &Where) -> Result<(PathBuf, Vec<String>), Refus
         return refuse("no cgroup v2 hierarchy is mounted (cgroup v1 only)".into());
     };
     let own = cgroup_of(sys, "self").map(|rel| mount.join(rel));
+    if w.env.is_none() && w.configured.is_none() && own.as_deref() == Some(mount.as_path()) {
+        return refuse(format!(
+            "den runs in the root group of {}, which is nobody's delegated subtree",
+            mount.display()
+        ));
+    }
     let named = w.env.clone().or(w.configured.clone());
     let base = match (&named, &own) {
         (Some(dir), _) => dir.clone(),
@@ -794,7 +800,15 @@ mod tests {
         let why = resolve(&hybrid, &Where::default(), &limits)
             .unwrap_err()
             .to_string();
-        assert!(why.contains("is not delegated"), "{why}");
+        assert!(why.ends_with("den runs in the root group of /sys/fs/cgroup/unified, which is nobody's delegated subtree"), "{why}");
+        hybrid.set_file("/proc/self/cgroup", "0::/user/1000\n");
+        let why = resolve(&hybrid, &Where::default(), &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.contains("/sys/fs/cgroup/unified/user/1000 is not delegated"),
+            "{why}"
+        );
 
         // Delegated on the hybrid's unified hierarchy, but every controller is v1's.
         hybrid.set_file("/proc/self/cgroup", "0::/den/u/session\n");

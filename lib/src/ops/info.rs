@@ -365,7 +365,7 @@ pub fn info_object(i: &Info, c: &Counts) -> serde_json::Value {
         "OomKillDisable": false,
         "SystemTime": chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false),
         "LoggingDriver": i.log_driver,
-        "CgroupDriver": if i.limits.is_ok() { "cgroupfs" } else { "none" },
+        "CgroupDriver": if i.limits.as_ref().is_ok_and(|(_, c)| !c.is_empty()) { "cgroupfs" } else { "none" },
         "CgroupVersion": cgroup_version,
         "NEventsListener": 0,
     });

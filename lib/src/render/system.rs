@@ -32,14 +32,15 @@ fn cgroups(i: &Info) -> String {
         (false, false) => "none mounted",
     };
     match &i.limits {
+        Ok((dir, have)) if have.is_empty() => format!(
+            "{kind}; no limits (--memory, --cpus, ... are refused): {} is delegated but gets \
+             no controllers (on a hybrid host they are all v1's)",
+            dir.display()
+        ),
         Ok((dir, have)) => format!(
             "{kind}; limits (--memory, --cpus, --pids-limit, ...) in {} (controllers: {})",
             dir.display(),
-            if have.is_empty() {
-                "none".into()
-            } else {
-                have.join(" ")
-            }
+            have.join(" ")
         ),
         Err(why) => format!("{kind}; no limits (--memory, --cpus, ... are refused): {why}"),
     }
