@@ -27,7 +27,8 @@
 //! processes"); when the subtree still holds some (den's own shell, in a job cgroup), they move
 //! into a leaf `SUBTREE/den-init` first, as crun and podman do. The limits are written before
 //! the container's init runs its first instruction: the init, parked by the engine before exec,
-//! is moved into the group, and every process it forks is born there. The group is reached
+//! is moved into the group, and every process it forks is born there (`exec` moves its own
+//! process in before it starts one, [`enter`]). The group is reached
 //! through a descriptor held open ([`Group`]), since den's mount namespace hides
 //! `/sys/fs/cgroup` from the runtime; it is removed when the container exits, and by `rm` (or
 //! a store's crash clean-up) for a container whose monitor died.
@@ -462,6 +463,11 @@ impl Group {
     }
 }
 
+/// Move this process into the group `dir` (`exec`: what it starts is born there).
+pub fn enter(sys: &dyn Sys, dir: &Path) -> Result<(), CgroupError> {
+    move_pid(sys, dir, 0)
+}
+
 fn move_pid(sys: &dyn Sys, dir: &Path, pid: i32) -> Result<(), CgroupError> {
     sys.write_text(&dir.join("cgroup.procs"), &pid.to_string())
         .map_err(|source| CgroupError::Move {
@@ -854,6 +860,8 @@ mod tests {
         assert_eq!(group.host, own);
         sys.allow_write(group.via_fd());
         group.add(&sys, 4242).unwrap();
+        // exec: den's own process moves in (pid 0 is the writer), by the host's path.
+        enter(&sys, &own).unwrap();
         group.remove(&sys);
         let write = |p: &Path, d: &str| Call::Write {
             path: p.into(),
@@ -872,6 +880,7 @@ mod tests {
                 write(&own.join("memory.swap.max"), "67108864"),
                 write(&own.join("pids.max"), "50"),
                 write(&group.via_fd().join("cgroup.procs"), "4242"),
+                write(&own.join("cgroup.procs"), "0"),
                 Call::Rmdir(group.via_fd()),
             ]
         );

@@ -53,6 +53,11 @@ pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
         .ok_or_else(|| crate::store::ContainersError::NotRunning(name.into()))?;
     // Paths are resolved now, as the user; inside, den is uid 0 and would look elsewhere.
     ctx.paths.export()?;
+    // A container with limits: the process exec starts is born in its cgroup (den's own exec
+    // process moves there first, while the group's path is in sight).
+    if let Some(group) = &c.state.cgroup {
+        crate::cgroup::limits::enter(&crate::sys::LinuxSys, group)?;
+    }
     crate::sys::join_namespaces(pid)?;
     crate::sys::set_env(crate::userns::ENV_INSIDE, ctx.idmap().encode())?;
     Ok(c)
