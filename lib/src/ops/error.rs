@@ -50,6 +50,7 @@ pub enum Error {
     Sqsh(#[from] crate::image::sqsh::SqshError),
     #[error(transparent)]
     Device(#[from] crate::cdi::DeviceError),
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
     /// A den tool run as a child failed and has already said why.
     #[error(transparent)]
