@@ -19,8 +19,10 @@ fn delegated_with_controllers() -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let mount = info.lines().find_map(|l| {
         let (left, right) = l.split_once(" - ")?;
-        (right.split_whitespace().next()? == "cgroup2")
-            .then(|| PathBuf::from(left.split_whitespace().nth(4)?))
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        Some(PathBuf::from(left.split_whitespace().nth(4)?))
     })?;
     let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let rel = cg.lines().find_map(|l| l.strip_prefix("0::/"))?.trim();
@@ -168,8 +170,8 @@ fn real_limits(sb: &Sandbox, bb: &str, dir: &Path) {
         "-c",
         "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
     ]);
-    assert_eq!(out.code, 137, "{} {}", out.stdout, out.stderr);
-    assert!(!out.stdout.contains("survived"));
+    assert_eq!(out.code, 137, "{} {}", out.out(), out.stderr);
+    assert!(!out.out().contains("survived"));
     // A fork bomb stops at the limit: forks fail, the container ends normally.
     let out = sb.den(&[
         "run",
@@ -187,7 +189,7 @@ fn real_limits(sb: &Sandbox, bb: &str, dir: &Path) {
         "{}",
         out.stderr
     );
-    assert!(out.stdout.contains("done"), "{}", out.stdout);
+    assert!(out.out().contains("done"), "{}", out.out());
     // stats and inspect show the limit; rm takes the group with the container.
     let id = sb
         .den(&[
