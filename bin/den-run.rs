@@ -169,6 +169,14 @@ enum VolumeVerb {
 type Root<'a> = Option<&'a Path>;
 
 fn main() -> std::process::ExitCode {
+    // A container's hook, run for libcontainer (den::runtime::hooks): before any parsing, as
+    // the hook's own arguments follow.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == "__hook") {
+        let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+        let code = den::runtime::hooks::wrapper_main(&rest);
+        return std::process::ExitCode::from(code as u8);
+    }
     let cli: Cli = common::parse();
     common::init_logging(&cli.global.log_level);
     // docker exits 125 when `run` itself fails, and 1 when a verb on a container fails.

@@ -14,7 +14,7 @@
 //! store                            blobs, layers, images, containers, the storage driver
 //! net, volume, copy, unpack, userns    the data a container record holds, and what fills it
 //! image, security, config, fs,     references and manifests, capabilities and seccomp, paths,
-//!   cgroup, cdi                    cgroups, devices
+//!   cgroup, cdi, hooks             cgroups, devices, hooks.d
 //! sys                              the kernel seam
 //! error, digest                    leaves
 //! ```
@@ -88,6 +88,9 @@
 //! - [`cdi`]: devices in containers: CDI specs read and resolved ([`cdi::Registry::load`],
 //!   [`cdi::Registry::resolve`]), `--device`, `--gpus`, `--group-add keep-groups`
 //!   ([`cdi::DeviceRequest::parse`]).
+//! - [`hooks`]: OCI hooks from `hooks.d` directories (podman's 1.0.0 format): reading them
+//!   ([`hooks::load`]), which a container gets ([`hooks::Definitions::matching`]), running one
+//!   with the state on stdin and its timeout ([`hooks::run`]).
 //! - [`config`]: paths and `config.toml` ([`config::Paths::resolve`], [`config::Config::load`],
 //!   `run`'s site defaults [`config::run::RunTable`]),
 //!   where programs are ([`config::find_in_path`], [`config::tool_path`]), and a container's
@@ -118,6 +121,7 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod fs;
+pub mod hooks;
 pub mod image;
 pub mod net;
 pub mod ops;

@@ -251,6 +251,10 @@ impl Build<'_> {
                 log: Default::default(),
                 devices: Default::default(),
                 limits: Default::default(),
+                // No hooks for build steps (podman's buildah runs none either); docker's
+                // process defaults.
+                hooks: Default::default(),
+                process: Default::default(),
             },
             auto_remove: false,
             layers: state.diff_ids(),

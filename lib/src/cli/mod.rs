@@ -286,6 +286,23 @@ pub struct RunArgs {
     /// may open (never more than your own user's rights)
     #[arg(long)]
     pub privileged: bool,
+    /// Run a small init as PID 1 that reaps zombies and forwards signals (den's own)
+    #[arg(long)]
+    pub init: bool,
+    /// Set a namespaced sysctl: net.* (own network), kernel.shm*, kernel.msg*, kernel.sem,
+    /// fs.mqueue.* (own IPC)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// Set a resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, stack, ...; -1 unlimited)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Size of /dev/shm (64m by default)
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Read OCI hook definitions from DIR instead of den's hooks.d directories (repeatable;
+    /// later ones win)
+    #[arg(long, value_name = "DIR")]
+    pub hooks_dir: Vec<PathBuf>,
     /// Run a single-file image (`den image squash`) instead of a store image; then every
     /// argument is the command
     #[arg(long, value_name = "FILE")]

@@ -114,6 +114,8 @@ impl RunArgs {
             security,
             devices: self.device_flags()?,
             limits: self.limits.limits()?,
+            process: self.process_settings()?,
+            hooks_dirs: self.hooks_dir.clone(),
         })
     }
 
@@ -126,6 +128,21 @@ impl RunArgs {
             crate::cdi::Registry::load_default()?.resolve(&req.cdi)?;
         }
         Ok(req)
+    }
+
+
+    /// `--init`, `--sysctl`, `--ulimit` (against den's own hard limits) and `--shm-size`.
+    fn process_settings(&self) -> Result<crate::security::process::Settings> {
+        use crate::security::process::{ProcessFlags, Settings};
+        Ok(Settings::parse(
+            &ProcessFlags {
+                init: self.init,
+                sysctl: &self.sysctl,
+                ulimit: &self.ulimit,
+                shm_size: self.shm_size.as_deref(),
+            },
+            &crate::sys::hard_limit,
+        )?)
     }
 }
 

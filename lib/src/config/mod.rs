@@ -350,6 +350,9 @@ pub struct Config {
     /// `[cgroup]`: where containers with resource limits get their groups.
     #[serde(default)]
     pub cgroup: CgroupTable,
+    /// `[hooks]`: the site's hooks.d directories.
+    #[serde(default)]
+    pub hooks: HooksConfig,
 }
 
 /// `[cgroup]`: `parent`, a cgroup v2 directory delegated to the user (a site's, for every
@@ -359,6 +362,16 @@ pub struct Config {
 pub struct CgroupTable {
     #[serde(default)]
     pub parent: Option<PathBuf>,
+}
+
+/// `[hooks]`: `dirs`, the site's directories of OCI hook definitions (oci-hooks(5)), read
+/// before the user's `hooks.d`; a later directory's file masks an earlier one's of the same
+/// name.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

@@ -52,6 +52,10 @@ pub enum Error {
     Device(#[from] crate::cdi::DeviceError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
+    #[error(transparent)]
+    Hooks(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Process(#[from] crate::security::process::ProcessError),
     /// A den tool run as a child failed and has already said why.
     #[error(transparent)]
     Reported(#[from] Reported),
@@ -82,6 +86,8 @@ impl Diagnose for Error {
             Error::Sqsh(e) => e.hint(),
             Error::Device(e) => e.hint(),
             Error::Cgroup(e) => e.hint(),
+            Error::Hooks(e) => e.hint(),
+            Error::Process(e) => e.hint(),
             Error::Reported(e) => e.hint(),
         }
     }

@@ -196,6 +196,7 @@ fn host_config(r: &ContainerRecord) -> Value {
     if let (Some(o), Value::Object(l)) = (host.as_object_mut(), limits_json(&r.spec.limits)) {
         o.extend(l);
     }
+    process_host_config(&mut host, &r.spec.process);
     host
 }
 
@@ -210,6 +211,21 @@ fn limits_json(l: &crate::cgroup::limits::Limits) -> Value {
         "CpusetCpus": l.cpuset_cpus.clone().unwrap_or_default(),
         "CgroupParent": l.parent.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
     })
+}
+
+/// docker's `Init`, `ShmSize`, `Sysctls` and `Ulimits` (-1 for unlimited).
+fn process_host_config(v: &mut Value, p: &crate::security::process::Settings) {
+    let limit = |n: u64| if n == u64::MAX { -1 } else { n as i64 };
+    v["Init"] = if p.init { json!(true) } else { Value::Null };
+    v["ShmSize"] = json!(p.shm_bytes());
+    if !p.sysctls.is_empty() {
+        v["Sysctls"] = json!(p.sysctls);
+    }
+    v["Ulimits"] = if p.ulimits.is_empty() {
+        Value::Null
+    } else {
+        json!(p.ulimits.iter().map(|u| json!({"Name": u.name, "Hard": limit(u.hard), "Soft": limit(u.soft)})).collect::<Vec<_>>())
+    };
 }
 
 /// docker 25's shape for CDI devices (`--device vendor/class=name`, `--gpus`): one request of

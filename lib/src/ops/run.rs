@@ -86,6 +86,10 @@ pub struct RunOptions {
     pub image_file: Option<std::path::PathBuf>,
     /// `--device`, `--gpus`, `--group-add` (CDI names checked against the specs).
     pub devices: crate::cdi::DeviceRequest,
+    /// `--init`, `--sysctl`, `--ulimit`, `--shm-size` (checked).
+    pub process: crate::security::process::Settings,
+    /// `--hooks-dir`: where hook definitions are read instead of den's defaults ([`hook_dirs`]).
+    pub hooks_dirs: Vec<std::path::PathBuf>,
 }
 
 /// `--pid`, `--ipc` and `--userns` as given: each None when not given (the config's `[run]`
@@ -241,9 +245,12 @@ pub fn create(
     if opts.detach && log.driver == crate::config::logging::LogDriver::Passthrough {
         return Err(crate::runtime::FlagError::PassthroughDetached.into());
     }
+    let hook_defs = crate::hooks::load(&hook_dirs(ctx, opts))?;
     let (opts, shared) = &with_run_defaults(opts, &ctx.config.run)?;
     let limits = limits(ctx, opts)?;
     let network = choose_network(opts, report)?;
+    opts.process
+        .check_namespaces(network == Network::Host, shared.ipc)?;
     let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
     let (image, file, defaults) = match image_file(opts)? {
         Some((path, json)) => {
@@ -261,6 +268,14 @@ pub fn create(
     if args.is_empty() {
         return Err(crate::runtime::FlagError::NoCommand(opts.image.clone()).into());
     }
+    let hooks = hook_defs.matching(&crate::hooks::Target {
+        annotations: &opts.annotations,
+        command: &args[0],
+        has_bind_mounts: opts
+            .mounts
+            .iter()
+            .any(|m| m.kind == crate::volume::MountKind::Bind),
+    });
     let mut ports = opts.publish.clone();
     if opts.publish_all {
         ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
@@ -301,6 +316,7 @@ pub fn create(
             log,
             shared: *shared,
             limits,
+            hooks,
             ..run_spec(opts, &defaults, args, network)
         },
         auto_remove: opts.rm,
@@ -493,7 +509,24 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         devices: opts.devices.clone(),
         // Resolved to this machine's cgroup subtree in `create`.
         limits: Default::default(),
+        // Read from the hooks directories in `create`.
+        hooks: Default::default(),
+        process: opts.process.clone(),
     }
+}
+
+/// The directories hook definitions are read from, in rising precedence: `--hooks-dir`'s when
+/// given (podman's: the flag replaces the defaults), else the config's `[hooks] dirs` (the
+/// site's) and then `hooks.d` beside the user's config file (`$XDG_CONFIG_HOME/den/hooks.d`).
+pub fn hook_dirs(ctx: &Ctx, opts: &RunOptions) -> Vec<std::path::PathBuf> {
+    if !opts.hooks_dirs.is_empty() {
+        return opts.hooks_dirs.clone();
+    }
+    let mut dirs = ctx.config.hooks.dirs.clone();
+    if let Some(d) = ctx.paths.config.parent() {
+        dirs.push(d.join("hooks.d"));
+    }
+    dirs
 }
 
 /// Claim the container's name and id, write its record (with its ports and host name), and

@@ -124,13 +124,15 @@ impl Engine for Youki {
             let _ = std::fs::remove_dir_all(&stale);
         }
         new_session_keyring()?;
+        super::hooks::clear_failure(bundle);
         let b = self.builder(id, stdio, true, None, None)?;
+        // A hook's own failure (left by den-run __hook) says more than libcontainer's.
         let container = b
             .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
             .build()
-            .map_err(err)?;
+            .map_err(|e| super::hooks::failure(bundle).unwrap_or_else(|| err(e)))?;
         let pid = container.pid().ok_or_else(|| RuntimeError::Engine {
             id: id.into(),
             message: "no init pid".into(),
@@ -140,6 +142,7 @@ impl Engine for Youki {
             pid,
             cgroups: self.cgroups,
             state_dir: self.state_root.join(id),
+            bundle: bundle.to_path_buf(),
         }))
     }
 }
@@ -245,6 +248,7 @@ struct YoukiInstance {
     pid: Pid,
     cgroups: bool,
     state_dir: PathBuf,
+    bundle: PathBuf,
 }
 
 impl Instance for YoukiInstance {
@@ -252,9 +256,11 @@ impl Instance for YoukiInstance {
         self.pid
     }
     fn start(&mut self) -> Result<(), RuntimeError> {
-        self.container.start().map_err(|e| RuntimeError::Engine {
-            id: self.container.id().into(),
-            message: e.to_string(),
+        self.container.start().map_err(|e| {
+            super::hooks::failure(&self.bundle).unwrap_or_else(|| RuntimeError::Engine {
+                id: self.container.id().into(),
+                message: e.to_string(),
+            })
         })
     }
     fn signal(&self, sig: Signal) -> Result<(), RuntimeError> {
@@ -263,19 +269,23 @@ impl Instance for YoukiInstance {
             source: e.into(),
         })
     }
+    /// Then the `poststop` hooks, which den runs itself ([`super::hooks`]).
     fn delete(&mut self) -> Result<(), RuntimeError> {
-        if !self.cgroups {
-            return std::fs::remove_dir_all(&self.state_dir).map_err(|e| RuntimeError::Io {
+        let res = if !self.cgroups {
+            std::fs::remove_dir_all(&self.state_dir).map_err(|e| RuntimeError::Io {
                 path: self.state_dir.clone(),
                 source: e,
-            });
-        }
-        self.container
-            .delete(false)
-            .map_err(|e| RuntimeError::Engine {
-                id: self.container.id().into(),
-                message: e.to_string(),
             })
+        } else {
+            self.container
+                .delete(false)
+                .map_err(|e| RuntimeError::Engine {
+                    id: self.container.id().into(),
+                    message: e.to_string(),
+                })
+        };
+        super::hooks::poststop(&self.bundle, self.container.id(), self.pid.as_raw());
+        res
     }
 }
 
@@ -328,6 +338,14 @@ fn become_ids(spec: &oci_spec::runtime::Spec) -> Option<super::keepid::Become> {
         uid: u.parse().ok()?,
         gid: g.parse().ok()?,
     })
+}
+
+/// Whether the container's first process is den's init (`--init`).
+fn is_init(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(super::settings::INIT_ANNOTATION))
+        .is_some_and(|v| v == "true")
 }
 
 /// Join a new session keyring; a kernel without keyrings has nothing to share.
@@ -402,6 +420,10 @@ impl Executor for DenExecutor {
                 eprintln!("den: exec: {e}");
                 std::process::exit(crate::error::EXIT_DEN);
             }
+        }
+        // A container's init (not an exec'd process) with --init.
+        if self.exec_becomes.is_none() && is_init(spec) {
+            super::init::become_init();
         }
         let err = crate::sys::execvp(prog, &cargs);
         let code = match err {

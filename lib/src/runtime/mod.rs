@@ -16,12 +16,15 @@ pub mod devices;
 pub mod engine;
 pub mod flags;
 pub mod freeze;
+pub mod hooks;
+pub mod init;
 pub mod keepid;
 pub mod logs;
 pub mod monitor;
 pub mod procs;
 pub mod relay;
 pub mod rootfs;
+pub mod settings;
 pub mod spec;
 pub mod tty;
 pub mod user;
@@ -53,6 +56,12 @@ pub enum RuntimeError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("{stage} hook {path} failed: {failure}")]
+    Hook {
+        stage: String,
+        path: PathBuf,
+        failure: String,
     },
     #[error("the runtime failed for container {id}: {message}")]
     Engine { id: String, message: String },
@@ -93,6 +102,9 @@ impl Diagnose for RuntimeError {
                 "run as root (drop -u), or give your user a subordinate id range in /etc/subuid and /etc/subgid".into()
             }
             RuntimeError::Io { .. } => "check that den's store and runtime directory are writable".into(),
+            RuntimeError::Hook { .. } => {
+                "fix the hook, or remove its definition (den reads $XDG_CONFIG_HOME/den/hooks.d, the config's [hooks] dirs, or --hooks-dir)".into()
+            }
             RuntimeError::Engine { .. } => "run with --log-level debug for the runtime's own messages".into(),
             RuntimeError::HideCgroups(_) => "this kernel refused a private mount; please report it with `den info`".into(),
             RuntimeError::Keyring(e) if e.errno() == Some(libc::EDQUOT) => {
@@ -427,6 +439,7 @@ pub fn write_spec(
         user_ns: plan.holder.as_ref().map(keepid::Holder::path),
     });
     let oci = devices::add_hooks(oci, &cdi);
+    let oci = settings::finish(oci, s, &cdir)?;
     // The spec holds the container's environment (secrets, often): the user's alone.
     let config = cdir.join("config.json");
     let bytes = serde_json::to_vec(&oci).map_err(|e| RuntimeError::Io {

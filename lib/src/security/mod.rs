@@ -12,6 +12,7 @@
 //! `runtime::engine`).
 
 pub mod fakeids;
+pub mod process;
 pub mod seccomp;
 
 use serde::{Deserialize, Serialize};

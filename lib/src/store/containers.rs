@@ -102,6 +102,15 @@ pub struct RunSpec {
         skip_serializing_if = "crate::cgroup::limits::Limits::is_empty"
     )]
     pub limits: crate::cgroup::limits::Limits,
+    /// The hooks from `hooks.d` this container matched when it was created.
+    #[serde(default, skip_serializing_if = "crate::hooks::Hooks::is_empty")]
+    pub hooks: crate::hooks::Hooks,
+    /// `--init`, `--sysctl`, `--ulimit`, `--shm-size`.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::security::process::Settings::is_default"
+    )]
+    pub process: crate::security::process::Settings,
 }
 
 impl RunSpec {

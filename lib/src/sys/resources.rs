@@ -82,3 +82,18 @@ pub fn raise_nofile_limit() -> u64 {
     }
     lim.rlim_cur
 }
+
+/// This process's hard limit of `resource` (an `RLIMIT_*`); `u64::MAX` for unlimited, and when
+/// the limit cannot be read (the runtime's own setrlimit then reports it).
+pub fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(resource, &mut lim) } != 0 || lim.rlim_max == libc::RLIM_INFINITY
+    {
+        return u64::MAX;
+    }
+    lim.rlim_max
+}
