@@ -39,6 +39,7 @@ mod info;
 mod limits;
 mod logging;
 mod manifests;
+mod procsettings;
 mod network;
 mod pull;
 mod push;
