@@ -71,31 +71,56 @@ fn every_stage_runs_once_with_the_state() {
     }
     let vol = format!("{}:/marks", m.display());
     sb.den(&[
-        "run", "--name", "c1", "--annotation", "org.test.mark=yes", "-v", &vol, &bb, "true",
+        "run",
+        "--name",
+        "c1",
+        "--annotation",
+        "org.test.mark=yes",
+        "-v",
+        &vol,
+        &bb,
+        "true",
     ])
     .ok();
-    let id = sb.den(&["inspect", "-f", "{{.Id}}", "c1"]).ok().trim().to_string();
+    let id = sb
+        .den(&["inspect", "-f", "{{.Id}}", "c1"])
+        .ok()
+        .trim()
+        .to_string();
     let order = read(&m.join("order"));
     let ran: Vec<&str> = order.lines().collect();
     for stage in stages {
-        assert_eq!(ran.iter().filter(|s| **s == stage).count(), 1, "{stage}: {order}");
+        assert_eq!(
+            ran.iter().filter(|s| **s == stage).count(),
+            1,
+            "{stage}: {order}"
+        );
     }
     assert_eq!(&ran[..3], &stages[..3], "{order}");
     assert_eq!(ran.last(), Some(&"poststop"), "{order}");
     let mut pids = Vec::new();
     for stage in stages {
         let text = read(&m.join(format!("{stage}.json")));
-        let state: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{stage}'s state {text:?}: {e}"));
+        let state: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{stage}'s state {text:?}: {e}"));
         assert_eq!(state["id"], id.as_str(), "{stage}: {state}");
-        assert_eq!(state["annotations"]["org.test.mark"], "yes", "{stage}: {state}");
+        assert_eq!(
+            state["annotations"]["org.test.mark"], "yes",
+            "{stage}: {state}"
+        );
         let bundle = state["bundle"].as_str().unwrap_or_default();
-        assert!(bundle.contains(&id) && Path::new(bundle).is_absolute(), "{stage}: {state}");
+        assert!(
+            bundle.contains(&id) && Path::new(bundle).is_absolute(),
+            "{stage}: {state}"
+        );
         if stage != "startContainer" {
             pids.push(state["pid"].as_i64().unwrap_or(0));
         }
     }
-    assert!(pids[0] > 1 && pids.iter().all(|p| *p == pids[0]), "{pids:?}");
+    assert!(
+        pids[0] > 1 && pids.iter().all(|p| *p == pids[0]),
+        "{pids:?}"
+    );
     // A restart runs them again, once each.
     std::fs::remove_file(m.join("order")).unwrap();
     sb.den(&["start", "-a", "c1"]).ok();
@@ -117,13 +142,42 @@ fn when_conditions_and_directories() {
     let user = user_hooks(&sb);
     let prestart = &["prestart"];
     let put = |dir: &Path, file: &str, name: &str, when: &str| {
-        std::fs::write(dir.join(file), definition(&mark(name), when, prestart, None)).unwrap();
+        std::fs::write(
+            dir.join(file),
+            definition(&mark(name), when, prestart, None),
+        )
+        .unwrap();
     };
-    put(&site, "10-always.json", "site-always", r#"{"always": true}"#);
-    put(&user, "10-always.json", "user-always", r#"{"always": true}"#);
-    put(&site, "20-mpi.json", "mpi", r#"{"annotations": {"^org\\.mpi$": "^(yes|true)$"}, "commands": ["(^|/)echo$"]}"#);
-    put(&user, "30-binds.json", "binds", r#"{"hasBindMounts": true}"#);
-    put(&user, "40-never.json", "never", r#"{"always": false, "hasBindMounts": true}"#);
+    put(
+        &site,
+        "10-always.json",
+        "site-always",
+        r#"{"always": true}"#,
+    );
+    put(
+        &user,
+        "10-always.json",
+        "user-always",
+        r#"{"always": true}"#,
+    );
+    put(
+        &site,
+        "20-mpi.json",
+        "mpi",
+        r#"{"annotations": {"^org\\.mpi$": "^(yes|true)$"}, "commands": ["(^|/)echo$"]}"#,
+    );
+    put(
+        &user,
+        "30-binds.json",
+        "binds",
+        r#"{"hasBindMounts": true}"#,
+    );
+    put(
+        &user,
+        "40-never.json",
+        "never",
+        r#"{"always": false, "hasBindMounts": true}"#,
+    );
     let run = |args: &[&str]| -> Vec<String> {
         let _ = std::fs::remove_file(&log);
         let mut all = vec!["run", "--rm"];
@@ -132,7 +186,10 @@ fn when_conditions_and_directories() {
         read(&log).lines().map(String::from).collect()
     };
     assert_eq!(run(&[&bb, "true"]), ["user-always"]);
-    assert_eq!(run(&["--annotation", "org.mpi=yes", &bb, "true"]), ["user-always"]);
+    assert_eq!(
+        run(&["--annotation", "org.mpi=yes", &bb, "true"]),
+        ["user-always"]
+    );
     assert_eq!(
         run(&["--annotation", "org.mpi=yes", &bb, "echo", "hi"]),
         ["user-always", "mpi"]
@@ -142,7 +199,12 @@ fn when_conditions_and_directories() {
     // --hooks-dir: its hooks only (podman's), later directories winning.
     let flag = sb.dir.join("flag-hooks");
     std::fs::create_dir_all(&flag).unwrap();
-    put(&flag, "10-always.json", "flag-always", r#"{"always": true}"#);
+    put(
+        &flag,
+        "10-always.json",
+        "flag-always",
+        r#"{"always": true}"#,
+    );
     let (s, f) = (site.display().to_string(), flag.display().to_string());
     assert_eq!(run(&["--hooks-dir", &s, &bb, "true"]), ["site-always"]);
     assert_eq!(
@@ -151,7 +213,8 @@ fn when_conditions_and_directories() {
     );
     // `create` takes the flag too.
     let _ = std::fs::remove_file(&log);
-    sb.den(&["create", "--name", "made", "--hooks-dir", &f, &bb, "true"]).ok();
+    sb.den(&["create", "--name", "made", "--hooks-dir", &f, &bb, "true"])
+        .ok();
     sb.den(&["start", "-a", "made"]).ok();
     assert_eq!(read(&log).trim(), "flag-always");
 }
@@ -167,20 +230,28 @@ fn failing_and_timing_out_hooks_stop_the_container() {
     for stage in ["prestart", "createRuntime", "createContainer", "poststart"] {
         let file = dir.join("50-fail.json");
         let script = format!("echo 'no GPU for {stage}' >&2; exit 3");
-        std::fs::write(&file, definition(&script, r#"{"always": true}"#, &[stage], None)).unwrap();
+        std::fs::write(
+            &file,
+            definition(&script, r#"{"always": true}"#, &[stage], None),
+        )
+        .unwrap();
         let before = sb.store_listing();
-        sb.den(&["run", "--rm", &bb, "echo", "ran"])
-            .fails_with(
-                125,
-                &format!("{stage} hook /bin/sh failed: exit status 3: no GPU for {stage}"),
-            );
+        sb.den(&["run", "--rm", &bb, "echo", "ran"]).fails_with(
+            125,
+            &format!("{stage} hook /bin/sh failed: exit status 3: no GPU for {stage}"),
+        );
         assert_eq!(sb.den(&["ps", "-aq"]).ok(), "", "{stage}");
         assert_eq!(sb.store_listing(), before, "{stage}");
         std::fs::remove_file(&file).unwrap();
     }
     std::fs::write(
         dir.join("60-slow.json"),
-        definition("sleep 60", r#"{"always": true}"#, &["createRuntime"], Some(1)),
+        definition(
+            "sleep 60",
+            r#"{"always": true}"#,
+            &["createRuntime"],
+            Some(1),
+        ),
     )
     .unwrap();
     let start = std::time::Instant::now();
@@ -256,13 +327,28 @@ fn the_shipped_bind_libs_hook() {
             "cat /opt/mpi/lib/libmpi.so.40 /usr/local/bin/mpirun; touch /opt/mpi/lib/x 2>&1 || echo read-only",
         ])
         .ok();
-    assert_eq!(out, "fake mpi\nfake mpirun\ntouch: /opt/mpi/lib/x: Read-only file system\nread-only\n");
+    assert_eq!(
+        out,
+        "fake mpi\nfake mpirun\ntouch: /opt/mpi/lib/x: Read-only file system\nread-only\n"
+    );
     // Without the annotation, nothing is bound.
     let out = sb.den(&["run", "--rm", &bb, "ls", "/opt"]);
     assert_ne!(out.code, 0, "{}", out.out());
     // An image whose /opt is a symlink to the host's /etc is refused, not followed.
-    let ctx = crate::sandbox::context(&sb, "linked", &format!("FROM {bb}\nRUN ln -s /etc /opt\n"), &[]);
+    let ctx = crate::sandbox::context(
+        &sb,
+        "linked",
+        &format!("FROM {bb}\nRUN ln -s /etc /opt\n"),
+        &[],
+    );
     crate::sandbox::build(&sb, &ctx, &["-t", "linked"]).ok();
-    sb.den(&["run", "--rm", "--annotation", "den.bind-libs=1", "linked", "true"])
-        .fails_with(125, "goes through a symlink in the image");
+    sb.den(&[
+        "run",
+        "--rm",
+        "--annotation",
+        "den.bind-libs=1",
+        "linked",
+        "true",
+    ])
+    .fails_with(125, "goes through a symlink in the image");
 }

@@ -12,26 +12,55 @@ fn init_reaps_zombies_forwards_signals_and_passes_the_status() {
     // The subshell leaves a sleep behind, orphaned to PID 1; after it exits, only a PID 1
     // that waits for it keeps it from being a zombie.
     let script = "(sleep 0.2 &); sleep 1; ps -o stat,comm; echo pid1=$(cat /proc/1/comm)";
-    let out = sb.den(&["run", "--rm", "--init", &bb, "sh", "-c", script]).ok();
+    let out = sb
+        .den(&["run", "--rm", "--init", &bb, "sh", "-c", script])
+        .ok();
     assert!(
         !out.lines().any(|l| l.trim_start().starts_with('Z')),
         "a zombie is left: {out}"
     );
     assert!(!out.contains("pid1=sh"), "{out}");
-    let plain = sb.den(&["run", "--rm", &bb, "sh", "-c", "echo pid1=$(cat /proc/1/comm)"]).ok();
+    let plain = sb
+        .den(&[
+            "run",
+            "--rm",
+            &bb,
+            "sh",
+            "-c",
+            "echo pid1=$(cat /proc/1/comm)",
+        ])
+        .ok();
     assert_eq!(plain.trim(), "pid1=sh");
-    assert_eq!(sb.den(&["run", "--rm", "--init", &bb, "sh", "-c", "exit 3"]).code, 3);
+    assert_eq!(
+        sb.den(&["run", "--rm", "--init", &bb, "sh", "-c", "exit 3"])
+            .code,
+        3
+    );
     sb.den(&[
-        "run", "-d", "--init", "--name", "trapper", &bb, "sh", "-c",
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "trapper",
+        &bb,
+        "sh",
+        "-c",
         "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done",
     ])
     .ok();
     wait_for_log(&sb, "trapper", "ready");
     sb.den(&["stop", "-t", "20", "trapper"]).ok();
-    assert_eq!(sb.den(&["inspect", "-f", "{{.State.ExitCode}}", "trapper"]).ok().trim(), "7");
+    assert_eq!(
+        sb.den(&["inspect", "-f", "{{.State.ExitCode}}", "trapper"])
+            .ok()
+            .trim(),
+        "7"
+    );
     assert!(sb.den(&["logs", "trapper"]).ok().contains("got TERM"));
     assert_eq!(
-        sb.den(&["inspect", "-f", "{{.HostConfig.Init}}", "trapper"]).ok().trim(),
+        sb.den(&["inspect", "-f", "{{.HostConfig.Init}}", "trapper"])
+            .ok()
+            .trim(),
         "true"
     );
 }
@@ -54,21 +83,48 @@ fn sysctl_sets_namespaced_ones_and_refuses_the_hosts() {
     let bb = busybox();
     let out = sb
         .den(&[
-            "run", "--rm", "--network", "none", "--sysctl",
-            "net.ipv4.ip_unprivileged_port_start=80", &bb, "cat",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=80",
+            &bb,
+            "cat",
             "/proc/sys/net/ipv4/ip_unprivileged_port_start",
         ])
         .ok();
     assert_eq!(out.trim(), "80");
     let before = sb.store_listing();
-    sb.den(&["run", "--rm", "--sysctl", "kernel.pid_max=100000", &bb, "true"])
-        .fails_with(125, "sysctl \"kernel.pid_max\" is not namespaced");
     sb.den(&[
-        "run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", &bb, "true",
+        "run",
+        "--rm",
+        "--sysctl",
+        "kernel.pid_max=100000",
+        &bb,
+        "true",
+    ])
+    .fails_with(125, "sysctl \"kernel.pid_max\" is not namespaced");
+    sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        &bb,
+        "true",
     ])
     .fails_with(125, "not allowed with --network host");
-    sb.den(&["run", "--rm", "--sysctl", "net.ipv4.ip_forward", &bb, "true"])
-        .fails_with(125, "invalid --sysctl");
+    sb.den(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "net.ipv4.ip_forward",
+        &bb,
+        "true",
+    ])
+    .fails_with(125, "invalid --sysctl");
     assert_eq!(sb.store_listing(), before);
 }
 
@@ -78,7 +134,16 @@ fn ulimit_and_shm_size() {
     let sb = Sandbox::new();
     let bb = busybox();
     let out = sb
-        .den(&["run", "--rm", "--ulimit", "nofile=100:200", &bb, "sh", "-c", "ulimit -n; ulimit -Hn"])
+        .den(&[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=100:200",
+            &bb,
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn",
+        ])
         .ok();
     assert_eq!(out, "100\n200\n");
     sb.den(&["run", "--rm", "--ulimit", "nofile=10:-1", &bb, "true"])
@@ -90,17 +155,35 @@ fn ulimit_and_shm_size() {
         all.extend_from_slice(args);
         all.extend_from_slice(&[&bb, "df", "-k", "/dev/shm"]);
         let out = sb.den(&all).ok();
-        out.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("").to_string()
+        out.lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("")
+            .to_string()
     };
     assert_eq!(df(&[]), "65536");
     assert_eq!(df(&["--shm-size", "128m"]), "131072");
     sb.den(&["run", "--rm", "--shm-size", "0", &bb, "true"])
         .fails_with(125, "invalid --shm-size");
     let id = sb
-        .den(&["create", "--shm-size", "1g", "--ulimit", "core=0", "--sysctl", "kernel.shmmax=1048576", &bb])
+        .den(&[
+            "create",
+            "--shm-size",
+            "1g",
+            "--ulimit",
+            "core=0",
+            "--sysctl",
+            "kernel.shmmax=1048576",
+            &bb,
+        ])
         .ok();
     let host = sb
-        .den(&["inspect", "-f", "{{.HostConfig.ShmSize}} {{json .HostConfig.Ulimits}} {{json .HostConfig.Sysctls}}", id.trim()])
+        .den(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.ShmSize}} {{json .HostConfig.Ulimits}} {{json .HostConfig.Sysctls}}",
+            id.trim(),
+        ])
         .ok();
     assert_eq!(
         host.trim(),

@@ -56,7 +56,7 @@
 //!   [`registry::session::Session`] to log in and push).
 //! - [`runtime`]: running containers ([`runtime::run_foreground`], the per-container monitor
 //!   [`runtime::monitor::run`]): rootfs plan, spec, engine, tty, the foreground relay, logs,
-//!   attach.
+//!   attach; the hooks in den's flow ([`runtime::hooks`]) and `--init` ([`runtime::init`]).
 //! - [`auth`]: registry credentials, den's auth.json and other tools' ([`auth::AuthFiles`]).
 //! - [`store`]: blobs, layers, images and containers on disk ([`store::Store::open`]), the
 //!   container lookup every verb starts with ([`store::Store::lookup_container`]), the intake
@@ -80,7 +80,9 @@
 //!   [`image::Reference::parse_tag`]), manifests, indexes and platforms, manifest lists as
 //!   data ([`image::list::ManifestList`], kept by [`store::manifests`]), single-file
 //!   images' format and checks ([`image::sqsh::check`]).
-//! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]).
+//! - [`security`]: capabilities, seccomp profiles, `--privileged` ([`security::Security::parse`]);
+//!   what a container's processes get beside them: `--init`, `--sysctl`, `--ulimit`,
+//!   `--shm-size` ([`security::process::Settings::parse`]).
 //! - [`cgroup`]: cgroup v2 where the user has a delegated subtree: finding it
 //!   ([`cgroup::delegated`], or the reason not), a container's own group, the freezer
 //!   ([`cgroup::set_frozen`]) for `pause`, and resource limits ([`cgroup::limits`]: `--memory`,

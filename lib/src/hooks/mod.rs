@@ -224,7 +224,8 @@ impl Diagnose for HookError {
                 "keep hook definitions small, a few per directory".into()
             }
             HookError::Invalid { .. } => {
-                "write it in oci-hooks(5)'s 1.0.0 format (see den's hooks/README.md), or remove it".into()
+                "write it in oci-hooks(5)'s 1.0.0 format (see den's hooks/README.md), or remove it"
+                    .into()
             }
         })
     }
@@ -313,13 +314,22 @@ fn read_definition(path: &Path) -> Result<Definition, HookError> {
 /// existing file, at least one stage and one condition. The failing field and why.
 fn check(f: &HookFile) -> Result<(), (&'static str, String)> {
     if f.version != "1.0.0" {
-        return Err(("version", format!("version {:?}: den reads 1.0.0", f.version)));
+        return Err((
+            "version",
+            format!("version {:?}: den reads 1.0.0", f.version),
+        ));
     }
     if !f.hook.path.is_absolute() {
-        return Err(("path", format!("hook path {} is not absolute", f.hook.path.display())));
+        return Err((
+            "path",
+            format!("hook path {} is not absolute", f.hook.path.display()),
+        ));
     }
     if !f.hook.path.exists() {
-        return Err(("path", format!("hook path {} does not exist", f.hook.path.display())));
+        return Err((
+            "path",
+            format!("hook path {} does not exist", f.hook.path.display()),
+        ));
     }
     if f.stages.is_empty() {
         return Err(("stages", "no stages".into()));
@@ -330,7 +340,10 @@ fn check(f: &HookFile) -> Result<(), (&'static str, String)> {
         && w.commands.is_empty()
         && w.has_bind_mounts.is_none()
     {
-        return Err(("when", "when has no condition (always, annotations, commands or hasBindMounts)".into()));
+        return Err((
+            "when",
+            "when has no condition (always, annotations, commands or hasBindMounts)".into(),
+        ));
     }
     Ok(())
 }

@@ -22,7 +22,11 @@ fn target<'a>(a: &'a BTreeMap<String, String>, command: &'a str, binds: bool) ->
 #[test]
 fn conditions_all_must_hold() {
     let d = tempfile::tempdir().expect("tmp");
-    write(d.path(), "a.json", &def(r#"{"always": true}"#, r#"["prestart", "poststop"]"#));
+    write(
+        d.path(),
+        "a.json",
+        &def(r#"{"always": true}"#, r#"["prestart", "poststop"]"#),
+    );
     write(
         d.path(),
         "b.json",
@@ -31,8 +35,16 @@ fn conditions_all_must_hold() {
             r#"["createContainer"]"#,
         ),
     );
-    write(d.path(), "c.json", &def(r#"{"hasBindMounts": true}"#, r#"["poststart"]"#));
-    write(d.path(), "d.json", &def(r#"{"always": false}"#, r#"["prestart"]"#));
+    write(
+        d.path(),
+        "c.json",
+        &def(r#"{"hasBindMounts": true}"#, r#"["poststart"]"#),
+    );
+    write(
+        d.path(),
+        "d.json",
+        &def(r#"{"always": false}"#, r#"["prestart"]"#),
+    );
     write(d.path(), "not-a-hook.txt", "junk");
     let defs = load(&[d.path().into()]).expect("load");
     assert_eq!(defs.0.len(), 4);
@@ -53,12 +65,27 @@ fn conditions_all_must_hold() {
 
 #[test]
 fn later_directories_mask_same_named_files_and_order_is_by_name() {
-    let (a, b) = (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
-    write(a.path(), "10-x.json", &def(r#"{"always": true}"#, r#"["prestart"]"#));
-    write(a.path(), "20-y.json", &def(r#"{"always": true}"#, r#"["prestart"]"#));
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    write(
+        a.path(),
+        "10-x.json",
+        &def(r#"{"always": true}"#, r#"["prestart"]"#),
+    );
+    write(
+        a.path(),
+        "20-y.json",
+        &def(r#"{"always": true}"#, r#"["prestart"]"#),
+    );
     let masked = def(r#"{"always": true}"#, r#"["poststop"]"#);
     write(b.path(), "10-x.json", &masked);
-    write(b.path(), "05-z.json", &def(r#"{"always": true}"#, r#"["prestart"]"#));
+    write(
+        b.path(),
+        "05-z.json",
+        &def(r#"{"always": true}"#, r#"["prestart"]"#),
+    );
     let defs = load(&[a.path().into(), b.path().into(), "/nonexistent".into()]).expect("load");
     let names: Vec<&str> = defs.0.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["05-z.json", "10-x.json", "20-y.json"]);
@@ -71,8 +98,14 @@ fn later_directories_mask_same_named_files_and_order_is_by_name() {
 #[test]
 fn malformed_files_name_the_file_and_line() {
     let cases = [
-        ("{\n\"version\": \"1.0.0\",\n\"hook\": {\"path\": \"/bin/sh\"},\n\"when\": {\"always\": true},\n\"stages\": [\"prestart\"],,\n}", 5),
-        (&def(r#"{"always": true}"#, r#"["prestart", "later"]"#) as &str, 2),
+        (
+            "{\n\"version\": \"1.0.0\",\n\"hook\": {\"path\": \"/bin/sh\"},\n\"when\": {\"always\": true},\n\"stages\": [\"prestart\"],,\n}",
+            5,
+        ),
+        (
+            &def(r#"{"always": true}"#, r#"["prestart", "later"]"#) as &str,
+            2,
+        ),
         (&def(r#"{}"#, r#"["prestart"]"#), 2),
         (&def(r#"{"commands": ["("]}"#, r#"["prestart"]"#), 2),
         (&def(r#"{"annotation": {"a": "b"}}"#, r#"["prestart"]"#), 2),
@@ -97,8 +130,11 @@ fn malformed_files_name_the_file_and_line() {
     );
     let e = load(&[d.path().into()]).expect_err("relative path");
     assert!(e.to_string().contains("not absolute"), "{e}");
-    write(d.path(), "rel.json", &format!("{:width$}", " ", width = 70_000));
-    assert!(matches!(load(&[d.path().into()]), Err(HookError::TooLarge { .. })));
+    write(d.path(), "rel.json", &" ".repeat(70_000));
+    assert!(matches!(
+        load(&[d.path().into()]),
+        Err(HookError::TooLarge { .. })
+    ));
 }
 
 #[test]

@@ -224,7 +224,12 @@ fn process_host_config(v: &mut Value, p: &crate::security::process::Settings) {
     v["Ulimits"] = if p.ulimits.is_empty() {
         Value::Null
     } else {
-        json!(p.ulimits.iter().map(|u| json!({"Name": u.name, "Hard": limit(u.hard), "Soft": limit(u.soft)})).collect::<Vec<_>>())
+        json!(
+            p.ulimits
+                .iter()
+                .map(|u| json!({"Name": u.name, "Hard": limit(u.hard), "Soft": limit(u.soft)}))
+                .collect::<Vec<_>>()
+        )
     };
 }
 

@@ -245,12 +245,10 @@ pub fn create(
     if opts.detach && log.driver == crate::config::logging::LogDriver::Passthrough {
         return Err(crate::runtime::FlagError::PassthroughDetached.into());
     }
-    let hook_defs = crate::hooks::load(&hook_dirs(ctx, opts))?;
     let (opts, shared) = &with_run_defaults(opts, &ctx.config.run)?;
     let limits = limits(ctx, opts)?;
     let network = choose_network(opts, report)?;
-    opts.process
-        .check_namespaces(network == Network::Host, shared.ipc)?;
+    let hook_defs = check_hooks_and_process(ctx, opts, &network, shared)?;
     let cidfile = CidFile::claim(opts.cidfile.as_deref())?;
     let (image, file, defaults) = match image_file(opts)? {
         Some((path, json)) => {
@@ -268,14 +266,6 @@ pub fn create(
     if args.is_empty() {
         return Err(crate::runtime::FlagError::NoCommand(opts.image.clone()).into());
     }
-    let hooks = hook_defs.matching(&crate::hooks::Target {
-        annotations: &opts.annotations,
-        command: &args[0],
-        has_bind_mounts: opts
-            .mounts
-            .iter()
-            .any(|m| m.kind == crate::volume::MountKind::Bind),
-    });
     let mut ports = opts.publish.clone();
     if opts.publish_all {
         ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
@@ -316,7 +306,7 @@ pub fn create(
             log,
             shared: *shared,
             limits,
-            hooks,
+            hooks: container_hooks(&hook_defs, opts, &args),
             ..run_spec(opts, &defaults, args, network)
         },
         auto_remove: opts.rm,
@@ -513,6 +503,35 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         hooks: Default::default(),
         process: opts.process.clone(),
     }
+}
+
+/// The hook definitions `run` reads ([`hook_dirs`]), and the process settings checked against
+/// the namespaces the container shares with the host: before anything is pulled or created.
+fn check_hooks_and_process(
+    ctx: &Ctx,
+    opts: &RunOptions,
+    network: &Network,
+    shared: &crate::userns::share::Shared,
+) -> Result<crate::hooks::Definitions> {
+    opts.process
+        .check_namespaces(*network == Network::Host, shared.ipc)?;
+    Ok(crate::hooks::load(&hook_dirs(ctx, opts))?)
+}
+
+/// The hooks of `defs` the container with `opts` and command line `args` matches.
+fn container_hooks(
+    defs: &crate::hooks::Definitions,
+    opts: &RunOptions,
+    args: &[String],
+) -> crate::hooks::Hooks {
+    defs.matching(&crate::hooks::Target {
+        annotations: &opts.annotations,
+        command: args.first().map_or("", String::as_str),
+        has_bind_mounts: opts
+            .mounts
+            .iter()
+            .any(|m| m.kind == crate::volume::MountKind::Bind),
+    })
 }
 
 /// The directories hook definitions are read from, in rising precedence: `--hooks-dir`'s when

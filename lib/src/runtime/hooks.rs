@@ -142,7 +142,10 @@ pub fn wrapper_main(args: &[String]) -> i32 {
         // createContainer's state has no pid: the hook's parent is the container's init.
         state["pid"] = json!(pid);
     }
-    let bundle = state.get("bundle").and_then(Value::as_str).map(PathBuf::from);
+    let bundle = state
+        .get("bundle")
+        .and_then(Value::as_str)
+        .map(PathBuf::from);
     match crate::hooks::run(&hook, state.to_string().as_bytes()) {
         Ok(()) => 0,
         Err(failure) => {
@@ -240,13 +243,27 @@ mod tests {
         prepare(&mut spec, &mine, d.path(), Some(Path::new("/bin/den-run"))).expect("prepare");
         let cc = &spec["hooks"]["createContainer"];
         assert_eq!(cc.as_array().map(Vec::len), Some(2));
-        assert_eq!(cc[0]["args"], json!(["den-run", "__hook", "createContainer", "-", "/cdi/hook"]));
+        assert_eq!(
+            cc[0]["args"],
+            json!(["den-run", "__hook", "createContainer", "-", "/cdi/hook"])
+        );
         assert_eq!(
             cc[1]["args"],
-            json!(["den-run", "__hook", "createContainer", "4", "/mine", "x", "-y"])
+            json!([
+                "den-run",
+                "__hook",
+                "createContainer",
+                "4",
+                "/mine",
+                "x",
+                "-y"
+            ])
         );
         assert_eq!(cc[1]["env"], json!(["A=1"]));
-        assert!(cc[1].get("timeout").is_none(), "the wrapper keeps the timeout");
+        assert!(
+            cc[1].get("timeout").is_none(),
+            "the wrapper keeps the timeout"
+        );
         assert_eq!(spec["hooks"]["startContainer"][0]["path"], "/in/container");
         assert!(spec["hooks"].get("poststop").is_none());
         let kept: Value = serde_json::from_str(
@@ -271,7 +288,10 @@ mod tests {
         )
         .expect("write");
         let e = failure(d.path()).expect("failure");
-        assert_eq!(e.to_string(), "createRuntime hook /h failed: exit status 2: no");
+        assert_eq!(
+            e.to_string(),
+            "createRuntime hook /h failed: exit status 2: no"
+        );
         assert!(failure(d.path()).is_none());
     }
 }

@@ -50,7 +50,9 @@ fn reap(child: Pid) -> Option<i32> {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == child => status = Some(code),
-            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => status = Some(128 + sig as i32),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                status = Some(128 + sig as i32)
+            }
             Ok(WaitStatus::StillAlive) | Err(_) => return status,
             Ok(_) => {}
         }

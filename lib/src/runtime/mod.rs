@@ -439,19 +439,7 @@ pub fn write_spec(
         user_ns: plan.holder.as_ref().map(keepid::Holder::path),
     });
     let oci = devices::add_hooks(oci, &cdi);
-    let oci = settings::finish(oci, s, &cdir)?;
-    // The spec holds the container's environment (secrets, often): the user's alone.
-    let config = cdir.join("config.json");
-    let bytes = serde_json::to_vec(&oci).map_err(|e| RuntimeError::Io {
-        path: config.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    crate::fs::write_private(&config, &bytes).map_err(|source| {
-        RuntimeError::Store(Box::new(crate::store::StoreError::Io {
-            path: config.clone(),
-            source,
-        }))
-    })?;
+    settings::write_config(oci, s, &cdir)?;
     Ok(plan.holder)
 }
 

@@ -15,6 +15,27 @@ use crate::store::RunSpec;
 /// `DenExecutor`), as podman marks `--init` with one of its own.
 pub const INIT_ANNOTATION: &str = "den.init";
 
+/// Write `oci`, finished ([`finish`]), as the bundle's `config.json`.
+pub fn write_config(
+    oci: oci_spec::runtime::Spec,
+    s: &RunSpec,
+    bundle: &Path,
+) -> Result<(), RuntimeError> {
+    let oci = finish(oci, s, bundle)?;
+    // The spec holds the container's environment (secrets, often): the user's alone.
+    let config = bundle.join("config.json");
+    let bytes = serde_json::to_vec(&oci).map_err(|e| RuntimeError::Io {
+        path: config.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    crate::fs::write_private(&config, &bytes).map_err(|source| {
+        RuntimeError::Store(Box::new(crate::store::StoreError::Io {
+            path: config.clone(),
+            source,
+        }))
+    })
+}
+
 /// `oci` with the record's process settings and hooks, as the JSON den writes.
 pub fn finish(
     oci: oci_spec::runtime::Spec,
@@ -92,9 +113,15 @@ mod tests {
             spec["process"]["rlimits"],
             json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}])
         );
-        assert_eq!(spec["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"], "80");
+        assert_eq!(
+            spec["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"],
+            "80"
+        );
         assert_eq!(spec["annotations"][INIT_ANNOTATION], "true");
-        assert_eq!(spec["mounts"][0]["options"], json!(["nosuid", "size=1048576k"]));
+        assert_eq!(
+            spec["mounts"][0]["options"],
+            json!(["nosuid", "size=1048576k"])
+        );
 
         let mut plain = json!({"process": {}, "linux": {}, "mounts": []});
         apply(&mut plain, &Settings::default());

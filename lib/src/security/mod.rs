@@ -9,7 +9,8 @@
 //! [`seccomp`]), no-new-privileges off. `--privileged` means what rootless podman makes of it:
 //! every capability of the user namespace, no seccomp filter, the host's devices the user may
 //! open. The session keyring is not a setting: every container gets a new one (see
-//! `runtime::engine`).
+//! `runtime::engine`). What its processes get beside these (`--init`, `--sysctl`, `--ulimit`,
+//! `--shm-size`) is [`process`]'s.
 
 pub mod fakeids;
 pub mod process;

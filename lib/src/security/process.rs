@@ -73,7 +73,11 @@ pub enum ProcessError {
     #[error("invalid --ulimit {0:?}")]
     BadUlimit(String),
     #[error("--ulimit {name}: the hard limit {hard} is above your own ({own})")]
-    AboveOwn { name: String, hard: String, own: String },
+    AboveOwn {
+        name: String,
+        hard: String,
+        own: String,
+    },
     #[error("invalid --shm-size {0:?}")]
     BadShmSize(String),
     #[error("--shm-size is not allowed with --ipc host: /dev/shm is the host's")]
@@ -273,7 +277,11 @@ fn parse_ulimit(
 mod tests {
     use super::*;
 
-    fn parse(sysctl: &[&str], ulimit: &[&str], shm: Option<&str>) -> Result<Settings, ProcessError> {
+    fn parse(
+        sysctl: &[&str],
+        ulimit: &[&str],
+        shm: Option<&str>,
+    ) -> Result<Settings, ProcessError> {
         let sysctl: Vec<String> = sysctl.iter().map(|s| s.to_string()).collect();
         let ulimit: Vec<String> = ulimit.iter().map(|s| s.to_string()).collect();
         Settings::parse(
@@ -289,15 +297,34 @@ mod tests {
 
     #[test]
     fn sysctls_only_of_the_containers_namespaces() {
-        let s = parse(&["net.ipv4.ip_unprivileged_port_start=80", "kernel.shmmax=1024", "fs.mqueue.msg_max=20"], &[], None)
-            .expect("namespaced");
+        let s = parse(
+            &[
+                "net.ipv4.ip_unprivileged_port_start=80",
+                "kernel.shmmax=1024",
+                "fs.mqueue.msg_max=20",
+            ],
+            &[],
+            None,
+        )
+        .expect("namespaced");
         assert_eq!(s.sysctls.len(), 3);
-        assert!(matches!(parse(&["kernel.pid_max=10"], &[], None), Err(ProcessError::HostSysctl(k)) if k == "kernel.pid_max"));
-        assert!(matches!(parse(&["vm.swappiness=1"], &[], None), Err(ProcessError::HostSysctl(_))));
-        assert!(matches!(parse(&["net.core.somaxconn"], &[], None), Err(ProcessError::BadSysctl(_))));
+        assert!(
+            matches!(parse(&["kernel.pid_max=10"], &[], None), Err(ProcessError::HostSysctl(k)) if k == "kernel.pid_max")
+        );
+        assert!(matches!(
+            parse(&["vm.swappiness=1"], &[], None),
+            Err(ProcessError::HostSysctl(_))
+        ));
+        assert!(matches!(
+            parse(&["net.core.somaxconn"], &[], None),
+            Err(ProcessError::BadSysctl(_))
+        ));
         assert!(matches!(
             s.check_namespaces(true, false),
-            Err(ProcessError::SharedNamespace { flag: "network", .. })
+            Err(ProcessError::SharedNamespace {
+                flag: "network",
+                ..
+            })
         ));
         assert!(matches!(
             s.check_namespaces(false, true),
@@ -309,7 +336,10 @@ mod tests {
     #[test]
     fn ulimits_as_docker_writes_them_and_never_above_ones_own() {
         let s = parse(&[], &["nofile=100:200", "core=0", "nproc=-1:-1"], None);
-        assert!(matches!(s, Err(ProcessError::AboveOwn { ref name, .. }) if name == "nproc"), "{s:?}");
+        assert!(
+            matches!(s, Err(ProcessError::AboveOwn { ref name, .. }) if name == "nproc"),
+            "{s:?}"
+        );
         let s = parse(&[], &["nofile=100:200", "core=0"], None).expect("valid");
         assert_eq!(
             s.rlimits(),
@@ -318,20 +348,44 @@ mod tests {
                 serde_json::json!({"type": "RLIMIT_CORE", "soft": 0, "hard": 0}),
             ]
         );
-        for bad in ["nofile", "nofiles=1", "nofile=2:1", "nofile=x", "nofile=1:2:3"] {
-            assert!(matches!(parse(&[], &[bad], None), Err(ProcessError::BadUlimit(_))), "{bad}");
+        for bad in [
+            "nofile",
+            "nofiles=1",
+            "nofile=2:1",
+            "nofile=x",
+            "nofile=1:2:3",
+        ] {
+            assert!(
+                matches!(parse(&[], &[bad], None), Err(ProcessError::BadUlimit(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(parse(&[], &["nofile=10:5000"], None), Err(ProcessError::AboveOwn { .. })));
+        assert!(matches!(
+            parse(&[], &["nofile=10:5000"], None),
+            Err(ProcessError::AboveOwn { .. })
+        ));
     }
 
     #[test]
     fn shm_size_in_docker_units() {
-        assert_eq!(parse(&[], &[], Some("1g")).expect("1g").shm_bytes(), 1 << 30);
-        assert_eq!(parse(&[], &[], None).expect("default").shm_bytes(), 64 << 20);
+        assert_eq!(
+            parse(&[], &[], Some("1g")).expect("1g").shm_bytes(),
+            1 << 30
+        );
+        assert_eq!(
+            parse(&[], &[], None).expect("default").shm_bytes(),
+            64 << 20
+        );
         for bad in ["0", "-1m", "lots"] {
-            assert!(matches!(parse(&[], &[], Some(bad)), Err(ProcessError::BadShmSize(_))), "{bad}");
+            assert!(
+                matches!(parse(&[], &[], Some(bad)), Err(ProcessError::BadShmSize(_))),
+                "{bad}"
+            );
         }
         let s = parse(&[], &[], Some("128m")).expect("128m");
-        assert!(matches!(s.check_namespaces(false, true), Err(ProcessError::ShmWithHostIpc)));
+        assert!(matches!(
+            s.check_namespaces(false, true),
+            Err(ProcessError::ShmWithHostIpc)
+        ));
     }
 }

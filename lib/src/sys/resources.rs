@@ -91,8 +91,7 @@ pub fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one rlimit into the struct we own.
-    if unsafe { libc::getrlimit(resource, &mut lim) } != 0 || lim.rlim_max == libc::RLIM_INFINITY
-    {
+    if unsafe { libc::getrlimit(resource, &mut lim) } != 0 || lim.rlim_max == libc::RLIM_INFINITY {
         return u64::MAX;
     }
     lim.rlim_max
