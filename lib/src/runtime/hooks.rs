@@ -127,7 +127,9 @@ pub fn wrapper_main(args: &[String]) -> i32 {
     let hook = Hook {
         path: PathBuf::from(path),
         args: rest.to_vec(),
-        env: std::env::vars().map(|(k, v)| format!("{k}={v}")).collect(),
+        env: std::env::vars_os()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect(),
         timeout: timeout.parse().ok(),
     };
     let mut input = Vec::new();
