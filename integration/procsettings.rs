@@ -9,17 +9,32 @@ use crate::sandbox::{Sandbox, busybox};
 fn init_reaps_zombies_forwards_signals_and_passes_the_status() {
     let sb = Sandbox::new();
     let bb = busybox();
-    // The subshell leaves a sleep behind, orphaned to PID 1; after it exits, only a PID 1
-    // that waits for it keeps it from being a zombie.
-    let script = "(sleep 0.2 &); sleep 1; ps -o stat,comm; echo pid1=$(cat /proc/1/comm)";
-    let out = sb
-        .den(&["run", "--rm", "--init", &bb, "sh", "-c", script])
-        .ok();
-    assert!(
-        !out.lines().any(|l| l.trim_start().starts_with('Z')),
-        "a zombie is left: {out}"
-    );
-    assert!(!out.contains("pid1=sh"), "{out}");
+    // The subshell leaves a sleep behind, orphaned to PID 1, and the command becomes a `sleep`
+    // that never waits: only den's init, as PID 1, keeps the orphan from staying a zombie.
+    let zombies = |init: bool| {
+        let name = if init { "with-init" } else { "without-init" };
+        let mut args = vec!["run", "-d", "--name", name];
+        if init {
+            args.push("--init");
+        }
+        args.extend_from_slice(&[&bb, "sh", "-c", "(sleep 0.2 &); exec sleep 30"]);
+        sb.den(&args).ok();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let ps = sb.den(&["exec", name, "ps", "-o", "stat,comm"]).ok();
+        let pid1 = sb.den(&["exec", name, "cat", "/proc/1/comm"]).ok();
+        sb.den(&["rm", "-f", name]).ok();
+        (
+            ps.lines()
+                .filter(|l| l.trim_start().starts_with('Z'))
+                .count(),
+            pid1,
+        )
+    };
+    let (left, pid1) = zombies(false);
+    assert_eq!((left, pid1.trim()), (1, "sleep"), "the test's premise");
+    let (left, pid1) = zombies(true);
+    assert_eq!(left, 0, "a zombie is left");
+    assert_ne!(pid1.trim(), "sleep");
     let plain = sb
         .den(&[
             "run",
