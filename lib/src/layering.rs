@@ -24,7 +24,9 @@ const ORDER: &[&[&str]] = &[
     &["auth"],
     &["store"],
     &["net", "volume", "copy", "unpack", "userns"],
-    &["image", "security", "config", "fs", "cgroup", "cdi", "hooks"],
+    &[
+        "image", "security", "config", "fs", "cgroup", "cdi", "hooks",
+    ],
     &["sys"],
     &["error", "digest"],
 ];

@@ -130,7 +130,6 @@ impl RunArgs {
         Ok(req)
     }
 
-
     /// `--init`, `--sysctl`, `--ulimit` (against den's own hard limits) and `--shm-size`.
     fn process_settings(&self) -> Result<crate::security::process::Settings> {
         use crate::security::process::{ProcessFlags, Settings};
