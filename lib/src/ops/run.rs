@@ -230,6 +230,22 @@ pub fn command_line(
     ep.into_iter().chain(cmd).collect()
 }
 
+/// `-p`'s ports and, with `-P`, the image's exposed ones; refused on a network without den-net.
+fn published(
+    opts: &RunOptions,
+    defaults: &ImageDefaults,
+    network: &Network,
+) -> Result<Vec<PortMapping>> {
+    let mut ports = opts.publish.clone();
+    if opts.publish_all {
+        ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
+    }
+    if !ports.is_empty() && !network.needs_helper() {
+        return Err(crate::net::NetError::PortsNeedNetwork(network.name().into()).into());
+    }
+    Ok(ports)
+}
+
 /// Create the container record for `opts`: the image found (or pulled), the command, the
 /// ports and the network decided, the record written and the root filesystem prepared.
 pub fn create(
@@ -266,13 +282,7 @@ pub fn create(
     if args.is_empty() {
         return Err(crate::runtime::FlagError::NoCommand(opts.image.clone()).into());
     }
-    let mut ports = opts.publish.clone();
-    if opts.publish_all {
-        ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
-    }
-    if !ports.is_empty() && !network.needs_helper() {
-        return Err(crate::net::NetError::PortsNeedNetwork(network.name().into()).into());
-    }
+    let ports = published(opts, &defaults, &network)?;
     let store = ctx.store()?;
     tracing::debug!("image config read");
     let choice = driver::choose(&crate::sys::LinuxSys, &store, ctx.config.storage.driver);
