@@ -24,6 +24,8 @@
 #   run --rm from a 1 GB image in a .sqsh   goal: at most 50 ms more than from the store
 #   on another filesystem (sqsh)              (podman from its store alongside)
 #   32 containers at once from one .sqsh    goal: the store grows by their upper dirs only
+#   run --rm with a CDI device, --device,   (side by side: what each adds to a start)
+#   --init, a hooks.d hook (devices)
 #
 # As root it installs podman and hyperfine, sets up the den-test user and runs as that user.
 # The Debian image is made once with mmdebstrap (a few minutes) and cached in
@@ -38,7 +40,7 @@ RUNS=${BENCH_RUNS:-20}
 if [ "$(id -u)" = 0 ]; then
     ./integration/setup.sh
     need=()
-    for p in podman buildah hyperfine mmdebstrap runc bc ab node; do command -v "$p" >/dev/null || need+=("$p"); done
+    for p in podman buildah hyperfine mmdebstrap runc bc ab node catatonit; do command -v "$p" >/dev/null || need+=("$p"); done
     need=("${need[@]/#ab/apache2-utils}"); need=("${need[@]/#node/nodejs}")
     if [ ${#need[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -80,11 +82,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# BENCH_ONLY="run containers network build share pulls sqsh devices" (any subset) picks sections; default all.
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
 # --- fixtures ----------------------------------------------------------------------------------
 if [ ! -f "$cache/busybox/index.json" ]; then
     python3 "$fixtures/mkimage.py" "$cache/busybox" busybox
 fi
-if [ ! -f "$cache/debian/index.json" ]; then
+# The Debian image only the pull section uses (minutes to make the first time).
+if want pulls && [ ! -f "$cache/debian/index.json" ]; then
     if [ ! -f "$cache/debian.tar" ]; then
         echo "bench: making a Debian userland with mmdebstrap (once; a few minutes)..."
         mmdebstrap --quiet --mode=unshare --variant=apt \
@@ -115,6 +121,7 @@ if [ ! -f "$cache/node/index.json" ]; then
     mv "$cache/node.tmp" "$cache/node"
 fi
 for img in busybox debian node; do
+    [ -f "$cache/$img/index.json" ] || continue
     skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$cache/$img:latest" "docker://$registry/bench/$img:latest"
 done
 busybox=$registry/bench/busybox:latest
@@ -122,6 +129,8 @@ debian=$registry/bench/debian:latest
 
 # --- podman, configured as ENVIRONMENT.md says ---------------------------------------------------
 cat > "$home/.config/containers/containers.conf" <<EOF
+[containers]
+init_path = "$(command -v catatonit || echo /usr/libexec/podman/catatonit)"
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
@@ -162,8 +171,6 @@ EOF
     tail -1 "$results"
 }
 
-# BENCH_ONLY="run containers network build share pulls sqsh" (any subset) picks sections; default all.
-want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 den pull -q "$busybox" >/dev/null
 podman pull -q "$busybox" >/dev/null
@@ -490,6 +497,38 @@ den --root "$root" rm -f $(den --root "$root" ps -aq) >/dev/null
 echo
 echo "== 32 containers started at once from one .sqsh"
 printf '32 containers at once from one .sqsh\t%s\t%s\t%s\t%s\n' "$(echo "$t1 - $t0" | bc)" "$running" "$((during - before))" "$(stat -c %s "$sq/big.sqsh")" | tee -a "$results"
+fi
+
+# --- devices, hooks, init (issue 17) --------------------------------------------------------------
+# What a device, a hook or --init adds to a container's start, den and podman given the same:
+# den's device, environment and mount come from a CDI spec, podman's from the flags (podman 4.3
+# reads CDI specs only from /etc/cdi and /var/run/cdi, which a user cannot write).
+if want devices; then
+mkdir -p "$home/.config/cdi" "$work/hooks" "$work/cdi-share"
+cat > "$home/.config/cdi/bench.yaml" <<EOF
+cdiVersion: "0.6.0"
+kind: bench.test/dev
+devices:
+  - name: a
+    containerEdits:
+      deviceNodes: [{path: /dev/bench-null, hostPath: /dev/null}]
+      env: ["BENCH_DEV=a"]
+      mounts: [{hostPath: $work/cdi-share, containerPath: /opt/bench, options: [ro, bind]}]
+EOF
+printf '{"version":"1.0.0","hook":{"path":"/bin/true"},"when":{"always":true},"stages":["prestart"]}\n' \
+    > "$work/hooks/bench.json"
+bench "run --rm with a device, env and a mount (den: a CDI device)" "$RUNS" \
+    "true" "den run --rm --device bench.test/dev=a $busybox true" \
+    "true" "podman run --rm --device /dev/null:/dev/bench-null -e BENCH_DEV=a -v $work/cdi-share:/opt/bench:ro $busybox true"
+bench "run --rm --device /dev/fuse" "$RUNS" \
+    "true" "den run --rm --device /dev/fuse $busybox true" \
+    "true" "podman run --rm --device /dev/fuse $busybox true"
+bench "run --rm --init" "$RUNS" \
+    "true" "den run --rm --init $busybox true" \
+    "true" "podman run --rm --init $busybox true"
+bench "run --rm with a prestart hook (hooks.d)" "$RUNS" \
+    "true" "den run --rm --hooks-dir $work/hooks $busybox true" \
+    "true" "podman --hooks-dir $work/hooks run --rm $busybox true"
 fi
 
 # --- report ------------------------------------------------------------------------------------

@@ -51,6 +51,10 @@ pub fn join(ctx: &Ctx, name: &str) -> Result<Container> {
         .state
         .monitor
         .ok_or_else(|| crate::store::ContainersError::NotRunning(name.into()))?;
+    // Refused before den's process joins the container's cgroup, which a freezer may hold.
+    if c.state.paused {
+        return Err(crate::store::ContainersError::PausedExec(c.record.name.clone()).into());
+    }
     // Paths are resolved now, as the user; inside, den is uid 0 and would look elsewhere.
     ctx.paths.export()?;
     // A container with limits: the process exec starts is born in its cgroup (den's own exec
