@@ -94,6 +94,11 @@ enum Verb {
         #[command(subcommand)]
         verb: VolumeVerb,
     },
+    /// Run containers' health checks (podman's)
+    Healthcheck {
+        #[command(subcommand)]
+        verb: HealthcheckVerb,
+    },
     /// Show what den does on this machine, and why
     Info(den::cli::system::InfoArgs),
     /// Show den's version (docker's fields)
@@ -116,9 +121,18 @@ enum Verb {
     /// Run a created container in the foreground and exit with its status (den-build's RUN).
     #[command(name = "__run-created", hide = true)]
     RunCreated { id: String },
+    /// A container's health checker (started by its monitor or the foreground den).
+    #[command(name = "__health", hide = true)]
+    Health { id: String },
     /// Hold a detached `exec -it`'s terminal until its process ends (started by den itself).
     #[command(name = "__hold-pty", hide = true)]
     HoldPty,
+}
+
+#[derive(Subcommand)]
+enum HealthcheckVerb {
+    /// Run a container's health check now: exit 0 healthy, 1 unhealthy, 125 without a check
+    Run { container: String },
 }
 
 #[derive(Subcommand)]
@@ -181,7 +195,7 @@ fn main() -> std::process::ExitCode {
     common::init_logging(&cli.global.log_level);
     // docker exits 125 when `run` itself fails, and 1 when a verb on a container fails.
     let on = match cli.verb {
-        Verb::Run(_) | Verb::Create(_) => OnFailure::Den,
+        Verb::Run(_) | Verb::Create(_) | Verb::Healthcheck { .. } => OnFailure::Den,
         _ => OnFailure::One,
     };
     common::exit(run(cli.global.root.as_deref(), cli.verb), on)
@@ -266,6 +280,13 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::RunCreated { id } => Ok(ops::run::run_created(&enter(&open(root)?, root)?, &id)?),
         Verb::Monitor { id, wait_attach } => monitor(root, &id, wait_attach),
         Verb::HoldPty => Ok(den::runtime::tty::hold()),
+        Verb::Healthcheck {
+            verb: HealthcheckVerb::Run { container },
+        } => healthcheck_run(root, &container),
+        Verb::Health { id } => {
+            ops::health::watch(&enter(&open(root)?, root)?, &id)?;
+            Ok(0)
+        }
     }
 }
 
@@ -627,6 +648,15 @@ fn reset(root: Root, force: bool) -> Result<i32> {
     }
     ops::system::reset(&ctx)?;
     Ok(0)
+}
+
+/// `healthcheck run` (podman's): one check now; "unhealthy" and 1 when it fails.
+fn healthcheck_run(root: Root, container: &str) -> Result<i32> {
+    let passed = ops::health::run_now(&open(root)?, container)?;
+    if !passed {
+        print("unhealthy\n");
+    }
+    Ok(ops::health::exit_status(passed))
 }
 
 /// The per-container monitor: it owns the container until it ends, and exits with its status.

@@ -70,6 +70,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("stats", "den-run", "stats"),
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
+    ("healthcheck", "den-run", "healthcheck"),
     ("container prune", "den-run", "prune"),
     ("info", "den-run", "info"),
     ("version", "den-run", "version"),

@@ -29,6 +29,7 @@ mod devices;
 mod drivers;
 mod firsthour;
 mod flags;
+mod health;
 mod hooks;
 mod hostile;
 mod hostile_build;

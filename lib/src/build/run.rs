@@ -255,6 +255,8 @@ impl Build<'_> {
                 // process defaults.
                 hooks: Default::default(),
                 process: Default::default(),
+                // A build step is not health-checked.
+                healthcheck: None,
             },
             auto_remove: false,
             layers: state.diff_ids(),

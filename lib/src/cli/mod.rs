@@ -8,6 +8,7 @@
 pub mod container;
 pub mod coverage;
 pub mod docker;
+pub mod health;
 pub mod image;
 pub mod limits;
 pub mod manifest;
@@ -266,6 +267,8 @@ pub struct RunArgs {
     pub read_only: bool,
     #[command(flatten)]
     pub limits: limits::LimitArgs,
+    #[command(flatten)]
+    pub health: health::HealthArgs,
     /// Log driver: k8s-file (the default), json-file, none, passthrough
     #[arg(long, value_name = "DRIVER")]
     pub log_driver: Option<String>,

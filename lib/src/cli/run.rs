@@ -116,6 +116,7 @@ impl RunArgs {
             limits: self.limits.limits()?,
             process: self.process_settings()?,
             hooks_dirs: self.hooks_dir.clone(),
+            healthcheck: self.health.health()?,
         })
     }
 

@@ -110,7 +110,7 @@ pub fn commit(ctx: &Ctx, opts: &CommitOptions) -> Result<ImageRecord> {
 /// configuration: command and entrypoint, environment (its `-e` over the image's, a later
 /// name replacing an earlier one), working directory, user, stop signal, labels (`--label` over
 /// the image's), the ports it publishes as exposed ports, and its anonymous volumes (`-v
-/// /data`) as volumes. The image's Healthcheck stays as it is: den has no `--health-*` flags.
+/// /data`) as volumes, and its health check (the image's under `--health-*`, merged).
 fn container_settings(config: &mut Map<String, Value>, spec: &crate::store::RunSpec) {
     config.insert("Cmd".into(), json!(spec.cmd));
     if spec.entrypoint.is_empty() {
@@ -140,6 +140,9 @@ fn container_settings(config: &mut Map<String, Value>, spec: &crate::store::RunS
     }
     if let Some(sig) = &spec.stop_signal {
         config.insert("StopSignal".into(), json!(sig));
+    }
+    if let Some(h) = &spec.healthcheck {
+        config.insert("Healthcheck".into(), json!(h));
     }
     let mut put = |key: &str, name: String| {
         let map = config.entry(key).or_insert_with(|| json!({}));
@@ -262,6 +265,13 @@ mod tests {
         assert_eq!(cc["Volumes"], json!({"/img": {}, "/data": {}}));
         assert_eq!(cc["Healthcheck"]["Test"][1], "true");
         assert_eq!(cc["Cmd"], json!(["sleep", "9"]));
+        // `--no-healthcheck` (or `--health-*`): the container's check replaces the image's.
+        spec.healthcheck = Some(crate::store::health::HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        });
+        container_settings(&mut cc, &spec);
+        assert_eq!(cc["Healthcheck"], json!({"Test": ["NONE"]}));
         // No working directory in the image or the run: none in the new image.
         let mut bare = Map::new();
         container_settings(

@@ -156,8 +156,18 @@ fn matches_filter(c: &Container, f: &str) -> Result<bool> {
             Some((lk, lv)) => c.record.spec.labels.get(lk).is_some_and(|x| x == lv),
             None => c.record.spec.labels.contains_key(v),
         },
+        "health" => health_matches(c, v)
+            .ok_or_else(|| crate::store::ContainersError::BadFilter(f.into()))?,
         _ => return Err(crate::store::ContainersError::BadFilter(f.into()).into()),
     })
+}
+
+/// `health=starting|healthy|unhealthy|none` (none: no health check); None for another value.
+fn health_matches(c: &Container, v: &str) -> Option<bool> {
+    let status = c.state.health.as_ref().map_or("none", |h| h.status.name());
+    ["starting", "healthy", "unhealthy", "none"]
+        .contains(&v)
+        .then_some(status == v)
 }
 
 /// `ps`: the containers docker's rules list, newest first.

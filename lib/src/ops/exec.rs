@@ -110,7 +110,7 @@ pub fn exec(
 
 /// The process to start: the user resolved in the container's root, its environment and
 /// directory, the command checked, and the security settings the container's init got.
-fn process(ctx: &Ctx, c: &Container, opts: &ExecOptions) -> Result<engine::ExecProcess> {
+pub(super) fn process(ctx: &Ctx, c: &Container, opts: &ExecOptions) -> Result<engine::ExecProcess> {
     let store = ctx.store()?;
     let r = &c.record;
     let rootfs = store.container_dir(&r.id).join("merged");

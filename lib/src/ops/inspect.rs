@@ -93,6 +93,7 @@ fn state_json(s: &ContainerState) -> Value {
         "Error": s.error.clone().unwrap_or_default(),
         "StartedAt": time(s.started_at),
         "FinishedAt": time(s.finished_at),
+        "Health": s.health,
     })
 }
 
@@ -245,6 +246,15 @@ fn device_requests(d: &crate::cdi::DeviceRequest) -> Value {
 fn config_json(r: &ContainerRecord) -> Value {
     let exposed: serde_json::Map<String, Value> =
         r.spec.ports.iter().map(|p| (p.key(), json!({}))).collect();
+    let mut config = config_fields(r, exposed);
+    // docker's: only when the image or the flags set one.
+    if let Some(h) = &r.spec.healthcheck {
+        config["Healthcheck"] = json!(h);
+    }
+    config
+}
+
+fn config_fields(r: &ContainerRecord, exposed: serde_json::Map<String, Value>) -> Value {
     json!({
         "Hostname": r.spec.hostname,
         "Domainname": "",

@@ -26,6 +26,7 @@ pub mod events;
 pub mod exec;
 pub mod export;
 pub mod filter;
+pub mod health;
 pub mod history;
 pub mod images;
 pub mod import;

@@ -90,6 +90,8 @@ pub struct RunOptions {
     pub process: crate::security::process::Settings,
     /// `--hooks-dir`: where hook definitions are read instead of den's defaults ([`hook_dirs`]).
     pub hooks_dirs: Vec<std::path::PathBuf>,
+    /// `--health-*` and `--no-healthcheck` (None: the image's HEALTHCHECK as it is).
+    pub healthcheck: Option<crate::store::health::HealthConfig>,
 }
 
 /// `--pid`, `--ipc` and `--userns` as given: each None when not given (the config's `[run]`
@@ -182,6 +184,8 @@ pub struct ImageDefaults {
     pub user: String,
     pub stop_signal: Option<String>,
     pub exposed_ports: Vec<String>,
+    /// docker's `Healthcheck` (not in the OCI configuration: read from the config's JSON).
+    pub healthcheck: Option<crate::store::health::HealthConfig>,
 }
 
 pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
@@ -191,7 +195,10 @@ pub fn image_defaults(ctx: &Ctx, image: &ImageRecord) -> Result<ImageDefaults> {
             digest: image.config.to_string(),
             source,
         })?;
-    Ok(defaults_of(&cfg))
+    Ok(ImageDefaults {
+        healthcheck: image_healthcheck(&bytes),
+        ..defaults_of(&cfg)
+    })
 }
 
 /// [`ImageDefaults`] of a configuration.
@@ -205,7 +212,14 @@ pub fn defaults_of(cfg: &ImageConfiguration) -> ImageDefaults {
         user: c.user().clone().unwrap_or_default(),
         stop_signal: c.stop_signal().clone(),
         exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
+        healthcheck: None,
     }
+}
+
+/// An image configuration's `config.Healthcheck` (docker's; OCI's type has no such field).
+fn image_healthcheck(config: &[u8]) -> Option<crate::store::health::HealthConfig> {
+    let v: serde_json::Value = serde_json::from_slice(config).ok()?;
+    serde_json::from_value(v.get("config")?.get("Healthcheck")?.clone()).ok()
 }
 
 /// docker's rule: `--entrypoint` replaces the image's entrypoint and drops its CMD; a command on
@@ -512,6 +526,10 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         // Read from the hooks directories in `create`.
         hooks: Default::default(),
         process: opts.process.clone(),
+        healthcheck: crate::store::health::HealthConfig::merged(
+            opts.healthcheck.as_ref(),
+            d.healthcheck.as_ref(),
+        ),
     }
 }
 

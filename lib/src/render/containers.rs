@@ -8,6 +8,7 @@ use super::units::{ellipsis, human_duration, human_size};
 use super::{Listing, TemplateError};
 use crate::net::PortMapping;
 use crate::ops::container::ContainerSize;
+use crate::store::health::HealthStatus;
 use crate::store::{ContainerRecord, ContainerState, Status};
 use crate::volume::MountKind;
 
@@ -114,7 +115,13 @@ fn status_text(state: &ContainerState, now: DateTime<Utc>) -> String {
     match state.status {
         Status::Created => "Created".into(),
         Status::Running if state.paused => format!("Up {} (Paused)", ago(state.started_at)),
-        Status::Running => format!("Up {}", ago(state.started_at)),
+        Status::Running => match &state.health {
+            Some(h) if h.status == HealthStatus::Starting => {
+                format!("Up {} (health: starting)", ago(state.started_at))
+            }
+            Some(h) => format!("Up {} ({})", ago(state.started_at), h.status.name()),
+            None => format!("Up {}", ago(state.started_at)),
+        },
         Status::Exited => format!(
             "Exited ({}) {} ago",
             state.exit_code.unwrap_or(0),

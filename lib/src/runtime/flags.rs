@@ -59,6 +59,10 @@ pub enum FlagError {
     RunOnly(&'static str),
     #[error("Conflicting options: -a and -d")]
     AttachWithDetach,
+    #[error("invalid {flag} {value:?}")]
+    BadHealth { flag: &'static str, value: String },
+    #[error("--no-healthcheck conflicts with --health-* options")]
+    NoHealthcheckConflict,
     #[error("cannot write the container ID file {}", path.display())]
     CidFile {
         path: std::path::PathBuf,
@@ -78,6 +82,16 @@ impl Diagnose for FlagError {
             }
             FlagError::EnvFile { .. } => "check the path given to --env-file".into(),
             FlagError::NotATty => "drop -t, or run den from a terminal".into(),
+            FlagError::BadHealth {
+                flag: "--health-retries",
+                ..
+            } => "give a count of 0 or more, e.g. --health-retries 3".into(),
+            FlagError::BadHealth { flag, .. } => {
+                format!("give a duration of 1ms or more, e.g. {flag} 30s or 1m30s or 500ms")
+            }
+            FlagError::NoHealthcheckConflict => {
+                "drop --no-healthcheck, or the --health-* options".into()
+            }
             FlagError::NoCommand(_) => {
                 "give a command after the image name, or use an image with CMD or ENTRYPOINT".into()
             }

@@ -16,6 +16,7 @@ pub mod devices;
 pub mod engine;
 pub mod flags;
 pub mod freeze;
+pub mod health;
 pub mod hooks;
 pub mod init;
 pub mod keepid;
@@ -630,6 +631,7 @@ fn foreground(
             )?;
             inst.start()?;
             tracing::debug!("container started");
+            let _checker = health::start(store, record);
             let code = relay::supervise(
                 inst.pid(),
                 pty,

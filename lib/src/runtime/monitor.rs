@@ -12,7 +12,8 @@
 //! - writes the output to `ctr.log` ([`super::logs`]), stdout and stderr apart, timestamped;
 //! - serves attach clients on a unix socket ([`super::attach`]);
 //! - records the exit status and time, restarts by the `--restart` policy, and removes the
-//!   container on exit for `--rm`.
+//!   container on exit for `--rm`;
+//! - starts the container's health checker for each run ([`super::health`]).
 //!
 //! One thread, one poll loop; no async runtime, so it stays a few MiB.
 
@@ -377,6 +378,7 @@ fn run_once(
     )?;
     inst.start()?;
     ready.ok();
+    let checker = super::health::start(ctx.store, record);
     // From here the monitor only copies bytes and waits: let go of the code that created the
     // container (most of den-run's pages), so a monitor costs its loop's working set.
     crate::sys::release_file_pages();
@@ -391,6 +393,7 @@ fn run_once(
         buf: vec![0u8; 64 * 1024],
     }
     .run()?;
+    drop(checker);
     tty::restore_signals(&old_mask);
     if let Some(l) = log {
         let _ = l.flush();

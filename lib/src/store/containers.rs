@@ -111,6 +111,9 @@ pub struct RunSpec {
         skip_serializing_if = "crate::security::process::Settings::is_default"
     )]
     pub process: crate::security::process::Settings,
+    /// The health check: the image's HEALTHCHECK under the `--health-*` flags, merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 impl RunSpec {
@@ -257,6 +260,10 @@ pub struct ContainerState {
     /// The cgroup of its own the freezer made for it (`.../den-ID`), removed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<PathBuf>,
+    /// Its health check's state (`State.Health`), kept in a file of its own
+    /// ([`super::health`]) and read with the state; None without a check.
+    #[serde(skip)]
+    pub health: Option<super::health::Health>,
 }
 
 impl ContainerState {
@@ -273,6 +280,7 @@ impl ContainerState {
             ports: Vec::new(),
             paused: false,
             cgroup: None,
+            health: None,
         }
     }
 
@@ -517,7 +525,10 @@ impl Store {
     }
 
     pub fn container_state(&self, id: &str) -> Result<ContainerState> {
-        self.read_json(&self.container_dir(id).join("state.json"))
+        let mut state: ContainerState =
+            self.read_json(&self.container_dir(id).join("state.json"))?;
+        state.health = self.container_health(id);
+        Ok(state)
     }
 
     /// Write a container's state; a change to running or to exited is its `start` or `die`
@@ -739,6 +750,8 @@ impl Store {
 pub enum ContainersError {
     #[error("container {0} is not running")]
     NotRunning(String),
+    #[error("container {0} has no defined healthcheck")]
+    NoHealthcheck(String),
     #[error("cannot remove container {0}: container is running")]
     RemoveRunning(String),
     #[error("invalid filter {0:?}")]
@@ -763,6 +776,9 @@ impl crate::error::Diagnose for ContainersError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             ContainersError::NotRunning(_) => "start it first with `den start`".into(),
+            ContainersError::NoHealthcheck(_) => {
+                "create it with --health-cmd, or from an image with a HEALTHCHECK".into()
+            }
             ContainersError::RemoveRunning(_) => {
                 "stop the container before removing it, or force it with `den rm -f`".into()
             }
@@ -770,7 +786,7 @@ impl crate::error::Diagnose for ContainersError {
                 "filter with type=container|image, event=ACTION, container=NAME|ID, image=NAME, label=KEY[=VALUE]; give times as RFC 3339, a Unix timestamp or a duration ago (10m)".into()
             }
             ContainersError::BadFilter(_) => {
-                "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited or ancestor".into()
+                "use KEY=VALUE with status (created, running, exited, ...), name, id, label, exited, ancestor or health (starting, healthy, unhealthy, none)".into()
             }
             ContainersError::SameName(_) => "choose a name the container does not have".into(),
             ContainersError::AlreadyPaused(_) => "`den unpause` continues it".into(),

@@ -48,6 +48,7 @@ mod containers;
 pub mod driver;
 pub mod events;
 mod gc;
+pub mod health;
 pub mod imagefile;
 mod images;
 pub mod incoming;
