@@ -121,9 +121,6 @@ enum Verb {
     /// Run a created container in the foreground and exit with its status (den-build's RUN).
     #[command(name = "__run-created", hide = true)]
     RunCreated { id: String },
-    /// A container's health checker (started by its monitor or the foreground den).
-    #[command(name = "__health", hide = true)]
-    Health { id: String },
     /// Hold a detached `exec -it`'s terminal until its process ends (started by den itself).
     #[command(name = "__hold-pty", hide = true)]
     HoldPty,
@@ -133,6 +130,9 @@ enum Verb {
 enum HealthcheckVerb {
     /// Run a container's health check now: exit 0 healthy, 1 unhealthy, 125 without a check
     Run { container: String },
+    /// A container's health checker (started by its monitor or the foreground den)
+    #[command(name = "__watch", hide = true)]
+    Watch { id: String },
 }
 
 #[derive(Subcommand)]
@@ -280,13 +280,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::RunCreated { id } => Ok(ops::run::run_created(&enter(&open(root)?, root)?, &id)?),
         Verb::Monitor { id, wait_attach } => monitor(root, &id, wait_attach),
         Verb::HoldPty => Ok(den::runtime::tty::hold()),
-        Verb::Healthcheck {
-            verb: HealthcheckVerb::Run { container },
-        } => healthcheck_run(root, &container),
-        Verb::Health { id } => {
-            ops::health::watch(&enter(&open(root)?, root)?, &id)?;
-            Ok(0)
-        }
+        Verb::Healthcheck { verb } => healthcheck(root, verb),
     }
 }
 
@@ -651,12 +645,22 @@ fn reset(root: Root, force: bool) -> Result<i32> {
 }
 
 /// `healthcheck run` (podman's): one check now; "unhealthy" and 1 when it fails.
-fn healthcheck_run(root: Root, container: &str) -> Result<i32> {
-    let passed = ops::health::run_now(&open(root)?, container)?;
+fn healthcheck(root: Root, verb: HealthcheckVerb) -> Result<i32> {
+    let container = match verb {
+        HealthcheckVerb::Run { container } => container,
+        HealthcheckVerb::Watch { id } => return health_watch(root, &id),
+    };
+    let passed = ops::health::run_now(&open(root)?, &container)?;
     if !passed {
         print("unhealthy\n");
     }
     Ok(ops::health::exit_status(passed))
+}
+
+/// A container's health checker, in the namespaces of the process that started it.
+fn health_watch(root: Root, id: &str) -> Result<i32> {
+    ops::health::watch(&enter(&open(root)?, root)?, id)?;
+    Ok(0)
 }
 
 /// The per-container monitor: it owns the container until it ends, and exits with its status.

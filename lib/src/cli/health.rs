@@ -15,10 +15,10 @@ pub struct HealthArgs {
     /// Command to run to check health (through /bin/sh -c in the container)
     #[arg(long, value_name = "COMMAND")]
     pub health_cmd: Option<String>,
-    /// Time between checks (ms|s|m|h; docker's default 30s)
+    /// Time between checks, e.g. 30s, 1m30s, 500ms (default 30s)
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub health_interval: Option<String>,
-    /// Longest a check may run (docker's default 30s)
+    /// Longest a check may run before it is killed and fails (default 30s)
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub health_timeout: Option<String>,
     /// Time to start before failing checks count (default 0s)

@@ -1,5 +1,5 @@
 //! Health checks: the checker a container's holder starts for each run
-//! ([`crate::runtime::health`]: `den-run __health ID`, [`watch`]), and podman's `den
+//! ([`crate::runtime::health`]: `den-run healthcheck __watch ID`, [`watch`]), and podman's `den
 //! healthcheck run CTR` ([`run_now`]).
 //!
 //! A check is a process started in the container as `exec` starts one (the same user, working

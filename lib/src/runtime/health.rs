@@ -1,4 +1,4 @@
-//! Starting a container's health checker: `den-run __health ID`, a child of the process that
+//! Starting a container's health checker: `den-run healthcheck __watch ID`, a child of the process that
 //! holds the container (its monitor, or the foreground den), in the same user and mount
 //! namespaces, so each check can start a process in the container the way `exec` does
 //! ([`crate::ops::health::watch`]). A process of its own: the holder's loop stays as it is, and
@@ -26,8 +26,7 @@ pub fn start(store: &crate::store::Store, record: &ContainerRecord) -> Option<Ch
     let _ = store.set_container_health(&record.id, &Health::starting());
     let exe = std::fs::read_link("/proc/self/exe").ok()?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("__health")
-        .arg(&record.id)
+    cmd.args(["healthcheck", "__watch", &record.id])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());

@@ -582,11 +582,10 @@ fn foreground(
     let result = (|| {
         let userns = write_spec(ctx, record, &rootfs)?;
         tracing::debug!("spec written");
-        let mut log = if keep_log {
-            open_log(&cdir, &s.log)?
-        } else {
-            None
-        };
+        let mut log = keep_log
+            .then(|| open_log(&cdir, &s.log))
+            .transpose()?
+            .flatten();
         let engine = engine::Youki {
             state_root: ctx.runtime_dir.join("libcontainer"),
             cgroups: false,
