@@ -42,7 +42,8 @@
 //!   [`ops::inspect`], [`ops::exec::exec`], [`ops::cp::cp`], [`ops::volume`],
 //!   [`ops::info::info`] (and version), [`ops::events::events`] (den's journal),
 //!   [`ops::search::search`], [`ops::rmi`] (tag, rmi, image prune), [`ops::history::history`],
-//!   [`ops::import::import`], [`ops::export::export`], [`ops::system`] (df, prune, check,
+//!   [`ops::import::import`], [`ops::export::export`], [`ops::health`] (the health checker,
+//!   `healthcheck run`), [`ops::system`] (df, prune, check,
 //!   reset), [`ops::push::push`], [`ops::login`] (login, logout), [`ops::manifest`]
 //!   (manifest lists: create, add, annotate, inspect, push, rm), [`ops::squash::squash`]
 //!   (`image squash`, and `load`/`images` of a `.sqsh`).
