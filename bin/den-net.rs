@@ -33,12 +33,34 @@ struct Cli {
 enum Verb {
     /// Serve one container (den-run starts this; the configuration comes in the environment)
     Serve,
+    /// Keep the user networks' namespace (den-run starts this once per user)
+    #[command(hide = true)]
+    Holder { dir: std::path::PathBuf },
+    /// Hold a network namespace for the holder
+    #[command(hide = true)]
+    Keeper,
 }
 
 fn main() -> std::process::ExitCode {
     let cli: Cli = common::parse();
     common::init_logging(&cli.global.log_level);
+    let done = |r: Result<(), den::net::NetError>| match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("den-net: {}", den::error::chain(&e));
+            std::process::ExitCode::from(1)
+        }
+    };
     match cli.verb {
+        Verb::Holder { dir } => {
+            // The holder's user namespace is made as den's own is, with the same id map.
+            if let Err(e) = den::userns::enter(&den::sys::LinuxSys) {
+                eprintln!("den-net: {}", den::error::chain(&e));
+                return std::process::ExitCode::from(1);
+            }
+            done(den::net::usernet::holder::serve(&dir))
+        }
+        Verb::Keeper => done(den::net::usernet::holder::keep()),
         // A failure was reported to den-run over the control socket; den-run prints it.
         Verb::Serve => match den::net::serve_from_env() {
             Ok(()) => std::process::ExitCode::SUCCESS,

@@ -99,6 +99,11 @@ enum Verb {
         #[command(subcommand)]
         verb: HealthcheckVerb,
     },
+    /// Manage user networks
+    Network {
+        #[command(subcommand)]
+        verb: NetworkVerb,
+    },
     /// Show what den does on this machine, and why
     Info(den::cli::system::InfoArgs),
     /// Show den's version (docker's fields)
@@ -133,6 +138,66 @@ enum HealthcheckVerb {
     /// A container's health checker (started by its monitor or the foreground den)
     #[command(name = "__watch", hide = true)]
     Watch { id: String },
+}
+
+#[derive(Subcommand)]
+enum NetworkVerb {
+    /// Create a network
+    Create {
+        /// Driver (bridge only)
+        #[arg(short, long)]
+        driver: Option<String>,
+        /// Subnet in CIDR form (default: the next free 10.89.N.0/24)
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Gateway address (default: the subnet's first)
+        #[arg(long)]
+        gateway: Option<String>,
+        /// No outbound traffic: containers reach only each other
+        #[arg(long)]
+        internal: bool,
+        /// Set a label (KEY=VALUE)
+        #[arg(long = "label")]
+        label: Vec<String>,
+        name: String,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network ids
+        #[arg(short, long)]
+        quiet: bool,
+        /// Do not truncate ids
+        #[arg(long)]
+        no_trunc: bool,
+        /// Filter: name=, id=, driver=, label=
+        #[arg(short, long)]
+        filter: Vec<String>,
+        /// Format: table, json, or a Go template
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Show networks as JSON
+    Inspect {
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove all networks no container uses
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+        /// Filter: label=KEY[=VALUE]
+        #[arg(long)]
+        filter: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +331,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         }
         Verb::Prune(a) => prune(root, a),
         Verb::Volume { verb } => volume(root, verb),
+        Verb::Network { verb } => network(root, verb),
         Verb::Info(a) => info(root, &a),
         Verb::Events(a) => events(root, &a),
         Verb::Version(a) => {
@@ -342,7 +408,8 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
         // den holds a foreground container: it must not outlive the job or shell that runs it.
         den::runtime::tty::end_with_parent();
     }
-    let ctx = enter(&open(root)?, root)?;
+    let user_net = matches!(opts.network, Some(den::net::Network::User(_)));
+    let ctx = enter_for(&open(root)?, root, user_net)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
     ctx.note_placement(&mut |t| den::cli::note(t));
@@ -364,6 +431,43 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
         &report,
         &mut created,
     )?))
+}
+
+/// [`enter`], for a verb that starts containers: into the user networks' namespace (the
+/// helper's, started if need be) when `user_network`, else den's own.
+fn enter_for(ctx: &Ctx, root: Root, user_network: bool) -> Result<Ctx> {
+    use den::net::usernet;
+    if !user_network || den::userns::IdMap::for_current_user() == den::userns::IdMap::Root {
+        return enter(ctx, root);
+    }
+    ctx.paths.export()?;
+    let dir = usernet::holder_dir(&ctx.runtime_dir()?);
+    if den::userns::current().is_none() {
+        let pid = usernet::ensure_holder(&dir).map_err(ops::Error::from)?;
+        return Err(ops::Error::from(usernet::join(pid)).into());
+    }
+    // Inside: the helper stays until this process has attached its container (or exits).
+    usernet::holder::hold(&dir).map_err(ops::Error::from)?;
+    if usernet::running_holder(&dir).is_none() {
+        return Err(ops::Error::from(den::net::NetError::Helper {
+            message: "the user network helper exited".into(),
+            hint: Some("run the command again".into()),
+        })
+        .into());
+    }
+    open(root)
+}
+
+/// Whether any of the containers named is on a user network.
+fn on_user_network(ctx: &Ctx, names: &[String]) -> bool {
+    let Ok(store) = ctx.store() else {
+        return false;
+    };
+    names.iter().any(|n| {
+        store
+            .lookup_container(n)
+            .is_ok_and(|c| !c.record.spec.endpoints.is_empty())
+    })
 }
 
 /// The exit status of `attach` or `exec`: the container's (the process's); when the user
@@ -425,8 +529,9 @@ fn start(root: Root, a: StartArgs) -> Result<i32> {
         .into());
     }
     let how = a.attach_options()?;
-    let ctx = enter(&open(root)?, root)?;
-    let names = targets(&ctx, a.all, &a.containers, Some(false))?;
+    let outside = open(root)?;
+    let names = targets(&outside, a.all, &a.containers, Some(false))?;
+    let ctx = enter_for(&outside, root, on_user_network(&outside, &names))?;
     let mut out = std::io::stdout();
     Ok(attached_code(ops::container::start(
         &ctx,
@@ -461,7 +566,7 @@ fn restart(root: Root, a: StopArgs) -> Result<i32> {
     for n in &names {
         ops::container::stop(&ctx, n, a.time, a.signal.as_deref())?;
     }
-    let ctx = enter(&ctx, root)?;
+    let ctx = enter_for(&ctx, root, on_user_network(&ctx, &names))?;
     let mut out = std::io::stdout();
     Ok(attached_code(ops::container::start(
         &ctx, &names, None, &mut out,
@@ -676,6 +781,95 @@ fn monitor(root: Root, id: &str, wait_attach: bool) -> Result<i32> {
     };
     Ok(den::runtime::monitor::run(&rctx, id, wait_attach))
 }
+
+/// `network ls --filter`: docker's name= (substring), id= (prefix), driver=, label=.
+fn network_matches(v: &serde_json::Value, filters: &[String]) -> bool {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    filters.iter().all(|f| match f.split_once('=') {
+        Some(("name", n)) => s("Name").contains(n),
+        Some(("id", i)) => s("Id").starts_with(i),
+        Some(("driver", d)) => s("Driver") == d,
+        Some(("label", l)) => match l.split_once('=') {
+            Some((k, val)) => v["Labels"][k].as_str() == Some(val),
+            None => v["Labels"].get(l).is_some(),
+        },
+        _ => true,
+    })
+}
+
+fn network(root: Root, verb: NetworkVerb) -> Result<i32> {
+    match verb {
+        NetworkVerb::Create {
+            driver,
+            subnet,
+            gateway,
+            internal,
+            label,
+            name,
+        } => {
+            let o = den::net::usernet::CreateOptions {
+                name,
+                driver,
+                subnet,
+                gateway,
+                internal,
+                labels: label,
+            };
+            print(&format!("{}\n", ops::network::create(&open(root)?, &o)?.id));
+            Ok(0)
+        }
+        NetworkVerb::Ls {
+            quiet,
+            no_trunc,
+            filter,
+            format,
+        } => {
+            let values: Vec<_> = ops::network::ls(&open(root)?)?
+                .into_iter()
+                .filter(|v| network_matches(v, &filter))
+                .collect();
+            let out = render::containers::networks(&values, quiet, no_trunc, format.as_deref())
+                .map_err(render::FormatError::from)?;
+            print(&out);
+            Ok(0)
+        }
+        NetworkVerb::Inspect { format, names } => {
+            let (values, errors) = ops::network::inspect(&open(root)?, &names);
+            let mut errors: Vec<common::Failure> = errors.into_iter().map(Into::into).collect();
+            let out = render::containers::volume_objects(&values, format.as_deref())
+                .unwrap_or_else(|e| {
+                    errors.push(e.into());
+                    String::new()
+                });
+            Ok(common::print_and_fail(&out, errors))
+        }
+        NetworkVerb::Rm { names } => {
+            let ctx = open(root)?;
+            Ok(each(&names, |n| {
+                ops::network::rm(&ctx, n)?;
+                Ok(Some(n.to_string()))
+            }))
+        }
+        NetworkVerb::Prune { force, filter } => {
+            let ctx = open(root)?;
+            if !force && !den::cli::confirm(NETWORK_PRUNE_WARNING) {
+                return Ok(0);
+            }
+            let removed = ops::network::prune(&ctx, &filter)?;
+            let mut out = String::new();
+            if !removed.is_empty() {
+                out.push_str("Deleted Networks:\n");
+                for n in &removed {
+                    out.push_str(&format!("{n}\n"));
+                }
+            }
+            print(&out);
+            Ok(0)
+        }
+    }
+}
+
+const NETWORK_PRUNE_WARNING: &str = "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ";
 
 fn volume(root: Root, verb: VolumeVerb) -> Result<i32> {
     match verb {

@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("inspect", "den-run", "inspect"),
     ("volume", "den-run", "volume"),
     ("healthcheck", "den-run", "healthcheck"),
+    ("network", "den-run", "network"),
     ("container prune", "den-run", "prune"),
     ("info", "den-run", "info"),
     ("version", "den-run", "version"),

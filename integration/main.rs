@@ -52,4 +52,5 @@ mod slurm;
 mod sqsh;
 mod stores;
 mod surface;
+mod usernet;
 mod verbs;

@@ -210,6 +210,7 @@ impl Build<'_> {
             created: Utc::now(),
             driver: self.driver.name().into(),
             spec: RunSpec {
+                endpoints: vec![],
                 args: argv,
                 env,
                 cwd: state.workdir(),

@@ -658,7 +658,7 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     (
         "run",
         "link",
-        "den has no container links or user networks yet: publish the other container's port with -p and reach it through the host",
+        "den has no container links: put both containers on a user network (den network create NET; --network NET) and use the name",
     ),
     ("run", "kernel-memory", "docker deprecated it; use --memory"),
     (
@@ -736,9 +736,14 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     ),
     ("checkpoint", "", "den has no checkpoint/restore"),
     (
-        "network",
+        "network connect",
         "",
-        "den has no user networks yet: publish ports with -p, or use --network slirp4netns|pasta|host|none",
+        "den attaches a container to a user network when it starts: recreate it with --network NAME",
+    ),
+    (
+        "network disconnect",
+        "",
+        "den keeps a container on its user network until it ends: recreate it with --network NAME",
     ),
 ];
 
@@ -890,7 +895,7 @@ mod tests {
         assert!(instead("swarm", "").contains("orchestrator"));
         assert!(instead("pull", "disable-content-trust").contains("digest"));
         assert_eq!(instead("run", "oom-score-adj"), ASK);
-        assert!(instead("network create", "").contains("--network"));
+        assert!(instead("network connect", "").contains("--network"));
     }
 
     fn refused(args: &[&str]) -> Option<(String, String)> {

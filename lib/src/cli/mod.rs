@@ -218,6 +218,12 @@ pub struct RunArgs {
     /// loopback at 10.0.2.2), pasta, host, or none
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Another name for the container on its user network
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its user network
+    #[arg(long, value_name = "ADDRESS")]
+    pub ip: Option<String>,
     /// Platform to pull if the image is not local
     #[arg(long)]
     pub platform: Option<String>,

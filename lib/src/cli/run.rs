@@ -98,6 +98,13 @@ impl RunArgs {
             entrypoint: self.entrypoint.clone(),
             hostname: self.hostname.clone(),
             network,
+            network_aliases: self.network_alias.clone(),
+            ip: match &self.ip {
+                Some(ip) => Some(ip.parse().map_err(|_| {
+                    crate::net::NetError::BadIp(ip.clone(), "of the network".into())
+                })?),
+                None => None,
+            },
             platform: self.platform.clone(),
             pull: match &self.pull {
                 None => PullPolicy::Missing,

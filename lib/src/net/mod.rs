@@ -21,6 +21,7 @@ pub mod limits;
 pub mod ports;
 mod relay;
 mod udp;
+pub mod usernet;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -54,9 +55,24 @@ pub enum Network {
         allow_host_loopback: bool,
     },
     Pasta,
+    /// A user network, by name ([`usernet`]).
+    User(String),
 }
 
 impl Network {
+    /// The built-in mode a name stands for (`host`, `none`, `bridge`, ...), if any.
+    pub fn builtin(name: &str) -> Option<Network> {
+        Some(match name {
+            "host" => Network::Host,
+            "none" => Network::None,
+            "" | "default" | "bridge" | "private" | "slirp4netns" => Network::Slirp4netns {
+                allow_host_loopback: false,
+            },
+            "pasta" => Network::Pasta,
+            _ => return None,
+        })
+    }
+
     /// `host`, `none`, `slirp4netns[:allow_host_loopback=true]`, `pasta`, or empty for the
     /// default.
     pub fn parse(s: &str) -> Option<Network> {
@@ -78,17 +94,19 @@ impl Network {
                 }
             }
             "pasta" => Network::Pasta,
+            user if opts.is_empty() && usernet::valid_name(user) => Network::User(user.into()),
             _ => return None,
         })
     }
 
     /// The name docker shows (`NetworkMode`).
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Network::Host => "host",
             Network::None => "none",
             Network::Slirp4netns { .. } => "slirp4netns",
             Network::Pasta => "pasta",
+            Network::User(n) => n,
         }
     }
 
@@ -99,7 +117,10 @@ impl Network {
 
     /// Whether den-net runs for it.
     pub fn needs_helper(&self) -> bool {
-        matches!(self, Network::Slirp4netns { .. } | Network::Pasta)
+        matches!(
+            self,
+            Network::Slirp4netns { .. } | Network::Pasta | Network::User(_)
+        )
     }
 }
 
@@ -166,6 +187,42 @@ pub enum NetError {
     BadAddHost(String),
     #[error("no public port {0:?} published for {1}")]
     NoPort(String, String),
+    #[error("network {0} not found")]
+    NetworkNotFound(String),
+    #[error("invalid network name {0:?}")]
+    BadNetworkName(String),
+    #[error("network driver {0:?} is not supported")]
+    BadDriver(String),
+    #[error("network with name {0} already exists")]
+    NetworkExists(String),
+    #[error("at most {0} networks")]
+    TooManyNetworks(usize),
+    #[error("invalid subnet {0:?}")]
+    BadSubnet(String),
+    #[error("subnet {subnet} overlaps with network {other}")]
+    SubnetOverlap { subnet: String, other: String },
+    #[error("gateway {0:?} is not an address of subnet {1}")]
+    BadGateway(String, String),
+    #[error("address {0} is not one a container may have in subnet {1}")]
+    BadIp(String, String),
+    #[error("address {0} is already in use")]
+    IpInUse(String),
+    #[error("no free address left in subnet {0}")]
+    SubnetFull(String),
+    #[error("error while removing network: network {0} id {1} has active endpoints")]
+    NetworkInUse(String, String),
+    #[error("{0} is a built-in network and cannot be removed")]
+    Builtin(String),
+    #[error("cannot join the user networks' namespace")]
+    Join(#[source] crate::sys::SysError),
+    #[error("cannot keep networks in {path}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    UserNetworkConflict(String),
 }
 
 impl Diagnose for NetError {
@@ -195,6 +252,22 @@ impl Diagnose for NetError {
             }
             NetError::BadAddHost(_) => "write it as NAME:IP, e.g. --add-host db:10.0.2.2".into(),
             NetError::NoPort(..) => "list the published ports with `den port CONTAINER`".into(),
+            NetError::NetworkNotFound(_) => "list networks with `den network ls`, or create it with `den network create NAME`".into(),
+            NetError::BadNetworkName(_) => format!("a name starts with a letter or digit, then letters, digits, '_', '.' or '-' (at most {} characters), and is not host, none or bridge", usernet::MAX_NAME),
+            NetError::BadDriver(_) => "den's user networks are bridges: drop --driver or use -d bridge".into(),
+            NetError::NetworkExists(_) => "choose another name, or remove the old network with `den network rm`".into(),
+            NetError::TooManyNetworks(_) => "remove unused networks with `den network prune`".into(),
+            NetError::BadSubnet(_) => "write it as ADDRESS/PREFIX with no host bits, prefix 8 to 30, e.g. --subnet 10.90.0.0/24".into(),
+            NetError::SubnetOverlap { .. } => "choose a subnet no other network uses (`den network inspect` shows theirs), or leave --subnet out".into(),
+            NetError::BadGateway(..) => "give an address inside the subnet, or leave --gateway out".into(),
+            NetError::BadIp(..) => "give a free address inside the network's subnet, other than its gateway (`den network inspect NET`)".into(),
+            NetError::IpInUse(_) => "leave --ip out to get a free address, or stop the container that has it".into(),
+            NetError::SubnetFull(_) => "remove containers from the network, or create one with a larger --subnet".into(),
+            NetError::NetworkInUse(..) => "remove or disconnect its containers first (`den ps -a --filter network=NAME`)".into(),
+            NetError::Builtin(_) => "only networks made with `den network create` can be removed".into(),
+            NetError::Join(_) => "run with --log-level debug; `den network ls` shows the networks".into(),
+            NetError::Store { .. } => "check that den's root is writable".into(),
+            NetError::UserNetworkConflict(_) => "create a network with `den network create NAME` and run the container with --network NAME".into(),
         })
     }
 }
@@ -404,7 +477,7 @@ pub fn serve(config: &HelperConfig, control: UnixStream) -> Result<(), NetError>
 }
 
 /// The running userspace stack; dropping it stops it.
-struct Stack {
+pub(crate) struct Stack {
     child: Option<Child>,
 }
 
@@ -417,7 +490,7 @@ impl Drop for Stack {
     }
 }
 
-fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
+pub(crate) fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
     match network {
         Network::Slirp4netns {
             allow_host_loopback,
@@ -470,7 +543,8 @@ fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
             Ok(Stack { child: Some(child) })
         }
         Network::Pasta => start_pasta(pid),
-        Network::Host | Network::None => Ok(Stack { child: None }),
+        // A user network's outbound traffic goes through the helper's stack.
+        Network::Host | Network::None | Network::User(_) => Ok(Stack { child: None }),
     }
 }
 
@@ -540,7 +614,7 @@ mod tests {
                 allow_host_loopback: false
             }
         );
-        assert!(serde_json::from_str::<Network>("\"weave\"").is_err());
+        assert!(serde_json::from_str::<Network>("\"we ave\"").is_err());
     }
 
     #[test]
@@ -560,7 +634,8 @@ mod tests {
         assert_eq!(Network::parse("host"), Some(Network::Host));
         assert_eq!(Network::parse("none"), Some(Network::None));
         assert_eq!(Network::parse("pasta"), Some(Network::Pasta));
-        assert_eq!(Network::parse("weave"), None);
+        assert_eq!(Network::parse("weave"), Some(Network::User("weave".into())));
+        assert_eq!(Network::parse("a b"), None);
         assert_eq!(Network::parse("slirp4netns:mtu=1"), None);
         assert!(!Network::Host.private() && Network::None.private());
     }

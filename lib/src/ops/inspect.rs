@@ -24,7 +24,12 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
     let userdata = cdir.join("userdata");
     let network_name = r.spec.network.name();
     let mut networks = serde_json::Map::new();
-    networks.insert(network_name.into(), json!({}));
+    if r.spec.endpoints.is_empty() {
+        networks.insert(network_name.into(), json!({}));
+    }
+    for e in &r.spec.endpoints {
+        networks.insert(e.network.clone(), endpoint_json(e, s));
+    }
     let live_ports = if s.status == Status::Running {
         port_json(&s.ports)
     } else {
@@ -72,6 +77,25 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
             "Networks": networks,
         }
     }))
+}
+
+/// docker's `NetworkSettings.Networks.NAME` of a user network: the address while it runs.
+fn endpoint_json(e: &crate::net::usernet::Endpoint, s: &ContainerState) -> Value {
+    let live = s
+        .endpoints
+        .iter()
+        .find(|l| l.network == e.network)
+        .filter(|_| s.status == Status::Running);
+    json!({
+        "Aliases": e.aliases,
+        "NetworkID": e.network_id,
+        "EndpointID": "",
+        "Gateway": e.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        "IPAddress": live.and_then(|l| l.ip).map(|i| i.to_string()).unwrap_or_default(),
+        "IPPrefixLen": e.subnet.map_or(0, |s| s.prefix),
+        "MacAddress": live.map(|l| l.mac.clone()).unwrap_or_default(),
+        "IPAMConfig": e.ip.map(|i| json!({"IPv4Address": i.to_string()})),
+    })
 }
 
 /// docker's time, or its zero time for none.

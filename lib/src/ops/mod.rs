@@ -34,6 +34,7 @@ pub mod info;
 pub mod inspect;
 pub mod login;
 pub mod manifest;
+pub mod network;
 pub mod pause;
 pub mod pull;
 pub mod push;

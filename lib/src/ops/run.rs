@@ -62,6 +62,10 @@ pub struct RunOptions {
     pub hostname: Option<String>,
     /// `--network`; None: den's default ([`create`] says which).
     pub network: Option<Network>,
+    /// `--network-alias`: more names on a user network.
+    pub network_aliases: Vec<String>,
+    /// `--ip`: the address on a user network.
+    pub ip: Option<std::net::Ipv4Addr>,
     pub platform: Option<String>,
     pub read_only: bool,
     pub security: Security,
@@ -337,6 +341,7 @@ pub fn create(
         layers: Vec::new(),
         image_file: file.map(|(p, _)| p),
     };
+    let record = with_endpoints(ctx, record, opts)?;
     let record = write_record(&store, record, image.as_ref(), opts, ports, chosen)?;
     if let Err(e) = cidfile.write(&record.id) {
         let _ = store.remove_container(&record.id);
@@ -486,6 +491,7 @@ fn run_spec(opts: &RunOptions, d: &ImageDefaults, args: Vec<String>, network: Ne
         tty: opts.tty,
         stdin: opts.interactive,
         network,
+        endpoints: vec![],
         stop_signal: opts.stop_signal.clone().or(d.stop_signal.clone()),
         read_only: opts.read_only,
         entrypoint: match opts.entrypoint.as_deref() {
@@ -611,6 +617,41 @@ fn write_record(
     if let Err(e) = driver::prepare(driver, store, &layers, &cdir) {
         let _ = store.remove_container(&record.id);
         return Err(e.into());
+    }
+    Ok(record)
+}
+
+/// A container on a user network gets its endpoint (the network's definition read now, so a
+/// missing network fails before anything is made); `--ip` and `--network-alias` need one.
+fn with_endpoints(
+    ctx: &Ctx,
+    mut record: ContainerRecord,
+    opts: &RunOptions,
+) -> Result<ContainerRecord> {
+    match &record.spec.network {
+        Network::User(name) => {
+            if crate::userns::current().is_some_and(|m| m == crate::userns::IdMap::Root) {
+                return Err(crate::net::NetError::UserNetworkConflict(
+                    "user networks are for rootless den: as root, use --network slirp4netns".into(),
+                )
+                .into());
+            }
+            record.spec.endpoints =
+                super::network::endpoints(ctx, name, &opts.network_aliases, opts.ip)?;
+        }
+        _ if opts.ip.is_some() => {
+            return Err(crate::net::NetError::UserNetworkConflict(
+                "--ip needs a user network (--network NAME)".into(),
+            )
+            .into());
+        }
+        _ if !opts.network_aliases.is_empty() => {
+            return Err(crate::net::NetError::UserNetworkConflict(
+                "--network-alias needs a user network (--network NAME)".into(),
+            )
+            .into());
+        }
+        _ => {}
     }
     Ok(record)
 }

@@ -330,6 +330,42 @@ pub fn volumes(
     super::rows(format, &VOLUMES, values)
 }
 
+/// `network ls`: docker's default columns and headers.
+pub const NETWORKS: Listing = Listing {
+    table: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+    headers: &[("ID", "NETWORK ID")],
+};
+
+/// `network ls`: ids only with `-q` (12 characters unless `no_trunc`), else the listing.
+pub fn networks(
+    values: &[Value],
+    quiet: bool,
+    no_trunc: bool,
+    format: Option<&str>,
+) -> Result<String, TemplateError> {
+    let rows: Vec<Value> = values
+        .iter()
+        .map(|v| {
+            let id = v["Id"].as_str().unwrap_or_default();
+            let id = if no_trunc {
+                id
+            } else {
+                &id[..id.len().min(12)]
+            };
+            let mut r = v.clone();
+            r["ID"] = Value::from(id);
+            r
+        })
+        .collect();
+    if quiet {
+        return Ok(rows
+            .iter()
+            .map(|v| format!("{}\n", v["ID"].as_str().unwrap_or_default()))
+            .collect());
+    }
+    super::rows(format, &NETWORKS, &rows)
+}
+
 /// `volume inspect`: a JSON array, or `--format` per volume as `volume ls` applies it (a
 /// failure on any volume fails the whole, unlike container `inspect`).
 pub fn volume_objects(values: &[Value], format: Option<&str>) -> Result<String, TemplateError> {

@@ -204,6 +204,9 @@ pub fn write_userdata(
         for d in &spec.dns {
             resolv.push_str(&format!("nameserver {d}\n"));
         }
+    } else if let Some(gw) = spec.endpoints.first().and_then(|e| e.gateway) {
+        // A user network's DNS server answers on its gateway and forwards the rest.
+        resolv.push_str(&format!("nameserver {gw}\n"));
     } else if matches!(network, crate::net::Network::Slirp4netns { .. }) {
         // slirp4netns answers DNS at its own address and asks the host's resolvers.
         resolv.push_str(&format!("nameserver {}\n", crate::net::SLIRP_DNS));
@@ -525,6 +528,46 @@ pub fn network_helper(
     .map_err(RuntimeError::Net)
 }
 
+/// Attach a container on user networks (its init `pid` created, not started) through the
+/// network helper: the endpoints it got, for the container's state.
+pub fn attach_user_networks(
+    ctx: &Context<'_>,
+    record: &ContainerRecord,
+    pid: i32,
+) -> Result<Vec<crate::net::usernet::Endpoint>, RuntimeError> {
+    if record.spec.endpoints.is_empty() {
+        return Ok(vec![]);
+    }
+    let req = crate::net::usernet::AttachRequest {
+        pid,
+        id: record.id.clone(),
+        name: record.name.clone(),
+        endpoints: record.spec.endpoints.clone(),
+    };
+    crate::net::usernet::attach(&crate::net::usernet::holder_dir(ctx.runtime_dir), &req)
+        .map_err(RuntimeError::Net)
+}
+
+/// The created container's network: den-net's stack and ports, then its user networks; on a
+/// failure the container is discarded.
+fn network_up(
+    ctx: &Context<'_>,
+    record: &ContainerRecord,
+    net: Option<&mut crate::net::Helper>,
+    inst: &mut dyn engine::Instance,
+) -> Result<Vec<crate::net::usernet::Endpoint>, RuntimeError> {
+    let pid = inst.pid().as_raw();
+    let res = match net {
+        Some(n) => n.attach(pid).map_err(RuntimeError::Net),
+        None => Ok(()),
+    }
+    .and_then(|()| attach_user_networks(ctx, record, pid));
+    if res.is_err() {
+        discard(inst);
+    }
+    res
+}
+
 /// End a created container that will not be started (its init is parked before exec).
 pub fn discard(inst: &mut dyn engine::Instance) {
     let _ = inst.signal(nix::sys::signal::Signal::SIGKILL);
@@ -605,12 +648,7 @@ fn foreground(
             let mut inst = create_in(group, ctx.sys, &engine, &record.id, &cdir, stdio)?;
             drop(userns);
             tracing::debug!("container created");
-            if let Some(n) = &mut net
-                && let Err(e) = n.attach(inst.pid().as_raw())
-            {
-                discard(inst.as_mut());
-                return Err(RuntimeError::Net(e));
-            }
+            let endpoints = network_up(ctx, record, net.as_mut(), inst.as_mut())?;
             tracing::debug!("network up");
             let (pty, _raw) = tty::open_pty(console.as_ref(), s.stdin)?;
             if let Some(p) = &pty {
@@ -624,6 +662,7 @@ fn foreground(
                     started_at: Some(Utc::now()),
                     monitor: this_process(),
                     ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
+                    endpoints,
                     cgroup: group.map(|g| g.host.clone()),
                     ..ContainerState::created()
                 },

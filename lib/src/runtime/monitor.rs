@@ -351,6 +351,14 @@ fn run_once(
         tty::restore_signals(&old_mask);
         return Err(RuntimeError::Net(e));
     }
+    let endpoints = match super::attach_user_networks(ctx, record, inst.pid().as_raw()) {
+        Ok(e) => e,
+        Err(e) => {
+            super::discard(inst.as_mut());
+            tty::restore_signals(&old_mask);
+            return Err(e);
+        }
+    };
     if let Some(c) = &console {
         take_pty(c, &mut streams)?;
     }
@@ -372,6 +380,7 @@ fn run_once(
             monitor: super::this_process(),
             restart_count: restarts,
             ports: net.as_ref().map(|n| n.ports.clone()).unwrap_or_default(),
+            endpoints,
             cgroup: place.group.map(|g| g.host.clone()),
             ..ContainerState::created()
         },

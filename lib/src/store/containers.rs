@@ -35,6 +35,9 @@ pub struct RunSpec {
     pub stdin: bool,
     /// The network, parsed when the container was created (stored as the flag's text).
     pub network: crate::net::Network,
+    /// The user networks it is on (`--network NAME`, `network connect`), as asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<crate::net::usernet::Endpoint>,
     /// docker's STOPSIGNAL, if the image sets one.
     #[serde(default)]
     pub stop_signal: Option<String>,
@@ -254,6 +257,9 @@ pub struct ContainerState {
     /// The published ports as bound while it runs.
     #[serde(default)]
     pub ports: Vec<crate::net::PortMapping>,
+    /// Its places on user networks as attached while it runs (addresses, MACs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<crate::net::usernet::Endpoint>,
     /// Whether `den pause` stopped its processes (only while it runs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
@@ -269,6 +275,7 @@ pub struct ContainerState {
 impl ContainerState {
     pub fn created() -> Self {
         ContainerState {
+            endpoints: vec![],
             status: Status::Created,
             pid: None,
             exit_code: None,

@@ -1,0 +1,232 @@
+//! User networks: `network create|ls|inspect|rm|prune`, containers that reach each other by
+//! name and alias on one network and not across two, `--ip`, `-p` on a user network, DNS
+//! forwarding, and the network helper's lifetime.
+
+use std::time::{Duration, Instant};
+
+use crate::sandbox::{Sandbox, busybox, free_port, wait_http};
+
+fn ready() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.den(&["pull", "-q", &busybox()]).ok();
+    sb
+}
+
+/// A detached busybox httpd named `name` on `net` serving "hello from NAME", with `extra` flags.
+fn web(sb: &Sandbox, name: &str, net: &str, extra: &[&str]) {
+    let www = sb.dir.join(format!("www-{name}"));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), format!("hello from {name}\n")).unwrap();
+    let vol = format!("{}:/www:ro", www.display());
+    let mut args = vec!["run", "-d", "--name", name, "--network", net, "-v", &vol];
+    args.extend_from_slice(extra);
+    let img = busybox();
+    args.extend_from_slice(&[&img, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    sb.den(&args).ok();
+}
+
+/// `wget` (busybox's `-T` crashes: `timeout` instead) from a throwaway container on `net`: the page, or None when it cannot be fetched.
+fn fetch(sb: &Sandbox, net: &str, url: &str) -> Option<String> {
+    let img = busybox();
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        net,
+        &img,
+        "timeout",
+        "5",
+        "wget",
+        "-qO-",
+        url,
+    ]);
+    if out.code != 0 {
+        eprintln!("{url} from {net}: {} {}", out.code, out.stderr);
+    }
+    (out.code == 0).then(|| out.out())
+}
+
+fn inspect_field(sb: &Sandbox, what: &[&str], format: &str) -> String {
+    let mut args = vec!["inspect", "--format", format];
+    args.extend_from_slice(what);
+    sb.den(&args).ok().trim().to_string()
+}
+
+/// The helper's pid file, wherever the runtime directory puts it.
+fn holder_pid(sb: &Sandbox) -> Option<i32> {
+    let out = sb.sh(&format!(
+        "cat $(find {} -name holder.pid 2>/dev/null) 2>/dev/null",
+        sb.runtime.display()
+    ));
+    out.out().trim().parse().ok()
+}
+
+#[test]
+fn network_verbs_follow_docker() {
+    let sb = Sandbox::new();
+    let id = sb
+        .den(&["network", "create", "--label", "team=a", "appnet"])
+        .ok();
+    assert_eq!(id.trim().len(), 64, "the id: {id}");
+    let ls = sb.den(&["network", "ls"]).ok();
+    let first = ls.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("NETWORK ID") && first.contains("DRIVER"),
+        "{ls}"
+    );
+    for n in ["bridge", "host", "none", "appnet"] {
+        assert!(ls.contains(n), "{n} missing: {ls}");
+    }
+    let names = sb
+        .den(&[
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}}",
+            "--filter",
+            "name=app",
+        ])
+        .ok();
+    assert_eq!(names.trim(), "appnet");
+    assert_eq!(
+        sb.den(&["network", "ls", "-q", "--filter", "label=team=a"])
+            .ok()
+            .trim(),
+        &id.trim()[..12]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.den(&["network", "inspect", "appnet"]).ok()).unwrap();
+    assert_eq!(json[0]["Name"], "appnet");
+    assert_eq!(json[0]["Driver"], "bridge");
+    assert_eq!(json[0]["Labels"]["team"], "a");
+    assert_eq!(json[0]["IPAM"]["Config"][0]["Subnet"], "10.89.1.0/24");
+    assert_eq!(json[0]["IPAM"]["Config"][0]["Gateway"], "10.89.1.1");
+    // Refusals: one line, exit 125, nothing stored.
+    sb.den(&["network", "create", "--subnet", "10.89.1.128/25", "other"])
+        .fails_with(125, "overlaps");
+    sb.den(&["network", "create", "--subnet", "10.89.1.7/24", "other"])
+        .fails_with(125, "invalid subnet");
+    sb.den(&["network", "create", "bad/name"])
+        .fails_with(125, "invalid network name");
+    sb.den(&["network", "create", "appnet"])
+        .fails_with(125, "already exists");
+    assert_eq!(sb.den(&["network", "ls", "-q"]).ok().lines().count(), 4);
+    sb.den(&["network", "inspect", "nope"])
+        .fails_with(1, "network nope not found");
+    sb.den(&["run", "--rm", "--network", "nope", &busybox(), "true"])
+        .fails_with(125, "network nope not found");
+    sb.den(&["run", "--rm", "--ip", "10.0.0.9", &busybox(), "true"])
+        .fails_with(125, "--ip needs a user network");
+    sb.den(&["network", "rm", "appnet"]).ok();
+    assert!(!sb.den(&["network", "ls"]).ok().contains("appnet"));
+}
+
+#[test]
+fn containers_reach_each_other_by_name_and_alias_not_across_networks() {
+    let sb = ready();
+    sb.den(&["network", "create", "front"]).ok();
+    sb.den(&["network", "create", "back"]).ok();
+    web(&sb, "db", "back", &["--network-alias", "database"]);
+    for url in ["http://db/", "http://database/", "http://DB./"] {
+        let page = fetch(&sb, "back", url);
+        assert_eq!(page.as_deref(), Some("hello from db\n"), "{url}");
+    }
+    let ip = inspect_field(
+        &sb,
+        &["db"],
+        "{{(index .NetworkSettings.Networks \"back\").IPAddress}}",
+    );
+    assert!(ip.starts_with("10.89."), "db's address: {ip:?}");
+    assert_eq!(
+        fetch(&sb, "back", &format!("http://{ip}/")).as_deref(),
+        Some("hello from db\n")
+    );
+    // Another network neither resolves the name nor reaches the address.
+    assert_eq!(fetch(&sb, "front", "http://db/"), None);
+    assert_eq!(fetch(&sb, "front", &format!("http://{ip}/")), None);
+    // Names that are not containers go to the upstream resolver, which answers (no internet
+    // here: an error, not a hang).
+    let t = Instant::now();
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        &busybox(),
+        "nslookup",
+        "no-such-host.invalid",
+    ]);
+    assert_ne!(out.code, 0, "{}", out.out());
+    assert!(t.elapsed() < Duration::from_secs(30), "the forwarder hung");
+    // The network is in use: rm is refused, prune keeps it and removes the unused one.
+    sb.den(&["network", "rm", "back"])
+        .fails_with(1, "has active endpoints");
+    let pruned = sb.den(&["network", "prune", "-f"]).ok();
+    assert!(
+        pruned.contains("front") && !pruned.contains("back"),
+        "{pruned}"
+    );
+    let inspect = sb.den(&["network", "inspect", "back"]).ok();
+    assert!(inspect.contains(&ip), "the container is listed: {inspect}");
+    sb.den(&["rm", "-f", "db"]).ok();
+    sb.den(&["network", "rm", "back"]).ok();
+}
+
+#[test]
+fn fixed_address_and_published_port_on_a_user_network() {
+    let sb = ready();
+    sb.den(&["network", "create", "--subnet", "10.90.5.0/24", "pub"])
+        .ok();
+    let port = free_port();
+    let publish = format!("{port}:80");
+    web(&sb, "site", "pub", &["--ip", "10.90.5.50", "-p", &publish]);
+    let ip = inspect_field(
+        &sb,
+        &["site"],
+        "{{(index .NetworkSettings.Networks \"pub\").IPAddress}}",
+    );
+    assert_eq!(ip, "10.90.5.50");
+    let addr = format!("127.0.0.1:{port}");
+    wait_http(&addr, "/");
+    let page = crate::network::http_get(&addr, "/index.html");
+    assert!(page.contains("hello from site"), "{page}");
+    // The address is taken.
+    sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "pub",
+        "--ip",
+        "10.90.5.50",
+        &busybox(),
+        "true",
+    ])
+    .fails_with(125, "already in use");
+    sb.den(&["rm", "-f", "site"]).ok();
+}
+
+#[test]
+fn the_helper_exits_after_the_last_container() {
+    let sb = ready();
+    sb.den(&["network", "create", "short"]).ok();
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "short",
+        &busybox(),
+        "sleep",
+        "600",
+    ])
+    .ok();
+    let pid = holder_pid(&sb).expect("a helper runs");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    sb.den(&["rm", "-f", "a"]).ok();
+    let t = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(t.elapsed() < Duration::from_secs(30), "the helper stays");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,184 @@
+//! `network create|ls|inspect|rm|prune`: user networks' definitions (see
+//! [`crate::net::usernet`]), with docker's objects and the built-ins `bridge`, `host`, `none`.
+
+use serde_json::{Value, json};
+
+use super::{Ctx, Result};
+use crate::net::NetError;
+use crate::net::usernet::{CreateOptions, Networks, UserNetwork};
+use crate::store::Container;
+
+/// The definitions, in den's store (made first if need be: the store claims only an empty
+/// directory).
+fn networks(ctx: &Ctx) -> Result<Networks> {
+    ctx.store()?;
+    Ok(Networks::new(&ctx.paths.root))
+}
+
+/// The built-in networks `ls` lists first: (name, driver).
+const BUILTINS: &[(&str, &str)] = &[("bridge", "bridge"), ("host", "host"), ("none", "null")];
+
+pub fn create(ctx: &Ctx, o: &CreateOptions) -> Result<UserNetwork> {
+    Ok(networks(ctx)?.create(o)?)
+}
+
+/// Whether container `c` is on network `name`.
+fn uses(c: &Container, name: &str) -> bool {
+    c.record.spec.network == crate::net::Network::User(name.to_string())
+        || c.record.spec.endpoints.iter().any(|e| e.network == name)
+}
+
+/// docker's network object.
+fn value(n: &UserNetwork, containers: &[Container]) -> Value {
+    let mut attached = serde_json::Map::new();
+    for c in containers.iter().filter(|c| uses(c, &n.name)) {
+        let running = c.state.status == crate::store::Status::Running;
+        let ep = c.state.endpoints.iter().find(|e| e.network == n.name);
+        if !running {
+            continue;
+        }
+        attached.insert(
+            c.record.id.clone(),
+            json!({
+                "Name": c.record.name,
+                "EndpointID": "",
+                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+                "IPv4Address": ep.and_then(|e| e.ip).map(|ip| format!("{ip}/{}", n.subnet.prefix)).unwrap_or_default(),
+                "IPv6Address": "",
+            }),
+        );
+    }
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "Scope": "local",
+        "Driver": "bridge",
+        "EnableIPv6": false,
+        "IPAM": {
+            "Driver": "default",
+            "Options": {},
+            "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}],
+        },
+        "Internal": n.internal,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": attached,
+        "Options": {},
+        "Labels": n.labels,
+    })
+}
+
+/// A built-in network's object.
+fn builtin(name: &str, driver: &str) -> Value {
+    json!({
+        "Name": name,
+        "Id": crate::digest::Digest::of(name.as_bytes()).hex(),
+        "Created": "0001-01-01T00:00:00Z",
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": []},
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": {},
+        "Options": {},
+        "Labels": {},
+    })
+}
+
+/// `network ls`: the built-ins, then the user's networks, as docker's objects.
+pub fn ls(ctx: &Ctx) -> Result<Vec<Value>> {
+    let containers = ctx.store()?.containers()?;
+    let mut out: Vec<Value> = BUILTINS.iter().map(|(n, d)| builtin(n, d)).collect();
+    out.extend(networks(ctx)?.list()?.iter().map(|n| value(n, &containers)));
+    Ok(out)
+}
+
+/// `network inspect`: each network's object, and an error for each not found.
+pub fn inspect(ctx: &Ctx, names: &[String]) -> (Vec<Value>, Vec<super::Error>) {
+    let containers = match ctx.store().and_then(|s| Ok(s.containers()?)) {
+        Ok(c) => c,
+        Err(e) => return (vec![], vec![e]),
+    };
+    let nets = match networks(ctx) {
+        Ok(n) => n,
+        Err(e) => return (vec![], vec![e]),
+    };
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        if let Some((n, d)) = BUILTINS.iter().find(|(n, _)| n == name) {
+            values.push(builtin(n, d));
+            continue;
+        }
+        match nets.get(name) {
+            Ok(n) => values.push(value(&n, &containers)),
+            Err(e) => errors.push(e.into()),
+        }
+    }
+    (values, errors)
+}
+
+/// `network rm`: refused while a container (running or not) is on it, as docker does.
+pub fn rm(ctx: &Ctx, name: &str) -> Result<()> {
+    if BUILTINS.iter().any(|(n, _)| *n == name) {
+        return Err(NetError::Builtin(name.to_string()).into());
+    }
+    let nets = networks(ctx)?;
+    let n = nets.get(name)?;
+    if ctx.store()?.containers()?.iter().any(|c| uses(c, &n.name)) {
+        return Err(NetError::NetworkInUse(n.name, n.id).into());
+    }
+    Ok(nets.remove(&n.name)?)
+}
+
+/// `network prune`: every user network no container is on (with `label=` filters, those
+/// that match). Returns the names removed.
+pub fn prune(ctx: &Ctx, filters: &[String]) -> Result<Vec<String>> {
+    let containers = ctx.store()?.containers()?;
+    let nets = networks(ctx)?;
+    let mut removed = Vec::new();
+    for n in nets.list()? {
+        let wanted = filters.iter().all(|f| match f.strip_prefix("label=") {
+            Some(kv) => match kv.split_once('=') {
+                Some((k, v)) => n.labels.get(k).is_some_and(|x| x == v),
+                None => n.labels.contains_key(kv),
+            },
+            None => true,
+        });
+        if wanted && !containers.iter().any(|c| uses(c, &n.name)) {
+            nets.remove(&n.name)?;
+            removed.push(n.name);
+        }
+    }
+    Ok(removed)
+}
+
+/// The endpoints of `run --network NAME` (with `--network-alias`, `--ip`): the definition read
+/// now, so a missing network fails before anything is made.
+pub fn endpoints(
+    ctx: &Ctx,
+    name: &str,
+    aliases: &[String],
+    ip: Option<std::net::Ipv4Addr>,
+) -> Result<Vec<crate::net::usernet::Endpoint>> {
+    let n = networks(ctx)?.get(name)?;
+    if let Some(ip) = ip {
+        crate::net::usernet::allocate(&n.subnet, n.gateway, &[], Some(ip))?;
+    }
+    Ok(vec![crate::net::usernet::Endpoint {
+        network: n.name,
+        network_id: n.id,
+        subnet: Some(n.subnet),
+        gateway: Some(n.gateway),
+        ip,
+        aliases: aliases.to_vec(),
+        mac: String::new(),
+    }])
+}
