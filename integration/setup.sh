@@ -10,7 +10,7 @@
 # With --packages: only the packages (what building den needs too: libseccomp-dev, pkg-config).
 set -euo pipefail
 
-PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt busybox-static
+PACKAGES=(docker-registry skopeo openssl uidmap fuse-overlayfs fuse3 slirp4netns passt iptables iproute2 busybox-static
           python3 zstd util-linux procps ca-certificates mmdebstrap
           apache2-utils podman runc time libseccomp-dev pkg-config gcc libc6-dev)
 PACKAGES+=(squashfs-tools squashfuse)   # single-file images: den image squash, den run FILE.sqsh

@@ -67,7 +67,8 @@
 //!   lists by name ([`store::manifests`]); a container's root over a single-file image
 //!   ([`store::imagefile`]: squashfuse under the driver's overlay).
 //! - [`net`]: networks and port forwarding ([`net::Network`], parsed once and stored typed;
-//!   [`net::ports::parse`]; den-net's [`net::serve`]).
+//!   [`net::ports::parse`]; den-net's [`net::serve`]), user networks ([`net::usernet`]: the
+//!   definitions, the per-user helper [`net::usernet::holder`], its DNS [`net::usernet::dns`]).
 //! - [`volume`]: `-v`/`--mount`/`--tmpfs` ([`volume::parse_volume_flag`],
 //!   [`volume::parse_mount_flag`], [`volume::parse_tmpfs_flag`]), named volumes
 //!   ([`volume::Volumes`]) and copy-up ([`volume::copy_up`]), one file each.
