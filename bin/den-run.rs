@@ -274,12 +274,7 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::Stop(a) => stop(root, a),
         Verb::Restart(a) => restart(root, a),
         Verb::Kill(a) => kill(root, a),
-        Verb::Wait(a) => {
-            let ctx = open(root)?;
-            Ok(each(&a.containers, |n| {
-                Ok(Some(ops::container::wait(&ctx, n)?.to_string()))
-            }))
-        }
+        Verb::Wait(a) => wait(root, &a),
         Verb::Ps(a) => ps(root, a),
         Verb::Logs(a) => {
             ops::container::logs(&open(root)?, &a.container, &a.options()?)?;
@@ -348,6 +343,14 @@ fn run(root: Root, verb: Verb) -> Result<i32> {
         Verb::HoldPty => Ok(den::runtime::tty::hold()),
         Verb::Healthcheck { verb } => healthcheck(root, verb),
     }
+}
+
+/// `wait`: each container's exit code, as it stops.
+fn wait(root: Root, a: &ContainersArgs) -> Result<i32> {
+    let ctx = open(root)?;
+    Ok(each(&a.containers, |n| {
+        Ok(Some(ops::container::wait(&ctx, n)?.to_string()))
+    }))
 }
 
 /// `info`: den's report, or docker's fields through `--format`.

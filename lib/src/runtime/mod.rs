@@ -550,7 +550,7 @@ pub fn attach_user_networks(
 
 /// The created container's network: den-net's stack and ports, then its user networks; on a
 /// failure the container is discarded.
-fn network_up(
+pub(super) fn network_up(
     ctx: &Context<'_>,
     record: &ContainerRecord,
     net: Option<&mut crate::net::Helper>,

@@ -344,17 +344,9 @@ fn run_once(
     .map_err(io("signalfd"))?;
     let mut net = super::network_helper(record)?;
     let mut inst = super::create_in(place.group, ctx.sys, &engine, id, cdir, stdio)?;
-    if let Some(n) = &mut net
-        && let Err(e) = n.attach(inst.pid().as_raw())
-    {
-        super::discard(inst.as_mut());
-        tty::restore_signals(&old_mask);
-        return Err(RuntimeError::Net(e));
-    }
-    let endpoints = match super::attach_user_networks(ctx, record, inst.pid().as_raw()) {
+    let endpoints = match super::network_up(ctx, record, net.as_mut(), inst.as_mut()) {
         Ok(e) => e,
         Err(e) => {
-            super::discard(inst.as_mut());
             tty::restore_signals(&old_mask);
             return Err(e);
         }
