@@ -101,15 +101,15 @@ fn network_verbs_follow_docker() {
     assert_eq!(json[0]["Labels"]["team"], "a");
     assert_eq!(json[0]["IPAM"]["Config"][0]["Subnet"], "10.89.1.0/24");
     assert_eq!(json[0]["IPAM"]["Config"][0]["Gateway"], "10.89.1.1");
-    // Refusals: one line, exit 125, nothing stored.
+    // Refusals: one line, exit 1 as docker's `network create`, nothing stored.
     sb.den(&["network", "create", "--subnet", "10.89.1.128/25", "other"])
-        .fails_with(125, "overlaps");
+        .fails_with(1, "overlaps");
     sb.den(&["network", "create", "--subnet", "10.89.1.7/24", "other"])
-        .fails_with(125, "invalid subnet");
+        .fails_with(1, "invalid subnet");
     sb.den(&["network", "create", "bad/name"])
-        .fails_with(125, "invalid network name");
+        .fails_with(1, "invalid network name");
     sb.den(&["network", "create", "appnet"])
-        .fails_with(125, "already exists");
+        .fails_with(1, "already exists");
     assert_eq!(sb.den(&["network", "ls", "-q"]).ok().lines().count(), 4);
     sb.den(&["network", "inspect", "nope"])
         .fails_with(1, "network nope not found");
