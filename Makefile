@@ -7,7 +7,7 @@
 #   make man     man pages (den(1), den-run(1), ...) into target/man
 #   make coverage  regenerate docs/docker-coverage.md from the clap definitions
 PREFIX ?= $(HOME)/.local
-BINS = den den-build den-image den-run den-net
+BINS = den den-build den-image den-run den-net den-compose
 
 .PHONY: all deps build test demo bench bench-ab stress install lint clean man coverage
 

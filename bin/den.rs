@@ -33,6 +33,13 @@ mod tool_build;
     unused_imports,
     reason = "only the tools' `Cli` is used here"
 )]
+#[path = "den-compose.rs"]
+mod tool_compose;
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "only the tools' `Cli` is used here"
+)]
 #[path = "den-image.rs"]
 mod tool_image;
 #[allow(
@@ -309,6 +316,7 @@ Management Commands:
   volume      Manage volumes (create, ls, rm, inspect, prune)
   system      Manage den (info, df, prune, check, reset)
   manifest    Manage manifest lists (create, add, annotate, inspect, push, rm, exists)
+  compose     Define and run multi-container applications (up, down, ps, logs, exec, run, ...)
 
 Other Commands:
   completion  Print a shell completion script (bash, zsh, fish)
@@ -433,7 +441,12 @@ fn dispatch(
         }
         None => verb.to_string(),
     };
-    let Some((_, tool, tool_verb)) = ROUTES.iter().find(|(v, _, _)| *v == verb) else {
+    // `den compose VERB ...` is den-compose's own command line, unchanged.
+    let (tool, tool_verb) = if verb == "compose" {
+        ("den-compose", "")
+    } else if let Some((_, tool, tool_verb)) = ROUTES.iter().find(|(v, _, _)| *v == verb) {
+        (*tool, *tool_verb)
+    } else {
         if den::cli::docker::find_verb(&verb).is_some() {
             return unsupported(den::cli::docker::unsupported_verb(&verb));
         }
@@ -443,11 +456,14 @@ fn dispatch(
     let Some(path) = den::config::tool_path(tool) else {
         return common::fail(&FrontError::NotInstalled(tool));
     };
-    let mut argv: Vec<OsString> = vec![OsString::from(*tool_verb)];
+    let mut argv: Vec<OsString> = Vec::new();
+    if !tool_verb.is_empty() {
+        argv.push(OsString::from(tool_verb));
+        // Tells the tool to call itself "den", and which verb the user typed.
+        env.push(("_DEN_FRONT", "1".into()));
+        env.push(("_DEN_VERB", verb.clone()));
+    }
     argv.extend(rest);
-    // Tells the tool to call itself "den", and which verb the user typed.
-    env.push(("_DEN_FRONT", "1".into()));
-    env.push(("_DEN_VERB", verb.clone()));
     common::fail(&FrontError::Exec(den::sys::exec(&path, &argv, &env)))
 }
 
@@ -548,6 +564,13 @@ fn tree() -> clap::Command {
         }
         den = den.subcommand(group);
     }
+    den = den.subcommand(
+        tool_compose::Cli::command()
+            .name("compose")
+            .bin_name("den compose")
+            .about("Define and run multi-container applications")
+            .version(None::<&str>),
+    );
     den.subcommand(
         clap::Command::new("completion")
             .about("Print a shell completion script (bash, zsh, fish, elvish, powershell)")

@@ -29,7 +29,7 @@ for l in sys.stdin:
 stage=$(mktemp -d /tmp/den-test.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/fixtures"
-cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build "$stage/bin/"
+cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build target/release/den-compose "$stage/bin/"
 cp "$test_bin" "$stage/bin/integration"
 cp integration/fixtures/*.py integration/fixtures/*.c "$stage/fixtures/"
 chmod -R a+rX "$stage"

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 /// leaves; `sys` imports only `error`.
 const ORDER: &[&[&str]] = &[
     &["cli", "render"],
+    &["compose"],
     &["ops"],
     &["build"],
     &["archive", "registry", "runtime"],

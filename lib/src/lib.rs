@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cli, render                      the edge: flags into typed options; what the user reads
+//! compose                          `den compose`: a Compose project over den's own tools
 //! ops                              one function per verb
 //! build                            the Dockerfile planner and executor
 //! archive, registry, runtime       save/load, the distribution protocol, running containers
@@ -35,6 +36,11 @@
 //!   engine ([`render::template::Template`]), tables, `json`, sizes and durations, and each
 //!   listing's fields ([`render::containers::ps`], [`render::images::images`],
 //!   [`render::system::df`]), over the shapes `ops` defines.
+//! - [`compose`]: `den compose` (den-compose's verbs, [`compose::verbs`]): a Compose project
+//!   read, interpolated, merged and checked into types ([`compose::load::load`],
+//!   [`compose::model::Project`]), planned as den's argument vectors ([`compose::plan`]) and
+//!   carried out by running den's binaries ([`compose::engine::Den`]), services in parallel
+//!   after their `depends_on` conditions.
 //! - [`ops`]: one function per verb, taking typed options and returning data (records, rows,
 //!   reports; never text), notes for the user through [`ops::Report`]: [`ops::pull::pull`],
 //!   [`ops::images::images`], [`ops::run::run`], [`ops::run::run_detached`],
@@ -120,6 +126,7 @@ pub mod build;
 pub mod cdi;
 pub mod cgroup;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod copy;
 pub mod digest;

@@ -272,7 +272,7 @@ fn healthcheck(s: &Scope<'_>) -> Result<Value> {
 }
 
 /// Go duration syntax (`1m30s`, `500ms`) in nanoseconds.
-fn parse_duration(s: &str) -> Option<u64> {
+pub(crate) fn parse_duration(s: &str) -> Option<u64> {
     let mut total = 0f64;
     let mut num = String::new();
     let mut rest = s;

@@ -723,11 +723,6 @@ const INSTEAD: &[(&str, &str, &str)] = &[
     ("buildx", "", "use den build (its flags are docker build's)"),
     ("builder build", "", "use den build"),
     ("image build", "", "use den build"),
-    (
-        "compose",
-        "",
-        "den has no compose; run each service with den run",
-    ),
     ("plugin", "", "den has no plugins"),
     (
         "trust",
