@@ -26,6 +26,8 @@
 #   32 containers at once from one .sqsh    goal: the store grows by their upper dirs only
 #   run --rm with a CDI device, --device,   (side by side: what each adds to a start)
 #   --init, a hooks.d hook (devices)
+#   compose up -d of a three-service        goal: den <= 1/4 of podman-compose; down side by side
+#   project, images built (compose)
 #
 # As root it installs podman and hyperfine, sets up the den-test user and runs as that user.
 # The Debian image is made once with mmdebstrap (a few minutes) and cached in
@@ -40,14 +42,18 @@ RUNS=${BENCH_RUNS:-20}
 if [ "$(id -u)" = 0 ]; then
     ./integration/setup.sh
     need=()
-    for p in podman buildah hyperfine mmdebstrap runc bc ab node catatonit; do command -v "$p" >/dev/null || need+=("$p"); done
-    need=("${need[@]/#ab/apache2-utils}"); need=("${need[@]/#node/nodejs}")
+    for p in podman buildah hyperfine mmdebstrap runc bc ab node catatonit pip3; do command -v "$p" >/dev/null || need+=("$p"); done
+    need=("${need[@]/#ab/apache2-utils}"); need=("${need[@]/#node/nodejs}"); need=("${need[@]/#pip3/python3-pip}")
     if [ ${#need[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
+    # podman-compose for the compose section, from PyPI.
+    command -v podman-compose >/dev/null ||
+        python3 -m pip install -q --break-system-packages podman-compose ||
+        echo "bench: podman-compose could not be installed; the compose section runs den alone" >&2
     mkdir -p "$cache"; chown den-test: "$cache"
     stage=$(mktemp -d /tmp/den-bench-bin.XXXXXX)
-    cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build "$stage/"
+    cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build target/release/den-compose "$stage/"
     cp -r bench integration "$stage/"
     chmod -R a+rX "$stage"; chmod 0755 "$stage"
     exec runuser -u den-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
@@ -82,7 +88,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# BENCH_ONLY="run containers network build share pulls sqsh devices" (any subset) picks sections; default all.
+# BENCH_ONLY="run containers network build share pulls sqsh devices compose" (any subset) picks sections; default all.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -531,6 +537,58 @@ bench "run --rm with a prestart hook (hooks.d)" "$RUNS" \
     "true" "podman --hooks-dir $work/hooks run --rm $busybox true"
 fi
 
+# --- compose (issue 18) ----------------------------------------------------------------------------
+# `compose up -d` of the three-service project (a web server built from a Dockerfile beforehand,
+# a database-like server with a health check and a named volume, a worker that fetches from both
+# by name), from nothing running to all started, and `down`. podman 4.3 cannot wait for a health
+# check (podman-compose skips service_healthy below podman 4.6), so its time has no such wait.
+if want compose; then
+cproj=$work/compose-shop
+mkdir -p "$cproj/web"
+printf 'FROM %s\nRUN mkdir -p /www && echo hello > /www/index.html\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n' \
+    "$busybox" > "$cproj/web/Dockerfile"
+cat > "$cproj/compose.yaml" <<EOF
+services:
+  db:
+    image: $busybox
+    init: true
+    command: ["sh", "-c", "echo ready > /data/index.html; exec httpd -f -p 5432 -h /data"]
+    volumes: [data:/data]
+    healthcheck: {test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5432/"], interval: 1s, retries: 30}
+  web:
+    build: ./web
+    image: bench-shop-web
+    init: true
+    depends_on: {db: {condition: service_healthy}}
+  worker:
+    image: $busybox
+    depends_on: {web: {condition: service_started}, db: {condition: service_healthy}}
+    command: ["sh", "-c", "wget -qO- http://web:8080/ && wget -qO- http://db:5432/"]
+volumes:
+  data: {}
+EOF
+dc="den compose -p shop -f $cproj/compose.yaml"
+pc="podman-compose -p shop -f $cproj/compose.yaml"
+$dc build >/dev/null 2>&1
+if command -v podman-compose >/dev/null && $pc build >/dev/null 2>&1 &&
+    timeout 120 $pc up -d >/dev/null 2>&1; then
+    $pc down -v >/dev/null 2>&1
+    bench "compose up -d, three services" "${BENCH_COMPOSE_RUNS:-10}" \
+        "$dc down -v >/dev/null 2>&1" "$dc up -d >/dev/null 2>&1" \
+        "$pc down -v >/dev/null 2>&1" "$pc up -d >/dev/null 2>&1"
+    bench "compose down, three services" "${BENCH_COMPOSE_RUNS:-10}" \
+        "$dc up -d >/dev/null 2>&1" "$dc down -v >/dev/null 2>&1" \
+        "$pc up -d >/dev/null 2>&1" "$pc down -v >/dev/null 2>&1"
+    $pc down -v >/dev/null 2>&1 || true
+else
+    echo "bench: podman-compose is missing or cannot bring the project up; den alone"
+    bench "compose up -d, three services (den alone)" "${BENCH_COMPOSE_RUNS:-10}" \
+        "$dc down -v >/dev/null 2>&1" "$dc up -d >/dev/null 2>&1" \
+        "$dc down -v >/dev/null 2>&1" "$dc up -d >/dev/null 2>&1"
+fi
+$dc down -v >/dev/null 2>&1 || true
+fi
+
 # --- report ------------------------------------------------------------------------------------
 echo
 python3 - "$results" <<'EOF'
@@ -539,7 +597,7 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10, "logs of 10 MB printed in the foreground": 0.2,
          "build node example, cold": 0.5, "build node example, no-change": 0.10,
          "build node example, rebuild": 0.3, "push node": 0.5, "re-push node": 0.5,
-         "save | load": 0.5}
+         "save | load": 0.5, "compose up -d, three services": 0.25}
 print(f"{'benchmark':60} {'den':>9} {'podman':>9} {'den/podman':>11}  goal")
 for r in rows:
     name, den, podman = r[0], float(r[1]), float(r[2])

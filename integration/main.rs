@@ -22,6 +22,7 @@ mod attaching;
 mod build;
 mod build_mounts;
 mod build_outputs;
+mod compose;
 mod containers;
 mod crash;
 mod credentials;

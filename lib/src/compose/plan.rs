@@ -326,9 +326,8 @@ fn settings(s: &Service, make: &Make) -> Vec<String> {
     for d in &s.dns {
         push("--dns", Some(d));
     }
-    match s.pull_policy.as_deref() {
-        Some(p @ ("always" | "never" | "missing")) => push("--pull", Some(&p.to_string())),
-        _ => {}
+    if let Some(p @ ("always" | "never" | "missing")) = s.pull_policy.as_deref() {
+        push("--pull", Some(&p.to_string()));
     }
     let entrypoint = match (&make.entrypoint, &s.entrypoint) {
         (Some(e), _) => Some(e.clone()),

@@ -233,7 +233,7 @@ fn mounts(
             continue;
         };
         for item in items {
-            let a = At(&at.0);
+            let a = At(at.0);
             let (source, target) = match item {
                 Value::Mapping(_) => (
                     text(item.get("source").unwrap_or(&Value::Null), &a)?,
