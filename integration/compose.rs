@@ -244,7 +244,8 @@ fn an_unknown_key_is_refused_and_the_store_is_unchanged() {
     compose(&sb, &none, &["ps"]).fails_with(125, "no configuration file provided");
 }
 
-const SLEEPER: &str = "services:\n  sleeper:\n    image: ${BB}\n    init: true\n    command: [sh, -c, 'echo sleeper-up; exec sleep 1000']\n";
+/// One service without a network of its own (`network_mode: none`).
+const SLEEPER: &str = "services:\n  sleeper:\n    image: ${BB}\n    init: true\n    network_mode: none\n    command: [sh, -c, 'echo sleeper-up; exec sleep 1000']\n";
 
 /// A foreground `up` killed with SIGKILL leaves its containers running; `up -d` finds them
 /// unchanged and `down` removes everything. A foreground `up` interrupted stops them (130).

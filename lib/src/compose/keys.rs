@@ -74,6 +74,7 @@ const SERVICE: Shape = Fields(&[
     ("volumes", Each(&MOUNT)),
     ("tmpfs", Any),
     ("networks", Each(&ATTACH)),
+    ("network_mode", Any),
     ("depends_on", Each(&DEPENDS)),
     ("healthcheck", HEALTHCHECK),
     ("restart", Any),

@@ -247,6 +247,14 @@ fn mounts(project: &Project, s: &Service) -> Vec<(&'static str, String)> {
 /// `den network connect` vectors. The service's name is an alias on each, as in compose.
 fn networks(project: &Project, service: &str, name: &str, a: &mut Vec<String>) -> Vec<Vec<String>> {
     let s = &project.services[service];
+    if let Some(mode) = &s.network_mode {
+        let mode = match mode.strip_prefix("service:") {
+            Some(other) => format!("container:{}", container_name(project, other, 1)),
+            None => mode.clone(),
+        };
+        a.extend(["--network".to_string(), mode]);
+        return Vec::new();
+    }
     let mut keys: Vec<&String> = s.networks.keys().collect();
     keys.sort_by_key(|k| (*k != "default", (*k).clone()));
     let mut connect = Vec::new();

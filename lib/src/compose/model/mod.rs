@@ -41,6 +41,9 @@ pub struct Service {
     pub expose: Vec<String>,
     pub mounts: Vec<Mount>,
     pub networks: BTreeMap<String, Attach>,
+    /// `network_mode`: den's `--network` as is (`none`, `host`, ...), `service:S` as
+    /// `container:` S's first container; no project network then.
+    pub network_mode: Option<String>,
     pub depends_on: BTreeMap<String, Dependency>,
     pub healthcheck: Option<Health>,
     pub restart: Option<String>,

@@ -80,7 +80,14 @@ pub(super) fn service(
     s.environment = environment(v, at, ctx)?;
     s.ports = ports(v.get("ports"), at)?;
     s.mounts = mounts(v, at, ctx, files)?;
-    s.networks = attachments(v.get("networks"), at)?;
+    s.network_mode = opt_text("network_mode")?;
+    s.networks = match (&s.network_mode, v.get("networks")) {
+        (None, nets) => attachments(nets, at)?,
+        (Some(_), None) => BTreeMap::new(),
+        (Some(_), Some(_)) => {
+            return Err(at.bad("network_mode and networks cannot be combined"));
+        }
+    };
     s.depends_on = depends_on(v.get("depends_on"), at)?;
     s.healthcheck = v
         .get("healthcheck")

@@ -176,3 +176,19 @@ fn entrypoint_lists_split_over_flag_and_arguments() {
     assert_eq!(tail, ["x", "-c", "echo hi"]);
     assert!(args.contains(&"--entrypoint=sh".to_string()));
 }
+
+#[test]
+fn network_mode_replaces_the_project_network() {
+    let (_d, p) = project(
+        "services:\n  a: {image: x, network_mode: none}\n  b: {image: x, network_mode: 'service:a'}\n",
+        &[],
+    );
+    let a = container(&p, "a", 1, &Make::default()).args.join(" ");
+    assert!(
+        a.contains("--network none") && !a.contains("--network-alias"),
+        "{a}"
+    );
+    let b = container(&p, "b", 1, &Make::default()).args.join(" ");
+    assert!(b.contains("--network container:demo-a-1"), "{b}");
+    assert!(p.services["a"].networks.is_empty());
+}
