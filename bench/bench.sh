@@ -88,7 +88,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# BENCH_ONLY="run containers network build share pulls sqsh devices compose" (any subset) picks sections; default all.
+# BENCH_ONLY="run containers network build share pulls sqsh devices compose usernet" (any subset) picks sections; default all.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -589,6 +589,38 @@ fi
 $dc down -v >/dev/null 2>&1 || true
 fi
 
+# --- user networks (issue 18) -------------------------------------------------------------------
+if want usernet; then
+# 1000 MiB from one container to another on a user network (den's bridge in its helper's
+# namespace; podman's on a network of its own), against the same two busybox nc on host
+# loopback. busybox's `time` in the client gives the transfer alone, without the start.
+gb="nc -ll -p 9000 -e dd if=/dev/zero bs=1M count=1000"
+busy_secs() { awk '/^real/ {split($0, a, /[ \tms]+/); print a[2] * 60 + a[3]}'; }
+den network create benchnet >/dev/null
+podman network create benchnet >/dev/null 2>&1 || true
+den run -d --name srv --network benchnet "$busybox" sh -c "$gb" >/dev/null
+podman run -d --name srv --network benchnet "$busybox" sh -c "$gb" >/dev/null
+p_host=$(free_port)
+busybox nc -ll -p "$p_host" -s 127.0.0.1 -e dd if=/dev/zero bs=1M count=1000 2>/dev/null & host_nc=$!
+sleep 2
+pod_ip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' srv)
+type mbps >/dev/null 2>&1 || mbps() { echo "scale=1; 1048.576 / $1" | bc; }
+u_den=999; u_pod=999; u_host=999
+for _ in 1 2 3; do
+    t=$(den run --rm --network benchnet "$busybox" time sh -c "nc srv 9000 >/dev/null" 2>&1 | busy_secs)
+    u_den=$(echo "if ($t < $u_den) $t else $u_den" | bc)
+    t=$(podman run --rm --network benchnet "$busybox" time sh -c "nc $pod_ip 9000 >/dev/null" 2>&1 | busy_secs)
+    u_pod=$(echo "if ($t < $u_pod) $t else $u_pod" | bc)
+    t=$(busybox time sh -c "busybox nc 127.0.0.1 $p_host >/dev/null" 2>&1 | busy_secs)
+    u_host=$(echo "if ($t < $u_host) $t else $u_host" | bc)
+done
+printf '1 GB container to container on a user network (MB/s, fastest of 3)\t%s\t%s\t%s\n' \
+    "$(mbps "$u_den")" "$(mbps "$u_pod")" "$(mbps "$u_host")" | tee -a "$results"
+kill "$host_nc" 2>/dev/null || true
+den rm -f srv >/dev/null; podman rm -f -t 0 srv >/dev/null
+den network rm benchnet >/dev/null; podman network rm benchnet >/dev/null 2>&1 || true
+fi
+
 # --- report ------------------------------------------------------------------------------------
 echo
 python3 - "$results" <<'EOF'
@@ -601,6 +633,10 @@ goals = {"run --rm": 0.10, "pull": 0.25, "ps -a": 0.10, "logs of 10 MB printed i
 print(f"{'benchmark':60} {'den':>9} {'podman':>9} {'den/podman':>11}  goal")
 for r in rows:
     name, den, podman = r[0], float(r[1]), float(r[2])
+    if name.startswith("1 GB container to container"):
+        host = float(r[3])
+        print(f"{name:60} {den:9.0f} {podman:9.0f} {den/podman:11.2f}  host {host:.0f}: den/host {den/host:.2f} (>= 0.80): {'met' if den >= 0.8 * host else 'NOT met'}")
+        continue
     if name.startswith("requests/s") or name.startswith("1 GB"):
         host = float(r[3])
         ok = den >= 0.8 * host and den >= 3 * podman

@@ -344,8 +344,18 @@ fn network_none_and_host() {
         ])
         .ok();
     assert!(host.lines().count() > 3, "{host}");
+    // A name den does not know is a user network that does not exist, as docker says.
     sb.den(&["run", "--rm", "--network", "bridge0", &busybox(), "true"])
-        .fails_with(125, "network mode");
+        .fails_with(125, "network bridge0 not found");
+    sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "slirp4netns:mtu=1",
+        &busybox(),
+        "true",
+    ])
+    .fails_with(125, "network mode");
 }
 
 #[test]

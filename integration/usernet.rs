@@ -230,3 +230,38 @@ fn the_helper_exits_after_the_last_container() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn an_internal_network_has_no_way_out_and_keep_id_is_refused() {
+    let sb = ready();
+    let img = busybox();
+    sb.den(&["network", "create", "--internal", "inner"]).ok();
+    web(&sb, "box", "inner", &[]);
+    // Members still reach each other by name...
+    assert_eq!(
+        fetch(&sb, "inner", "http://box/").as_deref(),
+        Some("hello from box\n")
+    );
+    // ...but have no route out (docker's internal networks).
+    let routes = sb
+        .den(&["run", "--rm", "--network", "inner", &img, "ip", "route"])
+        .ok();
+    assert!(!routes.contains("default"), "{routes}");
+    assert!(routes.contains("10.89."), "{routes}");
+    // A keep-id container cannot share the network's id mapping: one line, nothing made.
+    let before = sb.den(&["ps", "-aq"]).ok();
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "--userns",
+        "keep-id",
+        "--network",
+        "inner",
+        &img,
+        "true",
+    ]);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(out.stderr.contains("keep-id"), "{}", out.stderr);
+    assert_eq!(sb.den(&["ps", "-aq"]).ok(), before);
+    sb.den(&["rm", "-f", "box"]).ok();
+}

@@ -180,5 +180,6 @@ pub fn endpoints(
         ip,
         aliases: aliases.to_vec(),
         mac: String::new(),
+        internal: n.internal,
     }])
 }

@@ -636,6 +636,14 @@ fn with_endpoints(
                 )
                 .into());
             }
+            if record.spec.shared.keep_id {
+                return Err(crate::net::NetError::UserNetworkConflict(
+                    "--userns keep-id cannot join a user network (its containers share one id \
+                     mapping): drop --userns keep-id, or use --network slirp4netns"
+                        .into(),
+                )
+                .into());
+            }
             record.spec.endpoints =
                 super::network::endpoints(ctx, name, &opts.network_aliases, opts.ip)?;
         }

@@ -316,7 +316,7 @@ fn attach_one(
     };
     if !st.bridges.contains_key(&ep.network) {
         let name = format!("den{}", st.bridges.len());
-        make_bridge(keeper, &name, subnet, gateway)?;
+        make_bridge(keeper, &name, subnet, gateway, ep.internal)?;
         super::dns::spawn(
             shared.clone(),
             netns.to_path_buf(),
@@ -355,7 +355,7 @@ fn attach_one(
     run_in(req.pid, &["ip", "link", "set", "lo", "up"])?;
     run_in(req.pid, &["ip", "addr", "add", &cidr, "dev", &eth])?;
     run_in(req.pid, &["ip", "link", "set", &eth, "up"])?;
-    if i == 0 {
+    if i == 0 && !ep.internal {
         run_in(
             req.pid,
             &["ip", "route", "add", "default", "via", &bgw.to_string()],
@@ -376,14 +376,26 @@ fn attach_one(
 }
 
 /// A bridge with the gateway's address, NAT for its subnet, and no traffic to other bridges.
-fn make_bridge(keeper: i32, name: &str, subnet: Subnet, gateway: Ipv4Addr) -> Result<(), NetError> {
+/// An internal network's bridge gets no NAT and forwards nothing out at all (its containers
+/// have no default route either).
+fn make_bridge(
+    keeper: i32,
+    name: &str,
+    subnet: Subnet,
+    gateway: Ipv4Addr,
+    internal: bool,
+) -> Result<(), NetError> {
     let _ = run_in(keeper, &["ip", "link", "del", name]);
     run_in(keeper, &["ip", "link", "add", name, "type", "bridge"])?;
     let cidr = format!("{gateway}/{}", subnet.prefix);
     run_in(keeper, &["ip", "addr", "add", &cidr, "dev", name])?;
     run_in(keeper, &["ip", "link", "set", name, "up"])?;
     let sub = subnet.to_string();
-    let rules: [&[&str]; 3] = [
+    let outbound: &[&str] = if internal {
+        &[
+            "iptables", "-A", "FORWARD", "-i", name, "!", "-o", name, "-j", "DROP",
+        ]
+    } else {
         &[
             "iptables",
             "-t",
@@ -397,7 +409,10 @@ fn make_bridge(keeper: i32, name: &str, subnet: Subnet, gateway: Ipv4Addr) -> Re
             name,
             "-j",
             "MASQUERADE",
-        ],
+        ]
+    };
+    let rules: [&[&str]; 3] = [
+        outbound,
         &[
             "iptables", "-I", "FORWARD", "-i", name, "-o", name, "-j", "ACCEPT",
         ],

@@ -130,6 +130,9 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub mac: String,
+    /// `network create --internal`: no route out and no NAT, only the network's own members.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
 }
 
 /// What `network create` asks.
