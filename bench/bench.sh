@@ -48,8 +48,9 @@ if [ "$(id -u)" = 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
     # podman-compose for the compose section, from PyPI.
-    command -v podman-compose >/dev/null ||
-        python3 -m pip install -q --break-system-packages podman-compose ||
+    # (the system's python3, so the bench user finds it in /usr/local/bin)
+    [ -x /usr/local/bin/podman-compose ] ||
+        /usr/bin/python3 -m pip install -q --break-system-packages podman-compose ||
         echo "bench: podman-compose could not be installed; the compose section runs den alone" >&2
     mkdir -p "$cache"; chown den-test: "$cache"
     stage=$(mktemp -d /tmp/den-bench-bin.XXXXXX)
@@ -569,7 +570,7 @@ volumes:
 EOF
 dc="den compose -p shop -f $cproj/compose.yaml"
 pc="podman-compose -p shop -f $cproj/compose.yaml"
-$dc build >/dev/null 2>&1
+$dc build >/dev/null
 if command -v podman-compose >/dev/null && $pc build >/dev/null 2>&1 &&
     timeout 120 $pc up -d >/dev/null 2>&1; then
     $pc down -v >/dev/null 2>&1
@@ -582,6 +583,7 @@ if command -v podman-compose >/dev/null && $pc build >/dev/null 2>&1 &&
     $pc down -v >/dev/null 2>&1 || true
 else
     echo "bench: podman-compose is missing or cannot bring the project up; den alone"
+    $dc up -d >/dev/null && $dc down -v >/dev/null
     bench "compose up -d, three services (den alone)" "${BENCH_COMPOSE_RUNS:-10}" \
         "$dc down -v >/dev/null 2>&1" "$dc up -d >/dev/null 2>&1" \
         "$dc down -v >/dev/null 2>&1" "$dc up -d >/dev/null 2>&1"
@@ -601,7 +603,7 @@ podman network create benchnet >/dev/null 2>&1 || true
 den run -d --name srv --network benchnet "$busybox" sh -c "$gb" >/dev/null
 podman run -d --name srv --network benchnet "$busybox" sh -c "$gb" >/dev/null
 p_host=$(free_port)
-busybox nc -ll -p "$p_host" -s 127.0.0.1 -e dd if=/dev/zero bs=1M count=1000 2>/dev/null & host_nc=$!
+busybox nc -ll -p "$p_host" -e dd if=/dev/zero bs=1M count=1000 2>/dev/null & host_nc=$!
 sleep 2
 pod_ip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' srv)
 type mbps >/dev/null 2>&1 || mbps() { echo "scale=1; 1048.576 / $1" | bc; }
