@@ -838,13 +838,7 @@ fn network(root: Root, verb: NetworkVerb) -> Result<i32> {
         }
         NetworkVerb::Inspect { format, names } => {
             let (values, errors) = ops::network::inspect(&open(root)?, &names);
-            let mut errors: Vec<common::Failure> = errors.into_iter().map(Into::into).collect();
-            let out = render::containers::volume_objects(&values, format.as_deref())
-                .unwrap_or_else(|e| {
-                    errors.push(e.into());
-                    String::new()
-                });
-            Ok(common::print_and_fail(&out, errors))
+            Ok(print_inspected(&values, errors, format.as_deref()))
         }
         NetworkVerb::Rm { names } => {
             let ctx = open(root)?;
@@ -872,6 +866,21 @@ fn network(root: Root, verb: NetworkVerb) -> Result<i32> {
     }
 }
 
+/// `network inspect` and `volume inspect`: the objects (or `--format`), then the names that
+/// failed; the exit status says whether any did.
+fn print_inspected(
+    values: &[serde_json::Value],
+    errors: Vec<ops::Error>,
+    format: Option<&str>,
+) -> i32 {
+    let mut errors: Vec<common::Failure> = errors.into_iter().map(Into::into).collect();
+    let out = render::containers::volume_objects(values, format).unwrap_or_else(|e| {
+        errors.push(e.into());
+        String::new()
+    });
+    common::print_and_fail(&out, errors)
+}
+
 const NETWORK_PRUNE_WARNING: &str = "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ";
 
 fn volume(root: Root, verb: VolumeVerb) -> Result<i32> {
@@ -892,13 +901,7 @@ fn volume(root: Root, verb: VolumeVerb) -> Result<i32> {
         }
         VolumeVerb::Inspect { format, names } => {
             let (values, errors) = ops::volume::inspect(&open(root)?, &names);
-            let mut errors: Vec<common::Failure> = errors.into_iter().map(Into::into).collect();
-            let out = render::containers::volume_objects(&values, format.as_deref())
-                .unwrap_or_else(|e| {
-                    errors.push(e.into());
-                    String::new()
-                });
-            Ok(common::print_and_fail(&out, errors))
+            Ok(print_inspected(&values, errors, format.as_deref()))
         }
         VolumeVerb::Rm { force, names } => {
             let ctx = enter(&open(root)?, root)?;
