@@ -35,7 +35,12 @@ enum Verb {
     Serve,
     /// Keep the user networks' namespace (den-run starts this once per user)
     #[command(hide = true)]
-    Holder { dir: std::path::PathBuf },
+    Holder {
+        dir: std::path::PathBuf,
+        /// Join this process's user namespace (a running container's) instead of making one
+        #[arg(long)]
+        join: Option<i32>,
+    },
     /// Hold a network namespace for the holder
     #[command(hide = true)]
     Keeper,
@@ -52,8 +57,14 @@ fn main() -> std::process::ExitCode {
         }
     };
     match cli.verb {
-        Verb::Holder { dir } => {
-            // The holder's user namespace is made as den's own is, with the same id map.
+        Verb::Holder { dir, join } => {
+            // The holder's user namespace is made as den's own is, with the same id map, or is
+            // that of the containers a killed helper left running.
+            if let (Some(pid), None) = (join, den::userns::current()) {
+                let e = den::net::usernet::join_and_exec(pid, &[]);
+                eprintln!("den-net: {}", den::error::chain(&e));
+                return std::process::ExitCode::from(1);
+            }
             if let Err(e) = den::userns::enter(&den::sys::LinuxSys) {
                 eprintln!("den-net: {}", den::error::chain(&e));
                 return std::process::ExitCode::from(1);

@@ -411,8 +411,12 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
         // den holds a foreground container: it must not outlive the job or shell that runs it.
         den::runtime::tty::end_with_parent();
     }
-    let user_net = matches!(opts.network, Some(den::net::Network::User(_)));
-    let ctx = enter_for(&open(root)?, root, user_net)?;
+    let join = match &opts.network {
+        Some(den::net::Network::User(_)) => Join::UserNetworks,
+        Some(den::net::Network::Container(owner)) => Join::NetworkOf(owner.clone()),
+        _ => Join::Own,
+    };
+    let ctx = enter_for(&open(root)?, root, join)?;
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
     ctx.note_placement(&mut |t| den::cli::note(t));
@@ -436,18 +440,45 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
     )?))
 }
 
-/// [`enter`], for a verb that starts containers: into the user networks' namespace (the
-/// helper's, started if need be) when `user_network`, else den's own.
-fn enter_for(ctx: &Ctx, root: Root, user_network: bool) -> Result<Ctx> {
+/// Whose user namespace a verb that starts containers runs in.
+enum Join {
+    /// den's own (a new one).
+    Own,
+    /// The user networks' helper's (started if need be).
+    UserNetworks,
+    /// That of the container (a name or id) whose network namespace the container shares
+    /// (`--network container:NAME`): only there may its network namespace be joined.
+    NetworkOf(String),
+}
+
+/// [`enter`], for a verb that starts containers, in the user namespace `join` names.
+fn enter_for(ctx: &Ctx, root: Root, join: Join) -> Result<Ctx> {
     use den::net::usernet;
-    if !user_network || den::userns::IdMap::for_current_user() == den::userns::IdMap::Root {
+    if matches!(join, Join::Own)
+        || den::userns::IdMap::for_current_user() == den::userns::IdMap::Root
+    {
         return enter(ctx, root);
     }
     ctx.paths.export()?;
     let dir = usernet::holder_dir(&ctx.runtime_dir()?);
+    if let Join::NetworkOf(owner) = &join {
+        if den::userns::current().is_some() {
+            return open(root);
+        }
+        let c = ctx.store()?.lookup_container(owner)?;
+        let pid = match c.state.pid {
+            Some(pid) if c.state.status == den::store::Status::Running => pid,
+            _ => {
+                let name = c.record.name;
+                return Err(ops::Error::from(den::net::NetError::OwnerNotRunning(name)).into());
+            }
+        };
+        return Err(ops::Error::from(usernet::join_and_exec(pid, &[])).into());
+    }
     if den::userns::current().is_none() {
-        let pid = usernet::ensure_holder(&dir).map_err(ops::Error::from)?;
-        return Err(ops::Error::from(usernet::join(pid)).into());
+        let survivors = ops::network::survivors(ctx);
+        let (pid, lock) = usernet::ensure_holder(&dir, &survivors).map_err(ops::Error::from)?;
+        return Err(ops::Error::from(usernet::join(pid, lock)).into());
     }
     // Inside: the helper stays until this process has attached its container (or exits).
     usernet::holder::hold(&dir).map_err(ops::Error::from)?;
@@ -461,16 +492,26 @@ fn enter_for(ctx: &Ctx, root: Root, user_network: bool) -> Result<Ctx> {
     open(root)
 }
 
-/// Whether any of the containers named is on a user network.
-fn on_user_network(ctx: &Ctx, names: &[String]) -> bool {
+/// The user namespace to start the named containers in: the first one's on another's network,
+/// else the helper's where any is on a user network.
+fn join_for(ctx: &Ctx, names: &[String]) -> Join {
     let Ok(store) = ctx.store() else {
-        return false;
+        return Join::Own;
     };
-    names.iter().any(|n| {
-        store
-            .lookup_container(n)
-            .is_ok_and(|c| !c.record.spec.endpoints.is_empty())
-    })
+    let found: Vec<_> = names
+        .iter()
+        .filter_map(|n| store.lookup_container(n).ok())
+        .collect();
+    if let Some(owner) = found.iter().find_map(|c| match &c.record.spec.network {
+        den::net::Network::Container(id) => Some(id.clone()),
+        _ => None,
+    }) {
+        return Join::NetworkOf(owner);
+    }
+    if found.iter().any(|c| !c.record.spec.endpoints.is_empty()) {
+        return Join::UserNetworks;
+    }
+    Join::Own
 }
 
 /// The exit status of `attach` or `exec`: the container's (the process's); when the user
@@ -534,7 +575,7 @@ fn start(root: Root, a: StartArgs) -> Result<i32> {
     let how = a.attach_options()?;
     let outside = open(root)?;
     let names = targets(&outside, a.all, &a.containers, Some(false))?;
-    let ctx = enter_for(&outside, root, on_user_network(&outside, &names))?;
+    let ctx = enter_for(&outside, root, join_for(&outside, &names))?;
     let mut out = std::io::stdout();
     Ok(attached_code(ops::container::start(
         &ctx,
@@ -569,7 +610,7 @@ fn restart(root: Root, a: StopArgs) -> Result<i32> {
     for n in &names {
         ops::container::stop(&ctx, n, a.time, a.signal.as_deref())?;
     }
-    let ctx = enter_for(&ctx, root, on_user_network(&ctx, &names))?;
+    let ctx = enter_for(&ctx, root, join_for(&ctx, &names))?;
     let mut out = std::io::stdout();
     Ok(attached_code(ops::container::start(
         &ctx, &names, None, &mut out,

@@ -265,3 +265,158 @@ fn an_internal_network_has_no_way_out_and_keep_id_is_refused() {
     assert_eq!(sb.den(&["ps", "-aq"]).ok(), before);
     sb.den(&["rm", "-f", "box"]).ok();
 }
+
+#[test]
+fn a_killed_helper_is_replaced_and_running_containers_attached_again() {
+    let sb = ready();
+    sb.den(&["network", "create", "sturdy"]).ok();
+    web(&sb, "db", "sturdy", &["--network-alias", "database"]);
+    let ip = inspect_field(
+        &sb,
+        &["db"],
+        "{{(index .NetworkSettings.Networks \"sturdy\").IPAddress}}",
+    );
+    let pid = holder_pid(&sb).expect("a helper runs");
+    sb.sh(&format!("kill -9 {pid}")).ok();
+    let t = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "the helper lives");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The next container gets a new helper, in the running one's user namespace, and finds it
+    // again by name and alias at its old address.
+    for url in ["http://db/", "http://database/", &format!("http://{ip}/")] {
+        assert_eq!(
+            fetch(&sb, "sturdy", url).as_deref(),
+            Some("hello from db\n"),
+            "{url} after the helper was killed"
+        );
+    }
+    let again = holder_pid(&sb).expect("a new helper runs");
+    assert_ne!(again, pid);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{again}/ns/user")).ok(),
+        std::fs::read_link(format!(
+            "/proc/{}/ns/user",
+            inspect_field(&sb, &["db"], "{{.State.Pid}}")
+        ))
+        .ok(),
+        "the new helper shares the running container's user namespace"
+    );
+    sb.den(&["rm", "-f", "db"]).ok();
+}
+
+#[test]
+fn containers_started_as_the_helper_exits_get_one() {
+    // Each `run --rm` is the network's only container: the helper exits after each one while
+    // the next one starts (a `compose down` then `up`), in turn and two at a time.
+    let sb = ready();
+    let img = busybox();
+    sb.den(&["network", "create", "brief"]).ok();
+    let one = ["run", "--rm", "--network", "brief", &img, "true"];
+    for i in 0..6 {
+        let out = sb.den(&one);
+        assert_eq!(out.code, 0, "run {i}: {}", out.stderr);
+    }
+    let both = format!(
+        "set -e; for i in 1 2 3; do den {args} & den {args}; wait $!; done",
+        args = one.join(" ")
+    );
+    sb.sh(&both).ok();
+}
+
+#[test]
+fn a_container_on_another_containers_network() {
+    let sb = ready();
+    let img = busybox();
+    // On the default network: the other's loopback is ours, and so is its host name.
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "owner",
+        &img,
+        "httpd",
+        "-f",
+        "-p",
+        "127.0.0.1:8080",
+        "-h",
+        "/etc",
+    ])
+    .ok();
+    let got = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:owner",
+            &img,
+            "sh",
+            "-c",
+            "hostname; timeout 5 wget -qO- http://127.0.0.1:8080/hostname",
+        ])
+        .ok();
+    let owner_host = inspect_field(&sb, &["owner"], "{{.Config.Hostname}}");
+    assert_eq!(got, format!("{owner_host}\n{owner_host}\n"));
+    sb.den(&[
+        "create",
+        "--name",
+        "joiner",
+        "--network",
+        "container:owner",
+        &img,
+        "true",
+    ])
+    .ok();
+    let id = inspect_field(&sb, &["owner"], "{{.Id}}");
+    assert_eq!(
+        inspect_field(&sb, &["joiner"], "{{.HostConfig.NetworkMode}}"),
+        format!("container:{id}")
+    );
+    // Conflicting flags and a stopped owner: one line, exit 125.
+    sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        "-p",
+        "8081:80",
+        &img,
+        "true",
+    ])
+    .fails_with(125, "conflicting options: port publishing");
+    sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        "-h",
+        "x",
+        &img,
+        "true",
+    ])
+    .fails_with(125, "conflicting options: hostname");
+    sb.den(&["run", "--rm", "--network", "container:nosuch", &img, "true"])
+        .fails_with(125, "nosuch");
+    sb.den(&["stop", "-t", "0", "owner"]).ok();
+    // docker's `start` fails with 1.
+    sb.den(&["start", "joiner"])
+        .fails_with(1, "non running container");
+    // On a user network: the other's address and its network's names.
+    sb.den(&["network", "create", "shared"]).ok();
+    web(&sb, "db", "shared", &[]);
+    let got = sb
+        .den(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:db",
+            &img,
+            "sh",
+            "-c",
+            "timeout 5 wget -qO- http://127.0.0.1/; timeout 5 wget -qO- http://db/",
+        ])
+        .ok();
+    assert_eq!(got, "hello from db\nhello from db\n");
+    sb.den(&["rm", "-f", "db", "owner", "joiner"]).ok();
+}

@@ -57,6 +57,8 @@ pub enum Network {
     Pasta,
     /// A user network, by name ([`usernet`]).
     User(String),
+    /// Another container's network namespace (`container:NAME`; the record keeps its id).
+    Container(String),
 }
 
 impl Network {
@@ -94,19 +96,21 @@ impl Network {
                 }
             }
             "pasta" => Network::Pasta,
+            "container" if crate::store::valid_name(opts) => Network::Container(opts.into()),
             user if opts.is_empty() && usernet::valid_name(user) => Network::User(user.into()),
             _ => return None,
         })
     }
 
     /// The name docker shows (`NetworkMode`).
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Network::Host => "host",
-            Network::None => "none",
-            Network::Slirp4netns { .. } => "slirp4netns",
-            Network::Pasta => "pasta",
-            Network::User(n) => n,
+            Network::Host => "host".into(),
+            Network::None => "none".into(),
+            Network::Slirp4netns { .. } => "slirp4netns".into(),
+            Network::Pasta => "pasta".into(),
+            Network::User(n) => n.as_str().into(),
+            Network::Container(c) => format!("container:{c}").into(),
         }
     }
 
@@ -131,7 +135,7 @@ impl std::fmt::Display for Network {
             Network::Slirp4netns {
                 allow_host_loopback: true,
             } => f.write_str("slirp4netns:allow_host_loopback=true"),
-            other => f.write_str(other.name()),
+            other => f.write_str(&other.name()),
         }
     }
 }
@@ -223,6 +227,10 @@ pub enum NetError {
     },
     #[error("{0}")]
     UserNetworkConflict(String),
+    #[error("conflicting options: {0} and the container network mode")]
+    ModeConflict(&'static str),
+    #[error("cannot join network of a non running container: {0}")]
+    OwnerNotRunning(String),
 }
 
 impl Diagnose for NetError {
@@ -267,6 +275,8 @@ impl Diagnose for NetError {
             NetError::Builtin(_) => "only networks made with `den network create` can be removed".into(),
             NetError::Join(_) => "run with --log-level debug; `den network ls` shows the networks".into(),
             NetError::Store { .. } => "check that den's root is writable".into(),
+            NetError::ModeConflict(what) => format!("a container on another's network (--network container:NAME) has that one's {what}: drop it"),
+            NetError::OwnerNotRunning(name) => format!("start it first with `den start {name}`"),
             NetError::UserNetworkConflict(_) => "create a network with `den network create NAME` and run the container with --network NAME".into(),
         })
     }
@@ -544,7 +554,9 @@ pub(crate) fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError
         }
         Network::Pasta => start_pasta(pid),
         // A user network's outbound traffic goes through the helper's stack.
-        Network::Host | Network::None | Network::User(_) => Ok(Stack { child: None }),
+        Network::Host | Network::None | Network::User(_) | Network::Container(_) => {
+            Ok(Stack { child: None })
+        }
     }
 }
 

@@ -22,10 +22,10 @@ pub fn container_value(ctx: &Ctx, c: &Container) -> Result<Value> {
     let s = &c.state;
     let cdir = store.container_dir(&r.id);
     let userdata = cdir.join("userdata");
-    let network_name = r.spec.network.name();
+    let network_name = r.spec.network.name().into_owned();
     let mut networks = serde_json::Map::new();
     if r.spec.endpoints.is_empty() {
-        networks.insert(network_name.into(), json!({}));
+        networks.insert(network_name.clone(), json!({}));
     }
     for e in &r.spec.endpoints {
         networks.insert(e.network.clone(), endpoint_json(e, s));

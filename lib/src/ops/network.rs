@@ -28,6 +28,27 @@ fn uses(c: &Container, name: &str) -> bool {
         || c.record.spec.endpoints.iter().any(|e| e.network == name)
 }
 
+/// The running containers on user networks, as requests to attach them again with the
+/// addresses they have: what a new network helper is given when the last one was killed.
+pub fn survivors(ctx: &Ctx) -> Vec<crate::net::usernet::AttachRequest> {
+    let Ok(containers) = ctx.store().and_then(|s| Ok(s.containers()?)) else {
+        return vec![];
+    };
+    containers
+        .into_iter()
+        .filter(|c| c.state.status == crate::store::Status::Running)
+        .filter(|c| !c.state.endpoints.is_empty())
+        .filter_map(|c| {
+            Some(crate::net::usernet::AttachRequest {
+                pid: c.state.pid?,
+                id: c.record.id,
+                name: c.record.name,
+                endpoints: c.state.endpoints,
+            })
+        })
+        .collect()
+}
+
 /// docker's network object.
 fn value(n: &UserNetwork, containers: &[Container]) -> Value {
     let mut attached = serde_json::Map::new();

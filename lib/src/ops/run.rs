@@ -258,6 +258,9 @@ fn published(
     if opts.publish_all {
         ports.extend(crate::net::ports::publish_all(&defaults.exposed_ports));
     }
+    if !ports.is_empty() && matches!(network, Network::Container(_)) {
+        return Err(crate::net::NetError::ModeConflict("port publishing").into());
+    }
     if !ports.is_empty() && !network.needs_helper() {
         return Err(crate::net::NetError::PortsNeedNetwork(network.name().into()).into());
     }
@@ -601,6 +604,7 @@ fn write_record(
     record.spec.ports = ports;
     record.spec.hostname = match (&opts.hostname, &record.spec.network) {
         (Some(h), _) => h.clone(),
+        (None, Network::Container(_)) => record.spec.hostname.clone(),
         (None, _) if opts.host_uts => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| record.id[..12].into()),
@@ -629,6 +633,30 @@ fn with_endpoints(
     opts: &RunOptions,
 ) -> Result<ContainerRecord> {
     match &record.spec.network {
+        Network::Container(owner) => {
+            let conflicts = [
+                (opts.hostname.is_some(), "hostname"),
+                (!opts.dns.is_empty(), "dns"),
+                (!opts.add_hosts.is_empty(), "custom host-to-IP mapping"),
+                (!opts.network_aliases.is_empty(), "network aliases"),
+                (opts.ip.is_some(), "an address (--ip)"),
+            ];
+            if let Some((_, what)) = conflicts.iter().find(|(set, _)| *set) {
+                return Err(crate::net::NetError::ModeConflict(what).into());
+            }
+            let owner = ctx.store()?.lookup_container(owner)?;
+            if record.spec.shared.keep_id || owner.record.spec.shared.keep_id {
+                return Err(crate::net::NetError::UserNetworkConflict(
+                    "--userns keep-id cannot share a network namespace (the two containers' id \
+                     mappings differ): drop --userns keep-id"
+                        .into(),
+                )
+                .into());
+            }
+            // The record names it by id, as docker's NetworkMode does; it has its host name.
+            record.spec.network = Network::Container(owner.record.id);
+            record.spec.hostname = owner.record.spec.hostname;
+        }
         Network::User(name) => {
             if crate::userns::current().is_some_and(|m| m == crate::userns::IdMap::Root) {
                 return Err(crate::net::NetError::UserNetworkConflict(

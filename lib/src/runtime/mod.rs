@@ -161,7 +161,29 @@ pub fn hide_cgroups(ctx: &Context<'_>) -> Result<(), RuntimeError> {
     rootfs::apply(ctx.sys, &plan).map_err(RuntimeError::HideCgroups)
 }
 
-/// Files den provides in every container: /etc/hosts, /etc/hostname, /etc/resolv.conf.
+/// The network namespace of the container whose network this one shares (`--network
+/// container:ID`), which must be running.
+fn owner_netns(
+    ctx: &Context<'_>,
+    network: &crate::net::Network,
+) -> Result<Option<PathBuf>, RuntimeError> {
+    let crate::net::Network::Container(id) = network else {
+        return Ok(None);
+    };
+    let not_running = || RuntimeError::Net(crate::net::NetError::OwnerNotRunning(id.clone()));
+    let owner = ctx.store.load_container(id).map_err(|_| not_running())?;
+    match owner.state.pid {
+        Some(pid) if owner.state.status == crate::store::Status::Running => {
+            Ok(Some(PathBuf::from(format!("/proc/{pid}/ns/net"))))
+        }
+        _ => Err(RuntimeError::Net(crate::net::NetError::OwnerNotRunning(
+            owner.record.name,
+        ))),
+    }
+}
+
+/// Files den provides in every container: /etc/hosts, /etc/hostname, /etc/resolv.conf; a
+/// container on another's network gets that one's (docker shares them too).
 pub fn write_userdata(
     cdir: &Path,
     spec: &crate::store::RunSpec,
@@ -171,6 +193,17 @@ pub fn write_userdata(
         path: dir.clone(),
         source: e,
     })?;
+    if let (crate::net::Network::Container(owner), Some(all)) = (&spec.network, cdir.parent()) {
+        let theirs = all.join(owner).join("userdata");
+        return Ok(["hosts", "hostname", "resolv.conf"]
+            .iter()
+            .map(|name| spec::Bind {
+                source: theirs.join(name),
+                destination: format!("/etc/{name}"),
+                read_only: false,
+            })
+            .collect());
+    }
     let hostname = &spec.hostname;
     let network = spec.network.clone();
     let mut hosts = match network {
@@ -375,6 +408,7 @@ pub fn write_spec(
     let s = &record.spec;
     let cdir = ctx.store.container_dir(&record.id);
     let host_network = s.network == crate::net::Network::Host;
+    let net_ns = owner_netns(ctx, &s.network)?;
     let mut binds = write_userdata(&cdir, s)?;
     if let Some(zone) = &s.timezone {
         binds.push(localtime(&cdir, zone)?);
@@ -428,6 +462,7 @@ pub fn write_spec(
         hostname: &s.hostname,
         terminal: s.tty,
         host_network,
+        net_ns,
         read_only: s.read_only,
         many_ids: ctx.map.size() > 1,
         binds,

@@ -63,6 +63,8 @@ pub struct SpecInput<'a> {
     pub terminal: bool,
     /// Share the host's network namespace (`--network host`).
     pub host_network: bool,
+    /// Join this network namespace (another container's: `--network container:NAME`).
+    pub net_ns: Option<PathBuf>,
     pub read_only: bool,
     /// The id mapping has more than one id (so gid 5 for /dev/pts exists).
     pub many_ids: bool,
@@ -269,8 +271,10 @@ fn namespaces(i: &SpecInput<'_>) -> Vec<Value> {
     if !i.host_uts {
         namespaces.push(json!({"type": "uts"}));
     }
-    if !i.host_network {
-        namespaces.push(json!({"type": "network"}));
+    match (&i.net_ns, i.host_network) {
+        (Some(p), _) => namespaces.push(json!({"type": "network", "path": p})),
+        (None, false) => namespaces.push(json!({"type": "network"})),
+        (None, true) => {}
     }
     namespaces
 }
@@ -400,6 +404,7 @@ mod tests {
             hostname: "abc",
             terminal: false,
             host_network: false,
+            net_ns: None,
             read_only: false,
             many_ids: true,
             binds: vec![Bind {

@@ -40,6 +40,13 @@ pub fn set_cloexec(fd: BorrowedFd<'_>) {
     let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
 }
 
+/// Keep `fd` open when this process execs (clear FD_CLOEXEC): a lock handed to the program
+/// this process becomes.
+pub fn keep_across_exec(fd: BorrowedFd<'_>) {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()));
+}
+
 /// The descriptors [`take_inherited_fd`] has handed out.
 static TAKEN: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 

@@ -44,8 +44,8 @@ mod xattr;
 
 pub use fake::RecordingSys;
 pub use fd::{
-    accept_nonblocking, open_at, recv_fd, set_cloexec, set_nonblocking, set_pipe_size, splice,
-    take_inherited_fd,
+    accept_nonblocking, keep_across_exec, open_at, recv_fd, set_cloexec, set_nonblocking,
+    set_pipe_size, splice, take_inherited_fd,
 };
 pub use ns::{join_namespaces, join_netns, join_new_session_keyring, join_userns};
 pub use process::{

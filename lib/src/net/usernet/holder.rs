@@ -26,6 +26,9 @@ pub const PID_FILE: &str = "holder.pid";
 pub const SOCKET: &str = "holder.sock";
 /// Held shared by den-run between joining the namespace and attaching its container.
 pub const LOCK: &str = "holder.lock";
+/// The environment variable naming the descriptor of `holder.lock` that [`super::join`] hands
+/// across exec.
+pub const ENV_LOCK: &str = "_DEN_NET_LOCK_FD";
 /// The environment variable naming the readiness pipe's descriptor.
 pub const ENV_READY: &str = "_DEN_NET_READY_FD";
 /// How long a helper nobody attached to waits before it exits.
@@ -33,8 +36,9 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Attached containers at most.
 const MAX_CONTAINERS: usize = 1024;
 
-/// Start `den-net holder` for `dir` and wait until it serves; returns its pid.
-pub fn spawn(dir: &Path) -> Result<i32, NetError> {
+/// Start `den-net holder` for `dir` and wait until it serves; returns its pid. With `join`, it
+/// joins that process's user namespace instead of making one.
+pub fn spawn(dir: &Path, join: Option<i32>) -> Result<i32, NetError> {
     let tool = crate::config::tool_path("den-net").ok_or_else(|| NetError::Missing {
         program: "den-net".into(),
     })?;
@@ -42,9 +46,11 @@ pub fn spawn(dir: &Path) -> Result<i32, NetError> {
     let wfd = std::os::fd::AsRawFd::as_raw_fd(&w);
     let log = std::fs::File::create(dir.join("holder.log")).map_err(NetError::Spawn)?;
     let mut cmd = Command::new(tool);
-    cmd.arg("holder")
-        .arg(dir)
-        .env(ENV_READY, wfd.to_string())
+    cmd.arg("holder").arg(dir);
+    if let Some(pid) = join {
+        cmd.arg("--join").arg(pid.to_string());
+    }
+    cmd.env(ENV_READY, wfd.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
@@ -466,16 +472,36 @@ fn reap(state: &Arc<Mutex<State>>, dir: &Path) {
     }
 }
 
-/// Hold `holder.lock` shared for the rest of this process: the helper stays until it exits.
-pub fn hold(dir: &Path) -> Result<(), NetError> {
+/// `holder.lock` of `dir`, locked shared (waiting while an exiting helper holds it).
+pub fn lock_shared(dir: &Path) -> Result<super::HolderLock, NetError> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join(LOCK))
         .map_err(NetError::Spawn)?;
-    let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockShared)
-        .map_err(|(_, e)| NetError::Spawn(e.into()))?;
-    std::mem::forget(lock);
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockShared)
+        .map_err(|(_, e)| NetError::Spawn(e.into()))
+}
+
+/// Hold `holder.lock` shared for the rest of this process: the helper stays until it exits.
+/// The lock [`super::join`] handed across exec is taken over when the descriptor it names is
+/// that file (the variable may have reached a child where the number means something else).
+pub fn hold(dir: &Path) -> Result<(), NetError> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(fd) = crate::sys::take_inherited_fd(ENV_LOCK) {
+        let f = std::fs::File::from(fd);
+        let same = match (f.metadata(), std::fs::metadata(dir.join(LOCK))) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        if same {
+            crate::sys::set_cloexec(std::os::fd::AsFd::as_fd(&f));
+            std::mem::forget(f);
+            return Ok(());
+        }
+        std::mem::forget(f);
+    }
+    std::mem::forget(lock_shared(dir)?);
     Ok(())
 }

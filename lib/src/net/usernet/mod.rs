@@ -363,8 +363,15 @@ pub fn running_holder(dir: &Path) -> Option<i32> {
 }
 
 /// Make sure the helper runs (start it, under a lock so two den processes never start two)
-/// and return its pid. Called outside any user namespace, single-threaded.
-pub fn ensure_holder(dir: &Path) -> Result<i32, NetError> {
+/// and return its pid with `holder.lock` held shared: the helper cannot exit until the lock is
+/// let go, which [`join`] hands on to the program it execs. Taking the lock before looking for
+/// a helper closes the window where one that is exiting (it holds the lock exclusively while
+/// it removes its pid file and socket) is joined, or removes a newer helper's socket. Called
+/// outside any user namespace, single-threaded.
+pub fn ensure_holder(
+    dir: &Path,
+    survivors: &[AttachRequest],
+) -> Result<(i32, HolderLock), NetError> {
     let io = |e: std::io::Error| NetError::Store {
         path: dir.to_path_buf(),
         source: e,
@@ -376,33 +383,65 @@ pub fn ensure_holder(dir: &Path) -> Result<i32, NetError> {
         .write(true)
         .open(dir.join("start.lock"))
         .map_err(io)?;
-    let _lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+    let _start = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| io(e.into()))?;
+    let held = holder::lock_shared(dir)?;
     if let Some(pid) = running_holder(dir) {
-        return Ok(pid);
+        return Ok((pid, held));
     }
-    holder::spawn(dir)
+    // No helper, yet containers on user networks run: the last helper was killed, and their
+    // interfaces went with its network namespace. The new one joins their user namespace (new
+    // containers must share it with them) and attaches them again with the same addresses.
+    let joined = survivors.iter().map(|r| r.pid).find(|p| own_process(*p));
+    let pid = holder::spawn(dir, joined)?;
+    for req in survivors.iter().filter(|_| joined.is_some()) {
+        if let Err(e) = attach(dir, req) {
+            tracing::warn!(container = %req.name, error = %crate::error::chain(&e),
+                "could not attach a running container to its networks again");
+        }
+    }
+    Ok((pid, held))
 }
+
+/// Whether `pid` is a live process of this user (its user namespace may be joined).
+fn own_process(pid: i32) -> bool {
+    std::fs::metadata(format!("/proc/{pid}/ns/user")).is_ok()
+        && std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| {
+            std::os::unix::fs::MetadataExt::uid(&m) == nix::unistd::getuid().as_raw()
+        })
+}
+
+/// `holder.lock`, held shared.
+pub type HolderLock = nix::fcntl::Flock<std::fs::File>;
 
 /// Join the helper's user namespace (pid `holder`) with a mount namespace of our own, become
 /// root there and re-execute this program, as [`crate::userns::enter`] does for den's own
-/// namespace: returns only on failure. The caller must be single-threaded.
-pub fn join(holder: i32) -> NetError {
+/// namespace, handing `lock` on to it ([`holder::hold`] takes it over): returns only on
+/// failure. The caller must be single-threaded.
+pub fn join(holder: i32, lock: HolderLock) -> NetError {
+    use std::os::fd::AsFd;
+    crate::sys::keep_across_exec(lock.as_fd());
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&lock.as_fd()).to_string();
+    join_and_exec(holder, &[(holder::ENV_LOCK, fd)])
+}
+
+/// Join the user namespace of process `pid` with a mount namespace of our own, become root
+/// there and re-execute this program with `env` added: returns only on failure. The caller
+/// must be single-threaded.
+pub fn join_and_exec(pid: i32, env: &[(&str, String)]) -> NetError {
     use crate::sys::Sys;
     let map = crate::userns::IdMap::for_current_user();
     let sys = crate::sys::LinuxSys;
     let res = (|| -> Result<std::convert::Infallible, crate::sys::SysError> {
-        let path = format!("/proc/{holder}/ns/user");
+        let path = format!("/proc/{pid}/ns/user");
         let ns = std::fs::File::open(&path).map_err(|e| crate::sys::SysError::io(path, e))?;
         crate::sys::join_userns(&ns)?;
         sys.unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
         sys.become_root()?;
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        Err(crate::sys::exec(
-            Path::new("/proc/self/exe"),
-            &args,
-            &[(crate::userns::ENV_INSIDE, map.encode())],
-        ))
+        let mut vars = vec![(crate::userns::ENV_INSIDE, map.encode())];
+        vars.extend(env.iter().map(|(k, v)| (*k, v.clone())));
+        Err(crate::sys::exec(Path::new("/proc/self/exe"), &args, &vars))
     })();
     match res {
         Err(e) => NetError::Join(e),
