@@ -182,6 +182,44 @@ fn owner_netns(
     }
 }
 
+/// A container's /etc/resolv.conf: `--dns`, else its user network's server, slirp4netns's, or
+/// the host's servers; the host's `search` and `options` lines.
+fn resolv_conf(spec: &crate::store::RunSpec) -> String {
+    let network = &spec.network;
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut resolv = String::new();
+    if !spec.dns.is_empty() {
+        for d in &spec.dns {
+            resolv.push_str(&format!("nameserver {d}\n"));
+        }
+    } else if let Some(gw) = spec.endpoints.first().and_then(|e| e.gateway) {
+        // A user network's DNS server answers on its gateway and forwards the rest.
+        resolv.push_str(&format!("nameserver {gw}\n"));
+    } else if matches!(network, crate::net::Network::Slirp4netns { .. }) {
+        // slirp4netns answers DNS at its own address and asks the host's resolvers.
+        resolv.push_str(&format!("nameserver {}\n", crate::net::SLIRP_DNS));
+    } else {
+        resolv.push_str(
+            &host_resolv
+                .lines()
+                .filter(|l| l.starts_with("nameserver"))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        );
+    }
+    for l in host_resolv
+        .lines()
+        .filter(|l| l.starts_with("search") || l.starts_with("options"))
+    {
+        resolv.push_str(l);
+        resolv.push('\n');
+    }
+    if resolv.is_empty() {
+        resolv.push_str("nameserver 8.8.8.8\n");
+    }
+    resolv
+}
+
 /// Files den provides in every container: /etc/hosts, /etc/hostname, /etc/resolv.conf; a
 /// container on another's network gets that one's (docker shares them too).
 pub fn write_userdata(
@@ -231,37 +269,7 @@ pub fn write_userdata(
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut resolv = String::new();
-    if !spec.dns.is_empty() {
-        for d in &spec.dns {
-            resolv.push_str(&format!("nameserver {d}\n"));
-        }
-    } else if let Some(gw) = spec.endpoints.first().and_then(|e| e.gateway) {
-        // A user network's DNS server answers on its gateway and forwards the rest.
-        resolv.push_str(&format!("nameserver {gw}\n"));
-    } else if matches!(network, crate::net::Network::Slirp4netns { .. }) {
-        // slirp4netns answers DNS at its own address and asks the host's resolvers.
-        resolv.push_str(&format!("nameserver {}\n", crate::net::SLIRP_DNS));
-    } else {
-        resolv.push_str(
-            &host_resolv
-                .lines()
-                .filter(|l| l.starts_with("nameserver"))
-                .map(|l| format!("{l}\n"))
-                .collect::<String>(),
-        );
-    }
-    for l in host_resolv
-        .lines()
-        .filter(|l| l.starts_with("search") || l.starts_with("options"))
-    {
-        resolv.push_str(l);
-        resolv.push('\n');
-    }
-    if resolv.is_empty() {
-        resolv.push_str("nameserver 8.8.8.8\n");
-    }
+    let resolv = resolv_conf(spec);
     let mut binds = Vec::new();
     for (name, content) in [
         ("hosts", hosts),
