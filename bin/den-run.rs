@@ -177,6 +177,25 @@ enum NetworkVerb {
         #[arg(long)]
         format: Option<String>,
     },
+    /// Connect a container to a network
+    Connect {
+        /// Another name for the container on this network
+        #[arg(long = "alias")]
+        alias: Vec<String>,
+        /// Its address on this network
+        #[arg(long)]
+        ip: Option<std::net::Ipv4Addr>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        /// Accepted for docker's sake (den has no endpoint to force)
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
     /// Show networks as JSON
     Inspect {
         #[arg(short, long)]
@@ -877,6 +896,29 @@ fn network(root: Root, verb: NetworkVerb) -> Result<i32> {
             print(&out);
             Ok(0)
         }
+        NetworkVerb::Connect {
+            alias,
+            ip,
+            network,
+            container,
+        } => {
+            let o = ops::network::ConnectOptions {
+                network,
+                container,
+                aliases: alias,
+                ip,
+            };
+            ops::network::connect(&open(root)?, &o)?;
+            Ok(0)
+        }
+        NetworkVerb::Disconnect {
+            force: _,
+            network,
+            container,
+        } => {
+            ops::network::disconnect(&open(root)?, &network, &container)?;
+            Ok(0)
+        }
         NetworkVerb::Inspect { format, names } => {
             let (values, errors) = ops::network::inspect(&open(root)?, &names);
             Ok(print_inspected(&values, errors, format.as_deref()))
@@ -888,23 +930,26 @@ fn network(root: Root, verb: NetworkVerb) -> Result<i32> {
                 Ok(Some(n.to_string()))
             }))
         }
-        NetworkVerb::Prune { force, filter } => {
-            let ctx = open(root)?;
-            if !force && !den::cli::confirm(NETWORK_PRUNE_WARNING) {
-                return Ok(0);
-            }
-            let removed = ops::network::prune(&ctx, &filter)?;
-            let mut out = String::new();
-            if !removed.is_empty() {
-                out.push_str("Deleted Networks:\n");
-                for n in &removed {
-                    out.push_str(&format!("{n}\n"));
-                }
-            }
-            print(&out);
-            Ok(0)
+        NetworkVerb::Prune { force, filter } => network_prune(root, force, &filter),
+    }
+}
+
+/// `network prune`: after asking, unless forced; docker's list of what went.
+fn network_prune(root: Root, force: bool, filter: &[String]) -> Result<i32> {
+    let ctx = open(root)?;
+    if !force && !den::cli::confirm(NETWORK_PRUNE_WARNING) {
+        return Ok(0);
+    }
+    let removed = ops::network::prune(&ctx, filter)?;
+    let mut out = String::new();
+    if !removed.is_empty() {
+        out.push_str("Deleted Networks:\n");
+        for n in &removed {
+            out.push_str(&format!("{n}\n"));
         }
     }
+    print(&out);
+    Ok(0)
 }
 
 /// `network inspect` and `volume inspect`: the objects (or `--format`), then the names that

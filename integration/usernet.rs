@@ -420,3 +420,87 @@ fn a_container_on_another_containers_network() {
     assert_eq!(got, "hello from db\nhello from db\n");
     sb.den(&["rm", "-f", "db", "owner", "joiner"]).ok();
 }
+
+#[test]
+fn network_connect_and_disconnect() {
+    let sb = ready();
+    let img = busybox();
+    sb.den(&["network", "create", "left"]).ok();
+    sb.den(&["network", "create", "right"]).ok();
+    web(&sb, "db", "left", &[]);
+    // A running container gets an interface on the second network at once, with its alias.
+    sb.den(&["network", "connect", "--alias", "store", "right", "db"])
+        .ok();
+    for url in ["http://db/", "http://store/"] {
+        assert_eq!(
+            fetch(&sb, "right", url).as_deref(),
+            Some("hello from db\n"),
+            "{url} on the network it joined"
+        );
+    }
+    let nets = inspect_field(&sb, &["db"], "{{len .NetworkSettings.Networks}}");
+    assert_eq!(nets, "2");
+    sb.den(&["network", "connect", "right", "db"])
+        .fails_with(1, "already exists in network right");
+    // A container on both resolves the names of both through its first network's server.
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "--network",
+        "left",
+        &img,
+        "sleep",
+        "600",
+    ])
+    .ok();
+    web(&sb, "other", "right", &[]);
+    sb.den(&["network", "connect", "right", "cli"]).ok();
+    let page = sb
+        .den(&[
+            "exec",
+            "cli",
+            "timeout",
+            "5",
+            "wget",
+            "-qO-",
+            "http://other/",
+        ])
+        .ok();
+    assert_eq!(page, "hello from other\n");
+    // Disconnected: gone from that network, still on the other; the last one stays.
+    sb.den(&["network", "disconnect", "right", "db"]).ok();
+    assert_eq!(fetch(&sb, "right", "http://store/"), None);
+    assert_eq!(
+        fetch(&sb, "left", "http://db/").as_deref(),
+        Some("hello from db\n")
+    );
+    sb.den(&["network", "disconnect", "left", "db"])
+        .fails_with(1, "no network left");
+    sb.den(&["network", "disconnect", "right", "db"])
+        .fails_with(1, "is not connected to network right");
+    // A stopped container is connected when it starts, instead of the default network.
+    sb.den(&["create", "--name", "later", &img, "ip", "-4", "-o", "addr"])
+        .ok();
+    sb.den(&["network", "connect", "--ip", "10.89.1.77", "left", "later"])
+        .ok();
+    let addrs = sb.den(&["start", "-a", "later"]).ok();
+    assert!(addrs.contains("10.89.1.77/24"), "{addrs}");
+    sb.den(&[
+        "run",
+        "-d",
+        "--name",
+        "hosted",
+        "--network",
+        "host",
+        &img,
+        "sleep",
+        "600",
+    ])
+    .ok();
+    sb.den(&["network", "connect", "left", "hosted"])
+        .fails_with(1, "cannot be connected");
+    sb.den(&["rm", "-f", "db", "cli", "other", "later", "hosted"])
+        .ok();
+}

@@ -231,6 +231,20 @@ pub enum NetError {
     ModeConflict(&'static str),
     #[error("cannot join network of a non running container: {0}")]
     OwnerNotRunning(String),
+    #[error(
+        "container {0} shares a network namespace (host's or another container's) and cannot be connected to a network"
+    )]
+    SharedNamespace(String),
+    #[error("endpoint with name {0} already exists in network {1}")]
+    AlreadyConnected(String, String),
+    #[error("container {0} is not connected to network {1}")]
+    NotConnected(String, String),
+    #[error(
+        "container {0} runs on den's default network, which cannot be combined with a user network while it runs"
+    )]
+    NotOnUserNetwork(String),
+    #[error("container {0} would have no network left without {1} while it runs")]
+    LastNetwork(String, String),
 }
 
 impl Diagnose for NetError {
@@ -276,6 +290,11 @@ impl Diagnose for NetError {
             NetError::Join(_) => "run with --log-level debug; `den network ls` shows the networks".into(),
             NetError::Store { .. } => "check that den's root is writable".into(),
             NetError::ModeConflict(what) => format!("a container on another's network (--network container:NAME) has that one's {what}: drop it"),
+            NetError::SharedNamespace(_) => "recreate it with --network NAME".into(),
+            NetError::AlreadyConnected(..) => "it is connected already: `den network disconnect` it first to change its address or aliases".into(),
+            NetError::NotConnected(..) => "`den inspect --format '{{json .NetworkSettings.Networks}}' CONTAINER` lists its networks".into(),
+            NetError::NotOnUserNetwork(name) => format!("stop it, connect it, and start it again (`den stop {name}`), or run it with --network NAME"),
+            NetError::LastNetwork(..) => "connect it to another network first, or stop it".into(),
             NetError::OwnerNotRunning(name) => format!("start it first with `den start {name}`"),
             NetError::UserNetworkConflict(_) => "create a network with `den network create NAME` and run the container with --network NAME".into(),
         })

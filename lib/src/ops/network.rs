@@ -44,6 +44,7 @@ pub fn survivors(ctx: &Ctx) -> Vec<crate::net::usernet::AttachRequest> {
                 id: c.record.id,
                 name: c.record.name,
                 endpoints: c.state.endpoints,
+                op: crate::net::usernet::Op::Attach,
             })
         })
         .collect()
@@ -202,5 +203,124 @@ pub fn endpoints(
         aliases: aliases.to_vec(),
         mac: String::new(),
         internal: n.internal,
+        interface: String::new(),
     }])
+}
+
+/// What `network connect` asks.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub network: String,
+    pub container: String,
+    pub aliases: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+}
+
+/// `network connect`: one more user network for a container. A running one (on a user
+/// network already: only those share the helper's user namespace) gets an interface at once;
+/// a stopped one gets it when it starts, and leaves the default network for it.
+pub fn connect(ctx: &Ctx, o: &ConnectOptions) -> Result<()> {
+    use crate::net::Network;
+    let store = ctx.store()?;
+    let c = store.lookup_container(&o.container)?;
+    let mut record = c.record;
+    let ep = endpoints(ctx, &o.network, &o.aliases, o.ip)?.remove(0);
+    if matches!(record.spec.network, Network::Host | Network::Container(_)) {
+        return Err(NetError::SharedNamespace(record.name).into());
+    }
+    if record
+        .spec
+        .endpoints
+        .iter()
+        .any(|e| e.network == ep.network)
+    {
+        return Err(NetError::AlreadyConnected(record.name, ep.network).into());
+    }
+    let mut state = c.state;
+    if state.status == crate::store::Status::Running {
+        let pid = state.pid.unwrap_or_default();
+        if record.spec.endpoints.is_empty() {
+            return Err(NetError::NotOnUserNetwork(record.name).into());
+        }
+        let got = ask_helper(
+            ctx,
+            pid,
+            &record,
+            ep.clone(),
+            crate::net::usernet::Op::Connect,
+        )?;
+        state.endpoints.extend(got);
+    }
+    if !matches!(record.spec.network, Network::User(_)) {
+        record.spec.network = Network::User(ep.network.clone());
+    }
+    record.spec.endpoints.push(ep);
+    save(&store, &record, &state)
+}
+
+/// `network disconnect`: a container leaves a user network; a running one loses its interface
+/// there at once, but keeps at least one network (it lives in the helper's namespace).
+pub fn disconnect(ctx: &Ctx, network: &str, container: &str) -> Result<()> {
+    use crate::net::Network;
+    let store = ctx.store()?;
+    let c = store.lookup_container(container)?;
+    let mut record = c.record;
+    let n = networks(ctx)?.get(network)?;
+    let Some(pos) = record
+        .spec
+        .endpoints
+        .iter()
+        .position(|e| e.network == n.name)
+    else {
+        return Err(NetError::NotConnected(record.name, n.name).into());
+    };
+    let mut state = c.state;
+    let running = state.status == crate::store::Status::Running;
+    if running {
+        if record.spec.endpoints.len() == 1 {
+            return Err(NetError::LastNetwork(record.name, n.name).into());
+        }
+        let pid = state.pid.unwrap_or_default();
+        let ep = record.spec.endpoints[pos].clone();
+        state.endpoints = ask_helper(ctx, pid, &record, ep, crate::net::usernet::Op::Disconnect)?;
+    }
+    record.spec.endpoints.remove(pos);
+    record.spec.network = match record.spec.endpoints.first() {
+        Some(e) => Network::User(e.network.clone()),
+        None => Network::None,
+    };
+    save(&store, &record, &state)
+}
+
+/// Ask the network helper (started again if it was killed) to connect or disconnect `ep`.
+fn ask_helper(
+    ctx: &Ctx,
+    pid: i32,
+    record: &crate::store::ContainerRecord,
+    ep: crate::net::usernet::Endpoint,
+    op: crate::net::usernet::Op,
+) -> Result<Vec<crate::net::usernet::Endpoint>> {
+    use crate::net::usernet;
+    let dir = usernet::holder_dir(&ctx.runtime_dir()?);
+    let (_, _lock) = usernet::ensure_holder(&dir, &survivors(ctx))?;
+    let req = usernet::AttachRequest {
+        pid,
+        id: record.id.clone(),
+        name: record.name.clone(),
+        endpoints: vec![ep],
+        op,
+    };
+    Ok(usernet::attach(&dir, &req)?)
+}
+
+/// A container's record and state, written back.
+fn save(
+    store: &crate::store::Store,
+    record: &crate::store::ContainerRecord,
+    state: &crate::store::ContainerState,
+) -> Result<()> {
+    let cdir = store.container_dir(&record.id);
+    store.write_json(&cdir.join("container.json"), record)?;
+    store.set_container_state(&record.id, state)?;
+    Ok(())
 }

@@ -586,6 +586,7 @@ pub fn attach_user_networks(
         id: record.id.clone(),
         name: record.name.clone(),
         endpoints: record.spec.endpoints.clone(),
+        op: crate::net::usernet::Op::Attach,
     };
     crate::net::usernet::attach(&crate::net::usernet::holder_dir(ctx.runtime_dir), &req)
         .map_err(RuntimeError::Net)

@@ -110,11 +110,15 @@ fn serve(
     loop {
         let (n, client) = sock.recv_from(&mut buf)?;
         let query = &buf[..n];
+        let from = match client.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        };
         let lookup = |name: &str| {
             state
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .lookup(network, name)
+                .lookup_from(network, from, name)
         };
         let reply = match answer(query, &lookup) {
             Answer::Reply(r) => Some(r),

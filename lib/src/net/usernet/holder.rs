@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{AttachReply, AttachRequest, Endpoint, Subnet};
+use super::{AttachReply, AttachRequest, Endpoint, Op, Subnet};
 use crate::net::NetError;
 
 pub const PID_FILE: &str = "holder.pid";
@@ -110,6 +110,24 @@ impl State {
         })
     }
 
+    /// [`State::lookup`] for the container at `client` on `network`: the names of every
+    /// network it is on, `network`'s first (docker's resolver answers for all of them).
+    pub fn lookup_from(&self, network: &str, client: Ipv4Addr, name: &str) -> Option<Ipv4Addr> {
+        let theirs = self.containers.values().find(|c| {
+            c.endpoints
+                .iter()
+                .any(|e| e.network == network && e.ip == Some(client))
+        });
+        let others = theirs
+            .into_iter()
+            .flat_map(|c| &c.endpoints)
+            .map(|e| e.network.as_str())
+            .filter(|n| *n != network);
+        std::iter::once(network)
+            .chain(others)
+            .find_map(|n| self.lookup(n, name))
+    }
+
     fn used(&self, network: &str) -> Vec<Ipv4Addr> {
         self.containers
             .values()
@@ -155,6 +173,8 @@ pub fn serve(dir: &Path) -> Result<(), NetError> {
         let mut line = String::new();
         let _ = BufReader::new(conn.take_ref()).read_line(&mut line);
         let reply = match serde_json::from_str::<AttachRequest>(&line) {
+            Ok(req) if req.op == Op::Disconnect => disconnect(&state, keeper.id() as i32, &req),
+            Ok(req) if req.op == Op::Connect => connect(&state, &netns, keeper.id() as i32, req),
             Ok(req) => attach(&state, &netns, keeper.id() as i32, req),
             Err(e) => Err(format!("bad request: {e}")),
         };
@@ -307,6 +327,71 @@ fn attach(
     Ok(done)
 }
 
+/// One more network for an attached container, on its first free interface.
+fn connect(
+    state: &Arc<Mutex<State>>,
+    netns: &Path,
+    keeper: i32,
+    req: AttachRequest,
+) -> Result<Vec<Endpoint>, String> {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(have) = st.containers.get(&req.id).map(|c| c.endpoints.clone()) else {
+        return Err(format!(
+            "container {} is not attached to a network",
+            req.name
+        ));
+    };
+    let mut got = Vec::new();
+    for ep in &req.endpoints {
+        if have
+            .iter()
+            .chain(&got)
+            .any(|e: &Endpoint| e.network == ep.network)
+        {
+            return Err(format!(
+                "endpoint with name {} already exists in network {}",
+                req.name, ep.network
+            ));
+        }
+        let taken: Vec<&str> = have
+            .iter()
+            .chain(&got)
+            .map(|e| e.interface.as_str())
+            .collect();
+        let i = (0..)
+            .find(|i| !taken.contains(&format!("eth{i}").as_str()))
+            .unwrap_or(0);
+        let e = attach_one(&mut st, state, netns, keeper, &req, i, ep)
+            .map_err(|e| crate::error::chain(&e))?;
+        got.push(e);
+    }
+    if let Some(c) = st.containers.get_mut(&req.id) {
+        c.endpoints.extend(got.iter().cloned());
+    }
+    Ok(got)
+}
+
+/// One network less for an attached container: its interface there is deleted.
+fn disconnect(
+    state: &Arc<Mutex<State>>,
+    keeper: i32,
+    req: &AttachRequest,
+) -> Result<Vec<Endpoint>, String> {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(c) = st.containers.get_mut(&req.id) else {
+        return Ok(vec![]);
+    };
+    for ep in &req.endpoints {
+        if let Some(pos) = c.endpoints.iter().position(|e| e.network == ep.network) {
+            let gone = c.endpoints.remove(pos);
+            let i = gone.interface.trim_start_matches("eth");
+            let veth = format!("veth{}{i}", &req.id[..req.id.len().min(8)]);
+            run_in(keeper, &["ip", "link", "del", &veth]).map_err(|e| crate::error::chain(&e))?;
+        }
+    }
+    Ok(c.endpoints.clone())
+}
+
 fn attach_one(
     st: &mut State,
     shared: &Arc<Mutex<State>>,
@@ -377,6 +462,7 @@ fn attach_one(
     Ok(Endpoint {
         ip: Some(ip),
         mac,
+        interface: eth,
         ..ep.clone()
     })
 }

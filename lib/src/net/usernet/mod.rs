@@ -133,6 +133,9 @@ pub struct Endpoint {
     /// `network create --internal`: no route out and no NAT, only the network's own members.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
+    /// The container's interface for it (`eth0`, `eth1`, ...), once attached.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub interface: String,
 }
 
 /// What `network create` asks.
@@ -331,13 +334,29 @@ pub fn holder_dir(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("usernet")
 }
 
-/// What den-run asks the helper: attach the container whose init is `pid`.
+/// What den asks the helper: attach the container whose init is `pid` to its networks, or
+/// connect it to one more, or disconnect it from one (`network connect|disconnect`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttachRequest {
     pub pid: i32,
     pub id: String,
     pub name: String,
     pub endpoints: Vec<Endpoint>,
+    #[serde(default)]
+    pub op: Op,
+}
+
+/// What an [`AttachRequest`] asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Its networks, in order (a container being created, or one a killed helper left).
+    #[default]
+    Attach,
+    /// One more network for an attached container.
+    Connect,
+    /// One network less.
+    Disconnect,
 }
 
 /// The helper's answer: the endpoints as attached, or why not.
