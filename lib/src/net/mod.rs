@@ -61,6 +61,15 @@ pub enum Network {
     Container(String),
 }
 
+/// Whether `s` may name a container (a name or an id): a letter or digit, then letters, digits,
+/// `_`, `.` or `-`. The store's own check is the same; net sits below the store.
+fn container_ref(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && s.len() <= 128
+}
+
 impl Network {
     /// The built-in mode a name stands for (`host`, `none`, `bridge`, ...), if any.
     pub fn builtin(name: &str) -> Option<Network> {
@@ -96,7 +105,8 @@ impl Network {
                 }
             }
             "pasta" => Network::Pasta,
-            "container" if crate::store::valid_name(opts) => Network::Container(opts.into()),
+            "container" if container_ref(opts) => Network::Container(opts.into()),
+            "container" => return None,
             user if opts.is_empty() && usernet::valid_name(user) => Network::User(user.into()),
             _ => return None,
         })
@@ -666,6 +676,13 @@ mod tests {
         assert_eq!(Network::parse("none"), Some(Network::None));
         assert_eq!(Network::parse("pasta"), Some(Network::Pasta));
         assert_eq!(Network::parse("weave"), Some(Network::User("weave".into())));
+        assert_eq!(
+            Network::parse("container:db"),
+            Some(Network::Container("db".into()))
+        );
+        assert_eq!(Network::Container("db".into()).to_string(), "container:db");
+        assert_eq!(Network::parse("container:"), None);
+        assert_eq!(Network::parse("container:../x"), None);
         assert_eq!(Network::parse("a b"), None);
         assert_eq!(Network::parse("slirp4netns:mtu=1"), None);
         assert!(!Network::Host.private() && Network::None.private());

@@ -68,7 +68,7 @@ pub(crate) use blobs::verify;
 pub use check::{CheckOptions, Checked, Problem, Repaired};
 pub use containers::{
     AttachStreams, BUILD_STEP_LABEL, Container, ContainerRecord, ContainerState, ContainersError,
-    RestartPolicy, RunSpec, Status, alive, parent_pid, process_start_time, valid_name,
+    RestartPolicy, RunSpec, Status, alive, parent_pid, process_start_time,
 };
 pub use events::Event;
 pub use gc::{Collected, Referenced, disk_usage};

@@ -591,3 +591,69 @@ pub fn hold(dir: &Path) -> Result<(), NetError> {
     std::mem::forget(lock_shared(dir)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(network: &str, ip: [u8; 4], aliases: &[&str]) -> Endpoint {
+        Endpoint {
+            network: network.into(),
+            ip: Some(Ipv4Addr::from(ip)),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn attached(name: &str, endpoints: Vec<Endpoint>) -> Attached {
+        Attached {
+            pid: 0,
+            netns: None,
+            name: name.into(),
+            endpoints,
+        }
+    }
+
+    #[test]
+    fn a_client_on_two_networks_resolves_the_names_of_both() {
+        let mut st = State::default();
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let c = "c".repeat(64);
+        st.containers.insert(
+            a,
+            attached(
+                "cli",
+                vec![
+                    on("left", [10, 89, 1, 2], &[]),
+                    on("right", [10, 89, 2, 2], &[]),
+                ],
+            ),
+        );
+        st.containers.insert(
+            b,
+            attached("db", vec![on("right", [10, 89, 2, 3], &["store"])]),
+        );
+        st.containers
+            .insert(c, attached("lonely", vec![on("left", [10, 89, 1, 9], &[])]));
+        let cli = Ipv4Addr::new(10, 89, 1, 2);
+        assert_eq!(
+            st.lookup_from("left", cli, "STORE."),
+            Some(Ipv4Addr::new(10, 89, 2, 3)),
+            "an alias on its other network"
+        );
+        assert_eq!(
+            st.lookup_from("left", cli, "lonely"),
+            Some(Ipv4Addr::new(10, 89, 1, 9))
+        );
+        // A client only on `left` does not see `right`'s names.
+        let lonely = Ipv4Addr::new(10, 89, 1, 9);
+        assert_eq!(st.lookup_from("left", lonely, "db"), None);
+        assert_eq!(st.lookup_from("left", lonely, &"b".repeat(12)), None);
+        assert_eq!(
+            st.lookup_from("right", Ipv4Addr::new(10, 89, 2, 3), &"b".repeat(12)),
+            Some(Ipv4Addr::new(10, 89, 2, 3)),
+            "short ids"
+        );
+    }
+}
