@@ -338,3 +338,65 @@ fn run_rm_runs_a_one_off_and_removes_it() {
     assert_eq!(sb.den(&["ps", "-a", "-q"]).ok(), "");
     compose(&sb, &dir, &["down"]).ok();
 }
+
+const TWO_NETWORKS: &str = r#"
+services:
+  front:
+    image: ${BB}
+    command: ["sh", "-c", "hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+    networks: [outer]
+  back:
+    image: ${BB}
+    command: ["sh", "-c", "hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+    networks: [inner]
+  hub:
+    image: ${BB}
+    command: ["sleep", "600"]
+    networks: [outer, inner]
+  side:
+    image: ${BB}
+    command: ["sleep", "600"]
+    network_mode: "service:front"
+networks:
+  outer: {}
+  inner: {}
+"#;
+
+/// A service on two networks reaches both networks' services by name (the second network is
+/// `network connect`ed before start); `network_mode: service:X` shares X's network namespace.
+#[test]
+fn a_service_on_two_networks_and_one_on_anothers_namespace() {
+    let sb = Sandbox::new();
+    let dir = project(
+        &sb,
+        "nets",
+        &[
+            ("compose.yaml", TWO_NETWORKS.into()),
+            (".env", format!("BB={}\n", busybox())),
+        ],
+    );
+    compose(&sb, &dir, &["up", "-d"]).ok();
+    let get = |svc: &str, url: &str| {
+        compose(
+            &sb,
+            &dir,
+            &["exec", "-T", svc, "timeout", "5", "wget", "-qO-", url],
+        )
+    };
+    let front = get("hub", "http://front/");
+    let back = get("hub", "http://back/");
+    assert_eq!(
+        (front.code, back.code),
+        (0, 0),
+        "{} {}",
+        front.stderr,
+        back.stderr
+    );
+    assert_ne!(front.out(), back.out(), "two different servers");
+    // front and back are on different networks: neither resolves the other.
+    assert_ne!(get("front", "http://back/").code, 0);
+    // side shares front's namespace: front's server on its loopback, front's host name.
+    assert_eq!(get("side", "http://127.0.0.1/").out(), front.out());
+    compose(&sb, &dir, &["down"]).ok();
+    assert_eq!(sb.den(&["ps", "-a", "-q"]).ok(), "");
+}

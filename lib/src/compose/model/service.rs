@@ -89,6 +89,17 @@ pub(super) fn service(
         }
     };
     s.depends_on = depends_on(v.get("depends_on"), at)?;
+    // `network_mode: service:S` needs S's container first (compose adds the dependency too).
+    if let Some(owner) = s
+        .network_mode
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"))
+    {
+        s.depends_on.entry(owner.to_string()).or_insert(Dependency {
+            condition: Condition::Started,
+            required: true,
+        });
+    }
     s.healthcheck = v
         .get("healthcheck")
         .map(|h| healthcheck(h, &At(&at.sub("healthcheck"))))
