@@ -81,25 +81,7 @@ pub(super) fn service(
     s.ports = ports(v.get("ports"), at)?;
     s.mounts = mounts(v, at, ctx, files)?;
     s.network_mode = opt_text("network_mode")?;
-    s.networks = match (&s.network_mode, v.get("networks")) {
-        (None, nets) => attachments(nets, at)?,
-        (Some(_), None) => BTreeMap::new(),
-        (Some(_), Some(_)) => {
-            return Err(at.bad("network_mode and networks cannot be combined"));
-        }
-    };
-    s.depends_on = depends_on(v.get("depends_on"), at)?;
-    // `network_mode: service:S` needs S's container first (compose adds the dependency too).
-    if let Some(owner) = s
-        .network_mode
-        .as_deref()
-        .and_then(|m| m.strip_prefix("service:"))
-    {
-        s.depends_on.entry(owner.to_string()).or_insert(Dependency {
-            condition: Condition::Started,
-            required: true,
-        });
-    }
+    networks_and_dependencies(&mut s, v, at)?;
     s.healthcheck = v
         .get("healthcheck")
         .map(|h| healthcheck(h, &At(&at.sub("healthcheck"))))
@@ -382,6 +364,30 @@ fn attachments(v: Option<&Value>, at: &At) -> Result<BTreeMap<String, Attach>, C
         Some(_) => return Err(a.bad("must be a list or a mapping")),
     }
     Ok(out)
+}
+
+/// `networks` (none with `network_mode`) and `depends_on`, where `network_mode: service:S`
+/// needs S's container first (compose adds that dependency too).
+fn networks_and_dependencies(s: &mut Service, v: &Value, at: &At) -> Result<(), ComposeError> {
+    s.networks = match (&s.network_mode, v.get("networks")) {
+        (None, nets) => attachments(nets, at)?,
+        (Some(_), None) => BTreeMap::new(),
+        (Some(_), Some(_)) => {
+            return Err(at.bad("network_mode and networks cannot be combined"));
+        }
+    };
+    s.depends_on = depends_on(v.get("depends_on"), at)?;
+    if let Some(owner) = s
+        .network_mode
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"))
+    {
+        s.depends_on.entry(owner.to_string()).or_insert(Dependency {
+            condition: Condition::Started,
+            required: true,
+        });
+    }
+    Ok(())
 }
 
 fn depends_on(v: Option<&Value>, at: &At) -> Result<BTreeMap<String, Dependency>, ComposeError> {
