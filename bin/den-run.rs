@@ -495,7 +495,7 @@ fn enter_for(ctx: &Ctx, root: Root, join: Join) -> Result<Ctx> {
         return Err(ops::Error::from(usernet::join_and_exec(pid, &[])).into());
     }
     if den::userns::current().is_none() {
-        let survivors = ops::network::survivors(ctx);
+        let survivors = || ops::network::survivors(ctx);
         let (pid, lock) = usernet::ensure_holder(&dir, &survivors).map_err(ops::Error::from)?;
         return Err(ops::Error::from(usernet::join(pid, lock)).into());
     }

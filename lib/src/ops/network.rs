@@ -302,7 +302,7 @@ fn ask_helper(
 ) -> Result<Vec<crate::net::usernet::Endpoint>> {
     use crate::net::usernet;
     let dir = usernet::holder_dir(&ctx.runtime_dir()?);
-    let (_, _lock) = usernet::ensure_holder(&dir, &survivors(ctx))?;
+    let (_, _lock) = usernet::ensure_holder(&dir, &|| survivors(ctx))?;
     let req = usernet::AttachRequest {
         pid,
         id: record.id.clone(),

@@ -389,7 +389,7 @@ pub fn running_holder(dir: &Path) -> Option<i32> {
 /// outside any user namespace, single-threaded.
 pub fn ensure_holder(
     dir: &Path,
-    survivors: &[AttachRequest],
+    survivors: &dyn Fn() -> Vec<AttachRequest>,
 ) -> Result<(i32, HolderLock), NetError> {
     let io = |e: std::io::Error| NetError::Store {
         path: dir.to_path_buf(),
@@ -411,6 +411,8 @@ pub fn ensure_holder(
     // No helper, yet containers on user networks run: the last helper was killed, and their
     // interfaces went with its network namespace. The new one joins their user namespace (new
     // containers must share it with them) and attaches them again with the same addresses.
+    // The store is read only here, not on every start.
+    let survivors = survivors();
     let joined = survivors.iter().map(|r| r.pid).find(|p| own_process(*p));
     let pid = holder::spawn(dir, joined)?;
     for req in survivors.iter().filter(|_| joined.is_some()) {
