@@ -1,8 +1,10 @@
-//! den-net: the userspace network and port forwarding of one container.
+//! den-net: the user networks' helper (`holder`): the network namespace where den's user
+//! networks live, their DNS servers, and their outbound stack. Started by den-run when a
+//! container joins a user network (never by hand).
 //!
-//! Started by den-run for each container on the default network (never by hand): it binds the
-//! published ports, starts slirp4netns (or pasta) in the container's network namespace, and
-//! forwards connections until the container ends. It dies with the den process that started it.
+//! A container on the default network needs no den-net: the den process that holds it binds
+//! its published ports, starts slirp4netns and forwards connections itself
+//! ([`den::net::Setup`]).
 
 #![deny(unsafe_code)]
 #![allow(
@@ -17,11 +19,7 @@ use clap::{Parser, Subcommand};
 mod common;
 
 #[derive(Parser)]
-#[command(
-    name = "den-net",
-    version,
-    about = "Userspace network and port forwarding for one container"
-)]
+#[command(name = "den-net", version, about = "The helper of den's user networks")]
 struct Cli {
     #[command(flatten)]
     global: den::cli::GlobalArgs,
@@ -31,8 +29,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Verb {
-    /// Serve one container (den-run starts this; the configuration comes in the environment)
-    Serve,
     /// Keep the user networks' namespace (den-run starts this once per user)
     #[command(hide = true)]
     Holder {
@@ -72,13 +68,5 @@ fn main() -> std::process::ExitCode {
             done(den::net::usernet::holder::serve(&dir))
         }
         Verb::Keeper => done(den::net::usernet::holder::keep()),
-        // A failure was reported to den-run over the control socket; den-run prints it.
-        Verb::Serve => match den::net::serve_from_env() {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::debug!(error = %den::error::chain(&e), "den-net failed");
-                std::process::ExitCode::from(1)
-            }
-        },
     }
 }

@@ -82,6 +82,11 @@ fn http_through_a_published_port() {
         ])
         .ok();
     assert_eq!(hp.trim(), port.to_string());
+    // One den process per running container: its monitor relays the ports (and slirp4netns is
+    // the only other helper).
+    let dens = den_processes(&sb);
+    assert_eq!(dens.len(), 1, "den processes of one container: {dens:?}");
+    assert!(dens[0].contains(" __monitor "), "{dens:?}");
     // rm -f frees the port at once
     sb.den(&["rm", "-f", "web"]).ok();
     TcpListener::bind(("0.0.0.0", port)).expect("the port is free after rm -f");
@@ -472,6 +477,33 @@ fn bad_specs_and_privileged_ports() {
     }
 }
 
+/// The command lines of this sandbox's den processes (those with its HOME).
+fn den_processes(sb: &Sandbox) -> Vec<String> {
+    let home = format!("HOME={}\0", sb.home.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if !env.windows(home.len()).any(|w| w == home.as_bytes()) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let arg0 = cmdline.split(' ').next().unwrap_or_default();
+        if arg0
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .starts_with("den")
+        {
+            out.push(cmdline);
+        }
+    }
+    out
+}
+
 #[test]
 fn nothing_leaks_when_den_is_killed() {
     let sb = ready();
@@ -537,7 +569,7 @@ fn nothing_leaks_when_den_is_killed() {
     }
 }
 
-// --- den-net under a hostile client: descriptor, thread and flow limits (issue 13) -----------
+// --- port forwarding under a hostile client: descriptor, thread and flow limits (issue 13) ----
 
 /// A single-threaded HTTP/1.0 server (asyncio, the host's python) on port 8000: it holds any
 /// number of idle connections, answers a request line with "hello", and closes on EOF.
@@ -571,8 +603,9 @@ fn connect(port: u16) -> TcpStream {
         .unwrap_or_else(|e| panic!("connect to port {port}: {e}"))
 }
 
-/// The den-net process of this sandbox's (one) container.
-fn den_net(sb: &Sandbox) -> u32 {
+/// The process that forwards the ports of this sandbox's (one) detached container: its monitor
+/// (`den-run __monitor ID`), which relays its output and its published ports alike.
+fn forwarder(sb: &Sandbox) -> u32 {
     let home = format!("HOME={}\0", sb.home.display());
     let start = Instant::now();
     loop {
@@ -581,8 +614,9 @@ fn den_net(sb: &Sandbox) -> u32 {
                 continue;
             };
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let arg0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-            if !arg0.ends_with(b"/den-net") {
+            let mut args = cmdline.split(|b| *b == 0);
+            let arg0 = args.next().unwrap_or_default();
+            if !arg0.ends_with(b"den-run") || args.next() != Some(b"__monitor".as_slice()) {
                 continue;
             }
             let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -592,7 +626,7 @@ fn den_net(sb: &Sandbox) -> u32 {
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "no den-net process for this sandbox"
+            "no monitor process for this sandbox"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -620,7 +654,7 @@ fn many_idle_connections_do_not_stop_a_port() {
     let port = free_port();
     python_container(&sb, "idle", &format!("{port}:8000"), ASYNC_SERVER);
     wait_hello(port);
-    let pid = den_net(&sb);
+    let pid = forwarder(&sb);
     // More than the 1024 descriptors a process starts with could hold at 6 each.
     let idle: Vec<TcpStream> = (0..450).map(|_| connect(port)).collect();
     std::thread::sleep(Duration::from_millis(500));
@@ -630,7 +664,7 @@ fn many_idle_connections_do_not_stop_a_port() {
     let (_, fds) = usage(pid);
     assert!(
         fds < 450 * 3,
-        "den-net holds {fds} descriptors for 450 idle connections"
+        "the monitor holds {fds} descriptors for 450 idle connections"
     );
     drop(idle);
     sb.den(&["rm", "-f", "idle"]).ok();
@@ -643,7 +677,7 @@ fn connections_beyond_the_cap_are_reset_at_once() {
     let port = free_port();
     python_container(&sb, "capped", &format!("{port}:8000"), ASYNC_SERVER);
     wait_hello(port);
-    // The probe's connection is gone from den-net's table before the cap is filled.
+    // The probe's connection is gone from the forwarder's table before the cap is filled.
     std::thread::sleep(Duration::from_millis(300));
     let mut held: Vec<TcpStream> = (0..20).map(|_| connect(port)).collect();
     std::thread::sleep(Duration::from_millis(300));
@@ -699,7 +733,7 @@ fn idle_connections_are_closed_after_the_timeout() {
         assert!(start.elapsed() < Duration::from_secs(10), "no echo");
         std::thread::sleep(Duration::from_millis(100));
     };
-    // The quiet connection says nothing more; den-net closes it after two seconds.
+    // The quiet connection says nothing more; the forwarder closes it after two seconds.
     let waiter = std::thread::spawn(move || {
         let since = Instant::now();
         let mut b = [0u8; 16];
@@ -759,7 +793,7 @@ fn a_udp_flood_is_held_to_a_bounded_table() {
     while !ask(&first, b"ping") {
         assert!(start.elapsed() < Duration::from_secs(15), "no UDP answer");
     }
-    let pid = den_net(&sb);
+    let pid = forwarder(&sb);
     let (threads, fds) = usage(pid);
     // A thousand source ports, one datagram each.
     for i in 0..1000 {
@@ -771,10 +805,13 @@ fn a_udp_flood_is_held_to_a_bounded_table() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let (t, f) = usage(pid);
-    assert!(t <= threads, "den-net went from {threads} to {t} threads");
+    assert!(
+        t <= threads,
+        "the monitor went from {threads} to {t} threads"
+    );
     assert!(
         f <= fds + 50,
-        "den-net went from {fds} to {f} descriptors with at most 50 flows"
+        "the monitor went from {fds} to {f} descriptors with at most 50 flows"
     );
     // A new client is still answered: it takes the place of the oldest flow.
     let fresh = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -812,14 +849,14 @@ fn refused_connections_start_no_threads() {
         "1000",
     ])
     .ok();
-    let pid = den_net(&sb);
+    let pid = forwarder(&sb);
     let (threads, _) = usage(pid);
     let conns: Vec<TcpStream> = (0..100).map(|_| connect(port)).collect();
     std::thread::sleep(Duration::from_millis(300));
     let (t, _) = usage(pid);
     assert!(
         t <= threads,
-        "100 refused connections took den-net from {threads} to {t} threads"
+        "100 refused connections took the monitor from {threads} to {t} threads"
     );
     // Each is closed once its two seconds of retries are over.
     let start = Instant::now();

@@ -93,10 +93,30 @@ pub fn bind_all(ports: &[PortMapping]) -> Result<Vec<Listener>, NetError> {
     Ok(out)
 }
 
+/// The thread forwarding a container's published ports; dropping it stops the thread (closing
+/// every connection and port) and waits for it.
+pub struct Forwarding {
+    stop: Option<std::os::fd::OwnedFd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Serve the listeners on one thread, which joins the container's network namespace `ns`
 /// first: every TCP and UDP port of the container in one epoll loop ([`super::relay::Relay`]),
-/// within `limits`.
-pub fn spawn_all(listeners: Vec<Listener>, ns: Arc<std::fs::File>, limits: Limits) {
+/// within `limits`. None when nothing is published.
+pub fn spawn_all(
+    listeners: Vec<Listener>,
+    ns: Arc<std::fs::File>,
+    limits: Limits,
+) -> Result<Option<Forwarding>, NetError> {
     let mut tcp = Vec::new();
     let mut udp = Vec::new();
     for l in listeners {
@@ -107,15 +127,32 @@ pub fn spawn_all(listeners: Vec<Listener>, ns: Arc<std::fs::File>, limits: Limit
         }
     }
     if tcp.is_empty() && udp.is_empty() {
-        return;
+        return Ok(None);
     }
-    std::thread::spawn(move || {
-        if crate::sys::join_netns(&ns).is_err() {
-            return;
-        }
-        match super::relay::Relay::new(tcp, udp, limits) {
-            Ok(relay) => relay.run(),
-            Err(e) => tracing::error!(error = %e, "port forwarding"),
-        }
-    });
+    let (stop_r, stop_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| NetError::Spawn(e.into()))?;
+    let thread = std::thread::Builder::new()
+        .name("den-forward".into())
+        // The loop keeps its state on the heap: a small stack keeps a monitor small.
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            if crate::sys::join_netns(&ns).is_err() {
+                return;
+            }
+            match super::relay::Relay::new(tcp, udp, limits) {
+                Ok(relay) => {
+                    if let Err(e) = relay.stop_on(&stop_r) {
+                        tracing::error!(error = %e, "port forwarding");
+                        return;
+                    }
+                    relay.run();
+                }
+                Err(e) => tracing::error!(error = %e, "port forwarding"),
+            }
+        })
+        .map_err(NetError::Spawn)?;
+    Ok(Some(Forwarding {
+        stop: Some(stop_w),
+        thread: Some(thread),
+    }))
 }

@@ -2,17 +2,17 @@
 //! userspace stack (slirp4netns, or pasta) for outbound traffic, plus port forwarding.
 //!
 //! Entry points: [`Network::parse`] (the `--network` value), [`ports::parse`] (`-p`), and
-//! [`Helper`], den's side of `den-net`, the per-container helper that binds the published ports,
-//! starts and supervises slirp4netns, and forwards connections ([`serve`]).
+//! [`Setup`], which binds a container's published ports, starts slirp4netns (or pasta) and
+//! forwards connections, in the den process that holds the container (no helper of its own).
 //!
-//! Forwarding does not go through the userspace stack: den-net listens on the host and, for each
+//! Forwarding does not go through the userspace stack: den listens on the host and, for each
 //! connection, opens a socket inside the container's network namespace (a thread joins it with
 //! setns(2)) and connects to the container port on its loopback; bytes move with splice(2). The
 //! server in the container therefore sees connections from 127.0.0.1, not the client's address
 //! (podman's rootlesskit port driver has the same limit; its slirp4netns driver keeps the
 //! address at a fraction of the speed).
 //!
-//! A published port faces clients den does not trust, so what they can make den-net hold is
+//! A published port faces clients den does not trust, so what they can make den hold is
 //! bounded: descriptors, connections and UDP flows per port, idle time; and nothing a client
 //! does starts a thread ([`limits`]).
 
@@ -20,17 +20,17 @@ pub mod forward;
 pub mod limits;
 pub mod ports;
 mod relay;
+mod stack;
 mod udp;
 pub mod usernet;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
 pub use ports::{PortMapping, Proto};
+pub use stack::Setup;
+pub(crate) use stack::{Stack, start_stack};
 
 use crate::error::Diagnose;
 
@@ -309,317 +309,6 @@ impl Diagnose for NetError {
             NetError::UserNetworkConflict(_) => "create a network with `den network create NAME` and run the container with --network NAME".into(),
         })
     }
-}
-
-/// What den-net is asked to do, passed as JSON in its environment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HelperConfig {
-    pub network: Network,
-    pub ports: Vec<PortMapping>,
-}
-
-/// The environment variable carrying [`HelperConfig`] to den-net.
-pub const ENV_CONFIG: &str = "_DEN_NET_CONFIG";
-/// The environment variable naming den-net's control socket descriptor.
-pub const ENV_CONTROL_FD: &str = "_DEN_NET_FD";
-
-/// den's handle on a running den-net. Dropping it ends den-net (and with it slirp4netns and the
-/// published ports).
-pub struct Helper {
-    child: Child,
-    control: BufReader<UnixStream>,
-    /// The published ports as bound (free ports chosen), once den-net said so.
-    pub ports: Vec<PortMapping>,
-    bound: bool,
-}
-
-impl Helper {
-    /// Start den-net; it binds the published ports while den creates the container, and
-    /// [`Helper::attach`] reports a port that could not be bound before the container starts.
-    pub fn spawn(config: &HelperConfig) -> Result<Helper, NetError> {
-        let tool = crate::config::tool_path("den-net").ok_or_else(|| NetError::Missing {
-            program: "den-net".into(),
-        })?;
-        let (ours, theirs) = UnixStream::pair().map_err(NetError::Spawn)?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&theirs);
-        let mut cmd = Command::new(tool);
-        cmd.arg("serve")
-            .env(
-                ENV_CONFIG,
-                serde_json::to_string(config).unwrap_or_default(),
-            )
-            .env(ENV_CONTROL_FD, fd.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        crate::sys::keep_fd_and_die_with_parent(&mut cmd, fd);
-        let child = cmd.spawn().map_err(NetError::Spawn)?;
-        drop(theirs);
-        Ok(Helper {
-            child,
-            control: BufReader::new(ours),
-            ports: Vec::new(),
-            bound: false,
-        })
-    }
-
-    /// Wait until den-net has bound the published ports (or failed to).
-    pub fn wait_bound(&mut self) -> Result<(), NetError> {
-        if self.bound {
-            return Ok(());
-        }
-        let line = self.read_line()?;
-        let json = line
-            .strip_prefix("bound ")
-            .ok_or_else(|| self.failure(&line))?;
-        self.ports = serde_json::from_str(json).map_err(|e| NetError::Helper {
-            message: format!("bad reply {json:?}: {e}"),
-            hint: None,
-        })?;
-        self.bound = true;
-        Ok(())
-    }
-
-    /// Give den-net the container's init: it starts the network stack in its namespace and
-    /// forwards the ports there. Returns when the network is up.
-    pub fn attach(&mut self, pid: i32) -> Result<(), NetError> {
-        let io = |e: std::io::Error| NetError::Helper {
-            message: e.to_string(),
-            hint: None,
-        };
-        self.wait_bound()?;
-        writeln!(self.control.get_mut(), "pid {pid}").map_err(io)?;
-        let line = self.read_line()?;
-        if line == "ready" {
-            return Ok(());
-        }
-        Err(self.failure(&line))
-    }
-
-    fn read_line(&mut self) -> Result<String, NetError> {
-        let mut line = String::new();
-        let _ = self.control.read_line(&mut line);
-        Ok(line.trim_end().to_string())
-    }
-
-    /// The error den-net reported (`err CODE\tmessage\thint`), or that it died.
-    fn failure(&mut self, line: &str) -> NetError {
-        let mut f = line.strip_prefix("err ").unwrap_or("").splitn(2, '\t');
-        match (f.next(), f.next()) {
-            (Some(m), h) if !m.is_empty() => NetError::Helper {
-                message: m.to_string(),
-                hint: h.filter(|h| !h.is_empty()).map(String::from),
-            },
-            _ => {
-                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                NetError::Helper {
-                    message: format!("den-net exited ({status})"),
-                    hint: Some("run with --log-level debug".into()),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// den-net's entry: the configuration and control socket den-run passed in the environment.
-pub fn serve_from_env() -> Result<(), NetError> {
-    let bad = |what: &str| NetError::Helper {
-        message: format!("den-net: {what}"),
-        hint: Some("den-net is started by den-run, not by hand".into()),
-    };
-    let config: HelperConfig = std::env::var(ENV_CONFIG)
-        .ok()
-        .and_then(|c| serde_json::from_str(&c).ok())
-        .ok_or_else(|| bad("no configuration"))?;
-    // den-run passed this descriptor, a unix socket, for this process to own.
-    let control = crate::sys::take_inherited_fd(ENV_CONTROL_FD)
-        .map(UnixStream::from)
-        .ok_or_else(|| bad("no control socket"))?;
-    serve(&config, control)
-}
-
-/// den-net's side: bind, wait for the container, start the stack, forward. Runs until the
-/// control socket closes (den is done with the container) or the container's init exits.
-pub fn serve(config: &HelperConfig, control: UnixStream) -> Result<(), NetError> {
-    let mut out = control.try_clone().map_err(NetError::Spawn)?;
-    let mut input = BufReader::new(control);
-    let report = |out: &mut UnixStream, e: &NetError| {
-        let msg = crate::error::chain(e).replace(['\t', '\n'], " ");
-        let hint = e.hint().unwrap_or_default().replace(['\t', '\n'], " ");
-        let _ = writeln!(out, "err {msg}\t{hint}");
-    };
-    let nofile = crate::sys::raise_nofile_limit();
-    let count = |p: Proto| config.ports.iter().filter(|m| m.proto == p).count();
-    let limits = match limits::Limits::new(
-        |k| std::env::var(k).ok(),
-        nofile,
-        count(Proto::Tcp),
-        count(Proto::Udp),
-    ) {
-        Ok(l) => l,
-        Err(e) => {
-            report(&mut out, &e);
-            return Err(e);
-        }
-    };
-    tracing::debug!(nofile, ?limits, "port forwarding limits");
-    let listeners = match forward::bind_all(&config.ports) {
-        Ok(l) => l,
-        Err(e) => {
-            report(&mut out, &e);
-            return Err(e);
-        }
-    };
-    let bound: Vec<PortMapping> = listeners.iter().map(|l| l.mapping.clone()).collect();
-    let _ = writeln!(
-        out,
-        "bound {}",
-        serde_json::to_string(&bound).unwrap_or_default()
-    );
-    let mut line = String::new();
-    let _ = input.read_line(&mut line);
-    let Some(pid) = line
-        .trim()
-        .strip_prefix("pid ")
-        .and_then(|p| p.parse::<i32>().ok())
-    else {
-        return Ok(());
-    };
-    let stack = match start_stack(&config.network, pid) {
-        Ok(s) => s,
-        Err(e) => {
-            report(&mut out, &e);
-            return Err(e);
-        }
-    };
-    let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-    let ns = std::fs::File::open(&netns).map_err(|e| NetError::Bind {
-        addr: netns.display().to_string(),
-        source: e,
-    })?;
-    let ns = std::sync::Arc::new(ns);
-    forward::spawn_all(listeners, ns, limits);
-    let _ = writeln!(out, "ready");
-    // Until den closes the control socket or goes away.
-    let mut rest = String::new();
-    while input.read_line(&mut rest).map(|n| n > 0).unwrap_or(false) {
-        rest.clear();
-    }
-    drop(stack);
-    Ok(())
-}
-
-/// The running userspace stack; dropping it stops it.
-pub(crate) struct Stack {
-    child: Option<Child>,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-pub(crate) fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError> {
-    match network {
-        Network::Slirp4netns {
-            allow_host_loopback,
-        } => {
-            if let Err(e) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/net/tun")
-            {
-                return Err(NetError::Tun(e));
-            }
-            let prog =
-                crate::config::find_in_path("slirp4netns").ok_or_else(|| NetError::Missing {
-                    program: "slirp4netns".into(),
-                })?;
-            let (ready_r, ready_w) = std::io::pipe().map_err(NetError::Spawn)?;
-            let wfd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
-            let mut cmd = Command::new(&prog);
-            cmd.arg("--configure")
-                .arg(format!("--mtu={SLIRP_MTU}"))
-                .arg(format!("--ready-fd={wfd}"));
-            if !allow_host_loopback {
-                cmd.arg("--disable-host-loopback");
-            }
-            cmd.arg(pid.to_string())
-                .arg("tap0")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            crate::sys::keep_fd_and_die_with_parent(&mut cmd, wfd);
-            let mut child = cmd.spawn().map_err(|_| NetError::Missing {
-                program: "slirp4netns".into(),
-            })?;
-            drop(ready_w);
-            let mut buf = [0u8; 1];
-            let n = std::io::Read::read(&mut { ready_r }, &mut buf).unwrap_or(0);
-            if n == 0 {
-                let out = child.wait_with_output().ok();
-                let message = out
-                    .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or_else(|| "exited before the network was up".into());
-                return Err(NetError::Stack {
-                    program: "slirp4netns".into(),
-                    message,
-                });
-            }
-            // Its stderr is not read from here on: let it go to nowhere rather than block.
-            drop(child.stderr.take());
-            Ok(Stack { child: Some(child) })
-        }
-        Network::Pasta => start_pasta(pid),
-        // A user network's outbound traffic goes through the helper's stack.
-        Network::Host | Network::None | Network::User(_) | Network::Container(_) => {
-            Ok(Stack { child: None })
-        }
-    }
-}
-
-/// pasta, configuring the container's network namespace; it daemonizes and ends with the
-/// namespace.
-fn start_pasta(pid: i32) -> Result<Stack, NetError> {
-    let prog = crate::config::find_in_path("pasta").ok_or_else(|| NetError::Missing {
-        program: "passt (pasta)".into(),
-    })?;
-    let out = Command::new(prog)
-        .args(["--config-net", "--quiet", "--netns"])
-        .arg(format!("/proc/{pid}/ns/net"))
-        .args([
-            "--no-map-gw",
-            "-t",
-            "none",
-            "-u",
-            "none",
-            "-T",
-            "none",
-            "-U",
-            "none",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(NetError::Spawn)?;
-    if !out.status.success() {
-        return Err(NetError::Stack {
-            program: "pasta".into(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    // pasta daemonizes and ends with the namespace.
-    Ok(Stack { child: None })
 }
 
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub(super) const CLIENT: u64 = 1;
 pub(super) const SERVER: u64 = 2;
 pub(super) const UDP_PORT: u64 = 3;
 pub(super) const UDP_FLOW: u64 = 4;
+/// The read end of the pipe whose closing ends the loop ([`Relay::stop_on`]).
+pub(super) const STOP: u64 = 5;
 
 pub(super) fn token(idx: usize, generation: u32, kind: u64) -> u64 {
     (generation as u64) << 32 | (idx as u64) << 3 | kind
@@ -295,7 +297,8 @@ impl Relay {
     /// network namespace.
     pub fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); 256];
-        loop {
+        let mut stopped = false;
+        while !stopped {
             let timeout = if self.again.is_empty() {
                 self.until_next_timer()
             } else {
@@ -314,6 +317,7 @@ impl Relay {
                 let data = ev.data();
                 let (idx, generation) = (((data & 0xffff_ffff) >> 3) as usize, (data >> 32) as u32);
                 match data & 7 {
+                    STOP => stopped = true,
                     LISTENER => self.accept(idx),
                     UDP_PORT => self.udp.client_datagrams(idx, &self.epoll, self.now),
                     UDP_FLOW => self.udp.server_datagrams(idx, generation, self.now),
@@ -331,6 +335,16 @@ impl Relay {
                 self.next_sweep = self.now + self.limits.sweep_every();
             }
         }
+    }
+
+    /// End [`Relay::run`] (dropping every connection and port) once `stop`, the read end of a
+    /// pipe, reports its write end closed.
+    pub fn stop_on(&self, stop: &OwnedFd) -> std::io::Result<()> {
+        self.epoll.add(
+            stop,
+            EpollEvent::new(EpollFlags::EPOLLIN, token(0, 0, STOP)),
+        )?;
+        Ok(())
     }
 
     /// The wait until the next retry or sweep is due.

@@ -554,21 +554,10 @@ fn volume_mounts(
     Ok(out)
 }
 
-/// Start den-net for a container on the userspace network: the published ports are bound now,
-/// so a port in use fails before the container exists.
-pub fn network_helper(
-    record: &ContainerRecord,
-) -> Result<Option<crate::net::Helper>, RuntimeError> {
-    let network = record.spec.network.clone();
-    if !network.needs_helper() {
-        return Ok(None);
-    }
-    crate::net::Helper::spawn(&crate::net::HelperConfig {
-        network,
-        ports: record.spec.ports.clone(),
-    })
-    .map(Some)
-    .map_err(RuntimeError::Net)
+/// A container's userspace network: the published ports are bound now, so a port in use fails
+/// before the container exists.
+pub fn network_setup(record: &ContainerRecord) -> Result<Option<crate::net::Setup>, RuntimeError> {
+    crate::net::Setup::bind(&record.spec.network, &record.spec.ports).map_err(RuntimeError::Net)
 }
 
 /// Attach a container on user networks (its init `pid` created, not started) through the
@@ -592,20 +581,27 @@ pub fn attach_user_networks(
         .map_err(RuntimeError::Net)
 }
 
-/// The created container's network: den-net's stack and ports, then its user networks; on a
-/// failure the container is discarded.
+/// The created container's network: its stack started, its user networks attached (while the
+/// stack comes up), then the stack waited for and its ports forwarded; on a failure the
+/// container is discarded.
 pub(super) fn network_up(
     ctx: &Context<'_>,
     record: &ContainerRecord,
-    net: Option<&mut crate::net::Helper>,
+    net: Option<&mut crate::net::Setup>,
     inst: &mut dyn engine::Instance,
 ) -> Result<Vec<crate::net::usernet::Endpoint>, RuntimeError> {
     let pid = inst.pid().as_raw();
-    let res = match net {
-        Some(n) => n.attach(pid).map_err(RuntimeError::Net),
-        None => Ok(()),
-    }
-    .and_then(|()| attach_user_networks(ctx, record, pid));
+    let res = (|| {
+        let mut net = net;
+        if let Some(n) = net.as_deref_mut() {
+            n.start(pid).map_err(RuntimeError::Net)?;
+        }
+        let endpoints = attach_user_networks(ctx, record, pid)?;
+        if let Some(n) = net {
+            n.ready().map_err(RuntimeError::Net)?;
+        }
+        Ok(endpoints)
+    })();
     if res.is_err() {
         discard(inst);
     }
@@ -686,7 +682,7 @@ fn foreground(
             } else {
                 foreground_stdio(console.as_ref(), s.stdin)?
             };
-        let mut net = network_helper(record)?;
+        let mut net = network_setup(record)?;
         let old_mask = tty::block_signals();
         let res = (|| {
             let mut inst = create_in(group, ctx.sys, &engine, &record.id, &cdir, stdio)?;

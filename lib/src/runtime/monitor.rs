@@ -342,7 +342,7 @@ fn run_once(
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(io("signalfd"))?;
-    let mut net = super::network_helper(record)?;
+    let mut net = super::network_setup(record)?;
     let mut inst = super::create_in(place.group, ctx.sys, &engine, id, cdir, stdio)?;
     let endpoints = match super::network_up(ctx, record, net.as_mut(), inst.as_mut()) {
         Ok(e) => e,

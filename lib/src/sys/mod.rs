@@ -53,7 +53,9 @@ pub use process::{
     new_session_keeping_fd, new_user_ns_dying_with_parent, set_child_subreaper, set_dumpable,
     set_env, set_parent_death_signal, thread_count,
 };
-pub use resources::{hard_limit, raise_nofile_limit, release_file_pages, trim_heap};
+pub use resources::{
+    hard_limit, nofile_soft, raise_nofile_limit, release_file_pages, set_nofile_soft, trim_heap,
+};
 pub use seam::{Call, LinuxSys, Mount, Sys};
 pub use signal::{block_signals, reset_signals, set_signal_mask, sigkill};
 pub use tty::{TerminalMode, WinSize, get_winsize, set_winsize};

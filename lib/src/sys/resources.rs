@@ -83,6 +83,37 @@ pub fn raise_nofile_limit() -> u64 {
     lim.rlim_cur
 }
 
+/// This process's soft limit on open descriptors, to give back with [`set_nofile_soft`] after
+/// [`raise_nofile_limit`] (a process that creates containers raises it only while forwarding,
+/// so its containers keep the limit they would have had).
+pub fn nofile_soft() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
+}
+
+/// Set this process's soft limit on open descriptors to `soft`, keeping the hard limit.
+pub fn set_nofile_soft(soft: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own; setrlimit reads the one we
+    // pass, whose soft limit is at most the hard limit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = soft.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// This process's hard limit of `resource` (an `RLIMIT_*`); `u64::MAX` for unlimited, and when
 /// the limit cannot be read (the runtime's own setrlimit then reports it).
 pub fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
