@@ -57,6 +57,9 @@ if [ "$(id -u)" = 0 ]; then
     cp target/release/den target/release/den-image target/release/den-run target/release/den-net target/release/den-build target/release/den-compose "$stage/"
     cp -r bench integration "$stage/"
     chmod -R a+rX "$stage"; chmod 0755 "$stage"
+    # A desktop's or a login node's descriptor limits (systemd's: soft 1024, hard 524288),
+    # not this machine's hard 20000, so the memory section can hold 10,000 connections.
+    ulimit -Hn 524288 2>/dev/null && ulimit -Sn 1024
     exec runuser -u den-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
         HOME="$(getent passwd den-test | cut -d: -f6)" USER=den-test DEN_BENCH_CACHE="$cache" \
         DEN_BENCH_STAGE="$stage" BENCH_RUNS="$RUNS" BENCH_ONLY="${BENCH_ONLY:-}" bash "$stage/bench/bench.sh"
@@ -89,7 +92,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# BENCH_ONLY="run containers network build share pulls sqsh devices compose usernet" (any subset) picks sections; default all.
+# BENCH_ONLY="run containers network memory scale build share pulls sqsh devices compose usernet" (any subset) picks sections; default all.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -227,18 +230,6 @@ bench "output of run --rm (600 KB) to /dev/null, then to a pipe" "$RUNS" \
     "true" "podman run --rm $busybox seq 1 100000 >/dev/null" \
     "true" "den run --rm $busybox seq 1 100000 | cat >/dev/null" \
     "true" "podman run --rm $busybox seq 1 100000 | cat >/dev/null"
-# Memory: the resident set of the processes each tool keeps per running container (den's
-# monitor; podman's conmon), the container's own processes excluded.
-rss_of() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-den run -d --name mem "$busybox" sleep 1000 >/dev/null
-podman run -d --name mem "$busybox" sleep 1000 >/dev/null
-sleep 1
-den_mon=$(pgrep -u "$(id -u)" -f "den-run __monitor $(den inspect -f '{{.Id}}' mem)" | head -1)
-pod_mon=$(pgrep -u "$(id -u)" -f "conmon.*$(podman inspect -f '{{.Id}}' mem)" | head -1)
-den_kb=$(rss_of "$den_mon"); pod_kb=$(rss_of "$pod_mon")
-printf 'helper RSS per running container (KiB)\t%s\t%s\n' "$den_kb" "$pod_kb" | tee -a "$results"
-den rm -f mem >/dev/null
-podman rm -f -t 0 mem >/dev/null
 
 fi
 
@@ -623,6 +614,141 @@ den rm -f srv >/dev/null; podman rm -f -t 0 srv >/dev/null
 den network rm benchnet >/dev/null; podman network rm benchnet >/dev/null 2>&1 || true
 fi
 
+# --- memory (issue 19) ---------------------------------------------------------------------------
+# What each tool keeps per running container with a published port, under 10,000 open connections
+# through it: den's monitor (which also forwards the port) against podman's conmon and
+# rootlessport, RSS and PSS (smaps_rollup); slirp4netns, which both start, on a line of its own.
+if want memory; then
+hostlibs=(-v /usr:/usr:ro -v /lib64:/lib64:ro -v /usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro)
+holder="import asyncio,resource
+h=resource.getrlimit(resource.RLIMIT_NOFILE)[1]; resource.setrlimit(resource.RLIMIT_NOFILE,(h,h))
+async def k(r,w): await r.read()
+async def m():
+  s=await asyncio.start_server(k,'0.0.0.0',8000,backlog=4096); await s.serve_forever()
+asyncio.run(m())"
+p_den=$(free_port); p_pod=$(free_port)
+den run -d --name mem -p "$p_den:8000" "${hostlibs[@]}" "$busybox" /usr/bin/python3 -c "$holder" >/dev/null
+podman run -d --name mem -p "$p_pod:8000" "${hostlibs[@]}" "$busybox" /usr/bin/python3 -c "$holder" >/dev/null
+sleep 2
+# Open N connections and hold them until told (a line on stdin), printing "ok" once all are up.
+hold() {
+    python3 - "$1" "$2" <<'PY' &
+import resource, socket, sys, time
+h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (h, h))
+port, n = int(sys.argv[1]), int(sys.argv[2])
+socks = []
+for i in range(n):
+    for _ in range(50):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5)); break
+        except OSError:
+            time.sleep(0.05)
+print("ok", len(socks), flush=True)
+time.sleep(30)
+PY
+}
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+sum_kib() { local t=0 p; for p in $2; do t=$((t + $(kib "$p" "$1"))); done; echo $t; }
+den_id=$(den inspect -f '{{.Id}}' mem); pod_id=$(podman inspect -f '{{.Id}}' mem)
+den_own=$(pgrep -u "$(id -u)" -f "den-run __monitor $den_id")
+pod_own="$(pgrep -u "$(id -u)" -f "conmon.*$pod_id") $(pgrep -u "$(id -u)" -f "rootlessport" | tr '\n' ' ')"
+den_slirp=$(pgrep -u "$(id -u)" -P "$den_own" slirp4netns | head -1)
+pod_slirp=$(pgrep -u "$(id -u)" -f "slirp4netns.*" | grep -v "^$den_slirp\$" | head -1)
+n_conn=${BENCH_CONNECTIONS:-10000}
+hold "$p_den" "$n_conn" > "$work/hold-den" ; sleep 1
+while ! grep -q ok "$work/hold-den" 2>/dev/null; do sleep 0.5; done
+hold "$p_pod" "$n_conn" > "$work/hold-pod"
+while ! grep -q ok "$work/hold-pod" 2>/dev/null; do sleep 0.5; done
+sleep 1
+echo "bench: connections held: den $(cut -d' ' -f2 "$work/hold-den"), podman $(cut -d' ' -f2 "$work/hold-pod")"
+printf 'helper RSS per running container with -p, %s connections (KiB)\t%s\t%s\n' "$n_conn" \
+    "$(sum_kib Rss "$den_own")" "$(sum_kib Rss "$pod_own")" | tee -a "$results"
+printf 'helper PSS per running container with -p, %s connections (KiB)\t%s\t%s\n' "$n_conn" \
+    "$(sum_kib Pss "$den_own")" "$(sum_kib Pss "$pod_own")" | tee -a "$results"
+printf 'slirp4netns RSS, the same container (KiB)\t%s\t%s\n' \
+    "$(sum_kib Rss "$den_slirp")" "$(sum_kib Rss "$pod_slirp")" | tee -a "$results"
+# And idle, with no connection (the state a container spends its life in).
+pkill -f "python3 - $p_den" 2>/dev/null || true; pkill -f "python3 - $p_pod" 2>/dev/null || true
+den rm -f mem >/dev/null; podman rm -f -t 0 mem >/dev/null
+den run -d --name idle -p "$p_den:80" "$busybox" sleep 1000 >/dev/null
+podman run -d --name idle -p "$p_pod:80" "$busybox" sleep 1000 >/dev/null
+sleep 1
+den_own=$(pgrep -u "$(id -u)" -f "den-run __monitor $(den inspect -f '{{.Id}}' idle)")
+pod_own="$(pgrep -u "$(id -u)" -f "conmon.*$(podman inspect -f '{{.Id}}' idle)") $(pgrep -u "$(id -u)" -f "rootlessport" | tr '\n' ' ')"
+printf 'helper PSS per running container with -p, idle (KiB)\t%s\t%s\n' \
+    "$(sum_kib Pss "$den_own")" "$(sum_kib Pss "$pod_own")" | tee -a "$results"
+den rm -f idle >/dev/null; podman rm -f -t 0 idle >/dev/null
+fi
+
+# --- scale (issue 19) ----------------------------------------------------------------------------
+# How costs grow with the store: ps -a against the number of containers, images against the
+# number of images, run --rm among 500 other containers, image prune of 1,000 images, and a no-op
+# rebuild with 10,000 steps in the build cache. podman is measured up to BENCH_SCALE_PODMAN
+# (default 1000) containers or images: making 10,000 of its containers takes most of an hour.
+if want scale; then
+pod_max=${BENCH_SCALE_PODMAN:-1000}
+scale_row() { printf 'scale: %s\t%s\t%s\n' "$1" "$2" "$3" | tee -a "$results"; }
+median_of() {  # median_of RUNS CMD: the median wall time of CMD in seconds (hyperfine)
+    hyperfine -N --runs "$1" --warmup 2 --export-json "$work/s.json" "$2" >/dev/null 2>&1
+    python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$work/s.json"
+}
+# Containers: created (not started) in batches up to each size.
+have=0
+for n in 100 1000 10000; do
+    seq $((have + 1)) "$n" | xargs -P 2 -I{} den create --name "s{}" "$busybox" true >/dev/null
+    if [ "$n" -le "$pod_max" ]; then
+        seq $((have + 1)) "$n" | xargs -P 2 -I{} podman create -q --name "s{}" "$busybox" true >/dev/null
+    fi
+    have=$n
+    d=$(median_of 5 "den ps -a"); p=0
+    [ "$n" -le "$pod_max" ] && p=$(median_of 5 "podman ps -a")
+    scale_row "ps -a with $n containers" "$d" "$p"
+done
+den container prune -f >/dev/null; podman container prune -f >/dev/null
+# run --rm in an empty store and among 500 others (250 running, 250 exited).
+d0=$(median_of 20 "den run --rm $busybox true"); p0=$(median_of 10 "podman run --rm $busybox true")
+scale_row "run --rm, no other container" "$d0" "$p0"
+seq 1 250 | xargs -P 2 -I{} den run -d --name "r{}" "$busybox" sleep 100000 >/dev/null
+seq 1 250 | xargs -P 2 -I{} den run --name "x{}" "$busybox" true >/dev/null
+seq 1 250 | xargs -P 2 -I{} podman run -d --name "r{}" "$busybox" sleep 100000 >/dev/null
+seq 1 250 | xargs -P 2 -I{} podman run --name "x{}" "$busybox" true >/dev/null
+d5=$(median_of 20 "den run --rm $busybox true"); p5=$(median_of 10 "podman run --rm $busybox true")
+scale_row "run --rm among 500 containers (250 running)" "$d5" "$p5"
+den rm -f $(den ps -aq) >/dev/null; podman rm -f -t 0 $(podman ps -aq) >/dev/null
+# Images: tiny ones imported (each its own file), named, up to each size.
+mkdir -p "$work/imp"
+mk_tar() { mkdir -p "$work/imp/$1" && echo "$1" > "$work/imp/$1/f" && tar -C "$work/imp/$1" -cf "$work/imp/$1.tar" f; }
+have=0
+for n in 10 100 1000; do
+    for i in $(seq $((have + 1)) "$n"); do mk_tar "$i"; done
+    seq $((have + 1)) "$n" | xargs -P 2 -I{} den import "$work/imp/{}.tar" "img{}:latest" >/dev/null
+    seq $((have + 1)) "$n" | xargs -P 2 -I{} podman import -q "$work/imp/{}.tar" "img{}:latest" >/dev/null
+    have=$n
+    scale_row "images with $n images" "$(median_of 5 "den images")" "$(median_of 5 "podman images")"
+done
+# image prune of 1,000 unused images (their names taken away first, as dangling images are).
+for i in $(seq 1 1000); do echo "img$i:latest"; done | xargs -n 200 den rmi >/dev/null 2>&1 || true
+for i in $(seq 1 1000); do echo "img$i:latest"; done | xargs -n 200 podman untag >/dev/null 2>&1 || true
+seq 1 1000 | xargs -P 2 -I{} den import "$work/imp/{}.tar" >/dev/null
+t0=$(date +%s.%N); den image prune -f >/dev/null; t1=$(date +%s.%N)
+podman image prune -f >/dev/null; t2=$(date +%s.%N)
+scale_row "image prune of 1000 images" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)"
+# The build cache: a no-op rebuild with this build's steps cached, then with 10,000 more.
+ctx=$work/cachectx; mkdir -p "$ctx"; echo hi > "$ctx/f"
+printf 'FROM %s\nCOPY f /f\nENV A=1\nRUN echo built > /built\nCMD ["cat", "/f"]\n' "$busybox" > "$ctx/Dockerfile"
+den build -q -t noop "$ctx" >/dev/null; podman build -q --layers -t noop "$ctx" >/dev/null
+scale_row "build no-op, this build cached" "$(median_of 10 "den build -q -t noop $ctx")" "$(median_of 5 "podman build -q --layers -t noop $ctx")"
+for b in $(seq 1 100); do
+    d=$work/fill$b; mkdir -p "$d"
+    { echo "FROM $busybox"; echo "ENV B=$b"; for j in $(seq 1 99); do echo "ENV V$j=$j"; done; } > "$d/Dockerfile"
+    den build -q "$d" >/dev/null
+done
+echo "bench: build cache entries: $(ls "$(den info -f '{{.DockerRootDir}}')/build-cache/steps" 2>/dev/null | wc -l)"
+scale_row "build no-op, 10000 more steps cached (podman: this build's)" "$(median_of 10 "den build -q -t noop $ctx")" "$(median_of 5 "podman build -q --layers -t noop $ctx")"
+den rmi -f $(den images -q) >/dev/null 2>&1 || true
+fi
+
 # --- report ------------------------------------------------------------------------------------
 echo
 python3 - "$results" <<'EOF'
@@ -664,9 +790,21 @@ for r in rows:
         ok = running == 32 and grown < size // 10
         print(f"{name:60} {secs:8.3f}s  {running} running; store grew {grown/1e6:.1f} MB for a {size/1e6:.0f} MB file: {'met' if ok else 'NOT met'} (the file's space once)")
         continue
-    if name.startswith("helper RSS"):
+    if name.startswith("helper RSS") or name.startswith("helper PSS"):
         verdict = "met" if den <= 4096 else "NOT met"
         print(f"{name:60} {den/1024:7.2f}Mi {podman/1024:7.2f}Mi {den/podman:11.3f}  <= 4 MiB {verdict}")
+        continue
+    if name.startswith("scale: "):
+        limits = {"ps -a with 10000": 0.100, "images with 1000": 0.050, "image prune of 1000": 2.0,
+                  "build no-op, 10000": 0.050}
+        lim = next((v for k, v in limits.items() if name[7:].startswith(k)), None)
+        pod = f"{podman:8.3f}s" if podman > 0 else f"{'-':>9}"
+        ratio = f"{den/podman:11.3f}" if podman > 0 else f"{'-':>11}"
+        goal = f"  <= {lim*1000:.0f} ms {'met' if den <= lim else 'NOT met'}" if lim else ""
+        print(f"{name:60} {den:8.3f}s {pod} {ratio}{goal}")
+        continue
+    if name.startswith("slirp4netns RSS"):
+        print(f"{name:60} {den/1024:7.2f}Mi {podman/1024:7.2f}Mi {den/podman:11.3f}  (no goal)")
         continue
     goal = next((g for k, g in goals.items() if name.startswith(k)), None)
     if goal is None:

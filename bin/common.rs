@@ -171,6 +171,16 @@ pub fn enter(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
     open(root)
 }
 
+/// [`enter`] without the re-execution ([`den::userns::enter_in_place`]), for a container start
+/// that runs no keep-id container in this process.
+#[allow(dead_code, reason = "den-run's; the other binaries re-execute")]
+pub fn enter_in_place(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
+    ctx.paths.export()?;
+    den::userns::enter_in_place(&den::sys::LinuxSys)?;
+    tracing::debug!("inside the user namespace");
+    open(root)
+}
+
 /// Parse the command line; a usage error exits 125 as docker's do (help and version exit 0).
 /// Called by `den VERB`, the tool names itself "den" in its messages.
 pub fn parse<C: clap::Parser>() -> C {

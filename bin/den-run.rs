@@ -435,7 +435,15 @@ fn run_container(root: Root, a: &RunArgs) -> Result<i32> {
         Some(den::net::Network::Container(owner)) => Join::NetworkOf(owner.clone()),
         _ => Join::Own,
     };
-    let ctx = enter_for(&open(root)?, root, join)?;
+    let outside = open(root)?;
+    // A foreground keep-id container's init is this process's clone: den must have been
+    // re-executed inside for its /proc files to be den's (see den::userns::enter_in_place).
+    let keep_id = opts.shared.keep_id.unwrap_or(outside.config.run.keep_id());
+    let ctx = if matches!(join, Join::Own) && (opts.detach || !keep_id) {
+        common::enter_in_place(&outside, root)?
+    } else {
+        enter_for(&outside, root, join)?
+    };
     let report = den::cli::progress::PullReport::new(false, true);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
     ctx.note_placement(&mut |t| den::cli::note(t));

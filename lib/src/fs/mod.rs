@@ -81,6 +81,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// [`write_atomic`] with the file's mode (0600 for credentials: never readable by others,
 /// not even for the instant before a chmod).
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    replace_file(path, bytes, mode, true)
+}
+
+/// Write `bytes` to `path` atomically (a reader sees the old file or the new one, never a
+/// torn one, whatever happens to the writer) but not durably: nothing is fsynced, so a power
+/// loss may lose the change. For records that need not outlive the machine's next boot (a
+/// `--rm` container's).
+pub fn write_atomic_volatile(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    replace_file(path, bytes, mode, false)
+}
+
+/// Temp file, (fsync,) rename, (fsync the directory).
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
     };
@@ -97,6 +110,9 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Resul
             .mode(mode)
             .open(&tmp)?;
         f.write_all(bytes)?;
+        if !durable {
+            return std::fs::rename(&tmp, path);
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         // A relative path's parent is "": the working directory.

@@ -4,9 +4,11 @@
 //! forwarding thread ([`super::forward`]). No process of den's own is added: slirp4netns is the
 //! container's only helper, and it dies with the process that started it.
 //!
-//! The stack is started without waiting for it ([`Setup::start`]), so what den does next (the
-//! user networks, the pty, the state) overlaps with slirp4netns coming up; [`Setup::ready`] waits
-//! for it before the container's process is started, so the network is up when it runs.
+//! slirp4netns is started before the container is created, in a network namespace den makes for
+//! it ([`crate::sys::new_netns`]), which the container's spec then joins: slirp4netns comes up
+//! while den mounts the root filesystem and the runtime creates the container, instead of
+//! after. [`Setup::ready`] waits for it before the container's process is started, so the
+//! network is up when it runs.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -68,8 +70,14 @@ impl Pending {
     }
 }
 
-/// Start slirp4netns in process `pid`'s network namespace without waiting for it.
-fn spawn_slirp(allow_host_loopback: bool, pid: i32) -> Result<Pending, NetError> {
+/// The network namespace slirp4netns serves: a process's, or one den holds a descriptor of.
+enum Target {
+    Pid(i32),
+    Fd(std::os::fd::RawFd),
+}
+
+/// Start slirp4netns in `target`'s network namespace without waiting for it.
+fn spawn_slirp(allow_host_loopback: bool, target: Target) -> Result<Pending, NetError> {
     if let Err(e) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -89,12 +97,20 @@ fn spawn_slirp(allow_host_loopback: bool, pid: i32) -> Result<Pending, NetError>
     if !allow_host_loopback {
         cmd.arg("--disable-host-loopback");
     }
-    cmd.arg(pid.to_string())
-        .arg("tap0")
+    match target {
+        Target::Pid(pid) => {
+            cmd.arg(pid.to_string());
+            crate::sys::keep_fd_and_die_with_parent(&mut cmd, wfd);
+        }
+        Target::Fd(fd) => {
+            cmd.arg("--netns-type=path").arg(fd_path(fd));
+            crate::sys::keep_fds_and_die_with_parent(&mut cmd, [wfd, fd]);
+        }
+    };
+    cmd.arg("tap0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    crate::sys::keep_fd_and_die_with_parent(&mut cmd, wfd);
     let child = cmd.spawn().map_err(|_| NetError::Missing {
         program: "slirp4netns".into(),
     })?;
@@ -108,7 +124,7 @@ pub(crate) fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError
     match network {
         Network::Slirp4netns {
             allow_host_loopback,
-        } => spawn_slirp(*allow_host_loopback, pid)?.wait(),
+        } => spawn_slirp(*allow_host_loopback, Target::Pid(pid))?.wait(),
         Network::Pasta => start_pasta(pid),
         // A user network's outbound traffic goes through the helper's stack.
         Network::Host | Network::None | Network::User(_) | Network::Container(_) => {
@@ -169,6 +185,8 @@ pub struct Setup {
     /// The published ports as bound (free ports chosen).
     pub ports: Vec<PortMapping>,
     pid: Option<i32>,
+    /// The namespace den made for the container ([`Setup::bind`] with `early`).
+    netns: Option<std::fs::File>,
     phase: Phase,
     forwarding: Option<Forwarding>,
     /// The soft descriptor limit to give back once forwarding stops.
@@ -177,8 +195,15 @@ pub struct Setup {
 
 impl Setup {
     /// Bind the published ports (a port in use fails now, before the container exists); None
-    /// when the network needs nothing from den.
-    pub fn bind(network: &Network, ports: &[PortMapping]) -> Result<Option<Setup>, NetError> {
+    /// when the network needs nothing from den. With `early`, a slirp4netns network's namespace
+    /// is made now and slirp4netns started in it, to come up while the container is created in
+    /// it ([`Setup::netns_path`]); not for a container in a user namespace of its own (keep-id),
+    /// which could not join a namespace owned by den's.
+    pub fn bind(
+        network: &Network,
+        ports: &[PortMapping],
+        early: bool,
+    ) -> Result<Option<Setup>, NetError> {
         if !network.needs_helper() {
             return Ok(None);
         }
@@ -194,26 +219,51 @@ impl Setup {
         tracing::debug!(nofile, ?limits, "port forwarding limits");
         let listeners = forward::bind_all(ports)?;
         let ports = listeners.iter().map(|l| l.mapping.clone()).collect();
-        Ok(Some(Setup {
+        let mut setup = Setup {
             network: network.clone(),
             listeners,
             limits,
             ports,
             pid: None,
+            netns: None,
             phase: Phase::Idle,
             forwarding: None,
             nofile: None,
-        }))
+        };
+        if let (
+            true,
+            Network::Slirp4netns {
+                allow_host_loopback,
+            },
+        ) = (early, network)
+        {
+            let ns = crate::sys::new_netns().map_err(|e| NetError::Spawn(e.into()))?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
+            setup.netns = Some(ns);
+            setup.phase = Phase::Starting(spawn_slirp(*allow_host_loopback, Target::Fd(fd))?);
+        }
+        Ok(Some(setup))
+    }
+
+    /// The network namespace made for the container, for its spec to join; None when the
+    /// container makes its own.
+    pub fn netns_path(&self) -> Option<std::path::PathBuf> {
+        self.netns
+            .as_ref()
+            .map(|ns| fd_path(std::os::fd::AsRawFd::as_raw_fd(ns)).into())
     }
 
     /// Start the stack in the created container's (init `pid`'s) namespace; [`Setup::ready`]
     /// waits for it.
     pub fn start(&mut self, pid: i32) -> Result<(), NetError> {
         self.pid = Some(pid);
+        if self.netns.is_some() {
+            return Ok(());
+        }
         self.phase = match &self.network {
             Network::Slirp4netns {
                 allow_host_loopback,
-            } => Phase::Starting(spawn_slirp(*allow_host_loopback, pid)?),
+            } => Phase::Starting(spawn_slirp(*allow_host_loopback, Target::Pid(pid))?),
             other => Phase::Up {
                 _stack: start_stack(other, pid)?,
             },
@@ -230,11 +280,16 @@ impl Setup {
         let (Some(pid), false) = (self.pid, self.listeners.is_empty()) else {
             return Ok(());
         };
-        let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let ns = std::fs::File::open(&netns).map_err(|e| NetError::Bind {
-            addr: netns.display().to_string(),
-            source: e,
-        })?;
+        let ns = match &self.netns {
+            Some(ns) => ns.try_clone().map_err(NetError::Spawn)?,
+            None => {
+                let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+                std::fs::File::open(&netns).map_err(|e| NetError::Bind {
+                    addr: netns.display().to_string(),
+                    source: e,
+                })?
+            }
+        };
         if self.nofile.is_none() {
             self.nofile = Some(crate::sys::nofile_soft());
             crate::sys::raise_nofile_limit();
@@ -243,6 +298,12 @@ impl Setup {
         self.forwarding = forward::spawn_all(listeners, Arc::new(ns), self.limits)?;
         Ok(())
     }
+}
+
+/// The path by which a process that has descriptor `fd` (slirp4netns, kept across its exec;
+/// the container's init, a clone of this process) opens it: its own, always its own to open.
+fn fd_path(fd: std::os::fd::RawFd) -> String {
+    format!("/proc/self/fd/{fd}")
 }
 
 impl Drop for Setup {

@@ -600,7 +600,10 @@ fn write_record(
     if let Some(image) = image {
         store.find_image(image.id.as_str())?;
     }
-    let mut record = store.create_container(record, opts.name.as_deref())?;
+    let mut record = record;
+    // The id first: the default host name is its first 12 digits, and the record is written
+    // once, complete.
+    record.id = crate::fs::random_hex(32);
     record.spec.ports = ports;
     record.spec.hostname = match (&opts.hostname, &record.spec.network) {
         (Some(h), _) => h.clone(),
@@ -613,8 +616,8 @@ fn write_record(
             .unwrap_or_else(|_| record.id[..12].into()),
         (None, _) => record.id[..12].to_string(),
     };
+    let record = store.create_container(record, opts.name.as_deref())?;
     let cdir = store.container_dir(&record.id);
-    store.write_json(&cdir.join("container.json"), &record)?;
     let layers: Vec<crate::digest::Digest> = image
         .map(|i| i.layers.iter().map(|l| l.diff_id.clone()).collect())
         .unwrap_or_default();

@@ -408,15 +408,21 @@ pub fn open_log(cdir: &Path, config: &logs::LogConfig) -> Result<Option<relay::L
 /// mounted at `rootfs`: den's files, the user and command resolved in the image, the mounts.
 /// A keep-id container's user namespace comes back with it: hold it until the container is
 /// created.
+/// `net` is the container's network as den set it up ([`network_setup`]), whose namespace the
+/// container joins when den made it.
 pub fn write_spec(
     ctx: &Context<'_>,
     record: &ContainerRecord,
     rootfs: &Path,
+    net: Option<&crate::net::Setup>,
 ) -> Result<Option<keepid::Holder>, RuntimeError> {
     let s = &record.spec;
     let cdir = ctx.store.container_dir(&record.id);
     let host_network = s.network == crate::net::Network::Host;
-    let net_ns = owner_netns(ctx, &s.network)?;
+    let net_ns = match net.and_then(crate::net::Setup::netns_path) {
+        Some(p) => Some(p),
+        None => owner_netns(ctx, &s.network)?,
+    };
     let mut binds = write_userdata(&cdir, s)?;
     if let Some(zone) = &s.timezone {
         binds.push(localtime(&cdir, zone)?);
@@ -557,7 +563,9 @@ fn volume_mounts(
 /// A container's userspace network: the published ports are bound now, so a port in use fails
 /// before the container exists.
 pub fn network_setup(record: &ContainerRecord) -> Result<Option<crate::net::Setup>, RuntimeError> {
-    crate::net::Setup::bind(&record.spec.network, &record.spec.ports).map_err(RuntimeError::Net)
+    let s = &record.spec;
+    // A keep-id container has a user namespace of its own (keepid::plan).
+    crate::net::Setup::bind(&s.network, &s.ports, !s.shared.keep_id).map_err(RuntimeError::Net)
 }
 
 /// Attach a container on user networks (its init `pid` created, not started) through the
@@ -663,7 +671,8 @@ fn foreground(
     let (rootfs, file_mount) = mount_rootfs(ctx, driver, record, layers, record.auto_remove)?;
     tracing::debug!(driver = driver.name(), "rootfs mounted");
     let result = (|| {
-        let userns = write_spec(ctx, record, &rootfs)?;
+        let mut net = network_setup(record)?;
+        let userns = write_spec(ctx, record, &rootfs, net.as_ref())?;
         tracing::debug!("spec written");
         let mut log = keep_log
             .then(|| open_log(&cdir, &s.log))
@@ -682,7 +691,6 @@ fn foreground(
             } else {
                 foreground_stdio(console.as_ref(), s.stdin)?
             };
-        let mut net = network_setup(record)?;
         let old_mask = tty::block_signals();
         let res = (|| {
             let mut inst = create_in(group, ctx.sys, &engine, &record.id, &cdir, stdio)?;

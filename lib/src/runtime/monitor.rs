@@ -271,7 +271,9 @@ fn runs(
     let mut first = true;
     loop {
         // A keep-id container's user namespace, held until the container is created.
-        let _userns = super::write_spec(ctx, record, rootfs)?;
+        // The network first: its stack comes up while the container is created.
+        let net = super::network_setup(record)?;
+        let _userns = super::write_spec(ctx, record, rootfs, net.as_ref())?;
         let (code, started_at) = run_once(
             ctx,
             record,
@@ -281,6 +283,7 @@ fn runs(
             restarts,
             first && wait_attach,
             ready,
+            net,
         )?;
         first = false;
         let stopped = cdir.join(STOP_MARK).exists();
@@ -327,6 +330,7 @@ fn run_once(
     restarts: u32,
     wait_attach: bool,
     ready: &mut Ready,
+    mut net: Option<crate::net::Setup>,
 ) -> Result<(i32, chrono::DateTime<Utc>), RuntimeError> {
     let id = &record.id;
     let (cdir, listener) = (place.cdir, place.listener);
@@ -342,7 +346,6 @@ fn run_once(
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(io("signalfd"))?;
-    let mut net = super::network_setup(record)?;
     let mut inst = super::create_in(place.group, ctx.sys, &engine, id, cdir, stdio)?;
     let endpoints = match super::network_up(ctx, record, net.as_mut(), inst.as_mut()) {
         Ok(e) => e,

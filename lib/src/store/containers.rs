@@ -420,13 +420,16 @@ impl Store {
     }
 
     /// Create a container's record and directory, claiming its name. With no name, one is
-    /// generated as docker does (`adjective_surname`).
+    /// generated as docker does (`adjective_surname`). The record's id is kept when the caller
+    /// chose one (a fresh [`crate::fs::random_hex`]), else made here.
     pub fn create_container(
         &self,
         mut record: ContainerRecord,
         name: Option<&str>,
     ) -> Result<ContainerRecord> {
-        record.id = crate::fs::random_hex(32);
+        if !valid_id(&record.id) {
+            record.id = crate::fs::random_hex(32);
+        }
         let names = self.root.join("names");
         let claimed = match name {
             Some(n) => {
@@ -456,8 +459,11 @@ impl Store {
         let dir = self.container_dir(&record.id);
         let res = (|| {
             std::fs::create_dir(&dir).map_err(io_err(&dir))?;
-            self.write_json(&dir.join("container.json"), &record)?;
-            self.set_container_state(&record.id, &ContainerState::created())
+            // A `--rm` container's records are not fsynced: after a power loss it would have
+            // been removed anyway (`den system check` removes what is left of one).
+            let durable = !record.auto_remove;
+            self.write_json_as(&dir.join("container.json"), &record, durable)?;
+            self.write_json_as(&dir.join("state.json"), &ContainerState::created(), durable)
         })();
         if let Err(e) = res {
             let _ = std::fs::remove_file(names.join(&claimed));
@@ -546,14 +552,16 @@ impl Store {
             .read_json::<ContainerState>(&path)
             .ok()
             .map(|s| s.status);
-        self.write_json(&path, state)?;
+        let record = self.container(id).ok();
+        let durable = !record.as_ref().is_some_and(|r| r.auto_remove);
+        self.write_json_as(&path, state, durable)?;
         let action = match state.status {
             Status::Running => "start",
             Status::Exited if state.exit_code.is_some() => "die",
             _ => return Ok(()),
         };
         if before != Some(state.status)
-            && let Ok(record) = self.container(id)
+            && let Some(record) = record
         {
             let mut e = super::Event::container(&record, action);
             if let (Status::Exited, Some(code)) = (state.status, state.exit_code) {
@@ -711,7 +719,8 @@ impl Store {
     }
 
     /// Directories under `containers/` without a record: a create killed between making the
-    /// directory and writing its record (the caller holds the content lock exclusive, as for
+    /// directory and writing its record, or a `--rm` container's record (not fsynced) emptied
+    /// by a power loss (the caller holds the content lock exclusive, as for
     /// [`Store::dangling_names`]).
     pub fn partial_containers(&self) -> Vec<String> {
         let Ok(rd) = std::fs::read_dir(self.root.join("containers")) else {
@@ -719,7 +728,11 @@ impl Store {
         };
         rd.flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|id| valid_id(id) && !self.container_dir(id).join("container.json").exists())
+            .filter(|id| {
+                valid_id(id)
+                    && std::fs::metadata(self.container_dir(id).join("container.json"))
+                        .map_or(true, |m| m.len() == 0)
+            })
             .collect()
     }
 

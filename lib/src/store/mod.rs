@@ -500,9 +500,28 @@ impl Store {
     }
 
     pub fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> Result<()> {
+        self.write_json_as(path, value, true)
+    }
+
+    /// [`Store::write_json`], durably or not ([`crate::fs::write_atomic_volatile`]: atomic,
+    /// not fsynced).
+    pub fn write_json_as<T: serde::Serialize>(
+        &self,
+        path: &Path,
+        value: &T,
+        durable: bool,
+    ) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(value).expect("store records serialize");
         bytes.push(b'\n');
-        self.write_atomic(path, &bytes)
+        if durable {
+            return self.write_atomic(path, &bytes);
+        }
+        let mode = if self.shared && share::readable(&self.root, path) {
+            0o644
+        } else {
+            0o600
+        };
+        crate::fs::write_atomic_volatile(path, &bytes, mode).map_err(io_err(path))
     }
 
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T> {

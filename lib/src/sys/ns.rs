@@ -26,6 +26,25 @@ pub fn join_userns(ns: &std::fs::File) -> Result<()> {
         .map_err(|e| SysError::new("setns(user)", e))
 }
 
+/// A new, empty network namespace, owned by this process's user namespace, which no process
+/// of ours is in: a short-lived thread unshares it and hands back its descriptor (network
+/// namespaces are per thread), so the caller's own namespace never changes. A container's is
+/// made this way so that its userspace stack can start while the container is being created.
+pub fn new_netns() -> Result<std::fs::File> {
+    std::thread::Builder::new()
+        .name("den-netns".into())
+        .stack_size(64 * 1024)
+        .spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| SysError::new("unshare(net)", e))?;
+            std::fs::File::open("/proc/thread-self/ns/net")
+                .map_err(|e| SysError::io("open /proc/thread-self/ns/net", e))
+        })
+        .map_err(|e| SysError::io("thread", e))?
+        .join()
+        .unwrap_or_else(|_| Err(SysError::io("thread", std::io::Error::other("panicked"))))
+}
+
 /// Move the calling thread into the network namespace `ns` (an open /proc/PID/ns/net).
 /// Network namespaces are per thread: sockets this thread creates afterwards live there.
 pub fn join_netns(ns: &std::fs::File) -> Result<()> {

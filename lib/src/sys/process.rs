@@ -145,7 +145,20 @@ pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: RawFd) {
         cmd,
         ChildSetup {
             new_session: false,
-            keep_fd: Some(fd),
+            keep_fds: [Some(fd), None],
+            death_signal: Some(Signal::SIGKILL),
+            new_user_ns: false,
+        },
+    );
+}
+
+/// [`keep_fd_and_die_with_parent`] with two descriptors kept.
+pub fn keep_fds_and_die_with_parent(cmd: &mut std::process::Command, fds: [RawFd; 2]) {
+    before_exec(
+        cmd,
+        ChildSetup {
+            new_session: false,
+            keep_fds: fds.map(Some),
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: false,
         },
@@ -159,7 +172,7 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
         cmd,
         ChildSetup {
             new_session: false,
-            keep_fd: None,
+            keep_fds: [None, None],
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: false,
         },
@@ -174,7 +187,7 @@ pub fn new_session_keeping_fd(cmd: &mut std::process::Command, fd: RawFd) {
         cmd,
         ChildSetup {
             new_session: true,
-            keep_fd: Some(fd),
+            keep_fds: [Some(fd), None],
             death_signal: None,
             new_user_ns: false,
         },
@@ -188,7 +201,7 @@ pub fn new_user_ns_dying_with_parent(cmd: &mut std::process::Command) {
         cmd,
         ChildSetup {
             new_session: false,
-            keep_fd: None,
+            keep_fds: [None, None],
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: true,
         },
@@ -198,7 +211,7 @@ pub fn new_user_ns_dying_with_parent(cmd: &mut std::process::Command) {
 /// What a child does between fork and exec, in this order.
 struct ChildSetup {
     new_session: bool,
-    keep_fd: Option<RawFd>,
+    keep_fds: [Option<RawFd>; 2],
     death_signal: Option<Signal>,
     new_user_ns: bool,
 }
@@ -220,7 +233,7 @@ fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
             if setup.new_session {
                 check(libc::setsid())?;
             }
-            if let Some(fd) = setup.keep_fd {
+            for fd in setup.keep_fds.into_iter().flatten() {
                 check(libc::fcntl(fd, libc::F_SETFD, 0))?;
             }
             if let Some(sig) = setup.death_signal {

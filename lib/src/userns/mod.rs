@@ -7,11 +7,14 @@
 //! `newuidmap`/`newgidmap` (setuid helpers from the `uidmap` package) when the user has a
 //! subordinate range, or directly when not (an unprivileged process may map exactly its own uid,
 //! after writing "deny" to setgroups; see user_namespaces(7), "Defining user and group ID
-//! mappings"). The child then re-executes den: a process keeps the user namespace of its
-//! executable image for /proc ownership (`mm->user_ns` is set at exec), and a process that has
-//! started a second thread cannot unshare a user namespace at all, so everything that runs inside
-//! starts fresh and single-threaded. The parent stays behind only to wait, forward signals sent
-//! to it, and exit with the child's status.
+//! mappings"). The child then becomes root in it and re-executes den ([`enter`]): a process
+//! keeps the user namespace of its executable image for /proc ownership (`mm->user_ns` is set at
+//! exec), and a process that has started a second thread cannot unshare a user namespace at all,
+//! so everything that runs inside starts fresh and single-threaded. Where nothing it will clone
+//! changes credentials in a namespace of its own, the child carries on as the program it was
+//! instead ([`enter_in_place`]: a container start saves a second start-up of den), marking itself
+//! dumpable again, which becoming root had undone. The parent stays behind only to wait, forward
+//! signals sent to it, and exit with the child's status.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -396,6 +399,19 @@ pub fn current() -> Option<IdMap> {
 /// in it with the same arguments; this process then only waits and exits with the child's status,
 /// so `enter` returns only in the re-executed child. Must be called before any thread starts.
 pub fn enter(sys: &dyn Sys) -> Result<Inside> {
+    enter_as(sys, true)
+}
+
+/// [`enter`] without re-executing: the child carries on as the program it was, which saves a
+/// second start-up of den on every container start. Its memory still belongs to the host's user
+/// namespace (`mm->user_ns` is set at exec), so a process it clones and which then changes its
+/// credentials in a namespace of its own (a keep-id container's init) has /proc files that no
+/// process of den's may open: use [`enter`] where one will run in this process.
+pub fn enter_in_place(sys: &dyn Sys) -> Result<Inside> {
+    enter_as(sys, false)
+}
+
+fn enter_as(sys: &dyn Sys, exec: bool) -> Result<Inside> {
     if let Some(map) = current() {
         return Ok(Inside::Yes(map));
     }
@@ -429,7 +445,8 @@ pub fn enter(sys: &dyn Sys) -> Result<Inside> {
         Forked::Child => {
             drop(to_parent_r);
             drop(to_child_w);
-            child(sys, &map, to_parent_w, to_child_r, &old, parent)
+            child(sys, &map, to_parent_w, to_child_r, &old, parent, exec);
+            Ok(Inside::Yes(map))
         }
         Forked::Parent(pid) => {
             drop(to_parent_w);
@@ -477,6 +494,9 @@ fn restore_mask(old: &SigSet) {
     crate::sys::set_signal_mask(old);
 }
 
+/// The forked child's side: unshare, wait to be mapped, become root in the namespace, then
+/// re-execute den (`exec`) or carry on as the program it was. Exits on a failure, which the
+/// parent reports.
 fn child(
     sys: &dyn Sys,
     map: &IdMap,
@@ -484,7 +504,8 @@ fn child(
     from_parent: OwnedFd,
     old_mask: &SigSet,
     parent: nix::unistd::Pid,
-) -> ! {
+    exec: bool,
+) {
     let mut w = std::fs::File::from(to_parent);
     // If the den the user started is killed (kill -9), this one goes too, and with it the
     // container, its network helper and its ports. (A detached container's monitor is a
@@ -506,21 +527,30 @@ fn child(
         // The parent failed to map us and reports why.
         std::process::exit(crate::error::EXIT_DEN);
     }
-    if sys.become_root().is_err() {
+    // Becoming root changes the credentials, which makes the process non-dumpable: its /proc
+    // files would belong to the host's root. An exec would reset that; set it back instead.
+    if sys.become_root().is_err() || crate::sys::set_dumpable(true).is_err() {
         std::process::exit(crate::error::EXIT_DEN);
     }
     restore_mask(old_mask);
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let inside = [(ENV_INSIDE, map.encode())];
-    let err = crate::sys::exec(Path::new("/proc/self/exe"), &args, &inside);
-    #[allow(
-        clippy::print_stderr,
-        reason = "a forked child with no caller to return to: it reports and exits"
-    )]
-    {
-        eprintln!("den: error: {}: {}", err, err.source);
+    if exec {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let inside = [(ENV_INSIDE, map.encode())];
+        let err = crate::sys::exec(Path::new("/proc/self/exe"), &args, &inside);
+        #[allow(
+            clippy::print_stderr,
+            reason = "a forked child with no caller to return to: it reports and exits"
+        )]
+        {
+            eprintln!("den: error: {}: {}", err, err.source);
+        }
+        std::process::exit(crate::error::EXIT_DEN);
     }
-    std::process::exit(crate::error::EXIT_DEN);
+    // What a re-executed den would have been told: it is inside (the monitor and helpers it
+    // starts read this).
+    if crate::sys::set_env(ENV_INSIDE, map.encode()).is_err() {
+        std::process::exit(crate::error::EXIT_DEN);
+    }
 }
 
 /// Wait for `pid`, forwarding the signals sent to this process by another process (a `kill`),
