@@ -525,12 +525,23 @@ impl Store {
     }
 
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T> {
-        let bytes = std::fs::read(path).map_err(io_err(path))?;
+        let bytes = read_small(path).map_err(io_err(path))?;
         serde_json::from_slice(&bytes).map_err(|source| StoreError::Damaged {
             path: path.into(),
             source,
         })
     }
+}
+
+/// A file's bytes with no stat, no seek and no zeroed buffer: records are small and a listing
+/// reads thousands, where `std::fs::read`'s size hint would double the system calls.
+fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(4096);
+    // Through `take`, which reads into the spare capacity without asking the file its size.
+    f.take(u64::MAX).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 #[cfg(test)]
