@@ -62,7 +62,9 @@ if [ "$(id -u)" = 0 ]; then
     { ulimit -Hn 524288 && ulimit -Sn 1024; } 2>/dev/null || true
     exec runuser -u den-test -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
         HOME="$(getent passwd den-test | cut -d: -f6)" USER=den-test DEN_BENCH_CACHE="$cache" \
-        DEN_BENCH_STAGE="$stage" BENCH_RUNS="$RUNS" BENCH_ONLY="${BENCH_ONLY:-}" bash "$stage/bench/bench.sh"
+        DEN_BENCH_STAGE="$stage" BENCH_RUNS="$RUNS" BENCH_ONLY="${BENCH_ONLY:-}" \
+        BENCH_SCALE_PS="${BENCH_SCALE_PS:-100 1000 10000}" BENCH_SCALE_PODMAN="${BENCH_SCALE_PODMAN:-1000}" \
+        ${BENCH_CONNECTIONS:+BENCH_CONNECTIONS="$BENCH_CONNECTIONS"} bash "$stage/bench/bench.sh"
 fi
 
 for t in podman buildah hyperfine mmdebstrap docker-registry skopeo python3 node ab; do
@@ -708,16 +710,17 @@ for n in ${BENCH_SCALE_PS:-100 1000 10000}; do
     scale_row "ps -a with $n containers" "$d" "$p"
 done
 den container prune -f >/dev/null; podman container prune -f >/dev/null
-# run --rm in an empty store and among 500 others (150 running, 350 exited: each running
-# container holds a session keyring, and kernel.keys.maxkeys is 200 a user by default).
+# run --rm in an empty store and among 500 others (80 running, 420 exited; den's and podman's
+# together: each running container holds a session keyring, and kernel.keys.maxkeys is 200 a
+# user by default).
 d0=$(median_of 20 "den run --rm $busybox true"); p0=$(median_of 10 "podman run --rm $busybox true")
 scale_row "run --rm, no other container" "$d0" "$p0"
-seq 1 150 | xargs -P 2 -I{} den run -d --name "r{}" "$busybox" sleep 100000 >/dev/null
-seq 1 350 | xargs -P 2 -I{} den run --name "x{}" "$busybox" true >/dev/null
-seq 1 150 | xargs -P 2 -I{} podman run -d --name "r{}" "$busybox" sleep 100000 >/dev/null
-seq 1 350 | xargs -P 2 -I{} podman run --name "x{}" "$busybox" true >/dev/null
+seq 1 80 | xargs -P 2 -I{} den run -d --name "r{}" "$busybox" sleep 100000 >/dev/null
+seq 1 420 | xargs -P 2 -I{} den run --name "x{}" "$busybox" true >/dev/null
+seq 1 80 | xargs -P 2 -I{} podman run -d --name "r{}" "$busybox" sleep 100000 >/dev/null
+seq 1 420 | xargs -P 2 -I{} podman run --name "x{}" "$busybox" true >/dev/null
 d5=$(median_of 20 "den run --rm $busybox true"); p5=$(median_of 10 "podman run --rm $busybox true")
-scale_row "run --rm among 500 containers (150 running)" "$d5" "$p5"
+scale_row "run --rm among 500 containers (80 running)" "$d5" "$p5"
 den rm -f $(den ps -aq) >/dev/null; podman rm -f -t 0 $(podman ps -aq) >/dev/null
 # Images: tiny ones imported (each its own file), named, up to each size.
 mkdir -p "$work/imp"
