@@ -583,6 +583,8 @@ pub fn wait_http(addr: &str, path: &str) {
 /// A TCP proxy to `upstream` that passes downstream bytes at `bytes_per_sec` (a slow network).
 pub struct SlowProxy {
     pub addr: String,
+    /// Client-to-upstream copies still running.
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SlowProxy {
@@ -600,17 +602,38 @@ impl SlowProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let upstream = upstream.to_string();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let live = requests.clone();
         std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
                 let (c_r, s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || pump(c_r, s_w, up));
+                live.fetch_add(1, SeqCst);
+                let done = live.clone();
+                std::thread::spawn(move || {
+                    pump(c_r, s_w, up);
+                    done.fetch_sub(1, SeqCst);
+                });
                 std::thread::spawn(move || pump(server, client, down));
             }
         });
-        SlowProxy { addr }
+        SlowProxy { addr, requests }
+    }
+
+    /// Wait until every byte a client sent has been passed on (a killed client's requests
+    /// still drain from its socket's buffer).
+    pub fn wait_drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.requests.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the proxy still passes requests after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -147,7 +147,7 @@ pub(super) fn scopes(repo: &str, blobs: &[(Blob, Vec<String>)]) -> Vec<String> {
     scopes
 }
 
-/// Send the blobs (the layers four at a time, then the config) and the manifest (its media
+/// Send the blobs (layers and config, four at a time) and the manifest (its media
 /// type and bytes) last, under `tag` (a tag, or the manifest's digest); the manifest's digest
 /// and how each blob landed. The session's scopes are set ([`scopes`]).
 pub(super) async fn upload(
@@ -155,7 +155,7 @@ pub(super) async fn upload(
     repo: &str,
     tag: &str,
     (media_type, manifest): (&str, &[u8]),
-    mut blobs: Vec<(Blob, Vec<String>)>,
+    blobs: Vec<(Blob, Vec<String>)>,
     report: &dyn PushReport,
 ) -> Result<(String, Vec<(String, Landed)>)> {
     let put = |(b, sources): (Blob, Vec<String>)| async move {
@@ -171,14 +171,13 @@ pub(super) async fn upload(
         ));
         Ok::<_, super::Error>((short, landed))
     };
-    let config = blobs.pop().expect("the config is last");
-    let mut landed: Vec<(String, Landed)> = futures_util::stream::iter(blobs.into_iter().map(put))
+    // The config goes with the layers: only the manifest needs them all in place.
+    let landed: Vec<(String, Landed)> = futures_util::stream::iter(blobs.into_iter().map(put))
         .buffered(4)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<_>>()?;
-    landed.push(put(config).await?);
     let digest = session
         .put_manifest(repo, tag, media_type, manifest)
         .await?;

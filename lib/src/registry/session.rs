@@ -21,7 +21,7 @@
 use crate::auth::Credentials;
 use crate::config::RegistryConfig;
 
-use super::{RegistryError, Result};
+use super::{RegistryError, Result, Transport};
 
 /// What `GET /v2/` asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,50 +227,60 @@ impl Session {
         } else {
             registry
         };
-        let mut last = None;
-        for transport in super::transports(registry, cfg, tls_verify) {
-            let http = super::transport_client(*transport, 5);
-            let base = format!("{}://{host}", transport.scheme());
-            let resp = match http.get(format!("{base}/v2/")).send().await {
-                Ok(resp) => resp,
-                Err(e) => {
-                    last = Some(RegistryError::Unreachable {
+        let transports = super::transports(registry, cfg, tls_verify);
+        let url = |t: Transport| format!("{}://{host}/v2/", t.scheme());
+        // One client per transport, the winner's kept with its connection.
+        let clients: Vec<(Transport, reqwest::Client)> = transports
+            .iter()
+            .map(|t| (*t, super::transport_client(*t, 5)))
+            .collect();
+        let client_for = |t: Transport| {
+            clients
+                .iter()
+                .find(|(c, _)| *c == t)
+                .map(|(_, http)| http.clone())
+                .expect("a client per transport")
+        };
+        let ask = |t: Transport| client_for(t).get(url(t));
+        let (transport, resp) = match super::transport::ask_v2(transports, ask).await {
+            Ok(won) => won,
+            // The last transport's failure is the one to report (plain http, where allowed).
+            Err(mut answers) => {
+                let (t, answer) = answers.pop().expect("at least one transport");
+                return Err(match answer {
+                    Err(e) => RegistryError::Unreachable {
                         registry: registry.into(),
                         message: crate::error::chain(&e),
-                    });
-                    continue;
-                }
-            };
-            let challenge = match resp.status() {
-                s if s.is_success() => Challenge::None,
-                reqwest::StatusCode::UNAUTHORIZED => resp
-                    .headers()
-                    .get(reqwest::header::WWW_AUTHENTICATE)
-                    .and_then(|h| h.to_str().ok())
-                    .map(parse_challenge)
-                    .unwrap_or(Challenge::Basic),
-                s => {
-                    last = Some(RegistryError::NotARegistry {
+                    },
+                    Ok(resp) => RegistryError::NotARegistry {
                         registry: registry.into(),
-                        url: format!("{base}/v2/"),
-                        status: s.to_string(),
-                    });
-                    continue;
-                }
-            };
-            tracing::debug!(%base, ?challenge, "registry reached");
-            return Ok(Session {
-                http,
-                base,
-                registry: registry.into(),
-                creds,
-                challenge,
-                scopes: Vec::new(),
-                authorization: tokio::sync::Mutex::new(None),
-                chunk_size: chunk_size(),
-            });
-        }
-        Err(last.expect("at least one transport"))
+                        url: url(t),
+                        status: resp.status().to_string(),
+                    },
+                });
+            }
+        };
+        let challenge = match resp.status() {
+            reqwest::StatusCode::UNAUTHORIZED => resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|h| h.to_str().ok())
+                .map(parse_challenge)
+                .unwrap_or(Challenge::Basic),
+            _ => Challenge::None,
+        };
+        let base = format!("{}://{host}", transport.scheme());
+        tracing::debug!(%base, ?challenge, "registry reached");
+        Ok(Session {
+            http: client_for(transport),
+            base,
+            registry: registry.into(),
+            creds,
+            challenge,
+            scopes: Vec::new(),
+            authorization: tokio::sync::Mutex::new(None),
+            chunk_size: chunk_size(),
+        })
     }
 
     pub fn challenge(&self) -> &Challenge {
