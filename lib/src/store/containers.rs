@@ -613,11 +613,22 @@ impl Store {
     /// monitor died shows as exited).
     pub fn load_container(&self, id: &str) -> Result<Container> {
         let record = self.container(id)?;
-        let state = self
-            .container_state(id)
-            .unwrap_or_else(|_| ContainerState::created())
-            .observed();
-        Ok(Container { record, state })
+        Ok(self.with_state(id, record))
+    }
+
+    /// `record` with its container's state as it really is ([`ContainerState::observed`]);
+    /// `health.json` is looked for only when the container has a check.
+    fn with_state(&self, id: &str, record: ContainerRecord) -> Container {
+        let mut state = self
+            .read_json::<ContainerState>(&self.container_dir(id).join("state.json"))
+            .unwrap_or_else(|_| ContainerState::created());
+        if record.spec.healthcheck.is_some() {
+            state.health = self.container_health(id);
+        }
+        Container {
+            record,
+            state: state.observed(),
+        }
     }
 
     /// The container a user names (name, id, or id prefix): the one lookup every verb on a
@@ -665,18 +676,8 @@ impl Store {
 
     /// [`Store::load_container`] for a listing: None for a directory without a (whole) record.
     fn load_listed(&self, id: &str) -> Option<Container> {
-        let d = self.container_dir(id);
-        let record: ContainerRecord = self.read_json(&d.join("container.json")).ok()?;
-        let mut state = self
-            .read_json::<ContainerState>(&d.join("state.json"))
-            .unwrap_or_else(|_| ContainerState::created());
-        if record.spec.healthcheck.is_some() {
-            state.health = self.container_health(id);
-        }
-        Some(Container {
-            record,
-            state: state.observed(),
-        })
+        let record = self.container(id).ok()?;
+        Some(self.with_state(id, record))
     }
 
     /// The named volumes, under `volumes/`.

@@ -61,24 +61,11 @@ pub fn trim_heap() -> bool {
 /// podman's rootlessport, raises it the same way). The hard limit is the administrator's and is
 /// not touched. When the call is refused the soft limit stays and is returned.
 pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+    let Some(lim) = rlimit(libc::RLIMIT_NOFILE) else {
         return 1024;
-    }
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: setrlimit reads the struct we pass; raising the soft limit up to the hard one
-        // needs no privilege.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim.rlim_cur = lim.rlim_max;
-        }
+    };
+    if lim.rlim_cur < lim.rlim_max && set_rlimit(libc::RLIMIT_NOFILE, lim.rlim_max, lim.rlim_max) {
+        return lim.rlim_max;
     }
     lim.rlim_cur
 }
@@ -87,43 +74,42 @@ pub fn raise_nofile_limit() -> u64 {
 /// [`raise_nofile_limit`] (a process that creates containers raises it only while forwarding,
 /// so its containers keep the limit they would have had).
 pub fn nofile_soft() -> u64 {
+    rlimit(libc::RLIMIT_NOFILE).map_or(1024, |l| l.rlim_cur)
+}
+
+/// Set this process's soft limit on open descriptors to `soft`, keeping the hard limit.
+pub fn set_nofile_soft(soft: u64) {
+    if let Some(lim) = rlimit(libc::RLIMIT_NOFILE) {
+        set_rlimit(libc::RLIMIT_NOFILE, soft.min(lim.rlim_max), lim.rlim_max);
+    }
+}
+
+/// This process's limit of `resource` (an `RLIMIT_*`), if it can be read.
+fn rlimit(resource: libc::__rlimit_resource_t) -> Option<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one rlimit into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    lim.rlim_cur
+    (unsafe { libc::getrlimit(resource, &mut lim) } == 0).then_some(lim)
 }
 
-/// Set this process's soft limit on open descriptors to `soft`, keeping the hard limit.
-pub fn set_nofile_soft(soft: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+/// Set this process's limit of `resource` (soft at most hard; raising the soft limit up to the
+/// hard one needs no privilege); whether it took.
+fn set_rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> bool {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
     };
-    // SAFETY: getrlimit writes one rlimit into the struct we own; setrlimit reads the one we
-    // pass, whose soft limit is at most the hard limit.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = soft.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
+    // SAFETY: setrlimit reads the struct we pass.
+    unsafe { libc::setrlimit(resource, &lim) == 0 }
 }
 
 /// This process's hard limit of `resource` (an `RLIMIT_*`); `u64::MAX` for unlimited, and when
 /// the limit cannot be read (the runtime's own setrlimit then reports it).
 pub fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct we own.
-    if unsafe { libc::getrlimit(resource, &mut lim) } != 0 || lim.rlim_max == libc::RLIM_INFINITY {
-        return u64::MAX;
+    match rlimit(resource) {
+        Some(l) if l.rlim_max != libc::RLIM_INFINITY => l.rlim_max,
+        _ => u64::MAX,
     }
-    lim.rlim_max
 }
