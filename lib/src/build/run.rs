@@ -209,7 +209,7 @@ impl Build<'_> {
             image: "den-build".into(),
             created: Utc::now(),
             driver: self.driver.name().into(),
-            spec: RunSpec {
+            spec: Box::new(RunSpec {
                 endpoints: vec![],
                 args: argv,
                 env,
@@ -258,7 +258,7 @@ impl Build<'_> {
                 process: Default::default(),
                 // A build step is not health-checked.
                 healthcheck: None,
-            },
+            }),
             auto_remove: false,
             layers: state.diff_ids(),
             image_file: None,

@@ -84,12 +84,12 @@ pub struct ContainerSize {
     pub root_fs: u64,
 }
 
-/// A container as `ps` lists it.
+/// The containers `ps` lists, in its order.
 #[derive(Debug, Clone)]
-pub struct Listed {
-    pub container: Container,
-    /// With `-s` (or `--sort size`).
-    pub size: Option<ContainerSize>,
+pub struct PsList {
+    pub containers: Vec<Container>,
+    /// With `-s` (or `--sort size`): each container's sizes, in the same order.
+    pub sizes: Option<Vec<ContainerSize>>,
 }
 
 /// docker's combination: values of one key are alternatives (`name=a --filter name=b`), except
@@ -171,7 +171,7 @@ fn health_matches(c: &Container, v: &str) -> Option<bool> {
 }
 
 /// `ps`: the containers docker's rules list, newest first.
-pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Listed>> {
+pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<PsList> {
     let store = ctx.store()?;
     let mut list = store.containers()?;
     // docker's rules: stopped containers are listed with -a, -n/-l, or a status filter (which
@@ -180,13 +180,17 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Listed>> {
     if !(opts.all || opts.last.is_some() || by_status) {
         list.retain(|c| c.state.status == Status::Running);
     }
-    let mut keep = Vec::new();
-    for c in list {
-        if matches_filters(&c, &opts.filters)? {
-            keep.push(c);
-        }
+    // In place: at 10,000 containers a copy of the list costs more than the filtering.
+    let mut bad = None;
+    list.retain(|c| {
+        matches_filters(c, &opts.filters).unwrap_or_else(|e| {
+            bad.get_or_insert(e);
+            false
+        })
+    });
+    if let Some(e) = bad {
+        return Err(e);
     }
-    let mut list = keep;
     if let Some(n) = opts.last {
         list.truncate(n);
     }
@@ -195,11 +199,10 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Listed>> {
     if measure {
         images.extend(store.additional_images().into_iter().map(|(i, _)| i));
     }
-    let mut out: Vec<Listed> = list
-        .into_iter()
-        .map(|c| {
-            let size = measure.then(|| {
-                let rw = store.container_size(&c);
+    let sizes = measure.then(|| {
+        list.iter()
+            .map(|c| {
+                let rw = store.container_size(c);
                 let image = images
                     .iter()
                     .find(|i| i.id == c.record.image_id)
@@ -208,36 +211,46 @@ pub fn ps(ctx: &Ctx, opts: &PsOptions) -> Result<Vec<Listed>> {
                     rw,
                     root_fs: rw + image,
                 }
-            });
-            Listed { container: c, size }
-        })
-        .collect();
+            })
+            .collect()
+    });
+    let mut out = PsList {
+        containers: list,
+        sizes,
+    };
     if let Some(key) = opts.sort {
-        sort_listed(&mut out, key);
+        out.sort(key);
     }
     Ok(out)
 }
 
-/// `ps --sort KEY` (stable: ties keep docker's newest-first order).
-fn sort_listed(list: &mut [Listed], key: PsSort) {
-    fn rec(l: &Listed) -> &crate::store::ContainerRecord {
-        &l.container.record
-    }
-    match key {
-        PsSort::Created | PsSort::RunningFor => {
-            list.sort_by_key(|l| std::cmp::Reverse(rec(l).created))
+impl PsList {
+    /// `ps --sort KEY` (stable: ties keep docker's newest-first order).
+    fn sort(&mut self, key: PsSort) {
+        let c = &self.containers;
+        let rec = |i: usize| &c[i].record;
+        let size = |i: usize| self.sizes.as_ref().map_or(0, |s| s[i].rw);
+        let mut order: Vec<usize> = (0..c.len()).collect();
+        match key {
+            PsSort::Created | PsSort::RunningFor => {
+                order.sort_by_key(|&i| std::cmp::Reverse(rec(i).created))
+            }
+            PsSort::Id => order.sort_by(|&a, &b| rec(a).id.cmp(&rec(b).id)),
+            PsSort::Image => order.sort_by(|&a, &b| rec(a).image.cmp(&rec(b).image)),
+            PsSort::Names => order.sort_by(|&a, &b| rec(a).name.cmp(&rec(b).name)),
+            PsSort::Size => order.sort_by_key(|&i| size(i)),
+            PsSort::Status => {
+                order.sort_by_key(|&i| c[i].state.status.name());
+            }
         }
-        PsSort::Id => list.sort_by(|a, b| rec(a).id.cmp(&rec(b).id)),
-        PsSort::Image => list.sort_by(|a, b| rec(a).image.cmp(&rec(b).image)),
-        PsSort::Names => list.sort_by(|a, b| rec(a).name.cmp(&rec(b).name)),
-        PsSort::Size => list.sort_by_key(|l| l.size.map_or(0, |s| s.rw)),
-        PsSort::Status => list.sort_by(|a, b| {
-            a.container
-                .state
-                .status
-                .name()
-                .cmp(b.container.state.status.name())
-        }),
+        let mut slots: Vec<Option<Container>> = std::mem::take(&mut self.containers)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.containers = order.iter().filter_map(|&i| slots[i].take()).collect();
+        if let Some(sizes) = &mut self.sizes {
+            *sizes = order.iter().map(|&i| sizes[i]).collect();
+        }
     }
 }
 

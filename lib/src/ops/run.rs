@@ -333,13 +333,13 @@ pub fn create(
         image: opts.image.clone(),
         created: Utc::now(),
         driver: chosen.name().into(),
-        spec: RunSpec {
+        spec: Box::new(RunSpec {
             log,
             shared: *shared,
             limits,
             hooks: container_hooks(&hook_defs, opts, &args),
             ..run_spec(opts, &defaults, args, network)
-        },
+        }),
         auto_remove: opts.rm,
         layers: Vec::new(),
         image_file: file.map(|(p, _)| p),

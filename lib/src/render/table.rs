@@ -31,25 +31,28 @@ pub fn render_table(
         text.push_str(&t.render(row)?);
         text.push('\n');
     }
-    let body = text.strip_suffix('\n').unwrap_or(&text);
-    let lines: Vec<Vec<String>> = body
-        .split('\n')
-        .map(|line| line.split('\t').map(str::to_string).collect())
-        .collect();
-    Ok(align(&lines))
+    Ok(align_text(&text))
+}
+
+/// A table's rendered text (lines of tab-separated cells) aligned by [`align`].
+pub fn align_text(text: &str) -> String {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let lines: Vec<Vec<&str>> = body.split('\n').map(|l| l.split('\t').collect()).collect();
+    align(&lines)
 }
 
 /// Align tab-separated cells the way docker's tables do (Go's tabwriter with minwidth 10 and
 /// padding 3): every cell but a line's last is padded to its column's width, which is its widest
 /// cell plus 3 spaces, at least 10. As in tabwriter, a column spans consecutive lines that have a
 /// cell in it. Trailing spaces are dropped; every line ends with "\n".
-pub fn align(lines: &[Vec<String>]) -> String {
+pub fn align<S: AsRef<str>>(lines: &[Vec<S>]) -> String {
     let mut widths = vec![Vec::new(); lines.len()];
     column_widths(lines, 0, lines.len(), &mut Vec::new(), &mut widths);
     let mut out = String::new();
     for (cells, widths) in lines.iter().zip(&widths) {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {
+            let cell = cell.as_ref();
             line.push_str(cell);
             if let Some(&width) = widths.get(i) {
                 let used = cell.chars().count();
@@ -65,8 +68,8 @@ pub fn align(lines: &[Vec<String>]) -> String {
 /// Go tabwriter's `format`: find the blocks of consecutive lines in `first..end` having a cell
 /// in column `known.len()` (a cell that is not the line's last), size that column per block,
 /// and recurse into the next column. `out[line]` gets the widths of the line's padded cells.
-fn column_widths(
-    lines: &[Vec<String>],
+fn column_widths<S: AsRef<str>>(
+    lines: &[Vec<S>],
     first: usize,
     end: usize,
     known: &mut Vec<usize>,
@@ -87,7 +90,7 @@ fn column_widths(
         let start = line;
         let mut width = MIN_WIDTH;
         while line < end && has_cell(line) {
-            width = width.max(lines[line][column].chars().count() + PADDING);
+            width = width.max(lines[line][column].as_ref().chars().count() + PADDING);
             line += 1;
         }
         known.push(width);
@@ -136,7 +139,7 @@ mod tests {
             align(&lines(&[&["héllo", "x"], &["h", "y"]])),
             "héllo     x\nh         y\n"
         );
-        assert_eq!(align(&[]), "");
+        assert_eq!(align::<String>(&[]), "");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Names are claimed with symlink(2) under `names/`, which fails if the name exists: two den
 //! processes creating `--name web` at once cannot both win, and no lock is needed. `ps` reads the
-//! records without any lock.
+//! records without any lock, through a cache validated by each directory's stamp ([`super::listing`]).
 
 use std::path::{Path, PathBuf};
 
@@ -199,7 +199,8 @@ pub struct ContainerRecord {
     pub created: DateTime<Utc>,
     /// Storage driver of the writable layer (`overlay`, `fuse-overlayfs`, `vfs`).
     pub driver: String,
-    pub spec: RunSpec,
+    /// Boxed: a listing of 10,000 containers moves records, and the spec is most of one.
+    pub spec: Box<RunSpec>,
     /// Remove when it exits (`--rm`).
     #[serde(default)]
     pub auto_remove: bool,
@@ -408,15 +409,6 @@ const NAMES: &[&str] = &[
     "wozniak",
 ];
 
-/// Containers sorted newest first. A record is large (its whole run spec), so the order is
-/// found on indices and each container moved once, not once per comparison.
-fn newest_first(list: Vec<Container>) -> Vec<Container> {
-    let mut order: Vec<usize> = (0..list.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(list[i].record.created));
-    let mut slots: Vec<Option<Container>> = list.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
-}
-
 fn generated_name(seed: &[u8]) -> String {
     let a = ADJECTIVES[seed[0] as usize % ADJECTIVES.len()];
     let n = NAMES[seed[1] as usize % NAMES.len()];
@@ -616,19 +608,30 @@ impl Store {
         Ok(self.with_state(id, record))
     }
 
-    /// `record` with its container's state as it really is ([`ContainerState::observed`]);
-    /// `health.json` is looked for only when the container has a check.
+    /// `record` with its container's state as it really is ([`ContainerState::observed`]).
     fn with_state(&self, id: &str, record: ContainerRecord) -> Container {
+        let state = self.written_state(id, &record).observed();
+        Container { record, state }
+    }
+
+    /// A container's state as its files say (not yet observed); `health.json` is looked for
+    /// only when the container has a check.
+    fn written_state(&self, id: &str, record: &ContainerRecord) -> ContainerState {
         let mut state = self
             .read_json::<ContainerState>(&self.container_dir(id).join("state.json"))
             .unwrap_or_else(|_| ContainerState::created());
         if record.spec.healthcheck.is_some() {
             state.health = self.container_health(id);
         }
-        Container {
-            record,
-            state: state.observed(),
-        }
+        state
+    }
+
+    /// A container's record and written state, for the listing: None for a directory without
+    /// a (whole) record.
+    pub(super) fn read_container(&self, id: &str) -> Option<(ContainerRecord, ContainerState)> {
+        let record = self.container(id).ok()?;
+        let state = self.written_state(id, &record);
+        Some((record, state))
     }
 
     /// The container a user names (name, id, or id prefix): the one lookup every verb on a
@@ -638,46 +641,10 @@ impl Store {
         self.load_container(&id)
     }
 
-    /// Every container, newest first. A store of thousands is read on a thread per core (each
-    /// container is two small files), and a container with no health check has no third file
-    /// looked for: `ps -a` over 10,000 containers stays under a tenth of a second.
+    /// Every container, newest first, read through the listing cache ([`super::listing`]):
+    /// `ps -a` over 10,000 containers makes one `lstat` per container.
     pub fn containers(&self) -> Result<Vec<Container>> {
-        let dir = self.root.join("containers");
-        // No existence check here: a directory without a record fails to load and is skipped.
-        let ids: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(io_err(&dir))?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.len() == 64)
-            .collect();
-        let load = |ids: &[String]| -> Vec<Container> {
-            ids.iter().filter_map(|id| self.load_listed(id)).collect()
-        };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
-        let out = if threads < 2 || ids.len() < 256 {
-            load(&ids)
-        } else {
-            let chunk = ids.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let parts: Vec<_> = ids
-                    .chunks(chunk)
-                    .map(|c| s.spawn(move || load(c)))
-                    .collect();
-                parts
-                    .into_iter()
-                    .flat_map(|p| p.join().unwrap_or_default())
-                    .collect()
-            })
-        };
-        Ok(newest_first(out))
-    }
-
-    /// [`Store::load_container`] for a listing: None for a directory without a (whole) record.
-    fn load_listed(&self, id: &str) -> Option<Container> {
-        let record = self.container(id).ok()?;
-        Some(self.with_state(id, record))
+        self.listing()
     }
 
     /// The named volumes, under `volumes/`.
@@ -885,7 +852,7 @@ mod tests {
             image: "busybox".into(),
             created: Utc::now(),
             driver: "vfs".into(),
-            spec: RunSpec::default(),
+            spec: Default::default(),
             auto_remove: false,
             layers: Vec::new(),
             image_file: None,

@@ -295,7 +295,7 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ContainerRecord, ImageRecord, RunSpec};
+    use crate::store::{ContainerRecord, ImageRecord};
     use chrono::Utc;
 
     fn layer(s: &Store, content: &[u8]) -> LayerRef {
@@ -365,7 +365,7 @@ mod tests {
                 image: "gone".into(),
                 created: Utc::now(),
                 driver: "vfs".into(),
-                spec: RunSpec::default(),
+                spec: Default::default(),
                 auto_remove: false,
                 layers: vec![pinned.diff_id.clone()],
                 image_file: None,

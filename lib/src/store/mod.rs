@@ -15,6 +15,7 @@
 //!   layers/l/<short>        short links to diff dirs, so overlay's lowerdir= fits in a page
 //!   containers/<id>/        container.json, the writable layer (upper, work), merged, userdata
 //!   names/<name>            symlink to a container id: names are unique by symlink(2)
+//!   containers.cache        the containers' records as last listed, checked by stamp (`listing`)
 //!   tmp/KIND-PID-RANDOM     staging, flock'ed by process PID; renamed into place when complete
 //!   volumes/, build-cache/  named volumes; build-cache steps and cache mounts (see `build::cache`)
 //!   driver.json             the storage driver chosen for this kernel
@@ -53,6 +54,7 @@ pub mod imagefile;
 mod images;
 pub mod incoming;
 mod layers;
+mod listing;
 mod lock;
 pub mod manifests;
 pub mod placement;

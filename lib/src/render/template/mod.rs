@@ -92,6 +92,39 @@ impl Template {
         self.table
     }
 
+    /// The fields of `.` the template reads (`{{.ID}}` reads `ID`, `{{.State.Status}}` reads
+    /// `State`), or None when it may read more than named fields (`{{json .}}`, a variable,
+    /// `with`, `range`): a listing need only compute these for each row.
+    pub fn fields(&self) -> Option<Vec<&str>> {
+        let mut out = Vec::new();
+        nodes_fields(&self.nodes, &mut out).then_some(out)
+    }
+
+    /// The template as text and fields of `.`, when it is only that (`{{.ID}}\t{{.Names}}`):
+    /// a listing can then print each row's fields as they are, with no object built for it
+    /// (a string field prints as itself).
+    pub fn plain(&self) -> Option<Vec<Plain<'_>>> {
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                Node::Text(t) => Some(Plain::Text(t)),
+                Node::Action { pipe, .. } if pipe.decl.is_empty() => match &pipe.cmds[..] {
+                    [Cmd { args }] => match &args[..] {
+                        [
+                            Operand {
+                                term: Term::Dot,
+                                fields,
+                            },
+                        ] if fields.len() == 1 => Some(Plain::Field(&fields[0])),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Render for one value (a row / one inspected object). No trailing newline is added.
     pub fn render(&self, value: &Value) -> Result<String, TemplateError> {
         self.execute(value, None)
@@ -124,6 +157,53 @@ impl Template {
             })?;
         Ok(out)
     }
+}
+
+/// [`Template::fields`] of some nodes, into `out`; false when they read `.` otherwise.
+fn nodes_fields<'a>(nodes: &'a [Node], out: &mut Vec<&'a str>) -> bool {
+    nodes.iter().all(|n| match n {
+        Node::Text(_) => true,
+        Node::Action { pipe, .. } => pipe_fields(pipe, out),
+        Node::Control {
+            kind: Kind::If,
+            pipe,
+            body,
+            otherwise,
+            ..
+        } => pipe_fields(pipe, out) && nodes_fields(body, out) && nodes_fields(otherwise, out),
+        Node::Control { .. } => false,
+    })
+}
+
+fn pipe_fields<'a>(pipe: &'a Pipe, out: &mut Vec<&'a str>) -> bool {
+    pipe.decl.is_empty()
+        && pipe
+            .cmds
+            .iter()
+            .all(|c| c.args.iter().all(|o| operand_fields(o, out)))
+}
+
+fn operand_fields<'a>(o: &'a Operand, out: &mut Vec<&'a str>) -> bool {
+    match &o.term {
+        Term::Dot => match o.fields.first() {
+            Some(f) => {
+                out.push(f);
+                true
+            }
+            None => false,
+        },
+        Term::Var(_) => false,
+        Term::Lit(_) | Term::Func(_) => true,
+        Term::Sub(p) => pipe_fields(p, out),
+    }
+}
+
+/// A piece of a plain template ([`Template::plain`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plain<'a> {
+    Text(&'a str),
+    /// `{{.NAME}}`.
+    Field(&'a str),
 }
 
 // ---------------------------------------------------------------------------------------------

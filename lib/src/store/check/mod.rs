@@ -54,6 +54,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "blobs",
     "layers",
     "containers",
+    "containers.cache",
     "names",
     "tmp",
     "volumes",

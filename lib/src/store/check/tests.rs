@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::store::{
-    ContainerRecord, ContainerState, Digest, ImageRecord, LayerRef, Lock, RunSpec, Status, Store,
+    ContainerRecord, ContainerState, Digest, ImageRecord, LayerRef, Lock, Status, Store,
     containers::BUILD_STEP_LABEL,
 };
 use chrono::Utc;
@@ -72,7 +72,7 @@ fn container(s: &Store, image: &ImageRecord, name: &str) -> ContainerRecord {
             image: "app".into(),
             created: Utc::now(),
             driver: "vfs".into(),
-            spec: RunSpec::default(),
+            spec: Default::default(),
             auto_remove: false,
             layers: vec![],
             image_file: None,
