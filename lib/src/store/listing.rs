@@ -18,10 +18,11 @@
 //! a container that cannot be cached yet has a line with a zero stamp and no JSON.
 //!
 //! The stamps are git's index rule, racy entries included: a timestamp has the granularity of
-//! the kernel's coarse clock, so a change made in the same tick as the read that cached the
-//! entry would go unseen. An entry is therefore cached only when its directory last changed
-//! more than [`RACY`] before the listing began; a younger one is read from its files every
-//! time until then. The cache is a cache: written atomically but not fsynced, rewritten whole
+//! the kernel's coarse clock (a tick, at most 10 ms), or of a second on a filesystem that keeps
+//! no more, so a change made in the same tick as the read that cached the entry would go
+//! unseen. An entry is therefore cached only when its directory last changed more than
+//! [`RACY_FINE`] before the listing began ([`RACY`] when its stamp has no nanoseconds); a
+//! younger one is read from its files every time until then. The cache is a cache: written atomically but not fsynced, rewritten whole
 //! only when it was missing or wrong about something, never trusted beyond its stamps, and a
 //! line of it that does not parse is read from the files instead. A store that cannot be
 //! written (another user's, read only) is listed from its files, as before.
@@ -48,8 +49,11 @@ pub const CACHE_FILE: &str = "containers.cache";
 const HEADER: &[u8] = b"den containers cache 2 ";
 /// Its last line.
 const END: &[u8] = b"end\n";
-/// How long after a directory's last change its entry may be cached (see the module doc).
+/// How long after a directory's last change its entry may be cached (see the module doc): on a
+/// filesystem that stamps whole seconds...
 const RACY: Duration = Duration::from_secs(2);
+/// ...and on one that stamps the kernel's ticks (ten of them at HZ=100).
+const RACY_FINE: Duration = Duration::from_millis(100);
 /// A larger cache than this is not read (a store of 100,000 containers is about 100 MB).
 const MAX_CACHE: u64 = 512 << 20;
 /// Below this many containers the listing is read on one thread.
@@ -73,10 +77,15 @@ impl Stamp {
         }
     }
 
-    /// This stamp if it is older than `begun` (see [`RACY`]), else the zero stamp, which no
-    /// directory has.
-    fn settled(self, begun: i64) -> Stamp {
-        if self.ctime < begun {
+    /// This stamp if it was made long enough before `now` (see [`RACY`]), else the zero
+    /// stamp, which no directory has.
+    fn settled(self, now: i64) -> Stamp {
+        let racy = if self.ctime % 1_000_000_000 == 0 {
+            RACY
+        } else {
+            RACY_FINE
+        };
+        if self.ctime < now.saturating_sub(racy.as_nanos() as i64) {
             self
         } else {
             Stamp::default()
@@ -187,8 +196,7 @@ impl Store {
     /// thousands is read on a thread per core.
     pub(super) fn listing(&self) -> super::Result<Vec<Container>> {
         let begun = SystemTime::now()
-            .checked_sub(RACY)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let dir = self.root.join("containers");
         // Stamped before it is read: a container made meanwhile changes the stamp. Each
@@ -379,11 +387,9 @@ mod tests {
         let s = Store::open(t.path()).unwrap();
         let a = s.create_container(record(), Some("a")).unwrap();
         let cache = t.path().join(CACHE_FILE);
-        // Changed just now: listed from its files, cached with the zero stamp only.
+        // Changed just now: listed from its files (cached with the zero stamp only).
         assert_eq!(names(&s), ["a"]);
-        let racy = std::fs::read_to_string(&cache).unwrap();
-        assert!(racy.contains(&format!("{} 0 0 0 0 \n", a.id)), "{racy}");
-        std::thread::sleep(RACY + Duration::from_millis(100));
+        std::thread::sleep(RACY_FINE + Duration::from_millis(50));
         assert_eq!(names(&s), ["a"]);
         let settled = std::fs::read(&cache).unwrap();
         assert!(settled.ends_with(b"}\nend\n"));
@@ -422,6 +428,27 @@ mod tests {
         assert!(names(&s).is_empty());
         std::fs::write(&cache, "nonsense").unwrap();
         assert!(names(&s).is_empty());
+    }
+
+    #[test]
+    fn a_stamp_settles_after_its_filesystems_granularity() {
+        let now = 1_000_000_000_000;
+        let at = |ctime| Stamp {
+            ino: 1,
+            mtime: ctime,
+            ctime,
+        };
+        assert_eq!(
+            at(now - 150_000_000 + 1).settled(now),
+            at(now - 150_000_000 + 1)
+        );
+        assert_eq!(at(now - 50_000_000 + 1).settled(now), Stamp::default());
+        // Whole seconds: the filesystem may keep no more.
+        assert_eq!(at(now - 1_000_000_000).settled(now), Stamp::default());
+        assert_eq!(
+            at(now - 3_000_000_000).settled(now),
+            at(now - 3_000_000_000)
+        );
     }
 
     #[test]
