@@ -135,7 +135,7 @@ pub fn ps(
                 .iter()
                 .enumerate()
                 .map(|(i, (r, s))| {
-                    let mut row = ps_fields(r, s, trunc, now, &wanted);
+                    let mut row = ps_row(r, s, trunc, now, &wanted);
                     if let Some(size) = size(i) {
                         row["Size"] = Value::String(size);
                     }
@@ -206,19 +206,9 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-/// The fields `ps --format` offers, as docker names them; `trunc` cuts ids, the command and
-/// mount sources as docker does without `--no-trunc`.
-pub fn ps_row(
-    r: &ContainerRecord,
-    state: &ContainerState,
-    trunc: bool,
-    now: DateTime<Utc>,
-) -> Value {
-    ps_fields(r, state, trunc, now, &|_| true)
-}
-
-/// [`ps_row`] with only the fields `wanted` says.
-fn ps_fields(
+/// The fields `ps --format` offers that `wanted` says, as docker names them; `trunc` cuts ids,
+/// the command and mount sources as docker does without `--no-trunc`.
+fn ps_row(
     r: &ContainerRecord,
     state: &ContainerState,
     trunc: bool,
@@ -604,14 +594,14 @@ mod tests {
         running.status = Status::Running;
         running.started_at = Some(now - chrono::Duration::minutes(3));
         running.ports = vec![port(None)];
-        let row = ps_row(&r, &running, true, now);
+        let row = ps_row(&r, &running, true, now, &|_| true);
         assert_eq!(row["ID"], "0123456789ab");
         assert_eq!(row["Command"], "\"sh -c while true; d…\"");
         assert_eq!(row["RunningFor"], "10 minutes ago");
         assert_eq!(row["Status"], "Up 3 minutes");
         assert_eq!(row["State"], "running");
         assert_eq!(row["Ports"], "0.0.0.0:3000->80/tcp");
-        let full = ps_row(&r, &running, false, now);
+        let full = ps_row(&r, &running, false, now, &|_| true);
         assert_eq!(full["ID"], r.id.as_str());
         assert_eq!(full["Command"], "\"sh -c while true; do sleep 1; done\"");
         let mut exited = ContainerState::created();
@@ -619,11 +609,14 @@ mod tests {
         exited.exit_code = Some(3);
         exited.finished_at = Some(now - chrono::Duration::hours(2));
         exited.ports = vec![port(None)];
-        let row = ps_row(&r, &exited, true, now);
+        let row = ps_row(&r, &exited, true, now, &|_| true);
         assert_eq!(row["Status"], "Exited (3) 2 hours ago");
         assert_eq!(row["Ports"], "");
         let created = ContainerState::created();
-        assert_eq!(ps_row(&r, &created, true, now)["Status"], "Created");
+        assert_eq!(
+            ps_row(&r, &created, true, now, &|_| true)["Status"],
+            "Created"
+        );
     }
 
     #[test]
