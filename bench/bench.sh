@@ -664,9 +664,12 @@ den_own=$(pgrep -u "$(id -u)" -f "den-run __monitor $den_id")
 pod_own="$(pgrep -u "$(id -u)" -f "conmon.*$pod_id") $(pgrep -u "$(id -u)" -f "rootlessport" | tr '\n' ' ')"
 den_slirp=$(pgrep -u "$(id -u)" -P "$den_own" slirp4netns | head -1)
 pod_slirp=$(pgrep -u "$(id -u)" -f "slirp4netns.*" | grep -v "^$den_slirp\$" | head -1)
-# 10,000, or as many as den forwards under this machine's hard descriptor limit (it keeps six
-# descriptors a connection in reserve: 3,300 under a hard limit of 20,000).
-n_conn=${BENCH_CONNECTIONS:-$(( $(ulimit -Hn) / 6 - 100 < 10000 ? $(ulimit -Hn) / 6 - 100 : 10000 ))}
+# 10,000, or as many as den forwards under this machine's hard descriptor limit (two
+# descriptors a connection, after 256 kept aside and a sixteenth of the rest, at most 2,048, for
+# pipes: about 9,200 under a hard limit of 20,000).
+hard=$(ulimit -Hn); budget=$((hard - 257)); pipe_fds=$(( budget / 16 < 2048 ? budget / 16 : 2048 ))
+fit=$(( (budget - pipe_fds) / 2 - 50 ))
+n_conn=${BENCH_CONNECTIONS:-$(( fit < 10000 ? fit : 10000 ))}
 hold "$p_den" "$n_conn" > "$work/hold-den" ; sleep 1
 while ! grep -q ok "$work/hold-den" 2>/dev/null; do sleep 0.5; done
 hold "$p_pod" "$n_conn" > "$work/hold-pod"

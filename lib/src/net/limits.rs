@@ -7,9 +7,11 @@
 //! descriptor limit and the port stops answering for everyone. den-net therefore:
 //!
 //! - raises its soft descriptor limit to the hard limit at start ([`crate::sys::raise_nofile_limit`]);
-//! - caps the live TCP connections of each port so that all ports together, at their worst
-//!   ([`FDS_PER_CONNECTION`] descriptors each), fit in that limit with [`RESERVE`] to spare: a
-//!   connection beyond the cap is reset at once, and the port answers again when others close;
+//! - caps the pipes open at once (a sixteenth of the budget, at most [`PIPES`]: a direction that
+//!   finds none moves its bytes without one) and the live TCP connections of each port, so that
+//!   all ports together ([`FDS_PER_CONNECTION`] descriptors each) and the pipes fit in that
+//!   limit with [`RESERVE`] to spare: a connection beyond the cap is reset at once, and the port
+//!   answers again when others close;
 //! - closes a TCP connection that moved no bytes either way for [`TCP_IDLE`] (pasta's inactivity
 //!   timeout; rootlessport has none);
 //! - keeps a bounded table of UDP flows per port (one socket each, no thread), expiring a flow
@@ -35,10 +37,13 @@ pub const UDP_IDLE: Duration = Duration::from_secs(120);
 pub const TCP_MAX: usize = 16384;
 /// Most UDP flows per port.
 pub const UDP_MAX: usize = 1024;
-/// Descriptors one TCP connection can hold at worst: two sockets and two pipes.
-pub const FDS_PER_CONNECTION: u64 = 6;
-/// Descriptors kept out of the budget: stdio, control socket, epoll, namespace, the pipe pool
-/// (64 pipes), slirp4netns's set-up, a connection being opened.
+/// Descriptors one TCP connection holds: its two sockets (pipes come out of their own budget).
+pub const FDS_PER_CONNECTION: u64 = 2;
+/// Most pipes open at once, in use or pooled (a pipe is two descriptors, held only while bytes
+/// are queued in it or for a bulk transfer).
+pub const PIPES: u64 = 1024;
+/// Descriptors kept out of the budget: stdio, control socket, epoll, namespace, slirp4netns's
+/// set-up, a connection being opened.
 pub const RESERVE: u64 = 256;
 
 /// The environment variables that change the limits.
@@ -55,6 +60,8 @@ pub struct Limits {
     pub tcp_max: usize,
     pub udp_idle: Option<Duration>,
     pub udp_max: usize,
+    /// Pipes open at once, for all ports together.
+    pub pipes: usize,
 }
 
 impl Limits {
@@ -101,7 +108,9 @@ impl Limits {
         } else {
             0
         };
-        let tcp_fit = (budget.saturating_sub(udp_used) / FDS_PER_CONNECTION / tcp_n).max(1);
+        let pipes = (budget / 32).min(PIPES);
+        let tcp_fit =
+            (budget.saturating_sub(udp_used + 2 * pipes) / FDS_PER_CONNECTION / tcp_n).max(1);
         let tcp_max = number(ENV_TCP_MAX)?
             .unwrap_or(TCP_MAX as u64)
             .clamp(1, tcp_fit);
@@ -110,6 +119,7 @@ impl Limits {
             tcp_max: tcp_max as usize,
             udp_idle: timeout(ENV_UDP_IDLE, UDP_IDLE)?,
             udp_max: udp_max as usize,
+            pipes: pipes as usize,
         })
     }
 
@@ -148,6 +158,7 @@ mod tests {
                 tcp_max: TCP_MAX,
                 udp_idle: Some(UDP_IDLE),
                 udp_max: UDP_MAX,
+                pipes: PIPES as usize,
             }
         );
     }
@@ -156,14 +167,23 @@ mod tests {
     fn caps_fit_the_descriptor_limit() {
         // Two TCP ports and one UDP port under 20000 descriptors.
         let l = Limits::new(env(&[]), 20000, 2, 1).unwrap();
-        let worst = RESERVE + 3 + (l.tcp_max as u64) * 2 * FDS_PER_CONNECTION + l.udp_max as u64;
+        let worst = RESERVE
+            + 3
+            + (l.tcp_max as u64) * 2 * FDS_PER_CONNECTION
+            + l.udp_max as u64
+            + 2 * l.pipes as u64;
         assert!(worst <= 20000, "{l:?} needs {worst}");
-        assert!(l.tcp_max > 1500, "{l:?}");
+        assert!(l.tcp_max > 4000 && l.pipes > 500, "{l:?}");
+        // One port under 20000: room for over 9,000 connections.
+        let l = Limits::new(env(&[]), 20000, 1, 0).unwrap();
+        assert!(l.tcp_max > 9000, "{l:?}");
         // The default soft limit: still a usable cap, still inside the limit.
         let l = Limits::new(env(&[]), 1024, 1, 0).unwrap();
+        let budget = 1024 - RESERVE - 1;
+        assert_eq!(l.pipes as u64, budget / 32);
         assert_eq!(
-            l.tcp_max,
-            ((1024 - RESERVE - 1) / FDS_PER_CONNECTION) as usize
+            l.tcp_max as u64,
+            (budget - 2 * l.pipes as u64) / FDS_PER_CONNECTION
         );
         // Absurdly many ports: one connection each rather than none.
         let l = Limits::new(env(&[]), 300, 100, 100).unwrap();
@@ -188,7 +208,8 @@ mod tests {
         assert_eq!((l.tcp_max, l.udp_max, l.udp_idle), (20, 64, None));
         assert_eq!(l.sweep_every(), Duration::from_millis(375));
         let l = Limits::new(env(&[(ENV_TCP_MAX, "1000000")]), 1024, 1, 0).unwrap();
-        assert!(l.tcp_max < 200);
+        let fit = Limits::new(env(&[]), 1024, 1, 0).unwrap().tcp_max;
+        assert!(l.tcp_max == fit && fit < 400, "{l:?}");
     }
 
     #[test]

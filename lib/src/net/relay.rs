@@ -6,8 +6,16 @@
 //! direction, never entering user space. A direction holds a pipe only while bytes are queued in
 //! it (or once it has grown for a bulk transfer): pipes come from a small pool and go back to it
 //! as soon as they are empty, so a short connection costs accept, socket, connect and a few
-//! splices, and an idle one costs its two sockets and nothing else. UDP ports and their flows
+//! splices, and an idle one costs its two sockets and nothing else. When every pipe the
+//! descriptor budget allows is in use, a direction moves its bytes without one: it peeks at
+//! what the source holds, writes what the destination takes, and only then consumes that much,
+//! so nothing is held in between and no connection waits for a pipe. UDP ports and their flows
 //! ([`super::udp`]) are served by the same loop.
+//!
+//! Memory: a live connection is one 80-byte slot in a table whose room for the whole cap is
+//! reserved (address space only) when the relay starts, so the table never moves as it grows
+//! (a growing `Vec` leaves each smaller copy behind in the heap, which doubled what every
+//! connection cost); times are milliseconds since the relay began, not 16-byte `Instant`s.
 //!
 //! Written by hand rather than on an async runtime: the whole job is a dozen non-blocking
 //! calls per event, and tokio has no splice; a readiness loop over raw descriptors is what
@@ -33,9 +41,13 @@ use super::udp::Udp;
 
 /// Default pipe capacity; a direction that has moved [`BULK`] bytes grows its pipe to [`BIG`].
 const BIG: usize = 1 << 20;
-const BULK: u64 = 4 * BIG as u64;
+const BULK: u32 = 4 * BIG as u32;
 /// Idle pipes kept for reuse.
 const POOL: usize = 64;
+/// What the pipeless path reads at once.
+const PEEK: usize = 64 * 1024;
+/// Table slots reserved (as address space) when the relay starts; beyond, the table grows.
+const RESERVED_SLOTS: usize = 1 << 16;
 /// Rounds of splicing one event may do before others get a turn.
 const ROUNDS: usize = 16;
 /// Connections accepted per readiness report of a listener.
@@ -55,6 +67,9 @@ pub(super) const UDP_FLOW: u64 = 4;
 /// The read end of the pipe whose closing ends the loop ([`Relay::stop_on`]).
 pub(super) const STOP: u64 = 5;
 
+/// Milliseconds since the relay started (the times a connection keeps: 8 bytes, not 16).
+type Ms = u64;
+
 pub(super) fn token(idx: usize, generation: u32, kind: u64) -> u64 {
     (generation as u64) << 32 | (idx as u64) << 3 | kind
 }
@@ -63,7 +78,7 @@ pub(super) fn token(idx: usize, generation: u32, kind: u64) -> u64 {
 struct Pipe {
     r: OwnedFd,
     w: OwnedFd,
-    cap: usize,
+    cap: u32,
 }
 
 impl Pipe {
@@ -76,13 +91,65 @@ impl Pipe {
             cap: 64 * 1024,
         })
     }
+
+    fn grown(&self) -> bool {
+        self.cap as usize >= BIG
+    }
 }
 
-/// Keep an empty pipe of the default size for reuse (a grown one would count its whole
-/// capacity against the user's pipe budget while it waits).
-fn recycle(pool: &mut Vec<Pipe>, pipe: Pipe) {
-    if pipe.cap < BIG && pool.len() < POOL {
-        pool.push(pipe);
+/// Every pipe of the relay: the empty ones kept for reuse, how many are open (in the pool or
+/// held by a direction), the most that may be, and the buffer of the path that needs none.
+struct Pipes {
+    pool: Vec<Pipe>,
+    open: usize,
+    max: usize,
+    peek: Vec<u8>,
+}
+
+impl Pipes {
+    fn new(max: usize) -> Pipes {
+        Pipes {
+            pool: Vec::new(),
+            open: 0,
+            max,
+            peek: Vec::new(),
+        }
+    }
+
+    /// A pipe from the pool, or a new one while the budget and the kernel allow.
+    fn take(&mut self) -> Option<Pipe> {
+        if let Some(p) = self.pool.pop() {
+            return Some(p);
+        }
+        if self.open >= self.max {
+            return None;
+        }
+        let pipe = Pipe::new().ok()?;
+        self.open += 1;
+        Some(pipe)
+    }
+
+    /// Keep an empty pipe of the default size for reuse (a grown one would count its whole
+    /// capacity against the user's pipe budget while it waits); close any other.
+    fn give(&mut self, pipe: Pipe) {
+        if !pipe.grown() && self.pool.len() < POOL {
+            self.pool.push(pipe);
+        } else {
+            self.close(pipe);
+        }
+    }
+
+    fn close(&mut self, pipe: Pipe) {
+        drop(pipe);
+        self.open -= 1;
+    }
+
+    /// The buffer of the pipeless path, made on first use.
+    fn buffer(&mut self) -> &mut [u8] {
+        if self.peek.is_empty() {
+            self.peek = vec![0; PEEK];
+        }
+        &mut self.peek
     }
 }
 
@@ -91,8 +158,9 @@ fn recycle(pool: &mut Vec<Pipe>, pipe: Pipe) {
 struct Dir {
     /// Held while bytes are queued, or once grown for a bulk transfer.
     pipe: Option<Pipe>,
-    queued: usize,
-    moved: u64,
+    queued: u32,
+    /// Bytes moved, counted up to [`BULK`] (all that is asked of it).
+    moved: u32,
     eof: bool,
     shut: bool,
 }
@@ -108,26 +176,26 @@ impl Dir {
         }
     }
 
-    /// Move what can be moved now from `src` to `dst` through a pipe from `pool`, and give the
-    /// pipe back if it is left empty.
+    /// Move what can be moved now from `src` to `dst` through a pipe from `pipes`, and give the
+    /// pipe back if it is left empty; with no pipe to be had, move it without one.
     fn pump(
         &mut self,
         src: &TcpStream,
         dst: &TcpStream,
-        pool: &mut Vec<Pipe>,
+        pipes: &mut Pipes,
     ) -> std::io::Result<Flow> {
         if self.finished() {
             return Ok(Flow::Drained);
         }
-        let mut pipe = match self.pipe.take().or_else(|| pool.pop()) {
-            Some(p) => p,
-            None => Pipe::new()?,
+        // A direction with bytes queued holds its pipe, so the pipeless path never overtakes them.
+        let Some(mut pipe) = self.pipe.take().or_else(|| pipes.take()) else {
+            return self.pump_unpiped(src, dst, pipes.buffer());
         };
         let flow = self.pump_through(&mut pipe, src, dst);
-        if self.queued > 0 || pipe.cap >= BIG {
+        if self.queued > 0 || pipe.grown() {
             self.pipe = Some(pipe);
         } else {
-            recycle(pool, pipe);
+            pipes.give(pipe);
         }
         flow
     }
@@ -142,8 +210,8 @@ impl Dir {
     ) -> std::io::Result<Flow> {
         for _ in 0..ROUNDS {
             while self.queued > 0 {
-                match crate::sys::splice(pipe.r.as_fd(), dst.as_fd(), self.queued) {
-                    Ok(n) => self.queued -= n,
+                match crate::sys::splice(pipe.r.as_fd(), dst.as_fd(), self.queued as usize) {
+                    Ok(n) => self.queued -= n as u32,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         return Ok(Flow::Blocked);
                     }
@@ -153,18 +221,57 @@ impl Dir {
             if self.eof {
                 return Ok(Flow::Drained);
             }
-            if pipe.cap < BIG && self.moved >= BULK {
+            if !pipe.grown() && self.moved >= BULK {
                 // Fewer calls per byte for a bulk transfer; a refusal keeps the pipe as it is.
-                pipe.cap = crate::sys::set_pipe_size(pipe.w.as_fd(), BIG).unwrap_or(BIG);
+                let cap = crate::sys::set_pipe_size(pipe.w.as_fd(), BIG).unwrap_or(BIG);
+                pipe.cap = cap.min(u32::MAX as usize) as u32;
             }
-            match crate::sys::splice(src.as_fd(), pipe.w.as_fd(), pipe.cap) {
+            match crate::sys::splice(src.as_fd(), pipe.w.as_fd(), pipe.cap as usize) {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
-                    self.queued += n;
-                    self.moved += n as u64;
+                    self.queued += n as u32;
+                    self.moved = self.moved.saturating_add(n as u32).min(BULK);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Flow::Blocked),
                 Err(e) => return Err(e),
+            }
+        }
+        Ok(Flow::More)
+    }
+
+    /// The path without a pipe: peek at what `src` holds, write what `dst` takes, then consume
+    /// exactly that much from `src`. Nothing is held here between calls (`queued` stays 0).
+    fn pump_unpiped(
+        &mut self,
+        src: &TcpStream,
+        dst: &TcpStream,
+        buf: &mut [u8],
+    ) -> std::io::Result<Flow> {
+        use nix::sys::socket::{MsgFlags, recv, send};
+        let would_block = |e: Errno| e == Errno::EAGAIN;
+        for _ in 0..ROUNDS {
+            let n = match recv(src.as_raw_fd(), buf, MsgFlags::MSG_PEEK) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(Flow::Drained);
+                }
+                Ok(n) => n,
+                Err(e) if would_block(e) => return Ok(Flow::Blocked),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let sent = match send(dst.as_raw_fd(), &buf[..n], MsgFlags::MSG_NOSIGNAL) {
+                Ok(m) => m,
+                Err(e) if would_block(e) => return Ok(Flow::Blocked),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // TCP discards what MSG_TRUNC receives; what was peeked is still there to take.
+            recv(src.as_raw_fd(), &mut buf[..sent], MsgFlags::MSG_TRUNC)?;
+            self.moved = self.moved.saturating_add(sent as u32).min(BULK);
+            if sent < n {
+                // The destination is full: its readiness will bring this direction back.
+                return Ok(Flow::Blocked);
             }
         }
         Ok(Flow::More)
@@ -194,12 +301,12 @@ struct Conn {
     generation: u32,
     /// The non-blocking connect into the container has not completed yet.
     connecting: bool,
-    /// The published port (index into the relay's ports).
-    port: usize,
+    /// The published port (index into the relay's ports; [`Relay::new`] refuses more than fit).
+    port: u16,
     /// Until when a refusal by the container is retried.
-    until: Instant,
+    until: Ms,
     /// When the connection last had an event (bytes, or an end).
-    last: Instant,
+    last: Ms,
     /// Client to server, and server to client.
     up: Dir,
     down: Dir,
@@ -219,7 +326,7 @@ struct Port {
 struct Retry {
     client: TcpStream,
     port: usize,
-    until: Instant,
+    until: Ms,
     at: Instant,
     pause: Duration,
 }
@@ -241,15 +348,18 @@ pub struct Relay {
     limits: Limits,
     ports: Vec<Port>,
     conns: Vec<Option<Conn>>,
-    free: Vec<usize>,
+    free: Vec<u32>,
     generation: u32,
     /// Connections whose round budget ran out, driven again after the current batch.
     again: Vec<(usize, u32)>,
-    pool: Vec<Pipe>,
+    pipes: Pipes,
     retries: Vec<Retry>,
     udp: Udp,
-    /// The time of the current batch of events (one clock read per wake-up).
+    /// The time of the current batch of events (one clock read per wake-up), and the same as
+    /// milliseconds since `epoch`, the relay's start.
     now: Instant,
+    now_ms: Ms,
+    epoch: Instant,
     next_sweep: Instant,
 }
 
@@ -260,6 +370,11 @@ impl Relay {
         udp: Vec<(UdpSocket, u16)>,
         limits: Limits,
     ) -> std::io::Result<Relay> {
+        if tcp.len() > usize::from(u16::MAX) + 1 {
+            return Err(std::io::Error::other(
+                "more TCP ports than one relay serves",
+            ));
+        }
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let mut ports = Vec::new();
         for (i, (listener, cport)) in tcp.into_iter().enumerate() {
@@ -277,18 +392,26 @@ impl Relay {
         }
         let udp = Udp::new(udp, &epoll, limits)?;
         let now = Instant::now();
+        // Room for every connection the caps allow, as address space: pages are only made
+        // resident as slots are used, and the table never moves.
+        let slots = limits
+            .tcp_max
+            .saturating_mul(ports.len())
+            .min(RESERVED_SLOTS);
         Ok(Relay {
             epoll,
             limits,
             ports,
-            conns: Vec::new(),
-            free: Vec::new(),
+            conns: Vec::with_capacity(slots),
+            free: Vec::with_capacity(slots),
             generation: 0,
             again: Vec::new(),
-            pool: Vec::new(),
+            pipes: Pipes::new(limits.pipes),
             retries: Vec::new(),
             udp,
             now,
+            now_ms: 0,
+            epoch: now,
             next_sweep: now + limits.sweep_every(),
         })
     }
@@ -313,6 +436,7 @@ impl Relay {
                 }
             };
             self.now = Instant::now();
+            self.now_ms = self.now.duration_since(self.epoch).as_millis() as Ms;
             for ev in &events[..n] {
                 let data = ev.data();
                 let (idx, generation) = (((data & 0xffff_ffff) >> 3) as usize, (data >> 32) as u32);
@@ -382,16 +506,21 @@ impl Relay {
             }
             self.ports[p].live += 1;
             let _ = client.set_nodelay(true);
-            self.open(client, p, self.now + RETRY_FOR, RETRY_FIRST);
+            self.open(
+                client,
+                p,
+                self.now_ms + RETRY_FOR.as_millis() as Ms,
+                RETRY_FIRST,
+            );
         }
     }
 
     /// Connect `client`'s connection on port `p` into the container; a refusal is tried again
     /// after `pause` until `until`, then the client is closed.
-    fn open(&mut self, client: TcpStream, p: usize, until: Instant, pause: Duration) {
+    fn open(&mut self, client: TcpStream, p: usize, until: Ms, pause: Duration) {
         match connect_nonblocking(self.ports[p].cport) {
             Ok((server, connecting)) => self.insert(client, server, connecting, p, until),
-            Err(Errno::ECONNREFUSED) if self.now < until => self.retries.push(Retry {
+            Err(Errno::ECONNREFUSED) if self.now_ms < until => self.retries.push(Retry {
                 client,
                 port: p,
                 until,
@@ -424,12 +553,15 @@ impl Relay {
         server: TcpStream,
         connecting: bool,
         port: usize,
-        until: Instant,
+        until: Ms,
     ) {
-        let idx = self.free.pop().unwrap_or_else(|| {
-            self.conns.push(None);
-            self.conns.len() - 1
-        });
+        let idx = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         if self
@@ -447,7 +579,7 @@ impl Relay {
                 )
                 .is_err()
         {
-            self.free.push(idx);
+            self.free.push(idx as u32);
             self.release(port);
             return;
         }
@@ -456,9 +588,9 @@ impl Relay {
             server,
             generation,
             connecting,
-            port,
+            port: port as u16,
             until,
-            last: self.now,
+            last: self.now_ms,
             up: Dir::new(),
             down: Dir::new(),
         });
@@ -473,7 +605,7 @@ impl Relay {
         if conn.generation != generation {
             return;
         }
-        conn.last = self.now;
+        conn.last = self.now_ms;
         let (mut up, down) = match (
             kind,
             events.intersects(INPUT),
@@ -490,7 +622,7 @@ impl Relay {
             if events.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP) {
                 let refused = matches!(conn.server.take_error(), Ok(Some(e)) if e.raw_os_error() == Some(libc::ECONNREFUSED));
                 let (client, port, until) = self.remove(idx);
-                if refused && self.now < until {
+                if refused && self.now_ms < until {
                     let _ = self.epoll.delete(&client);
                     self.retries.push(Retry {
                         client,
@@ -511,10 +643,10 @@ impl Relay {
         }
         let mut flows = [Ok(Flow::Blocked), Ok(Flow::Blocked)];
         if up {
-            flows[0] = conn.up.pump(&conn.client, &conn.server, &mut self.pool);
+            flows[0] = conn.up.pump(&conn.client, &conn.server, &mut self.pipes);
         }
         if down {
-            flows[1] = conn.down.pump(&conn.server, &conn.client, &mut self.pool);
+            flows[1] = conn.down.pump(&conn.server, &conn.client, &mut self.pipes);
         }
         if flows.iter().any(|f| f.is_err()) {
             self.close(idx);
@@ -547,17 +679,17 @@ impl Relay {
     /// socket is closed (which also takes it out of the epoll set); the client socket is
     /// returned, closed when the caller drops it, with its port and retry deadline. The port's
     /// count still includes it: see [`Relay::close`].
-    fn remove(&mut self, idx: usize) -> (TcpStream, usize, Instant) {
+    fn remove(&mut self, idx: usize) -> (TcpStream, usize, Ms) {
         let conn = self.conns[idx].take().expect("live connection");
-        self.free.push(idx);
+        self.free.push(idx as u32);
         for d in [conn.up, conn.down] {
-            if let Some(pipe) = d.pipe
-                && d.queued == 0
-            {
-                recycle(&mut self.pool, pipe);
+            match d.pipe {
+                Some(pipe) if d.queued == 0 => self.pipes.give(pipe),
+                Some(pipe) => self.pipes.close(pipe),
+                None => {}
             }
         }
-        (conn.client, conn.port, conn.until)
+        (conn.client, usize::from(conn.port), conn.until)
     }
 
     /// Close a connection and free its place under its port's cap.
@@ -599,11 +731,13 @@ impl Relay {
     /// Close the connections and flows idle for their timeout; listen again on paused ports.
     fn sweep(&mut self) {
         if let Some(idle) = self.limits.tcp_idle {
+            let idle = idle.as_millis() as Ms;
             for idx in 0..self.conns.len() {
                 if let Some(c) = &self.conns[idx]
-                    && self.now.saturating_duration_since(c.last) >= idle
+                    && self.now_ms.saturating_sub(c.last) >= idle
                 {
-                    tracing::debug!(port = self.ports[c.port].cport, "idle connection closed");
+                    let port = self.ports[usize::from(c.port)].cport;
+                    tracing::debug!(port, "idle connection closed");
                     self.close(idx);
                 }
             }
@@ -645,4 +779,90 @@ fn connect_nonblocking(cport: u16) -> Result<(TcpStream, bool), Errno> {
     let stream = TcpStream::from(fd);
     let _ = stream.set_nodelay(true);
     Ok((stream, connecting))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    use std::thread;
+
+    fn limits(pipes: usize) -> Limits {
+        Limits {
+            tcp_idle: None,
+            tcp_max: 64,
+            udp_idle: None,
+            udp_max: 1,
+            pipes,
+        }
+    }
+
+    /// A relay in the test's own network namespace, from a loopback port to an echo server.
+    /// Returns that port, the pipe end whose closing stops the relay, and its thread.
+    fn echo_relay(pipes: usize) -> (u16, OwnedFd, thread::JoinHandle<()>) {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server_port = server.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for s in server.incoming() {
+                let mut s = s.unwrap();
+                thread::spawn(move || {
+                    let mut r = s.try_clone().unwrap();
+                    std::io::copy(&mut r, &mut s).unwrap();
+                    s.shutdown(Shutdown::Write).unwrap();
+                });
+            }
+        });
+        let front = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = front.local_addr().unwrap().port();
+        let relay = Relay::new(vec![(front, server_port)], vec![], limits(pipes)).unwrap();
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        relay.stop_on(&r).unwrap();
+        let h = thread::spawn(move || {
+            let _r = r;
+            relay.run();
+        });
+        (port, w, h)
+    }
+
+    /// Send `len` bytes through the relay and its echo, half-close, and read them all back.
+    fn round_trip(port: u16, len: usize) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut w = c.try_clone().unwrap();
+        let sent = data.clone();
+        let writer = thread::spawn(move || {
+            w.write_all(&sent).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        assert_eq!(back.len(), len);
+        assert!(back == data, "the bytes came back changed");
+    }
+
+    #[test]
+    fn bytes_cross_with_pipes_without_and_with_too_few() {
+        // 0: every direction takes the pipeless path; 1: most of the eight at once do.
+        for pipes in [64, 1, 0] {
+            let (port, stop, relay) = echo_relay(pipes);
+            round_trip(port, 10);
+            // Past BULK: the pipe grows (or, without one, the peek path carries it all).
+            round_trip(port, 6 << 20);
+            let many: Vec<_> = (0..8)
+                .map(|_| thread::spawn(move || round_trip(port, 300_000)))
+                .collect();
+            for t in many {
+                t.join().unwrap();
+            }
+            drop(stop);
+            relay.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_connection_costs_80_bytes_of_table() {
+        assert!(std::mem::size_of::<Option<Conn>>() <= 80);
+    }
 }
