@@ -341,3 +341,20 @@ fn progress_is_drawn_on_a_terminal_only() {
     let plain = sb.den(&["pull", &registry().image("test/layered")]).ok();
     assert!(!plain.contains('\x1b'), "{plain:?}");
 }
+
+/// A host with no CA certificates (a minimal CI image without ca-certificates) still pulls from
+/// a plain-http registry, and where verified https is asked for, says what to install instead
+/// of crashing (oci-client built a default client, which panicked without a trust store).
+#[test]
+fn no_trust_store_is_needed_for_plain_http_and_named_for_https() {
+    let mut sb = Sandbox::new();
+    sb.set_env("SSL_CERT_FILE", "/dev/null");
+    sb.set_env("SSL_CERT_DIR", "/nonexistent");
+    let img = registry().image("library/busybox");
+    assert_eq!(sb.den(&["pull", "-q", &img]).ok(), format!("{img}\n"));
+    let addr = registry().addr.clone();
+    sb.den(&["login", "--tls-verify=true", "-u", "a", "-p", "b", &addr])
+        .fails_with(125, "cannot verify")
+        .fails_with(125, "ca-certificates");
+    assert!(sb.den(&["images", "-q"]).ok().trim().len() == 12);
+}

@@ -80,7 +80,7 @@ impl Registry {
         let mut hops = 0;
         let resp = loop {
             let at_origin = url.origin() == origin;
-            let mut req = self.blob_client(&url, at_origin).get(url.clone());
+            let mut req = self.blob_client(&url, at_origin)?.get(url.clone());
             // Credentials go to the registry only, never to where it redirects (CVE-2020-15157).
             if let (Some(h), true) = (&authorization, at_origin) {
                 req = req.header(reqwest::header::AUTHORIZATION, h);
@@ -121,15 +121,19 @@ impl Registry {
 
     /// The client for a blob request to `url` (`at_origin`: on the registry itself): elsewhere
     /// (a redirect to a CDN), https is verified whatever the registry's transport.
-    fn blob_client(&self, url: &reqwest::Url, at_origin: bool) -> &reqwest::Client {
+    fn blob_client(&self, url: &reqwest::Url, at_origin: bool) -> Result<&reqwest::Client> {
         if url.scheme() == "https"
             && (!at_origin || self.transport == Transport::Http)
             && self.transport != Transport::Https
         {
-            self.tls
-                .get_or_init(|| transport_client(Transport::Https, 0))
+            if let Some(c) = self.tls.get() {
+                return Ok(c);
+            }
+            let host = url.host_str().unwrap_or_default();
+            let made = transport_client(host, Transport::Https, 0)?;
+            Ok(self.tls.get_or_init(|| made))
         } else {
-            &self.http
+            Ok(&self.http)
         }
     }
 

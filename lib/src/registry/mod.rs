@@ -115,6 +115,9 @@ pub enum RegistryError {
     PushDigest(String),
     #[error("no registry to search for {0:?}: the term names none and config.toml lists none")]
     NoSearchRegistry(String),
+    /// Verified https needs the system's CA certificates, and this host has none that load.
+    #[error("cannot verify {registry}'s certificate: {message}")]
+    NoTrustStore { registry: String, message: String },
 }
 
 impl Diagnose for RegistryError {
@@ -164,6 +167,11 @@ impl Diagnose for RegistryError {
             RegistryError::Layer { source, .. } => return source.hint(),
             RegistryError::Image(e) => return e.hint(),
             RegistryError::PushDigest(_) => "push to NAME:TAG; the registry computes the digest".into(),
+            RegistryError::NoTrustStore { registry, .. } => format!(
+                "install the system's CA certificates (Debian: apt-get install ca-certificates) or \
+                 point SSL_CERT_FILE at a bundle; to reach {registry} without verifying it, pass \
+                 --tls-verify=false"
+            ),
             RegistryError::NoSearchRegistry(t) => {
                 format!(
                     "name the registry in the term: den search REGISTRY/{t} (e.g. localhost:5000/{t}), \
@@ -180,7 +188,9 @@ impl RegistryError {
     pub fn from_registry(&self) -> bool {
         !matches!(
             self,
-            RegistryError::PushDigest(_) | RegistryError::NoSearchRegistry(_)
+            RegistryError::PushDigest(_)
+                | RegistryError::NoSearchRegistry(_)
+                | RegistryError::NoTrustStore { .. }
         )
     }
 }
@@ -204,19 +214,19 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn new(reference: Reference, transport: Transport, auth: RegistryAuth) -> Registry {
+    fn new(reference: Reference, transport: Transport, auth: RegistryAuth) -> Result<Registry> {
         let host = reference.oci().resolve_registry().to_string();
         // Redirects are followed by hand (see `blob`): credentials must not travel with them.
-        let http = transport_client(transport, 0);
-        Registry {
-            client: client(&host, transport),
+        let http = transport_client(&host, transport, 0)?;
+        Ok(Registry {
+            client: client(&host, transport)?,
             http,
             tls: std::sync::OnceLock::new(),
             transport,
             auth,
             authorization: tokio::sync::OnceCell::new(),
             reference,
-        }
+        })
     }
 
     /// Connect for `reference`, trying docker.io's mirrors first. Checks the first manifest
@@ -232,9 +242,9 @@ impl Registry {
                 let transport = if http {
                     Transport::Http
                 } else {
-                    probe(&host, transports(&host, cfg, None)).await
+                    probe(&host, transports(&host, cfg, None)).await?
                 };
-                let r = Registry::new(reference.on_registry(&host), transport, auth.clone());
+                let r = Registry::new(reference.on_registry(&host), transport, auth.clone())?;
                 match r.manifest(&r.reference.clone()).await {
                     Ok(m) => return Ok((r, m)),
                     Err(e) => {
@@ -248,8 +258,8 @@ impl Registry {
             reference.oci().resolve_registry(),
             transports(host, cfg, None),
         )
-        .await;
-        let r = Registry::new(reference.clone(), transport, auth);
+        .await?;
+        let r = Registry::new(reference.clone(), transport, auth)?;
         tracing::debug!("clients made");
         // The registry's own answer is the one to report: a mirror's failure was logged.
         let m = r.manifest(reference).await?;

@@ -230,10 +230,10 @@ impl Session {
         let transports = super::transports(registry, cfg, tls_verify);
         let url = |t: Transport| format!("{}://{host}/v2/", t.scheme());
         // One client per transport, the winner's kept with its connection.
-        let clients: Vec<(Transport, reqwest::Client)> = transports
+        let clients = transports
             .iter()
-            .map(|t| (*t, super::transport_client(*t, 5)))
-            .collect();
+            .map(|t| super::transport_client(host, *t, 5).map(|c| (*t, c)))
+            .collect::<Result<Vec<(Transport, reqwest::Client)>>>()?;
         let client_for = |t: Transport| {
             clients
                 .iter()

@@ -90,7 +90,10 @@ fn tls_provider() {
     });
 }
 
-pub(super) fn client(registry: &str, transport: Transport) -> oci_client::Client {
+pub(super) fn client(
+    registry: &str,
+    transport: Transport,
+) -> Result<oci_client::Client, super::RegistryError> {
     tls_provider();
     let protocol = match transport {
         Transport::Http => ClientProtocol::HttpsExcept(vec![registry.to_string()]),
@@ -113,7 +116,24 @@ pub(super) fn client(registry: &str, transport: Transport) -> oci_client::Client
         max_concurrent_download: 8,
         ..Default::default()
     };
-    oci_client::Client::new(cfg)
+    // try_from, not new: new falls back to a default client (the system's trust store) when
+    // the configured one cannot be built.
+    oci_client::Client::try_from(cfg).map_err(|e| no_trust_store(registry, e))
+}
+
+/// A client that could not be built: with rustls and den's settings, only verified https can
+/// fail, when the system's CA certificates are missing.
+fn no_trust_store(registry: &str, e: impl std::error::Error) -> super::RegistryError {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
+    super::RegistryError::NoTrustStore {
+        registry: registry.to_string(),
+        message,
+    }
 }
 
 fn http_builder() -> reqwest::ClientBuilder {
@@ -123,8 +143,12 @@ fn http_builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("den/", env!("CARGO_PKG_VERSION")))
 }
 
-/// An HTTP client for `transport` that follows `redirects` (a limit; 0 for none).
-pub(super) fn transport_client(transport: Transport, redirects: usize) -> reqwest::Client {
+/// An HTTP client for `transport` to `registry` that follows `redirects` (a limit; 0 for none).
+pub(super) fn transport_client(
+    registry: &str,
+    transport: Transport,
+    redirects: usize,
+) -> Result<reqwest::Client, super::RegistryError> {
     tls_provider();
     let mut b = http_builder().redirect(if redirects == 0 {
         reqwest::redirect::Policy::none()
@@ -139,7 +163,7 @@ pub(super) fn transport_client(transport: Transport, redirects: usize) -> reqwes
     if transport == Transport::HttpsUnverified {
         b = b.tls_danger_accept_invalid_certs(true);
     }
-    b.build().expect("an HTTP client builds")
+    b.build().map_err(|e| no_trust_store(registry, e))
 }
 
 /// What `/v2/` said over one transport.
@@ -187,24 +211,34 @@ pub(super) async fn ask_v2(
 
 /// Which of `transports` reaches `host`: the one that answers as a registry ([`ask_v2`]), else
 /// the first that answers at all, else the last.
-pub(super) async fn probe(host: &str, transports: &[Transport]) -> Transport {
+pub(super) async fn probe(
+    host: &str,
+    transports: &[Transport],
+) -> Result<Transport, super::RegistryError> {
     if let [only] = transports {
-        return *only;
+        return Ok(*only);
     }
+    let clients = transports
+        .iter()
+        .map(|t| transport_client(host, *t, 0).map(|c| (*t, c)))
+        .collect::<Result<Vec<_>, _>>()?;
     // A server that neither answers nor closes is not worth a pull's whole read timeout.
     let ask = |t: Transport| {
-        transport_client(t, 0)
-            .get(format!("{}://{host}/v2/", t.scheme()))
+        let (_, c) = clients
+            .iter()
+            .find(|(k, _)| *k == t)
+            .expect("a client per transport");
+        c.get(format!("{}://{host}/v2/", t.scheme()))
             .timeout(Duration::from_secs(5))
     };
-    match ask_v2(transports, ask).await {
+    Ok(match ask_v2(transports, ask).await {
         Ok((t, _)) => t,
         Err(answers) => answers
             .iter()
             .find(|(_, a)| a.is_ok())
             .map(|(t, _)| *t)
             .unwrap_or(*transports.last().expect("at least one transport")),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -280,7 +314,7 @@ mod tests {
             .unwrap();
         let transports: Vec<Transport> = ports.iter().map(|(t, _)| *t).collect();
         let port = |t: Transport| ports.iter().find(|(p, _)| *p == t).unwrap().1;
-        let client = transport_client(Transport::Http, 0);
+        let client = transport_client("127.0.0.1", Transport::Http, 0).unwrap();
         let req = |t: Transport| {
             client
                 .get(format!("http://127.0.0.1:{}/v2/", port(t)))
