@@ -172,6 +172,21 @@ impl Incoming {
     /// image records (under the meta lock) and its result is returned.
     pub fn finish<T>(self, records: impl FnOnce(&mut Vec<ImageRecord>) -> Result<T>) -> Result<T> {
         let blobs = std::mem::take(&mut *self.blobs.lock().unwrap_or_else(|p| p.into_inner()));
+        let layers = std::mem::take(&mut *self.layers.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut described = Vec::with_capacity(layers.len());
+        for (staged, diff_id, size, entries) in layers {
+            let record = self
+                .store
+                .describe_layer(&staged, &diff_id, size, entries, false)?;
+            described.push((staged, record));
+        }
+        // Everything staged reaches the disk before any of it takes its name in the store: a
+        // crash leaves staged files (swept later), never a named blob or layer whose bytes
+        // were lost. One sync of the filesystem instead of an fsync per file.
+        tracing::debug!("content staged; syncing the store's filesystem");
+        let root = self.store.root();
+        crate::fs::sync_fs(root).map_err(super::io_err(root))?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
         for (digest, path) in blobs {
             if self.store.has_blob(&digest) {
                 continue;
@@ -179,14 +194,26 @@ impl Incoming {
             let dest = self.store.own_blob_path(&digest);
             std::fs::rename(&path, &dest).map_err(io_err(&dest))?;
             self.store.publish(&dest, false)?;
+            dirs.extend(dest.parent().map(Path::to_path_buf));
         }
-        let layers = std::mem::take(&mut *self.layers.lock().unwrap_or_else(|p| p.into_inner()));
-        for (staged, diff_id, size, entries) in layers {
-            self.store.commit_layer(staged, &diff_id, size, entries)?;
+        for (staged, record) in described {
+            let diff_id = record.diff_id.clone();
+            self.store.place_layer(staged, record)?;
+            dirs.extend(
+                self.store
+                    .layer_dir(&diff_id)
+                    .parent()
+                    .map(Path::to_path_buf),
+            );
+            dirs.push(self.store.links_dir());
         }
-        tracing::debug!("content in place; syncing the store's filesystem");
-        let root = self.store.root();
-        crate::fs::sync_fs(root).map_err(super::io_err(root))?;
+        // The names last before the record that uses them (an fsync of each directory renamed
+        // into: on journaling filesystems the first commits them all).
+        dirs.sort();
+        dirs.dedup();
+        for d in &dirs {
+            crate::fs::sync_dir(d);
+        }
         self.store.update_images(records)
     }
 }

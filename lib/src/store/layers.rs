@@ -137,20 +137,44 @@ impl Store {
         size: u64,
         entries: u64,
     ) -> Result<LayerRecord> {
-        let hex = diff_id.hex();
-        let link = self.free_link(hex)?;
+        let record = self.describe_layer(&staged, diff_id, size, entries, true)?;
+        self.place_layer(staged, record)
+    }
+
+    /// The first half of [`Store::commit_layer`]: the staged layer's record, written into it
+    /// (`durable`: fsynced; a caller that syncs the filesystem before placing it need not).
+    pub(crate) fn describe_layer(
+        &self,
+        staged: &StagedLayer,
+        diff_id: &Digest,
+        size: u64,
+        entries: u64,
+        durable: bool,
+    ) -> Result<LayerRecord> {
         let record = LayerRecord {
             diff_id: diff_id.clone(),
             size,
             entries,
             created: Utc::now(),
-            link: link.clone(),
+            link: self.free_link(diff_id.hex())?,
         };
-        self.write_json(&staged.dir.join("layer.json"), &record)?;
+        self.write_json_as(&staged.dir.join("layer.json"), &record, durable)?;
+        Ok(record)
+    }
+
+    /// The second half of [`Store::commit_layer`]: the described layer's link, then the layer
+    /// in place.
+    pub(crate) fn place_layer(
+        &self,
+        staged: StagedLayer,
+        record: LayerRecord,
+    ) -> Result<LayerRecord> {
+        let (diff_id, link) = (&record.diff_id, &record.link);
+        let hex = diff_id.hex();
         // The link first: a den killed between the two steps leaves a link to nothing (garbage
         // that collection removes), never a layer in place without its link (which every
         // container using it would fail to mount).
-        let link_path = self.links_dir().join(&link);
+        let link_path = self.links_dir().join(link);
         let made_link =
             match std::os::unix::fs::symlink(Path::new("..").join(hex).join("diff"), &link_path) {
                 Ok(()) => true,
@@ -163,7 +187,7 @@ impl Store {
         self.publish(&staged.dir, true)?;
         let dest = self.layer_dir(diff_id);
         match std::fs::rename(&staged.dir, &dest) {
-            Ok(()) => Ok(record),
+            Ok(()) => Ok(record.clone()),
             Err(e) if dest.join("layer.json").exists() => {
                 tracing::debug!(%diff_id, error = %e, "layer committed by another process");
                 staged.abandon();

@@ -26,7 +26,10 @@
 //!
 //! Writes are atomic: a file is written under a temporary name (`.NAME.tmp-PID-RANDOM`), fsynced
 //! and renamed, and its directory fsynced; a layer is unpacked into `tmp/` and renamed into
-//! `layers/` whole, its short link made before it appears. A killed den therefore leaves nothing
+//! `layers/` whole, its short link made before it appears. What a pull, load or import brings
+//! is staged unsynced, the filesystem synced once (`syncfs`), and only then renamed into place
+//! (so a power loss never leaves a named blob or layer whose bytes were lost), the directories
+//! renamed into fsynced, the record last. A killed den therefore leaves nothing
 //! visible but leftovers: its staging in `tmp/`, a temporary file, content no record names yet.
 //! The next writer sweeps what dead processes left ([`Store::sweep`]) and, having found some,
 //! collects garbage; `den system check` (see `check`) lists leftovers and damage. A diff
