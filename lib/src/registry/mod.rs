@@ -214,10 +214,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn new(reference: Reference, transport: Transport, auth: RegistryAuth) -> Result<Registry> {
+    /// A registry reached over `transport`, with `http`, that transport's client following no
+    /// redirects (they are followed by hand, see `blob`: credentials must not travel with them).
+    fn new(
+        reference: Reference,
+        (transport, http): (Transport, reqwest::Client),
+        auth: RegistryAuth,
+    ) -> Result<Registry> {
         let host = reference.oci().resolve_registry().to_string();
-        // Redirects are followed by hand (see `blob`): credentials must not travel with them.
-        let http = transport_client(&host, transport, 0)?;
         Ok(Registry {
             client: client(&host, transport)?,
             http,
@@ -239,12 +243,15 @@ impl Registry {
         if reference.registry() == crate::image::reference::DOCKER_HUB {
             for m in &cfg.mirrors {
                 let (host, http) = mirror_host(m);
-                let transport = if http {
-                    Transport::Http
+                let reached = if http {
+                    (
+                        Transport::Http,
+                        transport_client(&host, Transport::Http, 0)?,
+                    )
                 } else {
                     probe(&host, transports(&host, cfg, None)).await?
                 };
-                let r = Registry::new(reference.on_registry(&host), transport, auth.clone())?;
+                let r = Registry::new(reference.on_registry(&host), reached, auth.clone())?;
                 match r.manifest(&r.reference.clone()).await {
                     Ok(m) => return Ok((r, m)),
                     Err(e) => {
@@ -254,12 +261,12 @@ impl Registry {
             }
         }
         let host = reference.registry();
-        let transport = probe(
+        let reached = probe(
             reference.oci().resolve_registry(),
             transports(host, cfg, None),
         )
         .await?;
-        let r = Registry::new(reference.clone(), transport, auth)?;
+        let r = Registry::new(reference.clone(), reached, auth)?;
         tracing::debug!("clients made");
         // The registry's own answer is the one to report: a mirror's failure was logged.
         let m = r.manifest(reference).await?;

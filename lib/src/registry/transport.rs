@@ -124,15 +124,9 @@ pub(super) fn client(
 /// A client that could not be built: with rustls and den's settings, only verified https can
 /// fail, when the system's CA certificates are missing.
 fn no_trust_store(registry: &str, e: impl std::error::Error) -> super::RegistryError {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message = format!("{message}: {s}");
-        source = s.source();
-    }
     super::RegistryError::NoTrustStore {
         registry: registry.to_string(),
-        message,
+        message: crate::error::chain(&e),
     }
 }
 
@@ -210,15 +204,16 @@ pub(super) async fn ask_v2(
 }
 
 /// Which of `transports` reaches `host`: the one that answers as a registry ([`ask_v2`]), else
-/// the first that answers at all, else the last.
+/// the first that answers at all, else the last; with its client (no redirects followed), whose
+/// connection the probe left open.
 pub(super) async fn probe(
     host: &str,
     transports: &[Transport],
-) -> Result<Transport, super::RegistryError> {
+) -> Result<(Transport, reqwest::Client), super::RegistryError> {
     if let [only] = transports {
-        return Ok(*only);
+        return Ok((*only, transport_client(host, *only, 0)?));
     }
-    let clients = transports
+    let mut clients = transports
         .iter()
         .map(|t| transport_client(host, *t, 0).map(|c| (*t, c)))
         .collect::<Result<Vec<_>, _>>()?;
@@ -231,14 +226,19 @@ pub(super) async fn probe(
         c.get(format!("{}://{host}/v2/", t.scheme()))
             .timeout(Duration::from_secs(5))
     };
-    Ok(match ask_v2(transports, ask).await {
+    let chosen = match ask_v2(transports, ask).await {
         Ok((t, _)) => t,
         Err(answers) => answers
             .iter()
             .find(|(_, a)| a.is_ok())
             .map(|(t, _)| *t)
             .unwrap_or(*transports.last().expect("at least one transport")),
-    })
+    };
+    let at = clients
+        .iter()
+        .position(|(t, _)| *t == chosen)
+        .expect("a client per transport");
+    Ok(clients.swap_remove(at))
 }
 
 #[cfg(test)]
