@@ -16,6 +16,9 @@
 //! reserved (address space only) when the relay starts, so the table never moves as it grows
 //! (a growing `Vec` leaves each smaller copy behind in the heap, which doubled what every
 //! connection cost); times are milliseconds since the relay began, not 16-byte `Instant`s.
+//! The per-connection calls are `sys::hot`'s, which report errno as a number: a monitor keeps
+//! resident every folio of code its relay runs, and std's and nix's errno conversions, clock
+//! and `u128` division each sit in one (see that module).
 //!
 //! Written by hand rather than on an async runtime: the whole job is a dozen non-blocking
 //! calls per event, and tokio has no splice; a readiness loop over raw descriptors is what
@@ -28,13 +31,14 @@
 //! connection the container refuses (its server is still starting) is retried for two seconds
 //! from a timer of the loop, not on a thread of its own.
 
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, connect, socket};
+
+use crate::sys::hot::{self, OsErr};
 
 use super::limits::Limits;
 use super::udp::Udp;
@@ -54,9 +58,9 @@ const ROUNDS: usize = 16;
 const ACCEPTS: usize = 64;
 /// How long a connection the container refuses is retried (a server still starting), and the
 /// first and longest pause between tries.
-const RETRY_FOR: Duration = Duration::from_secs(2);
-const RETRY_FIRST: Duration = Duration::from_millis(5);
-const RETRY_MOST: Duration = Duration::from_millis(100);
+const RETRY_FOR: Ms = 2000;
+const RETRY_FIRST: Ms = 5;
+const RETRY_MOST: Ms = 100;
 
 // Token layout in an epoll event: generation << 32 | index << 3 | kind.
 pub(super) const LISTENER: u64 = 0;
@@ -68,7 +72,14 @@ pub(super) const UDP_FLOW: u64 = 4;
 pub(super) const STOP: u64 = 5;
 
 /// Milliseconds since the relay started (the times a connection keeps: 8 bytes, not 16).
-type Ms = u64;
+pub(super) type Ms = u64;
+
+/// A duration in [`Ms`], saturating (without `as_millis`'s `u128` division).
+pub(super) fn ms(d: Duration) -> Ms {
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
 
 pub(super) fn token(idx: usize, generation: u32, kind: u64) -> u64 {
     (generation as u64) << 32 | (idx as u64) << 3 | kind
@@ -178,12 +189,7 @@ impl Dir {
 
     /// Move what can be moved now from `src` to `dst` through a pipe from `pipes`, and give the
     /// pipe back if it is left empty; with no pipe to be had, move it without one.
-    fn pump(
-        &mut self,
-        src: &TcpStream,
-        dst: &TcpStream,
-        pipes: &mut Pipes,
-    ) -> std::io::Result<Flow> {
+    fn pump(&mut self, src: &TcpStream, dst: &TcpStream, pipes: &mut Pipes) -> Result<Flow, OsErr> {
         if self.finished() {
             return Ok(Flow::Drained);
         }
@@ -207,14 +213,12 @@ impl Dir {
         pipe: &mut Pipe,
         src: &TcpStream,
         dst: &TcpStream,
-    ) -> std::io::Result<Flow> {
+    ) -> Result<Flow, OsErr> {
         for _ in 0..ROUNDS {
             while self.queued > 0 {
-                match crate::sys::splice(pipe.r.as_fd(), dst.as_fd(), self.queued as usize) {
+                match hot::splice(pipe.r.as_fd(), dst.as_fd(), self.queued as usize) {
                     Ok(n) => self.queued -= n as u32,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        return Ok(Flow::Blocked);
-                    }
+                    Err(e) if e.would_block() => return Ok(Flow::Blocked),
                     Err(e) => return Err(e),
                 }
             }
@@ -226,13 +230,13 @@ impl Dir {
                 let cap = crate::sys::set_pipe_size(pipe.w.as_fd(), BIG).unwrap_or(BIG);
                 pipe.cap = cap.min(u32::MAX as usize) as u32;
             }
-            match crate::sys::splice(src.as_fd(), pipe.w.as_fd(), pipe.cap as usize) {
+            match hot::splice(src.as_fd(), pipe.w.as_fd(), pipe.cap as usize) {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     self.queued += n as u32;
                     self.moved = self.moved.saturating_add(n as u32).min(BULK);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Flow::Blocked),
+                Err(e) if e.would_block() => return Ok(Flow::Blocked),
                 Err(e) => return Err(e),
             }
         }
@@ -246,28 +250,24 @@ impl Dir {
         src: &TcpStream,
         dst: &TcpStream,
         buf: &mut [u8],
-    ) -> std::io::Result<Flow> {
-        use nix::sys::socket::{MsgFlags, recv, send};
-        let would_block = |e: Errno| e == Errno::EAGAIN;
+    ) -> Result<Flow, OsErr> {
         for _ in 0..ROUNDS {
-            let n = match recv(src.as_raw_fd(), buf, MsgFlags::MSG_PEEK) {
+            let n = match hot::recv(src.as_fd(), buf, libc::MSG_PEEK) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(Flow::Drained);
                 }
                 Ok(n) => n,
-                Err(e) if would_block(e) => return Ok(Flow::Blocked),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) if e.would_block() => return Ok(Flow::Blocked),
+                Err(e) => return Err(e),
             };
-            let sent = match send(dst.as_raw_fd(), &buf[..n], MsgFlags::MSG_NOSIGNAL) {
+            let sent = match hot::send(dst.as_fd(), &buf[..n]) {
                 Ok(m) => m,
-                Err(e) if would_block(e) => return Ok(Flow::Blocked),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) if e.would_block() => return Ok(Flow::Blocked),
+                Err(e) => return Err(e),
             };
             // TCP discards what MSG_TRUNC receives; what was peeked is still there to take.
-            recv(src.as_raw_fd(), &mut buf[..sent], MsgFlags::MSG_TRUNC)?;
+            hot::recv(src.as_fd(), &mut buf[..sent], libc::MSG_TRUNC)?;
             self.moved = self.moved.saturating_add(sent as u32).min(BULK);
             if sent < n {
                 // The destination is full: its readiness will bring this direction back.
@@ -327,8 +327,8 @@ struct Retry {
     client: TcpStream,
     port: usize,
     until: Ms,
-    at: Instant,
-    pause: Duration,
+    at: Ms,
+    pause: Ms,
 }
 
 /// Readiness on either socket; sockets are registered once, edge-triggered, for both.
@@ -355,12 +355,13 @@ pub struct Relay {
     pipes: Pipes,
     retries: Vec<Retry>,
     udp: Udp,
-    /// The time of the current batch of events (one clock read per wake-up), and the same as
-    /// milliseconds since `epoch`, the relay's start.
-    now: Instant,
+    /// The time of the current batch of events (one clock read per wake-up), in milliseconds
+    /// since `epoch`, the relay's start on the monotonic clock.
     now_ms: Ms,
-    epoch: Instant,
-    next_sweep: Instant,
+    epoch: u64,
+    next_sweep: Ms,
+    sweep_every: Ms,
+    tcp_idle: Option<Ms>,
 }
 
 impl Relay {
@@ -391,7 +392,6 @@ impl Relay {
             });
         }
         let udp = Udp::new(udp, &epoll, limits)?;
-        let now = Instant::now();
         // Room for every connection the caps allow, as address space: pages are only made
         // resident as slots are used, and the table never moves.
         let slots = limits
@@ -409,10 +409,11 @@ impl Relay {
             pipes: Pipes::new(limits.pipes),
             retries: Vec::new(),
             udp,
-            now,
             now_ms: 0,
-            epoch: now,
-            next_sweep: now + limits.sweep_every(),
+            epoch: hot::monotonic_ms(),
+            next_sweep: ms(limits.sweep_every()),
+            sweep_every: ms(limits.sweep_every()),
+            tcp_idle: limits.tcp_idle.map(ms),
         })
     }
 
@@ -435,16 +436,15 @@ impl Relay {
                     return;
                 }
             };
-            self.now = Instant::now();
-            self.now_ms = self.now.duration_since(self.epoch).as_millis() as Ms;
+            self.now_ms = self.clock();
             for ev in &events[..n] {
                 let data = ev.data();
                 let (idx, generation) = (((data & 0xffff_ffff) >> 3) as usize, (data >> 32) as u32);
                 match data & 7 {
                     STOP => stopped = true,
                     LISTENER => self.accept(idx),
-                    UDP_PORT => self.udp.client_datagrams(idx, &self.epoll, self.now),
-                    UDP_FLOW => self.udp.server_datagrams(idx, generation, self.now),
+                    UDP_PORT => self.udp.client_datagrams(idx, &self.epoll, self.now_ms),
+                    UDP_FLOW => self.udp.server_datagrams(idx, generation, self.now_ms),
                     kind => self.drive(idx, generation, kind, ev.events()),
                 }
             }
@@ -454,9 +454,9 @@ impl Relay {
             if !self.retries.is_empty() {
                 self.retry_due();
             }
-            if self.now >= self.next_sweep {
+            if self.now_ms >= self.next_sweep {
                 self.sweep();
-                self.next_sweep = self.now + self.limits.sweep_every();
+                self.next_sweep = self.now_ms + self.sweep_every;
             }
         }
     }
@@ -471,25 +471,29 @@ impl Relay {
         Ok(())
     }
 
-    /// The wait until the next retry or sweep is due.
+    /// Milliseconds since the relay started.
+    fn clock(&self) -> Ms {
+        hot::monotonic_ms().saturating_sub(self.epoch)
+    }
+
+    /// The wait until the next retry or sweep is due. Clock and timers count whole
+    /// milliseconds, so a wait ends at or after the millisecond its timer is due in.
     fn until_next_timer(&self) -> EpollTimeout {
         let next = self
             .retries
             .iter()
             .map(|r| r.at)
-            .fold(self.next_sweep, Instant::min);
-        let wait = next.saturating_duration_since(Instant::now());
-        // Rounded up: waking a little early would only spin until the timer is due.
-        let ms = wait.as_micros().div_ceil(1000).min(u16::MAX as u128) as u16;
-        EpollTimeout::from(ms)
+            .fold(self.next_sweep, Ms::min);
+        let wait = next.saturating_sub(self.clock()).min(u64::from(u16::MAX)) as u16;
+        EpollTimeout::from(wait)
     }
 
     fn accept(&mut self, p: usize) {
         for _ in 0..ACCEPTS {
-            let client = match crate::sys::accept_nonblocking(&self.ports[p].listener) {
-                Ok(c) => c,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            let client = match hot::accept(self.ports[p].listener.as_fd()) {
+                Ok(c) => TcpStream::from(c),
+                Err(e) if e.would_block() => return,
+                Err(OsErr(libc::ECONNABORTED)) => continue,
                 Err(e) => {
                     // EMFILE and friends: the limits should make this impossible, but if it
                     // happens, stop listening (the listener is level-triggered: it would spin)
@@ -505,26 +509,25 @@ impl Relay {
                 continue;
             }
             self.ports[p].live += 1;
-            let _ = client.set_nodelay(true);
-            self.open(
-                client,
-                p,
-                self.now_ms + RETRY_FOR.as_millis() as Ms,
-                RETRY_FIRST,
-            );
+            hot::set_nodelay(client.as_fd());
+            self.open(client, p, self.now_ms + RETRY_FOR, RETRY_FIRST);
         }
     }
 
     /// Connect `client`'s connection on port `p` into the container; a refusal is tried again
     /// after `pause` until `until`, then the client is closed.
-    fn open(&mut self, client: TcpStream, p: usize, until: Ms, pause: Duration) {
-        match connect_nonblocking(self.ports[p].cport) {
-            Ok((server, connecting)) => self.insert(client, server, connecting, p, until),
-            Err(Errno::ECONNREFUSED) if self.now_ms < until => self.retries.push(Retry {
+    fn open(&mut self, client: TcpStream, p: usize, until: Ms, pause: Ms) {
+        // Not blocking: a server whose accept queue is full would otherwise stall every other
+        // connection for the SYN retry.
+        match hot::connect_loopback(self.ports[p].cport) {
+            Ok((server, connecting)) => {
+                self.insert(client, TcpStream::from(server), connecting, p, until);
+            }
+            Err(OsErr(libc::ECONNREFUSED)) if self.now_ms < until => self.retries.push(Retry {
                 client,
                 port: p,
                 until,
-                at: self.now + pause,
+                at: self.now_ms + pause,
                 pause: (pause * 2).min(RETRY_MOST),
             }),
             Err(e) => {
@@ -538,7 +541,7 @@ impl Relay {
     fn retry_due(&mut self) {
         let mut i = 0;
         while i < self.retries.len() {
-            if self.retries[i].at <= self.now {
+            if self.retries[i].at <= self.now_ms {
                 let r = self.retries.swap_remove(i);
                 self.open(r.client, r.port, r.until, r.pause);
             } else {
@@ -628,7 +631,7 @@ impl Relay {
                         client,
                         port,
                         until,
-                        at: self.now + RETRY_FIRST,
+                        at: self.now_ms + RETRY_FIRST,
                         pause: RETRY_FIRST * 2,
                     });
                 } else {
@@ -661,11 +664,11 @@ impl Relay {
             }
             // One end is done: pass the half-close on, once.
             (true, false) if !conn.up.shut => {
-                let _ = conn.server.shutdown(std::net::Shutdown::Write);
+                hot::shutdown_write(conn.server.as_fd());
                 conn.up.shut = true;
             }
             (false, true) if !conn.down.shut => {
-                let _ = conn.client.shutdown(std::net::Shutdown::Write);
+                hot::shutdown_write(conn.client.as_fd());
                 conn.down.shut = true;
             }
             _ => {}
@@ -730,8 +733,7 @@ impl Relay {
 
     /// Close the connections and flows idle for their timeout; listen again on paused ports.
     fn sweep(&mut self) {
-        if let Some(idle) = self.limits.tcp_idle {
-            let idle = idle.as_millis() as Ms;
+        if let Some(idle) = self.tcp_idle {
             for idx in 0..self.conns.len() {
                 if let Some(c) = &self.conns[idx]
                     && self.now_ms.saturating_sub(c.last) >= idle
@@ -742,7 +744,7 @@ impl Relay {
                 }
             }
         }
-        self.udp.sweep(self.now);
+        self.udp.sweep(self.now_ms);
         self.resume();
     }
 }
@@ -758,27 +760,6 @@ fn refuse(client: TcpStream) {
             l_linger: 0,
         },
     );
-}
-
-/// Start a connection to the container port on the (container's) loopback without blocking:
-/// a server whose accept queue is full would otherwise stall every other connection for the
-/// SYN retry. Returns the socket and whether the connect is still in progress.
-fn connect_nonblocking(cport: u16) -> Result<(TcpStream, bool), Errno> {
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let addr = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, cport));
-    let connecting = match connect(fd.as_raw_fd(), &addr) {
-        Ok(()) => false,
-        Err(Errno::EINPROGRESS) => true,
-        Err(e) => return Err(e),
-    };
-    let stream = TcpStream::from(fd);
-    let _ = stream.set_nodelay(true);
-    Ok((stream, connecting))
 }
 
 #[cfg(test)]

@@ -11,12 +11,11 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 
 use super::limits::Limits;
-use super::relay::{UDP_FLOW, UDP_PORT, token};
+use super::relay::{Ms, UDP_FLOW, UDP_PORT, ms, token};
 
 /// Datagrams handled per readiness report before other sockets get a turn.
 const BATCH: usize = 64;
@@ -34,7 +33,7 @@ struct Flow {
     client: SocketAddr,
     port: usize,
     generation: u32,
-    last: Instant,
+    last: Ms,
 }
 
 /// The UDP ports of a relay and their flows (a slab indexed by token).
@@ -44,7 +43,7 @@ pub struct Udp {
     free: Vec<usize>,
     generation: u32,
     max: usize,
-    idle: Option<Duration>,
+    idle: Option<Ms>,
     buf: Vec<u8>,
 }
 
@@ -79,13 +78,13 @@ impl Udp {
             free: Vec::new(),
             generation: 0,
             max: limits.udp_max,
-            idle: limits.udp_idle,
+            idle: limits.udp_idle.map(ms),
         })
     }
 
     /// Datagrams from clients on port `p`: each to its flow's socket, opening one for a new
     /// client.
-    pub fn client_datagrams(&mut self, p: usize, epoll: &Epoll, now: Instant) {
+    pub fn client_datagrams(&mut self, p: usize, epoll: &Epoll, now: Ms) {
         for _ in 0..BATCH {
             let (n, client) = match self.ports[p].host.recv_from(&mut self.buf) {
                 Ok(r) => r,
@@ -109,7 +108,7 @@ impl Udp {
     }
 
     /// Replies from the container on flow `idx`, back to its client from the published port.
-    pub fn server_datagrams(&mut self, idx: usize, generation: u32, now: Instant) {
+    pub fn server_datagrams(&mut self, idx: usize, generation: u32, now: Ms) {
         let Some(flow) = self.flows.get_mut(idx).and_then(|f| f.as_mut()) else {
             return;
         };
@@ -131,7 +130,7 @@ impl Udp {
     }
 
     /// A flow for a new `client` of port `p`, making room under the cap first.
-    fn open(&mut self, p: usize, client: SocketAddr, epoll: &Epoll, now: Instant) -> Option<usize> {
+    fn open(&mut self, p: usize, client: SocketAddr, epoll: &Epoll, now: Ms) -> Option<usize> {
         if self.ports[p].flows.len() >= self.max {
             let oldest = self.ports[p]
                 .flows
@@ -181,12 +180,12 @@ impl Udp {
     }
 
     /// Forget the flows idle for the timeout.
-    pub fn sweep(&mut self, now: Instant) {
+    pub fn sweep(&mut self, now: Ms) {
         let Some(idle) = self.idle else { return };
         for idx in 0..self.flows.len() {
             if self.flows[idx]
                 .as_ref()
-                .is_some_and(|f| now.saturating_duration_since(f.last) >= idle)
+                .is_some_and(|f| now.saturating_sub(f.last) >= idle)
             {
                 self.close(idx);
             }

@@ -572,10 +572,11 @@ impl Pump<'_> {
     /// Wait for a signal, an attach client, output, or a client's input; once the container has
     /// `exited`, 100 ms at most. Returns which were ready, in that order.
     fn poll(&self, exited: bool) -> Result<Vec<bool>, RuntimeError> {
-        let mut fds = vec![
-            PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN),
-            PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-        ];
+        // Sized once: growing it would run the allocator's growth path (code the long-lived
+        // monitor would keep resident for nothing).
+        let mut fds = Vec::with_capacity(2 + self.streams.outs.len() + self.clients.len());
+        fds.push(PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         for o in &self.streams.outs {
             fds.push(PollFd::new(o.fd.as_fd(), PollFlags::POLLIN));
         }

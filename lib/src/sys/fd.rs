@@ -1,4 +1,4 @@
-//! Descriptors: opening inside a root, flags, pipes, splice, sockets.
+//! Descriptors: opening inside a root, flags, pipes, sockets.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -102,43 +102,4 @@ pub fn set_pipe_size(pipe: BorrowedFd<'_>, size: usize) -> Option<usize> {
     // SAFETY: F_SETPIPE_SZ takes an integer and returns the new size or -1.
     let n = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
     (n > 0).then_some(n as usize)
-}
-
-/// One splice(2) call between a stream and a pipe, without blocking on the pipe (the socket
-/// side should be non-blocking too). Returns the bytes moved; 0 means `from` reached its end.
-pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> std::io::Result<usize> {
-    loop {
-        // SAFETY: splice(2) on descriptors the caller holds, with null offsets (streams and
-        // pipes have none).
-        let n = unsafe {
-            libc::splice(
-                from.as_raw_fd(),
-                std::ptr::null_mut(),
-                to.as_raw_fd(),
-                std::ptr::null_mut(),
-                len,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Accept a connection as a non-blocking, close-on-exec socket in one call (accept4(2)).
-pub fn accept_nonblocking(l: &std::net::TcpListener) -> std::io::Result<std::net::TcpStream> {
-    use nix::sys::socket::{SockFlag, accept4};
-    let fd = accept4(
-        l.as_raw_fd(),
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-    )?;
-    // SAFETY: accept4 returned a new descriptor that nothing else owns.
-    Ok(std::net::TcpStream::from(unsafe {
-        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    }))
 }

@@ -7,8 +7,9 @@
 //! implementation. The rest are small safe functions, grouped by concern: `process` (fork,
 //! exec, the environment, what a child does before exec, prctl), `ns` (joining namespaces
 //! and a new keyring), `signal`, `fd` (descriptors: opening inside a root, flags, inherited
-//! and received descriptors, splice), `tty` (window sizes, raw and no-echo modes), `xattr`
-//! and `resources` (memory, descriptor limit). Each `unsafe` block says why it holds; the
+//! and received descriptors), `hot` (the port relay's per-connection calls, errno as a
+//! number), `tty` (window sizes, raw and no-echo modes), `xattr` and `resources` (memory,
+//! descriptor limit). Each `unsafe` block says why it holds; the
 //! crate root denies `unsafe` everywhere else.
 //!
 //! # What goes through here
@@ -34,6 +35,7 @@ use crate::error::Diagnose;
 
 mod fake;
 mod fd;
+pub mod hot;
 mod ns;
 mod process;
 mod resources;
@@ -44,8 +46,8 @@ mod xattr;
 
 pub use fake::RecordingSys;
 pub use fd::{
-    accept_nonblocking, keep_across_exec, open_at, recv_fd, set_cloexec, set_nonblocking,
-    set_pipe_size, splice, take_inherited_fd,
+    keep_across_exec, open_at, recv_fd, set_cloexec, set_nonblocking, set_pipe_size,
+    take_inherited_fd,
 };
 pub use ns::{join_namespaces, join_netns, join_new_session_keyring, join_userns, new_netns};
 pub use process::{
