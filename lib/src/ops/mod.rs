@@ -90,11 +90,16 @@ impl Ctx {
 
     /// The store, opened (and created) on first use.
     pub fn store(&self) -> Result<Store> {
+        self.store_for(None)
+    }
+
+    /// [`Ctx::store`] for a verb about to unpack in `ownership` mode (see [`Store::open_for`]).
+    fn store_for(&self, ownership: Option<crate::userns::Ownership>) -> Result<Store> {
         if let Some(s) = self.store.get() {
             return Ok(s.clone());
         }
-        let (s, skipped) =
-            Store::open(&self.paths.root)?.with_additional(&self.config.storage.additional);
+        let (s, skipped) = Store::open_for(&self.paths.root, ownership)?
+            .with_additional(&self.config.storage.additional);
         // Once per command: den's tools start each other (build runs den-run per step, a
         // verb re-executes itself in the user namespace), and the children inherit the mark.
         if !skipped.is_empty() && std::env::var_os(STORES_WARNED).is_none() {
@@ -322,9 +327,9 @@ impl Ctx {
 
     /// Say once per store that it uses single-uid mode, and warn when the mode changed.
     pub fn note_ownership(&self, warn: &mut dyn FnMut(&str)) -> Result<()> {
-        let store = self.store()?;
         let mode = self.idmap.ownership();
-        let first = store.ownership()?.is_none();
+        let store = self.store_for(Some(mode))?;
+        let first = store.created() || store.ownership()?.is_none();
         match store.note_ownership(mode)? {
             Some(prev) => warn(&format!(
                 "this store's layers were unpacked in {prev:?} id mode, den now runs in {mode:?} mode: \

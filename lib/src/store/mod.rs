@@ -265,8 +265,10 @@ struct StoreMeta {
 /// Make a store at `root`, an existing directory: its skeleton is built beside it and renamed
 /// over it, so other den processes opening it at the same moment see it empty or whole, never
 /// half made. A store is made in a new or empty directory only: `--root ~` must not scatter
-/// den's files among the user's, nor make `system reset` take them for its own.
-fn init(root: &Path) -> Result<()> {
+/// den's files among the user's, nor make `system reset` take them for its own. `ownership`
+/// is recorded from the start when the caller is about to unpack (saving `store.json` a
+/// second write and its two fsyncs). Returns whether this process made it.
+fn init(root: &Path, ownership: Option<Ownership>) -> Result<bool> {
     use std::os::unix::fs::DirBuilderExt;
     // Through a symlinked root (`~/.local/share/den -> /scratch/den`) to the directory itself:
     // the rename must replace the empty directory, not the user's link.
@@ -278,7 +280,7 @@ fn init(root: &Path) -> Result<()> {
         .is_some()
     {
         return if root.join("store.json").exists() {
-            Ok(())
+            Ok(false)
         } else {
             Err(refuse())
         };
@@ -309,7 +311,7 @@ fn init(root: &Path) -> Result<()> {
         }
         let meta = StoreMeta {
             format: FORMAT,
-            ownership: None,
+            ownership,
             shared: false,
         };
         let mut bytes = serde_json::to_vec_pretty(&meta).expect("store records serialize");
@@ -322,11 +324,11 @@ fn init(root: &Path) -> Result<()> {
         return Err(e);
     }
     match std::fs::rename(&tmp, &root) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         // Another den made it first (or something else appeared): theirs stands.
         Err(_) if root.join("store.json").exists() => {
             let _ = crate::fs::remove_tree(&tmp);
-            Ok(())
+            Ok(false)
         }
         Err(e) => {
             let _ = crate::fs::remove_tree(&tmp);
@@ -352,6 +354,8 @@ pub struct Store {
     additional: std::sync::Arc<[Additional]>,
     /// Shared with other users ([`Store::share`]): records others read are written readable.
     shared: bool,
+    /// Made by this process's [`Store::open_for`].
+    created: bool,
 }
 
 impl Store {
@@ -360,6 +364,12 @@ impl Store {
     /// what they printed. A root others can enter is made private again (see
     /// [`Store::repaired`]); one that belongs to someone else is left as it is.
     pub fn open(root: &Path) -> Result<Store> {
+        Store::open_for(root, None)
+    }
+
+    /// [`Store::open`] for a caller about to unpack layers in `ownership` mode: a store made
+    /// here records it at once (see [`Store::note_ownership`]).
+    pub fn open_for(root: &Path, ownership: Option<Ownership>) -> Result<Store> {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
         match std::fs::DirBuilder::new()
             .mode(0o700)
@@ -375,9 +385,10 @@ impl Store {
             repaired: None,
             additional: Vec::new().into(),
             shared: false,
+            created: false,
         };
         if !root.join("store.json").exists() {
-            init(root)?;
+            store.created = init(root, ownership)?;
         } else {
             let meta: StoreMeta = store.read_json(&root.join("store.json"))?;
             if meta.format != FORMAT {
@@ -417,6 +428,11 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether this store was made when it was opened (by this process).
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// The mode the root had when `open` found it open to others and made it 0700.
@@ -617,5 +633,23 @@ mod tests {
             Some(Ownership::Mapped)
         );
         assert_eq!(s.ownership().unwrap(), Some(Ownership::Mapped));
+    }
+
+    #[test]
+    fn a_store_made_for_an_unpack_records_its_ownership_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open_for(t.path(), Some(Ownership::Single)).unwrap();
+        assert!(s.created());
+        assert_eq!(s.ownership().unwrap(), Some(Ownership::Single));
+        assert_eq!(s.note_ownership(Ownership::Single).unwrap(), None);
+        // Opened again, it was made before; a store that exists keeps what it recorded.
+        let again = Store::open_for(t.path(), Some(Ownership::Mapped)).unwrap();
+        assert!(!again.created());
+        assert_eq!(again.ownership().unwrap(), Some(Ownership::Single));
+        let plain = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Store::open(plain.path()).unwrap().ownership().unwrap(),
+            None
+        );
     }
 }
