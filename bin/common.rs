@@ -172,8 +172,8 @@ pub fn enter(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
 }
 
 /// [`enter`] without the re-execution ([`den::userns::enter_in_place`]), for a container start
-/// that runs no keep-id container in this process.
-#[allow(dead_code, reason = "den-run's; the other binaries re-execute")]
+/// that runs no keep-id container in this process, and for a pull.
+#[allow(dead_code, reason = "den-run's and den-image's; the others re-execute")]
 pub fn enter_in_place(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
     ctx.paths.export()?;
     den::userns::enter_in_place(&den::sys::LinuxSys)?;

@@ -216,7 +216,9 @@ fn archive_verb(
 
 /// Layers keep their owners only inside den's user namespace: pull enters it first.
 fn pull(root: Root, a: PullArgs) -> Result<i32> {
-    let ctx = enter(&open(root)?, root)?;
+    // Without re-executing: a pull only writes files, it starts no process of its own (a
+    // second start-up of den-image was an eighth of a small pull).
+    let ctx = common::enter_in_place(&open(root)?, root)?;
     let report = den::cli::progress::PullReport::new(a.quiet, false);
     ctx.note_ownership(&mut |t| den::cli::note(t))?;
     ctx.note_placement(&mut |t| den::cli::note(t));
