@@ -431,13 +431,22 @@ fn attach_one(
     let pid = req.pid.to_string();
     let mtu = crate::net::SLIRP_MTU.to_string();
     let _ = run_in(keeper, &["ip", "link", "del", &veth]);
-    run_in(
-        keeper,
-        &[
-            "ip", "link", "add", &veth, "mtu", &mtu, "type", "veth", "peer", "name", &eth, "mtu",
-            &mtu, "netns", &pid,
-        ],
-    )?;
+    let add = || {
+        run_in(
+            keeper,
+            &[
+                "ip", "link", "add", &veth, "mtu", &mtu, "type", "veth", "peer", "name", &eth,
+                "mtu", &mtu, "netns", &pid,
+            ],
+        )
+    };
+    if add().is_err() {
+        // Attached again after a helper died: the container's end of the old pair lives on
+        // until the kernel has torn the dead helper's namespace down, which it does later, on
+        // a work queue ("File exists"). Take it away and try once more.
+        let _ = run_in(req.pid, &["ip", "link", "del", &eth]);
+        add()?;
+    }
     run_in(
         keeper,
         &["ip", "link", "set", &veth, "master", &bname, "up"],
