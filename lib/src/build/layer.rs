@@ -266,6 +266,12 @@ fn store_tar_by(
     let mut writer = store.blob_writer()?;
     let stats = write(BlobSink(&mut writer)).map_err(io)?;
     let size = writer.len();
+    // The blob's bytes reach the disk before it takes its name: a crash must not leave a
+    // named blob whose content was lost, which every later build and push would trust.
+    crate::fs::sync_fs(store.root()).map_err(|source| crate::store::StoreError::Io {
+        path: store.root().to_path_buf(),
+        source,
+    })?;
     let digest = writer.commit_new(store)?;
     Ok((
         LayerRef {

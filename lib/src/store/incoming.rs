@@ -177,7 +177,7 @@ impl Incoming {
         for (staged, diff_id, size, entries) in layers {
             let record = self
                 .store
-                .describe_layer(&staged, &diff_id, size, entries, false)?;
+                .describe_layer(&staged, &diff_id, size, entries)?;
             described.push((staged, record));
         }
         // Everything staged reaches the disk before any of it takes its name in the store: a

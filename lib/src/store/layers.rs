@@ -130,6 +130,9 @@ impl Store {
 
     /// Move a fully unpacked layer into place. If another den process committed the same layer
     /// meanwhile, ours is dropped and theirs kept: both have the same content by construction.
+    /// Its files and record reach the disk first (one sync of the filesystem): a crash leaves a
+    /// staged layer (swept later), never a named one with lost content. A pull, which places
+    /// many layers, stages them all and syncs once instead ([`super::Incoming`]).
     pub fn commit_layer(
         &self,
         staged: StagedLayer,
@@ -137,19 +140,19 @@ impl Store {
         size: u64,
         entries: u64,
     ) -> Result<LayerRecord> {
-        let record = self.describe_layer(&staged, diff_id, size, entries, true)?;
+        let record = self.describe_layer(&staged, diff_id, size, entries)?;
+        crate::fs::sync_fs(&self.root).map_err(io_err(&self.root))?;
         self.place_layer(staged, record)
     }
 
     /// The first half of [`Store::commit_layer`]: the staged layer's record, written into it
-    /// (`durable`: fsynced; a caller that syncs the filesystem before placing it need not).
+    /// unsynced (the caller syncs the filesystem before placing it).
     pub(crate) fn describe_layer(
         &self,
         staged: &StagedLayer,
         diff_id: &Digest,
         size: u64,
         entries: u64,
-        durable: bool,
     ) -> Result<LayerRecord> {
         let record = LayerRecord {
             diff_id: diff_id.clone(),
@@ -158,7 +161,7 @@ impl Store {
             created: Utc::now(),
             link: self.free_link(diff_id.hex())?,
         };
-        self.write_json_as(&staged.dir.join("layer.json"), &record, durable)?;
+        self.write_json_as(&staged.dir.join("layer.json"), &record, false)?;
         Ok(record)
     }
 
