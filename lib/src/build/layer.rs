@@ -268,10 +268,7 @@ fn store_tar_by(
     let size = writer.len();
     // The blob's bytes reach the disk before it takes its name: a crash must not leave a
     // named blob whose content was lost, which every later build and push would trust.
-    crate::fs::sync_fs(store.root()).map_err(|source| crate::store::StoreError::Io {
-        path: store.root().to_path_buf(),
-        source,
-    })?;
+    crate::fs::sync_fs(store.root()).map_err(crate::store::io_err(store.root()))?;
     let digest = writer.commit_new(store)?;
     Ok((
         LayerRef {

@@ -126,10 +126,7 @@ pub fn copy_changes(
     root: &Path,
     changes: &[crate::store::changes::Change],
 ) -> super::Result<LayerRef> {
-    crate::fs::sync_fs(root).map_err(|source| crate::store::StoreError::Io {
-        path: root.to_path_buf(),
-        source,
-    })?;
+    crate::fs::sync_fs(root).map_err(crate::store::io_err(root))?;
     let (layer, stats) = super::layer::store_changes_tar(store, root, changes)?;
     stage_layer(store, layer, stats, |layer, diff| {
         unpack_into(store, layer, diff)
@@ -158,10 +155,7 @@ fn layer_of_upper(
     upper: &Path,
     fill: impl FnOnce(&LayerRef, &Path) -> super::Result<()>,
 ) -> super::Result<LayerRef> {
-    crate::fs::sync_fs(upper).map_err(|source| crate::store::StoreError::Io {
-        path: upper.to_path_buf(),
-        source,
-    })?;
+    crate::fs::sync_fs(upper).map_err(crate::store::io_err(upper))?;
     let (layer, stats) = super::layer::store_tar(store, upper)?;
     stage_layer(store, layer, stats, fill)
 }
