@@ -53,6 +53,17 @@ fn check(r: isize) -> Result<usize, OsErr> {
     }
 }
 
+/// `call`'s result, calling it again while it fails with EINTR.
+#[inline]
+fn again<T>(mut call: impl FnMut() -> Result<T, OsErr>) -> Result<T, OsErr> {
+    loop {
+        match call() {
+            Err(OsErr(libc::EINTR)) => {}
+            r => return r,
+        }
+    }
+}
+
 /// Milliseconds on the monotonic clock (CLOCK_MONOTONIC), from an arbitrary start.
 #[inline]
 pub fn monotonic_ms() -> u64 {
@@ -68,23 +79,19 @@ pub fn monotonic_ms() -> u64 {
 /// Accept a connection as a non-blocking, close-on-exec socket (accept4(2)), again on EINTR.
 #[inline]
 pub fn accept(listener: BorrowedFd<'_>) -> Result<OwnedFd, OsErr> {
-    loop {
+    let fd = again(|| {
         // SAFETY: accept4 on a descriptor the caller holds, with no address asked for.
-        let fd = unsafe {
+        check(unsafe {
             libc::accept4(
                 listener.as_raw_fd(),
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             )
-        };
-        match check(fd as isize) {
-            // SAFETY: accept4 returned a new descriptor that nothing else owns.
-            Ok(_) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
-            Err(OsErr(libc::EINTR)) => {}
-            Err(e) => return Err(e),
-        }
-    }
+        } as isize)
+    })?;
+    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// Start a TCP connection to `port` on 127.0.0.1 of the calling thread's network namespace,
@@ -155,10 +162,10 @@ pub fn shutdown_write(sock: BorrowedFd<'_>) {
 /// reached its end.
 #[inline]
 pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> Result<usize, OsErr> {
-    loop {
+    again(|| {
         // SAFETY: splice(2) on descriptors the caller holds, with null offsets (streams and
         // pipes have none).
-        let n = unsafe {
+        check(unsafe {
             libc::splice(
                 from.as_raw_fd(),
                 std::ptr::null_mut(),
@@ -167,52 +174,40 @@ pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> Result<us
                 len,
                 libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
             )
-        };
-        match check(n) {
-            Err(OsErr(libc::EINTR)) => {}
-            r => return r,
-        }
-    }
+        })
+    })
 }
 
 /// recv(2) into `buf` with `flags` (MSG_PEEK, MSG_TRUNC), again on EINTR.
 #[inline]
 pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8], flags: libc::c_int) -> Result<usize, OsErr> {
-    loop {
+    again(|| {
         // SAFETY: the buffer is writable for its length for the call.
-        let n = unsafe {
+        check(unsafe {
             libc::recv(
                 sock.as_raw_fd(),
                 buf.as_mut_ptr().cast::<libc::c_void>(),
                 buf.len(),
                 flags,
             )
-        };
-        match check(n) {
-            Err(OsErr(libc::EINTR)) => {}
-            r => return r,
-        }
-    }
+        })
+    })
 }
 
 /// send(2) of `buf` without SIGPIPE (MSG_NOSIGNAL), again on EINTR.
 #[inline]
 pub fn send(sock: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, OsErr> {
-    loop {
+    again(|| {
         // SAFETY: the buffer is readable for its length for the call.
-        let n = unsafe {
+        check(unsafe {
             libc::send(
                 sock.as_raw_fd(),
                 buf.as_ptr().cast::<libc::c_void>(),
                 buf.len(),
                 libc::MSG_NOSIGNAL,
             )
-        };
-        match check(n) {
-            Err(OsErr(libc::EINTR)) => {}
-            r => return r,
-        }
-    }
+        })
+    })
 }
 
 #[cfg(test)]
