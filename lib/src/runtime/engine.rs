@@ -450,3 +450,23 @@ impl Executor for DenExecutor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The v1 cgroup manager libcontainer makes on every start comes from the vendored libcgroups
+    /// (vendor/README.md), which finds every controller in one read of mountinfo where it looked
+    /// each one up on its own. What it finds must be what that lookup finds: the devices
+    /// controller, where this host mounts one, at this process's own cgroup (which lists this
+    /// process); where there is none, no devices controller at all.
+    #[test]
+    fn the_v1_cgroup_manager_finds_the_controllers_a_lookup_of_each_finds() {
+        use libcgroups::common::CgroupManager;
+        use libcgroups::v1::{ControllerType, util};
+        let manager = libcgroups::v1::Manager::new(std::path::Path::new("")).unwrap();
+        let pids = manager.get_all_pids();
+        match util::get_subsystem_mount_point(&ControllerType::Devices) {
+            Ok(_) => assert!(pids.unwrap().contains(&nix::unistd::Pid::this())),
+            Err(_) => assert!(pids.is_err()),
+        }
+    }
+}
