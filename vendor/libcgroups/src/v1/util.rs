@@ -22,29 +22,32 @@ pub enum V1MountPointError {
     Pathrs(#[from] pathrs::error::Error),
 }
 
-/// List all cgroup v1 subsystem mount points on the system. This can include unsupported
-/// subsystems, comounted controllers and named hierarchies.
-pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
+/// den: the entries of this process's mountinfo, parsed as they are read (the one reader of the
+/// functions below).
+fn mountinfo()
+-> Result<impl Iterator<Item = Result<MountInfo, V1MountPointError>>, V1MountPointError> {
     let reader = BufReader::new(ProcfsHandle::new()?.open(
         ProcfsBase::ProcSelf,
         "mountinfo",
         OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
     )?);
+    Ok(reader.lines().map(|lr| {
+        lr.map_err(V1MountPointError::Io)
+            .and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
+    }))
+}
 
-    reader
-        .lines()
-        .map(|lr| {
-            lr.map_err(V1MountPointError::Io)
-                .and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
+/// List all cgroup v1 subsystem mount points on the system. This can include unsupported
+/// subsystems, comounted controllers and named hierarchies.
+pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
+    mountinfo()?.try_fold(Vec::new(), |mut mount_points, r| {
+        r.map(|m| {
+            if m.fs_type == "cgroup" {
+                mount_points.push(m.mount_point);
+            }
+            mount_points
         })
-        .try_fold(Vec::new(), |mut mount_points, r| {
-            r.map(|m| {
-                if m.fs_type == "cgroup" {
-                    mount_points.push(m.mount_point);
-                }
-                mount_points
-            })
-        })
+    })
 }
 
 /// List the mount points of all currently supported cgroup subsystems.
@@ -62,18 +65,7 @@ pub fn list_supported_mount_points() -> Result<HashMap<ControllerType, PathBuf>,
 }
 
 pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, V1MountPointError> {
-    let reader = BufReader::new(ProcfsHandle::new()?.open(
-        ProcfsBase::ProcSelf,
-        "mountinfo",
-        OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-    )?);
-
-    reader
-        .lines()
-        .map(|lr| {
-            lr.map_err(V1MountPointError::Io)
-                .and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
-        })
+    mountinfo()?
         .find_map(|r| match r {
             Err(e) => Some(Err(e)),
             Ok(m) if m.fs_type == "cgroup" && serves(subsystem, &m.mount_point) => {
@@ -91,31 +83,18 @@ pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, 
 /// that cannot be read or parsed: what [`get_subsystem_mount_point`] reads, once for every
 /// controller (see `Manager::new`).
 pub(crate) fn cgroup_mount_points_until_error() -> Vec<PathBuf> {
-    let Ok(file) = ProcfsHandle::new().and_then(|procfs| {
-        procfs.open(
-            ProcfsBase::ProcSelf,
-            "mountinfo",
-            OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-        )
-    }) else {
+    let Ok(entries) = mountinfo() else {
         return Vec::new();
     };
-    let mut mount_points = Vec::new();
-    for line in BufReader::new(file).lines() {
-        let Ok(m) = line
-            .map_err(drop)
-            .and_then(|l| MountInfo::from_line(&l).map_err(drop))
-        else {
-            break;
-        };
-        if m.fs_type == "cgroup" {
-            mount_points.push(m.mount_point);
-        }
-    }
-    mount_points
+    entries
+        .map_while(Result::ok)
+        .filter(|m| m.fs_type == "cgroup")
+        .map(|m| m.mount_point)
+        .collect()
 }
 
-/// Whether a cgroup v1 hierarchy mounted at `mount_point` is the one for `subsystem`.
+/// den: whether a cgroup v1 hierarchy mounted at `mount_point` is the one for `subsystem`
+/// (`get_subsystem_mount_point`'s match, shared with `Manager::new`).
 pub(crate) fn serves(subsystem: &ControllerType, mount_point: &std::path::Path) -> bool {
     // Some systems mount net_prio and net_cls in the same directory
     // other systems mount them in their own directories. This
