@@ -166,7 +166,7 @@ pub fn open(root: Option<&std::path::Path>) -> Result<Ctx> {
 /// environment: inside, den is uid 0 and would resolve another runtime directory.
 pub fn enter(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
     ctx.paths.export()?;
-    den::userns::enter(&den::sys::LinuxSys)?;
+    den::userns::enter(&den::sys::LinuxSys, ctx.runtime_dir().ok().as_deref())?;
     tracing::debug!("inside the user namespace");
     open(root)
 }
@@ -176,7 +176,7 @@ pub fn enter(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
 #[allow(dead_code, reason = "den-run's and den-image's; the others re-execute")]
 pub fn enter_in_place(ctx: &Ctx, root: Option<&std::path::Path>) -> Result<Ctx> {
     ctx.paths.export()?;
-    den::userns::enter_in_place(&den::sys::LinuxSys)?;
+    den::userns::enter_in_place(&den::sys::LinuxSys, ctx.runtime_dir().ok().as_deref())?;
     tracing::debug!("inside the user namespace");
     open(root)
 }

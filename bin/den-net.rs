@@ -1,6 +1,7 @@
 //! den-net: the user networks' helper (`holder`): the network namespace where den's user
 //! networks live, their DNS servers, and their outbound stack. Started by den-run when a
-//! container joins a user network (never by hand).
+//! container joins a user network (never by hand). Also the keeper of den's user namespace
+//! (`userns`, [`den::userns::keeper`]), started by the den that made the namespace.
 //!
 //! A container on the default network needs no den-net: the den process that holds it binds
 //! its published ports, starts slirp4netns and forwards connections itself
@@ -40,6 +41,9 @@ enum Verb {
     /// Hold a network namespace for the holder
     #[command(hide = true)]
     Keeper,
+    /// Keep den's user namespace for the dens that start later (den starts this)
+    #[command(hide = true)]
+    Userns { record: std::path::PathBuf },
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,12 +65,16 @@ fn main() -> std::process::ExitCode {
                 eprintln!("den-net: {}", den::error::chain(&e));
                 return std::process::ExitCode::from(1);
             }
-            if let Err(e) = den::userns::enter(&den::sys::LinuxSys) {
+            if let Err(e) = den::userns::enter(&den::sys::LinuxSys, None) {
                 eprintln!("den-net: {}", den::error::chain(&e));
                 return std::process::ExitCode::from(1);
             }
             done(den::net::usernet::holder::serve(&dir))
         }
         Verb::Keeper => done(den::net::usernet::holder::keep()),
+        Verb::Userns { record } => {
+            let code = den::userns::keeper::serve(&den::sys::LinuxSys, &record);
+            std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
     }
 }

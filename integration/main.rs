@@ -38,6 +38,7 @@ mod hpcfs;
 mod hpcrun;
 mod images;
 mod info;
+mod keeper;
 mod limits;
 mod logging;
 mod manifests;

@@ -387,8 +387,9 @@ pub fn check(ctx: &Ctx, opts: &CheckOptions, report: &dyn super::Report) -> Resu
     })
 }
 
-/// Remove the store and the runtime state. The store is renamed aside first, so a reset that
-/// is interrupted leaves either the whole store or none of it.
+/// Remove the store and the runtime state, and stop the keeper of den's user namespace. The
+/// store is renamed aside first, so a reset that is interrupted leaves either the whole store
+/// or none of it.
 pub fn reset(ctx: &Ctx) -> Result<()> {
     let root = &ctx.paths.root;
     let empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_none());
@@ -423,5 +424,6 @@ pub fn reset(ctx: &Ctx) -> Result<()> {
     if rt.join("libcontainer").exists() {
         let _ = crate::fs::remove_tree(&rt.join("libcontainer"));
     }
+    crate::userns::keeper::stop(rt);
     Ok(())
 }

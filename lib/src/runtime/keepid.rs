@@ -265,7 +265,7 @@ pub fn become_user(how: &Become) -> std::io::Result<()> {
     crate::sys::set_dumpable(true).map_err(|e| e.source)?;
     match how {
         Become::Join(path) => {
-            let ns = std::fs::File::open(path)?;
+            let ns = container_userns(path)?;
             crate::sys::join_userns(&ns).map_err(|e| e.source)
         }
         Become::Unshare { uid, gid } => {
@@ -282,6 +282,28 @@ pub fn become_user(how: &Become) -> std::io::Result<()> {
             write("uid_map", format!("{uid} 0 1\n"))?;
             write("gid_map", format!("{gid} 0 1\n"))
         }
+    }
+}
+
+/// The user namespace of a keep-id container's init (`path`), once the init has made it. An
+/// `exec` may come right after `run -d`, which returns once the container started, not once
+/// its command runs: until then the init is still in den's namespace (joining that would be
+/// joining our own), or in its new one but not yet dumpable again (its /proc files are not
+/// ours to open: EACCES). Both pass within milliseconds; wait up to 2 s for them.
+fn container_userns(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::metadata("/proc/self/ns/user")?.ino();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let ns = std::fs::File::open(path);
+        let ready = match &ns {
+            Ok(f) => f.metadata()?.ino() != own,
+            Err(e) => e.kind() != std::io::ErrorKind::PermissionDenied,
+        };
+        if ready || std::time::Instant::now() > deadline {
+            return ns;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

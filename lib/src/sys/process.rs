@@ -125,6 +125,26 @@ pub fn set_dumpable(on: bool) -> Result<()> {
     Ok(())
 }
 
+/// The signal this process gets when its parent dies (PR_GET_PDEATHSIG), if any: changing
+/// credentials clears it, so a caller that does restores it afterwards.
+pub fn parent_death_signal() -> Option<Signal> {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: PR_GET_PDEATHSIG writes one int through the pointer, which points at `sig`.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_GET_PDEATHSIG,
+            &mut sig as *mut libc::c_int,
+            0,
+            0,
+            0,
+        )
+    };
+    if r != 0 || sig == 0 {
+        return None;
+    }
+    Signal::try_from(sig).ok()
+}
+
 /// Deliver `sig` to this process when its parent dies.
 pub fn set_parent_death_signal(sig: Signal) -> Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.
@@ -148,6 +168,7 @@ pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: RawFd) {
             keep_fds: [Some(fd), None],
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: false,
+            close_others: false,
         },
     );
 }
@@ -161,6 +182,7 @@ pub fn keep_fds_and_die_with_parent(cmd: &mut std::process::Command, fds: [RawFd
             keep_fds: fds.map(Some),
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: false,
+            close_others: false,
         },
     );
 }
@@ -175,6 +197,7 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
             keep_fds: [None, None],
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: false,
+            close_others: false,
         },
     );
 }
@@ -190,6 +213,24 @@ pub fn new_session_keeping_fd(cmd: &mut std::process::Command, fd: RawFd) {
             keep_fds: [Some(fd), None],
             death_signal: None,
             new_user_ns: false,
+            close_others: false,
+        },
+    );
+}
+
+/// Set up `cmd` so the child starts a session of its own and keeps none of this process's
+/// descriptors but its standard ones: a process meant to outlive den (the user namespace's
+/// keeper), which must hold no pipe or terminal of the caller's open (a shell's `$(den ...)`
+/// waits for every writer of its pipe to close it).
+pub fn new_session_alone(cmd: &mut std::process::Command) {
+    before_exec(
+        cmd,
+        ChildSetup {
+            new_session: true,
+            keep_fds: [None, None],
+            death_signal: None,
+            new_user_ns: false,
+            close_others: true,
         },
     );
 }
@@ -204,6 +245,7 @@ pub fn new_user_ns_dying_with_parent(cmd: &mut std::process::Command) {
             keep_fds: [None, None],
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: true,
+            close_others: false,
         },
     );
 }
@@ -214,6 +256,10 @@ struct ChildSetup {
     keep_fds: [Option<RawFd>; 2],
     death_signal: Option<Signal>,
     new_user_ns: bool,
+    /// Mark every descriptor above 2 close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC,
+    /// Linux 5.11; on an older kernel they stay as they are): closed by the exec, while the
+    /// pipe that reports a failed exec to the parent keeps working until then.
+    close_others: bool,
 }
 
 fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
@@ -225,10 +271,10 @@ fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
                 Ok(())
             }
         };
-        // SAFETY: setsid, fcntl(F_SETFD), prctl(PR_SET_PDEATHSIG) and unshare take integers,
-        // touch no memory of ours and are async-signal-safe, which is all a forked child of a
-        // threaded process may call before it execs (the child itself has one thread, so it may
-        // unshare a user namespace).
+        // SAFETY: setsid, fcntl(F_SETFD), prctl(PR_SET_PDEATHSIG), unshare and close_range take
+        // integers, touch no memory of ours and are async-signal-safe, which is all a forked
+        // child of a threaded process may call before it execs (the child itself has one
+        // thread, so it may unshare a user namespace).
         unsafe {
             if setup.new_session {
                 check(libc::setsid())?;
@@ -247,6 +293,15 @@ fn before_exec(cmd: &mut std::process::Command, setup: ChildSetup) {
             }
             if setup.new_user_ns {
                 check(libc::unshare(libc::CLONE_NEWUSER))?;
+            }
+            if setup.close_others {
+                const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+                let _ = libc::syscall(
+                    libc::SYS_close_range,
+                    3 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    CLOSE_RANGE_CLOEXEC,
+                );
             }
         }
         Ok(())

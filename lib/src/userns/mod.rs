@@ -15,6 +15,10 @@
 //! instead ([`enter_in_place`]: a container start saves a second start-up of den), marking itself
 //! dumpable again, which becoming root had undone. The parent stays behind only to wait, forward
 //! signals sent to it, and exit with the child's status.
+//!
+//! Where the user's [`keeper`] holds a namespace with the same map, den joins it instead: no
+//! fork, no helpers, no parent left waiting. A den that had to make its namespace starts a
+//! keeper in it for the next.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -26,6 +30,7 @@ use nix::sys::signal::{SigSet, Signal};
 use crate::error::Diagnose;
 use crate::sys::{Forked, Sys};
 
+pub mod keeper;
 pub mod share;
 
 /// Environment variable marking a den process that runs inside its user namespace; its value is
@@ -398,8 +403,12 @@ pub fn current() -> Option<IdMap> {
 /// Inside already: returns at once. Outside: forks, maps the child, and re-executes this program
 /// in it with the same arguments; this process then only waits and exits with the child's status,
 /// so `enter` returns only in the re-executed child. Must be called before any thread starts.
-pub fn enter(sys: &dyn Sys) -> Result<Inside> {
-    enter_as(sys, true)
+///
+/// `runtime` is den's runtime directory, where the [`keeper`] of the user's namespace is
+/// recorded: joined when it runs, started when not. `None` (den-net's helpers): a namespace
+/// of its own, always.
+pub fn enter(sys: &dyn Sys, runtime: Option<&Path>) -> Result<Inside> {
+    enter_as(sys, runtime, true)
 }
 
 /// [`enter`] without re-executing: the child carries on as the program it was, which saves a
@@ -407,11 +416,11 @@ pub fn enter(sys: &dyn Sys) -> Result<Inside> {
 /// namespace (`mm->user_ns` is set at exec), so a process it clones and which then changes its
 /// credentials in a namespace of its own (a keep-id container's init) has /proc files that no
 /// process of den's may open: use [`enter`] where one will run in this process.
-pub fn enter_in_place(sys: &dyn Sys) -> Result<Inside> {
-    enter_as(sys, false)
+pub fn enter_in_place(sys: &dyn Sys, runtime: Option<&Path>) -> Result<Inside> {
+    enter_as(sys, runtime, false)
 }
 
-fn enter_as(sys: &dyn Sys, exec: bool) -> Result<Inside> {
+fn enter_as(sys: &dyn Sys, runtime: Option<&Path>, exec: bool) -> Result<Inside> {
     if let Some(map) = current() {
         return Ok(Inside::Yes(map));
     }
@@ -426,6 +435,12 @@ fn enter_as(sys: &dyn Sys, exec: bool) -> Result<Inside> {
     let threads = crate::sys::thread_count();
     if threads > 1 {
         return Err(UsernsError::Threaded(threads));
+    }
+    if let Some(keeper::Found::Keeper(ns)) = runtime.map(|dir| keeper::find(dir, &map)) {
+        // A failed setns leaves this process as it was: it makes its namespace instead.
+        if let Some(inside) = join_keeper(sys, &ns, map.clone(), exec)? {
+            return Ok(inside);
+        }
     }
     let (to_parent_r, to_parent_w) =
         nix::unistd::pipe().map_err(|e| UsernsError::Fork(crate::sys::SysError::new("pipe", e)))?;
@@ -445,7 +460,11 @@ fn enter_as(sys: &dyn Sys, exec: bool) -> Result<Inside> {
         Forked::Child => {
             drop(to_parent_r);
             drop(to_child_w);
-            child(sys, &map, to_parent_w, to_child_r, &old, parent, exec);
+            child(sys, to_parent_w, to_child_r, &old, parent);
+            if let Some(dir) = runtime {
+                keeper::spawn(dir, &map);
+            }
+            carry_on(&map, exec);
             Ok(Inside::Yes(map))
         }
         Forked::Parent(pid) => {
@@ -479,6 +498,37 @@ fn enter_as(sys: &dyn Sys, exec: bool) -> Result<Inside> {
     }
 }
 
+/// Join the keeper's user namespace `ns` with a mount namespace of our own and become root
+/// there, then carry on as [`enter_as`] does; None when the namespace could not be joined.
+fn join_keeper(
+    sys: &dyn Sys,
+    ns: &std::fs::File,
+    map: IdMap,
+    exec: bool,
+) -> Result<Option<Inside>> {
+    // Changing credentials (joining gives every capability there) clears the parent-death
+    // signal a foreground den set; it comes back afterwards.
+    let death = crate::sys::parent_death_signal();
+    let parent = nix::unistd::getppid();
+    if crate::sys::join_userns(ns).is_err() {
+        return Ok(None);
+    }
+    tracing::debug!("joined the keeper's user namespace");
+    sys.unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(UsernsError::Unshare)?;
+    sys.become_root()
+        .and_then(|()| crate::sys::set_dumpable(true))
+        .map_err(UsernsError::Fork)?;
+    if let Some(sig) = death {
+        crate::sys::set_parent_death_signal(sig).map_err(UsernsError::Fork)?;
+        if nix::unistd::getppid() != parent {
+            let _ = nix::sys::signal::raise(sig);
+        }
+    }
+    carry_on(&map, exec);
+    Ok(Some(Inside::Yes(map)))
+}
+
 /// The signals a user sends to den that should reach the container's side: docker's sig-proxy
 /// set, used here (den's namespace helper) and by the runtime's relay and attach clients.
 pub const FORWARDED: &[Signal] = &[
@@ -494,17 +544,14 @@ fn restore_mask(old: &SigSet) {
     crate::sys::set_signal_mask(old);
 }
 
-/// The forked child's side: unshare, wait to be mapped, become root in the namespace, then
-/// re-execute den (`exec`) or carry on as the program it was. Exits on a failure, which the
-/// parent reports.
+/// The forked child's side: unshare, wait to be mapped, become root in the namespace. Exits
+/// on a failure, which the parent reports.
 fn child(
     sys: &dyn Sys,
-    map: &IdMap,
     to_parent: OwnedFd,
     from_parent: OwnedFd,
     old_mask: &SigSet,
     parent: nix::unistd::Pid,
-    exec: bool,
 ) {
     let mut w = std::fs::File::from(to_parent);
     // If the den the user started is killed (kill -9), this one goes too, and with it the
@@ -533,13 +580,18 @@ fn child(
         std::process::exit(crate::error::EXIT_DEN);
     }
     restore_mask(old_mask);
+}
+
+/// Inside, as root: re-execute den (`exec`) or carry on as the program it was. Exits on a
+/// failure.
+fn carry_on(map: &IdMap, exec: bool) {
     if exec {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
         let inside = [(ENV_INSIDE, map.encode())];
         let err = crate::sys::exec(Path::new("/proc/self/exe"), &args, &inside);
         #[allow(
             clippy::print_stderr,
-            reason = "a forked child with no caller to return to: it reports and exits"
+            reason = "an exec that failed has no caller to return to: it reports and exits"
         )]
         {
             eprintln!("den: error: {}: {}", err, err.source);
