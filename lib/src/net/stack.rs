@@ -2,7 +2,9 @@
 //! foreground, the monitor otherwise): the published ports bound before the container exists,
 //! the userspace stack (slirp4netns, or pasta) started in its namespace once it does, and the
 //! forwarding thread ([`super::forward`]). No process of den's own is added: slirp4netns is the
-//! container's only helper, and it dies with the process that started it.
+//! container's only helper. It exits when den's end of its exit pipe closes (`--exit-fd`): when
+//! the stack is dropped, or den dies, whichever thread started it (a parent-death signal would
+//! follow the thread, not the process).
 //!
 //! slirp4netns is started before the container is created, in a network namespace den makes for
 //! it ([`crate::sys::new_netns`]), which the container's spec then joins: slirp4netns comes up
@@ -21,6 +23,8 @@ use super::{NetError, Network, PortMapping, Proto, SLIRP_MTU};
 /// The running userspace stack; dropping it stops it.
 pub(crate) struct Stack {
     child: Option<Child>,
+    /// slirp4netns's exit pipe (closed last, after the kill).
+    _exit: Option<std::io::PipeWriter>,
 }
 
 impl Drop for Stack {
@@ -40,10 +44,12 @@ impl Drop for Stack {
     }
 }
 
-/// slirp4netns started, its readiness not yet read.
+/// slirp4netns started, its readiness not yet read. Dropped on a failure before the
+/// container runs: the exit pipe closes and slirp4netns goes.
 struct Pending {
     child: Child,
     ready: std::io::PipeReader,
+    exit: std::io::PipeWriter,
 }
 
 impl Pending {
@@ -66,6 +72,7 @@ impl Pending {
         drop(self.child.stderr.take());
         Ok(Stack {
             child: Some(self.child),
+            _exit: Some(self.exit),
         })
     }
 }
@@ -89,22 +96,25 @@ fn spawn_slirp(allow_host_loopback: bool, target: Target) -> Result<Pending, Net
         program: "slirp4netns".into(),
     })?;
     let (ready, ready_w) = std::io::pipe().map_err(NetError::Spawn)?;
+    let (exit_r, exit) = std::io::pipe().map_err(NetError::Spawn)?;
     let wfd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
+    let efd = std::os::fd::AsRawFd::as_raw_fd(&exit_r);
     let mut cmd = Command::new(&prog);
     cmd.arg("--configure")
         .arg(format!("--mtu={SLIRP_MTU}"))
-        .arg(format!("--ready-fd={wfd}"));
+        .arg(format!("--ready-fd={wfd}"))
+        .arg(format!("--exit-fd={efd}"));
     if !allow_host_loopback {
         cmd.arg("--disable-host-loopback");
     }
     match target {
         Target::Pid(pid) => {
             cmd.arg(pid.to_string());
-            crate::sys::keep_fd_and_die_with_parent(&mut cmd, wfd);
+            crate::sys::keep_fds(&mut cmd, [Some(wfd), Some(efd), None]);
         }
         Target::Fd(fd) => {
             cmd.arg("--netns-type=path").arg(fd_path(fd));
-            crate::sys::keep_fds_and_die_with_parent(&mut cmd, [wfd, fd]);
+            crate::sys::keep_fds(&mut cmd, [Some(wfd), Some(efd), Some(fd)]);
         }
     };
     cmd.arg("tap0")
@@ -115,7 +125,8 @@ fn spawn_slirp(allow_host_loopback: bool, target: Target) -> Result<Pending, Net
         program: "slirp4netns".into(),
     })?;
     drop(ready_w);
-    Ok(Pending { child, ready })
+    drop(exit_r);
+    Ok(Pending { child, ready, exit })
 }
 
 /// Start the userspace stack of `network` in process `pid`'s network namespace and wait until
@@ -127,9 +138,10 @@ pub(crate) fn start_stack(network: &Network, pid: i32) -> Result<Stack, NetError
         } => spawn_slirp(*allow_host_loopback, Target::Pid(pid))?.wait(),
         Network::Pasta => start_pasta(pid),
         // A user network's outbound traffic goes through the helper's stack.
-        Network::Host | Network::None | Network::User(_) | Network::Container(_) => {
-            Ok(Stack { child: None })
-        }
+        Network::Host | Network::None | Network::User(_) | Network::Container(_) => Ok(Stack {
+            child: None,
+            _exit: None,
+        }),
     }
 }
 
@@ -163,7 +175,10 @@ fn start_pasta(pid: i32) -> Result<Stack, NetError> {
         });
     }
     // pasta daemonizes and ends with the namespace.
-    Ok(Stack { child: None })
+    Ok(Stack {
+        child: None,
+        _exit: None,
+    })
 }
 
 /// Where the stack is: not started, started and coming up, or up.

@@ -666,12 +666,11 @@ fn foreground(
     let (store, s) = (ctx.store, &record.spec);
     let cdir = store.container_dir(&record.id);
     let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
-    hide_cgroups(ctx)?;
-    tracing::debug!("cgroups hidden");
-    let (rootfs, file_mount) = mount_rootfs(ctx, driver, record, layers, record.auto_remove)?;
-    tracing::debug!(driver = driver.name(), "rootfs mounted");
+    let (mounted, net) = prepare(ctx, driver, record, layers, record.auto_remove);
+    // A failure drops the network set up beside it: its ports close, slirp4netns exits.
+    let (rootfs, file_mount) = mounted?;
     let result = (|| {
-        let mut net = network_setup(record)?;
+        let mut net = net?;
         let userns = write_spec(ctx, record, &rootfs, net.as_ref())?;
         tracing::debug!("spec written");
         let mut log = keep_log
@@ -766,6 +765,48 @@ pub fn create_in(
 
 /// Mount a container's root filesystem ([`crate::store::imagefile::mount_root`]: its image
 /// file's or its layers').
+/// What [`prepare`] returns: the mounted root filesystem, and the network set up beside it.
+pub(crate) type Prepared = (
+    Result<(PathBuf, Option<crate::store::imagefile::FileMount>), RuntimeError>,
+    Result<Option<crate::net::Setup>, RuntimeError>,
+);
+
+/// Hide the host's cgroups and mount the container's root filesystem, while a thread of its
+/// own sets its network up ([`network_setup`]: ports bound, a namespace made, slirp4netns
+/// started in it): neither waits for the other, about 2 ms of every start. The thread is done
+/// when this returns, so the process is single-threaded again for the runtime.
+pub(crate) fn prepare(
+    ctx: &Context<'_>,
+    driver: driver::Driver,
+    record: &ContainerRecord,
+    layers: &[crate::digest::Digest],
+    volatile: bool,
+) -> Prepared {
+    std::thread::scope(|scope| {
+        let net = std::thread::Builder::new()
+            .name("den-netsetup".into())
+            .spawn_scoped(scope, || network_setup(record));
+        let mounted = hide_cgroups(ctx).and_then(|()| {
+            tracing::debug!("cgroups hidden");
+            mount_rootfs(ctx, driver, record, layers, volatile)
+        });
+        if mounted.is_ok() {
+            tracing::debug!(driver = driver.name(), "rootfs mounted");
+        }
+        let net = match net {
+            Ok(thread) => thread.join().unwrap_or_else(|_| {
+                Err(RuntimeError::Net(crate::net::NetError::Spawn(
+                    std::io::Error::other("the network's thread panicked"),
+                )))
+            }),
+            // No thread to be had: in turn.
+            Err(_) => network_setup(record),
+        };
+        tracing::debug!("network set up");
+        (mounted, net)
+    })
+}
+
 pub fn mount_rootfs(
     ctx: &Context<'_>,
     driver: driver::Driver,

@@ -202,8 +202,8 @@ fn monitored(
     let cdir = store.container_dir(id);
     let layers = store.rootfs_layers(record)?;
     let driver = driver::Driver::from_name(&record.driver).unwrap_or(driver::Driver::Vfs);
-    super::hide_cgroups(ctx)?;
-    let (rootfs, file_mount) = super::mount_rootfs(ctx, driver, record, &layers, false)?;
+    let (mounted, net) = super::prepare(ctx, driver, record, &layers, false);
+    let (rootfs, file_mount) = mounted?;
     let sock_path = attach::socket_path(ctx.runtime_dir, id);
     let result = listen(&sock_path).and_then(|listener| {
         let place = Place {
@@ -212,7 +212,7 @@ fn monitored(
             listener: &listener,
             group,
         };
-        runs(ctx, record, &place, wait_attach, ready)
+        runs(ctx, record, &place, wait_attach, ready, net)
     });
     let _ = std::fs::remove_file(&sock_path);
     let _ = std::fs::remove_file(cdir.join(STOP_MARK));
@@ -259,9 +259,12 @@ fn runs(
     place: &Place<'_>,
     wait_attach: bool,
     ready: &mut Ready,
+    net: Result<Option<crate::net::Setup>, RuntimeError>,
 ) -> Result<(), RuntimeError> {
     let (store, id) = (ctx.store, record.id.as_str());
     let (cdir, rootfs) = (place.cdir, place.rootfs);
+    // The first run's network was set up while the root filesystem was mounted.
+    let mut first_net = Some(net);
     let mut log = super::open_log(cdir, &record.spec.log)?;
     let mut clients: Vec<Client> = Vec::new();
     let mut restarts = store
@@ -272,7 +275,10 @@ fn runs(
     loop {
         // A keep-id container's user namespace, held until the container is created.
         // The network first: its stack comes up while the container is created.
-        let net = super::network_setup(record)?;
+        let net = match first_net.take() {
+            Some(net) => net?,
+            None => super::network_setup(record)?,
+        };
         let _userns = super::write_spec(ctx, record, rootfs, net.as_ref())?;
         let (code, started_at) = run_once(
             ctx,

@@ -51,10 +51,9 @@ pub use fd::{
 };
 pub use ns::{join_namespaces, join_netns, join_new_session_keyring, join_userns, new_netns};
 pub use process::{
-    Forked, die_with_parent, exec, execvp, fork, keep_fd_and_die_with_parent,
-    keep_fds_and_die_with_parent, new_session_alone, new_session_keeping_fd,
-    new_user_ns_dying_with_parent, parent_death_signal, set_child_subreaper, set_dumpable, set_env,
-    set_parent_death_signal, thread_count,
+    Forked, die_with_parent, exec, execvp, fork, keep_fds, new_session_alone,
+    new_session_keeping_fd, new_user_ns_dying_with_parent, parent_death_signal,
+    set_child_subreaper, set_dumpable, set_env, set_parent_death_signal, thread_count,
 };
 pub use resources::{
     hard_limit, nofile_soft, raise_nofile_limit, release_file_pages, set_nofile_soft, trim_heap,

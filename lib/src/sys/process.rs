@@ -158,29 +158,15 @@ pub fn set_parent_death_signal(sig: Signal) -> Result<()> {
     Ok(())
 }
 
-/// Set up `cmd` so the child keeps descriptor `fd` across exec and is killed when the process
-/// that started it dies.
-pub fn keep_fd_and_die_with_parent(cmd: &mut std::process::Command, fd: RawFd) {
+/// Set up `cmd` so the child keeps the descriptors `fds` across exec (slirp4netns's readiness
+/// pipe, its exit pipe, the network namespace it serves).
+pub fn keep_fds(cmd: &mut std::process::Command, fds: [Option<RawFd>; 3]) {
     before_exec(
         cmd,
         ChildSetup {
             new_session: false,
-            keep_fds: [Some(fd), None],
-            death_signal: Some(Signal::SIGKILL),
-            new_user_ns: false,
-            close_others: false,
-        },
-    );
-}
-
-/// [`keep_fd_and_die_with_parent`] with two descriptors kept.
-pub fn keep_fds_and_die_with_parent(cmd: &mut std::process::Command, fds: [RawFd; 2]) {
-    before_exec(
-        cmd,
-        ChildSetup {
-            new_session: false,
-            keep_fds: fds.map(Some),
-            death_signal: Some(Signal::SIGKILL),
+            keep_fds: fds,
+            death_signal: None,
             new_user_ns: false,
             close_others: false,
         },
@@ -194,7 +180,7 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
         cmd,
         ChildSetup {
             new_session: false,
-            keep_fds: [None, None],
+            keep_fds: [None, None, None],
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: false,
             close_others: false,
@@ -210,7 +196,7 @@ pub fn new_session_keeping_fd(cmd: &mut std::process::Command, fd: RawFd) {
         cmd,
         ChildSetup {
             new_session: true,
-            keep_fds: [Some(fd), None],
+            keep_fds: [Some(fd), None, None],
             death_signal: None,
             new_user_ns: false,
             close_others: false,
@@ -227,7 +213,7 @@ pub fn new_session_alone(cmd: &mut std::process::Command) {
         cmd,
         ChildSetup {
             new_session: true,
-            keep_fds: [None, None],
+            keep_fds: [None, None, None],
             death_signal: None,
             new_user_ns: false,
             close_others: true,
@@ -242,7 +228,7 @@ pub fn new_user_ns_dying_with_parent(cmd: &mut std::process::Command) {
         cmd,
         ChildSetup {
             new_session: false,
-            keep_fds: [None, None],
+            keep_fds: [None, None, None],
             death_signal: Some(Signal::SIGKILL),
             new_user_ns: true,
             close_others: false,
@@ -253,7 +239,7 @@ pub fn new_user_ns_dying_with_parent(cmd: &mut std::process::Command) {
 /// What a child does between fork and exec, in this order.
 struct ChildSetup {
     new_session: bool,
-    keep_fds: [Option<RawFd>; 2],
+    keep_fds: [Option<RawFd>; 3],
     death_signal: Option<Signal>,
     new_user_ns: bool,
     /// Mark every descriptor above 2 close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC,
