@@ -583,7 +583,7 @@ pub fn wait_http(addr: &str, path: &str) {
 /// A TCP proxy to `upstream` that passes downstream bytes at `bytes_per_sec` (a slow network).
 pub struct SlowProxy {
     pub addr: String,
-    /// Client-to-upstream copies still running.
+    /// Connections still open on either side.
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -613,18 +613,23 @@ impl SlowProxy {
                 let (c_r, s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 live.fetch_add(1, SeqCst);
                 let done = live.clone();
+                let requests = std::thread::spawn(move || pump(c_r, s_w, up));
+                // A connection is done once the registry has closed it too: it has read every
+                // request to its end (the half-close), answered them, and stored what they sent.
                 std::thread::spawn(move || {
-                    pump(c_r, s_w, up);
+                    pump(server, client, down);
+                    let _ = requests.join();
                     done.fetch_sub(1, SeqCst);
                 });
-                std::thread::spawn(move || pump(server, client, down));
             }
         });
         SlowProxy { addr, requests }
     }
 
-    /// Wait until every byte a client sent has been passed on (a killed client's requests
-    /// still drain from its socket's buffer).
+    /// Wait until every byte a client sent has been passed on and the registry is done with
+    /// it (a killed client's requests still drain from its socket's buffer, and the registry
+    /// stores the last of an upload after the proxy has written it: a client that asks right
+    /// after the write could find the blob not there yet).
     pub fn wait_drained(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.requests.load(std::sync::atomic::Ordering::SeqCst) > 0 {

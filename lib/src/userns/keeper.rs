@@ -98,31 +98,16 @@ pub fn parse_map(text: &str) -> Option<Vec<MapLine>> {
 /// The uid and gid maps a namespace of den's has under `map`, as the host sees them: what
 /// [`IdMap::apply`] writes. None for real root, which has no namespace.
 pub fn expected_maps(map: &IdMap) -> Option<(Vec<MapLine>, Vec<MapLine>)> {
-    let stacked = |own: u32, ranges: &[super::Range]| {
-        let mut v = vec![MapLine {
-            inside: 0,
-            outside: own,
-            count: 1,
-        }];
-        let mut inside = 1u32;
-        for r in ranges {
-            v.push(MapLine {
-                inside,
-                outside: r.start,
-                count: r.count,
-            });
-            inside = inside.saturating_add(r.count);
-        }
-        v
-    };
     match map {
         IdMap::Mapped {
             uid,
             gid,
             uids,
             gids,
-        } => Some((stacked(*uid, uids), stacked(*gid, gids))),
-        IdMap::Single { uid, gid, .. } => Some((stacked(*uid, &[]), stacked(*gid, &[]))),
+        } => Some((IdMap::map_lines(*uid, uids), IdMap::map_lines(*gid, gids))),
+        IdMap::Single { uid, gid, .. } => {
+            Some((IdMap::map_lines(*uid, &[]), IdMap::map_lines(*gid, &[])))
+        }
         IdMap::Root => None,
     }
 }
@@ -280,6 +265,10 @@ pub fn serve(sys: &dyn Sys, record: &Path) -> i32 {
             )
             .is_ok()
         });
+    // From here on it only sleeps: the code and heap its start-up touched go back to the
+    // kernel (read while /proc is still in sight), about 2 MiB of its 2.5 MiB PSS.
+    crate::sys::trim_heap();
+    crate::sys::release_file_pages();
     if let Err(e) = hold_no_mounts(sys, dir) {
         tracing::debug!(error = %e, "the keeper keeps a copy of the host's mounts");
     }

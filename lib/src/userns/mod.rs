@@ -222,15 +222,33 @@ impl IdMap {
         }
     }
 
+    /// The lines of a uid or gid map of den's namespace: `own` as 0, then `ranges` stacked
+    /// from 1, in order.
+    pub fn map_lines(own: u32, ranges: &[Range]) -> Vec<share::MapLine> {
+        let mut lines = vec![share::MapLine {
+            inside: 0,
+            outside: own,
+            count: 1,
+        }];
+        let mut inside = 1u32;
+        for r in ranges {
+            lines.push(share::MapLine {
+                inside,
+                outside: r.start,
+                count: r.count,
+            });
+            inside = inside.saturating_add(r.count);
+        }
+        lines
+    }
+
     /// Arguments for newuidmap (after the pid): `0 UID 1 1 START COUNT ...`.
     pub fn helper_args(own: u32, ranges: &[Range]) -> Vec<String> {
-        let mut args = vec!["0".to_string(), own.to_string(), "1".to_string()];
-        let mut inside = 1u64;
-        for r in ranges {
-            args.extend([inside.to_string(), r.start.to_string(), r.count.to_string()]);
-            inside += r.count as u64;
-        }
-        args
+        IdMap::map_lines(own, ranges)
+            .iter()
+            .flat_map(|l| [l.inside, l.outside, l.count])
+            .map(|n| n.to_string())
+            .collect()
     }
 
     /// A compact form for the environment of den's re-executed child.
