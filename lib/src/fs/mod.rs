@@ -142,6 +142,113 @@ pub fn sync_fs(path: &Path) -> std::io::Result<()> {
     nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)).map_err(std::io::Error::from)
 }
 
+/// Writeback started before the sync that waits for it. A store writes an image's content
+/// (gigabytes, for a large pull) and then syncs its filesystem once; the kernel starts writing
+/// dirty pages back only when they are old or many, so that sync waited for all of it while the
+/// CPUs idled (a second of a 6-second pull of 1.3 GB). [`Writeback::kick`] (after each unpacked
+/// layer) has a thread of its own sync the filesystem, so the disk works while later layers are
+/// unpacked and the final [`sync_fs`] finds little left. It adds no guarantee and removes none:
+/// the final sync still comes before anything takes its name. Best effort: if the thread cannot
+/// start, the final sync does it all, as before.
+pub struct Writeback {
+    shared: std::sync::Arc<WritebackShared>,
+}
+
+struct WritebackShared {
+    path: std::path::PathBuf,
+    state: std::sync::Mutex<WritebackState>,
+    wake: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct WritebackState {
+    /// Asked since the last sync began.
+    asked: bool,
+    /// The owner is gone: the thread ends.
+    closed: bool,
+    running: bool,
+    /// Syncs begun and finished.
+    started: u64,
+    synced: u64,
+}
+
+impl Writeback {
+    /// Writeback of the filesystem holding `path`; no thread until the first kick.
+    pub fn new(path: &Path) -> Writeback {
+        Writeback {
+            shared: std::sync::Arc::new(WritebackShared {
+                path: path.to_path_buf(),
+                state: Default::default(),
+                wake: std::sync::Condvar::new(),
+            }),
+        }
+    }
+
+    /// Start writing back what is dirty now (a sync already running is followed by one more).
+    pub fn kick(&self) {
+        let mut st = self.shared.lock();
+        st.asked = true;
+        if !st.running {
+            let shared = self.shared.clone();
+            st.running = std::thread::Builder::new()
+                .name("den-writeback".into())
+                .stack_size(64 * 1024)
+                .spawn(move || shared.run())
+                .is_ok();
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// Wait until every kick so far has been followed by a finished sync (tests).
+    #[cfg(test)]
+    fn settle(&self) -> u64 {
+        let mut st = self.shared.lock();
+        while st.asked && st.running {
+            st = self.shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        let target = st.started;
+        while st.synced < target {
+            st = self.shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.synced
+    }
+}
+
+impl WritebackShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WritebackState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run(&self) {
+        let mut st = self.lock();
+        loop {
+            while !st.asked && !st.closed {
+                st = self.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            if st.closed {
+                st.running = false;
+                return;
+            }
+            st.asked = false;
+            st.started += 1;
+            drop(st);
+            self.wake.notify_all();
+            let _ = sync_fs(&self.path);
+            st = self.lock();
+            st.synced += 1;
+            self.wake.notify_all();
+        }
+    }
+}
+
+impl Drop for Writeback {
+    /// The thread ends after the sync it is in, if any (nobody waits for it).
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
 /// Remove a file or a tree (nothing there is not an error), making read-only directories
 /// writable on the way (image layers and containers' files have them).
 pub fn remove_tree(path: &Path) -> std::io::Result<()> {
@@ -184,6 +291,32 @@ pub fn make_writable(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writeback_syncs_on_a_thread_after_every_kick_and_ends_when_dropped() {
+        let t = tempfile::tempdir().unwrap();
+        let wb = Writeback::new(t.path());
+        assert_eq!(wb.settle(), 0, "no thread and no sync before a kick");
+        wb.kick();
+        let first = wb.settle();
+        assert!(first >= 1, "a kick is followed by a sync");
+        wb.kick();
+        wb.kick();
+        assert!(
+            wb.settle() > first,
+            "kicks during or after a sync bring another"
+        );
+        let shared = wb.shared.clone();
+        drop(wb);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while shared.lock().running {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the thread ends once dropped"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
 
     #[test]
     fn write_atomic_replaces_whole_files() {

@@ -35,6 +35,8 @@ pub struct Incoming {
     blobs: Mutex<Vec<(Digest, PathBuf)>>,
     /// Unpacked layers: (staged directory, diff id, content bytes, tar entries).
     layers: Mutex<Vec<(StagedLayer, Digest, u64, u64)>>,
+    /// Writes staged content back to disk while more is coming (see [`crate::fs::Writeback`]).
+    writeback: crate::fs::Writeback,
 }
 
 impl Store {
@@ -48,6 +50,7 @@ impl Store {
             staging,
             blobs: Mutex::new(Vec::new()),
             layers: Mutex::new(Vec::new()),
+            writeback: crate::fs::Writeback::new(&self.root),
         })
     }
 }
@@ -159,6 +162,7 @@ impl Incoming {
         match crate::unpack::unpack_file(blob, &staged.diff(), opts, Some(diff_id)) {
             Ok(stats) => {
                 self.add_layer(staged, diff_id, stats.size, stats.entries);
+                self.writeback.kick();
                 Ok(())
             }
             Err(e) => {
