@@ -85,6 +85,11 @@ fn detached_container_lifecycle() {
         serde_json::from_str(sb.den(&["ps", "--format", "json"]).ok().trim()).unwrap();
     assert_eq!(json["Names"], "web");
     assert_eq!(json["State"], "running");
+    // A field ps rows lack is one line naming the ones they have, as docker refuses it.
+    sb.den(&["ps", "--format", "{{.Names}} {{.Nope}}"])
+        .fails_with(1, "can't evaluate field Nope: ps rows have ID, Image");
+    sb.den(&["images", "--format", "{{.Nope}}"])
+        .fails_with(125, "can't evaluate field Nope: the rows have");
 
     // logs: streams kept apart, timestamps, tail
     let logs = sb.den(&["logs", "web"]);

@@ -67,6 +67,21 @@ pub fn size_text(s: &ContainerSize) -> String {
 /// `ps -s`'s default table: docker's columns and SIZE.
 const PS_WITH_SIZE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
 
+/// `ps`'s template for `format` (None for `json`): docker's table, or the user's, whose fields
+/// must be ps's.
+fn ps_template(format: Option<&str>) -> Result<Option<Template>, TemplateError> {
+    Ok(match format {
+        None | Some("") | Some("table") => Some(Template::parse(PS.table)?),
+        Some("json") => None,
+        Some(f) => {
+            let t = Template::parse(f)?;
+            let known: Vec<&str> = PS.headers.iter().map(|(field, _)| *field).collect();
+            t.check_fields("ps", &known)?;
+            Some(t)
+        }
+    })
+}
+
 /// `ps`: the containers given, in their order, as `view` asks.
 pub fn ps(
     list: &[(&ContainerRecord, &ContainerState)],
@@ -90,11 +105,7 @@ pub fn ps(
     if view.sizes.is_some() && matches!(format, None | Some("") | Some("table")) {
         format = Some(PS_WITH_SIZE);
     }
-    let template = match format {
-        None | Some("") | Some("table") => Some(Template::parse(PS.table)?),
-        Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
+    let template = ps_template(format)?;
     let trunc = !view.no_trunc;
     let size = |i: usize| view.sizes.map(|s| size_text(&s[i]));
     let text = match template.as_ref().and_then(|t| t.plain().map(|p| (t, p))) {
@@ -583,6 +594,23 @@ mod tests {
             "{{$.ID}}",
         ] {
             assert!(Template::parse(all).unwrap().fields().is_none(), "{all}");
+        }
+        // A field ps rows lack: one error naming them, whether or not there are rows.
+        for list in [&list[..], &[]] {
+            let e = ps(
+                list,
+                &PsView {
+                    format: Some("{{.ID}} {{.Nope}}"),
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("can't evaluate field Nope: ps rows have ID, Image, Command"),
+                "{e}"
+            );
         }
     }
 

@@ -74,6 +74,10 @@ pub fn rows(
         Some(f) => f,
     };
     let t = Template::parse(format)?;
+    if let Some(Value::Object(first)) = rows.first() {
+        let known: Vec<&str> = first.keys().map(String::as_str).collect();
+        t.check_fields("the", &known)?;
+    }
     if t.is_table() {
         return table::render_table(&t, listing.headers, rows);
     }
@@ -241,6 +245,20 @@ mod tests {
             rows(Some("{{.Name.X}}"), &LISTING, &values()),
             Err(TemplateError::Exec { .. })
         ));
+        // A field the rows lack is an error naming the ones they have, as docker's typed rows
+        // make it, not a `<no value>` per row.
+        let e = rows(Some("{{.Name}} {{.Nope}}"), &LISTING, &values()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("can't evaluate field Nope: the rows have Name, Size"),
+            "{e}"
+        );
+        assert!(rows(Some("table {{.Nope}}"), &LISTING, &values()).is_err());
+        assert_eq!(rows(Some("{{.Nope}}"), &LISTING, &[]).unwrap(), "");
+        assert_eq!(
+            rows(Some("{{range .}}{{end}}x"), &LISTING, &values()).unwrap(),
+            "x\nx\n"
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@
 //! `%v %s %q %d %x %X %f %t %%` (with flags `-+0`, width and precision).
 //!
 //! # Where JSON differs from docker's typed Go values
-//! A missing key prints `<no value>` and a `null` prints `<nil>`; a field of a `null` or missing
+//! A field of a row that listings (`ps`, `images`, ...) do not have is refused before any row
+//! is printed ([`Template::check_fields`]), as docker's typed rows refuse it; deeper down, a
+//! missing key prints `<no value>` and a `null` prints `<nil>`; a field of a `null` or missing
 //! value is missing rather than an error, and string functions take a missing/`null` argument
 //! as `""` (docker's typed zero values). Integral numbers print as integers. Objects print as Go
 //! maps (`map[k:v]`), also where docker would print a struct (`{0.0.0.0 8080}`).
@@ -98,6 +100,25 @@ impl Template {
     pub fn fields(&self) -> Option<Vec<&str>> {
         let mut out = Vec::new();
         nodes_fields(&self.nodes, &mut out).then_some(out)
+    }
+
+    /// Refuse a field of `.` that `kind` rows (`ps`, `the`) do not have, as docker refuses
+    /// one its typed rows lack, instead of printing `<no value>` for every row. Only the fields
+    /// [`Template::fields`] can name are checked (a `range` or a variable may read others).
+    pub fn check_fields(&self, kind: &str, known: &[&str]) -> Result<(), TemplateError> {
+        let Some(fields) = self.fields() else {
+            return Ok(());
+        };
+        match fields.iter().find(|f| !known.contains(f)) {
+            None => Ok(()),
+            Some(f) => Err(TemplateError::Exec {
+                template: self.source.clone(),
+                message: format!(
+                    "can't evaluate field {f}: {kind} rows have {}",
+                    known.join(", ")
+                ),
+            }),
+        }
     }
 
     /// The template as text and fields of `.`, when it is only that (`{{.ID}}\t{{.Names}}`):
