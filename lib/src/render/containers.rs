@@ -595,7 +595,14 @@ mod tests {
         ] {
             assert!(Template::parse(all).unwrap().fields().is_none(), "{all}");
         }
-        // A field ps rows lack: one error naming them, whether or not there are rows.
+    }
+
+    #[test]
+    fn a_field_ps_rows_lack_is_one_error_naming_them() {
+        let a = record(&["true"]);
+        let state = ContainerState::created();
+        let list = [(&a, &state)];
+        // Whether or not there are rows.
         for list in [&list[..], &[]] {
             let e = ps(
                 list,
@@ -603,7 +610,7 @@ mod tests {
                     format: Some("{{.ID}} {{.Nope}}"),
                     ..Default::default()
                 },
-                now,
+                a.created,
             )
             .unwrap_err();
             assert!(
