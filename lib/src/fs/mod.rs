@@ -15,6 +15,9 @@
 //! **Intended owners** ([`mod@owner`]): in single-uid mode, the owners a file could not be given,
 //! kept in an xattr for the layer tars den writes.
 //!
+//! **Syncs** ([`sync_fs`], [`Writeback`]): a store syncs its filesystem once per image rather
+//! than fsyncing each file, and starts the disk's writeback while more content is coming.
+//!
 //! **Removal** ([`remove_tree`]): image layers and containers' files may hold read-only
 //! directories, which `remove_dir_all` cannot empty; the tree is made writable and removed again.
 //!
