@@ -76,7 +76,7 @@ fn ps_template(format: Option<&str>) -> Result<Option<Template>, TemplateError> 
         Some(f) => {
             let t = Template::parse(f)?;
             let known: Vec<&str> = PS.headers.iter().map(|(field, _)| *field).collect();
-            t.check_fields("ps", &known)?;
+            t.check_fields("ps rows", &known)?;
             Some(t)
         }
     })

@@ -76,7 +76,7 @@ pub fn rows(
     let t = Template::parse(format)?;
     if let Some(Value::Object(first)) = rows.first() {
         let known: Vec<&str> = first.keys().map(String::as_str).collect();
-        t.check_fields("the", &known)?;
+        t.check_fields("the rows", &known)?;
     }
     if t.is_table() {
         return table::render_table(&t, listing.headers, rows);

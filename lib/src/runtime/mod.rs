@@ -763,8 +763,6 @@ pub fn create_in(
     Ok(inst)
 }
 
-/// Mount a container's root filesystem ([`crate::store::imagefile::mount_root`]: its image
-/// file's or its layers').
 /// What [`prepare`] returns: the mounted root filesystem, and the network set up beside it.
 pub(crate) type Prepared = (
     Result<(PathBuf, Option<crate::store::imagefile::FileMount>), RuntimeError>,
@@ -802,11 +800,15 @@ pub(crate) fn prepare(
             // No thread to be had: in turn.
             Err(_) => network_setup(record),
         };
-        tracing::debug!("network set up");
+        if net.is_ok() {
+            tracing::debug!("network set up");
+        }
         (mounted, net)
     })
 }
 
+/// Mount a container's root filesystem ([`crate::store::imagefile::mount_root`]: its image
+/// file's or its layers').
 pub fn mount_rootfs(
     ctx: &Context<'_>,
     driver: driver::Driver,

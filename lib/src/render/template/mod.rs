@@ -102,10 +102,11 @@ impl Template {
         nodes_fields(&self.nodes, &mut out).then_some(out)
     }
 
-    /// Refuse a field of `.` that `kind` rows (`ps`, `the`) do not have, as docker refuses
-    /// one its typed rows lack, instead of printing `<no value>` for every row. Only the fields
-    /// [`Template::fields`] can name are checked (a `range` or a variable may read others).
-    pub fn check_fields(&self, kind: &str, known: &[&str]) -> Result<(), TemplateError> {
+    /// Refuse a field of `.` that is not among `known`, the fields of the rows named `rows` in
+    /// the message (`ps rows`), as docker refuses one its typed rows lack, instead of printing
+    /// `<no value>` for every row. Only the fields [`Template::fields`] can name are checked (a
+    /// `range` or a variable may read others).
+    pub fn check_fields(&self, rows: &str, known: &[&str]) -> Result<(), TemplateError> {
         let Some(fields) = self.fields() else {
             return Ok(());
         };
@@ -113,10 +114,7 @@ impl Template {
             None => Ok(()),
             Some(f) => Err(TemplateError::Exec {
                 template: self.source.clone(),
-                message: format!(
-                    "can't evaluate field {f}: {kind} rows have {}",
-                    known.join(", ")
-                ),
+                message: format!("can't evaluate field {f}: {rows} have {}", known.join(", ")),
             }),
         }
     }
